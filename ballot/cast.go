@@ -1,0 +1,120 @@
+package ballot
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// Cast is a voter's vote in a ballot, signed with a one-time voter key that
+// the registrar's token vouches for. docs/PROTOCOL.md §Cast.
+type Cast struct {
+	BallotID consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
+	// Voter is the one-time Ed25519 public key of the voter for this ballot.
+	Voter []byte `cbor:"2,keyasint" json:"voter"`
+	// Seq orders a voter key's casts: a later cast has a higher seq and,
+	// where the ballot allows re-voting, replaces the earlier one.
+	Seq uint64 `cbor:"3,keyasint" json:"seq"`
+	// Choice is the index of the chosen label in the ballot's choices.
+	Choice uint32 `cbor:"4,keyasint" json:"choice"`
+	// Registrar is the index of the registrar whose key signed the token.
+	Registrar   uint8  `cbor:"5,keyasint" json:"registrar"`
+	TokenPrefix []byte `cbor:"6,keyasint" json:"token_prefix"`
+	Token       []byte `cbor:"7,keyasint" json:"token"`
+	// Sealed is reserved for the encrypted choice of sealed ballots; it
+	// must be absent in this version.
+	Sealed    []byte `cbor:"8,keyasint,omitempty" json:"sealed,omitempty"`
+	Signature []byte `cbor:"9,keyasint,omitempty" json:"signature"`
+}
+
+// DomainCast separates voter signatures from every other signature.
+const DomainCast = "cocorico/v1/cast"
+
+type castSignDoc struct {
+	ChainID string `cbor:"1,keyasint"`
+	Cast    *Cast  `cbor:"2,keyasint"`
+}
+
+// SignBytes returns "cocorico/v1/cast" ‖ canonical {1: chain id, 2: the
+// cast without its signature}.
+func (c *Cast) SignBytes(chainID string) []byte {
+	u := *c
+	u.Signature = nil
+	return append([]byte(DomainCast), canon.MustMarshal(castSignDoc{chainID, &u})...)
+}
+
+// Sign sets the voter key and signs c with it.
+func (c *Cast) Sign(chainID string, key ed25519.PrivateKey) {
+	c.Voter = key.Public().(ed25519.PublicKey)
+	c.Signature = ed25519.Sign(key, c.SignBytes(chainID))
+}
+
+// ID returns the cast id: the id of the transaction holding c.
+func (c *Cast) ID() consensus.Hash { return (&Tx{Cast: c}).ID() }
+
+// VoterKey is a voter's one-time public key as a comparable value.
+type VoterKey [ed25519.PublicKeySize]byte
+
+// Key returns c.Voter as a VoterKey; c must have passed CheckSyntax.
+func (c *Cast) Key() VoterKey {
+	var k VoterKey
+	copy(k[:], c.Voter)
+	return k
+}
+
+// CheckSyntax applies the rules that need nothing but the cast: field
+// sizes and ranges.
+func (c *Cast) CheckSyntax() error {
+	switch {
+	case c.BallotID.IsZero():
+		return fmt.Errorf("%w: no ballot id", ErrCastInvalid)
+	case len(c.Voter) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: voter key of %d bytes, want %d", ErrCastInvalid, len(c.Voter), ed25519.PublicKeySize)
+	case c.Seq == 0:
+		return fmt.Errorf("%w: seq 0, want at least 1", ErrCastInvalid)
+	case len(c.TokenPrefix) != TokenPrefixSize:
+		return fmt.Errorf("%w: token prefix of %d bytes, want %d", ErrCastInvalid, len(c.TokenPrefix), TokenPrefixSize)
+	case len(c.Token) != KeyBits2048/8 && len(c.Token) != KeyBits3072/8:
+		return fmt.Errorf("%w: token of %d bytes, want 256 or 384", ErrCastInvalid, len(c.Token))
+	case len(c.Signature) != ed25519.SignatureSize:
+		return fmt.Errorf("%w: signature of %d bytes, want %d", ErrCastInvalid, len(c.Signature), ed25519.SignatureSize)
+	case c.Sealed != nil:
+		return ErrSealedUnsupported
+	case c.Choice >= MaxChoices:
+		return fmt.Errorf("%w: %d", ErrChoiceOutOfRange, c.Choice)
+	}
+	return nil
+}
+
+// Verify applies every rule that does not depend on the chain's changing
+// state: syntax, the choice and registrar against the ballot, the token
+// under the registrar's key, and the voter's signature. This is the costly
+// check (one RSA and one Ed25519 verification) that a node does once per cast.
+func (c *Cast) Verify(chainID string, b *Ballot) error {
+	if err := c.CheckSyntax(); err != nil {
+		return err
+	}
+	if c.BallotID != b.ID {
+		return fmt.Errorf("%w: cast for ballot %s checked against %s", ErrUnknownBallot, c.BallotID.Short(), b.ID.Short())
+	}
+	if int(c.Choice) >= len(b.Def.Choices) {
+		return fmt.Errorf("%w: choice %d of %d", ErrChoiceOutOfRange, c.Choice, len(b.Def.Choices))
+	}
+	if int(c.Registrar) >= len(b.Keys) {
+		return fmt.Errorf("%w: registrar %d of %d", ErrUnknownRegistrar, c.Registrar, len(b.Keys))
+	}
+	if err := VerifyToken(b.Keys[c.Registrar], c.BallotID, c.Voter, c.TokenPrefix, c.Token); err != nil {
+		return err
+	}
+	if !ed25519Verify(c.Voter, c.SignBytes(chainID), c.Signature) {
+		return ErrVoterSignature
+	}
+	return nil
+}
+
+func ed25519Verify(pub, msg, sig []byte) bool {
+	return len(pub) == ed25519.PublicKeySize && len(sig) == ed25519.SignatureSize &&
+		ed25519.Verify(pub, msg, sig)
+}

@@ -1,0 +1,82 @@
+package ballot
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// MemState is a State held in memory: the reference implementation, used
+// by tests, benchmarks and tools. The zero value is not ready; use NewMemState.
+type MemState struct {
+	ballots map[consensus.Hash]*Ballot
+	voters  map[VoterSlot]VoterRecord
+	results map[consensus.Hash]*Results
+	height  uint64
+	appHash consensus.Hash
+}
+
+var _ State = (*MemState)(nil)
+
+// NewMemState returns an empty state.
+func NewMemState() *MemState {
+	return &MemState{
+		ballots: make(map[consensus.Hash]*Ballot),
+		voters:  make(map[VoterSlot]VoterRecord),
+		results: make(map[consensus.Hash]*Results),
+		appHash: AppHash(nil),
+	}
+}
+
+// Ballot implements State.
+func (m *MemState) Ballot(id consensus.Hash) (*Ballot, bool, error) {
+	b, ok := m.ballots[id]
+	return b, ok, nil
+}
+
+// Voter implements State.
+func (m *MemState) Voter(ballot consensus.Hash, voter VoterKey) (VoterRecord, bool, error) {
+	r, ok := m.voters[VoterSlot{ballot, voter}]
+	return r, ok, nil
+}
+
+// Results implements State.
+func (m *MemState) Results(ballot consensus.Hash) (Results, bool, error) {
+	r, ok := m.results[ballot]
+	if !ok {
+		return Results{}, false, nil
+	}
+	return *r.clone(), true, nil
+}
+
+// AllResults implements State.
+func (m *MemState) AllResults() ([]Results, error) {
+	all := make([]Results, 0, len(m.results))
+	for _, r := range m.results {
+		all = append(all, *r.clone())
+	}
+	slices.SortFunc(all, func(x, y Results) int { return bytes.Compare(x.BallotID[:], y.BallotID[:]) })
+	return all, nil
+}
+
+// Apply writes an update made by a Batch over m.
+func (m *MemState) Apply(u *Update) {
+	for _, b := range u.Ballots {
+		m.ballots[b.ID] = b
+	}
+	for s, r := range u.Voters {
+		m.voters[s] = r
+	}
+	for id, r := range u.Results {
+		m.results[id] = r.clone()
+	}
+	m.height = u.Height
+	m.appHash = u.AppHash
+}
+
+// Height returns the height of the last update applied.
+func (m *MemState) Height() uint64 { return m.height }
+
+// AppHash returns the app hash after the last update applied.
+func (m *MemState) AppHash() consensus.Hash { return m.appHash }

@@ -1,0 +1,46 @@
+package ballot
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// Tx is the envelope of every transaction of the chain: exactly one of its
+// fields is set. A transaction's id is the SHA-256 of its canonical bytes:
+// for a definition, that id is the ballot id; for a cast, the cast id.
+type Tx struct {
+	Definition *Definition `cbor:"1,keyasint,omitempty" json:"definition,omitempty"`
+	Cast       *Cast       `cbor:"2,keyasint,omitempty" json:"cast,omitempty"`
+}
+
+// MaxTxBytes bounds the encoding of any transaction, whatever the chain's
+// own (lower) limit.
+const MaxTxBytes = 64 << 10
+
+// Encode returns the canonical bytes of t.
+func (t *Tx) Encode() []byte { return canon.MustMarshal(t) }
+
+// ID returns the SHA-256 of t's canonical bytes.
+func (t *Tx) ID() consensus.Hash { return TxID(t.Encode()) }
+
+// TxID returns the id of a transaction from its canonical bytes.
+func TxID(txBytes []byte) consensus.Hash { return consensus.Sum(txBytes) }
+
+// DecodeTx decodes canonical transaction bytes of at most max bytes and
+// checks that exactly one field is set.
+func DecodeTx(data []byte, max int) (*Tx, error) {
+	var t Tx
+	if err := canon.Unmarshal(data, &t, max); err != nil {
+		if errors.Is(err, canon.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if (t.Definition == nil) == (t.Cast == nil) {
+		return nil, fmt.Errorf("%w: a transaction holds exactly one of definition and cast", ErrMalformed)
+	}
+	return &t, nil
+}

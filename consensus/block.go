@@ -1,0 +1,95 @@
+package consensus
+
+import (
+	"fmt"
+
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// Header is what validators sign for (through its hash): the block's place
+// in the chain and a commitment to its transactions and to the application
+// state before them. docs/PROTOCOL.md §Header.
+type Header struct {
+	ChainID string `cbor:"1,keyasint" json:"chain_id"`
+	Height  uint64 `cbor:"2,keyasint" json:"height"`
+	// Time is the proposer's clock at proposal, in Unix milliseconds; it
+	// grows strictly from block to block. Ballots open and close by it.
+	Time int64 `cbor:"3,keyasint" json:"time"`
+	// PrevHash is the hash of the block at Height-1; for block 1, the
+	// genesis hash.
+	PrevHash Hash `cbor:"4,keyasint" json:"prev_hash"`
+	// TxRoot is the RFC 6962 Merkle root of the transactions.
+	TxRoot  Hash   `cbor:"5,keyasint" json:"tx_root"`
+	TxCount uint32 `cbor:"6,keyasint" json:"tx_count"`
+	// AppHash commits to the application state (the results) after the
+	// block at Height-1 was applied.
+	AppHash Hash `cbor:"7,keyasint" json:"app_hash"`
+	// Proposer is the validator index that proposed the block.
+	Proposer uint16 `cbor:"8,keyasint" json:"proposer"`
+}
+
+// DomainHeader separates header hashes from every other hash.
+const DomainHeader = "cocorico/v1/header"
+
+// Hash returns the block hash: SHA-256("cocorico/v1/header" ‖ canonical bytes).
+func (h *Header) Hash() Hash {
+	return Sum([]byte(DomainHeader), canon.MustMarshal(h))
+}
+
+// Block is a header and the ordered transactions it commits to.
+// Transactions are opaque to consensus.
+type Block struct {
+	Header Header   `cbor:"1,keyasint" json:"header"`
+	Txs    [][]byte `cbor:"2,keyasint" json:"txs"`
+}
+
+// Hash returns the hash of the block's header.
+func (b *Block) Hash() Hash { return b.Header.Hash() }
+
+// CheckStructure verifies what a block says of itself against the chain's
+// parameters: chain id, height at least 1, transaction count, sizes and
+// Merkle root. It does not look at the transactions' meaning.
+func (b *Block) CheckStructure(chainID string, p Params) error {
+	h := &b.Header
+	switch {
+	case h.ChainID != chainID:
+		return fmt.Errorf("%w: chain id %q, want %q", ErrBlockInvalid, h.ChainID, chainID)
+	case h.Height == 0:
+		return fmt.Errorf("%w: height 0", ErrBlockInvalid)
+	case int(h.TxCount) != len(b.Txs):
+		return fmt.Errorf("%w: header counts %d txs, block has %d", ErrBlockInvalid, h.TxCount, len(b.Txs))
+	case len(b.Txs) > p.MaxBlockTxs:
+		return fmt.Errorf("%w: %d txs, at most %d", ErrBlockInvalid, len(b.Txs), p.MaxBlockTxs)
+	}
+	total := 0
+	for i, tx := range b.Txs {
+		if len(tx) == 0 || len(tx) > p.MaxTxBytes {
+			return fmt.Errorf("%w: tx %d has %d bytes, want 1 to %d", ErrBlockInvalid, i, len(tx), p.MaxTxBytes)
+		}
+		total += len(tx)
+	}
+	if total > p.MaxBlockBytes {
+		return fmt.Errorf("%w: %d bytes of txs, at most %d", ErrBlockInvalid, total, p.MaxBlockBytes)
+	}
+	if root := MerkleRoot(b.Txs); root != h.TxRoot {
+		return fmt.Errorf("%w: tx root %s, computed %s", ErrBlockInvalid, h.TxRoot.Short(), root.Short())
+	}
+	return nil
+}
+
+// MaxBlockEncoding bounds the encoded size of a block whatever its params:
+// 64 MiB of transactions plus framing.
+const MaxBlockEncoding = 65 << 20
+
+// Encode returns the canonical bytes of b.
+func (b *Block) Encode() []byte { return canon.MustMarshal(b) }
+
+// DecodeBlock decodes canonical block bytes. It does not check the block
+// against a chain: call CheckStructure for that.
+func DecodeBlock(data []byte) (*Block, error) {
+	var b Block
+	if err := canon.Unmarshal(data, &b, MaxBlockEncoding); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBlockInvalid, err)
+	}
+	return &b, nil
+}

@@ -1,0 +1,107 @@
+// Package canon is the one canonical encoding of the Cocorico protocol:
+// deterministic CBOR (RFC 8949 §4.2.1, core deterministic encoding) for every
+// structure that is hashed or signed, with a strict decoder.
+//
+// The decoder refuses input a careful verifier in another language would
+// refuse too: bytes after the first data item, map keys that no field names,
+// duplicate map keys, indefinite lengths, tags, input larger than the caller's
+// bound, and any encoding that is not the canonical one (Unmarshal re-encodes
+// what it decoded and compares). Because of that last rule, a value has one
+// and only one byte string, so hashing the bytes that were received is the
+// same as hashing the value.
+//
+// canon imports only the standard library and github.com/fxamacker/cbor/v2.
+package canon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Errors returned by Unmarshal. Each wraps the decoder's detail.
+var (
+	// ErrTooLarge: the input is longer than the bound the caller set.
+	ErrTooLarge = errors.New("canon: input too large")
+	// ErrMalformed: the input is not a CBOR item of the expected shape
+	// (truncated, trailing bytes, unknown or duplicate field, wrong type).
+	ErrMalformed = errors.New("canon: malformed input")
+	// ErrNotCanonical: the input decodes, but is not the canonical
+	// encoding of what it decodes to.
+	ErrNotCanonical = errors.New("canon: not the canonical encoding")
+)
+
+// Limits on the shape of any decoded item, whatever the caller's size bound.
+const (
+	maxNested   = 16
+	maxArray    = 1 << 17 // a block of 100,000 transactions fits
+	maxMapPairs = 64
+)
+
+// The modes are built once from constant options and never change.
+var (
+	encMode = mustEncMode()
+	decMode = mustDecMode()
+)
+
+func mustEncMode() cbor.EncMode {
+	eo := cbor.CoreDetEncOptions()
+	m, err := eo.EncMode()
+	if err != nil {
+		panic(err) // constant options: a programming error every test catches
+	}
+	return m
+}
+
+func mustDecMode() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		MaxNestedLevels:   maxNested,
+		MaxArrayElements:  maxArray,
+		MaxMapPairs:       maxMapPairs,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Marshal returns the canonical encoding of v.
+func Marshal(v any) ([]byte, error) {
+	return encMode.Marshal(v)
+}
+
+// MustMarshal is Marshal for values whose types always encode (the
+// protocol's own structs); it panics only on a programming error.
+func MustMarshal(v any) []byte {
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("canon: %T does not encode: %v", v, err))
+	}
+	return b
+}
+
+// Unmarshal decodes data into v, which must be a pointer, and refuses
+// anything but the canonical encoding of one item no longer than max bytes.
+func Unmarshal(data []byte, v any, max int) error {
+	if len(data) > max {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), max)
+	}
+	if err := decMode.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	again, err := encMode.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(again, data) {
+		return ErrNotCanonical
+	}
+	return nil
+}

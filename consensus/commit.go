@@ -1,0 +1,65 @@
+package consensus
+
+import (
+	"fmt"
+
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// Commit proves a block final: the precommits of more than two thirds of
+// the validators for its hash in one round. docs/PROTOCOL.md §Commit.
+type Commit struct {
+	Height     uint64      `cbor:"1,keyasint" json:"height"`
+	Round      uint32      `cbor:"2,keyasint" json:"round"`
+	BlockHash  Hash        `cbor:"3,keyasint" json:"block_hash"`
+	Signatures []CommitSig `cbor:"4,keyasint" json:"signatures"`
+}
+
+// CommitSig is one validator's precommit signature in a commit.
+type CommitSig struct {
+	Validator uint16 `cbor:"1,keyasint" json:"validator"`
+	Signature []byte `cbor:"2,keyasint" json:"signature"`
+}
+
+// Verify checks that c commits block at height: the signers are validators
+// in strictly increasing index order (so each counts once), every signature
+// is a valid precommit for (height, round, block), and they are a quorum.
+func (c *Commit) Verify(chainID string, vals *ValidatorSet, height uint64, block Hash) error {
+	if c.Height != height {
+		return fmt.Errorf("%w: for height %d, want %d", ErrCommitInvalid, c.Height, height)
+	}
+	if c.BlockHash != block || block.IsZero() {
+		return fmt.Errorf("%w: for block %s, want %s", ErrCommitInvalid, c.BlockHash.Short(), block.Short())
+	}
+	if len(c.Signatures) < vals.Quorum() {
+		return fmt.Errorf("%w: %d signatures, quorum is %d of %d", ErrCommitInvalid, len(c.Signatures), vals.Quorum(), vals.Size())
+	}
+	if len(c.Signatures) > vals.Size() {
+		return fmt.Errorf("%w: %d signatures for %d validators", ErrCommitInvalid, len(c.Signatures), vals.Size())
+	}
+	msg := VoteSignBytes(chainID, Precommit, c.Height, c.Round, c.BlockHash)
+	for i, s := range c.Signatures {
+		if i > 0 && s.Validator <= c.Signatures[i-1].Validator {
+			return fmt.Errorf("%w: signer %d after %d: want strictly increasing, distinct indexes", ErrCommitInvalid, s.Validator, c.Signatures[i-1].Validator)
+		}
+		if err := vals.verify(s.Validator, msg, s.Signature); err != nil {
+			return fmt.Errorf("%w: %v", ErrCommitInvalid, err)
+		}
+	}
+	return nil
+}
+
+// MaxCommitEncoding bounds a commit's encoding: 256 signatures and framing.
+const MaxCommitEncoding = 32 << 10
+
+// Encode returns the canonical bytes of c.
+func (c *Commit) Encode() []byte { return canon.MustMarshal(c) }
+
+// DecodeCommit decodes canonical commit bytes.
+func DecodeCommit(data []byte) (*Commit, error) {
+	var c Commit
+	if err := canon.Unmarshal(data, &c, MaxCommitEncoding); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCommitInvalid, err)
+	}
+	return &c, nil
+}

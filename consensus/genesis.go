@@ -1,0 +1,174 @@
+package consensus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// Genesis is the founding document of a chain: its id, start time,
+// validators and parameters. Its Hash is the chain's identity: every node of
+// a chain has the same genesis file, byte for byte in meaning.
+type Genesis struct {
+	ChainID     string      `json:"chain_id"`
+	GenesisTime time.Time   `json:"genesis_time"`
+	Validators  []Validator `json:"validators"`
+	Params      Params      `json:"params"`
+}
+
+// Params are the chain's rules that the genesis fixes. Durations are in
+// milliseconds so that they read the same in JSON and in canonical bytes.
+type Params struct {
+	// MaxBlockTxs bounds the number of transactions in a block.
+	MaxBlockTxs int `cbor:"1,keyasint" json:"max_block_txs"`
+	// MaxBlockBytes bounds the sum of the transactions' sizes in a block.
+	MaxBlockBytes int `cbor:"2,keyasint" json:"max_block_bytes"`
+	// MaxTxBytes bounds the size of one transaction.
+	MaxTxBytes int `cbor:"3,keyasint" json:"max_tx_bytes"`
+	// TimeoutProposeMs and TimeoutProposeDeltaMs: how long a validator
+	// waits for the proposal of round r: Propose + r·Delta.
+	TimeoutProposeMs      int64 `cbor:"4,keyasint" json:"timeout_propose_ms"`
+	TimeoutProposeDeltaMs int64 `cbor:"5,keyasint" json:"timeout_propose_delta_ms"`
+	// TimeoutVoteMs and TimeoutVoteDeltaMs: how long a validator waits
+	// after seeing a quorum of mixed prevotes or precommits.
+	TimeoutVoteMs      int64 `cbor:"6,keyasint" json:"timeout_vote_ms"`
+	TimeoutVoteDeltaMs int64 `cbor:"7,keyasint" json:"timeout_vote_delta_ms"`
+	// BlockIntervalMs is the least time between two blocks: casts that
+	// arrive meanwhile are batched into the next one.
+	BlockIntervalMs int64 `cbor:"8,keyasint" json:"block_interval_ms"`
+	// HeartbeatMs is the most time without a block: when nothing is
+	// pending, an empty block is made this often so that block time (and
+	// with it the opening and closing of ballots) moves on.
+	HeartbeatMs int64 `cbor:"9,keyasint" json:"heartbeat_ms"`
+	// MaxClockDriftMs bounds how far in the future of a validator's clock
+	// a proposed block time may be.
+	MaxClockDriftMs int64 `cbor:"10,keyasint" json:"max_clock_drift_ms"`
+}
+
+// DefaultParams are the parameters `cocorico testnet` and `devnet` write.
+func DefaultParams() Params {
+	return Params{
+		MaxBlockTxs:           20000,
+		MaxBlockBytes:         12 << 20,
+		MaxTxBytes:            8 << 10,
+		TimeoutProposeMs:      1500,
+		TimeoutProposeDeltaMs: 500,
+		TimeoutVoteMs:         500,
+		TimeoutVoteDeltaMs:    500,
+		BlockIntervalMs:       250,
+		HeartbeatMs:           10000,
+		MaxClockDriftMs:       5000,
+	}
+}
+
+// Validate checks the parameters' ranges.
+func (p Params) Validate() error {
+	switch {
+	case p.MaxBlockTxs < 1 || p.MaxBlockTxs > 100000:
+		return fmt.Errorf("max_block_txs %d not in 1..100000", p.MaxBlockTxs)
+	case p.MaxTxBytes < 256 || p.MaxTxBytes > 1<<20:
+		return fmt.Errorf("max_tx_bytes %d not in 256..1048576", p.MaxTxBytes)
+	case p.MaxBlockBytes < p.MaxTxBytes || p.MaxBlockBytes > 64<<20:
+		return fmt.Errorf("max_block_bytes %d not in max_tx_bytes..64 MiB", p.MaxBlockBytes)
+	case p.TimeoutProposeMs <= 0 || p.TimeoutProposeDeltaMs < 0 || p.TimeoutVoteMs <= 0 || p.TimeoutVoteDeltaMs < 0:
+		return errors.New("timeouts must be positive")
+	case p.BlockIntervalMs < 0 || p.HeartbeatMs < p.BlockIntervalMs || p.HeartbeatMs <= 0:
+		return errors.New("block_interval_ms must be ≥ 0 and heartbeat_ms > 0 and ≥ block_interval_ms")
+	case p.MaxClockDriftMs <= 0:
+		return errors.New("max_clock_drift_ms must be positive")
+	}
+	return nil
+}
+
+var chainIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// Validate checks g against docs/PROTOCOL.md §Genesis.
+func (g *Genesis) Validate() error {
+	if !chainIDPattern.MatchString(g.ChainID) {
+		return fmt.Errorf("%w: chain_id %q: want 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit", ErrGenesisInvalid, g.ChainID)
+	}
+	if g.GenesisTime.IsZero() {
+		return fmt.Errorf("%w: genesis_time missing", ErrGenesisInvalid)
+	}
+	if !g.GenesisTime.Equal(time.UnixMilli(g.GenesisTime.UnixMilli())) {
+		return fmt.Errorf("%w: genesis_time must be a whole number of milliseconds", ErrGenesisInvalid)
+	}
+	if _, err := NewValidatorSet(g.Validators); err != nil {
+		return err
+	}
+	for i, v := range g.Validators {
+		if v.Name == "" || len(v.Name) > 64 {
+			return fmt.Errorf("%w: validator %d: name must have 1 to 64 bytes", ErrGenesisInvalid, i)
+		}
+	}
+	if err := g.Params.Validate(); err != nil {
+		return fmt.Errorf("%w: params: %v", ErrGenesisInvalid, err)
+	}
+	return nil
+}
+
+// ValidatorSet returns the genesis validators as a set. The genesis must be valid.
+func (g *Genesis) ValidatorSet() *ValidatorSet {
+	vs, err := NewValidatorSet(g.Validators)
+	if err != nil {
+		panic(fmt.Sprintf("consensus: ValidatorSet of an invalid genesis: %v", err))
+	}
+	return vs
+}
+
+// genesisDoc is the canonical form of a genesis, the one its hash covers.
+type genesisDoc struct {
+	ChainID     string      `cbor:"1,keyasint"`
+	GenesisTime int64       `cbor:"2,keyasint"` // Unix milliseconds
+	Validators  []Validator `cbor:"3,keyasint"`
+	Params      Params      `cbor:"4,keyasint"`
+}
+
+// DomainGenesis separates the genesis hash from every other hash.
+const DomainGenesis = "cocorico/v1/genesis"
+
+// Hash returns SHA-256("cocorico/v1/genesis" ‖ canonical bytes of g): the
+// chain's identity, and the parent hash of block 1.
+func (g *Genesis) Hash() Hash {
+	doc := genesisDoc{g.ChainID, g.GenesisTime.UnixMilli(), g.Validators, g.Params}
+	return Sum([]byte(DomainGenesis), canon.MustMarshal(doc))
+}
+
+// ReadGenesis reads and validates a genesis JSON file. Unknown fields are refused.
+func ReadGenesis(path string) (*Genesis, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := ParseGenesis(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return g, nil
+}
+
+// ParseGenesis decodes and validates a genesis from JSON.
+func ParseGenesis(data []byte) (*Genesis, error) {
+	var g Genesis
+	if err := strictJSON(data, &g); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrGenesisInvalid, err)
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// JSON returns g as indented JSON, the form of a genesis.json file.
+func (g *Genesis) JSON() []byte {
+	out, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		panic(err) // a Genesis always encodes
+	}
+	return append(out, '\n')
+}

@@ -1,0 +1,159 @@
+package consensus
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+)
+
+// The Merkle tree of a block's transactions is the one of RFC 6962 §2.1
+// (also RFC 9162 §2.1.1): leaf = SHA-256(0x00 ‖ tx), node =
+// SHA-256(0x01 ‖ left ‖ right), and the root of an empty list is SHA-256("").
+// docs/PROTOCOL.md §Merkle.
+
+// Proof is an RFC 6962 audit path: the inclusion proof of the leaf at Index
+// in a tree of Total leaves. Path lists sibling hashes from the leaf up.
+type Proof struct {
+	Index uint64 `cbor:"1,keyasint" json:"index"`
+	Total uint64 `cbor:"2,keyasint" json:"total"`
+	Path  []Hash `cbor:"3,keyasint" json:"path"`
+}
+
+// MaxProofLength bounds an audit path: a tree of 2^64 leaves needs 64.
+const MaxProofLength = 64
+
+// ErrProofInvalid is returned when an inclusion proof does not lead to the root.
+var ErrProofInvalid = errors.New("merkle proof invalid")
+
+// LeafHash returns SHA-256(0x00 ‖ tx).
+func LeafHash(tx []byte) Hash {
+	h := sha256.New()
+	h.Write([]byte{0})
+	h.Write(tx)
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+func nodeHash(left, right *Hash) Hash {
+	var buf [1 + 2*HashSize]byte
+	buf[0] = 1
+	copy(buf[1:], left[:])
+	copy(buf[1+HashSize:], right[:])
+	return sha256.Sum256(buf[:])
+}
+
+// MerkleRoot returns the RFC 6962 tree hash of txs.
+func MerkleRoot(txs [][]byte) Hash {
+	if len(txs) == 0 {
+		return sha256.Sum256(nil)
+	}
+	level := make([]Hash, len(txs))
+	for i, tx := range txs {
+		level[i] = LeafHash(tx)
+	}
+	return rootOf(level)
+}
+
+// rootOf folds a level of hashes in place. Pairing neighbours bottom-up and
+// promoting an unpaired last node unchanged gives exactly RFC 6962's
+// split-at-the-largest-power-of-two tree.
+func rootOf(level []Hash) Hash {
+	for len(level) > 1 {
+		next := level[:0]
+		for i := 0; i < len(level); i += 2 {
+			if i+1 < len(level) {
+				next = append(next, nodeHash(&level[i], &level[i+1]))
+			} else {
+				next = append(next, level[i])
+			}
+		}
+		level = next
+	}
+	return level[0]
+}
+
+// MerkleProofs returns the root of txs and the inclusion proof of every leaf.
+func MerkleProofs(txs [][]byte) (Hash, []Proof) {
+	n := len(txs)
+	if n == 0 {
+		return sha256.Sum256(nil), nil
+	}
+	proofs := make([]Proof, n)
+	idx := make([]int, n) // position of each leaf's ancestor in the current level
+	level := make([]Hash, n)
+	for i, tx := range txs {
+		level[i] = LeafHash(tx)
+		idx[i] = i
+		proofs[i] = Proof{Index: uint64(i), Total: uint64(n)}
+	}
+	for len(level) > 1 {
+		for i := range proofs {
+			j := idx[i]
+			switch {
+			case j%2 == 1:
+				proofs[i].Path = append(proofs[i].Path, level[j-1])
+			case j+1 < len(level):
+				proofs[i].Path = append(proofs[i].Path, level[j+1])
+			}
+			idx[i] = j / 2
+		}
+		next := make([]Hash, 0, (len(level)+1)/2)
+		for i := 0; i < len(level); i += 2 {
+			if i+1 < len(level) {
+				next = append(next, nodeHash(&level[i], &level[i+1]))
+			} else {
+				next = append(next, level[i])
+			}
+		}
+		level = next
+	}
+	return level[0], proofs
+}
+
+// MerkleProof returns the inclusion proof of txs[index].
+func MerkleProof(txs [][]byte, index int) (Proof, error) {
+	if index < 0 || index >= len(txs) {
+		return Proof{}, fmt.Errorf("merkle proof: index %d out of %d leaves", index, len(txs))
+	}
+	_, proofs := MerkleProofs(txs)
+	return proofs[index], nil
+}
+
+// Verify checks that leaf (the hash LeafHash returns) sits at p.Index in a
+// tree of p.Total leaves whose root is root. It follows RFC 9162 §2.1.3.2.
+func (p Proof) Verify(leaf, root Hash) error {
+	if p.Index >= p.Total {
+		return fmt.Errorf("%w: index %d not below total %d", ErrProofInvalid, p.Index, p.Total)
+	}
+	if len(p.Path) > MaxProofLength {
+		return fmt.Errorf("%w: path of %d hashes", ErrProofInvalid, len(p.Path))
+	}
+	fn, sn := p.Index, p.Total-1
+	r := leaf
+	for _, c := range p.Path {
+		if sn == 0 {
+			return fmt.Errorf("%w: path longer than the tree", ErrProofInvalid)
+		}
+		if fn&1 == 1 || fn == sn {
+			r = nodeHash(&c, &r)
+			if fn&1 == 0 {
+				for fn&1 == 0 && fn != 0 {
+					fn >>= 1
+					sn >>= 1
+				}
+			}
+		} else {
+			r = nodeHash(&r, &c)
+		}
+		fn >>= 1
+		sn >>= 1
+	}
+	if sn != 0 {
+		return fmt.Errorf("%w: path shorter than the tree", ErrProofInvalid)
+	}
+	if r != root {
+		return fmt.Errorf("%w: leads to %s, not the root %s", ErrProofInvalid, r.Short(), root.Short())
+	}
+	return nil
+}
