@@ -90,7 +90,7 @@ const (
 
 // Verification is the outcome of verifying a receipt.
 type Verification struct {
-	Valid  bool    `json:"valid"`
+	Valid  bool           `json:"valid"`
 	Checks []ReceiptCheck `json:"checks"`
 }
 

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cocorico/node/consensus/canon"
 )
@@ -62,4 +63,29 @@ func DecodeCommit(data []byte) (*Commit, error) {
 		return nil, fmt.Errorf("%w: %v", ErrCommitInvalid, err)
 	}
 	return &c, nil
+}
+
+// NewCommit assembles a commit from precommits for one height, round and
+// block, in increasing validator order. Duplicates of a validator are
+// dropped; votes that do not match the first are an error. It does not
+// verify signatures.
+func NewCommit(precommits []*Vote) (*Commit, error) {
+	if len(precommits) == 0 {
+		return nil, fmt.Errorf("%w: no precommits", ErrCommitInvalid)
+	}
+	first := precommits[0]
+	c := &Commit{Height: first.Height, Round: first.Round, BlockHash: first.BlockHash}
+	sorted := slices.Clone(precommits)
+	slices.SortFunc(sorted, func(a, b *Vote) int { return int(a.Validator) - int(b.Validator) })
+	for _, v := range sorted {
+		if v.Type != Precommit || v.Height != c.Height || v.Round != c.Round || v.BlockHash != c.BlockHash {
+			return nil, fmt.Errorf("%w: %s h=%d r=%d for %s among precommits h=%d r=%d for %s",
+				ErrCommitInvalid, v.Type, v.Height, v.Round, v.BlockHash.Short(), c.Height, c.Round, c.BlockHash.Short())
+		}
+		if n := len(c.Signatures); n > 0 && c.Signatures[n-1].Validator == v.Validator {
+			continue
+		}
+		c.Signatures = append(c.Signatures, CommitSig{Validator: v.Validator, Signature: v.Signature})
+	}
+	return c, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"time"
 
@@ -137,19 +136,6 @@ const DomainGenesis = "cocorico/v1/genesis"
 func (g *Genesis) Hash() Hash {
 	doc := genesisDoc{g.ChainID, g.GenesisTime.UnixMilli(), g.Validators, g.Params}
 	return Sum([]byte(DomainGenesis), canon.MustMarshal(doc))
-}
-
-// ReadGenesis reads and validates a genesis JSON file. Unknown fields are refused.
-func ReadGenesis(path string) (*Genesis, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	g, err := ParseGenesis(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return g, nil
 }
 
 // ParseGenesis decodes and validates a genesis from JSON.

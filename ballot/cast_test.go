@@ -1,0 +1,129 @@
+package ballot_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+)
+
+func TestValidCastPassesEveryStatelessCheck(t *testing.T) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 10})
+	c := e.Cast(e.NewVoter(), 1, 2)
+	st := ballot.NewMemState()
+	applyBlock(t, st, 1, 1000, e.DefinitionTx())
+	data := (&ballot.Tx{Cast: c}).Encode()
+	checked, err := ballot.CheckTx(e.ChainID, data, ballot.MaxTxBytes, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked.ID != c.ID() || checked.Cast.Choice != 2 {
+		t.Fatalf("checked %+v", checked)
+	}
+}
+
+// Each way a cast can be invalid statelessly, with the error value that names it.
+func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 11})
+	other := ballottest.NewElection(ballottest.Options{Seed: 12})
+	v, w := e.NewVoter(), e.NewVoter()
+	cases := map[string]struct {
+		cast func() *ballot.Cast
+		want error
+	}{
+		"forged token": {func() *ballot.Cast {
+			c := e.Cast(v, 1, 0)
+			c.Token = append([]byte(nil), c.Token...)
+			c.Token[100] ^= 1
+			c.Sign(e.ChainID, v.Key)
+			return c
+		}, ballot.ErrTokenInvalid},
+		"token for another ballot": {func() *ballot.Cast {
+			u := other.NewVoter()
+			c := e.Cast(&ballottest.Voter{Key: u.Key, Token: u.Token}, 1, 0)
+			return c
+		}, ballot.ErrTokenInvalid},
+		"token for another voter key": {func() *ballot.Cast {
+			return e.Cast(&ballottest.Voter{Key: w.Key, Token: v.Token}, 1, 0)
+		}, ballot.ErrTokenInvalid},
+		"bad voter signature": {func() *ballot.Cast {
+			c := e.Cast(v, 1, 0)
+			c.Signature = append([]byte(nil), c.Signature...)
+			c.Signature[3] ^= 1
+			return c
+		}, ballot.ErrVoterSignature},
+		"signed for another chain": {func() *ballot.Cast {
+			c := e.Cast(v, 1, 0)
+			c.Sign("other-chain", v.Key)
+			return c
+		}, ballot.ErrVoterSignature},
+		"choice changed after signing": {func() *ballot.Cast {
+			c := e.Cast(v, 1, 0)
+			c.Choice = 1
+			return c
+		}, ballot.ErrVoterSignature},
+		"choice out of range": {func() *ballot.Cast { return e.Cast(v, 1, 3) }, ballot.ErrChoiceOutOfRange},
+		"unknown registrar": {func() *ballot.Cast {
+			c := e.Cast(v, 1, 0)
+			c.Registrar = 1
+			c.Sign(e.ChainID, v.Key)
+			return c
+		}, ballot.ErrUnknownRegistrar},
+		"seq zero":          {func() *ballot.Cast { return e.Cast(v, 0, 0) }, ballot.ErrCastInvalid},
+		"short voter key":   {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Voter = c.Voter[:31]; return c }, ballot.ErrCastInvalid},
+		"short prefix":      {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.TokenPrefix = c.TokenPrefix[:16]; return c }, ballot.ErrCastInvalid},
+		"odd token size":    {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Token = c.Token[:200]; return c }, ballot.ErrCastInvalid},
+		"no signature":      {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Signature = nil; return c }, ballot.ErrCastInvalid},
+		"sealed choice":     {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Sealed = []byte{1}; return c }, ballot.ErrSealedUnsupported},
+		"no ballot id":      {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.BallotID = consensus.Hash{}; return c }, ballot.ErrCastInvalid},
+		"unknown ballot id": {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.BallotID[0] ^= 1; return c }, ballot.ErrUnknownBallot},
+	}
+	st := ballot.NewMemState()
+	applyBlock(t, st, 1, 1000, e.DefinitionTx(), other.DefinitionTx())
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			data := (&ballot.Tx{Cast: tc.cast()}).Encode()
+			if _, err := ballot.CheckTx(e.ChainID, data, ballot.MaxTxBytes, st); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCastBytesThatAreNotOneCanonicalTxAreRejected(t *testing.T) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 13})
+	good := (&ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, 0)}).Encode()
+	st := ballot.NewMemState()
+	applyBlock(t, st, 1, 1000, e.DefinitionTx())
+	cases := map[string]struct {
+		data []byte
+		max  int
+		want error
+	}{
+		"trailing bytes": {append(append([]byte(nil), good...), 0xf6), ballot.MaxTxBytes, ballot.ErrMalformed},
+		"truncated":      {good[:len(good)-5], ballot.MaxTxBytes, ballot.ErrMalformed},
+		"too large":      {good, len(good) - 1, ballot.ErrTooLarge},
+		"empty envelope": {[]byte{0xa0}, ballot.MaxTxBytes, ballot.ErrMalformed},
+		"garbage":        {[]byte("hello, world"), ballot.MaxTxBytes, ballot.ErrMalformed},
+		"both kinds": {(&ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, 0), Definition: e.Def}).Encode(),
+			ballot.MaxTxBytes, ballot.ErrMalformed},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ballot.CheckTx(e.ChainID, tc.data, tc.max, st); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCastIDIsTheHashOfTheCanonicalTx(t *testing.T) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 14})
+	c := e.Cast(e.NewVoter(), 1, 0)
+	data := (&ballot.Tx{Cast: c}).Encode()
+	if c.ID() != consensus.Sum(data) {
+		t.Fatal("cast id is not SHA-256 of the tx bytes")
+	}
+}

@@ -1,0 +1,93 @@
+package ballot_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
+)
+
+// FuzzDecodeTx: no input panics the decoder or the checks after it, and
+// whatever decodes is canonical (re-encodes to the same bytes).
+func FuzzDecodeTx(f *testing.F) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 50})
+	st := ballot.NewMemState()
+	b := ballot.NewBatch(st, 1, 1000)
+	if err := b.Add(e.DefinitionTx()); err != nil {
+		f.Fatal(err)
+	}
+	u, _ := b.Finish()
+	st.Apply(u)
+	f.Add((&ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, 0)}).Encode())
+	f.Add((&ballot.Tx{Definition: e.Def}).Encode())
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tx, err := ballot.DecodeTx(data, ballot.MaxTxBytes)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(tx.Encode(), data) {
+			t.Fatal("decoded a non-canonical encoding")
+		}
+		if _, err := ballot.Check(e.ChainID, tx, data, st); err == nil && tx.Cast != nil {
+			// Passing every check means it carries a real token and signature.
+			if err := tx.Cast.Verify(e.ChainID, e.Ballot); err != nil {
+				t.Fatalf("checked cast fails Verify: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzDecodeDefinition: definition JSON as the API receives it never panics
+// the checks.
+func FuzzDecodeDefinition(f *testing.F) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 51})
+	seed, _ := json.Marshal(e.Def)
+	f.Add(seed)
+	f.Add([]byte(`{"choices":["a","b"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d ballot.Definition
+		if json.Unmarshal(data, &d) != nil {
+			return
+		}
+		if b, err := d.Check(e.ChainID); err == nil && b.ID != d.ID() {
+			t.Fatal("checked ballot id differs from the definition id")
+		}
+	})
+}
+
+// FuzzDecodeReceipt: no receipt, however broken, panics the verifier, and a
+// receipt that verifies is one whose checks all passed.
+func FuzzDecodeReceipt(f *testing.F) {
+	g, _ := ballottest.Validators("fuzz-chain", 4, 1)
+	valid := fuzzReceipt(f)
+	f.Add(valid)
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ballot.DecodeReceipt(data)
+		if err != nil {
+			return
+		}
+		v := r.Verify(g)
+		if v.Valid != (len(v.Failed()) == 0) {
+			t.Fatal("valid flag disagrees with the checks")
+		}
+	})
+}
+
+func fuzzReceipt(f *testing.F) []byte {
+	g, keys := ballottest.Validators("fuzz-chain", 4, 1)
+	e := ballottest.NewElection(ballottest.Options{ChainID: g.ChainID, Seed: 52})
+	c := e.Cast(e.NewVoter(), 1, 1)
+	tx := (&ballot.Tx{Cast: c}).Encode()
+	root, proofs := consensusProofs([][]byte{tx})
+	h := header(g.ChainID, 2, root, 1)
+	r := ballot.NewReceipt(e.Def, c, h, proofs[0], ballottest.Commit(g.ChainID, keys, &h, 0))
+	data, err := json.Marshal(r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return data
+}

@@ -1,0 +1,92 @@
+package consensus
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGenesisJSONRoundTripKeepsTheHash(t *testing.T) {
+	g, _ := testChain(4)
+	back, err := ParseGenesis(g.JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Hash() != g.Hash() {
+		t.Fatalf("hash changed through JSON: %s vs %s", back.Hash(), g.Hash())
+	}
+}
+
+func TestGenesisHashCoversEveryField(t *testing.T) {
+	g, _ := testChain(4)
+	base := g.Hash()
+	mutations := map[string]func(*Genesis){
+		"chain id":  func(g *Genesis) { g.ChainID = "other" },
+		"time":      func(g *Genesis) { g.GenesisTime = g.GenesisTime.Add(time.Millisecond) },
+		"validator": func(g *Genesis) { g.Validators = g.Validators[:3] },
+		"name":      func(g *Genesis) { g.Validators[0].Name = "renamed" },
+		"params":    func(g *Genesis) { g.Params.MaxBlockTxs++ },
+	}
+	for name, mutate := range mutations {
+		c, _ := testChain(4)
+		mutate(c)
+		if c.Hash() == base {
+			t.Errorf("%s: hash unchanged", name)
+		}
+	}
+}
+
+func TestInvalidGenesisIsRejected(t *testing.T) {
+	cases := map[string]func(*Genesis){
+		"bad chain id":      func(g *Genesis) { g.ChainID = "Has Spaces" },
+		"no validators":     func(g *Genesis) { g.Validators = nil },
+		"duplicate key":     func(g *Genesis) { g.Validators[1].PubKey = g.Validators[0].PubKey },
+		"short key":         func(g *Genesis) { g.Validators[0].PubKey = g.Validators[0].PubKey[:31] },
+		"empty name":        func(g *Genesis) { g.Validators[0].Name = "" },
+		"zero time":         func(g *Genesis) { g.GenesisTime = time.Time{} },
+		"sub-ms time":       func(g *Genesis) { g.GenesisTime = g.GenesisTime.Add(time.Microsecond) },
+		"zero block txs":    func(g *Genesis) { g.Params.MaxBlockTxs = 0 },
+		"negative timeout":  func(g *Genesis) { g.Params.TimeoutVoteMs = -1 },
+		"heartbeat too low": func(g *Genesis) { g.Params.HeartbeatMs = g.Params.BlockIntervalMs - 1 },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			g, _ := testChain(4)
+			mutate(g)
+			if err := g.Validate(); !errors.Is(err, ErrGenesisInvalid) {
+				t.Fatalf("got %v, want ErrGenesisInvalid", err)
+			}
+		})
+	}
+}
+
+func TestGenesisWithUnknownFieldIsRejected(t *testing.T) {
+	g, _ := testChain(1)
+	data := strings.Replace(string(g.JSON()), `"chain_id"`, `"surprise": 1, "chain_id"`, 1)
+	if _, err := ParseGenesis([]byte(data)); !errors.Is(err, ErrGenesisInvalid) {
+		t.Fatalf("got %v, want ErrGenesisInvalid", err)
+	}
+}
+
+func TestGenesisWithTrailingDataIsRejected(t *testing.T) {
+	g, _ := testChain(1)
+	if _, err := ParseGenesis(append(g.JSON(), []byte("{}")...)); !errors.Is(err, ErrGenesisInvalid) {
+		t.Fatalf("got %v, want ErrGenesisInvalid", err)
+	}
+}
+
+func TestProposerRotatesByHeightAndRound(t *testing.T) {
+	g, _ := testChain(4)
+	vs := g.ValidatorSet()
+	seen := map[uint16]bool{}
+	for h := uint64(1); h <= 4; h++ {
+		seen[vs.Proposer(h, 0)] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("4 heights had %d distinct proposers", len(seen))
+	}
+	if vs.Proposer(7, 0) == vs.Proposer(7, 1) {
+		t.Fatal("a round change kept the proposer")
+	}
+}
