@@ -52,72 +52,89 @@ func MerkleRoot(txs [][]byte) Hash {
 	for i, tx := range txs {
 		level[i] = LeafHash(tx)
 	}
-	return rootOf(level)
-}
-
-// rootOf folds a level of hashes in place. Pairing neighbours bottom-up and
-// promoting an unpaired last node unchanged gives exactly RFC 6962's
-// split-at-the-largest-power-of-two tree.
-func rootOf(level []Hash) Hash {
 	for len(level) > 1 {
-		next := level[:0]
-		for i := 0; i < len(level); i += 2 {
-			if i+1 < len(level) {
-				next = append(next, nodeHash(&level[i], &level[i+1]))
-			} else {
-				next = append(next, level[i])
-			}
-		}
-		level = next
+		level = foldLevel(level, level[:0])
 	}
 	return level[0]
 }
 
-// MerkleProofs returns the root of txs and the inclusion proof of every leaf.
-func MerkleProofs(txs [][]byte) (Hash, []Proof) {
-	n := len(txs)
-	if n == 0 {
-		return sha256.Sum256(nil), nil
+// foldLevel hashes neighbours pairwise into next (which may alias level).
+// Pairing bottom-up and promoting an unpaired last node unchanged gives
+// exactly RFC 6962's split-at-the-largest-power-of-two tree.
+func foldLevel(level, next []Hash) []Hash {
+	for i := 0; i < len(level); i += 2 {
+		if i+1 < len(level) {
+			next = append(next, nodeHash(&level[i], &level[i+1]))
+		} else {
+			next = append(next, level[i])
+		}
 	}
-	proofs := make([]Proof, n)
-	idx := make([]int, n) // position of each leaf's ancestor in the current level
-	level := make([]Hash, n)
+	return next
+}
+
+// MerkleTree keeps every level of a tree so that any leaf's proof costs
+// O(log n) once the tree is built (O(n)).
+type MerkleTree struct {
+	n      int      // leaves
+	levels [][]Hash // levels[0] are the leaf hashes, the last level the root
+}
+
+// NewMerkleTree builds the tree of txs.
+func NewMerkleTree(txs [][]byte) *MerkleTree {
+	if len(txs) == 0 {
+		return &MerkleTree{levels: [][]Hash{{sha256.Sum256(nil)}}}
+	}
+	level := make([]Hash, len(txs))
 	for i, tx := range txs {
 		level[i] = LeafHash(tx)
-		idx[i] = i
-		proofs[i] = Proof{Index: uint64(i), Total: uint64(n)}
 	}
+	t := &MerkleTree{n: len(txs), levels: [][]Hash{level}}
 	for len(level) > 1 {
-		for i := range proofs {
-			j := idx[i]
-			switch {
-			case j%2 == 1:
-				proofs[i].Path = append(proofs[i].Path, level[j-1])
-			case j+1 < len(level):
-				proofs[i].Path = append(proofs[i].Path, level[j+1])
-			}
-			idx[i] = j / 2
-		}
-		next := make([]Hash, 0, (len(level)+1)/2)
-		for i := 0; i < len(level); i += 2 {
-			if i+1 < len(level) {
-				next = append(next, nodeHash(&level[i], &level[i+1]))
-			} else {
-				next = append(next, level[i])
-			}
-		}
-		level = next
+		level = foldLevel(level, make([]Hash, 0, (len(level)+1)/2))
+		t.levels = append(t.levels, level)
 	}
-	return level[0], proofs
+	return t
+}
+
+// Root returns the tree hash.
+func (t *MerkleTree) Root() Hash { return t.levels[len(t.levels)-1][0] }
+
+// Leaves returns the number of leaves (0 for the empty tree).
+func (t *MerkleTree) Leaves() int { return t.n }
+
+// Proof returns the audit path of leaf index.
+func (t *MerkleTree) Proof(index int) (Proof, error) {
+	n := t.Leaves()
+	if index < 0 || index >= n {
+		return Proof{}, fmt.Errorf("merkle proof: index %d out of %d leaves", index, n)
+	}
+	p := Proof{Index: uint64(index), Total: uint64(n)}
+	j := index
+	for _, level := range t.levels[:len(t.levels)-1] {
+		switch {
+		case j%2 == 1:
+			p.Path = append(p.Path, level[j-1])
+		case j+1 < len(level):
+			p.Path = append(p.Path, level[j+1])
+		}
+		j /= 2
+	}
+	return p, nil
+}
+
+// MerkleProofs returns the root of txs and the inclusion proof of every leaf.
+func MerkleProofs(txs [][]byte) (Hash, []Proof) {
+	t := NewMerkleTree(txs)
+	proofs := make([]Proof, len(txs))
+	for i := range txs {
+		proofs[i], _ = t.Proof(i)
+	}
+	return t.Root(), proofs
 }
 
 // MerkleProof returns the inclusion proof of txs[index].
 func MerkleProof(txs [][]byte, index int) (Proof, error) {
-	if index < 0 || index >= len(txs) {
-		return Proof{}, fmt.Errorf("merkle proof: index %d out of %d leaves", index, len(txs))
-	}
-	_, proofs := MerkleProofs(txs)
-	return proofs[index], nil
+	return NewMerkleTree(txs).Proof(index)
 }
 
 // Verify checks that leaf (the hash LeafHash returns) sits at p.Index in a
