@@ -45,4 +45,6 @@ var (
 	ErrSeqReplay = errors.New("seq not higher than the voter's last cast")
 	// ErrRevoteNotAllowed: the voter key has voted and the ballot forbids re-voting.
 	ErrRevoteNotAllowed = errors.New("re-voting not allowed")
+	// ErrDuplicate: the very same transaction is already pending or final.
+	ErrDuplicate = errors.New("transaction already known")
 )

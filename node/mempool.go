@@ -1,0 +1,184 @@
+package node
+
+import (
+	"container/list"
+	"fmt"
+	"sync"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+)
+
+// ErrMempoolFull: the node takes no more transactions until a block drains
+// the mempool. It wraps api.ErrOverloaded.
+var ErrMempoolFull = fmt.Errorf("mempool full: %w", api.ErrOverloaded)
+
+// Mempool holds verified transactions waiting for a block, in arrival
+// order. Every transaction in it passed the stateless checks (signatures)
+// once: a block that carries it does not verify it again. It is bounded by
+// count and bytes, deduplicated by transaction id and by ballot, voter key
+// and seq. Safe for concurrent use.
+type Mempool struct {
+	maxTxs, maxBytes int
+
+	mu     sync.Mutex
+	order  *list.List // of *ballot.Checked
+	byID   map[consensus.Hash]*list.Element
+	bySlot map[ballot.VoterSlot]map[uint64]consensus.Hash
+	bytes  int
+	avail  chan struct{}
+}
+
+// NewMempool returns an empty mempool of at most maxTxs transactions and
+// maxBytes bytes.
+func NewMempool(maxTxs, maxBytes int) *Mempool {
+	return &Mempool{
+		maxTxs:   maxTxs,
+		maxBytes: maxBytes,
+		order:    list.New(),
+		byID:     make(map[consensus.Hash]*list.Element),
+		bySlot:   make(map[ballot.VoterSlot]map[uint64]consensus.Hash),
+		avail:    make(chan struct{}, 1),
+	}
+}
+
+// Add appends a verified transaction.
+func (m *Mempool) Add(tx *ballot.Checked) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byID[tx.ID]; ok {
+		return fmt.Errorf("%w: %s pending", ballot.ErrDuplicate, tx.ID.Short())
+	}
+	if m.order.Len() >= m.maxTxs || m.bytes+len(tx.Bytes) > m.maxBytes {
+		return fmt.Errorf("%w: %d transactions, %d bytes", ErrMempoolFull, m.order.Len(), m.bytes)
+	}
+	if c := tx.Cast; c != nil {
+		slot := ballot.VoterSlot{Ballot: c.BallotID, Voter: c.Key()}
+		seqs := m.bySlot[slot]
+		if _, ok := seqs[c.Seq]; ok {
+			return fmt.Errorf("%w: another cast with seq %d is pending", ballot.ErrSeqReplay, c.Seq)
+		}
+		if seqs == nil {
+			seqs = make(map[uint64]consensus.Hash, 1)
+			m.bySlot[slot] = seqs
+		}
+		seqs[c.Seq] = tx.ID
+	}
+	m.byID[tx.ID] = m.order.PushBack(tx)
+	m.bytes += len(tx.Bytes)
+	select {
+	case m.avail <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Get returns a pending transaction by id.
+func (m *Mempool) Get(id consensus.Hash) (*ballot.Checked, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return e.Value.(*ballot.Checked), true
+}
+
+// Len returns the number of pending transactions.
+func (m *Mempool) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.order.Len()
+}
+
+// Bytes returns the size of the pending transactions.
+func (m *Mempool) Bytes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
+}
+
+// Available is signalled when a transaction is added.
+func (m *Mempool) Available() <-chan struct{} { return m.avail }
+
+// Reap returns up to maxTxs pending transactions of at most maxBytes in
+// all, oldest first, without removing them.
+func (m *Mempool) Reap(maxTxs, maxBytes int) []*ballot.Checked {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*ballot.Checked, 0, min(maxTxs, m.order.Len()))
+	size := 0
+	for e := m.order.Front(); e != nil && len(out) < maxTxs; e = e.Next() {
+		tx := e.Value.(*ballot.Checked)
+		if size+len(tx.Bytes) > maxBytes {
+			break
+		}
+		size += len(tx.Bytes)
+		out = append(out, tx)
+	}
+	return out
+}
+
+// Remove drops the given transactions (final, or found invalid).
+func (m *Mempool) Remove(ids []consensus.Hash) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		m.removeLocked(id)
+	}
+}
+
+func (m *Mempool) removeLocked(id consensus.Hash) {
+	e, ok := m.byID[id]
+	if !ok {
+		return
+	}
+	tx := m.order.Remove(e).(*ballot.Checked)
+	delete(m.byID, id)
+	m.bytes -= len(tx.Bytes)
+	if c := tx.Cast; c != nil {
+		slot := ballot.VoterSlot{Ballot: c.BallotID, Voter: c.Key()}
+		if seqs := m.bySlot[slot]; seqs != nil {
+			delete(seqs, c.Seq)
+			if len(seqs) == 0 {
+				delete(m.bySlot, slot)
+			}
+		}
+	}
+}
+
+// Update re-checks the pool after a final block: it drops the block's
+// transactions, the pending casts of the voter keys the block touched
+// whose seq is no longer higher than the final one, and every pending cast
+// of the ballots that the block's time closed. Only what the block can
+// have invalidated is looked at: the cost follows the block, not the pool
+// (but for the rare block that closes a ballot).
+func (m *Mempool) Update(included []consensus.Hash, u *ballot.Update, closed map[consensus.Hash]bool) (dropped int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range included {
+		m.removeLocked(id)
+	}
+	for slot, rec := range u.Voters {
+		for seq, id := range m.bySlot[slot] {
+			if seq <= rec.Seq {
+				m.removeLocked(id)
+				dropped++
+			}
+		}
+	}
+	if len(closed) == 0 {
+		return dropped
+	}
+	for e := m.order.Front(); e != nil; {
+		next := e.Next()
+		tx := e.Value.(*ballot.Checked)
+		if tx.Cast != nil && closed[tx.Cast.BallotID] {
+			m.removeLocked(tx.ID)
+			dropped++
+		}
+		e = next
+	}
+	return dropped
+}

@@ -1,0 +1,285 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// Key layout of the ledger (docs/OPERATIONS.md §Ledger):
+//
+//	"m/genesis"         → genesis hash (32 bytes): the chain this ledger belongs to
+//	"m/height"          → last final height (8 bytes, big endian)
+//	"h/" ‖ height       → canonical header
+//	"k/" ‖ height       → canonical block (header and transactions)
+//	"c/" ‖ height       → canonical commit
+//	"x/" ‖ tx id        → height (8) ‖ index (4) of the transaction
+//	"s/" ‖ app key      → the application's state
+var (
+	keyGenesis   = []byte("m/genesis")
+	keyHeight    = []byte("m/height")
+	prefixHeader = []byte("h/")
+	prefixBlock  = []byte("k/")
+	prefixCommit = []byte("c/")
+	prefixTx     = []byte("x/")
+	prefixState  = []byte("s/")
+)
+
+// Options configure a Ledger. The zero value is usable.
+type Options struct {
+	// CacheBytes is Pebble's block cache; default 64 MiB.
+	CacheBytes int64
+	// Logger receives Pebble's own messages; default slog.Default().
+	Logger *slog.Logger
+	// NoSync skips fsync on commit. Only for tests and benchmarks of
+	// throughput: a crash may lose final blocks.
+	NoSync bool
+}
+
+func (o *Options) ensureDefaults() {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Ledger is a node's append-only chain on Pebble. Commit is called by one
+// goroutine at a time (the consensus driver or the block follower); reads
+// are safe from any goroutine and see whole blocks only.
+type Ledger struct {
+	db     *pebble.DB
+	opts   Options
+	height atomic.Uint64
+	mu     sync.Mutex // serialises Commit
+}
+
+// Open opens or creates the ledger in dir for the chain whose genesis hash
+// is genesis. A ledger of another chain is refused with ErrOtherChain.
+func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
+	opts.ensureDefaults()
+	cache := pebble.NewCache(opts.CacheBytes)
+	defer cache.Unref()
+	db, err := pebble.Open(dir, &pebble.Options{
+		Cache:  cache,
+		Logger: pebbleLogger{opts.Logger},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	l := &Ledger{db: db, opts: opts}
+	if err := l.init(genesis); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+func (l *Ledger) init(genesis consensus.Hash) error {
+	stored, found, err := l.get(keyGenesis)
+	if err != nil {
+		return err
+	}
+	if !found {
+		b := l.db.NewBatch()
+		defer b.Close()
+		b.Set(keyGenesis, genesis[:], nil)
+		b.Set(keyHeight, be64(0), nil)
+		return b.Commit(pebble.Sync)
+	}
+	if !bytes.Equal(stored, genesis[:]) {
+		return fmt.Errorf("%w: it was made for genesis %x, this node runs genesis %s", ErrOtherChain, stored, genesis)
+	}
+	h, found, err := l.get(keyHeight)
+	if err != nil {
+		return err
+	}
+	if !found || len(h) != 8 {
+		return fmt.Errorf("%w: no height record", ErrCorrupt)
+	}
+	l.height.Store(binary.BigEndian.Uint64(h))
+	return nil
+}
+
+// Close closes the ledger.
+func (l *Ledger) Close() error { return l.db.Close() }
+
+// Height returns the last final height (0 before the first block).
+func (l *Ledger) Height() uint64 { return l.height.Load() }
+
+// Commit writes a final block, its commit, the index of its transactions
+// (ids in block order) and the application's state writes in one synced
+// batch: after a crash the ledger holds the whole block or none of it.
+func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consensus.Hash, writes []KV) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := b.Header.Height
+	if want := l.height.Load() + 1; h != want {
+		return fmt.Errorf("%w: got %d, want %d", ErrNotNext, h, want)
+	}
+	if len(txIDs) != len(b.Txs) {
+		return fmt.Errorf("commit block %d: %d tx ids for %d txs", h, len(txIDs), len(b.Txs))
+	}
+	batch := l.db.NewBatch()
+	defer batch.Close()
+	hk := be64(h)
+	batch.Set(cat(prefixHeader, hk), b.Header.Encode(), nil)
+	batch.Set(cat(prefixBlock, hk), b.Encode(), nil)
+	batch.Set(cat(prefixCommit, hk), c.Encode(), nil)
+	loc := make([]byte, 12)
+	copy(loc, hk)
+	for i, id := range txIDs {
+		binary.BigEndian.PutUint32(loc[8:], uint32(i))
+		batch.Set(cat(prefixTx, id[:]), loc, nil)
+	}
+	for _, w := range writes {
+		batch.Set(cat(prefixState, w.Key), w.Value, nil)
+	}
+	batch.Set(keyHeight, hk, nil)
+	opt := pebble.Sync
+	if l.opts.NoSync {
+		opt = pebble.NoSync
+	}
+	if err := batch.Commit(opt); err != nil {
+		return fmt.Errorf("commit block %d: %w", h, err)
+	}
+	l.height.Store(h)
+	return nil
+}
+
+// KV is one write of the application's state.
+type KV struct {
+	Key, Value []byte
+}
+
+// Header returns the header at height.
+func (l *Ledger) Header(height uint64) (*consensus.Header, error) {
+	v, found, err := l.get(cat(prefixHeader, be64(height)))
+	if err != nil {
+		return nil, err
+	}
+	if !found || height > l.Height() {
+		return nil, fmt.Errorf("header %d: %w", height, ErrNotFound)
+	}
+	h, err := consensus.DecodeHeader(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header %d: %v", ErrCorrupt, height, err)
+	}
+	return h, nil
+}
+
+// Block returns the block at height.
+func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
+	v, found, err := l.get(cat(prefixBlock, be64(height)))
+	if err != nil {
+		return nil, err
+	}
+	if !found || height > l.Height() {
+		return nil, fmt.Errorf("block %d: %w", height, ErrNotFound)
+	}
+	b, err := consensus.DecodeBlock(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: block %d: %v", ErrCorrupt, height, err)
+	}
+	return b, nil
+}
+
+// RawBlock returns the canonical bytes of the block at height, for
+// serving sync requests without decoding.
+func (l *Ledger) RawBlock(height uint64) ([]byte, error) {
+	v, found, err := l.get(cat(prefixBlock, be64(height)))
+	if err != nil {
+		return nil, err
+	}
+	if !found || height > l.Height() {
+		return nil, fmt.Errorf("block %d: %w", height, ErrNotFound)
+	}
+	return v, nil
+}
+
+// CommitAt returns the commit of the block at height.
+func (l *Ledger) CommitAt(height uint64) (*consensus.Commit, error) {
+	v, found, err := l.get(cat(prefixCommit, be64(height)))
+	if err != nil {
+		return nil, err
+	}
+	if !found || height > l.Height() {
+		return nil, fmt.Errorf("commit %d: %w", height, ErrNotFound)
+	}
+	c, err := consensus.DecodeCommit(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: commit %d: %v", ErrCorrupt, height, err)
+	}
+	return c, nil
+}
+
+// TxLocation returns the height and index of a final transaction.
+func (l *Ledger) TxLocation(id consensus.Hash) (height uint64, index int, err error) {
+	v, found, err := l.get(cat(prefixTx, id[:]))
+	if err != nil {
+		return 0, 0, err
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("tx %s: %w", id.Short(), ErrNotFound)
+	}
+	if len(v) != 12 {
+		return 0, 0, fmt.Errorf("%w: tx index of %s", ErrCorrupt, id.Short())
+	}
+	return binary.BigEndian.Uint64(v), int(binary.BigEndian.Uint32(v[8:])), nil
+}
+
+// Get reads a key of the application's state. It implements the read
+// side the application needs (ballot.KVReader).
+func (l *Ledger) Get(key []byte) ([]byte, bool, error) {
+	return l.get(cat(prefixState, key))
+}
+
+// Scan calls fn with every state key under prefix (without the ledger's
+// own prefix) in increasing order. fn must not keep the slices.
+func (l *Ledger) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	lower := cat(prefixState, prefix)
+	return scan(l.db, lower, func(k, v []byte) error { return fn(k[len(prefixState):], v) })
+}
+
+func (l *Ledger) get(key []byte) ([]byte, bool, error) { return getClone(l.db, key) }
+
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func cat(a, b []byte) []byte {
+	out := make([]byte, 0, len(a)+len(b))
+	return append(append(out, a...), b...)
+}
+
+// upperBound returns the smallest key greater than every key with prefix p.
+func upperBound(p []byte) []byte {
+	u := bytes.Clone(p)
+	for i := len(u) - 1; i >= 0; i-- {
+		if u[i] != 0xff {
+			u[i]++
+			return u[:i+1]
+		}
+	}
+	return nil
+}
+
+// pebbleLogger sends Pebble's messages to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/cocorico/node/consensus"
+)
+
+func testBlock(height uint64, prev consensus.Hash, n int) (*consensus.Block, []consensus.Hash) {
+	txs := make([][]byte, n)
+	ids := make([]consensus.Hash, n)
+	for i := range txs {
+		txs[i] = []byte(fmt.Sprintf("tx %d.%d", height, i))
+		ids[i] = consensus.Sum(txs[i])
+	}
+	b := &consensus.Block{Header: consensus.Header{ChainID: "c", Height: height, Time: int64(height) * 1000,
+		PrevHash: prev, TxRoot: consensus.MerkleRoot(txs), TxCount: uint32(n)}, Txs: txs}
+	return b, ids
+}
+
+func testCommit(b *consensus.Block) *consensus.Commit {
+	return &consensus.Commit{Height: b.Header.Height, BlockHash: b.Hash(),
+		Signatures: []consensus.CommitSig{{Validator: 0, Signature: make([]byte, 64)}}}
+}
+
+var genesis = consensus.Sum([]byte("genesis"))
+
+func TestLedgerKeepsBlocksCommitsIndexAndStateAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := genesis
+	for h := uint64(1); h <= 3; h++ {
+		b, ids := testBlock(h, prev, int(h))
+		w := []KV{{Key: []byte(fmt.Sprintf("r%d", h)), Value: []byte{byte(h)}}}
+		if err := l.Commit(b, testCommit(b), ids, w); err != nil {
+			t.Fatal(err)
+		}
+		prev = b.Hash()
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err = Open(dir, genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Height() != 3 {
+		t.Fatalf("height %d after reopen, want 3", l.Height())
+	}
+	b, err := l.Block(3)
+	if err != nil || b.Hash() != prev || len(b.Txs) != 3 {
+		t.Fatalf("block 3: %v", err)
+	}
+	if c, err := l.CommitAt(3); err != nil || c.BlockHash != prev {
+		t.Fatalf("commit 3: %v", err)
+	}
+	if h, err := l.Header(2); err != nil || h.Height != 2 {
+		t.Fatalf("header 2: %v", err)
+	}
+	h, i, err := l.TxLocation(consensus.Sum([]byte("tx 3.2")))
+	if err != nil || h != 3 || i != 2 {
+		t.Fatalf("tx location %d/%d: %v", h, i, err)
+	}
+	var keys []string
+	if err := l.Scan([]byte("r"), func(k, v []byte) error { keys = append(keys, string(k)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(keys) != "[r1 r2 r3]" {
+		t.Fatalf("scan %v", keys)
+	}
+	if v, found, err := l.Get([]byte("r2")); err != nil || !found || v[0] != 2 {
+		t.Fatalf("get r2: %v %v %v", v, found, err)
+	}
+}
+
+func TestLedgerOfAnotherChainIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := Open(dir, consensus.Sum([]byte("other")), Options{}); !errors.Is(err, ErrOtherChain) {
+		t.Fatalf("got %v, want ErrOtherChain", err)
+	}
+}
+
+func TestBlocksMustBeCommittedInOrder(t *testing.T) {
+	l, err := Open(t.TempDir(), genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	b, ids := testBlock(2, genesis, 1)
+	if err := l.Commit(b, testCommit(b), ids, nil); !errors.Is(err, ErrNotNext) {
+		t.Fatalf("got %v, want ErrNotNext", err)
+	}
+	if l.Height() != 0 {
+		t.Fatal("a refused block moved the height")
+	}
+}
+
+func TestMissingRecordsAreNotFound(t *testing.T) {
+	l, err := Open(t.TempDir(), genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Block(1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("block: %v", err)
+	}
+	if _, _, err := l.TxLocation(genesis); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("tx: %v", err)
+	}
+	if _, found, err := l.Get([]byte("nothing")); found || err != nil {
+		t.Fatalf("get: %v %v", found, err)
+	}
+}

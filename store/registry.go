@@ -1,0 +1,189 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// Registry is the registrar's own store: its per-ballot private keys, the
+// voter roll (code hashes only) and the issuance records, one per voter
+// and ballot. Key layout:
+//
+//	"k/" ‖ key id               → PKCS #8 private key
+//	"r/" ‖ voter id             → code hash
+//	"i/" ‖ ballot id ‖ voter id → issuance record
+type Registry struct {
+	db     *pebble.DB
+	stripe [64]sync.Mutex
+	seed   maphash.Seed
+
+	mu     sync.Mutex
+	issued map[consensus.Hash]uint64
+}
+
+var (
+	prefixKey      = []byte("k/")
+	prefixRoll     = []byte("r/")
+	prefixIssuance = []byte("i/")
+)
+
+// OpenRegistry opens or creates the registrar store in dir.
+func OpenRegistry(dir string, logger *slog.Logger) (*Registry, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}})
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", dir, err)
+	}
+	r := &Registry{db: db, seed: maphash.MakeSeed(), issued: map[consensus.Hash]uint64{}}
+	// The counts are derived from the records, which are the truth.
+	err = r.scan(prefixIssuance, func(k, _ []byte) error {
+		if len(k) < consensus.HashSize {
+			return fmt.Errorf("%w: issuance key of %d bytes", ErrCorrupt, len(k))
+		}
+		r.issued[consensus.Hash(k[:consensus.HashSize])]++
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close closes the store.
+func (r *Registry) Close() error { return r.db.Close() }
+
+// PutKey stores a private key under its id, synced.
+func (r *Registry) PutKey(id consensus.Hash, pkcs8 []byte) error {
+	return r.db.Set(cat(prefixKey, id[:]), pkcs8, pebble.Sync)
+}
+
+// Keys returns every stored private key by id.
+func (r *Registry) Keys() (map[consensus.Hash][]byte, error) {
+	out := map[consensus.Hash][]byte{}
+	err := r.scan(prefixKey, func(k, v []byte) error {
+		if len(k) != consensus.HashSize {
+			return fmt.Errorf("%w: key id of %d bytes", ErrCorrupt, len(k))
+		}
+		out[consensus.Hash(k)] = append([]byte(nil), v...)
+		return nil
+	})
+	return out, err
+}
+
+// PutVoters adds roll entries (voter id → code hash) that are not there
+// yet, in one synced batch, and returns how many were added.
+func (r *Registry) PutVoters(entries map[string][]byte) (int, error) {
+	b := r.db.NewBatch()
+	defer b.Close()
+	added := 0
+	for id, h := range entries {
+		if _, found, err := r.VoterCode(id); err != nil {
+			return 0, err
+		} else if found {
+			continue
+		}
+		b.Set(cat(prefixRoll, []byte(id)), h, nil)
+		added++
+	}
+	return added, b.Commit(pebble.Sync)
+}
+
+// HasVoter reports whether a voter id is on the stored roll.
+func (r *Registry) HasVoter(id string) (bool, error) {
+	_, found, err := r.VoterCode(id)
+	return found, err
+}
+
+// VoterCode returns a voter's stored code hash.
+func (r *Registry) VoterCode(id string) ([]byte, bool, error) {
+	return getClone(r.db, cat(prefixRoll, []byte(id)))
+}
+
+// Voters returns the number of voters on the roll.
+func (r *Registry) Voters() (int, error) {
+	n := 0
+	err := r.scan(prefixRoll, func(_, _ []byte) error { n++; return nil })
+	return n, err
+}
+
+// Issue runs decide under the lock of (ballot, voter) with the voter's
+// earlier issuance record (nil if none). If decide returns a record, it
+// is written, synced, before Issue returns: the caller answers the voter
+// only after that, so a crash never lets a voter get two tokens.
+func (r *Registry) Issue(ballot consensus.Hash, voter string, decide func(prior []byte) (record []byte, err error)) error {
+	key := cat(cat(prefixIssuance, ballot[:]), []byte(voter))
+	mu := &r.stripe[maphash.Bytes(r.seed, key)%uint64(len(r.stripe))]
+	mu.Lock()
+	defer mu.Unlock()
+	prior, _, err := getClone(r.db, key)
+	if err != nil {
+		return err
+	}
+	rec, err := decide(prior)
+	if err != nil || rec == nil {
+		return err
+	}
+	if prior != nil {
+		return errors.New("registry: decide returned a record over an existing one")
+	}
+	if err := r.db.Set(key, rec, pebble.Sync); err != nil {
+		return fmt.Errorf("record issuance: %w", err)
+	}
+	r.mu.Lock()
+	r.issued[ballot]++
+	r.mu.Unlock()
+	return nil
+}
+
+// Issued returns how many tokens were issued for a ballot.
+func (r *Registry) Issued(ballot consensus.Hash) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.issued[ballot]
+}
+
+func (r *Registry) scan(prefix []byte, fn func(k, v []byte) error) error {
+	return scan(r.db, prefix, func(k, v []byte) error { return fn(k[len(prefix):], v) })
+}
+
+// scan calls fn with every key under prefix (whole keys) in order.
+func scan(db *pebble.DB, prefix []byte, fn func(k, v []byte) error) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upperBound(prefix)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err == nil {
+			err = fn(it.Key(), v)
+		}
+		if err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+func getClone(db *pebble.DB, key []byte) ([]byte, bool, error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, true, nil
+}
