@@ -18,7 +18,7 @@ import (
 //	"m/genesis"         → genesis hash (32 bytes): the chain this ledger belongs to
 //	"m/height"          → last final height (8 bytes, big endian)
 //	"h/" ‖ height       → canonical header
-//	"k/" ‖ height       → canonical block (header and transactions)
+//	"t/" ‖ height ‖ i   → transaction i (4 bytes, big endian) of the block
 //	"c/" ‖ height       → canonical commit
 //	"x/" ‖ tx id        → height (8) ‖ index (4) of the transaction
 //	"s/" ‖ app key      → the application's state
@@ -26,7 +26,7 @@ var (
 	keyGenesis   = []byte("m/genesis")
 	keyHeight    = []byte("m/height")
 	prefixHeader = []byte("h/")
-	prefixBlock  = []byte("k/")
+	prefixTxs    = []byte("t/")
 	prefixCommit = []byte("c/")
 	prefixTx     = []byte("x/")
 	prefixState  = []byte("s/")
@@ -132,12 +132,10 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 	defer batch.Close()
 	hk := be64(h)
 	batch.Set(cat(prefixHeader, hk), b.Header.Encode(), nil)
-	batch.Set(cat(prefixBlock, hk), b.Encode(), nil)
 	batch.Set(cat(prefixCommit, hk), c.Encode(), nil)
-	loc := make([]byte, 12)
-	copy(loc, hk)
 	for i, id := range txIDs {
-		binary.BigEndian.PutUint32(loc[8:], uint32(i))
+		loc := binary.BigEndian.AppendUint32(bytes.Clone(hk), uint32(i))
+		batch.Set(cat(prefixTxs, loc), b.Txs[i], nil)
 		batch.Set(cat(prefixTx, id[:]), loc, nil)
 	}
 	for _, w := range writes {
@@ -178,29 +176,34 @@ func (l *Ledger) Header(height uint64) (*consensus.Header, error) {
 
 // Block returns the block at height.
 func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
-	v, found, err := l.get(cat(prefixBlock, be64(height)))
+	h, err := l.Header(height)
 	if err != nil {
 		return nil, err
 	}
-	if !found || height > l.Height() {
-		return nil, fmt.Errorf("block %d: %w", height, ErrNotFound)
-	}
-	b, err := consensus.DecodeBlock(v)
+	b := &consensus.Block{Header: *h, Txs: make([][]byte, 0, h.TxCount)}
+	prefix := cat(prefixTxs, be64(height))
+	err = scan(l.db, prefix, func(_, v []byte) error {
+		b.Txs = append(b.Txs, bytes.Clone(v))
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: block %d: %v", ErrCorrupt, height, err)
+		return nil, err
+	}
+	if len(b.Txs) != int(h.TxCount) {
+		return nil, fmt.Errorf("%w: block %d has %d of its %d txs", ErrCorrupt, height, len(b.Txs), h.TxCount)
 	}
 	return b, nil
 }
 
-// RawBlock returns the canonical bytes of the block at height, for
-// serving sync requests without decoding.
-func (l *Ledger) RawBlock(height uint64) ([]byte, error) {
-	v, found, err := l.get(cat(prefixBlock, be64(height)))
+// Tx returns transaction index of the block at height.
+func (l *Ledger) Tx(height uint64, index int) ([]byte, error) {
+	key := binary.BigEndian.AppendUint32(cat(prefixTxs, be64(height)), uint32(index))
+	v, found, err := l.get(key)
 	if err != nil {
 		return nil, err
 	}
 	if !found || height > l.Height() {
-		return nil, fmt.Errorf("block %d: %w", height, ErrNotFound)
+		return nil, fmt.Errorf("tx %d of block %d: %w", index, height, ErrNotFound)
 	}
 	return v, nil
 }

@@ -1,0 +1,209 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+func (s *Server) submitCast(w http.ResponseWriter, r *http.Request) {
+	var c ballot.Cast
+	if err := ReadJSON(w, r, s.cfg.MaxBodyBytes, &c); err != nil {
+		WriteError(w, err)
+		return
+	}
+	tx := (&ballot.Tx{Cast: &c}).Encode()
+	checked, err := s.cfg.Backend.Submit(r.Context(), tx)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	id := checked.ID
+	WriteJSON(w, http.StatusAccepted, SubmitView{CastID: &id})
+}
+
+// finalCast locates a cast in the ledger and reads it back.
+func (s *Server) finalCast(id consensus.Hash) (c *ballot.Cast, height uint64, index int, err error) {
+	height, index, err = s.cfg.Chain.TxLocation(id)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	raw, err := s.cfg.Chain.Tx(height, index)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	tx, err := ballot.DecodeTx(raw, ballot.MaxTxBytes)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if tx.Cast == nil {
+		return nil, 0, 0, fmt.Errorf("%w: %s is not a cast", ErrNotFound, id)
+	}
+	return tx.Cast, height, index, nil
+}
+
+// counted reports whether c is its voter key's latest cast.
+func (s *Server) counted(id consensus.Hash, c *ballot.Cast) (bool, error) {
+	rec, found, err := s.cfg.State.Voter(c.BallotID, c.Key())
+	return found && rec.CastID == id, err
+}
+
+func (s *Server) castStatus(w http.ResponseWriter, r *http.Request) {
+	id, err := pathHash(r, "id")
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	v := CastStatusView{CastID: id, Status: CastUnknown}
+	c, height, index, err := s.finalCast(id)
+	switch {
+	case err == nil:
+		v.Height, v.Index = height, &index
+		v.Status = CastReplaced
+		if ok, err := s.counted(id, c); err != nil {
+			WriteError(w, err)
+			return
+		} else if ok {
+			v.Status = CastFinal
+		}
+	case errors.Is(err, store.ErrNotFound):
+		if s.cfg.Backend.Pending(id) {
+			v.Status = CastPending
+		}
+	default:
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) receipt(w http.ResponseWriter, r *http.Request) {
+	id, err := pathHash(r, "id")
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	rec, err := s.buildReceipt(id)
+	if errors.Is(err, store.ErrNotFound) {
+		err = fmt.Errorf("%w: cast %s is not final on this node", ErrNotFound, id)
+	}
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) buildReceipt(id consensus.Hash) (*ballot.Receipt, error) {
+	height, index, err := s.cfg.Chain.TxLocation(id)
+	if err != nil {
+		return nil, err
+	}
+	tree, b, err := s.trees.get(height, s.cfg.Chain.Block)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := ballot.DecodeTx(b.Txs[index], ballot.MaxTxBytes)
+	if err != nil {
+		return nil, err
+	}
+	if tx.Cast == nil {
+		return nil, fmt.Errorf("%w: %s is a ballot definition, not a cast", ErrNotFound, id)
+	}
+	bal, _, found, err := s.cfg.State.BallotAt(tx.Cast.BallotID)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: ballot of cast %s", store.ErrCorrupt, id)
+	}
+	proof, err := tree.Proof(index)
+	if err != nil {
+		return nil, err
+	}
+	commit, err := s.cfg.Chain.CommitAt(height)
+	if err != nil {
+		return nil, err
+	}
+	return ballot.NewReceipt(bal.Def, tx.Cast, b.Header, proof, commit), nil
+}
+
+func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request) {
+	var rec ballot.Receipt
+	if err := ReadJSON(w, r, ballot.MaxReceiptBytes, &rec); err != nil {
+		WriteError(w, err)
+		return
+	}
+	v := rec.Verify(s.cfg.Backend.Genesis())
+	out := VerifyView{Valid: v.Valid, Checks: v.Checks}
+	// What only a node can say: is that block this node's block at that
+	// height, and is the cast still its voter key's latest.
+	onChain := ballot.ReceiptCheck{Name: "on_chain"}
+	if h, err := s.cfg.Chain.Header(rec.Height); err != nil {
+		onChain.Detail = fmt.Sprintf("this node has no block %d: %v", rec.Height, err)
+	} else if h.Hash() != rec.Header.Hash() {
+		onChain.Detail = fmt.Sprintf("this node's block %d is %s, the receipt's is %s", rec.Height, h.Hash(), rec.Header.Hash())
+	} else {
+		onChain.OK = true
+		onChain.Detail = fmt.Sprintf("block %d is on this node's chain", rec.Height)
+	}
+	out.Checks = append(out.Checks, onChain)
+	out.Valid = out.Valid && onChain.OK
+	if out.Valid && rec.Cast != nil {
+		ok, err := s.counted(rec.CastID, rec.Cast)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		out.Counted = ok
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// treeCache keeps the Merkle trees of recent blocks: voters ask for their
+// receipts soon after their block, and a tree makes each proof O(log n).
+type treeCache struct {
+	mu    sync.Mutex
+	max   int
+	order []uint64
+	trees map[uint64]cachedTree
+}
+
+type cachedTree struct {
+	tree  *consensus.MerkleTree
+	block *consensus.Block
+}
+
+func newTreeCache(max int) *treeCache {
+	return &treeCache{max: max, trees: map[uint64]cachedTree{}}
+}
+
+func (c *treeCache) get(height uint64, load func(uint64) (*consensus.Block, error)) (*consensus.MerkleTree, *consensus.Block, error) {
+	c.mu.Lock()
+	t, ok := c.trees[height]
+	c.mu.Unlock()
+	if ok {
+		return t.tree, t.block, nil
+	}
+	b, err := load(height)
+	if err != nil {
+		return nil, nil, err
+	}
+	t = cachedTree{tree: consensus.NewMerkleTree(b.Txs), block: b}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.trees[height]; !ok {
+		c.trees[height] = t
+		c.order = append(c.order, height)
+		if len(c.order) > c.max {
+			delete(c.trees, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	return t.tree, t.block, nil
+}

@@ -1,0 +1,87 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+)
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	g := s.cfg.Backend.Genesis()
+	info := s.cfg.Backend.Info()
+	v := StatusView{
+		ChainID:     g.ChainID,
+		GenesisHash: g.Hash(),
+		NodeID:      info.NodeID,
+		Role:        info.Role,
+		Peers:       info.Peers,
+		Behind:      info.Behind,
+		Version:     info.Version,
+	}
+	for i, val := range g.Validators {
+		v.Validators = append(v.Validators, ValidatorView{Index: i, Name: val.Name, PubKey: val.PubKey})
+	}
+	v.Height, v.LastBlockHash, v.LastBlockTime = s.tip()
+	WriteJSON(w, http.StatusOK, v)
+}
+
+// tip returns the last final height, its block hash and time (the
+// genesis hash and time before block 1).
+func (s *Server) tip() (uint64, consensus.Hash, time.Time) {
+	h := s.cfg.Chain.Height()
+	if h == 0 {
+		g := s.cfg.Backend.Genesis()
+		return 0, g.Hash(), g.GenesisTime
+	}
+	hdr, err := s.cfg.Chain.Header(h)
+	if err != nil {
+		return h, consensus.Hash{}, time.Time{}
+	}
+	return h, hdr.Hash(), time.UnixMilli(hdr.Time).UTC()
+}
+
+func (s *Server) genesis(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(s.cfg.Backend.Genesis().JSON())
+}
+
+func (s *Server) latestBlock(w http.ResponseWriter, r *http.Request) {
+	h := s.cfg.Chain.Height()
+	if h == 0 {
+		WriteError(w, fmt.Errorf("%w: no block yet", ErrNotFound))
+		return
+	}
+	s.writeBlock(w, h)
+}
+
+func (s *Server) block(w http.ResponseWriter, r *http.Request) {
+	h, err := strconv.ParseUint(r.PathValue("height"), 10, 64)
+	if err != nil || h == 0 {
+		WriteError(w, fmt.Errorf("%w: height must be a positive integer", ErrBadRequest))
+		return
+	}
+	s.writeBlock(w, h)
+}
+
+func (s *Server) writeBlock(w http.ResponseWriter, h uint64) {
+	b, err := s.cfg.Chain.Block(h)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	c, err := s.cfg.Chain.CommitAt(h)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	v := BlockView{Height: h, Hash: b.Hash(), Header: b.Header, Txs: b.Txs, Commit: c,
+		TxIDs: make([]consensus.Hash, len(b.Txs))}
+	for i, tx := range b.Txs {
+		v.TxIDs[i] = ballot.TxID(tx)
+	}
+	WriteJSON(w, http.StatusOK, v)
+}

@@ -1,0 +1,182 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+)
+
+// Chain is the read side of the ledger the API needs (store.Ledger).
+type Chain interface {
+	Height() uint64
+	Header(height uint64) (*consensus.Header, error)
+	Block(height uint64) (*consensus.Block, error)
+	Tx(height uint64, index int) ([]byte, error)
+	CommitAt(height uint64) (*consensus.Commit, error)
+	TxLocation(id consensus.Hash) (height uint64, index int, err error)
+}
+
+// State is the read side of the ballot state the API needs (ballot.KVState).
+type State interface {
+	BallotAt(id consensus.Hash) (b *ballot.Ballot, height uint64, found bool, err error)
+	Results(id consensus.Hash) (ballot.Results, bool, error)
+	Voter(id consensus.Hash, voter ballot.VoterKey) (ballot.VoterRecord, bool, error)
+	BallotIDs() ([]consensus.Hash, error)
+}
+
+// Backend is what only the node knows.
+type Backend interface {
+	// Genesis is the chain's genesis.
+	Genesis() *consensus.Genesis
+	// Info describes this node: id, role, peers.
+	Info() NodeInfo
+	// Submit checks a transaction (every rule) and, if it passes, adds it
+	// to the mempool and gossips it.
+	Submit(ctx context.Context, tx []byte) (*ballot.Checked, error)
+	// Pending reports whether a transaction waits in the mempool.
+	Pending(id consensus.Hash) bool
+	// PendingCasts returns how many casts of a ballot wait in the mempool.
+	PendingCasts(ballot consensus.Hash) int
+	// TokensIssued returns the registrars' count of tokens issued for a
+	// ballot, when it is known.
+	TokensIssued(ctx context.Context, b *ballot.Ballot) (n uint64, known bool)
+}
+
+// NodeInfo describes a node in /v1/status.
+type NodeInfo struct {
+	NodeID  string `json:"node_id"`
+	Role    string `json:"role"`
+	Peers   int    `json:"peers"`
+	Version string `json:"version"`
+	// Behind is how many blocks the node knows it lacks (sync progress).
+	Behind uint64 `json:"behind"`
+}
+
+// Config configures a Server.
+type Config struct {
+	Chain   Chain
+	State   State
+	Backend Backend
+	// Gatherer serves /metrics; nil serves no metrics.
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	// MaxBodyBytes bounds request bodies; default 64 KiB.
+	MaxBodyBytes int64
+}
+
+// Server serves the API.
+type Server struct {
+	cfg   Config
+	trees *treeCache
+	mux   *http.ServeMux
+}
+
+// New returns the API server of a node.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /v1/status", s.status)
+	m.HandleFunc("GET /v1/genesis", s.genesis)
+	m.HandleFunc("GET /v1/ballots", s.ballots)
+	m.HandleFunc("POST /v1/ballots", s.createBallot)
+	m.HandleFunc("GET /v1/ballots/{id}", s.ballot)
+	m.HandleFunc("GET /v1/ballots/{id}/results", s.results)
+	m.HandleFunc("POST /v1/casts", s.submitCast)
+	m.HandleFunc("GET /v1/casts/{id}", s.castStatus)
+	m.HandleFunc("GET /v1/casts/{id}/receipt", s.receipt)
+	m.HandleFunc("POST /v1/receipts/verify", s.verifyReceipt)
+	m.HandleFunc("GET /v1/blocks/latest", s.latestBlock)
+	m.HandleFunc("GET /v1/blocks/{height}", s.block)
+	if s.cfg.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
+	})
+}
+
+// Handler returns the API's handler, with CORS for the embeddable button:
+// any web site may read the API and post casts.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// NewHTTPServer returns an http.Server for h with timeouts on every phase,
+// so that slow or stuck clients cannot hold a node's connections.
+func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+}
+
+// ReadJSON decodes a request body of at most max bytes into v strictly:
+// oversize bodies are ErrBodyTooLarge (413), unknown fields and trailing
+// data ErrBadRequest (400).
+func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
+		}
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: data after the JSON value", ErrBadRequest)
+	}
+	return nil
+}
+
+func pathHash(r *http.Request, name string) (consensus.Hash, error) {
+	h, err := consensus.ParseHash(r.PathValue(name))
+	if err != nil {
+		return h, fmt.Errorf("%w: %s: %v", ErrBadRequest, name, err)
+	}
+	return h, nil
+}

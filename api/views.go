@@ -1,0 +1,149 @@
+package api
+
+import (
+	"time"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+)
+
+// StatusView is the answer of GET /v1/status.
+type StatusView struct {
+	ChainID       string          `json:"chain_id"`
+	GenesisHash   consensus.Hash  `json:"genesis_hash"`
+	NodeID        string          `json:"node_id"`
+	Role          string          `json:"role"`
+	Height        uint64          `json:"height"`
+	LastBlockHash consensus.Hash  `json:"last_block_hash"`
+	LastBlockTime time.Time       `json:"last_block_time"`
+	Validators    []ValidatorView `json:"validators"`
+	Peers         int             `json:"peers"`
+	Behind        uint64          `json:"behind"`
+	Mempool       int             `json:"mempool"`
+	Version       string          `json:"version"`
+}
+
+// ValidatorView names a validator.
+type ValidatorView struct {
+	Index  int    `json:"index"`
+	Name   string `json:"name"`
+	PubKey []byte `json:"pub_key"`
+}
+
+// Ballot statuses (CONTRACT.md). An open-tally ballot is "tallied" as
+// soon as a final block is past its closing time: its counts are final.
+// "closed" is for sealed ballots waiting for their keykeepers.
+const (
+	StatusUpcoming = "upcoming"
+	StatusOpen     = "open"
+	StatusClosed   = "closed"
+	StatusTallied  = "tallied"
+)
+
+// BallotStatus returns a ballot's status at block time t (Unix ms).
+func BallotStatus(d *ballot.Definition, t int64) string {
+	switch {
+	case t < d.Opens:
+		return StatusUpcoming
+	case t < d.Closes:
+		return StatusOpen
+	case d.Tally == ballot.TallyOpen:
+		return StatusTallied
+	}
+	return StatusClosed
+}
+
+// BallotView is a ballot in GET /v1/ballots and /v1/ballots/{id}.
+type BallotView struct {
+	BallotID consensus.Hash `json:"ballot_id"`
+	Status   string         `json:"status"`
+	// Height is the block that defined the ballot.
+	Height   uint64    `json:"height"`
+	Question string    `json:"question"`
+	Choices  []string  `json:"choices"`
+	OpensAt  time.Time `json:"opens_at"`
+	ClosesAt time.Time `json:"closes_at"`
+	Tally    string    `json:"tally"`
+	Revote   bool      `json:"revote"`
+	// Definition is the signed definition itself: its transaction hash is
+	// BallotID, so a client can check it needs trust no node.
+	Definition *ballot.Definition `json:"definition"`
+}
+
+// BallotsView is the answer of GET /v1/ballots.
+type BallotsView struct {
+	Ballots []BallotView `json:"ballots"`
+}
+
+// ChoiceCount is one line of results.
+type ChoiceCount struct {
+	Label string `json:"label"`
+	Count uint64 `json:"count"`
+}
+
+// CastCounts counts a ballot's casts.
+type CastCounts struct {
+	// Final casts are in final blocks, replaced ones included.
+	Final uint64 `json:"final"`
+	// Counted are the voter keys whose latest cast counts.
+	Counted uint64 `json:"counted"`
+	// Replaced are final casts a later cast of the same key replaced.
+	Replaced uint64 `json:"replaced"`
+	// Pending casts wait in this node's mempool.
+	Pending int `json:"pending"`
+}
+
+// ResultsView is the answer of GET /v1/ballots/{id}/results.
+type ResultsView struct {
+	BallotID consensus.Hash `json:"ballot_id"`
+	Height   uint64         `json:"height"`
+	Status   string         `json:"status"`
+	Choices  []ChoiceCount  `json:"choices"`
+	Casts    CastCounts     `json:"casts"`
+	// TokensIssued is the registrars' count, null when none answered.
+	TokensIssued *uint64 `json:"tokens_issued"`
+	// AppHash commits to every ballot's results after block Height; the
+	// header at Height+1 carries it, signed by the validators.
+	AppHash consensus.Hash `json:"app_hash"`
+}
+
+// SubmitView answers an accepted transaction.
+type SubmitView struct {
+	CastID   *consensus.Hash `json:"cast_id,omitempty"`
+	BallotID *consensus.Hash `json:"ballot_id,omitempty"`
+}
+
+// Cast statuses (CONTRACT.md).
+const (
+	CastPending  = "pending"
+	CastFinal    = "final"
+	CastReplaced = "replaced"
+	CastUnknown  = "unknown"
+)
+
+// CastStatusView is the answer of GET /v1/casts/{id}.
+type CastStatusView struct {
+	CastID consensus.Hash `json:"cast_id"`
+	Status string         `json:"status"`
+	Height uint64         `json:"height,omitempty"`
+	Index  *int           `json:"index,omitempty"`
+}
+
+// VerifyView is the answer of POST /v1/receipts/verify.
+type VerifyView struct {
+	Valid  bool                  `json:"valid"`
+	Checks []ballot.ReceiptCheck `json:"checks"`
+	// Counted is false when a later cast of the same voter key replaced
+	// the receipt's cast (or when the cast is not on this node's chain).
+	Counted bool `json:"counted"`
+}
+
+// BlockView is the answer of GET /v1/blocks/{height}.
+type BlockView struct {
+	Height uint64            `json:"height"`
+	Hash   consensus.Hash    `json:"hash"`
+	Header consensus.Header  `json:"header"`
+	TxIDs  []consensus.Hash  `json:"tx_ids"`
+	Txs    [][]byte          `json:"txs"`
+	Commit *consensus.Commit `json:"commit"`
+}
