@@ -26,6 +26,7 @@ type Mempool struct {
 	order  *list.List // of *ballot.Checked
 	byID   map[consensus.Hash]*list.Element
 	bySlot map[ballot.VoterSlot]map[uint64]consensus.Hash
+	casts  map[consensus.Hash]int // pending casts per ballot
 	bytes  int
 	avail  chan struct{}
 }
@@ -39,6 +40,7 @@ func NewMempool(maxTxs, maxBytes int) *Mempool {
 		order:    list.New(),
 		byID:     make(map[consensus.Hash]*list.Element),
 		bySlot:   make(map[ballot.VoterSlot]map[uint64]consensus.Hash),
+		casts:    make(map[consensus.Hash]int),
 		avail:    make(chan struct{}, 1),
 	}
 }
@@ -64,6 +66,7 @@ func (m *Mempool) Add(tx *ballot.Checked) error {
 			m.bySlot[slot] = seqs
 		}
 		seqs[c.Seq] = tx.ID
+		m.casts[c.BallotID]++
 	}
 	m.byID[tx.ID] = m.order.PushBack(tx)
 	m.bytes += len(tx.Bytes)
@@ -145,7 +148,17 @@ func (m *Mempool) removeLocked(id consensus.Hash) {
 				delete(m.bySlot, slot)
 			}
 		}
+		if m.casts[c.BallotID]--; m.casts[c.BallotID] <= 0 {
+			delete(m.casts, c.BallotID)
+		}
 	}
+}
+
+// PendingCasts returns how many casts of a ballot are pending.
+func (m *Mempool) PendingCasts(ballot consensus.Hash) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.casts[ballot]
 }
 
 // Update re-checks the pool after a final block: it drops the block's

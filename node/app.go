@@ -1,0 +1,414 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+// App is the ballot application as the consensus engine sees it (the ABCI
+// boundary of CometBFT): it checks transactions into the mempool, builds
+// and validates proposed blocks, and applies final blocks to the ledger.
+// Proposals and final blocks arrive from one goroutine (the consensus
+// driver or the block follower); Submit is called from many.
+type App struct {
+	genesis *consensus.Genesis
+	vals    *consensus.ValidatorSet
+	ledger  *store.Ledger
+	state   *ballot.KVState
+	pool    *Mempool
+	metrics *Metrics
+	logger  *slog.Logger
+	clock   func() time.Time
+
+	mu        sync.RWMutex
+	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1
+	tipTime   int64          // its time (Unix ms)
+	appHash   consensus.Hash // results after the last final block
+	validated map[consensus.Hash]*validBlock
+
+	finalMu   sync.Mutex
+	finalSubs []chan<- uint64
+}
+
+// validBlock is a block that passed ValidateBlock, with the update it
+// makes, so that applying it verifies nothing a second time.
+type validBlock struct {
+	update *ballot.Update
+	ids    []consensus.Hash
+}
+
+// NewApp returns the application over an open ledger.
+func NewApp(g *consensus.Genesis, ledger *store.Ledger, pool *Mempool, m *Metrics, logger *slog.Logger, clock func() time.Time) (*App, error) {
+	a := &App{
+		genesis:   g,
+		vals:      g.ValidatorSet(),
+		ledger:    ledger,
+		state:     ballot.NewKVState(g.ChainID, ledger),
+		pool:      pool,
+		metrics:   m,
+		logger:    logger,
+		clock:     clock,
+		validated: map[consensus.Hash]*validBlock{},
+	}
+	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()
+	if h := ledger.Height(); h > 0 {
+		hdr, err := ledger.Header(h)
+		if err != nil {
+			return nil, err
+		}
+		a.tipHash, a.tipTime = hdr.Hash(), hdr.Time
+	}
+	all, err := a.state.AllResults()
+	if err != nil {
+		return nil, err
+	}
+	a.appHash = ballot.AppHash(all)
+	m.Height.Set(float64(ledger.Height()))
+	return a, nil
+}
+
+// State returns the ballot state the app maintains.
+func (a *App) State() *ballot.KVState { return a.state }
+
+// Tip returns the last final height, block hash and time (Unix ms).
+func (a *App) Tip() (uint64, consensus.Hash, int64) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.ledger.Height(), a.tipHash, a.tipTime
+}
+
+// Submit checks a transaction against every rule (stateless, then
+// stateful against the last final state at the next block's time) and,
+// when it passes, adds it to the mempool.
+func (a *App) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
+	checked, err := a.check(tx)
+	if err == nil {
+		err = a.pool.Add(checked)
+	}
+	if err != nil {
+		_, code := api.ErrorCode(err)
+		a.metrics.TxsRejected.WithLabelValues(code).Inc()
+		return nil, err
+	}
+	kind := "cast"
+	if checked.Ballot != nil {
+		kind = "definition"
+	}
+	a.metrics.TxsAccepted.WithLabelValues(kind).Inc()
+	a.metrics.MempoolTxs.Set(float64(a.pool.Len()))
+	return checked, nil
+}
+
+func (a *App) check(tx []byte) (*ballot.Checked, error) {
+	if max := a.genesis.Params.MaxTxBytes; len(tx) > max {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ballot.ErrTooLarge, len(tx), max)
+	}
+	id := ballot.TxID(tx)
+	if _, ok := a.pool.Get(id); ok {
+		return nil, fmt.Errorf("%w: %s is pending", ballot.ErrDuplicate, id.Short())
+	}
+	if _, _, err := a.ledger.TxLocation(id); err == nil {
+		return nil, fmt.Errorf("%w: %s is final", ballot.ErrDuplicate, id.Short())
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	start := time.Now()
+	checked, err := ballot.CheckTx(a.genesis.ChainID, tx, a.genesis.Params.MaxTxBytes, a.state)
+	if err != nil {
+		return nil, err
+	}
+	if checked.Cast != nil {
+		a.metrics.CastVerify.Observe(time.Since(start).Seconds())
+	}
+	height, _, tipTime := a.Tip()
+	b := ballot.NewBatch(a.state, height+1, max(a.clock().UnixMilli(), tipTime+1))
+	if err := b.Add(checked); err != nil {
+		return nil, err
+	}
+	return checked, nil
+}
+
+// Pending returns how many transactions wait in the mempool.
+func (a *App) Pending() int { return a.pool.Len() }
+
+// TxsAvailable is signalled when the mempool gains a transaction.
+func (a *App) TxsAvailable() <-chan struct{} { return a.pool.Available() }
+
+// ProposeBlock builds the next block from the mempool, oldest first,
+// leaving out (and dropping) what no longer passes the stateful rules.
+func (a *App) ProposeBlock(ctx context.Context, height uint64, proposer uint16, t time.Time) (*consensus.Block, error) {
+	tipHeight, tipHash, tipTime := a.Tip()
+	if height != tipHeight+1 {
+		return nil, fmt.Errorf("propose height %d on a chain at %d", height, tipHeight)
+	}
+	p := a.genesis.Params
+	blockTime := max(t.UnixMilli(), tipTime+1)
+	batch := ballot.NewBatch(a.state, height, blockTime)
+	var txs [][]byte
+	var ids, bad []consensus.Hash
+	for _, tx := range a.pool.Reap(p.MaxBlockTxs, p.MaxBlockBytes) {
+		if err := batch.Add(tx); err != nil {
+			bad = append(bad, tx.ID)
+			continue
+		}
+		txs = append(txs, tx.Bytes)
+		ids = append(ids, tx.ID)
+	}
+	if len(bad) > 0 {
+		a.pool.Remove(bad)
+		a.metrics.MempoolDropped.Add(float64(len(bad)))
+	}
+	update, err := batch.Finish()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.RLock()
+	appHash := a.appHash
+	a.mu.RUnlock()
+	b := &consensus.Block{
+		Header: consensus.Header{
+			ChainID: a.genesis.ChainID, Height: height, Time: blockTime, PrevHash: tipHash,
+			TxRoot: consensus.MerkleRoot(txs), TxCount: uint32(len(txs)), AppHash: appHash, Proposer: proposer,
+		},
+		Txs: txs,
+	}
+	a.remember(b.Hash(), &validBlock{update: update, ids: ids})
+	a.metrics.BlocksProposed.Inc()
+	return b, nil
+}
+
+func (a *App) remember(hash consensus.Hash, v *validBlock) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.validated) > 16 { // a few rounds' worth; cleared at every final block anyway
+		clear(a.validated)
+	}
+	a.validated[hash] = v
+}
+
+// ValidateBlock checks a proposed block: its structure, its place on the
+// chain (height, parent, app hash), its time (after the parent's, not
+// beyond now plus the allowed drift) and every transaction, in order.
+func (a *App) ValidateBlock(ctx context.Context, b *consensus.Block, now time.Time) error {
+	if b.Header.Time > now.UnixMilli()+a.genesis.Params.MaxClockDriftMs {
+		return fmt.Errorf("%w: block time %d is ahead of this validator's clock %d", consensus.ErrBlockInvalid, b.Header.Time, now.UnixMilli())
+	}
+	_, err := a.validate(ctx, b)
+	if err != nil {
+		a.metrics.BlocksRefused.Inc()
+	}
+	return err
+}
+
+func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, error) {
+	hash := b.Hash()
+	a.mu.RLock()
+	v, ok := a.validated[hash]
+	appHash := a.appHash
+	a.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	h := &b.Header
+	height, tipHash, tipTime := a.Tip()
+	switch {
+	case h.Height != height+1:
+		return nil, fmt.Errorf("%w: height %d on a chain at %d", consensus.ErrBlockInvalid, h.Height, height)
+	case h.PrevHash != tipHash:
+		return nil, fmt.Errorf("%w: parent %s, the chain's tip is %s", consensus.ErrBlockInvalid, h.PrevHash.Short(), tipHash.Short())
+	case h.AppHash != appHash:
+		return nil, fmt.Errorf("%w: app hash %s, the state's is %s", consensus.ErrBlockInvalid, h.AppHash.Short(), appHash.Short())
+	case h.Time <= tipTime:
+		return nil, fmt.Errorf("%w: block time %d not after the parent's %d", consensus.ErrBlockInvalid, h.Time, tipTime)
+	case int(h.Proposer) >= a.vals.Size():
+		return nil, fmt.Errorf("%w: proposer %d of %d validators", consensus.ErrBlockInvalid, h.Proposer, a.vals.Size())
+	}
+	if err := b.CheckStructure(a.genesis.ChainID, a.genesis.Params); err != nil {
+		return nil, err
+	}
+	checked, err := a.checkTxs(ctx, b.Txs)
+	if err != nil {
+		return nil, err
+	}
+	batch := ballot.NewBatch(a.state, h.Height, h.Time)
+	v = &validBlock{ids: make([]consensus.Hash, len(checked))}
+	for i, tx := range checked {
+		if err := batch.Add(tx); err != nil {
+			return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
+		}
+		v.ids[i] = tx.ID
+	}
+	if v.update, err = batch.Finish(); err != nil {
+		return nil, err
+	}
+	a.remember(hash, v)
+	return v, nil
+}
+
+// checkTxs applies the stateless rules to a block's transactions on all
+// cores, taking from the mempool those it already verified. Ballots
+// defined earlier in the same block are visible to its casts.
+func (a *App) checkTxs(ctx context.Context, txs [][]byte) ([]*ballot.Checked, error) {
+	out := make([]*ballot.Checked, len(txs))
+	decoded := make([]*ballot.Tx, len(txs))
+	defs := blockBallots{state: a.state, own: map[consensus.Hash]*ballot.Ballot{}}
+	var todo []int
+	for i, raw := range txs {
+		if c, ok := a.pool.Get(ballot.TxID(raw)); ok {
+			out[i] = c
+			if c.Ballot != nil {
+				defs.own[c.Ballot.ID] = c.Ballot
+			}
+			continue
+		}
+		tx, err := ballot.DecodeTx(raw, a.genesis.Params.MaxTxBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
+		}
+		if tx.Definition != nil {
+			c, err := ballot.Check(a.genesis.ChainID, tx, raw, &defs)
+			if err != nil {
+				return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
+			}
+			out[i] = c
+			defs.own[c.Ballot.ID] = c.Ballot
+			continue
+		}
+		decoded[i] = tx
+		todo = append(todo, i)
+	}
+	if len(todo) == 0 {
+		return out, nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(todo))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(todo); k += workers {
+				if ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
+				i := todo[k]
+				c, err := ballot.Check(a.genesis.ChainID, decoded[i], txs[i], &defs)
+				if err != nil {
+					errs[w] = fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
+					return
+				}
+				out[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// blockBallots finds ballots in the state or defined in the block at hand.
+type blockBallots struct {
+	state *ballot.KVState
+	own   map[consensus.Hash]*ballot.Ballot
+}
+
+func (b *blockBallots) Ballot(id consensus.Hash) (*ballot.Ballot, bool, error) {
+	if x, ok := b.own[id]; ok {
+		return x, true, nil
+	}
+	return b.state.Ballot(id)
+}
+
+// ApplyBlock makes a decided block final: one synced ledger batch with
+// the block, its commit, the tx index and the state changes; then the
+// mempool drops what the block made invalid. The commit must have been
+// verified by the caller (the driver built it, or sync checked it).
+func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.Commit) error {
+	start := time.Now()
+	v, err := a.validate(ctx, b)
+	if err != nil {
+		return fmt.Errorf("apply block %d: %w", b.Header.Height, err)
+	}
+	if err := a.ledger.Commit(b, c, v.ids, kvs(v.update.Writes())); err != nil {
+		return err
+	}
+	a.state.Remember(v.update)
+	a.mu.Lock()
+	prevTime := a.tipTime
+	a.tipHash, a.tipTime, a.appHash = b.Hash(), b.Header.Time, v.update.AppHash
+	clear(a.validated)
+	a.mu.Unlock()
+
+	dropped := a.pool.Update(v.ids, v.update, a.closedBetween(prevTime, b.Header.Time))
+	m := a.metrics
+	m.MempoolDropped.Add(float64(dropped))
+	m.MempoolTxs.Set(float64(a.pool.Len()))
+	m.MempoolBytes.Set(float64(a.pool.Bytes()))
+	m.Height.Set(float64(b.Header.Height))
+	m.BlockTxs.Observe(float64(len(b.Txs)))
+	m.BlockInterval.Observe(float64(b.Header.Time-prevTime) / 1000)
+	m.BlockApply.Observe(time.Since(start).Seconds())
+	a.logger.Debug("block final", "height", b.Header.Height, "txs", len(b.Txs), "hash", b.Hash().Short(),
+		"apply_ms", time.Since(start).Milliseconds())
+	a.notifyFinal(b.Header.Height)
+	return nil
+}
+
+// closedBetween returns the ballots whose closing time is in (from, to].
+func (a *App) closedBetween(from, to int64) map[consensus.Hash]bool {
+	ids, err := a.state.BallotIDs()
+	if err != nil {
+		return nil
+	}
+	var out map[consensus.Hash]bool
+	for _, id := range ids {
+		b, found, err := a.state.Ballot(id)
+		if err != nil || !found {
+			continue
+		}
+		if c := b.Def.Closes; from < c && c <= to {
+			if out == nil {
+				out = map[consensus.Hash]bool{}
+			}
+			out[id] = true
+		}
+	}
+	return out
+}
+
+func kvs(w []ballot.KV) []store.KV {
+	out := make([]store.KV, len(w))
+	for i, kv := range w {
+		out[i] = store.KV{Key: kv.Key, Value: kv.Value}
+	}
+	return out
+}
+
+// SubscribeFinal sends every new final height to ch (without blocking:
+// a slow subscriber misses heights, not the chain).
+func (a *App) SubscribeFinal(ch chan<- uint64) {
+	a.finalMu.Lock()
+	defer a.finalMu.Unlock()
+	a.finalSubs = append(a.finalSubs, ch)
+}
+
+func (a *App) notifyFinal(h uint64) {
+	a.finalMu.Lock()
+	defer a.finalMu.Unlock()
+	for _, ch := range a.finalSubs {
+		select {
+		case ch <- h:
+		default:
+		}
+	}
+}
