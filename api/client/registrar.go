@@ -1,0 +1,49 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/cocorico/node/api/registrarapi"
+	"github.com/cocorico/node/consensus"
+)
+
+// Registrar is a client of a registrar's API.
+type Registrar struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewRegistrar returns a client of the registrar at baseURL. adminToken,
+// if not empty, is sent to the endpoints that need it (new keys).
+func NewRegistrar(baseURL, adminToken string) *Registrar {
+	return &Registrar{base: strings.TrimRight(baseURL, "/"), token: adminToken, http: defaultHTTP}
+}
+
+// URL returns the registrar's base URL.
+func (r *Registrar) URL() string { return r.base }
+
+// NewKey asks the registrar for a fresh RSA key for one ballot.
+func (r *Registrar) NewKey(ctx context.Context, bits int) (*registrarapi.KeyView, error) {
+	var v registrarapi.KeyView
+	return &v, do(ctx, r.http, http.MethodPost, r.base+"/v1/keys",
+		registrarapi.KeyRequest{Bits: bits, AdminToken: r.token}, &v)
+}
+
+// Token asks for the blind signature of a blinded token message.
+func (r *Registrar) Token(ctx context.Context, req registrarapi.TokenRequest) ([]byte, error) {
+	var v registrarapi.TokenView
+	if err := do(ctx, r.http, http.MethodPost, r.base+"/v1/tokens", req, &v); err != nil {
+		return nil, err
+	}
+	return v.BlindSignature, nil
+}
+
+// Issued returns how many tokens the registrar issued for a ballot.
+func (r *Registrar) Issued(ctx context.Context, ballot consensus.Hash) (uint64, error) {
+	var v registrarapi.IssuanceView
+	err := do(ctx, r.http, http.MethodGet, r.base+"/v1/ballots/"+ballot.String()+"/issuance", nil, &v)
+	return v.TokensIssued, err
+}
