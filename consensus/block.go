@@ -93,3 +93,18 @@ func DecodeBlock(data []byte) (*Block, error) {
 	}
 	return &b, nil
 }
+
+// Encode returns the canonical bytes of h.
+func (h *Header) Encode() []byte { return canon.MustMarshal(h) }
+
+// MaxHeaderEncoding bounds a header's encoding.
+const MaxHeaderEncoding = 1024
+
+// DecodeHeader decodes canonical header bytes.
+func DecodeHeader(data []byte) (*Header, error) {
+	var h Header
+	if err := canon.Unmarshal(data, &h, MaxHeaderEncoding); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrBlockInvalid, err)
+	}
+	return &h, nil
+}
