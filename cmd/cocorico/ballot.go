@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/node"
+)
+
+func newBallotCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "ballot", Short: "Create and list ballots"}
+	cmd.AddCommand(newBallotCreateCmd(), newBallotListCmd())
+	return cmd
+}
+
+func defaultOrganizerKey() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "organizer.key"
+	}
+	return filepath.Join(home, ".cocorico", "organizer.key")
+}
+
+func newBallotCreateCmd() *cobra.Command {
+	var (
+		nodeURL, question, opens, closes, keyPath, adminToken string
+		registrars                                            []string
+		choices                                               []string
+		revote, sealed, noWait                                bool
+		bits                                                  int
+	)
+	cmd := &cobra.Command{
+		Use:   "create --node URL --question Q --choice A --choice B ... --closes TIME [--opens TIME] [--registrar URL]",
+		Short: "Create a ballot and print its id",
+		Long: `Create a ballot: each registrar makes a fresh RSA key for it, the
+definition is signed with the organizer key and sent to the node, and the
+command waits until it is in a final block.
+
+TIME is RFC 3339 (2026-12-06T18:00:00Z) or relative to now (+30m, +7d).
+Without --choice the choices are for / against / abstention.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if sealed {
+				return ballot.ErrSealedUnsupported
+			}
+			now := time.Now()
+			closesAt, err := parseTime(closes, now)
+			if err != nil {
+				return usagef("--closes: %v", err)
+			}
+			opensAt := now
+			if opens != "" {
+				if opensAt, err = parseTime(opens, now); err != nil {
+					return usagef("--opens: %v", err)
+				}
+			}
+			if len(choices) == 0 {
+				choices = []string{"for", "against", "abstention"}
+			}
+			if len(registrars) == 0 {
+				return usagef("at least one --registrar URL is needed: registrars issue the voters' tokens")
+			}
+			org, created, err := node.LoadOrCreateKey(keyPath)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if created {
+				fmt.Fprintf(out, "· new organizer key written to %s\n", keyPath)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			n := client.NewNode(nodeURL)
+			g, err := n.Genesis(ctx)
+			if err != nil {
+				return err
+			}
+			def := &ballot.Definition{ChainID: g.ChainID, Question: question, Choices: choices,
+				Opens: opensAt.UnixMilli(), Closes: closesAt.UnixMilli(), Revote: revote}
+			for _, u := range registrars {
+				k, err := client.NewRegistrar(u, adminToken).NewKey(ctx, bits)
+				if err != nil {
+					return fmt.Errorf("registrar %s: %w", u, err)
+				}
+				def.Registrars = append(def.Registrars, ballot.Registrar{Name: hostOf(u), URL: strings.TrimRight(u, "/"), Key: k.PublicKey})
+			}
+			def.Sign(org)
+			id, err := n.SubmitDefinition(ctx, def)
+			if err != nil {
+				return err
+			}
+			if !noWait {
+				for {
+					if _, _, err := n.Ballot(ctx, id); err == nil {
+						break
+					} else if !client.IsCode(err, "not_found") {
+						return err
+					}
+					select {
+					case <-ctx.Done():
+						return errors.New("the ballot was accepted but is not final yet: check later with `cocorico ballot list`")
+					case <-time.After(200 * time.Millisecond):
+					}
+				}
+			}
+			fmt.Fprintln(out, id)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&nodeURL, "node", "http://127.0.0.1:8080", "node API URL")
+	f.StringVar(&question, "question", "", "the question")
+	f.StringArrayVar(&choices, "choice", nil, "a choice label (repeat, 2 to 64)")
+	f.StringVar(&opens, "opens", "", "opening time (default now)")
+	f.StringVar(&closes, "closes", "", "closing time")
+	f.StringArrayVar(&registrars, "registrar", nil, "registrar URL (repeat for several)")
+	f.StringVar(&adminToken, "registrar-token", "", "registrar admin token, if it asks for one")
+	f.StringVar(&keyPath, "key", defaultOrganizerKey(), "organizer key file (created if missing)")
+	f.BoolVar(&revote, "revote", true, "allow voters to change their vote while the ballot is open")
+	f.BoolVar(&sealed, "sealed", false, "sealed tally (not supported yet)")
+	f.BoolVar(&noWait, "no-wait", false, "print the id without waiting for the ballot to be final")
+	f.IntVar(&bits, "key-bits", ballot.KeyBits2048, "registrar key size: 2048 or 3072")
+	cmd.MarkFlagRequired("question")
+	cmd.MarkFlagRequired("closes")
+	return cmd
+}
+
+func newBallotListCmd() *cobra.Command {
+	var nodeURL string
+	cmd := &cobra.Command{
+		Use:   "list [--node URL]",
+		Short: "List the ballots of the chain",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			bs, err := client.NewNode(nodeURL).Ballots(ctx)
+			if err != nil {
+				return err
+			}
+			for _, b := range bs {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-8s  closes %s  %s\n", b.BallotID, b.Status, b.ClosesAt.Format(time.RFC3339), b.Question)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&nodeURL, "node", "http://127.0.0.1:8080", "node API URL")
+	return cmd
+}
+
+// parseTime reads RFC 3339 or +DURATION (with d for days) relative to now.
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if rest, ok := strings.CutPrefix(s, "+"); ok {
+		mult := time.Duration(1)
+		if d, ok := strings.CutSuffix(rest, "d"); ok {
+			rest, mult = d+"h", 24
+		}
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return now.Add(d * mult), nil
+	}
+	return time.Parse(time.RFC3339, s)
+}
+
+func hostOf(u string) string {
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[:i]
+	}
+	return "registrar " + u
+}
