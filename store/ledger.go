@@ -60,6 +60,9 @@ type Ledger struct {
 	opts   Options
 	height atomic.Uint64
 	mu     sync.Mutex // serialises Commit
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens or creates the ledger in dir for the chain whose genesis hash
@@ -109,8 +112,11 @@ func (l *Ledger) init(genesis consensus.Hash) error {
 	return nil
 }
 
-// Close closes the ledger.
-func (l *Ledger) Close() error { return l.db.Close() }
+// Close closes the ledger; closing it again does nothing.
+func (l *Ledger) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.db.Close() })
+	return l.closeErr
+}
 
 // Height returns the last final height (0 before the first block).
 func (l *Ledger) Height() uint64 { return l.height.Load() }

@@ -1,0 +1,205 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+type appFixture struct {
+	app    *App
+	ledger *store.Ledger
+	g      *consensus.Genesis
+	keys   []ed25519.PrivateKey
+	e      *ballottest.Election
+	now    time.Time
+}
+
+func newAppFixture(t *testing.T, dir string) *appFixture {
+	t.Helper()
+	g, keys := ballottest.Validators("app-chain", 1, 1)
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	l, err := store.Open(dir, g.Hash(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f := &appFixture{ledger: l, g: g, keys: keys, now: g.GenesisTime.Add(time.Minute)}
+	app, err := NewApp(g, l, NewMempool(1000, 1<<20), NewMetrics(prometheus.NewRegistry(), "test"),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return f.now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.app = app
+	f.e = ballottest.NewElection(ballottest.Options{ChainID: g.ChainID, Revote: true, Seed: 7})
+	return f
+}
+
+// commitNext proposes the next block from the mempool and applies it with
+// a real commit of the (single) validator.
+func (f *appFixture) commitNext(t *testing.T) *consensus.Block {
+	t.Helper()
+	ctx := context.Background()
+	h, _, _ := f.app.Tip()
+	f.now = f.now.Add(time.Second)
+	b, err := f.app.ProposeBlock(ctx, h+1, 0, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.ValidateBlock(ctx, b, f.now); err != nil {
+		t.Fatal(err)
+	}
+	c := ballottest.Commit(f.g.ChainID, f.keys, &b.Header, 0)
+	if err := f.app.ApplyBlock(ctx, b, c); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (f *appFixture) submit(t *testing.T, tx *ballot.Tx) error {
+	t.Helper()
+	_, err := f.app.Submit(context.Background(), tx.Encode())
+	return err
+}
+
+func TestAppCommitsCastsAndTheNextHeaderCarriesTheResultsHash(t *testing.T) {
+	f := newAppFixture(t, "")
+	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
+		t.Fatal(err)
+	}
+	f.commitNext(t)
+	v := f.e.NewVoter()
+	if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, 1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	b2 := f.commitNext(t)
+	if len(b2.Txs) != 1 {
+		t.Fatalf("block 2 has %d txs", len(b2.Txs))
+	}
+	res, _, _ := f.app.State().Results(f.e.Ballot.ID)
+	if res.Counts[1] != 1 {
+		t.Fatalf("counts %v", res.Counts)
+	}
+	all, _ := f.app.State().AllResults()
+	if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, 2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	b3 := f.commitNext(t)
+	if b3.Header.AppHash != ballot.AppHash(all) {
+		t.Fatal("header 3 does not commit to the results after block 2")
+	}
+	if b3.Header.PrevHash != b2.Hash() {
+		t.Fatal("header 3 does not chain to block 2")
+	}
+}
+
+func TestAppRefusesReplaysAndDuplicatesAtSubmit(t *testing.T) {
+	f := newAppFixture(t, "")
+	f.submit(t, &ballot.Tx{Definition: f.e.Def})
+	f.commitNext(t)
+	v := f.e.NewVoter()
+	c := &ballot.Tx{Cast: f.e.Cast(v, 1, 0)}
+	if err := f.submit(t, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.submit(t, c); !errors.Is(err, ballot.ErrDuplicate) {
+		t.Fatalf("pending duplicate: %v", err)
+	}
+	if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, 1, 2)}); !errors.Is(err, ballot.ErrSeqReplay) {
+		t.Fatalf("same seq pending: %v", err)
+	}
+	f.commitNext(t)
+	if err := f.submit(t, c); !errors.Is(err, ballot.ErrDuplicate) {
+		t.Fatalf("final duplicate: %v", err)
+	}
+	if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, 1, 2)}); !errors.Is(err, ballot.ErrSeqReplay) {
+		t.Fatalf("seq replay of a final cast: %v", err)
+	}
+	if f.app.Pending() != 0 {
+		t.Fatalf("%d pending after refusals", f.app.Pending())
+	}
+}
+
+func TestAppRefusesBlocksThatBreakTheChainOrTheRules(t *testing.T) {
+	f := newAppFixture(t, "")
+	f.submit(t, &ballot.Tx{Definition: f.e.Def})
+	f.commitNext(t)
+	ctx := context.Background()
+	v := f.e.NewVoter()
+	good := (&ballot.Tx{Cast: f.e.Cast(v, 1, 0)}).Encode()
+	forged := f.e.Cast(v, 2, 1)
+	forged.Signature[0] ^= 1
+	bad := (&ballot.Tx{Cast: forged}).Encode()
+	_, tipHash, tipTime := f.app.Tip()
+	mk := func(mut func(*consensus.Block)) *consensus.Block {
+		all, _ := f.app.State().AllResults()
+		b := &consensus.Block{Header: consensus.Header{ChainID: f.g.ChainID, Height: 2, Time: tipTime + 1000,
+			PrevHash: tipHash, AppHash: ballot.AppHash(all)}, Txs: [][]byte{good}}
+		mut(b)
+		b.Header.TxRoot, b.Header.TxCount = consensus.MerkleRoot(b.Txs), uint32(len(b.Txs))
+		return b
+	}
+	cases := map[string]*consensus.Block{
+		"forged cast":      mk(func(b *consensus.Block) { b.Txs = append(b.Txs, bad) }),
+		"same cast twice":  mk(func(b *consensus.Block) { b.Txs = append(b.Txs, good) }),
+		"wrong parent":     mk(func(b *consensus.Block) { b.Header.PrevHash[0] ^= 1 }),
+		"wrong app hash":   mk(func(b *consensus.Block) { b.Header.AppHash[0] ^= 1 }),
+		"time not after":   mk(func(b *consensus.Block) { b.Header.Time = tipTime }),
+		"time in future":   mk(func(b *consensus.Block) { b.Header.Time = f.now.UnixMilli() + 3600_000 }),
+		"skipped height":   mk(func(b *consensus.Block) { b.Header.Height = 3 }),
+		"garbage tx":       mk(func(b *consensus.Block) { b.Txs = append(b.Txs, []byte{1, 2, 3}) }),
+		"unknown proposer": mk(func(b *consensus.Block) { b.Header.Proposer = 5 }),
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := f.app.ValidateBlock(ctx, b, f.now); !errors.Is(err, consensus.ErrBlockInvalid) {
+				t.Fatalf("got %v, want ErrBlockInvalid", err)
+			}
+		})
+	}
+	if err := f.app.ValidateBlock(ctx, mk(func(*consensus.Block) {}), f.now.Add(time.Second)); err != nil {
+		t.Fatalf("the good block: %v", err)
+	}
+}
+
+func TestAppResumesFromTheLedgerAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	f := newAppFixture(t, dir)
+	f.submit(t, &ballot.Tx{Definition: f.e.Def})
+	f.commitNext(t)
+	f.submit(t, &ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 2)})
+	b := f.commitNext(t)
+	f.ledger.Close()
+
+	l, err := store.Open(dir, f.g.Hash(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	app, err := NewApp(f.g, l, NewMempool(10, 1<<20), NewMetrics(prometheus.NewRegistry(), "t"),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return f.now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, hash, _ := app.Tip()
+	if h != 2 || hash != b.Hash() {
+		t.Fatalf("tip %d %s after reopen", h, hash.Short())
+	}
+	res, _, _ := app.State().Results(f.e.Ballot.ID)
+	if res.Counts[2] != 1 {
+		t.Fatalf("counts %v after reopen", res.Counts)
+	}
+}
