@@ -26,6 +26,9 @@ type Registry struct {
 
 	mu     sync.Mutex
 	issued map[consensus.Hash]uint64
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -59,8 +62,11 @@ func OpenRegistry(dir string, logger *slog.Logger) (*Registry, error) {
 	return r, nil
 }
 
-// Close closes the store.
-func (r *Registry) Close() error { return r.db.Close() }
+// Close closes the store; closing it again does nothing.
+func (r *Registry) Close() error {
+	r.closeOnce.Do(func() { r.closeErr = r.db.Close() })
+	return r.closeErr
+}
 
 // PutKey stores a private key under its id, synced.
 func (r *Registry) PutKey(id consensus.Hash, pkcs8 []byte) error {

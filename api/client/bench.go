@@ -1,0 +1,363 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cocorico/node/api/registrarapi"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+)
+
+// BenchConfig configures a load run against one or more nodes.
+type BenchConfig struct {
+	Nodes     []*Node
+	Registrar *Registrar
+	Ballot    consensus.Hash
+	// Roll lists the voters to take tokens for; Voters of them are used.
+	Roll   []registrar.RollEntry
+	Voters int
+	// Casts is the number of casts to send; beyond Voters they are
+	// re-votes (the ballot must allow them), each voter's in seq order.
+	Casts int
+	// Concurrency is the number of clients sending at once.
+	Concurrency int
+	// Rate caps the sending rate in casts/s; 0 sends as fast as accepted.
+	Rate float64
+	Rand io.Reader
+	// Progress, if set, is called often with the phase and its progress.
+	Progress func(phase string, done, total int)
+	// Timeout bounds the wait for the last casts to be final.
+	Timeout time.Duration
+}
+
+// BenchReport is what a run measured.
+type BenchReport struct {
+	Nodes     int            `json:"nodes"`
+	Voters    int            `json:"voters"`
+	Sent      int            `json:"sent"`
+	Accepted  int            `json:"accepted"`
+	Rejected  map[string]int `json:"rejected"`
+	Final     int            `json:"final"`
+	Prepare   time.Duration  `json:"prepare_ns"`
+	Window    time.Duration  `json:"window_ns"`
+	FinalRate float64        `json:"final_casts_per_s"`
+	SendRate  float64        `json:"sent_casts_per_s"`
+	LatencyMs Percentiles    `json:"latency_ms"`
+	Blocks    int            `json:"blocks"`
+}
+
+// Percentiles of cast-to-final latency, in milliseconds.
+type Percentiles struct {
+	P50, P90, P99, Max float64
+}
+
+type benchCast struct {
+	cast *ballot.Cast
+	id   consensus.Hash
+	sent time.Time
+	ok   bool
+}
+
+// Bench obtains the tokens and signs every cast before its timed window;
+// then sends them from concurrent clients, round-robin over the nodes,
+// and watches the first node's blocks to time each cast to finality.
+func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.Voters <= 0 || cfg.Voters > len(cfg.Roll) {
+		cfg.Voters = min(len(cfg.Roll), cfg.Casts)
+	}
+	if cfg.Voters == 0 || cfg.Casts < cfg.Voters {
+		return nil, fmt.Errorf("bench: %d casts for %d voters", cfg.Casts, cfg.Voters)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	g, err := cfg.Nodes[0].Genesis(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := cfg.Nodes[0].Ballot(ctx, cfg.Ballot)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Casts > cfg.Voters && !b.Def.Revote {
+		return nil, errors.New("bench: more casts than voters needs a ballot that allows re-voting")
+	}
+	start := time.Now()
+	toks, err := benchTokens(ctx, cfg, b, progress)
+	if err != nil {
+		return nil, err
+	}
+	// Casts per voter, in seq order; a voter's casts all go through one client.
+	perVoter := make([][]*benchCast, cfg.Voters)
+	for i := range cfg.Casts {
+		v := i % cfg.Voters
+		t := toks[v]
+		c := &ballot.Cast{BallotID: b.ID, Seq: uint64(len(perVoter[v]) + 1), Choice: uint32(i % len(b.Def.Choices)),
+			Registrar: t.registrar, TokenPrefix: t.tok.Prefix, Token: t.tok.Signature}
+		c.Sign(g.ChainID, t.key)
+		perVoter[v] = append(perVoter[v], &benchCast{cast: c, id: c.ID()})
+		if i%1000 == 0 {
+			progress("sign", i, cfg.Casts)
+		}
+	}
+	progress("sign", cfg.Casts, cfg.Casts)
+	rep := &BenchReport{Nodes: len(cfg.Nodes), Voters: cfg.Voters, Rejected: map[string]int{}, Prepare: time.Since(start)}
+	return rep, benchRun(ctx, cfg, perVoter, rep, progress)
+}
+
+type voterToken struct {
+	key       ed25519.PrivateKey
+	tok       ballot.Token
+	registrar uint8
+}
+
+func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progress func(string, int, int)) ([]voterToken, error) {
+	idx, err := registrarIndex(b, cfg.Registrar.URL())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]voterToken, cfg.Voters)
+	var done atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var rmu sync.Mutex // the random source is not safe for concurrent use
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				seed := make([]byte, ed25519.SeedSize)
+				rmu.Lock()
+				_, err := io.ReadFull(cfg.Rand, seed)
+				var tr *ballot.TokenRequest
+				if err == nil {
+					key := ed25519.NewKeyFromSeed(seed)
+					out[i].key = key
+					tr, err = ballot.NewTokenRequest(cfg.Rand, b.Keys[idx], b.ID, key.Public().(ed25519.PublicKey))
+				}
+				rmu.Unlock()
+				var sig []byte
+				if err == nil {
+					sig, err = cfg.Registrar.Token(ctx, registrarapi.TokenRequest{BallotID: b.ID,
+						VoterID: cfg.Roll[i].VoterID, Code: cfg.Roll[i].Code, Blinded: tr.Blinded})
+				}
+				if err == nil {
+					out[i].tok, err = tr.Finalize(sig)
+					out[i].registrar = uint8(idx)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("token of %s: %w", cfg.Roll[i].VoterID, err)
+					}
+					mu.Unlock()
+					continue
+				}
+				if n := done.Add(1); n%100 == 0 {
+					progress("tokens", int(n), cfg.Voters)
+				}
+			}
+		}()
+	}
+	for i := range cfg.Voters {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	progress("tokens", cfg.Voters, cfg.Voters)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, ctx.Err()
+}
+
+func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep *BenchReport, progress func(string, int, int)) error {
+	byID := make(map[consensus.Hash]*benchCast, cfg.Casts)
+	for _, cs := range perVoter {
+		for _, c := range cs {
+			byID[c.id] = c
+		}
+	}
+	startHeight := uint64(0)
+	if st, err := cfg.Nodes[0].Status(ctx); err == nil {
+		startHeight = st.Height
+	}
+	var mu sync.Mutex
+	finalAt := make(map[consensus.Hash]time.Time, cfg.Casts)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- watchFinal(watchCtx, cfg.Nodes[0], startHeight, byID, &mu, finalAt, &rep.Blocks) }()
+
+	var pace <-chan time.Time
+	if cfg.Rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+		defer t.Stop()
+		pace = t.C
+	}
+	start := time.Now()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	work := make(chan []*benchCast)
+	var rejMu sync.Mutex
+	for w := range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := cfg.Nodes[w%len(cfg.Nodes)]
+			for cs := range work {
+				for _, c := range cs {
+					if pace != nil {
+						select {
+						case <-pace:
+						case <-ctx.Done():
+							return
+						}
+					}
+					c.sent = time.Now()
+					_, err := node.SubmitCast(ctx, c.cast)
+					c.ok = err == nil
+					if err != nil {
+						code := "error"
+						var e *Error
+						if errors.As(err, &e) {
+							code = e.Code
+						}
+						rejMu.Lock()
+						rep.Rejected[code]++
+						rejMu.Unlock()
+					}
+					if n := sent.Add(1); n%500 == 0 {
+						mu.Lock()
+						f := len(finalAt)
+						mu.Unlock()
+						progress("send", f, cfg.Casts)
+					}
+				}
+			}
+		}()
+	}
+	for _, cs := range perVoter {
+		select {
+		case work <- cs:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	sendDone := time.Now()
+	rep.Sent = int(sent.Load())
+	for _, cs := range perVoter {
+		for _, c := range cs {
+			if c.ok {
+				rep.Accepted++
+			}
+		}
+	}
+	deadline := time.After(cfg.Timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		mu.Lock()
+		f := len(finalAt)
+		mu.Unlock()
+		progress("final", f, rep.Accepted)
+		if f >= rep.Accepted {
+			break
+		}
+		select {
+		case <-deadline:
+			break wait
+		case <-ctx.Done():
+			break wait
+		case err := <-watchDone:
+			return err
+		case <-tick.C:
+		}
+	}
+	stopWatch()
+	mu.Lock()
+	defer mu.Unlock()
+	var last time.Time
+	lat := make([]float64, 0, len(finalAt))
+	for id, at := range finalAt {
+		c := byID[id]
+		lat = append(lat, float64(at.Sub(c.sent).Microseconds())/1000)
+		if at.After(last) {
+			last = at
+		}
+	}
+	rep.Final = len(finalAt)
+	rep.Window = last.Sub(start)
+	if rep.Window > 0 {
+		rep.FinalRate = float64(rep.Final) / rep.Window.Seconds()
+	}
+	rep.SendRate = float64(rep.Sent) / sendDone.Sub(start).Seconds()
+	rep.LatencyMs = percentiles(lat)
+	return nil
+}
+
+// watchFinal follows the node's blocks from height from+1 and records
+// when each of the bench's casts is seen final.
+func watchFinal(ctx context.Context, n *Node, from uint64, ours map[consensus.Hash]*benchCast, mu *sync.Mutex, finalAt map[consensus.Hash]time.Time, blocks *int) error {
+	h := from + 1
+	for {
+		b, err := n.Block(ctx, h)
+		if IsCode(err, "not_found") {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(25 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		now := time.Now()
+		mu.Lock()
+		for _, id := range b.TxIDs {
+			if _, ok := ours[id]; ok {
+				finalAt[id] = now
+			}
+		}
+		*blocks++
+		mu.Unlock()
+		h++
+	}
+}
+
+func percentiles(ms []float64) Percentiles {
+	if len(ms) == 0 {
+		return Percentiles{}
+	}
+	sort.Float64s(ms)
+	at := func(q float64) float64 { return ms[min(len(ms)-1, int(q*float64(len(ms))))] }
+	return Percentiles{P50: at(.50), P90: at(.90), P99: at(.99), Max: slices.Max(ms)}
+}
