@@ -1,0 +1,42 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// Message is what validators gossip: exactly one of a proposal and a vote.
+// Its canonical bytes are what the peer network carries.
+type Message struct {
+	Proposal *Proposal `cbor:"1,keyasint,omitempty"`
+	Vote     *Vote     `cbor:"2,keyasint,omitempty"`
+}
+
+// Encode returns the canonical bytes of m.
+func (m *Message) Encode() []byte { return canon.MustMarshal(m) }
+
+// DecodeMessage decodes canonical message bytes of at most max bytes.
+func DecodeMessage(data []byte, max int) (*Message, error) {
+	var m Message
+	if err := canon.Unmarshal(data, &m, max); err != nil {
+		return nil, fmt.Errorf("%w: message: %v", ErrVoteInvalid, err)
+	}
+	if (m.Proposal == nil) == (m.Vote == nil) {
+		return nil, fmt.Errorf("%w: a message holds exactly one of proposal and vote", ErrVoteInvalid)
+	}
+	return &m, nil
+}
+
+// Verify checks that the message is signed by a validator (for a
+// proposal, the proposer of its height and round) with a valid signature.
+func (m *Message) Verify(chainID string, vals *ValidatorSet) error {
+	switch {
+	case m.Proposal != nil && m.Vote == nil:
+		return m.Proposal.Verify(chainID, vals)
+	case m.Vote != nil && m.Proposal == nil:
+		return m.Vote.Verify(chainID, vals)
+	}
+	return errors.New("consensus message: exactly one of proposal and vote")
+}

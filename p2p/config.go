@@ -1,0 +1,81 @@
+package p2p
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// Config configures a Host.
+type Config struct {
+	// Key is the node key: its libp2p identity.
+	Key ed25519.PrivateKey
+	// Genesis is the chain's genesis: topics are named after its chain id
+	// and hash, and consensus messages are checked against its validators.
+	Genesis *consensus.Genesis
+	// Listen are the multiaddrs to listen on (e.g. /ip4/0.0.0.0/tcp/26656
+	// and /ip4/0.0.0.0/udp/26656/quic-v1).
+	Listen []string
+	// Bootstrap are peers (multiaddrs ending in /p2p/ID) to dial at start
+	// and to redial when the node has no peers.
+	Bootstrap []string
+	// MDNS finds peers on the local network.
+	MDNS bool
+	// LowPeers and HighPeers are the connection manager's watermarks:
+	// beyond HighPeers connections are trimmed down to LowPeers.
+	LowPeers, HighPeers int
+	// MaxSyncBlocks bounds the blocks of one sync response; default 64.
+	MaxSyncBlocks int
+	// Logger receives structured logs.
+	Logger *slog.Logger
+	// Metrics receives the network's measures; default none.
+	Metrics Metrics
+}
+
+// Metrics is what the network reports (the node implements it with
+// Prometheus).
+type Metrics interface {
+	// Peers is the number of connected peers.
+	Peers(n int)
+	// Rejected counts a gossip message rejected by a topic validator.
+	Rejected(topic string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Peers(int)       {}
+func (nopMetrics) Rejected(string) {}
+
+func (c *Config) validate() error {
+	if len(c.Key) != ed25519.PrivateKeySize {
+		return errors.New("p2p: no node key")
+	}
+	if c.Genesis == nil {
+		return errors.New("p2p: no genesis")
+	}
+	if len(c.Listen) == 0 {
+		return errors.New("p2p: no listen address")
+	}
+	if c.LowPeers == 0 {
+		c.LowPeers = 32
+	}
+	if c.HighPeers == 0 {
+		c.HighPeers = 64
+	}
+	if c.HighPeers < c.LowPeers {
+		return fmt.Errorf("p2p: high peers %d below low peers %d", c.HighPeers, c.LowPeers)
+	}
+	if c.MaxSyncBlocks == 0 {
+		c.MaxSyncBlocks = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package p2p
+
+import (
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+)
+
+// banGater refuses connections to and from peers banned for their score.
+type banGater struct {
+	mu     sync.Mutex
+	banned map[peer.ID]time.Time // until when
+}
+
+func newBanGater() *banGater { return &banGater{banned: map[peer.ID]time.Time{}} }
+
+func (g *banGater) ban(p peer.ID, d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.banned[p] = time.Now().Add(d)
+}
+
+func (g *banGater) isBanned(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.banned[p]
+	if ok && time.Now().After(until) {
+		delete(g.banned, p)
+		return false
+	}
+	return ok
+}
+
+func (g *banGater) InterceptPeerDial(p peer.ID) bool                        { return !g.isBanned(p) }
+func (g *banGater) InterceptAddrDial(p peer.ID, _ multiaddr.Multiaddr) bool { return !g.isBanned(p) }
+func (g *banGater) InterceptAccept(network.ConnMultiaddrs) bool             { return true }
+func (g *banGater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return !g.isBanned(p)
+}
+func (g *banGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+// banDuration is how long a peer whose score fell below the graylist
+// threshold stays disconnected.
+const banDuration = 10 * time.Minute
+
+// inspectScores disconnects and bans peers below the graylist threshold:
+// gossipsub already ignores them; this also frees their connection.
+func (x *Host) inspectScores(scores map[peer.ID]float64) {
+	limit := scoreThresholds().GraylistThreshold
+	for p, s := range scores {
+		if s < limit && !x.gater.isBanned(p) {
+			x.cfg.Logger.Warn("peer banned for invalid gossip", "peer", p, "score", s)
+			x.gater.ban(p, banDuration)
+			x.h.Network().ClosePeer(p)
+		}
+	}
+}
+
+// Banned reports whether a peer is banned.
+func (x *Host) Banned(p peer.ID) bool { return x.gater.isBanned(p) }

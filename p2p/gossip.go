@@ -1,0 +1,272 @@
+package p2p
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// Topic kinds.
+const (
+	TopicCasts     = "casts"
+	TopicConsensus = "consensus"
+	TopicFinal     = "blocks"
+)
+
+// topicNames are the chain's topic and protocol names: the chain id and
+// the genesis hash's first bytes keep two chains with one id apart.
+type topicNames struct {
+	casts, consensus, final, mdns string
+	sync                          protocol.ID
+}
+
+func newTopicNames(g *consensus.Genesis) topicNames {
+	base := fmt.Sprintf("/cocorico/%s-%s", g.ChainID, g.Hash().Short())
+	return topicNames{
+		casts:     base + "/casts/1",
+		consensus: base + "/consensus/1",
+		final:     base + "/blocks/1",
+		sync:      protocol.ID(base + "/sync/1"),
+		mdns:      "cocorico-" + g.ChainID,
+	}
+}
+
+func (n topicNames) kind(topic string) string {
+	switch topic {
+	case n.casts:
+		return TopicCasts
+	case n.consensus:
+		return TopicConsensus
+	}
+	return TopicFinal
+}
+
+// Announce is a final-block announcement: the header and its commit. The
+// block's transactions travelled in the proposal; a node that lacks them
+// fetches them by sync.
+type Announce struct {
+	Header consensus.Header `cbor:"1,keyasint"`
+	Commit consensus.Commit `cbor:"2,keyasint"`
+}
+
+// Size limits of gossip messages, before any decoding.
+const (
+	maxTxMessage       = 64 << 10
+	maxAnnounceMessage = 64 << 10
+	// MaxMessage bounds every gossip message: a proposal carries its block.
+	MaxMessage = 16 << 20
+)
+
+// messageID names a message by its content, so that the same cast
+// published by two nodes is one message and duplicates die at once.
+func messageID(m *pb.Message) string {
+	h := sha256.Sum256(m.Data)
+	return string(h[:20])
+}
+
+func (x *Host) startGossip(ctx context.Context) error {
+	ps, err := pubsub.NewGossipSub(ctx, x.h,
+		// Messages carry their own signatures (voter, validator): no
+		// libp2p author or signature to sign and check at every hop.
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
+		// Proposals carry whole blocks.
+		pubsub.WithMaxMessageSize(MaxMessage),
+		// Thousands of casts per second: deeper queues than the defaults
+		// (32) so that bursts are not dropped.
+		pubsub.WithPeerOutboundQueueSize(4096),
+		pubsub.WithValidateQueueSize(8192),
+		pubsub.WithPeerScore(scoreParams(x.names), scoreThresholds()),
+		// Every few seconds, peers below the graylist are cut off and banned.
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(x.inspectScores), 5*time.Second),
+		pubsub.WithPeerExchange(true),
+		pubsub.WithFloodPublish(true),
+	)
+	if err != nil {
+		return fmt.Errorf("p2p: gossipsub: %w", err)
+	}
+	x.ps = ps
+	validators := map[string]pubsub.ValidatorEx{
+		x.names.casts:     x.validateTx,
+		x.names.consensus: x.validateConsensus,
+		x.names.final:     x.validateFinal,
+	}
+	for name, v := range validators {
+		// Casts cost a signature check each (~90 µs): many at once, but
+		// bounded; consensus and final blocks are few.
+		if err := ps.RegisterTopicValidator(name, v, pubsub.WithValidatorConcurrency(1024), pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
+			return err
+		}
+		t, err := ps.Join(name)
+		if err != nil {
+			return err
+		}
+		x.topics[name] = t
+		sub, err := t.Subscribe(pubsub.WithBufferSize(4096))
+		if err != nil {
+			return err
+		}
+		go x.drain(ctx, sub)
+	}
+	return nil
+}
+
+// drain consumes a subscription: the validators already did the work.
+func (x *Host) drain(ctx context.Context, sub *pubsub.Subscription) {
+	defer sub.Cancel()
+	for {
+		if _, err := sub.Next(ctx); err != nil {
+			return
+		}
+	}
+}
+
+func (x *Host) verdict(topic string, v Verdict) pubsub.ValidationResult {
+	switch v {
+	case Accept:
+		return pubsub.ValidationAccept
+	case Reject:
+		x.cfg.Metrics.Rejected(x.names.kind(topic))
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationIgnore
+}
+
+func (x *Host) validateTx(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if len(m.Data) > maxTxMessage {
+		return x.verdict(x.names.casts, Reject)
+	}
+	if from == x.h.ID() {
+		return pubsub.ValidationAccept // our own: the node checked it before publishing
+	}
+	return x.verdict(x.names.casts, x.handler.HandleTx(m.Data))
+}
+
+func (x *Host) validateConsensus(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == x.h.ID() {
+		return pubsub.ValidationAccept
+	}
+	cm, err := consensus.DecodeMessage(m.Data, MaxMessage)
+	if err != nil {
+		return x.verdict(x.names.consensus, Reject)
+	}
+	if err := cm.Verify(x.cfg.Genesis.ChainID, x.vals); err != nil {
+		return x.verdict(x.names.consensus, Reject)
+	}
+	return x.verdict(x.names.consensus, x.handler.HandleConsensus(m.ReceivedFrom, cm))
+}
+
+func (x *Host) validateFinal(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == x.h.ID() {
+		return pubsub.ValidationAccept
+	}
+	var a Announce
+	if err := canon.Unmarshal(m.Data, &a, maxAnnounceMessage); err != nil {
+		return x.verdict(x.names.final, Reject)
+	}
+	if a.Header.ChainID != x.cfg.Genesis.ChainID {
+		return x.verdict(x.names.final, Reject)
+	}
+	if err := a.Commit.Verify(x.cfg.Genesis.ChainID, x.vals, a.Header.Height, a.Header.Hash()); err != nil {
+		return x.verdict(x.names.final, Reject)
+	}
+	x.sawHeight(m.ReceivedFrom, a.Header.Height)
+	return x.verdict(x.names.final, x.handler.HandleFinal(m.ReceivedFrom, &a.Header, &a.Commit))
+}
+
+func (x *Host) publish(ctx context.Context, topic string, data []byte) error {
+	return x.topics[topic].Publish(ctx, data)
+}
+
+// PublishTx gossips a transaction the node accepted.
+func (x *Host) PublishTx(ctx context.Context, tx []byte) error {
+	return x.publish(ctx, x.names.casts, tx)
+}
+
+// PublishConsensus gossips a consensus message of this validator.
+func (x *Host) PublishConsensus(ctx context.Context, m *consensus.Message) error {
+	return x.publish(ctx, x.names.consensus, m.Encode())
+}
+
+// PublishFinal announces a block the node made final.
+func (x *Host) PublishFinal(ctx context.Context, h *consensus.Header, c *consensus.Commit) error {
+	return x.publish(ctx, x.names.final, canon.MustMarshal(Announce{Header: *h, Commit: *c}))
+}
+
+// scoreParams are the gossipsub v1.1 peer-score parameters, set on
+// purpose (docs/OPERATIONS.md §Peer scoring):
+//   - invalid messages (P4) weigh heavily on every topic: a peer that
+//     forwards a forged cast or a bad vote loses -100 per message squared,
+//     decaying over about ten minutes; a handful takes it below the
+//     graylist threshold;
+//   - first deliveries (P2) earn a little, capped, so honest relays are
+//     preferred in meshes;
+//   - time in mesh (P1) earns a little, capped;
+//   - mesh delivery deficits (P3) are off: cast traffic is bursty and an
+//     idle chain would penalise honest peers;
+//   - IP colocation (P6) is off: a devnet runs every node on one address;
+//     behaviour penalties (P7) on, as recommended.
+func scoreParams(n topicNames) *pubsub.PeerScoreParams {
+	topic := func(weight float64) *pubsub.TopicScoreParams {
+		return &pubsub.TopicScoreParams{
+			TopicWeight:                     weight,
+			TimeInMeshWeight:                0.01,
+			TimeInMeshQuantum:               time.Second,
+			TimeInMeshCap:                   100,
+			FirstMessageDeliveriesWeight:    0.5,
+			FirstMessageDeliveriesDecay:     pubsub.ScoreParameterDecay(10 * time.Minute),
+			FirstMessageDeliveriesCap:       100,
+			MeshMessageDeliveriesWeight:     0,
+			MeshMessageDeliveriesDecay:      pubsub.ScoreParameterDecay(time.Minute),
+			MeshMessageDeliveriesCap:        1,
+			MeshMessageDeliveriesThreshold:  1,
+			MeshMessageDeliveriesWindow:     10 * time.Millisecond,
+			MeshMessageDeliveriesActivation: time.Minute,
+			MeshFailurePenaltyWeight:        0,
+			MeshFailurePenaltyDecay:         pubsub.ScoreParameterDecay(time.Minute),
+			InvalidMessageDeliveriesWeight:  -100,
+			InvalidMessageDeliveriesDecay:   pubsub.ScoreParameterDecay(10 * time.Minute),
+		}
+	}
+	return &pubsub.PeerScoreParams{
+		Topics: map[string]*pubsub.TopicScoreParams{
+			n.casts:     topic(1),
+			n.consensus: topic(1),
+			n.final:     topic(1),
+		},
+		TopicScoreCap:               50,
+		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:           1,
+		IPColocationFactorWeight:    0,
+		IPColocationFactorThreshold: 1,
+		BehaviourPenaltyWeight:      -10,
+		BehaviourPenaltyThreshold:   6,
+		BehaviourPenaltyDecay:       pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:               time.Second,
+		DecayToZero:                 0.01,
+		RetainScore:                 30 * time.Minute,
+	}
+}
+
+// scoreThresholds: below -100 no gossip to or from the peer, below -200
+// we do not publish to it, below -400 (four invalid messages) everything
+// from it is ignored until its score recovers.
+func scoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:             -100,
+		PublishThreshold:            -200,
+		GraylistThreshold:           -400,
+		AcceptPXThreshold:           10,
+		OpportunisticGraftThreshold: 2,
+	}
+}

@@ -1,0 +1,243 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// Verdict is a handler's judgement of a gossiped message.
+type Verdict int
+
+// Verdicts, as gossipsub's validation results: Reject a provably bad
+// message (its forwarder loses score), Ignore a stale or duplicate one.
+const (
+	Accept Verdict = iota
+	Ignore
+	Reject
+)
+
+// Handler is the node's side of the network.
+type Handler interface {
+	// HandleTx checks a gossiped transaction (every rule) and takes it.
+	HandleTx(tx []byte) Verdict
+	// HandleConsensus takes a consensus message whose signer and
+	// signature the network already checked.
+	HandleConsensus(from peer.ID, m *consensus.Message) Verdict
+	// HandleFinal takes the announcement of a final block whose commit
+	// the network already checked.
+	HandleFinal(from peer.ID, h *consensus.Header, c *consensus.Commit) Verdict
+	// Height is the node's last final height.
+	Height() uint64
+	// SyncBlocks returns up to max final blocks from height from, with
+	// their commits, as canonical bytes, of at most maxBytes in all.
+	SyncBlocks(from uint64, max, maxBytes int) ([]SyncBlock, error)
+}
+
+// SyncBlock is a final block and its commit as canonical bytes.
+type SyncBlock struct {
+	Block  []byte `cbor:"1,keyasint"`
+	Commit []byte `cbor:"2,keyasint"`
+}
+
+// Host is a node's libp2p host with its topics and protocols.
+type Host struct {
+	cfg     Config
+	h       host.Host
+	ps      *pubsub.PubSub
+	handler Handler
+	vals    *consensus.ValidatorSet
+	names   topicNames
+	topics  map[string]*pubsub.Topic
+	mdns    mdns.Service
+	gater   *banGater
+
+	bootstrap []peer.AddrInfo
+
+	mu      sync.Mutex
+	heights map[peer.ID]uint64 // the last height each peer announced or told
+}
+
+// New starts a host listening on cfg.Listen. Run drives its loops.
+func New(ctx context.Context, cfg Config, handler Handler) (*Host, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: node key: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(cfg.LowPeers, cfg.HighPeers, connmgr.WithGracePeriod(20*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, err
+	}
+	gater := newBanGater()
+	h, err := libp2p.New(
+		// The node key is the peer identity: peers know a validator by it.
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings(cfg.Listen...),
+		// TCP and QUIC; Noise secures TCP (QUIC brings TLS 1.3).
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		// Trim connections beyond HighPeers; protect none by default.
+		libp2p.ConnectionManager(cm),
+		// Bound memory, streams and connections per peer and in all.
+		libp2p.ResourceManager(rm),
+		// Volunteers behind home routers: try UPnP / NAT-PMP.
+		libp2p.NATPortMap(),
+		// Peers banned for invalid gossip stay out.
+		libp2p.ConnectionGater(gater),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: %w", err)
+	}
+	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), names: newTopicNames(cfg.Genesis),
+		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}}
+	for _, s := range cfg.Bootstrap {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("p2p: bootstrap %q: %w", s, err)
+		}
+		x.bootstrap = append(x.bootstrap, *ai)
+	}
+	if err := x.startGossip(ctx); err != nil {
+		h.Close()
+		return nil, err
+	}
+	h.SetStreamHandler(x.syncProtocol(), x.serveSync)
+	if cfg.MDNS {
+		x.mdns = mdns.NewMdnsService(h, x.names.mdns, mdnsNotifee{x})
+		if err := x.mdns.Start(); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("p2p: mdns: %w", err)
+		}
+	}
+	return x, nil
+}
+
+// ID returns the host's peer id.
+func (x *Host) ID() peer.ID { return x.h.ID() }
+
+// Addrs returns the host's listen addresses with its peer id.
+func (x *Host) Addrs() []string {
+	var out []string
+	for _, a := range x.h.Addrs() {
+		out = append(out, a.String()+"/p2p/"+x.h.ID().String())
+	}
+	return out
+}
+
+// Peers returns the number of connected peers.
+func (x *Host) Peers() int { return len(x.h.Network().Peers()) }
+
+// Connect dials a peer given as a multiaddr with /p2p/ID.
+func (x *Host) Connect(ctx context.Context, addr string) error {
+	ai, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		return err
+	}
+	return x.h.Connect(ctx, *ai)
+}
+
+// Run keeps the host connected (redialing bootstrap peers when alone)
+// and reports peers, until ctx ends; then it closes the host.
+func (x *Host) Run(ctx context.Context) error {
+	defer x.close()
+	x.dialBootstrap(ctx)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			n := x.Peers()
+			x.cfg.Metrics.Peers(n)
+			if n < len(x.bootstrap) {
+				x.dialBootstrap(ctx)
+			}
+		}
+	}
+}
+
+func (x *Host) dialBootstrap(ctx context.Context) {
+	for _, ai := range x.bootstrap {
+		if ai.ID == x.h.ID() || x.h.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := x.h.Connect(dctx, ai); err != nil {
+			x.cfg.Logger.Debug("bootstrap dial failed", "peer", ai.ID, "err", err)
+		}
+		cancel()
+	}
+}
+
+func (x *Host) close() {
+	if x.mdns != nil {
+		x.mdns.Close()
+	}
+	for _, t := range x.topics {
+		t.Close()
+	}
+	x.h.Close()
+}
+
+type mdnsNotifee struct{ x *Host }
+
+func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	if ai.ID == n.x.h.ID() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.x.h.Connect(ctx, ai); err != nil {
+		n.x.cfg.Logger.Debug("mdns dial failed", "peer", ai.ID, "err", err)
+	}
+}
+
+// PeerHeight returns the highest height peers announced, and a peer at it.
+func (x *Host) PeerHeight() (uint64, peer.ID) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var best uint64
+	var who peer.ID
+	for p, h := range x.heights {
+		if h > best && x.h.Network().Connectedness(p) == network.Connected {
+			best, who = h, p
+		}
+	}
+	return best, who
+}
+
+func (x *Host) sawHeight(p peer.ID, h uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if h > x.heights[p] {
+		x.heights[p] = h
+	}
+}

@@ -1,0 +1,167 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// The block-sync protocol (docs/PROTOCOL.md §Block sync): the client
+// writes one request, the server answers with its height and up to Count
+// blocks from From, each with its commit, then closes the stream. Every
+// frame is a uvarint length and a canonical CBOR item.
+
+// SyncRequest asks for blocks From.. (Count 0: the height only).
+type SyncRequest struct {
+	From  uint64 `cbor:"1,keyasint"`
+	Count uint32 `cbor:"2,keyasint"`
+}
+
+// syncHeader opens a response.
+type syncHeader struct {
+	Height uint64 `cbor:"1,keyasint"`
+	Count  uint32 `cbor:"2,keyasint"`
+}
+
+// Bounds of the protocol.
+const (
+	maxSyncRequest  = 64
+	maxSyncResponse = 32 << 20 // bytes of blocks in one response
+	syncTimeout     = 30 * time.Second
+)
+
+// ErrSync is returned for a peer's malformed or oversize sync answer.
+var ErrSync = errors.New("block sync")
+
+func (x *Host) syncProtocol() protocol.ID { return x.names.sync }
+
+func (x *Host) serveSync(s network.Stream) {
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(syncTimeout))
+	r := bufio.NewReader(s)
+	var req SyncRequest
+	if err := readFrame(r, &req, maxSyncRequest); err != nil {
+		s.Reset()
+		return
+	}
+	count := min(int(req.Count), x.cfg.MaxSyncBlocks)
+	var blocks []SyncBlock
+	if count > 0 && req.From > 0 {
+		var err error
+		if blocks, err = x.handler.SyncBlocks(req.From, count, maxSyncResponse); err != nil {
+			x.cfg.Logger.Debug("sync request failed", "from", req.From, "err", err)
+		}
+	}
+	w := bufio.NewWriter(s)
+	if err := writeFrame(w, syncHeader{Height: x.handler.Height(), Count: uint32(len(blocks))}); err != nil {
+		s.Reset()
+		return
+	}
+	for _, b := range blocks {
+		if err := writeFrame(w, b); err != nil {
+			s.Reset()
+			return
+		}
+	}
+	w.Flush()
+}
+
+// FetchBlocks asks peer p for up to count final blocks from height from
+// and returns them decoded, with the peer's height. The caller verifies
+// each commit before using a block.
+func (x *Host) FetchBlocks(ctx context.Context, p peer.ID, from uint64, count int) (height uint64, blocks []*consensus.Block, commits []*consensus.Commit, err error) {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	s, err := x.h.NewStream(ctx, p, x.names.sync)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	w := bufio.NewWriter(s)
+	if err := writeFrame(w, SyncRequest{From: from, Count: uint32(min(count, x.cfg.MaxSyncBlocks))}); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := w.Flush(); err != nil {
+		return 0, nil, nil, err
+	}
+	s.CloseWrite()
+	r := bufio.NewReader(io.LimitReader(s, maxSyncResponse+1<<20))
+	var hdr syncHeader
+	if err := readFrame(r, &hdr, 64); err != nil {
+		return 0, nil, nil, fmt.Errorf("%w: header from %s: %v", ErrSync, p, err)
+	}
+	if int(hdr.Count) > count {
+		return 0, nil, nil, fmt.Errorf("%w: %s sent %d blocks, %d asked", ErrSync, p, hdr.Count, count)
+	}
+	x.sawHeight(p, hdr.Height)
+	for i := range int(hdr.Count) {
+		var sb SyncBlock
+		if err := readFrame(r, &sb, maxSyncResponse); err != nil {
+			return 0, nil, nil, fmt.Errorf("%w: block %d from %s: %v", ErrSync, from+uint64(i), p, err)
+		}
+		b, err := consensus.DecodeBlock(sb.Block)
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("%w: %v", ErrSync, err)
+		}
+		c, err := consensus.DecodeCommit(sb.Commit)
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("%w: %v", ErrSync, err)
+		}
+		if b.Header.Height != from+uint64(i) {
+			return 0, nil, nil, fmt.Errorf("%w: %s sent block %d for %d", ErrSync, p, b.Header.Height, from+uint64(i))
+		}
+		blocks = append(blocks, b)
+		commits = append(commits, c)
+	}
+	return hdr.Height, blocks, commits, nil
+}
+
+// SyncPeers returns the connected peers that speak the sync protocol.
+func (x *Host) SyncPeers() []peer.ID {
+	var out []peer.ID
+	for _, p := range x.h.Network().Peers() {
+		if protos, err := x.h.Peerstore().SupportsProtocols(p, x.names.sync); err == nil && len(protos) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func writeFrame(w *bufio.Writer, v any) error {
+	data := canon.MustMarshal(v)
+	var n [binary.MaxVarintLen64]byte
+	if _, err := w.Write(n[:binary.PutUvarint(n[:], uint64(len(data)))]); err != nil {
+		return err
+	}
+	_, err := w.Write(data)
+	return err
+}
+
+func readFrame(r *bufio.Reader, v any, max int) error {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return err
+	}
+	if n > uint64(max) {
+		return fmt.Errorf("frame of %d bytes, at most %d", n, max)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return err
+	}
+	return canon.Unmarshal(buf, v, max)
+}
