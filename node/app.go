@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
@@ -236,7 +235,7 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	if err := b.CheckStructure(a.genesis.ChainID, a.genesis.Params); err != nil {
 		return nil, err
 	}
-	checked, err := a.checkTxs(ctx, b.Txs)
+	checked, err := verifyTxs(ctx, a.genesis.ChainID, a.genesis.Params.MaxTxBytes, b.Txs, a.state, a.pool.Get)
 	if err != nil {
 		return nil, err
 	}
@@ -253,80 +252,6 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	}
 	a.remember(hash, v)
 	return v, nil
-}
-
-// checkTxs applies the stateless rules to a block's transactions on all
-// cores, taking from the mempool those it already verified. Ballots
-// defined earlier in the same block are visible to its casts.
-func (a *App) checkTxs(ctx context.Context, txs [][]byte) ([]*ballot.Checked, error) {
-	out := make([]*ballot.Checked, len(txs))
-	decoded := make([]*ballot.Tx, len(txs))
-	defs := blockBallots{state: a.state, own: map[consensus.Hash]*ballot.Ballot{}}
-	var todo []int
-	for i, raw := range txs {
-		if c, ok := a.pool.Get(ballot.TxID(raw)); ok {
-			out[i] = c
-			if c.Ballot != nil {
-				defs.own[c.Ballot.ID] = c.Ballot
-			}
-			continue
-		}
-		tx, err := ballot.DecodeTx(raw, a.genesis.Params.MaxTxBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
-		}
-		if tx.Definition != nil {
-			c, err := ballot.Check(a.genesis.ChainID, tx, raw, &defs)
-			if err != nil {
-				return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
-			}
-			out[i] = c
-			defs.own[c.Ballot.ID] = c.Ballot
-			continue
-		}
-		decoded[i] = tx
-		todo = append(todo, i)
-	}
-	if len(todo) == 0 {
-		return out, nil
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(todo))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := w; k < len(todo); k += workers {
-				if ctx.Err() != nil {
-					errs[w] = ctx.Err()
-					return
-				}
-				i := todo[k]
-				c, err := ballot.Check(a.genesis.ChainID, decoded[i], txs[i], &defs)
-				if err != nil {
-					errs[w] = fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
-					return
-				}
-				out[i] = c
-			}
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
-}
-
-// blockBallots finds ballots in the state or defined in the block at hand.
-type blockBallots struct {
-	state *ballot.KVState
-	own   map[consensus.Hash]*ballot.Ballot
-}
-
-func (b *blockBallots) Ballot(id consensus.Hash) (*ballot.Ballot, bool, error) {
-	if x, ok := b.own[id]; ok {
-		return x, true, nil
-	}
-	return b.state.Ballot(id)
 }
 
 // ApplyBlock makes a decided block final: one synced ledger batch with

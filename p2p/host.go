@@ -48,6 +48,9 @@ type Handler interface {
 	// SyncBlocks returns up to max final blocks from height from, with
 	// their commits, as canonical bytes, of at most maxBytes in all.
 	SyncBlocks(from uint64, max, maxBytes int) ([]SyncBlock, error)
+	// ConsensusMessages returns the proposals and votes the node holds
+	// for a height it has not finished (what a lagging validator pulls).
+	ConsensusMessages(height uint64) []*consensus.Message
 }
 
 // SyncBlock is a final block and its commit as canonical bytes.

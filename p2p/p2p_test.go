@@ -24,8 +24,8 @@ type recordingHandler struct {
 	mu      sync.Mutex
 	garbage int // transactions not starting with "ok" that reached this node
 	txs     [][]byte
-	finals []uint64
-	blocks []SyncBlock
+	finals  []uint64
+	blocks  []SyncBlock
 }
 
 func (r *recordingHandler) HandleTx(tx []byte) Verdict {
@@ -49,6 +49,8 @@ func (r *recordingHandler) HandleFinal(_ peer.ID, h *consensus.Header, _ *consen
 }
 
 func (r *recordingHandler) Height() uint64 { return uint64(len(r.blocks)) }
+
+func (r *recordingHandler) ConsensusMessages(uint64) []*consensus.Message { return nil }
 
 func (r *recordingHandler) SyncBlocks(from uint64, max, _ int) ([]SyncBlock, error) {
 	var out []SyncBlock

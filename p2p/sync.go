@@ -22,10 +22,12 @@ import (
 // blocks from From, each with its commit, then closes the stream. Every
 // frame is a uvarint length and a canonical CBOR item.
 
-// SyncRequest asks for blocks From.. (Count 0: the height only).
+// SyncRequest asks for blocks From.. (Count 0: the height only), or, with
+// Messages set, for the consensus messages the peer holds for that height.
 type SyncRequest struct {
-	From  uint64 `cbor:"1,keyasint"`
-	Count uint32 `cbor:"2,keyasint"`
+	From     uint64 `cbor:"1,keyasint"`
+	Count    uint32 `cbor:"2,keyasint"`
+	Messages uint64 `cbor:"3,keyasint,omitempty"`
 }
 
 // syncHeader opens a response.
@@ -53,6 +55,10 @@ func (x *Host) serveSync(s network.Stream) {
 	var req SyncRequest
 	if err := readFrame(r, &req, maxSyncRequest); err != nil {
 		s.Reset()
+		return
+	}
+	if req.Messages > 0 {
+		x.serveMessages(s, req.Messages)
 		return
 	}
 	count := min(int(req.Count), x.cfg.MaxSyncBlocks)
@@ -164,4 +170,70 @@ func readFrame(r *bufio.Reader, v any, max int) error {
 		return err
 	}
 	return canon.Unmarshal(buf, v, max)
+}
+
+// maxPulledMessages bounds the messages of one pull answer.
+const maxPulledMessages = 4096
+
+func (x *Host) serveMessages(s network.Stream, height uint64) {
+	msgs := x.handler.ConsensusMessages(height)
+	if len(msgs) > maxPulledMessages {
+		msgs = msgs[:maxPulledMessages]
+	}
+	w := bufio.NewWriter(s)
+	if err := writeFrame(w, syncHeader{Height: x.handler.Height(), Count: uint32(len(msgs))}); err != nil {
+		s.Reset()
+		return
+	}
+	for _, m := range msgs {
+		if err := writeFrame(w, m); err != nil {
+			s.Reset()
+			return
+		}
+	}
+	w.Flush()
+}
+
+// PullMessages asks peer p for the consensus messages it holds for a
+// height. The caller verifies each one (the driver's Deliver does).
+func (x *Host) PullMessages(ctx context.Context, p peer.ID, height uint64) ([]*consensus.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	s, err := x.h.NewStream(ctx, p, x.names.sync)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	w := bufio.NewWriter(s)
+	if err := writeFrame(w, SyncRequest{Messages: height}); err != nil {
+		return nil, err
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	s.CloseWrite()
+	r := bufio.NewReader(io.LimitReader(s, maxSyncResponse+1<<20))
+	var hdr syncHeader
+	if err := readFrame(r, &hdr, 64); err != nil {
+		return nil, fmt.Errorf("%w: header from %s: %v", ErrSync, p, err)
+	}
+	x.sawHeight(p, hdr.Height)
+	if hdr.Count > maxPulledMessages {
+		return nil, fmt.Errorf("%w: %s sent %d messages", ErrSync, p, hdr.Count)
+	}
+	out := make([]*consensus.Message, 0, hdr.Count)
+	for range hdr.Count {
+		var m consensus.Message
+		if err := readFrame(r, &m, MaxMessage); err != nil {
+			return nil, fmt.Errorf("%w: message from %s: %v", ErrSync, p, err)
+		}
+		if (m.Proposal == nil) == (m.Vote == nil) {
+			return nil, fmt.Errorf("%w: %s sent an empty message", ErrSync, p)
+		}
+		out = append(out, &m)
+	}
+	return out, nil
 }

@@ -57,7 +57,19 @@ Start with:  cocorico devnet`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(
+		newDevnetCmd(),
+		newInitCmd(),
+		newNodeCmd(),
+		newRegistrarCmd(),
+		newBallotCmd(),
+		newVoteCmd(),
+		newReceiptCmd(),
+		newResultsCmd(),
+		newRecountCmd(),
+		newBenchCmd(),
+		newVersionCmd(),
+	)
 	return root
 }
 

@@ -16,7 +16,7 @@ import (
 func newVoteCmd() *cobra.Command {
 	var (
 		nodeURL, registrarURL, ballotID, voterID, code, choice, receiptPath, walletPath string
-		timeout                                                                        time.Duration
+		timeout                                                                         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "vote --node URL --registrar URL --ballot ID --voter VOTER_ID --code CODE --choice LABEL",

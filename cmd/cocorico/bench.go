@@ -1,0 +1,155 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		nodes                            []string
+		registrarURL, ballotID, rollPath string
+		devnetPath                       string
+		casts, voters, concurrency       int
+		rate                             float64
+		asJSON                           bool
+		timeout                          time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "bench [--devnet DIR/devnet.json | --node URL,... --registrar URL --ballot ID --roll FILE] [--casts N] [--voters N]",
+		Short: "Load generator: many voters against one or more nodes; casts/s and latency",
+		Long: `Measure sustained final casts per second. Before the timed window, the
+bench obtains a token for each voter from the registrar and signs every
+cast; then concurrent clients send them round-robin to the nodes, and the
+bench follows the first node's blocks to time each cast from sending to
+finality. With more casts than voters, the extra casts are re-votes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if devnetPath != "" {
+				data, err := os.ReadFile(devnetPath)
+				if err != nil {
+					return err
+				}
+				var info struct {
+					Nodes     []struct{ API string } `json:"nodes"`
+					Registrar string                 `json:"registrar"`
+					Ballot    string                 `json:"ballot"`
+					Voters    string                 `json:"voters"`
+				}
+				if err := json.Unmarshal(data, &info); err != nil {
+					return fmt.Errorf("%s: %w", devnetPath, err)
+				}
+				if len(nodes) == 0 {
+					for _, n := range info.Nodes {
+						nodes = append(nodes, n.API)
+					}
+				}
+				registrarURL, ballotID, rollPath = orDefault(registrarURL, info.Registrar), orDefault(ballotID, info.Ballot), orDefault(rollPath, info.Voters)
+			}
+			nodes = splitList(nodes)
+			if len(nodes) == 0 || registrarURL == "" || ballotID == "" || rollPath == "" {
+				return usagef("give --devnet FILE, or --node, --registrar, --ballot and --roll")
+			}
+			id, err := consensus.ParseHash(ballotID)
+			if err != nil {
+				return usagef("--ballot: %v", err)
+			}
+			f, err := os.Open(rollPath)
+			if err != nil {
+				return err
+			}
+			roll, err := registrar.ParseRoll(f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			cfg := client.BenchConfig{Registrar: client.NewRegistrar(registrarURL, ""), Ballot: id, Roll: roll,
+				Voters: voters, Casts: casts, Concurrency: concurrency, Rate: rate, Rand: rand.Reader, Timeout: timeout}
+			for _, u := range nodes {
+				cfg.Nodes = append(cfg.Nodes, client.NewNode(u))
+			}
+			cfg.Progress = newPhaseBars(cmd.ErrOrStderr())
+			ctx, cancel := signalContext(cmd.Context())
+			defer cancel()
+			rep, err := client.Bench(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			fmt.Fprintf(out, "\nnodes %d · voters %d · prepared in %s (tokens and signatures, untimed)\n", rep.Nodes, rep.Voters, rep.Prepare.Round(time.Millisecond))
+			fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks\n", rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks)
+			if len(rep.Rejected) > 0 {
+				var parts []string
+				for code, n := range rep.Rejected {
+					parts = append(parts, fmt.Sprintf("%s %d", code, n))
+				}
+				sort.Strings(parts)
+				fmt.Fprintf(out, "rejected: %s\n", strings.Join(parts, ", "))
+			}
+			fmt.Fprintf(out, "sustained: %.0f final casts/s over %s\n", rep.FinalRate, rep.Window.Round(time.Millisecond))
+			l := rep.LatencyMs
+			fmt.Fprintf(out, "cast to final: p50 %.0f ms · p90 %.0f ms · p99 %.0f ms · max %.0f ms\n", l.P50, l.P90, l.P99, l.Max)
+			if rep.Final < rep.Accepted {
+				return fmt.Errorf("%d accepted casts were not final before the timeout", rep.Accepted-rep.Final)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&devnetPath, "devnet", "", "read nodes, registrar, ballot and roll from a devnet.json")
+	f.StringSliceVar(&nodes, "node", nil, "node API URLs (comma-separated or repeated)")
+	f.StringVar(&registrarURL, "registrar", "", "registrar URL")
+	f.StringVar(&ballotID, "ballot", "", "ballot id")
+	f.StringVar(&rollPath, "roll", "", "voter roll CSV with the codes")
+	f.IntVar(&casts, "casts", 10000, "casts to send")
+	f.IntVar(&voters, "voters", 0, "voters to take tokens for (default: min(roll, casts))")
+	f.IntVar(&concurrency, "concurrency", 64, "concurrent clients")
+	f.Float64Var(&rate, "rate", 0, "cap on casts/s sent (0: as fast as accepted)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the last casts to be final")
+	return cmd
+}
+
+func orDefault(v, d string) string {
+	if v != "" {
+		return v
+	}
+	return d
+}
+
+// newPhaseBars draws one progress bar per phase on w.
+func newPhaseBars(w interface{ Write([]byte) (int, error) }) func(string, int, int) {
+	var bar *progressbar.ProgressBar
+	phase := ""
+	return func(p string, done, total int) {
+		if p != phase || bar == nil {
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(w)
+			}
+			phase = p
+			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(fmt.Sprintf("%-7s", p)),
+				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("casts"),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetWidth(30))
+		}
+		bar.ChangeMax(total)
+		bar.Set(done)
+	}
+}

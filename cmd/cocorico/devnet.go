@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocorico/node/node"
+)
+
+func newDevnetCmd() *cobra.Command {
+	var (
+		validators, apiPort, voters int
+		dir                         string
+		lf                          logFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "devnet [--validators 4] [--dir DIR] [--api-port 8080]",
+		Short: "Run the whole system on this machine: validators, a registrar, a demo ballot",
+		Long: `Run a whole Cocorico network in one process: N validators (each its own
+Pebble ledger and, with more than one, its own libp2p host on loopback), a
+registrar with a generated demo voter roll, and a demo ballot
+(for / against / abstention). It prints the URLs and the commands to vote,
+writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
+--dir to resume the same chain.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(lf.level, lf.json)
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "cocorico-devnet-"); err != nil {
+					return err
+				}
+			}
+			d, err := node.NewDevnet(node.DevnetConfig{Dir: dir, Validators: validators, APIPort: apiPort, Voters: voters,
+				Logger: logger, Version: version})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext(cmd.Context())
+			defer cancel()
+			out := cmd.OutOrStdout()
+			return d.Run(ctx, func(info node.DevnetInfo) {
+				fmt.Fprintf(out, "\nCocorico devnet %q is running (Ctrl-C to stop)\n\n", info.ChainID)
+				for _, n := range info.Nodes {
+					fmt.Fprintf(out, "  %-12s API %s\n", n.Name, n.API)
+				}
+				fmt.Fprintf(out, "  %-12s %s\n", "registrar", info.Registrar)
+				fmt.Fprintf(out, "  %-12s %s\n", "ballot", info.Ballot)
+				fmt.Fprintf(out, "  %-12s %s\n", "voter roll", info.Voters)
+				fmt.Fprintf(out, "  %-12s %s/devnet.json\n\n", "all of it", dir)
+				fmt.Fprintf(out, "Vote (take a voter id and code from the roll):\n  cocorico vote --node %s --registrar %s --ballot %s --voter voter-0001 --code CODE --choice for\n",
+					info.Nodes[0].API, info.Registrar, info.Ballot)
+				fmt.Fprintf(out, "Results:\n  cocorico results --node %s --ballot %s\n\n", info.Nodes[len(info.Nodes)-1].API, info.Ballot)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&validators, "validators", 4, "number of validators")
+	f.StringVar(&dir, "dir", "", "devnet folder (default: a fresh temporary folder)")
+	f.IntVar(&apiPort, "api-port", 8080, "API port of the first validator (validator i: +i; registrar: +50)")
+	f.IntVar(&voters, "voters", 1000, "size of the demo voter roll")
+	lf.add(cmd)
+	return cmd
+}

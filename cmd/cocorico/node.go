@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cocorico/node/node"
+)
+
+// signalContext is ctx cancelled by Ctrl-C or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func newLogger(level string, json bool) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if json {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}
+
+type logFlags struct {
+	level string
+	json  bool
+}
+
+func (lf *logFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&lf.level, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().BoolVar(&lf.json, "log-json", false, "logs as JSON lines")
+}
+
+func newInitCmd() *cobra.Command {
+	var home, genesis string
+	cmd := &cobra.Command{
+		Use:   "init --home DIR [--genesis FILE]",
+		Short: "Make a new node home (node key), to join a network as a volunteer",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h := node.Home(home)
+			if err := os.MkdirAll(home, 0o700); err != nil {
+				return err
+			}
+			k, created, err := node.LoadOrCreateKey(h.KeyPath())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if !created {
+				fmt.Fprintf(out, "%s already has a node key\n", home)
+			}
+			if genesis != "" {
+				g, err := node.ReadGenesis(genesis)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(h.GenesisPath(), g.JSON(), 0o644); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(out, "home     %s\nnode key %x\n", home, k.Public())
+			if genesis == "" {
+				fmt.Fprintf(out, "next: copy the network's genesis.json into %s, then run\n  cocorico node --home %s --bootstrap MULTIADDR\n", home, home)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "node home folder")
+	cmd.Flags().StringVar(&genesis, "genesis", "", "the network's genesis.json to copy into the home")
+	cmd.MarkFlagRequired("home")
+	return cmd
+}
+
+func newNodeCmd() *cobra.Command {
+	var (
+		home, genesis, apiAddr string
+		listen, bootstrap      []string
+		mdns                   bool
+		lf                     logFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "node --home DIR [--genesis FILE] [--listen MULTIADDR] [--api ADDR] [--bootstrap MULTIADDR,...]",
+		Short: "Run a node: a validator if the genesis names its key, a volunteer otherwise",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(lf.level, lf.json)
+			if err != nil {
+				return err
+			}
+			h := node.Home(home)
+			fc, err := h.ReadFileConfig()
+			if err != nil {
+				return err
+			}
+			if genesis == "" {
+				genesis = h.GenesisPath()
+			}
+			g, err := node.ReadGenesis(genesis)
+			if errors.Is(err, fs.ErrNotExist) {
+				return usagef("no genesis at %s: give --genesis FILE", genesis)
+			}
+			if err != nil {
+				return err
+			}
+			k, err := node.LoadKey(h.KeyPath())
+			if errors.Is(err, fs.ErrNotExist) {
+				return usagef("no node key in %s: run `cocorico init --home %s` first", home, home)
+			}
+			if err != nil {
+				return err
+			}
+			cfg := node.Config{Home: h, Genesis: g, Key: k, Name: fc.Name, APIAddr: fc.API, Logger: logger, Version: version,
+				P2P: node.P2PConfig{Listen: fc.Listen, Bootstrap: fc.Bootstrap}}
+			if fc.MDNS != nil {
+				cfg.P2P.MDNS = *fc.MDNS
+			}
+			if cmd.Flags().Changed("api") || cfg.APIAddr == "" {
+				cfg.APIAddr = apiAddr
+			}
+			if cmd.Flags().Changed("listen") {
+				cfg.P2P.Listen = splitList(listen)
+			}
+			if cmd.Flags().Changed("bootstrap") {
+				cfg.P2P.Bootstrap = splitList(bootstrap)
+			}
+			if cmd.Flags().Changed("mdns") {
+				cfg.P2P.MDNS = mdns
+			}
+			if cfg.Name == "" {
+				cfg.Name = filepath.Base(home)
+			}
+			n, err := node.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext(cmd.Context())
+			defer cancel()
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s of chain %s at height %d · API %s · p2p %s\n",
+				cfg.Name, n.Role(), g.ChainID, n.Height(), n.APIURL(), n.P2PAddr())
+			return n.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&home, "home", "", "node home folder")
+	f.StringVar(&genesis, "genesis", "", "genesis file (default HOME/genesis.json)")
+	f.StringVar(&apiAddr, "api", "127.0.0.1:8080", "HTTP API address")
+	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs")
+	f.StringSliceVar(&bootstrap, "bootstrap", nil, "peers to dial at start (multiaddrs with /p2p/ID)")
+	f.BoolVar(&mdns, "mdns", false, "find peers on the local network with mDNS")
+	lf.add(cmd)
+	cmd.MarkFlagRequired("home")
+	return cmd
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

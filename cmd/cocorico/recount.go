@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node"
+	"github.com/cocorico/node/store"
+)
+
+func newRecountCmd() *cobra.Command {
+	var home, genesis, ballotID string
+	cmd := &cobra.Command{
+		Use:   "recount --home DIR --ballot ID",
+		Short: "Recount a ballot from a local ledger, re-verifying every signature",
+		Long: `Replay the node's ledger from block 1: every commit against the genesis
+validators, every parent hash and Merkle root, every token and voter
+signature, every header's results hash; then compare the recounted counts
+with the committed ones. The node must be stopped (or run this on a copy
+of its home): the ledger is opened exclusively.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := consensus.ParseHash(ballotID)
+			if err != nil {
+				return usagef("--ballot: %v", err)
+			}
+			h := node.Home(home)
+			if genesis == "" {
+				genesis = h.GenesisPath()
+			}
+			g, err := node.ReadGenesis(genesis)
+			if err != nil {
+				return err
+			}
+			l, err := store.Open(h.LedgerDir(), g.Hash(), store.Options{})
+			if err != nil {
+				return fmt.Errorf("%w (is the node still running? stop it, or recount a copy of its home)", err)
+			}
+			defer l.Close()
+			bar := progressbar.NewOptions64(int64(l.Height()), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+				progressbar.OptionSetDescription("blocks"), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond))
+			ctx, cancel := signalContext(cmd.Context())
+			defer cancel()
+			rep, err := node.Recount(ctx, l, g, id, func(done, _ uint64) { bar.Set64(int64(done)) })
+			bar.Finish()
+			fmt.Fprintln(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s\n%d blocks, %d transactions, %d casts of this ballot re-verified in %s (%.0f casts/s)\n",
+				rep.Question, rep.Blocks, rep.Txs, rep.Casts, rep.Took.Round(time.Millisecond), float64(rep.Txs)/rep.Took.Seconds())
+			fmt.Fprintf(out, "%d header results hashes matched the recount\n", rep.AppHashes)
+			fmt.Fprintf(out, "  %-20s %12s %12s\n", "choice", "recounted", "committed")
+			for i, c := range rep.Choices {
+				fmt.Fprintf(out, "  %-20s %12d %12d\n", c, rep.Counts[i], rep.Stored[i])
+			}
+			if !rep.Agree {
+				return errors.New("the recount DISAGREES with the committed results")
+			}
+			fmt.Fprintln(out, "the recount agrees with the committed results")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&home, "home", "", "node home folder")
+	f.StringVar(&genesis, "genesis", "", "genesis file (default HOME/genesis.json)")
+	f.StringVar(&ballotID, "ballot", "", "ballot id")
+	cmd.MarkFlagRequired("home")
+	cmd.MarkFlagRequired("ballot")
+	return cmd
+}

@@ -1,0 +1,453 @@
+// Package driver runs the consensus state machine against real time, the
+// node's application and the network: the I/O edge of package consensus
+// (as etcd's raft node.go is to its RawNode). One goroutine, owned by
+// Run, does everything; other goroutines talk to it through channels.
+package driver
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// Application is the node's side of consensus (CometBFT's ABCI, reduced
+// to what this chain needs).
+type Application interface {
+	// ProposeBlock builds the block this validator proposes at height
+	// (from the mempool); proposer is its index, t its clock.
+	ProposeBlock(ctx context.Context, height uint64, proposer uint16, t time.Time) (*consensus.Block, error)
+	// ValidateBlock checks a proposed block against the committed state
+	// (header fields, every transaction); now is the validator's clock.
+	ValidateBlock(ctx context.Context, b *consensus.Block, now time.Time) error
+	// ApplyBlock makes a decided block final and durable and returns once synced.
+	ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.Commit) error
+	// Pending returns how many transactions wait in the mempool.
+	Pending() int
+	// TxsAvailable is signalled when the mempool gains a transaction.
+	TxsAvailable() <-chan struct{}
+}
+
+// Transport carries consensus messages between validators.
+type Transport interface {
+	// Broadcast sends a message to the other validators; it must not block long.
+	Broadcast(m *consensus.Message)
+	// Pull asks peers for the messages they hold for a height (gossip
+	// does not resend lost messages); they come back through Deliver.
+	Pull(height uint64)
+}
+
+// Metrics is what the driver reports; the node implements it with Prometheus.
+type Metrics interface {
+	Height(h uint64)
+	Round(r uint32)
+	RoundChanges(n int)
+	Evidence(total int)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Height(uint64)    {}
+func (nopMetrics) Round(uint32)     {}
+func (nopMetrics) RoundChanges(int) {}
+func (nopMetrics) Evidence(int)     {}
+
+// Config configures a Driver.
+type Config struct {
+	Genesis *consensus.Genesis
+	// Key is this validator's key; it must be in the genesis.
+	Key ed25519.PrivateKey
+	// StateDir holds the hard state (the write-ahead of signed votes).
+	StateDir string
+	// Height is the last committed height at start (0 for a new chain),
+	// LastBlockTime that block's time (the genesis time at 0).
+	Height        uint64
+	LastBlockTime time.Time
+	// Clock defaults to time.Now.
+	Clock  func() time.Time
+	Logger *slog.Logger
+	// Metrics defaults to none.
+	Metrics Metrics
+	// OnBehind is called when messages show that others are at a
+	// higher height (the node then syncs blocks).
+	OnBehind func(height uint64)
+	// PullEvery is how often the driver pulls its height's messages from
+	// peers while the height does not end; default 2 s.
+	PullEvery time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.Genesis == nil {
+		return errors.New("driver: no genesis")
+	}
+	if len(c.Key) != ed25519.PrivateKeySize {
+		return errors.New("driver: no key")
+	}
+	if c.StateDir == "" {
+		return errors.New("driver: no state folder")
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
+	if c.OnBehind == nil {
+		c.OnBehind = func(uint64) {}
+	}
+	if c.PullEvery == 0 {
+		c.PullEvery = 2 * time.Second
+	}
+	if c.LastBlockTime.IsZero() {
+		c.LastBlockTime = c.Genesis.GenesisTime
+	}
+	return nil
+}
+
+// maxFuture bounds the messages kept for the next height.
+const maxFuture = 10000
+
+type decidedInput struct {
+	b *consensus.Block
+	c *consensus.Commit
+}
+
+// Driver runs one validator's consensus.
+type Driver struct {
+	cfg   Config
+	app   Application
+	tr    Transport
+	vals  *consensus.ValidatorSet
+	index uint16
+	m     *consensus.Machine
+	store *stateStore
+
+	msgs     chan *consensus.Message
+	decided  chan decidedInput
+	timeouts chan consensus.Timeout
+
+	// Owned by the Run goroutine.
+	height     uint64 // last applied height
+	waiting    bool   // decided height; waiting to start the next one
+	decidedAt  time.Time
+	lastTime   time.Time // time of the last applied block
+	future     []*consensus.Message
+	invalid    map[consensus.Hash]bool // blocks of this height found invalid
+	progressAt time.Time
+	resume     bool // the hard state is in the next height
+
+	mu       sync.Mutex
+	status   consensus.Status
+	evidence []consensus.Evidence
+	held     []*consensus.Message
+}
+
+// New reads the persisted hard state and returns a driver ready to Run.
+// A corrupt state file is ErrStateCorrupt: the driver refuses to start
+// rather than risk signing a conflicting vote.
+func New(cfg Config, app Application, tr Transport) (*Driver, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	vals := cfg.Genesis.ValidatorSet()
+	idx, ok := vals.IndexOf(cfg.Key.Public().(ed25519.PublicKey))
+	if !ok {
+		return nil, errors.New("driver: this key is not a validator of the genesis")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	st := &stateStore{dir: cfg.StateDir}
+	hs, err := st.load()
+	if err != nil {
+		return nil, err
+	}
+	m, err := consensus.NewMachine(consensus.MachineConfig{ChainID: cfg.Genesis.ChainID, Vals: vals, Params: cfg.Genesis.Params,
+		Key: cfg.Key, Index: idx}, hs)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{cfg: cfg, app: app, tr: tr, vals: vals, index: idx, m: m, store: st,
+		msgs: make(chan *consensus.Message, 4096), decided: make(chan decidedInput, 64), timeouts: make(chan consensus.Timeout, 64),
+		height: cfg.Height, lastTime: cfg.LastBlockTime, invalid: map[consensus.Hash]bool{}, resume: hs.Height == cfg.Height+1}
+	if hs.SignedHeight > cfg.Height+1 {
+		cfg.Logger.Warn("consensus state is ahead of the ledger: this validator will not sign until the ledger catches up",
+			"signed_height", hs.SignedHeight, "ledger_height", cfg.Height)
+	}
+	return d, nil
+}
+
+// Deliver verifies a consensus message (signer and signature) and hands it
+// to the driver. Safe from any goroutine. It returns an error for an
+// invalid message, or when the driver is too busy to take it.
+func (d *Driver) Deliver(m *consensus.Message) error {
+	if err := m.Verify(d.cfg.Genesis.ChainID, d.vals); err != nil {
+		return err
+	}
+	select {
+	case d.msgs <- m:
+		return nil
+	default:
+		return errors.New("driver busy")
+	}
+}
+
+// DeliverDecided is the catch-up path: a block and a commit for it (which
+// it verifies) from block sync or a final-block announcement.
+func (d *Driver) DeliverDecided(b *consensus.Block, c *consensus.Commit) error {
+	if err := c.Verify(d.cfg.Genesis.ChainID, d.vals, b.Header.Height, b.Hash()); err != nil {
+		return err
+	}
+	select {
+	case d.decided <- decidedInput{b, c}:
+		return nil
+	default:
+		return errors.New("driver busy")
+	}
+}
+
+// Evidence returns the evidence of equivocation seen.
+func (d *Driver) Evidence() []consensus.Evidence {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]consensus.Evidence(nil), d.evidence...)
+}
+
+// Status returns the consensus status.
+func (d *Driver) Status() consensus.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.status
+}
+
+// Messages returns the messages the validator holds for its current
+// height (what a peer pulls).
+func (d *Driver) Messages(height uint64) []*consensus.Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.status.Height != height {
+		return nil
+	}
+	return d.held
+}
+
+// Run drives consensus until ctx ends or the application fails to apply
+// a decided block (a fault the node cannot go on from).
+func (d *Driver) Run(ctx context.Context) error {
+	d.waiting, d.decidedAt = true, d.cfg.Clock()
+	if d.resume {
+		// The hard state is in the next height: a restarted validator
+		// goes back into its round at once.
+		d.start(ctx)
+	}
+	pull := time.NewTicker(d.cfg.PullEvery)
+	defer pull.Stop()
+	gate := time.NewTimer(0)
+	defer gate.Stop()
+	d.progressAt = d.cfg.Clock()
+	for {
+		if err := d.drain(ctx); err != nil {
+			return err
+		}
+		if d.waiting {
+			if d.mayStart() {
+				d.start(ctx)
+				continue
+			}
+			resetTimer(gate, d.untilStart())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-d.msgs:
+			d.onMessage(ctx, m)
+		case in := <-d.decided:
+			d.onDecided(ctx, in)
+		case t := <-d.timeouts:
+			d.m.Timeout(t)
+		case <-d.app.TxsAvailable():
+		case <-gate.C:
+		case <-pull.C:
+			if !d.waiting && d.cfg.Clock().Sub(d.progressAt) > d.cfg.PullEvery {
+				d.tr.Pull(d.m.Height())
+			}
+		}
+	}
+}
+
+// mayStart is the no-empty-blocks rule (docs/CONSENSUS.md §Heights): the
+// next height starts BlockInterval after the last decision, and only
+// when transactions wait or the heartbeat is due.
+func (d *Driver) mayStart() bool {
+	now := d.cfg.Clock()
+	p := d.cfg.Genesis.Params
+	if now.Sub(d.decidedAt) < time.Duration(p.BlockIntervalMs)*time.Millisecond {
+		return false
+	}
+	return d.app.Pending() > 0 || now.Sub(d.lastTime) >= time.Duration(p.HeartbeatMs)*time.Millisecond
+}
+
+func (d *Driver) untilStart() time.Duration {
+	now := d.cfg.Clock()
+	p := d.cfg.Genesis.Params
+	interval := d.decidedAt.Add(time.Duration(p.BlockIntervalMs) * time.Millisecond).Sub(now)
+	heartbeat := d.lastTime.Add(time.Duration(p.HeartbeatMs) * time.Millisecond).Sub(now)
+	return max(interval, min(heartbeat, time.Second), time.Millisecond)
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(d)
+}
+
+// start begins the next height and replays what arrived for it early.
+func (d *Driver) start(ctx context.Context) {
+	d.waiting = false
+	d.invalid = map[consensus.Hash]bool{}
+	d.progressAt = d.cfg.Clock()
+	d.m.StartHeight(d.height + 1)
+	future := d.future
+	d.future = nil
+	for _, m := range future {
+		d.onMessage(ctx, m)
+	}
+}
+
+func messageHeight(m *consensus.Message) uint64 {
+	if m.Proposal != nil {
+		return m.Proposal.Height
+	}
+	return m.Vote.Height
+}
+
+func (d *Driver) onMessage(ctx context.Context, m *consensus.Message) {
+	h := messageHeight(m)
+	switch {
+	case h <= d.height:
+		return // an old height
+	case h == d.height+1 && d.waiting:
+		// Others started the next height: start it too.
+		d.future = append(d.future, m)
+		d.start(ctx)
+		return
+	case h == d.height+2 || (h == d.height+1 && d.m.Height() != h):
+		if len(d.future) < maxFuture {
+			d.future = append(d.future, m)
+		}
+		d.cfg.OnBehind(h - 1)
+		return
+	case h > d.height+2:
+		d.cfg.OnBehind(h - 1)
+		return
+	}
+	if p := m.Proposal; p != nil {
+		d.m.StepProposal(p, d.valid(ctx, &p.Block))
+		return
+	}
+	d.m.StepVote(m.Vote)
+}
+
+// valid is the paper's valid(v): the application's verdict on a block.
+func (d *Driver) valid(ctx context.Context, b *consensus.Block) bool {
+	h := b.Hash()
+	if d.invalid[h] {
+		return false
+	}
+	if err := d.app.ValidateBlock(ctx, b, d.cfg.Clock()); err != nil {
+		d.cfg.Logger.Warn("proposed block refused", "height", b.Header.Height, "hash", h.Short(), "err", err)
+		d.invalid[h] = true
+		return false
+	}
+	return true
+}
+
+func (d *Driver) onDecided(ctx context.Context, in decidedInput) {
+	h := in.b.Header.Height
+	switch {
+	case h <= d.height:
+		return
+	case h > d.height+1:
+		d.cfg.OnBehind(h)
+		return
+	}
+	if d.waiting {
+		d.start(ctx)
+	}
+	d.m.DecideWithCommit(in.b, in.c)
+}
+
+// drain carries out what the machine asks until it asks nothing.
+func (d *Driver) drain(ctx context.Context) error {
+	for d.m.HasReady() {
+		rd := d.m.Ready()
+		if rd.HardState != nil {
+			// The write-ahead rule: durable before any message leaves.
+			if err := d.store.save(rd.HardState); err != nil {
+				return fmt.Errorf("consensus state: %w", err)
+			}
+		}
+		for _, t := range rd.Timeouts {
+			time.AfterFunc(t.Duration, func() {
+				select {
+				case d.timeouts <- t:
+				case <-ctx.Done():
+				}
+			})
+		}
+		for _, m := range rd.Messages {
+			d.tr.Broadcast(m)
+		}
+		if rd.RoundChanges > 0 {
+			d.cfg.Metrics.RoundChanges(rd.RoundChanges)
+		}
+		if len(rd.Evidence) > 0 {
+			d.mu.Lock()
+			d.evidence = append(d.evidence, rd.Evidence...)
+			n := len(d.evidence)
+			d.mu.Unlock()
+			d.cfg.Metrics.Evidence(n)
+			for _, e := range rd.Evidence {
+				d.cfg.Logger.Warn("validator equivocated", "validator", e.VoteA.Validator, "height", e.VoteA.Height,
+					"round", e.VoteA.Round, "type", e.VoteA.Type)
+			}
+		}
+		if p := rd.Propose; p != nil {
+			b, err := d.app.ProposeBlock(ctx, p.Height, d.index, d.cfg.Clock())
+			if err != nil {
+				d.cfg.Logger.Warn("no block to propose", "height", p.Height, "round", p.Round, "err", err)
+			} else {
+				d.m.ProposalReady(p.Height, p.Round, b)
+			}
+		}
+		if dec := rd.Decision; dec != nil {
+			if err := d.app.ApplyBlock(ctx, dec.Block, dec.Commit); err != nil {
+				return fmt.Errorf("apply block %d: %w", dec.Block.Header.Height, err)
+			}
+			d.height = dec.Block.Header.Height
+			d.lastTime = time.UnixMilli(dec.Block.Header.Time)
+			d.waiting, d.decidedAt, d.progressAt = true, d.cfg.Clock(), d.cfg.Clock()
+			d.cfg.Metrics.Height(d.height)
+		}
+	}
+	st := d.m.Status()
+	d.cfg.Metrics.Round(st.Round)
+	held := d.m.Messages()
+	d.mu.Lock()
+	d.status, d.held = st, held
+	d.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,158 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+// Home is a node's folder (docs/OPERATIONS.md §Home):
+//
+//	node.key           the node's Ed25519 key: its libp2p identity and, if
+//	                   the genesis names it, its validator key (mode 0600)
+//	genesis.json       the chain's genesis
+//	config.json        addresses and peers (flags override it)
+//	data/ledger/       the Pebble ledger
+//	data/consensus/    the validator's write-ahead of its signed votes
+type Home string
+
+// Paths in a home.
+func (h Home) KeyPath() string      { return filepath.Join(string(h), "node.key") }
+func (h Home) GenesisPath() string  { return filepath.Join(string(h), "genesis.json") }
+func (h Home) ConfigPath() string   { return filepath.Join(string(h), "config.json") }
+func (h Home) LedgerDir() string    { return filepath.Join(string(h), "data", "ledger") }
+func (h Home) ConsensusDir() string { return filepath.Join(string(h), "data", "consensus") }
+
+// FileConfig is config.json: what `cocorico testnet` writes for each node.
+type FileConfig struct {
+	Name      string   `json:"name,omitempty"`
+	API       string   `json:"api,omitempty"`
+	Listen    []string `json:"listen,omitempty"`
+	Bootstrap []string `json:"bootstrap,omitempty"`
+	MDNS      *bool    `json:"mdns,omitempty"`
+}
+
+// ReadFileConfig reads config.json; a missing file is an empty config.
+func (h Home) ReadFileConfig() (FileConfig, error) {
+	var fc FileConfig
+	data, err := os.ReadFile(h.ConfigPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return fc, nil
+	}
+	if err != nil {
+		return fc, err
+	}
+	if err := json.Unmarshal(data, &fc); err != nil {
+		return fc, fmt.Errorf("%s: %w", h.ConfigPath(), err)
+	}
+	return fc, nil
+}
+
+// WriteFileConfig writes config.json.
+func (h Home) WriteFileConfig(fc FileConfig) error {
+	data, err := json.MarshalIndent(fc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return client.WriteFileAtomic(h.ConfigPath(), append(data, '\n'), 0o644)
+}
+
+// ReadGenesis reads the genesis at path.
+func ReadGenesis(path string) (*consensus.Genesis, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := consensus.ParseGenesis(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return g, nil
+}
+
+// Config configures a node. Fill it, then New validates it.
+type Config struct {
+	// Home is the node's folder; the ledger and consensus state live in it.
+	Home Home
+	// Genesis is the chain's genesis.
+	Genesis *consensus.Genesis
+	// Key is the node key. The node is a validator when the genesis names it.
+	Key ed25519.PrivateKey
+	// Name is a label for logs (e.g. validator-0).
+	Name string
+	// APIAddr is where the HTTP API listens (host:port; port 0 picks one).
+	// Empty: no API.
+	APIAddr string
+	// P2P configures the peer network.
+	P2P P2PConfig
+	// MempoolTxs and MempoolBytes bound the mempool; defaults 200,000 and 128 MiB.
+	MempoolTxs   int
+	MempoolBytes int
+	// Ledger tunes the Pebble ledger.
+	Ledger store.Options
+	// Logger receives structured logs; default slog.Default().
+	Logger *slog.Logger
+	// Clock is the node's clock; default time.Now.
+	Clock func() time.Time
+	// Version is reported in /v1/status and metrics.
+	Version string
+	// TokensIssued, if set, replaces the HTTP query of the registrars.
+	TokensIssued func(ballot consensus.Hash) (uint64, bool)
+}
+
+// P2PConfig configures the peer network.
+type P2PConfig struct {
+	// Listen are the multiaddrs to listen on; empty: no peer network (a
+	// lone validator).
+	Listen []string
+	// Bootstrap are multiaddrs (with /p2p/ id) of peers to dial at start.
+	Bootstrap []string
+	// MDNS finds peers on the local network.
+	MDNS bool
+	// MaxPeers bounds connections (the connection manager's high water).
+	MaxPeers int
+}
+
+func (c *Config) validate() error {
+	if c.Home == "" {
+		return errors.New("node: no home folder")
+	}
+	if c.Genesis == nil {
+		return errors.New("node: no genesis")
+	}
+	if err := c.Genesis.Validate(); err != nil {
+		return err
+	}
+	if len(c.Key) != ed25519.PrivateKeySize {
+		return errors.New("node: no node key")
+	}
+	if c.MempoolTxs == 0 {
+		c.MempoolTxs = 200_000
+	}
+	if c.MempoolBytes == 0 {
+		c.MempoolBytes = 128 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.P2P.MaxPeers == 0 {
+		c.P2P.MaxPeers = 64
+	}
+	return nil
+}

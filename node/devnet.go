@@ -1,0 +1,303 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+)
+
+// DevnetConfig configures a devnet: the whole system in one process.
+type DevnetConfig struct {
+	// Dir holds the devnet; an existing devnet there is resumed.
+	Dir string
+	// Validators is the number of validators (each its own ledger and, with
+	// more than one, its own libp2p host on loopback).
+	Validators int
+	// APIPort is the first validator's API port; validator i gets APIPort+i
+	// and the registrar APIPort+50. 0 picks free ports.
+	APIPort int
+	// Voters is the size of the generated demo roll.
+	Voters int
+	// ChainID names the chain; default "devnet".
+	ChainID string
+	Logger  *slog.Logger
+	Version string
+}
+
+// DevnetInfo is devnet.json (../shared/CONTRACT.md).
+type DevnetInfo struct {
+	ChainID   string           `json:"chain_id"`
+	Nodes     []DevnetNodeInfo `json:"nodes"`
+	Registrar string           `json:"registrar"`
+	Ballot    consensus.Hash   `json:"ballot"`
+	Voters    string           `json:"voters"`
+	Genesis   string           `json:"genesis"`
+}
+
+// DevnetNodeInfo is one node in devnet.json.
+type DevnetNodeInfo struct {
+	Name string `json:"name"`
+	API  string `json:"api"`
+	P2P  string `json:"p2p"`
+	Home string `json:"home"`
+}
+
+// Devnet is a running devnet.
+type Devnet struct {
+	cfg       DevnetConfig
+	previous  map[int]string
+	Nodes     []*Node
+	Registrar *Registrar
+	Info      DevnetInfo
+}
+
+func (c *DevnetConfig) defaults() {
+	if c.Validators == 0 {
+		c.Validators = 4
+	}
+	if c.Voters == 0 {
+		c.Voters = 1000
+	}
+	if c.ChainID == "" {
+		c.ChainID = "devnet"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// NewDevnet makes (or, if Dir holds one, reopens) a devnet: keys, genesis,
+// homes, the demo roll; then opens every node and the registrar.
+func NewDevnet(cfg DevnetConfig) (*Devnet, error) {
+	cfg.defaults()
+	if cfg.Validators < 1 || cfg.Validators > 16 {
+		return nil, fmt.Errorf("devnet: %d validators, want 1 to 16", cfg.Validators)
+	}
+	d := &Devnet{cfg: cfg}
+	gpath := filepath.Join(cfg.Dir, "genesis.json")
+	g, err := ReadGenesis(gpath)
+	if errors.Is(err, fs.ErrNotExist) {
+		g, err = d.create(gpath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(g.Validators) != cfg.Validators {
+		return nil, fmt.Errorf("devnet in %s has %d validators, not %d", cfg.Dir, len(g.Validators), cfg.Validators)
+	}
+	d.Info = DevnetInfo{ChainID: g.ChainID, Voters: filepath.Join(cfg.Dir, "voters.csv"), Genesis: gpath}
+	d.loadPrevious()
+	if err := d.open(g); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Devnet) home(i int) Home {
+	return Home(filepath.Join(d.cfg.Dir, fmt.Sprintf("validator-%d", i)))
+}
+
+// create writes keys, genesis and the demo roll.
+func (d *Devnet) create(gpath string) (*consensus.Genesis, error) {
+	g := &consensus.Genesis{ChainID: d.cfg.ChainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams()}
+	for i := range d.cfg.Validators {
+		h := d.home(i)
+		if err := os.MkdirAll(string(h), 0o700); err != nil {
+			return nil, err
+		}
+		k, _, err := LoadOrCreateKey(h.KeyPath())
+		if err != nil {
+			return nil, err
+		}
+		g.Validators = append(g.Validators, consensus.Validator{Name: fmt.Sprintf("validator-%d", i), PubKey: k.Public().(ed25519.PublicKey)})
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	var roll strings.Builder
+	roll.WriteString("voter_id,code\n")
+	for i := 1; i <= d.cfg.Voters; i++ {
+		fmt.Fprintf(&roll, "voter-%04d,%s\n", i, demoCode())
+	}
+	if err := client.WriteFileAtomic(filepath.Join(d.cfg.Dir, "voters.csv"), []byte(roll.String()), 0o600); err != nil {
+		return nil, err
+	}
+	for i := range d.cfg.Validators {
+		if err := client.WriteFileAtomic(d.home(i).GenesisPath(), g.JSON(), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return g, client.WriteFileAtomic(gpath, g.JSON(), 0o644)
+}
+
+func demoCode() string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 8)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// port returns the address of a devnet part: APIPort+offset, or with
+// APIPort 0 the address it had when the devnet last ran (the registrar's
+// URL is written into the demo ballot, so it must not move), or a free one.
+func (d *Devnet) port(offset int) string {
+	if d.cfg.APIPort == 0 {
+		if a, ok := d.previous[offset]; ok {
+			return a
+		}
+		return "127.0.0.1:0"
+	}
+	return fmt.Sprintf("127.0.0.1:%d", d.cfg.APIPort+offset)
+}
+
+// loadPrevious reads the addresses of the devnet's last run.
+func (d *Devnet) loadPrevious() {
+	d.previous = map[int]string{}
+	data, err := os.ReadFile(filepath.Join(d.cfg.Dir, "devnet.json"))
+	if err != nil {
+		return
+	}
+	var info DevnetInfo
+	if json.Unmarshal(data, &info) != nil {
+		return
+	}
+	for i, n := range info.Nodes {
+		d.previous[i] = strings.TrimPrefix(n.API, "http://")
+	}
+	d.previous[50] = strings.TrimPrefix(info.Registrar, "http://")
+}
+
+func (d *Devnet) open(g *consensus.Genesis) error {
+	for i := range d.cfg.Validators {
+		h := d.home(i)
+		k, err := LoadKey(h.KeyPath())
+		if err != nil {
+			return err
+		}
+		cfg := Config{Home: h, Genesis: g, Key: k, Name: fmt.Sprintf("validator-%d", i), APIAddr: d.port(i),
+			Logger: d.cfg.Logger, Version: d.cfg.Version}
+		if d.cfg.Validators > 1 {
+			cfg.P2P = P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}
+		}
+		n, err := New(cfg)
+		if err != nil {
+			return err
+		}
+		d.Nodes = append(d.Nodes, n)
+		d.Info.Nodes = append(d.Info.Nodes, DevnetNodeInfo{Name: cfg.Name, API: n.APIURL(), P2P: n.P2PAddr(), Home: string(h)})
+	}
+	d.connectPeers()
+	r, err := NewRegistrar(RegistrarConfig{Home: filepath.Join(d.cfg.Dir, "registrar"), Listen: d.port(50),
+		NodeURL: d.Nodes[0].APIURL(), Roll: d.Info.Voters, HashParams: registrar.DemoHashParams, Logger: d.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	d.Registrar = r
+	d.Info.Registrar = r.URL()
+	return nil
+}
+
+// Close releases a devnet that will not Run.
+func (d *Devnet) Close() {
+	for _, n := range d.Nodes {
+		n.Close()
+	}
+}
+
+// Run runs every node and the registrar; once the chain moves it makes
+// the demo ballot (if the devnet has none yet) and writes devnet.json.
+// ready, if not nil, is called with the info once it is written.
+func (d *Devnet) Run(ctx context.Context, ready func(DevnetInfo)) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, n := range d.Nodes {
+		g.Go(func() error { return n.Run(ctx) })
+	}
+	g.Go(func() error { return d.Registrar.Run(ctx) })
+	g.Go(func() error {
+		if err := d.demoBallot(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("demo ballot: %w", err)
+		}
+		data, err := json.MarshalIndent(d.Info, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := client.WriteFileAtomic(filepath.Join(d.cfg.Dir, "devnet.json"), append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+		if ready != nil {
+			ready(d.Info)
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// demoBallot finds the devnet's ballot or creates it through the same
+// client path as `cocorico ballot create`.
+func (d *Devnet) demoBallot(ctx context.Context) error {
+	n := client.NewNode(d.Nodes[0].APIURL())
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if bs, err := n.Ballots(ctx); err == nil && len(bs) > 0 {
+		d.Info.Ballot = bs[0].BallotID
+		return nil
+	}
+	org, _, err := LoadOrCreateKey(filepath.Join(d.cfg.Dir, "organizer.key"))
+	if err != nil {
+		return err
+	}
+	k, err := client.NewRegistrar(d.Registrar.URL(), "").NewKey(ctx, ballot.KeyBits2048)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	def := &ballot.Definition{
+		ChainID:    d.Info.ChainID,
+		Question:   "Demo referendum: should this devnet keep running?",
+		Choices:    []string{"for", "against", "abstention"},
+		Opens:      now.UnixMilli(),
+		Closes:     now.Add(7 * 24 * time.Hour).UnixMilli(),
+		Registrars: []ballot.Registrar{{Name: "devnet registrar", URL: d.Registrar.URL(), Key: k.PublicKey}},
+		Revote:     true,
+	}
+	def.Sign(org)
+	id, err := n.SubmitDefinition(ctx, def)
+	if err != nil {
+		return err
+	}
+	for {
+		if _, _, err := n.Ballot(ctx, id); err == nil {
+			d.Info.Ballot = id
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

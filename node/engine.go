@@ -1,0 +1,156 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/driver"
+	"github.com/cocorico/node/p2p"
+)
+
+// parts are what orders blocks into the app: the consensus driver (on a
+// validator) and the peer network (when the node has one).
+type parts struct {
+	n      *Node
+	driver *driver.Driver
+	net    *network
+}
+
+// newEngine builds the driver for a validator and the peer network when
+// the node listens on one.
+func (n *Node) newEngine() (engine, error) {
+	e := &parts{n: n}
+	if len(n.cfg.P2P.Listen) > 0 {
+		e.net = newNetwork(n)
+		host, err := p2p.New(context.Background(), p2p.Config{
+			Key: n.cfg.Key, Genesis: n.cfg.Genesis, Listen: n.cfg.P2P.Listen, Bootstrap: n.cfg.P2P.Bootstrap,
+			MDNS: n.cfg.P2P.MDNS, HighPeers: n.cfg.P2P.MaxPeers, LowPeers: n.cfg.P2P.MaxPeers / 2,
+			Logger: n.logger, Metrics: p2pMetrics{n.metrics},
+		}, e.net)
+		if err != nil {
+			return nil, err
+		}
+		e.net.host = host
+		n.net = e.net
+	}
+	if n.role == RoleValidator {
+		var tr driver.Transport = noTransport{}
+		if e.net != nil {
+			tr = e.net
+		}
+		_, _, tipTime := n.app.Tip()
+		d, err := driver.New(driver.Config{
+			Genesis:       n.cfg.Genesis,
+			Key:           n.cfg.Key,
+			StateDir:      n.cfg.Home.ConsensusDir(),
+			Height:        n.ledger.Height(),
+			LastBlockTime: time.UnixMilli(tipTime),
+			Clock:         n.cfg.Clock,
+			Logger:        n.logger,
+			Metrics:       driverMetrics{n.metrics},
+			OnBehind: func(uint64) {
+				if e.net != nil {
+					e.net.poke()
+				}
+			},
+		}, n.app, tr)
+		if err != nil {
+			return nil, fmt.Errorf("consensus driver: %w", err)
+		}
+		e.driver = d
+		if e.net != nil {
+			e.net.driver = d
+		}
+	}
+	return e, nil
+}
+
+// Run runs the driver and the network until ctx ends.
+func (e *parts) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if e.driver != nil {
+		g.Go(func() error { return e.driver.Run(ctx) })
+	}
+	if e.net != nil {
+		g.Go(func() error { return e.net.host.Run(ctx) })
+		g.Go(func() error { return e.net.run(ctx) })
+	}
+	g.Go(func() error { <-ctx.Done(); return nil })
+	return g.Wait()
+}
+
+// noTransport is the network of a lone validator.
+type noTransport struct{}
+
+func (noTransport) Broadcast(*consensus.Message) {}
+func (noTransport) Pull(uint64)                  {}
+
+// driverMetrics reports consensus measures to Prometheus.
+type driverMetrics struct{ m *Metrics }
+
+func (d driverMetrics) Height(uint64)      {}
+func (d driverMetrics) Round(r uint32)     { d.m.ConsensusRound.Set(float64(r)) }
+func (d driverMetrics) RoundChanges(n int) { d.m.ConsensusRounds.Add(float64(n)) }
+func (d driverMetrics) Evidence(n int)     { d.m.Evidence.Set(float64(n)) }
+
+func (n *Node) gossipTx(c *ballot.Checked) {
+	if n.net != nil {
+		if err := n.net.host.PublishTx(context.Background(), c.Bytes); err != nil {
+			n.logger.Debug("tx publish failed", "err", err)
+		}
+	}
+}
+
+func (n *Node) peers() int {
+	if n.net == nil {
+		return 0
+	}
+	return n.net.host.Peers()
+}
+
+func (n *Node) behind() uint64 {
+	if n.net == nil {
+		return 0
+	}
+	t, _ := n.net.host.PeerHeight()
+	return max(t, n.ledger.Height()) - n.ledger.Height()
+}
+
+// P2PAddr returns the node's first libp2p address with its peer id, or "".
+func (n *Node) P2PAddr() string {
+	if n.net == nil {
+		return ""
+	}
+	if a := n.net.host.Addrs(); len(a) > 0 {
+		return a[0]
+	}
+	return ""
+}
+
+// p2pMetrics reports the network's measures to Prometheus.
+type p2pMetrics struct{ m *Metrics }
+
+func (p p2pMetrics) Peers(n int)           { p.m.Peers.Set(float64(n)) }
+func (p p2pMetrics) Rejected(topic string) { p.m.GossipRejected.WithLabelValues(topic).Inc() }
+
+// connectPeers dials every devnet node from every other, so that the
+// devnet needs no discovery.
+func (d *Devnet) connectPeers() {
+	if len(d.Nodes) < 2 {
+		return
+	}
+	for i, a := range d.Nodes {
+		for _, b := range d.Nodes[i+1:] {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := a.net.host.Connect(ctx, b.P2PAddr()); err != nil {
+				d.cfg.Logger.Warn("devnet peers not connected", "err", err)
+			}
+			cancel()
+		}
+	}
+}

@@ -1,0 +1,310 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/driver"
+	"github.com/cocorico/node/p2p"
+)
+
+// network is the node's side of the peer network: it judges gossip for
+// p2p, feeds consensus messages to the driver, announces the blocks the
+// node makes final, and follows the chain (final-block announcements,
+// block sync) so that a volunteer, a restarted validator or a lagging one
+// catches up.
+type network struct {
+	n      *Node
+	host   *p2p.Host
+	driver *driver.Driver // nil on a volunteer
+
+	wake    chan struct{}
+	mu      sync.Mutex
+	blocks  map[consensus.Hash]*consensus.Block // recent proposals' blocks, by hash
+	order   []consensus.Hash
+	pending map[uint64]decided // announced final blocks whose block we have
+}
+
+type decided struct {
+	b *consensus.Block
+	c *consensus.Commit
+}
+
+const recentBlocks = 16
+
+func newNetwork(n *Node) *network {
+	return &network{n: n, wake: make(chan struct{}, 1), blocks: map[consensus.Hash]*consensus.Block{}, pending: map[uint64]decided{}}
+}
+
+func (nw *network) poke() {
+	select {
+	case nw.wake <- struct{}{}:
+	default:
+	}
+}
+
+// HandleTx implements p2p.Handler: a gossiped transaction goes through
+// every check, as one sent over HTTP does. Only what a forwarder could
+// have known to be bad is rejected (and costs it score).
+func (nw *network) HandleTx(tx []byte) p2p.Verdict {
+	_, err := nw.n.app.Submit(context.Background(), tx)
+	switch {
+	case err == nil:
+		return p2p.Accept
+	case errors.Is(err, ballot.ErrMalformed), errors.Is(err, ballot.ErrTooLarge), errors.Is(err, ballot.ErrCastInvalid),
+		errors.Is(err, ballot.ErrTokenInvalid), errors.Is(err, ballot.ErrVoterSignature), errors.Is(err, ballot.ErrChoiceOutOfRange),
+		errors.Is(err, ballot.ErrUnknownRegistrar), errors.Is(err, ballot.ErrDefinitionInvalid),
+		errors.Is(err, ballot.ErrOrganizerSignature), errors.Is(err, ballot.ErrWrongChain), errors.Is(err, ballot.ErrSealedUnsupported):
+		return p2p.Reject
+	}
+	// Duplicates, replays, timing (not open yet, closed), overload.
+	return p2p.Ignore
+}
+
+// HandleConsensus implements p2p.Handler.
+func (nw *network) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdict {
+	if m.Proposal != nil {
+		nw.rememberBlock(&m.Proposal.Block)
+	}
+	if h := messageHeight(m); h <= nw.n.ledger.Height() {
+		return p2p.Ignore // an old height: no use to anyone
+	}
+	if nw.driver != nil {
+		if err := nw.driver.Deliver(m); err != nil {
+			return p2p.Ignore
+		}
+	}
+	return p2p.Accept
+}
+
+func messageHeight(m *consensus.Message) uint64 {
+	if m.Proposal != nil {
+		return m.Proposal.Height
+	}
+	return m.Vote.Height
+}
+
+func (nw *network) rememberBlock(b *consensus.Block) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	h := b.Hash()
+	if _, ok := nw.blocks[h]; ok {
+		return
+	}
+	nw.blocks[h] = b
+	nw.order = append(nw.order, h)
+	if len(nw.order) > recentBlocks {
+		delete(nw.blocks, nw.order[0])
+		nw.order = nw.order[1:]
+	}
+}
+
+// HandleFinal implements p2p.Handler: a final block announced by a peer.
+func (nw *network) HandleFinal(from peer.ID, h *consensus.Header, c *consensus.Commit) p2p.Verdict {
+	if h.Height <= nw.n.ledger.Height() {
+		return p2p.Ignore
+	}
+	nw.mu.Lock()
+	if b, ok := nw.blocks[h.Hash()]; ok {
+		nw.pending[h.Height] = decided{b, c}
+	}
+	nw.mu.Unlock()
+	nw.poke()
+	return p2p.Accept
+}
+
+// Height implements p2p.Handler.
+func (nw *network) Height() uint64 { return nw.n.ledger.Height() }
+
+// SyncBlocks implements p2p.Handler.
+func (nw *network) SyncBlocks(from uint64, max, maxBytes int) ([]p2p.SyncBlock, error) {
+	var out []p2p.SyncBlock
+	size := 0
+	for h := from; h <= nw.n.ledger.Height() && len(out) < max; h++ {
+		b, err := nw.n.ledger.Block(h)
+		if err != nil {
+			return out, err
+		}
+		c, err := nw.n.ledger.CommitAt(h)
+		if err != nil {
+			return out, err
+		}
+		sb := p2p.SyncBlock{Block: b.Encode(), Commit: c.Encode()}
+		if size += len(sb.Block) + len(sb.Commit); size > maxBytes && len(out) > 0 {
+			break
+		}
+		out = append(out, sb)
+	}
+	return out, nil
+}
+
+// ConsensusMessages implements p2p.Handler.
+func (nw *network) ConsensusMessages(height uint64) []*consensus.Message {
+	if nw.driver == nil {
+		return nil
+	}
+	return nw.driver.Messages(height)
+}
+
+// Pull implements driver.Transport: ask every peer for the height's
+// messages; what comes back goes through the driver's verification.
+func (nw *network) Pull(height uint64) {
+	for _, p := range nw.host.SyncPeers() {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			msgs, err := nw.host.PullMessages(ctx, p, height)
+			if err != nil {
+				return
+			}
+			for _, m := range msgs {
+				if nw.driver.Deliver(m) != nil {
+					return
+				}
+			}
+		}()
+	}
+	nw.poke()
+}
+
+// Broadcast implements driver.Transport.
+func (nw *network) Broadcast(m *consensus.Message) {
+	if m.Proposal != nil {
+		nw.rememberBlock(&m.Proposal.Block)
+	}
+	if err := nw.host.PublishConsensus(context.Background(), m); err != nil {
+		nw.n.logger.Debug("consensus publish failed", "err", err)
+	}
+}
+
+// run announces the node's final blocks and follows the chain.
+func (nw *network) run(ctx context.Context) error {
+	finals := make(chan uint64, 64)
+	nw.n.app.SubscribeFinal(finals)
+	go nw.follow(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case h := <-finals:
+			nw.announce(ctx, h)
+		}
+	}
+}
+
+// announce tells peers a block is final (header and commit; the
+// transactions travelled in the proposal, or are fetched by sync).
+func (nw *network) announce(ctx context.Context, h uint64) {
+	hdr, err := nw.n.ledger.Header(h)
+	if err != nil {
+		return
+	}
+	c, err := nw.n.ledger.CommitAt(h)
+	if err != nil {
+		return
+	}
+	if err := nw.host.PublishFinal(ctx, hdr, c); err != nil {
+		nw.n.logger.Debug("announce failed", "height", h, "err", err)
+	}
+	nw.mu.Lock()
+	for k := range nw.pending {
+		if k <= h {
+			delete(nw.pending, k)
+		}
+	}
+	nw.mu.Unlock()
+}
+
+// follow applies announced blocks in order and, when peers are ahead,
+// fetches the missing blocks by sync, verifying every commit against the
+// genesis validators before applying (the app re-verifies every cast).
+func (nw *network) follow(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	nw.askHeights(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-nw.wake:
+		case <-t.C:
+			if p, _ := nw.host.PeerHeight(); p == 0 {
+				nw.askHeights(ctx)
+			}
+		}
+		nw.catchUp(ctx)
+	}
+}
+
+func (nw *network) askHeights(ctx context.Context) {
+	for _, p := range nw.host.SyncPeers() {
+		nw.host.FetchBlocks(ctx, p, 0, 0)
+	}
+}
+
+func (nw *network) catchUp(ctx context.Context) {
+	vals := nw.n.cfg.Genesis.ValidatorSet()
+	chainID := nw.n.cfg.Genesis.ChainID
+	for ctx.Err() == nil {
+		my := nw.n.ledger.Height()
+		nw.mu.Lock()
+		d, ok := nw.pending[my+1]
+		nw.mu.Unlock()
+		if ok {
+			if err := nw.deliver(ctx, d.b, d.c); err != nil {
+				nw.n.logger.Warn("announced block not applied", "height", my+1, "err", err)
+				nw.mu.Lock()
+				delete(nw.pending, my+1)
+				nw.mu.Unlock()
+			}
+			continue
+		}
+		target, p := nw.host.PeerHeight()
+		nw.n.metrics.SyncBehind.Set(float64(max(target, my) - my))
+		if target <= my {
+			return
+		}
+		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, my+1, 64)
+		if err != nil || len(blocks) == 0 {
+			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", err)
+			return
+		}
+		for i, b := range blocks {
+			if err := commits[i].Verify(chainID, vals, b.Header.Height, b.Hash()); err != nil {
+				nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "height", b.Header.Height, "err", err)
+				return
+			}
+			if err := nw.deliver(ctx, b, commits[i]); err != nil {
+				nw.n.logger.Warn("sync: block not applied", "height", b.Header.Height, "err", err)
+				return
+			}
+			nw.n.metrics.SyncedBlocks.Inc()
+		}
+	}
+}
+
+// deliver makes a block with a verified commit final: through the driver
+// on a validator (so that its consensus state moves on), directly on a
+// volunteer. It returns once the block is in the ledger.
+func (nw *network) deliver(ctx context.Context, b *consensus.Block, c *consensus.Commit) error {
+	if nw.driver == nil {
+		return nw.n.app.ApplyBlock(ctx, b, c)
+	}
+	if err := nw.driver.DeliverDecided(b, c); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for nw.n.ledger.Height() < b.Header.Height {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.New("the driver did not apply the delivered block in time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}

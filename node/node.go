@@ -1,0 +1,228 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+// Roles of a node.
+const (
+	RoleValidator = "validator"
+	RoleVolunteer = "volunteer"
+)
+
+// Node is one running node.
+type Node struct {
+	cfg     Config
+	role    string
+	index   uint16 // validator index when a validator
+	ledger  *store.Ledger
+	pool    *Mempool
+	app     *App
+	reg     *prometheus.Registry
+	metrics *Metrics
+	api     *api.Server
+	apiLn   net.Listener
+	logger  *slog.Logger
+	engine  engine
+	net     *network // nil without a peer network
+
+	issued sync.Map // consensus.Hash → issuedEntry
+}
+
+// engine orders final blocks into the app: the consensus driver on a
+// validator, the block follower on a volunteer.
+type engine interface {
+	Run(ctx context.Context) error
+}
+
+// New opens the node's ledger and binds its API listener; Run starts it.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, role: RoleVolunteer, logger: cfg.Logger.With("node", cfg.Name)}
+	if i, ok := cfg.Genesis.ValidatorSet().IndexOf(cfg.Key.Public().(ed25519.PublicKey)); ok {
+		n.role, n.index = RoleValidator, i
+	}
+	for _, dir := range []string{cfg.Home.LedgerDir(), cfg.Home.ConsensusDir()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Ledger.Logger == nil {
+		cfg.Ledger.Logger = n.logger
+	}
+	var err error
+	if n.ledger, err = store.Open(cfg.Home.LedgerDir(), cfg.Genesis.Hash(), cfg.Ledger); err != nil {
+		return nil, err
+	}
+	n.reg = NewRegistry()
+	n.metrics = NewMetrics(n.reg, cfg.Version)
+	n.pool = NewMempool(cfg.MempoolTxs, cfg.MempoolBytes)
+	if n.app, err = NewApp(cfg.Genesis, n.ledger, n.pool, n.metrics, n.logger, cfg.Clock); err != nil {
+		n.ledger.Close()
+		return nil, err
+	}
+	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger})
+	if cfg.APIAddr != "" {
+		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+			n.ledger.Close()
+			return nil, fmt.Errorf("api: %w", err)
+		}
+	}
+	if n.engine, err = n.newEngine(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Close releases what New took, for a node that will not Run.
+func (n *Node) Close() {
+	if n.apiLn != nil {
+		n.apiLn.Close()
+	}
+	n.ledger.Close()
+}
+
+// APIURL returns the API's URL (http://host:port), or "" without an API.
+func (n *Node) APIURL() string {
+	if n.apiLn == nil {
+		return ""
+	}
+	return "http://" + n.apiLn.Addr().String()
+}
+
+// Role returns validator or volunteer.
+func (n *Node) Role() string { return n.role }
+
+// Height returns the last final height.
+func (n *Node) Height() uint64 { return n.ledger.Height() }
+
+// App returns the node's application.
+func (n *Node) App() *App { return n.app }
+
+// Run runs the node until ctx ends, then stops its parts in order: the
+// API first (no new casts), then the engine, then the ledger.
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.logger.Info("node starting", "role", n.role, "chain", n.cfg.Genesis.ChainID, "height", n.ledger.Height(), "api", n.APIURL())
+	errc := make(chan error, 2)
+	var srv *http.Server
+	if n.apiLn != nil {
+		srv = api.NewHTTPServer("", n.api.Handler(), n.logger)
+		go func() {
+			if err := srv.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("api: %w", err)
+			}
+		}()
+	}
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- n.engine.Run(ctx) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	case err = <-engineDone:
+		engineDone <- err // for the wait below
+	}
+	cancel()
+	if srv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(sctx)
+		scancel()
+	}
+	if eerr := <-engineDone; eerr != nil && !errors.Is(eerr, context.Canceled) && err == nil {
+		err = eerr
+	}
+	if cerr := n.ledger.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	n.logger.Info("node stopped", "height", n.ledger.Height(), "err", err)
+	return err
+}
+
+// Genesis implements api.Backend.
+func (n *Node) Genesis() *consensus.Genesis { return n.cfg.Genesis }
+
+// Info implements api.Backend.
+func (n *Node) Info() api.NodeInfo {
+	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind()}
+}
+
+func (n *Node) nodeID() string {
+	return fmt.Sprintf("%x", n.cfg.Key.Public().(ed25519.PublicKey))
+}
+
+// Submit implements api.Backend: every check, the mempool, then gossip.
+func (n *Node) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
+	c, err := n.app.Submit(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	n.gossipTx(c)
+	return c, nil
+}
+
+// Pending implements api.Backend.
+func (n *Node) Pending(id consensus.Hash) bool {
+	_, ok := n.pool.Get(id)
+	return ok
+}
+
+// PendingCasts implements api.Backend.
+func (n *Node) PendingCasts(b consensus.Hash) int { return n.pool.PendingCasts(b) }
+
+type issuedEntry struct {
+	n     uint64
+	known bool
+	at    time.Time
+}
+
+// TokensIssued implements api.Backend: the sum of the counts the ballot's
+// registrars publish, asked over HTTP and kept for two seconds.
+func (n *Node) TokensIssued(ctx context.Context, b *ballot.Ballot) (uint64, bool) {
+	if n.cfg.TokensIssued != nil {
+		return n.cfg.TokensIssued(b.ID)
+	}
+	if e, ok := n.issued.Load(b.ID); ok && time.Since(e.(issuedEntry).at) < 2*time.Second {
+		return e.(issuedEntry).n, e.(issuedEntry).known
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var e issuedEntry
+	for _, r := range b.Def.Registrars {
+		if r.URL == "" {
+			continue
+		}
+		c, err := client.NewRegistrar(r.URL, "").Issued(ctx, b.ID)
+		if err != nil {
+			n.logger.Debug("registrar count unavailable", "registrar", r.URL, "err", err)
+			continue
+		}
+		e.n += c
+		e.known = true
+	}
+	e.at = time.Now()
+	n.issued.Store(b.ID, e)
+	return e.n, e.known
+}

@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/api/registrarapi"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+// RegistrarConfig configures a registrar service.
+type RegistrarConfig struct {
+	// Home is the registrar's folder; its store is in Home/data/registry.
+	Home string
+	// Listen is the HTTP address (host:port; port 0 picks one).
+	Listen string
+	// NodeURL is a node of the chain, to read ballot definitions from.
+	NodeURL string
+	// Roll, if set, is a CSV voter roll (voter_id,code) to import: codes
+	// are stored as salted slow hashes only.
+	Roll string
+	// HashParams are the code hash's cost; default registrar.DefaultHashParams.
+	HashParams registrar.HashParams
+	// AdminToken, if set, is required to create ballot keys.
+	AdminToken string
+	Logger     *slog.Logger
+	Clock      func() time.Time
+}
+
+// Registrar is a running registrar service.
+type Registrar struct {
+	cfg RegistrarConfig
+	reg *store.Registry
+	svc *registrarapi.Service
+	ln  net.Listener
+}
+
+// NewRegistrar opens the registrar's store, imports the roll and binds
+// its listener.
+func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.HashParams == (registrar.HashParams{}) {
+		cfg.HashParams = registrar.DefaultHashParams
+	}
+	if cfg.NodeURL == "" {
+		return nil, errors.New("registrar: a node URL is needed to read ballots")
+	}
+	dir := filepath.Join(cfg.Home, "data", "registry")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	reg, err := store.OpenRegistry(dir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registrar{cfg: cfg, reg: reg}
+	if cfg.Roll != "" {
+		if err := r.importRoll(cfg.Roll); err != nil {
+			reg.Close()
+			return nil, err
+		}
+	}
+	r.svc, err = registrarapi.New(registrarapi.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL)},
+		AdminToken: cfg.AdminToken, Clock: cfg.Clock, Logger: cfg.Logger})
+	if err != nil {
+		reg.Close()
+		return nil, err
+	}
+	if r.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		reg.Close()
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
+	return r, nil
+}
+
+func (r *Registrar) importRoll(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	entries, err := registrar.ParseRoll(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	start := time.Now()
+	added, err := registrarapi.ImportRoll(r.reg, entries, r.cfg.HashParams)
+	if err != nil {
+		return err
+	}
+	r.cfg.Logger.Info("voter roll imported", "file", path, "voters", len(entries), "new", added, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// URL returns the registrar's base URL.
+func (r *Registrar) URL() string { return "http://" + r.ln.Addr().String() }
+
+// Service returns the registrar service.
+func (r *Registrar) Service() *registrarapi.Service { return r.svc }
+
+// Run serves until ctx ends.
+func (r *Registrar) Run(ctx context.Context) error {
+	srv := api.NewHTTPServer("", r.svc.Handler(), r.cfg.Logger)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(r.ln) }()
+	r.cfg.Logger.Info("registrar serving", "url", r.URL())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if cerr := r.reg.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// nodeBallots reads ballots from a node, checked by their ids.
+type nodeBallots struct{ n *client.Node }
+
+func (nb nodeBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+	b, _, err := nb.n.Ballot(ctx, id)
+	if client.IsCode(err, "not_found") {
+		return nil, fmt.Errorf("%w: %s (not final on %s)", ballot.ErrUnknownBallot, id, nb.n.URL())
+	}
+	return b, err
+}
