@@ -99,7 +99,9 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	if n, ok := s.cfg.Backend.TokensIssued(r.Context(), b); ok {
 		v.TokensIssued = &n
 	}
-	if all, ok := s.cfg.State.(interface{ AllResults() ([]ballot.Results, error) }); ok {
+	if all, ok := s.cfg.State.(interface {
+		AllResults() ([]ballot.Results, error)
+	}); ok {
 		if rs, err := all.AllResults(); err == nil {
 			v.AppHash = ballot.AppHash(rs)
 		}

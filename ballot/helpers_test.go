@@ -25,7 +25,9 @@ func applyBlock(t testing.TB, st *ballot.MemState, height uint64, time int64, tx
 	return u
 }
 
-func consensusProofs(txs [][]byte) (consensus.Hash, []consensus.Proof) { return consensus.MerkleProofs(txs) }
+func consensusProofs(txs [][]byte) (consensus.Hash, []consensus.Proof) {
+	return consensus.MerkleProofs(txs)
+}
 
 func header(chainID string, height uint64, root consensus.Hash, n int) consensus.Header {
 	return consensus.Header{ChainID: chainID, Height: height, Time: 2000, TxRoot: root, TxCount: uint32(n)}

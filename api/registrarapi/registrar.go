@@ -319,4 +319,3 @@ func ImportRoll(reg *store.Registry, entries []registrar.RollEntry, p registrar.
 	}
 	return reg.PutVoters(hashed)
 }
-

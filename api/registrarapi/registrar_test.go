@@ -185,4 +185,3 @@ func TestTokensOfABallotWithoutThisRegistrarsKeyAreRefused(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
-
