@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +75,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// MaxBodyBytes bounds request bodies; default 64 KiB.
 	MaxBodyBytes int64
+	// Pprof serves Go's profiles under /debug/pprof/ (for operators
+	// measuring a node; off by default).
+	Pprof bool
 }
 
 // Server serves the API.
@@ -110,6 +114,11 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/receipts/verify", s.verifyReceipt)
 	m.HandleFunc("GET /v1/blocks/latest", s.latestBlock)
 	m.HandleFunc("GET /v1/blocks/{height}", s.block)
+	if s.cfg.Pprof {
+		m.HandleFunc("/debug/pprof/", pprof.Index)
+		m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if s.cfg.Gatherer != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}

@@ -106,6 +106,8 @@ type Config struct {
 	Clock func() time.Time
 	// Version is reported in /v1/status and metrics.
 	Version string
+	// Pprof serves Go's profiles on the API under /debug/pprof/.
+	Pprof bool
 	// TokensIssued, if set, replaces the HTTP query of the registrars.
 	TokensIssued func(ballot consensus.Hash) (uint64, bool)
 }

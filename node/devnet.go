@@ -39,6 +39,8 @@ type DevnetConfig struct {
 	ChainID string
 	Logger  *slog.Logger
 	Version string
+	// Pprof serves Go's profiles on every node's API.
+	Pprof bool
 }
 
 // DevnetInfo is devnet.json (../shared/CONTRACT.md).
@@ -196,7 +198,7 @@ func (d *Devnet) open(g *consensus.Genesis) error {
 			return err
 		}
 		cfg := Config{Home: h, Genesis: g, Key: k, Name: fmt.Sprintf("validator-%d", i), APIAddr: d.port(i),
-			Logger: d.cfg.Logger, Version: d.cfg.Version}
+			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof}
 		if d.cfg.Validators > 1 {
 			cfg.P2P = P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}
 		}

@@ -38,12 +38,16 @@ type BenchConfig struct {
 	Progress func(phase string, done, total int)
 	// Timeout bounds the wait for the last casts to be final.
 	Timeout time.Duration
+	// OnWindow, if set, is called when the timed window opens and closes
+	// (to profile exactly that part).
+	OnWindow func(open bool)
 }
 
 // BenchReport is what a run measured.
 type BenchReport struct {
 	Nodes     int            `json:"nodes"`
 	Voters    int            `json:"voters"`
+	Skipped   int            `json:"skipped_voters"` // roll voters who already had a token
 	Sent      int            `json:"sent"`
 	Accepted  int            `json:"accepted"`
 	Rejected  map[string]int `json:"rejected"`
@@ -100,9 +104,15 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 		return nil, errors.New("bench: more casts than voters needs a ballot that allows re-voting")
 	}
 	start := time.Now()
-	toks, err := benchTokens(ctx, cfg, b, progress)
+	toks, skipped, err := benchTokens(ctx, cfg, b, progress)
 	if err != nil {
 		return nil, err
+	}
+	if len(toks) == 0 {
+		return nil, fmt.Errorf("bench: no voter of the roll could get a token (%d already had one)", skipped)
+	}
+	if cfg.Voters = len(toks); cfg.Casts > cfg.Voters && !b.Def.Revote {
+		cfg.Casts = cfg.Voters
 	}
 	// Casts per voter, in seq order; a voter's casts all go through one client.
 	perVoter := make([][]*benchCast, cfg.Voters)
@@ -118,7 +128,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 		}
 	}
 	progress("sign", cfg.Casts, cfg.Casts)
-	rep := &BenchReport{Nodes: len(cfg.Nodes), Voters: cfg.Voters, Rejected: map[string]int{}, Prepare: time.Since(start)}
+	rep := &BenchReport{Nodes: len(cfg.Nodes), Voters: cfg.Voters, Skipped: skipped, Rejected: map[string]int{}, Prepare: time.Since(start)}
 	return rep, benchRun(ctx, cfg, perVoter, rep, progress)
 }
 
@@ -128,13 +138,15 @@ type voterToken struct {
 	registrar uint8
 }
 
-func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progress func(string, int, int)) ([]voterToken, error) {
+// benchTokens takes a token for each of the first cfg.Voters voters of the
+// roll; voters who already have one (an earlier run) are skipped.
+func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progress func(string, int, int)) ([]voterToken, int, error) {
 	idx, err := registrarIndex(b, cfg.Registrar.URL())
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	out := make([]voterToken, cfg.Voters)
-	var done atomic.Int64
+	out := make([]*voterToken, cfg.Voters)
+	var done, skipped atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
 	var rmu sync.Mutex // the random source is not safe for concurrent use
@@ -146,12 +158,12 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 			defer wg.Done()
 			for i := range next {
 				seed := make([]byte, ed25519.SeedSize)
+				var key ed25519.PrivateKey
+				var tr *ballot.TokenRequest
 				rmu.Lock()
 				_, err := io.ReadFull(cfg.Rand, seed)
-				var tr *ballot.TokenRequest
 				if err == nil {
-					key := ed25519.NewKeyFromSeed(seed)
-					out[i].key = key
+					key = ed25519.NewKeyFromSeed(seed)
 					tr, err = ballot.NewTokenRequest(cfg.Rand, b.Keys[idx], b.ID, key.Public().(ed25519.PublicKey))
 				}
 				rmu.Unlock()
@@ -160,9 +172,13 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 					sig, err = cfg.Registrar.Token(ctx, registrarapi.TokenRequest{BallotID: b.ID,
 						VoterID: cfg.Roll[i].VoterID, Code: cfg.Roll[i].Code, Blinded: tr.Blinded})
 				}
+				if IsCode(err, "already_issued") {
+					skipped.Add(1)
+					continue
+				}
+				var tok ballot.Token
 				if err == nil {
-					out[i].tok, err = tr.Finalize(sig)
-					out[i].registrar = uint8(idx)
+					tok, err = tr.Finalize(sig)
 				}
 				if err != nil {
 					mu.Lock()
@@ -172,6 +188,7 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 					mu.Unlock()
 					continue
 				}
+				out[i] = &voterToken{key: key, tok: tok, registrar: uint8(idx)}
 				if n := done.Add(1); n%100 == 0 {
 					progress("tokens", int(n), cfg.Voters)
 				}
@@ -188,9 +205,15 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 	wg.Wait()
 	progress("tokens", cfg.Voters, cfg.Voters)
 	if firstErr != nil {
-		return nil, firstErr
+		return nil, 0, firstErr
 	}
-	return out, ctx.Err()
+	var toks []voterToken
+	for _, t := range out {
+		if t != nil {
+			toks = append(toks, *t)
+		}
+	}
+	return toks, int(skipped.Load()), ctx.Err()
 }
 
 func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep *BenchReport, progress func(string, int, int)) error {
@@ -216,6 +239,10 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
 		defer t.Stop()
 		pace = t.C
+	}
+	if cfg.OnWindow != nil {
+		cfg.OnWindow(true)
+		defer cfg.OnWindow(false)
 	}
 	start := time.Now()
 	var sent atomic.Int64

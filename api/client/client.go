@@ -40,8 +40,18 @@ func IsCode(err error, code string) bool {
 // MaxAnswerBytes bounds what the client reads of an answer.
 const MaxAnswerBytes = 64 << 20
 
-// HTTP is the transport the clients share: bounded in time.
-var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
+// defaultHTTP is the transport the clients share: bounded in time, and
+// keeping enough idle connections per node for many concurrent requests
+// (the default of 2 makes concurrent clients reconnect for every request).
+var defaultHTTP = &http.Client{
+	Timeout: 30 * time.Second,
+	Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	},
+}
 
 // Node is a client of one node's API.
 type Node struct {

@@ -4,7 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +29,8 @@ func newBenchCmd() *cobra.Command {
 		rate                             float64
 		asJSON                           bool
 		timeout                          time.Duration
+		cpuProfile, nodeProfile          string
+		nodeProfileSecs                  int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--devnet DIR/devnet.json | --node URL,... --registrar URL --ballot ID --roll FILE] [--casts N] [--voters N]",
@@ -81,6 +86,7 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 				cfg.Nodes = append(cfg.Nodes, client.NewNode(u))
 			}
 			cfg.Progress = newPhaseBars(cmd.ErrOrStderr())
+			cfg.OnWindow = profileWindow(cpuProfile, nodeProfile, nodes[0], nodeProfileSecs)
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
 			rep, err := client.Bench(ctx, cfg)
@@ -93,7 +99,8 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
-			fmt.Fprintf(out, "\nnodes %d · voters %d · prepared in %s (tokens and signatures, untimed)\n", rep.Nodes, rep.Voters, rep.Prepare.Round(time.Millisecond))
+			fmt.Fprintf(out, "\nnodes %d · voters %d (%d skipped: they had a token already) · prepared in %s (tokens and signatures, untimed)\n",
+				rep.Nodes, rep.Voters, rep.Skipped, rep.Prepare.Round(time.Millisecond))
 			fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks\n", rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks)
 			if len(rep.Rejected) > 0 {
 				var parts []string
@@ -124,6 +131,9 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 	f.Float64Var(&rate, "rate", 0, "cap on casts/s sent (0: as fast as accepted)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the last casts to be final")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write the bench's own CPU profile of the timed window to this file")
+	f.StringVar(&nodeProfile, "node-profile", "", "fetch the first node's CPU profile (needs --pprof on it) during the window into this file")
+	f.IntVar(&nodeProfileSecs, "node-profile-seconds", 5, "length of the node profile")
 	return cmd
 }
 
@@ -146,10 +156,49 @@ func newPhaseBars(w interface{ Write([]byte) (int, error) }) func(string, int, i
 			}
 			phase = p
 			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(fmt.Sprintf("%-7s", p)),
-				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("casts"),
+				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString(map[string]string{"tokens": "tokens"}[p]+map[bool]string{true: "casts"}[p != "tokens"]),
 				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetWidth(30))
 		}
 		bar.ChangeMax(total)
 		bar.Set(done)
+	}
+}
+
+// profileWindow returns the bench's OnWindow hook: a CPU profile of the
+// bench itself and one fetched from the node, over the timed window.
+func profileWindow(own, nodeFile, nodeURL string, secs int) func(bool) {
+	if own == "" && nodeFile == "" {
+		return nil
+	}
+	var f *os.File
+	return func(open bool) {
+		if !open {
+			if f != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+			}
+			return
+		}
+		if own != "" {
+			var err error
+			if f, err = os.Create(own); err == nil {
+				pprof.StartCPUProfile(f)
+			}
+		}
+		if nodeFile != "" {
+			go func() {
+				resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimRight(nodeURL, "/"), secs))
+				if err != nil {
+					return
+				}
+				defer resp.Body.Close()
+				out, err := os.Create(nodeFile)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				io.Copy(out, resp.Body)
+			}()
+		}
 	}
 }

@@ -13,6 +13,7 @@ func newDevnetCmd() *cobra.Command {
 	var (
 		validators, apiPort, voters int
 		dir                         string
+		pprof                       bool
 		lf                          logFlags
 	)
 	cmd := &cobra.Command{
@@ -36,7 +37,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 				}
 			}
 			d, err := node.NewDevnet(node.DevnetConfig{Dir: dir, Validators: validators, APIPort: apiPort, Voters: voters,
-				Logger: logger, Version: version})
+				Logger: logger, Version: version, Pprof: pprof})
 			if err != nil {
 				return err
 			}
@@ -63,6 +64,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 	f.StringVar(&dir, "dir", "", "devnet folder (default: a fresh temporary folder)")
 	f.IntVar(&apiPort, "api-port", 8080, "API port of the first validator (validator i: +i; registrar: +50)")
 	f.IntVar(&voters, "voters", 1000, "size of the demo voter roll")
+	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on every node's API")
 	lf.add(cmd)
 	return cmd
 }

@@ -89,7 +89,7 @@ func newNodeCmd() *cobra.Command {
 	var (
 		home, genesis, apiAddr string
 		listen, bootstrap      []string
-		mdns                   bool
+		mdns, pprof            bool
 		lf                     logFlags
 	)
 	cmd := &cobra.Command{
@@ -140,6 +140,7 @@ func newNodeCmd() *cobra.Command {
 			if cmd.Flags().Changed("mdns") {
 				cfg.P2P.MDNS = mdns
 			}
+			cfg.Pprof = pprof
 			if cfg.Name == "" {
 				cfg.Name = filepath.Base(home)
 			}
@@ -161,6 +162,7 @@ func newNodeCmd() *cobra.Command {
 	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs")
 	f.StringSliceVar(&bootstrap, "bootstrap", nil, "peers to dial at start (multiaddrs with /p2p/ID)")
 	f.BoolVar(&mdns, "mdns", false, "find peers on the local network with mDNS")
+	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the API")
 	lf.add(cmd)
 	cmd.MarkFlagRequired("home")
 	return cmd
