@@ -27,6 +27,61 @@ func (s *Server) submitCast(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusAccepted, SubmitView{CastID: &id})
 }
 
+// MaxBatchCasts bounds the casts of one batch request.
+const MaxBatchCasts = 1000
+
+// BatchRequest is the body of POST /v1/casts/batch.
+type BatchRequest struct {
+	Casts []*ballot.Cast `json:"casts"`
+}
+
+// BatchResult is one cast's answer in a batch: the status and body it
+// would have had alone.
+type BatchResult struct {
+	Status int             `json:"status"`
+	CastID *consensus.Hash `json:"cast_id,omitempty"`
+	Error  *ErrorDetail    `json:"error,omitempty"`
+}
+
+// BatchView is the answer of POST /v1/casts/batch.
+type BatchView struct {
+	Results []BatchResult `json:"results"`
+}
+
+// submitCasts takes up to MaxBatchCasts casts in one request (for relays
+// and load tests: one HTTP exchange instead of many). Each gets the answer
+// it would have had alone; the request is 200 whatever they are.
+func (s *Server) submitCasts(w http.ResponseWriter, r *http.Request) {
+	var req BatchRequest
+	if err := ReadJSON(w, r, MaxBatchCasts*s.cfg.MaxBodyBytes/16, &req); err != nil {
+		WriteError(w, err)
+		return
+	}
+	if len(req.Casts) > MaxBatchCasts {
+		WriteError(w, fmt.Errorf("%w: %d casts, at most %d", ErrBodyTooLarge, len(req.Casts), MaxBatchCasts))
+		return
+	}
+	txs := make([][]byte, len(req.Casts))
+	for i, c := range req.Casts {
+		if c == nil {
+			c = &ballot.Cast{}
+		}
+		txs[i] = (&ballot.Tx{Cast: c}).Encode()
+	}
+	checked, errs := s.cfg.Backend.SubmitMany(r.Context(), txs)
+	out := BatchView{Results: make([]BatchResult, len(txs))}
+	for i := range txs {
+		if errs[i] != nil {
+			status, code := ErrorCode(errs[i])
+			out.Results[i] = BatchResult{Status: status, Error: &ErrorDetail{Code: code, Message: errs[i].Error()}}
+			continue
+		}
+		id := checked[i].ID
+		out.Results[i] = BatchResult{Status: http.StatusAccepted, CastID: &id}
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
 // finalCast locates a cast in the ledger and reads it back.
 func (s *Server) finalCast(id consensus.Hash) (c *ballot.Cast, height uint64, index int, err error) {
 	height, index, err = s.cfg.Chain.TxLocation(id)

@@ -46,6 +46,9 @@ type Backend interface {
 	// Submit checks a transaction (every rule) and, if it passes, adds it
 	// to the mempool and gossips it.
 	Submit(ctx context.Context, tx []byte) (*ballot.Checked, error)
+	// SubmitMany is Submit for many transactions at once; the results are
+	// in the same order.
+	SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error)
 	// Pending reports whether a transaction waits in the mempool.
 	Pending(id consensus.Hash) bool
 	// PendingCasts returns how many casts of a ballot wait in the mempool.
@@ -109,6 +112,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/ballots/{id}", s.ballot)
 	m.HandleFunc("GET /v1/ballots/{id}/results", s.results)
 	m.HandleFunc("POST /v1/casts", s.submitCast)
+	m.HandleFunc("POST /v1/casts/batch", s.submitCasts)
 	m.HandleFunc("GET /v1/casts/{id}", s.castStatus)
 	m.HandleFunc("GET /v1/casts/{id}/receipt", s.receipt)
 	m.HandleFunc("POST /v1/receipts/verify", s.verifyReceipt)

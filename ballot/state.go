@@ -157,46 +157,71 @@ func (b *Batch) Add(tx *Checked) error {
 }
 
 func (b *Batch) addBallot(nb *Ballot) error {
-	if _, found, err := b.Ballot(nb.ID); err != nil {
+	if err := b.Check(&Checked{ID: nb.ID, Ballot: nb}); err != nil {
 		return err
-	} else if found {
-		return fmt.Errorf("ballot %s: %w", nb.ID.Short(), ErrDuplicateBallot)
-	}
-	if nb.Def.Closes <= b.time {
-		return fmt.Errorf("ballot %s: %w: closes at %d, block time %d", nb.ID.Short(), ErrBallotClosed, nb.Def.Closes, b.time)
 	}
 	b.up.Ballots = append(b.up.Ballots, nb)
 	b.up.Results[nb.ID] = &Results{BallotID: nb.ID, Counts: make([]uint64, len(nb.Def.Choices))}
 	return nil
 }
 
-func (b *Batch) addCast(tx *Checked) error {
+// Check applies the stateful rules to tx against the state as the batch
+// has made it so far, without applying it.
+func (b *Batch) Check(tx *Checked) error {
+	if tx.Ballot != nil {
+		if _, found, err := b.Ballot(tx.Ballot.ID); err != nil {
+			return err
+		} else if found {
+			return fmt.Errorf("ballot %s: %w", tx.Ballot.ID.Short(), ErrDuplicateBallot)
+		}
+		if tx.Ballot.Def.Closes <= b.time {
+			return fmt.Errorf("ballot %s: %w: closes at %d, block time %d", tx.Ballot.ID.Short(), ErrBallotClosed, tx.Ballot.Def.Closes, b.time)
+		}
+		return nil
+	}
+	_, _, err := b.checkCast(tx)
+	return err
+}
+
+// checkCast applies the stateful rules to a cast and returns the voter
+// key's previous record, if any.
+func (b *Batch) checkCast(tx *Checked) (prev VoterRecord, had bool, err error) {
 	c := tx.Cast
 	bal, found, err := b.Ballot(c.BallotID)
 	if err != nil {
-		return err
+		return prev, false, err
 	}
 	if !found {
-		return fmt.Errorf("cast %s: %w %s", tx.ID.Short(), ErrUnknownBallot, c.BallotID.Short())
+		return prev, false, fmt.Errorf("cast %s: %w %s", tx.ID.Short(), ErrUnknownBallot, c.BallotID.Short())
 	}
 	if err := CheckOpen(bal.Def, b.time); err != nil {
-		return fmt.Errorf("cast %s: %w", tx.ID.Short(), err)
+		return prev, false, fmt.Errorf("cast %s: %w", tx.ID.Short(), err)
 	}
 	slot := VoterSlot{c.BallotID, c.Key()}
-	prev, had := b.up.Voters[slot]
+	prev, had = b.up.Voters[slot]
 	if !had {
 		if prev, had, err = b.state.Voter(slot.Ballot, slot.Voter); err != nil {
-			return err
+			return prev, false, err
 		}
 	}
 	if had {
 		if !bal.Def.Revote {
-			return fmt.Errorf("cast %s: %w", tx.ID.Short(), ErrRevoteNotAllowed)
+			return prev, had, fmt.Errorf("cast %s: %w", tx.ID.Short(), ErrRevoteNotAllowed)
 		}
 		if c.Seq <= prev.Seq {
-			return fmt.Errorf("cast %s: %w: seq %d, last %d", tx.ID.Short(), ErrSeqReplay, c.Seq, prev.Seq)
+			return prev, had, fmt.Errorf("cast %s: %w: seq %d, last %d", tx.ID.Short(), ErrSeqReplay, c.Seq, prev.Seq)
 		}
 	}
+	return prev, had, nil
+}
+
+func (b *Batch) addCast(tx *Checked) error {
+	c := tx.Cast
+	prev, had, err := b.checkCast(tx)
+	if err != nil {
+		return err
+	}
+	slot := VoterSlot{c.BallotID, c.Key()}
 	res, err := b.results(c.BallotID)
 	if err != nil {
 		return err

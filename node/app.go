@@ -2,9 +2,9 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -94,21 +94,71 @@ func (a *App) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
 	if err == nil {
 		err = a.pool.Add(checked)
 	}
+	a.count(checked, err)
 	if err != nil {
-		_, code := api.ErrorCode(err)
-		a.metrics.TxsRejected.WithLabelValues(code).Inc()
 		return nil, err
 	}
-	kind := "cast"
-	if checked.Ballot != nil {
-		kind = "definition"
-	}
-	a.metrics.TxsAccepted.WithLabelValues(kind).Inc()
 	a.metrics.MempoolTxs.Set(float64(a.pool.Len()))
 	return checked, nil
 }
 
+// SubmitMany is Submit for many transactions: the signatures are checked
+// on all cores, then the stateful rules and the mempool take them in
+// order (so a voter's casts keep their seq order).
+func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	out := make([]*ballot.Checked, len(txs))
+	errs := make([]error, len(txs))
+	workers := min(runtime.GOMAXPROCS(0), len(txs))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(txs); i += workers {
+				out[i], errs[i] = a.checkStateless(txs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range out {
+		if errs[i] == nil {
+			if errs[i] = a.checkState(c); errs[i] == nil {
+				errs[i] = a.pool.Add(c)
+			}
+		}
+		a.count(c, errs[i])
+		if errs[i] != nil {
+			out[i] = nil
+		}
+	}
+	a.metrics.MempoolTxs.Set(float64(a.pool.Len()))
+	return out, errs
+}
+
+func (a *App) count(c *ballot.Checked, err error) {
+	if err != nil {
+		_, code := api.ErrorCode(err)
+		a.metrics.TxsRejected.WithLabelValues(code).Inc()
+		return
+	}
+	kind := "cast"
+	if c.Ballot != nil {
+		kind = "definition"
+	}
+	a.metrics.TxsAccepted.WithLabelValues(kind).Inc()
+}
+
 func (a *App) check(tx []byte) (*ballot.Checked, error) {
+	c, err := a.checkStateless(tx)
+	if err != nil {
+		return nil, err
+	}
+	return c, a.checkState(c)
+}
+
+// checkStateless refuses what is known (pending or final) and applies
+// the stateless rules: the signatures.
+func (a *App) checkStateless(tx []byte) (*ballot.Checked, error) {
 	if max := a.genesis.Params.MaxTxBytes; len(tx) > max {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ballot.ErrTooLarge, len(tx), max)
 	}
@@ -116,11 +166,9 @@ func (a *App) check(tx []byte) (*ballot.Checked, error) {
 	if _, ok := a.pool.Get(id); ok {
 		return nil, fmt.Errorf("%w: %s is pending", ballot.ErrDuplicate, id.Short())
 	}
-	if _, _, err := a.ledger.TxLocation(id); err == nil {
-		return nil, fmt.Errorf("%w: %s is final", ballot.ErrDuplicate, id.Short())
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
+	// A replay of a final cast needs no ledger lookup here: its seq is
+	// not above its voter key's final one, so the stateful rules refuse
+	// it (seq_replay, 409); a final definition is a duplicate ballot.
 	start := time.Now()
 	checked, err := ballot.CheckTx(a.genesis.ChainID, tx, a.genesis.Params.MaxTxBytes, a.state)
 	if err != nil {
@@ -129,12 +177,14 @@ func (a *App) check(tx []byte) (*ballot.Checked, error) {
 	if checked.Cast != nil {
 		a.metrics.CastVerify.Observe(time.Since(start).Seconds())
 	}
-	height, _, tipTime := a.Tip()
-	b := ballot.NewBatch(a.state, height+1, max(a.clock().UnixMilli(), tipTime+1))
-	if err := b.Add(checked); err != nil {
-		return nil, err
-	}
 	return checked, nil
+}
+
+// checkState applies the stateful rules against the last final state at
+// the next block's time.
+func (a *App) checkState(c *ballot.Checked) error {
+	height, _, tipTime := a.Tip()
+	return ballot.NewBatch(a.state, height+1, max(a.clock().UnixMilli(), tipTime+1)).Check(c)
 }
 
 // Pending returns how many transactions wait in the mempool.

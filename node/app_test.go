@@ -122,7 +122,8 @@ func TestAppRefusesReplaysAndDuplicatesAtSubmit(t *testing.T) {
 		t.Fatalf("same seq pending: %v", err)
 	}
 	f.commitNext(t)
-	if err := f.submit(t, c); !errors.Is(err, ballot.ErrDuplicate) {
+	// A replay of a final cast is refused by its seq (409 seq_replay).
+	if err := f.submit(t, c); !errors.Is(err, ballot.ErrSeqReplay) {
 		t.Fatalf("final duplicate: %v", err)
 	}
 	if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, 1, 2)}); !errors.Is(err, ballot.ErrSeqReplay) {

@@ -183,6 +183,17 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
 	return c, nil
 }
 
+// SubmitMany implements api.Backend.
+func (n *Node) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	cs, errs := n.app.SubmitMany(ctx, txs)
+	for _, c := range cs {
+		if c != nil {
+			n.gossipTx(c)
+		}
+	}
+	return cs, errs
+}
+
 // Pending implements api.Backend.
 func (n *Node) Pending(id consensus.Hash) bool {
 	_, ok := n.pool.Get(id)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -71,10 +72,12 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	opts.ensureDefaults()
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{
-		Cache:  cache,
-		Logger: pebbleLogger{opts.Logger},
-	})
+	po := &pebble.Options{Cache: cache, Logger: pebbleLogger{opts.Logger}}
+	// Bloom filters on every level: most point reads on the hot path miss
+	// (is this cast id already final? has this voter key voted?) and a
+	// filter answers them without reading a block.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}

@@ -33,7 +33,10 @@ type BenchConfig struct {
 	Concurrency int
 	// Rate caps the sending rate in casts/s; 0 sends as fast as accepted.
 	Rate float64
-	Rand io.Reader
+	// Batch sends this many casts per request (POST /v1/casts/batch);
+	// 0 or 1 sends one cast per request (POST /v1/casts).
+	Batch int
+	Rand  io.Reader
 	// Progress, if set, is called often with the phase and its progress.
 	Progress func(phase string, done, total int)
 	// Timeout bounds the wait for the last casts to be final.
@@ -82,6 +85,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	if cfg.Voters <= 0 || cfg.Voters > len(cfg.Roll) {
 		cfg.Voters = min(len(cfg.Roll), cfg.Casts)
 	}
+	cfg.Casts = max(cfg.Casts, cfg.Voters)
 	if cfg.Voters == 0 || cfg.Casts < cfg.Voters {
 		return nil, fmt.Errorf("bench: %d casts for %d voters", cfg.Casts, cfg.Voters)
 	}
@@ -145,7 +149,7 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]*voterToken, cfg.Voters)
+	out := make([]*voterToken, len(cfg.Roll))
 	var done, skipped atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -195,11 +199,13 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 			}
 		}()
 	}
-	for i := range cfg.Voters {
-		select {
-		case next <- i:
-		case <-ctx.Done():
+	// Walk the roll until enough voters have a token: voters of an
+	// earlier run (who have one already) are skipped.
+	for i := range cfg.Roll {
+		if int(done.Load()) >= cfg.Voters || ctx.Err() != nil {
+			break
 		}
+		next <- i
 	}
 	close(next)
 	wg.Wait()
@@ -209,7 +215,7 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 	}
 	var toks []voterToken
 	for _, t := range out {
-		if t != nil {
+		if t != nil && len(toks) < cfg.Voters {
 			toks = append(toks, *t)
 		}
 	}
@@ -254,6 +260,45 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 		go func() {
 			defer wg.Done()
 			node := cfg.Nodes[w%len(cfg.Nodes)]
+			record := func(c *benchCast, err error) {
+				c.ok = err == nil
+				if err != nil {
+					code := "error"
+					var e *Error
+					if errors.As(err, &e) {
+						code = e.Code
+					}
+					rejMu.Lock()
+					rep.Rejected[code]++
+					rejMu.Unlock()
+				}
+				if n := sent.Add(1); n%500 == 0 {
+					mu.Lock()
+					f := len(finalAt)
+					mu.Unlock()
+					progress("send", f, cfg.Casts)
+				}
+			}
+			var batch []*benchCast
+			flush := func() {
+				if len(batch) == 0 {
+					return
+				}
+				casts := make([]*ballot.Cast, len(batch))
+				now := time.Now()
+				for i, c := range batch {
+					casts[i], c.sent = c.cast, now
+				}
+				res, err := node.SubmitCasts(ctx, casts)
+				for i, c := range batch {
+					if err == nil && res[i].Error != nil {
+						record(c, &Error{Status: res[i].Status, Code: res[i].Error.Code, Message: res[i].Error.Message})
+					} else {
+						record(c, err)
+					}
+				}
+				batch = batch[:0]
+			}
 			for cs := range work {
 				for _, c := range cs {
 					if pace != nil {
@@ -263,27 +308,18 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 							return
 						}
 					}
+					if cfg.Batch > 1 {
+						if batch = append(batch, c); len(batch) >= cfg.Batch {
+							flush()
+						}
+						continue
+					}
 					c.sent = time.Now()
 					_, err := node.SubmitCast(ctx, c.cast)
-					c.ok = err == nil
-					if err != nil {
-						code := "error"
-						var e *Error
-						if errors.As(err, &e) {
-							code = e.Code
-						}
-						rejMu.Lock()
-						rep.Rejected[code]++
-						rejMu.Unlock()
-					}
-					if n := sent.Add(1); n%500 == 0 {
-						mu.Lock()
-						f := len(finalAt)
-						mu.Unlock()
-						progress("send", f, cfg.Casts)
-					}
+					record(c, err)
 				}
 			}
+			flush()
 		}()
 	}
 	for _, cs := range perVoter {

@@ -187,6 +187,19 @@ func (n *Node) SubmitCast(ctx context.Context, c *ballot.Cast) (consensus.Hash, 
 	return *v.CastID, nil
 }
 
+// SubmitCasts sends many signed casts in one request; each result is the
+// answer the cast would have had alone.
+func (n *Node) SubmitCasts(ctx context.Context, cs []*ballot.Cast) ([]api.BatchResult, error) {
+	var v api.BatchView
+	if err := n.post(ctx, "/v1/casts/batch", api.BatchRequest{Casts: cs}, &v); err != nil {
+		return nil, err
+	}
+	if len(v.Results) != len(cs) {
+		return nil, fmt.Errorf("node answered %d results for %d casts", len(v.Results), len(cs))
+	}
+	return v.Results, nil
+}
+
 // CastStatus returns a cast's status.
 func (n *Node) CastStatus(ctx context.Context, id consensus.Hash) (*api.CastStatusView, error) {
 	var v api.CastStatusView

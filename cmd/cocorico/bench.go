@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -26,6 +27,7 @@ func newBenchCmd() *cobra.Command {
 		registrarURL, ballotID, rollPath string
 		devnetPath                       string
 		casts, voters, concurrency       int
+		batch                            int
 		rate                             float64
 		asJSON                           bool
 		timeout                          time.Duration
@@ -81,7 +83,7 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 				return err
 			}
 			cfg := client.BenchConfig{Registrar: client.NewRegistrar(registrarURL, ""), Ballot: id, Roll: roll,
-				Voters: voters, Casts: casts, Concurrency: concurrency, Rate: rate, Rand: rand.Reader, Timeout: timeout}
+				Voters: voters, Casts: casts, Concurrency: concurrency, Rate: rate, Batch: batch, Rand: rand.Reader, Timeout: timeout}
 			for _, u := range nodes {
 				cfg.Nodes = append(cfg.Nodes, client.NewNode(u))
 			}
@@ -129,6 +131,7 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 	f.IntVar(&voters, "voters", 0, "voters to take tokens for (default: min(roll, casts))")
 	f.IntVar(&concurrency, "concurrency", 64, "concurrent clients")
 	f.Float64Var(&rate, "rate", 0, "cap on casts/s sent (0: as fast as accepted)")
+	f.IntVar(&batch, "batch", 1, "casts per request (more than 1 uses POST /v1/casts/batch)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the last casts to be final")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write the bench's own CPU profile of the timed window to this file")
@@ -171,12 +174,14 @@ func profileWindow(own, nodeFile, nodeURL string, secs int) func(bool) {
 		return nil
 	}
 	var f *os.File
+	var fetching sync.WaitGroup
 	return func(open bool) {
 		if !open {
 			if f != nil {
 				pprof.StopCPUProfile()
 				f.Close()
 			}
+			fetching.Wait()
 			return
 		}
 		if own != "" {
@@ -186,7 +191,9 @@ func profileWindow(own, nodeFile, nodeURL string, secs int) func(bool) {
 			}
 		}
 		if nodeFile != "" {
+			fetching.Add(1)
 			go func() {
+				defer fetching.Done()
 				resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimRight(nodeURL, "/"), secs))
 				if err != nil {
 					return
