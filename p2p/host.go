@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"time"
@@ -243,4 +244,18 @@ func (x *Host) sawHeight(p peer.ID, h uint64) {
 	if h > x.heights[p] {
 		x.heights[p] = h
 	}
+}
+
+// PeerID returns the libp2p peer id of a node key's public half.
+func PeerID(pub ed25519.PublicKey) (peer.ID, error) {
+	pk, err := crypto.UnmarshalEd25519PublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return peer.IDFromPublicKey(pk)
+}
+
+// Connected reports whether the host is connected to peer p.
+func (x *Host) Connected(p peer.ID) bool {
+	return x.h.Network().Connectedness(p) == network.Connected
 }

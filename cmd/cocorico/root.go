@@ -59,6 +59,7 @@ Start with:  cocorico devnet`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newDevnetCmd(),
+		newTestnetCmd(),
 		newInitCmd(),
 		newNodeCmd(),
 		newRegistrarCmd(),

@@ -1,0 +1,427 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node"
+	"github.com/cocorico/node/p2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// freeBase returns a port p such that p..p+n-1 are free on loopback for
+// TCP and UDP.
+func freeBase(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if base+n > 65000 {
+			continue
+		}
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			tl.Close()
+			ul, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ul.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+// cluster is a network of real `cocorico node` processes on loopback.
+type cluster struct {
+	t       *testing.T
+	dir     string
+	names   []string
+	procs   map[string]*exec.Cmd
+	apis    map[string]string
+	p2ps    map[string]string
+	genesis *consensus.Genesis
+	reg     string
+	ballot  consensus.Hash
+	roll    []struct{ id, code string }
+	next    int
+}
+
+func newCluster(t *testing.T, validators, volunteers int) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	n := validators + volunteers
+	p2pBase, apiBase := freeBase(t, n), freeBase(t, n+1)
+	out, err := exec.Command(binary(t), "testnet", "--validators", fmt.Sprint(validators), "--volunteers", fmt.Sprint(volunteers),
+		"--out", dir, "--p2p-base-port", fmt.Sprint(p2pBase), "--api-base-port", fmt.Sprint(apiBase)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("testnet: %v\n%s", err, out)
+	}
+	c := &cluster{t: t, dir: dir, procs: map[string]*exec.Cmd{}, apis: map[string]string{}, p2ps: map[string]string{}}
+	for i := range n {
+		name := fmt.Sprintf("validator-%d", i)
+		if i >= validators {
+			name = fmt.Sprintf("volunteer-%d", i-validators)
+		}
+		c.names = append(c.names, name)
+		h := node.Home(filepath.Join(dir, name))
+		fc, err := h.ReadFileConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.apis[name] = "http://" + fc.API
+		k, err := node.LoadKey(h.KeyPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := p2p.PeerID(k.Public().(ed25519.PublicKey))
+		c.p2ps[name] = fc.Listen[0] + "/p2p/" + id.String()
+	}
+	if c.genesis, err = node.ReadGenesis(filepath.Join(dir, "genesis.json")); err != nil {
+		t.Fatal(err)
+	}
+	// The registrar's roll.
+	var roll strings.Builder
+	for i := range 400 {
+		id, code := fmt.Sprintf("v%03d", i), fmt.Sprintf("code%03d", i)
+		c.roll = append(c.roll, struct{ id, code string }{id, code})
+		fmt.Fprintf(&roll, "%s,%s\n", id, code)
+	}
+	os.WriteFile(filepath.Join(dir, "roll.csv"), []byte(roll.String()), 0o600)
+	c.reg = fmt.Sprintf("127.0.0.1:%d", apiBase+n)
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+func (c *cluster) start(name string) {
+	c.t.Helper()
+	logf, err := os.OpenFile(filepath.Join(c.dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(binary(c.t), "node", "--home", filepath.Join(c.dir, name), "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.procs[name] = cmd
+	c.waitUp(c.apis[name])
+}
+
+func (c *cluster) startRegistrar() {
+	c.t.Helper()
+	logf, _ := os.OpenFile(filepath.Join(c.dir, "registrar.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	cmd := exec.Command(binary(c.t), "registrar", "serve", "--home", filepath.Join(c.dir, "registrar"), "--node", c.apis["validator-0"],
+		"--roll", filepath.Join(c.dir, "roll.csv"), "--listen", c.reg, "--demo-hash", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.procs["registrar"] = cmd
+	c.waitUp("http://" + c.reg)
+}
+
+func (c *cluster) waitUp(url string) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url + "/v1/status"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("%s not up in 60 s", url)
+}
+
+func (c *cluster) stop(name string, sig syscall.Signal) {
+	c.t.Helper()
+	if p, ok := c.procs[name]; ok {
+		p.Process.Signal(sig)
+		p.Wait()
+		delete(c.procs, name)
+	}
+}
+
+func (c *cluster) stopAll() {
+	for name := range c.procs {
+		c.stop(name, syscall.SIGTERM)
+	}
+	if c.t.Failed() {
+		for _, n := range append(c.names, "registrar") {
+			if log, err := os.ReadFile(filepath.Join(c.dir, n+".log")); err == nil && len(log) > 0 {
+				c.t.Logf("%s log (tail):\n%s", n, tail(string(log), 1500))
+			}
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (c *cluster) node(name string) *client.Node { return client.NewNode(c.apis[name]) }
+
+// createBallot makes the ballot through the same client code as `ballot create`.
+func (c *cluster) createBallot(ctx context.Context) {
+	c.t.Helper()
+	k, err := client.NewRegistrar("http://"+c.reg, "").NewKey(ctx, ballot.KeyBits2048)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	_, org, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Now()
+	def := &ballot.Definition{ChainID: c.genesis.ChainID, Question: "Network test?", Choices: []string{"for", "against", "abstention"},
+		Opens: now.UnixMilli(), Closes: now.Add(time.Hour).UnixMilli(), Revote: true,
+		Registrars: []ballot.Registrar{{Name: "test", URL: "http://" + c.reg, Key: k.PublicKey}}}
+	def.Sign(org)
+	id, err := c.node("validator-0").SubmitDefinition(ctx, def)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.ballot = id
+	c.eventually("the ballot final", func() bool { _, _, err := c.node("validator-0").Ballot(ctx, id); return err == nil })
+}
+
+// vote has the next voter of the roll vote through the given node.
+func (c *cluster) vote(ctx context.Context, via string, choice string) (*ballot.Receipt, error) {
+	v := c.roll[c.next]
+	c.next++
+	w, _ := client.OpenWallet(filepath.Join(c.dir, "wallets", v.id+".json"))
+	res, err := client.Vote(ctx, client.VoteRequest{Node: c.node(via), Registrar: client.NewRegistrar("http://"+c.reg, ""),
+		BallotID: c.ballot, VoterID: v.id, Code: v.code, Choice: choice, Wallet: w, Rand: rand.Reader, Poll: 50 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	return res.Receipt, nil
+}
+
+func (c *cluster) eventually(what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *cluster) height(name string) uint64 {
+	st, err := c.node(name).Status(context.Background())
+	if err != nil {
+		return 0
+	}
+	return st.Height
+}
+
+// agree checks that the running nodes reach the same height with the
+// same block hashes and the same results.
+func (c *cluster) agree(ctx context.Context, names ...string) uint64 {
+	c.t.Helper()
+	var target uint64
+	for _, n := range names {
+		target = max(target, c.height(n))
+	}
+	c.eventually(fmt.Sprintf("%v at height %d", names, target), func() bool {
+		for _, n := range names {
+			if c.height(n) < target {
+				return false
+			}
+		}
+		return true
+	})
+	var want consensus.Hash
+	var wantCounts string
+	for i, n := range names {
+		for h := uint64(1); h <= target; h++ {
+			b, err := c.node(n).Block(ctx, h)
+			if err != nil {
+				c.t.Fatalf("%s block %d: %v", n, h, err)
+			}
+			if i == 0 && h == target {
+				want = b.Hash
+			}
+			if h == target && b.Hash != want {
+				c.t.Fatalf("FORK: %s has block %d = %s, %s has %s", n, h, b.Hash, names[0], want)
+			}
+		}
+		r, err := c.node(n).Results(ctx, c.ballot)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		counts := fmt.Sprint(r.Choices)
+		if r.Height == target {
+			if i == 0 {
+				wantCounts = counts
+			} else if wantCounts != "" && counts != wantCounts {
+				c.t.Fatalf("%s results %s, %s has %s", n, counts, names[0], wantCounts)
+			}
+		}
+	}
+	return target
+}
+
+// A network of real processes: 4 validators and a volunteer, casts to all
+// of them, then the faults of issue 6 one after another.
+func TestRealProcessesFourValidatorsAndAVolunteerAgreeAndSurviveFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of processes")
+	}
+	c := newCluster(t, 4, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	validators := []string{"validator-0", "validator-1", "validator-2", "validator-3"}
+	for _, v := range validators {
+		c.start(v)
+	}
+	c.startRegistrar()
+	c.createBallot(ctx)
+
+	// Casts round-robin over the validators; the volunteer joins late.
+	var receipts []*ballot.Receipt
+	for i := range 8 {
+		r, err := c.vote(ctx, validators[i%4], "for")
+		if err != nil {
+			t.Fatalf("vote %d: %v", i, err)
+		}
+		receipts = append(receipts, r)
+	}
+	t.Run("a volunteer started late catches up from height 1 and follows", func(t *testing.T) {
+		c.start("volunteer-0")
+		c.agree(ctx, "validator-0", "volunteer-0")
+		r, err := c.vote(ctx, "volunteer-0", "against")
+		if err != nil {
+			t.Fatalf("vote through the volunteer: %v", err)
+		}
+		receipts = append(receipts, r)
+		all := append(validators, "volunteer-0")
+		c.agree(ctx, all...)
+		for _, r := range receipts {
+			for _, n := range all {
+				v, err := c.node(n).VerifyReceipt(ctx, r)
+				if err != nil || !v.Valid {
+					t.Fatalf("receipt %s on %s: %+v %v", r.CastID, n, v, err)
+				}
+			}
+		}
+	})
+
+	t.Run("a validator killed with SIGKILL: casts keep becoming final; it restarts and catches up", func(t *testing.T) {
+		c.stop("validator-1", syscall.SIGKILL)
+		for i := range 4 {
+			if _, err := c.vote(ctx, []string{"validator-0", "validator-2", "validator-3", "volunteer-0"}[i], "abstention"); err != nil {
+				t.Fatalf("vote with a validator down: %v", err)
+			}
+		}
+		c.start("validator-1")
+		c.agree(ctx, append(validators, "volunteer-0")...)
+	})
+
+	t.Run("two validators stopped: the chain halts without forking and resumes when one returns", func(t *testing.T) {
+		c.stop("validator-2", syscall.SIGTERM)
+		c.stop("validator-3", syscall.SIGTERM)
+		before := c.height("validator-0")
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.vote(ctx, "validator-0", "for")
+			done <- err
+		}()
+		time.Sleep(5 * time.Second) // the claim under test is that nothing happens for a while
+		if h := c.height("validator-0"); h != before {
+			t.Fatalf("height moved from %d to %d with 2 of 4 validators", before, h)
+		}
+		c.start("validator-2")
+		if err := <-done; err != nil {
+			t.Fatalf("the pending vote after the chain resumed: %v", err)
+		}
+		c.start("validator-3")
+		c.agree(ctx, append(validators, "volunteer-0")...)
+	})
+
+	t.Run("a peer flooding invalid casts is cut off while honest casts go through", func(t *testing.T) {
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		hctx, hcancel := context.WithCancel(ctx)
+		defer hcancel()
+		attacker, err := p2p.New(hctx, p2p.Config{Key: key, Genesis: c.genesis, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet}, noHandler{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go attacker.Run(hctx)
+		if err := attacker.Connect(ctx, c.p2ps["validator-0"]); err != nil {
+			t.Fatal(err)
+		}
+		target, _ := p2p.PeerID(nodeKey(t, c, "validator-0"))
+		deadline := time.Now().Add(60 * time.Second)
+		sent := 0
+		for attacker.Connected(target) {
+			if time.Now().After(deadline) {
+				t.Fatalf("still connected after %d invalid casts", sent)
+			}
+			attacker.PublishTx(ctx, []byte(fmt.Sprintf("not a cast %d", sent)))
+			sent++
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("cut off after %d invalid casts", sent)
+		if _, err := c.vote(ctx, "validator-0", "for"); err != nil {
+			t.Fatalf("honest vote after the flood: %v", err)
+		}
+		c.agree(ctx, append(validators, "volunteer-0")...)
+	})
+}
+
+func nodeKey(t *testing.T, c *cluster, name string) ed25519.PublicKey {
+	k, err := node.LoadKey(node.Home(filepath.Join(c.dir, name)).KeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public().(ed25519.PublicKey)
+}
+
+// noHandler is the attacker's side: it takes nothing.
+type noHandler struct{}
+
+func (noHandler) HandleTx([]byte) p2p.Verdict { return p2p.Accept }
+func (noHandler) HandleConsensus(_ peer.ID, _ *consensus.Message) p2p.Verdict {
+	return p2p.Ignore
+}
+func (noHandler) HandleFinal(_ peer.ID, _ *consensus.Header, _ *consensus.Commit) p2p.Verdict {
+	return p2p.Ignore
+}
+func (noHandler) Height() uint64                                       { return 0 }
+func (noHandler) SyncBlocks(uint64, int, int) ([]p2p.SyncBlock, error) { return nil, nil }
+func (noHandler) ConsensusMessages(uint64) []*consensus.Message        { return nil }
