@@ -255,6 +255,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	defer gate.Stop()
 	d.progressAt = d.cfg.Clock()
 	for {
+		if ctx.Err() != nil {
+			return nil
+		}
 		if err := d.drain(ctx); err != nil {
 			return err
 		}
