@@ -338,4 +338,3 @@ func BenchmarkHeight4Validators(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/height")
 }
-
