@@ -63,6 +63,9 @@ const DomainResults = "cocorico/v1/results"
 // SHA-256("cocorico/v1/results" ‖ canonical array of Results in increasing
 // ballot id order). docs/PROTOCOL.md §App hash.
 func AppHash(all []Results) consensus.Hash {
+	if all == nil {
+		all = []Results{} // the empty array (0x80), not CBOR null
+	}
 	return consensus.Sum([]byte(DomainResults), canon.MustMarshal(all))
 }
 

@@ -1,0 +1,163 @@
+package ballot_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+)
+
+var updateVectors = flag.Bool("update-vectors", false, "rewrite docs/vectors from fixed keys")
+
+const vectorsDir = "../docs/vectors"
+
+// protocolVectors are byte strings an independent implementation can
+// check itself against (docs/PROTOCOL.md).
+type protocolVectors struct {
+	CastTx          string `json:"cast_tx_hex"`
+	CastID          string `json:"cast_id"`
+	CastSignBytes   string `json:"cast_sign_bytes_hex"`
+	TokenMessage    string `json:"token_message_hex"`
+	DefinitionTx    string `json:"definition_tx_hex"`
+	BallotID        string `json:"ballot_id"`
+	HeaderCBOR      string `json:"header_cbor_hex"`
+	BlockHash       string `json:"block_hash"`
+	PrecommitSign   string `json:"precommit_sign_bytes_hex"`
+	GenesisHash     string `json:"genesis_hash"`
+	EmptyMerkleRoot string `json:"empty_merkle_root"`
+	EmptyAppHash    string `json:"empty_app_hash"`
+}
+
+func vectorKey(t *testing.T) *rsa.PrivateKey {
+	path := filepath.Join(vectorsDir, "registrar_key.pem")
+	if data, err := os.ReadFile(path); err == nil {
+		blk, _ := pem.Decode(data)
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.(*rsa.PrivateKey)
+	}
+	if !*updateVectors {
+		t.Fatalf("%s missing: run with -update-vectors", path)
+	}
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o644)
+	return k
+}
+
+func seededKey(b byte) ed25519.PrivateKey {
+	seed := make([]byte, 32)
+	seed[0] = b
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
+	reg := vectorKey(t)
+	var vals []consensus.Validator
+	var vkeys []ed25519.PrivateKey
+	for i := range 4 {
+		k := seededKey(byte(i + 1))
+		vkeys = append(vkeys, k)
+		vals = append(vals, consensus.Validator{Name: "validator-" + string(rune('0'+i)), PubKey: k.Public().(ed25519.PublicKey)})
+	}
+	g := &consensus.Genesis{ChainID: "vectors", GenesisTime: time.UnixMilli(1_767_225_600_000).UTC(), Validators: vals, Params: consensus.DefaultParams()}
+
+	rpath := filepath.Join(vectorsDir, "receipt.json")
+	if *updateVectors {
+		def := &ballot.Definition{ChainID: g.ChainID, Question: "Should the vectors be kept?", Choices: []string{"for", "against", "abstention"},
+			Opens: 1_767_225_600_000, Closes: 1_767_312_000_000, Revote: true,
+			Registrars: []ballot.Registrar{{Name: "vector registrar", URL: "https://registrar.example", Key: ballot.MarshalRegistrarKey(&reg.PublicKey)}}}
+		def.Sign(seededKey(10))
+		voter := seededKey(20)
+		req, err := ballot.NewTokenRequest(ballottest.Seeded(1), &reg.PublicKey, def.ID(), voter.Public().(ed25519.PublicKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := ballot.BlindSign(reg, req.Blinded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := req.Finalize(sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &ballot.Cast{BallotID: def.ID(), Seq: 1, Choice: 0, TokenPrefix: tok.Prefix, Token: tok.Signature}
+		c.Sign(g.ChainID, voter)
+		other := &ballot.Tx{Definition: def}
+		txs := [][]byte{other.Encode(), (&ballot.Tx{Cast: c}).Encode()}
+		root, proofs := consensus.MerkleProofs(txs)
+		h := consensus.Header{ChainID: g.ChainID, Height: 1, Time: 1_767_225_601_000, PrevHash: g.Hash(), TxRoot: root, TxCount: 2,
+			AppHash: ballot.AppHash(nil), Proposer: 1}
+		r := ballot.NewReceipt(def, c, h, proofs[1], ballottest.Commit(g.ChainID, vkeys, &h, 0))
+		data, _ := json.MarshalIndent(r, "", "  ")
+		os.WriteFile(rpath, append(data, '\n'), 0o644)
+		os.WriteFile(filepath.Join(vectorsDir, "genesis.json"), g.JSON(), 0o644)
+	}
+	gdata, err := os.ReadFile(filepath.Join(vectorsDir, "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := consensus.ParseGenesis(gdata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen.Hash() != g.Hash() {
+		t.Fatal("docs/vectors/genesis.json is not the vectors' genesis")
+	}
+	rdata, err := os.ReadFile(rpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ballot.DecodeReceipt(rdata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := r.Verify(gen); !v.Valid {
+		t.Fatalf("the receipt in docs/vectors fails %v", v.Failed())
+	}
+	pc := consensus.VoteSignBytes(gen.ChainID, consensus.Precommit, r.Height, r.Commit.Round, r.Header.Hash())
+	got := protocolVectors{
+		CastTx:          hex.EncodeToString((&ballot.Tx{Cast: r.Cast}).Encode()),
+		CastID:          r.CastID.String(),
+		CastSignBytes:   hex.EncodeToString(r.Cast.SignBytes(gen.ChainID)),
+		TokenMessage:    hex.EncodeToString(ballot.TokenMessage(r.BallotID, r.Cast.Voter)),
+		DefinitionTx:    hex.EncodeToString((&ballot.Tx{Definition: r.Ballot}).Encode()),
+		BallotID:        r.BallotID.String(),
+		HeaderCBOR:      hex.EncodeToString(r.Header.Encode()),
+		BlockHash:       r.Header.Hash().String(),
+		PrecommitSign:   hex.EncodeToString(pc),
+		GenesisHash:     gen.Hash().String(),
+		EmptyMerkleRoot: consensus.MerkleRoot(nil).String(),
+		EmptyAppHash:    ballot.AppHash(nil).String(),
+	}
+	vpath := filepath.Join(vectorsDir, "vectors.json")
+	if *updateVectors {
+		data, _ := json.MarshalIndent(got, "", "  ")
+		os.WriteFile(vpath, append(data, '\n'), 0o644)
+	}
+	data, err := os.ReadFile(vpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want protocolVectors
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("the code no longer computes docs/vectors/vectors.json:\ngot  %+v\nwant %+v", got, want)
+	}
+}
