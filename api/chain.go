@@ -21,6 +21,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Peers:       info.Peers,
 		Behind:      info.Behind,
 		Version:     info.Version,
+		Mempool:     info.Mempool,
 	}
 	for i, val := range g.Validators {
 		v.Validators = append(v.Validators, ValidatorView{Index: i, Name: val.Name, PubKey: val.PubKey})

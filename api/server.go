@@ -66,6 +66,8 @@ type NodeInfo struct {
 	Version string `json:"version"`
 	// Behind is how many blocks the node knows it lacks (sync progress).
 	Behind uint64 `json:"behind"`
+	// Mempool is the number of pending transactions.
+	Mempool int `json:"mempool"`
 }
 
 // Config configures a Server.

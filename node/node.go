@@ -166,7 +166,7 @@ func (n *Node) Genesis() *consensus.Genesis { return n.cfg.Genesis }
 
 // Info implements api.Backend.
 func (n *Node) Info() api.NodeInfo {
-	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind()}
+	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len()}
 }
 
 func (n *Node) nodeID() string {

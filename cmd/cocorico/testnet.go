@@ -18,6 +18,7 @@ func newTestnetCmd() *cobra.Command {
 	var (
 		validators, volunteers, p2pBase, apiBase int
 		out, chainID, host                       string
+		compose                                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "testnet --validators N --out DIR [--volunteers M]",
@@ -60,7 +61,11 @@ after the validators. For machines of their own, edit each config.json.`,
 					if err != nil {
 						return err
 					}
-					bootstrap = append(bootstrap, fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", host, p2pBase+i, id))
+					addr := fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", host, p2pBase+i, id)
+					if compose {
+						addr = fmt.Sprintf("/dns4/%s/tcp/26656/p2p/%s", names[i], id)
+					}
+					bootstrap = append(bootstrap, addr)
 				}
 			}
 			if err := g.Validate(); err != nil {
@@ -81,6 +86,12 @@ after the validators. For machines of their own, edit each config.json.`,
 				fc := node.FileConfig{Name: names[i], API: fmt.Sprintf("%s:%d", host, apiBase+i),
 					Listen:    []string{fmt.Sprintf("/ip4/%s/tcp/%d", host, p2pBase+i), fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", host, p2pBase+i)},
 					Bootstrap: peers}
+				if compose {
+					// One container per node: the same ports in each, peers
+					// found by their service names on the compose network.
+					fc.API = "0.0.0.0:8080"
+					fc.Listen = []string{"/ip4/0.0.0.0/tcp/26656", "/ip4/0.0.0.0/udp/26656/quic-v1"}
+				}
 				if err := h.WriteFileConfig(fc); err != nil {
 					return err
 				}
@@ -101,6 +112,7 @@ after the validators. For machines of their own, edit each config.json.`,
 	f.StringVar(&host, "host", "127.0.0.1", "address the nodes listen on and dial each other at")
 	f.IntVar(&p2pBase, "p2p-base-port", 26656, "libp2p port of node 0 (node i: +i)")
 	f.IntVar(&apiBase, "api-base-port", 8080, "API port of node 0 (node i: +i)")
+	f.BoolVar(&compose, "compose", false, "configure for one container per node (deploy/compose.yaml): same ports, peers by service name")
 	cmd.MarkFlagRequired("out")
 	return cmd
 }
