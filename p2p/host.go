@@ -172,7 +172,7 @@ func (x *Host) Connect(ctx context.Context, addr string) error {
 func (x *Host) Run(ctx context.Context) error {
 	defer x.close()
 	x.dialBootstrap(ctx)
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
 		select {
