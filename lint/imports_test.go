@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 		"github.com/prometheus/client_golang"},
 	"node":              {module + "/", "github.com/", "golang.org/x/"},
 	"cmd":               {module + "/", "github.com/", "golang.org/x/"},
+	"deploy":            {module + "/", "github.com/", "golang.org/x/"},
 	"lint":              {},
 	"ballot/ballottest": {module + "/ballot", module + "/consensus"},
 }
