@@ -106,6 +106,9 @@ type Config struct {
 	Clock func() time.Time
 	// Version is reported in /v1/status and metrics.
 	Version string
+	// MaxDiskBytes stops a volunteer from following the chain while its
+	// ledger is larger; 0: no limit.
+	MaxDiskBytes int64
 	// Pprof serves Go's profiles on the API under /debug/pprof/.
 	Pprof bool
 	// TokensIssued, if set, replaces the HTTP query of the registrars.
@@ -123,6 +126,9 @@ type P2PConfig struct {
 	MDNS bool
 	// MaxPeers bounds connections (the connection manager's high water).
 	MaxPeers int
+	// MaxSyncBytesPerSec caps the transactions fetched by block sync per
+	// second (a volunteer's bandwidth); 0: no cap.
+	MaxSyncBytesPerSec int64
 }
 
 func (c *Config) validate() error {

@@ -199,9 +199,9 @@ func (d *Devnet) open(g *consensus.Genesis) error {
 		}
 		cfg := Config{Home: h, Genesis: g, Key: k, Name: fmt.Sprintf("validator-%d", i), APIAddr: d.port(i),
 			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof}
-		if d.cfg.Validators > 1 {
-			cfg.P2P = P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}
-		}
+		// Every devnet node listens on loopback, so that a volunteer can
+		// join it (cocorico init, then node --bootstrap with its address).
+		cfg.P2P = P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}
 		n, err := New(cfg)
 		if err != nil {
 			return err

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -29,6 +32,10 @@ type network struct {
 	blocks  map[consensus.Hash]*consensus.Block // recent proposals' blocks, by hash
 	order   []consensus.Hash
 	pending map[uint64]decided // announced final blocks whose block we have
+
+	progress progress
+	diskFull atomic.Bool
+	limiter  *rate.Limiter // sync bytes per second; nil: unlimited
 }
 
 type decided struct {
@@ -39,8 +46,15 @@ type decided struct {
 const recentBlocks = 16
 
 func newNetwork(n *Node) *network {
-	return &network{n: n, wake: make(chan struct{}, 1), blocks: map[consensus.Hash]*consensus.Block{}, pending: map[uint64]decided{}}
+	nw := &network{n: n, wake: make(chan struct{}, 1), blocks: map[consensus.Hash]*consensus.Block{}, pending: map[uint64]decided{}}
+	if bps := n.cfg.P2P.MaxSyncBytesPerSec; bps > 0 {
+		nw.limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps, maxSyncAnswer)))
+	}
+	return nw
 }
+
+// maxSyncAnswer is the largest sync answer (p2p's bound), the limiter's burst.
+const maxSyncAnswer = 32 << 20
 
 func (nw *network) poke() {
 	select {
@@ -188,6 +202,10 @@ func (nw *network) run(ctx context.Context) error {
 	finals := make(chan uint64, 64)
 	nw.n.app.SubscribeFinal(finals)
 	go nw.follow(ctx)
+	go nw.reportProgress(ctx, 5*time.Second)
+	if limit := nw.n.cfg.MaxDiskBytes; limit > 0 && nw.driver == nil {
+		go nw.watchDisk(ctx, limit, 30*time.Second)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -251,7 +269,7 @@ func (nw *network) askHeights(ctx context.Context) {
 func (nw *network) catchUp(ctx context.Context) {
 	vals := nw.n.cfg.Genesis.ValidatorSet()
 	chainID := nw.n.cfg.Genesis.ChainID
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
 		nw.mu.Lock()
 		d, ok := nw.pending[my+1]
@@ -275,6 +293,17 @@ func (nw *network) catchUp(ctx context.Context) {
 			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", err)
 			return
 		}
+		if nw.limiter != nil {
+			size := 0
+			for _, b := range blocks {
+				for _, tx := range b.Txs {
+					size += len(tx)
+				}
+			}
+			if err := nw.limiter.WaitN(ctx, min(size, nw.limiter.Burst())); err != nil {
+				return
+			}
+		}
 		for i, b := range blocks {
 			if err := commits[i].Verify(chainID, vals, b.Header.Height, b.Hash()); err != nil {
 				nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "height", b.Header.Height, "err", err)
@@ -285,6 +314,7 @@ func (nw *network) catchUp(ctx context.Context) {
 				return
 			}
 			nw.n.metrics.SyncedBlocks.Inc()
+			nw.progress.applied(len(b.Txs))
 		}
 	}
 }

@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"io"
+	"time"
+
 	"errors"
 	"fmt"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -90,6 +95,7 @@ func newNodeCmd() *cobra.Command {
 		home, genesis, apiAddr string
 		listen, bootstrap      []string
 		mdns, pprof            bool
+		maxDiskGB, maxSyncMBps float64
 		lf                     logFlags
 	)
 	cmd := &cobra.Command{
@@ -141,6 +147,8 @@ func newNodeCmd() *cobra.Command {
 				cfg.P2P.MDNS = mdns
 			}
 			cfg.Pprof = pprof
+			cfg.MaxDiskBytes = int64(maxDiskGB * (1 << 30))
+			cfg.P2P.MaxSyncBytesPerSec = int64(maxSyncMBps * (1 << 20))
 			if cfg.Name == "" {
 				cfg.Name = filepath.Base(home)
 			}
@@ -152,6 +160,9 @@ func newNodeCmd() *cobra.Command {
 			defer cancel()
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s of chain %s at height %d · API %s · p2p %s\n",
 				cfg.Name, n.Role(), g.ChainID, n.Height(), n.APIURL(), n.P2PAddr())
+			if term.IsTerminal(int(os.Stderr.Fd())) && !lf.json {
+				go showSync(ctx, n, cmd.ErrOrStderr())
+			}
 			return n.Run(ctx)
 		},
 	}
@@ -163,6 +174,8 @@ func newNodeCmd() *cobra.Command {
 	f.StringSliceVar(&bootstrap, "bootstrap", nil, "peers to dial at start (multiaddrs with /p2p/ID)")
 	f.BoolVar(&mdns, "mdns", false, "find peers on the local network with mDNS")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the API")
+	f.Float64Var(&maxDiskGB, "max-disk-gb", 0, "volunteer: stop following the chain while the ledger is larger (0: no limit)")
+	f.Float64Var(&maxSyncMBps, "max-sync-mbps", 0, "cap on block-sync download, MiB/s (0: no cap)")
 	lf.add(cmd)
 	cmd.MarkFlagRequired("home")
 	return cmd
@@ -178,4 +191,35 @@ func splitList(in []string) []string {
 		}
 	}
 	return out
+}
+
+// showSync draws a progress bar on the terminal while the node is behind
+// its peers (the logs carry the same as "sync progress" lines).
+func showSync(ctx context.Context, n *node.Node, w io.Writer) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	var bar *progressbar.ProgressBar
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s := n.SyncProgress()
+		switch {
+		case s.Target > s.Height+1 && bar == nil:
+			bar = progressbar.NewOptions64(int64(s.Target), progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("sync"),
+				progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionThrottle(500*time.Millisecond))
+		case bar != nil && s.Target <= s.Height:
+			bar.Finish()
+			fmt.Fprintf(w, "\nin sync at height %d\n", s.Height)
+			bar = nil
+			continue
+		}
+		if bar != nil {
+			bar.ChangeMax64(int64(s.Target))
+			bar.Describe(fmt.Sprintf("sync %d blocks/s %d casts/s", int(s.BlocksPerSec), int(s.TxsPerSec)))
+			bar.Set64(int64(s.Height))
+		}
+	}
 }
