@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (int, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String() + errb.String()
+}
+
+func TestExitCodesFollowTheContract(t *testing.T) {
+	cases := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"version"}, exitOK},
+		{[]string{"no-such-command"}, exitUsage},
+		{[]string{"vote"}, exitUsage},                                        // required flags missing
+		{[]string{"results", "--ballot", "not-hex"}, exitUsage},              // a malformed id
+		{[]string{"node", "--home", t.TempDir()}, exitUsage},                 // no genesis in the home
+		{[]string{"receipt", "verify", "/no/such/receipt.json"}, exitFailed}, // a check cannot be made
+		{[]string{"results", "--node", "http://127.0.0.1:1", "--ballot", strings.Repeat("ab", 32)}, exitFailed},
+	}
+	for _, c := range cases {
+		if got, out := runCLI(c.args...); got != c.want {
+			t.Errorf("cocorico %v: exit %d, want %d\n%s", c.args, got, c.want, out)
+		}
+	}
+}
+
+// receipt verify exits 0 for the valid receipt of docs/vectors and 1 for
+// the same receipt with one byte changed, naming the failed check.
+func TestReceiptVerifyExitsOneOnATamperedReceipt(t *testing.T) {
+	genesis := "../../docs/vectors/genesis.json"
+	data, err := os.ReadFile("../../docs/vectors/receipt.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCLI("receipt", "verify", "../../docs/vectors/receipt.json", "--genesis", genesis); code != exitOK {
+		t.Fatalf("valid receipt: exit %d\n%s", code, out)
+	}
+	var r map[string]any
+	json.Unmarshal(data, &r)
+	r["height"] = 2
+	bad, _ := json.Marshal(r)
+	path := filepath.Join(t.TempDir(), "tampered.json")
+	os.WriteFile(path, bad, 0o600)
+	code, out := runCLI("receipt", "verify", path, "--genesis", genesis)
+	if code != exitFailed || !strings.Contains(out, "✗") {
+		t.Fatalf("tampered receipt: exit %d\n%s", code, out)
+	}
+}
