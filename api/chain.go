@@ -56,7 +56,7 @@ func (s *Server) latestBlock(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, fmt.Errorf("%w: no block yet", ErrNotFound))
 		return
 	}
-	s.writeBlock(w, h)
+	s.writeBlock(w, r, h)
 }
 
 func (s *Server) block(w http.ResponseWriter, r *http.Request) {
@@ -65,10 +65,11 @@ func (s *Server) block(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, fmt.Errorf("%w: height must be a positive integer", ErrBadRequest))
 		return
 	}
-	s.writeBlock(w, h)
+	s.writeBlock(w, r, h)
 }
 
-func (s *Server) writeBlock(w http.ResponseWriter, h uint64) {
+// writeBlock answers a block; with ?txs=false, the transaction ids only.
+func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 	b, err := s.cfg.Chain.Block(h)
 	if err != nil {
 		WriteError(w, err)
@@ -83,6 +84,9 @@ func (s *Server) writeBlock(w http.ResponseWriter, h uint64) {
 		TxIDs: make([]consensus.Hash, len(b.Txs))}
 	for i, tx := range b.Txs {
 		v.TxIDs[i] = ballot.TxID(tx)
+	}
+	if r.URL.Query().Get("txs") == "false" {
+		v.Txs = nil
 	}
 	WriteJSON(w, http.StatusOK, v)
 }

@@ -74,7 +74,10 @@ func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
 		vkeys = append(vkeys, k)
 		vals = append(vals, consensus.Validator{Name: "validator-" + string(rune('0'+i)), PubKey: k.Public().(ed25519.PublicKey)})
 	}
-	g := &consensus.Genesis{ChainID: "vectors", GenesisTime: time.UnixMilli(1_767_225_600_000).UTC(), Validators: vals, Params: consensus.DefaultParams()}
+	// Fixed parameters, not the defaults: the vectors must not move when a default does.
+	params := consensus.Params{MaxBlockTxs: 20000, MaxBlockBytes: 12 << 20, MaxTxBytes: 8 << 10, TimeoutProposeMs: 1500,
+		TimeoutProposeDeltaMs: 500, TimeoutVoteMs: 500, TimeoutVoteDeltaMs: 500, BlockIntervalMs: 250, HeartbeatMs: 10000, MaxClockDriftMs: 5000}
+	g := &consensus.Genesis{ChainID: "vectors", GenesisTime: time.UnixMilli(1_767_225_600_000).UTC(), Validators: vals, Params: params}
 
 	rpath := filepath.Join(vectorsDir, "receipt.json")
 	if *updateVectors {

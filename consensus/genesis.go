@@ -52,7 +52,7 @@ type Params struct {
 // DefaultParams are the parameters `cocorico testnet` and `devnet` write.
 func DefaultParams() Params {
 	return Params{
-		MaxBlockTxs:           20000,
+		MaxBlockTxs:           5000,
 		MaxBlockBytes:         12 << 20,
 		MaxTxBytes:            8 << 10,
 		TimeoutProposeMs:      1500,

@@ -34,6 +34,10 @@ type App struct {
 	tipTime   int64          // its time (Unix ms)
 	appHash   consensus.Hash // results after the last final block
 	validated map[consensus.Hash]*validBlock
+	// proposedTxs are the transactions of blocks validated at this height
+	// that were not in the mempool: gossip often brings them after the
+	// proposal did, and they are not verified a second time.
+	proposedTxs map[consensus.Hash]*ballot.Checked
 
 	finalMu   sync.Mutex
 	finalSubs []chan<- uint64
@@ -49,15 +53,16 @@ type validBlock struct {
 // NewApp returns the application over an open ledger.
 func NewApp(g *consensus.Genesis, ledger *store.Ledger, pool *Mempool, m *Metrics, logger *slog.Logger, clock func() time.Time) (*App, error) {
 	a := &App{
-		genesis:   g,
-		vals:      g.ValidatorSet(),
-		ledger:    ledger,
-		state:     ballot.NewKVState(g.ChainID, ledger),
-		pool:      pool,
-		metrics:   m,
-		logger:    logger,
-		clock:     clock,
-		validated: map[consensus.Hash]*validBlock{},
+		genesis:     g,
+		vals:        g.ValidatorSet(),
+		ledger:      ledger,
+		state:       ballot.NewKVState(g.ChainID, ledger),
+		pool:        pool,
+		metrics:     m,
+		logger:      logger,
+		clock:       clock,
+		validated:   map[consensus.Hash]*validBlock{},
+		proposedTxs: map[consensus.Hash]*ballot.Checked{},
 	}
 	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()
 	if h := ledger.Height(); h > 0 {
@@ -122,7 +127,10 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 	wg.Wait()
 	for i, c := range out {
 		if errs[i] == nil {
-			if errs[i] = a.checkState(c); errs[i] == nil {
+			if c.Ballot != nil {
+				errs[i] = a.checkState(c)
+			}
+			if errs[i] == nil {
 				errs[i] = a.pool.Add(c)
 			}
 		}
@@ -150,8 +158,8 @@ func (a *App) count(c *ballot.Checked, err error) {
 
 func (a *App) check(tx []byte) (*ballot.Checked, error) {
 	c, err := a.checkStateless(tx)
-	if err != nil {
-		return nil, err
+	if err != nil || c.Cast != nil {
+		return c, err // a cast's stateful rules ran before its signatures
 	}
 	return c, a.checkState(c)
 }
@@ -166,11 +174,30 @@ func (a *App) checkStateless(tx []byte) (*ballot.Checked, error) {
 	if _, ok := a.pool.Get(id); ok {
 		return nil, fmt.Errorf("%w: %s is pending", ballot.ErrDuplicate, id.Short())
 	}
-	// A replay of a final cast needs no ledger lookup here: its seq is
-	// not above its voter key's final one, so the stateful rules refuse
-	// it (seq_replay, 409); a final definition is a duplicate ballot.
+	a.mu.RLock()
+	proposed, inProposal := a.proposedTxs[id]
+	a.mu.RUnlock()
+	if inProposal {
+		return proposed, nil // verified when its block was validated
+	}
+	decoded, err := ballot.DecodeTx(tx, a.genesis.Params.MaxTxBytes)
+	if err != nil {
+		return nil, err
+	}
+	// The cheap rules before the costly ones: a cast that is malformed,
+	// for a closed ballot, or already final (its seq is not above its
+	// voter key's final one: seq_replay) is refused before any signature
+	// is checked. Gossip brings many such casts to a node that is behind.
+	if c := decoded.Cast; c != nil {
+		if err := c.CheckSyntax(); err != nil {
+			return nil, err
+		}
+		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Cast: c}); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
-	checked, err := ballot.CheckTx(a.genesis.ChainID, tx, a.genesis.Params.MaxTxBytes, a.state)
+	checked, err := ballot.Check(a.genesis.ChainID, decoded, tx, a.state)
 	if err != nil {
 		return nil, err
 	}
@@ -289,6 +316,13 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	if err != nil {
 		return nil, err
 	}
+	a.mu.Lock()
+	for _, c := range checked {
+		if _, pending := a.pool.Get(c.ID); !pending && c.Cast != nil {
+			a.proposedTxs[c.ID] = c
+		}
+	}
+	a.mu.Unlock()
 	batch := ballot.NewBatch(a.state, h.Height, h.Time)
 	v = &validBlock{ids: make([]consensus.Hash, len(checked))}
 	for i, tx := range checked {
@@ -322,6 +356,7 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	prevTime := a.tipTime
 	a.tipHash, a.tipTime, a.appHash = b.Hash(), b.Header.Time, v.update.AppHash
 	clear(a.validated)
+	clear(a.proposedTxs)
 	a.mu.Unlock()
 
 	dropped := a.pool.Update(v.ids, v.update, a.closedBetween(prevTime, b.Header.Time))

@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"golang.org/x/time/rate"
 	"io"
 	"slices"
 	"sort"
@@ -61,6 +63,8 @@ type BenchReport struct {
 	SendRate  float64        `json:"sent_casts_per_s"`
 	LatencyMs Percentiles    `json:"latency_ms"`
 	Blocks    int            `json:"blocks"`
+	// Missing lists (some of) the accepted casts never seen final.
+	Missing []consensus.Hash `json:"missing,omitempty"`
 }
 
 // Percentiles of cast-to-final latency, in milliseconds.
@@ -240,11 +244,9 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- watchFinal(watchCtx, cfg.Nodes[0], startHeight, byID, &mu, finalAt, &rep.Blocks) }()
 
-	var pace <-chan time.Time
+	var pace *rate.Limiter
 	if cfg.Rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
-		defer t.Stop()
-		pace = t.C
+		pace = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, cfg.Batch))
 	}
 	if cfg.OnWindow != nil {
 		cfg.OnWindow(true)
@@ -301,12 +303,8 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 			}
 			for cs := range work {
 				for _, c := range cs {
-					if pace != nil {
-						select {
-						case <-pace:
-						case <-ctx.Done():
-							return
-						}
+					if pace != nil && pace.Wait(ctx) != nil {
+						return
 					}
 					if cfg.Batch > 1 {
 						if batch = append(batch, c); len(batch) >= cfg.Batch {
@@ -374,6 +372,13 @@ wait:
 		}
 	}
 	rep.Final = len(finalAt)
+	for _, cs := range perVoter {
+		for _, c := range cs {
+			if _, ok := finalAt[c.id]; c.ok && !ok && len(rep.Missing) < 10 {
+				rep.Missing = append(rep.Missing, c.id)
+			}
+		}
+	}
 	rep.Window = last.Sub(start)
 	if rep.Window > 0 {
 		rep.FinalRate = float64(rep.Final) / rep.Window.Seconds()
@@ -388,7 +393,7 @@ wait:
 func watchFinal(ctx context.Context, n *Node, from uint64, ours map[consensus.Hash]*benchCast, mu *sync.Mutex, finalAt map[consensus.Hash]time.Time, blocks *int) error {
 	h := from + 1
 	for {
-		b, err := n.Block(ctx, h)
+		b, err := n.BlockIDs(ctx, h)
 		if IsCode(err, "not_found") {
 			select {
 			case <-ctx.Done():

@@ -247,10 +247,19 @@ func (n *Node) VerifyReceipt(ctx context.Context, r *ballot.Receipt) (*api.Verif
 
 // Block returns the block at height (0: the latest).
 func (n *Node) Block(ctx context.Context, height uint64) (*api.BlockView, error) {
+	return n.block(ctx, height, "")
+}
+
+// BlockIDs returns the block at height with its transaction ids only.
+func (n *Node) BlockIDs(ctx context.Context, height uint64) (*api.BlockView, error) {
+	return n.block(ctx, height, "?txs=false")
+}
+
+func (n *Node) block(ctx context.Context, height uint64, query string) (*api.BlockView, error) {
 	path := "/v1/blocks/latest"
 	if height > 0 {
 		path = fmt.Sprintf("/v1/blocks/%d", height)
 	}
 	var v api.BlockView
-	return &v, n.get(ctx, path, &v)
+	return &v, n.get(ctx, path+query, &v)
 }

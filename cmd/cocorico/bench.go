@@ -115,6 +115,12 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 			fmt.Fprintf(out, "sustained: %.0f final casts/s over %s\n", rep.FinalRate, rep.Window.Round(time.Millisecond))
 			l := rep.LatencyMs
 			fmt.Fprintf(out, "cast to final: p50 %.0f ms · p90 %.0f ms · p99 %.0f ms · max %.0f ms\n", l.P50, l.P90, l.P99, l.Max)
+			for _, id := range rep.Missing {
+				st, err := cfg.Nodes[0].CastStatus(ctx, id)
+				if err == nil {
+					fmt.Fprintf(out, "not final: %s (%s on %s)\n", id, st.Status, cfg.Nodes[0].URL())
+				}
+			}
 			if rep.Final < rep.Accepted {
 				return fmt.Errorf("%d accepted casts were not final before the timeout", rep.Accepted-rep.Final)
 			}
