@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"api": {module + "/api", module + "/ballot", module + "/consensus", module + "/store",
 		"github.com/prometheus/client_golang"},
 	// The client library paces its load generator with a token bucket.
-	"api/client": {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
+	"api/client":        {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
 	"node":              {module + "/", "github.com/", "golang.org/x/"},
 	"cmd":               {module + "/", "github.com/", "golang.org/x/"},
 	"deploy":            {module + "/", "github.com/", "golang.org/x/"},

@@ -1,10 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -232,7 +234,7 @@ func (a *App) ProposeBlock(ctx context.Context, height uint64, proposer uint16, 
 	batch := ballot.NewBatch(a.state, height, blockTime)
 	var txs [][]byte
 	var ids, bad []consensus.Hash
-	for _, tx := range a.pool.Reap(p.MaxBlockTxs, p.MaxBlockBytes) {
+	for _, tx := range inSeqOrder(a.pool.Reap(p.MaxBlockTxs, p.MaxBlockBytes)) {
 		if err := batch.Add(tx); err != nil {
 			bad = append(bad, tx.ID)
 			continue
@@ -261,6 +263,35 @@ func (a *App) ProposeBlock(ctx context.Context, height uint64, proposer uint16, 
 	a.remember(b.Hash(), &validBlock{update: update, ids: ids})
 	a.metrics.BlocksProposed.Inc()
 	return b, nil
+}
+
+// inSeqOrder puts the casts of each voter key in seq order, each in a
+// place one of them held: gossip can bring a re-vote before the cast it
+// replaces, and the earlier one would otherwise be refused (its seq no
+// longer above the voter key's) though it was accepted. Everything else
+// keeps its arrival order.
+func inSeqOrder(txs []*ballot.Checked) []*ballot.Checked {
+	places := map[ballot.VoterSlot][]int{}
+	for i, tx := range txs {
+		if c := tx.Cast; c != nil {
+			slot := ballot.VoterSlot{Ballot: c.BallotID, Voter: c.Key()}
+			places[slot] = append(places[slot], i)
+		}
+	}
+	for _, at := range places {
+		if len(at) < 2 {
+			continue
+		}
+		casts := make([]*ballot.Checked, len(at))
+		for k, i := range at {
+			casts[k] = txs[i]
+		}
+		slices.SortStableFunc(casts, func(x, y *ballot.Checked) int { return cmp.Compare(x.Cast.Seq, y.Cast.Seq) })
+		for k, i := range at {
+			txs[i] = casts[k]
+		}
+	}
+	return txs
 }
 
 func (a *App) remember(hash consensus.Hash, v *validBlock) {

@@ -204,3 +204,37 @@ func TestAppResumesFromTheLedgerAfterReopen(t *testing.T) {
 		t.Fatalf("counts %v after reopen", res.Counts)
 	}
 }
+
+func TestAppProposesAVotersReVoteAfterTheCastItReplacesWhenGossipSwappedThem(t *testing.T) {
+	f := newAppFixture(t, "")
+	f.submit(t, &ballot.Tx{Definition: f.e.Def})
+	f.commitNext(t)
+	v, other := f.e.NewVoter(), f.e.NewVoter()
+	// The re-vote (seq 2) arrives first, another voter's cast between.
+	for _, c := range []*ballot.Cast{f.e.Cast(v, 2, 0), f.e.Cast(other, 1, 2), f.e.Cast(v, 1, 1)} {
+		if err := f.submit(t, &ballot.Tx{Cast: c}); err != nil {
+			t.Fatalf("seq %d: %v", c.Seq, err)
+		}
+	}
+	b := f.commitNext(t)
+	if len(b.Txs) != 3 {
+		t.Fatalf("block has %d txs, want all 3 (none dropped)", len(b.Txs))
+	}
+	var seqs []uint64
+	for _, raw := range b.Txs {
+		tx, err := ballot.DecodeTx(raw, 1<<16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tx.Cast.Key() == f.e.Cast(v, 1, 0).Key() {
+			seqs = append(seqs, tx.Cast.Seq)
+		}
+	}
+	if len(seqs) != 2 || seqs[0] != 1 || seqs[1] != 2 {
+		t.Fatalf("the voter's casts in the block in seq order %v, want [1 2]", seqs)
+	}
+	res, _, _ := f.app.State().Results(f.e.Ballot.ID)
+	if res.Counts[0] != 1 || res.Counts[1] != 0 || res.Counts[2] != 1 {
+		t.Fatalf("counts %v: the re-vote (choice 0) must count, not the cast it replaced", res.Counts)
+	}
+}

@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/driver"
 	"github.com/cocorico/node/p2p"
@@ -98,11 +97,10 @@ func (d driverMetrics) Round(r uint32)     { d.m.ConsensusRound.Set(float64(r)) 
 func (d driverMetrics) RoundChanges(n int) { d.m.ConsensusRounds.Add(float64(n)) }
 func (d driverMetrics) Evidence(n int)     { d.m.Evidence.Set(float64(n)) }
 
-func (n *Node) gossipTx(c *ballot.Checked) {
-	if n.net != nil {
-		if err := n.net.host.PublishTx(context.Background(), c.Bytes); err != nil {
-			n.logger.Debug("tx publish failed", "err", err)
-		}
+// gossip sends accepted transactions to peers (in batches, see outbox).
+func (n *Node) gossip(txs ...[]byte) {
+	if n.net != nil && len(txs) > 0 {
+		n.net.outbox.add(txs...)
 	}
 }
 

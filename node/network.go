@@ -33,6 +33,7 @@ type network struct {
 	order   []consensus.Hash
 	pending map[uint64]decided // announced final blocks whose block we have
 
+	outbox   *outbox // accepted transactions on their way to gossip
 	progress progress
 	diskFull atomic.Bool
 	limiter  *rate.Limiter // sync bytes per second; nil: unlimited
@@ -47,6 +48,11 @@ const recentBlocks = 16
 
 func newNetwork(n *Node) *network {
 	nw := &network{n: n, wake: make(chan struct{}, 1), blocks: map[consensus.Hash]*consensus.Block{}, pending: map[uint64]decided{}}
+	nw.outbox = newOutbox(outboxDelay, func(txs [][]byte) {
+		if err := nw.host.PublishTxs(context.Background(), txs); err != nil {
+			n.logger.Debug("tx publish failed", "txs", len(txs), "err", err)
+		}
+	})
 	if bps := n.cfg.P2P.MaxSyncBytesPerSec; bps > 0 {
 		nw.limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps, maxSyncAnswer)))
 	}
@@ -63,22 +69,35 @@ func (nw *network) poke() {
 	}
 }
 
-// HandleTx implements p2p.Handler: a gossiped transaction goes through
-// every check, as one sent over HTTP does. Only what a forwarder could
-// have known to be bad is rejected (and costs it score).
-func (nw *network) HandleTx(tx []byte) p2p.Verdict {
-	_, err := nw.n.app.Submit(context.Background(), tx)
-	switch {
-	case err == nil:
-		return p2p.Accept
-	case errors.Is(err, ballot.ErrMalformed), errors.Is(err, ballot.ErrTooLarge), errors.Is(err, ballot.ErrCastInvalid),
-		errors.Is(err, ballot.ErrTokenInvalid), errors.Is(err, ballot.ErrVoterSignature), errors.Is(err, ballot.ErrChoiceOutOfRange),
-		errors.Is(err, ballot.ErrUnknownRegistrar), errors.Is(err, ballot.ErrDefinitionInvalid),
-		errors.Is(err, ballot.ErrOrganizerSignature), errors.Is(err, ballot.ErrWrongChain), errors.Is(err, ballot.ErrSealedUnsupported):
-		return p2p.Reject
+// HandleTxs implements p2p.Handler: each gossiped transaction goes
+// through every check, as one sent over HTTP does (signatures on all
+// cores). The batch is rejected, and costs its forwarder score, when one
+// of them is what a forwarder could have known to be bad; the others are
+// kept all the same. Duplicates, replays, timing (not open yet, closed)
+// and overload are no one's fault.
+func (nw *network) HandleTxs(txs [][]byte) p2p.Verdict {
+	_, errs := nw.n.app.SubmitMany(context.Background(), txs)
+	v := p2p.Ignore
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			v = p2p.Accept
+		case forwarderFault(err):
+			return p2p.Reject
+		}
 	}
-	// Duplicates, replays, timing (not open yet, closed), overload.
-	return p2p.Ignore
+	return v
+}
+
+func forwarderFault(err error) bool {
+	for _, e := range []error{ballot.ErrMalformed, ballot.ErrTooLarge, ballot.ErrCastInvalid, ballot.ErrTokenInvalid,
+		ballot.ErrVoterSignature, ballot.ErrChoiceOutOfRange, ballot.ErrUnknownRegistrar, ballot.ErrDefinitionInvalid,
+		ballot.ErrOrganizerSignature, ballot.ErrWrongChain, ballot.ErrSealedUnsupported} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // HandleConsensus implements p2p.Handler.

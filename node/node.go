@@ -179,18 +179,20 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.gossipTx(c)
+	n.gossip(c.Bytes)
 	return c, nil
 }
 
 // SubmitMany implements api.Backend.
 func (n *Node) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
 	cs, errs := n.app.SubmitMany(ctx, txs)
+	accepted := make([][]byte, 0, len(cs))
 	for _, c := range cs {
 		if c != nil {
-			n.gossipTx(c)
+			accepted = append(accepted, c.Bytes)
 		}
 	}
+	n.gossip(accepted...)
 	return cs, errs
 }
 

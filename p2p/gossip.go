@@ -32,7 +32,7 @@ type topicNames struct {
 func newTopicNames(g *consensus.Genesis) topicNames {
 	base := fmt.Sprintf("/cocorico/%s-%s", g.ChainID, g.Hash().Short())
 	return topicNames{
-		casts:     base + "/casts/1",
+		casts:     base + "/casts/2",
 		consensus: base + "/consensus/1",
 		final:     base + "/blocks/1",
 		sync:      protocol.ID(base + "/sync/1"),
@@ -60,7 +60,11 @@ type Announce struct {
 
 // Size limits of gossip messages, before any decoding.
 const (
-	maxTxMessage       = 64 << 10
+	// MaxTxMessage bounds a message of the casts topic, a batch of
+	// transactions.
+	MaxTxMessage = 1 << 20
+	// MaxTxsPerMessage bounds the transactions of one such message.
+	MaxTxsPerMessage   = 1024
 	maxAnnounceMessage = 64 << 10
 	// MaxMessage bounds every gossip message: a proposal carries its block.
 	MaxMessage = 16 << 20
@@ -143,13 +147,17 @@ func (x *Host) verdict(topic string, v Verdict) pubsub.ValidationResult {
 }
 
 func (x *Host) validateTx(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-	if len(m.Data) > maxTxMessage {
+	if len(m.Data) > MaxTxMessage {
 		return x.verdict(x.names.casts, Reject)
 	}
 	if from == x.h.ID() {
 		return pubsub.ValidationAccept // our own: the node checked it before publishing
 	}
-	return x.verdict(x.names.casts, x.handler.HandleTx(m.Data))
+	txs, err := DecodeTxs(m.Data)
+	if err != nil {
+		return x.verdict(x.names.casts, Reject)
+	}
+	return x.verdict(x.names.casts, x.handler.HandleTxs(txs))
 }
 
 func (x *Host) validateConsensus(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
@@ -188,9 +196,48 @@ func (x *Host) publish(ctx context.Context, topic string, data []byte) error {
 	return x.topics[topic].Publish(ctx, data)
 }
 
-// PublishTx gossips a transaction the node accepted.
-func (x *Host) PublishTx(ctx context.Context, tx []byte) error {
-	return x.publish(ctx, x.names.casts, tx)
+// PublishTxs gossips transactions the node accepted, in as few messages
+// as the limits allow. A message keeps its order (a voter's casts their
+// seq order); two messages may arrive in either order.
+func (x *Host) PublishTxs(ctx context.Context, txs [][]byte) error {
+	for len(txs) > 0 {
+		n, size := 0, 16
+		for n < len(txs) && n < MaxTxsPerMessage && size+len(txs[n])+8 <= MaxTxMessage {
+			size += len(txs[n]) + 8
+			n++
+		}
+		if n == 0 {
+			return fmt.Errorf("p2p: a transaction of %d bytes does not fit a gossip message", len(txs[0]))
+		}
+		if err := x.publish(ctx, x.names.casts, EncodeTxs(txs[:n])); err != nil {
+			return err
+		}
+		txs = txs[n:]
+	}
+	return nil
+}
+
+// EncodeTxs is the content of a casts-topic message: the canonical CBOR
+// array of the transactions (each a byte string).
+func EncodeTxs(txs [][]byte) []byte {
+	data, err := canon.Marshal(txs)
+	if err != nil {
+		panic(err) // an array of byte strings always encodes
+	}
+	return data
+}
+
+// DecodeTxs decodes a casts-topic message: 1 to MaxTxsPerMessage
+// transactions, canonical, nothing trailing.
+func DecodeTxs(data []byte) ([][]byte, error) {
+	var txs [][]byte
+	if err := canon.Unmarshal(data, &txs, MaxTxMessage); err != nil {
+		return nil, fmt.Errorf("p2p: casts message: %w", err)
+	}
+	if len(txs) == 0 || len(txs) > MaxTxsPerMessage {
+		return nil, fmt.Errorf("p2p: casts message of %d transactions, want 1 to %d", len(txs), MaxTxsPerMessage)
+	}
+	return txs, nil
 }
 
 // PublishConsensus gossips a consensus message of this validator.

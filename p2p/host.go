@@ -36,8 +36,10 @@ const (
 
 // Handler is the node's side of the network.
 type Handler interface {
-	// HandleTx checks a gossiped transaction (every rule) and takes it.
-	HandleTx(tx []byte) Verdict
+	// HandleTxs checks a gossiped batch of transactions (every rule on
+	// each) and takes those that pass. It rejects the batch if any was
+	// provably bad: an honest forwarder checked each one.
+	HandleTxs(txs [][]byte) Verdict
 	// HandleConsensus takes a consensus message whose signer and
 	// signature the network already checked.
 	HandleConsensus(from peer.ID, m *consensus.Message) Verdict

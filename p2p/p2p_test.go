@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,14 +29,16 @@ type recordingHandler struct {
 	blocks  []SyncBlock
 }
 
-func (r *recordingHandler) HandleTx(tx []byte) Verdict {
+func (r *recordingHandler) HandleTxs(txs [][]byte) Verdict {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !bytes.HasPrefix(tx, []byte("ok")) {
-		r.garbage++
-		return Reject
+	for _, tx := range txs {
+		if !bytes.HasPrefix(tx, []byte("ok")) {
+			r.garbage++
+			return Reject
+		}
 	}
-	r.txs = append(r.txs, tx)
+	r.txs = append(r.txs, txs...)
 	return Accept
 }
 
@@ -137,7 +140,7 @@ func TestTransactionsGossipOverRealLoopbackHosts(t *testing.T) {
 	n := 0
 	publishUntil(t, "a tx on every peer", func() {
 		n++
-		tn.hosts[1].PublishTx(ctx, []byte(fmt.Sprintf("ok tx %d", n)))
+		tn.hosts[1].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok tx %d", n))})
 	}, func() bool { return tn.hs[0].received() > 0 && tn.hs[2].received() > 0 })
 }
 
@@ -147,15 +150,21 @@ func TestInvalidGossipIsNotForwardedAndCostsTheSenderItsConnection(t *testing.T)
 	k := 0
 	publishUntil(t, "a mesh", func() {
 		k++
-		tn.hosts[1].PublishTx(ctx, []byte(fmt.Sprintf("ok warmup %d", k)))
+		tn.hosts[1].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok warmup %d", k))})
 	}, func() bool { return tn.hs[2].received() > 0 })
 	if tn.hosts[1].h.Network().Connectedness(tn.hosts[2].ID()) == network.Connected {
 		t.Fatal("hosts 1 and 2 are connected directly: the test needs host 0 between them")
 	}
 	// Host 1 floods garbage. Host 0 rejects each message and forwards none
 	// to host 2, and cuts host 1 off once its score is below the graylist.
+	// Half the garbage is a well-formed batch with one bad transaction
+	// among good ones, half is not a batch at all.
 	for i := range 50 {
-		tn.hosts[1].PublishTx(ctx, []byte(fmt.Sprintf("garbage %d", i)))
+		if i%2 == 0 {
+			tn.hosts[1].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok cover %d", i)), []byte(fmt.Sprintf("garbage %d", i))})
+		} else {
+			tn.hosts[1].publish(ctx, tn.hosts[1].names.casts, []byte(fmt.Sprintf("garbage %d", i)))
+		}
 	}
 	bad := tn.hosts[1].ID()
 	eventually(t, "the flooder banned by host 0", func() bool { return tn.hosts[0].Banned(bad) })
@@ -178,8 +187,68 @@ func TestInvalidGossipIsNotForwardedAndCostsTheSenderItsConnection(t *testing.T)
 	before := tn.hs[0].received()
 	publishUntil(t, "honest tx after the ban", func() {
 		k++
-		tn.hosts[2].PublishTx(ctx, []byte(fmt.Sprintf("ok after %d", k)))
+		tn.hosts[2].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok after %d", k))})
 	}, func() bool { return tn.hs[0].received() > before })
+}
+
+func TestTransactionBatchesArriveWholeAndInOrderWithinAMessage(t *testing.T) {
+	tn := newTestNet(t, 2)
+	ctx := context.Background()
+	publishUntil(t, "a mesh", func() {
+		tn.hosts[1].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok warmup %d", time.Now().UnixNano()))})
+	}, func() bool { return tn.hs[0].received() > 0 })
+	before := tn.hs[0].received()
+	// More than one message's worth: PublishTxs splits. Each message
+	// arrives whole and in order; two messages may overtake each other
+	// (gossipsub validates concurrently).
+	var sent [][]byte
+	for i := range MaxTxsPerMessage + 10 {
+		sent = append(sent, []byte(fmt.Sprintf("ok batch %05d", i)))
+	}
+	if err := tn.hosts[1].PublishTxs(ctx, sent); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the whole batch", func() bool { return tn.hs[0].received() >= before+len(sent) })
+	tn.hs[0].mu.Lock()
+	got := tn.hs[0].txs[before:]
+	tn.hs[0].mu.Unlock()
+	if len(got) != len(sent) {
+		t.Fatalf("%d txs arrived, want %d", len(got), len(sent))
+	}
+	for _, part := range [][][]byte{sent[:MaxTxsPerMessage], sent[MaxTxsPerMessage:]} {
+		at := slices.IndexFunc(got, func(tx []byte) bool { return bytes.Equal(tx, part[0]) })
+		if at < 0 || at+len(part) > len(got) {
+			t.Fatalf("message starting %q not found whole", part[0])
+		}
+		for i := range part {
+			if !bytes.Equal(got[at+i], part[i]) {
+				t.Fatalf("tx %d of a message arrived as %q, want %q", i, got[at+i], part[i])
+			}
+		}
+	}
+}
+
+func TestDecodeTxsRefusesEmptyOversizeAndNonCanonicalBatches(t *testing.T) {
+	if _, err := DecodeTxs(EncodeTxs([][]byte{[]byte("a"), []byte("b")})); err != nil {
+		t.Fatalf("a good batch: %v", err)
+	}
+	tooMany := make([][]byte, MaxTxsPerMessage+1)
+	for i := range tooMany {
+		tooMany[i] = []byte{1}
+	}
+	for name, data := range map[string][]byte{
+		"empty array":    {0x80},
+		"too many":       EncodeTxs(tooMany),
+		"trailing bytes": append(EncodeTxs([][]byte{[]byte("a")}), 0),
+		"not an array":   {0x41, 'a'},
+		"text not bytes": {0x81, 0x61, 'a'},
+		"indefinite":     {0x9f, 0x41, 'a', 0xff},
+		"garbage":        []byte("garbage"),
+	} {
+		if _, err := DecodeTxs(data); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
 }
 
 func TestBlockSyncServesRangesAndTheHeight(t *testing.T) {

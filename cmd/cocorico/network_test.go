@@ -392,7 +392,7 @@ func TestRealProcessesFourValidatorsAndAVolunteerAgreeAndSurviveFaults(t *testin
 			if time.Now().After(deadline) {
 				t.Fatalf("still connected after %d invalid casts", sent)
 			}
-			attacker.PublishTx(ctx, []byte(fmt.Sprintf("not a cast %d", sent)))
+			attacker.PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("not a cast %d", sent))})
 			sent++
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -415,7 +415,7 @@ func nodeKey(t *testing.T, c *cluster, name string) ed25519.PublicKey {
 // noHandler is the attacker's side: it takes nothing.
 type noHandler struct{}
 
-func (noHandler) HandleTx([]byte) p2p.Verdict { return p2p.Accept }
+func (noHandler) HandleTxs([][]byte) p2p.Verdict { return p2p.Accept }
 func (noHandler) HandleConsensus(_ peer.ID, _ *consensus.Message) p2p.Verdict {
 	return p2p.Ignore
 }

@@ -139,6 +139,7 @@ type Driver struct {
 	height     uint64 // last applied height
 	waiting    bool   // decided height; waiting to start the next one
 	decidedAt  time.Time
+	startedAt  time.Time // when this height started (wall clock, for the logs)
 	lastTime   time.Time // time of the last applied block
 	future     []*consensus.Message
 	invalid    map[consensus.Hash]bool // blocks of this height found invalid
@@ -289,14 +290,19 @@ func (d *Driver) Run(ctx context.Context) error {
 
 // mayStart is the no-empty-blocks rule (docs/CONSENSUS.md §Heights): the
 // next height starts BlockInterval after the last decision, and only
-// when transactions wait or the heartbeat is due.
+// when transactions wait or the heartbeat is due; at once when a full
+// block's worth waits.
 func (d *Driver) mayStart() bool {
 	now := d.cfg.Clock()
 	p := d.cfg.Genesis.Params
+	pending := d.app.Pending()
+	if pending >= p.MaxBlockTxs {
+		return true // a full block waits: nothing to gain by waiting
+	}
 	if now.Sub(d.decidedAt) < time.Duration(p.BlockIntervalMs)*time.Millisecond {
 		return false
 	}
-	return d.app.Pending() > 0 || now.Sub(d.lastTime) >= time.Duration(p.HeartbeatMs)*time.Millisecond
+	return pending > 0 || now.Sub(d.lastTime) >= time.Duration(p.HeartbeatMs)*time.Millisecond
 }
 
 func (d *Driver) untilStart() time.Duration {
@@ -320,6 +326,7 @@ func resetTimer(t *time.Timer, d time.Duration) {
 // start begins the next height and replays what arrived for it early.
 func (d *Driver) start(ctx context.Context) {
 	d.waiting = false
+	d.startedAt = time.Now()
 	d.invalid = map[consensus.Hash]bool{}
 	d.progressAt = d.cfg.Clock()
 	d.m.StartHeight(d.height + 1)
@@ -370,11 +377,14 @@ func (d *Driver) valid(ctx context.Context, b *consensus.Block) bool {
 	if d.invalid[h] {
 		return false
 	}
+	start := time.Now()
 	if err := d.app.ValidateBlock(ctx, b, d.cfg.Clock()); err != nil {
 		d.cfg.Logger.Warn("proposed block refused", "height", b.Header.Height, "hash", h.Short(), "err", err)
 		d.invalid[h] = true
 		return false
 	}
+	d.cfg.Logger.Debug("proposal valid", "height", b.Header.Height, "txs", len(b.Txs), "ms", time.Since(start).Milliseconds(),
+		"since_start_ms", time.Since(d.startedAt).Milliseconds())
 	return true
 }
 
@@ -429,17 +439,23 @@ func (d *Driver) drain(ctx context.Context) error {
 			}
 		}
 		if p := rd.Propose; p != nil {
+			start := time.Now()
 			b, err := d.app.ProposeBlock(ctx, p.Height, d.index, d.cfg.Clock())
 			if err != nil {
 				d.cfg.Logger.Warn("no block to propose", "height", p.Height, "round", p.Round, "err", err)
 			} else {
+				d.cfg.Logger.Debug("proposal built", "height", p.Height, "round", p.Round, "txs", len(b.Txs),
+					"ms", time.Since(start).Milliseconds(), "since_start_ms", time.Since(d.startedAt).Milliseconds())
 				d.m.ProposalReady(p.Height, p.Round, b)
 			}
 		}
 		if dec := rd.Decision; dec != nil {
+			start := time.Now()
 			if err := d.app.ApplyBlock(ctx, dec.Block, dec.Commit); err != nil {
 				return fmt.Errorf("apply block %d: %w", dec.Block.Header.Height, err)
 			}
+			d.cfg.Logger.Debug("block applied", "height", dec.Block.Header.Height, "round", dec.Commit.Round, "txs", len(dec.Block.Txs),
+				"ms", time.Since(start).Milliseconds(), "since_start_ms", time.Since(d.startedAt).Milliseconds())
 			d.height = dec.Block.Header.Height
 			d.lastTime = time.UnixMilli(dec.Block.Header.Time)
 			d.waiting, d.decidedAt, d.progressAt = true, d.cfg.Clock(), d.cfg.Clock()

@@ -20,6 +20,7 @@ type recordApp struct {
 	applied []*consensus.Block
 	avail   chan struct{}
 	chainID string
+	pending int // what Pending reports; 0 means 1
 }
 
 func (a *recordApp) ProposeBlock(_ context.Context, h uint64, p uint16, t time.Time) (*consensus.Block, error) {
@@ -32,7 +33,7 @@ func (a *recordApp) ApplyBlock(_ context.Context, b *consensus.Block, _ *consens
 	a.applied = append(a.applied, b)
 	return nil
 }
-func (a *recordApp) Pending() int                  { return 1 }
+func (a *recordApp) Pending() int                  { return max(a.pending, 1) }
 func (a *recordApp) TxsAvailable() <-chan struct{} { return a.avail }
 
 // recordTransport records what the driver broadcasts; with crashOnVote it
@@ -183,4 +184,37 @@ func TestLoneValidatorDecidesHeightsAlone(t *testing.T) {
 		defer app.mu.Unlock()
 		return len(app.applied) >= 3
 	})
+}
+
+// A full block's worth of pending transactions starts the next height at
+// once; fewer wait for block_interval_ms (here an hour).
+func TestAFullMempoolStartsTheNextHeightWithoutWaitingTheInterval(t *testing.T) {
+	for _, full := range []bool{true, false} {
+		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
+			g, keys := testGenesis(1)
+			g.Params.BlockIntervalMs, g.Params.HeartbeatMs, g.Params.MaxBlockTxs = 3_600_000, 3_600_000, 10
+			app := &recordApp{avail: make(chan struct{}), chainID: g.ChainID, pending: 9}
+			if full {
+				app.pending = 10
+			}
+			d, err := New(Config{Genesis: g, Key: keys[0], StateDir: t.TempDir()}, app, &recordTransport{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runDriver(t, d)
+			applied := func() int {
+				app.mu.Lock()
+				defer app.mu.Unlock()
+				return len(app.applied)
+			}
+			if full {
+				waitFor(t, "three heights back to back", func() bool { return applied() >= 3 })
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+			if n := applied(); n != 0 {
+				t.Fatalf("%d heights decided within the hour-long interval, want none", n)
+			}
+		})
+	}
 }
