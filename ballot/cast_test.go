@@ -82,13 +82,53 @@ func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
 	}
 	st := ballot.NewMemState()
 	applyBlock(t, st, 1, 1000, e.DefinitionTx(), other.DefinitionTx())
+	// One batch of every bad cast, each between two good ones: CheckBatch
+	// must give each the verdict Check gives it alone.
+	var txs []*ballot.Tx
+	var data [][]byte
+	var want []error
+	add := func(c *ballot.Cast, err error) {
+		tx := &ballot.Tx{Cast: c}
+		txs, data, want = append(txs, tx), append(data, tx.Encode()), append(want, err)
+	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			data := (&ballot.Tx{Cast: tc.cast()}).Encode()
+			c := tc.cast()
+			data := (&ballot.Tx{Cast: c}).Encode()
 			if _, err := ballot.CheckTx(e.ChainID, data, ballot.MaxTxBytes, st); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
+			add(e.Cast(e.NewVoter(), 1, 0), nil)
+			add(c, tc.want)
 		})
+	}
+	add(e.Cast(e.NewVoter(), 1, 2), nil)
+	checked, errs := ballot.CheckBatch(e.ChainID, txs, data, st)
+	for i := range txs {
+		switch {
+		case want[i] == nil && (errs[i] != nil || checked[i] == nil || checked[i].ID != txs[i].Cast.ID()):
+			t.Errorf("batch item %d, a good cast: %v", i, errs[i])
+		case want[i] != nil && (!errors.Is(errs[i], want[i]) || checked[i] != nil):
+			t.Errorf("batch item %d: got %v, want %v", i, errs[i], want[i])
+		}
+	}
+}
+
+func TestCheckBatchOfGoodCastsAcceptsEveryOne(t *testing.T) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 13})
+	st := ballot.NewMemState()
+	applyBlock(t, st, 1, 1000, e.DefinitionTx())
+	var txs []*ballot.Tx
+	var data [][]byte
+	for i := range 100 {
+		tx := &ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, uint32(i%3))}
+		txs, data = append(txs, tx), append(data, tx.Encode())
+	}
+	checked, errs := ballot.CheckBatch(e.ChainID, txs, data, st)
+	for i := range txs {
+		if errs[i] != nil || checked[i].Cast != txs[i].Cast {
+			t.Fatalf("cast %d: %v", i, errs[i])
+		}
 	}
 }
 

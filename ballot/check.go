@@ -34,6 +34,18 @@ func Check(chainID string, tx *Tx, data []byte, ballots Ballots) (*Checked, erro
 		return &Checked{ID: id, Bytes: data, Ballot: b}, nil
 	}
 	c := tx.Cast
+	b, err := castBallot(c, ballots)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Verify(chainID, b); err != nil {
+		return nil, err
+	}
+	return &Checked{ID: id, Bytes: data, Cast: c}, nil
+}
+
+// castBallot applies a cast's syntax rules and finds its ballot.
+func castBallot(c *Cast, ballots Ballots) (*Ballot, error) {
 	if err := c.CheckSyntax(); err != nil {
 		return nil, err
 	}
@@ -44,8 +56,43 @@ func Check(chainID string, tx *Tx, data []byte, ballots Ballots) (*Checked, erro
 	if !found {
 		return nil, fmt.Errorf("%w %s", ErrUnknownBallot, c.BallotID.Short())
 	}
-	if err := c.Verify(chainID, b); err != nil {
-		return nil, err
+	return b, nil
+}
+
+// CheckBatch is Check for many transactions at once (txs[i] decoded from
+// data[i]), with the same verdicts: the voters' signatures are checked as
+// one Ed25519 batch, at about half the cost of one by one, and a bad one
+// among them is still found and named. Definitions are checked one by
+// one, against ballots only.
+func CheckBatch(chainID string, txs []*Tx, data [][]byte, ballots Ballots) ([]*Checked, []error) {
+	out := make([]*Checked, len(txs))
+	errs := make([]error, len(txs))
+	sigs := consensus.NewEd25519Batch(len(txs))
+	at := make([]int, 0, len(txs))
+	for i, tx := range txs {
+		if tx.Cast == nil {
+			out[i], errs[i] = Check(chainID, tx, data[i], ballots)
+			continue
+		}
+		c := tx.Cast
+		b, err := castBallot(c, ballots)
+		if err == nil {
+			err = c.verifyAllButSignature(b)
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		sigs.Add(c.Voter, c.SignBytes(chainID), c.Signature)
+		at = append(at, i)
 	}
-	return &Checked{ID: id, Bytes: data, Cast: c}, nil
+	for k, ok := range sigs.Verify() {
+		i := at[k]
+		if !ok {
+			errs[i] = ErrVoterSignature
+			continue
+		}
+		out[i] = &Checked{ID: TxID(data[i]), Bytes: data[i], Cast: txs[i].Cast}
+	}
+	return out, errs
 }

@@ -137,8 +137,7 @@ func (d *Definition) Check(chainID string) (*Ballot, error) {
 		}
 		keys[i] = k
 	}
-	if len(d.Organizer) != ed25519.PublicKeySize || len(d.Signature) != ed25519.SignatureSize ||
-		!ed25519.Verify(d.Organizer, d.SignBytes(), d.Signature) {
+	if !consensus.VerifyEd25519(d.Organizer, d.SignBytes(), d.Signature) {
 		return nil, ErrOrganizerSignature
 	}
 	return &Ballot{ID: d.ID(), Def: d, Keys: keys}, nil

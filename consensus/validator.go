@@ -84,7 +84,7 @@ func (s *ValidatorSet) verify(i uint16, msg, sig []byte) error {
 	if !ok {
 		return fmt.Errorf("%w: index %d of %d", ErrUnknownValidator, i, len(s.vals))
 	}
-	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(v.PubKey, msg, sig) {
+	if !VerifyEd25519(v.PubKey, msg, sig) {
 		return fmt.Errorf("bad signature of validator %d (%s)", i, v.Name)
 	}
 	return nil

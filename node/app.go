@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -109,24 +108,27 @@ func (a *App) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
 	return checked, nil
 }
 
-// SubmitMany is Submit for many transactions: the signatures are checked
-// on all cores, then the stateful rules and the mempool take them in
-// order (so a voter's casts keep their seq order).
+// SubmitMany is Submit for many transactions: the cheap rules first, then
+// the signatures in batches on all cores, then the stateful rules and the
+// mempool take them in order (so a voter's casts keep their seq order).
 func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
 	out := make([]*ballot.Checked, len(txs))
 	errs := make([]error, len(txs))
-	workers := min(runtime.GOMAXPROCS(0), len(txs))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(txs); i += workers {
-				out[i], errs[i] = a.checkStateless(txs[i])
-			}
-		}()
+	decoded := make([]*ballot.Tx, len(txs))
+	var todo []int
+	for i, tx := range txs {
+		if out[i], decoded[i], errs[i] = a.precheck(tx); errs[i] == nil && out[i] == nil {
+			todo = append(todo, i)
+		}
 	}
-	wg.Wait()
+	start := time.Now()
+	checkInBatches(a.genesis.ChainID, todo, decoded, txs, a.state, out, errs)
+	if n := countCasts(todo, decoded); n > 0 {
+		per := time.Since(start).Seconds() / float64(n)
+		for range n {
+			a.metrics.CastVerify.Observe(per)
+		}
+	}
 	for i, c := range out {
 		if errs[i] == nil {
 			if c.Ballot != nil {
@@ -169,34 +171,9 @@ func (a *App) check(tx []byte) (*ballot.Checked, error) {
 // checkStateless refuses what is known (pending or final) and applies
 // the stateless rules: the signatures.
 func (a *App) checkStateless(tx []byte) (*ballot.Checked, error) {
-	if max := a.genesis.Params.MaxTxBytes; len(tx) > max {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ballot.ErrTooLarge, len(tx), max)
-	}
-	id := ballot.TxID(tx)
-	if _, ok := a.pool.Get(id); ok {
-		return nil, fmt.Errorf("%w: %s is pending", ballot.ErrDuplicate, id.Short())
-	}
-	a.mu.RLock()
-	proposed, inProposal := a.proposedTxs[id]
-	a.mu.RUnlock()
-	if inProposal {
-		return proposed, nil // verified when its block was validated
-	}
-	decoded, err := ballot.DecodeTx(tx, a.genesis.Params.MaxTxBytes)
-	if err != nil {
-		return nil, err
-	}
-	// The cheap rules before the costly ones: a cast that is malformed,
-	// for a closed ballot, or already final (its seq is not above its
-	// voter key's final one: seq_replay) is refused before any signature
-	// is checked. Gossip brings many such casts to a node that is behind.
-	if c := decoded.Cast; c != nil {
-		if err := c.CheckSyntax(); err != nil {
-			return nil, err
-		}
-		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Cast: c}); err != nil {
-			return nil, err
-		}
+	known, decoded, err := a.precheck(tx)
+	if err != nil || known != nil {
+		return known, err
 	}
 	start := time.Now()
 	checked, err := ballot.Check(a.genesis.ChainID, decoded, tx, a.state)
@@ -207,6 +184,42 @@ func (a *App) checkStateless(tx []byte) (*ballot.Checked, error) {
 		a.metrics.CastVerify.Observe(time.Since(start).Seconds())
 	}
 	return checked, nil
+}
+
+// precheck applies the cheap rules, before any signature is checked. It
+// returns the transaction already verified if it is (in a proposal), or
+// the decoded transaction whose signatures remain to be checked.
+func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
+	if max := a.genesis.Params.MaxTxBytes; len(tx) > max {
+		return nil, nil, fmt.Errorf("%w: %d bytes, at most %d", ballot.ErrTooLarge, len(tx), max)
+	}
+	id := ballot.TxID(tx)
+	if _, ok := a.pool.Get(id); ok {
+		return nil, nil, fmt.Errorf("%w: %s is pending", ballot.ErrDuplicate, id.Short())
+	}
+	a.mu.RLock()
+	proposed, inProposal := a.proposedTxs[id]
+	a.mu.RUnlock()
+	if inProposal {
+		return proposed, nil, nil // verified when its block was validated
+	}
+	decoded, err := ballot.DecodeTx(tx, a.genesis.Params.MaxTxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The cheap rules before the costly ones: a cast that is malformed,
+	// for a closed ballot, or already final (its seq is not above its
+	// voter key's final one: seq_replay) is refused before any signature
+	// is checked. Gossip brings many such casts to a node that is behind.
+	if c := decoded.Cast; c != nil {
+		if err := c.CheckSyntax(); err != nil {
+			return nil, nil, err
+		}
+		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Cast: c}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return nil, decoded, nil
 }
 
 // checkState applies the stateful rules against the last final state at
