@@ -86,6 +86,9 @@ type ErrorDetail struct {
 // WriteError answers with err's status and code.
 func WriteError(w http.ResponseWriter, err error) {
 	status, code := ErrorCode(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
 		msg = "internal error" // details go to the log, not to the client

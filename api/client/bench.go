@@ -56,6 +56,7 @@ type BenchReport struct {
 	Sent      int            `json:"sent"`
 	Accepted  int            `json:"accepted"`
 	Rejected  map[string]int `json:"rejected"`
+	Retried   int            `json:"retried"` // sends again after a 503 overloaded
 	Final     int            `json:"final"`
 	Prepare   time.Duration  `json:"prepare_ns"`
 	Window    time.Duration  `json:"window_ns"`
@@ -253,7 +254,7 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 		defer cfg.OnWindow(false)
 	}
 	start := time.Now()
-	var sent atomic.Int64
+	var sent, retried atomic.Int64
 	var wg sync.WaitGroup
 	work := make(chan []*benchCast)
 	var rejMu sync.Mutex
@@ -286,18 +287,39 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 				if len(batch) == 0 {
 					return
 				}
-				casts := make([]*ballot.Cast, len(batch))
 				now := time.Now()
-				for i, c := range batch {
-					casts[i], c.sent = c.cast, now
+				for _, c := range batch {
+					c.sent = now
 				}
-				res, err := node.SubmitCasts(ctx, casts)
-				for i, c := range batch {
-					if err == nil && res[i].Error != nil {
-						record(c, &Error{Status: res[i].Status, Code: res[i].Error.Code, Message: res[i].Error.Message})
-					} else {
-						record(c, err)
+				// Casts a busy node answered 503 overloaded are sent
+				// again (a client's duty); latency counts from the first try.
+				todo := slices.Clone(batch)
+				retryOverloaded(ctx, cfg.Timeout, func() error {
+					casts := make([]*ballot.Cast, len(todo))
+					for i, c := range todo {
+						casts[i] = c.cast
 					}
+					res, err := node.SubmitCasts(ctx, casts)
+					var again []*benchCast
+					for i, c := range todo {
+						e := err
+						if err == nil && res[i].Error != nil {
+							e = &Error{Status: res[i].Status, Code: res[i].Error.Code, Message: res[i].Error.Message}
+						}
+						if Overloaded(e) && ctx.Err() == nil && time.Since(c.sent) < cfg.Timeout {
+							again = append(again, c)
+							continue
+						}
+						record(c, e)
+					}
+					if todo = again; len(todo) > 0 {
+						retried.Add(int64(len(todo)))
+						return &Error{Status: 503, Code: "overloaded"}
+					}
+					return nil
+				})
+				for _, c := range todo { // still overloaded at the end of the budget
+					record(c, &Error{Status: 503, Code: "overloaded"})
 				}
 				batch = batch[:0]
 			}
@@ -313,7 +335,13 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 						continue
 					}
 					c.sent = time.Now()
-					_, err := node.SubmitCast(ctx, c.cast)
+					err := retryOverloaded(ctx, cfg.Timeout, func() error {
+						_, err := node.SubmitCast(ctx, c.cast)
+						if Overloaded(err) {
+							retried.Add(1)
+						}
+						return err
+					})
 					record(c, err)
 				}
 			}
@@ -330,6 +358,7 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 	wg.Wait()
 	sendDone := time.Now()
 	rep.Sent = int(sent.Load())
+	rep.Retried = int(retried.Load())
 	for _, cs := range perVoter {
 		for _, c := range cs {
 			if c.ok {

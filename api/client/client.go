@@ -187,6 +187,33 @@ func (n *Node) SubmitCast(ctx context.Context, c *ballot.Cast) (consensus.Hash, 
 	return *v.CastID, nil
 }
 
+// Overloaded reports whether err is a node's 503 overloaded answer: the
+// cast was not checked, and sending it again later is the thing to do.
+func Overloaded(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == "overloaded"
+}
+
+// retryOverloaded calls send until it succeeds, fails otherwise than by
+// overload, or keeps failing by overload for longer than budget; it waits
+// between tries from 50 ms up to a second.
+func retryOverloaded(ctx context.Context, budget time.Duration, send func() error) error {
+	deadline := time.Now().Add(budget)
+	wait := 50 * time.Millisecond
+	for {
+		err := send()
+		if !Overloaded(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
 // SubmitCasts sends many signed casts in one request; each result is the
 // answer the cast would have had alone.
 func (n *Node) SubmitCasts(ctx context.Context, cs []*ballot.Cast) ([]api.BatchResult, error) {

@@ -204,7 +204,15 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	if err := req.Wallet.Save(); err != nil {
 		return nil, err
 	}
-	id, err := req.Node.SubmitCast(ctx, c)
+	var id consensus.Hash
+	err = retryOverloaded(ctx, time.Minute, func() error {
+		var err error
+		id, err = req.Node.SubmitCast(ctx, c)
+		if Overloaded(err) {
+			say("the node is busy (overloaded): trying again")
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("submit cast: %w", err)
 	}

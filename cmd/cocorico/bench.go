@@ -103,7 +103,8 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 			}
 			fmt.Fprintf(out, "\nnodes %d · voters %d (%d skipped: they had a token already) · prepared in %s (tokens and signatures, untimed)\n",
 				rep.Nodes, rep.Voters, rep.Skipped, rep.Prepare.Round(time.Millisecond))
-			fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks\n", rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks)
+			fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks · %d sent again after 503 overloaded\n",
+				rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks, rep.Retried)
 			if len(rep.Rejected) > 0 {
 				var parts []string
 				for code, n := range rep.Rejected {
