@@ -98,6 +98,13 @@ type Config struct {
 	// MempoolTxs and MempoolBytes bound the mempool; defaults 200,000 and 128 MiB.
 	MempoolTxs   int
 	MempoolBytes int
+	// AdmitPending is the backpressure on clients: while this many
+	// transactions are pending, the node answers new casts from its API
+	// 503 overloaded before checking them (clients send again later);
+	// gossip still fills the mempool up to MempoolTxs. It bounds the
+	// queue, hence the cast-to-final latency, to a few blocks' worth.
+	// Default: 4 × max_block_txs.
+	AdmitPending int
 	// Ledger tunes the Pebble ledger.
 	Ledger store.Options
 	// Logger receives structured logs; default slog.Default().
@@ -149,6 +156,9 @@ func (c *Config) validate() error {
 	}
 	if c.MempoolBytes == 0 {
 		c.MempoolBytes = 128 << 20
+	}
+	if c.AdmitPending == 0 {
+		c.AdmitPending = min(4*c.Genesis.Params.MaxBlockTxs, c.MempoolTxs)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -175,6 +175,9 @@ func (n *Node) nodeID() string {
 
 // Submit implements api.Backend: every check, the mempool, then gossip.
 func (n *Node) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
+	if err := n.admit(1); err != nil {
+		return nil, err
+	}
 	c, err := n.app.Submit(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -185,6 +188,13 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
 
 // SubmitMany implements api.Backend.
 func (n *Node) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	if err := n.admit(len(txs)); err != nil {
+		errs := make([]error, len(txs))
+		for i := range errs {
+			errs[i] = err
+		}
+		return make([]*ballot.Checked, len(txs)), errs
+	}
 	cs, errs := n.app.SubmitMany(ctx, txs)
 	accepted := make([][]byte, 0, len(cs))
 	for _, c := range cs {
@@ -194,6 +204,15 @@ func (n *Node) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked,
 	}
 	n.gossip(accepted...)
 	return cs, errs
+}
+
+// admit is the backpressure on API clients (Config.AdmitPending).
+func (n *Node) admit(txs int) error {
+	if p := n.pool.Len(); p >= n.cfg.AdmitPending {
+		n.metrics.TxsRejected.WithLabelValues("overloaded").Add(float64(txs))
+		return fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", api.ErrOverloaded, p)
+	}
+	return nil
 }
 
 // Pending implements api.Backend.
