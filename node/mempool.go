@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
@@ -23,12 +24,19 @@ type Mempool struct {
 	maxTxs, maxBytes int
 
 	mu     sync.Mutex
-	order  *list.List // of *ballot.Checked
+	order  *list.List // of *pending, oldest first
 	byID   map[consensus.Hash]*list.Element
 	bySlot map[ballot.VoterSlot]map[uint64]consensus.Hash
 	casts  map[consensus.Hash]int // pending casts per ballot
 	bytes  int
 	avail  chan struct{}
+}
+
+// pending is a transaction in the pool with the time it was added or last
+// gossiped again.
+type pending struct {
+	tx *ballot.Checked
+	at time.Time
 }
 
 // NewMempool returns an empty mempool of at most maxTxs transactions and
@@ -68,7 +76,7 @@ func (m *Mempool) Add(tx *ballot.Checked) error {
 		seqs[c.Seq] = tx.ID
 		m.casts[c.BallotID]++
 	}
-	m.byID[tx.ID] = m.order.PushBack(tx)
+	m.byID[tx.ID] = m.order.PushBack(&pending{tx: tx, at: time.Now()})
 	m.bytes += len(tx.Bytes)
 	select {
 	case m.avail <- struct{}{}:
@@ -85,7 +93,7 @@ func (m *Mempool) Get(id consensus.Hash) (*ballot.Checked, bool) {
 	if !ok {
 		return nil, false
 	}
-	return e.Value.(*ballot.Checked), true
+	return e.Value.(*pending).tx, true
 }
 
 // Len returns the number of pending transactions.
@@ -113,7 +121,7 @@ func (m *Mempool) Reap(maxTxs, maxBytes int) []*ballot.Checked {
 	out := make([]*ballot.Checked, 0, min(maxTxs, m.order.Len()))
 	size := 0
 	for e := m.order.Front(); e != nil && len(out) < maxTxs; e = e.Next() {
-		tx := e.Value.(*ballot.Checked)
+		tx := e.Value.(*pending).tx
 		if size+len(tx.Bytes) > maxBytes {
 			break
 		}
@@ -137,7 +145,7 @@ func (m *Mempool) removeLocked(id consensus.Hash) {
 	if !ok {
 		return
 	}
-	tx := m.order.Remove(e).(*ballot.Checked)
+	tx := m.order.Remove(e).(*pending).tx
 	delete(m.byID, id)
 	m.bytes -= len(tx.Bytes)
 	if c := tx.Cast; c != nil {
@@ -186,7 +194,7 @@ func (m *Mempool) Update(included []consensus.Hash, u *ballot.Update, closed map
 	}
 	for e := m.order.Front(); e != nil; {
 		next := e.Next()
-		tx := e.Value.(*ballot.Checked)
+		tx := e.Value.(*pending).tx
 		if tx.Cast != nil && closed[tx.Cast.BallotID] {
 			m.removeLocked(tx.ID)
 			dropped++
@@ -194,4 +202,24 @@ func (m *Mempool) Update(included []consensus.Hash, u *ballot.Update, closed map
 		e = next
 	}
 	return dropped
+}
+
+// Stale returns up to max transactions pending since before cutoff (added,
+// or last returned by Stale), oldest first, and counts them as fresh
+// again. The node gossips them once more: a cast accepted while the node
+// had no peer, or whose gossip was lost, still reaches a proposer.
+func (m *Mempool) Stale(cutoff time.Time, max int) [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out [][]byte
+	now := time.Now()
+	for e := m.order.Front(); e != nil && len(out) < max; e = e.Next() {
+		p := e.Value.(*pending)
+		if !p.at.Before(cutoff) {
+			continue
+		}
+		out = append(out, p.tx.Bytes)
+		p.at = now
+	}
+	return out
 }

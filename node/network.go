@@ -222,6 +222,7 @@ func (nw *network) run(ctx context.Context) error {
 	nw.n.app.SubscribeFinal(finals)
 	go nw.follow(ctx)
 	go nw.reportProgress(ctx, 5*time.Second)
+	go nw.regossip(ctx, regossipAfter)
 	if limit := nw.n.cfg.MaxDiskBytes; limit > 0 && nw.driver == nil {
 		go nw.watchDisk(ctx, limit, 30*time.Second)
 	}
@@ -231,6 +232,34 @@ func (nw *network) run(ctx context.Context) error {
 			return nil
 		case h := <-finals:
 			nw.announce(ctx, h)
+		}
+	}
+}
+
+// regossipAfter is how long a transaction waits in the mempool before the
+// node gossips it again (and again after as long, while it waits).
+const regossipAfter = 30 * time.Second
+
+// regossip gossips again, every period, the transactions pending for
+// longer than a period: one accepted while the node had no peer (a
+// volunteer starting up, a validator cut off) or whose gossip was lost
+// would otherwise wait for ever on a node that never proposes. Peers that
+// have them drop them at the cost of a hash lookup.
+func (nw *network) regossip(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if nw.host.Peers() == 0 {
+				continue
+			}
+			if txs := nw.n.pool.Stale(time.Now().Add(-period), p2p.MaxTxsPerMessage); len(txs) > 0 {
+				nw.n.logger.Debug("gossiping pending transactions again", "txs", len(txs))
+				nw.outbox.add(txs...)
+			}
 		}
 	}
 }
