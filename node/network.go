@@ -246,20 +246,27 @@ const regossipAfter = 30 * time.Second
 // would otherwise wait for ever on a node that never proposes. Peers that
 // have them drop them at the cost of a hash lookup.
 func (nw *network) regossip(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period / 3)
+	everyTick(ctx, period/3, func() {
+		if nw.host.Peers() == 0 {
+			return
+		}
+		if txs := nw.n.pool.Stale(time.Now().Add(-period), p2p.MaxTxsPerMessage); len(txs) > 0 {
+			nw.n.logger.Debug("gossiping pending transactions again", "txs", len(txs))
+			nw.outbox.add(txs...)
+		}
+	})
+}
+
+// everyTick calls f every period until ctx ends.
+func everyTick(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if nw.host.Peers() == 0 {
-				continue
-			}
-			if txs := nw.n.pool.Stale(time.Now().Add(-period), p2p.MaxTxsPerMessage); len(txs) > 0 {
-				nw.n.logger.Debug("gossiping pending transactions again", "txs", len(txs))
-				nw.outbox.add(txs...)
-			}
+			f()
 		}
 	}
 }

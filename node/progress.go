@@ -66,21 +66,14 @@ func (n *Node) SyncProgress() SyncProgress {
 // reportProgress logs the sync progress every period while the node is
 // behind (the structured form of the volunteer's progress bar).
 func (nw *network) reportProgress(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, every, func() {
 		target, _ := nw.host.PeerHeight()
 		s := nw.progress.roll(nw.n.ledger.Height(), target)
 		if s.Target > s.Height || s.BlocksPerSec > 0 && s.TxsPerSec > 0 && s.Target-s.Height > 0 {
 			nw.n.logger.Info("sync progress", "height", s.Height, "target", s.Target, "behind", s.Target-s.Height,
 				"blocks_per_s", int(s.BlocksPerSec), "casts_per_s", int(s.TxsPerSec))
 		}
-	}
+	})
 }
 
 // dirSize returns the bytes of the files under dir.
