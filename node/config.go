@@ -136,6 +136,9 @@ type P2PConfig struct {
 	// MaxSyncBytesPerSec caps the transactions fetched by block sync per
 	// second (a volunteer's bandwidth); 0: no cap.
 	MaxSyncBytesPerSec int64
+	// RegossipAfter is how long a transaction waits in the mempool before
+	// the node gossips it again (and again after as long); default 30 s.
+	RegossipAfter time.Duration
 }
 
 func (c *Config) validate() error {
@@ -156,6 +159,9 @@ func (c *Config) validate() error {
 	}
 	if c.MempoolBytes == 0 {
 		c.MempoolBytes = 128 << 20
+	}
+	if c.P2P.RegossipAfter == 0 {
+		c.P2P.RegossipAfter = 30 * time.Second
 	}
 	if c.AdmitPending == 0 {
 		c.AdmitPending = min(4*c.Genesis.Params.MaxBlockTxs, c.MempoolTxs)

@@ -222,7 +222,7 @@ func (nw *network) run(ctx context.Context) error {
 	nw.n.app.SubscribeFinal(finals)
 	go nw.follow(ctx)
 	go nw.reportProgress(ctx, 5*time.Second)
-	go nw.regossip(ctx, regossipAfter)
+	go nw.regossip(ctx, nw.n.cfg.P2P.RegossipAfter)
 	if limit := nw.n.cfg.MaxDiskBytes; limit > 0 && nw.driver == nil {
 		go nw.watchDisk(ctx, limit, 30*time.Second)
 	}
@@ -235,10 +235,6 @@ func (nw *network) run(ctx context.Context) error {
 		}
 	}
 }
-
-// regossipAfter is how long a transaction waits in the mempool before the
-// node gossips it again (and again after as long, while it waits).
-const regossipAfter = 30 * time.Second
 
 // regossip gossips again, every period, the transactions pending for
 // longer than a period: one accepted while the node had no peer (a

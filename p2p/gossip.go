@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -209,7 +210,7 @@ func (x *Host) PublishTxs(ctx context.Context, txs [][]byte) error {
 		if n == 0 {
 			return fmt.Errorf("p2p: a transaction of %d bytes does not fit a gossip message", len(txs[0]))
 		}
-		if err := x.publish(ctx, x.names.casts, EncodeTxs(txs[:n])); err != nil {
+		if err := x.publish(ctx, x.names.casts, EncodeTxs(txs[:n], rand.Uint64())); err != nil {
 			return err
 		}
 		txs = txs[n:]
@@ -217,12 +218,22 @@ func (x *Host) PublishTxs(ctx context.Context, txs [][]byte) error {
 	return nil
 }
 
+// txsMessage is a casts-topic message. The nonce, random at each publish,
+// makes two publications of the same transactions two messages: message
+// ids come from the content, and a node gossiping again what waits in its
+// mempool must not be taken for a duplicate of its first try (by its own
+// gossipsub first of all). Forwarded copies keep the bytes, hence the id.
+type txsMessage struct {
+	Txs   [][]byte `cbor:"1,keyasint"`
+	Nonce uint64   `cbor:"2,keyasint"`
+}
+
 // EncodeTxs is the content of a casts-topic message: the canonical CBOR
-// array of the transactions (each a byte string).
-func EncodeTxs(txs [][]byte) []byte {
-	data, err := canon.Marshal(txs)
+// map {1: the transactions (byte strings), 2: nonce}.
+func EncodeTxs(txs [][]byte, nonce uint64) []byte {
+	data, err := canon.Marshal(txsMessage{Txs: txs, Nonce: nonce})
 	if err != nil {
-		panic(err) // an array of byte strings always encodes
+		panic(err) // byte strings and an integer always encode
 	}
 	return data
 }
@@ -230,14 +241,14 @@ func EncodeTxs(txs [][]byte) []byte {
 // DecodeTxs decodes a casts-topic message: 1 to MaxTxsPerMessage
 // transactions, canonical, nothing trailing.
 func DecodeTxs(data []byte) ([][]byte, error) {
-	var txs [][]byte
-	if err := canon.Unmarshal(data, &txs, MaxTxMessage); err != nil {
+	var m txsMessage
+	if err := canon.Unmarshal(data, &m, MaxTxMessage); err != nil {
 		return nil, fmt.Errorf("p2p: casts message: %w", err)
 	}
-	if len(txs) == 0 || len(txs) > MaxTxsPerMessage {
-		return nil, fmt.Errorf("p2p: casts message of %d transactions, want 1 to %d", len(txs), MaxTxsPerMessage)
+	if len(m.Txs) == 0 || len(m.Txs) > MaxTxsPerMessage {
+		return nil, fmt.Errorf("p2p: casts message of %d transactions, want 1 to %d", len(m.Txs), MaxTxsPerMessage)
 	}
-	return txs, nil
+	return m.Txs, nil
 }
 
 // PublishConsensus gossips a consensus message of this validator.

@@ -289,6 +289,9 @@ func PeerID(pub ed25519.PublicKey) (peer.ID, error) {
 	return peer.IDFromPublicKey(pk)
 }
 
+// Disconnect closes every connection to peer p.
+func (x *Host) Disconnect(p peer.ID) error { return x.h.Network().ClosePeer(p) }
+
 // Connected reports whether the host is connected to peer p.
 func (x *Host) Connected(p peer.ID) bool {
 	return x.h.Network().Connectedness(p) == network.Connected

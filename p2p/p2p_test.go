@@ -228,8 +228,26 @@ func TestTransactionBatchesArriveWholeAndInOrderWithinAMessage(t *testing.T) {
 	}
 }
 
+// Publishing the same transactions again is a new message (a node
+// gossiping again what waits), not a duplicate that gossipsub drops.
+func TestTheSameTransactionsPublishedTwiceArriveTwice(t *testing.T) {
+	tn := newTestNet(t, 2)
+	ctx := context.Background()
+	publishUntil(t, "a mesh", func() {
+		tn.hosts[1].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok warmup %d", time.Now().UnixNano()))})
+	}, func() bool { return tn.hs[0].received() > 0 })
+	before := tn.hs[0].received()
+	again := [][]byte{[]byte("ok the same cast")}
+	for range 2 {
+		if err := tn.hosts[1].PublishTxs(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "both publications", func() bool { return tn.hs[0].received() >= before+2 })
+}
+
 func TestDecodeTxsRefusesEmptyOversizeAndNonCanonicalBatches(t *testing.T) {
-	if _, err := DecodeTxs(EncodeTxs([][]byte{[]byte("a"), []byte("b")})); err != nil {
+	if _, err := DecodeTxs(EncodeTxs([][]byte{[]byte("a"), []byte("b")}, 7)); err != nil {
 		t.Fatalf("a good batch: %v", err)
 	}
 	tooMany := make([][]byte, MaxTxsPerMessage+1)
@@ -237,13 +255,14 @@ func TestDecodeTxsRefusesEmptyOversizeAndNonCanonicalBatches(t *testing.T) {
 		tooMany[i] = []byte{1}
 	}
 	for name, data := range map[string][]byte{
-		"empty array":    {0x80},
-		"too many":       EncodeTxs(tooMany),
-		"trailing bytes": append(EncodeTxs([][]byte{[]byte("a")}), 0),
-		"not an array":   {0x41, 'a'},
-		"text not bytes": {0x81, 0x61, 'a'},
-		"indefinite":     {0x9f, 0x41, 'a', 0xff},
-		"garbage":        []byte("garbage"),
+		"no transactions": EncodeTxs(nil, 1),
+		"too many":        EncodeTxs(tooMany, 1),
+		"trailing bytes":  append(EncodeTxs([][]byte{[]byte("a")}, 1), 0),
+		"a bare array":    {0x81, 0x41, 'a'},
+		"text not bytes":  {0xa2, 0x01, 0x81, 0x61, 'a', 0x02, 0x01},
+		"unknown field":   {0xa3, 0x01, 0x81, 0x41, 'a', 0x02, 0x01, 0x03, 0x01},
+		"indefinite":      {0xa2, 0x01, 0x9f, 0x41, 'a', 0xff, 0x02, 0x01},
+		"garbage":         []byte("garbage"),
 	} {
 		if _, err := DecodeTxs(data); err == nil {
 			t.Errorf("%s: decoded", name)

@@ -1,0 +1,110 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/api/client"
+)
+
+// A volunteer accepts a cast while it has no peer: its one gossip goes
+// nowhere, and gossipsub's own short memory of it (a few heartbeats) has
+// passed by the time a peer returns. Gossiped again after RegossipAfter,
+// the cast still reaches the validators, becomes final, and the voter
+// waiting on the volunteer gets a receipt that verifies.
+func TestACastAVolunteerAcceptedWithoutPeersIsGossipedAgainAndBecomesFinal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real libp2p hosts and a wait of several seconds")
+	}
+	dir := t.TempDir()
+	info, stop := runDevnet(t, dir, 2, 5)
+	defer stop()
+	g, err := ReadGenesis(info.Genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	vol, err := New(Config{Home: Home(filepath.Join(dir, "volunteer")), Genesis: g, Key: key, Name: "volunteer",
+		APIAddr: "127.0.0.1:0", P2P: P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, RegossipAfter: time.Second},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runCtx, stopVol := context.WithCancel(ctx)
+	volDone := make(chan error, 1)
+	go func() { volDone <- vol.Run(runCtx) }()
+	defer func() { stopVol(); <-volDone }()
+
+	// Join, learn the ballot, then lose every peer.
+	host := vol.net.host
+	if err := host.Connect(ctx, info.Nodes[0].P2P); err != nil {
+		t.Fatal(err)
+	}
+	volAPI := client.NewNode(vol.APIURL())
+	waitUntil(t, ctx, "the volunteer knows the ballot", func() bool {
+		_, _, err := volAPI.Ballot(ctx, info.Ballot)
+		return err == nil
+	})
+	for _, p := range host.SyncPeers() {
+		host.Disconnect(p)
+	}
+	waitUntil(t, ctx, "the volunteer alone", func() bool { return host.Peers() == 0 })
+
+	roll := readRoll(t, info.Voters)
+	w, err := client.OpenWallet(filepath.Join(dir, "wallet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	voted := make(chan error, 1)
+	var res *client.VoteResult
+	go func() {
+		var err error
+		res, err = client.Vote(ctx, client.VoteRequest{Node: volAPI, Registrar: client.NewRegistrar(info.Registrar, ""),
+			BallotID: info.Ballot, VoterID: roll[0].VoterID, Code: roll[0].Code, Choice: "against", Wallet: w,
+			Rand: rand.Reader, Poll: 50 * time.Millisecond})
+		voted <- err
+	}()
+	waitUntil(t, ctx, "the cast pending on the volunteer", func() bool { return vol.pool.Len() == 1 })
+	time.Sleep(6 * time.Second) // past gossipsub's message history (5 heartbeats of 1 s)
+	if host.Peers() != 0 {
+		t.Fatal("a peer came back by itself: the test proves nothing")
+	}
+	if n := info.Nodes[0]; client.NewNode(n.API) != nil {
+		st, err := client.NewNode(n.API).Status(ctx)
+		if err == nil && st.Mempool != 0 {
+			t.Fatalf("validator-0 holds %d pending transactions before the volunteer reconnects", st.Mempool)
+		}
+	}
+	if err := host.Connect(ctx, info.Nodes[0].P2P); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-voted:
+		if err != nil {
+			t.Fatalf("vote through the volunteer: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the cast never became final")
+	}
+	if !res.Checks.Valid {
+		t.Fatalf("receipt checks failed: %v", res.Checks.Failed())
+	}
+}
+
+func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if ctx.Err() != nil {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
