@@ -120,6 +120,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// meshFrom1To0 publishes from host 1 until host 0 receives (the mesh is
+// up) and returns what host 0 has received.
+func (tn *testNet) meshFrom1To0(t *testing.T) int {
+	t.Helper()
+	publishUntil(t, "a mesh", func() {
+		tn.hosts[1].PublishTxs(context.Background(), [][]byte{[]byte(fmt.Sprintf("ok warmup %d", time.Now().UnixNano()))})
+	}, func() bool { return tn.hs[0].received() > 0 })
+	return tn.hs[0].received()
+}
+
 // publishUntil publishes until cond holds: gossipsub meshes form a moment
 // after peers connect.
 func publishUntil(t *testing.T, what string, publish func(), cond func() bool) {
@@ -194,10 +204,7 @@ func TestInvalidGossipIsNotForwardedAndCostsTheSenderItsConnection(t *testing.T)
 func TestTransactionBatchesArriveWholeAndInOrderWithinAMessage(t *testing.T) {
 	tn := newTestNet(t, 2)
 	ctx := context.Background()
-	publishUntil(t, "a mesh", func() {
-		tn.hosts[1].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok warmup %d", time.Now().UnixNano()))})
-	}, func() bool { return tn.hs[0].received() > 0 })
-	before := tn.hs[0].received()
+	before := tn.meshFrom1To0(t)
 	// More than one message's worth: PublishTxs splits. Each message
 	// arrives whole and in order; two messages may overtake each other
 	// (gossipsub validates concurrently).
@@ -233,10 +240,7 @@ func TestTransactionBatchesArriveWholeAndInOrderWithinAMessage(t *testing.T) {
 func TestTheSameTransactionsPublishedTwiceArriveTwice(t *testing.T) {
 	tn := newTestNet(t, 2)
 	ctx := context.Background()
-	publishUntil(t, "a mesh", func() {
-		tn.hosts[1].PublishTxs(ctx, [][]byte{[]byte(fmt.Sprintf("ok warmup %d", time.Now().UnixNano()))})
-	}, func() bool { return tn.hs[0].received() > 0 })
-	before := tn.hs[0].received()
+	before := tn.meshFrom1To0(t)
 	again := [][]byte{[]byte("ok the same cast")}
 	for range 2 {
 		if err := tn.hosts[1].PublishTxs(ctx, again); err != nil {
