@@ -96,7 +96,7 @@ func (c *Cast) Verify(chainID string, b *Ballot) error {
 	if err := c.verifyAllButSignature(b); err != nil {
 		return err
 	}
-	if !ed25519Verify(c.Voter, c.SignBytes(chainID), c.Signature) {
+	if !consensus.VerifyEd25519(c.Voter, c.SignBytes(chainID), c.Signature) {
 		return ErrVoterSignature
 	}
 	return nil
@@ -118,5 +118,3 @@ func (c *Cast) verifyAllButSignature(b *Ballot) error {
 	}
 	return VerifyToken(b.Keys[c.Registrar], c.BallotID, c.Voter, c.TokenPrefix, c.Token)
 }
-
-func ed25519Verify(pub, msg, sig []byte) bool { return consensus.VerifyEd25519(pub, msg, sig) }

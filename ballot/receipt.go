@@ -150,7 +150,7 @@ func (r *Receipt) Verify(g *consensus.Genesis) *Verification {
 	err = errMissing
 	if r.Cast != nil && r.Cast.CheckSyntax() == nil {
 		err = nil
-		if !ed25519Verify(r.Cast.Voter, r.Cast.SignBytes(g.ChainID), r.Cast.Signature) {
+		if !consensus.VerifyEd25519(r.Cast.Voter, r.Cast.SignBytes(g.ChainID), r.Cast.Signature) {
 			err = ErrVoterSignature
 		}
 	}

@@ -42,9 +42,6 @@ func (b *Ed25519Batch) Add(pub, msg, sig []byte) {
 	b.items = append(b.items, ed25519Item{pub, msg, sig})
 }
 
-// Len is the number of signatures queued.
-func (b *Ed25519Batch) Len() int { return len(b.items) }
-
 // Verify returns each queued signature's verdict.
 func (b *Ed25519Batch) Verify() []bool {
 	ok := make([]bool, len(b.items))

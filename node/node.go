@@ -208,11 +208,14 @@ func (n *Node) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked,
 
 // admit is the backpressure on API clients (Config.AdmitPending).
 func (n *Node) admit(txs int) error {
-	if p := n.pool.Len(); p >= n.cfg.AdmitPending {
-		n.metrics.TxsRejected.WithLabelValues("overloaded").Add(float64(txs))
-		return fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", api.ErrOverloaded, p)
+	p := n.pool.Len()
+	if p < n.cfg.AdmitPending {
+		return nil
 	}
-	return nil
+	err := fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", api.ErrOverloaded, p)
+	_, code := api.ErrorCode(err)
+	n.metrics.TxsRejected.WithLabelValues(code).Add(float64(txs))
+	return err
 }
 
 // Pending implements api.Backend.

@@ -73,6 +73,10 @@ type Percentiles struct {
 	P50, P90, P99, Max float64
 }
 
+// errStillOverloaded stands for the 503 answers of the last try, for the
+// casts of a batch still refused by overload when the retry budget ends.
+var errStillOverloaded = &Error{Status: 503, Code: "overloaded", Message: "node overloaded"}
+
 type benchCast struct {
 	cast *ballot.Cast
 	id   consensus.Hash
@@ -306,7 +310,7 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 						if err == nil && res[i].Error != nil {
 							e = &Error{Status: res[i].Status, Code: res[i].Error.Code, Message: res[i].Error.Message}
 						}
-						if Overloaded(e) && ctx.Err() == nil && time.Since(c.sent) < cfg.Timeout {
+						if Overloaded(e) && ctx.Err() == nil {
 							again = append(again, c)
 							continue
 						}
@@ -314,12 +318,12 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 					}
 					if todo = again; len(todo) > 0 {
 						retried.Add(int64(len(todo)))
-						return &Error{Status: 503, Code: "overloaded"}
+						return errStillOverloaded
 					}
 					return nil
 				})
 				for _, c := range todo { // still overloaded at the end of the budget
-					record(c, &Error{Status: 503, Code: "overloaded"})
+					record(c, errStillOverloaded)
 				}
 				batch = batch[:0]
 			}
