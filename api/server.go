@@ -32,9 +32,14 @@ type Chain interface {
 // State is the read side of the ballot state the API needs (ballot.KVState).
 type State interface {
 	BallotAt(id consensus.Hash) (b *ballot.Ballot, height uint64, found bool, err error)
-	Results(id consensus.Hash) (ballot.Results, bool, error)
+	BallotIndex(id consensus.Hash) (index int, found bool)
 	Voter(id consensus.Hash, voter ballot.VoterKey) (ballot.VoterRecord, bool, error)
-	BallotIDs() ([]consensus.Hash, error)
+	// Count is the number of ballots; Page lists them newest first.
+	Count() int
+	Page(before, limit int) []consensus.Hash
+	// Snapshot returns a ballot's results with the height they stand at
+	// and their proof into the app hash, read at once.
+	Snapshot(id consensus.Hash) (ballot.ResultsSnapshot, bool, error)
 }
 
 // Backend is what only the node knows.
@@ -53,9 +58,6 @@ type Backend interface {
 	Pending(id consensus.Hash) bool
 	// PendingCasts returns how many casts of a ballot wait in the mempool.
 	PendingCasts(ballot consensus.Hash) int
-	// TokensIssued returns the registrars' count of tokens issued for a
-	// ballot, when it is known.
-	TokensIssued(ctx context.Context, b *ballot.Ballot) (n uint64, known bool)
 }
 
 // NodeInfo describes a node in /v1/status.

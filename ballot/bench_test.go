@@ -25,7 +25,7 @@ func BenchmarkCastVerify(b *testing.B) {
 			b.ResetTimer()
 			i := 0
 			for b.Loop() {
-				if _, err := ballot.CheckTx(e.ChainID, casts[i%len(casts)], ballot.MaxTxBytes, st); err != nil {
+				if _, err := ballot.CheckTx(e.Rules, casts[i%len(casts)], ballot.MaxTxBytes, st); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -58,7 +58,7 @@ func BenchmarkCastVerifyBatch(b *testing.B) {
 			}
 			txs[i] = tx
 		}
-		_, errs := ballot.CheckBatch(e.ChainID, txs, data, st)
+		_, errs := ballot.CheckBatch(e.Rules, txs, data, st)
 		for _, err := range errs {
 			if err != nil {
 				b.Fatal(err)
@@ -88,7 +88,7 @@ func BenchmarkTallyApply10000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		batch := ballot.NewBatch(st, 2, 2000)
+		batch := ballot.NewBatch(st, testRules, 2, 2000)
 		for _, tx := range txs {
 			if err := batch.Add(tx); err != nil {
 				b.Fatal(err)

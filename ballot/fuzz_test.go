@@ -14,7 +14,7 @@ import (
 func FuzzDecodeTx(f *testing.F) {
 	e := ballottest.NewElection(ballottest.Options{Seed: 50})
 	st := ballot.NewMemState()
-	b := ballot.NewBatch(st, 1, 1000)
+	b := ballot.NewBatch(st, testRules, 1, 1000)
 	if err := b.Add(e.DefinitionTx()); err != nil {
 		f.Fatal(err)
 	}
@@ -31,9 +31,9 @@ func FuzzDecodeTx(f *testing.F) {
 		if !bytes.Equal(tx.Encode(), data) {
 			t.Fatal("decoded a non-canonical encoding")
 		}
-		if _, err := ballot.Check(e.ChainID, tx, data, st); err == nil && tx.Cast != nil {
+		if _, err := ballot.Check(e.Rules, tx, data, st); err == nil && tx.Cast != nil {
 			// Passing every check means it carries a real token and signature.
-			if err := tx.Cast.Verify(e.ChainID, e.Ballot); err != nil {
+			if err := tx.Cast.Verify(e.Rules.Chain, e.Ballot); err != nil {
 				t.Fatalf("checked cast fails Verify: %v", err)
 			}
 		}
@@ -52,7 +52,7 @@ func FuzzDecodeDefinition(f *testing.F) {
 		if json.Unmarshal(data, &d) != nil {
 			return
 		}
-		if b, err := d.Check(e.ChainID); err == nil && b.ID != d.ID() {
+		if b, err := d.Check(e.Rules); err == nil && b.ID != d.ID() {
 			t.Fatal("checked ballot id differs from the definition id")
 		}
 	})
@@ -79,12 +79,12 @@ func FuzzDecodeReceipt(f *testing.F) {
 
 func fuzzReceipt(f *testing.F) []byte {
 	g, keys := ballottest.Validators("fuzz-chain", 4, 1)
-	e := ballottest.NewElection(ballottest.Options{ChainID: g.ChainID, Seed: 52})
+	e := ballottest.NewElection(ballottest.Options{Genesis: g, Seed: 52})
 	c := e.Cast(e.NewVoter(), 1, 1)
 	tx := (&ballot.Tx{Cast: c}).Encode()
 	root, proofs := consensusProofs([][]byte{tx})
 	h := header(g.ChainID, 2, root, 1)
-	r := ballot.NewReceipt(e.Def, c, h, proofs[0], ballottest.Commit(g.ChainID, keys, &h, 0))
+	r := ballot.NewReceipt(e.Def, c, h, proofs[0], ballottest.Commit(g.Chain(), keys, &h, 0))
 	data, err := json.Marshal(r)
 	if err != nil {
 		f.Fatal(err)

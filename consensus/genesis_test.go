@@ -27,6 +27,9 @@ func TestGenesisHashCoversEveryField(t *testing.T) {
 		"validator": func(g *Genesis) { g.Validators = g.Validators[:3] },
 		"name":      func(g *Genesis) { g.Validators[0].Name = "renamed" },
 		"params":    func(g *Genesis) { g.Params.MaxBlockTxs++ },
+		"organizer": func(g *Genesis) { g.App.Organizers[0].PubKey = g.Validators[1].PubKey },
+		"max casts": func(g *Genesis) { g.App.MaxCastsPerVoter++ },
+		"interval":  func(g *Genesis) { g.App.RevoteIntervalMs++ },
 	}
 	for name, mutate := range mutations {
 		c, _ := testChain(4)
@@ -49,6 +52,10 @@ func TestInvalidGenesisIsRejected(t *testing.T) {
 		"zero block txs":    func(g *Genesis) { g.Params.MaxBlockTxs = 0 },
 		"negative timeout":  func(g *Genesis) { g.Params.TimeoutVoteMs = -1 },
 		"heartbeat too low": func(g *Genesis) { g.Params.HeartbeatMs = g.Params.BlockIntervalMs - 1 },
+		"no organizer":      func(g *Genesis) { g.App.Organizers = nil },
+		"organizer twice":   func(g *Genesis) { g.App.Organizers = append(g.App.Organizers, g.App.Organizers[0]) },
+		"no casts":          func(g *Genesis) { g.App.MaxCastsPerVoter = 0 },
+		"negative interval": func(g *Genesis) { g.App.RevoteIntervalMs = -1 },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -99,9 +99,9 @@ type Ready struct {
 
 // MachineConfig configures a Machine.
 type MachineConfig struct {
-	ChainID string
-	Vals    *ValidatorSet
-	Params  Params
+	Chain  Chain
+	Vals   *ValidatorSet
+	Params Params
 	// Key signs this validator's messages; Index is its place in Vals.
 	Key   ed25519.PrivateKey
 	Index uint16
@@ -300,7 +300,7 @@ func (m *Machine) propose(b *Block, validRound int32) {
 		return
 	}
 	p := &Proposal{Height: m.height, Round: m.round, POLRound: validRound, Block: *b, Validator: m.cfg.Index}
-	p.Sign(m.cfg.ChainID, m.cfg.Key)
+	p.Sign(m.cfg.Chain, m.cfg.Key)
 	m.ready.Messages = append(m.ready.Messages, &Message{Proposal: p})
 	m.acceptProposal(p, true)
 }
@@ -337,7 +337,7 @@ func (m *Machine) vote(t VoteType, id Hash) {
 		return
 	}
 	v := &Vote{Type: t, Height: m.height, Round: m.round, BlockHash: id, Validator: m.cfg.Index}
-	v.Sign(m.cfg.ChainID, m.cfg.Key)
+	v.Sign(m.cfg.Chain, m.cfg.Key)
 	m.votes.add(v)
 	if n := len(m.hs.Votes); n > 0 && (m.hs.Votes[n-1].Height != v.Height || m.hs.Votes[n-1].Round != v.Round) {
 		m.hs.Votes = nil

@@ -118,8 +118,6 @@ type Config struct {
 	MaxDiskBytes int64
 	// Pprof serves Go's profiles on the API under /debug/pprof/.
 	Pprof bool
-	// TokensIssued, if set, replaces the HTTP query of the registrars.
-	TokensIssued func(ballot consensus.Hash) (uint64, bool)
 }
 
 // P2PConfig configures the peer network.

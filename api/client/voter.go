@@ -172,8 +172,8 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.Def.ChainID != g.ChainID {
-		return nil, fmt.Errorf("ballot of chain %q on a node of chain %q", b.Def.ChainID, g.ChainID)
+	if _, err := b.Def.Check(ballot.NewRules(g)); err != nil {
+		return nil, fmt.Errorf("ballot %s is not a ballot of the node's chain %q: %w", b.ID, g.ChainID, err)
 	}
 	choice := slices.Index(b.Def.Choices, req.Choice)
 	if choice < 0 {
@@ -197,7 +197,7 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	key := ed25519.NewKeyFromSeed(entry.VoterSeed)
 	c := &ballot.Cast{BallotID: b.ID, Seq: entry.LastSeq + 1, Choice: uint32(choice), Registrar: entry.Registrar,
 		TokenPrefix: entry.TokenPrefix, Token: entry.Token}
-	c.Sign(g.ChainID, key)
+	c.Sign(g.Chain(), key)
 	// The seq is spent once the cast is signed: save before sending.
 	entry.LastSeq = c.Seq
 	entry.Casts = append(entry.Casts, c.ID())
@@ -210,6 +210,9 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		id, err = req.Node.SubmitCast(ctx, c)
 		if Overloaded(err) {
 			say("the node is busy (overloaded): trying again")
+		}
+		if TooSoon(err) {
+			say("your last cast is too recent for the chain's re-vote interval: trying again in a moment")
 		}
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -28,35 +29,35 @@ func newResultsCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			n := client.NewNode(nodeURL)
-			r, err := n.Results(ctx, id)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
+				r, err := n.Results(ctx, id)
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(r)
 			}
-			b, _, err := n.Ballot(ctx, id)
+			g, err := n.Genesis(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%s\n%s · status %s · height %d\n\n", b.Def.Question, id, r.Status, r.Height)
-			total := r.Casts.Counted
-			for _, c := range r.Choices {
-				pct := 0.0
-				if total > 0 {
-					pct = 100 * float64(c.Count) / float64(total)
+			cr, err := n.VerifiedResults(ctx, g, id)
+			if err != nil {
+				return err
+			}
+			printResults(cmd.OutOrStdout(), cr, g)
+			// Issuance counts come from the registrars themselves: this
+			// command (a client) asks the URLs the ballot names; a node
+			// never fetches a URL taken from the chain.
+			for _, reg := range cr.Ballot.Def.Registrars {
+				if reg.URL == "" {
+					continue
 				}
-				bar := strings.Repeat("█", int(pct/4))
-				fmt.Fprintf(out, "  %-20s %10d  %5.1f%%  %s\n", c.Label, c.Count, pct, bar)
+				if issued, err := client.NewRegistrar(reg.URL, "").Issued(ctx, id); err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s says it issued %d tokens\n", reg.Name, issued)
+				}
 			}
-			fmt.Fprintf(out, "\n  counted %d · replaced %d · pending %d", r.Casts.Counted, r.Casts.Replaced, r.Casts.Pending)
-			if r.TokensIssued != nil {
-				fmt.Fprintf(out, " · tokens issued %d", *r.TokensIssued)
-			}
-			fmt.Fprintln(out)
 			return nil
 		},
 	}
@@ -66,4 +67,24 @@ func newResultsCmd() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
 	cmd.MarkFlagRequired("ballot")
 	return cmd
+}
+
+func printResults(out io.Writer, cr *client.CheckedResults, g *consensus.Genesis) {
+	r := cr.View
+	fmt.Fprintf(out, "%s\n%s · status %s · height %d\n\n", cr.Ballot.Def.Question, r.BallotID, r.Status, r.Height)
+	total := r.Casts.Counted
+	for _, c := range r.Choices {
+		pct := 0.0
+		if total > 0 {
+			pct = 100 * float64(c.Count) / float64(total)
+		}
+		bar := strings.Repeat("█", int(pct/4))
+		fmt.Fprintf(out, "  %-20s %10d  %5.1f%%  %s\n", c.Label, c.Count, pct, bar)
+	}
+	fmt.Fprintf(out, "\n  counted %d · replaced %d · pending %d\n", r.Casts.Counted, r.Casts.Replaced, r.Casts.Pending)
+	if cr.Signed {
+		fmt.Fprintf(out, "  ✓ checked: signed by %d of %d validators (block %d commits to them)\n", cr.Signers, len(g.Validators), r.Height+1)
+	} else {
+		fmt.Fprintf(out, "  · consistent with the node's app hash; signed once block %d is final\n", r.Height+1)
+	}
 }

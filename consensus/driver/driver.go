@@ -127,6 +127,7 @@ type Driver struct {
 	app   Application
 	tr    Transport
 	vals  *consensus.ValidatorSet
+	chain consensus.Chain
 	index uint16
 	m     *consensus.Machine
 	store *stateStore
@@ -172,12 +173,12 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := consensus.NewMachine(consensus.MachineConfig{ChainID: cfg.Genesis.ChainID, Vals: vals, Params: cfg.Genesis.Params,
+	m, err := consensus.NewMachine(consensus.MachineConfig{Chain: cfg.Genesis.Chain(), Vals: vals, Params: cfg.Genesis.Params,
 		Key: cfg.Key, Index: idx}, hs)
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, app: app, tr: tr, vals: vals, index: idx, m: m, store: st,
+	d := &Driver{cfg: cfg, app: app, tr: tr, vals: vals, chain: cfg.Genesis.Chain(), index: idx, m: m, store: st,
 		msgs: make(chan *consensus.Message, 4096), decided: make(chan decidedInput, 64), timeouts: make(chan consensus.Timeout, 64),
 		height: cfg.Height, lastTime: cfg.LastBlockTime, invalid: map[consensus.Hash]bool{}, resume: hs.Height == cfg.Height+1}
 	if hs.SignedHeight > cfg.Height+1 {
@@ -191,7 +192,7 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 // to the driver. Safe from any goroutine. It returns an error for an
 // invalid message, or when the driver is too busy to take it.
 func (d *Driver) Deliver(m *consensus.Message) error {
-	if err := m.Verify(d.cfg.Genesis.ChainID, d.vals); err != nil {
+	if err := m.Verify(d.chain, d.vals); err != nil {
 		return err
 	}
 	select {
@@ -205,7 +206,7 @@ func (d *Driver) Deliver(m *consensus.Message) error {
 // DeliverDecided is the catch-up path: a block and a commit for it (which
 // it verifies) from block sync or a final-block announcement.
 func (d *Driver) DeliverDecided(b *consensus.Block, c *consensus.Commit) error {
-	if err := c.Verify(d.cfg.Genesis.ChainID, d.vals, b.Header.Height, b.Hash()); err != nil {
+	if err := c.Verify(d.chain, d.vals, b.Header.Height, b.Hash()); err != nil {
 		return err
 	}
 	select {

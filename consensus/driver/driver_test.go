@@ -119,7 +119,7 @@ func TestDriverKilledBetweenSigningAndSendingNeverSignsAConflictingVote(t *testi
 	proposer := g.ValidatorSet().Proposer(1, 0)
 	block := &consensus.Block{Header: consensus.Header{ChainID: g.ChainID, Height: 1, TxRoot: consensus.MerkleRoot(nil), Proposer: proposer}}
 	prop := &consensus.Proposal{Height: 1, POLRound: -1, Block: *block, Validator: proposer}
-	prop.Sign(g.ChainID, keys[proposer])
+	prop.Sign(g.Chain(), keys[proposer])
 
 	app := &recordApp{avail: make(chan struct{}), chainID: g.ChainID}
 	ctx, cancel := context.WithCancel(context.Background())
