@@ -46,7 +46,7 @@ type DevnetConfig struct {
 	App consensus.AppParams
 }
 
-// DevnetInfo is devnet.json (../shared/CONTRACT.md).
+// DevnetInfo is devnet.json (docs/CONTRACT.md).
 type DevnetInfo struct {
 	ChainID   string           `json:"chain_id"`
 	Nodes     []DevnetNodeInfo `json:"nodes"`
