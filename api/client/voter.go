@@ -102,7 +102,7 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		if !b.Def.Revote {
 			return nil, fmt.Errorf("%w: %s already voted in ballot %s from this wallet (cast %s)", ballot.ErrRevoteNotAllowed, req.VoterID, b.ID, replaces)
 		}
-		say(fmt.Sprintf("re-vote as %s (replaces your cast %s, seq %d)", req.VoterID, replaces, entry.LastSeq))
+		say(fmt.Sprintf("re-vote as %s with this wallet's key (seq %d, replaces your cast %s)", req.VoterID, entry.LastSeq+1, replaces))
 	}
 
 	key := ed25519.NewKeyFromSeed(entry.VoterSeed)
