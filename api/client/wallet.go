@@ -116,7 +116,7 @@ func DefaultWalletPath() string {
 func OpenWallet(path string) (*Wallet, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Wallet{Version: WalletVersion, Genesis: map[string]*consensus.Genesis{}, path: path}, nil
+		return &Wallet{Version: WalletVersion, Genesis: map[string]*consensus.Genesis{}, Entries: []*WalletEntry{}, path: path}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -209,8 +209,16 @@ func migrateWalletV1(old *walletV1, original []byte) (*Wallet, error) {
 }
 
 // Save writes the wallet atomically with mode 0600. The first Save of a
-// migrated wallet keeps the old file as path + ".v1".
+// migrated wallet keeps the old file as path + ".v1". Entries and genesis
+// that another process wrote to the file since it was read (two voters
+// voting at once on one computer) are kept: the file is read again and
+// merged just before it is replaced.
 func (w *Wallet) Save() error {
+	if data, err := os.ReadFile(w.path); err == nil && w.original == nil {
+		if disk, err := decodeWallet(data); err == nil {
+			w.merge(disk)
+		}
+	}
 	if w.original != nil {
 		if _, err := os.Stat(w.path + ".v1"); errors.Is(err, fs.ErrNotExist) {
 			if err := WriteFileAtomic(w.path+".v1", w.original, 0o600); err != nil {
@@ -224,6 +232,20 @@ func (w *Wallet) Save() error {
 		return err
 	}
 	return WriteFileAtomic(w.path, data, 0o600)
+}
+
+// merge adds the genesis and the entries of other that w lacks.
+func (w *Wallet) merge(other *Wallet) {
+	for h, g := range other.Genesis {
+		if _, ok := w.Genesis[h]; !ok {
+			w.Genesis[h] = g
+		}
+	}
+	for _, e := range other.Entries {
+		if w.Entry(e.Slot()) == nil {
+			w.Entries = append(w.Entries, e)
+		}
+	}
 }
 
 // WriteFileAtomic writes data to path through a synced temporary file and

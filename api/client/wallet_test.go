@@ -85,3 +85,31 @@ func TestAWalletOfANewerVersionIsRefused(t *testing.T) {
 		t.Fatalf("version 3: %v", err)
 	}
 }
+
+// Two votes at once from one wallet file (two voters on one computer,
+// two processes): the second to save keeps the first's entry.
+func TestTwoProcessesSavingOneWalletKeepBothEntries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wallet.json")
+	a, err := OpenWallet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := OpenWallet(path) // read before a saves
+	a.Entries = append(a.Entries, &WalletEntry{VoterID: "voter-0001", BallotID: consensus.Hash{1}})
+	b.Entries = append(b.Entries, &WalletEntry{VoterID: "voter-0002", BallotID: consensus.Hash{1}})
+	if err := a.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := OpenWallet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"voter-0001", "voter-0002"} {
+		if w.Entry(WalletSlot{Ballot: consensus.Hash{1}, VoterID: id}) == nil {
+			t.Fatalf("%s's entry is lost: %+v", id, w.Entries)
+		}
+	}
+}
