@@ -122,13 +122,18 @@ type Config struct {
 
 // P2PConfig configures the peer network.
 type P2PConfig struct {
-	// Listen are the multiaddrs to listen on; empty: no peer network (a
-	// lone validator).
+	// Listen are the multiaddrs to listen on; empty: DefaultListen when
+	// the node has peers to find, else no peer network (a lone validator).
 	Listen []string
 	// Bootstrap are multiaddrs (with /p2p/ id) of peers to dial at start.
 	Bootstrap []string
 	// MDNS finds peers on the local network.
 	MDNS bool
+	// Port is the port of the default listen addresses (TCP and QUIC on
+	// every interface, DefaultListen), taken when Listen is empty and the
+	// node has peers to find (Bootstrap, MDNS) or a Port; default
+	// DefaultP2PPort. Port and Listen together are an error.
+	Port int
 	// MaxPeers bounds connections (the connection manager's high water).
 	MaxPeers int
 	// MaxSyncBytesPerSec caps the transactions fetched by block sync per
@@ -176,5 +181,5 @@ func (c *Config) validate() error {
 	if c.P2P.MaxPeers == 0 {
 		c.P2P.MaxPeers = 64
 	}
-	return nil
+	return c.resolveNetwork()
 }

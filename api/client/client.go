@@ -261,11 +261,25 @@ func (n *Node) CastStatus(ctx context.Context, id consensus.Hash) (*api.CastStat
 	return &v, n.get(ctx, "/v1/casts/"+id.String(), &v)
 }
 
+// UnknownGrace is how long WaitFinal lets a node say "unknown" of a cast
+// it accepted before giving up. A node says it of a cast it dropped (its
+// ballot closed, the node restarted and lost its mempool); but a node
+// behind a load balancer, or an older node that read its ledger before its
+// mempool while applying a block, may say it for a moment of a cast that
+// is on its way to a block. One "unknown" is no verdict.
+const UnknownGrace = 10 * time.Second
+
 // WaitFinal polls a cast's status until it is final (or replaced), the
-// context ends, or the cast is unknown to the node for longer than grace.
+// context ends, or the node has said "unknown" of it for longer than
+// UnknownGrace without a word in between.
 func (n *Node) WaitFinal(ctx context.Context, id consensus.Hash, every time.Duration) (*api.CastStatusView, error) {
+	return n.waitFinal(ctx, id, every, UnknownGrace)
+}
+
+func (n *Node) waitFinal(ctx context.Context, id consensus.Hash, every, grace time.Duration) (*api.CastStatusView, error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var unknownSince time.Time // zero while the node knows the cast
 	for {
 		v, err := n.CastStatus(ctx, id)
 		if err != nil {
@@ -275,7 +289,13 @@ func (n *Node) WaitFinal(ctx context.Context, id consensus.Hash, every time.Dura
 		case api.CastFinal, api.CastReplaced:
 			return v, nil
 		case api.CastUnknown:
-			return v, fmt.Errorf("cast %s is unknown to %s (dropped from its mempool)", id, n.base)
+			if unknownSince.IsZero() {
+				unknownSince = time.Now()
+			} else if time.Since(unknownSince) > grace {
+				return v, fmt.Errorf("cast %s is unknown to %s for more than %s (dropped from its mempool)", id, n.base, grace)
+			}
+		default:
+			unknownSince = time.Time{}
 		}
 		select {
 		case <-ctx.Done():
