@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
@@ -325,30 +324,11 @@ func (w *Wallet) GenesisOf(r *ballot.Receipt) (*consensus.Genesis, error) {
 	return g, nil
 }
 
-// receiptGenesisHash is the genesis hash of a receipt's chain. Receipts do
-// not carry it yet (a genesis_hash field is coming): until then it is the
-// genesis of the wallet entry that holds the receipt's cast, else the one
-// genesis of the receipt's chain name. Once receipts carry it, this
-// function returns r.GenesisHash and nothing else.
+// receiptGenesisHash is the genesis hash of a receipt's chain: the
+// receipt names it (every signature in it binds it).
 func (w *Wallet) receiptGenesisHash(r *ballot.Receipt) (consensus.Hash, error) {
-	for _, e := range w.Entries {
-		if slices.Contains(e.Casts, r.CastID) {
-			return e.GenesisHash, nil
-		}
+	if r.GenesisHash.IsZero() {
+		return consensus.Hash{}, fmt.Errorf("the receipt names no genesis")
 	}
-	var named []string
-	for h, g := range w.Genesis {
-		if g.ChainID == r.ChainID {
-			named = append(named, h)
-		}
-	}
-	switch len(named) {
-	case 0:
-		return consensus.Hash{}, fmt.Errorf("no genesis of chain %q in the wallet", r.ChainID)
-	case 1:
-		return consensus.ParseHash(named[0])
-	}
-	slices.Sort(named)
-	return consensus.Hash{}, fmt.Errorf("the wallet holds %d chains named %q (genesis %s) and none of its entries holds cast %s: say which with --genesis FILE",
-		len(named), r.ChainID, strings.Join(named, ", "), r.CastID)
+	return r.GenesisHash, nil
 }
