@@ -1,9 +1,7 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/cocorico/node/consensus/canon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -165,9 +164,10 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Serve
 	}
 }
 
-// ReadJSON decodes a request body of at most max bytes into v strictly:
-// oversize bodies are ErrBodyTooLarge (413), unknown fields and trailing
-// data ErrBadRequest (400).
+// ReadJSON decodes a request body of at most max bytes into v with the
+// protocol's one strict decoder (canon.DecodeJSON, docs/PROTOCOL.md §1):
+// oversize bodies are ErrBodyTooLarge (413); unknown fields, trailing data,
+// duplicate keys, null and any second form of a value ErrBadRequest (400).
 func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
@@ -177,13 +177,8 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		}
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: data after the JSON value", ErrBadRequest)
 	}
 	return nil
 }

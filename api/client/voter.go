@@ -18,6 +18,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // Wallet is a voter's local file (mode 0600): per ballot, the one-time
@@ -61,7 +62,7 @@ func OpenWallet(path string) (*Wallet, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(data, w); err != nil {
+	if err := canon.DecodeJSON(data, w, 64<<20); err != nil {
 		return nil, fmt.Errorf("wallet %s: %w", path, err)
 	}
 	if w.Entries == nil {
