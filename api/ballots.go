@@ -9,18 +9,19 @@ import (
 	"github.com/cocorico/node/consensus"
 )
 
-// lastBlockTime is the block time ballots are judged by: the time of the
-// last final block (the genesis time before block 1).
-func (s *Server) lastBlockTime() int64 {
+// clocks are what ballot statuses are judged by (BallotStatus): the
+// node's clock, and the time of the last final block (the genesis time
+// before block 1).
+func (s *Server) clocks() (now, lastBlock int64) {
 	_, _, t := s.tip()
-	return t.UnixMilli()
+	return s.cfg.Clock().UnixMilli(), t.UnixMilli()
 }
 
-func (s *Server) ballotView(b *ballot.Ballot, height uint64, now int64) BallotView {
+func (s *Server) ballotView(b *ballot.Ballot, height uint64, now, lastBlock int64) BallotView {
 	d := b.Def
 	return BallotView{
 		BallotID:   b.ID,
-		Status:     BallotStatus(d, now),
+		Status:     BallotStatus(d, now, lastBlock),
 		Height:     height,
 		Question:   d.Question,
 		Choices:    d.Choices,
@@ -38,7 +39,7 @@ func (s *Server) ballots(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	now := s.lastBlockTime()
+	now, lastBlock := s.clocks()
 	out := BallotsView{Ballots: []BallotView{}}
 	for _, id := range ids {
 		b, h, found, err := s.cfg.State.BallotAt(id)
@@ -47,7 +48,7 @@ func (s *Server) ballots(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if found {
-			out.Ballots = append(out.Ballots, s.ballotView(b, h, now))
+			out.Ballots = append(out.Ballots, s.ballotView(b, h, now, lastBlock))
 		}
 	}
 	WriteJSON(w, http.StatusOK, out)
@@ -74,7 +75,8 @@ func (s *Server) ballot(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, s.ballotView(b, h, s.lastBlockTime()))
+	now, lastBlock := s.clocks()
+	WriteJSON(w, http.StatusOK, s.ballotView(b, h, now, lastBlock))
 }
 
 func (s *Server) results(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +92,8 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, fmt.Errorf("results of %s: %v", b.ID, err))
 		return
 	}
-	v := ResultsView{BallotID: b.ID, Height: height, Status: BallotStatus(b.Def, s.lastBlockTime())}
+	now, lastBlock := s.clocks()
+	v := ResultsView{BallotID: b.ID, Height: height, Status: BallotStatus(b.Def, now, lastBlock)}
 	for i, label := range b.Def.Choices {
 		v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
 	}

@@ -82,6 +82,9 @@ type Config struct {
 	// Pprof serves Go's profiles under /debug/pprof/ (for operators
 	// measuring a node; off by default).
 	Pprof bool
+	// Clock is the node's clock, which ballot statuses follow; default
+	// time.Now.
+	Clock func() time.Time
 }
 
 // Server serves the API.
@@ -98,6 +101,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux()}
 	s.routes()
