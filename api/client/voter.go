@@ -40,7 +40,7 @@ type WalletEntry struct {
 	TokenPrefix []byte           `json:"token_prefix,omitempty"`
 	Token       []byte           `json:"token,omitempty"`
 	LastSeq     uint64           `json:"last_seq"`
-	Casts       []consensus.Hash `json:"casts"`
+	Casts       []consensus.Hash `json:"casts,omitempty"`
 }
 
 // DefaultWalletPath is ~/.cocorico/wallet.json.
