@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"unicode/utf8"
 )
 
@@ -69,7 +68,7 @@ func DecodeJSON(data []byte, v any, max int) error {
 	if err := d.Decode(&want); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if !reflect.DeepEqual(given, want) {
+	if !sameTree(given, want) {
 		return fmt.Errorf("%w: %s", ErrNotCanonical, firstDifference("", given, want))
 	}
 	return nil
@@ -140,6 +139,45 @@ func jsonValue(dec *json.Decoder, depth int) (any, error) {
 	}
 }
 
+// sameTree reports whether two generic JSON trees are equal: what
+// reflect.DeepEqual says, for these few types, at a fraction of the cost.
+func sameTree(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		bm, ok := b.(map[string]any)
+		if !ok || len(a) != len(bm) {
+			return false
+		}
+		for k, av := range a {
+			if bv, ok := bm[k]; !ok || !sameTree(av, bv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		bl, ok := b.([]any)
+		if !ok || len(a) != len(bl) {
+			return false
+		}
+		for i := range a {
+			if !sameTree(a[i], bl[i]) {
+				return false
+			}
+		}
+		return true
+	case string:
+		bs, ok := b.(string)
+		return ok && a == bs
+	case json.Number:
+		bn, ok := b.(json.Number)
+		return ok && a == bn
+	case bool:
+		bb, ok := b.(bool)
+		return ok && a == bb
+	}
+	return false
+}
+
 // firstDifference names where two trees first differ, for the error.
 func firstDifference(at string, a, b any) string {
 	switch a := a.(type) {
@@ -153,7 +191,7 @@ func firstDifference(at string, a, b any) string {
 			if !ok {
 				return fmt.Sprintf("%s.%s: not the name of a field in this form", at, k)
 			}
-			if !reflect.DeepEqual(av, bv) {
+			if !sameTree(av, bv) {
 				return firstDifference(at+"."+k, av, bv)
 			}
 		}
@@ -168,7 +206,7 @@ func firstDifference(at string, a, b any) string {
 			break
 		}
 		for i := range a {
-			if !reflect.DeepEqual(a[i], bl[i]) {
+			if !sameTree(a[i], bl[i]) {
 				return firstDifference(fmt.Sprintf("%s[%d]", at, i), a[i], bl[i])
 			}
 		}
