@@ -16,8 +16,10 @@ func (p Params) PrecisionMs() int64 { return p.MaxClockDriftMs }
 // clock to a validator taking its proposal. It is the propose timeout of
 // that round (timeout_propose_ms + r·timeout_propose_delta_ms): a proposal
 // later than that finds the validators past their propose step anyway,
-// and it grows with the round as CometBFT's MsgDelay does, so that a chain
-// whose messages are slower than expected still decides in a later round.
+// and it grows with the round, as CometBFT's adaptive MessageDelay does
+// (there ×1.1 per round; here + timeout_propose_delta_ms per round), so
+// that a chain whose messages are slower than assumed, or whose proposer
+// stamped a little early, still decides in a later round.
 func (p Params) MsgDelayMs(r uint32) int64 {
 	return p.TimeoutProposeMs + int64(r)*p.TimeoutProposeDeltaMs
 }
