@@ -10,20 +10,21 @@ import (
 	"github.com/cocorico/node/consensus"
 )
 
-// lastBlockTime is the block time ballots are judged by: the time of the
-// last final block (the genesis time before block 1).
-func (s *Server) lastBlockTime() int64 {
+// clocks are what ballot statuses are judged by (BallotStatus): the
+// node's clock, and the time of the last final block (the genesis time
+// before block 1).
+func (s *Server) clocks() (now, lastBlock int64) {
 	_, _, t := s.tip()
-	return t.UnixMilli()
+	return s.cfg.Clock().UnixMilli(), t.UnixMilli()
 }
 
-func (s *Server) ballotView(b *ballot.Ballot, height uint64, now int64) BallotView {
+func (s *Server) ballotView(b *ballot.Ballot, height uint64, now, lastBlock int64) BallotView {
 	d := b.Def
 	index, _ := s.cfg.State.BallotIndex(b.ID)
 	return BallotView{
 		BallotID:   b.ID,
 		Index:      index,
-		Status:     BallotStatus(d, now),
+		Status:     BallotStatus(d, now, lastBlock),
 		Height:     height,
 		Question:   d.Question,
 		Choices:    d.Choices,
@@ -71,7 +72,7 @@ func (s *Server) ballots(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	now := s.lastBlockTime()
+	now, lastBlock := s.clocks()
 	out := BallotsView{Ballots: []BallotView{}, Total: s.cfg.State.Count()}
 	for _, id := range s.cfg.State.Page(before, limit) {
 		b, h, found, err := s.cfg.State.BallotAt(id)
@@ -80,7 +81,7 @@ func (s *Server) ballots(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if found {
-			out.Ballots = append(out.Ballots, s.ballotView(b, h, now))
+			out.Ballots = append(out.Ballots, s.ballotView(b, h, now, lastBlock))
 		}
 	}
 	if n := len(out.Ballots); n == limit && out.Ballots[n-1].Index > 0 {
@@ -111,7 +112,8 @@ func (s *Server) ballot(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, s.ballotView(b, h, s.lastBlockTime()))
+	now, lastBlock := s.clocks()
+	WriteJSON(w, http.StatusOK, s.ballotView(b, h, now, lastBlock))
 }
 
 func (s *Server) results(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +128,8 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := snap.Results
-	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, s.lastBlockTime()),
+	now, lastBlock := s.clocks()
+	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock),
 		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res}
 	for i, label := range b.Def.Choices {
 		v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})

@@ -1,9 +1,7 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/cocorico/node/consensus/canon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -85,6 +84,9 @@ type Config struct {
 	// Pprof serves Go's profiles under /debug/pprof/ (for operators
 	// measuring a node; off by default).
 	Pprof bool
+	// Clock is the node's clock, which ballot statuses follow; default
+	// time.Now.
+	Clock func() time.Time
 }
 
 // Server serves the API.
@@ -101,6 +103,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux()}
 	s.routes()
@@ -167,9 +172,10 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Serve
 	}
 }
 
-// ReadJSON decodes a request body of at most max bytes into v strictly:
-// oversize bodies are ErrBodyTooLarge (413), unknown fields and trailing
-// data ErrBadRequest (400).
+// ReadJSON decodes a request body of at most max bytes into v with the
+// protocol's one strict decoder (canon.DecodeJSON, docs/PROTOCOL.md §1):
+// oversize bodies are ErrBodyTooLarge (413); unknown fields, trailing data,
+// duplicate keys, null and any second form of a value ErrBadRequest (400).
 func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
@@ -179,13 +185,8 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		}
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: data after the JSON value", ErrBadRequest)
 	}
 	return nil
 }

@@ -30,9 +30,12 @@ type ValidatorView struct {
 	PubKey []byte `json:"pub_key"`
 }
 
-// Ballot statuses (CONTRACT.md). An open-tally ballot is "tallied" as
-// soon as a final block is past its closing time: its counts are final.
-// "closed" is for sealed ballots waiting for their keykeepers.
+// Ballot statuses (docs/API.md §Ballots). Upcoming, open and closed follow
+// the node's clock: a ballot is "closed" at its closing time, not at the
+// next block. An open-tally ballot is "tallied" once a final block's time
+// is past its closing (no later block can carry a cast for it: block times
+// only grow), so its counts are final; "closed" is also the state of a
+// sealed ballot waiting for its keykeepers.
 const (
 	StatusUpcoming = "upcoming"
 	StatusOpen     = "open"
@@ -40,14 +43,15 @@ const (
 	StatusTallied  = "tallied"
 )
 
-// BallotStatus returns a ballot's status at block time t (Unix ms).
-func BallotStatus(d *ballot.Definition, t int64) string {
+// BallotStatus returns a ballot's status when the node's clock reads now
+// and the last final block's time is lastBlock (both Unix ms).
+func BallotStatus(d *ballot.Definition, now, lastBlock int64) string {
 	switch {
-	case t < d.Opens:
+	case now < d.Opens:
 		return StatusUpcoming
-	case t < d.Closes:
+	case now < d.Closes:
 		return StatusOpen
-	case d.Tally == ballot.TallyOpen:
+	case d.Tally == ballot.TallyOpen && lastBlock >= d.Closes:
 		return StatusTallied
 	}
 	return StatusClosed

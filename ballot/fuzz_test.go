@@ -3,10 +3,14 @@ package ballot_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // FuzzDecodeTx: no input panics the decoder or the checks after it, and
@@ -90,4 +94,64 @@ func fuzzReceipt(f *testing.F) []byte {
 		f.Fatal(err)
 	}
 	return data
+}
+
+// FuzzDecodeJSON: the one strict JSON decoder (canon.DecodeJSON), on the
+// protocol's inputs. Whatever it accepts re-encodes to the same tree, and
+// decoding the re-encoding is accepted and gives an equal value: every
+// accepted input has one meaning. kind picks the type read.
+func FuzzDecodeJSON(f *testing.F) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 53})
+	g, _ := ballottest.Validators("fuzz-chain", 4, 1)
+	cast, _ := json.Marshal(e.Cast(e.NewVoter(), 1, 1))
+	def, _ := json.Marshal(e.Def)
+	batch, _ := json.Marshal(batchBody{Casts: []*ballot.Cast{e.Cast(e.NewVoter(), 1, 0), e.Cast(e.NewVoter(), 1, 2)}})
+	seeds := [][]byte{fuzzReceipt(f), cast, def, g.JSON(), batch}
+	for kind, s := range seeds {
+		f.Add(uint8(kind), s)
+	}
+	f.Add(uint8(1), []byte(strings.Replace(string(cast), `"choice":1`, `"choice":0,"choice":1`, 1)))
+	newValue := func(kind uint8) any {
+		switch kind % 5 {
+		case 0:
+			return new(ballot.Receipt)
+		case 1:
+			return new(ballot.Cast)
+		case 2:
+			return new(ballot.Definition)
+		case 3:
+			return new(consensus.Genesis)
+		}
+		return new(batchBody)
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, data []byte) {
+		v := newValue(kind)
+		if canon.DecodeJSON(data, v, 1<<20) != nil {
+			return
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("accepted value does not encode: %v", err)
+		}
+		if !reflect.DeepEqual(genericTree(t, data), genericTree(t, again)) {
+			t.Fatalf("accepted %s, which re-encodes to another tree %s", data, again)
+		}
+		w := newValue(kind)
+		if err := canon.DecodeJSON(again, w, 1<<20); err != nil {
+			t.Fatalf("the re-encoding %s is refused: %v", again, err)
+		}
+		if !reflect.DeepEqual(v, w) {
+			t.Fatalf("decoding the re-encoding gave %+v, not %+v", w, v)
+		}
+	})
+}
+
+func genericTree(t *testing.T, data []byte) any {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -1,12 +1,11 @@
 package ballot
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // ReceiptVersion is the version of the receipt format this code writes.
@@ -55,20 +54,17 @@ func NewReceipt(def *Definition, c *Cast, h consensus.Header, p consensus.Proof,
 	}
 }
 
-// DecodeReceipt reads a receipt's JSON strictly: unknown fields, trailing
-// data and oversize input are refused.
+// DecodeReceipt reads a receipt's JSON with the protocol's one strict
+// decoder (docs/PROTOCOL.md §1): a receipt that could be read two ways
+// (a key twice, a second form of a value) is refused, as are unknown
+// fields, trailing data and oversize input.
 func DecodeReceipt(data []byte) (*Receipt, error) {
-	if len(data) > MaxReceiptBytes {
-		return nil, fmt.Errorf("%w: receipt of %d bytes, at most %d", ErrTooLarge, len(data), MaxReceiptBytes)
-	}
 	var r Receipt
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+	if err := canon.DecodeJSON(data, &r, MaxReceiptBytes); err != nil {
+		if errors.Is(err, canon.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: receipt: %v", ErrTooLarge, err)
+		}
 		return nil, fmt.Errorf("%w: receipt: %v", ErrMalformed, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: receipt: data after the JSON value", ErrMalformed)
 	}
 	return &r, nil
 }

@@ -146,3 +146,24 @@ func TestReceiptJSONIsReadStrictly(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiptWithADuplicateKeyIsRefused: with "choice" twice, encoding/json
+// reads the last and another reader the first; such a receipt means two
+// things and is refused, while the same receipt with the key once reads.
+func TestReceiptWithADuplicateKeyIsRefused(t *testing.T) {
+	_, r := receiptFixture(t)
+	if r.Cast.Choice != 2 {
+		t.Fatalf("fixture choice %d, want 2", r.Cast.Choice)
+	}
+	data, _ := json.Marshal(r)
+	if _, err := ballot.DecodeReceipt(data); err != nil {
+		t.Fatalf("the receipt itself: %v", err)
+	}
+	twice := strings.Replace(string(data), `"choice":2`, `"choice":0,"choice":2`, 1)
+	if twice == string(data) {
+		t.Fatal("no choice in the receipt's JSON")
+	}
+	if _, err := ballot.DecodeReceipt([]byte(twice)); !errors.Is(err, ballot.ErrMalformed) {
+		t.Fatalf("receipt with choice 0 then 2: got %v, want ErrMalformed", err)
+	}
+}

@@ -170,6 +170,9 @@ func (g *Genesis) Validate() error {
 	if g.GenesisTime.IsZero() {
 		return fmt.Errorf("%w: genesis_time missing", ErrGenesisInvalid)
 	}
+	if _, offset := g.GenesisTime.Zone(); offset != 0 {
+		return fmt.Errorf("%w: genesis_time must be in UTC, written with Z", ErrGenesisInvalid)
+	}
 	if !g.GenesisTime.Equal(time.UnixMilli(g.GenesisTime.UnixMilli())) {
 		return fmt.Errorf("%w: genesis_time must be a whole number of milliseconds", ErrGenesisInvalid)
 	}
@@ -218,10 +221,15 @@ func (g *Genesis) Hash() Hash {
 	return Sum([]byte(DomainGenesis), canon.MustMarshal(doc))
 }
 
-// ParseGenesis decodes and validates a genesis from JSON.
+// MaxGenesisBytes bounds a genesis file.
+const MaxGenesisBytes = 1 << 20
+
+// ParseGenesis decodes and validates a genesis from JSON, with the
+// protocol's one strict decoder (docs/PROTOCOL.md §1): genesis_time, for
+// one, has a single written form (UTC, "Z", RFC3339Nano's fraction).
 func ParseGenesis(data []byte) (*Genesis, error) {
 	var g Genesis
-	if err := strictJSON(data, &g); err != nil {
+	if err := canon.DecodeJSON(data, &g, MaxGenesisBytes); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrGenesisInvalid, err)
 	}
 	if err := g.Validate(); err != nil {

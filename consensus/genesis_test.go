@@ -97,3 +97,38 @@ func TestProposerRotatesByHeightAndRound(t *testing.T) {
 		t.Fatal("a round change kept the proposer")
 	}
 }
+
+// TestGenesisWithADuplicateKeyIsRefused: two nodes reading a genesis with
+// a key twice could take different chains from it (encoding/json keeps
+// the last); the file is refused.
+func TestGenesisWithADuplicateKeyIsRefused(t *testing.T) {
+	g, _ := testChain(1)
+	for name, data := range map[string]string{
+		"chain_id twice":  strings.Replace(string(g.JSON()), `"chain_id"`, `"chain_id": "other", "chain_id"`, 1),
+		"a param twice":   strings.Replace(string(g.JSON()), `"max_block_txs"`, `"max_block_txs": 1, "max_block_txs"`, 1),
+		"a time twice":    strings.Replace(string(g.JSON()), `"genesis_time"`, `"genesis_time": "2020-01-01T00:00:00Z", "genesis_time"`, 1),
+		"escaped the 2nd": strings.Replace(string(g.JSON()), `"chain_id"`, `"chain_id": "other", "chain\u005fid"`, 1),
+	} {
+		if _, err := ParseGenesis([]byte(data)); !errors.Is(err, ErrGenesisInvalid) {
+			t.Errorf("%s: got %v, want ErrGenesisInvalid", name, err)
+		}
+	}
+}
+
+// TestGenesisTimeHasOneWrittenForm: RFC 3339 in UTC with Z, fractional
+// seconds as RFC3339Nano writes whole milliseconds (docs/PROTOCOL.md §4).
+func TestGenesisTimeHasOneWrittenForm(t *testing.T) {
+	g, _ := testChain(1)
+	g.GenesisTime = time.UnixMilli(1_767_225_600_500).UTC()
+	written := `"genesis_time": "2026-01-01T00:00:00.5Z"`
+	if !strings.Contains(string(g.JSON()), written) {
+		t.Fatalf("genesis JSON %s lacks %s", g.JSON(), written)
+	}
+	for _, other := range []string{"2026-01-01T00:00:00.500Z", "2026-01-01T00:00:00.5+00:00",
+		"2026-01-01T01:00:00.5+01:00", "2026-01-01t00:00:00.5z", "2026-01-01T00:00:00.5"} {
+		data := strings.Replace(string(g.JSON()), written, `"genesis_time": "`+other+`"`, 1)
+		if _, err := ParseGenesis([]byte(data)); !errors.Is(err, ErrGenesisInvalid) {
+			t.Errorf("%s: got %v, want ErrGenesisInvalid", other, err)
+		}
+	}
+}

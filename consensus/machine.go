@@ -138,7 +138,11 @@ type Machine struct {
 	blocks    map[Hash]*Block
 	validity  map[Hash]bool
 	proposals map[uint32]*Proposal
-	votes     *voteSet
+	// timely is, per round, whether that round's proposal came in time
+	// (proposer-based timestamps, consensus/timely.go): checked only for
+	// a fresh proposal's prevote, never for deciding or a re-proposal.
+	timely map[uint32]bool
+	votes  *voteSet
 
 	prevoteTimeout   map[uint32]bool // line 34 fired
 	precommitTimeout map[uint32]bool // line 47 fired
@@ -166,7 +170,7 @@ func NewMachine(cfg MachineConfig, hs HardState) (*Machine, error) {
 func (m *Machine) StartHeight(h uint64) {
 	m.height, m.started = h, true
 	m.lockedRound, m.lockedHash, m.validRound, m.validHash = -1, Hash{}, -1, Hash{}
-	m.blocks, m.validity, m.proposals = map[Hash]*Block{}, map[Hash]bool{}, map[uint32]*Proposal{}
+	m.blocks, m.validity, m.proposals, m.timely = map[Hash]*Block{}, map[Hash]bool{}, map[uint32]*Proposal{}, map[uint32]bool{}
 	m.votes = newVoteSet(m.cfg.Vals, h)
 	m.prevoteTimeout, m.precommitTimeout, m.lockedOnce = map[uint32]bool{}, map[uint32]bool{}, map[uint32]bool{}
 	m.round = 0
@@ -302,7 +306,7 @@ func (m *Machine) propose(b *Block, validRound int32) {
 	p := &Proposal{Height: m.height, Round: m.round, POLRound: validRound, Block: *b, Validator: m.cfg.Index}
 	p.Sign(m.cfg.Chain, m.cfg.Key)
 	m.ready.Messages = append(m.ready.Messages, &Message{Proposal: p})
-	m.acceptProposal(p, true)
+	m.acceptProposal(p, true, true) // stamped with this validator's clock
 }
 
 // maySign is the double-sign guard: it allows a signature only for a
@@ -349,21 +353,24 @@ func (m *Machine) vote(t VoteType, id Hash) {
 }
 
 // StepProposal takes a proposal whose signature the caller verified, with
-// the application's verdict on its block (valid(v)).
-func (m *Machine) StepProposal(p *Proposal, valid bool) {
+// the application's verdict on its block (valid(v)) and whether the caller
+// took it in time (Params.Timely with its clock at the moment it took the
+// message; only a fresh proposal's prevote depends on it).
+func (m *Machine) StepProposal(p *Proposal, valid, timely bool) {
 	if !m.started || p.Height != m.height || p.Round > m.round+maxRoundsAhead || p.Validator != m.proposer(p.Round) {
 		return
 	}
-	m.acceptProposal(p, valid)
+	m.acceptProposal(p, valid, timely)
 	m.evaluate()
 }
 
-func (m *Machine) acceptProposal(p *Proposal, valid bool) {
+func (m *Machine) acceptProposal(p *Proposal, valid, timely bool) {
 	if _, ok := m.proposals[p.Round]; ok {
 		return // the first proposal of a round stands
 	}
 	id := p.Block.Hash()
 	m.proposals[p.Round] = p
+	m.timely[p.Round] = timely
 	if _, ok := m.blocks[id]; !ok {
 		m.blocks[id] = &p.Block
 		m.validity[id] = valid
@@ -449,9 +456,10 @@ func (m *Machine) evaluateOnce() bool {
 		}
 	}
 
-	// Lines 22-27: a fresh proposal.
+	// Lines 22-27: a fresh proposal, prevoted only if it is also timely
+	// (PBTS: valid(v) ∧ timely(v); consensus/timely.go).
 	if m.step == StepPropose && p != nil && p.POLRound == -1 {
-		if m.validity[id] && (m.lockedRound == -1 || m.lockedHash == id) {
+		if m.validity[id] && m.timely[r] && (m.lockedRound == -1 || m.lockedHash == id) {
 			m.vote(Prevote, id)
 		} else {
 			m.vote(Prevote, Hash{})

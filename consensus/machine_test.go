@@ -68,7 +68,7 @@ func (c *cluster) deliver(from int, to ...int) {
 				continue
 			}
 			if m.Proposal != nil {
-				c.m[j].StepProposal(m.Proposal, true)
+				c.m[j].StepProposal(m.Proposal, true, true)
 			} else {
 				c.m[j].StepVote(m.Vote)
 			}
@@ -211,7 +211,7 @@ func TestLockedValidatorDoesNotPrevoteAnotherValue(t *testing.T) {
 	other := c.block(1, "other")
 	prop := &Proposal{Height: 1, Round: 1, POLRound: -1, Block: *other, Validator: c.g.ValidatorSet().Proposer(1, 1)}
 	prop.Sign(c.g.Chain(), c.keys[prop.Validator])
-	c.m[L].StepProposal(prop, true)
+	c.m[L].StepProposal(prop, true, true)
 	c.collect(L)
 	pv := c.votes(L, Prevote)
 	if len(pv) != 1 || !pv[0].BlockHash.IsZero() {
@@ -282,7 +282,7 @@ func TestRestartedMachineNeverSignsAConflictingVote(t *testing.T) {
 	v := c.block(1, "v")
 	prop := &Proposal{Height: 1, POLRound: -1, Block: *v, Validator: c.g.ValidatorSet().Proposer(1, 0)}
 	prop.Sign(c.g.Chain(), c.keys[prop.Validator])
-	c.m[i].StepProposal(prop, true)
+	c.m[i].StepProposal(prop, true, true)
 	rd := c.m[i].Ready()
 	if rd.HardState == nil || len(rd.Messages) != 1 || rd.Messages[0].Vote.BlockHash != v.Hash() {
 		t.Fatalf("no prevote for v: %+v", rd)

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -183,4 +184,22 @@ func (p Proof) Root(leaf Hash) (Hash, error) {
 		return Hash{}, fmt.Errorf("%w: path shorter than the tree", ErrProofInvalid)
 	}
 	return r, nil
+}
+
+// MarshalJSON writes p with its path as [] when it is empty (a one-leaf
+// tree): a list has one JSON form, never null (docs/PROTOCOL.md §1).
+func (p Proof) MarshalJSON() ([]byte, error) {
+	type plain Proof // the same fields without this method
+	q := plain(p)
+	q.Path = nonNil(q.Path)
+	return json.Marshal(q)
+}
+
+// nonNil returns s, or an empty list when s is nil, so that encoding/json
+// writes [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

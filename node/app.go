@@ -320,12 +320,12 @@ func (a *App) remember(hash consensus.Hash, v *validBlock) {
 }
 
 // ValidateBlock checks a proposed block: its structure, its place on the
-// chain (height, parent, app hash), its time (after the parent's, not
-// beyond now plus the allowed drift) and every transaction, in order.
-func (a *App) ValidateBlock(ctx context.Context, b *consensus.Block, now time.Time) error {
-	if b.Header.Time > now.UnixMilli()+a.genesis.Params.MaxClockDriftMs {
-		return fmt.Errorf("%w: block time %d is ahead of this validator's clock %d", consensus.ErrBlockInvalid, b.Header.Time, now.UnixMilli())
-	}
+// chain (height, parent, app hash), its time (after the parent's) and
+// every transaction, in order. How near the block's time is to this
+// validator's clock, on both sides, is the driver's timeliness check
+// (consensus.Params.Timely): a re-proposal of a locked block must pass
+// here whatever the clock says.
+func (a *App) ValidateBlock(ctx context.Context, b *consensus.Block) error {
 	_, err := a.validate(ctx, b)
 	if err != nil {
 		a.metrics.BlocksRefused.Inc()

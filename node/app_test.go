@@ -70,7 +70,7 @@ func (f *appFixture) commitNext(t testing.TB) *consensus.Block {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.app.ValidateBlock(ctx, b, f.now); err != nil {
+	if err := f.app.ValidateBlock(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	c := ballottest.Commit(f.g.Chain(), f.keys, &b.Header, 0)
@@ -173,19 +173,18 @@ func TestAppRefusesBlocksThatBreakTheChainOrTheRules(t *testing.T) {
 		"wrong parent":     mk(func(b *consensus.Block) { b.Header.PrevHash[0] ^= 1 }),
 		"wrong app hash":   mk(func(b *consensus.Block) { b.Header.AppHash[0] ^= 1 }),
 		"time not after":   mk(func(b *consensus.Block) { b.Header.Time = tipTime }),
-		"time in future":   mk(func(b *consensus.Block) { b.Header.Time = f.now.UnixMilli() + 3600_000 }),
 		"skipped height":   mk(func(b *consensus.Block) { b.Header.Height = 3 }),
 		"garbage tx":       mk(func(b *consensus.Block) { b.Txs = append(b.Txs, []byte{1, 2, 3}) }),
 		"unknown proposer": mk(func(b *consensus.Block) { b.Header.Proposer = 5 }),
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
-			if err := f.app.ValidateBlock(ctx, b, f.now); !errors.Is(err, consensus.ErrBlockInvalid) {
+			if err := f.app.ValidateBlock(ctx, b); !errors.Is(err, consensus.ErrBlockInvalid) {
 				t.Fatalf("got %v, want ErrBlockInvalid", err)
 			}
 		})
 	}
-	if err := f.app.ValidateBlock(ctx, mk(func(*consensus.Block) {}), f.now.Add(time.Second)); err != nil {
+	if err := f.app.ValidateBlock(ctx, mk(func(*consensus.Block) {})); err != nil {
 		t.Fatalf("the good block: %v", err)
 	}
 }

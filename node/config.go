@@ -13,6 +13,7 @@ import (
 
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 	"github.com/cocorico/node/store"
 )
 
@@ -42,7 +43,11 @@ type FileConfig struct {
 	MDNS      *bool    `json:"mdns,omitempty"`
 }
 
-// ReadFileConfig reads config.json; a missing file is an empty config.
+// maxFileConfigBytes bounds config.json.
+const maxFileConfigBytes = 1 << 20
+
+// ReadFileConfig reads config.json; a missing file is an empty config. It
+// is read strictly (docs/PROTOCOL.md §1): an unset field is left out.
 func (h Home) ReadFileConfig() (FileConfig, error) {
 	var fc FileConfig
 	data, err := os.ReadFile(h.ConfigPath())
@@ -52,7 +57,7 @@ func (h Home) ReadFileConfig() (FileConfig, error) {
 	if err != nil {
 		return fc, err
 	}
-	if err := json.Unmarshal(data, &fc); err != nil {
+	if err := canon.DecodeJSON(data, &fc, maxFileConfigBytes); err != nil {
 		return fc, fmt.Errorf("%s: %w", h.ConfigPath(), err)
 	}
 	return fc, nil

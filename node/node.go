@@ -77,7 +77,8 @@ func New(cfg Config) (*Node, error) {
 		n.ledger.Close()
 		return nil, err
 	}
-	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof})
+	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
+		Clock: cfg.Clock})
 	if cfg.APIAddr != "" {
 		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 			n.ledger.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // WalletVersion is the format of the wallet file this code writes.
@@ -61,7 +62,7 @@ type WalletEntry struct {
 	TokenPrefix []byte           `json:"token_prefix,omitempty"`
 	Token       []byte           `json:"token,omitempty"`
 	LastSeq     uint64           `json:"last_seq"`
-	Casts       []consensus.Hash `json:"casts"`
+	Casts       []consensus.Hash `json:"casts,omitempty"`
 	// CodeSalt and CodeCheck bind the entry to the voter's code, so that
 	// on a shared computer nobody re-votes in another voter's name by
 	// typing their id. Not a secret store: whoever reads the file holds
@@ -146,6 +147,9 @@ type walletV1 struct {
 // decodeWallet is the one place the wallet file is decoded (the strict
 // JSON decoder goes here): a version 2 file as it is, a version 1 file
 // migrated, anything else refused.
+// maxWalletBytes bounds a wallet file.
+const maxWalletBytes = 64 << 20
+
 func decodeWallet(data []byte) (*Wallet, error) {
 	var probe struct {
 		Version int `json:"version"`
@@ -156,7 +160,7 @@ func decodeWallet(data []byte) (*Wallet, error) {
 	switch probe.Version {
 	case WalletVersion:
 		w := &Wallet{}
-		if err := json.Unmarshal(data, w); err != nil {
+		if err := canon.DecodeJSON(data, w, maxWalletBytes); err != nil {
 			return nil, err
 		}
 		// Keyed by what each genesis hashes to, not by what the file says.

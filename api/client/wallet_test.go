@@ -95,8 +95,8 @@ func TestTwoProcessesSavingOneWalletKeepBothEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := OpenWallet(path) // read before a saves
-	a.Entries = append(a.Entries, &WalletEntry{VoterID: "voter-0001", BallotID: consensus.Hash{1}})
-	b.Entries = append(b.Entries, &WalletEntry{VoterID: "voter-0002", BallotID: consensus.Hash{1}})
+	a.Entries = append(a.Entries, &WalletEntry{VoterID: "voter-0001", BallotID: consensus.Hash{1}, VoterSeed: make([]byte, 32)})
+	b.Entries = append(b.Entries, &WalletEntry{VoterID: "voter-0002", BallotID: consensus.Hash{1}, VoterSeed: make([]byte, 32)})
 	if err := a.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,5 +111,23 @@ func TestTwoProcessesSavingOneWalletKeepBothEntries(t *testing.T) {
 		if w.Entry(WalletSlot{Ballot: consensus.Hash{1}, VoterID: id}) == nil {
 			t.Fatalf("%s's entry is lost: %+v", id, w.Entries)
 		}
+	}
+}
+
+// A wallet entry saved after its token and before its first cast (the
+// cast then failed) reopens: the wallet writes only what its strict
+// reader accepts (no null for an empty list).
+func TestWalletSavedBeforeTheFirstCastReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wallet.json")
+	w, err := OpenWallet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Entries = append(w.Entries, &WalletEntry{ChainID: "c", VoterID: "v", VoterSeed: make([]byte, 32), Token: make([]byte, 256)})
+	if err := w.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenWallet(path); err != nil {
+		t.Fatalf("the wallet it just wrote: %v", err)
 	}
 }

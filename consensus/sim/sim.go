@@ -390,7 +390,7 @@ func (w *world) resync(n *node) {
 
 func (w *world) step(n *node, m *consensus.Message) {
 	if p := m.Proposal; p != nil {
-		n.m.StepProposal(p, w.valid(n, &p.Block))
+		n.m.StepProposal(p, w.valid(n, &p.Block), true) // one simulated clock: every proposal is timely
 	} else {
 		n.m.StepVote(m.Vote)
 	}
