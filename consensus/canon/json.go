@@ -161,20 +161,28 @@ func (p *treeParser) list(depth int) (any, error) {
 			return nil, err
 		}
 		list = append(list, e)
-		p.space()
-		if p.i >= len(p.data) {
-			return nil, io.ErrUnexpectedEOF
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return list, nil
-		default:
-			return nil, p.errorf("want , or ] in a list")
+		if done, err := p.after(']'); done || err != nil {
+			return list, err
 		}
 	}
+}
+
+// after reads what follows a member of a list or an object: a comma (more
+// to come) or the closing bracket (done).
+func (p *treeParser) after(closing byte) (done bool, err error) {
+	p.space()
+	if p.i >= len(p.data) {
+		return false, io.ErrUnexpectedEOF
+	}
+	switch p.data[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, p.errorf("want , or %c", closing)
 }
 
 func (p *treeParser) object(depth int) (any, error) {
@@ -205,18 +213,8 @@ func (p *treeParser) object(depth int) (any, error) {
 		if obj[key], err = p.value(depth + 1); err != nil {
 			return nil, err
 		}
-		p.space()
-		if p.i >= len(p.data) {
-			return nil, io.ErrUnexpectedEOF
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return obj, nil
-		default:
-			return nil, p.errorf("want , or } in an object")
+		if done, err := p.after('}'); done || err != nil {
+			return obj, err
 		}
 	}
 }
