@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,12 +17,20 @@ import (
 )
 
 func newResultsCmd() *cobra.Command {
-	var nodeURL, ballotID string
+	var nodeURL, ballotID, format string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "results --node URL --ballot ID [--json]",
-		Short: "Show a ballot's counts",
-		Args:  cobra.NoArgs,
+		Use:   "results --node URL --ballot ID [--format text|csv|json]",
+		Short: "Show a ballot's counts, checked against the validators' signatures",
+		Long: `Show a ballot's counts. The counts are checked against the chain: their
+proof into the app hash, and the commit of the next block by a quorum of
+the genesis validators (once that block is final). Then each registrar the
+ballot names is asked how many tokens it issued (this command asks them:
+a node never does).
+
+--format csv writes one line per choice (ballot_id,height,status,choice,count);
+--format json writes the node's answer as it is.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			id, err := consensus.ParseHash(ballotID)
 			if err != nil {
@@ -30,6 +40,14 @@ func newResultsCmd() *cobra.Command {
 			defer cancel()
 			n := client.NewNode(nodeURL)
 			if asJSON {
+				format = "json"
+			}
+			switch format {
+			case "text", "csv", "json":
+			default:
+				return usagef("--format %q: want text, csv or json", format)
+			}
+			if format == "json" {
 				r, err := n.Results(ctx, id)
 				if err != nil {
 					return err
@@ -45,6 +63,9 @@ func newResultsCmd() *cobra.Command {
 			cr, err := n.VerifiedResults(ctx, g, id)
 			if err != nil {
 				return err
+			}
+			if format == "csv" {
+				return writeResultsCSV(cmd.OutOrStdout(), cr)
 			}
 			printResults(cmd.OutOrStdout(), cr, g)
 			// Issuance counts come from the registrars themselves: this
@@ -64,7 +85,8 @@ func newResultsCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&nodeURL, "node", "http://127.0.0.1:8080", "node API URL")
 	f.StringVar(&ballotID, "ballot", "", "ballot id (hex)")
-	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
+	f.StringVar(&format, "format", "text", "text, csv or json")
+	f.BoolVar(&asJSON, "json", false, "the same as --format json")
 	cmd.MarkFlagRequired("ballot")
 	return cmd
 }
@@ -87,4 +109,16 @@ func printResults(out io.Writer, cr *client.CheckedResults, g *consensus.Genesis
 	} else {
 		fmt.Fprintf(out, "  · consistent with the node's app hash; signed once block %d is final\n", r.Height+1)
 	}
+}
+
+// writeResultsCSV writes the checked counts, one line per choice.
+func writeResultsCSV(out io.Writer, cr *client.CheckedResults) error {
+	w := csv.NewWriter(out)
+	w.Write([]string{"ballot_id", "height", "status", "choice", "count"})
+	r := cr.View
+	for _, c := range r.Choices {
+		w.Write([]string{r.BallotID.String(), strconv.FormatUint(r.Height, 10), r.Status, c.Label, strconv.FormatUint(c.Count, 10)})
+	}
+	w.Flush()
+	return w.Error()
 }
