@@ -61,4 +61,16 @@ func TestVoteCommandSaysFirstVoteOrReVoteAndAsWhom(t *testing.T) {
 			t.Fatalf("receipt verify %s with the wallet's genesis: exit %d\n%s", r, code, out)
 		}
 	}
+	// The results of those three casts, checked against the chain, as a
+	// person reads them and as CSV.
+	code, out := runCLI("results", "--node", info.Nodes[0].API, "--ballot", info.Ballot.String())
+	if code != exitOK || !strings.Contains(out, "✓ checked: signed by") && !strings.Contains(out, "signed once block") {
+		t.Fatalf("results: exit %d\n%s", code, out)
+	}
+	code, out = runCLI("results", "--node", info.Nodes[0].API, "--ballot", info.Ballot.String(), "--format", "csv")
+	want := "ballot_id,height,status,choice,count\n"
+	if code != exitOK || !strings.HasPrefix(out, want) ||
+		!strings.Contains(out, ",open,for,0\n") || !strings.Contains(out, ",open,against,1\n") || !strings.Contains(out, ",open,abstention,1\n") {
+		t.Fatalf("results as CSV: exit %d\n%s", code, out)
+	}
 }
