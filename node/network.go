@@ -319,7 +319,7 @@ func (nw *network) askHeights(ctx context.Context) {
 
 func (nw *network) catchUp(ctx context.Context) {
 	vals := nw.n.cfg.Genesis.ValidatorSet()
-	chain := nw.n.app.rules.Chain
+	chain := nw.n.app.Rules().Chain
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
 		nw.mu.Lock()
