@@ -35,10 +35,10 @@ func defaultOrganizerKey() string {
 func newBallotCreateCmd() *cobra.Command {
 	var (
 		nodeURL, question, opens, closes, keyPath, adminToken string
-		registrars                                            []string
+		registrars, keykeepers                                []string
 		choices                                               []string
 		revote, sealed, noWait                                bool
-		bits                                                  int
+		bits, threshold                                       int
 	)
 	cmd := &cobra.Command{
 		Use:   "create --node URL --question Q --choice A --choice B ... --closes TIME [--opens TIME] [--registrar URL]",
@@ -51,8 +51,18 @@ TIME is RFC 3339 (2026-12-06T18:00:00Z) or relative to now (+30m, +7d).
 Without --choice the choices are for / against / abstention.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var kks []ballot.Keykeeper
 			if sealed {
-				return ballot.ErrSealedUnsupported
+				if len(keykeepers) == 0 || threshold < 1 || threshold > len(keykeepers) {
+					return usagef("a sealed ballot needs --keykeeper NAME=KEYS (from `cocorico keykeeper keygen`) for each keykeeper and --threshold t, 1 ≤ t ≤ their number")
+				}
+				for _, s := range keykeepers {
+					k, err := parseKeykeeper(s)
+					if err != nil {
+						return usagef("--keykeeper %s: %v", s, err)
+					}
+					kks = append(kks, k)
+				}
 			}
 			now := time.Now()
 			closesAt, err := parseTime(closes, now)
@@ -92,6 +102,9 @@ Without --choice the choices are for / against / abstention.`,
 			}
 			def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: question, Choices: choices,
 				Opens: opensAt.UnixMilli(), Closes: closesAt.UnixMilli(), Revote: revote}
+			if sealed {
+				def.Tally, def.Keykeepers, def.Threshold = ballot.TallySealed, kks, uint8(threshold)
+			}
 			for _, u := range registrars {
 				k, err := client.NewRegistrar(u, adminToken).NewKey(ctx, bits)
 				if err != nil {
@@ -132,7 +145,9 @@ Without --choice the choices are for / against / abstention.`,
 	f.StringVar(&adminToken, "registrar-token", "", "registrar admin token, if it asks for one")
 	f.StringVar(&keyPath, "key", defaultOrganizerKey(), "organizer key file (created if missing)")
 	f.BoolVar(&revote, "revote", true, "allow voters to change their vote while the ballot is open")
-	f.BoolVar(&sealed, "sealed", false, "sealed tally (not supported yet)")
+	f.BoolVar(&sealed, "sealed", false, "sealed tally: choices encrypted until t keykeepers share after closing (give --opens time for the keykeepers to deal)")
+	f.StringArrayVar(&keykeepers, "keykeeper", nil, "a sealed ballot's keykeeper, NAME=KEYS as `cocorico keykeeper keygen` prints them (repeat, 1 to 16)")
+	f.IntVar(&threshold, "threshold", 0, "how many keykeepers' shares recover a sealed ballot's key")
 	f.BoolVar(&noWait, "no-wait", false, "print the id without waiting for the ballot to be final")
 	f.IntVar(&bits, "key-bits", ballot.KeyBits2048, "registrar key size: 2048 or 3072")
 	cmd.MarkFlagRequired("question")

@@ -1,0 +1,305 @@
+package ballot
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/cocorico/node/ballot/seal"
+	"github.com/cocorico/node/consensus"
+)
+
+// Keyring is the key generation of a sealed ballot as the chain holds it
+// (docs/PROTOCOL.md §16): the deals and complaints that landed before the
+// ballot opened, the shares checked after it closed, and, once t of them
+// are in, the election secret they recover. Every node derives the same
+// keyring from the same blocks.
+type Keyring struct {
+	BallotID   consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
+	Deals      []*Deal        `cbor:"2,keyasint,omitempty" json:"deals,omitempty"`
+	Complaints []*Complaint   `cbor:"3,keyasint,omitempty" json:"complaints,omitempty"`
+	Shares     []*KeyShare    `cbor:"4,keyasint,omitempty" json:"shares,omitempty"`
+	// Secret is the election secret (a P-256 scalar), set in the block
+	// whose share is the t-th valid one, where the count happens.
+	Secret []byte `cbor:"5,keyasint,omitempty" json:"secret,omitempty"`
+}
+
+func (k *Keyring) clone() *Keyring {
+	c := *k
+	c.Deals, c.Complaints, c.Shares = slices.Clone(k.Deals), slices.Clone(k.Complaints), slices.Clone(k.Shares)
+	return &c
+}
+
+func (k *Keyring) deal(i uint8) *Deal {
+	for _, d := range k.Deals {
+		if d.Keykeeper == i {
+			return d
+		}
+	}
+	return nil
+}
+
+// Qualified returns the 0-based numbers of the dealers whose deal counts:
+// dealt before the ballot opened and no complaint against it, in order.
+func (k *Keyring) Qualified() []int {
+	var out []int
+	for _, d := range k.Deals {
+		if !slices.ContainsFunc(k.Complaints, func(c *Complaint) bool { return c.Against == d.Keykeeper }) {
+			out = append(out, int(d.Keykeeper))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Ready reports whether the keyring makes an election key for threshold t.
+func (k *Keyring) Ready(t uint8) bool { return len(k.Qualified()) >= int(t) }
+
+// Joint returns the joint commitments of the qualified dealers: the
+// election key is Joint[0]. It fails with ErrSealedNoKey when fewer than
+// the threshold qualified.
+func (k *Keyring) Joint(chain consensus.Chain, b *Ballot) (seal.Joint, error) {
+	q := k.Qualified()
+	if len(q) < int(b.Def.Threshold) {
+		return nil, fmt.Errorf("%w: %d deals qualified, %d needed", ErrSealedNoKey, len(q), b.Def.Threshold)
+	}
+	coms := make([]seal.Commitments, len(q))
+	for n, i := range q {
+		c, err := k.deal(uint8(i)).Dealing().Check(int(b.Def.Threshold), len(b.Def.Keykeepers), DealContext(chain, b.ID, i))
+		if err != nil {
+			return nil, fmt.Errorf("stored deal %d of %s: %w", i, b.ID.Short(), err)
+		}
+		coms[n] = c
+	}
+	return seal.Combine(coms), nil
+}
+
+// ElectionKey returns the election key voters seal their choices to.
+func (k *Keyring) ElectionKey(chain consensus.Chain, b *Ballot) ([]byte, error) {
+	j, err := k.Joint(chain, b)
+	if err != nil {
+		return nil, err
+	}
+	return j.Key(), nil
+}
+
+// OpenCast decrypts a cast of the ballot with the recovered election
+// secret; ErrSealedNoKey until the count.
+func (k *Keyring) OpenCast(chain consensus.Chain, c *Cast) (uint8, error) {
+	if k.Secret == nil {
+		return 0, fmt.Errorf("%w: not counted yet", ErrSealedNoKey)
+	}
+	sk, err := seal.PrivateKey(k.Secret)
+	if err != nil {
+		return 0, err
+	}
+	return seal.OpenChoice(sk, c.Sealed, c.sealContext(chain))
+}
+
+// Parallel runs fn(i) for every i in [0, n) and returns when all are done,
+// on as many goroutines as its owner sees fit: ballot starts none itself.
+type Parallel func(n int, fn func(i int))
+
+// Sequential is the Parallel of one goroutine, the caller's.
+func Sequential(n int, fn func(i int)) {
+	for i := range n {
+		fn(i)
+	}
+}
+
+// SetParallel makes the batch decrypt a sealed ballot's casts with p
+// (Sequential by default).
+func (b *Batch) SetParallel(p Parallel) { b.parallel = p }
+
+// peekKeyring returns a sealed ballot's keyring as the batch has made it
+// so far, without copying it.
+func (b *Batch) peekKeyring(id consensus.Hash) (*Keyring, error) {
+	if k, ok := b.up.Keyrings[id]; ok {
+		return k, nil
+	}
+	k, found, err := b.state.Keyring(id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("keyring of sealed ballot %s missing from the state", id.Short())
+	}
+	return k, nil
+}
+
+// keyring returns the batch's working copy of a sealed ballot's keyring.
+func (b *Batch) keyring(id consensus.Hash) (*Keyring, error) {
+	if k, ok := b.up.Keyrings[id]; ok {
+		return k, nil
+	}
+	k, err := b.peekKeyring(id)
+	if err != nil {
+		return nil, err
+	}
+	w := k.clone()
+	b.up.Keyrings[id] = w
+	return w, nil
+}
+
+// checkSealedOpen is the extra rule of a cast in a sealed ballot: the key
+// generation made an election key before the ballot opened.
+func (b *Batch) checkSealedOpen(bal *Ballot) error {
+	k, err := b.peekKeyring(bal.ID)
+	if err != nil {
+		return err
+	}
+	if !k.Ready(bal.Def.Threshold) {
+		return fmt.Errorf("%w: %d deals qualified before opening, %d needed", ErrSealedNoKey, len(k.Qualified()), bal.Def.Threshold)
+	}
+	return nil
+}
+
+// checkKeykeeper applies the stateful rules to a deal, complaint or share
+// (docs/PROTOCOL.md §16.5) and returns its ballot and keyring (not a copy).
+func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
+	var id consensus.Hash
+	var who uint8
+	switch {
+	case tx.Deal != nil:
+		id, who = tx.Deal.BallotID, tx.Deal.Keykeeper
+	case tx.Complaint != nil:
+		id, who = tx.Complaint.BallotID, tx.Complaint.Keykeeper
+	default:
+		id, who = tx.Share.BallotID, tx.Share.Keykeeper
+	}
+	bal, found, err := b.Ballot(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found || bal.Def.Tally != TallySealed || int(who) >= len(bal.Def.Keykeepers) {
+		return nil, nil, fmt.Errorf("tx %s: %w: ballot %s", tx.ID.Short(), ErrKeykeeperInvalid, id.Short())
+	}
+	name := fmt.Sprintf("keykeeper %d (%s)", who, bal.Def.Keykeepers[who].Name)
+	k, err := b.peekKeyring(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tx.Share == nil {
+		if b.time >= bal.Def.Opens {
+			return nil, nil, fmt.Errorf("%s: %w: opened at %d, block time %d", name, ErrKeygenClosed, bal.Def.Opens, b.time)
+		}
+		if d := tx.Deal; d != nil && k.deal(d.Keykeeper) != nil {
+			return nil, nil, fmt.Errorf("%s: %w: dealt already", name, ErrKeykeeperRepeat)
+		}
+		if c := tx.Complaint; c != nil {
+			if k.deal(c.Against) == nil {
+				return nil, nil, fmt.Errorf("%s: %w: no deal of keykeeper %d to complain against", name, ErrKeykeeperInvalid, c.Against)
+			}
+			if slices.ContainsFunc(k.Complaints, func(o *Complaint) bool { return o.Keykeeper == c.Keykeeper && o.Against == c.Against }) {
+				return nil, nil, fmt.Errorf("%s: %w: complained against %d already", name, ErrKeykeeperRepeat, c.Against)
+			}
+		}
+		return bal, k, nil
+	}
+	s := tx.Share
+	switch {
+	case b.time < bal.Def.Closes:
+		return nil, nil, fmt.Errorf("%s: %w: closes at %d, block time %d", name, ErrShareTooEarly, bal.Def.Closes, b.time)
+	case k.Secret != nil:
+		return nil, nil, fmt.Errorf("%s: %w: the ballot is counted", name, ErrKeykeeperRepeat)
+	case slices.ContainsFunc(k.Shares, func(o *KeyShare) bool { return o.Keykeeper == s.Keykeeper }):
+		return nil, nil, fmt.Errorf("%s: %w: shared already", name, ErrKeykeeperRepeat)
+	}
+	joint, err := k.Joint(b.rules.Chain, bal)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := joint.CheckShare(int(s.Keykeeper)+1, s.Value); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: %v", name, ErrShareInvalid, err)
+	}
+	return bal, k, nil
+}
+
+// addKeykeeper applies a deal, complaint or share; the share that is the
+// t-th valid one counts the ballot.
+func (b *Batch) addKeykeeper(tx *Checked) error {
+	bal, _, err := b.checkKeykeeper(tx)
+	if err != nil {
+		return err
+	}
+	k, err := b.keyring(bal.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case tx.Deal != nil:
+		k.Deals = append(k.Deals, tx.Deal)
+		return nil
+	case tx.Complaint != nil:
+		k.Complaints = append(k.Complaints, tx.Complaint)
+		return nil
+	}
+	k.Shares = append(k.Shares, tx.Share)
+	if len(k.Shares) < int(bal.Def.Threshold) {
+		return nil
+	}
+	if err := b.count(bal, k); err != nil {
+		// Shares checked against the commitments always recover the
+		// secret: this is a broken state, not a bad transaction.
+		return fmt.Errorf("count of sealed ballot %s: %w", bal.ID.Short(), err)
+	}
+	return nil
+}
+
+// count recovers the election secret from the keyring's t shares,
+// decrypts the latest cast of every voter key and puts the tally in the
+// ballot's results (docs/PROTOCOL.md §16.4). A cast that does not decrypt
+// to a choice of the ballot counts as invalid.
+func (b *Batch) count(bal *Ballot, k *Keyring) error {
+	joint, err := k.Joint(b.rules.Chain, bal)
+	if err != nil {
+		return err
+	}
+	shares := make(map[int][]byte, len(k.Shares))
+	for _, s := range k.Shares {
+		shares[int(s.Keykeeper)+1] = s.Value
+	}
+	sk, secret, err := joint.Recover(shares)
+	if err != nil {
+		return err
+	}
+	var recs []VoterRecord
+	var keys []VoterKey
+	if err := b.state.Voters(bal.ID, func(v VoterKey, r VoterRecord) error {
+		if _, mine := b.up.Voters[VoterSlot{bal.ID, v}]; !mine {
+			keys, recs = append(keys, v), append(recs, r)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for s, r := range b.up.Voters {
+		if s.Ballot == bal.ID {
+			keys, recs = append(keys, s.Voter), append(recs, r)
+		}
+	}
+	choices := make([]int, len(recs))
+	info := SealedInfo(b.rules.Chain, bal.ID)
+	b.parallel(len(recs), func(i int) {
+		c, err := seal.OpenChoice(sk, recs[i].Sealed, seal.Context{Info: info, Voter: keys[i][:], Seq: recs[i].Seq})
+		choices[i] = int(c)
+		if err != nil {
+			choices[i] = -1
+		}
+	})
+	res, err := b.results(bal.ID)
+	if err != nil {
+		return err
+	}
+	res.Counts = make([]uint64, len(bal.Def.Choices))
+	res.Invalid = 0
+	for _, c := range choices {
+		if c >= 0 && c < len(res.Counts) {
+			res.Counts[c]++
+		} else {
+			res.Invalid++
+		}
+	}
+	res.Sealed = false
+	k.Secret = secret
+	return nil
+}
