@@ -1,9 +1,11 @@
 package ballot
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"slices"
 
+	"github.com/cloudflare/circl/group"
 	"github.com/cocorico/node/ballot/seal"
 	"github.com/cocorico/node/consensus"
 )
@@ -302,4 +304,56 @@ func (b *Batch) count(bal *Ballot, k *Keyring) error {
 	res.Sealed = false
 	k.Secret = secret
 	return nil
+}
+
+// BadDeals is keykeeper j's (0-based) check of the deals in the keyring:
+// it opens the share each deal holds for j with j's HPKE private key and
+// returns the dealers whose share does not decrypt or does not match their
+// commitments: j complains against each (docs/PROTOCOL.md §16.2).
+func (k *Keyring) BadDeals(chain consensus.Chain, b *Ballot, j int, encPriv []byte) ([]uint8, error) {
+	sk, err := seal.PrivateKey(encPriv)
+	if err != nil {
+		return nil, err
+	}
+	var bad []uint8
+	for _, d := range k.Deals {
+		if int(d.Keykeeper) == j {
+			continue
+		}
+		ctx := DealContext(chain, b.ID, int(d.Keykeeper))
+		com, err := d.Dealing().Check(int(b.Def.Threshold), len(b.Def.Keykeepers), ctx)
+		if err == nil {
+			_, err = seal.OpenShare(d.Dealing(), com, j+1, sk, ctx)
+		}
+		if err != nil {
+			bad = append(bad, d.Keykeeper)
+		}
+	}
+	return bad, nil
+}
+
+// NewShare makes and signs keykeeper j's (0-based) share of the election
+// secret: the sum of the shares the qualified dealers gave it.
+func (k *Keyring) NewShare(chain consensus.Chain, b *Ballot, j int, encPriv []byte, key ed25519.PrivateKey) (*KeyShare, error) {
+	sk, err := seal.PrivateKey(encPriv)
+	if err != nil {
+		return nil, err
+	}
+	var parts []group.Scalar
+	for _, i := range k.Qualified() {
+		d := k.deal(uint8(i))
+		ctx := DealContext(chain, b.ID, i)
+		com, err := d.Dealing().Check(int(b.Def.Threshold), len(b.Def.Keykeepers), ctx)
+		if err != nil {
+			return nil, err
+		}
+		x, err := seal.OpenShare(d.Dealing(), com, j+1, sk, ctx)
+		if err != nil {
+			return nil, fmt.Errorf("the share of keykeeper %d's deal: %w (it should have been complained against before opening)", i, err)
+		}
+		parts = append(parts, x)
+	}
+	s := &KeyShare{BallotID: b.ID, Keykeeper: uint8(j), Value: seal.AddShares(parts)}
+	s.Sign(chain, key)
+	return s, nil
 }
