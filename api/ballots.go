@@ -131,8 +131,11 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	now, lastBlock := s.clocks()
 	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock),
 		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res}
+	v.Sealed = res.Sealed
 	for i, label := range b.Def.Choices {
-		v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
+		if !res.Sealed { // a sealed ballot's counts exist only after its count
+			v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
+		}
 	}
 	v.Casts = CastCounts{Final: res.Casts, Counted: res.Voters(), Replaced: res.Casts - res.Voters(),
 		Pending: s.cfg.Backend.PendingCasts(b.ID)}

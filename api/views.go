@@ -111,7 +111,10 @@ type ResultsView struct {
 	Height   uint64         `json:"height"`
 	Status   string         `json:"status"`
 	Choices  []ChoiceCount  `json:"choices"`
-	Casts    CastCounts     `json:"casts"`
+	// Sealed: a sealed ballot not counted yet ("sealed until closing"):
+	// Choices is empty and only the casts and turnout are known.
+	Sealed bool       `json:"sealed,omitempty"`
+	Casts  CastCounts `json:"casts"`
 	// Results are the results as the chain commits to them
 	// (docs/PROTOCOL.md §14); Index is the ballot's leaf in the results
 	// list and Proof its inclusion proof: SHA-256("cocorico/v1/results" ‖
@@ -128,6 +131,23 @@ type ResultsView struct {
 type SubmitView struct {
 	CastID   *consensus.Hash `json:"cast_id,omitempty"`
 	BallotID *consensus.Hash `json:"ballot_id,omitempty"`
+	// TxID names an accepted keykeeper transaction.
+	TxID *consensus.Hash `json:"tx_id,omitempty"`
+}
+
+// KeyringView is the answer of GET /v1/ballots/{id}/keyring: a sealed
+// ballot's key generation as the chain holds it (docs/PROTOCOL.md §16).
+type KeyringView struct {
+	BallotID   consensus.Hash     `json:"ballot_id"`
+	Threshold  int                `json:"threshold"`
+	Keykeepers []ballot.Keykeeper `json:"keykeepers"`
+	// Qualified are the 0-based numbers of the dealers whose deal counts.
+	Qualified []int `json:"qualified"`
+	// ElectionKey is the key voters seal their choices to, once at least
+	// Threshold deals qualified (absent before).
+	ElectionKey []byte         `json:"election_key,omitempty"`
+	Counted     bool           `json:"counted"`
+	Keyring     ballot.Keyring `json:"keyring"`
 }
 
 // Cast statuses (CONTRACT.md).
@@ -153,6 +173,10 @@ type VerifyView struct {
 	// Counted is false when a later cast of the same voter key replaced
 	// the receipt's cast (or when the cast is not on this node's chain).
 	Counted bool `json:"counted"`
+	// SealedChoice is, for a cast of a sealed ballot after its count, the
+	// choice the cast's sealed choice decrypts to (absent before, and for
+	// open ballots whose cast says it in clear).
+	SealedChoice *uint32 `json:"sealed_choice,omitempty"`
 }
 
 // BlockView is the answer of GET /v1/blocks/{height}.

@@ -357,3 +357,33 @@ func (k *Keyring) NewShare(chain consensus.Chain, b *Ballot, j int, encPriv []by
 	s.Sign(chain, key)
 	return s, nil
 }
+
+// Verify checks every signed message of a keyring read from a node against
+// the ballot: a client that seals a choice to the election key recomputes
+// it from messages it checked, and trusts no node for it.
+func (k *Keyring) Verify(chain consensus.Chain, b *Ballot) error {
+	one := oneBallot{b}
+	if k.BallotID != b.ID {
+		return fmt.Errorf("%w: keyring of %s for ballot %s", ErrKeykeeperInvalid, k.BallotID.Short(), b.ID.Short())
+	}
+	for _, d := range k.Deals {
+		if err := d.Verify(chain, one); err != nil {
+			return err
+		}
+	}
+	for _, c := range k.Complaints {
+		if err := c.Verify(chain, one); err != nil {
+			return err
+		}
+	}
+	for _, s := range k.Shares {
+		if err := s.Verify(chain, one); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type oneBallot struct{ b *Ballot }
+
+func (o oneBallot) Ballot(id consensus.Hash) (*Ballot, bool, error) { return o.b, id == o.b.ID, nil }

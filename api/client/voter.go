@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +109,12 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	key := ed25519.NewKeyFromSeed(entry.VoterSeed)
 	c := &ballot.Cast{BallotID: b.ID, Seq: entry.LastSeq + 1, Choice: uint32(choice), Registrar: entry.Registrar,
 		TokenPrefix: entry.TokenPrefix, Token: entry.Token}
+	if b.Def.Tally == ballot.TallySealed {
+		if err := sealChoice(ctx, req.Node, g.Chain(), b, c, key, uint32(choice)); err != nil {
+			return nil, err
+		}
+		say("choice sealed to the ballot's election key: nobody can read it before the keykeepers count after closing")
+	}
 	c.Sign(g.Chain(), key)
 	// The seq is spent once the cast is signed: save before sending.
 	entry.LastSeq = c.Seq
@@ -222,4 +229,23 @@ func registrarIndex(b *ballot.Ballot, url string) (int, error) {
 		return 0, nil
 	}
 	return 0, fmt.Errorf("%w: the ballot names no registrar at %s", registrar.ErrNotRegistrar, url)
+}
+
+// sealChoice seals choice into c for a sealed ballot, to the election key
+// the client recomputes from the keyring's signed deals (no node is
+// trusted for it). The randomness is crypto/rand's.
+func sealChoice(ctx context.Context, n *Node, chain consensus.Chain, b *ballot.Ballot, c *ballot.Cast, key ed25519.PrivateKey, choice uint32) error {
+	kr, err := n.Keyring(ctx, b.ID)
+	if err != nil {
+		return err
+	}
+	if err := kr.Keyring.Verify(chain, b); err != nil {
+		return fmt.Errorf("node %s served a keyring that does not verify: %w", n.base, err)
+	}
+	electionKey, err := kr.Keyring.ElectionKey(chain, b)
+	if err != nil {
+		return err
+	}
+	c.Voter = key.Public().(ed25519.PublicKey)
+	return c.Seal(rand.Reader, chain, electionKey, choice)
 }

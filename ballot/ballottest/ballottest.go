@@ -80,8 +80,8 @@ type Election struct {
 	Ballot    *ballot.Ballot
 	// Keykeepers of a sealed ballot, in the definition's order.
 	Keykeepers []Keykeeper
-	rng       *mrand.ChaCha8
-	question  int
+	rng        *mrand.ChaCha8
+	question   int
 }
 
 // NewElection makes a signed ballot definition. Zero options get defaults:
