@@ -35,7 +35,7 @@ type ValidatorView struct {
 // next block. An open-tally ballot is "tallied" once a final block's time
 // is past its closing (no later block can carry a cast for it: block times
 // only grow), so its counts are final; "closed" is also the state of a
-// sealed ballot waiting for its keykeepers.
+// sealed ballot waiting for its keykeepers, "tallied" once they counted it.
 const (
 	StatusUpcoming = "upcoming"
 	StatusOpen     = "open"
@@ -44,14 +44,15 @@ const (
 )
 
 // BallotStatus returns a ballot's status when the node's clock reads now
-// and the last final block's time is lastBlock (both Unix ms).
-func BallotStatus(d *ballot.Definition, now, lastBlock int64) string {
+// and the last final block's time is lastBlock (both Unix ms); counted
+// says whether a sealed ballot's keykeepers counted it.
+func BallotStatus(d *ballot.Definition, now, lastBlock int64, counted bool) string {
 	switch {
 	case now < d.Opens:
 		return StatusUpcoming
 	case now < d.Closes:
 		return StatusOpen
-	case d.Tally == ballot.TallyOpen && lastBlock >= d.Closes:
+	case d.Tally == ballot.TallyOpen && lastBlock >= d.Closes, counted:
 		return StatusTallied
 	}
 	return StatusClosed
@@ -136,7 +137,7 @@ type SubmitView struct {
 }
 
 // KeyringView is the answer of GET /v1/ballots/{id}/keyring: a sealed
-// ballot's key generation as the chain holds it (docs/PROTOCOL.md §16).
+// ballot's key generation as the chain holds it (docs/PROTOCOL.md §19).
 type KeyringView struct {
 	BallotID   consensus.Hash     `json:"ballot_id"`
 	Threshold  int                `json:"threshold"`

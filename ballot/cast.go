@@ -28,7 +28,7 @@ type Cast struct {
 	TokenPrefix []byte `cbor:"6,keyasint" json:"token_prefix"`
 	Token       []byte `cbor:"7,keyasint" json:"token"`
 	// Sealed is the choice of a sealed ballot encrypted to its election
-	// key (seal.SealedSize bytes, docs/PROTOCOL.md §16.3); absent in an
+	// key (seal.SealedSize bytes, docs/PROTOCOL.md §19.3); absent in an
 	// open ballot.
 	Sealed    []byte `cbor:"8,keyasint,omitempty" json:"sealed,omitempty"`
 	Signature []byte `cbor:"9,keyasint,omitempty" json:"signature"`
@@ -143,7 +143,7 @@ func (c *Cast) sealContext(chain consensus.Chain) seal.Context {
 // Seal sets c's sealed choice: choice encrypted to the election key (from
 // the ballot's keyring) and bound to this cast's ballot, voter key and
 // seq, which must be set. It is what cocorico vote and the browser call
-// before signing. docs/PROTOCOL.md §16.3.
+// before signing. docs/PROTOCOL.md §19.3.
 func (c *Cast) Seal(rnd io.Reader, chain consensus.Chain, electionKey []byte, choice uint32) error {
 	if choice >= MaxChoices {
 		return fmt.Errorf("%w: %d", ErrChoiceOutOfRange, choice)

@@ -20,7 +20,7 @@ type Tally uint8
 
 // Tally modes: an open ballot's counts move with every block; a sealed
 // ballot's choices are encrypted to a key its keykeepers make and recover
-// after closing (docs/PROTOCOL.md §16).
+// after closing (docs/PROTOCOL.md §19).
 const (
 	TallyOpen   Tally = 0
 	TallySealed Tally = 1
@@ -88,7 +88,7 @@ type Definition struct {
 	GenesisHash consensus.Hash `cbor:"11,keyasint" json:"genesis_hash"`
 	// Keykeepers and Threshold are a sealed ballot's n keykeepers and the
 	// t of them whose shares recover its election secret
-	// (docs/PROTOCOL.md §16); absent for an open ballot.
+	// (docs/PROTOCOL.md §19); absent for an open ballot.
 	Keykeepers []Keykeeper `cbor:"12,keyasint,omitempty" json:"keykeepers,omitempty"`
 	Threshold  uint8       `cbor:"13,keyasint,omitempty" json:"threshold,omitempty"`
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Keykeeper is one of the n holders of a share of a sealed ballot's
-// election secret (docs/PROTOCOL.md §16). Its number in the key generation
+// election secret (docs/PROTOCOL.md §19). Its number in the key generation
 // is its place in the definition's list plus one.
 type Keykeeper struct {
 	Name string `cbor:"1,keyasint" json:"name"`
@@ -36,7 +36,7 @@ const (
 )
 
 // Deal is keykeeper i's contribution to a sealed ballot's key: the
-// dealing of its random secret (docs/PROTOCOL.md §16.1).
+// dealing of its random secret (docs/PROTOCOL.md §19.1).
 type Deal struct {
 	BallotID    consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
 	Keykeeper   uint8          `cbor:"2,keyasint" json:"keykeeper"`
@@ -49,7 +49,7 @@ type Deal struct {
 
 // Complaint is keykeeper Keykeeper's statement that the share Against's
 // deal holds for it does not decrypt or does not match Against's
-// commitments: it disqualifies that deal (docs/PROTOCOL.md §16.2).
+// commitments: it disqualifies that deal (docs/PROTOCOL.md §19.2).
 type Complaint struct {
 	BallotID  consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
 	Keykeeper uint8          `cbor:"2,keyasint" json:"keykeeper"`
@@ -58,7 +58,7 @@ type Complaint struct {
 }
 
 // KeyShare is keykeeper j's share x_j of the election secret, published
-// after closing (docs/PROTOCOL.md §16.4).
+// after closing (docs/PROTOCOL.md §19.4).
 type KeyShare struct {
 	BallotID  consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
 	Keykeeper uint8          `cbor:"2,keyasint" json:"keykeeper"`

@@ -11,7 +11,7 @@ import (
 )
 
 // Keyring is the key generation of a sealed ballot as the chain holds it
-// (docs/PROTOCOL.md §16): the deals and complaints that landed before the
+// (docs/PROTOCOL.md §19): the deals and complaints that landed before the
 // ballot opened, the shares checked after it closed, and, once t of them
 // are in, the election secret they recover. Every node derives the same
 // keyring from the same blocks.
@@ -156,7 +156,7 @@ func (b *Batch) checkSealedOpen(bal *Ballot) error {
 }
 
 // checkKeykeeper applies the stateful rules to a deal, complaint or share
-// (docs/PROTOCOL.md §16.5) and returns its ballot and keyring (not a copy).
+// (docs/PROTOCOL.md §19.5) and returns its ballot and keyring (not a copy).
 func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
 	var id consensus.Hash
 	var who uint8
@@ -249,7 +249,7 @@ func (b *Batch) addKeykeeper(tx *Checked) error {
 
 // count recovers the election secret from the keyring's t shares,
 // decrypts the latest cast of every voter key and puts the tally in the
-// ballot's results (docs/PROTOCOL.md §16.4). A cast that does not decrypt
+// ballot's results (docs/PROTOCOL.md §19.4). A cast that does not decrypt
 // to a choice of the ballot counts as invalid.
 func (b *Batch) count(bal *Ballot, k *Keyring) error {
 	joint, err := k.Joint(b.rules.Chain, bal)
@@ -309,7 +309,7 @@ func (b *Batch) count(bal *Ballot, k *Keyring) error {
 // BadDeals is keykeeper j's (0-based) check of the deals in the keyring:
 // it opens the share each deal holds for j with j's HPKE private key and
 // returns the dealers whose share does not decrypt or does not match their
-// commitments: j complains against each (docs/PROTOCOL.md §16.2).
+// commitments: j complains against each (docs/PROTOCOL.md §19.2).
 func (k *Keyring) BadDeals(chain consensus.Chain, b *Ballot, j int, encPriv []byte) ([]uint8, error) {
 	sk, err := seal.PrivateKey(encPriv)
 	if err != nil {

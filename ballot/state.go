@@ -29,7 +29,7 @@ type VoterRecord struct {
 // counted once (its latest cast), and the number of casts accepted
 // (replaced ones included). A sealed ballot's results hold no counts until
 // its keykeepers' shares recover the election secret: only the casts and
-// the turnout, and Sealed (docs/PROTOCOL.md §16.4).
+// the turnout, and Sealed (docs/PROTOCOL.md §19.4).
 type Results struct {
 	BallotID consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
 	Counts   []uint64       `cbor:"2,keyasint,omitempty" json:"counts,omitempty"`

@@ -14,7 +14,7 @@ import (
 type Tx struct {
 	Definition *Definition `cbor:"1,keyasint,omitempty" json:"definition,omitempty"`
 	Cast       *Cast       `cbor:"2,keyasint,omitempty" json:"cast,omitempty"`
-	// The keykeepers' messages of a sealed ballot (docs/PROTOCOL.md §16).
+	// The keykeepers' messages of a sealed ballot (docs/PROTOCOL.md §19).
 	Deal      *Deal      `cbor:"3,keyasint,omitempty" json:"deal,omitempty"`
 	Complaint *Complaint `cbor:"4,keyasint,omitempty" json:"complaint,omitempty"`
 	Share     *KeyShare  `cbor:"5,keyasint,omitempty" json:"share,omitempty"`

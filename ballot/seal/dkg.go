@@ -11,7 +11,7 @@ import (
 )
 
 // The key generation is Pedersen's dealer-free one over Feldman's verifiable
-// secret sharing (docs/PROTOCOL.md §16.1): each of n keykeepers deals a
+// secret sharing (docs/PROTOCOL.md §19.1): each of n keykeepers deals a
 // random secret a_i0 with a polynomial f_i of degree t−1, publishes
 // commitments C_ik = a_ik·G, a Schnorr proof of knowledge of a_i0, and f_i(j)
 // encrypted to each keykeeper j. Keykeepers are numbered 1..n here (the

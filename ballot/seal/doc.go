@@ -1,4 +1,4 @@
-// Package seal is the cryptography of sealed ballots (docs/PROTOCOL.md §16),
+// Package seal is the cryptography of sealed ballots (docs/PROTOCOL.md §19),
 // composed from circl parts and nothing written by hand: the P-256 group of
 // circl/group, Feldman verifiable secret sharing (circl/secretsharing),
 // Schnorr proofs of knowledge of a discrete logarithm (circl/zk/dl, RFC

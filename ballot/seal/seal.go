@@ -151,7 +151,7 @@ func (c Context) cast() []byte {
 // SealChoice encrypts one choice to the election key with HPKE, with a
 // Schnorr proof of knowledge of the ephemeral secret bound to the cast: a
 // sealed choice is non-malleable and cannot be copied into another cast
-// (docs/PROTOCOL.md §16.3). The result has SealedSize bytes.
+// (docs/PROTOCOL.md §19.3). The result has SealedSize bytes.
 func SealChoice(rnd io.Reader, electionKey []byte, ctx Context, choice uint8) ([]byte, error) {
 	enc, ct, eph, err := encrypt(rnd, electionKey, ctx.Info, []byte{choice}, ctx.cast())
 	if err != nil {
