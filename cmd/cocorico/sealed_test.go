@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A sealed ballot from the command line, 2 of 3 keykeepers: keygen, ballot
+// create --sealed, deals, sealed votes through `cocorico vote`, results
+// that say "sealed" until the count, two shares after closing (the third
+// keykeeper stays away), then the counts and a receipt that says what its
+// cast said.
+func TestSealedBallotFromTheCommandLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet process")
+	}
+	dir := t.TempDir()
+	_, info := startDevnetProcess(t, dir, 1)
+	api := info.Nodes[0].API
+	var keyLines []string
+	for i := range 3 {
+		path := filepath.Join(dir, "kk"+string(rune('a'+i))+".json")
+		code, out := runCLI("keykeeper", "keygen", "--name", "keeper "+string(rune('A'+i)), "--out", path)
+		if code != exitOK {
+			t.Fatalf("keygen: exit %d\n%s", code, out)
+		}
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("key file %s: %v %v, want mode 0600", path, st.Mode(), err)
+		}
+		keyLines = append(keyLines, strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]))
+	}
+	args := []string{"ballot", "create", "--node", api, "--key", filepath.Join(dir, "organizer.key"), "--registrar", info.Registrar,
+		"--question", "Sealed?", "--opens", "+8s", "--closes", "+20s", "--sealed", "--threshold", "2"}
+	for _, l := range keyLines {
+		args = append(args, "--keykeeper", l)
+	}
+	code, out := runCLI(args...)
+	if code != exitOK {
+		t.Fatalf("ballot create --sealed: exit %d\n%s", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	id, err := consensus.ParseHash(lines[len(lines)-1])
+	if err != nil {
+		t.Fatalf("ballot id in %q: %v", out, err)
+	}
+	for i := range 3 {
+		code, out := runCLI("keykeeper", "deal", "--node", api, "--keys", filepath.Join(dir, "kk"+string(rune('a'+i))+".json"), "--ballot", id.String())
+		if code != exitOK || !strings.Contains(out, "deal sent") {
+			t.Fatalf("keykeeper deal %d: exit %d\n%s", i, code, out)
+		}
+	}
+	n := client.NewNode(api)
+	ctx := context.Background()
+	waitFor(t, "three qualified deals", 8*time.Second, func() bool {
+		v, err := n.Keyring(ctx, id)
+		return err == nil && len(v.Qualified) == 3 && v.ElectionKey != nil
+	})
+	_, bv, _ := n.Ballot(ctx, id)
+	waitFor(t, "the opening", 15*time.Second, func() bool { return time.Now().After(bv.OpensAt.Add(time.Second)) })
+
+	f, _ := os.Open(info.Voters)
+	roll, err := registrar.ParseRoll(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	castID := regexp.MustCompile(`final: cast ([0-9a-f]{64})`)
+	var casts []consensus.Hash
+	for i, choice := range []string{"for", "against", "against"} {
+		code, out := runCLI("vote", "--node", api, "--registrar", info.Registrar, "--ballot", id.String(), "--voter", roll[i].VoterID,
+			"--code", roll[i].Code, "--choice", choice, "--wallet", filepath.Join(dir, "wallet.json"), "--receipt", filepath.Join(dir, "r.json"))
+		m := castID.FindStringSubmatch(out)
+		if code != exitOK || !strings.Contains(out, "choice sealed") || m == nil {
+			t.Fatalf("sealed vote %d: exit %d\n%s", i, code, out)
+		}
+		h, _ := consensus.ParseHash(m[1])
+		casts = append(casts, h)
+	}
+	code, out = runCLI("results", "--node", api, "--ballot", id.String())
+	if code != exitOK || !strings.Contains(out, "sealed until the keykeepers count") || strings.Contains(out, "against ") {
+		t.Fatalf("results of an open sealed ballot: exit %d\n%s", code, out)
+	}
+	waitFor(t, "the closing", 25*time.Second, func() bool { return time.Now().After(bv.ClosesAt.Add(2 * time.Second)) })
+	for _, kk := range []string{"kka.json", "kkc.json"} {
+		code, out := runCLI("keykeeper", "share", "--node", api, "--keys", filepath.Join(dir, kk), "--ballot", id.String())
+		if code != exitOK || !strings.Contains(out, "share sent") {
+			t.Fatalf("keykeeper share %s: exit %d\n%s", kk, code, out)
+		}
+	}
+	waitFor(t, "the count", 10*time.Second, func() bool {
+		v, err := n.Results(ctx, id)
+		return err == nil && !v.Sealed && len(v.Choices) == 3
+	})
+	code, out = runCLI("results", "--node", api, "--ballot", id.String(), "--format", "csv")
+	if code != exitOK || !strings.Contains(out, ",for,1\n") || !strings.Contains(out, ",against,2\n") || !strings.Contains(out, ",abstention,0\n") {
+		t.Fatalf("results after the count: exit %d\n%s", code, out)
+	}
+	rec, err := n.Receipt(ctx, casts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	vv, err := n.VerifyReceipt(ctx, rec)
+	if err != nil || !vv.Valid || vv.SealedChoice == nil || *vv.SealedChoice != 1 {
+		t.Fatalf("receipt of the second sealed cast after the count: %+v, %v; want valid, sealed_choice 1", vv, err)
+	}
+}
