@@ -15,7 +15,7 @@ import (
 // key generation is final in st (every keykeeper dealt).
 func sealedElection(tb testing.TB, seed uint64) (*ballottest.Election, *ballot.MemState, []byte) {
 	tb.Helper()
-	e := ballottest.NewElection(ballottest.Options{Seed: seed, Keykeepers: 5, Threshold: 3, Opens: 2000, Closes: 1e12})
+	e := ballottest.NewElection(ballottest.Options{Seed: seed, Keykeepers: 5, Threshold: 3, Opens: 2000, Closes: 1e12, Revote: true})
 	st := ballot.NewMemState()
 	applyBlock(tb, st, 1, 1000, e.DefinitionTx())
 	var deals []*ballot.Checked

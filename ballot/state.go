@@ -181,8 +181,10 @@ type Batch struct {
 	time   int64
 	up     Update
 	ids    map[consensus.Hash]bool
-	// parallel runs the decryption of a sealed ballot's count.
+	// parallel runs the decryption of a sealed ballot's count; counts,
+	// if set, remembers counts made.
 	parallel Parallel
+	counts   Counts
 }
 
 // NewBatch starts the block at height with block time t (Unix ms) over

@@ -82,6 +82,7 @@ type App struct {
 	clock   func() time.Time
 	reason  func(error) string
 	admit   int
+	counts  *countCache // sealed counts, kept across rounds
 
 	mu        sync.RWMutex
 	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1
@@ -128,6 +129,7 @@ func New(cfg Config) (*App, error) {
 		clock:       cfg.Clock,
 		reason:      cfg.Reason,
 		admit:       cfg.AdmitPending,
+		counts:      newCountCache(),
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},
 		applied:     make(chan struct{}),
@@ -299,6 +301,7 @@ func (a *App) ProposeBlock(ctx context.Context, height uint64, proposer uint16, 
 	blockTime := max(t.UnixMilli(), tipTime+1)
 	batch := ballot.NewBatch(a.state, a.rules, height, blockTime)
 	batch.SetParallel(parallel)
+	batch.SetCounts(a.counts)
 	var txs [][]byte
 	var ids, bad []consensus.Hash
 	for _, tx := range inSeqOrder(a.pool.Reap(p.MaxBlockTxs, p.MaxBlockBytes)) {
@@ -423,6 +426,7 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	a.mu.Unlock()
 	batch := ballot.NewBatch(a.state, a.rules, h.Height, h.Time)
 	batch.SetParallel(parallel)
+	batch.SetCounts(a.counts)
 	v = &validBlock{ids: make([]consensus.Hash, len(checked))}
 	for i, tx := range checked {
 		if err := batch.Add(tx); err != nil {

@@ -27,8 +27,11 @@ type sealedFixture struct {
 	other *App
 }
 
-func newSealedFixture(t *testing.T) *sealedFixture {
-	f := newAppFixture(t, "")
+func newSealedFixture(t *testing.T) *sealedFixture { return newSealedFixtureIn(t, "") }
+
+// newSealedFixtureIn is newSealedFixture with the validator's ledger in dir.
+func newSealedFixtureIn(t *testing.T, dir string) *sealedFixture {
+	f := newAppFixture(t, dir)
 	opens := f.g.GenesisTime.Add(10 * time.Minute).UnixMilli()
 	f.e = ballottest.NewElection(ballottest.Options{Genesis: f.g, Revote: true, Seed: 16, Keykeepers: 5, Threshold: 3,
 		Opens: opens, Closes: opens + 10*60_000})
@@ -298,5 +301,47 @@ func TestRecountOfASealedBallotReverifiesTheKeyGenerationTheSharesAndTheCount(t 
 	}
 	if !rep.Agree || !slices.Equal(rep.Counts, []uint64{1, 1, 2}) || rep.AppHashes != rep.Blocks {
 		t.Fatalf("recount %+v, want agreement on [1 1 2] and every app hash", rep)
+	}
+}
+
+// A node restarted in the middle of a sealed ballot reads its keyring and
+// its sealed results back from the ledger, and counts it later.
+func TestSealedBallotStateSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	f := newSealedFixtureIn(t, dir)
+	f.dealAll(t)
+	f.now = time.UnixMilli(f.e.Def.Opens)
+	key, _ := f.keyring(t, f.app).ElectionKey(f.g.Chain(), f.e.Ballot)
+	if err := f.submit(t, &ballot.Tx{Cast: f.e.SealedCast(f.e.NewVoter(), 1, 2, key)}); err != nil {
+		t.Fatal(err)
+	}
+	f.commit(t)
+	before := f.app.State().AppHash()
+	f.ledger.Close()
+	l, err := store.Open(dir, f.g.Hash(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f.ledger = l
+	if f.app, err = New(Config{Genesis: f.g, Ledger: l, MempoolTxs: 10, MempoolBytes: 1 << 20, Metrics: NewMetrics(prometheus.NewRegistry()),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return f.now }}); err != nil {
+		t.Fatal(err)
+	}
+	if f.app.State().AppHash() != before {
+		t.Fatal("the app hash changed across the restart")
+	}
+	if again, _ := f.keyring(t, f.app).ElectionKey(f.g.Chain(), f.e.Ballot); !slices.Equal(again, key) {
+		t.Fatal("the election key changed across the restart")
+	}
+	f.now = time.UnixMilli(f.e.Def.Closes)
+	for _, j := range []int{0, 1, 2} {
+		if err := f.submit(t, &ballot.Tx{Share: f.share(t, j)}); err != nil {
+			t.Fatalf("share %d: %v", j, err)
+		}
+	}
+	f.commit(t)
+	if res, _, _ := f.app.State().Results(f.e.Ballot.ID); !slices.Equal(res.Counts, []uint64{0, 0, 1}) {
+		t.Fatalf("counts %v after the restart, want [0 0 1]", res.Counts)
 	}
 }
