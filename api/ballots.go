@@ -138,6 +138,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock, s.sealedCounted(b.ID)),
 		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res}
 	v.Sealed = res.Sealed
+	v.Choices = []ChoiceCount{} // no null, even when sealed
 	for i, label := range b.Def.Choices {
 		if !res.Sealed { // a sealed ballot's counts exist only after its count
 			v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
