@@ -138,11 +138,15 @@ func (c *cluster) start(name string) {
 	c.waitUp(c.apis[name])
 }
 
+// clusterAdminToken turns the test registrar's admin endpoint on.
+const clusterAdminToken = "cluster-admin-token"
+
 func (c *cluster) startRegistrar() {
 	c.t.Helper()
 	logf, _ := os.OpenFile(filepath.Join(c.dir, "registrar.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	cmd := exec.Command(binary(c.t), "registrar", "serve", "--home", filepath.Join(c.dir, "registrar"), "--node", c.apis["validator-0"],
 		"--roll", filepath.Join(c.dir, "roll.csv"), "--listen", c.reg, "--demo-hash", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), adminTokenEnv+"="+clusterAdminToken)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -198,7 +202,7 @@ func (c *cluster) node(name string) *client.Node { return client.NewNode(c.apis[
 // createBallot makes the ballot through the same client code as `ballot create`.
 func (c *cluster) createBallot(ctx context.Context) {
 	c.t.Helper()
-	k, err := client.NewRegistrar("http://"+c.reg, "").NewKey(ctx, ballot.KeyBits2048)
+	k, err := client.NewRegistrar("http://"+c.reg, clusterAdminToken).NewKey(ctx, ballot.KeyBits2048)
 	if err != nil {
 		c.t.Fatal(err)
 	}
