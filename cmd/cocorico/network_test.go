@@ -202,22 +202,28 @@ func (c *cluster) node(name string) *client.Node { return client.NewNode(c.apis[
 // createBallot makes the ballot through the same client code as `ballot create`.
 func (c *cluster) createBallot(ctx context.Context) {
 	c.t.Helper()
-	k, err := client.NewRegistrar("http://"+c.reg, clusterAdminToken).NewKey(ctx, ballot.KeyBits2048)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	_, org, _ := ed25519.GenerateKey(rand.Reader)
-	now := time.Now()
-	def := &ballot.Definition{ChainID: c.genesis.ChainID, Question: "Network test?", Choices: []string{"for", "against", "abstention"},
-		Opens: now.UnixMilli(), Closes: now.Add(time.Hour).UnixMilli(), Revote: true,
-		Registrars: []ballot.Registrar{{Name: "test", URL: "http://" + c.reg, Key: k.PublicKey}}}
-	def.Sign(org)
-	id, err := c.node("validator-0").SubmitDefinition(ctx, def)
+	id, err := submitTestBallot(ctx, c.node("validator-0"), c.genesis.ChainID, "http://"+c.reg, clusterAdminToken)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.ballot = id
 	c.eventually("the ballot final", func() bool { _, _, err := c.node("validator-0").Ballot(ctx, id); return err == nil })
+}
+
+// submitTestBallot asks the registrar at regURL for a key and submits an
+// hour-long ballot naming it to n (not waiting for it to be final).
+func submitTestBallot(ctx context.Context, n *client.Node, chainID, regURL, adminToken string) (consensus.Hash, error) {
+	k, err := client.NewRegistrar(regURL, adminToken).NewKey(ctx, ballot.KeyBits2048)
+	if err != nil {
+		return consensus.Hash{}, err
+	}
+	_, org, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Now()
+	def := &ballot.Definition{ChainID: chainID, Question: "Network test?", Choices: []string{"for", "against", "abstention"},
+		Opens: now.UnixMilli(), Closes: now.Add(time.Hour).UnixMilli(), Revote: true,
+		Registrars: []ballot.Registrar{{Name: "test", URL: regURL, Key: k.PublicKey}}}
+	def.Sign(org)
+	return n.SubmitDefinition(ctx, def)
 }
 
 // vote has the next voter of the roll vote through the given node.
