@@ -133,8 +133,8 @@ func (r *Registrar) importRoll(path string) error {
 // URL returns the registrar's base URL.
 func (r *Registrar) URL() string { return "http://" + r.ln.Addr().String() }
 
-// Service returns the registrar service.
-func (r *Registrar) Service() *issuer.Service { return r.svc }
+// The registrar's service is what its HTTP face needs.
+var _ registrarapi.Service = (*issuer.Service)(nil)
 
 // Run serves until ctx ends.
 func (r *Registrar) Run(ctx context.Context) error {
