@@ -43,14 +43,17 @@ func (s *Service) authorize(ctx context.Context, voter, code, addr string) error
 	err := registrar.Authorize(stored, s.decoy, code)
 	s.release()
 	s.tmu.Lock()
-	defer s.tmu.Unlock()
+	var lock registrar.Lockout
 	if err == nil {
 		s.throttle.Succeeded(voter)
-		s.gaugeThrottle()
+	} else {
+		lock = s.throttle.Failed(voter, addr, s.cfg.Clock())
+	}
+	s.gaugeThrottle()
+	s.tmu.Unlock()
+	if err == nil {
 		return nil
 	}
-	lock := s.throttle.Failed(voter, addr, s.cfg.Clock())
-	s.gaugeThrottle()
 	log := s.cfg.Logger.With("voter", s.VoterTag(voter), "addr", addr)
 	switch {
 	case lock.Voter > 0:
