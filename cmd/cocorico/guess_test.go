@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -141,8 +142,9 @@ func post(hc *http.Client, url string, body []byte, voter int) int {
 	b := bytes.Replace(body, []byte(`"g000"`), fmt.Appendf(nil, `"g%03d"`, voter), 1)
 	resp, err := hc.Post(url+"/v1/tokens", "application/json", bytes.NewReader(b))
 	if err != nil {
-		return 0
+		return 0 // counted as status 0: no answer
 	}
+	io.Copy(io.Discard, resp.Body) // so that the connection is used again
 	resp.Body.Close()
 	return resp.StatusCode
 }
