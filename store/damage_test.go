@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cocorico/node/store/storetest"
 )
 
 // commitBlocks writes blocks 1..n (20 txs each) and returns the last hash.
@@ -40,37 +42,18 @@ func flushedLedger(t *testing.T) string {
 	return dir
 }
 
-func filesWith(t *testing.T, dir string, match func(string) bool) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		if match(e.Name()) {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	return out
-}
-
 // Before: Pebble found no manifest, started an empty database and the
 // node came up at height 0 (the old tables deleted as obsolete).
 func TestMissingManifestIsAnErrorNotAFreshLedger(t *testing.T) {
 	dir := flushedLedger(t)
-	for _, p := range filesWith(t, dir, func(n string) bool {
-		return strings.HasPrefix(n, "MANIFEST-") || strings.HasPrefix(n, "marker.manifest")
-	}) {
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := storetest.RemoveManifest(dir); err != nil {
+		t.Fatal(err)
 	}
 	_, err := Open(dir, genesis, Options{})
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "no MANIFEST") {
 		t.Fatalf("open without MANIFEST: %v, want ErrCorrupt saying no MANIFEST", err)
 	}
-	if ssts := filesWith(t, dir, func(n string) bool { return strings.HasSuffix(n, ".sst") }); len(ssts) == 0 {
+	if ssts, _ := storetest.Files(dir, func(n string) bool { return strings.HasSuffix(n, ".sst") }); len(ssts) == 0 {
 		t.Fatal("the refused open deleted the table files")
 	}
 }
@@ -79,23 +62,10 @@ func TestMissingManifestIsAnErrorNotAFreshLedger(t *testing.T) {
 // which panicked (exit status 2).
 func TestCorruptSSTableIsAnErrorNamingTheFile(t *testing.T) {
 	dir := flushedLedger(t)
-	ssts := filesWith(t, dir, func(n string) bool { return strings.HasSuffix(n, ".sst") })
-	if len(ssts) == 0 {
-		t.Fatal("no table file")
+	ssts, err := storetest.CorruptTables(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range ssts {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 64; i < len(data)/2; i++ {
-			data[i] ^= 0x55
-		}
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var err error
 	l, err := Open(dir, genesis, Options{})
 	if err == nil {
 		defer l.Close()
