@@ -74,6 +74,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	var err error
 	if n.ledger, err = store.Open(cfg.Home.LedgerDir(), cfg.Genesis.Hash(), cfg.Ledger); err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			err = ledgerDamaged(err)
+		}
+		return nil, err
+	}
+	if err := n.readTip(); err != nil {
+		n.ledger.Close()
 		return nil, err
 	}
 	n.reg = NewRegistry()

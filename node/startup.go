@@ -117,6 +117,31 @@ func fenceHeight(lone bool, ledger, peers uint64) uint64 {
 	return max(ledger, peers) + 1
 }
 
+// readTip reads the ledger's last block and commit back: a damaged table
+// under them is found at start, with the file named, rather than at the
+// first block the node applies.
+func (n *Node) readTip() error {
+	h := n.ledger.Height()
+	if h == 0 {
+		return nil
+	}
+	_, err := n.ledger.Block(h)
+	if err == nil {
+		_, err = n.ledger.CommitAt(h)
+	}
+	if err != nil {
+		return ledgerDamaged(fmt.Errorf("ledger %s unreadable: %w", n.cfg.Home.LedgerDir(), err))
+	}
+	return nil
+}
+
+// ledgerDamaged adds to a damaged ledger's error what the operator can do.
+func ledgerDamaged(err error) error {
+	return fmt.Errorf("%w. Move the ledger folder away (keep it for inspection) and start again: the node fetches the "+
+		"chain again from peers, checking every commit (a validator before it serves or signs); or restore it from a "+
+		"backup or from any node of the chain", err)
+}
+
 // startFacts gathers the facts of this node's home.
 func (n *Node) startFacts(st driver.Storage) (startFacts, error) {
 	f := startFacts{validator: n.role == RoleValidator, ledger: n.ledger.Height(), peers: len(n.cfg.P2P.Listen) > 0,

@@ -159,3 +159,45 @@ func TestStartPlanForEverySituation(t *testing.T) {
 		t.Error("fence height: the highest height known final + 1 (a lone validator: its ledger's)")
 	}
 }
+
+// Before: Pebble started an empty ledger over the tables (height 0), or
+// panicked on a bad checksum; now the node refuses, naming what is
+// damaged and the way out.
+func TestDamagedLedgerRefusesToStartNamingTheWayOut(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(dir string) error
+		says   string
+	}{
+		{"missing MANIFEST", func(dir string) error { _, err := storetest.RemoveManifest(dir); return err }, "no MANIFEST"},
+		{"corrupt table", func(dir string) error { _, err := storetest.CorruptTables(dir); return err }, ".sst"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newLoneHome(t)
+			h.runUntil(t, h.config(false), 3)
+			flushLedger(t, h)
+			if err := c.damage(h.home.LedgerDir()); err != nil {
+				t.Fatal(err)
+			}
+			_, err := New(h.config(false))
+			if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), c.says) ||
+				!strings.Contains(err.Error(), "Move the ledger folder away") {
+				t.Fatalf("start with a damaged ledger: %v", err)
+			}
+		})
+	}
+}
+
+// flushLedger moves what the ledger's log holds into table files, as
+// time does on a running node.
+func flushLedger(t *testing.T, h *loneHome) {
+	t.Helper()
+	l, err := store.Open(h.home.LedgerDir(), h.g.Hash(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -33,7 +33,7 @@ func flushedLedger(t *testing.T) string {
 		t.Fatal(err)
 	}
 	commitBlocks(t, l, 50)
-	if err := l.db.Flush(); err != nil {
+	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {

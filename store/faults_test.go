@@ -201,7 +201,7 @@ func TestReopenUnderEveryReadFaultIsAnErrorOrTheRightBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	commitBlocks(t, l, 20)
-	if err := l.db.Flush(); err != nil {
+	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	commitBlocks2 := func(l *Ledger) error { // 5 more blocks, in the log only
