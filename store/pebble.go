@@ -44,7 +44,10 @@ func (c *corruption) wrap(err error) error {
 	if p := c.path.Load(); p != nil {
 		file = *p
 	}
-	return fmt.Errorf("%w: %s: %v", ErrCorrupt, file, err)
+	// Pebble's corruption errors format on several lines, with the
+	// marker's own name: one line, for logs and the operator.
+	msg := strings.ReplaceAll(err.Error(), "<corruption detail carrier>", "")
+	return fmt.Errorf("%w: %s: %s", ErrCorrupt, file, strings.Join(strings.Fields(msg), " "))
 }
 
 // openPebble opens dir with the rules above; what is an error of the
