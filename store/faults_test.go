@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,7 +60,13 @@ func (f *faultFS) MaybeError(op errorfs.Op) error {
 	return errorfs.ErrInjected
 }
 
-func (f *faultFS) String() string { return fmt.Sprintf("%s at op %d", f.kind, f.at) }
+func (f *faultFS) String() string {
+	s := fmt.Sprintf("%s at op %d", f.kind, f.at)
+	if op := f.hit.Load(); op != nil {
+		s += fmt.Sprintf(" (%v)", *op)
+	}
+	return s
+}
 
 // commitUnderFault commits blocks 1..k-1 cleanly, then block k with the
 // fault armed. It returns the disk after a restart, whether Commit
@@ -93,10 +102,29 @@ func commitUnderFault(t *testing.T, k uint64, f *faultFS) (after *vfs.MemFS, com
 	return f.mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(uint64(f.seed), 1))}), committed, reached
 }
 
+// bigHeight is a block of 2.2 MB: more than half of Pebble's 4 MB
+// memtable, it is committed as a flushable batch (a new log, a memtable
+// rotation, a flush to a table and a MANIFEST edit).
+const (
+	bigHeight = 31
+	bigTxs    = 184 // of 12 KiB
+)
+
 func testBlockAt(k uint64) (b *consensus.Block, ids []consensus.Hash) {
 	prev := genesis
 	for h := uint64(1); h <= k; h++ {
 		b, ids = testBlock(h, prev, 20)
+		if h == bigHeight {
+			b.Txs = b.Txs[:0]
+			for i := range bigTxs {
+				b.Txs = append(b.Txs, append([]byte(fmt.Sprintf("tx %d.%d ", h, i)), bytes.Repeat([]byte{byte(i)}, 12<<10)...))
+			}
+			ids = ids[:0]
+			for _, tx := range b.Txs {
+				ids = append(ids, consensus.Sum(tx))
+			}
+			b.Header.TxRoot, b.Header.TxCount = consensus.MerkleRoot(b.Txs), uint32(len(b.Txs))
+		}
 		prev = b.Hash()
 	}
 	return b, ids
@@ -104,11 +132,11 @@ func testBlockAt(k uint64) (b *consensus.Block, ids []consensus.Hash) {
 
 // checkWholeOrAbsent reopens the ledger after the fault: it must open,
 // and block k is there with everything the batch wrote, or none of it.
-func checkWholeOrAbsent(t *testing.T, disk *vfs.MemFS, k uint64, committed bool, f *faultFS) {
+func checkWholeOrAbsent(t *testing.T, disk vfs.FS, dir string, k uint64, committed bool, f fmt.Stringer) {
 	t.Helper()
-	l, err := Open("ledger", genesis, Options{FS: disk, Logger: quietLogger()})
+	l, err := Open(dir, genesis, Options{FS: disk, Logger: quietLogger()})
 	if err != nil {
-		t.Fatalf("%v (%v): reopen: %v", f, f.hit.Load(), err)
+		t.Fatalf("%v: reopen: %v", f, err)
 	}
 	defer l.Close()
 	b, ids := testBlockAt(k)
@@ -153,9 +181,12 @@ func checkWholeOrAbsent(t *testing.T, disk *vfs.MemFS, k uint64, committed bool,
 // point is covered, whatever their number.
 func TestCommitUnderEveryFileFaultLeavesTheBlockWholeOrAbsent(t *testing.T) {
 	for _, kind := range []faultKind{failOp, powerCut} {
-		// Block 1 creates the ledger's first log records; block 30 comes
-		// after enough writes that a memtable flush may be under way.
-		for _, k := range []uint64{1, 30} {
+		// Block 1 is the ledger's first; block 30 one among others; block
+		// 31 a block larger than half the memtable (bigHeight).
+		for _, k := range []uint64{1, 30, bigHeight} {
+			if k == bigHeight && (kind == failOp || testing.Short()) {
+				continue // failed ops: TestCommitOfALargeBlockUnderEveryFailedOpInAChildProcess
+			}
 			points := 0
 			for at := int64(0); ; at++ {
 				f := &faultFS{mem: vfs.NewCrashableMem(), kind: kind, at: at, seed: at}
@@ -164,7 +195,7 @@ func TestCommitUnderEveryFileFaultLeavesTheBlockWholeOrAbsent(t *testing.T) {
 					break
 				}
 				points++
-				checkWholeOrAbsent(t, disk, k, committed, f)
+				checkWholeOrAbsent(t, disk, "ledger", k, committed, f)
 			}
 			if points == 0 {
 				t.Fatalf("%s, block %d: no file operation seen", kind, k)
@@ -270,4 +301,107 @@ func readAll(fs vfs.FS, tip consensus.Hash) error {
 		return errors.New("WRONG tip")
 	}
 	return nil
+}
+
+// A failed operation while Pebble rotates its log (a large block) is a
+// panic inside Pebble (rotateWAL: "no way to recover"), and the unwinding
+// then aborts the Go runtime: the process dies there. So each failed
+// operation of the large block's commit runs in a child process on a real
+// folder; after the child ends, by return, by the Fatal hook or by a
+// crash, the ledger reopens with the block whole or absent.
+func TestCommitOfALargeBlockUnderEveryFailedOpInAChildProcess(t *testing.T) {
+	if dir := os.Getenv("COCORICO_FAULT_CHILD_DIR"); dir != "" {
+		at, _ := strconv.ParseInt(os.Getenv("COCORICO_FAULT_CHILD_AT"), 10, 64)
+		commitInChild(dir, at)
+		return
+	}
+	if testing.Short() {
+		t.Skip("one child process per injection point")
+	}
+	points := 0
+	ends := map[string]int{} // how the child ended
+	for at := int64(0); ; at++ {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCommitOfALargeBlockUnderEveryFailedOpInAChildProcess$")
+		cmd.Env = append(os.Environ(), "COCORICO_FAULT_CHILD_DIR="+dir, fmt.Sprintf("COCORICO_FAULT_CHILD_AT=%d", at))
+		out, err := cmd.CombinedOutput()
+		said := string(out)
+		if strings.Contains(said, "setup failed") {
+			t.Fatalf("child: %s", said)
+		}
+		if !strings.Contains(said, "fault reached") {
+			if !strings.Contains(said, "committed") {
+				t.Fatalf("no fault injected at %d, and the child did not commit: %v\n%s", at, err, said)
+			}
+			break
+		}
+		points++
+		switch code := cmd.ProcessState.ExitCode(); code {
+		case 0:
+			ends["Commit returned"]++
+		case 3:
+			ends["Pebble's Fatalf (Options.Fatal)"]++
+		default:
+			ends[fmt.Sprintf("crash, status %d", code)]++
+		}
+		what := fmt.Sprintf("failed op %d (%s)", at, firstLine(said, "fault reached"))
+		checkWholeOrAbsent(t, vfs.Default, dir, bigHeight, strings.Contains(said, "committed"), stringer(what))
+	}
+	if points == 0 {
+		t.Fatal("no file operation seen")
+	}
+	t.Logf("failed op while committing a %d-tx block: %d injection points, all whole or absent; the child ended by %v",
+		bigTxs, points, ends)
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }
+
+func firstLine(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
+
+// commitInChild is the child's side: blocks 1..bigHeight-1 cleanly, then
+// the large block with operation at failed. It prints what happened.
+func commitInChild(dir string, at int64) {
+	var n atomic.Int64
+	var armed atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !armed.Load() || n.Add(1)-1 != at {
+			return nil
+		}
+		fmt.Printf("fault reached: %v\n", op)
+		return errorfs.ErrInjected
+	})
+	l, err := Open(dir, genesis, Options{FS: errorfs.Wrap(vfs.Default, inj), Logger: quietLogger(),
+		Fatal: func(msg string) { fmt.Printf("fatal: %s\n", msg); os.Exit(3) }})
+	if err != nil {
+		fmt.Println("setup failed:", err)
+		os.Exit(1)
+	}
+	prev := genesis
+	for h := uint64(1); h < bigHeight; h++ {
+		b, ids := testBlock(h, prev, 20)
+		if err := l.Commit(b, testCommit(b), ids, []KV{{Key: []byte{byte(h)}, Value: []byte("v")}}); err != nil {
+			fmt.Println("setup failed:", err)
+			os.Exit(1)
+		}
+		prev = b.Hash()
+	}
+	b, ids := testBlockAt(bigHeight)
+	armed.Store(true)
+	err = l.Commit(b, testCommit(b), ids, []KV{{Key: []byte{byte(bigHeight)}, Value: []byte("v")}})
+	armed.Store(false)
+	if err == nil {
+		fmt.Println("committed")
+	} else {
+		fmt.Println("commit error:", err)
+	}
+	os.Exit(0) // no Close: the process ends here
 }
