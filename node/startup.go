@@ -78,19 +78,20 @@ func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
 		p.refillTo = need
 	}
 	switch {
-	case !f.stateFound && f.ledger > 0:
-		if !f.unsafeReset {
-			signed := "no commit in it names this validator"
-			if f.signedAt > 0 {
-				signed = fmt.Sprintf("this validator's signature is in the commit of block %d", f.signedAt)
-			}
-			return p, fmt.Errorf("%w: %s is gone but the ledger holds %d blocks (%s): without it this validator could sign a "+
-				"second, different vote at a height it already signed. Restore the consensus folder from this validator's latest "+
-				"backup (never an older copy), or start once with --unsafe-reset-consensus-state: the validator then signs "+
-				"nothing until the network has passed the heights it may have signed",
-				ErrConsensusStateMissing, statePath, f.ledger, signed)
-		}
+	case !f.stateFound && f.unsafeReset:
+		// Also with an empty ledger: a validator whose whole data folder
+		// was lost looks new, and only the operator knows it is not.
 		p.fence = true
+	case !f.stateFound && f.ledger > 0:
+		signed := "no commit in it names this validator"
+		if f.signedAt > 0 {
+			signed = fmt.Sprintf("this validator's signature is in the commit of block %d", f.signedAt)
+		}
+		return p, fmt.Errorf("%w: %s is gone but the ledger holds %d blocks (%s): without it this validator could sign a "+
+			"second, different vote at a height it already signed. Restore the consensus folder from this validator's latest "+
+			"backup (never an older copy), or start once with --unsafe-reset-consensus-state: the validator then signs "+
+			"nothing until the network has passed the heights it may have signed",
+			ErrConsensusStateMissing, statePath, f.ledger, signed)
 	case f.stateFound && f.signedAt > f.state.SignedHeight:
 		if !f.unsafeReset {
 			return p, fmt.Errorf("%w: %s records a last signature at height %d, but this validator's signature is in the "+

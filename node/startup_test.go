@@ -144,6 +144,7 @@ func TestStartPlanForEverySituation(t *testing.T) {
 		{"validator that synced without signing", startFacts{validator: true, ledger: 90, stateFound: true, state: signed(10)}, startPlan{}, nil},
 		{"state missing", startFacts{validator: true, ledger: 9}, startPlan{}, ErrConsensusStateMissing},
 		{"state missing, unsafe reset", startFacts{validator: true, ledger: 9, unsafeReset: true}, startPlan{fence: true}, nil},
+		{"state and ledger lost, unsafe reset", startFacts{validator: true, unsafeReset: true}, startPlan{fence: true}, nil},
 		{"old state", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8}, startPlan{}, ErrConsensusStateOld},
 		{"old state, unsafe reset", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true}, startPlan{fence: true}, nil},
 		{"ledger lost blocks, peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9}, nil},
