@@ -42,7 +42,7 @@ func OpenRegistry(dir string, logger *slog.Logger) (*Registry, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}})
+	db, err := openPebble(dir, nil, &pebble.Options{}, &corruption{}, logger, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", dir, err)
 	}

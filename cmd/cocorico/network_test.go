@@ -123,13 +123,13 @@ func newCluster(t *testing.T, validators, volunteers int) *cluster {
 	return c
 }
 
-func (c *cluster) start(name string) {
+func (c *cluster) start(name string, flags ...string) {
 	c.t.Helper()
 	logf, err := os.OpenFile(filepath.Join(c.dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(binary(c.t), "node", "--home", filepath.Join(c.dir, name), "--log-level", "warn")
+	cmd := exec.Command(binary(c.t), append([]string{"node", "--home", filepath.Join(c.dir, name), "--log-level", "warn"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"math"
 	"sync"
 	"time"
 
@@ -66,8 +66,11 @@ type Config struct {
 	Genesis *consensus.Genesis
 	// Key is this validator's key; it must be in the genesis.
 	Key ed25519.PrivateKey
-	// StateDir holds the hard state (the write-ahead of signed votes).
+	// StateDir holds the hard state (the write-ahead of signed votes) in
+	// a FileStorage, unless Storage is set.
 	StateDir string
+	// Storage keeps the hard state; default NewFileStorage(nil, StateDir).
+	Storage Storage
 	// Height is the last committed height at start (0 for a new chain),
 	// LastBlockTime that block's time (the genesis time at 0).
 	Height        uint64
@@ -92,7 +95,7 @@ func (c *Config) validate() error {
 	if len(c.Key) != ed25519.PrivateKeySize {
 		return errors.New("driver: no key")
 	}
-	if c.StateDir == "" {
+	if c.StateDir == "" && c.Storage == nil {
 		return errors.New("driver: no state folder")
 	}
 	if c.Clock == nil {
@@ -141,7 +144,7 @@ type Driver struct {
 	chain consensus.Chain
 	index uint16
 	m     *consensus.Machine
-	store *stateStore
+	store Storage
 
 	msgs     chan received
 	decided  chan decidedInput
@@ -166,7 +169,10 @@ type Driver struct {
 
 // New reads the persisted hard state and returns a driver ready to Run.
 // A corrupt state file is ErrStateCorrupt: the driver refuses to start
-// rather than risk signing a conflicting vote.
+// rather than risk signing a conflicting vote. Without a hard state, it
+// saves the empty one at once, so that a state lost later is seen as
+// lost (the node's start-up check refuses a validator whose state is
+// missing next to a ledger with blocks).
 func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -176,13 +182,22 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 	if !ok {
 		return nil, errors.New("driver: this key is not a validator of the genesis")
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, err
+	st := cfg.Storage
+	if st == nil {
+		fst, err := NewFileStorage(nil, cfg.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		st = fst
 	}
-	st := &stateStore{dir: cfg.StateDir}
-	hs, err := st.load()
+	hs, found, err := st.Load()
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		if err := st.Save(&hs); err != nil {
+			return nil, fmt.Errorf("consensus state: %w", err)
+		}
 	}
 	m, err := consensus.NewMachine(consensus.MachineConfig{Chain: cfg.Genesis.Chain(), Vals: vals, Params: cfg.Genesis.Params,
 		Key: cfg.Key, Index: idx}, hs)
@@ -197,6 +212,17 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 			"signed_height", hs.SignedHeight, "ledger_height", cfg.Height)
 	}
 	return d, nil
+}
+
+// Fenced returns the hard state of a validator that must sign nothing at
+// any height up to through: it reads as if the validator had signed the
+// last step of the last round there, so the machine's double-sign guard
+// refuses every signature until height through+1. The node writes it
+// when the operator accepts to start without the validator's own state
+// (docs/OPERATIONS.md §Start-up checks).
+func Fenced(through uint64) consensus.HardState {
+	return consensus.HardState{LockedRound: -1, ValidRound: -1,
+		SignedHeight: through, SignedRound: math.MaxUint32, SignedStep: consensus.StepDecided}
 }
 
 // Deliver verifies a consensus message (signer and signature) and hands it
@@ -439,7 +465,7 @@ func (d *Driver) drain(ctx context.Context) error {
 		rd := d.m.Ready()
 		if rd.HardState != nil {
 			// The write-ahead rule: durable before any message leaves.
-			if err := d.store.save(rd.HardState); err != nil {
+			if err := d.store.Save(rd.HardState); err != nil {
 				return fmt.Errorf("consensus state: %w", err)
 			}
 		}
