@@ -105,7 +105,7 @@ func (nw *network) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdi
 	if m.Proposal != nil {
 		nw.rememberBlock(&m.Proposal.Block)
 	}
-	if h := messageHeight(m); h <= nw.n.ledger.Height() {
+	if h := m.Height(); h <= nw.n.ledger.Height() {
 		return p2p.Ignore // an old height: no use to anyone
 	}
 	if nw.driver != nil {
@@ -114,13 +114,6 @@ func (nw *network) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdi
 		}
 	}
 	return p2p.Accept
-}
-
-func messageHeight(m *consensus.Message) uint64 {
-	if m.Proposal != nil {
-		return m.Proposal.Height
-	}
-	return m.Vote.Height
 }
 
 func (nw *network) rememberBlock(b *consensus.Block) {

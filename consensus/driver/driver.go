@@ -337,15 +337,8 @@ func (d *Driver) start(ctx context.Context) {
 	}
 }
 
-func messageHeight(m *consensus.Message) uint64 {
-	if m.Proposal != nil {
-		return m.Proposal.Height
-	}
-	return m.Vote.Height
-}
-
 func (d *Driver) onMessage(ctx context.Context, m *consensus.Message) {
-	h := messageHeight(m)
+	h := m.Height()
 	switch {
 	case h <= d.height:
 		return // an old height
