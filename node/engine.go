@@ -49,7 +49,7 @@ func (n *Node) newEngine() (engine, error) {
 			StateDir:      n.cfg.Home.ConsensusDir(),
 			Height:        n.ledger.Height(),
 			LastBlockTime: time.UnixMilli(tipTime),
-			Clock:         n.cfg.Clock,
+			Clock:         driver.ClockFunc(n.cfg.Clock),
 			Logger:        n.logger,
 			Metrics:       driverMetrics{n.metrics},
 			OnBehind: func(uint64) {
