@@ -26,7 +26,7 @@ func (n *Node) newEngine() (engine, error) {
 	e := &parts{n: n}
 	if len(n.cfg.P2P.Listen) > 0 {
 		e.net = newNetwork(n)
-		host, err := p2p.New(context.Background(), p2p.Config{
+		host, err := p2p.New(p2p.Config{
 			Key: n.cfg.Key, Genesis: n.cfg.Genesis, Listen: n.cfg.P2P.Listen, Bootstrap: n.cfg.P2P.Bootstrap,
 			MDNS: n.cfg.P2P.MDNS, HighPeers: n.cfg.P2P.MaxPeers, LowPeers: n.cfg.P2P.MaxPeers / 2,
 			Logger: n.logger, Metrics: p2pMetrics{n.metrics},

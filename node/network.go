@@ -181,21 +181,7 @@ func (nw *network) ConsensusMessages(height uint64) []*consensus.Message {
 // Pull implements driver.Transport: ask every peer for the height's
 // messages; what comes back goes through the driver's verification.
 func (nw *network) Pull(height uint64) {
-	for _, p := range nw.host.SyncPeers() {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			msgs, err := nw.host.PullMessages(ctx, p, height)
-			if err != nil {
-				return
-			}
-			for _, m := range msgs {
-				if nw.driver.Deliver(m) != nil {
-					return
-				}
-			}
-		}()
-	}
+	nw.host.PullFromSyncPeers(height, nw.driver.Deliver)
 	nw.poke()
 }
 
