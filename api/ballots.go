@@ -3,24 +3,28 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 )
 
-// lastBlockTime is the block time ballots are judged by: the time of the
-// last final block (the genesis time before block 1).
-func (s *Server) lastBlockTime() int64 {
+// clocks are what ballot statuses are judged by (BallotStatus): the
+// node's clock, and the time of the last final block (the genesis time
+// before block 1).
+func (s *Server) clocks() (now, lastBlock int64) {
 	_, _, t := s.tip()
-	return t.UnixMilli()
+	return s.cfg.Clock().UnixMilli(), t.UnixMilli()
 }
 
-func (s *Server) ballotView(b *ballot.Ballot, height uint64, now int64) BallotView {
+func (s *Server) ballotView(b *ballot.Ballot, height uint64, now, lastBlock int64) BallotView {
 	d := b.Def
+	index, _ := s.cfg.State.BallotIndex(b.ID)
 	return BallotView{
 		BallotID:   b.ID,
-		Status:     BallotStatus(d, now),
+		Index:      index,
+		Status:     BallotStatus(d, now, lastBlock),
 		Height:     height,
 		Question:   d.Question,
 		Choices:    d.Choices,
@@ -32,23 +36,57 @@ func (s *Server) ballotView(b *ballot.Ballot, height uint64, now int64) BallotVi
 	}
 }
 
+// Paging of list endpoints.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// pageQuery reads ?limit= (1..MaxPageSize, default DefaultPageSize) and
+// ?before= (an index: the page holds what comes before it; default: from
+// the newest).
+func pageQuery(r *http.Request) (before, limit int, err error) {
+	q := r.URL.Query()
+	before, limit = -1, DefaultPageSize
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageSize {
+			return 0, 0, fmt.Errorf("%w: limit %q: want 1 to %d", ErrBadRequest, v, MaxPageSize)
+		}
+		limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, fmt.Errorf("%w: before %q: want an index ≥ 0", ErrBadRequest, v)
+		}
+		before = n
+	}
+	return before, limit, nil
+}
+
+// ballots lists the ballots newest first, a page at a time.
 func (s *Server) ballots(w http.ResponseWriter, r *http.Request) {
-	ids, err := s.cfg.State.BallotIDs()
+	before, limit, err := pageQuery(r)
 	if err != nil {
 		WriteError(w, err)
 		return
 	}
-	now := s.lastBlockTime()
-	out := BallotsView{Ballots: []BallotView{}}
-	for _, id := range ids {
+	now, lastBlock := s.clocks()
+	out := BallotsView{Ballots: []BallotView{}, Total: s.cfg.State.Count()}
+	for _, id := range s.cfg.State.Page(before, limit) {
 		b, h, found, err := s.cfg.State.BallotAt(id)
 		if err != nil {
 			WriteError(w, err)
 			return
 		}
 		if found {
-			out.Ballots = append(out.Ballots, s.ballotView(b, h, now))
+			out.Ballots = append(out.Ballots, s.ballotView(b, h, now, lastBlock))
 		}
+	}
+	if n := len(out.Ballots); n == limit && out.Ballots[n-1].Index > 0 {
+		next := out.Ballots[n-1].Index
+		out.NextBefore = &next
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -74,7 +112,8 @@ func (s *Server) ballot(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, s.ballotView(b, h, s.lastBlockTime()))
+	now, lastBlock := s.clocks()
+	WriteJSON(w, http.StatusOK, s.ballotView(b, h, now, lastBlock))
 }
 
 func (s *Server) results(w http.ResponseWriter, r *http.Request) {
@@ -83,29 +122,20 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	// Read the height first: results can only be newer than it, never older.
-	height := s.cfg.Chain.Height()
-	res, found, err := s.cfg.State.Results(b.ID)
+	snap, found, err := s.cfg.State.Snapshot(b.ID)
 	if err != nil || !found {
-		WriteError(w, fmt.Errorf("results of %s: %v", b.ID, err))
+		WriteError(w, fmt.Errorf("results of %s: found %v, %v", b.ID, found, err))
 		return
 	}
-	v := ResultsView{BallotID: b.ID, Height: height, Status: BallotStatus(b.Def, s.lastBlockTime())}
+	res := snap.Results
+	now, lastBlock := s.clocks()
+	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock),
+		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res}
 	for i, label := range b.Def.Choices {
 		v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
 	}
 	v.Casts = CastCounts{Final: res.Casts, Counted: res.Voters(), Replaced: res.Casts - res.Voters(),
 		Pending: s.cfg.Backend.PendingCasts(b.ID)}
-	if n, ok := s.cfg.Backend.TokensIssued(r.Context(), b); ok {
-		v.TokensIssued = &n
-	}
-	if all, ok := s.cfg.State.(interface {
-		AllResults() ([]ballot.Results, error)
-	}); ok {
-		if rs, err := all.AllResults(); err == nil {
-			v.AppHash = ballot.AppHash(rs)
-		}
-	}
 	WriteJSON(w, http.StatusOK, v)
 }
 

@@ -115,6 +115,17 @@ func (s *Server) castStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := CastStatusView{CastID: id, Status: CastUnknown}
+	// The mempool first, then the ledger: the node applies a block by
+	// committing it to the ledger and only then removing its casts from
+	// the mempool (node.App.ApplyBlock). So a cast that is not in the
+	// mempool at the first read either never was, was dropped, or is
+	// already in the ledger, where the second read finds it. Read the
+	// other way round, a poll falling between the commit and the mempool
+	// update missed the cast in both and said "unknown" for a cast that
+	// was becoming final (issue 10 item 8). "unknown" is now only said of
+	// a cast this node never accepted or dropped (its ballot closed, a
+	// re-vote of the same key made it stale, the node restarted).
+	pending := s.cfg.Backend.Pending(id)
 	c, height, index, err := s.finalCast(id)
 	switch {
 	case err == nil:
@@ -127,7 +138,7 @@ func (s *Server) castStatus(w http.ResponseWriter, r *http.Request) {
 			v.Status = CastFinal
 		}
 	case errors.Is(err, store.ErrNotFound):
-		if s.cfg.Backend.Pending(id) {
+		if pending {
 			v.Status = CastPending
 		}
 	default:

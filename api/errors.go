@@ -38,6 +38,7 @@ var errorCodes = []struct {
 	{ballot.ErrWrongChain, http.StatusBadRequest, "wrong_chain"},
 	{ballot.ErrDefinitionInvalid, http.StatusBadRequest, "definition_invalid"},
 	{ballot.ErrOrganizerSignature, http.StatusBadRequest, "organizer_signature_invalid"},
+	{ballot.ErrOrganizerNotAllowed, http.StatusForbidden, "organizer_not_allowed"},
 	{ballot.ErrDuplicateBallot, http.StatusConflict, "ballot_exists"},
 	{ballot.ErrCastInvalid, http.StatusBadRequest, "cast_invalid"},
 	{ballot.ErrChoiceOutOfRange, http.StatusBadRequest, "choice_out_of_range"},
@@ -51,6 +52,8 @@ var errorCodes = []struct {
 	{ballot.ErrDuplicate, http.StatusConflict, "duplicate"},
 	{ballot.ErrSeqReplay, http.StatusConflict, "seq_replay"},
 	{ballot.ErrRevoteNotAllowed, http.StatusConflict, "revote_not_allowed"},
+	{ballot.ErrTooManyCasts, http.StatusConflict, "too_many_casts"},
+	{ballot.ErrRevoteTooSoon, http.StatusTooManyRequests, "revote_too_soon"},
 	{registrar.ErrUnknownVoter, http.StatusForbidden, "unknown_voter"},
 	{registrar.ErrWrongCode, http.StatusForbidden, "wrong_code"},
 	{registrar.ErrAlreadyIssued, http.StatusConflict, "already_issued"},
@@ -86,7 +89,7 @@ type ErrorDetail struct {
 // WriteError answers with err's status and code.
 func WriteError(w http.ResponseWriter, err error) {
 	status, code := ErrorCode(err)
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	msg := err.Error()

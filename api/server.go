@@ -1,9 +1,7 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/cocorico/node/consensus/canon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -32,9 +31,14 @@ type Chain interface {
 // State is the read side of the ballot state the API needs (ballot.KVState).
 type State interface {
 	BallotAt(id consensus.Hash) (b *ballot.Ballot, height uint64, found bool, err error)
-	Results(id consensus.Hash) (ballot.Results, bool, error)
+	BallotIndex(id consensus.Hash) (index int, found bool)
 	Voter(id consensus.Hash, voter ballot.VoterKey) (ballot.VoterRecord, bool, error)
-	BallotIDs() ([]consensus.Hash, error)
+	// Count is the number of ballots; Page lists them newest first.
+	Count() int
+	Page(before, limit int) []consensus.Hash
+	// Snapshot returns a ballot's results with the height they stand at
+	// and their proof into the app hash, read at once.
+	Snapshot(id consensus.Hash) (ballot.ResultsSnapshot, bool, error)
 }
 
 // Backend is what only the node knows.
@@ -53,9 +57,6 @@ type Backend interface {
 	Pending(id consensus.Hash) bool
 	// PendingCasts returns how many casts of a ballot wait in the mempool.
 	PendingCasts(ballot consensus.Hash) int
-	// TokensIssued returns the registrars' count of tokens issued for a
-	// ballot, when it is known.
-	TokensIssued(ctx context.Context, b *ballot.Ballot) (n uint64, known bool)
 }
 
 // NodeInfo describes a node in /v1/status.
@@ -83,6 +84,9 @@ type Config struct {
 	// Pprof serves Go's profiles under /debug/pprof/ (for operators
 	// measuring a node; off by default).
 	Pprof bool
+	// Clock is the node's clock, which ballot statuses follow; default
+	// time.Now.
+	Clock func() time.Time
 }
 
 // Server serves the API.
@@ -99,6 +103,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux()}
 	s.routes()
@@ -165,9 +172,10 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Serve
 	}
 }
 
-// ReadJSON decodes a request body of at most max bytes into v strictly:
-// oversize bodies are ErrBodyTooLarge (413), unknown fields and trailing
-// data ErrBadRequest (400).
+// ReadJSON decodes a request body of at most max bytes into v with the
+// protocol's one strict decoder (canon.DecodeJSON, docs/PROTOCOL.md §1):
+// oversize bodies are ErrBodyTooLarge (413); unknown fields, trailing data,
+// duplicate keys, null and any second form of a value ErrBadRequest (400).
 func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
@@ -177,13 +185,8 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		}
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: data after the JSON value", ErrBadRequest)
 	}
 	return nil
 }

@@ -30,9 +30,12 @@ type ValidatorView struct {
 	PubKey []byte `json:"pub_key"`
 }
 
-// Ballot statuses (CONTRACT.md). An open-tally ballot is "tallied" as
-// soon as a final block is past its closing time: its counts are final.
-// "closed" is for sealed ballots waiting for their keykeepers.
+// Ballot statuses (docs/API.md §Ballots). Upcoming, open and closed follow
+// the node's clock: a ballot is "closed" at its closing time, not at the
+// next block. An open-tally ballot is "tallied" once a final block's time
+// is past its closing (no later block can carry a cast for it: block times
+// only grow), so its counts are final; "closed" is also the state of a
+// sealed ballot waiting for its keykeepers.
 const (
 	StatusUpcoming = "upcoming"
 	StatusOpen     = "open"
@@ -40,14 +43,15 @@ const (
 	StatusTallied  = "tallied"
 )
 
-// BallotStatus returns a ballot's status at block time t (Unix ms).
-func BallotStatus(d *ballot.Definition, t int64) string {
+// BallotStatus returns a ballot's status when the node's clock reads now
+// and the last final block's time is lastBlock (both Unix ms).
+func BallotStatus(d *ballot.Definition, now, lastBlock int64) string {
 	switch {
-	case t < d.Opens:
+	case now < d.Opens:
 		return StatusUpcoming
-	case t < d.Closes:
+	case now < d.Closes:
 		return StatusOpen
-	case d.Tally == ballot.TallyOpen:
+	case d.Tally == ballot.TallyOpen && lastBlock >= d.Closes:
 		return StatusTallied
 	}
 	return StatusClosed
@@ -56,7 +60,9 @@ func BallotStatus(d *ballot.Definition, t int64) string {
 // BallotView is a ballot in GET /v1/ballots and /v1/ballots/{id}.
 type BallotView struct {
 	BallotID consensus.Hash `json:"ballot_id"`
-	Status   string         `json:"status"`
+	// Index is the ballot's place in creation order (0 for the first).
+	Index  int    `json:"index"`
+	Status string `json:"status"`
 	// Height is the block that defined the ballot.
 	Height   uint64    `json:"height"`
 	Question string    `json:"question"`
@@ -70,9 +76,15 @@ type BallotView struct {
 	Definition *ballot.Definition `json:"definition"`
 }
 
-// BallotsView is the answer of GET /v1/ballots.
+// BallotsView is the answer of GET /v1/ballots: a page of ballots,
+// newest first.
 type BallotsView struct {
 	Ballots []BallotView `json:"ballots"`
+	// Total is the number of ballots on the chain.
+	Total int `json:"total"`
+	// NextBefore, when more ballots are older than this page, is the
+	// ?before= of the next page.
+	NextBefore *int `json:"next_before,omitempty"`
 }
 
 // ChoiceCount is one line of results.
@@ -100,11 +112,16 @@ type ResultsView struct {
 	Status   string         `json:"status"`
 	Choices  []ChoiceCount  `json:"choices"`
 	Casts    CastCounts     `json:"casts"`
-	// TokensIssued is the registrars' count, null when none answered.
-	TokensIssued *uint64 `json:"tokens_issued"`
-	// AppHash commits to every ballot's results after block Height; the
-	// header at Height+1 carries it, signed by the validators.
-	AppHash consensus.Hash `json:"app_hash"`
+	// Results are the results as the chain commits to them
+	// (docs/PROTOCOL.md §14); Index is the ballot's leaf in the results
+	// list and Proof its inclusion proof: SHA-256("cocorico/v1/results" ‖
+	// the root the proof leads to) is AppHash, which the header at
+	// Height+1 carries, signed by the validators. A client checks these
+	// results against that header without trusting this node.
+	Results ballot.Results  `json:"results"`
+	Index   int             `json:"index"`
+	Proof   consensus.Proof `json:"proof"`
+	AppHash consensus.Hash  `json:"app_hash"`
 }
 
 // SubmitView answers an accepted transaction.

@@ -33,22 +33,22 @@ type Cast struct {
 const DomainCast = "cocorico/v1/cast"
 
 type castSignDoc struct {
-	ChainID string `cbor:"1,keyasint"`
-	Cast    *Cast  `cbor:"2,keyasint"`
+	Genesis consensus.Hash `cbor:"1,keyasint"`
+	Cast    *Cast          `cbor:"2,keyasint"`
 }
 
-// SignBytes returns "cocorico/v1/cast" ‖ canonical {1: chain id, 2: the
-// cast without its signature}.
-func (c *Cast) SignBytes(chainID string) []byte {
+// SignBytes returns "cocorico/v1/cast" ‖ canonical {1: the chain's genesis
+// hash, 2: the cast without its signature}.
+func (c *Cast) SignBytes(chain consensus.Chain) []byte {
 	u := *c
 	u.Signature = nil
-	return append([]byte(DomainCast), canon.MustMarshal(castSignDoc{chainID, &u})...)
+	return append([]byte(DomainCast), canon.MustMarshal(castSignDoc{chain.Genesis, &u})...)
 }
 
 // Sign sets the voter key and signs c with it.
-func (c *Cast) Sign(chainID string, key ed25519.PrivateKey) {
+func (c *Cast) Sign(chain consensus.Chain, key ed25519.PrivateKey) {
 	c.Voter = key.Public().(ed25519.PublicKey)
-	c.Signature = ed25519.Sign(key, c.SignBytes(chainID))
+	c.Signature = ed25519.Sign(key, c.SignBytes(chain))
 }
 
 // ID returns the cast id: the id of the transaction holding c.
@@ -92,11 +92,11 @@ func (c *Cast) CheckSyntax() error {
 // state: syntax, the choice and registrar against the ballot, the token
 // under the registrar's key, and the voter's signature. This is the costly
 // check (one RSA and one Ed25519 verification) that a node does once per cast.
-func (c *Cast) Verify(chainID string, b *Ballot) error {
+func (c *Cast) Verify(chain consensus.Chain, b *Ballot) error {
 	if err := c.verifyAllButSignature(b); err != nil {
 		return err
 	}
-	if !consensus.VerifyEd25519(c.Voter, c.SignBytes(chainID), c.Signature) {
+	if !consensus.VerifyEd25519(c.Voter, c.SignBytes(chain), c.Signature) {
 		return ErrVoterSignature
 	}
 	return nil

@@ -15,7 +15,7 @@ func TestValidCastPassesEveryStatelessCheck(t *testing.T) {
 	st := ballot.NewMemState()
 	applyBlock(t, st, 1, 1000, e.DefinitionTx())
 	data := (&ballot.Tx{Cast: c}).Encode()
-	checked, err := ballot.CheckTx(e.ChainID, data, ballot.MaxTxBytes, st)
+	checked, err := ballot.CheckTx(e.Rules, data, ballot.MaxTxBytes, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
 			c := e.Cast(v, 1, 0)
 			c.Token = append([]byte(nil), c.Token...)
 			c.Token[100] ^= 1
-			c.Sign(e.ChainID, v.Key)
+			c.Sign(e.Rules.Chain, v.Key)
 			return c
 		}, ballot.ErrTokenInvalid},
 		"token for another ballot": {func() *ballot.Cast {
@@ -54,9 +54,9 @@ func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
 			c.Signature[3] ^= 1
 			return c
 		}, ballot.ErrVoterSignature},
-		"signed for another chain": {func() *ballot.Cast {
+		"signed for a relaunched chain of the same name": {func() *ballot.Cast {
 			c := e.Cast(v, 1, 0)
-			c.Sign("other-chain", v.Key)
+			c.Sign(consensus.Chain{ID: e.ChainID, Genesis: consensus.Sum([]byte("a relaunch"))}, v.Key)
 			return c
 		}, ballot.ErrVoterSignature},
 		"choice changed after signing": {func() *ballot.Cast {
@@ -68,7 +68,7 @@ func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
 		"unknown registrar": {func() *ballot.Cast {
 			c := e.Cast(v, 1, 0)
 			c.Registrar = 1
-			c.Sign(e.ChainID, v.Key)
+			c.Sign(e.Rules.Chain, v.Key)
 			return c
 		}, ballot.ErrUnknownRegistrar},
 		"seq zero":          {func() *ballot.Cast { return e.Cast(v, 0, 0) }, ballot.ErrCastInvalid},
@@ -95,7 +95,7 @@ func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := tc.cast()
 			data := (&ballot.Tx{Cast: c}).Encode()
-			if _, err := ballot.CheckTx(e.ChainID, data, ballot.MaxTxBytes, st); !errors.Is(err, tc.want) {
+			if _, err := ballot.CheckTx(e.Rules, data, ballot.MaxTxBytes, st); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 			add(e.Cast(e.NewVoter(), 1, 0), nil)
@@ -103,7 +103,7 @@ func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
 		})
 	}
 	add(e.Cast(e.NewVoter(), 1, 2), nil)
-	checked, errs := ballot.CheckBatch(e.ChainID, txs, data, st)
+	checked, errs := ballot.CheckBatch(e.Rules, txs, data, st)
 	for i := range txs {
 		switch {
 		case want[i] == nil && (errs[i] != nil || checked[i] == nil || checked[i].ID != txs[i].Cast.ID()):
@@ -124,7 +124,7 @@ func TestCheckBatchOfGoodCastsAcceptsEveryOne(t *testing.T) {
 		tx := &ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, uint32(i%3))}
 		txs, data = append(txs, tx), append(data, tx.Encode())
 	}
-	checked, errs := ballot.CheckBatch(e.ChainID, txs, data, st)
+	checked, errs := ballot.CheckBatch(e.Rules, txs, data, st)
 	for i := range txs {
 		if errs[i] != nil || checked[i].Cast != txs[i].Cast {
 			t.Fatalf("cast %d: %v", i, errs[i])
@@ -152,7 +152,7 @@ func TestCastBytesThatAreNotOneCanonicalTxAreRejected(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := ballot.CheckTx(e.ChainID, tc.data, tc.max, st); !errors.Is(err, tc.want) {
+			if _, err := ballot.CheckTx(e.Rules, tc.data, tc.max, st); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})

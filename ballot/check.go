@@ -14,20 +14,20 @@ type Ballots interface {
 // CheckTx decodes transaction bytes (at most max of them) and applies every
 // stateless rule: for a definition its own checks, for a cast its
 // verification against the ballot it names, found in ballots.
-func CheckTx(chainID string, data []byte, max int, ballots Ballots) (*Checked, error) {
+func CheckTx(r Rules, data []byte, max int, ballots Ballots) (*Checked, error) {
 	tx, err := DecodeTx(data, max)
 	if err != nil {
 		return nil, err
 	}
-	return Check(chainID, tx, data, ballots)
+	return Check(r, tx, data, ballots)
 }
 
 // Check applies the stateless rules to a decoded transaction whose
 // canonical bytes are data.
-func Check(chainID string, tx *Tx, data []byte, ballots Ballots) (*Checked, error) {
+func Check(r Rules, tx *Tx, data []byte, ballots Ballots) (*Checked, error) {
 	id := TxID(data)
 	if tx.Definition != nil {
-		b, err := tx.Definition.Check(chainID)
+		b, err := tx.Definition.Check(r)
 		if err != nil {
 			return nil, err
 		}
@@ -38,7 +38,7 @@ func Check(chainID string, tx *Tx, data []byte, ballots Ballots) (*Checked, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Verify(chainID, b); err != nil {
+	if err := c.Verify(r.Chain, b); err != nil {
 		return nil, err
 	}
 	return &Checked{ID: id, Bytes: data, Cast: c}, nil
@@ -64,14 +64,14 @@ func castBallot(c *Cast, ballots Ballots) (*Ballot, error) {
 // one Ed25519 batch, at about half the cost of one by one, and a bad one
 // among them is still found and named. Definitions are checked one by
 // one, against ballots only.
-func CheckBatch(chainID string, txs []*Tx, data [][]byte, ballots Ballots) ([]*Checked, []error) {
+func CheckBatch(r Rules, txs []*Tx, data [][]byte, ballots Ballots) ([]*Checked, []error) {
 	out := make([]*Checked, len(txs))
 	errs := make([]error, len(txs))
 	sigs := consensus.NewEd25519Batch(len(txs))
 	at := make([]int, 0, len(txs))
 	for i, tx := range txs {
 		if tx.Cast == nil {
-			out[i], errs[i] = Check(chainID, tx, data[i], ballots)
+			out[i], errs[i] = Check(r, tx, data[i], ballots)
 			continue
 		}
 		c := tx.Cast
@@ -83,7 +83,7 @@ func CheckBatch(chainID string, txs []*Tx, data [][]byte, ballots Ballots) ([]*C
 			errs[i] = err
 			continue
 		}
-		sigs.Add(c.Voter, c.SignBytes(chainID), c.Signature)
+		sigs.Add(c.Voter, c.SignBytes(r.Chain), c.Signature)
 		at = append(at, i)
 	}
 	for k, ok := range sigs.Verify() {

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -79,6 +81,10 @@ type Definition struct {
 	Revote     bool        `cbor:"8,keyasint" json:"revote"`
 	Organizer  []byte      `cbor:"9,keyasint" json:"organizer"`
 	Signature  []byte      `cbor:"10,keyasint,omitempty" json:"signature"`
+	// GenesisHash names the chain the ballot belongs to beyond its name:
+	// the same definition on a relaunched chain is another ballot, with
+	// another id, and its tokens and casts are worthless there.
+	GenesisHash consensus.Hash `cbor:"11,keyasint" json:"genesis_hash"`
 }
 
 // Limits of a definition.
@@ -120,12 +126,27 @@ type Ballot struct {
 	Keys []*rsa.PublicKey
 }
 
-// Check applies the stateless rules to a definition: sizes, ranges, keys,
-// signature. It returns the ballot ready to verify casts against.
-func (d *Definition) Check(chainID string) (*Ballot, error) {
-	if d.ChainID != chainID {
+// Check applies the stateless rules of a chain to a definition: its
+// chain (id and genesis hash), an organizer the genesis allows, and every
+// rule Parse applies. It returns the ballot ready to verify casts against.
+func (d *Definition) Check(r Rules) (*Ballot, error) {
+	if d.ChainID != r.Chain.ID {
 		return nil, fmt.Errorf("%w: definition for chain %q", ErrWrongChain, d.ChainID)
 	}
+	if d.GenesisHash != r.Chain.Genesis {
+		return nil, fmt.Errorf("%w: definition for genesis %s, this chain's is %s", ErrWrongChain, d.GenesisHash.Short(), r.Chain.Genesis.Short())
+	}
+	if !r.App.IsOrganizer(d.Organizer) {
+		return nil, fmt.Errorf("%w: %x is not among the genesis organizers", ErrOrganizerNotAllowed, d.Organizer)
+	}
+	return d.Parse()
+}
+
+// Parse applies the rules that need nothing but the definition: sizes,
+// ranges, URLs, registrar keys, the organizer's signature. It returns the
+// ballot ready to verify casts against. A client that knows the chain
+// calls Check.
+func (d *Definition) Parse() (*Ballot, error) {
 	if err := d.checkFields(); err != nil {
 		return nil, err
 	}
@@ -173,8 +194,8 @@ func (d *Definition) checkFields() error {
 		if err := checkText(r.Name, MaxNameBytes); err != nil {
 			return bad("registrar %d name: %v", i, err)
 		}
-		if len(r.URL) > MaxURLBytes || !utf8.ValidString(r.URL) {
-			return bad("registrar %d url: at most %d bytes of UTF-8", i, MaxURLBytes)
+		if err := CheckRegistrarURL(r.URL); err != nil {
+			return bad("registrar %d url: %v", i, err)
 		}
 	}
 	if d.Tally == TallySealed {
@@ -184,6 +205,46 @@ func (d *Definition) checkFields() error {
 		return bad("tally mode %d", d.Tally)
 	}
 	return nil
+}
+
+// CheckRegistrarURL applies the rule of a registrar's URL (docs/PROTOCOL.md
+// §10): empty, or an absolute https URL (http only on a loopback host, for
+// a devnet) of at most MaxURLBytes, with a host, and no user info, query
+// or fragment. The URL is for voters' clients: no node ever fetches it.
+func CheckRegistrarURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if len(raw) > MaxURLBytes {
+		return fmt.Errorf("%d bytes, at most %d", len(raw), MaxURLBytes)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !utf8.ValidString(raw) {
+		return fmt.Errorf("not a URL")
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("scheme %q, want https", u.Scheme)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		return fmt.Errorf("http is allowed on a loopback host only (a devnet): use https")
+	case u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("no host")
+	case u.User != nil:
+		return fmt.Errorf("user info is not allowed")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(raw, "?#"):
+		return fmt.Errorf("a query or fragment is not allowed")
+	case strings.ContainsAny(raw, " \\\t\r\n"):
+		return fmt.Errorf("white space or backslash")
+	}
+	return nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func checkText(s string, max int) error {

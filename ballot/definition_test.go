@@ -1,10 +1,12 @@
 package ballot_test
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"github.com/cocorico/node/consensus"
 	"strings"
 	"testing"
 
@@ -14,7 +16,7 @@ import (
 
 func TestSignedDefinitionChecksAndItsIDIsItsTxHash(t *testing.T) {
 	e := ballottest.NewElection(ballottest.Options{Seed: 20})
-	b, err := e.Def.Check(e.ChainID)
+	b, err := e.Def.Check(e.Rules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +59,21 @@ func TestInvalidDefinitionsAreRejected(t *testing.T) {
 		"RSA-1024 key": {func(d *ballot.Definition) {
 			d.Registrars[0].Key = ballot.MarshalRegistrarKey(&small.PublicKey)
 		}, ballot.ErrDefinitionInvalid},
-		"sealed tally":   {func(d *ballot.Definition) { d.Tally = ballot.TallySealed }, ballot.ErrSealedUnsupported},
-		"unknown tally":  {func(d *ballot.Definition) { d.Tally = 9 }, ballot.ErrDefinitionInvalid},
-		"other chain":    {func(d *ballot.Definition) { d.ChainID = "other" }, ballot.ErrWrongChain},
+		"sealed tally":  {func(d *ballot.Definition) { d.Tally = ballot.TallySealed }, ballot.ErrSealedUnsupported},
+		"unknown tally": {func(d *ballot.Definition) { d.Tally = 9 }, ballot.ErrDefinitionInvalid},
+		"other chain":   {func(d *ballot.Definition) { d.ChainID = "other" }, ballot.ErrWrongChain},
+		"relaunched chain of the same name": {func(d *ballot.Definition) {
+			d.GenesisHash = consensus.Sum([]byte("another genesis"))
+		}, ballot.ErrWrongChain},
+		"http registrar URL":       {func(d *ballot.Definition) { d.Registrars[0].URL = "http://registrar.example" }, ballot.ErrDefinitionInvalid},
+		"registrar URL with query": {func(d *ballot.Definition) { d.Registrars[0].URL = "https://r.example/x?q=" }, ballot.ErrDefinitionInvalid},
+		"registrar URL with user":  {func(d *ballot.Definition) { d.Registrars[0].URL = "https://u:p@r.example" }, ballot.ErrDefinitionInvalid},
+		"registrar URL fragment":   {func(d *ballot.Definition) { d.Registrars[0].URL = "https://r.example/#x" }, ballot.ErrDefinitionInvalid},
+		"registrar file URL":       {func(d *ballot.Definition) { d.Registrars[0].URL = "file:///etc/passwd" }, ballot.ErrDefinitionInvalid},
+		"registrar URL no host":    {func(d *ballot.Definition) { d.Registrars[0].URL = "https:///path" }, ballot.ErrDefinitionInvalid},
+		"registrar URL too long": {func(d *ballot.Definition) {
+			d.Registrars[0].URL = "https://r.example/" + strings.Repeat("a", ballot.MaxURLBytes)
+		}, ballot.ErrDefinitionInvalid},
 		"bad signature":  {func(d *ballot.Definition) { d.Signature[0] ^= 1 }, ballot.ErrOrganizerSignature},
 		"changed choice": {func(d *ballot.Definition) { d.Choices[0] = "pour" }, ballot.ErrOrganizerSignature},
 	}
@@ -71,13 +85,38 @@ func TestInvalidDefinitionsAreRejected(t *testing.T) {
 			d.Registrars = append([]ballot.Registrar(nil), d.Registrars...)
 			d.Signature = append([]byte(nil), d.Signature...)
 			tc.mutate(&d)
-			if tc.want != ballot.ErrOrganizerSignature && tc.want != ballot.ErrWrongChain {
+			if tc.want != ballot.ErrOrganizerSignature {
 				d.Sign(e.Organizer) // a signed but invalid definition
 			}
-			if _, err := d.Check(e.ChainID); !errors.Is(err, tc.want) {
+			if _, err := d.Check(e.Rules); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// Only the organizers the genesis names create ballots: a definition
+// signed by anyone else is refused before anything else is checked.
+func TestDefinitionOfAnOrganizerTheGenesisDoesNotNameIsRefused(t *testing.T) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 23})
+	d := *e.Def
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	d.Sign(stranger)
+	if _, err := d.Check(e.Rules); !errors.Is(err, ballot.ErrOrganizerNotAllowed) {
+		t.Fatalf("got %v, want ErrOrganizerNotAllowed", err)
+	}
+	if _, err := d.Parse(); err != nil {
+		t.Fatalf("the definition itself is well formed: %v", err)
+	}
+}
+
+// Registrar URLs a devnet uses (http on loopback) and real ones (https)
+// pass; they are for voters' clients, never fetched by a node.
+func TestRegistrarURLsOfADevnetAndOfTheInternetAreAllowed(t *testing.T) {
+	for _, u := range []string{"", "https://registrar.example", "https://r.example:8443/base/", "http://127.0.0.1:8130", "http://localhost:1", "http://[::1]:80"} {
+		if err := ballot.CheckRegistrarURL(u); err != nil {
+			t.Errorf("%q: %v", u, err)
+		}
 	}
 }
 
@@ -92,7 +131,7 @@ func TestRSA3072RegistrarKeyIsAllowed(t *testing.T) {
 	st := ballot.NewMemState()
 	applyBlock(t, st, 1, 1000, e.DefinitionTx())
 	data := (&ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, 0)}).Encode()
-	if _, err := ballot.CheckTx(e.ChainID, data, ballot.MaxTxBytes, st); err != nil {
+	if _, err := ballot.CheckTx(e.Rules, data, ballot.MaxTxBytes, st); err != nil {
 		t.Fatal(err)
 	}
 }

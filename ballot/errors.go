@@ -17,6 +17,9 @@ var (
 	ErrDefinitionInvalid = errors.New("ballot definition invalid")
 	// ErrOrganizerSignature: the organizer's signature does not verify.
 	ErrOrganizerSignature = errors.New("organizer signature invalid")
+	// ErrOrganizerNotAllowed: the definition's organizer key is not among
+	// the organizers the genesis allows.
+	ErrOrganizerNotAllowed = errors.New("organizer not allowed by this chain's genesis")
 	// ErrDuplicateBallot: a ballot with this id already exists.
 	ErrDuplicateBallot = errors.New("ballot already exists")
 
@@ -43,6 +46,13 @@ var (
 	// ErrSeqReplay: the seq is not higher than the voter key's last cast;
 	// the cast is a replay or out of order.
 	ErrSeqReplay = errors.New("seq not higher than the voter's last cast")
+	// ErrTooManyCasts: the voter key has cast as many times in this
+	// ballot as the genesis allows (app.max_casts_per_voter).
+	ErrTooManyCasts = errors.New("too many casts for this voter key")
+	// ErrRevoteTooSoon: the voter key's last cast is more recent than the
+	// genesis allows between two casts (app.revote_interval_ms), or an
+	// earlier cast of the key is still pending.
+	ErrRevoteTooSoon = errors.New("re-vote too soon")
 	// ErrRevoteNotAllowed: the voter key has voted and the ballot forbids re-voting.
 	ErrRevoteNotAllowed = errors.New("re-voting not allowed")
 	// ErrDuplicate: the very same transaction is already pending or final.

@@ -3,10 +3,14 @@ package ballot_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // FuzzDecodeTx: no input panics the decoder or the checks after it, and
@@ -14,7 +18,7 @@ import (
 func FuzzDecodeTx(f *testing.F) {
 	e := ballottest.NewElection(ballottest.Options{Seed: 50})
 	st := ballot.NewMemState()
-	b := ballot.NewBatch(st, 1, 1000)
+	b := ballot.NewBatch(st, testRules, 1, 1000)
 	if err := b.Add(e.DefinitionTx()); err != nil {
 		f.Fatal(err)
 	}
@@ -31,9 +35,9 @@ func FuzzDecodeTx(f *testing.F) {
 		if !bytes.Equal(tx.Encode(), data) {
 			t.Fatal("decoded a non-canonical encoding")
 		}
-		if _, err := ballot.Check(e.ChainID, tx, data, st); err == nil && tx.Cast != nil {
+		if _, err := ballot.Check(e.Rules, tx, data, st); err == nil && tx.Cast != nil {
 			// Passing every check means it carries a real token and signature.
-			if err := tx.Cast.Verify(e.ChainID, e.Ballot); err != nil {
+			if err := tx.Cast.Verify(e.Rules.Chain, e.Ballot); err != nil {
 				t.Fatalf("checked cast fails Verify: %v", err)
 			}
 		}
@@ -52,7 +56,7 @@ func FuzzDecodeDefinition(f *testing.F) {
 		if json.Unmarshal(data, &d) != nil {
 			return
 		}
-		if b, err := d.Check(e.ChainID); err == nil && b.ID != d.ID() {
+		if b, err := d.Check(e.Rules); err == nil && b.ID != d.ID() {
 			t.Fatal("checked ballot id differs from the definition id")
 		}
 	})
@@ -79,15 +83,75 @@ func FuzzDecodeReceipt(f *testing.F) {
 
 func fuzzReceipt(f *testing.F) []byte {
 	g, keys := ballottest.Validators("fuzz-chain", 4, 1)
-	e := ballottest.NewElection(ballottest.Options{ChainID: g.ChainID, Seed: 52})
+	e := ballottest.NewElection(ballottest.Options{Genesis: g, Seed: 52})
 	c := e.Cast(e.NewVoter(), 1, 1)
 	tx := (&ballot.Tx{Cast: c}).Encode()
 	root, proofs := consensusProofs([][]byte{tx})
 	h := header(g.ChainID, 2, root, 1)
-	r := ballot.NewReceipt(e.Def, c, h, proofs[0], ballottest.Commit(g.ChainID, keys, &h, 0))
+	r := ballot.NewReceipt(e.Def, c, h, proofs[0], ballottest.Commit(g.Chain(), keys, &h, 0))
 	data, err := json.Marshal(r)
 	if err != nil {
 		f.Fatal(err)
 	}
 	return data
+}
+
+// FuzzDecodeJSON: the one strict JSON decoder (canon.DecodeJSON), on the
+// protocol's inputs. Whatever it accepts re-encodes to the same tree, and
+// decoding the re-encoding is accepted and gives an equal value: every
+// accepted input has one meaning. kind picks the type read.
+func FuzzDecodeJSON(f *testing.F) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 53})
+	g, _ := ballottest.Validators("fuzz-chain", 4, 1)
+	cast, _ := json.Marshal(e.Cast(e.NewVoter(), 1, 1))
+	def, _ := json.Marshal(e.Def)
+	batch, _ := json.Marshal(batchBody{Casts: []*ballot.Cast{e.Cast(e.NewVoter(), 1, 0), e.Cast(e.NewVoter(), 1, 2)}})
+	seeds := [][]byte{fuzzReceipt(f), cast, def, g.JSON(), batch}
+	for kind, s := range seeds {
+		f.Add(uint8(kind), s)
+	}
+	f.Add(uint8(1), []byte(strings.Replace(string(cast), `"choice":1`, `"choice":0,"choice":1`, 1)))
+	newValue := func(kind uint8) any {
+		switch kind % 5 {
+		case 0:
+			return new(ballot.Receipt)
+		case 1:
+			return new(ballot.Cast)
+		case 2:
+			return new(ballot.Definition)
+		case 3:
+			return new(consensus.Genesis)
+		}
+		return new(batchBody)
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, data []byte) {
+		v := newValue(kind)
+		if canon.DecodeJSON(data, v, 1<<20) != nil {
+			return
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("accepted value does not encode: %v", err)
+		}
+		if !reflect.DeepEqual(genericTree(t, data), genericTree(t, again)) {
+			t.Fatalf("accepted %s, which re-encodes to another tree %s", data, again)
+		}
+		w := newValue(kind)
+		if err := canon.DecodeJSON(again, w, 1<<20); err != nil {
+			t.Fatalf("the re-encoding %s is refused: %v", again, err)
+		}
+		if !reflect.DeepEqual(v, w) {
+			t.Fatalf("decoding the re-encoding gave %+v, not %+v", w, v)
+		}
+	})
+}
+
+func genericTree(t *testing.T, data []byte) any {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

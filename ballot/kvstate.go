@@ -2,6 +2,7 @@ package ballot
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -37,11 +38,13 @@ type KV struct {
 	Key, Value []byte
 }
 
-// BallotRecord is how a definition is stored: the definition and the
-// height of the block that defined it.
+// BallotRecord is how a definition is stored: the definition, the height
+// of the block that defined it, and its place in the results list (the
+// number of ballots created before it).
 type BallotRecord struct {
 	Definition *Definition `cbor:"1,keyasint"`
 	Height     uint64      `cbor:"2,keyasint"`
+	Index      uint64      `cbor:"3,keyasint"`
 }
 
 func ballotKey(id consensus.Hash) []byte { return append([]byte{prefixBallot}, id[:]...) }
@@ -58,8 +61,8 @@ func voterKey(s VoterSlot) []byte {
 // Writes returns the update as key-value writes, in a fixed order.
 func (u *Update) Writes() []KV {
 	out := make([]KV, 0, len(u.Ballots)+len(u.Voters)+len(u.Results))
-	for _, b := range u.Ballots {
-		out = append(out, KV{ballotKey(b.ID), canon.MustMarshal(BallotRecord{b.Def, u.Height})})
+	for k, b := range u.Ballots {
+		out = append(out, KV{ballotKey(b.ID), canon.MustMarshal(BallotRecord{b.Def, u.Height, uint64(u.FirstIndex + k)})})
 	}
 	for s, r := range u.Voters {
 		out = append(out, KV{voterKey(s), canon.MustMarshal(r)})
@@ -72,22 +75,93 @@ func (u *Update) Writes() []KV {
 }
 
 // KVState is the State over a key-value store. Ballots are immutable once
-// defined, so it keeps them parsed and checked in memory. It is safe for
-// concurrent use.
+// defined and few (only the genesis organizers create them), so it keeps
+// every one parsed in memory, with the results list and the ballots by
+// closing time: a block costs what it touches, never a scan of all
+// ballots. Reads are safe from any goroutine; Remember, and the edits of
+// ResultsList, belong to the one goroutine that applies blocks.
 type KVState struct {
-	kv      KVReader
-	chainID string
+	kv    KVReader
+	rules Rules
 
 	mu      sync.RWMutex
-	ballots map[consensus.Hash]*Ballot
-	heights map[consensus.Hash]uint64
+	height  uint64 // of the last update remembered
+	ballots map[consensus.Hash]*kvBallot
+	results map[consensus.Hash]*Results
+	order   []consensus.Hash // by creation: order[i] has index i
+	closing []closingEntry   // by closing time, then id
+	list    *consensus.MerkleList
+}
+
+type kvBallot struct {
+	b      *Ballot
+	height uint64
+	index  int
+}
+
+type closingEntry struct {
+	closes int64
+	id     consensus.Hash
 }
 
 var _ State = (*KVState)(nil)
 
-// NewKVState reads the state of chainID from kv.
-func NewKVState(chainID string, kv KVReader) *KVState {
-	return &KVState{kv: kv, chainID: chainID, ballots: map[consensus.Hash]*Ballot{}, heights: map[consensus.Hash]uint64{}}
+// NewKVState reads the ballot state of a chain after the block at height
+// from kv: every ballot and its results, checked against the chain's rules.
+func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
+	s := &KVState{kv: kv, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{}}
+	var recs []BallotRecord
+	err := kv.Scan([]byte{prefixBallot}, func(k, v []byte) error {
+		var rec BallotRecord
+		if err := canon.Unmarshal(v, &rec, MaxTxBytes+64); err != nil {
+			return fmt.Errorf("stored ballot %x: %w", k[1:], err)
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(recs, func(a, b BallotRecord) int { return cmp.Compare(a.Index, b.Index) })
+	leaves := make([]consensus.Hash, len(recs))
+	for i, rec := range recs {
+		if rec.Index != uint64(i) {
+			return nil, fmt.Errorf("stored ballots: index %d at place %d: the state is damaged", rec.Index, i)
+		}
+		b, err := rec.Definition.Check(r)
+		if err != nil {
+			return nil, fmt.Errorf("stored ballot %d: %w", i, err)
+		}
+		v, found, err := kv.Get(resultsKey(b.ID))
+		if err != nil || !found {
+			return nil, fmt.Errorf("results of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
+		}
+		var res Results
+		if err := canon.Unmarshal(v, &res, 4096); err != nil || res.BallotID != b.ID || len(res.Counts) != len(b.Def.Choices) {
+			return nil, fmt.Errorf("stored results of %s: damaged (%v)", b.ID.Short(), err)
+		}
+		leaves[i] = ResultsLeaf(&res)
+		s.results[b.ID] = &res
+		s.add(b, rec.Height)
+	}
+	s.list = consensus.NewMerkleList(leaves)
+	return s, nil
+}
+
+// add records a ballot defined at height; the caller holds mu or owns s.
+func (s *KVState) add(b *Ballot, height uint64) {
+	s.ballots[b.ID] = &kvBallot{b: b, height: height, index: len(s.order)}
+	s.order = append(s.order, b.ID)
+	e := closingEntry{b.Def.Closes, b.ID}
+	at, _ := slices.BinarySearchFunc(s.closing, e, compareClosing)
+	s.closing = slices.Insert(s.closing, at, e)
+}
+
+func compareClosing(a, b closingEntry) int {
+	if c := cmp.Compare(a.closes, b.closes); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.id[:], b.id[:])
 }
 
 // Ballot implements State.
@@ -99,39 +173,118 @@ func (s *KVState) Ballot(id consensus.Hash) (*Ballot, bool, error) {
 // BallotAt returns a ballot and the height of the block that defined it.
 func (s *KVState) BallotAt(id consensus.Hash) (*Ballot, uint64, bool, error) {
 	s.mu.RLock()
-	b, ok := s.ballots[id]
-	h := s.heights[id]
-	s.mu.RUnlock()
-	if ok {
-		return b, h, true, nil
+	defer s.mu.RUnlock()
+	kb, ok := s.ballots[id]
+	if !ok {
+		return nil, 0, false, nil
 	}
-	v, found, err := s.kv.Get(ballotKey(id))
-	if err != nil || !found {
-		return nil, 0, false, err
-	}
-	var rec BallotRecord
-	if err := canon.Unmarshal(v, &rec, MaxTxBytes); err != nil {
-		return nil, 0, false, fmt.Errorf("stored ballot %s: %w", id.Short(), err)
-	}
-	if b, err = rec.Definition.Check(s.chainID); err != nil {
-		return nil, 0, false, fmt.Errorf("stored ballot %s: %w", id.Short(), err)
-	}
-	s.mu.Lock()
-	s.ballots[id] = b
-	s.heights[id] = rec.Height
-	s.mu.Unlock()
-	return b, rec.Height, true, nil
+	return kb.b, kb.height, true, nil
 }
 
-// Remember caches ballots that an update just defined, sparing a re-check
-// of their signature and keys on first use.
+// BallotIndex implements State.
+func (s *KVState) BallotIndex(id consensus.Hash) (int, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kb, ok := s.ballots[id]
+	if !ok {
+		return 0, false
+	}
+	return kb.index, true
+}
+
+// ResultsList implements State.
+func (s *KVState) ResultsList() *consensus.MerkleList { return s.list }
+
+// AppHash returns the app hash of the state: the results after the last
+// block applied.
+func (s *KVState) AppHash() consensus.Hash {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return AppHashOf(s.list.Root())
+}
+
+// Remember takes in an update that was just written: its new ballots,
+// parsed, its results and its edit of the results list, all at once for
+// readers.
 func (s *KVState) Remember(u *Update) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, b := range u.Ballots {
-		s.ballots[b.ID] = b
-		s.heights[b.ID] = u.Height
+		s.add(b, u.Height)
 	}
+	for id, r := range u.Results {
+		s.results[id] = r.clone()
+	}
+	if u.ResultsEdit != nil {
+		s.list.Apply(u.ResultsEdit)
+	}
+	s.height = u.Height
+}
+
+// ResultsSnapshot is a ballot's results with what they stand on, read at
+// once: the height of the last block they include, their place in the
+// results list with its inclusion proof, and the app hash the header at
+// Height+1 carries.
+type ResultsSnapshot struct {
+	Height  uint64
+	Results Results
+	Index   int
+	Proof   consensus.Proof
+	AppHash consensus.Hash
+}
+
+// Snapshot returns a ballot's results with their proof.
+func (s *KVState) Snapshot(id consensus.Hash) (ResultsSnapshot, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kb, ok := s.ballots[id]
+	if !ok {
+		return ResultsSnapshot{}, false, nil
+	}
+	p, err := s.list.Proof(kb.index)
+	if err != nil {
+		return ResultsSnapshot{}, false, err
+	}
+	return ResultsSnapshot{Height: s.height, Results: *s.results[id].clone(), Index: kb.index, Proof: p,
+		AppHash: AppHashOf(s.list.Root())}, true, nil
+}
+
+// ClosingIn returns the ballots whose closing time is in (from, to].
+func (s *KVState) ClosingIn(from, to int64) []consensus.Hash {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	at, _ := slices.BinarySearchFunc(s.closing, closingEntry{closes: from + 1}, compareClosing)
+	var out []consensus.Hash
+	for _, e := range s.closing[at:] {
+		if e.closes > to {
+			break
+		}
+		out = append(out, e.id)
+	}
+	return out
+}
+
+// Count returns the number of ballots.
+func (s *KVState) Count() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.order)
+}
+
+// Page returns up to limit ballot ids, newest first, among the ballots
+// created before the one of index before (all of them when before is
+// negative or past the end).
+func (s *KVState) Page(before, limit int) []consensus.Hash {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if before < 0 || before > len(s.order) {
+		before = len(s.order)
+	}
+	out := make([]consensus.Hash, 0, min(limit, before))
+	for i := before - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, s.order[i])
+	}
+	return out
 }
 
 // Voter implements State.
@@ -149,41 +302,13 @@ func (s *KVState) Voter(ballot consensus.Hash, voter VoterKey) (VoterRecord, boo
 
 // Results implements State.
 func (s *KVState) Results(ballot consensus.Hash) (Results, bool, error) {
-	var r Results
-	v, found, err := s.kv.Get(resultsKey(ballot))
-	if err != nil || !found {
-		return r, false, err
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.results[ballot]
+	if !ok {
+		return Results{}, false, nil
 	}
-	if err := canon.Unmarshal(v, &r, 4096); err != nil {
-		return r, false, fmt.Errorf("stored results: %w", err)
-	}
-	return r, true, nil
-}
-
-// AllResults implements State.
-func (s *KVState) AllResults() ([]Results, error) {
-	var all []Results
-	err := s.kv.Scan([]byte{prefixResults}, func(_, v []byte) error {
-		var r Results
-		if err := canon.Unmarshal(v, &r, 4096); err != nil {
-			return fmt.Errorf("stored results: %w", err)
-		}
-		all = append(all, r)
-		return nil
-	})
-	return all, err
-}
-
-// BallotIDs returns the ids of every ballot, in increasing order.
-func (s *KVState) BallotIDs() ([]consensus.Hash, error) {
-	var ids []consensus.Hash
-	err := s.kv.Scan([]byte{prefixBallot}, func(k, _ []byte) error {
-		var id consensus.Hash
-		copy(id[:], k[1:])
-		ids = append(ids, id)
-		return nil
-	})
-	return ids, err
+	return *r.clone(), true, nil
 }
 
 // Voters calls fn with every voter record of a ballot, in voter key order.

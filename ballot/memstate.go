@@ -1,18 +1,18 @@
 package ballot
 
 import (
-	"bytes"
-	"slices"
-
 	"github.com/cocorico/node/consensus"
 )
 
 // MemState is a State held in memory: the reference implementation, used
-// by tests, benchmarks and tools. The zero value is not ready; use NewMemState.
+// by the recount, tests, benchmarks and tools. The zero value is not
+// ready; use NewMemState.
 type MemState struct {
 	ballots map[consensus.Hash]*Ballot
+	index   map[consensus.Hash]int
 	voters  map[VoterSlot]VoterRecord
 	results map[consensus.Hash]*Results
+	list    *consensus.MerkleList
 	height  uint64
 	appHash consensus.Hash
 }
@@ -23,8 +23,10 @@ var _ State = (*MemState)(nil)
 func NewMemState() *MemState {
 	return &MemState{
 		ballots: make(map[consensus.Hash]*Ballot),
+		index:   make(map[consensus.Hash]int),
 		voters:  make(map[VoterSlot]VoterRecord),
 		results: make(map[consensus.Hash]*Results),
+		list:    consensus.NewMerkleList(nil),
 		appHash: AppHash(nil),
 	}
 }
@@ -50,26 +52,29 @@ func (m *MemState) Results(ballot consensus.Hash) (Results, bool, error) {
 	return *r.clone(), true, nil
 }
 
-// AllResults implements State.
-func (m *MemState) AllResults() ([]Results, error) {
-	all := make([]Results, 0, len(m.results))
-	for _, r := range m.results {
-		all = append(all, *r.clone())
-	}
-	slices.SortFunc(all, func(x, y Results) int { return bytes.Compare(x.BallotID[:], y.BallotID[:]) })
-	return all, nil
+// BallotIndex implements State.
+func (m *MemState) BallotIndex(id consensus.Hash) (int, bool) {
+	i, ok := m.index[id]
+	return i, ok
 }
+
+// ResultsList implements State.
+func (m *MemState) ResultsList() *consensus.MerkleList { return m.list }
 
 // Apply writes an update made by a Batch over m.
 func (m *MemState) Apply(u *Update) {
-	for _, b := range u.Ballots {
+	for k, b := range u.Ballots {
 		m.ballots[b.ID] = b
+		m.index[b.ID] = u.FirstIndex + k
 	}
 	for s, r := range u.Voters {
 		m.voters[s] = r
 	}
 	for id, r := range u.Results {
 		m.results[id] = r.clone()
+	}
+	if u.ResultsEdit != nil {
+		m.list.Apply(u.ResultsEdit)
 	}
 	m.height = u.Height
 	m.appHash = u.AppHash

@@ -1,12 +1,11 @@
 package ballot
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // ReceiptVersion is the version of the receipt format this code writes.
@@ -18,11 +17,15 @@ const MaxReceiptBytes = 256 << 10
 // Receipt is a voter's proof that a cast is final: everything needed to
 // check, with the genesis alone, that the cast is signed, that its token is
 // valid under the ballot's registrar key, that it is in a block and that
-// the block is final. docs/PROTOCOL.md §Receipt and ../CONTRACT.md.
+// the block is final. docs/PROTOCOL.md §15.
 type Receipt struct {
-	Version  int            `json:"version"`
-	ChainID  string         `json:"chain_id"`
-	BallotID consensus.Hash `json:"ballot_id"`
+	Version int    `json:"version"`
+	ChainID string `json:"chain_id"`
+	// GenesisHash is the chain's identity: the verifier checks the
+	// receipt against the genesis of that hash, and every signature in the
+	// receipt binds it.
+	GenesisHash consensus.Hash `json:"genesis_hash"`
+	BallotID    consensus.Hash `json:"ballot_id"`
 	// Ballot is the definition whose id is BallotID: it carries the
 	// registrar keys the token is checked against.
 	Ballot *Definition       `json:"ballot"`
@@ -37,33 +40,31 @@ type Receipt struct {
 // NewReceipt assembles a receipt from its parts.
 func NewReceipt(def *Definition, c *Cast, h consensus.Header, p consensus.Proof, commit *consensus.Commit) *Receipt {
 	return &Receipt{
-		Version:  ReceiptVersion,
-		ChainID:  h.ChainID,
-		BallotID: c.BallotID,
-		Ballot:   def,
-		Cast:     c,
-		CastID:   c.ID(),
-		Height:   h.Height,
-		Header:   h,
-		Proof:    p,
-		Commit:   commit,
+		Version:     ReceiptVersion,
+		ChainID:     h.ChainID,
+		GenesisHash: def.GenesisHash,
+		BallotID:    c.BallotID,
+		Ballot:      def,
+		Cast:        c,
+		CastID:      c.ID(),
+		Height:      h.Height,
+		Header:      h,
+		Proof:       p,
+		Commit:      commit,
 	}
 }
 
-// DecodeReceipt reads a receipt's JSON strictly: unknown fields, trailing
-// data and oversize input are refused.
+// DecodeReceipt reads a receipt's JSON with the protocol's one strict
+// decoder (docs/PROTOCOL.md §1): a receipt that could be read two ways
+// (a key twice, a second form of a value) is refused, as are unknown
+// fields, trailing data and oversize input.
 func DecodeReceipt(data []byte) (*Receipt, error) {
-	if len(data) > MaxReceiptBytes {
-		return nil, fmt.Errorf("%w: receipt of %d bytes, at most %d", ErrTooLarge, len(data), MaxReceiptBytes)
-	}
 	var r Receipt
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+	if err := canon.DecodeJSON(data, &r, MaxReceiptBytes); err != nil {
+		if errors.Is(err, canon.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: receipt: %v", ErrTooLarge, err)
+		}
 		return nil, fmt.Errorf("%w: receipt: %v", ErrMalformed, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: receipt: data after the JSON value", ErrMalformed)
 	}
 	return &r, nil
 }
@@ -126,16 +127,19 @@ func (r *Receipt) Verify(g *consensus.Genesis) *Verification {
 		add(CheckVersion, nil, fmt.Sprintf("version %d", r.Version))
 	}
 
+	rules := NewRules(g)
 	var err error
 	switch {
 	case r.ChainID != g.ChainID:
 		err = fmt.Errorf("receipt for chain %q, genesis of %q", r.ChainID, g.ChainID)
+	case r.GenesisHash != rules.Chain.Genesis:
+		err = fmt.Errorf("receipt for genesis %s, this genesis is %s (another chain of the same name?)", r.GenesisHash, rules.Chain.Genesis)
 	case r.Header.ChainID != g.ChainID:
 		err = fmt.Errorf("header of chain %q, genesis of %q", r.Header.ChainID, g.ChainID)
 	}
-	add(CheckChain, err, fmt.Sprintf("chain %s", g.ChainID))
+	add(CheckChain, err, fmt.Sprintf("chain %s, genesis %s", g.ChainID, rules.Chain.Genesis))
 
-	b, err := r.checkBallot(g.ChainID)
+	b, err := r.checkBallot(rules)
 	add(CheckBallot, err, fmt.Sprintf("ballot %s, organizer signature valid", r.BallotID))
 
 	txBytes, err := r.checkCast()
@@ -150,7 +154,7 @@ func (r *Receipt) Verify(g *consensus.Genesis) *Verification {
 	err = errMissing
 	if r.Cast != nil && r.Cast.CheckSyntax() == nil {
 		err = nil
-		if !consensus.VerifyEd25519(r.Cast.Voter, r.Cast.SignBytes(g.ChainID), r.Cast.Signature) {
+		if !consensus.VerifyEd25519(r.Cast.Voter, r.Cast.SignBytes(rules.Chain), r.Cast.Signature) {
 			err = ErrVoterSignature
 		}
 	}
@@ -170,7 +174,7 @@ func (r *Receipt) Verify(g *consensus.Genesis) *Verification {
 
 	err = errMissing
 	if r.Commit != nil {
-		err = r.Commit.Verify(g.ChainID, g.ValidatorSet(), r.Height, r.Header.Hash())
+		err = r.Commit.Verify(rules.Chain, g.ValidatorSet(), r.Height, r.Header.Hash())
 	}
 	add(CheckCommit, err, fmt.Sprintf("block %s signed by a quorum of the genesis validators", r.Header.Hash()))
 
@@ -178,14 +182,14 @@ func (r *Receipt) Verify(g *consensus.Genesis) *Verification {
 	return v
 }
 
-func (r *Receipt) checkBallot(chainID string) (*Ballot, error) {
+func (r *Receipt) checkBallot(rules Rules) (*Ballot, error) {
 	if r.Ballot == nil {
 		return nil, errMissing
 	}
 	if id := r.Ballot.ID(); id != r.BallotID {
 		return nil, fmt.Errorf("definition hashes to %s, not the ballot id %s", id, r.BallotID)
 	}
-	return r.Ballot.Check(chainID)
+	return r.Ballot.Check(rules)
 }
 
 func (r *Receipt) checkCast() ([]byte, error) {

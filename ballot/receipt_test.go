@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
@@ -17,7 +18,7 @@ import (
 func receiptFixture(t *testing.T) (*consensus.Genesis, *ballot.Receipt) {
 	t.Helper()
 	g, keys := ballottest.Validators("receipt-chain", 4, 1)
-	e := ballottest.NewElection(ballottest.Options{ChainID: g.ChainID, Opens: 1000, Closes: 9000, Seed: 40})
+	e := ballottest.NewElection(ballottest.Options{Genesis: g, Opens: 1000, Closes: 9000, Seed: 40})
 	var casts []*ballot.Cast
 	var txs [][]byte
 	for i := range 5 {
@@ -28,7 +29,7 @@ func receiptFixture(t *testing.T) (*consensus.Genesis, *ballot.Receipt) {
 	root, proofs := consensus.MerkleProofs(txs)
 	h := consensus.Header{ChainID: g.ChainID, Height: 2, Time: 2000, PrevHash: consensus.Sum([]byte("block 1")),
 		TxRoot: root, TxCount: uint32(len(txs)), Proposer: 2}
-	commit := ballottest.Commit(g.ChainID, keys, &h, 0)
+	commit := ballottest.Commit(g.Chain(), keys, &h, 0)
 	r := ballot.NewReceipt(e.Def, casts[2], h, proofs[2], commit)
 	// Through JSON, as a voter stores it.
 	data, err := json.Marshal(r)
@@ -115,6 +116,20 @@ func TestReceiptAgainstAnotherGenesisFails(t *testing.T) {
 	}
 }
 
+// A chain relaunched with the same name, keys and parameters but another
+// genesis time is another chain: the old chain's receipts fail there.
+func TestReceiptFromARelaunchedChainWithTheSameNameFails(t *testing.T) {
+	g, r := receiptFixture(t)
+	relaunch := *g
+	relaunch.GenesisTime = relaunch.GenesisTime.Add(time.Hour)
+	v := r.Verify(&relaunch)
+	for _, check := range []string{ballot.CheckChain, ballot.CheckBallot, ballot.CheckSignature, ballot.CheckCommit} {
+		if !slices.Contains(v.Failed(), check) {
+			t.Errorf("check %q holds on the relaunched chain (failed: %v)", check, v.Failed())
+		}
+	}
+}
+
 func TestReceiptJSONIsReadStrictly(t *testing.T) {
 	_, r := receiptFixture(t)
 	data, _ := json.Marshal(r)
@@ -129,5 +144,26 @@ func TestReceiptJSONIsReadStrictly(t *testing.T) {
 		if _, err := ballot.DecodeReceipt(d); !errors.Is(err, ballot.ErrMalformed) && !errors.Is(err, ballot.ErrTooLarge) {
 			t.Errorf("%s: got %v", name, err)
 		}
+	}
+}
+
+// TestReceiptWithADuplicateKeyIsRefused: with "choice" twice, encoding/json
+// reads the last and another reader the first; such a receipt means two
+// things and is refused, while the same receipt with the key once reads.
+func TestReceiptWithADuplicateKeyIsRefused(t *testing.T) {
+	_, r := receiptFixture(t)
+	if r.Cast.Choice != 2 {
+		t.Fatalf("fixture choice %d, want 2", r.Cast.Choice)
+	}
+	data, _ := json.Marshal(r)
+	if _, err := ballot.DecodeReceipt(data); err != nil {
+		t.Fatalf("the receipt itself: %v", err)
+	}
+	twice := strings.Replace(string(data), `"choice":2`, `"choice":0,"choice":2`, 1)
+	if twice == string(data) {
+		t.Fatal("no choice in the receipt's JSON")
+	}
+	if _, err := ballot.DecodeReceipt([]byte(twice)); !errors.Is(err, ballot.ErrMalformed) {
+		t.Fatalf("receipt with choice 0 then 2: got %v, want ErrMalformed", err)
 	}
 }

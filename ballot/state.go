@@ -1,7 +1,6 @@
 package ballot
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -9,12 +8,18 @@ import (
 	"github.com/cocorico/node/consensus/canon"
 )
 
-// VoterRecord is the latest cast of a voter key in a ballot: the one that counts.
+// VoterRecord is the latest cast of a voter key in a ballot: the one that
+// counts, with what the re-vote bounds need (how many casts the key made,
+// and when the last one was).
 type VoterRecord struct {
 	Seq    uint64         `cbor:"1,keyasint" json:"seq"`
 	Choice uint32         `cbor:"2,keyasint" json:"choice"`
 	CastID consensus.Hash `cbor:"3,keyasint" json:"cast_id"`
 	Height uint64         `cbor:"4,keyasint" json:"height"`
+	// Casts counts the key's final casts in the ballot, this one included.
+	Casts uint32 `cbor:"5,keyasint" json:"casts"`
+	// Time is the block time of this cast (Unix ms).
+	Time int64 `cbor:"6,keyasint" json:"time"`
 }
 
 // Results are the counts of a ballot: one per choice, each voter key
@@ -42,9 +47,9 @@ func (r *Results) clone() *Results {
 }
 
 // State is the read side of the ballot state after the last final block,
-// as the tally transition needs it. The store implements it on Pebble;
-// MemState in memory. Methods return found=false, not an error, for what
-// does not exist.
+// as the tally transition needs it. KVState implements it over the
+// ledger; MemState in memory. Methods return found=false, not an error,
+// for what does not exist.
 type State interface {
 	// Ballot returns a ballot defined in an earlier block.
 	Ballot(id consensus.Hash) (b *Ballot, found bool, err error)
@@ -52,21 +57,38 @@ type State interface {
 	Voter(ballot consensus.Hash, voter VoterKey) (rec VoterRecord, found bool, err error)
 	// Results returns a ballot's results.
 	Results(ballot consensus.Hash) (res Results, found bool, err error)
-	// AllResults returns the results of every ballot, in increasing ballot id order.
-	AllResults() ([]Results, error)
+	// BallotIndex returns a ballot's place in the results list: the
+	// number of ballots created before it.
+	BallotIndex(id consensus.Hash) (index int, found bool)
+	// ResultsList is the Merkle list of every ballot's results leaf, in
+	// the order the ballots were created. A Batch edits it without
+	// changing it; the owner of the state applies the edit with the block.
+	ResultsList() *consensus.MerkleList
 }
 
 // DomainResults separates the app hash from every other hash.
 const DomainResults = "cocorico/v1/results"
 
-// AppHash returns the commitment to the results of every ballot:
-// SHA-256("cocorico/v1/results" ‖ canonical array of Results in increasing
-// ballot id order). docs/PROTOCOL.md §App hash.
-func AppHash(all []Results) consensus.Hash {
-	if all == nil {
-		all = []Results{} // the empty array (0x80), not CBOR null
+// ResultsLeaf returns the leaf of a ballot's results in the results list:
+// the RFC 6962 leaf hash of their canonical bytes.
+func ResultsLeaf(r *Results) consensus.Hash { return consensus.LeafHash(canon.MustMarshal(r)) }
+
+// AppHashOf returns the app hash of a results list's root:
+// SHA-256("cocorico/v1/results" ‖ root). docs/PROTOCOL.md §14.
+func AppHashOf(root consensus.Hash) consensus.Hash {
+	return consensus.Sum([]byte(DomainResults), root[:])
+}
+
+// AppHash returns the app hash of every ballot's results given in the
+// order the ballots were created: the RFC 6962 root of their leaves,
+// under the results domain. (Nodes keep the list and update it; this is
+// the definition, for tools and tests.)
+func AppHash(inCreationOrder []Results) consensus.Hash {
+	leaves := make([]consensus.Hash, len(inCreationOrder))
+	for i := range inCreationOrder {
+		leaves[i] = ResultsLeaf(&inCreationOrder[i])
 	}
-	return consensus.Sum([]byte(DomainResults), canon.MustMarshal(all))
+	return AppHashOf(consensus.NewMerkleList(leaves).Root())
 }
 
 // Checked is a transaction that passed the stateless checks and is ready
@@ -88,8 +110,10 @@ type VoterSlot struct {
 // the block's batch.
 type Update struct {
 	Height uint64
-	// Ballots are the ballots the block defines, in block order.
-	Ballots []*Ballot
+	// Ballots are the ballots the block defines, in block order; the k-th
+	// takes the place FirstIndex+k in the results list.
+	Ballots    []*Ballot
+	FirstIndex int
 	// Voters are the new latest casts, one per voter slot the block touched.
 	Voters map[VoterSlot]VoterRecord
 	// Results holds the new results of every ballot the block touched.
@@ -98,6 +122,9 @@ type Update struct {
 	Replaced []consensus.Hash
 	// AppHash commits to the results after this block.
 	AppHash consensus.Hash
+	// Results is the edit of the results list this block makes: the
+	// state's owner applies it with the update.
+	ResultsEdit *consensus.MerkleEdit
 }
 
 // Batch applies the transactions of one block, in order, over a State:
@@ -107,16 +134,19 @@ type Update struct {
 // docs/PROTOCOL.md §Transition.
 type Batch struct {
 	state  State
+	rules  Rules
 	height uint64
 	time   int64
 	up     Update
 	ids    map[consensus.Hash]bool
 }
 
-// NewBatch starts the block at height with block time t (Unix ms) over st.
-func NewBatch(st State, height uint64, t int64) *Batch {
+// NewBatch starts the block at height with block time t (Unix ms) over
+// st, under the chain's rules.
+func NewBatch(st State, r Rules, height uint64, t int64) *Batch {
 	return &Batch{
 		state:  st,
+		rules:  r,
 		height: height,
 		time:   t,
 		up: Update{
@@ -214,6 +244,12 @@ func (b *Batch) checkCast(tx *Checked) (prev VoterRecord, had bool, err error) {
 		if c.Seq <= prev.Seq {
 			return prev, had, fmt.Errorf("cast %s: %w: seq %d, last %d", tx.ID.Short(), ErrSeqReplay, c.Seq, prev.Seq)
 		}
+		if max := b.rules.App.MaxCastsPerVoter; int(prev.Casts) >= max {
+			return prev, had, fmt.Errorf("cast %s: %w: this key cast %d times, the chain allows %d", tx.ID.Short(), ErrTooManyCasts, prev.Casts, max)
+		}
+		if next := prev.Time + b.rules.App.RevoteIntervalMs; b.time < next {
+			return prev, had, fmt.Errorf("cast %s: %w: the last cast of this key is at %d, the next may be at %d", tx.ID.Short(), ErrRevoteTooSoon, prev.Time, next)
+		}
 	}
 	return prev, had, nil
 }
@@ -229,13 +265,15 @@ func (b *Batch) addCast(tx *Checked) error {
 	if err != nil {
 		return err
 	}
+	casts := uint32(1)
 	if had {
 		res.Counts[prev.Choice]--
 		b.up.Replaced = append(b.up.Replaced, prev.CastID)
+		casts = prev.Casts + 1
 	}
 	res.Counts[c.Choice]++
 	res.Casts++
-	b.up.Voters[slot] = VoterRecord{Seq: c.Seq, Choice: c.Choice, CastID: tx.ID, Height: b.height}
+	b.up.Voters[slot] = VoterRecord{Seq: c.Seq, Choice: c.Choice, CastID: tx.ID, Height: b.height, Casts: casts, Time: b.time}
 	return nil
 }
 
@@ -268,21 +306,30 @@ func CheckOpen(d *Definition, t int64) error {
 }
 
 // Finish computes the app hash after the batch and returns the update.
-// The batch must not be used afterwards.
+// It costs O(k log n) for k ballots touched among n: only their leaves of
+// the results list change. The batch must not be used afterwards.
 func (b *Batch) Finish() (*Update, error) {
-	all, err := b.state.AllResults()
-	if err != nil {
-		return nil, err
+	list := b.state.ResultsList()
+	e := list.Edit()
+	b.up.FirstIndex = list.Len()
+	fresh := make(map[consensus.Hash]bool, len(b.up.Ballots))
+	for _, nb := range b.up.Ballots {
+		fresh[nb.ID] = true
 	}
-	for i := range all {
-		if r, ok := b.up.Results[all[i].BallotID]; ok {
-			all[i] = *r
+	for id, r := range b.up.Results {
+		if fresh[id] {
+			continue
 		}
+		i, found := b.state.BallotIndex(id)
+		if !found {
+			return nil, fmt.Errorf("ballot %s has results but no place in the results list", id.Short())
+		}
+		e.Set(i, ResultsLeaf(r))
 	}
 	for _, nb := range b.up.Ballots {
-		all = append(all, *b.up.Results[nb.ID])
+		e.Append(ResultsLeaf(b.up.Results[nb.ID]))
 	}
-	slices.SortFunc(all, func(x, y Results) int { return bytes.Compare(x.BallotID[:], y.BallotID[:]) })
-	b.up.AppHash = AppHash(all)
+	b.up.AppHash = AppHashOf(e.Root())
+	b.up.ResultsEdit = e
 	return &b.up, nil
 }

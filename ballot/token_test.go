@@ -1,6 +1,7 @@
 package ballot_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
 )
 
 // RFC 9474 §1: the output of the protocol is a standard RSASSA-PSS
@@ -75,5 +77,100 @@ func TestFinalizeCatchesARegistrarThatSignedSomethingElse(t *testing.T) {
 	}
 	if _, err := req.Finalize(wrong); !errors.Is(err, ballot.ErrTokenInvalid) {
 		t.Fatalf("got %v, want ErrTokenInvalid", err)
+	}
+}
+
+// The CRT signer gives the very signature RFC 9474's reference (circl,
+// m^d mod n) gives, and the token it makes verifies; a blinded message at
+// or above the modulus, or of the wrong size, is refused without a
+// signature.
+func TestBlindSignerWithCRTSignsAsTheReferenceAndRefusesOutOfRange(t *testing.T) {
+	key := ballottest.RegistrarKey(ballot.KeyBits2048)
+	s, err := ballot.NewBlindSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := ballottest.Seeded(7)
+	for i := range 20 {
+		var id consensus.Hash
+		id[0] = byte(i)
+		voter := make([]byte, 32)
+		voter[1] = byte(i)
+		req, err := ballot.NewTokenRequest(rng, &key.PublicKey, id, voter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Sign(req.Blinded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := blindrsa.NewSigner(key).BlindSign(req.Blinded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message %d: the CRT signature differs from the reference", i)
+		}
+		tok, err := req.Finalize(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ballot.VerifyToken(&key.PublicKey, id, voter, tok.Prefix, tok.Signature); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, blinded := range map[string][]byte{
+		"all ones (above n)": bytes.Repeat([]byte{0xff}, key.Size()),
+		"the modulus itself": key.N.Bytes(),
+		"short":              make([]byte, key.Size()-1),
+	} {
+		if _, err := s.Sign(blinded); !errors.Is(err, ballot.ErrBlindedOutOfRange) {
+			t.Errorf("%s: %v, want ErrBlindedOutOfRange", name, err)
+		}
+	}
+}
+
+// BenchmarkBlindSign compares the registrar's signing step: circl's
+// reference (m^d mod n with math/big, what the registrar did before) and
+// the constant-time CRT signer. Run: go test ./ballot -run '^$' -bench BlindSign
+func BenchmarkBlindSign(b *testing.B) {
+	key := ballottest.RegistrarKey(ballot.KeyBits2048)
+	req, err := ballot.NewTokenRequest(ballottest.Seeded(8), &key.PublicKey, consensus.Hash{1}, make([]byte, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("circl-reference", func(b *testing.B) {
+		signer := blindrsa.NewSigner(key)
+		for b.Loop() {
+			if _, err := signer.BlindSign(req.Blinded); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("crt-bigmod", func(b *testing.B) {
+		signer, err := ballot.NewBlindSigner(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := signer.Sign(req.Blinded); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkBlindSignFromKey is BlindSign as a registrar without a kept
+// signer calls it: the CRT values prepared at every signature.
+func BenchmarkBlindSignFromKey(b *testing.B) {
+	key := ballottest.RegistrarKey(ballot.KeyBits2048)
+	req, err := ballot.NewTokenRequest(ballottest.Seeded(8), &key.PublicKey, consensus.Hash{1}, make([]byte, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := ballot.BlindSign(key, req.Blinded); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 var updateVectors = flag.Bool("update-vectors", false, "rewrite docs/vectors from fixed keys")
@@ -38,6 +39,8 @@ type protocolVectors struct {
 	GenesisHash     string `json:"genesis_hash"`
 	EmptyMerkleRoot string `json:"empty_merkle_root"`
 	EmptyAppHash    string `json:"empty_app_hash"`
+	ResultsAfter1   string `json:"results_after_block_1"`
+	AppHashAfter1   string `json:"app_hash_after_block_1"`
 }
 
 func vectorKey(t *testing.T) *rsa.PrivateKey {
@@ -77,11 +80,13 @@ func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
 	// Fixed parameters, not the defaults: the vectors must not move when a default does.
 	params := consensus.Params{MaxBlockTxs: 20000, MaxBlockBytes: 12 << 20, MaxTxBytes: 8 << 10, TimeoutProposeMs: 1500,
 		TimeoutProposeDeltaMs: 500, TimeoutVoteMs: 500, TimeoutVoteDeltaMs: 500, BlockIntervalMs: 250, HeartbeatMs: 10000, MaxClockDriftMs: 5000}
-	g := &consensus.Genesis{ChainID: "vectors", GenesisTime: time.UnixMilli(1_767_225_600_000).UTC(), Validators: vals, Params: params}
+	app := consensus.AppParams{MaxCastsPerVoter: 16, RevoteIntervalMs: 2000,
+		Organizers: []consensus.Organizer{{Name: "vector organizer", PubKey: seededKey(10).Public().(ed25519.PublicKey)}}}
+	g := &consensus.Genesis{ChainID: "vectors", GenesisTime: time.UnixMilli(1_767_225_600_000).UTC(), Validators: vals, Params: params, App: app}
 
 	rpath := filepath.Join(vectorsDir, "receipt.json")
 	if *updateVectors {
-		def := &ballot.Definition{ChainID: g.ChainID, Question: "Should the vectors be kept?", Choices: []string{"for", "against", "abstention"},
+		def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "Should the vectors be kept?", Choices: []string{"for", "against", "abstention"},
 			Opens: 1_767_225_600_000, Closes: 1_767_312_000_000, Revote: true,
 			Registrars: []ballot.Registrar{{Name: "vector registrar", URL: "https://registrar.example", Key: ballot.MarshalRegistrarKey(&reg.PublicKey)}}}
 		def.Sign(seededKey(10))
@@ -99,13 +104,13 @@ func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := &ballot.Cast{BallotID: def.ID(), Seq: 1, Choice: 0, TokenPrefix: tok.Prefix, Token: tok.Signature}
-		c.Sign(g.ChainID, voter)
+		c.Sign(g.Chain(), voter)
 		other := &ballot.Tx{Definition: def}
 		txs := [][]byte{other.Encode(), (&ballot.Tx{Cast: c}).Encode()}
 		root, proofs := consensus.MerkleProofs(txs)
 		h := consensus.Header{ChainID: g.ChainID, Height: 1, Time: 1_767_225_601_000, PrevHash: g.Hash(), TxRoot: root, TxCount: 2,
 			AppHash: ballot.AppHash(nil), Proposer: 1}
-		r := ballot.NewReceipt(def, c, h, proofs[1], ballottest.Commit(g.ChainID, vkeys, &h, 0))
+		r := ballot.NewReceipt(def, c, h, proofs[1], ballottest.Commit(g.Chain(), vkeys, &h, 0))
 		data, _ := json.MarshalIndent(r, "", "  ")
 		os.WriteFile(rpath, append(data, '\n'), 0o644)
 		os.WriteFile(filepath.Join(vectorsDir, "genesis.json"), g.JSON(), 0o644)
@@ -132,11 +137,14 @@ func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
 	if v := r.Verify(gen); !v.Valid {
 		t.Fatalf("the receipt in docs/vectors fails %v", v.Failed())
 	}
-	pc := consensus.VoteSignBytes(gen.ChainID, consensus.Precommit, r.Height, r.Commit.Round, r.Header.Hash())
+	// The results after block 1 (the ballot, and the cast for choice 0):
+	// what the header at height 2 carries as its app hash.
+	after1 := ballot.Results{BallotID: r.BallotID, Counts: []uint64{1, 0, 0}, Casts: 1}
+	pc := consensus.VoteSignBytes(gen.Chain(), consensus.Precommit, r.Height, r.Commit.Round, r.Header.Hash())
 	got := protocolVectors{
 		CastTx:          hex.EncodeToString((&ballot.Tx{Cast: r.Cast}).Encode()),
 		CastID:          r.CastID.String(),
-		CastSignBytes:   hex.EncodeToString(r.Cast.SignBytes(gen.ChainID)),
+		CastSignBytes:   hex.EncodeToString(r.Cast.SignBytes(gen.Chain())),
 		TokenMessage:    hex.EncodeToString(ballot.TokenMessage(r.BallotID, r.Cast.Voter)),
 		DefinitionTx:    hex.EncodeToString((&ballot.Tx{Definition: r.Ballot}).Encode()),
 		BallotID:        r.BallotID.String(),
@@ -146,6 +154,8 @@ func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
 		GenesisHash:     gen.Hash().String(),
 		EmptyMerkleRoot: consensus.MerkleRoot(nil).String(),
 		EmptyAppHash:    ballot.AppHash(nil).String(),
+		ResultsAfter1:   hex.EncodeToString(canon.MustMarshal(&after1)),
+		AppHashAfter1:   ballot.AppHash([]ballot.Results{after1}).String(),
 	}
 	vpath := filepath.Join(vectorsDir, "vectors.json")
 	if *updateVectors {

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/cocorico/node/consensus/canon"
@@ -107,4 +108,13 @@ func DecodeHeader(data []byte) (*Header, error) {
 		return nil, fmt.Errorf("%w: header: %v", ErrBlockInvalid, err)
 	}
 	return &h, nil
+}
+
+// MarshalJSON writes b with its transactions as [] when it has none (a
+// heartbeat block): a list has one JSON form, never null.
+func (b Block) MarshalJSON() ([]byte, error) {
+	type plain Block
+	q := plain(b)
+	q.Txs = nonNil(q.Txs)
+	return json.Marshal(q)
 }

@@ -25,7 +25,7 @@ type CommitSig struct {
 // Verify checks that c commits block at height: the signers are validators
 // in strictly increasing index order (so each counts once), every signature
 // is a valid precommit for (height, round, block), and they are a quorum.
-func (c *Commit) Verify(chainID string, vals *ValidatorSet, height uint64, block Hash) error {
+func (c *Commit) Verify(chain Chain, vals *ValidatorSet, height uint64, block Hash) error {
 	if c.Height != height {
 		return fmt.Errorf("%w: for height %d, want %d", ErrCommitInvalid, c.Height, height)
 	}
@@ -38,7 +38,7 @@ func (c *Commit) Verify(chainID string, vals *ValidatorSet, height uint64, block
 	if len(c.Signatures) > vals.Size() {
 		return fmt.Errorf("%w: %d signatures for %d validators", ErrCommitInvalid, len(c.Signatures), vals.Size())
 	}
-	msg := VoteSignBytes(chainID, Precommit, c.Height, c.Round, c.BlockHash)
+	msg := VoteSignBytes(chain, Precommit, c.Height, c.Round, c.BlockHash)
 	for i, s := range c.Signatures {
 		if i > 0 && s.Validator <= c.Signatures[i-1].Validator {
 			return fmt.Errorf("%w: signer %d after %d: want strictly increasing, distinct indexes", ErrCommitInvalid, s.Validator, c.Signatures[i-1].Validator)

@@ -23,7 +23,7 @@ func TestCommitOfAQuorumVerifies(t *testing.T) {
 	block := Sum([]byte("block"))
 	for _, signers := range [][]int{{0, 1, 2}, {1, 2, 3}, {3, 0, 2}, {0, 1, 2, 3}} {
 		c := signedCommit(g, keys, signers, 5, block)
-		if err := c.Verify(g.ChainID, g.ValidatorSet(), 5, block); err != nil {
+		if err := c.Verify(g.Chain(), g.ValidatorSet(), 5, block); err != nil {
 			t.Fatalf("signers %v: %v", signers, err)
 		}
 	}
@@ -85,7 +85,7 @@ func TestInvalidCommitsAreRejected(t *testing.T) {
 	}
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
-			if err := mk().Verify(g.ChainID, vals, 5, block); !errors.Is(err, ErrCommitInvalid) {
+			if err := mk().Verify(g.Chain(), vals, 5, block); !errors.Is(err, ErrCommitInvalid) {
 				t.Fatalf("got %v, want ErrCommitInvalid", err)
 			}
 		})
@@ -96,7 +96,7 @@ func TestCommitFromAnotherChainIsRejected(t *testing.T) {
 	g, keys := testChain(4)
 	block := Sum([]byte("block"))
 	c := signedCommit(g, keys, []int{0, 1, 2}, 5, block)
-	if err := c.Verify("other-chain", g.ValidatorSet(), 5, block); !errors.Is(err, ErrCommitInvalid) {
+	if err := c.Verify(Chain{ID: g.ChainID, Genesis: Sum([]byte("a relaunch"))}, g.ValidatorSet(), 5, block); !errors.Is(err, ErrCommitInvalid) {
 		t.Fatalf("got %v, want ErrCommitInvalid", err)
 	}
 }
@@ -117,7 +117,7 @@ func TestCommitEncodingRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Verify(g.ChainID, g.ValidatorSet(), 5, c.BlockHash); err != nil {
+	if err := d.Verify(g.Chain(), g.ValidatorSet(), 5, c.BlockHash); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,7 +16,7 @@ type Evidence struct {
 // Verify checks that e is real evidence: both votes by the same
 // validator, for the same height, round and type, different blocks, and
 // both signatures valid.
-func (e *Evidence) Verify(chainID string, vals *ValidatorSet) error {
+func (e *Evidence) Verify(chain Chain, vals *ValidatorSet) error {
 	a, b := e.VoteA, e.VoteB
 	if a == nil || b == nil {
 		return errors.New("evidence: missing vote")
@@ -27,10 +27,10 @@ func (e *Evidence) Verify(chainID string, vals *ValidatorSet) error {
 	if a.BlockHash == b.BlockHash {
 		return errors.New("evidence: the two votes agree")
 	}
-	if err := a.Verify(chainID, vals); err != nil {
+	if err := a.Verify(chain, vals); err != nil {
 		return fmt.Errorf("evidence: %w", err)
 	}
-	if err := b.Verify(chainID, vals); err != nil {
+	if err := b.Verify(chain, vals); err != nil {
 		return fmt.Errorf("evidence: %w", err)
 	}
 	return nil

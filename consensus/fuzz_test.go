@@ -35,7 +35,7 @@ func FuzzDecodeCommit(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if c.Verify(g.ChainID, g.ValidatorSet(), 3, block) == nil && len(c.Signatures) < 3 {
+		if c.Verify(g.Chain(), g.ValidatorSet(), 3, block) == nil && len(c.Signatures) < 3 {
 			t.Fatal("a commit without quorum verified")
 		}
 	})

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,81 @@ type Genesis struct {
 	GenesisTime time.Time   `json:"genesis_time"`
 	Validators  []Validator `json:"validators"`
 	Params      Params      `json:"params"`
+	// App are the ballot application's rules that the genesis fixes:
+	// consensus carries them (they are part of the chain's identity) and
+	// checks their ranges, but does not read them.
+	App AppParams `json:"app"`
+}
+
+// AppParams are the rules of the ballot application (docs/PROTOCOL.md
+// §Genesis): who may create ballots, and how often a voter key may cast.
+// Without fees, these bounds are what makes spam cost something.
+type AppParams struct {
+	// Organizers are the keys whose signed ballot definitions the chain
+	// accepts; any other organizer's definition is refused.
+	Organizers []Organizer `cbor:"1,keyasint" json:"organizers"`
+	// MaxCastsPerVoter bounds the casts of one voter key in one ballot
+	// (the first vote and its re-votes).
+	MaxCastsPerVoter int `cbor:"2,keyasint" json:"max_casts_per_voter"`
+	// RevoteIntervalMs is the least block time between two casts of one
+	// voter key in one ballot.
+	RevoteIntervalMs int64 `cbor:"3,keyasint" json:"revote_interval_ms"`
+}
+
+// Organizer is a key allowed to create ballots, with a name for people.
+type Organizer struct {
+	Name   string            `cbor:"1,keyasint" json:"name"`
+	PubKey ed25519.PublicKey `cbor:"2,keyasint" json:"pub_key"`
+}
+
+// DefaultAppParams are the rules `cocorico testnet` and `devnet` write,
+// organizers aside: 16 casts per voter key and ballot, 2 s apart.
+func DefaultAppParams() AppParams {
+	return AppParams{MaxCastsPerVoter: 16, RevoteIntervalMs: 2000}
+}
+
+// Bounds of the application's parameters.
+const (
+	MaxOrganizers       = 256
+	MaxCastsPerVoterCap = 1000
+	MaxRevoteIntervalMs = 24 * 60 * 60 * 1000
+)
+
+// Validate checks the application's parameters.
+func (a AppParams) Validate() error {
+	if n := len(a.Organizers); n < 1 || n > MaxOrganizers {
+		return fmt.Errorf("%d organizers, want 1 to %d", n, MaxOrganizers)
+	}
+	seen := make(map[string]bool, len(a.Organizers))
+	for i, o := range a.Organizers {
+		if o.Name == "" || len(o.Name) > 64 {
+			return fmt.Errorf("organizer %d: name must have 1 to 64 bytes", i)
+		}
+		if len(o.PubKey) != ed25519.PublicKeySize {
+			return fmt.Errorf("organizer %d: key of %d bytes, want %d", i, len(o.PubKey), ed25519.PublicKeySize)
+		}
+		if seen[string(o.PubKey)] {
+			return fmt.Errorf("organizer %d: duplicate key", i)
+		}
+		seen[string(o.PubKey)] = true
+	}
+	switch {
+	case a.MaxCastsPerVoter < 1 || a.MaxCastsPerVoter > MaxCastsPerVoterCap:
+		return fmt.Errorf("max_casts_per_voter %d not in 1..%d", a.MaxCastsPerVoter, MaxCastsPerVoterCap)
+	case a.RevoteIntervalMs < 0 || a.RevoteIntervalMs > MaxRevoteIntervalMs:
+		return fmt.Errorf("revote_interval_ms %d not in 0..%d", a.RevoteIntervalMs, MaxRevoteIntervalMs)
+	}
+	return nil
+}
+
+// IsOrganizer reports whether pub may create ballots.
+func (a AppParams) IsOrganizer(pub []byte) bool {
+	for _, o := range a.Organizers {
+		if o.PubKey.Equal(ed25519.PublicKey(pub)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Params are the chain's rules that the genesis fixes. Durations are in
@@ -94,6 +170,9 @@ func (g *Genesis) Validate() error {
 	if g.GenesisTime.IsZero() {
 		return fmt.Errorf("%w: genesis_time missing", ErrGenesisInvalid)
 	}
+	if _, offset := g.GenesisTime.Zone(); offset != 0 {
+		return fmt.Errorf("%w: genesis_time must be in UTC, written with Z", ErrGenesisInvalid)
+	}
 	if !g.GenesisTime.Equal(time.UnixMilli(g.GenesisTime.UnixMilli())) {
 		return fmt.Errorf("%w: genesis_time must be a whole number of milliseconds", ErrGenesisInvalid)
 	}
@@ -107,6 +186,9 @@ func (g *Genesis) Validate() error {
 	}
 	if err := g.Params.Validate(); err != nil {
 		return fmt.Errorf("%w: params: %v", ErrGenesisInvalid, err)
+	}
+	if err := g.App.Validate(); err != nil {
+		return fmt.Errorf("%w: app: %v", ErrGenesisInvalid, err)
 	}
 	return nil
 }
@@ -126,6 +208,7 @@ type genesisDoc struct {
 	GenesisTime int64       `cbor:"2,keyasint"` // Unix milliseconds
 	Validators  []Validator `cbor:"3,keyasint"`
 	Params      Params      `cbor:"4,keyasint"`
+	App         AppParams   `cbor:"5,keyasint"`
 }
 
 // DomainGenesis separates the genesis hash from every other hash.
@@ -134,14 +217,19 @@ const DomainGenesis = "cocorico/v1/genesis"
 // Hash returns SHA-256("cocorico/v1/genesis" ‖ canonical bytes of g): the
 // chain's identity, and the parent hash of block 1.
 func (g *Genesis) Hash() Hash {
-	doc := genesisDoc{g.ChainID, g.GenesisTime.UnixMilli(), g.Validators, g.Params}
+	doc := genesisDoc{g.ChainID, g.GenesisTime.UnixMilli(), g.Validators, g.Params, g.App}
 	return Sum([]byte(DomainGenesis), canon.MustMarshal(doc))
 }
 
-// ParseGenesis decodes and validates a genesis from JSON.
+// MaxGenesisBytes bounds a genesis file.
+const MaxGenesisBytes = 1 << 20
+
+// ParseGenesis decodes and validates a genesis from JSON, with the
+// protocol's one strict decoder (docs/PROTOCOL.md §1): genesis_time, for
+// one, has a single written form (UTC, "Z", RFC3339Nano's fraction).
 func ParseGenesis(data []byte) (*Genesis, error) {
 	var g Genesis
-	if err := strictJSON(data, &g); err != nil {
+	if err := canon.DecodeJSON(data, &g, MaxGenesisBytes); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrGenesisInvalid, err)
 	}
 	if err := g.Validate(); err != nil {

@@ -27,6 +27,9 @@ func TestGenesisHashCoversEveryField(t *testing.T) {
 		"validator": func(g *Genesis) { g.Validators = g.Validators[:3] },
 		"name":      func(g *Genesis) { g.Validators[0].Name = "renamed" },
 		"params":    func(g *Genesis) { g.Params.MaxBlockTxs++ },
+		"organizer": func(g *Genesis) { g.App.Organizers[0].PubKey = g.Validators[1].PubKey },
+		"max casts": func(g *Genesis) { g.App.MaxCastsPerVoter++ },
+		"interval":  func(g *Genesis) { g.App.RevoteIntervalMs++ },
 	}
 	for name, mutate := range mutations {
 		c, _ := testChain(4)
@@ -49,6 +52,10 @@ func TestInvalidGenesisIsRejected(t *testing.T) {
 		"zero block txs":    func(g *Genesis) { g.Params.MaxBlockTxs = 0 },
 		"negative timeout":  func(g *Genesis) { g.Params.TimeoutVoteMs = -1 },
 		"heartbeat too low": func(g *Genesis) { g.Params.HeartbeatMs = g.Params.BlockIntervalMs - 1 },
+		"no organizer":      func(g *Genesis) { g.App.Organizers = nil },
+		"organizer twice":   func(g *Genesis) { g.App.Organizers = append(g.App.Organizers, g.App.Organizers[0]) },
+		"no casts":          func(g *Genesis) { g.App.MaxCastsPerVoter = 0 },
+		"negative interval": func(g *Genesis) { g.App.RevoteIntervalMs = -1 },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -88,5 +95,40 @@ func TestProposerRotatesByHeightAndRound(t *testing.T) {
 	}
 	if vs.Proposer(7, 0) == vs.Proposer(7, 1) {
 		t.Fatal("a round change kept the proposer")
+	}
+}
+
+// TestGenesisWithADuplicateKeyIsRefused: two nodes reading a genesis with
+// a key twice could take different chains from it (encoding/json keeps
+// the last); the file is refused.
+func TestGenesisWithADuplicateKeyIsRefused(t *testing.T) {
+	g, _ := testChain(1)
+	for name, data := range map[string]string{
+		"chain_id twice":  strings.Replace(string(g.JSON()), `"chain_id"`, `"chain_id": "other", "chain_id"`, 1),
+		"a param twice":   strings.Replace(string(g.JSON()), `"max_block_txs"`, `"max_block_txs": 1, "max_block_txs"`, 1),
+		"a time twice":    strings.Replace(string(g.JSON()), `"genesis_time"`, `"genesis_time": "2020-01-01T00:00:00Z", "genesis_time"`, 1),
+		"escaped the 2nd": strings.Replace(string(g.JSON()), `"chain_id"`, `"chain_id": "other", "chain\u005fid"`, 1),
+	} {
+		if _, err := ParseGenesis([]byte(data)); !errors.Is(err, ErrGenesisInvalid) {
+			t.Errorf("%s: got %v, want ErrGenesisInvalid", name, err)
+		}
+	}
+}
+
+// TestGenesisTimeHasOneWrittenForm: RFC 3339 in UTC with Z, fractional
+// seconds as RFC3339Nano writes whole milliseconds (docs/PROTOCOL.md §4).
+func TestGenesisTimeHasOneWrittenForm(t *testing.T) {
+	g, _ := testChain(1)
+	g.GenesisTime = time.UnixMilli(1_767_225_600_500).UTC()
+	written := `"genesis_time": "2026-01-01T00:00:00.5Z"`
+	if !strings.Contains(string(g.JSON()), written) {
+		t.Fatalf("genesis JSON %s lacks %s", g.JSON(), written)
+	}
+	for _, other := range []string{"2026-01-01T00:00:00.500Z", "2026-01-01T00:00:00.5+00:00",
+		"2026-01-01T01:00:00.5+01:00", "2026-01-01t00:00:00.5z", "2026-01-01T00:00:00.5"} {
+		data := strings.Replace(string(g.JSON()), written, `"genesis_time": "`+other+`"`, 1)
+		if _, err := ParseGenesis([]byte(data)); !errors.Is(err, ErrGenesisInvalid) {
+			t.Errorf("%s: got %v, want ErrGenesisInvalid", other, err)
+		}
 	}
 }

@@ -40,10 +40,16 @@ func (h Hash) MarshalText() ([]byte, error) {
 	return out, nil
 }
 
-// UnmarshalText decodes exactly 64 lowercase or uppercase hex digits.
+// UnmarshalText decodes exactly 64 lowercase hex digits: a hash has one
+// written form (docs/PROTOCOL.md §1), so uppercase is refused.
 func (h *Hash) UnmarshalText(text []byte) error {
 	if len(text) != 2*HashSize {
 		return fmt.Errorf("hash: want %d hex digits, got %d", 2*HashSize, len(text))
+	}
+	for _, c := range text {
+		if 'A' <= c && c <= 'F' {
+			return fmt.Errorf("hash: uppercase hex digit %q: write hashes in lowercase", c)
+		}
 	}
 	if _, err := hex.Decode(h[:], text); err != nil {
 		return fmt.Errorf("hash: %w", err)
@@ -51,7 +57,7 @@ func (h *Hash) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// ParseHash parses 64 hex digits.
+// ParseHash parses 64 lowercase hex digits.
 func ParseHash(s string) (Hash, error) {
 	var h Hash
 	err := h.UnmarshalText([]byte(s))

@@ -16,7 +16,8 @@ func testChain(n int) (*Genesis, []ed25519.PrivateKey) {
 		keys[i] = ed25519.NewKeyFromSeed(seed)
 		vals[i] = Validator{Name: fmt.Sprintf("v%d", i), PubKey: keys[i].Public().(ed25519.PublicKey)}
 	}
-	g := &Genesis{ChainID: "test-chain", GenesisTime: time.UnixMilli(1_700_000_000_000).UTC(), Validators: vals, Params: DefaultParams()}
+	g := &Genesis{ChainID: "test-chain", GenesisTime: time.UnixMilli(1_700_000_000_000).UTC(), Validators: vals, Params: DefaultParams(), App: DefaultAppParams()}
+	g.App.Organizers = []Organizer{{Name: "organizer", PubKey: vals[0].PubKey}}
 	if err := g.Validate(); err != nil {
 		panic(err)
 	}
@@ -25,6 +26,6 @@ func testChain(n int) (*Genesis, []ed25519.PrivateKey) {
 
 func precommit(g *Genesis, keys []ed25519.PrivateKey, i int, height uint64, round uint32, block Hash) *Vote {
 	v := &Vote{Type: Precommit, Height: height, Round: round, BlockHash: block, Validator: uint16(i)}
-	v.Sign(g.ChainID, keys[i])
+	v.Sign(g.Chain(), keys[i])
 	return v
 }

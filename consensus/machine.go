@@ -99,9 +99,9 @@ type Ready struct {
 
 // MachineConfig configures a Machine.
 type MachineConfig struct {
-	ChainID string
-	Vals    *ValidatorSet
-	Params  Params
+	Chain  Chain
+	Vals   *ValidatorSet
+	Params Params
 	// Key signs this validator's messages; Index is its place in Vals.
 	Key   ed25519.PrivateKey
 	Index uint16
@@ -138,7 +138,11 @@ type Machine struct {
 	blocks    map[Hash]*Block
 	validity  map[Hash]bool
 	proposals map[uint32]*Proposal
-	votes     *voteSet
+	// timely is, per round, whether that round's proposal came in time
+	// (proposer-based timestamps, consensus/timely.go): checked only for
+	// a fresh proposal's prevote, never for deciding or a re-proposal.
+	timely map[uint32]bool
+	votes  *voteSet
 
 	prevoteTimeout   map[uint32]bool // line 34 fired
 	precommitTimeout map[uint32]bool // line 47 fired
@@ -166,7 +170,7 @@ func NewMachine(cfg MachineConfig, hs HardState) (*Machine, error) {
 func (m *Machine) StartHeight(h uint64) {
 	m.height, m.started = h, true
 	m.lockedRound, m.lockedHash, m.validRound, m.validHash = -1, Hash{}, -1, Hash{}
-	m.blocks, m.validity, m.proposals = map[Hash]*Block{}, map[Hash]bool{}, map[uint32]*Proposal{}
+	m.blocks, m.validity, m.proposals, m.timely = map[Hash]*Block{}, map[Hash]bool{}, map[uint32]*Proposal{}, map[uint32]bool{}
 	m.votes = newVoteSet(m.cfg.Vals, h)
 	m.prevoteTimeout, m.precommitTimeout, m.lockedOnce = map[uint32]bool{}, map[uint32]bool{}, map[uint32]bool{}
 	m.round = 0
@@ -300,9 +304,9 @@ func (m *Machine) propose(b *Block, validRound int32) {
 		return
 	}
 	p := &Proposal{Height: m.height, Round: m.round, POLRound: validRound, Block: *b, Validator: m.cfg.Index}
-	p.Sign(m.cfg.ChainID, m.cfg.Key)
+	p.Sign(m.cfg.Chain, m.cfg.Key)
 	m.ready.Messages = append(m.ready.Messages, &Message{Proposal: p})
-	m.acceptProposal(p, true)
+	m.acceptProposal(p, true, true) // stamped with this validator's clock
 }
 
 // maySign is the double-sign guard: it allows a signature only for a
@@ -337,7 +341,7 @@ func (m *Machine) vote(t VoteType, id Hash) {
 		return
 	}
 	v := &Vote{Type: t, Height: m.height, Round: m.round, BlockHash: id, Validator: m.cfg.Index}
-	v.Sign(m.cfg.ChainID, m.cfg.Key)
+	v.Sign(m.cfg.Chain, m.cfg.Key)
 	m.votes.add(v)
 	if n := len(m.hs.Votes); n > 0 && (m.hs.Votes[n-1].Height != v.Height || m.hs.Votes[n-1].Round != v.Round) {
 		m.hs.Votes = nil
@@ -349,21 +353,24 @@ func (m *Machine) vote(t VoteType, id Hash) {
 }
 
 // StepProposal takes a proposal whose signature the caller verified, with
-// the application's verdict on its block (valid(v)).
-func (m *Machine) StepProposal(p *Proposal, valid bool) {
+// the application's verdict on its block (valid(v)) and whether the caller
+// took it in time (Params.Timely with its clock at the moment it took the
+// message; only a fresh proposal's prevote depends on it).
+func (m *Machine) StepProposal(p *Proposal, valid, timely bool) {
 	if !m.started || p.Height != m.height || p.Round > m.round+maxRoundsAhead || p.Validator != m.proposer(p.Round) {
 		return
 	}
-	m.acceptProposal(p, valid)
+	m.acceptProposal(p, valid, timely)
 	m.evaluate()
 }
 
-func (m *Machine) acceptProposal(p *Proposal, valid bool) {
+func (m *Machine) acceptProposal(p *Proposal, valid, timely bool) {
 	if _, ok := m.proposals[p.Round]; ok {
 		return // the first proposal of a round stands
 	}
 	id := p.Block.Hash()
 	m.proposals[p.Round] = p
+	m.timely[p.Round] = timely
 	if _, ok := m.blocks[id]; !ok {
 		m.blocks[id] = &p.Block
 		m.validity[id] = valid
@@ -484,8 +491,9 @@ func (m *Machine) prevoteOnProposal(p *Proposal, id Hash) bool {
 	var vote bool
 	switch vr := p.POLRound; {
 	case vr == -1:
-		// Lines 22-27: a fresh proposal.
-		vote = m.validity[id] && (m.lockedRound == -1 || m.lockedHash == id)
+		// Lines 22-27: a fresh proposal, prevoted only if it is also
+		// timely (PBTS: valid(v) ∧ timely(v); consensus/timely.go).
+		vote = m.validity[id] && m.timely[m.round] && (m.lockedRound == -1 || m.lockedHash == id)
 	case vr >= 0 && uint32(vr) < m.round && m.votes.count(uint32(vr), Prevote, id) >= m.quorum():
 		// Lines 28-33: a re-proposal with a proof of lock from round vr.
 		vote = m.validity[id] && (m.lockedRound <= vr || m.lockedHash == id)

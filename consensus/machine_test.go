@@ -22,7 +22,7 @@ func newCluster(t testing.TB, n int) *cluster {
 	g, keys := testChain(n)
 	c := &cluster{t: t, g: g, keys: keys, out: make([][]*Message, n), tmo: make([][]Timeout, n), dec: make([]*Decision, n), props: make([]*ProposalRequest, n)}
 	for i := range n {
-		m, err := NewMachine(MachineConfig{ChainID: g.ChainID, Vals: g.ValidatorSet(), Params: g.Params, Key: keys[i], Index: uint16(i)}, HardState{})
+		m, err := NewMachine(MachineConfig{Chain: g.Chain(), Vals: g.ValidatorSet(), Params: g.Params, Key: keys[i], Index: uint16(i)}, HardState{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func (c *cluster) deliver(from int, to ...int) {
 				continue
 			}
 			if m.Proposal != nil {
-				c.m[j].StepProposal(m.Proposal, true)
+				c.m[j].StepProposal(m.Proposal, true, true)
 			} else {
 				c.m[j].StepVote(m.Vote)
 			}
@@ -126,7 +126,7 @@ func TestAllCorrectValidatorsDecideTheProposersBlockInOneRound(t *testing.T) {
 		if d == nil || d.Block.Hash() != want {
 			t.Fatalf("validator %d decided %v", i, d)
 		}
-		if err := d.Commit.Verify(c.g.ChainID, c.g.ValidatorSet(), 1, want); err != nil {
+		if err := d.Commit.Verify(c.g.Chain(), c.g.ValidatorSet(), 1, want); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -210,8 +210,8 @@ func TestLockedValidatorDoesNotPrevoteAnotherValue(t *testing.T) {
 	c.collect(L)
 	other := c.block(1, "other")
 	prop := &Proposal{Height: 1, Round: 1, POLRound: -1, Block: *other, Validator: c.g.ValidatorSet().Proposer(1, 1)}
-	prop.Sign(c.g.ChainID, c.keys[prop.Validator])
-	c.m[L].StepProposal(prop, true)
+	prop.Sign(c.g.Chain(), c.keys[prop.Validator])
+	c.m[L].StepProposal(prop, true, true)
 	c.collect(L)
 	pv := c.votes(L, Prevote)
 	if len(pv) != 1 || !pv[0].BlockHash.IsZero() {
@@ -225,7 +225,7 @@ func TestRoundChangeWhenFPlusOneValidatorsAreAhead(t *testing.T) {
 	c.startAll(1)
 	for i := 1; i <= 2; i++ { // f+1 = 2 validators prevote in round 3
 		v := &Vote{Type: Prevote, Height: 1, Round: 3, Validator: uint16(i)}
-		v.Sign(c.g.ChainID, c.keys[i])
+		v.Sign(c.g.Chain(), c.keys[i])
 		c.m[0].StepVote(v)
 	}
 	c.collect(0)
@@ -242,7 +242,7 @@ func TestLaggingValidatorCatchesUpWithACommit(t *testing.T) {
 	var pcs []*Vote
 	for i := range 3 {
 		v := &Vote{Type: Precommit, Height: 1, BlockHash: b.Hash(), Validator: uint16(i)}
-		v.Sign(c.g.ChainID, c.keys[i])
+		v.Sign(c.g.Chain(), c.keys[i])
 		pcs = append(pcs, v)
 	}
 	commit, _ := NewCommit(pcs)
@@ -260,15 +260,15 @@ func TestConflictingVotesBecomeEvidence(t *testing.T) {
 	c.startAll(1)
 	a := &Vote{Type: Prevote, Height: 1, BlockHash: Sum([]byte("a")), Validator: 2}
 	b := &Vote{Type: Prevote, Height: 1, BlockHash: Sum([]byte("b")), Validator: 2}
-	a.Sign(c.g.ChainID, c.keys[2])
-	b.Sign(c.g.ChainID, c.keys[2])
+	a.Sign(c.g.Chain(), c.keys[2])
+	b.Sign(c.g.Chain(), c.keys[2])
 	c.m[0].StepVote(a)
 	c.m[0].StepVote(b)
 	rd := c.m[0].Ready()
 	if len(rd.Evidence) != 1 || len(c.m[0].Evidence()) != 1 {
 		t.Fatalf("evidence %v", rd.Evidence)
 	}
-	if err := rd.Evidence[0].Verify(c.g.ChainID, c.g.ValidatorSet()); err != nil {
+	if err := rd.Evidence[0].Verify(c.g.Chain(), c.g.ValidatorSet()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -281,14 +281,14 @@ func TestRestartedMachineNeverSignsAConflictingVote(t *testing.T) {
 	i := int(c.g.ValidatorSet().Proposer(1, 0)+1) % 4
 	v := c.block(1, "v")
 	prop := &Proposal{Height: 1, POLRound: -1, Block: *v, Validator: c.g.ValidatorSet().Proposer(1, 0)}
-	prop.Sign(c.g.ChainID, c.keys[prop.Validator])
-	c.m[i].StepProposal(prop, true)
+	prop.Sign(c.g.Chain(), c.keys[prop.Validator])
+	c.m[i].StepProposal(prop, true, true)
 	rd := c.m[i].Ready()
 	if rd.HardState == nil || len(rd.Messages) != 1 || rd.Messages[0].Vote.BlockHash != v.Hash() {
 		t.Fatalf("no prevote for v: %+v", rd)
 	}
 	// Crash after persisting, before sending: rebuild from the hard state.
-	m, err := NewMachine(MachineConfig{ChainID: c.g.ChainID, Vals: c.g.ValidatorSet(), Params: c.g.Params, Key: c.keys[i], Index: uint16(i)}, *rd.HardState)
+	m, err := NewMachine(MachineConfig{Chain: c.g.Chain(), Vals: c.g.ValidatorSet(), Params: c.g.Params, Key: c.keys[i], Index: uint16(i)}, *rd.HardState)
 	if err != nil {
 		t.Fatal(err)
 	}

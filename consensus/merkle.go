@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -140,17 +141,30 @@ func MerkleProof(txs [][]byte, index int) (Proof, error) {
 // Verify checks that leaf (the hash LeafHash returns) sits at p.Index in a
 // tree of p.Total leaves whose root is root. It follows RFC 9162 §2.1.3.2.
 func (p Proof) Verify(leaf, root Hash) error {
+	r, err := p.Root(leaf)
+	if err != nil {
+		return err
+	}
+	if r != root {
+		return fmt.Errorf("%w: leads to %s, not the root %s", ErrProofInvalid, r.Short(), root.Short())
+	}
+	return nil
+}
+
+// Root returns the root that leaf at p.Index leads to along p's path, or
+// an error when the path does not fit a tree of p.Total leaves.
+func (p Proof) Root(leaf Hash) (Hash, error) {
 	if p.Index >= p.Total {
-		return fmt.Errorf("%w: index %d not below total %d", ErrProofInvalid, p.Index, p.Total)
+		return Hash{}, fmt.Errorf("%w: index %d not below total %d", ErrProofInvalid, p.Index, p.Total)
 	}
 	if len(p.Path) > MaxProofLength {
-		return fmt.Errorf("%w: path of %d hashes", ErrProofInvalid, len(p.Path))
+		return Hash{}, fmt.Errorf("%w: path of %d hashes", ErrProofInvalid, len(p.Path))
 	}
 	fn, sn := p.Index, p.Total-1
 	r := leaf
 	for _, c := range p.Path {
 		if sn == 0 {
-			return fmt.Errorf("%w: path longer than the tree", ErrProofInvalid)
+			return Hash{}, fmt.Errorf("%w: path longer than the tree", ErrProofInvalid)
 		}
 		if fn&1 == 1 || fn == sn {
 			r = nodeHash(&c, &r)
@@ -167,10 +181,25 @@ func (p Proof) Verify(leaf, root Hash) error {
 		sn >>= 1
 	}
 	if sn != 0 {
-		return fmt.Errorf("%w: path shorter than the tree", ErrProofInvalid)
+		return Hash{}, fmt.Errorf("%w: path shorter than the tree", ErrProofInvalid)
 	}
-	if r != root {
-		return fmt.Errorf("%w: leads to %s, not the root %s", ErrProofInvalid, r.Short(), root.Short())
+	return r, nil
+}
+
+// MarshalJSON writes p with its path as [] when it is empty (a one-leaf
+// tree): a list has one JSON form, never null (docs/PROTOCOL.md §1).
+func (p Proof) MarshalJSON() ([]byte, error) {
+	type plain Proof // the same fields without this method
+	q := plain(p)
+	q.Path = nonNil(q.Path)
+	return json.Marshal(q)
+}
+
+// nonNil returns s, or an empty list when s is nil, so that encoding/json
+// writes [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	return nil
+	return s
 }

@@ -2,9 +2,13 @@ package consensus
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // referenceRoot is RFC 6962 §2.1's recursive definition, word for word:
@@ -116,4 +120,37 @@ func BenchmarkMerkleRoot10000(b *testing.B) {
 		MerkleRoot(txs)
 	}
 	b.ReportMetric(float64(b.N*len(txs))/b.Elapsed().Seconds(), "txs/s")
+}
+
+// TestNullAndEmptyListHaveOneForm: a one-leaf tree's path is written [],
+// never null, and reads back; null is refused, and so is a heartbeat
+// block's transaction list written null.
+func TestNullAndEmptyListHaveOneForm(t *testing.T) {
+	_, proofs := MerkleProofs([][]byte{[]byte("only")})
+	data, err := json.Marshal(proofs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != `{"index":0,"total":1,"path":[]}` {
+		t.Fatalf("one-leaf proof written %s", data)
+	}
+	var back Proof
+	if err := canon.DecodeJSON(data, &back, 1000); err != nil || len(back.Path) != 0 {
+		t.Fatalf("[] path read back as %v, %v", back.Path, err)
+	}
+	if err := canon.DecodeJSON([]byte(`{"index":0,"total":1,"path":null}`), &back, 1000); !errors.Is(err, canon.ErrMalformed) {
+		t.Fatalf("null path: got %v, want ErrMalformed", err)
+	}
+	b := Block{Header: Header{ChainID: "c", Height: 1}}
+	data, _ = json.Marshal(b)
+	if !strings.Contains(string(data), `"txs":[]`) {
+		t.Fatalf("empty block written %s", data)
+	}
+	var bb Block
+	if err := canon.DecodeJSON(data, &bb, 1000); err != nil {
+		t.Fatalf("empty block read back: %v", err)
+	}
+	if err := canon.DecodeJSON([]byte(strings.Replace(string(data), `"txs":[]`, `"txs":null`, 1)), &bb, 1000); !errors.Is(err, canon.ErrMalformed) {
+		t.Fatalf("null txs: got %v, want ErrMalformed", err)
+	}
 }

@@ -39,12 +39,12 @@ func DecodeMessage(data []byte, max int) (*Message, error) {
 
 // Verify checks that the message is signed by a validator (for a
 // proposal, the proposer of its height and round) with a valid signature.
-func (m *Message) Verify(chainID string, vals *ValidatorSet) error {
+func (m *Message) Verify(chain Chain, vals *ValidatorSet) error {
 	switch {
 	case m.Proposal != nil && m.Vote == nil:
-		return m.Proposal.Verify(chainID, vals)
+		return m.Proposal.Verify(chain, vals)
 	case m.Vote != nil && m.Proposal == nil:
-		return m.Vote.Verify(chainID, vals)
+		return m.Vote.Verify(chain, vals)
 	}
 	return errors.New("consensus message: exactly one of proposal and vote")
 }

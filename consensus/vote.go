@@ -44,7 +44,7 @@ const (
 )
 
 type voteSignDoc struct {
-	ChainID   string   `cbor:"1,keyasint"`
+	Genesis   Hash     `cbor:"1,keyasint"`
 	Type      VoteType `cbor:"2,keyasint"`
 	Height    uint64   `cbor:"3,keyasint"`
 	Round     uint32   `cbor:"4,keyasint"`
@@ -52,31 +52,31 @@ type voteSignDoc struct {
 }
 
 // VoteSignBytes returns the message a validator signs for a vote:
-// "cocorico/v1/vote" ‖ canonical {chain id, type, height, round, block hash}.
-func VoteSignBytes(chainID string, t VoteType, height uint64, round uint32, block Hash) []byte {
-	doc := canon.MustMarshal(voteSignDoc{chainID, t, height, round, block})
+// "cocorico/v1/vote" ‖ canonical {genesis hash, type, height, round, block hash}.
+func VoteSignBytes(chain Chain, t VoteType, height uint64, round uint32, block Hash) []byte {
+	doc := canon.MustMarshal(voteSignDoc{chain.Genesis, t, height, round, block})
 	return append([]byte(DomainVote), doc...)
 }
 
 // SignBytes returns the message v's signature covers.
-func (v *Vote) SignBytes(chainID string) []byte {
-	return VoteSignBytes(chainID, v.Type, v.Height, v.Round, v.BlockHash)
+func (v *Vote) SignBytes(chain Chain) []byte {
+	return VoteSignBytes(chain, v.Type, v.Height, v.Round, v.BlockHash)
 }
 
 // Sign fills v.Signature with key's signature.
-func (v *Vote) Sign(chainID string, key ed25519.PrivateKey) {
-	v.Signature = ed25519.Sign(key, v.SignBytes(chainID))
+func (v *Vote) Sign(chain Chain, key ed25519.PrivateKey) {
+	v.Signature = ed25519.Sign(key, v.SignBytes(chain))
 }
 
 // Verify checks v's type, its signer and its signature.
-func (v *Vote) Verify(chainID string, vals *ValidatorSet) error {
+func (v *Vote) Verify(chain Chain, vals *ValidatorSet) error {
 	if v.Type != Prevote && v.Type != Precommit {
 		return fmt.Errorf("%w: %v", ErrVoteInvalid, v.Type)
 	}
 	if v.Height == 0 {
 		return fmt.Errorf("%w: height 0", ErrVoteInvalid)
 	}
-	if err := vals.verify(v.Validator, v.SignBytes(chainID), v.Signature); err != nil {
+	if err := vals.verify(v.Validator, v.SignBytes(chain), v.Signature); err != nil {
 		return fmt.Errorf("%w: %s h=%d r=%d: %v", ErrVoteInvalid, v.Type, v.Height, v.Round, err)
 	}
 	return nil
@@ -95,29 +95,29 @@ type Proposal struct {
 }
 
 type proposalSignDoc struct {
-	ChainID   string `cbor:"1,keyasint"`
+	Genesis   Hash   `cbor:"1,keyasint"`
 	Height    uint64 `cbor:"2,keyasint"`
 	Round     uint32 `cbor:"3,keyasint"`
 	POLRound  int32  `cbor:"4,keyasint"`
 	BlockHash Hash   `cbor:"5,keyasint"`
 }
 
-// SignBytes returns "cocorico/v1/proposal" ‖ canonical {chain id, height,
-// round, pol round, block hash}.
-func (p *Proposal) SignBytes(chainID string) []byte {
-	doc := canon.MustMarshal(proposalSignDoc{chainID, p.Height, p.Round, p.POLRound, p.Block.Hash()})
+// SignBytes returns "cocorico/v1/proposal" ‖ canonical {genesis hash,
+// height, round, pol round, block hash}.
+func (p *Proposal) SignBytes(chain Chain) []byte {
+	doc := canon.MustMarshal(proposalSignDoc{chain.Genesis, p.Height, p.Round, p.POLRound, p.Block.Hash()})
 	return append([]byte(DomainProposal), doc...)
 }
 
 // Sign fills p.Signature with key's signature.
-func (p *Proposal) Sign(chainID string, key ed25519.PrivateKey) {
-	p.Signature = ed25519.Sign(key, p.SignBytes(chainID))
+func (p *Proposal) Sign(chain Chain, key ed25519.PrivateKey) {
+	p.Signature = ed25519.Sign(key, p.SignBytes(chain))
 }
 
 // Verify checks that p is signed by the proposer of its height and round
 // and that its block claims the same height. The block's contents are the
 // application's to judge.
-func (p *Proposal) Verify(chainID string, vals *ValidatorSet) error {
+func (p *Proposal) Verify(chain Chain, vals *ValidatorSet) error {
 	validPOL := p.POLRound == -1 || p.POLRound >= 0 && int64(p.POLRound) < int64(p.Round)
 	if p.Height == 0 || !validPOL {
 		return fmt.Errorf("%w: proposal h=%d r=%d pol=%d", ErrVoteInvalid, p.Height, p.Round, p.POLRound)
@@ -128,7 +128,7 @@ func (p *Proposal) Verify(chainID string, vals *ValidatorSet) error {
 	if want := vals.Proposer(p.Height, p.Round); p.Validator != want {
 		return fmt.Errorf("%w: proposal h=%d r=%d by validator %d, proposer is %d", ErrVoteInvalid, p.Height, p.Round, p.Validator, want)
 	}
-	if err := vals.verify(p.Validator, p.SignBytes(chainID), p.Signature); err != nil {
+	if err := vals.verify(p.Validator, p.SignBytes(chain), p.Signature); err != nil {
 		return fmt.Errorf("%w: proposal h=%d r=%d: %v", ErrVoteInvalid, p.Height, p.Round, err)
 	}
 	return nil

@@ -9,7 +9,7 @@ func TestSignedVoteVerifiesAndAnyChangeBreaksIt(t *testing.T) {
 	g, keys := testChain(4)
 	vs := g.ValidatorSet()
 	v := precommit(g, keys, 2, 9, 1, Sum([]byte("b")))
-	if err := v.Verify(g.ChainID, vs); err != nil {
+	if err := v.Verify(g.Chain(), vs); err != nil {
 		t.Fatal(err)
 	}
 	mutations := map[string]func(*Vote){
@@ -24,11 +24,11 @@ func TestSignedVoteVerifiesAndAnyChangeBreaksIt(t *testing.T) {
 	for name, m := range mutations {
 		w := *v
 		m(&w)
-		if err := w.Verify(g.ChainID, vs); !errors.Is(err, ErrVoteInvalid) {
+		if err := w.Verify(g.Chain(), vs); !errors.Is(err, ErrVoteInvalid) {
 			t.Errorf("%s: got %v, want ErrVoteInvalid", name, err)
 		}
 	}
-	if err := v.Verify("other-chain", vs); err == nil {
+	if err := v.Verify(Chain{ID: g.ChainID, Genesis: Sum([]byte("a relaunch"))}, vs); err == nil {
 		t.Error("vote verified for another chain")
 	}
 }
@@ -39,25 +39,25 @@ func TestProposalMustComeFromTheRoundsProposer(t *testing.T) {
 	b := testBlock(g, 2)
 	b.Header.Height = 3
 	p := &Proposal{Height: 3, Round: 1, POLRound: -1, Block: *b, Validator: vs.Proposer(3, 1)}
-	p.Sign(g.ChainID, keys[p.Validator])
-	if err := p.Verify(g.ChainID, vs); err != nil {
+	p.Sign(g.Chain(), keys[p.Validator])
+	if err := p.Verify(g.Chain(), vs); err != nil {
 		t.Fatal(err)
 	}
 	q := *p
 	q.Validator = (p.Validator + 1) % 4
-	q.Sign(g.ChainID, keys[q.Validator])
-	if err := q.Verify(g.ChainID, vs); !errors.Is(err, ErrVoteInvalid) {
+	q.Sign(g.Chain(), keys[q.Validator])
+	if err := q.Verify(g.Chain(), vs); !errors.Is(err, ErrVoteInvalid) {
 		t.Fatalf("proposal by a non-proposer: got %v", err)
 	}
 	r := *p
 	r.POLRound = 1 // not below the round
-	r.Sign(g.ChainID, keys[r.Validator])
-	if err := r.Verify(g.ChainID, vs); !errors.Is(err, ErrVoteInvalid) {
+	r.Sign(g.Chain(), keys[r.Validator])
+	if err := r.Verify(g.Chain(), vs); !errors.Is(err, ErrVoteInvalid) {
 		t.Fatalf("pol round = round: got %v", err)
 	}
 	s := *p
 	s.Block.Txs = testTxs(3) // the signature covers the block hash, not the txs; the header still commits
-	if err := s.Verify(g.ChainID, vs); err != nil {
+	if err := s.Verify(g.Chain(), vs); err != nil {
 		t.Fatal("proposal signature should cover the header only:", err)
 	}
 	if err := s.Block.CheckStructure(g.ChainID, g.Params); !errors.Is(err, ErrBlockInvalid) {

@@ -22,6 +22,7 @@ import (
 // driver or the block follower); Submit is called from many.
 type App struct {
 	genesis *consensus.Genesis
+	rules   ballot.Rules
 	vals    *consensus.ValidatorSet
 	ledger  *store.Ledger
 	state   *ballot.KVState
@@ -53,11 +54,17 @@ type validBlock struct {
 
 // NewApp returns the application over an open ledger.
 func NewApp(g *consensus.Genesis, ledger *store.Ledger, pool *Mempool, m *Metrics, logger *slog.Logger, clock func() time.Time) (*App, error) {
+	rules := ballot.NewRules(g)
+	state, err := ballot.NewKVState(rules, ledger, ledger.Height())
+	if err != nil {
+		return nil, fmt.Errorf("ballot state: %w", err)
+	}
 	a := &App{
 		genesis:     g,
+		rules:       rules,
 		vals:        g.ValidatorSet(),
 		ledger:      ledger,
-		state:       ballot.NewKVState(g.ChainID, ledger),
+		state:       state,
 		pool:        pool,
 		metrics:     m,
 		logger:      logger,
@@ -73,11 +80,7 @@ func NewApp(g *consensus.Genesis, ledger *store.Ledger, pool *Mempool, m *Metric
 		}
 		a.tipHash, a.tipTime = hdr.Hash(), hdr.Time
 	}
-	all, err := a.state.AllResults()
-	if err != nil {
-		return nil, err
-	}
-	a.appHash = ballot.AppHash(all)
+	a.appHash = state.AppHash()
 	m.Height.Set(float64(ledger.Height()))
 	return a, nil
 }
@@ -122,7 +125,7 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 		}
 	}
 	start := time.Now()
-	checkInBatches(a.genesis.ChainID, todo, decoded, txs, a.state, out, errs)
+	checkInBatches(a.rules, todo, decoded, txs, a.state, out, errs)
 	if n := countCasts(todo, decoded); n > 0 {
 		per := time.Since(start).Seconds() / float64(n)
 		for range n {
@@ -176,7 +179,7 @@ func (a *App) checkStateless(tx []byte) (*ballot.Checked, error) {
 		return known, err
 	}
 	start := time.Now()
-	checked, err := ballot.Check(a.genesis.ChainID, decoded, tx, a.state)
+	checked, err := ballot.Check(a.rules, decoded, tx, a.state)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +229,7 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 // the next block's time.
 func (a *App) checkState(c *ballot.Checked) error {
 	height, _, tipTime := a.Tip()
-	return ballot.NewBatch(a.state, height+1, max(a.clock().UnixMilli(), tipTime+1)).Check(c)
+	return ballot.NewBatch(a.state, a.rules, height+1, max(a.clock().UnixMilli(), tipTime+1)).Check(c)
 }
 
 // Pending returns how many transactions wait in the mempool.
@@ -244,7 +247,7 @@ func (a *App) ProposeBlock(ctx context.Context, height uint64, proposer uint16, 
 	}
 	p := a.genesis.Params
 	blockTime := max(t.UnixMilli(), tipTime+1)
-	batch := ballot.NewBatch(a.state, height, blockTime)
+	batch := ballot.NewBatch(a.state, a.rules, height, blockTime)
 	var txs [][]byte
 	var ids, bad []consensus.Hash
 	for _, tx := range inSeqOrder(a.pool.Reap(p.MaxBlockTxs, p.MaxBlockBytes)) {
@@ -317,12 +320,12 @@ func (a *App) remember(hash consensus.Hash, v *validBlock) {
 }
 
 // ValidateBlock checks a proposed block: its structure, its place on the
-// chain (height, parent, app hash), its time (after the parent's, not
-// beyond now plus the allowed drift) and every transaction, in order.
-func (a *App) ValidateBlock(ctx context.Context, b *consensus.Block, now time.Time) error {
-	if b.Header.Time > now.UnixMilli()+a.genesis.Params.MaxClockDriftMs {
-		return fmt.Errorf("%w: block time %d is ahead of this validator's clock %d", consensus.ErrBlockInvalid, b.Header.Time, now.UnixMilli())
-	}
+// chain (height, parent, app hash), its time (after the parent's) and
+// every transaction, in order. How near the block's time is to this
+// validator's clock, on both sides, is the driver's timeliness check
+// (consensus.Params.Timely): a re-proposal of a locked block must pass
+// here whatever the clock says.
+func (a *App) ValidateBlock(ctx context.Context, b *consensus.Block) error {
 	_, err := a.validate(ctx, b)
 	if err != nil {
 		a.metrics.BlocksRefused.Inc()
@@ -356,7 +359,7 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	if err := b.CheckStructure(a.genesis.ChainID, a.genesis.Params); err != nil {
 		return nil, err
 	}
-	checked, err := verifyTxs(ctx, a.genesis.ChainID, a.genesis.Params.MaxTxBytes, b.Txs, a.state, a.pool.Get)
+	checked, err := verifyTxs(ctx, a.rules, a.genesis.Params.MaxTxBytes, b.Txs, a.state, a.pool.Get)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +370,7 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 		}
 	}
 	a.mu.Unlock()
-	batch := ballot.NewBatch(a.state, h.Height, h.Time)
+	batch := ballot.NewBatch(a.state, a.rules, h.Height, h.Time)
 	v = &validBlock{ids: make([]consensus.Hash, len(checked))}
 	for i, tx := range checked {
 		if err := batch.Add(tx); err != nil {
@@ -403,7 +406,14 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	clear(a.proposedTxs)
 	a.mu.Unlock()
 
-	dropped := a.pool.Update(v.ids, v.update, a.closedBetween(prevTime, b.Header.Time))
+	var closed map[consensus.Hash]bool
+	for _, id := range a.state.ClosingIn(prevTime, b.Header.Time) {
+		if closed == nil {
+			closed = map[consensus.Hash]bool{}
+		}
+		closed[id] = true
+	}
+	dropped := a.pool.Update(v.ids, v.update, closed)
 	m := a.metrics
 	m.MempoolDropped.Add(float64(dropped))
 	m.MempoolTxs.Set(float64(a.pool.Len()))
@@ -416,28 +426,6 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 		"apply_ms", time.Since(start).Milliseconds())
 	a.notifyFinal(b.Header.Height)
 	return nil
-}
-
-// closedBetween returns the ballots whose closing time is in (from, to].
-func (a *App) closedBetween(from, to int64) map[consensus.Hash]bool {
-	ids, err := a.state.BallotIDs()
-	if err != nil {
-		return nil
-	}
-	var out map[consensus.Hash]bool
-	for _, id := range ids {
-		b, found, err := a.state.Ballot(id)
-		if err != nil || !found {
-			continue
-		}
-		if c := b.Def.Closes; from < c && c <= to {
-			if out == nil {
-				out = map[consensus.Hash]bool{}
-			}
-			out[id] = true
-		}
-	}
-	return out
 }
 
 func kvs(w []ballot.KV) []store.KV {

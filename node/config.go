@@ -13,6 +13,7 @@ import (
 
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 	"github.com/cocorico/node/store"
 )
 
@@ -42,7 +43,11 @@ type FileConfig struct {
 	MDNS      *bool    `json:"mdns,omitempty"`
 }
 
-// ReadFileConfig reads config.json; a missing file is an empty config.
+// maxFileConfigBytes bounds config.json.
+const maxFileConfigBytes = 1 << 20
+
+// ReadFileConfig reads config.json; a missing file is an empty config. It
+// is read strictly (docs/PROTOCOL.md §1): an unset field is left out.
 func (h Home) ReadFileConfig() (FileConfig, error) {
 	var fc FileConfig
 	data, err := os.ReadFile(h.ConfigPath())
@@ -52,7 +57,7 @@ func (h Home) ReadFileConfig() (FileConfig, error) {
 	if err != nil {
 		return fc, err
 	}
-	if err := json.Unmarshal(data, &fc); err != nil {
+	if err := canon.DecodeJSON(data, &fc, maxFileConfigBytes); err != nil {
 		return fc, fmt.Errorf("%s: %w", h.ConfigPath(), err)
 	}
 	return fc, nil
@@ -118,19 +123,22 @@ type Config struct {
 	MaxDiskBytes int64
 	// Pprof serves Go's profiles on the API under /debug/pprof/.
 	Pprof bool
-	// TokensIssued, if set, replaces the HTTP query of the registrars.
-	TokensIssued func(ballot consensus.Hash) (uint64, bool)
 }
 
 // P2PConfig configures the peer network.
 type P2PConfig struct {
-	// Listen are the multiaddrs to listen on; empty: no peer network (a
-	// lone validator).
+	// Listen are the multiaddrs to listen on; empty: DefaultListen when
+	// the node has peers to find, else no peer network (a lone validator).
 	Listen []string
 	// Bootstrap are multiaddrs (with /p2p/ id) of peers to dial at start.
 	Bootstrap []string
 	// MDNS finds peers on the local network.
 	MDNS bool
+	// Port is the port of the default listen addresses (TCP and QUIC on
+	// every interface, DefaultListen), taken when Listen is empty and the
+	// node has peers to find (Bootstrap, MDNS) or a Port; default
+	// DefaultP2PPort. Port and Listen together are an error.
+	Port int
 	// MaxPeers bounds connections (the connection manager's high water).
 	MaxPeers int
 	// MaxSyncBytesPerSec caps the transactions fetched by block sync per
@@ -178,5 +186,5 @@ func (c *Config) validate() error {
 	if c.P2P.MaxPeers == 0 {
 		c.P2P.MaxPeers = 64
 	}
-	return nil
+	return c.resolveNetwork()
 }

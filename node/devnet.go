@@ -41,9 +41,12 @@ type DevnetConfig struct {
 	Version string
 	// Pprof serves Go's profiles on every node's API.
 	Pprof bool
+	// App are the chain's ballot rules; zero: consensus.DefaultAppParams
+	// (the devnet's organizer is added to them).
+	App consensus.AppParams
 }
 
-// DevnetInfo is devnet.json (../shared/CONTRACT.md).
+// DevnetInfo is devnet.json (docs/CONTRACT.md).
 type DevnetInfo struct {
 	ChainID   string           `json:"chain_id"`
 	Nodes     []DevnetNodeInfo `json:"nodes"`
@@ -83,6 +86,13 @@ func (c *DevnetConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.App.MaxCastsPerVoter == 0 {
+		interval := c.App.RevoteIntervalMs
+		c.App = consensus.DefaultAppParams()
+		if interval != 0 {
+			c.App.RevoteIntervalMs = interval
+		}
+	}
 }
 
 // NewDevnet makes (or, if Dir holds one, reopens) a devnet: keys, genesis,
@@ -119,7 +129,19 @@ func (d *Devnet) home(i int) Home {
 
 // create writes keys, genesis and the demo roll.
 func (d *Devnet) create(gpath string) (*consensus.Genesis, error) {
-	g := &consensus.Genesis{ChainID: d.cfg.ChainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams()}
+	// The genesis time is now: a devnet made again in another folder is
+	// another chain, whatever its name, and wallets tell them apart by
+	// their genesis hash.
+	g := &consensus.Genesis{ChainID: d.cfg.ChainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams(),
+		App: d.cfg.App}
+	if err := os.MkdirAll(d.cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	org, _, err := LoadOrCreateKey(filepath.Join(d.cfg.Dir, "organizer.key"))
+	if err != nil {
+		return nil, err
+	}
+	g.App.Organizers = []consensus.Organizer{{Name: "devnet organizer", PubKey: org.Public().(ed25519.PublicKey)}}
 	for i := range d.cfg.Validators {
 		h := d.home(i)
 		if err := os.MkdirAll(string(h), 0o700); err != nil {
@@ -264,8 +286,8 @@ func (d *Devnet) demoBallot(ctx context.Context) error {
 	n := client.NewNode(d.Nodes[0].APIURL())
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if bs, err := n.Ballots(ctx); err == nil && len(bs) > 0 {
-		d.Info.Ballot = bs[0].BallotID
+	if first, err := n.BallotPage(ctx, 1, 1); err == nil && len(first.Ballots) > 0 {
+		d.Info.Ballot = first.Ballots[0].BallotID // the first ballot of the chain
 		return nil
 	}
 	org, _, err := LoadOrCreateKey(filepath.Join(d.cfg.Dir, "organizer.key"))
@@ -277,14 +299,16 @@ func (d *Devnet) demoBallot(ctx context.Context) error {
 		return err
 	}
 	now := time.Now()
+	g := d.Nodes[0].cfg.Genesis
 	def := &ballot.Definition{
-		ChainID:    d.Info.ChainID,
-		Question:   "Demo referendum: should this devnet keep running?",
-		Choices:    []string{"for", "against", "abstention"},
-		Opens:      now.UnixMilli(),
-		Closes:     now.Add(7 * 24 * time.Hour).UnixMilli(),
-		Registrars: []ballot.Registrar{{Name: "devnet registrar", URL: d.Registrar.URL(), Key: k.PublicKey}},
-		Revote:     true,
+		ChainID:     d.Info.ChainID,
+		GenesisHash: g.Hash(),
+		Question:    "Demo referendum: should this devnet keep running?",
+		Choices:     []string{"for", "against", "abstention"},
+		Opens:       now.UnixMilli(),
+		Closes:      now.Add(7 * 24 * time.Hour).UnixMilli(),
+		Registrars:  []ballot.Registrar{{Name: "devnet registrar", URL: d.Registrar.URL(), Key: k.PublicKey}},
+		Revote:      true,
 	}
 	def.Sign(org)
 	id, err := n.SubmitDefinition(ctx, def)

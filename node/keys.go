@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // keyFile is the form of a key on disk (mode 0600).
@@ -26,7 +27,7 @@ func LoadKey(path string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	var kf keyFile
-	if err := json.Unmarshal(data, &kf); err != nil {
+	if err := canon.DecodeJSON(data, &kf, 4<<10); err != nil {
 		return nil, fmt.Errorf("key file %s: %w", path, err)
 	}
 	if kf.Type != "ed25519" || len(kf.Seed) != ed25519.SeedSize {

@@ -22,6 +22,11 @@ var ErrMempoolFull = fmt.Errorf("mempool full: %w", api.ErrOverloaded)
 // and seq. Safe for concurrent use.
 type Mempool struct {
 	maxTxs, maxBytes int
+	// onePerVoter refuses a cast while another cast of its voter key is
+	// pending: with a re-vote interval, two casts of one key never land
+	// in one block, and the voter is better told at once than left
+	// waiting for a cast the proposer will drop.
+	onePerVoter bool
 
 	mu     sync.Mutex
 	order  *list.List // of *pending, oldest first
@@ -40,16 +45,18 @@ type pending struct {
 }
 
 // NewMempool returns an empty mempool of at most maxTxs transactions and
-// maxBytes bytes.
-func NewMempool(maxTxs, maxBytes int) *Mempool {
+// maxBytes bytes; with onePerVoter, at most one pending cast per voter key
+// and ballot.
+func NewMempool(maxTxs, maxBytes int, onePerVoter bool) *Mempool {
 	return &Mempool{
-		maxTxs:   maxTxs,
-		maxBytes: maxBytes,
-		order:    list.New(),
-		byID:     make(map[consensus.Hash]*list.Element),
-		bySlot:   make(map[ballot.VoterSlot]map[uint64]consensus.Hash),
-		casts:    make(map[consensus.Hash]int),
-		avail:    make(chan struct{}, 1),
+		maxTxs:      maxTxs,
+		maxBytes:    maxBytes,
+		onePerVoter: onePerVoter,
+		order:       list.New(),
+		byID:        make(map[consensus.Hash]*list.Element),
+		bySlot:      make(map[ballot.VoterSlot]map[uint64]consensus.Hash),
+		casts:       make(map[consensus.Hash]int),
+		avail:       make(chan struct{}, 1),
 	}
 }
 
@@ -68,6 +75,9 @@ func (m *Mempool) Add(tx *ballot.Checked) error {
 		seqs := m.bySlot[slot]
 		if _, ok := seqs[c.Seq]; ok {
 			return fmt.Errorf("%w: another cast with seq %d is pending", ballot.ErrSeqReplay, c.Seq)
+		}
+		if m.onePerVoter && len(seqs) > 0 {
+			return fmt.Errorf("%w: an earlier cast of this voter key is pending: wait until it is final", ballot.ErrRevoteTooSoon)
 		}
 		if seqs == nil {
 			seqs = make(map[uint64]consensus.Hash, 1)

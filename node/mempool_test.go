@@ -13,7 +13,7 @@ import (
 // at most max, and each of them only once per wait: it counts as fresh
 // again after being handed out. The proposal order is left as it was.
 func TestStaleTransactionsAreHandedOutOncePerWaitOldestFirst(t *testing.T) {
-	m := NewMempool(100, 1<<20)
+	m := NewMempool(100, 1<<20, false)
 	for i := range 3 {
 		if err := m.Add(&ballot.Checked{ID: consensus.Hash{byte(i + 1)}, Bytes: []byte{byte('a' + i)}}); err != nil {
 			t.Fatal(err)

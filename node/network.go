@@ -92,7 +92,7 @@ func (nw *network) HandleTxs(txs [][]byte) p2p.Verdict {
 func forwarderFault(err error) bool {
 	for _, e := range []error{ballot.ErrMalformed, ballot.ErrTooLarge, ballot.ErrCastInvalid, ballot.ErrTokenInvalid,
 		ballot.ErrVoterSignature, ballot.ErrChoiceOutOfRange, ballot.ErrUnknownRegistrar, ballot.ErrDefinitionInvalid,
-		ballot.ErrOrganizerSignature, ballot.ErrWrongChain, ballot.ErrSealedUnsupported} {
+		ballot.ErrOrganizerSignature, ballot.ErrOrganizerNotAllowed, ballot.ErrWrongChain, ballot.ErrSealedUnsupported} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -298,7 +298,7 @@ func (nw *network) askHeights(ctx context.Context) {
 
 func (nw *network) catchUp(ctx context.Context) {
 	vals := nw.n.cfg.Genesis.ValidatorSet()
-	chainID := nw.n.cfg.Genesis.ChainID
+	chain := nw.n.app.rules.Chain
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
 		nw.mu.Lock()
@@ -335,7 +335,7 @@ func (nw *network) catchUp(ctx context.Context) {
 			}
 		}
 		for i, b := range blocks {
-			if err := commits[i].Verify(chainID, vals, b.Header.Height, b.Hash()); err != nil {
+			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
 				nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "height", b.Header.Height, "err", err)
 				return
 			}

@@ -9,13 +9,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
+
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cocorico/node/api"
-	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/store"
@@ -42,8 +41,6 @@ type Node struct {
 	logger  *slog.Logger
 	engine  engine
 	net     *network // nil without a peer network
-
-	issued sync.Map // consensus.Hash → issuedEntry
 }
 
 // engine orders final blocks into the app: the consensus driver on a
@@ -75,12 +72,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.reg = NewRegistry()
 	n.metrics = NewMetrics(n.reg, cfg.Version)
-	n.pool = NewMempool(cfg.MempoolTxs, cfg.MempoolBytes)
+	n.pool = NewMempool(cfg.MempoolTxs, cfg.MempoolBytes, cfg.Genesis.App.RevoteIntervalMs > 0)
 	if n.app, err = NewApp(cfg.Genesis, n.ledger, n.pool, n.metrics, n.logger, cfg.Clock); err != nil {
 		n.ledger.Close()
 		return nil, err
 	}
-	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof})
+	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
+		Clock: cfg.Clock})
 	if cfg.APIAddr != "" {
 		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 			n.ledger.Close()
@@ -229,38 +227,3 @@ func (n *Node) Pending(id consensus.Hash) bool {
 
 // PendingCasts implements api.Backend.
 func (n *Node) PendingCasts(b consensus.Hash) int { return n.pool.PendingCasts(b) }
-
-type issuedEntry struct {
-	n     uint64
-	known bool
-	at    time.Time
-}
-
-// TokensIssued implements api.Backend: the sum of the counts the ballot's
-// registrars publish, asked over HTTP and kept for two seconds.
-func (n *Node) TokensIssued(ctx context.Context, b *ballot.Ballot) (uint64, bool) {
-	if n.cfg.TokensIssued != nil {
-		return n.cfg.TokensIssued(b.ID)
-	}
-	if e, ok := n.issued.Load(b.ID); ok && time.Since(e.(issuedEntry).at) < 2*time.Second {
-		return e.(issuedEntry).n, e.(issuedEntry).known
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	var e issuedEntry
-	for _, r := range b.Def.Registrars {
-		if r.URL == "" {
-			continue
-		}
-		c, err := client.NewRegistrar(r.URL, "").Issued(ctx, b.ID)
-		if err != nil {
-			n.logger.Debug("registrar count unavailable", "registrar", r.URL, "err", err)
-			continue
-		}
-		e.n += c
-		e.known = true
-	}
-	e.at = time.Now()
-	n.issued.Store(b.ID, e)
-	return e.n, e.known
-}

@@ -37,6 +37,7 @@ type RecountReport struct {
 func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, progress func(uint64, uint64)) (*RecountReport, error) {
 	start := time.Now()
 	vals := g.ValidatorSet()
+	rules := ballot.NewRules(g)
 	top := l.Height()
 	st := ballot.NewMemState()
 	rep := &RecountReport{Ballot: id, Height: top}
@@ -66,14 +67,14 @@ func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id cons
 			return nil, fmt.Errorf("block %d: %w", h, err)
 		}
 		prev = b.Hash()
-		if err := c.Verify(g.ChainID, vals, h, prev); err != nil {
+		if err := c.Verify(rules.Chain, vals, h, prev); err != nil {
 			return nil, fmt.Errorf("block %d: %w", h, err)
 		}
-		checked, err := verifyTxs(ctx, g.ChainID, g.Params.MaxTxBytes, b.Txs, st, nil)
+		checked, err := verifyTxs(ctx, rules, g.Params.MaxTxBytes, b.Txs, st, nil)
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", h, err)
 		}
-		batch := ballot.NewBatch(st, h, hdr.Time)
+		batch := ballot.NewBatch(st, rules, h, hdr.Time)
 		for i, tx := range checked {
 			if err := batch.Add(tx); err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", h, i, err)
@@ -100,7 +101,11 @@ func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id cons
 	rep.Question, rep.Choices = b.Def.Question, b.Def.Choices
 	res, _, _ := st.Results(id)
 	rep.Counts = res.Counts
-	stored, found, err := ballot.NewKVState(g.ChainID, l).Results(id)
+	kv, err := ballot.NewKVState(rules, l, l.Height())
+	if err != nil {
+		return nil, fmt.Errorf("stored state: %w", err)
+	}
+	stored, found, err := kv.Results(id)
 	if err != nil || !found {
 		return nil, fmt.Errorf("stored results of %s: found %v, %v", id, found, err)
 	}

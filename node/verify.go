@@ -15,7 +15,7 @@ import (
 // cores. known, if set, returns transactions already verified (the
 // mempool's), which are not verified again. A cast may name a ballot
 // defined earlier in the same block.
-func verifyTxs(ctx context.Context, chainID string, max int, txs [][]byte, st ballot.Ballots, known func(consensus.Hash) (*ballot.Checked, bool)) ([]*ballot.Checked, error) {
+func verifyTxs(ctx context.Context, r ballot.Rules, max int, txs [][]byte, st ballot.Ballots, known func(consensus.Hash) (*ballot.Checked, bool)) ([]*ballot.Checked, error) {
 	out := make([]*ballot.Checked, len(txs))
 	defs := &lookupWith{base: st, own: map[consensus.Hash]*ballot.Ballot{}}
 	decoded := make([]*ballot.Tx, len(txs))
@@ -35,7 +35,7 @@ func verifyTxs(ctx context.Context, chainID string, max int, txs [][]byte, st ba
 			return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
 		}
 		if tx.Definition != nil {
-			c, err := ballot.Check(chainID, tx, raw, defs)
+			c, err := ballot.Check(r, tx, raw, defs)
 			if err != nil {
 				return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
 			}
@@ -47,7 +47,7 @@ func verifyTxs(ctx context.Context, chainID string, max int, txs [][]byte, st ba
 		todo = append(todo, i)
 	}
 	errs := make([]error, len(txs))
-	checkInBatches(chainID, todo, decoded, txs, defs, out, errs)
+	checkInBatches(r, todo, decoded, txs, defs, out, errs)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ const (
 
 // checkInBatches applies the stateless rules to txs[i] (decoded[i]) for
 // each i in todo, in batches on all cores, and writes out[i] or errs[i].
-func checkInBatches(chainID string, todo []int, decoded []*ballot.Tx, txs [][]byte, st ballot.Ballots, out []*ballot.Checked, errs []error) {
+func checkInBatches(r ballot.Rules, todo []int, decoded []*ballot.Tx, txs [][]byte, st ballot.Ballots, out []*ballot.Checked, errs []error) {
 	if len(todo) == 0 {
 		return
 	}
@@ -94,7 +94,7 @@ func checkInBatches(chainID string, todo []int, decoded []*ballot.Tx, txs [][]by
 				for j, i := range part {
 					ptxs[j], pdata[j] = decoded[i], txs[i]
 				}
-				checked, perrs := ballot.CheckBatch(chainID, ptxs, pdata, st)
+				checked, perrs := ballot.CheckBatch(r, ptxs, pdata, st)
 				for j, i := range part {
 					out[i], errs[i] = checked[j], perrs[j]
 				}

@@ -171,7 +171,7 @@ func (x *Host) validateConsensus(ctx context.Context, from peer.ID, m *pubsub.Me
 	if err != nil {
 		return x.verdict(x.names.consensus, Reject)
 	}
-	if err := cm.Verify(x.cfg.Genesis.ChainID, x.vals); err != nil {
+	if err := cm.Verify(x.chain, x.vals); err != nil {
 		return x.verdict(x.names.consensus, Reject)
 	}
 	return x.verdict(x.names.consensus, x.handler.HandleConsensus(m.ReceivedFrom, cm))
@@ -188,7 +188,7 @@ func (x *Host) validateFinal(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if a.Header.ChainID != x.cfg.Genesis.ChainID {
 		return x.verdict(x.names.final, Reject)
 	}
-	if err := a.Commit.Verify(x.cfg.Genesis.ChainID, x.vals, a.Header.Height, a.Header.Hash()); err != nil {
+	if err := a.Commit.Verify(x.chain, x.vals, a.Header.Height, a.Header.Hash()); err != nil {
 		return x.verdict(x.names.final, Reject)
 	}
 	x.sawHeight(m.ReceivedFrom, a.Header.Height)

@@ -71,6 +71,7 @@ type Host struct {
 	ps      *pubsub.PubSub
 	handler Handler
 	vals    *consensus.ValidatorSet
+	chain   consensus.Chain
 	names   topicNames
 	topics  map[string]*pubsub.Topic
 	mdns    mdns.Service
@@ -138,7 +139,7 @@ func New(cfg Config, handler Handler) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
-	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), names: newTopicNames(cfg.Genesis),
+	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
 		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).

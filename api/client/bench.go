@@ -116,6 +116,13 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	if cfg.Casts > cfg.Voters && !b.Def.Revote {
 		return nil, errors.New("bench: more casts than voters needs a ballot that allows re-voting")
 	}
+	// The chain bounds re-votes (docs/PROTOCOL.md §13): the casts of one
+	// voter go in one batch, so they must fit the chain's bounds at once.
+	if per := (cfg.Casts + cfg.Voters - 1) / cfg.Voters; per > 1 && (per > g.App.MaxCastsPerVoter || g.App.RevoteIntervalMs > 0) {
+		return nil, fmt.Errorf("bench: %d casts per voter, but this chain allows %d per voter key, %d ms apart: give more voters (a devnet for benchmarks: --max-casts-per-voter and --revote-interval 0)",
+			per, g.App.MaxCastsPerVoter, g.App.RevoteIntervalMs)
+	}
+	chain := g.Chain()
 	start := time.Now()
 	toks, skipped, err := benchTokens(ctx, cfg, b, progress)
 	if err != nil {
@@ -134,7 +141,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 		t := toks[v]
 		c := &ballot.Cast{BallotID: b.ID, Seq: uint64(len(perVoter[v]) + 1), Choice: uint32(i % len(b.Def.Choices)),
 			Registrar: t.registrar, TokenPrefix: t.tok.Prefix, Token: t.tok.Signature}
-		c.Sign(g.ChainID, t.key)
+		c.Sign(chain, t.key)
 		perVoter[v] = append(perVoter[v], &benchCast{cast: c, id: c.ID()})
 		if i%1000 == 0 {
 			progress("sign", i, cfg.Casts)

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,17 +146,38 @@ func (n *Node) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, *
 	if got := v.Definition.ID(); got != id {
 		return nil, nil, fmt.Errorf("node %s sent a definition hashing to %s for ballot %s", n.base, got, id)
 	}
-	b, err := v.Definition.Check(v.Definition.ChainID)
+	b, err := v.Definition.Parse()
 	if err != nil {
 		return nil, nil, fmt.Errorf("ballot %s from %s: %w", id, n.base, err)
 	}
 	return b, &v, nil
 }
 
-// Ballots lists the node's ballots.
+// Ballots lists the node's newest ballots (the first page).
 func (n *Node) Ballots(ctx context.Context) ([]api.BallotView, error) {
+	v, err := n.BallotPage(ctx, -1, 0)
+	if err != nil {
+		return nil, err
+	}
+	return v.Ballots, nil
+}
+
+// BallotPage lists up to limit ballots created before index before,
+// newest first (before < 0: from the newest; limit 0: the node's default).
+func (n *Node) BallotPage(ctx context.Context, before, limit int) (*api.BallotsView, error) {
+	q := url.Values{}
+	if before >= 0 {
+		q.Set("before", strconv.Itoa(before))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/v1/ballots"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
 	var v api.BallotsView
-	return v.Ballots, n.get(ctx, "/v1/ballots", &v)
+	return &v, n.get(ctx, path, &v)
 }
 
 // Results returns a ballot's results.
@@ -194,15 +217,20 @@ func Overloaded(err error) bool {
 	return errors.As(err, &e) && e.Code == "overloaded"
 }
 
+// TooSoon reports whether err is a node's 429 revote_too_soon answer: the
+// voter key's last cast is too recent (or still pending), and the same
+// cast may be sent again a little later.
+func TooSoon(err error) bool { return IsCode(err, "revote_too_soon") }
+
 // retryOverloaded calls send until it succeeds, fails otherwise than by
-// overload, or keeps failing by overload for longer than budget; it waits
-// between tries from 50 ms up to a second.
+// overload (or a re-vote too soon), or keeps failing so for longer than
+// budget; it waits between tries from 50 ms up to a second.
 func retryOverloaded(ctx context.Context, budget time.Duration, send func() error) error {
 	deadline := time.Now().Add(budget)
 	wait := 50 * time.Millisecond
 	for {
 		err := send()
-		if !Overloaded(err) || time.Now().After(deadline) {
+		if !(Overloaded(err) || TooSoon(err)) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -233,11 +261,25 @@ func (n *Node) CastStatus(ctx context.Context, id consensus.Hash) (*api.CastStat
 	return &v, n.get(ctx, "/v1/casts/"+id.String(), &v)
 }
 
+// UnknownGrace is how long WaitFinal lets a node say "unknown" of a cast
+// it accepted before giving up. A node says it of a cast it dropped (its
+// ballot closed, the node restarted and lost its mempool); but a node
+// behind a load balancer, or an older node that read its ledger before its
+// mempool while applying a block, may say it for a moment of a cast that
+// is on its way to a block. One "unknown" is no verdict.
+const UnknownGrace = 10 * time.Second
+
 // WaitFinal polls a cast's status until it is final (or replaced), the
-// context ends, or the cast is unknown to the node for longer than grace.
+// context ends, or the node has said "unknown" of it for longer than
+// UnknownGrace without a word in between.
 func (n *Node) WaitFinal(ctx context.Context, id consensus.Hash, every time.Duration) (*api.CastStatusView, error) {
+	return n.waitFinal(ctx, id, every, UnknownGrace)
+}
+
+func (n *Node) waitFinal(ctx context.Context, id consensus.Hash, every, grace time.Duration) (*api.CastStatusView, error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var unknownSince time.Time // zero while the node knows the cast
 	for {
 		v, err := n.CastStatus(ctx, id)
 		if err != nil {
@@ -247,7 +289,13 @@ func (n *Node) WaitFinal(ctx context.Context, id consensus.Hash, every time.Dura
 		case api.CastFinal, api.CastReplaced:
 			return v, nil
 		case api.CastUnknown:
-			return v, fmt.Errorf("cast %s is unknown to %s (dropped from its mempool)", id, n.base)
+			if unknownSince.IsZero() {
+				unknownSince = time.Now()
+			} else if time.Since(unknownSince) > grace {
+				return v, fmt.Errorf("cast %s is unknown to %s for more than %s (dropped from its mempool)", id, n.base, grace)
+			}
+		default:
+			unknownSince = time.Time{}
 		}
 		select {
 		case <-ctx.Done():

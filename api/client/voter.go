@@ -3,13 +3,9 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -19,111 +15,6 @@ import (
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 )
-
-// Wallet is a voter's local file (mode 0600): per ballot, the one-time
-// key, the token and the last seq, so that voting again re-votes with the
-// same key instead of asking the registrar for a second token; and the
-// genesis of each chain the voter has used, to check receipts offline.
-type Wallet struct {
-	Entries map[string]*WalletEntry       `json:"entries"` // by ballot id
-	Genesis map[string]*consensus.Genesis `json:"genesis"` // by chain id
-	path    string
-}
-
-// WalletEntry is what a voter keeps for one ballot.
-type WalletEntry struct {
-	BallotID    consensus.Hash   `json:"ballot_id"`
-	ChainID     string           `json:"chain_id"`
-	VoterSeed   []byte           `json:"voter_seed"`
-	Registrar   uint8            `json:"registrar"`
-	TokenPrefix []byte           `json:"token_prefix,omitempty"`
-	Token       []byte           `json:"token,omitempty"`
-	LastSeq     uint64           `json:"last_seq"`
-	Casts       []consensus.Hash `json:"casts"`
-}
-
-// DefaultWalletPath is ~/.cocorico/wallet.json.
-func DefaultWalletPath() string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "cocorico-wallet.json"
-	}
-	return filepath.Join(home, ".cocorico", "wallet.json")
-}
-
-// OpenWallet reads the wallet at path, or starts an empty one.
-func OpenWallet(path string) (*Wallet, error) {
-	w := &Wallet{Entries: map[string]*WalletEntry{}, Genesis: map[string]*consensus.Genesis{}, path: path}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return w, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(data, w); err != nil {
-		return nil, fmt.Errorf("wallet %s: %w", path, err)
-	}
-	if w.Entries == nil {
-		w.Entries = map[string]*WalletEntry{}
-	}
-	if w.Genesis == nil {
-		w.Genesis = map[string]*consensus.Genesis{}
-	}
-	return w, nil
-}
-
-// Save writes the wallet atomically with mode 0600.
-func (w *Wallet) Save() error {
-	data, err := json.MarshalIndent(w, "", "  ")
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(w.path, data, 0o600)
-}
-
-// WriteFileAtomic writes data to path through a synced temporary file and
-// a rename, so that a crash leaves the old file or the new one.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-// TrustGenesis returns the genesis the wallet holds for g's chain, after
-// storing g if it holds none (trust on first use). A different genesis
-// for a known chain id is an error: the node is on another chain.
-func (w *Wallet) TrustGenesis(g *consensus.Genesis) (*consensus.Genesis, error) {
-	if known, ok := w.Genesis[g.ChainID]; ok {
-		if known.Hash() != g.Hash() {
-			return nil, fmt.Errorf("chain %q: the node's genesis %s differs from the one this wallet trusts (%s)", g.ChainID, g.Hash(), known.Hash())
-		}
-		return known, nil
-	}
-	w.Genesis[g.ChainID] = g
-	return g, nil
-}
 
 // VoteRequest is what `cocorico vote` asks for.
 type VoteRequest struct {
@@ -139,15 +30,22 @@ type VoteRequest struct {
 	Progress func(string)
 	// Poll is how often to ask whether the cast is final; default 200 ms.
 	Poll time.Duration
+	// ClaimUnnamed re-votes with the wallet's entry for this ballot that
+	// names no voter (migrated from a version 1 wallet), as VoterID. Only
+	// the voter who cast it may say so: the wallet cannot tell.
+	ClaimUnnamed bool
 }
 
 // VoteResult is the outcome of a vote.
 type VoteResult struct {
 	CastID  consensus.Hash
 	Seq     uint64
+	VoterID string
 	Revote  bool
-	Receipt *ballot.Receipt
-	Checks  *ballot.Verification
+	// Replaces is the voter's cast that this re-vote replaces.
+	Replaces consensus.Hash
+	Receipt  *ballot.Receipt
+	Checks   *ballot.Verification
 }
 
 // Vote is the whole voter side: a one-time key and a blind token (or the
@@ -161,43 +59,56 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	if req.Poll == 0 {
 		req.Poll = 200 * time.Millisecond
 	}
+	if req.VoterID == "" {
+		return nil, errors.New("no voter id: the wallet keeps an entry per voter")
+	}
 	g, err := req.Node.Genesis(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
 	}
-	if g, err = req.Wallet.TrustGenesis(g); err != nil {
-		return nil, err
-	}
+	g = req.Wallet.TrustGenesis(g)
 	b, _, err := req.Node.Ballot(ctx, req.BallotID)
 	if err != nil {
 		return nil, err
 	}
-	if b.Def.ChainID != g.ChainID {
-		return nil, fmt.Errorf("ballot of chain %q on a node of chain %q", b.Def.ChainID, g.ChainID)
+	if _, err := b.Def.Check(ballot.NewRules(g)); err != nil {
+		return nil, fmt.Errorf("ballot %s is not a ballot of the node's chain %q: %w", b.ID, g.ChainID, err)
 	}
 	choice := slices.Index(b.Def.Choices, req.Choice)
 	if choice < 0 {
 		return nil, fmt.Errorf("%w: %q is not a choice of this ballot (%s)", ballot.ErrChoiceOutOfRange, req.Choice, strings.Join(b.Def.Choices, ", "))
 	}
+	idx, err := registrarIndex(b, req.Registrar.URL())
+	if err != nil {
+		return nil, err
+	}
 
-	entry := req.Wallet.Entries[b.ID.String()]
-	revote := entry != nil && entry.Token != nil
+	slot := WalletSlot{Genesis: g.Hash(), Ballot: b.ID, Registrar: uint8(idx), VoterID: req.VoterID}
+	entry, err := voterEntry(req, slot)
+	if err != nil {
+		return nil, err
+	}
+	revote := entry != nil
+	var replaces consensus.Hash
 	if !revote {
-		if entry, err = obtainToken(ctx, req, b); err != nil {
+		if entry, err = obtainToken(ctx, req, b, slot); err != nil {
 			return nil, err
 		}
-		say("token obtained from the registrar (blind signature)")
+		say(fmt.Sprintf("first vote as %s: token obtained from the registrar (blind signature)", req.VoterID))
 	} else {
-		if !b.Def.Revote {
-			return nil, fmt.Errorf("%w: this wallet already voted in ballot %s", ballot.ErrRevoteNotAllowed, b.ID)
+		if len(entry.Casts) > 0 {
+			replaces = entry.Casts[len(entry.Casts)-1]
 		}
-		say(fmt.Sprintf("re-voting with this wallet's key (last seq %d)", entry.LastSeq))
+		if !b.Def.Revote {
+			return nil, fmt.Errorf("%w: %s already voted in ballot %s from this wallet (cast %s)", ballot.ErrRevoteNotAllowed, req.VoterID, b.ID, replaces)
+		}
+		say(fmt.Sprintf("re-vote as %s with this wallet's key (seq %d, replaces your cast %s)", req.VoterID, entry.LastSeq+1, replaces))
 	}
 
 	key := ed25519.NewKeyFromSeed(entry.VoterSeed)
 	c := &ballot.Cast{BallotID: b.ID, Seq: entry.LastSeq + 1, Choice: uint32(choice), Registrar: entry.Registrar,
 		TokenPrefix: entry.TokenPrefix, Token: entry.Token}
-	c.Sign(g.ChainID, key)
+	c.Sign(g.Chain(), key)
 	// The seq is spent once the cast is signed: save before sending.
 	entry.LastSeq = c.Seq
 	entry.Casts = append(entry.Casts, c.ID())
@@ -210,6 +121,9 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		id, err = req.Node.SubmitCast(ctx, c)
 		if Overloaded(err) {
 			say("the node is busy (overloaded): trying again")
+		}
+		if TooSoon(err) {
+			say("your last cast is too recent for the chain's re-vote interval: trying again in a moment")
 		}
 		return err
 	})
@@ -230,35 +144,69 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	if !v.Valid {
 		return nil, fmt.Errorf("the node's receipt fails offline checks %v", v.Failed())
 	}
-	return &VoteResult{CastID: id, Seq: c.Seq, Revote: revote, Receipt: r, Checks: v}, nil
+	return &VoteResult{CastID: id, Seq: c.Seq, VoterID: req.VoterID, Revote: revote, Replaces: replaces, Receipt: r, Checks: v}, nil
 }
 
-func obtainToken(ctx context.Context, req VoteRequest, b *ballot.Ballot) (*WalletEntry, error) {
-	idx, err := registrarIndex(b, req.Registrar.URL())
-	if err != nil {
+// voterEntry returns the wallet's entry of the voter for the ballot, or
+// nil for a first vote. The voter's code must be the one of the first
+// vote: on a shared computer, another voter typing this voter's id cannot
+// re-vote in their name. An entry that names no voter (migrated from a
+// version 1 wallet) is used only when the voter claims it.
+func voterEntry(req VoteRequest, slot WalletSlot) (*WalletEntry, error) {
+	if e := req.Wallet.Entry(slot); e != nil {
+		if !e.codeMatches(req.Code) {
+			return nil, fmt.Errorf("%w: this wallet's key for %s in ballot %s was made with another code", ErrWrongVoterCode, req.VoterID, slot.Ballot)
+		}
+		return e, nil
+	}
+	if !req.ClaimUnnamed {
+		return nil, nil
+	}
+	unnamed := slot
+	unnamed.VoterID = ""
+	e := req.Wallet.Entry(unnamed)
+	if e == nil {
+		return nil, fmt.Errorf("--claim-unnamed: this wallet holds no entry without a voter for ballot %s", slot.Ballot)
+	}
+	e.VoterID = req.VoterID
+	if err := e.setCode(req.Rand, req.Code); err != nil {
 		return nil, err
 	}
+	return e, req.Wallet.Save()
+}
+
+// ErrWrongVoterCode: a re-vote with a code other than the first vote's.
+var ErrWrongVoterCode = errors.New("wrong code for this voter")
+
+func obtainToken(ctx context.Context, req VoteRequest, b *ballot.Ballot, slot WalletSlot) (*WalletEntry, error) {
 	seed := make([]byte, ed25519.SeedSize)
 	if _, err := io.ReadFull(req.Rand, seed); err != nil {
 		return nil, err
 	}
 	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
-	tr, err := ballot.NewTokenRequest(req.Rand, b.Keys[idx], b.ID, pub)
+	tr, err := ballot.NewTokenRequest(req.Rand, b.Keys[slot.Registrar], b.ID, pub)
 	if err != nil {
 		return nil, err
 	}
 	blindSig, err := req.Registrar.Token(ctx, registrarapi.TokenRequest{BallotID: b.ID, VoterID: req.VoterID,
 		Code: req.Code, Blinded: tr.Blinded})
 	if err != nil {
+		if IsCode(err, "already_issued") && len(req.Wallet.unnamed(slot.Genesis, b.ID)) > 0 {
+			return nil, fmt.Errorf("registrar: %w; this wallet holds a key for this ballot from its old format, "+
+				"which did not record whose it is: if that vote was yours, vote again with --claim-unnamed", err)
+		}
 		return nil, fmt.Errorf("registrar: %w", err)
 	}
 	tok, err := tr.Finalize(blindSig)
 	if err != nil {
 		return nil, err
 	}
-	e := &WalletEntry{BallotID: b.ID, ChainID: b.Def.ChainID, VoterSeed: seed, Registrar: uint8(idx),
-		TokenPrefix: tok.Prefix, Token: tok.Signature}
-	req.Wallet.Entries[b.ID.String()] = e
+	e := &WalletEntry{GenesisHash: slot.Genesis, ChainID: b.Def.ChainID, BallotID: b.ID, Registrar: slot.Registrar,
+		VoterID: req.VoterID, VoterSeed: seed, TokenPrefix: tok.Prefix, Token: tok.Signature}
+	if err := e.setCode(req.Rand, req.Code); err != nil {
+		return nil, err
+	}
+	req.Wallet.Entries = append(req.Wallet.Entries, e)
 	return e, req.Wallet.Save()
 }
 

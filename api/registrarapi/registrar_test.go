@@ -51,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 	e := ballottest.NewElection(ballottest.Options{Opens: 1000, Closes: 9000, Seed: 80})
 	e.Def.Registrars = []ballot.Registrar{{Name: "r", Key: k.PublicKey}}
 	e.Def.Sign(e.Organizer)
-	if f.b, err = e.Def.Check(e.ChainID); err != nil {
+	if f.b, err = e.Def.Check(e.Rules); err != nil {
 		t.Fatal(err)
 	}
 	f.bals[f.b.ID] = f.b

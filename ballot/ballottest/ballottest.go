@@ -48,6 +48,8 @@ func Seeded(seed uint64) *mrand.ChaCha8 {
 
 // Options shape an election.
 type Options struct {
+	// Genesis is the chain of the election; default Validators(ChainID, 4, 0).
+	Genesis *consensus.Genesis
 	ChainID string
 	Choices []string
 	Opens   int64 // Unix ms
@@ -60,6 +62,8 @@ type Options struct {
 // Election is one ballot with its organizer and registrar secrets.
 type Election struct {
 	ChainID   string
+	Genesis   *consensus.Genesis
+	Rules     ballot.Rules
 	Organizer ed25519.PrivateKey
 	Registrar *rsa.PrivateKey
 	Def       *ballot.Definition
@@ -69,12 +73,20 @@ type Election struct {
 }
 
 // NewElection makes a signed ballot definition. Zero options get defaults:
-// chain "test-chain", for / against / abstention, open from 0 to 10^13 ms,
-// re-voting allowed only if asked.
+// chain "test-chain" of 4 validators, for / against / abstention, open
+// from 0 to 10^13 ms, re-voting allowed only if asked. The organizer is
+// the one Validators puts in every test genesis.
 func NewElection(o Options) *Election {
 	if o.ChainID == "" {
 		o.ChainID = "test-chain"
+		if o.Genesis != nil {
+			o.ChainID = o.Genesis.ChainID
+		}
 	}
+	if o.Genesis == nil {
+		o.Genesis, _ = Validators(o.ChainID, 4, 0)
+	}
+	rules := ballot.NewRules(o.Genesis)
 	if o.Choices == nil {
 		o.Choices = []string{"for", "against", "abstention"}
 	}
@@ -85,25 +97,31 @@ func NewElection(o Options) *Election {
 		o.KeyBits = ballot.KeyBits2048
 	}
 	rng := Seeded(o.Seed)
-	seed := make([]byte, ed25519.SeedSize)
-	rng.Read(seed)
-	org := ed25519.NewKeyFromSeed(seed)
+	org := OrganizerKey()
 	reg := RegistrarKey(o.KeyBits)
 	def := &ballot.Definition{
-		ChainID:    o.ChainID,
-		Question:   fmt.Sprintf("Test question %d?", o.Seed),
-		Choices:    o.Choices,
-		Opens:      o.Opens,
-		Closes:     o.Closes,
-		Registrars: []ballot.Registrar{{Name: "test registrar", Key: ballot.MarshalRegistrarKey(&reg.PublicKey)}},
-		Revote:     o.Revote,
+		ChainID:     o.ChainID,
+		GenesisHash: rules.Chain.Genesis,
+		Question:    fmt.Sprintf("Test question %d?", o.Seed),
+		Choices:     o.Choices,
+		Opens:       o.Opens,
+		Closes:      o.Closes,
+		Registrars:  []ballot.Registrar{{Name: "test registrar", Key: ballot.MarshalRegistrarKey(&reg.PublicKey)}},
+		Revote:      o.Revote,
 	}
 	def.Sign(org)
-	b, err := def.Check(o.ChainID)
+	b, err := def.Check(rules)
 	if err != nil {
 		panic(err)
 	}
-	return &Election{ChainID: o.ChainID, Organizer: org, Registrar: reg, Def: def, Ballot: b, rng: rng}
+	return &Election{ChainID: o.ChainID, Genesis: o.Genesis, Rules: rules, Organizer: org, Registrar: reg, Def: def, Ballot: b, rng: rng}
+}
+
+// OrganizerKey is the organizer every test genesis allows.
+func OrganizerKey() ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	copy(seed, "cocorico test organizer")
+	return ed25519.NewKeyFromSeed(seed)
 }
 
 // Voter is a voter's one-time key and its token for one ballot.
@@ -142,7 +160,7 @@ func (e *Election) Cast(v *Voter, seq uint64, choice uint32) *ballot.Cast {
 		TokenPrefix: v.Token.Prefix,
 		Token:       v.Token.Signature,
 	}
-	c.Sign(e.ChainID, v.Key)
+	c.Sign(e.Rules.Chain, v.Key)
 	return c
 }
 
@@ -158,7 +176,8 @@ func Checked(c *ballot.Cast) *ballot.Checked {
 	return &ballot.Checked{ID: ballot.TxID(data), Bytes: data, Cast: c}
 }
 
-// Validators makes n validator keys and the genesis naming them.
+// Validators makes n validator keys and the genesis naming them, with the
+// default application rules and OrganizerKey as its organizer.
 func Validators(chainID string, n int, seed uint64) (*consensus.Genesis, []ed25519.PrivateKey) {
 	rng := Seeded(seed)
 	keys := make([]ed25519.PrivateKey, n)
@@ -169,18 +188,19 @@ func Validators(chainID string, n int, seed uint64) (*consensus.Genesis, []ed255
 		keys[i] = ed25519.NewKeyFromSeed(s)
 		vals[i] = consensus.Validator{Name: fmt.Sprintf("validator-%d", i), PubKey: keys[i].Public().(ed25519.PublicKey)}
 	}
-	g := &consensus.Genesis{ChainID: chainID, Validators: vals, Params: consensus.DefaultParams()}
+	g := &consensus.Genesis{ChainID: chainID, Validators: vals, Params: consensus.DefaultParams(), App: consensus.DefaultAppParams()}
+	g.App.Organizers = []consensus.Organizer{{Name: "test organizer", PubKey: OrganizerKey().Public().(ed25519.PublicKey)}}
 	g.GenesisTime = timeUnixMilli(1_700_000_000_000)
 	return g, keys
 }
 
 // Commit returns the commit of the first quorum of keys for header.
-func Commit(chainID string, keys []ed25519.PrivateKey, h *consensus.Header, round uint32) *consensus.Commit {
+func Commit(chain consensus.Chain, keys []ed25519.PrivateKey, h *consensus.Header, round uint32) *consensus.Commit {
 	quorum := 2*len(keys)/3 + 1
 	votes := make([]*consensus.Vote, quorum)
 	for i := range quorum {
 		v := &consensus.Vote{Type: consensus.Precommit, Height: h.Height, Round: round, BlockHash: h.Hash(), Validator: uint16(i)}
-		v.Sign(chainID, keys[i])
+		v.Sign(chain, keys[i])
 		votes[i] = v
 	}
 	c, err := consensus.NewCommit(votes)

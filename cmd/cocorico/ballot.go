@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -84,7 +86,11 @@ Without --choice the choices are for / against / abstention.`,
 			if err != nil {
 				return err
 			}
-			def := &ballot.Definition{ChainID: g.ChainID, Question: question, Choices: choices,
+			if pub := org.Public().(ed25519.PublicKey); !g.App.IsOrganizer(pub) {
+				return fmt.Errorf("the organizer key %s (%s) is not among the organizers of chain %q's genesis: only they create ballots (ask the network's validators to name it, or use --key with an organizer's key)",
+					keyPath, base64.StdEncoding.EncodeToString(pub), g.ChainID)
+			}
+			def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: question, Choices: choices,
 				Opens: opensAt.UnixMilli(), Closes: closesAt.UnixMilli(), Revote: revote}
 			for _, u := range registrars {
 				k, err := client.NewRegistrar(u, adminToken).NewKey(ctx, bits)

@@ -57,3 +57,25 @@ func TestReceiptVerifyExitsOneOnATamperedReceipt(t *testing.T) {
 		t.Fatalf("tampered receipt: exit %d\n%s", code, out)
 	}
 }
+
+// TestReceiptWithADuplicateKeyIsRefused: docs/vectors' receipt with
+// "choice": 2 written before its "choice": 0 would verify (encoding/json
+// keeps the last key) while another reader shows 2; the CLI refuses it.
+func TestReceiptWithADuplicateKeyIsRefused(t *testing.T) {
+	data, err := os.ReadFile("../../docs/vectors/receipt.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := strings.Replace(string(data), `"choice": 0`, `"choice": 2, "choice": 0`, 1)
+	if twice == string(data) {
+		t.Fatal(`no "choice": 0 in the vector receipt`)
+	}
+	path := filepath.Join(t.TempDir(), "twice.json")
+	if err := os.WriteFile(path, []byte(twice), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCLI("receipt", "verify", path, "--genesis", "../../docs/vectors/genesis.json")
+	if code == exitOK || !strings.Contains(out, "duplicate key") {
+		t.Fatalf("receipt with choice twice: exit %d\n%s", code, out)
+	}
+}

@@ -3,15 +3,19 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/node"
 )
 
 func newDevnetCmd() *cobra.Command {
 	var (
 		validators, apiPort, voters int
+		maxCasts                    int
+		revoteInterval              time.Duration
 		dir                         string
 		pprof                       bool
 		lf                          logFlags
@@ -36,8 +40,15 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 					return err
 				}
 			}
+			app := consensus.DefaultAppParams()
+			if cmd.Flags().Changed("max-casts-per-voter") {
+				app.MaxCastsPerVoter = maxCasts
+			}
+			if cmd.Flags().Changed("revote-interval") {
+				app.RevoteIntervalMs = revoteInterval.Milliseconds()
+			}
 			d, err := node.NewDevnet(node.DevnetConfig{Dir: dir, Validators: validators, APIPort: apiPort, Voters: voters,
-				Logger: logger, Version: version, Pprof: pprof})
+				Logger: logger, Version: version, Pprof: pprof, App: app})
 			if err != nil {
 				return err
 			}
@@ -64,6 +75,9 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 	f.StringVar(&dir, "dir", "", "devnet folder (default: a fresh temporary folder)")
 	f.IntVar(&apiPort, "api-port", 8080, "API port of the first validator (validator i: +i; registrar: +50)")
 	f.IntVar(&voters, "voters", 1000, "size of the demo voter roll")
+	f.IntVar(&maxCasts, "max-casts-per-voter", consensus.DefaultAppParams().MaxCastsPerVoter, "a new devnet's genesis: casts allowed per voter key and ballot")
+	f.DurationVar(&revoteInterval, "revote-interval", time.Duration(consensus.DefaultAppParams().RevoteIntervalMs)*time.Millisecond,
+		"a new devnet's genesis: least time between two casts of a voter key (0 for load tests that re-vote at once)")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on every node's API")
 	lf.add(cmd)
 	return cmd

@@ -202,9 +202,12 @@ func (c *cluster) createBallot(ctx context.Context) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	_, org, _ := ed25519.GenerateKey(rand.Reader)
+	org, err := node.LoadKey(filepath.Join(c.dir, "organizer.key")) // written by testnet, named in the genesis
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	now := time.Now()
-	def := &ballot.Definition{ChainID: c.genesis.ChainID, Question: "Network test?", Choices: []string{"for", "against", "abstention"},
+	def := &ballot.Definition{ChainID: c.genesis.ChainID, GenesisHash: c.genesis.Hash(), Question: "Network test?", Choices: []string{"for", "against", "abstention"},
 		Opens: now.UnixMilli(), Closes: now.Add(time.Hour).UnixMilli(), Revote: true,
 		Registrars: []ballot.Registrar{{Name: "test", URL: "http://" + c.reg, Key: k.PublicKey}}}
 	def.Sign(org)

@@ -96,12 +96,21 @@ func newNodeCmd() *cobra.Command {
 		listen, bootstrap      []string
 		mdns, pprof            bool
 		maxDiskGB, maxSyncMBps float64
+		p2pPort                int
 		lf                     logFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "node --home DIR [--genesis FILE] [--listen MULTIADDR] [--api ADDR] [--bootstrap MULTIADDR,...]",
+		Use:   "node --home DIR [--genesis FILE] [--api ADDR] [--bootstrap MULTIADDR,...] [--p2p-port N | --listen MULTIADDR,...]",
 		Short: "Run a node: a validator if the genesis names its key, a volunteer otherwise",
-		Args:  cobra.NoArgs,
+		Long: `Run a node: a validator if the genesis names its key, a volunteer otherwise.
+
+A node given peers (--bootstrap, --mdns) and no --listen listens for peers
+on every interface at --p2p-port (26656), TCP and QUIC. --listen "" starts
+no peer network (a lone validator). A flag that cannot take effect is an
+error: --bootstrap or --mdns with --listen "", --p2p-port with --listen,
+--max-sync-mbps without peers, --max-disk-gb on a validator, a volunteer
+with no peers at all.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(lf.level, lf.json)
 			if err != nil {
@@ -137,14 +146,22 @@ func newNodeCmd() *cobra.Command {
 			if cmd.Flags().Changed("api") || cfg.APIAddr == "" {
 				cfg.APIAddr = apiAddr
 			}
+			noNetwork := false
 			if cmd.Flags().Changed("listen") {
 				cfg.P2P.Listen = splitList(listen)
+				noNetwork = len(cfg.P2P.Listen) == 0
 			}
 			if cmd.Flags().Changed("bootstrap") {
 				cfg.P2P.Bootstrap = splitList(bootstrap)
 			}
 			if cmd.Flags().Changed("mdns") {
 				cfg.P2P.MDNS = mdns
+			}
+			if cmd.Flags().Changed("p2p-port") {
+				cfg.P2P.Port = p2pPort
+			}
+			if err := checkPeerFlags(&cfg, noNetwork); err != nil {
+				return err
 			}
 			cfg.Pprof = pprof
 			cfg.MaxDiskBytes = int64(maxDiskGB * (1 << 30))
@@ -153,6 +170,9 @@ func newNodeCmd() *cobra.Command {
 				cfg.Name = filepath.Base(home)
 			}
 			n, err := node.New(cfg)
+			if errors.Is(err, node.ErrFlagWithoutEffect) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
@@ -174,11 +194,34 @@ func newNodeCmd() *cobra.Command {
 	f.StringSliceVar(&bootstrap, "bootstrap", nil, "peers to dial at start (multiaddrs with /p2p/ID)")
 	f.BoolVar(&mdns, "mdns", false, "find peers on the local network with mDNS")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the API")
+	f.IntVar(&p2pPort, "p2p-port", node.DefaultP2PPort, "port to listen on for peers (TCP and QUIC, every interface) when no --listen is given")
 	f.Float64Var(&maxDiskGB, "max-disk-gb", 0, "volunteer: stop following the chain while the ledger is larger (0: no limit)")
 	f.Float64Var(&maxSyncMBps, "max-sync-mbps", 0, "cap on block-sync download, MiB/s (0: no cap)")
 	lf.add(cmd)
 	cmd.MarkFlagRequired("home")
 	return cmd
+}
+
+// checkPeerFlags refuses what would leave the node without the peers it
+// was told about, before anything starts (issue 10 item 9): peers or a
+// port with --listen "" (no peer network), and a volunteer with no way to
+// find a peer (it would stay at height 0).
+func checkPeerFlags(cfg *node.Config, noNetwork bool) error {
+	p := cfg.P2P
+	if noNetwork {
+		switch {
+		case len(p.Bootstrap) > 0:
+			return usagef("--bootstrap with --listen \"\" (no peer network): the peers could never be dialed; drop --listen \"\" to listen on port %d", node.DefaultP2PPort)
+		case p.MDNS:
+			return usagef("--mdns with --listen \"\" (no peer network): nothing would be found")
+		case p.Port != 0:
+			return usagef("--p2p-port with --listen \"\" (no peer network)")
+		}
+	}
+	if !cfg.IsValidator() && len(p.Listen) == 0 && len(p.Bootstrap) == 0 && !p.MDNS && p.Port == 0 {
+		return usagef("a volunteer needs peers: give --bootstrap MULTIADDR (a node of the network, /ip4/…/tcp/26656/p2p/ID), --mdns or --listen")
+	}
+	return nil
 }
 
 func splitList(in []string) []string {

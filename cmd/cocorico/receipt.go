@@ -26,7 +26,8 @@ proof) and the block's commit by a quorum of the genesis validators. With
 --node, also that the node has this very block at this height and whether
 the cast still counts (a later re-vote replaces it).
 
-The genesis is --genesis FILE, or the one your wallet trusts for the chain.
+The genesis is --genesis FILE, or the one of the receipt's chain in your
+wallet (found by the cast, else by the chain's name).
 Exit status 0 only when every check holds.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,7 +39,7 @@ Exit status 0 only when every check holds.`,
 			if err != nil {
 				return err
 			}
-			g, err := receiptGenesis(genesisPath, walletPath, r.ChainID)
+			g, err := receiptGenesis(genesisPath, walletPath, r)
 			if err != nil && nodeURL == "" {
 				return err
 			}
@@ -92,7 +93,7 @@ Exit status 0 only when every check holds.`,
 	return cmd
 }
 
-func receiptGenesis(path, walletPath, chainID string) (*consensus.Genesis, error) {
+func receiptGenesis(path, walletPath string, r *ballot.Receipt) (*consensus.Genesis, error) {
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -104,10 +105,11 @@ func receiptGenesis(path, walletPath, chainID string) (*consensus.Genesis, error
 	if err != nil {
 		return nil, err
 	}
-	if g, ok := w.Genesis[chainID]; ok {
-		return g, nil
+	g, err := w.GenesisOf(r)
+	if err != nil {
+		return nil, usagef("%s: %v: give --genesis FILE (or --node URL to use the node's)", walletPath, err)
 	}
-	return nil, usagef("no genesis for chain %q in %s: give --genesis FILE (or --node URL to use the node's)", chainID, walletPath)
+	return g, nil
 }
 
 func printChecks(out interface{ Write([]byte) (int, error) }, checks []ballot.ReceiptCheck) {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,12 +17,20 @@ import (
 )
 
 func newResultsCmd() *cobra.Command {
-	var nodeURL, ballotID string
+	var nodeURL, ballotID, format string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "results --node URL --ballot ID [--json]",
-		Short: "Show a ballot's counts",
-		Args:  cobra.NoArgs,
+		Use:   "results --node URL --ballot ID [--format text|csv|json]",
+		Short: "Show a ballot's counts, checked against the validators' signatures",
+		Long: `Show a ballot's counts. The counts are checked against the chain: their
+proof into the app hash, and the commit of the next block by a quorum of
+the genesis validators (once that block is final). Then each registrar the
+ballot names is asked how many tokens it issued (this command asks them:
+a node never does).
+
+--format csv writes one line per choice (ballot_id,height,status,choice,count);
+--format json writes the node's answer as it is.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			id, err := consensus.ParseHash(ballotID)
 			if err != nil {
@@ -28,42 +39,86 @@ func newResultsCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			n := client.NewNode(nodeURL)
-			r, err := n.Results(ctx, id)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
+				format = "json"
+			}
+			switch format {
+			case "text", "csv", "json":
+			default:
+				return usagef("--format %q: want text, csv or json", format)
+			}
+			if format == "json" {
+				r, err := n.Results(ctx, id)
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(r)
 			}
-			b, _, err := n.Ballot(ctx, id)
+			g, err := n.Genesis(ctx)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%s\n%s · status %s · height %d\n\n", b.Def.Question, id, r.Status, r.Height)
-			total := r.Casts.Counted
-			for _, c := range r.Choices {
-				pct := 0.0
-				if total > 0 {
-					pct = 100 * float64(c.Count) / float64(total)
+			cr, err := n.VerifiedResults(ctx, g, id)
+			if err != nil {
+				return err
+			}
+			if format == "csv" {
+				return writeResultsCSV(cmd.OutOrStdout(), cr)
+			}
+			printResults(cmd.OutOrStdout(), cr, g)
+			// Issuance counts come from the registrars themselves: this
+			// command (a client) asks the URLs the ballot names; a node
+			// never fetches a URL taken from the chain.
+			for _, reg := range cr.Ballot.Def.Registrars {
+				if reg.URL == "" {
+					continue
 				}
-				bar := strings.Repeat("█", int(pct/4))
-				fmt.Fprintf(out, "  %-20s %10d  %5.1f%%  %s\n", c.Label, c.Count, pct, bar)
+				if issued, err := client.NewRegistrar(reg.URL, "").Issued(ctx, id); err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s says it issued %d tokens\n", reg.Name, issued)
+				}
 			}
-			fmt.Fprintf(out, "\n  counted %d · replaced %d · pending %d", r.Casts.Counted, r.Casts.Replaced, r.Casts.Pending)
-			if r.TokensIssued != nil {
-				fmt.Fprintf(out, " · tokens issued %d", *r.TokensIssued)
-			}
-			fmt.Fprintln(out)
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&nodeURL, "node", "http://127.0.0.1:8080", "node API URL")
 	f.StringVar(&ballotID, "ballot", "", "ballot id (hex)")
-	f.BoolVar(&asJSON, "json", false, "print the API's JSON")
+	f.StringVar(&format, "format", "text", "text, csv or json")
+	f.BoolVar(&asJSON, "json", false, "the same as --format json")
 	cmd.MarkFlagRequired("ballot")
 	return cmd
+}
+
+func printResults(out io.Writer, cr *client.CheckedResults, g *consensus.Genesis) {
+	r := cr.View
+	fmt.Fprintf(out, "%s\n%s · status %s · height %d\n\n", cr.Ballot.Def.Question, r.BallotID, r.Status, r.Height)
+	total := r.Casts.Counted
+	for _, c := range r.Choices {
+		pct := 0.0
+		if total > 0 {
+			pct = 100 * float64(c.Count) / float64(total)
+		}
+		bar := strings.Repeat("█", int(pct/4))
+		fmt.Fprintf(out, "  %-20s %10d  %5.1f%%  %s\n", c.Label, c.Count, pct, bar)
+	}
+	fmt.Fprintf(out, "\n  counted %d · replaced %d · pending %d\n", r.Casts.Counted, r.Casts.Replaced, r.Casts.Pending)
+	if cr.Signed {
+		fmt.Fprintf(out, "  ✓ checked: signed by %d of %d validators (block %d commits to them)\n", cr.Signers, len(g.Validators), r.Height+1)
+	} else {
+		fmt.Fprintf(out, "  · consistent with the node's app hash; signed once block %d is final\n", r.Height+1)
+	}
+}
+
+// writeResultsCSV writes the checked counts, one line per choice.
+func writeResultsCSV(out io.Writer, cr *client.CheckedResults) error {
+	w := csv.NewWriter(out)
+	w.Write([]string{"ballot_id", "height", "status", "choice", "count"})
+	r := cr.View
+	for _, c := range r.Choices {
+		w.Write([]string{r.BallotID.String(), strconv.FormatUint(r.Height, 10), r.Status, c.Label, strconv.FormatUint(c.Count, 10)})
+	}
+	w.Flush()
+	return w.Error()
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes of ../shared/CONTRACT.md.
+// Exit codes of docs/CONTRACT.md.
 const (
 	exitOK     = 0
 	exitFailed = 1 // a check failed or the server refused

@@ -2,9 +2,11 @@ package main
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +20,7 @@ func newTestnetCmd() *cobra.Command {
 	var (
 		validators, volunteers, p2pBase, apiBase int
 		out, chainID, host                       string
+		organizers                               []string
 		compose                                  bool
 	)
 	cmd := &cobra.Command{
@@ -37,7 +40,15 @@ after the validators. For machines of their own, edit each config.json.`,
 				return fmt.Errorf("%s already holds a network: refusing to overwrite its keys", out)
 			}
 			n := validators + volunteers
-			g := &consensus.Genesis{ChainID: chainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams()}
+			g := &consensus.Genesis{ChainID: chainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams(),
+				App: consensus.DefaultAppParams()}
+			if err := os.MkdirAll(out, 0o700); err != nil {
+				return err
+			}
+			org, err := addOrganizers(&g.App, filepath.Join(out, "organizer.key"), organizers)
+			if err != nil {
+				return err
+			}
 			names := make([]string, n)
 			keys := make([]ed25519.PrivateKey, n)
 			var bootstrap []string
@@ -101,6 +112,9 @@ after the validators. For machines of their own, edit each config.json.`,
 				return err
 			}
 			fmt.Fprintf(w, "genesis %s (chain %q, %d validators)\n", g.Hash(), g.ChainID, validators)
+			if org != "" {
+				fmt.Fprintf(w, "organizer key %s (create ballots with: cocorico ballot create --key %s ...)\n", org, org)
+			}
 			return nil
 		},
 	}
@@ -112,7 +126,31 @@ after the validators. For machines of their own, edit each config.json.`,
 	f.StringVar(&host, "host", "127.0.0.1", "address the nodes listen on and dial each other at")
 	f.IntVar(&p2pBase, "p2p-base-port", 26656, "libp2p port of node 0 (node i: +i)")
 	f.IntVar(&apiBase, "api-base-port", 8080, "API port of node 0 (node i: +i)")
+	f.StringArrayVar(&organizers, "organizer", nil, "an organizer allowed to create ballots: NAME=BASE64_ED25519_PUBLIC_KEY (repeat); without it, a new key is written to OUT/organizer.key")
 	f.BoolVar(&compose, "compose", false, "configure for one container per node (deploy/compose.yaml): same ports, peers by service name")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// addOrganizers puts the organizers given as NAME=BASE64 keys in the
+// genesis rules; without any, it makes one key at keyPath and returns its
+// path. Only these keys can create ballots on the chain.
+func addOrganizers(app *consensus.AppParams, keyPath string, given []string) (string, error) {
+	for _, o := range given {
+		name, b64, ok := strings.Cut(o, "=")
+		pub, err := base64.StdEncoding.DecodeString(b64)
+		if !ok || err != nil || len(pub) != ed25519.PublicKeySize {
+			return "", usagef("--organizer %q: want NAME=BASE64 of a 32-byte Ed25519 public key", o)
+		}
+		app.Organizers = append(app.Organizers, consensus.Organizer{Name: name, PubKey: pub})
+	}
+	if len(given) > 0 {
+		return "", nil
+	}
+	k, _, err := node.LoadOrCreateKey(keyPath)
+	if err != nil {
+		return "", err
+	}
+	app.Organizers = append(app.Organizers, consensus.Organizer{Name: "organizer", PubKey: k.Public().(ed25519.PublicKey)})
+	return keyPath, nil
 }

@@ -17,6 +17,7 @@ func newVoteCmd() *cobra.Command {
 	var (
 		nodeURL, registrarURL, ballotID, voterID, code, choice, receiptPath, walletPath string
 		timeout                                                                         time.Duration
+		claimUnnamed                                                                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "vote --node URL --registrar URL --ballot ID --voter VOTER_ID --code CODE --choice LABEL",
@@ -26,9 +27,11 @@ blind-signs a token for it (the registrar never sees the key or the choice).
 The cast goes to the node; once it is final, the receipt is fetched, checked
 offline against the chain's genesis and written to the receipt file.
 
-Running vote again for the same ballot re-votes with the same key (where the
-ballot allows it): the later cast replaces the earlier one. The key and
-token are kept in the wallet file (mode 0600).`,
+Running vote again as the same voter (same --voter and --code) for the same
+ballot re-votes with the same key (where the ballot allows it): the later
+cast replaces the earlier one. Another voter on the same computer gets a key
+of their own: the wallet file (mode 0600) keeps the key and token per chain
+(genesis hash), ballot and voter.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			id, err := consensus.ParseHash(ballotID)
@@ -45,11 +48,14 @@ token are kept in the wallet file (mode 0600).`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			out := cmd.OutOrStdout()
+			if n := w.Notice(); n != "" {
+				fmt.Fprintln(out, "!", n)
+			}
 			res, err := client.Vote(ctx, client.VoteRequest{
 				Node:      client.NewNode(nodeURL),
 				Registrar: client.NewRegistrar(registrarURL, ""),
 				BallotID:  id, VoterID: voterID, Code: code, Choice: choice,
-				Wallet: w, Rand: rand.Reader,
+				Wallet: w, Rand: rand.Reader, ClaimUnnamed: claimUnnamed,
 				Progress: func(s string) { fmt.Fprintln(out, "·", s) },
 			})
 			if err != nil {
@@ -62,9 +68,9 @@ token are kept in the wallet file (mode 0600).`,
 			if err := client.WriteFileAtomic(receiptPath, append(data, '\n'), 0o600); err != nil {
 				return err
 			}
-			kind := "vote"
+			kind := "first vote as " + res.VoterID
 			if res.Revote {
-				kind = fmt.Sprintf("re-vote (seq %d, replaces your earlier cast)", res.Seq)
+				kind = fmt.Sprintf("re-vote as %s (seq %d, replaces your cast %s)", res.VoterID, res.Seq, res.Replaces)
 			}
 			fmt.Fprintf(out, "✓ %s final: cast %s in block %d\n", kind, res.CastID, res.Receipt.Height)
 			fmt.Fprintf(out, "✓ receipt verified offline (%d checks) and written to %s\n", len(res.Checks.Checks), receiptPath)
@@ -81,6 +87,7 @@ token are kept in the wallet file (mode 0600).`,
 	f.StringVar(&choice, "choice", "", "your choice: one of the ballot's labels")
 	f.StringVar(&receiptPath, "receipt", "", "receipt file to write (default receipt-<ballot>.json)")
 	f.StringVar(&walletPath, "wallet", client.DefaultWalletPath(), "wallet file (one-time keys, tokens, trusted genesis)")
+	f.BoolVar(&claimUnnamed, "claim-unnamed", false, "re-vote with the key an old-format wallet kept for this ballot without recording the voter (only if that vote was yours)")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	for _, name := range []string{"registrar", "ballot", "voter", "code", "choice"} {
 		cmd.MarkFlagRequired(name)

@@ -24,8 +24,11 @@ type Application interface {
 	// (from the mempool); proposer is its index, t its clock.
 	ProposeBlock(ctx context.Context, height uint64, proposer uint16, t time.Time) (*consensus.Block, error)
 	// ValidateBlock checks a proposed block against the committed state
-	// (header fields, every transaction); now is the validator's clock.
-	ValidateBlock(ctx context.Context, b *consensus.Block, now time.Time) error
+	// (header fields, a time after the parent's, every transaction): the
+	// paper's valid(v). It reads no clock: whether the block's time is
+	// near this validator's clock is the driver's timeliness check
+	// (consensus.Params.Timely), which a re-proposal skips.
+	ValidateBlock(ctx context.Context, b *consensus.Block) error
 	// ApplyBlock makes a decided block final and durable and returns once synced.
 	ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.Commit) error
 	// Pending returns how many transactions wait in the mempool.
@@ -119,6 +122,14 @@ func (c *Config) validate() error {
 // maxFuture bounds the messages kept for the next height.
 const maxFuture = 10000
 
+// received is a consensus message with the validator's clock when it
+// came in: a proposal's timeliness is judged at that instant, not when
+// the driver gets to it after other work.
+type received struct {
+	m  *consensus.Message
+	at time.Time
+}
+
 type decidedInput struct {
 	b *consensus.Block
 	c *consensus.Commit
@@ -130,11 +141,12 @@ type Driver struct {
 	app   Application
 	tr    Transport
 	vals  *consensus.ValidatorSet
+	chain consensus.Chain
 	index uint16
 	m     *consensus.Machine
 	store *stateStore
 
-	msgs    chan *consensus.Message
+	msgs    chan received
 	decided chan decidedInput
 
 	// Owned by the Run goroutine.
@@ -143,7 +155,7 @@ type Driver struct {
 	decidedAt  time.Time
 	startedAt  time.Time // when this height started (for the logs)
 	lastTime   time.Time // time of the last applied block
-	future     []*consensus.Message
+	future     []received
 	invalid    map[consensus.Hash]bool // blocks of this height found invalid
 	progressAt time.Time
 	resume     bool // the hard state is in the next height
@@ -175,13 +187,13 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := consensus.NewMachine(consensus.MachineConfig{ChainID: cfg.Genesis.ChainID, Vals: vals, Params: cfg.Genesis.Params,
+	m, err := consensus.NewMachine(consensus.MachineConfig{Chain: cfg.Genesis.Chain(), Vals: vals, Params: cfg.Genesis.Params,
 		Key: cfg.Key, Index: idx}, hs)
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, app: app, tr: tr, vals: vals, index: idx, m: m, store: st,
-		msgs: make(chan *consensus.Message, 4096), decided: make(chan decidedInput, 64),
+	d := &Driver{cfg: cfg, app: app, tr: tr, vals: vals, chain: cfg.Genesis.Chain(), index: idx, m: m, store: st,
+		msgs: make(chan received, 4096), decided: make(chan decidedInput, 64),
 		height: cfg.Height, lastTime: cfg.LastBlockTime, invalid: map[consensus.Hash]bool{}, resume: hs.Height == cfg.Height+1}
 	if hs.SignedHeight > cfg.Height+1 {
 		cfg.Logger.Warn("consensus state is ahead of the ledger: this validator will not sign until the ledger catches up",
@@ -194,11 +206,12 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 // to the driver. Safe from any goroutine. It returns an error for an
 // invalid message, or when the driver is too busy to take it.
 func (d *Driver) Deliver(m *consensus.Message) error {
-	if err := m.Verify(d.cfg.Genesis.ChainID, d.vals); err != nil {
+	at := d.cfg.Clock.Now() // before any work: the proposal's receive time
+	if err := m.Verify(d.chain, d.vals); err != nil {
 		return err
 	}
 	select {
-	case d.msgs <- m:
+	case d.msgs <- received{m, at}:
 		return nil
 	default:
 		return errors.New("driver busy")
@@ -208,7 +221,7 @@ func (d *Driver) Deliver(m *consensus.Message) error {
 // DeliverDecided is the catch-up path: a block and a commit for it (which
 // it verifies) from block sync or a final-block announcement.
 func (d *Driver) DeliverDecided(b *consensus.Block, c *consensus.Commit) error {
-	if err := c.Verify(d.cfg.Genesis.ChainID, d.vals, b.Header.Height, b.Hash()); err != nil {
+	if err := c.Verify(d.chain, d.vals, b.Header.Height, b.Hash()); err != nil {
 		return err
 	}
 	select {
@@ -279,8 +292,8 @@ func (d *Driver) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-d.msgs:
-			d.onMessage(ctx, m)
+		case in := <-d.msgs:
+			d.onMessage(ctx, in)
 		case in := <-d.decided:
 			d.onDecided(ctx, in)
 		case <-d.timeouts.timer.C():
@@ -332,24 +345,25 @@ func (d *Driver) start(ctx context.Context) {
 	d.m.StartHeight(d.height + 1)
 	future := d.future
 	d.future = nil
-	for _, m := range future {
-		d.onMessage(ctx, m)
+	for _, in := range future {
+		d.onMessage(ctx, in)
 	}
 }
 
-func (d *Driver) onMessage(ctx context.Context, m *consensus.Message) {
+func (d *Driver) onMessage(ctx context.Context, in received) {
+	m := in.m
 	h := m.Height()
 	switch {
 	case h <= d.height:
 		return // an old height
 	case h == d.height+1 && d.waiting:
 		// Others started the next height: start it too.
-		d.future = append(d.future, m)
+		d.future = append(d.future, in)
 		d.start(ctx)
 		return
 	case h == d.height+2 || (h == d.height+1 && d.m.Height() != h):
 		if len(d.future) < maxFuture {
-			d.future = append(d.future, m)
+			d.future = append(d.future, in)
 		}
 		d.cfg.OnBehind(h - 1)
 		return
@@ -358,7 +372,7 @@ func (d *Driver) onMessage(ctx context.Context, m *consensus.Message) {
 		return
 	}
 	if p := m.Proposal; p != nil {
-		d.m.StepProposal(p, d.valid(ctx, &p.Block))
+		d.m.StepProposal(p, d.valid(ctx, &p.Block), d.timely(p, in.at))
 		return
 	}
 	d.m.StepVote(m.Vote)
@@ -371,13 +385,29 @@ func (d *Driver) valid(ctx context.Context, b *consensus.Block) bool {
 		return false
 	}
 	start := d.cfg.Clock.Now()
-	if err := d.app.ValidateBlock(ctx, b, start); err != nil {
+	if err := d.app.ValidateBlock(ctx, b); err != nil {
 		d.cfg.Logger.Warn("proposed block refused", "height", b.Header.Height, "hash", h.Short(), "err", err)
 		d.invalid[h] = true
 		return false
 	}
 	d.cfg.Logger.Debug("proposal valid", "height", b.Header.Height, "txs", len(b.Txs), "ms", d.msSince(start),
 		"since_start_ms", d.msSince(d.startedAt))
+	return true
+}
+
+// timely is PBTS's timely(v) for a proposal taken at the validator's
+// clock at (consensus.Params.Timely): a fresh proposal (POL round −1)
+// stamped too far from that clock is prevoted nil. It is not cached with
+// valid(v): the same block re-proposed with a POL round is not checked.
+func (d *Driver) timely(p *consensus.Proposal, at time.Time) bool {
+	if p.POLRound >= 0 {
+		return true
+	}
+	if !d.cfg.Genesis.Params.Timely(p.Block.Header.Time, at.UnixMilli(), p.Round) {
+		d.cfg.Logger.Warn("proposal not timely", "height", p.Height, "round", p.Round, "block_time", p.Block.Header.Time,
+			"received", at.UnixMilli(), "precision_ms", d.cfg.Genesis.Params.PrecisionMs(), "msg_delay_ms", d.cfg.Genesis.Params.MsgDelayMs(p.Round))
+		return false
+	}
 	return true
 }
 

@@ -32,7 +32,7 @@ var (
 func (a *recordApp) ProposeBlock(_ context.Context, h uint64, p uint16, t time.Time) (*consensus.Block, error) {
 	return &consensus.Block{Header: consensus.Header{ChainID: a.chainID, Height: h, Time: t.UnixMilli(), TxRoot: consensus.MerkleRoot(nil), Proposer: p}}, nil
 }
-func (a *recordApp) ValidateBlock(context.Context, *consensus.Block, time.Time) error { return nil }
+func (a *recordApp) ValidateBlock(context.Context, *consensus.Block) error { return nil }
 func (a *recordApp) ApplyBlock(_ context.Context, b *consensus.Block, _ *consensus.Commit) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -134,9 +134,10 @@ func driverKilledBetweenSigningAndSending(t *testing.T) {
 	dir := t.TempDir()
 	me := 2
 	proposer := g.ValidatorSet().Proposer(1, 0)
-	block := &consensus.Block{Header: consensus.Header{ChainID: g.ChainID, Height: 1, TxRoot: consensus.MerkleRoot(nil), Proposer: proposer}}
+	block := &consensus.Block{Header: consensus.Header{ChainID: g.ChainID, Height: 1, Time: time.Now().UnixMilli(), // timely
+		TxRoot: consensus.MerkleRoot(nil), Proposer: proposer}}
 	prop := &consensus.Proposal{Height: 1, POLRound: -1, Block: *block, Validator: proposer}
-	prop.Sign(g.ChainID, keys[proposer])
+	prop.Sign(g.Chain(), keys[proposer])
 
 	app := &recordApp{avail: make(chan struct{}), chainID: g.ChainID}
 	ctx, cancel := context.WithCancel(context.Background())

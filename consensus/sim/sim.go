@@ -153,6 +153,7 @@ type world struct {
 	cfg     Config
 	rng     *rand.Rand
 	genesis *consensus.Genesis
+	ident   consensus.Chain // the genesis's chain, hashed once
 	vals    *consensus.ValidatorSet
 	nodes   []*node
 	q       queue
@@ -212,6 +213,7 @@ func newWorld(cfg Config) (*world, error) {
 		vals = append(vals, consensus.Validator{Name: fmt.Sprintf("v%d", i), PubKey: k.Public().(ed25519.PublicKey)})
 	}
 	w.genesis = &consensus.Genesis{ChainID: "sim", GenesisTime: time.UnixMilli(0).UTC(), Validators: vals, Params: params}
+	w.ident = w.genesis.Chain()
 	w.vals = w.genesis.ValidatorSet()
 	for _, n := range w.nodes {
 		if n.fault == Silent {
@@ -243,7 +245,7 @@ func newWorld(cfg Config) (*world, error) {
 }
 
 func (w *world) boot(n *node) error {
-	m, err := consensus.NewMachine(consensus.MachineConfig{ChainID: w.genesis.ChainID, Vals: w.vals,
+	m, err := consensus.NewMachine(consensus.MachineConfig{Chain: w.ident, Vals: w.vals,
 		Params: w.genesis.Params, Key: n.key, Index: uint16(n.idx)}, n.persisted)
 	n.m = m
 	return err
@@ -388,7 +390,7 @@ func (w *world) resync(n *node) {
 
 func (w *world) step(n *node, m *consensus.Message) {
 	if p := m.Proposal; p != nil {
-		n.m.StepProposal(p, w.valid(n, &p.Block))
+		n.m.StepProposal(p, w.valid(n, &p.Block), true) // one simulated clock: every proposal is timely
 	} else {
 		n.m.StepVote(m.Vote)
 	}
@@ -476,7 +478,7 @@ func (w *world) decided(n *node, d *consensus.Decision) {
 	}
 	key := string(d.Commit.Encode())
 	if !w.verified[key] {
-		if err := d.Commit.Verify(w.genesis.ChainID, w.vals, h, d.Block.Hash()); err != nil {
+		if err := d.Commit.Verify(w.ident, w.vals, h, d.Block.Hash()); err != nil {
 			w.fail("validator %d decided block %d without a valid commit: %v", n.idx, h, err)
 			return
 		}
@@ -531,7 +533,7 @@ func (w *world) equivocate(n *node, m *consensus.Message) *consensus.Message {
 	if p := m.Proposal; p != nil {
 		q := *p
 		q.Block = *w.block(n, p.Height, p.Round, 1)
-		q.Sign(w.genesis.ChainID, n.key)
+		q.Sign(w.ident, n.key)
 		return &consensus.Message{Proposal: &q}
 	}
 	v := *m.Vote
@@ -540,7 +542,7 @@ func (w *world) equivocate(n *node, m *consensus.Message) *consensus.Message {
 	} else {
 		v.BlockHash = consensus.Hash{}
 	}
-	v.Sign(w.genesis.ChainID, n.key)
+	v.Sign(w.ident, n.key)
 	return &consensus.Message{Vote: &v}
 }
 

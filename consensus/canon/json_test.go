@@ -1,0 +1,102 @@
+package canon
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+type jsonSample struct {
+	Choice uint32    `json:"choice"`
+	Key    []byte    `json:"key"`
+	Labels []string  `json:"labels"`
+	Note   string    `json:"note,omitempty"`
+	When   time.Time `json:"when"`
+	Depth  int64     `json:"depth"`
+}
+
+const goodSample = `{"choice":2,"key":"AQI=","labels":["a"],"when":"2026-01-01T00:00:00.5Z","depth":-3}`
+
+func TestDecodeJSONAcceptsTheOneForm(t *testing.T) {
+	for _, in := range []string{
+		goodSample,
+		// Key order, whitespace and string escapes carry no meaning.
+		" {\n\"depth\": -3, \"labels\" : [\"\\u0061\"], \"key\":\"AQI=\",\"choice\":2,\"when\":\"2026-01-01T00:00:00.5Z\"}\n",
+		`{"choice":2,"key":"AQI=","labels":[],"note":"x","when":"2026-01-01T00:00:00Z","depth":0}`,
+	} {
+		var s jsonSample
+		if err := DecodeJSON([]byte(in), &s, 1000); err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}
+
+func TestDecodeJSONRefusesEverySecondForm(t *testing.T) {
+	swap := func(old, new string) string { return strings.Replace(goodSample, old, new, 1) }
+	cases := map[string]struct {
+		in   string
+		want error
+	}{
+		"duplicate key":             {swap(`"choice":2`, `"choice":0,"choice":2`), ErrMalformed},
+		"duplicate key, escaped":    {swap(`"choice":2`, `"choice":0,"ch\u006fice":2`), ErrMalformed},
+		"null":                      {swap(`"labels":["a"]`, `"labels":null`), ErrMalformed},
+		"null in a list":            {swap(`["a"]`, `["a",null]`), ErrMalformed},
+		"trailing value":            {goodSample + ` {}`, ErrMalformed},
+		"trailing garbage":          {goodSample + `]`, ErrMalformed},
+		"unknown field":             {swap(`"depth":-3`, `"depth":-3,"extra":1`), ErrMalformed},
+		"invalid UTF-8":             {swap(`["a"]`, "[\"\xff\"]"), ErrMalformed},
+		"string for a number":       {swap(`"choice":2`, `"choice":"2"`), ErrMalformed},
+		"fraction":                  {swap(`"choice":2`, `"choice":2.0`), ErrMalformed},
+		"exponent":                  {swap(`"choice":2`, `"choice":2e0`), ErrMalformed},
+		"minus zero":                {swap(`"depth":-3`, `"depth":-0`), ErrNotCanonical},
+		"case-folded key":           {swap(`"choice"`, `"Choice"`), ErrNotCanonical},
+		"base64 pad bits":           {swap(`"AQI="`, `"AQJ="`), ErrNotCanonical},
+		"base64 without padding":    {swap(`"AQI="`, `"AQI"`), ErrMalformed},
+		"base64 with a newline":     {swap(`"AQI="`, `"AQ\nI="`), ErrNotCanonical},
+		"required field missing":    {swap(`,"depth":-3`, ``), ErrNotCanonical},
+		"empty optional field":      {swap(`"depth":-3`, `"depth":-3,"note":""`), ErrNotCanonical},
+		"time with an offset":       {swap(`00.5Z`, `00.5+00:00`), ErrNotCanonical},
+		"time with a trailing zero": {swap(`00.5Z`, `00.50Z`), ErrNotCanonical},
+		"too large":                 {goodSample + strings.Repeat(" ", 1000), ErrTooLarge},
+		"nested too deep":           {strings.Repeat("[", 40) + strings.Repeat("]", 40), ErrMalformed},
+		"truncated":                 {goodSample[:20], ErrMalformed},
+		"empty":                     {``, ErrMalformed},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var s jsonSample
+			err := DecodeJSON([]byte(c.in), &s, 1000)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("%s: got %v, want %v", c.in, err, c.want)
+			}
+		})
+	}
+}
+
+// TestNonCanonicalBase64IsRefused: encoding/json alone decodes "AQJ=" and
+// "AQI=" to the same two bytes 01 02 (it ignores the two pad bits); only
+// the second is the encoding of those bytes.
+func TestNonCanonicalBase64IsRefused(t *testing.T) {
+	for _, in := range []string{`{"b":"AQJ="}`, `{"b":"AQL="}`, `{"b":"AR=="}`, `{"b":"AQ\r\nI="}`} {
+		var v struct {
+			B []byte `json:"b"`
+		}
+		if err := DecodeJSON([]byte(in), &v, 100); !errors.Is(err, ErrNotCanonical) {
+			t.Errorf("%s: got %v, want ErrNotCanonical", in, err)
+		}
+	}
+}
+
+// TestCaseFoldedKeysAreRefused: encoding/json fills `choice` from
+// "Choice" or "CHOICE"; a key is accepted only as the field's own name.
+func TestCaseFoldedKeysAreRefused(t *testing.T) {
+	for _, in := range []string{`{"Choice":1}`, `{"CHOICE":1}`, `{"choice":1,"Choice":2}`} {
+		var v struct {
+			Choice uint32 `json:"choice"`
+		}
+		if err := DecodeJSON([]byte(in), &v, 100); err == nil {
+			t.Errorf("%s: accepted as choice %d", in, v.Choice)
+		}
+	}
+}

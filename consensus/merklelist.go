@@ -1,0 +1,169 @@
+package consensus
+
+import (
+	"crypto/sha256"
+	"fmt"
+)
+
+// MerkleList is a list of leaf hashes whose RFC 6962 tree hash (§5 of
+// docs/PROTOCOL.md, the same tree as a block's transactions) is kept up to
+// date as leaves change or are appended: each change costs O(log n)
+// hashes, not a rebuild. The application keeps its results in one (the
+// app hash), so that a block that touches k ballots costs O(k log n)
+// whatever the number of ballots on the chain.
+//
+// Changes are made in an Edit, an overlay that leaves the list untouched
+// until Apply: a proposal can be hashed, then dropped. Not safe for
+// concurrent use; the zero value is the empty list.
+type MerkleList struct {
+	// levels[0] are the leaf hashes; levels[l+1][j] is the node over
+	// levels[l][2j] and levels[l][2j+1], or levels[l][2j] promoted when it
+	// has no right neighbour (which is RFC 6962's tree, see foldLevel).
+	levels [][]Hash
+}
+
+// NewMerkleList returns the list of the given leaf hashes.
+func NewMerkleList(leaves []Hash) *MerkleList {
+	m := &MerkleList{}
+	if len(leaves) == 0 {
+		return m
+	}
+	level := append([]Hash(nil), leaves...)
+	m.levels = [][]Hash{level}
+	for len(level) > 1 {
+		level = foldLevel(level, make([]Hash, 0, (len(level)+1)/2))
+		m.levels = append(m.levels, level)
+	}
+	return m
+}
+
+// Len returns the number of leaves.
+func (m *MerkleList) Len() int {
+	if len(m.levels) == 0 {
+		return 0
+	}
+	return len(m.levels[0])
+}
+
+// Root returns the tree hash: SHA-256("") for the empty list.
+func (m *MerkleList) Root() Hash { return m.Edit().Root() }
+
+// Leaf returns leaf hash i.
+func (m *MerkleList) Leaf(i int) Hash { return m.levels[0][i] }
+
+// Proof returns the inclusion proof of leaf i (RFC 9162 §2.1.3).
+func (m *MerkleList) Proof(i int) (Proof, error) {
+	n := m.Len()
+	if i < 0 || i >= n {
+		return Proof{}, fmt.Errorf("merkle proof: index %d out of %d leaves", i, n)
+	}
+	t := MerkleTree{n: n, levels: m.levels}
+	return t.Proof(i)
+}
+
+// Edit starts an overlay of changes over m.
+func (m *MerkleList) Edit() *MerkleEdit {
+	return &MerkleEdit{base: m, n: m.Len(), over: map[nodeKey]Hash{}}
+}
+
+// Apply makes e's changes m's own. e must be an edit of m, made since m
+// last changed.
+func (m *MerkleList) Apply(e *MerkleEdit) {
+	if e.base != m {
+		panic("consensus: MerkleList.Apply of another list's edit")
+	}
+	for l, size := 0, e.n; size > 0; l++ {
+		if l == len(m.levels) {
+			m.levels = append(m.levels, nil)
+		}
+		for len(m.levels[l]) < size {
+			m.levels[l] = append(m.levels[l], Hash{})
+		}
+		if size == 1 {
+			m.levels = m.levels[:l+1]
+			break
+		}
+		size = (size + 1) / 2
+	}
+	for k, h := range e.over {
+		m.levels[k.level][k.index] = h
+	}
+	e.over = map[nodeKey]Hash{}
+}
+
+type nodeKey struct{ level, index int }
+
+// MerkleEdit is a set of changes to a MerkleList, hashed as they are made.
+type MerkleEdit struct {
+	base *MerkleList
+	n    int
+	over map[nodeKey]Hash
+}
+
+// Len returns the number of leaves with the edit's changes.
+func (e *MerkleEdit) Len() int { return e.n }
+
+// width returns the number of nodes at level l for the edit's leaves.
+func width(n, l int) int {
+	for range l {
+		n = (n + 1) / 2
+	}
+	return n
+}
+
+func (e *MerkleEdit) get(l, j int) Hash {
+	if h, ok := e.over[nodeKey{l, j}]; ok {
+		return h
+	}
+	return e.base.levels[l][j]
+}
+
+// Set changes leaf i (i < Len()).
+func (e *MerkleEdit) Set(i int, leaf Hash) {
+	if i < 0 || i >= e.n {
+		panic(fmt.Sprintf("consensus: MerkleEdit.Set(%d) of %d leaves", i, e.n))
+	}
+	e.over[nodeKey{0, i}] = leaf
+	e.rehash(i)
+}
+
+// Append adds a leaf at the end and returns its index.
+func (e *MerkleEdit) Append(leaf Hash) int {
+	i := e.n
+	e.n++
+	e.over[nodeKey{0, i}] = leaf
+	e.rehash(i)
+	return i
+}
+
+// rehash recomputes the nodes above leaf i. Only the nodes on a changed
+// leaf's path change; appending a leaf changes the pairing of the last
+// node of each level only, which is on the new leaf's path.
+func (e *MerkleEdit) rehash(i int) {
+	j := i
+	for l := 0; width(e.n, l) > 1; l++ {
+		w := width(e.n, l)
+		left := j &^ 1
+		var h Hash
+		if left+1 < w {
+			a, b := e.get(l, left), e.get(l, left+1)
+			h = nodeHash(&a, &b)
+		} else {
+			h = e.get(l, left)
+		}
+		j /= 2
+		e.over[nodeKey{l + 1, j}] = h
+	}
+}
+
+// Root returns the tree hash with the edit's changes.
+func (e *MerkleEdit) Root() Hash {
+	if e.n == 0 {
+		return sha256.Sum256(nil)
+	}
+	l := 0
+	for width(e.n, l) > 1 {
+		l++
+	}
+	return e.get(l, 0)
+}

@@ -1,0 +1,80 @@
+package consensus
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// The incremental list must always hash as RFC 6962's tree of its leaves:
+// checked against MerkleTree built from scratch after every change, over
+// seeded random sequences of sets and appends, edits applied or dropped.
+func TestMerkleListMatchesTheRFC6962TreeAfterEveryChange(t *testing.T) {
+	for seed := uint64(1); seed <= 40; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 0))
+		var leaves [][]byte
+		m := NewMerkleList(nil)
+		for step := 0; step < 60; step++ {
+			e := m.Edit()
+			next := append([][]byte(nil), leaves...)
+			for k := rng.IntN(4); k >= 0; k-- {
+				leaf := []byte(fmt.Sprintf("s%d-%d-%d", seed, step, k))
+				if len(next) > 0 && rng.IntN(2) == 0 {
+					i := rng.IntN(len(next))
+					next[i] = leaf
+					e.Set(i, LeafHash(leaf))
+				} else {
+					next = append(next, leaf)
+					if got := e.Append(LeafHash(leaf)); got != len(next)-1 {
+						t.Fatalf("seed %d: append returned %d, want %d", seed, got, len(next)-1)
+					}
+				}
+			}
+			if got, want := e.Root(), MerkleRoot(next); got != want {
+				t.Fatalf("seed %d step %d: edit root %s, tree of %d leaves %s", seed, step, got.Short(), len(next), want.Short())
+			}
+			if rng.IntN(4) == 0 {
+				if m.Root() != MerkleRoot(leaves) {
+					t.Fatalf("seed %d step %d: a dropped edit changed the list", seed, step)
+				}
+				continue
+			}
+			m.Apply(e)
+			leaves = next
+			if m.Root() != MerkleRoot(leaves) || m.Len() != len(leaves) {
+				t.Fatalf("seed %d step %d: applied list differs from the tree", seed, step)
+			}
+			for i := range leaves {
+				p, err := m.Proof(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := p.Verify(LeafHash(leaves[i]), m.Root()); err != nil {
+					t.Fatalf("seed %d step %d leaf %d of %d: %v", seed, step, i, len(leaves), err)
+				}
+			}
+		}
+	}
+}
+
+func TestEmptyMerkleListHashesAsTheEmptyTree(t *testing.T) {
+	if NewMerkleList(nil).Root() != MerkleRoot(nil) {
+		t.Fatal("empty list root differs from the empty tree's")
+	}
+}
+
+func BenchmarkMerkleListSetOneOf100000(b *testing.B) {
+	leaves := make([]Hash, 100000)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte(fmt.Sprint(i)))
+	}
+	m := NewMerkleList(leaves)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e := m.Edit()
+		e.Set(i%len(leaves), leaves[(i+1)%len(leaves)])
+		_ = e.Root()
+		m.Apply(e)
+	}
+}
