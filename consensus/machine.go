@@ -3,12 +3,15 @@ package consensus
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
 
 // Step is where a validator is in a round.
 type Step uint8
+
+var _ fmt.Stringer = Step(0)
 
 // Steps of a round, in order, and the state after a decision.
 const (

@@ -30,6 +30,8 @@ const (
 	Equivocator
 )
 
+var _ fmt.Stringer = Fault(0)
+
 func (f Fault) String() string {
 	return [...]string{"correct", "silent", "equivocator"}[f]
 }
@@ -84,6 +86,8 @@ type Violation struct {
 	Seed   uint64
 	Reason string
 }
+
+var _ error = (*Violation)(nil)
 
 func (v *Violation) Error() string { return fmt.Sprintf("seed %d: %s", v.Seed, v.Reason) }
 
