@@ -61,6 +61,7 @@ var errorCodes = []struct {
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
+	{ballot.ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
 	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 

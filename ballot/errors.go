@@ -55,6 +55,10 @@ var (
 	ErrRevoteTooSoon = errors.New("re-vote too soon")
 	// ErrRevoteNotAllowed: the voter key has voted and the ballot forbids re-voting.
 	ErrRevoteNotAllowed = errors.New("re-voting not allowed")
+	// ErrOverloaded: the node takes no more transactions for now (its
+	// mempool is full, or more wait than it admits from clients): send
+	// again later. Nothing was checked.
+	ErrOverloaded = errors.New("node overloaded")
 	// ErrDuplicate: the very same transaction is already pending or final.
 	ErrDuplicate = errors.New("transaction already known")
 )

@@ -22,8 +22,12 @@ var allowed = map[string][]string{
 	"api": {module + "/api", module + "/ballot", module + "/consensus", module + "/store",
 		"github.com/prometheus/client_golang"},
 	// The client library paces its load generator with a token bucket.
-	"api/client":        {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
-	"node":              {module + "/", "github.com/", "golang.org/x/"},
+	"api/client": {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
+	"node":       {module + "/", "github.com/", "golang.org/x/"},
+	// The application: the ballot rules and the ledger behind the
+	// driver's interface, nothing of the API or the network.
+	"node/app": {module + "/node/app", module + "/ballot", module + "/consensus", module + "/store",
+		"github.com/prometheus/client_golang"},
 	"cmd":               {module + "/", "github.com/", "golang.org/x/"},
 	"deploy":            {module + "/", "github.com/", "golang.org/x/"},
 	"lint":              {},

@@ -32,23 +32,24 @@ func TestAPIClientsAreToldOverloadedWhileAdmitPendingTransactionsWait(t *testing
 		}
 	}
 	garbage := []byte("not even a transaction")
-	if _, err := n.Submit(context.Background(), garbage); !errors.Is(err, api.ErrOverloaded) {
-		t.Fatalf("one cast with 3 pending: %v, want overloaded", err)
+	_, err = n.Submit(context.Background(), garbage)
+	if status, code := api.ErrorCode(err); !errors.Is(err, ballot.ErrOverloaded) || status != 503 || code != "overloaded" {
+		t.Fatalf("one cast with 3 pending: %v (%d %s), want 503 overloaded", err, status, code)
 	}
 	_, errs := n.SubmitMany(context.Background(), [][]byte{garbage, garbage})
 	for i, err := range errs {
-		if !errors.Is(err, api.ErrOverloaded) {
+		if !errors.Is(err, ballot.ErrOverloaded) {
 			t.Fatalf("batch item %d: %v, want overloaded", i, err)
 		}
 	}
 	// Below the bound, the same bytes get their real verdict.
 	n.pool.Remove([]consensus.Hash{{1}})
-	if _, err := n.Submit(context.Background(), garbage); err == nil || errors.Is(err, api.ErrOverloaded) {
+	if _, err := n.Submit(context.Background(), garbage); err == nil || errors.Is(err, ballot.ErrOverloaded) {
 		t.Fatalf("with 2 pending: %v, want the transaction's own refusal", err)
 	}
 	// Gossip is not held back by AdmitPending.
 	n.pool.Add(&ballot.Checked{ID: consensus.Hash{9}, Bytes: []byte{9}})
-	if _, errs := n.app.SubmitMany(context.Background(), [][]byte{garbage}); errors.Is(errs[0], api.ErrOverloaded) {
+	if _, errs := n.app.SubmitMany(context.Background(), [][]byte{garbage}); errors.Is(errs[0], ballot.ErrOverloaded) {
 		t.Fatal("gossip refused as overloaded below the mempool's bound")
 	}
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -129,31 +128,13 @@ func (d *Devnet) home(i int) Home {
 
 // create writes keys, genesis and the demo roll.
 func (d *Devnet) create(gpath string) (*consensus.Genesis, error) {
-	// The genesis time is now: a devnet made again in another folder is
-	// another chain, whatever its name, and wallets tell them apart by
-	// their genesis hash.
-	g := &consensus.Genesis{ChainID: d.cfg.ChainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams(),
-		App: d.cfg.App}
-	if err := os.MkdirAll(d.cfg.Dir, 0o700); err != nil {
-		return nil, err
+	homes := make([]Home, d.cfg.Validators)
+	for i := range homes {
+		homes[i] = d.home(i)
 	}
-	org, _, err := LoadOrCreateKey(filepath.Join(d.cfg.Dir, "organizer.key"))
+	g, err := NewGenesis(ChainSpec{ChainID: d.cfg.ChainID, Validators: homes, App: d.cfg.App,
+		OrganizerKey: filepath.Join(d.cfg.Dir, "organizer.key")})
 	if err != nil {
-		return nil, err
-	}
-	g.App.Organizers = []consensus.Organizer{{Name: "devnet organizer", PubKey: org.Public().(ed25519.PublicKey)}}
-	for i := range d.cfg.Validators {
-		h := d.home(i)
-		if err := os.MkdirAll(string(h), 0o700); err != nil {
-			return nil, err
-		}
-		k, _, err := LoadOrCreateKey(h.KeyPath())
-		if err != nil {
-			return nil, err
-		}
-		g.Validators = append(g.Validators, consensus.Validator{Name: fmt.Sprintf("validator-%d", i), PubKey: k.Public().(ed25519.PublicKey)})
-	}
-	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	var roll strings.Builder

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -298,7 +299,7 @@ func (nw *network) askHeights(ctx context.Context) {
 
 func (nw *network) catchUp(ctx context.Context) {
 	vals := nw.n.cfg.Genesis.ValidatorSet()
-	chain := nw.n.app.rules.Chain
+	chain := nw.n.app.Rules().Chain
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
 		nw.mu.Lock()
@@ -359,12 +360,10 @@ func (nw *network) deliver(ctx context.Context, b *consensus.Block, c *consensus
 	if err := nw.driver.DeliverDecided(b, c); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for nw.n.ledger.Height() < b.Header.Height {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return errors.New("the driver did not apply the delivered block in time")
-		}
-		time.Sleep(5 * time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := nw.n.app.WaitApplied(wctx, b.Header.Height); err != nil {
+		return fmt.Errorf("the driver did not apply the delivered block %d: %w", b.Header.Height, err)
 	}
 	return nil
 }

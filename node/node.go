@@ -17,6 +17,7 @@ import (
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node/app"
 	"github.com/cocorico/node/store"
 )
 
@@ -32,8 +33,8 @@ type Node struct {
 	role    string
 	index   uint16 // validator index when a validator
 	ledger  *store.Ledger
-	pool    *Mempool
-	app     *App
+	pool    *app.Mempool
+	app     *app.App
 	reg     *prometheus.Registry
 	metrics *Metrics
 	api     *api.Server
@@ -72,11 +73,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.reg = NewRegistry()
 	n.metrics = NewMetrics(n.reg, cfg.Version)
-	n.pool = NewMempool(cfg.MempoolTxs, cfg.MempoolBytes, cfg.Genesis.App.RevoteIntervalMs > 0)
-	if n.app, err = NewApp(cfg.Genesis, n.ledger, n.pool, n.metrics, n.logger, cfg.Clock); err != nil {
+	n.app, err = app.New(app.Config{Genesis: cfg.Genesis, Ledger: n.ledger, MempoolTxs: cfg.MempoolTxs, MempoolBytes: cfg.MempoolBytes,
+		AdmitPending: cfg.AdmitPending, Metrics: app.NewMetrics(n.reg), Logger: n.logger, Clock: cfg.Clock, Reason: apiCode})
+	if err != nil {
 		n.ledger.Close()
 		return nil, err
 	}
+	n.pool = n.app.Mempool()
 	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
 		Clock: cfg.Clock})
 	if cfg.APIAddr != "" {
@@ -118,7 +121,7 @@ func (n *Node) Role() string { return n.role }
 func (n *Node) Height() uint64 { return n.ledger.Height() }
 
 // App returns the node's application.
-func (n *Node) App() *App { return n.app }
+func (n *Node) App() *app.App { return n.app }
 
 // Run runs the node until ctx ends, then stops its parts in order: the
 // API first (no new casts), then the engine, then the ledger.
@@ -174,29 +177,16 @@ func (n *Node) nodeID() string {
 	return fmt.Sprintf("%x", n.cfg.Key.Public().(ed25519.PublicKey))
 }
 
-// Submit implements api.Backend: every check, the mempool, then gossip.
+// Submit implements api.Backend: SubmitMany of one.
 func (n *Node) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
-	if err := n.admit(1); err != nil {
-		return nil, err
-	}
-	c, err := n.app.Submit(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	n.gossip(c.Bytes)
-	return c, nil
+	cs, errs := n.SubmitMany(ctx, [][]byte{tx})
+	return cs[0], errs[0]
 }
 
-// SubmitMany implements api.Backend.
+// SubmitMany implements api.Backend: the app's admission (backpressure),
+// every check, the mempool, then gossip of what was accepted.
 func (n *Node) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
-	if err := n.admit(len(txs)); err != nil {
-		errs := make([]error, len(txs))
-		for i := range errs {
-			errs[i] = err
-		}
-		return make([]*ballot.Checked, len(txs)), errs
-	}
-	cs, errs := n.app.SubmitMany(ctx, txs)
+	cs, errs := n.app.SubmitFromClient(ctx, txs)
 	accepted := make([][]byte, 0, len(cs))
 	for _, c := range cs {
 		if c != nil {
@@ -207,16 +197,10 @@ func (n *Node) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked,
 	return cs, errs
 }
 
-// admit is the backpressure on API clients (Config.AdmitPending).
-func (n *Node) admit(txs int) error {
-	p := n.pool.Len()
-	if p < n.cfg.AdmitPending {
-		return nil
-	}
-	err := fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", api.ErrOverloaded, p)
+// apiCode names an error as the API does: the metrics' reason label.
+func apiCode(err error) string {
 	_, code := api.ErrorCode(err)
-	n.metrics.TxsRejected.WithLabelValues(code).Add(float64(txs))
-	return err
+	return code
 }
 
 // Pending implements api.Backend.

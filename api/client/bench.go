@@ -131,9 +131,12 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	if len(toks) == 0 {
 		return nil, fmt.Errorf("bench: no voter of the roll could get a token (%d already had one)", skipped)
 	}
-	if cfg.Voters = len(toks); cfg.Casts > cfg.Voters && !b.Def.Revote {
+	// Fewer voters than asked could get a token (the roll ran out): no
+	// more casts per voter than the ballot and the chain take.
+	if cfg.Voters = len(toks); cfg.Casts > cfg.Voters && (!b.Def.Revote || g.App.RevoteIntervalMs > 0) {
 		cfg.Casts = cfg.Voters
 	}
+	cfg.Casts = min(cfg.Casts, cfg.Voters*g.App.MaxCastsPerVoter)
 	// Casts per voter, in seq order; a voter's casts all go through one client.
 	perVoter := make([][]*benchCast, cfg.Voters)
 	for i := range cfg.Casts {
@@ -238,128 +241,74 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 	return toks, int(skipped.Load()), ctx.Err()
 }
 
+// benchWindow is one timed run of the bench: workers send the prepared
+// casts, a watcher records when each is final, and the report is made of
+// both.
+type benchWindow struct {
+	cfg      BenchConfig
+	perVoter [][]*benchCast
+	byID     map[consensus.Hash]*benchCast
+	rep      *BenchReport
+	progress func(string, int, int)
+	pace     *rate.Limiter // nil: as fast as accepted
+
+	mu      sync.Mutex // guards finalAt
+	finalAt map[consensus.Hash]time.Time
+
+	sent, retried atomic.Int64
+	rejMu         sync.Mutex // guards rep.Rejected
+}
+
 func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep *BenchReport, progress func(string, int, int)) error {
-	byID := make(map[consensus.Hash]*benchCast, cfg.Casts)
+	w := &benchWindow{cfg: cfg, perVoter: perVoter, rep: rep, progress: progress,
+		byID: make(map[consensus.Hash]*benchCast, cfg.Casts), finalAt: make(map[consensus.Hash]time.Time, cfg.Casts)}
 	for _, cs := range perVoter {
 		for _, c := range cs {
-			byID[c.id] = c
+			w.byID[c.id] = c
 		}
+	}
+	if cfg.Rate > 0 {
+		w.pace = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, cfg.Batch))
 	}
 	startHeight := uint64(0)
 	if st, err := cfg.Nodes[0].Status(ctx); err == nil {
 		startHeight = st.Height
 	}
-	var mu sync.Mutex
-	finalAt := make(map[consensus.Hash]time.Time, cfg.Casts)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	watchDone := make(chan error, 1)
-	go func() { watchDone <- watchFinal(watchCtx, cfg.Nodes[0], startHeight, byID, &mu, finalAt, &rep.Blocks) }()
+	go func() {
+		watchDone <- watchFinal(watchCtx, cfg.Nodes[0], startHeight, w.byID, &w.mu, w.finalAt, &rep.Blocks)
+	}()
 
-	var pace *rate.Limiter
-	if cfg.Rate > 0 {
-		pace = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, cfg.Batch))
-	}
 	if cfg.OnWindow != nil {
 		cfg.OnWindow(true)
 		defer cfg.OnWindow(false)
 	}
 	start := time.Now()
-	var sent, retried atomic.Int64
+	w.send(ctx)
+	sendDone := time.Now()
+	if err := w.waitFinal(ctx, watchDone); err != nil {
+		return err
+	}
+	stopWatch()
+	w.report(start, sendDone)
+	return nil
+}
+
+// send hands each voter's casts to one of cfg.Concurrency workers, which
+// send them in order, and returns when every cast got its answer.
+func (w *benchWindow) send(ctx context.Context) {
 	var wg sync.WaitGroup
 	work := make(chan []*benchCast)
-	var rejMu sync.Mutex
-	for w := range cfg.Concurrency {
+	for i := range w.cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			node := cfg.Nodes[w%len(cfg.Nodes)]
-			record := func(c *benchCast, err error) {
-				c.ok = err == nil
-				if err != nil {
-					code := "error"
-					var e *Error
-					if errors.As(err, &e) {
-						code = e.Code
-					}
-					rejMu.Lock()
-					rep.Rejected[code]++
-					rejMu.Unlock()
-				}
-				if n := sent.Add(1); n%500 == 0 {
-					mu.Lock()
-					f := len(finalAt)
-					mu.Unlock()
-					progress("send", f, cfg.Casts)
-				}
-			}
-			var batch []*benchCast
-			flush := func() {
-				if len(batch) == 0 {
-					return
-				}
-				now := time.Now()
-				for _, c := range batch {
-					c.sent = now
-				}
-				// Casts a busy node answered 503 overloaded are sent
-				// again (a client's duty); latency counts from the first try.
-				todo := slices.Clone(batch)
-				retryOverloaded(ctx, cfg.Timeout, func() error {
-					casts := make([]*ballot.Cast, len(todo))
-					for i, c := range todo {
-						casts[i] = c.cast
-					}
-					res, err := node.SubmitCasts(ctx, casts)
-					var again []*benchCast
-					for i, c := range todo {
-						e := err
-						if err == nil && res[i].Error != nil {
-							e = &Error{Status: res[i].Status, Code: res[i].Error.Code, Message: res[i].Error.Message}
-						}
-						if Overloaded(e) && ctx.Err() == nil {
-							again = append(again, c)
-							continue
-						}
-						record(c, e)
-					}
-					if todo = again; len(todo) > 0 {
-						retried.Add(int64(len(todo)))
-						return errStillOverloaded
-					}
-					return nil
-				})
-				for _, c := range todo { // still overloaded at the end of the budget
-					record(c, errStillOverloaded)
-				}
-				batch = batch[:0]
-			}
-			for cs := range work {
-				for _, c := range cs {
-					if pace != nil && pace.Wait(ctx) != nil {
-						return
-					}
-					if cfg.Batch > 1 {
-						if batch = append(batch, c); len(batch) >= cfg.Batch {
-							flush()
-						}
-						continue
-					}
-					c.sent = time.Now()
-					err := retryOverloaded(ctx, cfg.Timeout, func() error {
-						_, err := node.SubmitCast(ctx, c.cast)
-						if Overloaded(err) {
-							retried.Add(1)
-						}
-						return err
-					})
-					record(c, err)
-				}
-			}
-			flush()
+			w.worker(ctx, w.cfg.Nodes[i%len(w.cfg.Nodes)], work)
 		}()
 	}
-	for _, cs := range perVoter {
+	for _, cs := range w.perVoter {
 		select {
 		case work <- cs:
 		case <-ctx.Done():
@@ -367,54 +316,153 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 	}
 	close(work)
 	wg.Wait()
-	sendDone := time.Now()
-	rep.Sent = int(sent.Load())
-	rep.Retried = int(retried.Load())
-	for _, cs := range perVoter {
+	w.rep.Sent = int(w.sent.Load())
+	w.rep.Retried = int(w.retried.Load())
+	for _, cs := range w.perVoter {
 		for _, c := range cs {
 			if c.ok {
-				rep.Accepted++
+				w.rep.Accepted++
 			}
 		}
 	}
-	deadline := time.After(cfg.Timeout)
+}
+
+// worker sends the casts it is given to node, one by one or in batches
+// of cfg.Batch, at the pace asked.
+func (w *benchWindow) worker(ctx context.Context, node *Node, work <-chan []*benchCast) {
+	var batch []*benchCast
+	for cs := range work {
+		for _, c := range cs {
+			if w.pace != nil && w.pace.Wait(ctx) != nil {
+				return
+			}
+			if w.cfg.Batch > 1 {
+				if batch = append(batch, c); len(batch) >= w.cfg.Batch {
+					w.sendBatch(ctx, node, batch)
+					batch = batch[:0]
+				}
+				continue
+			}
+			c.sent = time.Now()
+			err := retryOverloaded(ctx, w.cfg.Timeout, func() error {
+				_, err := node.SubmitCast(ctx, c.cast)
+				if Overloaded(err) {
+					w.retried.Add(1)
+				}
+				return err
+			})
+			w.record(c, err)
+		}
+	}
+	w.sendBatch(ctx, node, batch)
+}
+
+// sendBatch sends casts in one request. Casts a busy node answered 503
+// overloaded are sent again (a client's duty); latency counts from the
+// first try.
+func (w *benchWindow) sendBatch(ctx context.Context, node *Node, batch []*benchCast) {
+	if len(batch) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, c := range batch {
+		c.sent = now
+	}
+	todo := slices.Clone(batch)
+	retryOverloaded(ctx, w.cfg.Timeout, func() error {
+		casts := make([]*ballot.Cast, len(todo))
+		for i, c := range todo {
+			casts[i] = c.cast
+		}
+		res, err := node.SubmitCasts(ctx, casts)
+		var again []*benchCast
+		for i, c := range todo {
+			e := err
+			if err == nil && res[i].Error != nil {
+				e = &Error{Status: res[i].Status, Code: res[i].Error.Code, Message: res[i].Error.Message}
+			}
+			if Overloaded(e) && ctx.Err() == nil {
+				again = append(again, c)
+				continue
+			}
+			w.record(c, e)
+		}
+		if todo = again; len(todo) > 0 {
+			w.retried.Add(int64(len(todo)))
+			return errStillOverloaded
+		}
+		return nil
+	})
+	for _, c := range todo { // still overloaded at the end of the budget
+		w.record(c, errStillOverloaded)
+	}
+}
+
+// record notes a cast's answer.
+func (w *benchWindow) record(c *benchCast, err error) {
+	c.ok = err == nil
+	if err != nil {
+		code := "error"
+		var e *Error
+		if errors.As(err, &e) {
+			code = e.Code
+		}
+		w.rejMu.Lock()
+		w.rep.Rejected[code]++
+		w.rejMu.Unlock()
+	}
+	if n := w.sent.Add(1); n%500 == 0 {
+		w.progress("send", w.finalCount(), w.cfg.Casts)
+	}
+}
+
+func (w *benchWindow) finalCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.finalAt)
+}
+
+// waitFinal waits until every accepted cast is final, or the timeout.
+func (w *benchWindow) waitFinal(ctx context.Context, watchDone <-chan error) error {
+	deadline := time.After(w.cfg.Timeout)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-wait:
 	for {
-		mu.Lock()
-		f := len(finalAt)
-		mu.Unlock()
-		progress("final", f, rep.Accepted)
-		if f >= rep.Accepted {
-			break
+		f := w.finalCount()
+		w.progress("final", f, w.rep.Accepted)
+		if f >= w.rep.Accepted {
+			return nil
 		}
 		select {
 		case <-deadline:
-			break wait
+			return nil
 		case <-ctx.Done():
-			break wait
+			return nil
 		case err := <-watchDone:
 			return err
 		case <-tick.C:
 		}
 	}
-	stopWatch()
-	mu.Lock()
-	defer mu.Unlock()
+}
+
+// report fills the figures: final casts, the window from the start to the
+// last cast seen final, rates and latency percentiles.
+func (w *benchWindow) report(start, sendDone time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rep := w.rep
 	var last time.Time
-	lat := make([]float64, 0, len(finalAt))
-	for id, at := range finalAt {
-		c := byID[id]
-		lat = append(lat, float64(at.Sub(c.sent).Microseconds())/1000)
+	lat := make([]float64, 0, len(w.finalAt))
+	for id, at := range w.finalAt {
+		lat = append(lat, float64(at.Sub(w.byID[id].sent).Microseconds())/1000)
 		if at.After(last) {
 			last = at
 		}
 	}
-	rep.Final = len(finalAt)
-	for _, cs := range perVoter {
+	rep.Final = len(w.finalAt)
+	for _, cs := range w.perVoter {
 		for _, c := range cs {
-			if _, ok := finalAt[c.id]; c.ok && !ok && len(rep.Missing) < 10 {
+			if _, ok := w.finalAt[c.id]; c.ok && !ok && len(rep.Missing) < 10 {
 				rep.Missing = append(rep.Missing, c.id)
 			}
 		}
@@ -425,7 +473,6 @@ wait:
 	}
 	rep.SendRate = float64(rep.Sent) / sendDone.Sub(start).Seconds()
 	rep.LatencyMs = percentiles(lat)
-	return nil
 }
 
 // watchFinal follows the node's blocks from height from+1 and records

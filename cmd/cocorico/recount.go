@@ -10,6 +10,7 @@ import (
 
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/node"
+	"github.com/cocorico/node/node/app"
 	"github.com/cocorico/node/store"
 )
 
@@ -46,7 +47,7 @@ of its home): the ledger is opened exclusively.`,
 				progressbar.OptionSetDescription("blocks"), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond))
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
-			rep, err := node.Recount(ctx, l, g, id, func(done, _ uint64) { bar.Set64(int64(done)) })
+			rep, err := app.Recount(ctx, l, g, id, func(done, _ uint64) { bar.Set64(int64(done)) })
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
 			if err != nil {

@@ -1,4 +1,4 @@
-package node
+package app
 
 import (
 	"container/list"
@@ -6,14 +6,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 )
 
 // ErrMempoolFull: the node takes no more transactions until a block drains
-// the mempool. It wraps api.ErrOverloaded.
-var ErrMempoolFull = fmt.Errorf("mempool full: %w", api.ErrOverloaded)
+// the mempool. It wraps ballot.ErrOverloaded.
+var ErrMempoolFull = fmt.Errorf("mempool full: %w", ballot.ErrOverloaded)
 
 // Mempool holds verified transactions waiting for a block, in arrival
 // order. Every transaction in it passed the stateless checks (signatures)

@@ -1,4 +1,4 @@
-package node
+package app
 
 import (
 	"context"
@@ -49,8 +49,8 @@ func newAppFixtureWith(t testing.TB, dir string, interval int64) *appFixture {
 	}
 	t.Cleanup(func() { l.Close() })
 	f := &appFixture{ledger: l, g: g, keys: keys, now: g.GenesisTime.Add(time.Minute)}
-	app, err := NewApp(g, l, NewMempool(1000, 1<<20, interval > 0), NewMetrics(prometheus.NewRegistry(), "test"),
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return f.now })
+	app, err := New(Config{Genesis: g, Ledger: l, MempoolTxs: 1000, MempoolBytes: 1 << 20, Metrics: NewMetrics(prometheus.NewRegistry()),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +203,8 @@ func TestAppResumesFromTheLedgerAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	app, err := NewApp(f.g, l, NewMempool(10, 1<<20, false), NewMetrics(prometheus.NewRegistry(), "t"),
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return f.now })
+	app, err := New(Config{Genesis: f.g, Ledger: l, MempoolTxs: 10, MempoolBytes: 1 << 20, Metrics: NewMetrics(prometheus.NewRegistry()),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package app
 
 import (
 	"cmp"
@@ -9,11 +9,60 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/driver"
 	"github.com/cocorico/node/store"
 )
+
+// Config configures the application.
+type Config struct {
+	Genesis *consensus.Genesis
+	// Ledger is the node's open ledger; the app is its only writer.
+	Ledger *store.Ledger
+	// MempoolTxs and MempoolBytes bound the mempool.
+	MempoolTxs, MempoolBytes int
+	// AdmitPending is the backpressure on clients: while this many
+	// transactions are pending, SubmitFromClient refuses new ones
+	// (ballot.ErrOverloaded) before checking them; gossip still fills the
+	// mempool up to its bound. Default: MempoolTxs.
+	AdmitPending int
+	// Metrics default to NopMetrics; Logger to slog.Default; Clock to
+	// time.Now.
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Clock   func() time.Time
+	// Reason names a refusal in the metrics (the API's error code, so that
+	// a metric and an answer say the same); default: "refused".
+	Reason func(error) string
+}
+
+func (c *Config) defaults() error {
+	if c.Genesis == nil || c.Ledger == nil {
+		return fmt.Errorf("app: a genesis and a ledger are needed")
+	}
+	if c.MempoolTxs <= 0 || c.MempoolBytes <= 0 {
+		return fmt.Errorf("app: mempool bounds %d txs, %d bytes", c.MempoolTxs, c.MempoolBytes)
+	}
+	if c.AdmitPending <= 0 {
+		c.AdmitPending = c.MempoolTxs
+	}
+	if c.Metrics == nil {
+		c.Metrics = NopMetrics()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Reason == nil {
+		c.Reason = func(error) string { return "refused" }
+	}
+	return nil
+}
+
+var _ driver.Application = (*App)(nil)
 
 // App is the ballot application as the consensus engine sees it (the ABCI
 // boundary of CometBFT): it checks transactions into the mempool, builds
@@ -30,6 +79,8 @@ type App struct {
 	metrics *Metrics
 	logger  *slog.Logger
 	clock   func() time.Time
+	reason  func(error) string
+	admit   int
 
 	mu        sync.RWMutex
 	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1
@@ -43,6 +94,7 @@ type App struct {
 
 	finalMu   sync.Mutex
 	finalSubs []chan<- uint64
+	applied   chan struct{} // closed, and replaced, at every final block
 }
 
 // validBlock is a block that passed ValidateBlock, with the update it
@@ -52,8 +104,12 @@ type validBlock struct {
 	ids    []consensus.Hash
 }
 
-// NewApp returns the application over an open ledger.
-func NewApp(g *consensus.Genesis, ledger *store.Ledger, pool *Mempool, m *Metrics, logger *slog.Logger, clock func() time.Time) (*App, error) {
+// New returns the application over an open ledger, with an empty mempool.
+func New(cfg Config) (*App, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	g, ledger, m := cfg.Genesis, cfg.Ledger, cfg.Metrics
 	rules := ballot.NewRules(g)
 	state, err := ballot.NewKVState(rules, ledger, ledger.Height())
 	if err != nil {
@@ -65,12 +121,15 @@ func NewApp(g *consensus.Genesis, ledger *store.Ledger, pool *Mempool, m *Metric
 		vals:        g.ValidatorSet(),
 		ledger:      ledger,
 		state:       state,
-		pool:        pool,
+		pool:        NewMempool(cfg.MempoolTxs, cfg.MempoolBytes, g.App.RevoteIntervalMs > 0),
 		metrics:     m,
-		logger:      logger,
-		clock:       clock,
+		logger:      cfg.Logger,
+		clock:       cfg.Clock,
+		reason:      cfg.Reason,
+		admit:       cfg.AdmitPending,
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},
+		applied:     make(chan struct{}),
 	}
 	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()
 	if h := ledger.Height(); h > 0 {
@@ -88,6 +147,15 @@ func NewApp(g *consensus.Genesis, ledger *store.Ledger, pool *Mempool, m *Metric
 // State returns the ballot state the app maintains.
 func (a *App) State() *ballot.KVState { return a.state }
 
+// Rules returns the chain's ballot rules.
+func (a *App) Rules() ballot.Rules { return a.rules }
+
+// Mempool returns the app's mempool.
+func (a *App) Mempool() *Mempool { return a.pool }
+
+// Metrics returns the app's metrics.
+func (a *App) Metrics() *Metrics { return a.metrics }
+
 // Tip returns the last final height, block hash and time (Unix ms).
 func (a *App) Tip() (uint64, consensus.Hash, int64) {
 	a.mu.RLock()
@@ -97,18 +165,27 @@ func (a *App) Tip() (uint64, consensus.Hash, int64) {
 
 // Submit checks a transaction against every rule (stateless, then
 // stateful against the last final state at the next block's time) and,
-// when it passes, adds it to the mempool.
+// when it passes, adds it to the mempool: SubmitMany of one.
 func (a *App) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
-	checked, err := a.check(tx)
-	if err == nil {
-		err = a.pool.Add(checked)
+	out, errs := a.SubmitMany(ctx, [][]byte{tx})
+	return out[0], errs[0]
+}
+
+// SubmitFromClient is SubmitMany for transactions a client sent (not a
+// peer): while Config.AdmitPending transactions wait, they are all refused
+// with ballot.ErrOverloaded before any check, so that the queue, and the
+// time from a cast to its finality, stay a few blocks long under any load.
+func (a *App) SubmitFromClient(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	if p := a.pool.Len(); p >= a.admit {
+		err := fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", ballot.ErrOverloaded, p)
+		a.metrics.TxsRejected.WithLabelValues(a.reason(err)).Add(float64(len(txs)))
+		errs := make([]error, len(txs))
+		for i := range errs {
+			errs[i] = err
+		}
+		return make([]*ballot.Checked, len(txs)), errs
 	}
-	a.count(checked, err)
-	if err != nil {
-		return nil, err
-	}
-	a.metrics.MempoolTxs.Set(float64(a.pool.Len()))
-	return checked, nil
+	return a.SubmitMany(ctx, txs)
 }
 
 // SubmitMany is Submit for many transactions: the cheap rules first, then
@@ -152,8 +229,7 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 
 func (a *App) count(c *ballot.Checked, err error) {
 	if err != nil {
-		_, code := api.ErrorCode(err)
-		a.metrics.TxsRejected.WithLabelValues(code).Inc()
+		a.metrics.TxsRejected.WithLabelValues(a.reason(err)).Inc()
 		return
 	}
 	kind := "cast"
@@ -161,32 +237,6 @@ func (a *App) count(c *ballot.Checked, err error) {
 		kind = "definition"
 	}
 	a.metrics.TxsAccepted.WithLabelValues(kind).Inc()
-}
-
-func (a *App) check(tx []byte) (*ballot.Checked, error) {
-	c, err := a.checkStateless(tx)
-	if err != nil || c.Cast != nil {
-		return c, err // a cast's stateful rules ran before its signatures
-	}
-	return c, a.checkState(c)
-}
-
-// checkStateless refuses what is known (pending or final) and applies
-// the stateless rules: the signatures.
-func (a *App) checkStateless(tx []byte) (*ballot.Checked, error) {
-	known, decoded, err := a.precheck(tx)
-	if err != nil || known != nil {
-		return known, err
-	}
-	start := time.Now()
-	checked, err := ballot.Check(a.rules, decoded, tx, a.state)
-	if err != nil {
-		return nil, err
-	}
-	if checked.Cast != nil {
-		a.metrics.CastVerify.Observe(time.Since(start).Seconds())
-	}
-	return checked, nil
 }
 
 // precheck applies the cheap rules, before any signature is checked. It
@@ -444,9 +494,29 @@ func (a *App) SubscribeFinal(ch chan<- uint64) {
 	a.finalSubs = append(a.finalSubs, ch)
 }
 
+// WaitApplied returns once the block at height h is final on this node
+// (applied and synced), or with ctx's error.
+func (a *App) WaitApplied(ctx context.Context, h uint64) error {
+	for {
+		a.finalMu.Lock()
+		applied := a.applied // read before the height: a block applied in between closes it
+		a.finalMu.Unlock()
+		if a.ledger.Height() >= h {
+			return nil
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 func (a *App) notifyFinal(h uint64) {
 	a.finalMu.Lock()
 	defer a.finalMu.Unlock()
+	close(a.applied)
+	a.applied = make(chan struct{})
 	for _, ch := range a.finalSubs {
 		select {
 		case ch <- h:

@@ -1,4 +1,4 @@
-package node
+package app
 
 import (
 	"context"
@@ -65,8 +65,8 @@ func TestCastsCannotLandAfterClosingByAnOldBlockTime(t *testing.T) {
 	defer l.Close()
 	var mu sync.Mutex
 	appClock := g.GenesisTime.Add(time.Second)
-	app, err := NewApp(g, l, NewMempool(1000, 1<<20, false), NewMetrics(prometheus.NewRegistry(), "test"),
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { mu.Lock(); defer mu.Unlock(); return appClock })
+	app, err := New(Config{Genesis: g, Ledger: l, MempoolTxs: 1000, MempoolBytes: 1 << 20, Metrics: NewMetrics(prometheus.NewRegistry()),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { mu.Lock(); defer mu.Unlock(); return appClock }})
 	if err != nil {
 		t.Fatal(err)
 	}
