@@ -5,8 +5,9 @@
 //     every package is in a room;
 //   - the pure cores (consensus and ballot, but for their I/O edges
 //     consensus/driver, consensus/sim and ballot/ballottest) import no
-//     I/O package, start no goroutine, read no clock (time.Now, Sleep,
-//     After, timers and tickers) and draw from no global random source;
+//     I/O package, start no goroutine (a go statement, a WaitGroup's Go),
+//     read no clock (time.Now, Sleep, After, timers and tickers) and draw
+//     from no global random source;
 //   - api uses only the read side of store, and every exported store
 //     function or method is listed as read side or write side;
 //   - every exported type of node is wired: used outside its own file by

@@ -34,6 +34,11 @@ type Machine struct{ rng *rand.Rand }
 
 func New(seed uint64) *Machine { return &Machine{rng: rand.New(rand.NewPCG(seed, 0))} }
 
+// Go is a method of the module's own: no goroutine.
+func (m *Machine) Go() {}
+
+func (m *Machine) Step() { m.Go() }
+
 func (m *Machine) Tick(now time.Time, d time.Duration) time.Time { return now.Add(d + time.Duration(m.rng.IntN(3))) }
 `,
 	"consensus/driver/driver.go": `package driver
@@ -137,6 +142,12 @@ import _ "crypto/rand"
 		{"a goroutine in a pure core", "consensus/bad.go", `package consensus
 
 func spin(f func()) { go f() }
+`, rulePureGo, "starts a goroutine"},
+		{"a WaitGroup's Go in a pure core", "ballot/bad.go", `package ballot
+
+import "sync"
+
+func spin(f func()) { var wg sync.WaitGroup; wg.Go(f); wg.Wait() }
 `, rulePureGo, "starts a goroutine"},
 		{"time.Now in a pure core", "consensus/bad.go", `package consensus
 

@@ -101,6 +101,10 @@ func checkPure(t *tree) []finding {
 				switch n := n.(type) {
 				case *ast.GoStmt:
 					out = append(out, finding{rulePureGo, t.pos(n.Pos()), "starts a goroutine"})
+				case *ast.CallExpr:
+					if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Go" && !t.inModule(p.info.Uses[sel.Sel]) {
+						out = append(out, finding{rulePureGo, t.pos(n.Pos()), "starts a goroutine (a Go method: sync.WaitGroup's, errgroup's)"})
+					}
 				case *ast.SelectorExpr:
 					switch pkgPath(p.info, n) {
 					case "time":
@@ -118,6 +122,13 @@ func checkPure(t *tree) []finding {
 		}
 	}
 	return out
+}
+
+// inModule reports whether obj is declared by the module. Objects of
+// other packages are not loaded (they stand in as empty packages), so a
+// method of sync.WaitGroup resolves to nothing: not the module's.
+func (t *tree) inModule(obj types.Object) bool {
+	return obj != nil && obj.Pkg() != nil && (obj.Pkg().Path() == t.module || strings.HasPrefix(obj.Pkg().Path(), t.module+"/"))
 }
 
 // pkgPath is the import path of the package a selector x.Sel selects
