@@ -115,6 +115,21 @@ func (r *Registry) VoterCode(id string) ([]byte, bool, error) {
 	return getClone(r.db, cat(prefixRoll, []byte(id)))
 }
 
+// AnyVoterCode returns the code hash of one voter on the roll, if any:
+// the registrar checks unknown voter ids against a decoy of the same cost.
+func (r *Registry) AnyVoterCode() ([]byte, bool, error) {
+	var out []byte
+	errFound := errors.New("found")
+	err := r.scan(prefixRoll, func(_, v []byte) error {
+		out = append([]byte(nil), v...)
+		return errFound
+	})
+	if errors.Is(err, errFound) {
+		return out, true, nil
+	}
+	return nil, false, err
+}
+
 // Voters returns the number of voters on the roll.
 func (r *Registry) Voters() (int, error) {
 	n := 0

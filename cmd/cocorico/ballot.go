@@ -34,11 +34,11 @@ func defaultOrganizerKey() string {
 
 func newBallotCreateCmd() *cobra.Command {
 	var (
-		nodeURL, question, opens, closes, keyPath, adminToken string
-		registrars                                            []string
-		choices                                               []string
-		revote, sealed, noWait                                bool
-		bits                                                  int
+		nodeURL, question, opens, closes, keyPath, tokenFile string
+		registrars                                           []string
+		choices                                              []string
+		revote, sealed, noWait                               bool
+		bits                                                 int
 	)
 	cmd := &cobra.Command{
 		Use:   "create --node URL --question Q --choice A --choice B ... --closes TIME [--opens TIME] [--registrar URL]",
@@ -92,6 +92,10 @@ Without --choice the choices are for / against / abstention.`,
 			}
 			def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: question, Choices: choices,
 				Opens: opensAt.UnixMilli(), Closes: closesAt.UnixMilli(), Revote: revote}
+			adminToken, err := readAdminToken(tokenFile)
+			if err != nil {
+				return err
+			}
 			for _, u := range registrars {
 				k, err := client.NewRegistrar(u, adminToken).NewKey(ctx, bits)
 				if err != nil {
@@ -129,7 +133,7 @@ Without --choice the choices are for / against / abstention.`,
 	f.StringVar(&opens, "opens", "", "opening time (default now)")
 	f.StringVar(&closes, "closes", "", "closing time")
 	f.StringArrayVar(&registrars, "registrar", nil, "registrar URL (repeat for several)")
-	f.StringVar(&adminToken, "registrar-token", "", "registrar admin token, if it asks for one")
+	f.StringVar(&tokenFile, "registrar-token-file", "", "file holding the registrars' admin token (or set $"+adminTokenEnv+")")
 	f.StringVar(&keyPath, "key", defaultOrganizerKey(), "organizer key file (created if missing)")
 	f.BoolVar(&revote, "revote", true, "allow voters to change their vote while the ballot is open")
 	f.BoolVar(&sealed, "sealed", false, "sealed tally (not supported yet)")

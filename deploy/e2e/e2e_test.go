@@ -216,7 +216,11 @@ func TestClusterUnderFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := client.NewRegistrar(registrar, "").NewKey(ctx, ballot.KeyBits2048)
+	token, err := os.ReadFile(filepath.Join(deployDir, "net", "registrar-admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := client.NewRegistrar(registrar, strings.TrimSpace(string(token))).NewKey(ctx, ballot.KeyBits2048)
 	if err != nil {
 		t.Fatal(err)
 	}
