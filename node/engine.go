@@ -40,7 +40,7 @@ func (n *Node) newEngine() (engine, error) {
 	}
 	if len(n.cfg.P2P.Listen) > 0 {
 		e.net = newNetwork(n)
-		host, err := p2p.New(context.Background(), p2p.Config{
+		host, err := p2p.New(p2p.Config{
 			Key: n.cfg.Key, Genesis: n.cfg.Genesis, Listen: n.cfg.P2P.Listen, Bootstrap: n.cfg.P2P.Bootstrap,
 			MDNS: n.cfg.P2P.MDNS, HighPeers: n.cfg.P2P.MaxPeers, LowPeers: n.cfg.P2P.MaxPeers / 2,
 			Logger: n.logger, Metrics: p2pMetrics{n.metrics},
@@ -79,7 +79,7 @@ func (e *parts) startDriver() error {
 		Storage:       e.state,
 		Height:        n.ledger.Height(),
 		LastBlockTime: time.UnixMilli(tipTime),
-		Clock:         n.cfg.Clock,
+		Clock:         driver.ClockFunc(n.cfg.Clock),
 		Logger:        n.logger,
 		Metrics:       driverMetrics{n.metrics},
 		OnBehind: func(uint64) {

@@ -110,7 +110,7 @@ func (nw *network) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdi
 	if m.Proposal != nil {
 		nw.rememberBlock(&m.Proposal.Block)
 	}
-	if h := messageHeight(m); h <= nw.n.ledger.Height() {
+	if h := m.Height(); h <= nw.n.ledger.Height() {
 		return p2p.Ignore // an old height: no use to anyone
 	}
 	if d := nw.driver.Load(); d != nil {
@@ -119,13 +119,6 @@ func (nw *network) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdi
 		}
 	}
 	return p2p.Accept
-}
-
-func messageHeight(m *consensus.Message) uint64 {
-	if m.Proposal != nil {
-		return m.Proposal.Height
-	}
-	return m.Vote.Height
 }
 
 func (nw *network) rememberBlock(b *consensus.Block) {
@@ -194,21 +187,8 @@ func (nw *network) ConsensusMessages(height uint64) []*consensus.Message {
 // Pull implements driver.Transport: ask every peer for the height's
 // messages; what comes back goes through the driver's verification.
 func (nw *network) Pull(height uint64) {
-	d := nw.driver.Load()
-	for _, p := range nw.host.SyncPeers() {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			msgs, err := nw.host.PullMessages(ctx, p, height)
-			if err != nil {
-				return
-			}
-			for _, m := range msgs {
-				if d.Deliver(m) != nil {
-					return
-				}
-			}
-		}()
+	if d := nw.driver.Load(); d != nil {
+		nw.host.PullFromSyncPeers(height, d.Deliver)
 	}
 	nw.poke()
 }

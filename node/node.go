@@ -110,6 +110,9 @@ func (n *Node) Close() {
 	if n.apiLn != nil {
 		n.apiLn.Close()
 	}
+	if n.net != nil {
+		n.net.host.Close()
+	}
 	n.ledger.Close()
 }
 

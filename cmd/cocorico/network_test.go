@@ -390,11 +390,13 @@ func TestRealProcessesFourValidatorsAndAVolunteerAgreeAndSurviveFaults(t *testin
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		hctx, hcancel := context.WithCancel(ctx)
 		defer hcancel()
-		attacker, err := p2p.New(hctx, p2p.Config{Key: key, Genesis: c.genesis, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet}, noHandler{})
+		attacker, err := p2p.New(p2p.Config{Key: key, Genesis: c.genesis, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet}, noHandler{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		go attacker.Run(hctx)
+		ran := make(chan error, 1)
+		go func() { ran <- attacker.Run(hctx) }()
+		defer func() { hcancel(); <-ran }()
 		if err := attacker.Connect(ctx, c.p2ps["validator-0"]); err != nil {
 			t.Fatal(err)
 		}
@@ -427,6 +429,8 @@ func nodeKey(t *testing.T, c *cluster, name string) ed25519.PublicKey {
 
 // noHandler is the attacker's side: it takes nothing.
 type noHandler struct{}
+
+var _ p2p.Handler = noHandler{}
 
 func (noHandler) HandleTxs([][]byte) p2p.Verdict { return p2p.Accept }
 func (noHandler) HandleConsensus(_ peer.ID, _ *consensus.Message) p2p.Verdict {
