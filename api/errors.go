@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
@@ -22,6 +24,10 @@ var (
 	ErrBodyTooLarge = errors.New("request body too large")
 	// ErrUnavailable: something the answer needs is not reachable now.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrUnauthorized: an admin endpoint was called without the right token.
+	ErrUnauthorized = errors.New("admin token required")
+	// ErrAdminOff: admin endpoints are off (no admin token is configured).
+	ErrAdminOff = errors.New("admin endpoints are off: the operator configured no admin token")
 )
 
 // errorCodes is the one table from error values to HTTP statuses and API
@@ -35,6 +41,7 @@ var errorCodes = []struct {
 	{ballot.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 	{ballot.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{ballot.ErrBlindedOutOfRange, http.StatusBadRequest, "malformed"},
 	{ballot.ErrWrongChain, http.StatusBadRequest, "wrong_chain"},
 	{ballot.ErrDefinitionInvalid, http.StatusBadRequest, "definition_invalid"},
 	{ballot.ErrOrganizerSignature, http.StatusBadRequest, "organizer_signature_invalid"},
@@ -62,10 +69,13 @@ var errorCodes = []struct {
 	{ballot.ErrRevoteNotAllowed, http.StatusConflict, "revote_not_allowed"},
 	{ballot.ErrTooManyCasts, http.StatusConflict, "too_many_casts"},
 	{ballot.ErrRevoteTooSoon, http.StatusTooManyRequests, "revote_too_soon"},
-	{registrar.ErrUnknownVoter, http.StatusForbidden, "unknown_voter"},
-	{registrar.ErrWrongCode, http.StatusForbidden, "wrong_code"},
+	{registrar.ErrNotAuthorized, http.StatusForbidden, "not_authorized"},
+	{registrar.ErrThrottled, http.StatusTooManyRequests, "throttled"},
+	{registrar.ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
 	{registrar.ErrAlreadyIssued, http.StatusConflict, "already_issued"},
 	{registrar.ErrNotRegistrar, http.StatusBadRequest, "not_registrar"},
+	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{ErrAdminOff, http.StatusForbidden, "admin_disabled"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{store.ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
@@ -98,7 +108,12 @@ type ErrorDetail struct {
 // WriteError answers with err's status and code.
 func WriteError(w http.ResponseWriter, err error) {
 	status, code := ErrorCode(err)
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+	var ra interface{ RetryAfter() time.Duration }
+	switch {
+	case errors.As(err, &ra):
+		// Whole seconds, rounded up (RFC 9110 §10.2.3).
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((ra.RetryAfter()+time.Second-1)/time.Second), 10))
+	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
 	}
 	msg := err.Error()

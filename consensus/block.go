@@ -110,6 +110,8 @@ func DecodeHeader(data []byte) (*Header, error) {
 	return &h, nil
 }
 
+var _ json.Marshaler = Block{}
+
 // MarshalJSON writes b with its transactions as [] when it has none (a
 // heartbeat block): a list has one JSON form, never null.
 func (b Block) MarshalJSON() ([]byte, error) {

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"fmt"
 )
@@ -12,6 +13,12 @@ const HashSize = sha256.Size
 // Hash is a SHA-256 digest. In JSON it is lowercase hex; in CBOR a 32-byte
 // byte string. The zero Hash stands for "none" (a nil vote, no parent).
 type Hash [HashSize]byte
+
+var (
+	_ fmt.Stringer             = Hash{}
+	_ encoding.TextMarshaler   = Hash{}
+	_ encoding.TextUnmarshaler = (*Hash)(nil)
+)
 
 // Sum returns the SHA-256 of the concatenation of parts.
 func Sum(parts ...[]byte) Hash {

@@ -3,12 +3,15 @@ package consensus
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
 
 // Step is where a validator is in a round.
 type Step uint8
+
+var _ fmt.Stringer = Step(0)
 
 // Steps of a round, in order, and the state after a decision.
 const (
@@ -434,59 +437,87 @@ func (m *Machine) evaluate() {
 	}
 }
 
+// evaluateOnce applies the first of the paper's rules (Algorithm 1) whose
+// condition holds, in the paper's order, and reports whether the state
+// changed so that another rule may now apply.
 func (m *Machine) evaluateOnce() bool {
-	r := m.round
-	q := m.quorum()
-	p := m.proposals[r]
+	if m.decideOnPrecommitQuorum() {
+		return false
+	}
+	p := m.proposals[m.round]
 	var id Hash
 	if p != nil {
 		id = p.Block.Hash()
 	}
+	if m.prevoteOnProposal(p, id) {
+		return true
+	}
+	// Lines 34-35: any quorum of prevotes starts the prevote timeout.
+	if r := m.round; m.step == StepPrevote && !m.prevoteTimeout[r] && m.votes.total(r, Prevote) >= m.quorum() {
+		m.prevoteTimeout[r] = true
+		m.schedule(StepPrevote)
+	}
+	if m.precommitOnPrevoteQuorum(p, id) {
+		return true
+	}
+	// Lines 47-48: any quorum of precommits starts the precommit timeout.
+	if r := m.round; !m.precommitTimeout[r] && m.votes.total(r, Precommit) >= m.quorum() {
+		m.precommitTimeout[r] = true
+		m.schedule(StepPrecommit)
+	}
+	return m.skipToHigherRound()
+}
 
-	// Lines 49-54: a block with a quorum of precommits in any round is decided.
+// decideOnPrecommitQuorum is lines 49-54: a block with a quorum of
+// precommits in any round is decided.
+func (m *Machine) decideOnPrecommitQuorum() bool {
 	for _, rr := range m.votes.roundNumbers() {
 		if h, ok := m.votes.quorumFor(rr, Precommit); ok && !h.IsZero() {
 			if b, known := m.blocks[h]; known && m.validity[h] {
 				c, err := NewCommit(m.votes.precommitsFor(rr, h))
 				if err == nil {
 					m.decide(b, c)
-					return false
+					return true
 				}
 			}
 		}
 	}
+	return false
+}
 
-	// Lines 22-27: a fresh proposal, prevoted only if it is also timely
-	// (PBTS: valid(v) ∧ timely(v); consensus/timely.go).
-	if m.step == StepPropose && p != nil && p.POLRound == -1 {
-		if m.validity[id] && m.timely[r] && (m.lockedRound == -1 || m.lockedHash == id) {
-			m.vote(Prevote, id)
-		} else {
-			m.vote(Prevote, Hash{})
-		}
-		m.step, m.dirty = StepPrevote, true
-		return true
+// prevoteOnProposal is lines 22-33: the prevote on the round's proposal
+// p (of hash id), fresh or re-proposed with a proof of lock.
+func (m *Machine) prevoteOnProposal(p *Proposal, id Hash) bool {
+	if m.step != StepPropose || p == nil {
+		return false
 	}
-
-	// Lines 28-33: a re-proposal with a proof of lock from round vr.
-	if m.step == StepPropose && p != nil && p.POLRound >= 0 && uint32(p.POLRound) < r &&
-		m.votes.count(uint32(p.POLRound), Prevote, id) >= q {
-		if m.validity[id] && (m.lockedRound <= p.POLRound || m.lockedHash == id) {
-			m.vote(Prevote, id)
-		} else {
-			m.vote(Prevote, Hash{})
-		}
-		m.step, m.dirty = StepPrevote, true
-		return true
+	var vote bool
+	switch vr := p.POLRound; {
+	case vr == -1:
+		// Lines 22-27: a fresh proposal, prevoted only if it is also
+		// timely (PBTS: valid(v) ∧ timely(v); consensus/timely.go).
+		vote = m.validity[id] && m.timely[m.round] && (m.lockedRound == -1 || m.lockedHash == id)
+	case vr >= 0 && uint32(vr) < m.round && m.votes.count(uint32(vr), Prevote, id) >= m.quorum():
+		// Lines 28-33: a re-proposal with a proof of lock from round vr.
+		vote = m.validity[id] && (m.lockedRound <= vr || m.lockedHash == id)
+	default:
+		return false
 	}
-
-	// Lines 34-35: any quorum of prevotes starts the prevote timeout.
-	if m.step == StepPrevote && !m.prevoteTimeout[r] && m.votes.total(r, Prevote) >= q {
-		m.prevoteTimeout[r] = true
-		m.schedule(StepPrevote)
+	if vote {
+		m.vote(Prevote, id)
+	} else {
+		m.vote(Prevote, Hash{})
 	}
+	m.step, m.dirty = StepPrevote, true
+	return true
+}
 
-	// Lines 36-43: a quorum of prevotes for the round's valid proposal.
+// precommitOnPrevoteQuorum is lines 36-46: a quorum of prevotes for the
+// round's valid proposal p (of hash id) locks it and precommits it, a
+// quorum of prevotes for nil precommits nil.
+func (m *Machine) precommitOnPrevoteQuorum(p *Proposal, id Hash) bool {
+	r, q := m.round, m.quorum()
+	// Lines 36-43.
 	if p != nil && m.validity[id] && m.step >= StepPrevote && !m.lockedOnce[r] && m.votes.count(r, Prevote, id) >= q {
 		m.lockedOnce[r] = true
 		if m.step == StepPrevote {
@@ -497,21 +528,19 @@ func (m *Machine) evaluateOnce() bool {
 		m.validRound, m.validHash, m.dirty = int32(r), id, true
 		return true
 	}
-
-	// Lines 44-46: a quorum of prevotes for nil.
+	// Lines 44-46.
 	if m.step == StepPrevote && m.votes.count(r, Prevote, Hash{}) >= q {
 		m.vote(Precommit, Hash{})
 		m.step, m.dirty = StepPrecommit, true
 		return true
 	}
+	return false
+}
 
-	// Lines 47-48: any quorum of precommits starts the precommit timeout.
-	if !m.precommitTimeout[r] && m.votes.total(r, Precommit) >= q {
-		m.precommitTimeout[r] = true
-		m.schedule(StepPrecommit)
-	}
-
-	// Lines 55-56: f+1 validators in a higher round pull us there.
+// skipToHigherRound is lines 55-56: f+1 validators in a higher round
+// pull us there.
+func (m *Machine) skipToHigherRound() bool {
+	r := m.round
 	var skip uint32
 	for _, rr := range m.votes.roundNumbers() {
 		if rr > r && m.votes.senders(rr) >= m.cfg.Vals.Weak() {

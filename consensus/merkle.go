@@ -186,6 +186,8 @@ func (p Proof) Root(leaf Hash) (Hash, error) {
 	return r, nil
 }
 
+var _ json.Marshaler = Proof{}
+
 // MarshalJSON writes p with its path as [] when it is empty (a one-leaf
 // tree): a list has one JSON form, never null (docs/PROTOCOL.md §1).
 func (p Proof) MarshalJSON() ([]byte, error) {

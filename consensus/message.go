@@ -14,6 +14,14 @@ type Message struct {
 	Vote     *Vote     `cbor:"2,keyasint,omitempty"`
 }
 
+// Height is the height the message's proposal or vote is for.
+func (m *Message) Height() uint64 {
+	if m.Proposal != nil {
+		return m.Proposal.Height
+	}
+	return m.Vote.Height
+}
+
 // Encode returns the canonical bytes of m.
 func (m *Message) Encode() []byte { return canon.MustMarshal(m) }
 

@@ -10,6 +10,8 @@ import (
 // VoteType is the step a vote belongs to.
 type VoteType uint8
 
+var _ fmt.Stringer = VoteType(0)
+
 // The two kinds of vote of the Tendermint algorithm.
 const (
 	Prevote   VoteType = 1

@@ -14,6 +14,9 @@ if [ ! -f net/genesis.json ]; then
   } > net/roll.csv
   mkdir -p net/registrar
 fi
+# The registrar's admin token (POST /v1/keys is off without one): a file
+# only the owner reads, never a command-line argument.
+[ -s net/registrar-admin.token ] || (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > net/registrar-admin.token)
 compose() { docker compose -f compose.yaml -p cocorico "$@" 2>/dev/null || docker-compose -f compose.yaml -p cocorico "$@"; }
 compose up -d
 for i in $(seq 1 120); do

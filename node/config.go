@@ -123,6 +123,14 @@ type Config struct {
 	MaxDiskBytes int64
 	// Pprof serves Go's profiles on the API under /debug/pprof/.
 	Pprof bool
+	// UnsafeResetConsensusState lets a validator start without a
+	// trustworthy consensus state (missing, or older than its ledger
+	// shows): it then signs nothing until the network has passed the
+	// heights it may have signed (docs/OPERATIONS.md §Start-up checks).
+	UnsafeResetConsensusState bool
+	// RefillTimeout bounds the wait for peers to give back final blocks
+	// missing from the ledger at start; default 2 minutes.
+	RefillTimeout time.Duration
 }
 
 // P2PConfig configures the peer network.
@@ -182,6 +190,9 @@ func (c *Config) validate() error {
 	}
 	if c.Version == "" {
 		c.Version = "dev"
+	}
+	if c.RefillTimeout == 0 {
+		c.RefillTimeout = 2 * time.Minute
 	}
 	if c.P2P.MaxPeers == 0 {
 		c.P2P.MaxPeers = 64

@@ -2,8 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +54,9 @@ type DevnetInfo struct {
 	Ballot    consensus.Hash   `json:"ballot"`
 	Voters    string           `json:"voters"`
 	Genesis   string           `json:"genesis"`
+	// RegistrarTokenFile holds the registrar's admin token (mode 0600),
+	// for `ballot create --registrar-token-file`.
+	RegistrarTokenFile string `json:"registrar_token_file"`
 }
 
 // DevnetNodeInfo is one node in devnet.json.
@@ -71,6 +74,9 @@ type Devnet struct {
 	Nodes     []*Node
 	Registrar *Registrar
 	Info      DevnetInfo
+	// adminToken turns the registrar's admin endpoint on, for the demo
+	// ballot and the developer's own.
+	adminToken string
 }
 
 func (c *DevnetConfig) defaults() {
@@ -129,31 +135,13 @@ func (d *Devnet) home(i int) Home {
 
 // create writes keys, genesis and the demo roll.
 func (d *Devnet) create(gpath string) (*consensus.Genesis, error) {
-	// The genesis time is now: a devnet made again in another folder is
-	// another chain, whatever its name, and wallets tell them apart by
-	// their genesis hash.
-	g := &consensus.Genesis{ChainID: d.cfg.ChainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams(),
-		App: d.cfg.App}
-	if err := os.MkdirAll(d.cfg.Dir, 0o700); err != nil {
-		return nil, err
+	homes := make([]Home, d.cfg.Validators)
+	for i := range homes {
+		homes[i] = d.home(i)
 	}
-	org, _, err := LoadOrCreateKey(filepath.Join(d.cfg.Dir, "organizer.key"))
+	g, err := NewGenesis(ChainSpec{ChainID: d.cfg.ChainID, Validators: homes, App: d.cfg.App,
+		OrganizerKey: filepath.Join(d.cfg.Dir, "organizer.key")})
 	if err != nil {
-		return nil, err
-	}
-	g.App.Organizers = []consensus.Organizer{{Name: "devnet organizer", PubKey: org.Public().(ed25519.PublicKey)}}
-	for i := range d.cfg.Validators {
-		h := d.home(i)
-		if err := os.MkdirAll(string(h), 0o700); err != nil {
-			return nil, err
-		}
-		k, _, err := LoadOrCreateKey(h.KeyPath())
-		if err != nil {
-			return nil, err
-		}
-		g.Validators = append(g.Validators, consensus.Validator{Name: fmt.Sprintf("validator-%d", i), PubKey: k.Public().(ed25519.PublicKey)})
-	}
-	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	var roll strings.Builder
@@ -232,8 +220,14 @@ func (d *Devnet) open(g *consensus.Genesis) error {
 		d.Info.Nodes = append(d.Info.Nodes, DevnetNodeInfo{Name: cfg.Name, API: n.APIURL(), P2P: n.P2PAddr(), Home: string(h)})
 	}
 	d.connectPeers()
+	d.Info.RegistrarTokenFile = filepath.Join(d.cfg.Dir, "registrar-admin.token")
+	tok, err := loadOrCreateToken(d.Info.RegistrarTokenFile)
+	if err != nil {
+		return err
+	}
+	d.adminToken = tok
 	r, err := NewRegistrar(RegistrarConfig{Home: filepath.Join(d.cfg.Dir, "registrar"), Listen: d.port(50),
-		NodeURL: d.Nodes[0].APIURL(), Roll: d.Info.Voters, HashParams: registrar.DemoHashParams, Logger: d.cfg.Logger})
+		NodeURL: d.Nodes[0].APIURL(), Roll: d.Info.Voters, HashParams: registrar.DemoHashParams, AdminToken: tok, Logger: d.cfg.Logger})
 	if err != nil {
 		return err
 	}
@@ -294,7 +288,7 @@ func (d *Devnet) demoBallot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := client.NewRegistrar(d.Registrar.URL(), "").NewKey(ctx, ballot.KeyBits2048)
+	k, err := client.NewRegistrar(d.Registrar.URL(), d.adminToken).NewKey(ctx, ballot.KeyBits2048)
 	if err != nil {
 		return err
 	}
@@ -326,4 +320,25 @@ func (d *Devnet) demoBallot(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// loadOrCreateToken reads the secret in path, or writes a fresh random
+// one there (mode 0600) if the file does not exist.
+func loadOrCreateToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if tok := strings.TrimSpace(string(data)); tok != "" {
+			return tok, nil
+		}
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(b[:])
+	return tok, client.WriteFileAtomic(path, []byte(tok+"\n"), 0o600)
 }

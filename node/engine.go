@@ -18,15 +18,29 @@ type parts struct {
 	n      *Node
 	driver *driver.Driver
 	net    *network
+	state  driver.Storage // a validator's consensus state
+	plan   startPlan
+	ready  chan struct{} // closed once the node may serve and sign
 }
 
-// newEngine builds the driver for a validator and the peer network when
-// the node listens on one.
+// newEngine runs the start-up check, then builds the peer network when
+// the node listens on one and, for a validator whose check needs no
+// recovery, the driver.
 func (n *Node) newEngine() (engine, error) {
-	e := &parts{n: n}
+	e := &parts{n: n, ready: make(chan struct{})}
+	if n.role == RoleValidator {
+		st, err := driver.NewFileStorage(nil, n.cfg.Home.ConsensusDir())
+		if err != nil {
+			return nil, err
+		}
+		e.state = st
+		if e.plan, err = n.planStart(st); err != nil {
+			return nil, err
+		}
+	}
 	if len(n.cfg.P2P.Listen) > 0 {
 		e.net = newNetwork(n)
-		host, err := p2p.New(context.Background(), p2p.Config{
+		host, err := p2p.New(p2p.Config{
 			Key: n.cfg.Key, Genesis: n.cfg.Genesis, Listen: n.cfg.P2P.Listen, Bootstrap: n.cfg.P2P.Bootstrap,
 			MDNS: n.cfg.P2P.MDNS, HighPeers: n.cfg.P2P.MaxPeers, LowPeers: n.cfg.P2P.MaxPeers / 2,
 			Logger: n.logger, Metrics: p2pMetrics{n.metrics},
@@ -37,49 +51,78 @@ func (n *Node) newEngine() (engine, error) {
 		e.net.host = host
 		n.net = e.net
 	}
-	if n.role == RoleValidator {
-		var tr driver.Transport = noTransport{}
-		if e.net != nil {
-			tr = e.net
-		}
-		_, _, tipTime := n.app.Tip()
-		d, err := driver.New(driver.Config{
-			Genesis:       n.cfg.Genesis,
-			Key:           n.cfg.Key,
-			StateDir:      n.cfg.Home.ConsensusDir(),
-			Height:        n.ledger.Height(),
-			LastBlockTime: time.UnixMilli(tipTime),
-			Clock:         n.cfg.Clock,
-			Logger:        n.logger,
-			Metrics:       driverMetrics{n.metrics},
-			OnBehind: func(uint64) {
-				if e.net != nil {
-					e.net.poke()
-				}
-			},
-		}, n.app, tr)
-		if err != nil {
-			return nil, fmt.Errorf("consensus driver: %w", err)
-		}
-		e.driver = d
-		if e.net != nil {
-			e.net.driver = d
+	if n.role == RoleValidator && e.plan == (startPlan{}) {
+		if err := e.startDriver(); err != nil {
+			return nil, err
 		}
 	}
 	return e, nil
 }
 
-// Run runs the driver and the network until ctx ends.
+// startDriver builds the driver from the ledger and the consensus state
+// as they are now and hands it to the network.
+func (e *parts) startDriver() error {
+	n := e.n
+	if e.net != nil {
+		// No block applied by the network alone after the driver read the height.
+		e.net.applyMu.Lock()
+		defer e.net.applyMu.Unlock()
+	}
+	var tr driver.Transport = noTransport{}
+	if e.net != nil {
+		tr = e.net
+	}
+	_, _, tipTime := n.app.Tip()
+	d, err := driver.New(driver.Config{
+		Genesis:       n.cfg.Genesis,
+		Key:           n.cfg.Key,
+		Storage:       e.state,
+		Height:        n.ledger.Height(),
+		LastBlockTime: time.UnixMilli(tipTime),
+		Clock:         driver.ClockFunc(n.cfg.Clock),
+		Logger:        n.logger,
+		Metrics:       driverMetrics{n.metrics},
+		OnBehind: func(uint64) {
+			if e.net != nil {
+				e.net.poke()
+			}
+		},
+	}, n.app, tr)
+	if err != nil {
+		return fmt.Errorf("consensus driver: %w", err)
+	}
+	e.driver = d
+	if e.net != nil {
+		e.net.driver.Store(d)
+	}
+	return nil
+}
+
+// Ready is closed once the node may serve its API and sign: at once, or
+// when the start-up recovery has ended.
+func (e *parts) Ready() <-chan struct{} { return e.ready }
+
+// Run runs the network and, once the start-up recovery is done, the driver,
+// until ctx ends.
 func (e *parts) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	if e.driver != nil {
-		g.Go(func() error { return e.driver.Run(ctx) })
-	}
 	if e.net != nil {
 		g.Go(func() error { return e.net.host.Run(ctx) })
 		g.Go(func() error { return e.net.run(ctx) })
 	}
-	g.Go(func() error { <-ctx.Done(); return nil })
+	g.Go(func() error {
+		if e.n.role == RoleValidator && e.driver == nil {
+			if err := e.recover(ctx); err != nil || ctx.Err() != nil {
+				return err
+			}
+		}
+		close(e.ready)
+		if e.driver != nil {
+			return e.driver.Run(ctx)
+		}
+		<-ctx.Done()
+		return nil
+	})
 	return g.Wait()
 }
 

@@ -24,9 +24,13 @@ import (
 // block sync) so that a volunteer, a restarted validator or a lagging one
 // catches up.
 type network struct {
-	n      *Node
-	host   *p2p.Host
-	driver *driver.Driver // nil on a volunteer
+	n    *Node
+	host *p2p.Host
+	// driver is nil on a volunteer, and on a validator until its
+	// start-up recovery ends (the network then follows as a volunteer
+	// does); applyMu orders its arrival after any block applied without it.
+	driver  atomic.Pointer[driver.Driver]
+	applyMu sync.Mutex
 
 	wake    chan struct{}
 	mu      sync.Mutex
@@ -107,22 +111,15 @@ func (nw *network) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdi
 	if m.Proposal != nil {
 		nw.rememberBlock(&m.Proposal.Block)
 	}
-	if h := messageHeight(m); h <= nw.n.ledger.Height() {
+	if h := m.Height(); h <= nw.n.ledger.Height() {
 		return p2p.Ignore // an old height: no use to anyone
 	}
-	if nw.driver != nil {
-		if err := nw.driver.Deliver(m); err != nil {
+	if d := nw.driver.Load(); d != nil {
+		if err := d.Deliver(m); err != nil {
 			return p2p.Ignore
 		}
 	}
 	return p2p.Accept
-}
-
-func messageHeight(m *consensus.Message) uint64 {
-	if m.Proposal != nil {
-		return m.Proposal.Height
-	}
-	return m.Vote.Height
 }
 
 func (nw *network) rememberBlock(b *consensus.Block) {
@@ -181,29 +178,18 @@ func (nw *network) SyncBlocks(from uint64, max, maxBytes int) ([]p2p.SyncBlock, 
 
 // ConsensusMessages implements p2p.Handler.
 func (nw *network) ConsensusMessages(height uint64) []*consensus.Message {
-	if nw.driver == nil {
+	d := nw.driver.Load()
+	if d == nil {
 		return nil
 	}
-	return nw.driver.Messages(height)
+	return d.Messages(height)
 }
 
 // Pull implements driver.Transport: ask every peer for the height's
 // messages; what comes back goes through the driver's verification.
 func (nw *network) Pull(height uint64) {
-	for _, p := range nw.host.SyncPeers() {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			msgs, err := nw.host.PullMessages(ctx, p, height)
-			if err != nil {
-				return
-			}
-			for _, m := range msgs {
-				if nw.driver.Deliver(m) != nil {
-					return
-				}
-			}
-		}()
+	if d := nw.driver.Load(); d != nil {
+		nw.host.PullFromSyncPeers(height, d.Deliver)
 	}
 	nw.poke()
 }
@@ -225,7 +211,7 @@ func (nw *network) run(ctx context.Context) error {
 	go nw.follow(ctx)
 	go nw.reportProgress(ctx, 5*time.Second)
 	go nw.regossip(ctx, nw.n.cfg.P2P.RegossipAfter)
-	if limit := nw.n.cfg.MaxDiskBytes; limit > 0 && nw.driver == nil {
+	if limit := nw.n.cfg.MaxDiskBytes; limit > 0 && nw.n.role == RoleVolunteer {
 		go nw.watchDisk(ctx, limit, 30*time.Second)
 	}
 	for {
@@ -376,10 +362,14 @@ func (nw *network) catchUp(ctx context.Context) {
 // on a validator (so that its consensus state moves on), directly on a
 // volunteer. It returns once the block is in the ledger.
 func (nw *network) deliver(ctx context.Context, b *consensus.Block, c *consensus.Commit) error {
-	if nw.driver == nil {
+	nw.applyMu.Lock()
+	d := nw.driver.Load()
+	if d == nil {
+		defer nw.applyMu.Unlock()
 		return nw.n.app.ApplyBlock(ctx, b, c)
 	}
-	if err := nw.driver.DeliverDecided(b, c); err != nil {
+	nw.applyMu.Unlock()
+	if err := d.DeliverDecided(b, c); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)

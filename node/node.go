@@ -48,6 +48,9 @@ type Node struct {
 // validator, the block follower on a volunteer.
 type engine interface {
 	Run(ctx context.Context) error
+	// Ready is closed once the node may serve and sign (after its
+	// start-up recovery, docs/OPERATIONS.md §Start-up checks).
+	Ready() <-chan struct{}
 }
 
 // New opens the node's ledger and binds its API listener; Run starts it.
@@ -69,6 +72,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	var err error
 	if n.ledger, err = store.Open(cfg.Home.LedgerDir(), cfg.Genesis.Hash(), cfg.Ledger); err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			err = ledgerDamaged(err)
+		}
+		return nil, err
+	}
+	if err := n.readTip(); err != nil {
+		n.ledger.Close()
 		return nil, err
 	}
 	n.reg = NewRegistry()
@@ -100,6 +110,9 @@ func (n *Node) Close() {
 	if n.apiLn != nil {
 		n.apiLn.Close()
 	}
+	if n.net != nil {
+		n.net.host.Close()
+	}
 	n.ledger.Close()
 }
 
@@ -127,26 +140,40 @@ func (n *Node) Run(ctx context.Context) error {
 	defer cancel()
 	n.logger.Info("node starting", "role", n.role, "chain", n.cfg.Genesis.ChainID, "height", n.ledger.Height(), "api", n.APIURL())
 	errc := make(chan error, 2)
-	var srv *http.Server
-	if n.apiLn != nil {
-		srv = api.NewHTTPServer("", n.api.Handler(), n.logger)
-		go func() {
-			if err := srv.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("api: %w", err)
-			}
-		}()
-	}
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- n.engine.Run(ctx) }()
-
+	// The API serves once the engine is ready: a node refilling blocks
+	// its ledger lost answers nothing it might have to take back.
+	var srv *http.Server
 	var err error
+	ready := false
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
 	case err = <-engineDone:
 		engineDone <- err // for the wait below
+	case <-n.engine.Ready():
+		ready = true
+		if n.apiLn != nil {
+			srv = api.NewHTTPServer("", n.api.Handler(), n.logger)
+			go func() {
+				if err := srv.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					errc <- fmt.Errorf("api: %w", err)
+				}
+			}()
+		}
+	}
+	if ready {
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+		case err = <-engineDone:
+			engineDone <- err // for the wait below
+		}
 	}
 	cancel()
+	if srv == nil && n.apiLn != nil {
+		n.apiLn.Close()
+	}
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,12 +12,16 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node/issuer"
 	"github.com/cocorico/node/store"
 )
 
@@ -33,17 +38,28 @@ type RegistrarConfig struct {
 	Roll string
 	// HashParams are the code hash's cost; default registrar.DefaultHashParams.
 	HashParams registrar.HashParams
-	// AdminToken, if set, is required to create ballot keys.
+	// AdminToken, if set, is required to create ballot keys; if empty,
+	// the admin endpoints are off. cmd reads it from a file or the
+	// environment, never from the command line.
 	AdminToken string
-	Logger     *slog.Logger
-	Clock      func() time.Time
+	// ClientIPHeader, if set, is the header a trusted reverse proxy puts
+	// the client's address in (registrarapi.Config); off by default.
+	ClientIPHeader string
+	// Throttle, MaxChecks and CheckWait bound the guessing of codes
+	// (issuer.Config); zero values take the documented defaults.
+	Throttle  registrar.ThrottleConfig
+	MaxChecks int
+	CheckWait time.Duration
+	Logger    *slog.Logger
+	Clock     func() time.Time
 }
 
 // Registrar is a running registrar service.
 type Registrar struct {
 	cfg RegistrarConfig
 	reg *store.Registry
-	svc *registrarapi.Service
+	svc *issuer.Service
+	h   http.Handler
 	ln  net.Listener
 }
 
@@ -74,11 +90,19 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 			return nil, err
 		}
 	}
-	r.svc, err = registrarapi.New(registrarapi.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL)},
-		AdminToken: cfg.AdminToken, Clock: cfg.Clock, Logger: cfg.Logger})
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.svc, err = issuer.New(issuer.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL)},
+		HashParams: cfg.HashParams, Throttle: cfg.Throttle, MaxChecks: cfg.MaxChecks, CheckWait: cfg.CheckWait,
+		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: issuer.NewMetrics(metrics)})
 	if err != nil {
 		reg.Close()
 		return nil, err
+	}
+	r.h = registrarapi.NewHandler(registrarapi.Config{Service: r.svc, AdminToken: cfg.AdminToken,
+		ClientIPHeader: cfg.ClientIPHeader, Gatherer: metrics, Logger: cfg.Logger})
+	if cfg.AdminToken == "" {
+		cfg.Logger.Info("registrar admin endpoints off: no admin token configured")
 	}
 	if r.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		reg.Close()
@@ -98,7 +122,7 @@ func (r *Registrar) importRoll(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	start := time.Now()
-	added, err := registrarapi.ImportRoll(r.reg, entries, r.cfg.HashParams)
+	added, err := issuer.ImportRoll(context.Background(), r.reg, entries, r.cfg.HashParams, rand.Reader)
 	if err != nil {
 		return err
 	}
@@ -109,12 +133,12 @@ func (r *Registrar) importRoll(path string) error {
 // URL returns the registrar's base URL.
 func (r *Registrar) URL() string { return "http://" + r.ln.Addr().String() }
 
-// Service returns the registrar service.
-func (r *Registrar) Service() *registrarapi.Service { return r.svc }
+// The registrar's service is what its HTTP face needs.
+var _ registrarapi.Service = (*issuer.Service)(nil)
 
 // Run serves until ctx ends.
 func (r *Registrar) Run(ctx context.Context) error {
-	srv := api.NewHTTPServer("", r.svc.Handler(), r.cfg.Logger)
+	srv := api.NewHTTPServer("", r.h, r.cfg.Logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(r.ln) }()
 	r.cfg.Logger.Info("registrar serving", "url", r.URL())

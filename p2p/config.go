@@ -46,6 +46,8 @@ type Metrics interface {
 
 type nopMetrics struct{}
 
+var _ Metrics = nopMetrics{}
+
 func (nopMetrics) Peers(int)       {}
 func (nopMetrics) Rejected(string) {}
 

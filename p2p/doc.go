@@ -5,6 +5,11 @@
 // scoring, a request/response stream protocol for block sync, and peer
 // discovery (bootstrap peers and mDNS).
 //
+// A Host has a life of its own, from New to Close (Run closes it when it
+// returns): the gossip router and every goroutine the host starts
+// (subscription readers, bootstrap and mDNS dials, message pulls) run
+// under it, and Close waits for them all.
+//
 // p2p knows chain types (consensus) and nothing of ballots: transactions
 // are bytes it hands to the node's Handler. docs/OPERATIONS.md §Network
 // documents ports, topics and scoring.

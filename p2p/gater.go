@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -15,6 +16,8 @@ type banGater struct {
 	mu     sync.Mutex
 	banned map[peer.ID]time.Time // until when
 }
+
+var _ connmgr.ConnectionGater = (*banGater)(nil)
 
 func newBanGater() *banGater { return &banGater{banned: map[peer.ID]time.Time{}} }
 

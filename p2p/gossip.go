@@ -78,8 +78,10 @@ func messageID(m *pb.Message) string {
 	return string(h[:20])
 }
 
-func (x *Host) startGossip(ctx context.Context) error {
-	ps, err := pubsub.NewGossipSub(ctx, x.h,
+// startGossip starts the gossip router, for the host's life, and joins
+// the topics.
+func (x *Host) startGossip() error {
+	ps, err := pubsub.NewGossipSub(x.life, x.h,
 		// Messages carry their own signatures (voter, validator): no
 		// libp2p author or signature to sign and check at every hop.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -121,13 +123,13 @@ func (x *Host) startGossip(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		go x.drain(ctx, sub)
+		x.spawn(func(ctx context.Context) { drain(ctx, sub) })
 	}
 	return nil
 }
 
 // drain consumes a subscription: the validators already did the work.
-func (x *Host) drain(ctx context.Context, sub *pubsub.Subscription) {
+func drain(ctx context.Context, sub *pubsub.Subscription) {
 	defer sub.Cancel()
 	for {
 		if _, err := sub.Next(ctx); err != nil {

@@ -80,13 +80,26 @@ type Host struct {
 	bootstrap []peer.AddrInfo
 
 	dialing sync.Map // peer.ID → true while a bootstrap dial is in flight
+	pulling sync.Map // peer.ID → true while a message pull is in flight
 
 	mu      sync.Mutex
 	heights map[peer.ID]uint64 // the last height each peer announced or told
+
+	// The host's life: the gossip router and every goroutine of the host
+	// (subscription readers, dials, pulls, mDNS answers) run under life
+	// and are counted in running; Close cancels life and waits for them.
+	life      context.Context
+	stop      context.CancelFunc
+	lifeMu    sync.Mutex
+	closed    bool // no goroutine starts any more
+	running   sync.WaitGroup
+	closeOnce sync.Once
 }
 
-// New starts a host listening on cfg.Listen. Run drives its loops.
-func New(ctx context.Context, cfg Config, handler Handler) (*Host, error) {
+// New starts a host listening on cfg.Listen, with its gossip router; Run
+// drives its loops. The host lives until Close (Run closes it when it
+// returns): a host that is never run must be closed.
+func New(cfg Config, handler Handler) (*Host, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -128,27 +141,53 @@ func New(ctx context.Context, cfg Config, handler Handler) (*Host, error) {
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
 		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}}
+	// The root of the host's own life, which Close ends (as libp2p's
+	// host: New starts it, Close stops it).
+	x.life, x.stop = context.WithCancel(context.Background())
 	for _, s := range cfg.Bootstrap {
 		ai, err := peer.AddrInfoFromString(s)
 		if err != nil {
-			h.Close()
+			x.Close()
 			return nil, fmt.Errorf("p2p: bootstrap %q: %w", s, err)
 		}
 		x.bootstrap = append(x.bootstrap, *ai)
 	}
-	if err := x.startGossip(ctx); err != nil {
-		h.Close()
+	if err := x.startGossip(); err != nil {
+		x.Close()
 		return nil, err
 	}
 	h.SetStreamHandler(x.syncProtocol(), x.serveSync)
 	if cfg.MDNS {
 		x.mdns = mdns.NewMdnsService(h, x.names.mdns, mdnsNotifee{x})
 		if err := x.mdns.Start(); err != nil {
-			h.Close()
+			x.Close()
 			return nil, fmt.Errorf("p2p: mdns: %w", err)
 		}
 	}
 	return x, nil
+}
+
+// enter counts a goroutine of the host in, unless the host is closing:
+// the caller runs only if it returns true, and calls x.running.Done.
+func (x *Host) enter() bool {
+	x.lifeMu.Lock()
+	defer x.lifeMu.Unlock()
+	if x.closed {
+		return false
+	}
+	x.running.Add(1)
+	return true
+}
+
+// spawn runs f in a goroutine of the host's life, unless it is closing.
+func (x *Host) spawn(f func(ctx context.Context)) {
+	if !x.enter() {
+		return
+	}
+	go func() {
+		defer x.running.Done()
+		f(x.life)
+	}()
 }
 
 // ID returns the host's peer id.
@@ -188,10 +227,11 @@ func muxer() *yamux.Transport {
 }
 
 // Run keeps the host connected (redialing bootstrap peers when alone)
-// and reports peers, until ctx ends; then it closes the host.
+// and reports peers, until ctx ends; then it closes the host and returns
+// once every goroutine of the host has stopped.
 func (x *Host) Run(ctx context.Context) error {
-	defer x.close()
-	x.dialBootstrap(ctx)
+	defer x.Close()
+	x.dialBootstrap()
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -202,7 +242,7 @@ func (x *Host) Run(ctx context.Context) error {
 			n := x.Peers()
 			x.cfg.Metrics.Peers(n)
 			if n < len(x.bootstrap) {
-				x.dialBootstrap(ctx)
+				x.dialBootstrap()
 			}
 		}
 	}
@@ -212,8 +252,9 @@ func (x *Host) Run(ctx context.Context) error {
 // (one unreachable peer must not hold up the others), at most one dial
 // per peer in flight. It clears libp2p's dial backoff first: the backoff
 // that failed dials built up while a peer was unreachable would otherwise
-// delay the reconnection for minutes once the network heals.
-func (x *Host) dialBootstrap(ctx context.Context) {
+// delay the reconnection for minutes once the network heals. The dials
+// are goroutines of the host's life.
+func (x *Host) dialBootstrap() {
 	sw, _ := x.h.Network().(*swarm.Swarm)
 	for _, ai := range x.bootstrap {
 		if ai.ID == x.h.ID() || x.h.Network().Connectedness(ai.ID) == network.Connected {
@@ -225,37 +266,60 @@ func (x *Host) dialBootstrap(ctx context.Context) {
 		if sw != nil {
 			sw.Backoff().Clear(ai.ID)
 		}
-		go func() {
+		x.spawn(func(ctx context.Context) {
 			defer x.dialing.Delete(ai.ID)
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			defer cancel()
 			if err := x.h.Connect(dctx, ai); err != nil {
 				x.cfg.Logger.Debug("bootstrap dial failed", "peer", ai.ID, "err", err)
 			}
-		}()
+		})
 	}
 }
 
-func (x *Host) close() {
-	if x.mdns != nil {
-		x.mdns.Close()
-	}
-	for _, t := range x.topics {
-		t.Close()
-	}
-	x.h.Close()
+// dialTimeout bounds a discovery dial (bootstrap, mDNS).
+const dialTimeout = 5 * time.Second
+
+// Close stops the host: it ends the host's life (the gossip router, the
+// dials and pulls in flight), waits for every goroutine of the host, then
+// closes the topics, mDNS and the libp2p host. It may be called more than
+// once; Run calls it when it returns.
+func (x *Host) Close() error {
+	var err error
+	x.closeOnce.Do(func() {
+		x.lifeMu.Lock()
+		x.closed = true
+		x.lifeMu.Unlock()
+		x.stop()
+		if x.mdns != nil {
+			x.mdns.Close()
+		}
+		x.running.Wait()
+		for _, t := range x.topics {
+			t.Close()
+		}
+		err = x.h.Close()
+	})
+	return err
 }
 
 type mdnsNotifee struct{ x *Host }
 
+var _ mdns.Notifee = mdnsNotifee{}
+
+// HandlePeerFound dials a peer found on the local network. mDNS calls it
+// in a goroutine of its own; the host counts it in, so that Close waits
+// for it, and the dial ends with the host's life.
 func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
-	if ai.ID == n.x.h.ID() {
+	x := n.x
+	if ai.ID == x.h.ID() || !x.enter() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer x.running.Done()
+	ctx, cancel := context.WithTimeout(x.life, dialTimeout)
 	defer cancel()
-	if err := n.x.h.Connect(ctx, ai); err != nil {
-		n.x.cfg.Logger.Debug("mdns dial failed", "peer", ai.ID, "err", err)
+	if err := x.h.Connect(ctx, ai); err != nil {
+		x.cfg.Logger.Debug("mdns dial failed", "peer", ai.ID, "err", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -27,7 +28,10 @@ type recordingHandler struct {
 	txs     [][]byte
 	finals  []uint64
 	blocks  []SyncBlock
+	msgs    []*consensus.Message // what ConsensusMessages serves
 }
+
+var _ Handler = (*recordingHandler)(nil)
 
 func (r *recordingHandler) HandleTxs(txs [][]byte) Verdict {
 	r.mu.Lock()
@@ -53,7 +57,7 @@ func (r *recordingHandler) HandleFinal(_ peer.ID, h *consensus.Header, _ *consen
 
 func (r *recordingHandler) Height() uint64 { return uint64(len(r.blocks)) }
 
-func (r *recordingHandler) ConsensusMessages(uint64) []*consensus.Message { return nil }
+func (r *recordingHandler) ConsensusMessages(uint64) []*consensus.Message { return r.msgs }
 
 func (r *recordingHandler) SyncBlocks(from uint64, max, _ int) ([]SyncBlock, error) {
 	var out []SyncBlock
@@ -76,28 +80,28 @@ type testNet struct {
 	hs    []*recordingHandler
 }
 
-func newTestNet(t *testing.T, n int) *testNet {
-	t.Helper()
-	tn := &testNet{}
+// testGenesis is a chain of n validators and their keys.
+func testGenesis(n int) (*consensus.Genesis, []ed25519.PrivateKey) {
+	var keys []ed25519.PrivateKey
 	var vals []consensus.Validator
 	for i := range n {
 		seed := make([]byte, 32)
 		seed[0] = byte(i + 1)
 		k := ed25519.NewKeyFromSeed(seed)
-		tn.keys = append(tn.keys, k)
+		keys = append(keys, k)
 		vals = append(vals, consensus.Validator{Name: fmt.Sprintf("v%d", i), PubKey: k.Public().(ed25519.PublicKey)})
 	}
-	tn.g = &consensus.Genesis{ChainID: "p2p-test", GenesisTime: time.UnixMilli(1_700_000_000_000).UTC(), Validators: vals, Params: consensus.DefaultParams()}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return &consensus.Genesis{ChainID: "p2p-test", GenesisTime: time.UnixMilli(1_700_000_000_000).UTC(), Validators: vals, Params: consensus.DefaultParams()}, keys
+}
+
+func newTestNet(t *testing.T, n int) *testNet {
+	t.Helper()
+	tn := &testNet{}
+	tn.g, tn.keys = testGenesis(n)
+	ctx := context.Background()
 	for i := range n {
 		h := &recordingHandler{}
-		x, err := New(ctx, Config{Key: tn.keys[i], Genesis: tn.g, Listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, Logger: logger}, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go x.Run(ctx)
+		x := runHost(t, Config{Key: tn.keys[i], Genesis: tn.g, Listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}}, h)
 		tn.hosts = append(tn.hosts, x)
 		tn.hs = append(tn.hs, h)
 	}
@@ -107,6 +111,27 @@ func newTestNet(t *testing.T, n int) *testNet {
 		}
 	}
 	return tn
+}
+
+// runHost starts a host and runs it until the test ends; the cleanup
+// waits for Run to return, that is for every goroutine of the host.
+func runHost(t *testing.T, cfg Config, h Handler) *Host {
+	t.Helper()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	x, err := New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- x.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return x
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -291,5 +316,99 @@ func TestBlockSyncServesRangesAndTheHeight(t *testing.T) {
 	}
 	if h, p := tn.hosts[1].PeerHeight(); h != 100 || p != tn.hosts[0].ID() {
 		t.Fatalf("peer height %d from %s", h, p)
+	}
+}
+
+// A validator pulls the messages its peers hold for its height: every
+// peer's answer reaches deliver, and the pulls are goroutines of the host
+// (goleak, in TestMain, finds none left once the hosts are closed).
+func TestPullFromSyncPeersDeliversEveryPeersMessages(t *testing.T) {
+	tn := newTestNet(t, 3)
+	for i, h := range tn.hs[1:] {
+		h.msgs = []*consensus.Message{{Vote: &consensus.Vote{Height: 7, Round: uint32(i), Validator: uint16(i + 1)}}}
+	}
+	eventually(t, "both peers speaking sync", func() bool { return len(tn.hosts[0].SyncPeers()) == 2 })
+	var mu sync.Mutex
+	got := map[uint16]bool{}
+	pull := func() {
+		tn.hosts[0].PullFromSyncPeers(7, func(m *consensus.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got[m.Vote.Validator] = true
+			return nil
+		})
+	}
+	publishUntil(t, "the messages of both peers", pull, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[1] && got[2]
+	})
+}
+
+// stuckHandler serves a pull only once released: a pull from it is in
+// flight until then.
+type stuckHandler struct {
+	recordingHandler
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (h *stuckHandler) ConsensusMessages(uint64) []*consensus.Message {
+	h.once.Do(func() { close(h.entered) })
+	<-h.release
+	return nil
+}
+
+// Closing a host ends its life at once: the gossip router, the
+// subscription readers, a bootstrap dial and a pull in flight all stop
+// (the pull's stream is reset, though its peer never answers), and Run
+// returns only once they have.
+func TestClosingAHostStopsEveryGoroutineItStarted(t *testing.T) {
+	defer goleak.VerifyNone(t, append(ignoredGoroutines, goleak.IgnoreCurrent())...)
+	g, keys := testGenesis(2)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	run := func(x *Host) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- x.Run(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	stuck := &stuckHandler{entered: make(chan struct{}), release: make(chan struct{})}
+	a, err := New(Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: logger}, stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA := run(a)
+	defer stopA()
+	defer close(stuck.release)
+
+	seed := make([]byte, 32)
+	seed[0] = 99
+	stranger, err := PeerID(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bootstrap peers: a stranger on TEST-NET-1 (RFC 5737, not routed) and a.
+	b, err := New(Config{Key: keys[1], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: logger,
+		Bootstrap: []string{"/ip4/192.0.2.1/tcp/26656/p2p/" + stranger.String(), a.Addrs()[0]}}, &recordingHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopB := run(b)
+	eventually(t, "a speaking sync to b", func() bool { return len(b.SyncPeers()) == 1 })
+	b.PullFromSyncPeers(1, func(*consensus.Message) error { return nil })
+	select {
+	case <-stuck.entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the pull never reached a")
+	}
+	stopB() // returns once the pull, the dials and the router have stopped
+	if err := b.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
 	}
 }

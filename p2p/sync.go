@@ -89,23 +89,11 @@ func (x *Host) serveSync(s network.Stream) {
 func (x *Host) FetchBlocks(ctx context.Context, p peer.ID, from uint64, count int) (height uint64, blocks []*consensus.Block, commits []*consensus.Commit, err error) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	s, err := x.h.NewStream(ctx, p, x.names.sync)
+	r, done, err := x.request(ctx, p, SyncRequest{From: from, Count: uint32(min(count, x.cfg.MaxSyncBlocks))})
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		s.SetDeadline(dl)
-	}
-	w := bufio.NewWriter(s)
-	if err := writeFrame(w, SyncRequest{From: from, Count: uint32(min(count, x.cfg.MaxSyncBlocks))}); err != nil {
-		return 0, nil, nil, err
-	}
-	if err := w.Flush(); err != nil {
-		return 0, nil, nil, err
-	}
-	s.CloseWrite()
-	r := bufio.NewReader(io.LimitReader(s, maxSyncResponse+1<<20))
+	defer done()
 	var hdr syncHeader
 	if err := readFrame(r, &hdr, 64); err != nil {
 		return 0, nil, nil, fmt.Errorf("%w: header from %s: %v", ErrSync, p, err)
@@ -134,6 +122,36 @@ func (x *Host) FetchBlocks(ctx context.Context, p peer.ID, from uint64, count in
 		commits = append(commits, c)
 	}
 	return hdr.Height, blocks, commits, nil
+}
+
+// request opens a sync stream to p, writes req and returns the reader of
+// the answer, and done to call when it is read. The stream ends with ctx:
+// its deadline is the stream's, and its cancellation resets the stream,
+// so that a read in progress returns at once.
+func (x *Host) request(ctx context.Context, p peer.ID, req SyncRequest) (r *bufio.Reader, done func(), err error) {
+	s, err := x.h.NewStream(ctx, p, x.names.sync)
+	if err != nil {
+		return nil, nil, err
+	}
+	unwatch := context.AfterFunc(ctx, func() { s.Reset() })
+	done = func() {
+		unwatch()
+		s.Close()
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	w := bufio.NewWriter(s)
+	if err := writeFrame(w, req); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if err := w.Flush(); err != nil {
+		done()
+		return nil, nil, err
+	}
+	s.CloseWrite()
+	return bufio.NewReader(io.LimitReader(s, maxSyncResponse+1<<20)), done, nil
 }
 
 // SyncPeers returns the connected peers that speak the sync protocol.
@@ -199,23 +217,11 @@ func (x *Host) serveMessages(s network.Stream, height uint64) {
 func (x *Host) PullMessages(ctx context.Context, p peer.ID, height uint64) ([]*consensus.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	s, err := x.h.NewStream(ctx, p, x.names.sync)
+	r, done, err := x.request(ctx, p, SyncRequest{Messages: height})
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		s.SetDeadline(dl)
-	}
-	w := bufio.NewWriter(s)
-	if err := writeFrame(w, SyncRequest{Messages: height}); err != nil {
-		return nil, err
-	}
-	if err := w.Flush(); err != nil {
-		return nil, err
-	}
-	s.CloseWrite()
-	r := bufio.NewReader(io.LimitReader(s, maxSyncResponse+1<<20))
+	defer done()
 	var hdr syncHeader
 	if err := readFrame(r, &hdr, 64); err != nil {
 		return nil, fmt.Errorf("%w: header from %s: %v", ErrSync, p, err)
@@ -236,4 +242,35 @@ func (x *Host) PullMessages(ctx context.Context, p peer.ID, height uint64) ([]*c
 		out = append(out, &m)
 	}
 	return out, nil
+}
+
+// pullTimeout bounds one peer's answer to a pull.
+const pullTimeout = 10 * time.Second
+
+// PullFromSyncPeers asks every peer that speaks the sync protocol for the
+// consensus messages it holds for a height, and hands each to deliver (the
+// driver's Deliver, which verifies it); a peer's answer stops at deliver's
+// first error. It returns at once: the pulls are goroutines of the host's
+// life, at most one in flight per peer, and Close waits for them.
+func (x *Host) PullFromSyncPeers(height uint64, deliver func(*consensus.Message) error) {
+	for _, p := range x.SyncPeers() {
+		if _, busy := x.pulling.LoadOrStore(p, true); busy {
+			continue
+		}
+		x.spawn(func(ctx context.Context) {
+			defer x.pulling.Delete(p)
+			ctx, cancel := context.WithTimeout(ctx, pullTimeout)
+			defer cancel()
+			msgs, err := x.PullMessages(ctx, p, height)
+			if err != nil {
+				x.cfg.Logger.Debug("message pull failed", "peer", p, "height", height, "err", err)
+				return
+			}
+			for _, m := range msgs {
+				if deliver(m) != nil {
+					return
+				}
+			}
+		})
+	}
 }

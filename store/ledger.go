@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -42,6 +43,13 @@ type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks of
 	// throughput: a crash may lose final blocks.
 	NoSync bool
+	// FS is the file system the ledger lives on; default the OS's. Tests
+	// hand in vfs.NewMem() or an errorfs.FS to inject faults.
+	FS vfs.FS
+	// Fatal is called when Pebble cannot go on (a failed MANIFEST or WAL
+	// write); it must not return. Default: exit with status 1 once the
+	// message is logged.
+	Fatal func(msg string)
 }
 
 func (o *Options) ensureDefaults() {
@@ -51,37 +59,44 @@ func (o *Options) ensureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Fatal == nil {
+		o.Fatal = exitOnFatal
+	}
 }
 
 // Ledger is a node's append-only chain on Pebble. Commit is called by one
 // goroutine at a time (the consensus driver or the block follower); reads
 // are safe from any goroutine and see whole blocks only.
 type Ledger struct {
-	db     *pebble.DB
-	opts   Options
-	height atomic.Uint64
-	mu     sync.Mutex // serialises Commit
+	db      *pebble.DB
+	opts    Options
+	corrupt corruption
+	height  atomic.Uint64
+	mu      sync.Mutex // serialises Commit
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Open opens or creates the ledger in dir for the chain whose genesis hash
-// is genesis. A ledger of another chain is refused with ErrOtherChain.
+// is genesis. A ledger of another chain is refused with ErrOtherChain; a
+// folder with Pebble files but no MANIFEST, or a corrupt file, with
+// ErrCorrupt naming what is wrong (never a fresh ledger, never a panic).
 func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	opts.ensureDefaults()
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
-	po := &pebble.Options{Cache: cache, Logger: pebbleLogger{opts.Logger}}
+	po := &pebble.Options{Cache: cache}
 	// Bloom filters on every level: most point reads on the hot path miss
 	// (is this cast id already final? has this voter key voted?) and a
 	// filter answers them without reading a block.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
-	db, err := pebble.Open(dir, po)
+	l := &Ledger{opts: opts}
+	db, err := openPebble(dir, opts.FS, po, &l.corrupt, opts.Logger, opts.Fatal)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	l := &Ledger{db: db, opts: opts}
+	l.db = db
 	if err := l.init(genesis); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
@@ -114,6 +129,10 @@ func (l *Ledger) init(genesis consensus.Hash) error {
 	l.height.Store(binary.BigEndian.Uint64(h))
 	return nil
 }
+
+// Flush writes what the log holds into table files (Pebble's memtable
+// flush): for a backup taken from a stopped node's files, and for tests.
+func (l *Ledger) Flush() error { return l.corrupt.wrap(l.db.Flush()) }
 
 // Close closes the ledger; closing it again does nothing.
 func (l *Ledger) Close() error {
@@ -156,7 +175,7 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 		opt = pebble.NoSync
 	}
 	if err := batch.Commit(opt); err != nil {
-		return fmt.Errorf("commit block %d: %w", h, err)
+		return fmt.Errorf("commit block %d: %w", h, l.corrupt.wrap(err))
 	}
 	l.height.Store(h)
 	return nil
@@ -196,7 +215,7 @@ func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("block %d: %w", height, l.corrupt.wrap(err))
 	}
 	if len(b.Txs) != int(h.TxCount) {
 		return nil, fmt.Errorf("%w: block %d has %d of its %d txs", ErrCorrupt, height, len(b.Txs), h.TxCount)
@@ -258,10 +277,13 @@ func (l *Ledger) Get(key []byte) ([]byte, bool, error) {
 // own prefix) in increasing order. fn must not keep the slices.
 func (l *Ledger) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	lower := cat(prefixState, prefix)
-	return scan(l.db, lower, func(k, v []byte) error { return fn(k[len(prefixState):], v) })
+	return l.corrupt.wrap(scan(l.db, lower, func(k, v []byte) error { return fn(k[len(prefixState):], v) }))
 }
 
-func (l *Ledger) get(key []byte) ([]byte, bool, error) { return getClone(l.db, key) }
+func (l *Ledger) get(key []byte) ([]byte, bool, error) {
+	v, found, err := getClone(l.db, key)
+	return v, found, l.corrupt.wrap(err)
+}
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
@@ -280,18 +302,4 @@ func upperBound(p []byte) []byte {
 		}
 	}
 	return nil
-}
-
-// pebbleLogger sends Pebble's messages to slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-	panic(fmt.Sprintf(format, args...))
 }

@@ -42,7 +42,7 @@ func OpenRegistry(dir string, logger *slog.Logger) (*Registry, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}})
+	db, err := openPebble(dir, nil, &pebble.Options{}, &corruption{}, logger, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", dir, err)
 	}
@@ -113,6 +113,21 @@ func (r *Registry) HasVoter(id string) (bool, error) {
 // VoterCode returns a voter's stored code hash.
 func (r *Registry) VoterCode(id string) ([]byte, bool, error) {
 	return getClone(r.db, cat(prefixRoll, []byte(id)))
+}
+
+// AnyVoterCode returns the code hash of one voter on the roll, if any:
+// the registrar checks unknown voter ids against a decoy of the same cost.
+func (r *Registry) AnyVoterCode() ([]byte, bool, error) {
+	var out []byte
+	errFound := errors.New("found")
+	err := r.scan(prefixRoll, func(_, v []byte) error {
+		out = append([]byte(nil), v...)
+		return errFound
+	})
+	if errors.Is(err, errFound) {
+		return out, true, nil
+	}
+	return nil, false, err
 }
 
 // Voters returns the number of voters on the roll.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/consensus"
@@ -32,14 +33,22 @@ func (r *Registrar) NewKey(ctx context.Context, bits int) (*registrarapi.KeyView
 		registrarapi.KeyRequest{Bits: bits, AdminToken: r.token}, &v)
 }
 
-// Token asks for the blind signature of a blinded token message.
+// Token asks for the blind signature of a blinded token message. An
+// overloaded registrar checked nothing, so the request is sent again for
+// up to tokenRetryBudget (the same blinded message is never a second token).
 func (r *Registrar) Token(ctx context.Context, req registrarapi.TokenRequest) ([]byte, error) {
 	var v registrarapi.TokenView
-	if err := do(ctx, r.http, http.MethodPost, r.base+"/v1/tokens", req, &v); err != nil {
+	err := retryOverloaded(ctx, tokenRetryBudget, func() error {
+		return do(ctx, r.http, http.MethodPost, r.base+"/v1/tokens", req, &v)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return v.BlindSignature, nil
 }
+
+// tokenRetryBudget is how long Token keeps asking an overloaded registrar.
+const tokenRetryBudget = 30 * time.Second
 
 // Issued returns how many tokens the registrar issued for a ballot.
 func (r *Registrar) Issued(ctx context.Context, ballot consensus.Hash) (uint64, error) {

@@ -1,81 +1,61 @@
-// Package registrarapi is the registrar's HTTP service: per-ballot RSA keys
-// for organizers, one blind signature per voter per ballot for voters, and
-// the published count of tokens issued. The rules are ballot/registrar's;
-// the records are store.Registry's.
+// Package registrarapi is the registrar's HTTP face: per-ballot RSA keys
+// for organizers (an admin endpoint, off unless a token is configured),
+// one blind signature per voter per ballot for voters, the published
+// count of tokens issued, and /metrics. The rules are ballot/registrar's;
+// the service that checks, signs and records is behind the Service
+// interface declared here (node/issuer implements it, node wires it).
 package registrarapi
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/subtle"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"runtime"
-	"sync"
-	"time"
+	"net/netip"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
-	"github.com/cocorico/node/store"
 )
 
-// Ballots finds ballot definitions (on a node of the chain).
-type Ballots interface {
-	Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error)
+// Service is what the HTTP layer needs of the registrar.
+type Service interface {
+	// IssueToken answers a token request from the client address from.
+	IssueToken(ctx context.Context, req registrar.Request, from netip.Addr) ([]byte, error)
+	// NewKey makes and keeps a fresh key for one ballot.
+	NewKey(bits int) (id consensus.Hash, der []byte, err error)
+	// Issued is the number of tokens issued for a ballot.
+	Issued(ballot consensus.Hash) uint64
+	// Status is the number of voters on the roll and of ballot keys.
+	Status() (voters, keys int, err error)
 }
 
-// Config configures the service.
+// Config configures the handler.
 type Config struct {
-	Registry *store.Registry
-	Ballots  Ballots
-	// AdminToken, if set, is required to create keys.
+	Service Service
+	// AdminToken, if set, is required (Authorization: Bearer) by the
+	// admin endpoints; if empty they are off (403 admin_disabled).
 	AdminToken string
-	Clock      func() time.Time
-	Logger     *slog.Logger
+	// ClientIPHeader, if set, names the header a trusted reverse proxy
+	// puts the client's address in (X-Forwarded-For: its last entry;
+	// any other header: its whole value). Off by default: the client is
+	// the connection's remote address, which a client cannot forge.
+	ClientIPHeader string
+	// Gatherer, if set, is served at GET /metrics.
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
 }
 
-// Service is the registrar.
-type Service struct {
-	cfg    Config
-	mu     sync.RWMutex
-	keys   map[consensus.Hash]*rsa.PrivateKey
-	keygen sync.Mutex // one key generation at a time: it is costly
-	cache  sync.Map   // consensus.Hash → *ballot.Ballot
-}
-
-// New loads the registrar's keys and returns the service.
-func New(cfg Config) (*Service, error) {
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{}}
-	stored, err := cfg.Registry.Keys()
-	if err != nil {
-		return nil, err
-	}
-	for id, der := range stored {
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			return nil, fmt.Errorf("registrar key %s: %w", id.Short(), err)
-		}
-		rk, ok := k.(*rsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("registrar key %s: %T, want RSA", id.Short(), k)
-		}
-		s.keys[id] = rk
-	}
-	return s, nil
-}
-
-// KeyRequest asks for a new per-ballot key.
+// KeyRequest asks for a new per-ballot key. The admin token goes in the
+// Authorization header; AdminToken in the body is still read, for older
+// clients.
 type KeyRequest struct {
 	Bits       int    `json:"bits"`
 	AdminToken string `json:"admin_token,omitempty"`
@@ -108,159 +88,29 @@ type IssuanceView struct {
 	TokensIssued uint64         `json:"tokens_issued"`
 }
 
-// NewKey generates, stores and returns a fresh key for one ballot.
-func (s *Service) NewKey(bits int) (*KeyView, error) {
-	if bits == 0 {
-		bits = ballot.KeyBits2048
-	}
-	if bits != ballot.KeyBits2048 && bits != ballot.KeyBits3072 {
-		return nil, fmt.Errorf("%w: bits %d, want 2048 or 3072", api.ErrBadRequest, bits)
-	}
-	s.keygen.Lock()
-	defer s.keygen.Unlock()
-	k, err := rsa.GenerateKey(rand.Reader, bits)
-	if err != nil {
-		return nil, err
-	}
-	der := ballot.MarshalRegistrarKey(&k.PublicKey)
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, err
-	}
-	id := registrar.KeyID(der)
-	if err := s.cfg.Registry.PutKey(id, pkcs8); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	s.keys[id] = k
-	s.mu.Unlock()
-	s.cfg.Logger.Info("registrar key created", "key_id", id.Short(), "bits", bits)
-	return &KeyView{KeyID: id, PublicKey: der, Bits: bits}, nil
+// StatusView is the registrar's status.
+type StatusView struct {
+	Voters int  `json:"voters"`
+	Keys   int  `json:"keys"`
+	Admin  bool `json:"admin"` // admin endpoints on
 }
 
-func (s *Service) ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
-	if b, ok := s.cache.Load(id); ok {
-		return b.(*ballot.Ballot), nil
-	}
-	b, err := s.cfg.Ballots.Ballot(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	s.cache.Store(id, b)
-	return b, nil
-}
+type handler struct{ cfg Config }
 
-// IssueToken applies the rules of issuance and, for a first request,
-// records the issuance durably before signing. The very same request
-// (same blinded message) is answered again without a second token.
-func (s *Service) IssueToken(ctx context.Context, req TokenRequest) ([]byte, error) {
-	if err := registrar.CheckVoterID(req.VoterID); err != nil {
-		return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+// NewHandler returns the registrar's HTTP handler.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	b, err := s.ballot(ctx, req.BallotID)
-	if err != nil {
-		return nil, err
-	}
-	// The code check is the costly part (a slow hash): outside any lock.
-	var code *registrar.CodeHash
-	if raw, found, err := s.cfg.Registry.VoterCode(req.VoterID); err != nil {
-		return nil, err
-	} else if found {
-		h, err := registrar.DecodeCodeHash(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: code hash of %q: %v", store.ErrCorrupt, req.VoterID, err)
-		}
-		code = &h
-	}
-	s.mu.RLock()
-	keys := s.keys
-	s.mu.RUnlock()
-	r := registrar.Request{Ballot: b.ID, VoterID: req.VoterID, Code: req.Code, Blinded: req.Blinded}
-	var key *rsa.PrivateKey
-	err = s.cfg.Registry.Issue(b.ID, req.VoterID, func(prior []byte) ([]byte, error) {
-		var p *registrar.Issuance
-		if prior != nil {
-			i, err := registrar.DecodeIssuance(prior)
-			if err != nil {
-				return nil, fmt.Errorf("%w: issuance of %q: %v", store.ErrCorrupt, req.VoterID, err)
-			}
-			p = &i
-		}
-		d, err := registrar.Decide(r, code, p, b, keys, s.cfg.Clock().UnixMilli())
-		if err != nil {
-			return nil, err
-		}
-		key = d.Key
-		if !d.New {
-			return nil, nil
-		}
-		return d.Issuance.Encode(), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sig, err := ballot.BlindSign(key, req.Blinded)
-	if err != nil {
-		return nil, fmt.Errorf("%w: blinded message: %v", ballot.ErrMalformed, err)
-	}
-	return sig, nil
-}
-
-// Handler returns the service's HTTP handler.
-func (s *Service) Handler() http.Handler {
+	h := &handler{cfg: cfg}
 	m := http.NewServeMux()
-	m.HandleFunc("POST /v1/keys", func(w http.ResponseWriter, r *http.Request) {
-		var req KeyRequest
-		if err := api.ReadJSON(w, r, 4<<10, &req); err != nil {
-			api.WriteError(w, err)
-			return
-		}
-		if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(req.AdminToken), []byte(s.cfg.AdminToken)) != 1 {
-			api.WriteJSON(w, http.StatusUnauthorized, api.ErrorBody{Error: api.ErrorDetail{Code: "unauthorized", Message: "admin token required"}})
-			return
-		}
-		v, err := s.NewKey(req.Bits)
-		if err != nil {
-			api.WriteError(w, err)
-			return
-		}
-		api.WriteJSON(w, http.StatusCreated, v)
-	})
-	m.HandleFunc("POST /v1/tokens", func(w http.ResponseWriter, r *http.Request) {
-		var req TokenRequest
-		if err := api.ReadJSON(w, r, 8<<10, &req); err != nil {
-			api.WriteError(w, err)
-			return
-		}
-		sig, err := s.IssueToken(r.Context(), req)
-		if err != nil {
-			if status, _ := api.ErrorCode(err); status >= 500 {
-				s.cfg.Logger.Error("token request failed", "err", err)
-			}
-			api.WriteError(w, err)
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, TokenView{BlindSignature: sig})
-	})
-	m.HandleFunc("GET /v1/ballots/{id}/issuance", func(w http.ResponseWriter, r *http.Request) {
-		id, err := consensus.ParseHash(r.PathValue("id"))
-		if err != nil {
-			api.WriteError(w, fmt.Errorf("%w: %v", api.ErrBadRequest, err))
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, IssuanceView{BallotID: id, TokensIssued: s.cfg.Registry.Issued(id)})
-	})
-	m.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		n, err := s.cfg.Registry.Voters()
-		if err != nil {
-			api.WriteError(w, err)
-			return
-		}
-		s.mu.RLock()
-		keys := len(s.keys)
-		s.mu.RUnlock()
-		api.WriteJSON(w, http.StatusOK, map[string]int{"voters": n, "keys": keys})
-	})
+	m.HandleFunc("POST /v1/keys", h.newKey)
+	m.HandleFunc("POST /v1/tokens", h.token)
+	m.HandleFunc("GET /v1/ballots/{id}/issuance", h.issuance)
+	m.HandleFunc("GET /v1/status", h.status)
+	if cfg.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, fmt.Errorf("%w: no endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -276,46 +126,93 @@ func (s *Service) Handler() http.Handler {
 	})
 }
 
-// ImportRoll hashes and stores the roll entries not stored yet, using
-// every core, and returns how many were added.
-func ImportRoll(reg *store.Registry, entries []registrar.RollEntry, p registrar.HashParams) (int, error) {
-	todo := make([]registrar.RollEntry, 0, len(entries))
-	for _, e := range entries {
-		if has, err := reg.HasVoter(e.VoterID); err != nil {
-			return 0, err
-		} else if !has {
-			todo = append(todo, e)
+func (h *handler) newKey(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.AdminToken == "" {
+		api.WriteError(w, api.ErrAdminOff)
+		return
+	}
+	var req KeyRequest
+	if err := api.ReadJSON(w, r, 4<<10, &req); err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	token := req.AdminToken
+	if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		token = auth
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(h.cfg.AdminToken)) != 1 {
+		api.WriteError(w, api.ErrUnauthorized)
+		return
+	}
+	id, der, err := h.cfg.Service.NewKey(req.Bits)
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	bits := req.Bits
+	if bits == 0 {
+		bits = ballot.KeyBits2048
+	}
+	api.WriteJSON(w, http.StatusCreated, KeyView{KeyID: id, PublicKey: der, Bits: bits})
+}
+
+func (h *handler) token(w http.ResponseWriter, r *http.Request) {
+	var req TokenRequest
+	if err := api.ReadJSON(w, r, 8<<10, &req); err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	sig, err := h.cfg.Service.IssueToken(r.Context(), registrar.Request{Ballot: req.BallotID, VoterID: req.VoterID,
+		Code: req.Code, Blinded: req.Blinded}, ClientAddr(r, h.cfg.ClientIPHeader))
+	if err != nil {
+		if status, _ := api.ErrorCode(err); status >= 500 && status != http.StatusServiceUnavailable {
+			h.cfg.Logger.Error("token request failed", "err", err)
+		}
+		api.WriteError(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, TokenView{BlindSignature: sig})
+}
+
+func (h *handler) issuance(w http.ResponseWriter, r *http.Request) {
+	id, err := consensus.ParseHash(r.PathValue("id"))
+	if err != nil {
+		api.WriteError(w, fmt.Errorf("%w: %v", api.ErrBadRequest, err))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, IssuanceView{BallotID: id, TokensIssued: h.cfg.Service.Issued(id)})
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	voters, keys, err := h.cfg.Service.Status()
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, StatusView{Voters: voters, Keys: keys, Admin: h.cfg.AdminToken != ""})
+}
+
+// ClientAddr is the address a request comes from: the connection's remote
+// address, or, if header is set (a trusted reverse proxy in front), the
+// address that header carries (X-Forwarded-For: its last entry, the one
+// the proxy added). An unreadable header falls back to the connection.
+func ClientAddr(r *http.Request, header string) netip.Addr {
+	if header != "" {
+		v := r.Header.Values(header)
+		if len(v) > 0 {
+			last := v[len(v)-1]
+			if strings.EqualFold(header, "X-Forwarded-For") {
+				last = last[strings.LastIndexByte(last, ',')+1:]
+			}
+			if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+				return a
+			}
 		}
 	}
-	hashed := make(map[string][]byte, len(todo))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, 1)
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for _, e := range todo {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			h, err := registrar.HashCode(rand.Reader, e.Code, p)
-			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
-				return
-			}
-			mu.Lock()
-			hashed[e.VoterID] = h.Encode()
-			mu.Unlock()
-		}()
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
 	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return 0, err
-	default:
-	}
-	return reg.PutVoters(hashed)
+	a, _ := netip.ParseAddr(host)
+	return a
 }

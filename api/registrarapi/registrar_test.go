@@ -1,187 +1,164 @@
-package registrarapi
+package registrarapi_test
 
 import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"errors"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
-	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node/issuer"
 	"github.com/cocorico/node/store"
 )
 
-// staticBallots stands in for a node: it serves fixed ballots (the
-// registrar's own logic and store are the real ones).
-type staticBallots map[consensus.Hash]*ballot.Ballot
+type oneBallot struct{ b *ballot.Ballot }
 
-func (s staticBallots) Ballot(_ context.Context, id consensus.Hash) (*ballot.Ballot, error) {
-	if b, ok := s[id]; ok {
-		return b, nil
+func (o *oneBallot) Ballot(_ context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+	if o.b == nil || o.b.ID != id {
+		return nil, ballot.ErrUnknownBallot
 	}
-	return nil, ballot.ErrUnknownBallot
+	return o.b, nil
 }
 
-type fixture struct {
-	svc   *Service
-	reg   *store.Registry
-	dir   string
-	b     *ballot.Ballot
-	now   time.Time
-	bals  staticBallots
-	voter ed25519.PublicKey
+// server serves a real registrar (store, service, handler) with one open
+// ballot and voter bob (code B2).
+type server struct {
+	*httptest.Server
+	b *ballot.Ballot
 }
 
-func newFixture(t *testing.T) *fixture {
+func newServer(t *testing.T, cfg registrarapi.Config, th registrar.ThrottleConfig) *server {
 	t.Helper()
-	f := &fixture{dir: t.TempDir(), now: time.UnixMilli(5000), bals: staticBallots{}}
-	f.open(t)
-	if _, err := ImportRoll(f.reg, []registrar.RollEntry{{VoterID: "alice", Code: "A1"}, {VoterID: "bob", Code: "B2"}}, registrar.DemoHashParams); err != nil {
-		t.Fatal(err)
-	}
-	k, err := f.svc.NewKey(ballot.KeyBits2048)
+	reg, err := store.OpenRegistry(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := ballottest.NewElection(ballottest.Options{Opens: 1000, Closes: 9000, Seed: 80})
-	e.Def.Registrars = []ballot.Registrar{{Name: "r", Key: k.PublicKey}}
-	e.Def.Sign(e.Organizer)
-	if f.b, err = e.Def.Check(e.Rules); err != nil {
-		t.Fatal(err)
-	}
-	f.bals[f.b.ID] = f.b
-	f.voter = ed25519.PublicKey(bytes.Repeat([]byte{7}, 32))
-	return f
-}
-
-func (f *fixture) open(t *testing.T) {
-	t.Helper()
-	reg, err := store.OpenRegistry(f.dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.reg = reg
 	t.Cleanup(func() { reg.Close() })
-	f.svc, err = New(Config{Registry: reg, Ballots: f.bals, Clock: func() time.Time { return f.now }})
+	if _, err := issuer.ImportRoll(context.Background(), reg, []registrar.RollEntry{{VoterID: "bob", Code: "B2"}}, registrar.DemoHashParams, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	bals := &oneBallot{}
+	metrics := prometheus.NewRegistry()
+	svc, err := issuer.New(issuer.Config{Registry: reg, Ballots: bals, Throttle: th, Logger: slog.New(slog.DiscardHandler), Metrics: issuer.NewMetrics(metrics)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, der, err := svc.NewKey(ballot.KeyBits2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ballottest.NewElection(ballottest.Options{Seed: 90})
+	e.Def.Registrars = []ballot.Registrar{{Name: "r", Key: der}}
+	e.Def.Sign(e.Organizer)
+	if bals.b, err = e.Def.Check(e.Rules); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Service, cfg.Gatherer, cfg.Logger = svc, metrics, slog.New(slog.DiscardHandler)
+	s := &server{Server: httptest.NewServer(registrarapi.NewHandler(cfg)), b: bals.b}
+	t.Cleanup(s.Close)
+	return s
 }
 
-func (f *fixture) request(t *testing.T, voter, code string) (*ballot.TokenRequest, TokenRequest) {
+func (s *server) post(t *testing.T, path, auth string, body any) (*http.Response, string) {
 	t.Helper()
-	tr, err := ballot.NewTokenRequest(rand.Reader, f.b.Keys[0], f.b.ID, f.voter)
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, s.URL+path, bytes.NewReader(data))
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tr, TokenRequest{BallotID: f.b.ID, VoterID: voter, Code: code, Blinded: tr.Blinded}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, string(out)
 }
 
-func TestVoterGetsOneValidTokenAndTheCountShowsIt(t *testing.T) {
-	f := newFixture(t)
-	tr, req := f.request(t, "alice", "A1")
-	sig, err := f.svc.IssueToken(context.Background(), req)
+func (s *server) tokenRequest(t *testing.T, voter, code string) registrarapi.TokenRequest {
+	t.Helper()
+	tr, err := ballot.NewTokenRequest(rand.Reader, s.b.Keys[0], s.b.ID, ed25519.PublicKey(bytes.Repeat([]byte{7}, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tr.Finalize(sig)
-	if err != nil {
-		t.Fatal(err)
+	return registrarapi.TokenRequest{BallotID: s.b.ID, VoterID: voter, Code: code, Blinded: tr.Blinded}
+}
+
+func TestUnknownVoterAndWrongCodeGetTheSameAnswerOverHTTP(t *testing.T) {
+	s := newServer(t, registrarapi.Config{}, registrar.ThrottleConfig{})
+	unknown, ubody := s.post(t, "/v1/tokens", "", s.tokenRequest(t, "mallory", "guess"))
+	wrong, wbody := s.post(t, "/v1/tokens", "", s.tokenRequest(t, "bob", "guess"))
+	if unknown.StatusCode != http.StatusForbidden || wrong.StatusCode != unknown.StatusCode || ubody != wbody {
+		t.Fatalf("unknown voter: %d %s\nwrong code: %d %s", unknown.StatusCode, ubody, wrong.StatusCode, wbody)
 	}
-	if err := ballot.VerifyToken(f.b.Keys[0], f.b.ID, f.voter, tok.Prefix, tok.Signature); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.reg.Issued(f.b.ID); n != 1 {
-		t.Fatalf("issued %d, want 1", n)
+	if !strings.Contains(ubody, `"not_authorized"`) {
+		t.Fatalf("answer %s, want code not_authorized", ubody)
 	}
 }
 
-func TestRefusalsAreClearAndRecordNothing(t *testing.T) {
-	f := newFixture(t)
-	_, first := f.request(t, "alice", "A1")
-	if _, err := f.svc.IssueToken(context.Background(), first); err != nil {
+func TestThrottledRequestsGet429WithRetryAfter(t *testing.T) {
+	s := newServer(t, registrarapi.Config{}, registrar.ThrottleConfig{VoterFailures: 1})
+	s.post(t, "/v1/tokens", "", s.tokenRequest(t, "bob", "guess"))
+	resp, body := s.post(t, "/v1/tokens", "", s.tokenRequest(t, "bob", "B2"))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" || !strings.Contains(body, `"throttled"`) {
+		t.Fatalf("got %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	m, err := http.Get(s.URL + "/metrics")
+	if err != nil {
 		t.Fatal(err)
 	}
-	cases := map[string]struct {
-		voter, code string
-		setup       func()
-		want        error
+	defer m.Body.Close()
+	text, _ := io.ReadAll(m.Body)
+	for _, want := range []string{`cocorico_registrar_token_requests_total{result="throttled"} 1`, `cocorico_registrar_lockouts_total{scope="voter"} 1`} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestAdminEndpointsAreOffWithoutAToken(t *testing.T) {
+	off := newServer(t, registrarapi.Config{}, registrar.ThrottleConfig{})
+	if resp, body := off.post(t, "/v1/keys", "anything", registrarapi.KeyRequest{AdminToken: ""}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "admin_disabled") {
+		t.Fatalf("no token configured: %d %s", resp.StatusCode, body)
+	}
+	on := newServer(t, registrarapi.Config{AdminToken: "s3cret"}, registrar.ThrottleConfig{})
+	for name, tc := range map[string]struct {
+		header string
+		body   registrarapi.KeyRequest
+		want   int
 	}{
-		"second request": {"alice", "A1", nil, registrar.ErrAlreadyIssued},
-		"wrong code":     {"bob", "nope", nil, registrar.ErrWrongCode},
-		"unknown voter":  {"mallory", "X", nil, registrar.ErrUnknownVoter},
-		"ballot closed":  {"bob", "B2", func() { f.now = time.UnixMilli(9000) }, ballot.ErrBallotClosed},
-		"not open yet":   {"bob", "B2", func() { f.now = time.UnixMilli(999) }, ballot.ErrBallotNotOpen},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			f.now = time.UnixMilli(5000)
-			if tc.setup != nil {
-				tc.setup()
-			}
-			_, req := f.request(t, tc.voter, tc.code)
-			if _, err := f.svc.IssueToken(context.Background(), req); !errors.Is(err, tc.want) {
-				t.Fatalf("got %v, want %v", err, tc.want)
-			}
-			if n := f.reg.Issued(f.b.ID); n != 1 {
-				t.Fatalf("issued %d after a refusal, want 1", n)
-			}
-		})
+		"no token":        {"", registrarapi.KeyRequest{}, http.StatusUnauthorized},
+		"wrong token":     {"guess", registrarapi.KeyRequest{}, http.StatusUnauthorized},
+		"token in header": {"s3cret", registrarapi.KeyRequest{}, http.StatusCreated},
+		"token in body":   {"", registrarapi.KeyRequest{AdminToken: "s3cret"}, http.StatusCreated},
+	} {
+		if resp, body := on.post(t, "/v1/keys", tc.header, tc.body); resp.StatusCode != tc.want {
+			t.Errorf("%s: %d %s, want %d", name, resp.StatusCode, body, tc.want)
+		}
 	}
 }
 
-func TestTheSameRequestIsAnsweredAgainWithoutASecondToken(t *testing.T) {
-	f := newFixture(t)
-	_, req := f.request(t, "bob", "B2")
-	a, err := f.svc.IssueToken(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := f.svc.IssueToken(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(a, b) || f.reg.Issued(f.b.ID) != 1 {
-		t.Fatal("a retried request made a second token")
-	}
-}
-
-func TestIssuanceAndKeysSurviveARestart(t *testing.T) {
-	f := newFixture(t)
-	_, req := f.request(t, "alice", "A1")
-	if _, err := f.svc.IssueToken(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	f.reg.Close()
-	f.open(t)
-	if n := f.reg.Issued(f.b.ID); n != 1 {
-		t.Fatalf("issued %d after restart", n)
-	}
-	_, again := f.request(t, "alice", "A1")
-	if _, err := f.svc.IssueToken(context.Background(), again); !errors.Is(err, registrar.ErrAlreadyIssued) {
-		t.Fatalf("after restart: %v", err)
-	}
-	_, bob := f.request(t, "bob", "B2")
-	if _, err := f.svc.IssueToken(context.Background(), bob); err != nil {
-		t.Fatalf("the reloaded key does not sign: %v", err)
-	}
-}
-
-func TestTokensOfABallotWithoutThisRegistrarsKeyAreRefused(t *testing.T) {
-	f := newFixture(t)
-	other := ballottest.NewElection(ballottest.Options{Seed: 81}) // its key is not this registrar's
-	f.bals[other.Ballot.ID] = other.Ballot
-	tr, err := ballot.NewTokenRequest(rand.Reader, &other.Registrar.PublicKey, other.Ballot.ID, f.voter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = f.svc.IssueToken(context.Background(), TokenRequest{BallotID: other.Ballot.ID, VoterID: "bob", Code: "B2", Blinded: tr.Blinded})
-	if !errors.Is(err, registrar.ErrNotRegistrar) {
-		t.Fatalf("got %v", err)
+func TestClientAddrTrustsAHeaderOnlyWhenConfigured(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/v1/tokens", nil)
+	r.RemoteAddr = "192.0.2.7:5555"
+	r.Header.Set("X-Forwarded-For", "203.0.113.1, 198.51.100.2")
+	for header, want := range map[string]string{"": "192.0.2.7", "X-Forwarded-For": "198.51.100.2", "X-Real-IP": "192.0.2.7"} {
+		if got := registrarapi.ClientAddr(r, header); got != netip.MustParseAddr(want) {
+			t.Errorf("header %q: %v, want %v", header, got, want)
+		}
 	}
 }

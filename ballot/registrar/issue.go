@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"math/big"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
@@ -36,20 +37,17 @@ type Request struct {
 	Blinded []byte
 }
 
-// Decision is the outcome of a request that may be answered.
-type Decision struct {
-	// New is true when the request is a first one: the issuance must be
-	// recorded (durably) before the signature is sent.
-	New      bool
-	Issuance Issuance
-	Key      *rsa.PrivateKey
-}
-
-// Decide applies the rules of issuance to a request, given the voter's
-// code hash (nil if not on the roll), any earlier issuance to the voter
-// for this ballot, the ballot, the registrar's keys (by the SHA-256 of
-// their DER public key) and the time now (Unix ms). It signs nothing.
-func Decide(req Request, code *CodeHash, prior *Issuance, b *ballot.Ballot, keys map[consensus.Hash]*rsa.PrivateKey, now int64) (*Decision, error) {
+// CheckRequest applies the rules of issuance that do not depend on the
+// voter, given the ballot, the registrar's keys (by the SHA-256 of their
+// DER public key) and the time now (Unix ms): the ballot is open, it names
+// a key of this registrar, and the blinded message is a number below that
+// key's modulus, of the key's size (RFC 9474 §4.2: BlindSign refuses any
+// other). It returns the key to sign with; it signs nothing. These checks
+// come before the code check, so a malformed request costs no slow hash.
+func CheckRequest(req Request, b *ballot.Ballot, keys map[consensus.Hash]*rsa.PrivateKey, now int64) (*rsa.PrivateKey, error) {
+	if err := CheckVoterID(req.VoterID); err != nil {
+		return nil, fmt.Errorf("%w: %v", ballot.ErrMalformed, err)
+	}
 	if err := ballot.CheckOpen(b.Def, now); err != nil {
 		return nil, err
 	}
@@ -60,20 +58,26 @@ func Decide(req Request, code *CodeHash, prior *Issuance, b *ballot.Ballot, keys
 	if len(req.Blinded) != key.Size() {
 		return nil, fmt.Errorf("%w: blinded message of %d bytes, want %d", ballot.ErrMalformed, len(req.Blinded), key.Size())
 	}
-	if code == nil {
-		return nil, ErrUnknownVoter
+	if new(big.Int).SetBytes(req.Blinded).Cmp(key.N) >= 0 {
+		return nil, fmt.Errorf("%w: blinded message not below the key's modulus", ballot.ErrMalformed)
 	}
-	if !code.Matches(req.Code) {
-		return nil, ErrWrongCode
+	return key, nil
+}
+
+// Decide applies the one-token rule to an authorized request, given any
+// earlier issuance to the voter for this ballot: a first request is new
+// (sign it, then record it, then answer); the very same blinded message
+// again is answered again (a retry after a lost answer); any other is
+// refused with ErrAlreadyIssued.
+func Decide(blinded []byte, prior *Issuance, now int64) (rec Issuance, isNew bool, err error) {
+	bh := consensus.Hash(sha256.Sum256(blinded))
+	if prior == nil {
+		return Issuance{BlindedHash: bh, Time: now}, true, nil
 	}
-	bh := consensus.Hash(sha256.Sum256(req.Blinded))
-	if prior != nil {
-		if prior.BlindedHash == bh {
-			return &Decision{New: false, Issuance: *prior, Key: key}, nil
-		}
-		return nil, ErrAlreadyIssued
+	if prior.BlindedHash == bh {
+		return *prior, false, nil
 	}
-	return &Decision{New: true, Issuance: Issuance{BlindedHash: bh, Time: now}, Key: key}, nil
+	return Issuance{}, false, ErrAlreadyIssued
 }
 
 // KeyFor returns this registrar's private key among the ballot's registrar keys.

@@ -3,7 +3,6 @@ package registrar
 import (
 	"crypto/subtle"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,20 +11,6 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/cocorico/node/consensus/canon"
-)
-
-// Errors of issuance, each a clear answer to the voter.
-var (
-	// ErrUnknownVoter: the voter id is not on the roll.
-	ErrUnknownVoter = errors.New("voter not on the roll")
-	// ErrWrongCode: the code does not match the voter's.
-	ErrWrongCode = errors.New("wrong code")
-	// ErrAlreadyIssued: the voter already has a token for this ballot.
-	ErrAlreadyIssued = errors.New("token already issued to this voter for this ballot")
-	// ErrNotRegistrar: the ballot names no key of this registrar.
-	ErrNotRegistrar = errors.New("this registrar holds no key of that ballot")
-	// ErrRollInvalid: the roll file is malformed.
-	ErrRollInvalid = errors.New("voter roll invalid")
 )
 
 // HashParams are the Argon2id parameters of code hashes (RFC 9106).
@@ -128,6 +113,31 @@ func ParseRoll(r io.Reader) ([]RollEntry, error) {
 func CheckVoterID(id string) error {
 	if id == "" || len(id) > MaxVoterIDBytes || !utf8.ValidString(id) {
 		return fmt.Errorf("voter id must be 1 to %d bytes of UTF-8", MaxVoterIDBytes)
+	}
+	return nil
+}
+
+// NewDecoy returns a code hash of a random code, with params: the hash an
+// unknown voter id is checked against, so that it costs the same slow
+// hash as a known one and answers the same (ErrNotAuthorized).
+func NewDecoy(rng io.Reader, p HashParams) (CodeHash, error) {
+	code := make([]byte, 32)
+	if _, err := io.ReadFull(rng, code); err != nil {
+		return CodeHash{}, err
+	}
+	return HashCode(rng, string(code), p)
+}
+
+// Authorize checks code against the voter's code hash, or against decoy
+// when the voter is not on the roll (stored nil): the same slow hash runs
+// either way and both refusals are the one ErrNotAuthorized.
+func Authorize(stored *CodeHash, decoy CodeHash, code string) error {
+	h, known := decoy, false
+	if stored != nil {
+		h, known = *stored, true
+	}
+	if !h.Matches(code) || !known {
+		return ErrNotAuthorized
 	}
 	return nil
 }

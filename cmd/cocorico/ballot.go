@@ -34,11 +34,11 @@ func defaultOrganizerKey() string {
 
 func newBallotCreateCmd() *cobra.Command {
 	var (
-		nodeURL, question, opens, closes, keyPath, adminToken string
-		registrars, keykeepers                                []string
-		choices                                               []string
-		revote, sealed, noWait                                bool
-		bits, threshold                                       int
+		nodeURL, question, opens, closes, keyPath, tokenFile string
+		registrars, keykeepers                               []string
+		choices                                              []string
+		revote, sealed, noWait                               bool
+		bits, threshold                                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "create --node URL --question Q --choice A --choice B ... --closes TIME [--opens TIME] [--registrar URL]",
@@ -105,6 +105,10 @@ Without --choice the choices are for / against / abstention.`,
 			if sealed {
 				def.Tally, def.Keykeepers, def.Threshold = ballot.TallySealed, kks, uint8(threshold)
 			}
+			adminToken, err := readAdminToken(tokenFile)
+			if err != nil {
+				return err
+			}
 			for _, u := range registrars {
 				k, err := client.NewRegistrar(u, adminToken).NewKey(ctx, bits)
 				if err != nil {
@@ -142,7 +146,7 @@ Without --choice the choices are for / against / abstention.`,
 	f.StringVar(&opens, "opens", "", "opening time (default now)")
 	f.StringVar(&closes, "closes", "", "closing time")
 	f.StringArrayVar(&registrars, "registrar", nil, "registrar URL (repeat for several)")
-	f.StringVar(&adminToken, "registrar-token", "", "registrar admin token, if it asks for one")
+	f.StringVar(&tokenFile, "registrar-token-file", "", "file holding the registrars' admin token (or set $"+adminTokenEnv+")")
 	f.StringVar(&keyPath, "key", defaultOrganizerKey(), "organizer key file (created if missing)")
 	f.BoolVar(&revote, "revote", true, "allow voters to change their vote while the ballot is open")
 	f.BoolVar(&sealed, "sealed", false, "sealed tally: choices encrypted until t keykeepers share after closing (give --opens time for the keykeepers to deal)")

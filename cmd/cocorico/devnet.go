@@ -60,7 +60,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 				for _, n := range info.Nodes {
 					fmt.Fprintf(out, "  %-12s API %s\n", n.Name, n.API)
 				}
-				fmt.Fprintf(out, "  %-12s %s\n", "registrar", info.Registrar)
+				fmt.Fprintf(out, "  %-12s %s (admin token in %s)\n", "registrar", info.Registrar, info.RegistrarTokenFile)
 				fmt.Fprintf(out, "  %-12s %s\n", "ballot", info.Ballot)
 				fmt.Fprintf(out, "  %-12s %s\n", "voter roll", info.Voters)
 				fmt.Fprintf(out, "  %-12s %s/devnet.json\n\n", "all of it", dir)

@@ -123,13 +123,13 @@ func newCluster(t *testing.T, validators, volunteers int) *cluster {
 	return c
 }
 
-func (c *cluster) start(name string) {
+func (c *cluster) start(name string, flags ...string) {
 	c.t.Helper()
 	logf, err := os.OpenFile(filepath.Join(c.dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(binary(c.t), "node", "--home", filepath.Join(c.dir, name), "--log-level", "warn")
+	cmd := exec.Command(binary(c.t), append([]string{"node", "--home", filepath.Join(c.dir, name), "--log-level", "warn"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -138,11 +138,15 @@ func (c *cluster) start(name string) {
 	c.waitUp(c.apis[name])
 }
 
+// clusterAdminToken turns the test registrar's admin endpoint on.
+const clusterAdminToken = "cluster-admin-token"
+
 func (c *cluster) startRegistrar() {
 	c.t.Helper()
 	logf, _ := os.OpenFile(filepath.Join(c.dir, "registrar.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	cmd := exec.Command(binary(c.t), "registrar", "serve", "--home", filepath.Join(c.dir, "registrar"), "--node", c.apis["validator-0"],
 		"--roll", filepath.Join(c.dir, "roll.csv"), "--listen", c.reg, "--demo-hash", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), adminTokenEnv+"="+clusterAdminToken)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -198,25 +202,31 @@ func (c *cluster) node(name string) *client.Node { return client.NewNode(c.apis[
 // createBallot makes the ballot through the same client code as `ballot create`.
 func (c *cluster) createBallot(ctx context.Context) {
 	c.t.Helper()
-	k, err := client.NewRegistrar("http://"+c.reg, "").NewKey(ctx, ballot.KeyBits2048)
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	org, err := node.LoadKey(filepath.Join(c.dir, "organizer.key")) // written by testnet, named in the genesis
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	now := time.Now()
-	def := &ballot.Definition{ChainID: c.genesis.ChainID, GenesisHash: c.genesis.Hash(), Question: "Network test?", Choices: []string{"for", "against", "abstention"},
-		Opens: now.UnixMilli(), Closes: now.Add(time.Hour).UnixMilli(), Revote: true,
-		Registrars: []ballot.Registrar{{Name: "test", URL: "http://" + c.reg, Key: k.PublicKey}}}
-	def.Sign(org)
-	id, err := c.node("validator-0").SubmitDefinition(ctx, def)
+	id, err := submitTestBallot(ctx, c.node("validator-0"), c.genesis, org, "http://"+c.reg, clusterAdminToken)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.ballot = id
 	c.eventually("the ballot final", func() bool { _, _, err := c.node("validator-0").Ballot(ctx, id); return err == nil })
+}
+
+// submitTestBallot asks the registrar at regURL for a key and submits an
+// hour-long ballot naming it to n (not waiting for it to be final).
+func submitTestBallot(ctx context.Context, n *client.Node, g *consensus.Genesis, org ed25519.PrivateKey, regURL, adminToken string) (consensus.Hash, error) {
+	k, err := client.NewRegistrar(regURL, adminToken).NewKey(ctx, ballot.KeyBits2048)
+	if err != nil {
+		return consensus.Hash{}, err
+	}
+	now := time.Now()
+	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "Network test?", Choices: []string{"for", "against", "abstention"},
+		Opens: now.UnixMilli(), Closes: now.Add(time.Hour).UnixMilli(), Revote: true,
+		Registrars: []ballot.Registrar{{Name: "test", URL: regURL, Key: k.PublicKey}}}
+	def.Sign(org)
+	return n.SubmitDefinition(ctx, def)
 }
 
 // vote has the next voter of the roll vote through the given node.
@@ -380,11 +390,13 @@ func TestRealProcessesFourValidatorsAndAVolunteerAgreeAndSurviveFaults(t *testin
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		hctx, hcancel := context.WithCancel(ctx)
 		defer hcancel()
-		attacker, err := p2p.New(hctx, p2p.Config{Key: key, Genesis: c.genesis, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet}, noHandler{})
+		attacker, err := p2p.New(p2p.Config{Key: key, Genesis: c.genesis, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quiet}, noHandler{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		go attacker.Run(hctx)
+		ran := make(chan error, 1)
+		go func() { ran <- attacker.Run(hctx) }()
+		defer func() { hcancel(); <-ran }()
 		if err := attacker.Connect(ctx, c.p2ps["validator-0"]); err != nil {
 			t.Fatal(err)
 		}
@@ -417,6 +429,8 @@ func nodeKey(t *testing.T, c *cluster, name string) ed25519.PublicKey {
 
 // noHandler is the attacker's side: it takes nothing.
 type noHandler struct{}
+
+var _ p2p.Handler = noHandler{}
 
 func (noHandler) HandleTxs([][]byte) p2p.Verdict { return p2p.Accept }
 func (noHandler) HandleConsensus(_ peer.ID, _ *consensus.Message) p2p.Verdict {

@@ -95,6 +95,7 @@ func newNodeCmd() *cobra.Command {
 		home, genesis, apiAddr string
 		listen, bootstrap      []string
 		mdns, pprof            bool
+		unsafeReset            bool
 		maxDiskGB, maxSyncMBps float64
 		p2pPort                int
 		lf                     logFlags
@@ -164,6 +165,7 @@ with no peers at all.`,
 				return err
 			}
 			cfg.Pprof = pprof
+			cfg.UnsafeResetConsensusState = unsafeReset
 			cfg.MaxDiskBytes = int64(maxDiskGB * (1 << 30))
 			cfg.P2P.MaxSyncBytesPerSec = int64(maxSyncMBps * (1 << 20))
 			if cfg.Name == "" {
@@ -197,6 +199,9 @@ with no peers at all.`,
 	f.IntVar(&p2pPort, "p2p-port", node.DefaultP2PPort, "port to listen on for peers (TCP and QUIC, every interface) when no --listen is given")
 	f.Float64Var(&maxDiskGB, "max-disk-gb", 0, "volunteer: stop following the chain while the ledger is larger (0: no limit)")
 	f.Float64Var(&maxSyncMBps, "max-sync-mbps", 0, "cap on block-sync download, MiB/s (0: no cap)")
+	f.BoolVar(&unsafeReset, "unsafe-reset-consensus-state", false, "validator: start without a trustworthy consensus state "+
+		"(missing or older than the ledger); it signs nothing until the network has passed the heights it may have signed "+
+		"(docs/OPERATIONS.md)")
 	lf.add(cmd)
 	cmd.MarkFlagRequired("home")
 	return cmd

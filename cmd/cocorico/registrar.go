@@ -2,14 +2,17 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/node"
+	"github.com/cocorico/node/node/issuer"
 	"github.com/cocorico/node/store"
 )
 
@@ -24,9 +27,11 @@ func newRegistrarCmd() *cobra.Command {
 
 func newRegistrarServeCmd() *cobra.Command {
 	var (
-		home, listen, nodeURL, roll, adminToken string
-		demoHash                                bool
-		lf                                      logFlags
+		home, listen, nodeURL, roll, tokenFile, ipHeader string
+		demoHash                                         bool
+		maxChecks                                        int
+		throttle                                         = registrar.DefaultThrottle
+		lf                                               logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --home DIR --node URL [--roll FILE] [--listen ADDR]",
@@ -35,7 +40,16 @@ func newRegistrarServeCmd() *cobra.Command {
 is imported into the registrar's store, codes kept only as salted Argon2id
 hashes; voters already imported are kept. Each voter gets one blind
 signature per ballot, recorded durably before it is sent. Ballots are read
-from the node given with --node and checked against their ids.`,
+from the node given with --node and checked against their ids.
+
+Wrong codes are throttled: per voter id (a lockout after --lockout-after
+wrong codes, doubling from --lockout up to 1 h) and per client address
+(--address-burst at once, then one per --address-every). Behind a reverse
+proxy, name the header it sets with --client-ip-header (off by default).
+
+The admin endpoint (POST /v1/keys, used by 'ballot create') is off unless
+an admin token is configured: in the file --admin-token-file (mode 0600)
+or in $` + adminTokenEnv + `. It is never taken from the command line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(lf.level, lf.json)
@@ -46,8 +60,13 @@ from the node given with --node and checked against their ids.`,
 			if demoHash {
 				params = registrar.DemoHashParams
 			}
+			adminToken, err := readAdminToken(tokenFile)
+			if err != nil {
+				return err
+			}
 			r, err := node.NewRegistrar(node.RegistrarConfig{Home: home, Listen: listen, NodeURL: nodeURL, Roll: roll,
-				HashParams: params, AdminToken: adminToken, Logger: logger})
+				HashParams: params, AdminToken: adminToken, ClientIPHeader: ipHeader, Throttle: throttle,
+				MaxChecks: maxChecks, Logger: logger})
 			if err != nil {
 				return err
 			}
@@ -62,7 +81,14 @@ from the node given with --node and checked against their ids.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8090", "HTTP address")
 	f.StringVar(&nodeURL, "node", "http://127.0.0.1:8080", "a node of the chain, to read ballots from")
 	f.StringVar(&roll, "roll", "", "voter roll CSV (voter_id,code) to import")
-	f.StringVar(&adminToken, "admin-token", "", "token required to create ballot keys (recommended)")
+	f.StringVar(&tokenFile, "admin-token-file", "", "file holding the admin token that turns POST /v1/keys on (or set $"+adminTokenEnv+")")
+	f.StringVar(&ipHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client's address (e.g. X-Forwarded-For); off: the connection's address")
+	f.IntVar(&throttle.VoterFailures, "lockout-after", throttle.VoterFailures, "wrong codes that lock a voter id out")
+	f.DurationVar(&throttle.LockoutBase, "lockout", throttle.LockoutBase, "first lockout of a voter id (doubling each time, up to --lockout-max)")
+	f.DurationVar(&throttle.LockoutMax, "lockout-max", throttle.LockoutMax, "longest lockout of a voter id")
+	f.IntVar(&throttle.AddressBurst, "address-burst", throttle.AddressBurst, "wrong codes one client address may make at once")
+	f.DurationVar(&throttle.AddressEvery, "address-every", throttle.AddressEvery, "then one more wrong code per this long")
+	f.IntVar(&maxChecks, "max-code-checks", 0, "slow code hashes at once (0: the number of cores)")
 	f.BoolVar(&demoHash, "demo-hash", false, "cheap code hashes, for demo rolls and benchmarks only")
 	lf.add(cmd)
 	cmd.MarkFlagRequired("home")
@@ -82,15 +108,15 @@ func newRegistrarKeygenCmd() *cobra.Command {
 				return err
 			}
 			defer reg.Close()
-			svc, err := registrarapi.New(registrarapi.Config{Registry: reg})
+			svc, err := issuer.New(issuer.Config{Registry: reg})
 			if err != nil {
 				return err
 			}
-			k, err := svc.NewKey(bits)
+			id, der, err := svc.NewKey(bits)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "key_id     %s\npublic_key %s\n", k.KeyID, base64.StdEncoding.EncodeToString(k.PublicKey))
+			fmt.Fprintf(cmd.OutOrStdout(), "key_id     %s\npublic_key %s\n", id, base64.StdEncoding.EncodeToString(der))
 			return nil
 		},
 	}
@@ -98,4 +124,27 @@ func newRegistrarKeygenCmd() *cobra.Command {
 	cmd.Flags().IntVar(&bits, "bits", 2048, "key size: 2048 or 3072")
 	cmd.MarkFlagRequired("home")
 	return cmd
+}
+
+// adminTokenEnv holds the registrar's admin token when no file is given,
+// for the registrar and for the organizer ('ballot create') alike.
+const adminTokenEnv = "COCORICO_REGISTRAR_ADMIN_TOKEN"
+
+// readAdminToken reads the registrar's admin token from file, or, if file
+// is empty, from $COCORICO_REGISTRAR_ADMIN_TOKEN; "" if neither is set.
+// Never from the command line: argv is readable by every user of the
+// machine (ps, /proc) and kept in shell histories.
+func readAdminToken(file string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(os.Getenv(adminTokenEnv)), nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	if tok == "" {
+		return "", errors.New("admin token: " + file + " is empty")
+	}
+	return tok, nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -39,81 +38,38 @@ after the validators. For machines of their own, edit each config.json.`,
 			if _, err := os.Stat(filepath.Join(out, "genesis.json")); err == nil {
 				return fmt.Errorf("%s already holds a network: refusing to overwrite its keys", out)
 			}
-			n := validators + volunteers
-			g := &consensus.Genesis{ChainID: chainID, GenesisTime: time.UnixMilli(time.Now().UnixMilli()).UTC(), Params: consensus.DefaultParams(),
-				App: consensus.DefaultAppParams()}
-			if err := os.MkdirAll(out, 0o700); err != nil {
+			app := consensus.DefaultAppParams()
+			if err := parseOrganizers(&app, organizers); err != nil {
 				return err
 			}
-			org, err := addOrganizers(&g.App, filepath.Join(out, "organizer.key"), organizers)
+			homes := testnetHomes(out, validators, volunteers)
+			orgKey := filepath.Join(out, "organizer.key")
+			g, err := node.NewGenesis(node.ChainSpec{ChainID: chainID, Validators: homes[:validators], App: app, OrganizerKey: orgKey})
 			if err != nil {
 				return err
 			}
-			names := make([]string, n)
-			keys := make([]ed25519.PrivateKey, n)
-			var bootstrap []string
-			for i := range n {
-				names[i] = fmt.Sprintf("validator-%d", i)
-				if i >= validators {
-					names[i] = fmt.Sprintf("volunteer-%d", i-validators)
-				}
-				home := filepath.Join(out, names[i])
-				if err := os.MkdirAll(home, 0o700); err != nil {
-					return err
-				}
-				k, _, err := node.LoadOrCreateKey(node.Home(home).KeyPath())
-				if err != nil {
-					return err
-				}
-				keys[i] = k
-				if i < validators {
-					g.Validators = append(g.Validators, consensus.Validator{Name: names[i], PubKey: k.Public().(ed25519.PublicKey)})
-					id, err := p2p.PeerID(k.Public().(ed25519.PublicKey))
-					if err != nil {
-						return err
-					}
-					addr := fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", host, p2pBase+i, id)
-					if compose {
-						addr = fmt.Sprintf("/dns4/%s/tcp/26656/p2p/%s", names[i], id)
-					}
-					bootstrap = append(bootstrap, addr)
-				}
-			}
-			if err := g.Validate(); err != nil {
+			net := testnetLayout{host: host, p2pBase: p2pBase, apiBase: apiBase, compose: compose}
+			bootstrap, err := net.bootstrap(g)
+			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			for i := range n {
-				h := node.Home(filepath.Join(out, names[i]))
-				if err := os.WriteFile(h.GenesisPath(), g.JSON(), 0o644); err != nil {
+			for i, h := range homes {
+				if _, _, err := node.LoadOrCreateKey(h.KeyPath()); err != nil { // volunteers' keys
 					return err
 				}
-				var peers []string
-				for j, b := range bootstrap {
-					if j != i {
-						peers = append(peers, b)
-					}
-				}
-				fc := node.FileConfig{Name: names[i], API: fmt.Sprintf("%s:%d", host, apiBase+i),
-					Listen:    []string{fmt.Sprintf("/ip4/%s/tcp/%d", host, p2pBase+i), fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", host, p2pBase+i)},
-					Bootstrap: peers}
-				if compose {
-					// One container per node: the same ports in each, peers
-					// found by their service names on the compose network.
-					fc.API = "0.0.0.0:8080"
-					fc.Listen = []string{"/ip4/0.0.0.0/tcp/26656", "/ip4/0.0.0.0/udp/26656/quic-v1"}
-				}
-				if err := h.WriteFileConfig(fc); err != nil {
+				fc, err := net.writeHome(h, i, g, bootstrap)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(w, "cocorico node --home %s    # %s, API http://%s\n", h, names[i], fc.API)
+				fmt.Fprintf(w, "cocorico node --home %s    # %s, API http://%s\n", h, fc.Name, fc.API)
 			}
 			if err := os.WriteFile(filepath.Join(out, "genesis.json"), g.JSON(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(w, "genesis %s (chain %q, %d validators)\n", g.Hash(), g.ChainID, validators)
-			if org != "" {
-				fmt.Fprintf(w, "organizer key %s (create ballots with: cocorico ballot create --key %s ...)\n", org, org)
+			if len(organizers) == 0 {
+				fmt.Fprintf(w, "organizer key %s (create ballots with: cocorico ballot create --key %s ...)\n", orgKey, orgKey)
 			}
 			return nil
 		},
@@ -132,25 +88,79 @@ after the validators. For machines of their own, edit each config.json.`,
 	return cmd
 }
 
-// addOrganizers puts the organizers given as NAME=BASE64 keys in the
-// genesis rules; without any, it makes one key at keyPath and returns its
-// path. Only these keys can create ballots on the chain.
-func addOrganizers(app *consensus.AppParams, keyPath string, given []string) (string, error) {
+// parseOrganizers puts the organizers given as NAME=BASE64 keys in the
+// genesis rules: only these keys can create ballots on the chain (with
+// none, the genesis names a new key written beside the homes).
+func parseOrganizers(app *consensus.AppParams, given []string) error {
 	for _, o := range given {
 		name, b64, ok := strings.Cut(o, "=")
 		pub, err := base64.StdEncoding.DecodeString(b64)
 		if !ok || err != nil || len(pub) != ed25519.PublicKeySize {
-			return "", usagef("--organizer %q: want NAME=BASE64 of a 32-byte Ed25519 public key", o)
+			return usagef("--organizer %q: want NAME=BASE64 of a 32-byte Ed25519 public key", o)
 		}
 		app.Organizers = append(app.Organizers, consensus.Organizer{Name: name, PubKey: pub})
 	}
-	if len(given) > 0 {
-		return "", nil
+	return nil
+}
+
+// testnetHomes names the homes of a testnet: validator-0… then volunteer-0….
+func testnetHomes(out string, validators, volunteers int) []node.Home {
+	homes := make([]node.Home, 0, validators+volunteers)
+	for i := range validators {
+		homes = append(homes, node.Home(filepath.Join(out, fmt.Sprintf("validator-%d", i))))
 	}
-	k, _, err := node.LoadOrCreateKey(keyPath)
-	if err != nil {
-		return "", err
+	for i := range volunteers {
+		homes = append(homes, node.Home(filepath.Join(out, fmt.Sprintf("volunteer-%d", i))))
 	}
-	app.Organizers = append(app.Organizers, consensus.Organizer{Name: "organizer", PubKey: k.Public().(ed25519.PublicKey)})
-	return keyPath, nil
+	return homes
+}
+
+// testnetLayout is where a testnet's nodes listen and find each other:
+// node i on p2pBase+i and apiBase+i of host, or, for the compose cluster,
+// the same ports in every container and peers by service name.
+type testnetLayout struct {
+	host             string
+	p2pBase, apiBase int
+	compose          bool
+}
+
+// bootstrap returns the validators' multiaddrs.
+func (l testnetLayout) bootstrap(g *consensus.Genesis) ([]string, error) {
+	var out []string
+	for i, v := range g.Validators {
+		id, err := p2p.PeerID(v.PubKey)
+		if err != nil {
+			return nil, err
+		}
+		addr := fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", l.host, l.p2pBase+i, id)
+		if l.compose {
+			addr = fmt.Sprintf("/dns4/%s/tcp/26656/p2p/%s", v.Name, id)
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// writeHome writes node i's genesis and config.json (its addresses, and
+// every validator but itself to bootstrap from).
+func (l testnetLayout) writeHome(h node.Home, i int, g *consensus.Genesis, bootstrap []string) (node.FileConfig, error) {
+	if err := os.WriteFile(h.GenesisPath(), g.JSON(), 0o644); err != nil {
+		return node.FileConfig{}, err
+	}
+	var peers []string
+	for j, b := range bootstrap {
+		if j != i {
+			peers = append(peers, b)
+		}
+	}
+	fc := node.FileConfig{Name: filepath.Base(string(h)), API: fmt.Sprintf("%s:%d", l.host, l.apiBase+i),
+		Listen:    []string{fmt.Sprintf("/ip4/%s/tcp/%d", l.host, l.p2pBase+i), fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", l.host, l.p2pBase+i)},
+		Bootstrap: peers}
+	if l.compose {
+		// One container per node: the same ports in each, peers found by
+		// their service names on the compose network.
+		fc.API = "0.0.0.0:8080"
+		fc.Listen = []string{"/ip4/0.0.0.0/tcp/26656", "/ip4/0.0.0.0/udp/26656/quic-v1"}
+	}
+	return fc, h.WriteFileConfig(fc)
 }

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"math"
 	"sync"
 	"time"
 
@@ -56,6 +56,8 @@ type Metrics interface {
 
 type nopMetrics struct{}
 
+var _ Metrics = nopMetrics{}
+
 func (nopMetrics) Height(uint64)    {}
 func (nopMetrics) Round(uint32)     {}
 func (nopMetrics) RoundChanges(int) {}
@@ -66,14 +68,18 @@ type Config struct {
 	Genesis *consensus.Genesis
 	// Key is this validator's key; it must be in the genesis.
 	Key ed25519.PrivateKey
-	// StateDir holds the hard state (the write-ahead of signed votes).
+	// StateDir holds the hard state (the write-ahead of signed votes) in
+	// a FileStorage, unless Storage is set.
 	StateDir string
+	// Storage keeps the hard state; default NewFileStorage(nil, StateDir).
+	Storage Storage
 	// Height is the last committed height at start (0 for a new chain),
 	// LastBlockTime that block's time (the genesis time at 0).
 	Height        uint64
 	LastBlockTime time.Time
-	// Clock defaults to time.Now.
-	Clock  func() time.Time
+	// Clock is the time the driver reads and waits on (block times,
+	// timeouts, the block interval, pulls); default SystemClock.
+	Clock  Clock
 	Logger *slog.Logger
 	// Metrics defaults to none.
 	Metrics Metrics
@@ -92,11 +98,11 @@ func (c *Config) validate() error {
 	if len(c.Key) != ed25519.PrivateKeySize {
 		return errors.New("driver: no key")
 	}
-	if c.StateDir == "" {
+	if c.StateDir == "" && c.Storage == nil {
 		return errors.New("driver: no state folder")
 	}
 	if c.Clock == nil {
-		c.Clock = time.Now
+		c.Clock = SystemClock
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -141,22 +147,22 @@ type Driver struct {
 	chain consensus.Chain
 	index uint16
 	m     *consensus.Machine
-	store *stateStore
+	store Storage
 
-	msgs     chan received
-	decided  chan decidedInput
-	timeouts chan consensus.Timeout
+	msgs    chan received
+	decided chan decidedInput
 
 	// Owned by the Run goroutine.
 	height     uint64 // last applied height
 	waiting    bool   // decided height; waiting to start the next one
 	decidedAt  time.Time
-	startedAt  time.Time // when this height started (wall clock, for the logs)
+	startedAt  time.Time // when this height started (for the logs)
 	lastTime   time.Time // time of the last applied block
 	future     []received
 	invalid    map[consensus.Hash]bool // blocks of this height found invalid
 	progressAt time.Time
 	resume     bool // the hard state is in the next height
+	timeouts   *timeouts
 
 	mu       sync.Mutex
 	status   consensus.Status
@@ -166,7 +172,10 @@ type Driver struct {
 
 // New reads the persisted hard state and returns a driver ready to Run.
 // A corrupt state file is ErrStateCorrupt: the driver refuses to start
-// rather than risk signing a conflicting vote.
+// rather than risk signing a conflicting vote. Without a hard state, it
+// saves the empty one at once, so that a state lost later is seen as
+// lost (the node's start-up check refuses a validator whose state is
+// missing next to a ledger with blocks).
 func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -176,13 +185,22 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 	if !ok {
 		return nil, errors.New("driver: this key is not a validator of the genesis")
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, err
+	st := cfg.Storage
+	if st == nil {
+		fst, err := NewFileStorage(nil, cfg.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		st = fst
 	}
-	st := &stateStore{dir: cfg.StateDir}
-	hs, err := st.load()
+	hs, found, err := st.Load()
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		if err := st.Save(&hs); err != nil {
+			return nil, fmt.Errorf("consensus state: %w", err)
+		}
 	}
 	m, err := consensus.NewMachine(consensus.MachineConfig{Chain: cfg.Genesis.Chain(), Vals: vals, Params: cfg.Genesis.Params,
 		Key: cfg.Key, Index: idx}, hs)
@@ -190,7 +208,7 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{cfg: cfg, app: app, tr: tr, vals: vals, chain: cfg.Genesis.Chain(), index: idx, m: m, store: st,
-		msgs: make(chan received, 4096), decided: make(chan decidedInput, 64), timeouts: make(chan consensus.Timeout, 64),
+		msgs: make(chan received, 4096), decided: make(chan decidedInput, 64),
 		height: cfg.Height, lastTime: cfg.LastBlockTime, invalid: map[consensus.Hash]bool{}, resume: hs.Height == cfg.Height+1}
 	if hs.SignedHeight > cfg.Height+1 {
 		cfg.Logger.Warn("consensus state is ahead of the ledger: this validator will not sign until the ledger catches up",
@@ -199,11 +217,22 @@ func New(cfg Config, app Application, tr Transport) (*Driver, error) {
 	return d, nil
 }
 
+// Fenced returns the hard state of a validator that must sign nothing at
+// any height up to through: it reads as if the validator had signed the
+// last step of the last round there, so the machine's double-sign guard
+// refuses every signature until height through+1. The node writes it
+// when the operator accepts to start without the validator's own state
+// (docs/OPERATIONS.md §Start-up checks).
+func Fenced(through uint64) consensus.HardState {
+	return consensus.HardState{LockedRound: -1, ValidRound: -1,
+		SignedHeight: through, SignedRound: math.MaxUint32, SignedStep: consensus.StepDecided}
+}
+
 // Deliver verifies a consensus message (signer and signature) and hands it
 // to the driver. Safe from any goroutine. It returns an error for an
 // invalid message, or when the driver is too busy to take it.
 func (d *Driver) Deliver(m *consensus.Message) error {
-	at := d.cfg.Clock() // before any work: the proposal's receive time
+	at := d.cfg.Clock.Now() // before any work: the proposal's receive time
 	if err := m.Verify(d.chain, d.vals); err != nil {
 		return err
 	}
@@ -255,19 +284,23 @@ func (d *Driver) Messages(height uint64) []*consensus.Message {
 }
 
 // Run drives consensus until ctx ends or the application fails to apply
-// a decided block (a fault the node cannot go on from).
+// a decided block (a fault the node cannot go on from). Its timers are
+// the clock's and stop when it returns; it starts no goroutine.
 func (d *Driver) Run(ctx context.Context) error {
-	d.waiting, d.decidedAt = true, d.cfg.Clock()
+	clock := d.cfg.Clock
+	d.timeouts = newTimeouts(clock)
+	defer d.timeouts.stop()
+	d.waiting, d.decidedAt = true, clock.Now()
 	if d.resume {
 		// The hard state is in the next height: a restarted validator
 		// goes back into its round at once.
 		d.start(ctx)
 	}
-	pull := time.NewTicker(d.cfg.PullEvery)
+	pull := clock.NewTimer(d.cfg.PullEvery)
 	defer pull.Stop()
-	gate := time.NewTimer(0)
+	gate := clock.NewTimer(0)
 	defer gate.Stop()
-	d.progressAt = d.cfg.Clock()
+	d.progressAt = clock.Now()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -280,7 +313,7 @@ func (d *Driver) Run(ctx context.Context) error {
 				d.start(ctx)
 				continue
 			}
-			resetTimer(gate, d.untilStart())
+			gate.Reset(d.untilStart())
 		}
 		select {
 		case <-ctx.Done():
@@ -289,12 +322,15 @@ func (d *Driver) Run(ctx context.Context) error {
 			d.onMessage(ctx, in)
 		case in := <-d.decided:
 			d.onDecided(ctx, in)
-		case t := <-d.timeouts:
-			d.m.Timeout(t)
+		case <-d.timeouts.timer.C():
+			for _, t := range d.timeouts.due() {
+				d.m.Timeout(t)
+			}
 		case <-d.app.TxsAvailable():
-		case <-gate.C:
-		case <-pull.C:
-			if !d.waiting && d.cfg.Clock().Sub(d.progressAt) > d.cfg.PullEvery {
+		case <-gate.C():
+		case <-pull.C():
+			pull.Reset(d.cfg.PullEvery)
+			if !d.waiting && clock.Now().Sub(d.progressAt) > d.cfg.PullEvery {
 				d.tr.Pull(d.m.Height())
 			}
 		}
@@ -306,7 +342,7 @@ func (d *Driver) Run(ctx context.Context) error {
 // when transactions wait or the heartbeat is due; at once when a full
 // block's worth waits.
 func (d *Driver) mayStart() bool {
-	now := d.cfg.Clock()
+	now := d.cfg.Clock.Now()
 	p := d.cfg.Genesis.Params
 	pending := d.app.Pending()
 	if pending >= p.MaxBlockTxs {
@@ -319,29 +355,19 @@ func (d *Driver) mayStart() bool {
 }
 
 func (d *Driver) untilStart() time.Duration {
-	now := d.cfg.Clock()
+	now := d.cfg.Clock.Now()
 	p := d.cfg.Genesis.Params
 	interval := d.decidedAt.Add(time.Duration(p.BlockIntervalMs) * time.Millisecond).Sub(now)
 	heartbeat := d.lastTime.Add(time.Duration(p.HeartbeatMs) * time.Millisecond).Sub(now)
 	return max(interval, min(heartbeat, time.Second), time.Millisecond)
 }
 
-func resetTimer(t *time.Timer, d time.Duration) {
-	if !t.Stop() {
-		select {
-		case <-t.C:
-		default:
-		}
-	}
-	t.Reset(d)
-}
-
 // start begins the next height and replays what arrived for it early.
 func (d *Driver) start(ctx context.Context) {
 	d.waiting = false
-	d.startedAt = time.Now()
+	d.startedAt = d.cfg.Clock.Now()
 	d.invalid = map[consensus.Hash]bool{}
-	d.progressAt = d.cfg.Clock()
+	d.progressAt = d.cfg.Clock.Now()
 	d.m.StartHeight(d.height + 1)
 	future := d.future
 	d.future = nil
@@ -350,16 +376,9 @@ func (d *Driver) start(ctx context.Context) {
 	}
 }
 
-func messageHeight(m *consensus.Message) uint64 {
-	if m.Proposal != nil {
-		return m.Proposal.Height
-	}
-	return m.Vote.Height
-}
-
 func (d *Driver) onMessage(ctx context.Context, in received) {
 	m := in.m
-	h := messageHeight(m)
+	h := m.Height()
 	switch {
 	case h <= d.height:
 		return // an old height
@@ -391,14 +410,14 @@ func (d *Driver) valid(ctx context.Context, b *consensus.Block) bool {
 	if d.invalid[h] {
 		return false
 	}
-	start := time.Now()
+	start := d.cfg.Clock.Now()
 	if err := d.app.ValidateBlock(ctx, b); err != nil {
 		d.cfg.Logger.Warn("proposed block refused", "height", b.Header.Height, "hash", h.Short(), "err", err)
 		d.invalid[h] = true
 		return false
 	}
-	d.cfg.Logger.Debug("proposal valid", "height", b.Header.Height, "txs", len(b.Txs), "ms", time.Since(start).Milliseconds(),
-		"since_start_ms", time.Since(d.startedAt).Milliseconds())
+	d.cfg.Logger.Debug("proposal valid", "height", b.Header.Height, "txs", len(b.Txs), "ms", d.msSince(start),
+		"since_start_ms", d.msSince(d.startedAt))
 	return true
 }
 
@@ -433,23 +452,21 @@ func (d *Driver) onDecided(ctx context.Context, in decidedInput) {
 	d.m.DecideWithCommit(in.b, in.c)
 }
 
+// msSince is the milliseconds since t on the driver's clock, for the logs.
+func (d *Driver) msSince(t time.Time) int64 { return d.cfg.Clock.Now().Sub(t).Milliseconds() }
+
 // drain carries out what the machine asks until it asks nothing.
 func (d *Driver) drain(ctx context.Context) error {
 	for d.m.HasReady() {
 		rd := d.m.Ready()
 		if rd.HardState != nil {
 			// The write-ahead rule: durable before any message leaves.
-			if err := d.store.save(rd.HardState); err != nil {
+			if err := d.store.Save(rd.HardState); err != nil {
 				return fmt.Errorf("consensus state: %w", err)
 			}
 		}
 		for _, t := range rd.Timeouts {
-			time.AfterFunc(t.Duration, func() {
-				select {
-				case d.timeouts <- t:
-				case <-ctx.Done():
-				}
-			})
+			d.timeouts.add(t)
 		}
 		for _, m := range rd.Messages {
 			d.tr.Broadcast(m)
@@ -469,26 +486,27 @@ func (d *Driver) drain(ctx context.Context) error {
 			}
 		}
 		if p := rd.Propose; p != nil {
-			start := time.Now()
-			b, err := d.app.ProposeBlock(ctx, p.Height, d.index, d.cfg.Clock())
+			start := d.cfg.Clock.Now()
+			b, err := d.app.ProposeBlock(ctx, p.Height, d.index, start)
 			if err != nil {
 				d.cfg.Logger.Warn("no block to propose", "height", p.Height, "round", p.Round, "err", err)
 			} else {
 				d.cfg.Logger.Debug("proposal built", "height", p.Height, "round", p.Round, "txs", len(b.Txs),
-					"ms", time.Since(start).Milliseconds(), "since_start_ms", time.Since(d.startedAt).Milliseconds())
+					"ms", d.msSince(start), "since_start_ms", d.msSince(d.startedAt))
 				d.m.ProposalReady(p.Height, p.Round, b)
 			}
 		}
 		if dec := rd.Decision; dec != nil {
-			start := time.Now()
+			start := d.cfg.Clock.Now()
 			if err := d.app.ApplyBlock(ctx, dec.Block, dec.Commit); err != nil {
 				return fmt.Errorf("apply block %d: %w", dec.Block.Header.Height, err)
 			}
 			d.cfg.Logger.Debug("block applied", "height", dec.Block.Header.Height, "round", dec.Commit.Round, "txs", len(dec.Block.Txs),
-				"ms", time.Since(start).Milliseconds(), "since_start_ms", time.Since(d.startedAt).Milliseconds())
+				"ms", d.msSince(start), "since_start_ms", d.msSince(d.startedAt))
 			d.height = dec.Block.Header.Height
 			d.lastTime = time.UnixMilli(dec.Block.Header.Time)
-			d.waiting, d.decidedAt, d.progressAt = true, d.cfg.Clock(), d.cfg.Clock()
+			now := d.cfg.Clock.Now()
+			d.waiting, d.decidedAt, d.progressAt = true, now, now
 			d.cfg.Metrics.Height(d.height)
 		}
 	}

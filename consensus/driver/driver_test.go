@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cocorico/node/consensus"
@@ -23,6 +24,11 @@ type recordApp struct {
 	pending int // what Pending reports; 0 means 1
 }
 
+var (
+	_ Application = (*recordApp)(nil)
+	_ Transport   = (*recordTransport)(nil)
+)
+
 func (a *recordApp) ProposeBlock(_ context.Context, h uint64, p uint16, t time.Time) (*consensus.Block, error) {
 	return &consensus.Block{Header: consensus.Header{ChainID: a.chainID, Height: h, Time: t.UnixMilli(), TxRoot: consensus.MerkleRoot(nil), Proposer: p}}, nil
 }
@@ -33,6 +39,12 @@ func (a *recordApp) ApplyBlock(_ context.Context, b *consensus.Block, _ *consens
 	a.applied = append(a.applied, b)
 	return nil
 }
+func (a *recordApp) appliedCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.applied)
+}
+
 func (a *recordApp) Pending() int                  { return max(a.pending, 1) }
 func (a *recordApp) TxsAvailable() <-chan struct{} { return a.avail }
 
@@ -112,7 +124,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // The driver is killed between signing its prevote and sending it. On
 // restart it sends that very prevote, and never a different one for the
 // same height, round and step, though its propose timeout fires again.
+// The test runs in a synctest bubble: its waits take no real time.
 func TestDriverKilledBetweenSigningAndSendingNeverSignsAConflictingVote(t *testing.T) {
+	synctest.Test(t, driverKilledBetweenSigningAndSending)
+}
+
+func driverKilledBetweenSigningAndSending(t *testing.T) {
 	g, keys := testGenesis(4)
 	dir := t.TempDir()
 	me := 2
@@ -150,6 +167,7 @@ func TestDriverKilledBetweenSigningAndSendingNeverSignsAConflictingVote(t *testi
 	// Let the propose timeout of round 0 fire (100 ms) and more: a fresh
 	// validator would now prevote nil.
 	time.Sleep(400 * time.Millisecond)
+	synctest.Wait()
 	for _, v := range tr.votes() {
 		if v.Type == consensus.Prevote && v.Round == 0 && v.BlockHash != block.Hash() {
 			t.Fatalf("after restart the validator signed a conflicting prevote for %s", v.BlockHash.Short())
@@ -180,42 +198,38 @@ func TestLoneValidatorDecidesHeightsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDriver(t, d)
-	waitFor(t, "three heights", func() bool {
-		app.mu.Lock()
-		defer app.mu.Unlock()
-		return len(app.applied) >= 3
-	})
+	waitFor(t, "three heights", func() bool { return app.appliedCount() >= 3 })
 }
 
 // A full block's worth of pending transactions starts the next height at
-// once; fewer wait for block_interval_ms (here an hour).
+// once; fewer wait for block_interval_ms (here an hour: the test with
+// fewer runs in a synctest bubble and waits 59 minutes of its fake clock,
+// no real time; the one with a full mempool never idles, so it runs on
+// real time).
 func TestAFullMempoolStartsTheNextHeightWithoutWaitingTheInterval(t *testing.T) {
-	for _, full := range []bool{true, false} {
-		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
-			g, keys := testGenesis(1)
-			g.Params.BlockIntervalMs, g.Params.HeartbeatMs, g.Params.MaxBlockTxs = 3_600_000, 3_600_000, 10
-			app := &recordApp{avail: make(chan struct{}), chainID: g.ChainID, pending: 9}
-			if full {
-				app.pending = 10
-			}
-			d, err := New(Config{Genesis: g, Key: keys[0], StateDir: t.TempDir()}, app, &recordTransport{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runDriver(t, d)
-			applied := func() int {
-				app.mu.Lock()
-				defer app.mu.Unlock()
-				return len(app.applied)
-			}
-			if full {
-				waitFor(t, "three heights back to back", func() bool { return applied() >= 3 })
-				return
-			}
-			time.Sleep(300 * time.Millisecond)
-			if n := applied(); n != 0 {
+	start := func(t *testing.T, pending int) *recordApp {
+		g, keys := testGenesis(1)
+		g.Params.BlockIntervalMs, g.Params.HeartbeatMs, g.Params.MaxBlockTxs = 3_600_000, 3_600_000, 10
+		app := &recordApp{avail: make(chan struct{}), chainID: g.ChainID, pending: pending}
+		d, err := New(Config{Genesis: g, Key: keys[0], StateDir: t.TempDir()}, app, &recordTransport{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runDriver(t, d)
+		return app
+	}
+	t.Run("full=true", func(t *testing.T) {
+		app := start(t, 10)
+		waitFor(t, "three heights back to back", func() bool { return app.appliedCount() >= 3 })
+	})
+	t.Run("full=false", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			app := start(t, 9)
+			time.Sleep(59 * time.Minute)
+			synctest.Wait()
+			if n := app.appliedCount(); n != 0 {
 				t.Fatalf("%d heights decided within the hour-long interval, want none", n)
 			}
 		})
-	}
+	})
 }

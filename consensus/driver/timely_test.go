@@ -52,7 +52,7 @@ func newTimelyWorld(t *testing.T, now time.Time) *timelyWorld {
 			break
 		}
 	}
-	d, err := New(Config{Genesis: g, Key: keys[w.me], StateDir: t.TempDir(), Clock: w.clock.Now},
+	d, err := New(Config{Genesis: g, Key: keys[w.me], StateDir: t.TempDir(), Clock: ClockFunc(w.clock.Now)},
 		&recordApp{avail: make(chan struct{}), chainID: g.ChainID}, w.tr)
 	if err != nil {
 		t.Fatal(err)

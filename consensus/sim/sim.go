@@ -30,6 +30,8 @@ const (
 	Equivocator
 )
 
+var _ fmt.Stringer = Fault(0)
+
 func (f Fault) String() string {
 	return [...]string{"correct", "silent", "equivocator"}[f]
 }
@@ -84,6 +86,8 @@ type Violation struct {
 	Seed   uint64
 	Reason string
 }
+
+var _ error = (*Violation)(nil)
 
 func (v *Violation) Error() string { return fmt.Sprintf("seed %d: %s", v.Seed, v.Reason) }
 
@@ -329,7 +333,7 @@ func (w *world) handle(e *event) {
 
 	case evMessage:
 		w.res.Delivered++
-		switch h := messageHeight(e.msg); {
+		switch h := e.msg.Height(); {
 		case h == n.m.Height()+1:
 			// The next height, not started yet: keep it for the start.
 			if len(n.future) < maxFuture {
@@ -399,7 +403,7 @@ func (w *world) step(n *node, m *consensus.Message) {
 func (w *world) replayFuture(n *node) {
 	keep := n.future[:0]
 	for _, m := range n.future {
-		switch h := messageHeight(m); {
+		switch h := m.Height(); {
 		case h == n.m.Height():
 			w.step(n, m)
 		case h > n.m.Height():
@@ -418,13 +422,6 @@ func (w *world) restart(n *node) {
 	n.m.StartHeight(n.height + 1)
 	w.drain(n)
 	w.push(&event{at: w.now + w.delay(), kind: evSync, to: n.idx})
-}
-
-func messageHeight(m *consensus.Message) uint64 {
-	if m.Proposal != nil {
-		return m.Proposal.Height
-	}
-	return m.Vote.Height
 }
 
 // valid is the sim's application: a block is valid when it is well formed

@@ -209,6 +209,10 @@ func TestClusterUnderFaults(t *testing.T) {
 				t.Logf("%s:\n%s", n, out)
 			}
 		}
+		// Containers made by docker run (file perturbations) are not compose's.
+		for _, n := range nodes {
+			exec.Command("docker", "rm", "-f", "cocorico-"+n).Run()
+		}
 		exec.Command(filepath.Join(deployDir, "down.sh")).Run()
 	})
 	ctx := context.Background()
@@ -216,7 +220,11 @@ func TestClusterUnderFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := client.NewRegistrar(registrar, "").NewKey(ctx, ballot.KeyBits2048)
+	token, err := os.ReadFile(filepath.Join(deployDir, "net", "registrar-admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := client.NewRegistrar(registrar, strings.TrimSpace(string(token))).NewKey(ctx, ballot.KeyBits2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +396,8 @@ func TestClusterUnderFaults(t *testing.T) {
 		docker(t, "start", "cocorico-validator-0")
 		return "(refused to start: consensus state file corrupt; started once restored)"
 	}, 120*time.Second)
+
+	filePerturbations(t, deployDir, perturb, wait)
 
 	l.cancel()
 	<-l.done

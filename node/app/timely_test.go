@@ -105,7 +105,7 @@ func TestCastsCannotLandAfterClosingByAnOldBlockTime(t *testing.T) {
 	prevoteAt := func(clock time.Time) consensus.Hash {
 		tr := &sentVotes{}
 		d, err := driver.New(driver.Config{Genesis: g, Key: keys[me], StateDir: t.TempDir(), Height: 1,
-			LastBlockTime: time.UnixMilli(b1.Header.Time), Clock: func() time.Time { return clock },
+			LastBlockTime: time.UnixMilli(b1.Header.Time), Clock: driver.ClockFunc(func() time.Time { return clock }),
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, app, tr)
 		if err != nil {
 			t.Fatal(err)

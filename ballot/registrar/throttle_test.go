@@ -1,0 +1,86 @@
+package registrar
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+var t0 = time.UnixMilli(1_000_000)
+
+func TestThrottleTablesStayBoundedWhateverTheKeys(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{Entries: 8})
+	for i := range 10_000 {
+		th.Failed(fmt.Sprintf("voter-%d", i), fmt.Sprintf("addr-%d", i), t0)
+	}
+	if v, a := th.Len(); v > 8 || a > 8 {
+		t.Fatalf("tables hold %d voters and %d addresses, bound 8", v, a)
+	}
+}
+
+func TestLockoutsDoubleUpToTheMaxAndARightCodeEndsThem(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{VoterFailures: 2, LockoutBase: time.Minute, LockoutMax: 3 * time.Minute, AddressBurst: 1000})
+	now := t0
+	var got []time.Duration
+	for range 4 {
+		th.Failed("v", "a", now)
+		lock := th.Failed("v", "a", now)
+		if w := th.Wait("v", "other", now); w != lock.Voter {
+			t.Fatalf("wait %v, lockout %v", w, lock.Voter)
+		}
+		got = append(got, lock.Voter)
+		now = now.Add(lock.Voter)
+	}
+	want := []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute, 3 * time.Minute}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("lockouts %v, want %v", got, want)
+	}
+	th.Succeeded("v")
+	th.Failed("v", "a", now)
+	if lock := th.Failed("v", "a", now); lock.Voter != time.Minute {
+		t.Fatalf("after a right code the series starts again at %v, got %v", time.Minute, lock.Voter)
+	}
+}
+
+func TestOldWrongCodesAreForgotten(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{VoterFailures: 2, VoterWindow: time.Minute})
+	th.Failed("v", "a", t0)
+	if lock := th.Failed("v", "b", t0.Add(2*time.Minute)); lock.Voter != 0 {
+		t.Fatal("a wrong code outside the window counted")
+	}
+}
+
+func TestAddressBucketRefillsOneWrongCodePerPeriod(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{AddressBurst: 3, AddressEvery: 10 * time.Second, VoterFailures: 1000})
+	for i := range 3 {
+		if w := th.Wait(fmt.Sprint(i), "a", t0); w != 0 {
+			t.Fatalf("wrong code %d waits %v within the burst", i, w)
+		}
+		th.Failed(fmt.Sprint(i), "a", t0)
+	}
+	if w := th.Wait("x", "a", t0); w != 10*time.Second {
+		t.Fatalf("after the burst: wait %v, want 10s", w)
+	}
+	if w := th.Wait("x", "a", t0.Add(4*time.Second)); w != 6*time.Second {
+		t.Fatalf("4 s later: wait %v, want 6s", w)
+	}
+	if w := th.Wait("x", "a", t0.Add(10*time.Second)); w != 0 {
+		t.Fatalf("a period later: wait %v, want 0", w)
+	}
+	if w := th.Wait("x", "b", t0); w != 0 {
+		t.Fatalf("another address waits %v", w)
+	}
+}
+
+func TestIPv6AddressesCountByTheir64(t *testing.T) {
+	a := AddressKey(netip.MustParseAddr("2001:db8:1:2::1"))
+	b := AddressKey(netip.MustParseAddr("2001:db8:1:2:ffff::9"))
+	c := AddressKey(netip.MustParseAddr("2001:db8:1:3::1"))
+	if a != b || a == c {
+		t.Fatalf("keys %q %q %q", a, b, c)
+	}
+	if k := AddressKey(netip.MustParseAddr("::ffff:192.0.2.1")); k != "192.0.2.1" {
+		t.Fatalf("an IPv4-mapped address keys as %q", k)
+	}
+}

@@ -1,0 +1,55 @@
+package driver
+
+import (
+	"os"
+)
+
+// FS is the part of a file system FileStorage uses, one method per step
+// of an atomic replace, so that tests can fail or cut the power at each
+// (docs/OPERATIONS.md §Start-up checks). OSFS is the real one.
+type FS interface {
+	ReadFile(name string) ([]byte, error)
+	// CreateTemp creates a new file in dir (os.CreateTemp's pattern).
+	CreateTemp(dir, pattern string) (File, error)
+	Rename(from, to string) error
+	Remove(name string) error
+	// SyncDir makes the folder's entries (a rename) durable.
+	SyncDir(dir string) error
+	MkdirAll(dir string) error
+}
+
+// File is a file being written.
+type File interface {
+	Name() string
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+// OSFS is the operating system's file system.
+type OSFS struct{}
+
+// ReadFile implements FS.
+func (OSFS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+// CreateTemp implements FS.
+func (OSFS) CreateTemp(dir, pattern string) (File, error) { return os.CreateTemp(dir, pattern) }
+
+// Rename implements FS.
+func (OSFS) Rename(from, to string) error { return os.Rename(from, to) }
+
+// Remove implements FS.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// MkdirAll implements FS.
+func (OSFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
+
+// SyncDir implements FS.
+func (OSFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,121 @@
+package issuer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/store"
+)
+
+// overloadedRetry is the Retry-After of a request refused for want of a
+// check slot.
+const overloadedRetry = time.Second
+
+// authorize checks voter's code, throttled: a voter id locked out or an
+// address out of wrong codes is refused before any slow hash; at most
+// MaxChecks hashes run at once. A wrong code (or an unknown voter id) is
+// counted against both, logged and refused with ErrNotAuthorized.
+func (s *Service) authorize(ctx context.Context, voter, code, addr string) error {
+	if err := s.throttled(voter, addr); err != nil {
+		return err
+	}
+	// The stored hash is read before the slot is taken: no I/O in a slot.
+	var stored *registrar.CodeHash
+	if raw, found, err := s.cfg.Registry.VoterCode(voter); err != nil {
+		return err
+	} else if found {
+		h, err := registrar.DecodeCodeHash(raw)
+		if err != nil {
+			return fmt.Errorf("%w: code hash of a voter: %v", store.ErrCorrupt, err)
+		}
+		stored = &h
+	}
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	// Wrong codes may have piled up while this request waited.
+	if err := s.throttled(voter, addr); err != nil {
+		s.release()
+		return err
+	}
+	err := registrar.Authorize(stored, s.decoy, code)
+	s.release()
+	s.tmu.Lock()
+	var lock registrar.Lockout
+	if err == nil {
+		s.throttle.Succeeded(voter)
+	} else {
+		lock = s.throttle.Failed(voter, addr, s.cfg.Clock())
+	}
+	s.gaugeThrottle()
+	s.tmu.Unlock()
+	if err == nil {
+		return nil
+	}
+	log := s.cfg.Logger.With("voter", s.VoterTag(voter), "addr", addr)
+	switch {
+	case lock.Voter > 0:
+		s.cfg.Metrics.Lockouts.WithLabelValues("voter").Inc()
+		log.Warn("wrong code: voter id locked out", "for", lock.Voter)
+	case lock.Address > 0:
+		s.cfg.Metrics.Lockouts.WithLabelValues("address").Inc()
+		log.Warn("wrong code: address throttled", "for", lock.Address.Round(time.Second))
+	default:
+		log.Info("wrong code")
+	}
+	return err
+}
+
+// throttled returns a *registrar.RetryError if voter or addr must wait.
+func (s *Service) throttled(voter, addr string) error {
+	s.tmu.Lock()
+	wait := s.throttle.Wait(voter, addr, s.cfg.Clock())
+	s.tmu.Unlock()
+	if wait > 0 {
+		return &registrar.RetryError{Err: registrar.ErrThrottled, After: wait}
+	}
+	return nil
+}
+
+// acquire takes a check slot, waiting at most CheckWait.
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.checks <- struct{}{}:
+	default:
+		t := time.NewTimer(s.cfg.CheckWait)
+		defer t.Stop()
+		select {
+		case s.checks <- struct{}{}:
+		case <-t.C:
+			return &registrar.RetryError{Err: registrar.ErrOverloaded, After: overloadedRetry}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.tmu.Lock()
+	s.inFlight++
+	n := s.inFlight
+	s.tmu.Unlock()
+	s.cfg.Metrics.ChecksInFlight.Inc()
+	if s.onCheck != nil {
+		s.onCheck(n)
+	}
+	return nil
+}
+
+func (s *Service) release() {
+	s.tmu.Lock()
+	s.inFlight--
+	s.tmu.Unlock()
+	s.cfg.Metrics.ChecksInFlight.Dec()
+	<-s.checks
+}
+
+// gaugeThrottle updates the throttle's size gauges; s.tmu is held.
+func (s *Service) gaugeThrottle() {
+	v, a := s.throttle.Len()
+	s.cfg.Metrics.ThrottleEntries.WithLabelValues("voter").Set(float64(v))
+	s.cfg.Metrics.ThrottleEntries.WithLabelValues("address").Set(float64(a))
+}

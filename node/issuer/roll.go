@@ -1,0 +1,54 @@
+package issuer
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/store"
+)
+
+// ImportRoll hashes (registrar.HashCode) and stores the roll entries
+// (registrar.ParseRoll) not stored yet, on every core, and returns how
+// many were added. Codes are never stored, only their salted hashes.
+// rng must be safe for concurrent use (crypto/rand.Reader is).
+func ImportRoll(ctx context.Context, reg *store.Registry, entries []registrar.RollEntry, p registrar.HashParams, rng io.Reader) (int, error) {
+	todo := make([]registrar.RollEntry, 0, len(entries))
+	for _, e := range entries {
+		if has, err := reg.HasVoter(e.VoterID); err != nil {
+			return 0, err
+		} else if !has {
+			todo = append(todo, e)
+		}
+	}
+	hashed := make(map[string][]byte, len(todo))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, e := range todo {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			h, err := registrar.HashCode(rng, e.Code, p)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			hashed[e.VoterID] = h.Encode()
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return reg.PutVoters(hashed)
+}

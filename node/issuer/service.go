@@ -1,0 +1,277 @@
+package issuer
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+// Ballots finds ballot definitions (on a node of the chain).
+type Ballots interface {
+	Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error)
+}
+
+// Config configures the service. Zero fields take the documented defaults.
+type Config struct {
+	Registry *store.Registry
+	Ballots  Ballots
+	// HashParams are the cost of the decoy hash that unknown voter ids
+	// are checked against when the roll is empty; otherwise the decoy
+	// takes the stored hashes' cost. Default registrar.DefaultHashParams.
+	HashParams registrar.HashParams
+	// Throttle sets how wrong codes are throttled (registrar.DefaultThrottle).
+	Throttle registrar.ThrottleConfig
+	// MaxChecks bounds the slow code hashes running at once (each takes
+	// HashParams.MemKiB of memory); default the number of cores.
+	MaxChecks int
+	// CheckWait is the longest a request waits for a check slot before
+	// it is refused as overloaded; default 2 s.
+	CheckWait time.Duration
+	Clock     func() time.Time
+	Rand      io.Reader
+	Logger    *slog.Logger
+	Metrics   *Metrics
+}
+
+// Service is the registrar's service.
+type Service struct {
+	cfg    Config
+	mu     sync.RWMutex
+	keys   map[consensus.Hash]*rsa.PrivateKey
+	keygen sync.Mutex // one key generation at a time: it is costly
+	cache  sync.Map   // consensus.Hash → *ballot.Ballot
+
+	checks chan struct{} // a slot per slow hash allowed at once
+	// onCheck, if set (tests), runs in each check slot with the number of
+	// checks in flight, before the hash.
+	onCheck  func(inFlight int)
+	inFlight int
+	tmu      sync.Mutex // guards throttle and inFlight
+	throttle *registrar.Throttle
+	decoy    registrar.CodeHash
+	logKey   [32]byte // keys the voter ids in log lines
+}
+
+// New loads the registrar's keys and returns the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.HashParams == (registrar.HashParams{}) {
+		cfg.HashParams = registrar.DefaultHashParams
+	}
+	if cfg.MaxChecks <= 0 {
+		cfg.MaxChecks = runtime.GOMAXPROCS(0)
+	}
+	if cfg.CheckWait <= 0 {
+		cfg.CheckWait = 2 * time.Second
+	}
+	cfg.Throttle = cfg.Throttle.WithDefaults()
+	if err := cfg.Throttle.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{},
+		checks: make(chan struct{}, cfg.MaxChecks), throttle: registrar.NewThrottle(cfg.Throttle)}
+	if err := s.loadKeys(); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(cfg.Rand, s.logKey[:]); err != nil {
+		return nil, err
+	}
+	params := cfg.HashParams
+	if raw, found, err := cfg.Registry.AnyVoterCode(); err != nil {
+		return nil, err
+	} else if found {
+		h, err := registrar.DecodeCodeHash(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: a code hash: %v", store.ErrCorrupt, err)
+		}
+		params = h.Params
+	}
+	var err error
+	if s.decoy, err = registrar.NewDecoy(cfg.Rand, params); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) loadKeys() error {
+	stored, err := s.cfg.Registry.Keys()
+	if err != nil {
+		return err
+	}
+	for id, der := range stored {
+		k, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return fmt.Errorf("registrar key %s: %w", id.Short(), err)
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return fmt.Errorf("registrar key %s: %T, want RSA", id.Short(), k)
+		}
+		s.keys[id] = rk
+	}
+	return nil
+}
+
+// NewKey generates, stores and returns a fresh key for one ballot: its id
+// and its DER public key, to put in a ballot definition.
+func (s *Service) NewKey(bits int) (consensus.Hash, []byte, error) {
+	if bits == 0 {
+		bits = ballot.KeyBits2048
+	}
+	if bits != ballot.KeyBits2048 && bits != ballot.KeyBits3072 {
+		return consensus.Hash{}, nil, fmt.Errorf("%w: bits %d, want 2048 or 3072", ballot.ErrMalformed, bits)
+	}
+	s.keygen.Lock()
+	defer s.keygen.Unlock()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		return consensus.Hash{}, nil, err
+	}
+	der := ballot.MarshalRegistrarKey(&k.PublicKey)
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return consensus.Hash{}, nil, err
+	}
+	id := registrar.KeyID(der)
+	if err := s.cfg.Registry.PutKey(id, pkcs8); err != nil {
+		return consensus.Hash{}, nil, err
+	}
+	s.mu.Lock()
+	s.keys[id] = k
+	s.mu.Unlock()
+	s.cfg.Logger.Info("registrar key created", "key_id", id.Short(), "bits", bits)
+	return id, der, nil
+}
+
+// Issued returns how many tokens were issued for a ballot.
+func (s *Service) Issued(ballot consensus.Hash) uint64 { return s.cfg.Registry.Issued(ballot) }
+
+// Status returns the number of voters on the roll and of ballot keys.
+func (s *Service) Status() (voters, keys int, err error) {
+	if voters, err = s.cfg.Registry.Voters(); err != nil {
+		return 0, 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return voters, len(s.keys), nil
+}
+
+func (s *Service) ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+	if b, ok := s.cache.Load(id); ok {
+		return b.(*ballot.Ballot), nil
+	}
+	b, err := s.cfg.Ballots.Ballot(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.Store(id, b)
+	return b, nil
+}
+
+// IssueToken answers a voter's token request from the client address
+// from, in this order: the request's own checks (no slow hash); the
+// throttle (ErrThrottled, before any slow hash); a check slot (at most
+// MaxChecks at once, ErrOverloaded after CheckWait); the code, against a
+// decoy for an unknown voter id (one ErrNotAuthorized for both); then,
+// under the lock of (ballot, voter): the one-token rule, the blind
+// signature (checked, as circl does), and only then the record, synced.
+// A request whose signature fails records nothing; the very same request
+// (same blinded message) is answered again without a second token.
+func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from netip.Addr) (sig []byte, err error) {
+	result := "refused"
+	defer func() { s.cfg.Metrics.Requests.WithLabelValues(result).Inc() }()
+	b, err := s.ballot(ctx, req.Ballot)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	key, err := registrar.CheckRequest(req, b, s.keys, s.cfg.Clock().UnixMilli())
+	s.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	addr := registrar.AddressKey(from)
+	if err := s.authorize(ctx, req.VoterID, req.Code, addr); err != nil {
+		switch {
+		case errors.Is(err, registrar.ErrNotAuthorized):
+			result = "not_authorized"
+		case errors.Is(err, registrar.ErrThrottled):
+			result = "throttled"
+		case errors.Is(err, registrar.ErrOverloaded):
+			result = "overloaded"
+		}
+		return nil, err
+	}
+	var isNew bool
+	err = s.cfg.Registry.Issue(b.ID, req.VoterID, func(prior []byte) ([]byte, error) {
+		var p *registrar.Issuance
+		if prior != nil {
+			i, err := registrar.DecodeIssuance(prior)
+			if err != nil {
+				return nil, fmt.Errorf("%w: issuance of a voter: %v", store.ErrCorrupt, err)
+			}
+			p = &i
+		}
+		rec, fresh, err := registrar.Decide(req.Blinded, p, s.cfg.Clock().UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		if sig, err = ballot.BlindSign(key, req.Blinded); err != nil {
+			return nil, fmt.Errorf("%w: blinded message: %v", ballot.ErrMalformed, err)
+		}
+		if isNew = fresh; !fresh {
+			return nil, nil
+		}
+		return rec.Encode(), nil
+	})
+	switch {
+	case errors.Is(err, registrar.ErrAlreadyIssued):
+		result = "already_issued"
+	case err != nil:
+	case isNew:
+		result = "issued"
+	default:
+		result = "reissued"
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sig, nil
+}
+
+// VoterTag is how log lines name a voter id: a keyed hash (the key is
+// random per process), enough to follow one id through a log, not to
+// read it.
+func (s *Service) VoterTag(voter string) string {
+	m := hmac.New(sha256.New, s.logKey[:])
+	m.Write([]byte(voter))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}

@@ -1,0 +1,347 @@
+package issuer
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
+)
+
+// staticBallots stands in for a node: it serves fixed ballots (the
+// registrar's own logic and store are the real ones).
+type staticBallots map[consensus.Hash]*ballot.Ballot
+
+func (s staticBallots) Ballot(_ context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+	if b, ok := s[id]; ok {
+		return b, nil
+	}
+	return nil, ballot.ErrUnknownBallot
+}
+
+type fixture struct {
+	svc    *Service
+	reg    *store.Registry
+	dir    string
+	b      *ballot.Ballot
+	now    time.Time
+	bals   staticBallots
+	voter  ed25519.PublicKey
+	cfg    Config
+	checks int // slow hashes run
+}
+
+var addrA = netip.MustParseAddr("192.0.2.1")
+
+// closes is the test ballot's closing time (Unix ms): hours after now.
+const closes = 1e8
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	f := &fixture{dir: t.TempDir(), now: time.UnixMilli(5000), bals: staticBallots{}, cfg: cfg}
+	f.open(t)
+	if _, err := ImportRoll(context.Background(), f.reg, []registrar.RollEntry{{VoterID: "alice", Code: "A1"}, {VoterID: "bob", Code: "B2"}}, registrar.DemoHashParams, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	_, der, err := f.svc.NewKey(ballot.KeyBits2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ballottest.NewElection(ballottest.Options{Opens: 1000, Closes: closes, Seed: 80})
+	e.Def.Registrars = []ballot.Registrar{{Name: "r", Key: der}}
+	e.Def.Sign(e.Organizer)
+	if f.b, err = e.Def.Check(e.Rules); err != nil {
+		t.Fatal(err)
+	}
+	f.bals[f.b.ID] = f.b
+	f.voter = ed25519.PublicKey(bytes.Repeat([]byte{7}, 32))
+	return f
+}
+
+func (f *fixture) open(t *testing.T) {
+	t.Helper()
+	reg, err := store.OpenRegistry(f.dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reg = reg
+	t.Cleanup(func() { reg.Close() })
+	cfg := f.cfg
+	cfg.Registry, cfg.Ballots, cfg.HashParams = reg, f.bals, registrar.DemoHashParams
+	cfg.Clock = func() time.Time { return f.now }
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if f.svc, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if f.svc.onCheck == nil {
+		f.svc.onCheck = func(int) { f.checks++ }
+	}
+}
+
+func (f *fixture) request(t *testing.T, voter, code string) (*ballot.TokenRequest, registrar.Request) {
+	t.Helper()
+	tr, err := ballot.NewTokenRequest(rand.Reader, f.b.Keys[0], f.b.ID, f.voter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, registrar.Request{Ballot: f.b.ID, VoterID: voter, Code: code, Blinded: tr.Blinded}
+}
+
+func (f *fixture) issue(req registrar.Request) ([]byte, error) {
+	return f.svc.IssueToken(context.Background(), req, addrA)
+}
+
+func TestVoterGetsOneValidTokenAndTheCountShowsIt(t *testing.T) {
+	f := newFixture(t, Config{})
+	tr, req := f.request(t, "alice", "A1")
+	sig, err := f.issue(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tr.Finalize(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ballot.VerifyToken(f.b.Keys[0], f.b.ID, f.voter, tok.Prefix, tok.Signature); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.reg.Issued(f.b.ID); n != 1 {
+		t.Fatalf("issued %d, want 1", n)
+	}
+}
+
+func TestRefusalsAreClearAndRecordNothing(t *testing.T) {
+	f := newFixture(t, Config{})
+	_, first := f.request(t, "alice", "A1")
+	if _, err := f.issue(first); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		voter, code string
+		setup       func()
+		want        error
+	}{
+		"second request": {"alice", "A1", nil, registrar.ErrAlreadyIssued},
+		"wrong code":     {"bob", "nope", nil, registrar.ErrNotAuthorized},
+		"unknown voter":  {"mallory", "X", nil, registrar.ErrNotAuthorized},
+		"ballot closed":  {"bob", "B2", func() { f.now = time.UnixMilli(closes) }, ballot.ErrBallotClosed},
+		"not open yet":   {"bob", "B2", func() { f.now = time.UnixMilli(999) }, ballot.ErrBallotNotOpen},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f.now = time.UnixMilli(5000)
+			if tc.setup != nil {
+				tc.setup()
+			}
+			_, req := f.request(t, tc.voter, tc.code)
+			if _, err := f.issue(req); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if n := f.reg.Issued(f.b.ID); n != 1 {
+				t.Fatalf("issued %d after a refusal, want 1", n)
+			}
+		})
+	}
+}
+
+func TestTheSameRequestIsAnsweredAgainWithoutASecondToken(t *testing.T) {
+	f := newFixture(t, Config{})
+	_, req := f.request(t, "bob", "B2")
+	a, err := f.issue(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.issue(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) || f.reg.Issued(f.b.ID) != 1 {
+		t.Fatal("a retried request made a second token")
+	}
+	_, other := f.request(t, "bob", "B2")
+	if _, err := f.issue(other); !errors.Is(err, registrar.ErrAlreadyIssued) {
+		t.Fatalf("a second blinded message for the same voter: %v, want %v", err, registrar.ErrAlreadyIssued)
+	}
+}
+
+func TestIssuanceAndKeysSurviveARestart(t *testing.T) {
+	f := newFixture(t, Config{})
+	_, req := f.request(t, "alice", "A1")
+	if _, err := f.issue(req); err != nil {
+		t.Fatal(err)
+	}
+	f.reg.Close()
+	f.open(t)
+	if n := f.reg.Issued(f.b.ID); n != 1 {
+		t.Fatalf("issued %d after restart", n)
+	}
+	_, again := f.request(t, "alice", "A1")
+	if _, err := f.issue(again); !errors.Is(err, registrar.ErrAlreadyIssued) {
+		t.Fatalf("after restart: %v", err)
+	}
+	_, bob := f.request(t, "bob", "B2")
+	if _, err := f.issue(bob); err != nil {
+		t.Fatalf("the reloaded key does not sign: %v", err)
+	}
+}
+
+func TestTokensOfABallotWithoutThisRegistrarsKeyAreRefused(t *testing.T) {
+	f := newFixture(t, Config{})
+	other := ballottest.NewElection(ballottest.Options{Seed: 81}) // its key is not this registrar's
+	f.bals[other.Ballot.ID] = other.Ballot
+	tr, err := ballot.NewTokenRequest(rand.Reader, &other.Registrar.PublicKey, other.Ballot.ID, f.voter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.issue(registrar.Request{Ballot: other.Ballot.ID, VoterID: "bob", Code: "B2", Blinded: tr.Blinded})
+	if !errors.Is(err, registrar.ErrNotRegistrar) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A blinded message of the key's size but not below its modulus cannot be
+// signed (RFC 9474 §4.2): the refusal must leave the voter free to ask
+// again with a well-formed one.
+func TestMalformedBlindedMessageDoesNotBurnTheVotersToken(t *testing.T) {
+	f := newFixture(t, Config{})
+	n := f.b.Keys[0].N.FillBytes(make([]byte, f.b.Keys[0].Size()))
+	for name, blinded := range map[string][]byte{
+		"all 0xff":    bytes.Repeat([]byte{0xff}, f.b.Keys[0].Size()),
+		"the modulus": n,
+	} {
+		_, err := f.issue(registrar.Request{Ballot: f.b.ID, VoterID: "alice", Code: "A1", Blinded: blinded})
+		if !errors.Is(err, ballot.ErrMalformed) {
+			t.Fatalf("%s: got %v, want %v", name, err, ballot.ErrMalformed)
+		}
+	}
+	if n := f.reg.Issued(f.b.ID); n != 0 {
+		t.Fatalf("a refused request recorded %d issuance(s)", n)
+	}
+	_, req := f.request(t, "alice", "A1")
+	if _, err := f.issue(req); err != nil {
+		t.Fatalf("the voter's token was burnt: %v", err)
+	}
+}
+
+// An unknown voter id and a wrong code must be one answer at one cost:
+// the same error, and one slow hash each.
+func TestUnknownVoterAndWrongCodeGetTheSameAnswer(t *testing.T) {
+	f := newFixture(t, Config{})
+	var errs []error
+	for _, voter := range []string{"mallory", "bob"} {
+		before := f.checks
+		_, req := f.request(t, voter, "guess")
+		_, err := f.issue(req)
+		if f.checks-before != 1 {
+			t.Fatalf("%s: %d slow hashes, want 1", voter, f.checks-before)
+		}
+		errs = append(errs, err)
+	}
+	if !errors.Is(errs[0], registrar.ErrNotAuthorized) || errs[0].Error() != errs[1].Error() {
+		t.Fatalf("unknown voter: %v; wrong code: %v", errs[0], errs[1])
+	}
+	if f.svc.decoy.Params != registrar.DemoHashParams {
+		t.Fatalf("the decoy costs %+v, the roll's hashes %+v", f.svc.decoy.Params, registrar.DemoHashParams)
+	}
+}
+
+func TestWrongCodesAreLockedOutPerVoterAndThrottledPerAddress(t *testing.T) {
+	th := registrar.ThrottleConfig{VoterFailures: 3, AddressBurst: 5, AddressEvery: time.Minute}
+	f := newFixture(t, Config{Throttle: th})
+	wantThrottled := func(err error, after time.Duration) {
+		t.Helper()
+		var re *registrar.RetryError
+		if !errors.As(err, &re) || !errors.Is(err, registrar.ErrThrottled) || re.After != after {
+			t.Fatalf("got %v, want throttled for %v", err, after)
+		}
+	}
+	// Per voter: the third wrong code locks alice out, from any address,
+	// even with the right code, and before any slow hash.
+	for i := range 3 {
+		_, req := f.request(t, "alice", "guess")
+		if _, err := f.svc.IssueToken(context.Background(), req, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})); !errors.Is(err, registrar.ErrNotAuthorized) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	checks := f.checks
+	_, right := f.request(t, "alice", "A1")
+	_, err := f.svc.IssueToken(context.Background(), right, netip.MustParseAddr("203.0.113.9"))
+	wantThrottled(err, time.Minute)
+	if f.checks != checks {
+		t.Fatal("a locked-out voter's code was hashed")
+	}
+	f.now = f.now.Add(time.Minute)
+	if _, err := f.issue(right); err != nil {
+		t.Fatalf("after the lockout: %v", err)
+	}
+	// Per address: five wrong codes for five voter ids empty addrA's
+	// bucket; a sixth, for bob with the right code, waits a minute. Bob
+	// from another address is served.
+	for i := range 5 {
+		_, req := f.request(t, "nobody-"+string(rune('a'+i)), "guess")
+		if _, err := f.issue(req); !errors.Is(err, registrar.ErrNotAuthorized) {
+			t.Fatalf("wrong code %d: %v", i, err)
+		}
+	}
+	_, bob := f.request(t, "bob", "B2")
+	_, err = f.issue(bob)
+	wantThrottled(err, time.Minute)
+	if _, err := f.svc.IssueToken(context.Background(), bob, netip.MustParseAddr("2001:db8::1")); err != nil {
+		t.Fatalf("bob from another address: %v", err)
+	}
+}
+
+// 20 concurrent wrong codes with 2 check slots: never more than 2 slow
+// hashes (each MemKiB of memory) at once; the others are refused as
+// overloaded with a Retry-After once the wait is over, not queued.
+func TestConcurrentWrongCodesAreBoundedInMemory(t *testing.T) {
+	const slots, requests = 2, 20
+	f := newFixture(t, Config{MaxChecks: slots, CheckWait: 10 * time.Millisecond})
+	entered, release := make(chan int, requests), make(chan struct{})
+	f.svc.onCheck = func(inFlight int) {
+		entered <- inFlight
+		<-release
+	}
+	results := make(chan error, requests)
+	for i := range requests {
+		_, req := f.request(t, "bob", "guess")
+		go func() {
+			// Distinct addresses: the address throttle is not what is tested.
+			_, err := f.svc.IssueToken(context.Background(), req, netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}))
+			results <- err
+		}()
+	}
+	for range slots {
+		if n := <-entered; n > slots {
+			t.Fatalf("%d hashes in flight, bound %d", n, slots)
+		}
+	}
+	for range requests - slots {
+		err := <-results
+		var re *registrar.RetryError
+		if !errors.Is(err, registrar.ErrOverloaded) || !errors.As(err, &re) || re.After <= 0 {
+			t.Fatalf("a request beyond the slots: %v, want overloaded with a retry time", err)
+		}
+	}
+	close(release)
+	for range slots {
+		if err := <-results; !errors.Is(err, registrar.ErrNotAuthorized) {
+			t.Fatalf("a checked wrong code: %v", err)
+		}
+	}
+	select {
+	case n := <-entered:
+		t.Fatalf("a request beyond the slots was hashed (%d in flight)", n)
+	default:
+	}
+}

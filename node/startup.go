@@ -1,0 +1,307 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/driver"
+)
+
+// Refusals of the start-up check (docs/OPERATIONS.md §Start-up checks).
+// Each message says what is wrong and what the operator can do.
+var (
+	// ErrConsensusStateMissing: a validator's consensus state is gone
+	// while its ledger holds blocks; it may have signed at the heights to
+	// come, and would sign again without knowing.
+	ErrConsensusStateMissing = errors.New("consensus state missing")
+	// ErrConsensusStateOld: the ledger shows this validator signed at a
+	// height beyond what its consensus state records: an old copy.
+	ErrConsensusStateOld = errors.New("consensus state older than the ledger")
+	// ErrLedgerBehindState: blocks the consensus state shows were final
+	// are missing from the ledger, and no peer can give them back.
+	ErrLedgerBehindState = errors.New("ledger lost final blocks")
+)
+
+// startFacts is what a node learns at start from its ledger, its
+// consensus state and its key.
+type startFacts struct {
+	validator   bool
+	lone        bool   // the genesis names this validator only
+	ledger      uint64 // the ledger's height
+	stateFound  bool
+	state       consensus.HardState
+	signedAt    uint64 // highest height above state.SignedHeight whose commit carries this validator's signature; 0: none
+	peers       bool   // the node has a peer network to fetch blocks from
+	unsafeReset bool   // the operator accepts to start without a trustworthy state
+}
+
+// startPlan is what the node does before it serves its API or signs.
+type startPlan struct {
+	// refillTo: block sync must bring the ledger to this height, every
+	// block checked against its commit, first.
+	refillTo uint64
+	// fence: the validator signs nothing until the network's heights are
+	// known; then it writes a state fenced through the highest one + 1.
+	fence bool
+}
+
+// finalByState is the height up to which blocks were final when the
+// state was saved: a validator starts height h (and signs there) only
+// once block h-1 is in its ledger.
+func finalByState(hs consensus.HardState) uint64 {
+	h := max(hs.SignedHeight, hs.Height)
+	if h == 0 {
+		return 0
+	}
+	return h - 1
+}
+
+// planStart decides, from the facts, to start, to recover first (refill
+// the ledger from peers; fence the signatures) or to refuse.
+func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
+	var p startPlan
+	if !f.validator {
+		return p, nil
+	}
+	if need := finalByState(f.state); f.stateFound && need > f.ledger {
+		if !f.peers {
+			return p, fmt.Errorf("%w: the ledger %s ends at block %d but the consensus state shows blocks up to %d were final "+
+				"(it signed at height %d): %d final blocks are missing from a damaged or restored ledger, and this node has no "+
+				"peer network to fetch them from. Start it with peers (--listen, --bootstrap): it fetches them again and checks "+
+				"their commits before it serves or signs; or restore the ledger folder from a backup or from any node of the chain",
+				ErrLedgerBehindState, ledgerDir, f.ledger, need, f.state.SignedHeight, need-f.ledger)
+		}
+		p.refillTo = need
+	}
+	switch {
+	case !f.stateFound && f.unsafeReset:
+		// Also with an empty ledger: a validator whose whole data folder
+		// was lost looks new, and only the operator knows it is not.
+		p.fence = true
+	case !f.stateFound && f.ledger > 0:
+		signed := "no commit in it names this validator"
+		if f.signedAt > 0 {
+			signed = fmt.Sprintf("this validator's signature is in the commit of block %d", f.signedAt)
+		}
+		return p, fmt.Errorf("%w: %s is gone but the ledger holds %d blocks (%s): without it this validator could sign a "+
+			"second, different vote at a height it already signed. Restore the consensus folder from this validator's latest "+
+			"backup (never an older copy), or start once with --unsafe-reset-consensus-state: the validator then signs "+
+			"nothing until the network has passed the heights it may have signed",
+			ErrConsensusStateMissing, statePath, f.ledger, signed)
+	case f.stateFound && f.signedAt > f.state.SignedHeight:
+		if !f.unsafeReset {
+			return p, fmt.Errorf("%w: %s records a last signature at height %d, but this validator's signature is in the "+
+				"ledger's commit of block %d: the state is an old copy, and it could sign again where it already signed. Put back "+
+				"the latest consensus folder of this very validator, or start once with --unsafe-reset-consensus-state: the "+
+				"validator then signs nothing until the network has passed the heights it may have signed",
+				ErrConsensusStateOld, statePath, f.state.SignedHeight, f.signedAt)
+		}
+		p.fence = true
+	}
+	return p, nil
+}
+
+// fenceHeight is the last height a validator started with
+// --unsafe-reset-consensus-state must not sign at: the highest height it
+// knows final (its ledger, what peers announce) + 1, the height that may
+// have been under way when it lost its state. A lone validator has no
+// network to wait out: it fences nothing beyond its ledger (the flag
+// then accepts the whole risk of the height under way).
+func fenceHeight(lone bool, ledger, peers uint64) uint64 {
+	if lone {
+		return ledger
+	}
+	return max(ledger, peers) + 1
+}
+
+// readTip reads the ledger's last block and commit back: a damaged table
+// under them is found at start, with the file named, rather than at the
+// first block the node applies.
+func (n *Node) readTip() error {
+	h := n.ledger.Height()
+	if h == 0 {
+		return nil
+	}
+	_, err := n.ledger.Block(h)
+	if err == nil {
+		_, err = n.ledger.CommitAt(h)
+	}
+	if err != nil {
+		return ledgerDamaged(fmt.Errorf("ledger %s unreadable: %w", n.cfg.Home.LedgerDir(), err))
+	}
+	return nil
+}
+
+// ledgerDamaged adds to a damaged ledger's error what the operator can do.
+func ledgerDamaged(err error) error {
+	return fmt.Errorf("%w. Move the ledger folder away (keep it for inspection) and start again: the node fetches the "+
+		"chain again from peers, checking every commit (a validator before it serves or signs); or restore it from a "+
+		"backup or from any node of the chain", err)
+}
+
+// startFacts gathers the facts of this node's home.
+func (n *Node) startFacts(st driver.Storage) (startFacts, error) {
+	f := startFacts{validator: n.role == RoleValidator, ledger: n.ledger.Height(), peers: len(n.cfg.P2P.Listen) > 0,
+		unsafeReset: n.cfg.UnsafeResetConsensusState}
+	if !f.validator {
+		return f, nil
+	}
+	f.lone = len(n.cfg.Genesis.Validators) == 1
+	var err error
+	if f.state, f.stateFound, err = st.Load(); err != nil {
+		return f, err
+	}
+	// The ledger's own evidence of what this validator signed, newest
+	// first; a validator that signs rarely stops at its state's height.
+	for h := f.ledger; h > f.state.SignedHeight; h-- {
+		c, err := n.ledger.CommitAt(h)
+		if err != nil {
+			return f, err
+		}
+		if signedBy(c, n.index) {
+			f.signedAt = h
+			break
+		}
+	}
+	return f, nil
+}
+
+// planStart runs the start-up check of this node.
+func (n *Node) planStart(st driver.Storage) (startPlan, error) {
+	f, err := n.startFacts(st)
+	if err != nil {
+		return startPlan{}, err
+	}
+	p, err := planStart(f, filepath.Join(n.cfg.Home.ConsensusDir(), "consensus_state.json"), n.cfg.Home.LedgerDir())
+	if err != nil {
+		return p, err
+	}
+	switch {
+	case p.refillTo > 0:
+		n.logger.Warn("the ledger lost final blocks: fetching them from peers before serving or signing",
+			"ledger_height", f.ledger, "final_by_state", p.refillTo)
+	case p.fence:
+		n.logger.Warn("starting without a trustworthy consensus state (--unsafe-reset-consensus-state): this validator signs "+
+			"nothing until the network has passed the heights it may have signed", "ledger_height", f.ledger)
+	case f.unsafeReset:
+		n.logger.Info("--unsafe-reset-consensus-state ignored: the consensus state agrees with the ledger")
+	}
+	return p, nil
+}
+
+func signedBy(c *consensus.Commit, index uint16) bool {
+	for _, s := range c.Signatures {
+		if s.Validator == index {
+			return true
+		}
+	}
+	return false
+}
+
+// recover carries out the start-up plan while the network follows the
+// chain as a volunteer's does (every block checked against its commit):
+// the ledger refilled up to plan.refillTo and then to the height peers
+// announce (the state cannot tell whether its last signed height was
+// final), then the consensus state fenced; then the driver starts. It
+// returns nil when ctx ends first.
+func (e *parts) recover(ctx context.Context) error {
+	n := e.n
+	w := waiter{ctx: ctx, finals: make(chan uint64, 64), deadline: time.NewTimer(n.cfg.RefillTimeout), n: n}
+	n.app.SubscribeFinal(w.finals)
+	defer w.deadline.Stop()
+	if to := e.plan.refillTo; to > n.ledger.Height() {
+		from := n.ledger.Height() + 1
+		refillErr := func(to uint64) error {
+			return fmt.Errorf("%w: no peer gave back blocks %d to %d within %s (the ledger is at %d). Check that peers are "+
+				"reachable and start again, or restore the ledger folder from a backup or from any node of the chain",
+				ErrLedgerBehindState, from, to, n.cfg.RefillTimeout, n.ledger.Height())
+		}
+		if ok, err := w.ledgerAt(to); !ok {
+			return errOr(err, refillErr(to))
+		}
+		peers, ok := w.peerHeight()
+		if !ok {
+			return errOr(ctx.Err(), refillErr(to))
+		}
+		if ok, err := w.ledgerAt(peers); !ok {
+			return errOr(err, refillErr(peers))
+		}
+		n.logger.Info("ledger refilled from peers, every block checked against its commit", "from", from, "to", n.ledger.Height())
+	}
+	if e.plan.fence {
+		peers := uint64(0)
+		lone := len(n.cfg.Genesis.Validators) == 1
+		if !lone {
+			var ok bool
+			if peers, ok = w.peerHeight(); !ok {
+				return errOr(ctx.Err(), fmt.Errorf("%w: no peer announced its height within %s, so the heights this validator "+
+					"may have signed are unknown; start again once peers are reachable", ErrConsensusStateMissing, n.cfg.RefillTimeout))
+			}
+		}
+		through := fenceHeight(lone, n.ledger.Height(), peers)
+		hs := driver.Fenced(through)
+		if err := e.state.Save(&hs); err != nil {
+			return fmt.Errorf("consensus state: %w", err)
+		}
+		n.logger.Warn("consensus state reset: this validator signs nothing up to the fenced height",
+			"fenced_through", through, "ledger_height", n.ledger.Height(), "peers_height", peers)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return e.startDriver()
+}
+
+// errOr returns nil when ctx ended (a stop, not a failure), else err.
+func errOr(ctxErr, err error) error {
+	if ctxErr != nil {
+		return nil
+	}
+	return err
+}
+
+// waiter waits, until its deadline, for the ledger or the peers.
+type waiter struct {
+	ctx      context.Context
+	finals   chan uint64
+	deadline *time.Timer
+	n        *Node
+}
+
+// ledgerAt waits until the ledger reaches height; false when the
+// deadline or the context came first.
+func (w *waiter) ledgerAt(height uint64) (bool, error) {
+	for w.n.ledger.Height() < height {
+		select {
+		case <-w.ctx.Done():
+			return false, w.ctx.Err()
+		case <-w.finals:
+		case <-w.deadline.C:
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// peerHeight waits until a connected peer has announced its height and
+// returns the highest announced.
+func (w *waiter) peerHeight() (uint64, bool) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if h, _ := w.n.net.host.PeerHeight(); h > 0 {
+			return h, true
+		}
+		select {
+		case <-w.ctx.Done():
+			return 0, false
+		case <-tick.C:
+		case <-w.deadline.C:
+			return 0, false
+		}
+	}
+}
