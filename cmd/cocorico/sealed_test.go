@@ -51,7 +51,7 @@ func TestSealedBallotFromTheCommandLine(t *testing.T) {
 		keyLines = append(keyLines, strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]))
 	}
 	args := []string{"ballot", "create", "--node", api, "--key", filepath.Join(dir, "organizer.key"), "--registrar", info.Registrar,
-		"--question", "Sealed?", "--opens", "+8s", "--closes", "+20s", "--sealed", "--threshold", "2"}
+		"--registrar-token-file", info.RegistrarTokenFile, "--question", "Sealed?", "--opens", "+8s", "--closes", "+20s", "--sealed", "--threshold", "2"}
 	for _, l := range keyLines {
 		args = append(args, "--keykeeper", l)
 	}
