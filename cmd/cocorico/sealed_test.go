@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,10 +28,29 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 	}
 }
 
+// lockedBuffer is a bytes.Buffer a daemon writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // A sealed ballot from the command line, 2 of 3 keykeepers: keygen, ballot
-// create --sealed, deals, sealed votes through `cocorico vote`, results
-// that say "sealed" until the count, two shares after closing (the third
-// keykeeper stays away), then the counts and a receipt that says what its
+// create --sealed, deals (keykeepers A and B by hand, C by its daemon,
+// `keykeeper run`), sealed votes through `cocorico vote`, results that say
+// "sealed" until the count, two shares after closing (A by hand, C by its
+// daemon; B stays away), then the counts and a receipt that says what its
 // cast said.
 func TestSealedBallotFromTheCommandLine(t *testing.T) {
 	if testing.Short() {
@@ -64,7 +85,19 @@ func TestSealedBallotFromTheCommandLine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ballot id in %q: %v", out, err)
 	}
-	for i := range 3 {
+	daemonCtx, stopDaemon := context.WithCancel(context.Background())
+	daemonDone := make(chan struct{})
+	var daemonOut lockedBuffer
+	go func() {
+		defer close(daemonDone)
+		cmd := newKeykeeperRunCmd()
+		cmd.SetArgs([]string{"--node", api, "--keys", filepath.Join(dir, "kkc.json"), "--every", "300ms"})
+		cmd.SetOut(&daemonOut)
+		cmd.SetErr(&daemonOut)
+		cmd.ExecuteContext(daemonCtx)
+	}()
+	t.Cleanup(func() { stopDaemon(); <-daemonDone })
+	for i := range 2 {
 		code, out := runCLI("keykeeper", "deal", "--node", api, "--keys", filepath.Join(dir, "kk"+string(rune('a'+i))+".json"), "--ballot", id.String())
 		if code != exitOK || !strings.Contains(out, "deal sent") {
 			t.Fatalf("keykeeper deal %d: exit %d\n%s", i, code, out)
@@ -102,19 +135,22 @@ func TestSealedBallotFromTheCommandLine(t *testing.T) {
 		t.Fatalf("results of an open sealed ballot: exit %d\n%s", code, out)
 	}
 	waitFor(t, "the closing", 25*time.Second, func() bool { return time.Now().After(bv.ClosesAt.Add(2 * time.Second)) })
-	for _, kk := range []string{"kka.json", "kkc.json"} {
+	for _, kk := range []string{"kka.json"} {
 		code, out := runCLI("keykeeper", "share", "--node", api, "--keys", filepath.Join(dir, kk), "--ballot", id.String())
 		if code != exitOK || !strings.Contains(out, "share sent") {
 			t.Fatalf("keykeeper share %s: exit %d\n%s", kk, code, out)
 		}
 	}
-	waitFor(t, "the count", 10*time.Second, func() bool {
+	waitFor(t, "the count, keykeeper C's share sent by its daemon", 10*time.Second, func() bool {
 		v, err := n.Results(ctx, id)
 		return err == nil && !v.Sealed && len(v.Choices) == 3
 	})
 	code, out = runCLI("results", "--node", api, "--ballot", id.String(), "--format", "csv")
 	if code != exitOK || !strings.Contains(out, ",for,1\n") || !strings.Contains(out, ",against,2\n") || !strings.Contains(out, ",abstention,0\n") {
 		t.Fatalf("results after the count: exit %d\n%s", code, out)
+	}
+	if d := daemonOut.String(); !strings.Contains(d, "deal sent") || !strings.Contains(d, "share sent") {
+		t.Fatalf("the daemon's log says no deal or no share:\n%s", d)
 	}
 	rec, err := n.Receipt(ctx, casts[1])
 	if err != nil {
