@@ -56,7 +56,7 @@ func (nw *peerNetwork) HandleConsensus(from peer.ID, m *consensus.Message) p2p.V
 		return p2p.Ignore // an old height: no use to anyone
 	}
 	if d := nw.driver.Load(); d != nil {
-		if err := d.Deliver(m); err != nil {
+		if err := d.DeliverVerified(m); err != nil { // p2p's validator verified it
 			return p2p.Ignore
 		}
 	}
