@@ -27,7 +27,12 @@ var allowed = map[string][]string{
 	"api": {module + "/api", module + "/ballot", module + "/consensus", module + "/store",
 		"github.com/prometheus/client_golang"},
 	// The client library paces its load generator with a token bucket.
-	"api/client":        {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
+	"api/client": {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
+	// The pages import no other room: they read the chain through the
+	// API. The WebAssembly voter client is the ballot package in the
+	// browser, with rsc.io/qr for the proof of vote's QR code.
+	"api/web":           {module + "/api/web"},
+	"api/web/wasm":      {module + "/ballot", module + "/consensus", "rsc.io/qr"},
 	"node":              {module + "/", "github.com/", "golang.org/x/"},
 	"cmd":               {module + "/", "github.com/", "golang.org/x/"},
 	"deploy":            {module + "/", "github.com/", "golang.org/x/"},
