@@ -33,27 +33,29 @@
     try {
       const r = await Coco.getJSON('/v1/ballots/' + id + '/results');
       const total = r.choices.reduce((n, c) => n + c.count, 0);
-      const table = document.createElement('table');
-      table.className = 'results';
+      const list = document.createElement('ul');
+      list.className = 'results';
       for (const c of r.choices) {
-        const tr = table.insertRow();
-        const th = document.createElement('th');
-        th.scope = 'row';
-        th.textContent = c.label;
-        tr.append(th);
-        const bar = tr.insertCell();
+        const li = document.createElement('li');
+        const head = document.createElement('div');
+        head.className = 'result-head';
+        const label = document.createElement('span');
+        label.className = 'label';
+        label.textContent = c.label;
+        const n = document.createElement('span');
+        n.className = 'count';
+        n.textContent = String(c.count) + (total ? ' (' + Math.round((100 * c.count) / total) + ' %)' : '');
+        head.append(label, n);
         const m = document.createElement('meter');
         Object.assign(m, { min: 0, max: Math.max(total, 1), value: c.count });
         m.setAttribute('aria-label', c.label);
-        bar.append(m);
-        const n = tr.insertCell();
-        n.className = 'count';
-        n.textContent = String(c.count) + (total ? ' (' + Math.round((100 * c.count) / total) + ' %)' : '');
+        li.append(head, m);
+        list.append(li);
       }
       const p = document.createElement('p');
       p.className = 'total';
       p.textContent = total ? total + ' ' + t('votes_counted') : t('results_none');
-      box.replaceChildren(table, p);
+      box.replaceChildren(list, p);
       document.body.dataset.counted = String(total);
     } catch (e) {
       box.textContent = e.message;

@@ -110,6 +110,7 @@
         Wallet.put(gh, ballotID, voter, st.entry);
       } catch (e) {
         if (e instanceof APIError && e.code === 'already_issued') fail(t('err_already_issued'));
+        else if (e instanceof APIError && (e.status === 401 || e.status === 403)) fail(t('err_registrar_refused'));
         else if (e instanceof APIError && e.status >= 400 && e.status < 500) fail(t('err_registrar', { message: e.message }));
         else if (e instanceof APIError && e.status === 0) fail(t('err_network', { host: e.host }));
         else if (e instanceof APIError) fail(t('err_busy_gave_up'));

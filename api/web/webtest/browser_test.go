@@ -180,6 +180,7 @@ func (b *browserSession) vote(tab context.Context, v registrar.RollEntry, choice
 		chromedp.Click(chromedp.CSS(fmt.Sprintf("#choice-%d", choice))))
 	if shots != "" {
 		b.shot(tab, shots+"-choose")
+		b.checkNamed(tab, shots+"-choose")
 	}
 	b.do(tab, "confirm", chromedp.Click(chromedp.CSS("#choose-go")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 	if shots != "" {
@@ -236,13 +237,14 @@ func unnamed(t *testing.T, tab context.Context) (missing []string, tree []string
 		if n.Ignored || n.Role == nil {
 			continue
 		}
-		role := strings.Trim(string(n.Role.Value), `"`)
+		var role string
+		json.Unmarshal(n.Role.Value, &role)
 		if !slices.Contains(controls, role) {
 			continue
 		}
-		name := ""
+		var name string
 		if n.Name != nil {
-			name = strings.Trim(string(n.Name.Value), `"`)
+			json.Unmarshal(n.Name.Value, &name)
 		}
 		if strings.TrimSpace(name) == "" {
 			missing = append(missing, role)
@@ -321,7 +323,7 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	// A wrong code: the registrar's refusal, and what to do.
 	b.do(tab, "a wrong code", chromedp.SendKeys(chromedp.CSS("#voter"), roll[2].VoterID), chromedp.SendKeys(chromedp.CSS("#code"), "WRONG-CODE"),
 		chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS("#error")))
-	if msg := evalString(t, tab, `document.getElementById('error').innerText`); !strings.Contains(msg, "Vérifiez votre identifiant et votre code") {
+	if msg := evalString(t, tab, `document.getElementById('error').innerText`); !strings.Contains(msg, "ne reconnaît pas cet identifiant ou ce code") {
 		t.Errorf("wrong code: %q", msg)
 	}
 	b.shot(tab, "wrong-code")
