@@ -195,8 +195,8 @@ func (b *browserSession) vote(tab context.Context, v registrar.RollEntry, choice
 	return time.Duration(ms) * time.Millisecond
 }
 
-// download clicks the receipt's button and returns the downloaded file.
-func (b *browserSession) download(tab context.Context) string {
+// download clicks the button of that id and returns the downloaded file.
+func (b *browserSession) download(tab context.Context, button string) string {
 	b.t.Helper()
 	dir := b.t.TempDir()
 	progress := chromedp.Events(tab, browser.DownloadProgress)
@@ -206,7 +206,7 @@ func (b *browserSession) download(tab context.Context) string {
 				Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true)})
 			return err
 		}),
-		chromedp.Click(chromedp.CSS("#download")))
+		chromedp.Click(chromedp.CSS("#"+button)))
 	for ev, err := range progress {
 		if err != nil {
 			b.t.Fatal(err)
@@ -331,7 +331,7 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 
 	first := b.vote(tab, roll[0], 0, "voter1")
 	b.checkNamed(tab, "counted")
-	firstReceipt := b.download(tab)
+	firstReceipt := b.download(tab, "download")
 	b.note("confirm-to-receipt.txt", fmt.Sprintf("voter 1, first vote: %s from confirm to a verified receipt\n", first))
 
 	// Re-vote from the same browser: the wallet's key and token, seq 2.
@@ -343,7 +343,7 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	b.do(tab, "re-vote", chromedp.Click(chromedp.CSS("#choice-1")), chromedp.Click(chromedp.CSS("#choose-go")),
 		chromedp.WaitVisible(chromedp.CSS("#confirm")), chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#s-counted")))
 	b.shot(tab, "revote-counted")
-	revoteReceipt := b.download(tab)
+	revoteReceipt := b.download(tab, "download")
 
 	// A second voter on the same browser profile votes as herself.
 	b.do(tab, "reload for voter 2", chromedp.Navigate(node0+"/vote/"+ballotID))
@@ -430,6 +430,34 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	b.do(tab, "the QR code's link", chromedp.Navigate(node0+"/check?cast="+rec.CastID.String()),
 		void(chromedp.Poll[bool](`document.body.dataset.checked === 'valid'`, chromedp.WithPollingTimeout(30*time.Second))))
 	b.shot(tab, "check-from-qr-link")
+
+	b.do(tab, "the node's home page", chromedp.Navigate(node0+"/"), chromedp.WaitVisible(chromedp.CSS("#ballots a")))
+	b.shot(tab, "home")
+
+	// Moving browsers: voter 1 saves this browser's voting data to a
+	// file, opens it in another browser profile and votes again there.
+	b.do(tab, "open the voting data", chromedp.Navigate(node0+"/vote/"+ballotID), chromedp.WaitEnabled(chromedp.CSS("#login-go")),
+		chromedp.Click(chromedp.CSS(".wallet summary")), chromedp.WaitVisible(chromedp.CSS("#wallet-export")))
+	walletFile := b.download(tab, "wallet-export")
+	other := newBrowser(t)
+	other.dir, other.shots = b.dir, b.shots // one folder, one numbering
+	b.do(other.ctx, "another browser opens the saved file", chromedp.Navigate(node0+"/vote/"+ballotID),
+		chromedp.WaitEnabled(chromedp.CSS("#login-go")), chromedp.Click(chromedp.CSS(".wallet summary")),
+		chromedp.SetUploadFiles(chromedp.CSS("#wallet-import"), []string{walletFile}),
+		void(chromedp.Poll[bool](`document.getElementById('wallet-msg').innerText !== ''`, chromedp.WithPollingTimeout(10*time.Second))))
+	other.shot(other.ctx, "wallet-imported")
+	b.do(other.ctx, "re-vote from the other browser",
+		chromedp.SendKeys(chromedp.CSS("#voter"), roll[0].VoterID), chromedp.SendKeys(chromedp.CSS("#code"), roll[0].Code),
+		chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS("#revote-note")),
+		chromedp.Click(chromedp.CSS("#choice-0")), chromedp.Click(chromedp.CSS("#choose-go")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm")), chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#s-counted")))
+	other.shot(other.ctx, "revote-other-browser")
+	if res, err = n.Results(ctx, info.Ballot); err != nil {
+		t.Fatal(err)
+	}
+	if got := []uint64{res.Choices[0].Count, res.Choices[1].Count, res.Choices[2].Count}; !slices.Equal(got, []uint64{1, 0, 1}) {
+		t.Errorf("results %v after the re-vote from the other browser, want [1 0 1]", got)
+	}
 }
 
 // Twenty voters vote in headless Chromium on a 4-validator devnet; the
