@@ -62,27 +62,10 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	if req.VoterID == "" {
 		return nil, errors.New("no voter id: the wallet keeps an entry per voter")
 	}
-	g, err := req.Node.Genesis(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("genesis: %w", err)
-	}
-	g = req.Wallet.TrustGenesis(g)
-	b, _, err := req.Node.Ballot(ctx, req.BallotID)
+	g, b, choice, idx, err := voteBallot(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.Def.Check(ballot.NewRules(g)); err != nil {
-		return nil, fmt.Errorf("ballot %s is not a ballot of the node's chain %q: %w", b.ID, g.ChainID, err)
-	}
-	choice := slices.Index(b.Def.Choices, req.Choice)
-	if choice < 0 {
-		return nil, fmt.Errorf("%w: %q is not a choice of this ballot (%s)", ballot.ErrChoiceOutOfRange, req.Choice, strings.Join(b.Def.Choices, ", "))
-	}
-	idx, err := registrarIndex(b, req.Registrar.URL())
-	if err != nil {
-		return nil, err
-	}
-
 	slot := WalletSlot{Genesis: g.Hash(), Ballot: b.ID, Registrar: uint8(idx), VoterID: req.VoterID}
 	entry, err := voterEntry(req, slot)
 	if err != nil {
@@ -104,19 +87,58 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		}
 		say(fmt.Sprintf("re-vote as %s with this wallet's key (seq %d, replaces your cast %s)", req.VoterID, entry.LastSeq+1, replaces))
 	}
+	c, err := signCast(req.Wallet, entry, g, b, choice)
+	if err != nil {
+		return nil, err
+	}
+	r, v, err := castAndProve(ctx, req, g, c, say)
+	if err != nil {
+		return nil, err
+	}
+	return &VoteResult{CastID: r.CastID, Seq: c.Seq, VoterID: req.VoterID, Revote: revote, Replaces: replaces, Receipt: r, Checks: v}, nil
+}
 
+// voteBallot reads the node's genesis (kept in the wallet) and the
+// ballot, checked against it, and finds the voter's choice and registrar.
+func voteBallot(ctx context.Context, req VoteRequest) (*consensus.Genesis, *ballot.Ballot, int, int, error) {
+	g, err := req.Node.Genesis(ctx)
+	if err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("genesis: %w", err)
+	}
+	g = req.Wallet.TrustGenesis(g)
+	b, _, err := req.Node.Ballot(ctx, req.BallotID)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if _, err := b.Def.Check(ballot.NewRules(g)); err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("ballot %s is not a ballot of the node's chain %q: %w", b.ID, g.ChainID, err)
+	}
+	choice := slices.Index(b.Def.Choices, req.Choice)
+	if choice < 0 {
+		return nil, nil, 0, 0, fmt.Errorf("%w: %q is not a choice of this ballot (%s)", ballot.ErrChoiceOutOfRange, req.Choice, strings.Join(b.Def.Choices, ", "))
+	}
+	idx, err := registrarIndex(b, req.Registrar.URL())
+	return g, b, choice, idx, err
+}
+
+// signCast signs the entry's next cast; the seq is spent once the cast is
+// signed, so the wallet is saved before the cast is sent.
+func signCast(w *Wallet, entry *WalletEntry, g *consensus.Genesis, b *ballot.Ballot, choice int) (*ballot.Cast, error) {
 	key := ed25519.NewKeyFromSeed(entry.VoterSeed)
 	c := &ballot.Cast{BallotID: b.ID, Seq: entry.LastSeq + 1, Choice: uint32(choice), Registrar: entry.Registrar,
 		TokenPrefix: entry.TokenPrefix, Token: entry.Token}
 	c.Sign(g.Chain(), key)
-	// The seq is spent once the cast is signed: save before sending.
 	entry.LastSeq = c.Seq
 	entry.Casts = append(entry.Casts, c.ID())
-	if err := req.Wallet.Save(); err != nil {
-		return nil, err
-	}
+	return c, w.Save()
+}
+
+// castAndProve sends the cast (again while the node is busy or the
+// voter's last cast too recent), waits until it is final and returns its
+// receipt, verified offline against the genesis.
+func castAndProve(ctx context.Context, req VoteRequest, g *consensus.Genesis, c *ballot.Cast, say func(string)) (*ballot.Receipt, *ballot.Verification, error) {
 	var id consensus.Hash
-	err = retryOverloaded(ctx, time.Minute, func() error {
+	err := retryOverloaded(ctx, time.Minute, func() error {
 		var err error
 		id, err = req.Node.SubmitCast(ctx, c)
 		if Overloaded(err) {
@@ -128,23 +150,23 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("submit cast: %w", err)
+		return nil, nil, fmt.Errorf("submit cast: %w", err)
 	}
 	say(fmt.Sprintf("cast %s accepted by %s, waiting for finality", id, req.Node.URL()))
 	st, err := req.Node.WaitFinal(ctx, id, req.Poll)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	say(fmt.Sprintf("cast final in block %d", st.Height))
 	r, err := req.Node.Receipt(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("receipt: %w", err)
+		return nil, nil, fmt.Errorf("receipt: %w", err)
 	}
 	v := r.Verify(g)
 	if !v.Valid {
-		return nil, fmt.Errorf("the node's receipt fails offline checks %v", v.Failed())
+		return nil, nil, fmt.Errorf("the node's receipt fails offline checks %v", v.Failed())
 	}
-	return &VoteResult{CastID: id, Seq: c.Seq, VoterID: req.VoterID, Revote: revote, Replaces: replaces, Receipt: r, Checks: v}, nil
+	return r, v, nil
 }
 
 // voterEntry returns the wallet's entry of the voter for the ballot, or
