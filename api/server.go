@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/cocorico/node/consensus/canon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cocorico/node/api/web"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 )
@@ -96,6 +98,7 @@ type Server struct {
 	cfg   Config
 	trees *treeCache
 	mux   *http.ServeMux
+	pages *web.Pages
 }
 
 // New returns the API server of a node.
@@ -110,6 +113,11 @@ func New(cfg Config) *Server {
 		cfg.Clock = time.Now
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux()}
+	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins})
+	if err != nil {
+		cfg.Logger.Error("the citizen's pages are not served", "err", err)
+	}
+	s.pages = pages
 	s.routes()
 	return s
 }
@@ -139,16 +147,28 @@ func (s *Server) routes() {
 	if s.cfg.Gatherer != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
+	// The citizen's pages: /, /ballots/{id}, /vote/{id}, /check,
+	// /embed.js, /assets/{name} (api/web).
+	if s.pages != nil {
+		s.pages.Register(m)
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
 }
 
-// Handler returns the API's handler, with CORS for the embeddable button:
-// any web site may read the API and post casts.
+// Handler returns the API's handler. The JSON API (/v1) allows any origin
+// (CORS): any web site may read it and post casts, and the check page asks
+// other nodes. The pages set their own headers (api/web).
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.mux.ServeHTTP(w, r)
+			return
+		}
 		h.Set("Access-Control-Allow-Origin", "*")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
@@ -201,4 +221,24 @@ func pathHash(r *http.Request, name string) (consensus.Hash, error) {
 		return h, fmt.Errorf("%w: %s: %v", ErrBadRequest, name, err)
 	}
 	return h, nil
+}
+
+// registrarOrigins returns the origins of a ballot's registrars, for the
+// voting page's Content-Security-Policy (web.Config).
+func (s *Server) registrarOrigins(id string) []string {
+	h, err := consensus.ParseHash(id)
+	if err != nil {
+		return nil
+	}
+	b, _, found, err := s.cfg.State.BallotAt(h)
+	if err != nil || !found {
+		return nil
+	}
+	var out []string
+	for _, r := range b.Def.Registrars {
+		if o := web.Origin(r.URL); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -23,7 +23,12 @@ var allowed = map[string][]string{
 		"github.com/prometheus/client_golang"},
 	// The client library paces its load generator with a token bucket.
 	"api/client": {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
-	"node":       {module + "/", "github.com/", "golang.org/x/"},
+	// The pages import no other room: they read the chain through the
+	// API. The WebAssembly voter client is the ballot package in the
+	// browser, with rsc.io/qr for the proof of vote's QR code.
+	"api/web":      {module + "/api/web"},
+	"api/web/wasm": {module + "/ballot", module + "/consensus", "rsc.io/qr"},
+	"node":         {module + "/", "github.com/", "golang.org/x/"},
 	// The application: the ballot rules and the ledger behind the
 	// driver's interface, nothing of the API or the network.
 	"node/app": {module + "/node/app", module + "/ballot", module + "/consensus", module + "/store",

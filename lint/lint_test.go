@@ -23,6 +23,10 @@ func (l *Ledger) Height() uint64            { return 0 }
 func (r *Registry) Issue(voter string) error { return nil }
 func (r *Registry) Issued() uint64          { return 0 }
 `,
+	"store/storetest/damage.go": `package storetest
+
+func CorruptTables(dir string) error { return nil }
+`,
 	"consensus/machine.go": `package consensus
 
 import (
@@ -200,6 +204,12 @@ import "github.com/cocorico/node/store"
 
 func issuer(r *store.Registry) func(string) error { return r.Issue }
 `, ruleAPIWrite, "store.Registry.Issue"},
+		{"api damaging a ledger with store's test tools", "api/bad.go", `package api
+
+import "github.com/cocorico/node/store/storetest"
+
+func damage(dir string) { storetest.CorruptTables(dir) }
+`, ruleAPIWrite, "store/storetest.CorruptTables"},
 		{"a store method on neither side", "store/wipe.go", `package store
 
 func (l *Ledger) Wipe() error { return nil }

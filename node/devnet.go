@@ -342,3 +342,20 @@ func loadOrCreateToken(path string) (string, error) {
 	tok := hex.EncodeToString(b[:])
 	return tok, client.WriteFileAtomic(path, []byte(tok+"\n"), 0o600)
 }
+
+// connectPeers dials every devnet node from every other, so that the
+// devnet needs no discovery.
+func (d *Devnet) connectPeers() {
+	if len(d.Nodes) < 2 {
+		return
+	}
+	for i, a := range d.Nodes {
+		for _, b := range d.Nodes[i+1:] {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := a.net.host.Connect(ctx, b.P2PAddr()); err != nil {
+				d.cfg.Logger.Warn("devnet peers not connected", "err", err)
+			}
+			cancel()
+		}
+	}
+}

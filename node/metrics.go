@@ -63,3 +63,17 @@ func NewRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
+
+// driverMetrics reports consensus measures to Prometheus.
+type driverMetrics struct{ m *Metrics }
+
+func (d driverMetrics) Height(uint64)      {}
+func (d driverMetrics) Round(r uint32)     { d.m.ConsensusRound.Set(float64(r)) }
+func (d driverMetrics) RoundChanges(n int) { d.m.ConsensusRounds.Add(float64(n)) }
+func (d driverMetrics) Evidence(n int)     { d.m.Evidence.Set(float64(n)) }
+
+// p2pMetrics reports the network's measures to Prometheus.
+type p2pMetrics struct{ m *Metrics }
+
+func (p p2pMetrics) Peers(n int)           { p.m.Peers.Set(float64(n)) }
+func (p p2pMetrics) Rejected(topic string) { p.m.GossipRejected.WithLabelValues(topic).Inc() }

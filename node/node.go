@@ -27,6 +27,8 @@ const (
 	RoleVolunteer = "volunteer"
 )
 
+var _ api.Backend = (*Node)(nil)
+
 // Node is one running node.
 type Node struct {
 	cfg     Config
@@ -40,17 +42,8 @@ type Node struct {
 	api     *api.Server
 	apiLn   net.Listener
 	logger  *slog.Logger
-	engine  engine
-	net     *network // nil without a peer network
-}
-
-// engine orders final blocks into the app: the consensus driver on a
-// validator, the block follower on a volunteer.
-type engine interface {
-	Run(ctx context.Context) error
-	// Ready is closed once the node may serve and sign (after its
-	// start-up recovery, docs/OPERATIONS.md §Start-up checks).
-	Ready() <-chan struct{}
+	fin     *finality
+	net     *peerNetwork // nil without a peer network
 }
 
 // New opens the node's ledger and binds its API listener; Run starts it.
@@ -98,7 +91,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("api: %w", err)
 		}
 	}
-	if n.engine, err = n.newEngine(); err != nil {
+	if n.fin, err = n.newFinality(); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -134,24 +127,24 @@ func (n *Node) Height() uint64 { return n.ledger.Height() }
 func (n *Node) App() *app.App { return n.app }
 
 // Run runs the node until ctx ends, then stops its parts in order: the
-// API first (no new casts), then the engine, then the ledger.
+// API first (no new casts), then what makes blocks final, then the ledger.
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.logger.Info("node starting", "role", n.role, "chain", n.cfg.Genesis.ChainID, "height", n.ledger.Height(), "api", n.APIURL())
 	errc := make(chan error, 2)
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- n.engine.Run(ctx) }()
-	// The API serves once the engine is ready: a node refilling blocks
+	finDone := make(chan error, 1)
+	go func() { finDone <- n.fin.Run(ctx) }()
+	// The API serves once blocks may be final here: a node refilling blocks
 	// its ledger lost answers nothing it might have to take back.
 	var srv *http.Server
 	var err error
 	ready := false
 	select {
 	case <-ctx.Done():
-	case err = <-engineDone:
-		engineDone <- err // for the wait below
-	case <-n.engine.Ready():
+	case err = <-finDone:
+		finDone <- err // for the wait below
+	case <-n.fin.Ready():
 		ready = true
 		if n.apiLn != nil {
 			srv = api.NewHTTPServer("", n.api.Handler(), n.logger)
@@ -166,8 +159,8 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case err = <-errc:
-		case err = <-engineDone:
-			engineDone <- err // for the wait below
+		case err = <-finDone:
+			finDone <- err // for the wait below
 		}
 	}
 	cancel()
@@ -179,7 +172,7 @@ func (n *Node) Run(ctx context.Context) error {
 		srv.Shutdown(sctx)
 		scancel()
 	}
-	if eerr := <-engineDone; eerr != nil && !errors.Is(eerr, context.Canceled) && err == nil {
+	if eerr := <-finDone; eerr != nil && !errors.Is(eerr, context.Canceled) && err == nil {
 		err = eerr
 	}
 	if cerr := n.ledger.Close(); cerr != nil && err == nil {
@@ -235,3 +228,36 @@ func (n *Node) Pending(id consensus.Hash) bool {
 
 // PendingCasts implements api.Backend.
 func (n *Node) PendingCasts(b consensus.Hash) int { return n.pool.PendingCasts(b) }
+
+// gossip sends accepted transactions to peers (in batches, see outbox).
+func (n *Node) gossip(txs ...[]byte) {
+	if n.net != nil && len(txs) > 0 {
+		n.net.outbox.add(txs...)
+	}
+}
+
+func (n *Node) peers() int {
+	if n.net == nil {
+		return 0
+	}
+	return n.net.host.Peers()
+}
+
+func (n *Node) behind() uint64 {
+	if n.net == nil {
+		return 0
+	}
+	t, _ := n.net.host.PeerHeight()
+	return max(t, n.ledger.Height()) - n.ledger.Height()
+}
+
+// P2PAddr returns the node's first libp2p address with its peer id, or "".
+func (n *Node) P2PAddr() string {
+	if n.net == nil {
+		return ""
+	}
+	if a := n.net.host.Addrs(); len(a) > 0 {
+		return a[0]
+	}
+	return ""
+}

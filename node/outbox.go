@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -13,15 +14,16 @@ import (
 // validator call on every peer) is paid once for many casts. A batch
 // leaves when it is full or when its first transaction has waited
 // outboxDelay, whichever comes first: at a trickle a cast is delayed by
-// at most that, under load batches fill at once.
+// at most that, under load batches fill at once. Its one goroutine is
+// run's, which the peer network owns.
 type outbox struct {
-	publish func([][]byte)
-	delay   time.Duration
+	delay time.Duration
+	full  chan struct{} // a batch is full: send it now
+	first chan struct{} // a batch started: send it after delay
 
-	mu    sync.Mutex
-	txs   [][]byte
-	size  int
-	timer *time.Timer
+	mu   sync.Mutex
+	txs  [][]byte
+	size int
 }
 
 // outboxDelay is how long a lone transaction waits for company.
@@ -30,45 +32,60 @@ const outboxDelay = 5 * time.Millisecond
 // outboxBytes is when a batch is full by size, well under a message's limit.
 const outboxBytes = p2p.MaxTxMessage / 2
 
-func newOutbox(delay time.Duration, publish func([][]byte)) *outbox {
-	return &outbox{publish: publish, delay: delay}
+func newOutbox(delay time.Duration) *outbox {
+	return &outbox{delay: delay, full: make(chan struct{}, 1), first: make(chan struct{}, 1)}
 }
 
 // add queues transactions, in order.
 func (o *outbox) add(txs ...[]byte) {
+	if len(txs) == 0 {
+		return
+	}
 	o.mu.Lock()
+	started := len(o.txs) == 0
 	o.txs = append(o.txs, txs...)
 	for _, tx := range txs {
 		o.size += len(tx)
 	}
-	if len(o.txs) >= p2p.MaxTxsPerMessage || o.size >= outboxBytes {
-		out := o.takeLocked()
-		o.mu.Unlock()
-		o.publish(out)
+	full := len(o.txs) >= p2p.MaxTxsPerMessage || o.size >= outboxBytes
+	o.mu.Unlock()
+	signal := o.first
+	if full {
+		signal = o.full
+	} else if !started {
 		return
 	}
-	if o.timer == nil && len(o.txs) > 0 {
-		o.timer = time.AfterFunc(o.delay, o.flush)
-	}
-	o.mu.Unlock()
-}
-
-// flush gossips what waits.
-func (o *outbox) flush() {
-	o.mu.Lock()
-	out := o.takeLocked()
-	o.mu.Unlock()
-	if len(out) > 0 {
-		o.publish(out)
+	select {
+	case signal <- struct{}{}:
+	default:
 	}
 }
 
-func (o *outbox) takeLocked() [][]byte {
-	if o.timer != nil {
-		o.timer.Stop()
-		o.timer = nil
+// run publishes the batches until ctx ends.
+func (o *outbox) run(ctx context.Context, publish func([][]byte)) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	send := func() {
+		timer.Stop()
+		o.mu.Lock()
+		out := o.txs
+		o.txs, o.size = nil, 0
+		o.mu.Unlock()
+		if len(out) > 0 {
+			publish(out)
+		}
 	}
-	out := o.txs
-	o.txs, o.size = nil, 0
-	return out
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.full:
+			send()
+		case <-o.first:
+			timer.Reset(o.delay)
+		case <-timer.C:
+			send()
+		}
+	}
 }

@@ -65,7 +65,7 @@ func (n *Node) SyncProgress() SyncProgress {
 
 // reportProgress logs the sync progress every period while the node is
 // behind (the structured form of the volunteer's progress bar).
-func (nw *network) reportProgress(ctx context.Context, every time.Duration) {
+func (nw *peerNetwork) reportProgress(ctx context.Context, every time.Duration) {
 	everyTick(ctx, every, func() {
 		target, _ := nw.host.PeerHeight()
 		s := nw.progress.roll(nw.n.ledger.Height(), target)
@@ -92,7 +92,7 @@ func dirSize(dir string) int64 {
 
 // watchDisk stops the follower from applying more blocks while the ledger
 // is over the volunteer's disk limit (checked every period).
-func (nw *network) watchDisk(ctx context.Context, limit int64, every time.Duration) {
+func (nw *peerNetwork) watchDisk(ctx context.Context, limit int64, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

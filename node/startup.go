@@ -208,7 +208,7 @@ func signedBy(c *consensus.Commit, index uint16) bool {
 // announce (the state cannot tell whether its last signed height was
 // final), then the consensus state fenced; then the driver starts. It
 // returns nil when ctx ends first.
-func (e *parts) recover(ctx context.Context) error {
+func (e *finality) recover(ctx context.Context) error {
 	n := e.n
 	w := waiter{ctx: ctx, finals: make(chan uint64, 64), deadline: time.NewTimer(n.cfg.RefillTimeout), n: n}
 	n.app.SubscribeFinal(w.finals)

@@ -63,27 +63,16 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	if req.VoterID == "" {
 		return nil, errors.New("no voter id: the wallet keeps an entry per voter")
 	}
-	g, err := req.Node.Genesis(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("genesis: %w", err)
-	}
-	g = req.Wallet.TrustGenesis(g)
-	b, _, err := req.Node.Ballot(ctx, req.BallotID)
+	g, b, choice, idx, err := voteBallot(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.Def.Check(ballot.NewRules(g)); err != nil {
-		return nil, fmt.Errorf("ballot %s is not a ballot of the node's chain %q: %w", b.ID, g.ChainID, err)
+	var sealTo []byte // a sealed ballot's election key
+	if b.Def.Tally == ballot.TallySealed {
+		if sealTo, err = electionKey(ctx, req.Node, g.Chain(), b); err != nil {
+			return nil, err
+		}
 	}
-	choice := slices.Index(b.Def.Choices, req.Choice)
-	if choice < 0 {
-		return nil, fmt.Errorf("%w: %q is not a choice of this ballot (%s)", ballot.ErrChoiceOutOfRange, req.Choice, strings.Join(b.Def.Choices, ", "))
-	}
-	idx, err := registrarIndex(b, req.Registrar.URL())
-	if err != nil {
-		return nil, err
-	}
-
 	slot := WalletSlot{Genesis: g.Hash(), Ballot: b.ID, Registrar: uint8(idx), VoterID: req.VoterID}
 	entry, err := voterEntry(req, slot)
 	if err != nil {
@@ -105,25 +94,68 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		}
 		say(fmt.Sprintf("re-vote as %s with this wallet's key (seq %d, replaces your cast %s)", req.VoterID, entry.LastSeq+1, replaces))
 	}
+	c, err := signCast(req.Wallet, entry, g, b, choice, sealTo)
+	if err != nil {
+		return nil, err
+	}
+	if sealTo != nil {
+		say("choice sealed to the ballot's election key: nobody can read it before the keykeepers count after closing")
+	}
+	r, v, err := castAndProve(ctx, req, g, c, say)
+	if err != nil {
+		return nil, err
+	}
+	return &VoteResult{CastID: r.CastID, Seq: c.Seq, VoterID: req.VoterID, Revote: revote, Replaces: replaces, Receipt: r, Checks: v}, nil
+}
 
+// voteBallot reads the node's genesis (kept in the wallet) and the
+// ballot, checked against it, and finds the voter's choice and registrar.
+func voteBallot(ctx context.Context, req VoteRequest) (*consensus.Genesis, *ballot.Ballot, int, int, error) {
+	g, err := req.Node.Genesis(ctx)
+	if err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("genesis: %w", err)
+	}
+	g = req.Wallet.TrustGenesis(g)
+	b, _, err := req.Node.Ballot(ctx, req.BallotID)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if _, err := b.Def.Check(ballot.NewRules(g)); err != nil {
+		return nil, nil, 0, 0, fmt.Errorf("ballot %s is not a ballot of the node's chain %q: %w", b.ID, g.ChainID, err)
+	}
+	choice := slices.Index(b.Def.Choices, req.Choice)
+	if choice < 0 {
+		return nil, nil, 0, 0, fmt.Errorf("%w: %q is not a choice of this ballot (%s)", ballot.ErrChoiceOutOfRange, req.Choice, strings.Join(b.Def.Choices, ", "))
+	}
+	idx, err := registrarIndex(b, req.Registrar.URL())
+	return g, b, choice, idx, err
+}
+
+// signCast signs the entry's next cast, its choice sealed to sealTo when
+// that is set (a sealed ballot); the seq is spent once the cast is signed,
+// so the wallet is saved before the cast is sent.
+func signCast(w *Wallet, entry *WalletEntry, g *consensus.Genesis, b *ballot.Ballot, choice int, sealTo []byte) (*ballot.Cast, error) {
 	key := ed25519.NewKeyFromSeed(entry.VoterSeed)
 	c := &ballot.Cast{BallotID: b.ID, Seq: entry.LastSeq + 1, Choice: uint32(choice), Registrar: entry.Registrar,
 		TokenPrefix: entry.TokenPrefix, Token: entry.Token}
-	if b.Def.Tally == ballot.TallySealed {
-		if err := sealChoice(ctx, req.Node, g.Chain(), b, c, key, uint32(choice)); err != nil {
+	if sealTo != nil {
+		c.Voter = key.Public().(ed25519.PublicKey)
+		if err := c.Seal(rand.Reader, g.Chain(), sealTo, uint32(choice)); err != nil {
 			return nil, err
 		}
-		say("choice sealed to the ballot's election key: nobody can read it before the keykeepers count after closing")
 	}
 	c.Sign(g.Chain(), key)
-	// The seq is spent once the cast is signed: save before sending.
 	entry.LastSeq = c.Seq
 	entry.Casts = append(entry.Casts, c.ID())
-	if err := req.Wallet.Save(); err != nil {
-		return nil, err
-	}
+	return c, w.Save()
+}
+
+// castAndProve sends the cast (again while the node is busy or the
+// voter's last cast too recent), waits until it is final and returns its
+// receipt, verified offline against the genesis.
+func castAndProve(ctx context.Context, req VoteRequest, g *consensus.Genesis, c *ballot.Cast, say func(string)) (*ballot.Receipt, *ballot.Verification, error) {
 	var id consensus.Hash
-	err = retryOverloaded(ctx, time.Minute, func() error {
+	err := retryOverloaded(ctx, time.Minute, func() error {
 		var err error
 		id, err = req.Node.SubmitCast(ctx, c)
 		if Overloaded(err) {
@@ -135,23 +167,23 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("submit cast: %w", err)
+		return nil, nil, fmt.Errorf("submit cast: %w", err)
 	}
 	say(fmt.Sprintf("cast %s accepted by %s, waiting for finality", id, req.Node.URL()))
 	st, err := req.Node.WaitFinal(ctx, id, req.Poll)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	say(fmt.Sprintf("cast final in block %d", st.Height))
 	r, err := req.Node.Receipt(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("receipt: %w", err)
+		return nil, nil, fmt.Errorf("receipt: %w", err)
 	}
 	v := r.Verify(g)
 	if !v.Valid {
-		return nil, fmt.Errorf("the node's receipt fails offline checks %v", v.Failed())
+		return nil, nil, fmt.Errorf("the node's receipt fails offline checks %v", v.Failed())
 	}
-	return &VoteResult{CastID: id, Seq: c.Seq, VoterID: req.VoterID, Revote: revote, Replaces: replaces, Receipt: r, Checks: v}, nil
+	return r, v, nil
 }
 
 // voterEntry returns the wallet's entry of the voter for the ballot, or
@@ -231,21 +263,15 @@ func registrarIndex(b *ballot.Ballot, url string) (int, error) {
 	return 0, fmt.Errorf("%w: the ballot names no registrar at %s", registrar.ErrNotRegistrar, url)
 }
 
-// sealChoice seals choice into c for a sealed ballot, to the election key
-// the client recomputes from the keyring's signed deals (no node is
-// trusted for it). The randomness is crypto/rand's.
-func sealChoice(ctx context.Context, n *Node, chain consensus.Chain, b *ballot.Ballot, c *ballot.Cast, key ed25519.PrivateKey, choice uint32) error {
+// electionKey returns a sealed ballot's election key as the client
+// recomputes it from the keyring's signed deals: no node is trusted for it.
+func electionKey(ctx context.Context, n *Node, chain consensus.Chain, b *ballot.Ballot) ([]byte, error) {
 	kr, err := n.Keyring(ctx, b.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := kr.Keyring.Verify(chain, b); err != nil {
-		return fmt.Errorf("node %s served a keyring that does not verify: %w", n.base, err)
+		return nil, fmt.Errorf("node %s served a keyring that does not verify: %w", n.base, err)
 	}
-	electionKey, err := kr.Keyring.ElectionKey(chain, b)
-	if err != nil {
-		return err
-	}
-	c.Voter = key.Public().(ed25519.PublicKey)
-	return c.Seal(rand.Reader, chain, electionKey, choice)
+	return kr.Keyring.ElectionKey(chain, b)
 }

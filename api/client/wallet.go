@@ -16,6 +16,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/canon"
+	"github.com/cocorico/node/consensus/driver"
 )
 
 // WalletVersion is the format of the wallet file this code writes.
@@ -251,33 +252,10 @@ func (w *Wallet) merge(other *Wallet) {
 	}
 }
 
-// WriteFileAtomic writes data to path through a synced temporary file and
-// a rename, so that a crash leaves the old file or the new one.
+// WriteFileAtomic writes a file on this machine with driver.WriteFileAtomic
+// (the one atomic write: a crash leaves the old file or the new one).
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return driver.WriteFileAtomic(driver.OSFS{}, path, data, mode)
 }
 
 // TrustGenesis keeps g among the chains the wallet has used and returns

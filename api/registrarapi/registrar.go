@@ -115,12 +115,23 @@ func NewHandler(cfg Config) http.Handler {
 		api.WriteError(w, fmt.Errorf("%w: no endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-		if r.Method == http.MethodOptions {
-			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
-			w.WriteHeader(http.StatusNoContent)
-			return
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		// CORS only for what a voting page needs (docs/API.md): the token
+		// request from any node's origin (it carries no credentials, its
+		// body does), and the public reads. The admin endpoint gets none.
+		switch {
+		case r.URL.Path == "/v1/tokens":
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			if r.Method == http.MethodOptions {
+				w.Header().Set("Access-Control-Allow-Methods", "POST")
+				w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+				w.Header().Set("Access-Control-Max-Age", "86400")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		case r.Method == http.MethodGet && r.URL.Path != "/metrics":
+			w.Header().Set("Access-Control-Allow-Origin", "*")
 		}
 		m.ServeHTTP(w, r)
 	})

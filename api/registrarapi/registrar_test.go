@@ -162,3 +162,25 @@ func TestClientAddrTrustsAHeaderOnlyWhenConfigured(t *testing.T) {
 		}
 	}
 }
+
+// The registrar's CORS is what a voting page needs and no more: the
+// token request from any origin (preflight: POST and Content-Type only,
+// no credentials), the public reads; nothing for the admin endpoint.
+func TestRegistrarCORSAllowsTheTokenRequestAndNotTheAdminEndpoint(t *testing.T) {
+	h := registrarapi.NewHandler(registrarapi.Config{})
+	ask := func(method, path string) http.Header {
+		r := httptest.NewRequest(method, path, nil)
+		r.Header.Set("Origin", "https://some-node.example")
+		r.Header.Set("Access-Control-Request-Method", "POST")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Header()
+	}
+	pre := ask(http.MethodOptions, "/v1/tokens")
+	if pre.Get("Access-Control-Allow-Origin") != "*" || pre.Get("Access-Control-Allow-Methods") != "POST" || pre.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("token preflight: %v", pre)
+	}
+	if got := ask(http.MethodOptions, "/v1/keys").Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("the admin endpoint allows origin %q", got)
+	}
+}

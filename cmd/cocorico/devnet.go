@@ -62,6 +62,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 				}
 				fmt.Fprintf(out, "  %-12s %s (admin token in %s)\n", "registrar", info.Registrar, info.RegistrarTokenFile)
 				fmt.Fprintf(out, "  %-12s %s\n", "ballot", info.Ballot)
+				fmt.Fprintf(out, "  %-12s %s/ballots/%s\n", "ballot page", info.Nodes[0].API, info.Ballot)
 				fmt.Fprintf(out, "  %-12s %s\n", "voter roll", info.Voters)
 				fmt.Fprintf(out, "  %-12s %s/devnet.json\n\n", "all of it", dir)
 				fmt.Fprintf(out, "Vote (take a voter id and code from the roll):\n  cocorico vote --node %s --registrar %s --ballot %s --voter voter-0001 --code CODE --choice for\n",

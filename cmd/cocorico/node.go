@@ -90,16 +90,19 @@ func newInitCmd() *cobra.Command {
 	return cmd
 }
 
+// nodeFlags are `cocorico node`'s flags.
+type nodeFlags struct {
+	home, genesis, apiAddr string
+	listen, bootstrap      []string
+	mdns, pprof            bool
+	unsafeReset            bool
+	maxDiskGB, maxSyncMBps float64
+	p2pPort                int
+	lf                     logFlags
+}
+
 func newNodeCmd() *cobra.Command {
-	var (
-		home, genesis, apiAddr string
-		listen, bootstrap      []string
-		mdns, pprof            bool
-		unsafeReset            bool
-		maxDiskGB, maxSyncMBps float64
-		p2pPort                int
-		lf                     logFlags
-	)
+	var nf nodeFlags
 	cmd := &cobra.Command{
 		Use:   "node --home DIR [--genesis FILE] [--api ADDR] [--bootstrap MULTIADDR,...] [--p2p-port N | --listen MULTIADDR,...]",
 		Short: "Run a node: a validator if the genesis names its key, a volunteer otherwise",
@@ -112,99 +115,115 @@ error: --bootstrap or --mdns with --listen "", --p2p-port with --listen,
 --max-sync-mbps without peers, --max-disk-gb on a validator, a volunteer
 with no peers at all.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := newLogger(lf.level, lf.json)
-			if err != nil {
-				return err
-			}
-			h := node.Home(home)
-			fc, err := h.ReadFileConfig()
-			if err != nil {
-				return err
-			}
-			if genesis == "" {
-				genesis = h.GenesisPath()
-			}
-			g, err := node.ReadGenesis(genesis)
-			if errors.Is(err, fs.ErrNotExist) {
-				return usagef("no genesis at %s: give --genesis FILE", genesis)
-			}
-			if err != nil {
-				return err
-			}
-			k, err := node.LoadKey(h.KeyPath())
-			if errors.Is(err, fs.ErrNotExist) {
-				return usagef("no node key in %s: run `cocorico init --home %s` first", home, home)
-			}
-			if err != nil {
-				return err
-			}
-			cfg := node.Config{Home: h, Genesis: g, Key: k, Name: fc.Name, APIAddr: fc.API, Logger: logger, Version: version,
-				P2P: node.P2PConfig{Listen: fc.Listen, Bootstrap: fc.Bootstrap}}
-			if fc.MDNS != nil {
-				cfg.P2P.MDNS = *fc.MDNS
-			}
-			if cmd.Flags().Changed("api") || cfg.APIAddr == "" {
-				cfg.APIAddr = apiAddr
-			}
-			noNetwork := false
-			if cmd.Flags().Changed("listen") {
-				cfg.P2P.Listen = splitList(listen)
-				noNetwork = len(cfg.P2P.Listen) == 0
-			}
-			if cmd.Flags().Changed("bootstrap") {
-				cfg.P2P.Bootstrap = splitList(bootstrap)
-			}
-			if cmd.Flags().Changed("mdns") {
-				cfg.P2P.MDNS = mdns
-			}
-			if cmd.Flags().Changed("p2p-port") {
-				cfg.P2P.Port = p2pPort
-			}
-			if err := checkPeerFlags(&cfg, noNetwork); err != nil {
-				return err
-			}
-			cfg.Pprof = pprof
-			cfg.UnsafeResetConsensusState = unsafeReset
-			cfg.MaxDiskBytes = int64(maxDiskGB * (1 << 30))
-			cfg.P2P.MaxSyncBytesPerSec = int64(maxSyncMBps * (1 << 20))
-			if cfg.Name == "" {
-				cfg.Name = filepath.Base(home)
-			}
-			n, err := node.New(cfg)
-			if errors.Is(err, node.ErrFlagWithoutEffect) {
-				return usageError{err}
-			}
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext(cmd.Context())
-			defer cancel()
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s of chain %s at height %d · API %s · p2p %s\n",
-				cfg.Name, n.Role(), g.ChainID, n.Height(), n.APIURL(), n.P2PAddr())
-			if term.IsTerminal(int(os.Stderr.Fd())) && !lf.json {
-				go showSync(ctx, n, cmd.ErrOrStderr())
-			}
-			return n.Run(ctx)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runNode(cmd, &nf) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&home, "home", "", "node home folder")
-	f.StringVar(&genesis, "genesis", "", "genesis file (default HOME/genesis.json)")
-	f.StringVar(&apiAddr, "api", "127.0.0.1:8080", "HTTP API address")
-	f.StringSliceVar(&listen, "listen", nil, "libp2p listen multiaddrs")
-	f.StringSliceVar(&bootstrap, "bootstrap", nil, "peers to dial at start (multiaddrs with /p2p/ID)")
-	f.BoolVar(&mdns, "mdns", false, "find peers on the local network with mDNS")
-	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the API")
-	f.IntVar(&p2pPort, "p2p-port", node.DefaultP2PPort, "port to listen on for peers (TCP and QUIC, every interface) when no --listen is given")
-	f.Float64Var(&maxDiskGB, "max-disk-gb", 0, "volunteer: stop following the chain while the ledger is larger (0: no limit)")
-	f.Float64Var(&maxSyncMBps, "max-sync-mbps", 0, "cap on block-sync download, MiB/s (0: no cap)")
-	f.BoolVar(&unsafeReset, "unsafe-reset-consensus-state", false, "validator: start without a trustworthy consensus state "+
+	f.StringVar(&nf.home, "home", "", "node home folder")
+	f.StringVar(&nf.genesis, "genesis", "", "genesis file (default HOME/genesis.json)")
+	f.StringVar(&nf.apiAddr, "api", "127.0.0.1:8080", "HTTP API address")
+	f.StringSliceVar(&nf.listen, "listen", nil, "libp2p listen multiaddrs")
+	f.StringSliceVar(&nf.bootstrap, "bootstrap", nil, "peers to dial at start (multiaddrs with /p2p/ID)")
+	f.BoolVar(&nf.mdns, "mdns", false, "find peers on the local network with mDNS")
+	f.BoolVar(&nf.pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the API")
+	f.IntVar(&nf.p2pPort, "p2p-port", node.DefaultP2PPort, "port to listen on for peers (TCP and QUIC, every interface) when no --listen is given")
+	f.Float64Var(&nf.maxDiskGB, "max-disk-gb", 0, "volunteer: stop following the chain while the ledger is larger (0: no limit)")
+	f.Float64Var(&nf.maxSyncMBps, "max-sync-mbps", 0, "cap on block-sync download, MiB/s (0: no cap)")
+	f.BoolVar(&nf.unsafeReset, "unsafe-reset-consensus-state", false, "validator: start without a trustworthy consensus state "+
 		"(missing or older than the ledger); it signs nothing until the network has passed the heights it may have signed "+
 		"(docs/OPERATIONS.md)")
-	lf.add(cmd)
+	nf.lf.add(cmd)
 	cmd.MarkFlagRequired("home")
 	return cmd
+}
+
+// runNode starts the node the flags and the home describe and runs it
+// until Ctrl-C or SIGTERM.
+func runNode(cmd *cobra.Command, nf *nodeFlags) error {
+	cfg, err := nodeConfig(cmd, nf)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(cfg)
+	if errors.Is(err, node.ErrFlagWithoutEffect) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext(cmd.Context())
+	defer cancel()
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %s of chain %s at height %d · API %s · p2p %s\n",
+		cfg.Name, n.Role(), cfg.Genesis.ChainID, n.Height(), n.APIURL(), n.P2PAddr())
+	if term.IsTerminal(int(os.Stderr.Fd())) && !nf.lf.json {
+		go showSync(ctx, n, cmd.ErrOrStderr())
+	}
+	return n.Run(ctx)
+}
+
+// nodeConfig reads the home (key, genesis, config.json) and lets the
+// flags given override it.
+func nodeConfig(cmd *cobra.Command, nf *nodeFlags) (node.Config, error) {
+	logger, err := newLogger(nf.lf.level, nf.lf.json)
+	if err != nil {
+		return node.Config{}, err
+	}
+	h := node.Home(nf.home)
+	fc, err := h.ReadFileConfig()
+	if err != nil {
+		return node.Config{}, err
+	}
+	genesis := nf.genesis
+	if genesis == "" {
+		genesis = h.GenesisPath()
+	}
+	g, err := node.ReadGenesis(genesis)
+	if errors.Is(err, fs.ErrNotExist) {
+		return node.Config{}, usagef("no genesis at %s: give --genesis FILE", genesis)
+	}
+	if err != nil {
+		return node.Config{}, err
+	}
+	k, err := node.LoadKey(h.KeyPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return node.Config{}, usagef("no node key in %s: run `cocorico init --home %s` first", nf.home, nf.home)
+	}
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg := node.Config{Home: h, Genesis: g, Key: k, Name: fc.Name, APIAddr: fc.API, Logger: logger, Version: version,
+		P2P: node.P2PConfig{Listen: fc.Listen, Bootstrap: fc.Bootstrap}}
+	if fc.MDNS != nil {
+		cfg.P2P.MDNS = *fc.MDNS
+	}
+	changed := cmd.Flags().Changed
+	if changed("api") || cfg.APIAddr == "" {
+		cfg.APIAddr = nf.apiAddr
+	}
+	noNetwork := false
+	if changed("listen") {
+		cfg.P2P.Listen = splitList(nf.listen)
+		noNetwork = len(cfg.P2P.Listen) == 0
+	}
+	if changed("bootstrap") {
+		cfg.P2P.Bootstrap = splitList(nf.bootstrap)
+	}
+	if changed("mdns") {
+		cfg.P2P.MDNS = nf.mdns
+	}
+	if changed("p2p-port") {
+		cfg.P2P.Port = nf.p2pPort
+	}
+	if err := checkPeerFlags(&cfg, noNetwork); err != nil {
+		return node.Config{}, err
+	}
+	cfg.Pprof = nf.pprof
+	cfg.UnsafeResetConsensusState = nf.unsafeReset
+	cfg.MaxDiskBytes = int64(nf.maxDiskGB * (1 << 30))
+	cfg.P2P.MaxSyncBytesPerSec = int64(nf.maxSyncMBps * (1 << 20))
+	if cfg.Name == "" {
+		cfg.Name = filepath.Base(nf.home)
+	}
+	return cfg, nil
 }
 
 // checkPeerFlags refuses what would leave the node without the peers it

@@ -229,13 +229,25 @@ func Fenced(through uint64) consensus.HardState {
 }
 
 // Deliver verifies a consensus message (signer and signature) and hands it
-// to the driver. Safe from any goroutine. It returns an error for an
-// invalid message, or when the driver is too busy to take it.
+// to the driver: for messages nobody checked (a pull's answer). Safe from
+// any goroutine. It returns an error for an invalid message, or when the
+// driver is too busy to take it.
 func (d *Driver) Deliver(m *consensus.Message) error {
 	at := d.cfg.Clock.Now() // before any work: the proposal's receive time
 	if err := m.Verify(d.chain, d.vals); err != nil {
 		return err
 	}
+	return d.take(m, at)
+}
+
+// DeliverVerified hands the driver a consensus message whose signer and
+// signature the caller verified (p2p's topic validator did, before it
+// let the message on): each message is verified once per node.
+func (d *Driver) DeliverVerified(m *consensus.Message) error {
+	return d.take(m, d.cfg.Clock.Now())
+}
+
+func (d *Driver) take(m *consensus.Message, at time.Time) error {
 	select {
 	case d.msgs <- received{m, at}:
 		return nil
@@ -244,11 +256,13 @@ func (d *Driver) Deliver(m *consensus.Message) error {
 	}
 }
 
-// DeliverDecided is the catch-up path: a block and a commit for it (which
-// it verifies) from block sync or a final-block announcement.
+// DeliverDecided is the catch-up path: a block and a commit for it that
+// the caller verified (block sync checks each commit it fetches; p2p's
+// topic validator checks every announced one), so that a commit is
+// verified once per node.
 func (d *Driver) DeliverDecided(b *consensus.Block, c *consensus.Commit) error {
-	if err := c.Verify(d.chain, d.vals, b.Header.Height, b.Hash()); err != nil {
-		return err
+	if c.Height != b.Header.Height || c.BlockHash != b.Hash() {
+		return fmt.Errorf("%w: commit of block %d %s for block %d %s", consensus.ErrCommitInvalid, c.Height, c.BlockHash.Short(), b.Header.Height, b.Hash().Short())
 	}
 	select {
 	case d.decided <- decidedInput{b, c}:

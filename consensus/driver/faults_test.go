@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -161,6 +162,8 @@ func (m *memFS) SyncDir(string) error {
 func (m *memFS) MkdirAll(string) error { return nil }
 
 func (f *memFile) Name() string { return f.name }
+
+func (f *memFile) Chmod(os.FileMode) error { return nil }
 
 func (f *memFile) Write(p []byte) (int, error) {
 	f.fs.mu.Lock()

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"os"
+	"path/filepath"
 )
 
 // FS is the part of a file system FileStorage uses, one method per step
@@ -22,8 +23,46 @@ type FS interface {
 type File interface {
 	Name() string
 	Write(p []byte) (int, error)
+	Chmod(mode os.FileMode) error
 	Sync() error
 	Close() error
+}
+
+// WriteFileAtomic writes data to path so that a crash or a power cut
+// leaves the old file or the new one, whole: a temporary file in the same
+// folder, written, given its mode, synced, renamed over path, and the
+// folder synced so that the rename is durable. It is the project's one
+// atomic file write: the consensus state, keys, genesis and config files,
+// wallets and receipts all go through it.
+func WriteFileAtomic(fs FS, path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := fs.MkdirAll(dir); err != nil {
+		return err
+	}
+	f, err := fs.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer fs.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fs.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return fs.SyncDir(dir)
 }
 
 // OSFS is the operating system's file system.

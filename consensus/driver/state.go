@@ -119,26 +119,7 @@ func (s *FileStorage) Save(hs *consensus.HardState) error {
 }
 
 func (s *FileStorage) writeAtomic(name string, data []byte) error {
-	f, err := s.fs.CreateTemp(s.dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer s.fs.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := s.fs.Rename(f.Name(), filepath.Join(s.dir, name)); err != nil {
-		return err
-	}
-	return s.fs.SyncDir(s.dir)
+	return WriteFileAtomic(s.fs, filepath.Join(s.dir, name), data, 0o600)
 }
 
 // MemoryStorage keeps the hard state in memory.

@@ -1,0 +1,88 @@
+// ballot.js: the node's list of ballots and a ballot's page with its
+// live results, read from the node's API.
+'use strict';
+
+(() => {
+  const { t, $ } = Coco;
+  const id = document.body.dataset.ballot;
+
+  async function list() {
+    const ul = $('ballots');
+    try {
+      const page = await Coco.getJSON('/v1/ballots?limit=50');
+      ul.textContent = '';
+      for (const b of page.ballots) {
+        const li = document.createElement('li');
+        const a = document.createElement('a');
+        a.href = '/ballots/' + b.ballot_id;
+        a.textContent = b.question;
+        const s = document.createElement('span');
+        s.className = 'status status-' + b.status;
+        s.textContent = t('status_' + b.status);
+        li.append(a, ' ', s);
+        ul.append(li);
+      }
+      if (!page.ballots.length) ul.textContent = t('ballots_none');
+    } catch (e) {
+      ul.textContent = e.message;
+    }
+  }
+
+  async function results() {
+    const box = $('results');
+    try {
+      const r = await Coco.getJSON('/v1/ballots/' + id + '/results');
+      const total = r.choices.reduce((n, c) => n + c.count, 0);
+      const list = document.createElement('ul');
+      list.className = 'results';
+      for (const c of r.choices) {
+        const li = document.createElement('li');
+        const head = document.createElement('div');
+        head.className = 'result-head';
+        const label = document.createElement('span');
+        label.className = 'label';
+        label.textContent = c.label;
+        const n = document.createElement('span');
+        n.className = 'count';
+        n.textContent = String(c.count) + (total ? ' (' + Math.round((100 * c.count) / total) + ' %)' : '');
+        head.append(label, n);
+        const m = document.createElement('meter');
+        Object.assign(m, { min: 0, max: Math.max(total, 1), value: c.count });
+        m.setAttribute('aria-label', c.label);
+        li.append(head, m);
+        list.append(li);
+      }
+      const p = document.createElement('p');
+      p.className = 'total';
+      p.textContent = total ? total + ' ' + t('votes_counted') : t('results_none');
+      box.replaceChildren(list, p);
+      document.body.dataset.counted = String(total);
+    } catch (e) {
+      box.textContent = e.message;
+    }
+  }
+
+  async function ballot() {
+    try {
+      const v = await Coco.getJSON('/v1/ballots/' + id);
+      $('question').textContent = v.question;
+      document.title = v.question + ' · Cocorico';
+      $('status').textContent = t('status_' + v.status);
+      $('status').className = 'status status-' + v.status;
+      $('opens').textContent = Coco.when(v.opens_at);
+      $('closes').textContent = Coco.when(v.closes_at);
+      if (v.status !== 'open') {
+        $('vote').removeAttribute('href');
+        $('vote').setAttribute('aria-disabled', 'true');
+      }
+    } catch (e) {
+      $('question').textContent = e.message;
+      return;
+    }
+    await results();
+    setInterval(results, 3000);
+  }
+
+  if (document.body.dataset.page === 'index') list();
+  else ballot();
+})();

@@ -1,0 +1,116 @@
+// common.js: what every page uses. Plain script, no build step.
+'use strict';
+
+const Coco = (() => {
+  const msgs = JSON.parse(document.getElementById('i18n').textContent);
+  const lang = document.documentElement.lang;
+
+  // t returns the message of key in the page's language with {name}
+  // replaced by vars.name.
+  function t(key, vars) {
+    let s = msgs[key] || key;
+    for (const [k, v] of Object.entries(vars || {})) s = s.split('{' + k + '}').join(String(v));
+    return s;
+  }
+
+  const $ = (id) => document.getElementById(id);
+
+  // APIError is a refusal of the node or the registrar: its HTTP status,
+  // its code ("ballot_closed", ...) and its message; status 0 when the
+  // server could not be reached.
+  class APIError extends Error {
+    constructor(status, code, message, retryAfter, host) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.retryAfter = retryAfter;
+      this.host = host;
+    }
+  }
+
+  async function request(url, opts) {
+    const host = new URL(url, location.href).host;
+    let resp;
+    try {
+      resp = await fetch(url, Object.assign({ credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' }, opts));
+    } catch (e) {
+      throw new APIError(0, 'network', String(e), 0, host);
+    }
+    const text = await resp.text();
+    if (resp.ok) return text;
+    let detail = {};
+    try { detail = JSON.parse(text).error || {}; } catch (e) { /* not JSON */ }
+    throw new APIError(resp.status, detail.code || 'http_' + resp.status, detail.message || text.slice(0, 200),
+      Number(resp.headers.get('Retry-After')) || 0, host);
+  }
+
+  async function getJSON(url) { return JSON.parse(await request(url)); }
+
+  async function postJSON(url, body) {
+    const text = await request(url, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return JSON.parse(text);
+  }
+
+  // loadWasm starts the WebAssembly voter client once; it resolves when
+  // the module has registered window.cocorico.
+  let wasm = null;
+  function loadWasm() {
+    if (!wasm) {
+      wasm = new Promise((resolve, reject) => {
+        window.cocoricoReady = resolve;
+        if (typeof Go === 'undefined' || typeof WebAssembly === 'undefined') {
+          reject(new Error('no WebAssembly'));
+          return;
+        }
+        const go = new Go();
+        WebAssembly.instantiateStreaming(fetch(document.body.dataset.wasm), go.importObject)
+          .then((r) => { go.run(r.instance); })
+          .catch(reject);
+      });
+    }
+    return wasm;
+  }
+
+  // call runs a function of the module; its errors become exceptions.
+  function call(name, ...args) {
+    const out = JSON.parse(window.cocorico[name](...args));
+    if (out && out.error) throw new Error(out.error);
+    return out;
+  }
+
+  function when(iso) {
+    return new Intl.DateTimeFormat(lang, { dateStyle: 'full', timeStyle: 'short' }).format(new Date(iso));
+  }
+
+  // showError shows msg in the page's alert area (empty hides it).
+  function showError(msg) {
+    const e = $('error');
+    if (!e) return;
+    e.textContent = msg || '';
+    e.hidden = !msg;
+  }
+
+  function download(name, text) {
+    const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  function randomBase64(n) {
+    const b = new Uint8Array(n);
+    crypto.getRandomValues(b);
+    return btoa(String.fromCharCode(...b));
+  }
+
+  return { t, $, lang, APIError, request, getJSON, postJSON, loadWasm, call, when, showError, download, sleep, randomBase64 };
+})();

@@ -1,0 +1,263 @@
+// vote.js: the voting flow. Authenticate first (the registrar's blind
+// signature, or this browser's wallet to vote again), then three screens:
+// choose → confirm (with the progress sent → in a block → final) → "your
+// vote is counted", shown only once the receipt is final and checked here.
+'use strict';
+
+(() => {
+  const { t, $, call, APIError } = Coco;
+  const ballotID = document.body.dataset.ballot;
+  const st = { genesisText: '', chain: null, view: null, defText: '', voter: '', entry: null, choice: -1, receipt: '' };
+  const screens = ['s-login', 's-choose', 's-confirm', 's-counted'];
+
+  function show(id, focus) {
+    for (const s of screens) $(s).hidden = s !== id;
+    Coco.showError('');
+    if (focus) $(focus).focus();
+  }
+
+  function fail(msg) {
+    Coco.showError(msg);
+    $('error').focus();
+  }
+
+  // nodeError turns a refusal of the node into what the voter can do.
+  function nodeError(e) {
+    if (!(e instanceof APIError)) return String(e.message || e);
+    switch (e.code) {
+      case 'network': return t('err_network', { host: e.host });
+      case 'ballot_closed': return t('err_closed');
+      case 'ballot_not_open': return t('err_not_open');
+      case 'too_many_casts': return t('err_too_many');
+      case 'unknown_ballot': case 'not_found': return t('err_unknown_ballot');
+      case 'overloaded': case 'unavailable': case 'revote_too_soon': return t('err_busy_gave_up');
+    }
+    return t('err_node', { message: e.message });
+  }
+
+  async function start() {
+    try {
+      const [g, view] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + ballotID)]);
+      st.genesisText = g;
+      st.view = view;
+    } catch (e) {
+      $('question').textContent = '';
+      $('login-wait').textContent = '';
+      fail(nodeError(e));
+      return;
+    }
+    const v = st.view;
+    $('question').textContent = v.question;
+    document.title = v.question + ' · Cocorico';
+    $('proof-question').textContent = v.question;
+    st.defText = JSON.stringify(v.definition);
+    const regs = v.definition.registrars || [];
+    const sel = $('registrar');
+    regs.forEach((r, i) => sel.add(new Option(r.name, String(i))));
+    $('registrar-field').hidden = regs.length < 2;
+    const choices = $('choices');
+    v.choices.forEach((label, i) => {
+      const id = 'choice-' + i;
+      const row = document.createElement('div');
+      row.className = 'choice';
+      const input = document.createElement('input');
+      Object.assign(input, { type: 'radio', name: 'choice', id, value: String(i) });
+      const l = document.createElement('label');
+      l.htmlFor = id;
+      l.textContent = label;
+      row.append(input, l);
+      choices.append(row);
+    });
+    if (v.status === 'upcoming') fail(t('err_not_open'));
+    if (v.status === 'closed' || v.status === 'tallied') { fail(t('err_closed')); $('login-wait').textContent = ''; return; }
+    try {
+      await Coco.loadWasm();
+      st.chain = call('genesisHash', st.genesisText);
+    } catch (e) {
+      fail(t('err_wasm') + ' (' + (e.message || e) + ')');
+      return;
+    }
+    $('login-go').disabled = false;
+    $('login-wait').textContent = '';
+    document.body.dataset.readyMs = String(Math.round(performance.now()));
+  }
+
+  async function login(ev) {
+    ev.preventDefault();
+    const voter = $('voter').value.trim();
+    const code = $('code').value;
+    if (!voter) { fail(t('voter_id') + ' ?'); $('voter').focus(); return; }
+    if (!code) { fail(t('code') + ' ?'); $('code').focus(); return; }
+    const gh = st.chain.genesis_hash;
+    const known = Wallet.get(gh, ballotID, voter);
+    if (known && known.token) {
+      if (call('codeHash', known.code_salt, code).hash !== known.code_hash) { fail(t('err_wrong_code')); $('code').focus(); return; }
+      st.entry = known;
+    } else {
+      const idx = Number($('registrar').value || 0);
+      const reg = st.view.definition.registrars[idx];
+      if (!reg || !reg.url) { fail(t('err_no_registrar')); return; }
+      $('login-go').disabled = true;
+      $('login-wait').textContent = t('asking_registrar');
+      try {
+        const tr = call('tokenRequest', st.genesisText, st.defText, ballotID, idx);
+        const ans = await Coco.postJSON(reg.url.replace(/\/+$/, '') + '/v1/tokens',
+          { ballot_id: ballotID, voter_id: voter, code, blinded: tr.blinded });
+        const tok = call('finalizeToken', tr.handle, ans.blind_signature);
+        const salt = Coco.randomBase64(16);
+        st.entry = { seed: tr.seed, registrar: idx, token_prefix: tok.token_prefix, token: tok.token,
+          last_seq: 0, casts: [], code_salt: salt, code_hash: call('codeHash', salt, code).hash };
+        Wallet.put(gh, ballotID, voter, st.entry);
+      } catch (e) {
+        if (e instanceof APIError && e.code === 'already_issued') fail(t('err_already_issued'));
+        else if (e instanceof APIError && (e.status === 401 || e.status === 403)) fail(t('err_registrar_refused'));
+        else if (e instanceof APIError && e.status >= 400 && e.status < 500) fail(t('err_registrar', { message: e.message }));
+        else if (e instanceof APIError && e.status === 0) fail(t('err_network', { host: e.host }));
+        else if (e instanceof APIError) fail(t('err_busy_gave_up'));
+        else fail(String(e.message || e));
+        return;
+      } finally {
+        $('login-go').disabled = false;
+        $('login-wait').textContent = '';
+      }
+    }
+    st.voter = voter;
+    $('code').value = '';
+    $('revote-note').hidden = !(st.entry.last_seq > 0);
+    show('s-choose', 'choose-h');
+  }
+
+  function choose(ev) {
+    ev.preventDefault();
+    const picked = document.querySelector('input[name=choice]:checked');
+    if (!picked) { fail(t('choose_legend')); document.querySelector('input[name=choice]').focus(); return; }
+    st.choice = Number(picked.value);
+    $('chosen').textContent = st.view.choices[st.choice];
+    $('progress').hidden = true;
+    for (const id of ['p-sent', 'p-block', 'p-final']) $(id).className = '';
+    $('confirm').disabled = false;
+    $('change').disabled = false;
+    show('s-confirm', 'confirm-h');
+  }
+
+  function step(id, detail) {
+    const li = $(id);
+    li.className = 'done';
+    if (detail) li.dataset.detail = detail;
+  }
+
+  // submit posts the cast, retrying as `cocorico vote` does: a busy node
+  // (503) with a growing wait, a re-vote too soon (429) after its
+  // Retry-After, for a minute at most.
+  async function submit(cast) {
+    const deadline = Date.now() + 60000;
+    let wait = 500;
+    for (;;) {
+      try {
+        return await Coco.postJSON('/v1/casts', cast);
+      } catch (e) {
+        const busy = e instanceof APIError && (e.status === 503 || e.status === 429);
+        if (!busy || Date.now() + wait > deadline) throw e;
+        const ms = e.status === 429 ? Math.max(1000, e.retryAfter * 1000) : wait;
+        Coco.showError(t(e.status === 429 ? 'err_too_soon' : 'err_busy', { seconds: Math.ceil(ms / 1000) }));
+        await Coco.sleep(ms);
+        Coco.showError('');
+        wait = Math.min(wait * 2, 8000);
+      }
+    }
+  }
+
+  async function waitFinal(id) {
+    const started = Date.now();
+    for (;;) {
+      let s = null;
+      try { s = await Coco.getJSON('/v1/casts/' + id); } catch (e) { /* keep asking */ }
+      if (s && (s.status === 'final' || s.status === 'replaced')) return s;
+      if (Date.now() - started > 30000) Coco.showError(t('err_wait'));
+      await Coco.sleep(150);
+    }
+  }
+
+  async function confirm() {
+    $('confirm').disabled = true;
+    $('change').disabled = true;
+    $('progress').hidden = false;
+    const t0 = performance.now();
+    const e = st.entry;
+    const seq = e.last_seq + 1;
+    let signed;
+    try {
+      signed = call('signCast', st.genesisText, st.defText, ballotID, JSON.stringify({
+        ballot_id: ballotID, seq, choice: st.choice, registrar: e.registrar, token_prefix: e.token_prefix, token: e.token,
+      }), e.seed);
+    } catch (err) {
+      fail(String(err.message || err));
+      return;
+    }
+    // The seq is spent once the cast is signed: keep it before sending.
+    e.last_seq = seq;
+    e.casts.push(signed.cast_id);
+    Wallet.put(st.chain.genesis_hash, ballotID, st.voter, e);
+    try {
+      await submit(signed.cast);
+    } catch (err) {
+      fail(nodeError(err));
+      $('change').disabled = false;
+      return;
+    }
+    step('p-sent');
+    const s = await waitFinal(signed.cast_id);
+    step('p-block', String(s.height));
+    let v;
+    try {
+      st.receipt = await Coco.request('/v1/casts/' + signed.cast_id + '/receipt');
+      v = call('verifyReceipt', st.genesisText, st.receipt);
+    } catch (err) {
+      fail(nodeError(err));
+      return;
+    }
+    if (!v.valid) {
+      fail(t('err_receipt', { check: v.checks.filter((c) => !c.ok).map((c) => t('c_' + c.name)).join(', ') }));
+      return;
+    }
+    step('p-final');
+    document.body.dataset.confirmToReceiptMs = String(Math.round(performance.now() - t0));
+    counted(v);
+  }
+
+  function counted(v) {
+    $('counted-text').textContent = t('counted_text', { height: v.height, signers: v.signers, validators: v.validators });
+    const link = location.origin + '/check?cast=' + v.cast_id;
+    $('check-link').href = '/check?cast=' + v.cast_id;
+    $('proof-cast').textContent = v.cast_id;
+    $('proof-block').textContent = String(v.height);
+    $('proof-link').textContent = link;
+    const svg = call('qrSVG', link).svg;
+    const img = $('qr');
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+    img.alt = 'QR: ' + link;
+    document.body.dataset.castId = v.cast_id;
+    show('s-counted', 'counted-h');
+  }
+
+  $('login').addEventListener('submit', login);
+  $('choose').addEventListener('submit', choose);
+  $('confirm').addEventListener('click', confirm);
+  $('change').addEventListener('click', () => show('s-choose', 'choose-h'));
+  $('download').addEventListener('click', () =>
+    Coco.download('cocorico-receipt-' + document.body.dataset.castId.slice(0, 16) + '.json', st.receipt));
+  $('print').addEventListener('click', () => window.print());
+  $('wallet-export').addEventListener('click', () => Coco.download('cocorico-wallet.json', Wallet.exportText()));
+  $('wallet-import').addEventListener('change', async (ev) => {
+    const f = ev.target.files[0];
+    if (!f) return;
+    try {
+      Wallet.importText(await f.text());
+      $('wallet-msg').textContent = t('wallet_imported');
+    } catch (e) {
+      $('wallet-msg').textContent = String(e.message || e);
+    }
+  });
+  start();
+})();

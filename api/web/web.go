@@ -1,0 +1,202 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Config configures the pages.
+type Config struct {
+	// RegistrarOrigins returns the origins (scheme://host[:port]) of a
+	// ballot's registrars, or nothing for an unknown ballot: the voting
+	// page's Content-Security-Policy lets it reach those and this node
+	// only. Nil allows this node only.
+	RegistrarOrigins func(ballotID string) []string
+}
+
+// Pages serves the citizen's pages and their assets.
+type Pages struct {
+	cfg    Config
+	assets *assets
+	msgs   map[string]map[string]string
+	pages  map[string]*template.Template
+}
+
+// Languages are the pages' languages; the first is the default.
+var Languages = []string{"en", "fr"}
+
+// pageScripts lists each page's scripts after common.js.
+var pageScripts = map[string][]string{
+	"index":  {"ballot.js"},
+	"ballot": {"ballot.js"},
+	"vote":   {"wasm_exec.js", "wallet.js", "vote.js"},
+	"check":  {"wasm_exec.js", "check.js"},
+}
+
+// New loads the embedded pages and assets.
+func New(cfg Config) (*Pages, error) {
+	a, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pages{cfg: cfg, assets: a, pages: map[string]*template.Template{}}
+	data, err := pageFS.ReadFile("pages/i18n.json")
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &p.msgs); err != nil {
+		return nil, fmt.Errorf("pages/i18n.json: %w", err)
+	}
+	funcs := template.FuncMap{"asset": a.path}
+	for name := range pageScripts {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(pageFS, "pages/layout.html", "pages/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+// Register adds the pages' routes to m. The JSON API keeps /v1.
+func (p *Pages) Register(m *http.ServeMux) {
+	m.HandleFunc("GET /{$}", p.page("index"))
+	m.HandleFunc("GET /ballots/{id}", p.page("ballot"))
+	m.HandleFunc("GET /vote/{id}", p.page("vote"))
+	m.HandleFunc("GET /check", p.page("check"))
+	m.HandleFunc("GET /embed.js", p.embed)
+	m.HandleFunc("GET /assets/{name}", func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header(), "default-src 'none'")
+		p.assets.serve(w, r)
+	})
+}
+
+// WasmSizes returns the WebAssembly client's size raw and as served (gzip).
+func (p *Pages) WasmSizes() (raw, served int) {
+	x := p.assets.byPlain["cocorico.wasm"]
+	return x.rawBytes, len(x.data)
+}
+
+var hexID = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+type pageData struct {
+	Lang     string
+	Page     string
+	Scripts  []string
+	BallotID string
+	T        map[string]string
+	// Switch is this page's address in the other language.
+	Switch string
+}
+
+func (p *Pages) page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if (name == "ballot" || name == "vote") && !hexID.MatchString(id) {
+			http.Error(w, "not a ballot id", http.StatusNotFound)
+			return
+		}
+		lang := p.language(w, r)
+		connect := "'self'"
+		switch name {
+		case "vote":
+			if p.cfg.RegistrarOrigins != nil {
+				for _, o := range p.cfg.RegistrarOrigins(id) {
+					connect += " " + o
+				}
+			}
+		case "check":
+			// The voter may ask any other node whether the cast counts.
+			connect += " https: http:"
+		}
+		h := w.Header()
+		securityHeaders(h, "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob:; "+
+			"connect-src "+connect+"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Content-Language", lang)
+		h.Set("Vary", "Accept-Language, Cookie")
+		q := r.URL.Query()
+		q.Set("lang", p.msgs[lang]["switch_lang_code"])
+		d := pageData{Lang: lang, Page: name, Scripts: append([]string{"common.js"}, pageScripts[name]...),
+			BallotID: id, T: p.msgs[lang], Switch: "?" + q.Encode()}
+		if err := p.pages[name].Execute(w, d); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}
+}
+
+// language picks the page's language: ?lang= (remembered in a cookie),
+// else the cookie, else the first of Languages in Accept-Language.
+func (p *Pages) language(w http.ResponseWriter, r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); p.msgs[l] != nil {
+		http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode})
+		return l
+	}
+	if c, err := r.Cookie("lang"); err == nil && p.msgs[c.Value] != nil {
+		return c.Value
+	}
+	return fromAcceptLanguage(r.Header.Get("Accept-Language"))
+}
+
+// fromAcceptLanguage returns the known language the header prefers most
+// (RFC 9110 §12.5.4), or the default.
+func fromAcceptLanguage(header string) string {
+	best, bestQ := Languages[0], 0.0
+	for _, part := range strings.Split(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		base, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if _, err := fmt.Sscanf(v, "%g", &q); err != nil {
+				continue
+			}
+		}
+		for _, l := range Languages {
+			if base == l && q > bestQ {
+				best, bestQ = l, q
+			}
+		}
+	}
+	return best
+}
+
+// securityHeaders are on every page and asset.
+func securityHeaders(h http.Header, csp string) {
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+}
+
+// embed serves the button's script: to any site (CORS and
+// Cross-Origin-Resource-Policy allow it), cached for five minutes so that
+// a fix reaches every embedding page soon.
+func (p *Pages) embed(w http.ResponseWriter, r *http.Request) {
+	x := p.assets.byPlain["embed.js"]
+	h := w.Header()
+	securityHeaders(h, "default-src 'none'")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=300")
+	w.Write(x.data)
+}
+
+// Origin returns the scheme://host[:port] of a registrar URL, or "" when
+// it is not an http(s) URL.
+func Origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

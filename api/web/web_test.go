@@ -1,0 +1,195 @@
+package web_test
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cocorico/node/api/web"
+	"github.com/cocorico/node/ballot"
+)
+
+const ballotID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func newServer(t *testing.T) (*web.Pages, *httptest.Server) {
+	t.Helper()
+	p, err := web.New(web.Config{RegistrarOrigins: func(string) []string { return []string{"https://registrar.example"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := http.NewServeMux()
+	p.Register(m)
+	srv := httptest.NewServer(m)
+	t.Cleanup(srv.Close)
+	return p, srv
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	// A transport that does not add Accept-Encoding by itself.
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func TestPagesCarryAStrictContentSecurityPolicy(t *testing.T) {
+	_, srv := newServer(t)
+	for _, path := range []string{"/", "/ballots/" + ballotID, "/vote/" + ballotID, "/check"} {
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self' 'wasm-unsafe-eval';", "frame-ancestors 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "'unsafe-eval'") {
+			t.Errorf("%s: CSP allows inline or eval: %q", path, csp)
+		}
+		for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Access-Control-Allow-Origin": ""} {
+			if got := resp.Header.Get(h); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, h, got, want)
+			}
+		}
+		// No inline script, handler or style attribute: the CSP would
+		// block them, so none may be needed.
+		for _, m := range regexp.MustCompile(`<script[^>]*>`).FindAllString(body, -1) {
+			if !strings.Contains(m, ` src="/assets/`) && !strings.Contains(m, `type="application/json"`) {
+				t.Errorf("%s: inline script %s", path, m)
+			}
+		}
+		if m := regexp.MustCompile(`\son[a-z]+=|\sstyle=`).FindString(body); m != "" {
+			t.Errorf("%s: inline handler or style %q", path, m)
+		}
+	}
+	resp, _ := get(t, srv.URL+"/vote/"+ballotID)
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://registrar.example;") {
+		t.Errorf("the voting page may reach more than the node and the ballot's registrar: %q", csp)
+	}
+}
+
+func TestEmbedScriptIsServedToAnyOrigin(t *testing.T) {
+	_, srv := newServer(t)
+	resp, body := get(t, srv.URL+"/embed.js")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "attachShadow") {
+		t.Fatalf("embed.js: %s", resp.Status)
+	}
+	for h, want := range map[string]string{"Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin",
+		"Content-Type": "text/javascript; charset=utf-8", "X-Content-Type-Options": "nosniff"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+}
+
+func TestWasmIsServedPrecompressedUnderItsContentHash(t *testing.T) {
+	p, srv := newServer(t)
+	_, page := get(t, srv.URL+"/vote/"+ballotID)
+	path := regexp.MustCompile(`data-wasm="(/assets/cocorico\.[0-9a-f]{16}\.wasm)"`).FindStringSubmatch(page)
+	if path == nil {
+		t.Fatal("the voting page names no hashed WebAssembly module")
+	}
+	resp, gz := get(t, srv.URL+path[1], "Accept-Encoding", "br, gzip")
+	for h, want := range map[string]string{"Content-Type": "application/wasm", "Content-Encoding": "gzip",
+		"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	raw, served := p.WasmSizes()
+	t.Logf("WebAssembly client: %d bytes raw, %d bytes gzip as served", raw, served)
+	if served != len(gz) || served > 3<<20 {
+		t.Errorf("served %d bytes (WasmSizes %d), want under 3 MiB", len(gz), served)
+	}
+	zr, err := gzip.NewReader(strings.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, _ := io.ReadAll(zr)
+	resp, plain := get(t, srv.URL+path[1])
+	if resp.Header.Get("Content-Encoding") != "" || plain != string(unzipped) || len(plain) != raw {
+		t.Errorf("without gzip: %d bytes, encoding %q; want the %d raw bytes", len(plain), resp.Header.Get("Content-Encoding"), raw)
+	}
+	if !strings.HasPrefix(plain, "\x00asm") {
+		t.Error("not a WebAssembly module")
+	}
+	if resp, _ := get(t, srv.URL+"/assets/cocorico.wasm"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unhashed asset name answers %s, want 404", resp.Status)
+	}
+}
+
+func TestLanguageComesFromTheQueryThenTheCookieThenAcceptLanguage(t *testing.T) {
+	_, srv := newServer(t)
+	for _, c := range []struct {
+		header []string
+		query  string
+		want   string
+	}{
+		{nil, "", "en"},
+		{[]string{"Accept-Language", "fr-FR,fr;q=0.9,en;q=0.8"}, "", "fr"},
+		{[]string{"Accept-Language", "de, en;q=0.5, fr;q=0.7"}, "", "fr"},
+		{[]string{"Accept-Language", "de"}, "", "en"},
+		{[]string{"Accept-Language", "fr"}, "?lang=en", "en"},
+		{[]string{"Cookie", "lang=fr", "Accept-Language", "en"}, "", "fr"},
+	} {
+		resp, body := get(t, srv.URL+"/check"+c.query, c.header...)
+		if !strings.Contains(body, `<html lang="`+c.want+`">`) || resp.Header.Get("Content-Language") != c.want {
+			t.Errorf("%v %s: want %s, Content-Language %q", c.header, c.query, c.want, resp.Header.Get("Content-Language"))
+		}
+	}
+}
+
+func TestEveryMessageTheScriptsUseIsTranslated(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("pages", "i18n.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs map[string]map[string]string
+	if err := json.Unmarshal(data, &msgs); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"c_on_chain"}
+	for _, c := range []string{ballot.CheckVersion, ballot.CheckChain, ballot.CheckBallot, ballot.CheckCast, ballot.CheckToken,
+		ballot.CheckSignature, ballot.CheckBlockTime, ballot.CheckInclusion, ballot.CheckCommit} {
+		want = append(want, "c_"+c)
+	}
+	scripts, _ := filepath.Glob(filepath.Join("assets", "*.js"))
+	for _, s := range scripts {
+		src, _ := os.ReadFile(s)
+		for _, m := range regexp.MustCompile(`\bt\('([a-z_]+)'[,)]`).FindAllStringSubmatch(string(src), -1) {
+			want = append(want, m[1])
+		}
+	}
+	for _, lang := range web.Languages {
+		for _, key := range want {
+			if msgs[lang][key] == "" {
+				t.Errorf("%s: no message %q", lang, key)
+			}
+		}
+		for key := range msgs[web.Languages[0]] {
+			if _, ok := msgs[lang][key]; !ok {
+				t.Errorf("%s: no message %q", lang, key)
+			}
+		}
+	}
+}

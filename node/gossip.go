@@ -1,0 +1,113 @@
+package node
+
+import (
+	"context"
+	"errors"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/p2p"
+)
+
+// The gossip handler: what the node does with what peers send, and the
+// block-sync answers it serves (p2p.Handler).
+
+var _ p2p.Handler = (*peerNetwork)(nil)
+
+// HandleTxs implements p2p.Handler: each gossiped transaction goes
+// through every check, as one sent over HTTP does (signatures on all
+// cores). The batch is rejected, and costs its forwarder score, when one
+// of them is what a forwarder could have known to be bad; the others are
+// kept all the same. Duplicates, replays, timing (not open yet, closed)
+// and overload are no one's fault.
+func (nw *peerNetwork) HandleTxs(txs [][]byte) p2p.Verdict {
+	_, errs := nw.n.app.SubmitMany(context.Background(), txs)
+	v := p2p.Ignore
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			v = p2p.Accept
+		case forwarderFault(err):
+			return p2p.Reject
+		}
+	}
+	return v
+}
+
+func forwarderFault(err error) bool {
+	for _, e := range []error{ballot.ErrMalformed, ballot.ErrTooLarge, ballot.ErrCastInvalid, ballot.ErrTokenInvalid,
+		ballot.ErrVoterSignature, ballot.ErrChoiceOutOfRange, ballot.ErrUnknownRegistrar, ballot.ErrDefinitionInvalid,
+		ballot.ErrOrganizerSignature, ballot.ErrOrganizerNotAllowed, ballot.ErrWrongChain, ballot.ErrSealedInvalid,
+		ballot.ErrKeykeeperInvalid, ballot.ErrKeykeeperSignature, ballot.ErrDealInvalid} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// HandleConsensus implements p2p.Handler.
+func (nw *peerNetwork) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdict {
+	if m.Proposal != nil {
+		nw.recent.add(&m.Proposal.Block)
+	}
+	if h := m.Height(); h <= nw.n.ledger.Height() {
+		return p2p.Ignore // an old height: no use to anyone
+	}
+	if d := nw.driver.Load(); d != nil {
+		if err := d.DeliverVerified(m); err != nil { // p2p's validator verified it
+			return p2p.Ignore
+		}
+	}
+	return p2p.Accept
+}
+
+// HandleFinal implements p2p.Handler: a final block announced by a peer.
+func (nw *peerNetwork) HandleFinal(from peer.ID, h *consensus.Header, c *consensus.Commit) p2p.Verdict {
+	if h.Height <= nw.n.ledger.Height() {
+		return p2p.Ignore
+	}
+	if b, ok := nw.recent.get(h.Hash()); ok {
+		nw.mu.Lock()
+		nw.pending[h.Height] = decided{b, c}
+		nw.mu.Unlock()
+	}
+	nw.poke()
+	return p2p.Accept
+}
+
+// Height implements p2p.Handler.
+func (nw *peerNetwork) Height() uint64 { return nw.n.ledger.Height() }
+
+// SyncBlocks implements p2p.Handler.
+func (nw *peerNetwork) SyncBlocks(from uint64, max, maxBytes int) ([]p2p.SyncBlock, error) {
+	var out []p2p.SyncBlock
+	size := 0
+	for h := from; h <= nw.n.ledger.Height() && len(out) < max; h++ {
+		b, err := nw.n.ledger.Block(h)
+		if err != nil {
+			return out, err
+		}
+		c, err := nw.n.ledger.CommitAt(h)
+		if err != nil {
+			return out, err
+		}
+		sb := p2p.SyncBlock{Block: b.Encode(), Commit: c.Encode()}
+		if size += len(sb.Block) + len(sb.Commit); size > maxBytes && len(out) > 0 {
+			break
+		}
+		out = append(out, sb)
+	}
+	return out, nil
+}
+
+// ConsensusMessages implements p2p.Handler.
+func (nw *peerNetwork) ConsensusMessages(height uint64) []*consensus.Message {
+	d := nw.driver.Load()
+	if d == nil {
+		return nil
+	}
+	return d.Messages(height)
+}
