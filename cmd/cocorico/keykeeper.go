@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
@@ -121,7 +122,7 @@ func newKeykeeperRunCmd() *cobra.Command {
 					g, err = n.Genesis(ctx)
 				}
 				if g != nil {
-					bs, err := n.Ballots(ctx)
+					bs, err := allBallots(ctx, n)
 					if err != nil {
 						say("listing ballots: " + err.Error())
 					}
@@ -148,4 +149,22 @@ func newKeykeeperRunCmd() *cobra.Command {
 	cmd.Flags().StringVar(&keys, "keys", "keykeeper.json", "the keykeeper's keys file")
 	cmd.Flags().DurationVar(&every, "every", 10*time.Second, "how often to look at the chain")
 	return cmd
+}
+
+// allBallots lists every ballot of the chain, a page of 200 at a time
+// (only the genesis organizers create ballots: they are few).
+func allBallots(ctx context.Context, n *client.Node) ([]api.BallotView, error) {
+	var out []api.BallotView
+	before := -1
+	for {
+		p, err := n.BallotPage(ctx, before, 200)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, p.Ballots...)
+		if p.NextBefore == nil {
+			return out, nil
+		}
+		before = *p.NextBefore
+	}
 }
