@@ -34,7 +34,7 @@ func (s *Server) keyring(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, v)
 }
 
-// submitKeykeeper takes a keykeeper's deal, complaint or share: a
+// submitKeykeeper takes a keykeeper's deal, complaint, answer or share: a
 // transaction envelope with exactly one of them.
 func (s *Server) submitKeykeeper(w http.ResponseWriter, r *http.Request) {
 	var tx ballot.Tx
@@ -43,7 +43,7 @@ func (s *Server) submitKeykeeper(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tx.Definition != nil || tx.Cast != nil {
-		WriteError(w, fmt.Errorf("%w: only a deal, complaint or share here", ErrBadRequest))
+		WriteError(w, fmt.Errorf("%w: only a deal, complaint, answer or share here", ErrBadRequest))
 		return
 	}
 	checked, err := s.cfg.Backend.Submit(r.Context(), tx.Encode())

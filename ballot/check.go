@@ -100,7 +100,8 @@ func CheckBatch(r Rules, txs []*Tx, data [][]byte, ballots Ballots) ([]*Checked,
 	return out, errs
 }
 
-// checkKeykeeperTx applies the stateless rules to a deal, complaint or share.
+// checkKeykeeperTx applies the stateless rules to a deal, complaint,
+// answer or share.
 func checkKeykeeperTx(r Rules, tx *Tx, id consensus.Hash, data []byte, ballots Ballots) (*Checked, error) {
 	var err error
 	switch {
@@ -110,11 +111,13 @@ func checkKeykeeperTx(r Rules, tx *Tx, id consensus.Hash, data []byte, ballots B
 		err = tx.Complaint.Verify(r.Chain, ballots)
 	case tx.Share != nil:
 		err = tx.Share.Verify(r.Chain, ballots)
+	case tx.Answer != nil:
+		err = tx.Answer.Verify(r.Chain, ballots)
 	default:
 		err = fmt.Errorf("%w: an empty transaction", ErrMalformed)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Checked{ID: id, Bytes: data, Deal: tx.Deal, Complaint: tx.Complaint, Share: tx.Share}, nil
+	return &Checked{ID: id, Bytes: data, Deal: tx.Deal, Complaint: tx.Complaint, Share: tx.Share, Answer: tx.Answer}, nil
 }

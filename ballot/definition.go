@@ -91,6 +91,9 @@ type Definition struct {
 	// (docs/PROTOCOL.md §19); absent for an open ballot.
 	Keykeepers []Keykeeper `cbor:"12,keyasint,omitempty" json:"keykeepers,omitempty"`
 	Threshold  uint8       `cbor:"13,keyasint,omitempty" json:"threshold,omitempty"`
+	// KeygenCloses (Unix ms) ends a sealed ballot's deals and complaints;
+	// dealers answer complaints until Opens (docs/PROTOCOL.md §19.2).
+	KeygenCloses int64 `cbor:"14,keyasint,omitempty" json:"keygen_closes,omitempty"`
 }
 
 // Limits of a definition.

@@ -50,7 +50,8 @@ var (
 	// ErrShareInvalid: a keykeeper's share of the election secret does not
 	// match the key generation's commitments; the error names the keykeeper.
 	ErrShareInvalid = errors.New("keykeeper share invalid")
-	// ErrKeygenClosed: a deal or complaint at or after the ballot opens.
+	// ErrKeygenClosed: a deal or complaint at or after the ballot's
+	// keygen_closes, an answer at or after it opens.
 	ErrKeygenClosed = errors.New("key generation closed: the ballot has opened")
 	// ErrSealedNoKey: fewer than t deals qualified before the ballot
 	// opened: it has no election key and takes no cast.

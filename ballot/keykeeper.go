@@ -1,9 +1,11 @@
 package ballot
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/cocorico/node/ballot/seal"
 	"github.com/cocorico/node/consensus"
@@ -30,6 +32,7 @@ const (
 	DomainDeal      = "cocorico/v1/deal"
 	DomainComplaint = "cocorico/v1/complaint"
 	DomainShare     = "cocorico/v1/share"
+	DomainAnswer    = "cocorico/v1/answer"
 	// DomainSealed prefixes the context of every sealed-ballot encryption
 	// and proof: "cocorico/v1/sealed" ‖ genesis hash ‖ ballot id.
 	DomainSealed = "cocorico/v1/sealed"
@@ -55,6 +58,72 @@ type Complaint struct {
 	Keykeeper uint8          `cbor:"2,keyasint" json:"keykeeper"`
 	Against   uint8          `cbor:"3,keyasint" json:"against"`
 	Signature []byte         `cbor:"4,keyasint,omitempty" json:"signature"`
+}
+
+// Answer is dealer Keykeeper's reply to keykeeper To's complaint: the
+// share f_i(To+1) in clear, which anybody checks against the dealer's
+// commitments. A complaint answered so keeps the deal qualified
+// (docs/PROTOCOL.md §19.2).
+type Answer struct {
+	BallotID  consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
+	Keykeeper uint8          `cbor:"2,keyasint" json:"keykeeper"`
+	To        uint8          `cbor:"3,keyasint" json:"to"`
+	Value     []byte         `cbor:"4,keyasint" json:"value"`
+	Signature []byte         `cbor:"5,keyasint,omitempty" json:"signature"`
+}
+
+// SignBytes returns "cocorico/v1/answer" ‖ canonical {1: genesis hash, 2: the answer without its signature}.
+func (a *Answer) SignBytes(chain consensus.Chain) []byte {
+	u := *a
+	u.Signature = nil
+	return signBytes(DomainAnswer, chain, &u)
+}
+
+// Sign signs a with the dealer's key.
+func (a *Answer) Sign(chain consensus.Chain, key ed25519.PrivateKey) {
+	a.Signature = ed25519.Sign(key, a.SignBytes(chain))
+}
+
+// Verify applies every stateless rule to an answer (its check against the
+// commitments needs the deal: Batch does it).
+func (a *Answer) Verify(chain consensus.Chain, ballots Ballots) error {
+	b, err := keykeeperOf(chain, ballots, a.BallotID, a.Keykeeper, a.SignBytes(chain), a.Signature)
+	if err != nil {
+		return err
+	}
+	if int(a.To) >= len(b.Def.Keykeepers) || a.To == a.Keykeeper {
+		return fmt.Errorf("%w: answer of keykeeper %d to %d", ErrKeykeeperInvalid, a.Keykeeper, a.To)
+	}
+	if len(a.Value) != seal.ScalarSize {
+		return fmt.Errorf("%w: keykeeper %d: answer of %d bytes, want %d", ErrShareInvalid, a.Keykeeper, len(a.Value), seal.ScalarSize)
+	}
+	return nil
+}
+
+// recipients returns the keykeepers' HPKE keys in order.
+func recipients(b *Ballot) [][]byte {
+	out := make([][]byte, len(b.Def.Keykeepers))
+	for j, k := range b.Def.Keykeepers {
+		out[j] = k.EncKey
+	}
+	return out
+}
+
+// NewAnswer makes and signs dealer i's answer to keykeeper j's complaint,
+// replaying its deal from rnd, the stream it dealt from (the deal on the
+// chain must be that one: ErrDealInvalid otherwise).
+func NewAnswer(rnd io.Reader, chain consensus.Chain, b *Ballot, onChain *Deal, j int, key ed25519.PrivateKey) (*Answer, error) {
+	i := int(onChain.Keykeeper)
+	d, v, err := seal.ShareOf(rnd, int(b.Def.Threshold), recipients(b), DealContext(chain, b.ID, i), j+1)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.EqualFunc(d.Commitments, onChain.Commitments, bytes.Equal) {
+		return nil, fmt.Errorf("%w: keykeeper %d's deal on the chain was not made from this stream", ErrDealInvalid, i)
+	}
+	a := &Answer{BallotID: b.ID, Keykeeper: uint8(i), To: uint8(j), Value: v}
+	a.Sign(chain, key)
+	return a, nil
 }
 
 // KeyShare is keykeeper j's share x_j of the election secret, published
@@ -132,11 +201,7 @@ func (d *Deal) Dealing() *seal.Dealing {
 
 // NewDeal makes and signs keykeeper i's (0-based) deal for a sealed ballot.
 func NewDeal(rnd io.Reader, chain consensus.Chain, b *Ballot, i int, key ed25519.PrivateKey) (*Deal, error) {
-	recipients := make([][]byte, len(b.Def.Keykeepers))
-	for j, k := range b.Def.Keykeepers {
-		recipients[j] = k.EncKey
-	}
-	dl, err := seal.Deal(rnd, int(b.Def.Threshold), recipients, DealContext(chain, b.ID, i))
+	dl, err := seal.Deal(rnd, int(b.Def.Threshold), recipients(b), DealContext(chain, b.ID, i))
 	if err != nil {
 		return nil, err
 	}
@@ -211,10 +276,13 @@ func (d *Definition) checkKeykeepers() error {
 		return fmt.Errorf("%w: %s", ErrDefinitionInvalid, fmt.Sprintf(format, args...))
 	}
 	if d.Tally != TallySealed {
-		if len(d.Keykeepers) != 0 || d.Threshold != 0 {
-			return bad("keykeepers and a threshold are for sealed ballots only")
+		if len(d.Keykeepers) != 0 || d.Threshold != 0 || d.KeygenCloses != 0 {
+			return bad("keykeepers, a threshold and keygen_closes are for sealed ballots only")
 		}
 		return nil
+	}
+	if d.KeygenCloses <= 0 || d.KeygenCloses >= d.Opens {
+		return bad("keygen_closes %d, opens %d: want 0 < keygen_closes < opens", d.KeygenCloses, d.Opens)
 	}
 	n := len(d.Keykeepers)
 	if n < 1 || n > MaxKeykeepers {

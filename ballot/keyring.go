@@ -11,7 +11,7 @@ import (
 )
 
 // Keyring is the key generation of a sealed ballot as the chain holds it
-// (docs/PROTOCOL.md §19): the deals and complaints that landed before the
+// (docs/PROTOCOL.md §19): the deals, complaints and answers that landed before the
 // ballot opened, the shares checked after it closed, and, once t of them
 // are in, the election secret they recover. Every node derives the same
 // keyring from the same blocks.
@@ -23,11 +23,14 @@ type Keyring struct {
 	// Secret is the election secret (a P-256 scalar), set in the block
 	// whose share is the t-th valid one, where the count happens.
 	Secret []byte `cbor:"5,keyasint,omitempty" json:"secret,omitempty"`
+	// Answers are the dealers' answers to complaints, checked.
+	Answers []*Answer `cbor:"6,keyasint,omitempty" json:"answers,omitempty"`
 }
 
 func (k *Keyring) clone() *Keyring {
 	c := *k
 	c.Deals, c.Complaints, c.Shares = slices.Clone(k.Deals), slices.Clone(k.Complaints), slices.Clone(k.Shares)
+	c.Answers = slices.Clone(k.Answers)
 	return &c
 }
 
@@ -40,12 +43,23 @@ func (k *Keyring) deal(i uint8) *Deal {
 	return nil
 }
 
+// answer returns dealer i's answer to keykeeper j's complaint, if any.
+func (k *Keyring) answer(i, j uint8) *Answer {
+	for _, a := range k.Answers {
+		if a.Keykeeper == i && a.To == j {
+			return a
+		}
+	}
+	return nil
+}
+
 // Qualified returns the 0-based numbers of the dealers whose deal counts:
-// dealt before the ballot opened and no complaint against it, in order.
+// dealt before keygen_closes, and every complaint against it answered
+// with a share that matches its commitments, in order.
 func (k *Keyring) Qualified() []int {
 	var out []int
 	for _, d := range k.Deals {
-		if !slices.ContainsFunc(k.Complaints, func(c *Complaint) bool { return c.Against == d.Keykeeper }) {
+		if !slices.ContainsFunc(k.Complaints, func(c *Complaint) bool { return c.Against == d.Keykeeper && k.answer(d.Keykeeper, c.Keykeeper) == nil }) {
 			out = append(out, int(d.Keykeeper))
 		}
 	}
@@ -179,8 +193,9 @@ func (b *Batch) checkSealedOpen(bal *Ballot) error {
 	return nil
 }
 
-// checkKeykeeper applies the stateful rules to a deal, complaint or share
-// (docs/PROTOCOL.md §19.5) and returns its ballot and keyring (not a copy).
+// checkKeykeeper applies the stateful rules to a deal, complaint, answer
+// or share (docs/PROTOCOL.md §19.5) and returns its ballot and keyring
+// (not a copy).
 func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
 	var id consensus.Hash
 	var who uint8
@@ -189,6 +204,8 @@ func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
 		id, who = tx.Deal.BallotID, tx.Deal.Keykeeper
 	case tx.Complaint != nil:
 		id, who = tx.Complaint.BallotID, tx.Complaint.Keykeeper
+	case tx.Answer != nil:
+		id, who = tx.Answer.BallotID, tx.Answer.Keykeeper
 	default:
 		id, who = tx.Share.BallotID, tx.Share.Keykeeper
 	}
@@ -204,9 +221,12 @@ func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if a := tx.Answer; a != nil {
+		return bal, k, b.checkAnswer(bal, k, a, name)
+	}
 	if tx.Share == nil {
-		if b.time >= bal.Def.Opens {
-			return nil, nil, fmt.Errorf("%s: %w: opened at %d, block time %d", name, ErrKeygenClosed, bal.Def.Opens, b.time)
+		if b.time >= bal.Def.KeygenCloses {
+			return nil, nil, fmt.Errorf("%s: %w: deals and complaints closed at %d, block time %d", name, ErrKeygenClosed, bal.Def.KeygenCloses, b.time)
 		}
 		if d := tx.Deal; d != nil && k.deal(d.Keykeeper) != nil {
 			return nil, nil, fmt.Errorf("%s: %w: dealt already", name, ErrKeykeeperRepeat)
@@ -240,8 +260,31 @@ func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
 	return bal, k, nil
 }
 
-// addKeykeeper applies a deal, complaint or share; the share that is the
-// t-th valid one counts the ballot.
+// checkAnswer applies the stateful rules to dealer a.Keykeeper's answer:
+// before opening, to a complaint not answered yet, with the share the
+// dealer's commitments say.
+func (b *Batch) checkAnswer(bal *Ballot, k *Keyring, a *Answer, name string) error {
+	switch {
+	case b.time >= bal.Def.Opens:
+		return fmt.Errorf("%s: %w: answers closed at the opening, %d, block time %d", name, ErrKeygenClosed, bal.Def.Opens, b.time)
+	case !slices.ContainsFunc(k.Complaints, func(c *Complaint) bool { return c.Keykeeper == a.To && c.Against == a.Keykeeper }):
+		return fmt.Errorf("%s: %w: no complaint of keykeeper %d to answer", name, ErrKeykeeperInvalid, a.To)
+	case k.answer(a.Keykeeper, a.To) != nil:
+		return fmt.Errorf("%s: %w: answered keykeeper %d already", name, ErrKeykeeperRepeat, a.To)
+	}
+	d := k.deal(a.Keykeeper)
+	com, err := d.Dealing().Check(int(bal.Def.Threshold), len(bal.Def.Keykeepers), DealContext(b.rules.Chain, bal.ID, int(a.Keykeeper)))
+	if err != nil {
+		return fmt.Errorf("stored deal of %s: %w", name, err)
+	}
+	if err := com.CheckShare(int(a.To)+1, a.Value); err != nil {
+		return fmt.Errorf("%s: %w: its answer to keykeeper %d does not match its commitments: %v", name, ErrShareInvalid, a.To, err)
+	}
+	return nil
+}
+
+// addKeykeeper applies a deal, complaint, answer or share; the share that
+// is the t-th valid one counts the ballot.
 func (b *Batch) addKeykeeper(tx *Checked) error {
 	bal, _, err := b.checkKeykeeper(tx)
 	if err != nil {
@@ -257,6 +300,9 @@ func (b *Batch) addKeykeeper(tx *Checked) error {
 		return nil
 	case tx.Complaint != nil:
 		k.Complaints = append(k.Complaints, tx.Complaint)
+		return nil
+	case tx.Answer != nil:
+		k.Answers = append(k.Answers, tx.Answer)
 		return nil
 	}
 	k.Shares = append(k.Shares, tx.Share)
@@ -382,9 +428,17 @@ func (k *Keyring) NewShare(chain consensus.Chain, b *Ballot, j int, encPriv []by
 		if err != nil {
 			return nil, err
 		}
+		if a := k.answer(uint8(i), uint8(j)); a != nil { // complained, and answered in clear
+			x, err := seal.Scalar(a.Value)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, x)
+			continue
+		}
 		x, err := seal.OpenShare(d.Dealing(), com, j+1, sk, ctx)
 		if err != nil {
-			return nil, fmt.Errorf("the share of keykeeper %d's deal: %w (it should have been complained against before opening)", i, err)
+			return nil, fmt.Errorf("the share of keykeeper %d's deal: %w (it should have been complained against before keygen_closes)", i, err)
 		}
 		parts = append(parts, x)
 	}
@@ -413,6 +467,11 @@ func (k *Keyring) Verify(chain consensus.Chain, b *Ballot) error {
 	}
 	for _, s := range k.Shares {
 		if err := s.Verify(chain, one); err != nil {
+			return err
+		}
+	}
+	for _, a := range k.Answers {
+		if err := a.Verify(chain, one); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,11 @@ func castTx(c *ballot.Cast) *ballot.Checked {
 	return &ballot.Checked{ID: tx.ID(), Bytes: tx.Encode(), Cast: c}
 }
 
+func answerTx(a *ballot.Answer) *ballot.Checked {
+	tx := &ballot.Tx{Answer: a}
+	return &ballot.Checked{ID: tx.ID(), Bytes: tx.Encode(), Answer: a}
+}
+
 func shareTx(s *ballot.KeyShare) *ballot.Checked {
 	tx := &ballot.Tx{Share: s}
 	return &ballot.Checked{ID: tx.ID(), Bytes: tx.Encode(), Share: s}
@@ -123,6 +128,8 @@ func TestKeykeeperMessagesOutOfPlaceAreRefused(t *testing.T) {
 	self.Sign(chain, e.Keykeepers[3].Sign)
 	k, _, _ := st.Keyring(e.Ballot.ID)
 	share, _ := k.NewShare(chain, e.Ballot, 0, e.Keykeepers[0].EncPriv, e.Keykeepers[0].Sign)
+	unasked := &ballot.Answer{BallotID: e.Ballot.ID, Keykeeper: 1, To: 0, Value: share.Value}
+	unasked.Sign(chain, e.Keykeepers[1].Sign)
 	cases := map[string]struct {
 		err  error
 		want error
@@ -133,6 +140,9 @@ func TestKeykeeperMessagesOutOfPlaceAreRefused(t *testing.T) {
 		"a second deal, before opening":      {stateful(dealTx(d), 1500), ballot.ErrKeykeeperRepeat},
 		"a deal at opening":                  {stateful(dealTx(d), e.Def.Opens), ballot.ErrKeygenClosed},
 		"a share before closing":             {stateful(shareTx(share), e.Def.Closes-1), ballot.ErrShareTooEarly},
+		"a deal at keygen_closes":            {stateful(dealTx(d), e.Def.KeygenCloses), ballot.ErrKeygenClosed},
+		"an answer to no complaint":          {stateful(answerTx(unasked), 1500), ballot.ErrKeykeeperInvalid},
+		"an answer at opening":               {stateful(answerTx(unasked), e.Def.Opens), ballot.ErrKeygenClosed},
 	}
 	for name, c := range cases {
 		if !errors.Is(c.err, c.want) {

@@ -52,7 +52,7 @@ func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
 	rng := ballottest.Seeded(19)
 	var got sealedVectors
 	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "Sealed vectors?", Choices: []string{"for", "against", "abstention"},
-		Opens: 1_767_225_660_000, Closes: 1_767_312_000_000, Revote: true, Tally: ballot.TallySealed, Threshold: 2,
+		Opens: 1_767_225_660_000, Closes: 1_767_312_000_000, Revote: true, Tally: ballot.TallySealed, Threshold: 2, KeygenCloses: 1_767_225_630_000,
 		Registrars: []ballot.Registrar{{Name: "vector registrar", URL: "https://registrar.example", Key: ballot.MarshalRegistrarKey(&reg.PublicKey)}}}
 	var signs []ed25519.PrivateKey
 	var privs [][]byte

@@ -112,8 +112,8 @@ func AppHash(inCreationOrder []Results) consensus.Hash {
 }
 
 // Checked is a transaction that passed the stateless checks and is ready
-// for the stateful ones. Exactly one of Cast, Ballot, Deal, Complaint and
-// Share is set.
+// for the stateful ones. Exactly one of Cast, Ballot, Deal, Complaint,
+// Answer and Share is set.
 type Checked struct {
 	ID        consensus.Hash
 	Bytes     []byte
@@ -122,9 +122,11 @@ type Checked struct {
 	Deal      *Deal
 	Complaint *Complaint
 	Share     *KeyShare
+	Answer    *Answer
 }
 
-// Kind names the transaction's kind: definition, cast, deal, complaint or share.
+// Kind names the transaction's kind: definition, cast, deal, complaint,
+// answer or share.
 func (c *Checked) Kind() string {
 	switch {
 	case c.Ballot != nil:
@@ -135,6 +137,8 @@ func (c *Checked) Kind() string {
 		return "deal"
 	case c.Complaint != nil:
 		return "complaint"
+	case c.Answer != nil:
+		return "answer"
 	}
 	return "share"
 }

@@ -18,12 +18,13 @@ type Tx struct {
 	Deal      *Deal      `cbor:"3,keyasint,omitempty" json:"deal,omitempty"`
 	Complaint *Complaint `cbor:"4,keyasint,omitempty" json:"complaint,omitempty"`
 	Share     *KeyShare  `cbor:"5,keyasint,omitempty" json:"share,omitempty"`
+	Answer    *Answer    `cbor:"6,keyasint,omitempty" json:"answer,omitempty"`
 }
 
 // kinds returns how many of t's fields are set.
 func (t *Tx) kinds() int {
 	n := 0
-	for _, set := range []bool{t.Definition != nil, t.Cast != nil, t.Deal != nil, t.Complaint != nil, t.Share != nil} {
+	for _, set := range []bool{t.Definition != nil, t.Cast != nil, t.Deal != nil, t.Complaint != nil, t.Share != nil, t.Answer != nil} {
 		if set {
 			n++
 		}
@@ -55,7 +56,7 @@ func DecodeTx(data []byte, max int) (*Tx, error) {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if t.kinds() != 1 {
-		return nil, fmt.Errorf("%w: a transaction holds exactly one of definition, cast, deal, complaint and share", ErrMalformed)
+		return nil, fmt.Errorf("%w: a transaction holds exactly one of definition, cast, deal, complaint, answer and share", ErrMalformed)
 	}
 	return &t, nil
 }

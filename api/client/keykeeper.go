@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"slices"
 	"time"
@@ -36,6 +38,15 @@ func NewKeykeeperKeys(name string) (*KeykeeperKeys, error) {
 	var err error
 	k.EncPub, k.EncPriv, err = seal.NewKeyPair(rand.Reader)
 	return k, err
+}
+
+// dealStream is the random stream k deals ballot id from: derived from its
+// secret signing seed, so that it can replay its deal to answer a
+// complaint (and dealing twice makes the same deal), and from the ballot
+// id, so that no two ballots share a polynomial. ChaCha8 is a
+// cryptographically strong generator (math/rand/v2).
+func (k *KeykeeperKeys) dealStream(id consensus.Hash) *mrand.ChaCha8 {
+	return mrand.NewChaCha8(sha256.Sum256(slices.Concat([]byte("cocorico/v1/deal-stream"), k.SignSeed, id[:])))
 }
 
 // Sign returns the signing key.
@@ -77,8 +88,9 @@ func LoadKeykeeperKeys(path string) (*KeykeeperKeys, error) {
 }
 
 // KeykeeperStep does what keykeeper k has to do for ballot id at time
-// now, and says so through say: before opening, deal if it has not and
-// complain against every deal whose share for it is bad; after closing,
+// now, and says so through say: before keygen_closes, deal if it has not
+// and complain against every deal whose share for it is bad; until
+// opening, answer every complaint against its own deal; after closing,
 // publish its share until the ballot is counted. It does nothing for a
 // ballot that does not name k. `cocorico keykeeper deal/share/run` call it.
 func KeykeeperStep(ctx context.Context, n *Node, g *consensus.Genesis, k *KeykeeperKeys, id consensus.Hash, now time.Time, say func(string)) error {
@@ -115,12 +127,31 @@ func KeykeeperStep(ctx context.Context, n *Node, g *consensus.Genesis, k *Keykee
 	ms := now.UnixMilli()
 	switch {
 	case ms < b.Def.Opens:
-		if !slices.ContainsFunc(kr.Deals, func(d *ballot.Deal) bool { return int(d.Keykeeper) == me }) {
-			d, err := ballot.NewDeal(rand.Reader, chain, b, me, k.Sign())
+		mine := slices.IndexFunc(kr.Deals, func(d *ballot.Deal) bool { return int(d.Keykeeper) == me })
+		if mine < 0 {
+			if ms >= b.Def.KeygenCloses {
+				return fmt.Errorf("too late to deal: deals closed at %s", time.UnixMilli(b.Def.KeygenCloses).UTC().Format(time.RFC3339))
+			}
+			d, err := ballot.NewDeal(k.dealStream(id), chain, b, me, k.Sign())
 			if err != nil {
 				return err
 			}
 			return submit("deal", &ballot.Tx{Deal: d})
+		}
+		for _, c := range kr.Complaints {
+			if int(c.Against) != me || slices.ContainsFunc(kr.Answers, func(a *ballot.Answer) bool { return a.Keykeeper == c.Against && a.To == c.Keykeeper }) {
+				continue
+			}
+			a, err := ballot.NewAnswer(k.dealStream(id), chain, b, kr.Deals[mine], int(c.Keykeeper), k.Sign())
+			if err != nil {
+				return err
+			}
+			if err := submit(fmt.Sprintf("answer to keykeeper %d's complaint", c.Keykeeper), &ballot.Tx{Answer: a}); err != nil {
+				return err
+			}
+		}
+		if ms >= b.Def.KeygenCloses {
+			return nil
 		}
 		bad, err := kr.BadDeals(chain, b, me, k.EncPriv)
 		if err != nil {

@@ -61,6 +61,8 @@ type Options struct {
 	// Keykeepers, when set, make the ballot sealed among that many
 	// keykeepers, Threshold of whom recover its key.
 	Keykeepers, Threshold int
+	// KeygenCloses ends deals and complaints; default Opens − 1.
+	KeygenCloses int64
 }
 
 // Keykeeper holds a test keykeeper's secrets.
@@ -132,7 +134,10 @@ func NewElection(o Options) *Election {
 		}
 		k.EncPriv = priv
 		kks = append(kks, k)
-		def.Tally, def.Threshold = ballot.TallySealed, uint8(o.Threshold)
+		def.Tally, def.Threshold, def.KeygenCloses = ballot.TallySealed, uint8(o.Threshold), o.KeygenCloses
+		if def.KeygenCloses == 0 {
+			def.KeygenCloses = o.Opens - 1
+		}
 		def.Keykeepers = append(def.Keykeepers, ballot.Keykeeper{Name: fmt.Sprintf("keykeeper %d", i), Key: k.Sign.Public().(ed25519.PublicKey), EncKey: pub})
 	}
 	def.Sign(org)

@@ -45,9 +45,30 @@ func (c DealContext) proofID() []byte { return []byte{byte(c.Dealer)} }
 // Deal makes the dealing of keykeeper ctx.Dealer for threshold t, to the
 // keykeepers whose HPKE keys are recipients (keykeeper j = recipients[j-1]).
 func Deal(rnd io.Reader, t int, recipients [][]byte, ctx DealContext) (*Dealing, error) {
+	d, _, err := deal(rnd, t, recipients, ctx)
+	return d, err
+}
+
+// ShareOf replays Deal from the same random stream and returns the share
+// it gave keykeeper j (1..n) with the dealing it made: a dealer that
+// derives its stream from a secret of its own answers a complaint with it
+// (the caller checks the dealing is the one on the chain).
+func ShareOf(rnd io.Reader, t int, recipients [][]byte, ctx DealContext, j int) (*Dealing, []byte, error) {
+	d, shares, err := deal(rnd, t, recipients, ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if j < 1 || j > len(shares) {
+		return nil, nil, fmt.Errorf("seal: keykeeper %d of %d", j, len(shares))
+	}
+	v, _ := shares[j-1].Value.MarshalBinary()
+	return d, v, nil
+}
+
+func deal(rnd io.Reader, t int, recipients [][]byte, ctx DealContext) (*Dealing, []secretsharing.Share, error) {
 	n := len(recipients)
 	if t < 1 || t > n {
-		return nil, fmt.Errorf("seal: threshold %d of %d", t, n)
+		return nil, nil, fmt.Errorf("seal: threshold %d of %d", t, n)
 	}
 	a0 := g.RandomNonZeroScalar(rnd)
 	ss := secretsharing.New(rnd, uint(t-1), a0)
@@ -56,19 +77,24 @@ func Deal(rnd io.Reader, t int, recipients [][]byte, ctx DealContext) (*Dealing,
 	for k, c := range com {
 		d.Commitments[k], _ = c.MarshalBinaryCompress()
 	}
-	for j, s := range ss.Share(uint(n)) {
+	shares := ss.Share(uint(n))
+	for j, s := range shares {
 		v, _ := s.Value.MarshalBinary()
 		enc, ct, _, err := encrypt(rnd, recipients[j], ctx.shareInfo(j+1), v, nil)
 		if err != nil {
-			return nil, fmt.Errorf("seal: share for keykeeper %d: %w", j+1, err)
+			return nil, nil, fmt.Errorf("seal: share for keykeeper %d: %w", j+1, err)
 		}
 		d.Shares[j] = append(enc, ct...)
 	}
 	p := dl.Prove(g, g.Generator(), com[0], a0, ctx.proofID(), ctx.Info, rnd)
 	d.ProofV, _ = p.V.MarshalBinaryCompress()
 	d.ProofR, _ = p.R.MarshalBinary()
-	return d, nil
+	return d, shares, nil
 }
+
+// CheckShare checks a share f(j) revealed in clear (a dealer's answer to
+// keykeeper j's complaint) against the dealer's commitments.
+func (c Commitments) CheckShare(j int, value []byte) error { return Joint(c).CheckShare(j, value) }
 
 // Commitments are a dealer's parsed commitments.
 type Commitments []group.Element
@@ -222,6 +248,9 @@ func element(b []byte) (group.Element, error) {
 	}
 	return e, nil
 }
+
+// Scalar parses a scalar (ScalarSize bytes, big-endian, below the order).
+func Scalar(b []byte) (group.Scalar, error) { return scalar(b) }
 
 func scalar(b []byte) (group.Scalar, error) {
 	if len(b) != ScalarSize {

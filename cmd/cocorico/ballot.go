@@ -34,11 +34,11 @@ func defaultOrganizerKey() string {
 
 func newBallotCreateCmd() *cobra.Command {
 	var (
-		nodeURL, question, opens, closes, keyPath, tokenFile string
-		registrars, keykeepers                               []string
-		choices                                              []string
-		revote, sealed, noWait                               bool
-		bits, threshold                                      int
+		nodeURL, question, opens, closes, keyPath, tokenFile, keygenCloses string
+		registrars, keykeepers                                             []string
+		choices                                                            []string
+		revote, sealed, noWait                                             bool
+		bits, threshold                                                    int
 	)
 	cmd := &cobra.Command{
 		Use:   "create --node URL --question Q --choice A --choice B ... --closes TIME [--opens TIME] [--registrar URL]",
@@ -103,7 +103,16 @@ Without --choice the choices are for / against / abstention.`,
 			def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: question, Choices: choices,
 				Opens: opensAt.UnixMilli(), Closes: closesAt.UnixMilli(), Revote: revote}
 			if sealed {
-				def.Tally, def.Keykeepers, def.Threshold = ballot.TallySealed, kks, uint8(threshold)
+				kc := now.Add(opensAt.Sub(now) / 2)
+				if keygenCloses != "" {
+					if kc, err = parseTime(keygenCloses, now); err != nil {
+						return usagef("--keygen-closes: %v", err)
+					}
+				}
+				if !kc.After(now) || !kc.Before(opensAt) {
+					return usagef("a sealed ballot's keykeepers deal and complain before --keygen-closes and answer before --opens: want now < keygen-closes < opens (give --opens a later time)")
+				}
+				def.Tally, def.Keykeepers, def.Threshold, def.KeygenCloses = ballot.TallySealed, kks, uint8(threshold), kc.UnixMilli()
 			}
 			adminToken, err := readAdminToken(tokenFile)
 			if err != nil {
@@ -152,6 +161,7 @@ Without --choice the choices are for / against / abstention.`,
 	f.BoolVar(&sealed, "sealed", false, "sealed tally: choices encrypted until t keykeepers share after closing (give --opens time for the keykeepers to deal)")
 	f.StringArrayVar(&keykeepers, "keykeeper", nil, "a sealed ballot's keykeeper, NAME=KEYS as `cocorico keykeeper keygen` prints them (repeat, 1 to 16)")
 	f.IntVar(&threshold, "threshold", 0, "how many keykeepers' shares recover a sealed ballot's key")
+	f.StringVar(&keygenCloses, "keygen-closes", "", "end of a sealed ballot's deals and complaints; dealers answer complaints until --opens (default halfway from now to --opens)")
 	f.BoolVar(&noWait, "no-wait", false, "print the id without waiting for the ballot to be final")
 	f.IntVar(&bits, "key-bits", ballot.KeyBits2048, "registrar key size: 2048 or 3072")
 	cmd.MarkFlagRequired("question")

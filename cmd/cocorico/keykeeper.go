@@ -36,7 +36,7 @@ func parseKeykeeper(s string) (ballot.Keykeeper, error) {
 
 func newKeykeeperCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "keykeeper", Short: "Hold a share of sealed ballots' keys: keygen, deal, share, run"}
-	cmd.AddCommand(newKeykeeperKeygenCmd(), newKeykeeperStepCmd("deal", "Deal this keykeeper's part of a sealed ballot's key (before it opens), and complain against bad deals"),
+	cmd.AddCommand(newKeykeeperKeygenCmd(), newKeykeeperStepCmd("deal", "Deal this keykeeper's part of a sealed ballot's key, complain against bad deals, answer complaints (before it opens)"),
 		newKeykeeperStepCmd("share", "Publish this keykeeper's share of a sealed ballot's key (after it closes)"), newKeykeeperRunCmd())
 	return cmd
 }
@@ -104,7 +104,7 @@ func newKeykeeperRunCmd() *cobra.Command {
 	var every time.Duration
 	cmd := &cobra.Command{
 		Use:   "run [--keys FILE] [--node URL] [--every 10s]",
-		Short: "Deal, complain and share by itself, at the right times, for every sealed ballot that names this keykeeper",
+		Short: "Deal, complain, answer and share by itself, at the right times, for every sealed ballot that names this keykeeper",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			k, err := client.LoadKeykeeperKeys(keys)

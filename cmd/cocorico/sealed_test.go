@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 )
@@ -48,7 +49,7 @@ func (l *lockedBuffer) String() string {
 
 // A sealed ballot from the command line, 2 of 3 keykeepers: keygen, ballot
 // create --sealed, deals (keykeepers A and B by hand, C by its daemon,
-// `keykeeper run`), sealed votes through `cocorico vote`, results that say
+// `keykeeper run`), a false complaint of B that C's daemon answers, sealed votes through `cocorico vote`, results that say
 // "sealed" until the count, two shares after closing (A by hand, C by its
 // daemon; B stays away), then the counts and a receipt that says what its
 // cast said.
@@ -72,7 +73,7 @@ func TestSealedBallotFromTheCommandLine(t *testing.T) {
 		keyLines = append(keyLines, strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]))
 	}
 	args := []string{"ballot", "create", "--node", api, "--key", filepath.Join(dir, "organizer.key"), "--registrar", info.Registrar,
-		"--registrar-token-file", info.RegistrarTokenFile, "--question", "Sealed?", "--opens", "+8s", "--closes", "+20s", "--sealed", "--threshold", "2"}
+		"--registrar-token-file", info.RegistrarTokenFile, "--question", "Sealed?", "--opens", "+12s", "--closes", "+24s", "--sealed", "--threshold", "2"}
 	for _, l := range keyLines {
 		args = append(args, "--keykeeper", l)
 	}
@@ -105,9 +106,28 @@ func TestSealedBallotFromTheCommandLine(t *testing.T) {
 	}
 	n := client.NewNode(api)
 	ctx := context.Background()
-	waitFor(t, "three qualified deals", 8*time.Second, func() bool {
+	waitFor(t, "three deals", 8*time.Second, func() bool {
 		v, err := n.Keyring(ctx, id)
-		return err == nil && len(v.Qualified) == 3 && v.ElectionKey != nil
+		return err == nil && len(v.Keyring.Deals) == 3
+	})
+	// Keykeeper B complains, falsely, against C's deal: C's daemon answers
+	// with the share in clear and C's deal stays qualified.
+	kkb, err := client.LoadKeykeeperKeys(filepath.Join(dir, "kkb.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := n.Genesis(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &ballot.Complaint{BallotID: id, Keykeeper: 1, Against: 2}
+	c.Sign(g.Chain(), kkb.Sign())
+	if _, err := n.SubmitKeykeeper(ctx, &ballot.Tx{Complaint: c}); err != nil {
+		t.Fatalf("B's complaint: %v", err)
+	}
+	waitFor(t, "C's daemon answers the complaint", 8*time.Second, func() bool {
+		v, err := n.Keyring(ctx, id)
+		return err == nil && len(v.Keyring.Answers) == 1 && len(v.Qualified) == 3 && v.ElectionKey != nil
 	})
 	_, bv, _ := n.Ballot(ctx, id)
 	waitFor(t, "the opening", 15*time.Second, func() bool { return time.Now().After(bv.OpensAt.Add(time.Second)) })
@@ -149,7 +169,7 @@ func TestSealedBallotFromTheCommandLine(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, ",for,1\n") || !strings.Contains(out, ",against,2\n") || !strings.Contains(out, ",abstention,0\n") {
 		t.Fatalf("results after the count: exit %d\n%s", code, out)
 	}
-	if d := daemonOut.String(); !strings.Contains(d, "deal sent") || !strings.Contains(d, "share sent") {
+	if d := daemonOut.String(); !strings.Contains(d, "deal sent") || !strings.Contains(d, "answer to keykeeper 1's complaint sent") || !strings.Contains(d, "share sent") {
 		t.Fatalf("the daemon's log says no deal or no share:\n%s", d)
 	}
 	rec, err := n.Receipt(ctx, casts[1])

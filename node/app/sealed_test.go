@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -343,5 +344,86 @@ func TestSealedBallotStateSurvivesARestart(t *testing.T) {
 	f.commit(t)
 	if res, _, _ := f.app.State().Results(f.e.Ballot.ID); !slices.Equal(res.Counts, []uint64{0, 0, 1}) {
 		t.Fatalf("counts %v after the restart, want [0 0 1]", res.Counts)
+	}
+}
+
+// A complaint is resolved in the open: the accused dealer answers with the
+// share in clear, anybody checks it against its commitments, and an
+// honest dealer stays qualified whatever a keykeeper claims; a dealer who
+// cannot answer correctly is disqualified. The complainer's share then
+// uses the answered value, and the count is right.
+func TestFalseComplaintIsAnsweredAndTheDealStaysQualified(t *testing.T) {
+	f := newSealedFixture(t)
+	chain, b := f.g.Chain(), f.e.Ballot
+	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
+		t.Fatal(err)
+	}
+	f.commit(t)
+	stream := func(i int) *mrand.ChaCha8 { return ballottest.Seeded(uint64(100 + i)) }
+	deals := make([]*ballot.Deal, 5)
+	for i := range deals {
+		d, err := ballot.NewDeal(stream(i), chain, b, i, f.e.Keykeepers[i].Sign)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deals[i] = d
+		if err := f.submit(t, &ballot.Tx{Deal: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.commit(t)
+	complain := func(from, against int) {
+		c := &ballot.Complaint{BallotID: b.ID, Keykeeper: uint8(from), Against: uint8(against)}
+		c.Sign(chain, f.e.Keykeepers[from].Sign)
+		if err := f.submit(t, &ballot.Tx{Complaint: c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	complain(1, 2) // false: deal 2 is honest
+	complain(3, 4) // dealer 4 will not answer right
+	f.commit(t)
+	if q := f.keyring(t, f.app).Qualified(); !slices.Equal(q, []int{0, 1, 3}) {
+		t.Fatalf("qualified before the answers %v, want [0 1 3]", q)
+	}
+	answer, err := ballot.NewAnswer(stream(2), chain, b, deals[2], 1, f.e.Keykeepers[2].Sign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.submit(t, &ballot.Tx{Answer: answer}); err != nil {
+		t.Fatal(err)
+	}
+	wrong, _ := ballot.NewAnswer(stream(4), chain, b, deals[4], 3, f.e.Keykeepers[4].Sign)
+	wrong.Value = answer.Value
+	wrong.Sign(chain, f.e.Keykeepers[4].Sign)
+	if err := f.submit(t, &ballot.Tx{Answer: wrong}); !errors.Is(err, ballot.ErrShareInvalid) || !strings.Contains(err.Error(), "keykeeper 4") {
+		t.Fatalf("a wrong answer: %v, want share_invalid naming keykeeper 4", err)
+	}
+	if _, err := ballot.NewAnswer(stream(9), chain, b, deals[4], 3, f.e.Keykeepers[4].Sign); !errors.Is(err, ballot.ErrDealInvalid) {
+		t.Fatalf("an answer replayed from another stream: %v, want deal_invalid", err)
+	}
+	f.commit(t)
+	if q := f.keyring(t, f.other).Qualified(); !slices.Equal(q, []int{0, 1, 2, 3}) {
+		t.Fatalf("qualified after the answers %v, want [0 1 2 3]", q)
+	}
+
+	f.now = time.UnixMilli(f.e.Def.Opens)
+	key, _ := f.keyring(t, f.app).ElectionKey(chain, b)
+	choices := []uint32{2, 0, 2}
+	for _, ch := range choices {
+		if err := f.submit(t, &ballot.Tx{Cast: f.e.SealedCast(f.e.NewVoter(), 1, ch, key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.commit(t)
+	f.now = time.UnixMilli(f.e.Def.Closes)
+	f.commit(t)
+	for _, j := range []int{1, 2, 3} { // keykeeper 1's share takes deal 2's answered value
+		if err := f.submit(t, &ballot.Tx{Share: f.share(t, j)}); err != nil {
+			t.Fatalf("share %d: %v", j, err)
+		}
+	}
+	f.commit(t)
+	if res, _, _ := f.other.State().Results(b.ID); !slices.Equal(res.Counts, []uint64{1, 0, 2}) {
+		t.Fatalf("counts %v, want [1 0 2]", res.Counts)
 	}
 }

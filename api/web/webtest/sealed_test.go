@@ -62,7 +62,7 @@ func TestWasmAndCLICastSealedBallotsThatCountAfterClosing(t *testing.T) {
 	}
 	now := time.Now()
 	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "Sealed in the browser?", Choices: []string{"for", "against", "abstention"},
-		Opens: now.Add(6 * time.Second).UnixMilli(), Closes: now.Add(16 * time.Second).UnixMilli(), Revote: true,
+		Opens: now.Add(6 * time.Second).UnixMilli(), Closes: now.Add(16 * time.Second).UnixMilli(), Revote: true, KeygenCloses: now.Add(4 * time.Second).UnixMilli(),
 		Registrars: []ballot.Registrar{{Name: "devnet registrar", URL: info.Registrar, Key: rk.PublicKey}}, Tally: ballot.TallySealed, Threshold: 2}
 	var keepers []*client.KeykeeperKeys
 	for _, name := range []string{"A", "B", "C"} {
