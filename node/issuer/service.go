@@ -44,10 +44,16 @@ type Config struct {
 	// CheckWait is the longest a request waits for a check slot before
 	// it is refused as overloaded; default 2 s.
 	CheckWait time.Duration
-	Clock     func() time.Time
-	Rand      io.Reader
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// SessionTTL is how long a session minted by a login may be
+	// redeemed; default 5 minutes, at most an hour.
+	SessionTTL time.Duration
+	// MaxSessions bounds the sessions held (default 65,536): beyond, the
+	// least recently minted is forgotten.
+	MaxSessions int
+	Clock       func() time.Time
+	Rand        io.Reader
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 // Service is the registrar's service.
@@ -65,6 +71,7 @@ type Service struct {
 	inFlight int
 	tmu      sync.Mutex // guards throttle and inFlight
 	throttle *registrar.Throttle
+	sessions *registrar.OneTime[session] // guarded by tmu
 	decoy    registrar.CodeHash
 	logKey   [32]byte // keys the voter ids in log lines
 }
@@ -92,12 +99,22 @@ func New(cfg Config) (*Service, error) {
 	if cfg.CheckWait <= 0 {
 		cfg.CheckWait = 2 * time.Second
 	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 5 * time.Minute
+	}
+	if err := checkSessionTTL(cfg.SessionTTL); err != nil {
+		return nil, err
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 1 << 16
+	}
 	cfg.Throttle = cfg.Throttle.WithDefaults()
 	if err := cfg.Throttle.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{},
-		checks: make(chan struct{}, cfg.MaxChecks), throttle: registrar.NewThrottle(cfg.Throttle)}
+		checks: make(chan struct{}, cfg.MaxChecks), throttle: registrar.NewThrottle(cfg.Throttle),
+		sessions: registrar.NewOneTime[session](cfg.MaxSessions)}
 	if err := s.loadKeys(); err != nil {
 		return nil, err
 	}
@@ -197,7 +214,9 @@ func (s *Service) ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot
 }
 
 // IssueToken answers a voter's token request from the client address
-// from, in this order: the request's own checks (no slow hash); the
+// from, in this order: the request's own checks (no slow hash); for a
+// request with a session (a login's), the session, taken once, in place
+// of what follows up to the lock; for a request with a code, the
 // throttle (ErrThrottled, before any slow hash); a check slot (at most
 // MaxChecks at once, ErrOverloaded after CheckWait); the code, against a
 // decoy for an unknown voter id (one ErrNotAuthorized for both); then,
@@ -218,8 +237,13 @@ func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from ne
 	if err != nil {
 		return nil, err
 	}
-	addr := registrar.AddressKey(from)
-	if err := s.authorize(ctx, req.VoterID, req.Code, addr); err != nil {
+	voter := req.VoterID
+	if req.Session != "" {
+		if voter, err = s.redeem(req.Session, b.ID); err != nil {
+			result = "session_invalid"
+			return nil, err
+		}
+	} else if err := s.authorize(ctx, req.VoterID, req.Code, registrar.AddressKey(from)); err != nil {
 		switch {
 		case errors.Is(err, registrar.ErrNotAuthorized):
 			result = "not_authorized"
@@ -231,7 +255,7 @@ func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from ne
 		return nil, err
 	}
 	var isNew bool
-	err = s.cfg.Registry.Issue(b.ID, req.VoterID, func(prior []byte) ([]byte, error) {
+	err = s.cfg.Registry.Issue(b.ID, voter, func(prior []byte) ([]byte, error) {
 		var p *registrar.Issuance
 		if prior != nil {
 			i, err := registrar.DecodeIssuance(prior)
