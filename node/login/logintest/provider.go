@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/crypto"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
@@ -49,7 +50,9 @@ const (
 	Honest Fault = iota
 	// Expired issues ID tokens that expired an hour ago.
 	Expired
-	// OtherAudience issues ID tokens for another client.
+	// OtherAudience issues ID tokens for another client only (the op
+	// package always adds the requesting client to the audience, so the
+	// token endpoint's answer is signed again with another audience).
 	OtherAudience
 	// OtherNonce issues ID tokens with a nonce of its own.
 	OtherNonce
@@ -107,6 +110,7 @@ func Start(t interface {
 		}
 		http.Redirect(w, r, op.AuthCallbackURL(provider)(r.Context(), id), http.StatusFound)
 	}))
+	mux.Handle("/oauth/token", st.tokenEndpoint(provider))
 	mux.Handle("/", provider)
 	return &Provider{URL: srv.URL, srv: srv, store: st}
 }
@@ -186,13 +190,6 @@ type faultyRequest struct {
 	fault Fault
 }
 
-func (r faultyRequest) GetAudience() []string {
-	if r.fault == OtherAudience {
-		return []string{"someone-else"}
-	}
-	return r.AuthRequest.GetAudience()
-}
-
 func (r faultyRequest) GetNonce() string {
 	if r.fault == OtherNonce {
 		return "a-nonce-of-the-providers-own"
@@ -210,4 +207,52 @@ func (c faultyClient) IDTokenLifetime() time.Duration {
 		return -time.Hour
 	}
 	return c.Client.IDTokenLifetime()
+}
+
+// tokenEndpoint serves the op's token endpoint, and, under OtherAudience,
+// gives its ID token another audience, signed again with the provider's
+// key: a token a provider made for someone else.
+func (s *faultyStorage) tokenEndpoint(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.currentFault() != OtherAudience {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var body map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err == nil {
+			if raw, ok := body["id_token"].(string); ok {
+				if body["id_token"], err = s.otherAudience(r.Context(), raw); err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+			}
+		}
+		data, _ := json.Marshal(body)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(data)
+	})
+}
+
+func (s *faultyStorage) otherAudience(ctx context.Context, idToken string) (string, error) {
+	claims := new(oidc.IDTokenClaims)
+	if _, err := oidc.ParseToken(idToken, claims); err != nil {
+		return "", err
+	}
+	claims.Audience = []string{"someone-else"}
+	claims.AuthorizedParty = "someone-else"
+	key, err := s.SigningKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	signer, err := op.SignerFromKey(key)
+	if err != nil {
+		return "", err
+	}
+	return crypto.Sign(claims, signer)
 }
