@@ -67,28 +67,7 @@ func TestVoteWithLoginThroughTheLoopbackRedirect(t *testing.T) {
 	go func() { done <- reg.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	n := client.NewNode(info.Nodes[0].API)
-	g, err := n.Genesis(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	org, err := node.LoadKey(filepath.Join(dir, "organizer.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := submitTestBallot(ctx, n, g, org, regURL, clusterAdminToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if b, _, _ := n.Ballot(ctx, id); b != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("ballot not final")
-		}
-	}
-
+	id := finalTestBallot(t, dir, info.Nodes[0].API, regURL).ID
 	vote := func(wallet, receipt string) (int, string) {
 		return voteWithBrowser(t, "vote", "--login", "--no-browser", "--node", info.Nodes[0].API, "--registrar", regURL,
 			"--ballot", id.String(), "--choice", "for", "--wallet", filepath.Join(dir, wallet), "--receipt", filepath.Join(dir, receipt))

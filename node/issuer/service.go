@@ -58,11 +58,14 @@ type Config struct {
 
 // Service is the registrar's service.
 type Service struct {
-	cfg    Config
-	mu     sync.RWMutex
-	keys   map[consensus.Hash]*rsa.PrivateKey
-	keygen sync.Mutex // one key generation at a time: it is costly
-	cache  sync.Map   // consensus.Hash → *ballot.Ballot
+	cfg  Config
+	mu   sync.RWMutex
+	keys map[consensus.Hash]*rsa.PrivateKey
+	// signers holds each key ready to sign (its moduli prepared once),
+	// by key; guarded by mu.
+	signers map[*rsa.PrivateKey]*ballot.BlindSigner
+	keygen  sync.Mutex // one key generation at a time: it is costly
+	cache   sync.Map   // consensus.Hash → *ballot.Ballot
 
 	checks chan struct{} // a slot per slow hash allowed at once
 	// onCheck, if set (tests), runs in each check slot with the number of
@@ -112,7 +115,7 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.Throttle.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{},
+	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{}, signers: map[*rsa.PrivateKey]*ballot.BlindSigner{},
 		checks: make(chan struct{}, cfg.MaxChecks), throttle: registrar.NewThrottle(cfg.Throttle),
 		sessions: registrar.NewOneTime[session](cfg.MaxSessions)}
 	if err := s.loadKeys(); err != nil {
@@ -152,8 +155,21 @@ func (s *Service) loadKeys() error {
 		if !ok {
 			return fmt.Errorf("registrar key %s: %T, want RSA", id.Short(), k)
 		}
-		s.keys[id] = rk
+		if err := s.addKey(id, rk); err != nil {
+			return fmt.Errorf("registrar key %s: %w", id.Short(), err)
+		}
 	}
+	return nil
+}
+
+// addKey keeps key under id, ready to sign; s.mu is held (or s is not
+// shared yet).
+func (s *Service) addKey(id consensus.Hash, key *rsa.PrivateKey) error {
+	signer, err := ballot.NewBlindSigner(key)
+	if err != nil {
+		return err
+	}
+	s.keys[id], s.signers[key] = key, signer
 	return nil
 }
 
@@ -182,8 +198,11 @@ func (s *Service) NewKey(bits int) (consensus.Hash, []byte, error) {
 		return consensus.Hash{}, nil, err
 	}
 	s.mu.Lock()
-	s.keys[id] = k
+	err = s.addKey(id, k)
 	s.mu.Unlock()
+	if err != nil {
+		return consensus.Hash{}, nil, err
+	}
 	s.cfg.Logger.Info("registrar key created", "key_id", id.Short(), "bits", bits)
 	return id, der, nil
 }
@@ -233,6 +252,7 @@ func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from ne
 	}
 	s.mu.RLock()
 	key, err := registrar.CheckRequest(req, b, s.keys, s.cfg.Clock().UnixMilli())
+	signer := s.signers[key]
 	s.mu.RUnlock()
 	if err != nil {
 		return nil, err
@@ -268,7 +288,7 @@ func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from ne
 		if err != nil {
 			return nil, err
 		}
-		if sig, err = ballot.BlindSign(key, req.Blinded); err != nil {
+		if sig, err = signer.Sign(req.Blinded); err != nil {
 			return nil, fmt.Errorf("%w: blinded message: %v", ballot.ErrMalformed, err)
 		}
 		if isNew = fresh; !fresh {
