@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ var (
 	issuanceBaseline = flag.String("issuance.baseline", "", "a cocorico binary (e.g. main's) measured in the same run, for a ratio")
 	issuanceVoters   = flag.Int("issuance.voters", 6000, "tokens issued per measured registrar")
 	issuanceWorkers  = flag.Int("issuance.workers", 32, "concurrent token requests")
+	issuanceRounds   = flag.Int("issuance.rounds", 3, "rounds, each build measured once per round")
 )
 
 // TestMeasureIssuance is a measurement, not a check: a registrar process
@@ -54,26 +56,43 @@ func TestMeasureIssuance(t *testing.T) {
 	if *issuanceBaseline != "" {
 		builds = append([]struct{ name, bin string }{{"baseline", *issuanceBaseline}}, builds...)
 	}
-	rates := map[string]float64{}
+	regs := make([]string, len(builds))
 	for i, b := range builds {
-		reg, _ := startMeasuredRegistrar(t, b.bin, dir, fmt.Sprintf("issuance-%d", i), info.Nodes[0].API, true)
-		ballotOf := finalTestBallot(t, dir, info.Nodes[0].API, reg)
-		bodies := make([][]byte, *issuanceVoters)
-		for v := range bodies {
-			tr, err := ballot.NewTokenRequest(rand.Reader, ballotOf.Keys[0], ballotOf.ID, make([]byte, 32))
-			if err != nil {
-				t.Fatal(err)
+		regs[i], _ = startMeasuredRegistrar(t, b.bin, dir, fmt.Sprintf("issuance-%d", i), info.Nodes[0].API, true)
+	}
+	// Rounds alternate the builds, so that the load of the machine's
+	// other work falls on both alike; each round is a fresh ballot.
+	rates := make([][]float64, len(builds))
+	for round := range *issuanceRounds {
+		for i, b := range builds {
+			ballotOf := finalTestBallot(t, dir, info.Nodes[0].API, regs[i])
+			bodies := make([][]byte, *issuanceVoters)
+			for v := range bodies {
+				tr, err := ballot.NewTokenRequest(rand.Reader, ballotOf.Keys[0], ballotOf.ID, make([]byte, 32))
+				if err != nil {
+					t.Fatal(err)
+				}
+				bodies[v], _ = json.Marshal(registrarapi.TokenRequest{BallotID: ballotOf.ID, VoterID: fmt.Sprintf("t%05d", v),
+					Code: fmt.Sprintf("c%05d", v), Blinded: tr.Blinded})
 			}
-			bodies[v], _ = json.Marshal(registrarapi.TokenRequest{BallotID: ballotOf.ID, VoterID: fmt.Sprintf("t%05d", v),
-				Code: fmt.Sprintf("c%05d", v), Blinded: tr.Blinded})
+			ok, took, counts := issueAll(regs[i], bodies, *issuanceWorkers)
+			rate := float64(ok) / took.Seconds()
+			rates[i] = append(rates[i], rate)
+			t.Logf("round %d, %s: %d tokens in %v: %.0f tokens/s (answers %v)", round+1, b.name, ok, took.Round(time.Millisecond), rate, counts)
 		}
-		ok, took, counts := issueAll(reg, bodies, *issuanceWorkers)
-		rates[b.name] = float64(ok) / took.Seconds()
-		t.Logf("%s: %d tokens in %v: %.0f tokens/s (answers %v)", b.name, ok, took.Round(time.Millisecond), rates[b.name], counts)
 	}
-	if base := rates["baseline"]; base > 0 {
-		t.Logf("ratio this tree / baseline: %.2f×", rates["this tree"]/base)
+	for i, b := range builds {
+		t.Logf("%s: median %.0f tokens/s over %d rounds", b.name, median(rates[i]), len(rates[i]))
 	}
+	if len(builds) == 2 {
+		t.Logf("ratio this tree / baseline (medians): %.2f×", median(rates[1])/median(rates[0]))
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // finalTestBallot creates a ballot of the devnet in dir (its organizer's
