@@ -2,6 +2,8 @@ package issuer
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"crypto/rand"
 	"encoding/json"
 	"io"
@@ -14,14 +16,30 @@ import (
 
 	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 )
 
 // BenchmarkIssueTokenOverHTTP issues b.N tokens through the registrar's
-// HTTP face, service and store (the login path: a session each, minted
-// beforehand), 32 requests at once; it reports tokens/s.
+// HTTP face, service and store, 32 requests at once, and reports
+// tokens/s: by login (a session each, minted beforehand) and by the
+// roll (a voter id and code each, demo code hashes).
 func BenchmarkIssueTokenOverHTTP(b *testing.B) {
+	b.Run("login", func(b *testing.B) { benchIssue(b, false) })
+	b.Run("roll", func(b *testing.B) { benchIssue(b, true) })
+}
+
+func benchIssue(b *testing.B, roll bool) {
 	f := newFixture(&testing.T{}, Config{})
+	var entries []registrar.RollEntry
+	if roll {
+		for i := range b.N {
+			entries = append(entries, registrar.RollEntry{VoterID: fmt.Sprintf("v%07d", i), Code: fmt.Sprintf("c%07d", i)})
+		}
+		if _, err := ImportRoll(context.Background(), f.reg, entries, registrar.DemoHashParams, rand.Reader); err != nil {
+			b.Fatal(err)
+		}
+	}
 	srv := httptest.NewServer(registrarapi.NewHandler(registrarapi.Config{Service: f.svc, Logger: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()
 	bodies := make([][]byte, b.N)
@@ -30,11 +48,13 @@ func BenchmarkIssueTokenOverHTTP(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		session, _, err := f.svc.NewSession(f.b.ID, consensus.Sum([]byte{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}))
-		if err != nil {
+		req := registrarapi.TokenRequest{BallotID: f.b.ID, Blinded: tr.Blinded}
+		if roll {
+			req.VoterID, req.Code = entries[i].VoterID, entries[i].Code
+		} else if req.Session, _, err = f.svc.NewSession(f.b.ID, consensus.Sum(fmt.Appendf(nil, "subject %d", i))); err != nil {
 			b.Fatal(err)
 		}
-		bodies[i], _ = json.Marshal(registrarapi.TokenRequest{BallotID: f.b.ID, Session: session, Blinded: tr.Blinded})
+		bodies[i], _ = json.Marshal(req)
 	}
 	const workers = 32
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
