@@ -28,10 +28,10 @@ func newRegistrarCmd() *cobra.Command {
 func newRegistrarServeCmd() *cobra.Command {
 	var (
 		home, listen, nodeURL, roll, tokenFile, ipHeader, configFile string
-		demoHash                                         bool
-		maxChecks                                        int
-		throttle                                         = registrar.DefaultThrottle
-		lf                                               logFlags
+		demoHash                                                     bool
+		maxChecks                                                    int
+		throttle                                                     = registrar.DefaultThrottle
+		lf                                                           logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --home DIR --node URL [--roll FILE] [--listen ADDR]",

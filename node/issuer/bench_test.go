@@ -3,9 +3,9 @@ package issuer
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
