@@ -165,17 +165,16 @@ func (l *Login) relyingParty(ctx context.Context) (rp.RelyingParty, error) {
 	if l.party != nil {
 		return l.party, nil
 	}
-	opts := []rp.Option{
-		rp.WithHTTPClient(l.cfg.HTTPClient),
-		rp.WithVerifierOpts(rp.WithNonce(func(ctx context.Context) string {
-			n, _ := ctx.Value(nonceKey{}).(string)
-			return n
-		})),
-	}
+	// One WithVerifierOpts: a second one replaces the first's options.
+	verify := []rp.VerifierOption{rp.WithNonce(func(ctx context.Context) string {
+		n, _ := ctx.Value(nonceKey{}).(string)
+		return n
+	})}
 	if len(l.cfg.ACRValues) > 0 {
-		opts = append(opts, rp.WithVerifierOpts(rp.WithACRVerifier(oidc.DefaultACRVerifier(l.cfg.ACRValues))))
+		verify = append(verify, rp.WithACRVerifier(oidc.DefaultACRVerifier(l.cfg.ACRValues)))
 	}
-	party, err := rp.NewRelyingPartyOIDC(ctx, l.cfg.Issuer, l.cfg.ClientID, l.cfg.ClientSecret, l.cfg.RedirectURL, l.cfg.Scopes, opts...)
+	party, err := rp.NewRelyingPartyOIDC(ctx, l.cfg.Issuer, l.cfg.ClientID, l.cfg.ClientSecret, l.cfg.RedirectURL, l.cfg.Scopes,
+		rp.WithHTTPClient(l.cfg.HTTPClient), rp.WithVerifierOpts(verify...))
 	if err != nil {
 		return nil, fmt.Errorf("%w: the identity provider: %v", api.ErrUnavailable, err)
 	}

@@ -58,7 +58,7 @@ var users = []logintest.User{
 	{Subject: "minor", Birthdate: "2015-03-02", Birthplace: "75056"},
 }
 
-func newWorld(t *testing.T, th registrar.ThrottleConfig) *world {
+func newWorld(t *testing.T, th registrar.ThrottleConfig, edits ...func(*login.Config)) *world {
 	w := &world{t: t, now: time.Now()}
 	clock := func() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.now }
 	var h http.Handler
@@ -88,10 +88,14 @@ func newWorld(t *testing.T, th registrar.ThrottleConfig) *world {
 		t.Fatal(err)
 	}
 	bals[w.b.ID] = w.b
-	l, err := login.New(login.Config{Issuer: w.provider.URL, ClientID: logintest.ClientID, ClientSecret: logintest.ClientSecret,
+	lc := login.Config{Issuer: w.provider.URL, ClientID: logintest.ClientID, ClientSecret: logintest.ClientSecret,
 		RedirectURL: srv.URL + "/v1/login/callback", Scopes: []string{"openid", "profile"}, AllowedOrigins: []string{page},
 		Eligibility: registrar.Eligibility{MinAge: 18}, SubjectKey: bytes.Repeat([]byte{42}, 32),
-		Clock: clock, Logger: slog.New(slog.DiscardHandler)}, w.svc)
+		Clock: clock, Logger: slog.New(slog.DiscardHandler)}
+	for _, edit := range edits {
+		edit(&lc)
+	}
+	l, err := login.New(lc, w.svc)
 	if err != nil {
 		t.Fatal(err)
 	}

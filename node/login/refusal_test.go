@@ -11,6 +11,7 @@ import (
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/node/login"
 	"github.com/cocorico/node/node/login/logintest"
 )
 
@@ -112,6 +113,30 @@ func TestBadLoginsAreClearRefusalsThatRecordNothing(t *testing.T) {
 	}
 	if n := w.reg.Issued(w.b.ID); n != 0 {
 		t.Fatalf("%d tokens issued by refused logins", n)
+	}
+}
+
+// A registrar that asks for an assurance level (France Connect's
+// eidas1) asks it of the provider, refuses an ID token without it and
+// takes one with it.
+func TestAnIDTokenBelowTheAskedLevelIsRefused(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{}, func(c *login.Config) { c.ACRValues = []string{"eidas1"} })
+	w.provider.LogInAs("adult")
+	auth, err := w.start(page + "/vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := url.Parse(auth); u.Query().Get("acr_values") != "eidas1" || u.Query().Get("code_challenge_method") != "S256" || u.Query().Get("nonce") == "" {
+		t.Fatalf("authorization URL %s", auth)
+	}
+	next := browse(t, auth, page)
+	v, _ := url.ParseQuery(next.Fragment)
+	if v.Get("error") != "login_failed" || !strings.Contains(v.Get("error_description"), "acr") || w.reg.Issued(w.b.ID) != 0 {
+		t.Fatalf("an ID token without acr eidas1: %v", v)
+	}
+	w.provider.SetACR("eidas1")
+	if v := w.login("adult"); v.Get("session") == "" {
+		t.Fatalf("an ID token with acr eidas1: %v", v)
 	}
 }
 

@@ -118,6 +118,10 @@ func Start(t interface {
 // LogInAs makes the next logins approve subject.
 func (p *Provider) LogInAs(subject string) { p.store.set(func() { p.store.user = subject }) }
 
+// SetACR makes the next ID tokens carry acr (the assurance level the
+// login reached; "" by default, as the example storage gives).
+func (p *Provider) SetACR(acr string) { p.store.set(func() { p.store.acr = acr }) }
+
 // SetFault makes the next ID tokens misbehave (Honest: stop).
 func (p *Provider) SetFault(f Fault) { p.store.set(func() { p.store.fault = f }) }
 
@@ -129,6 +133,7 @@ type faultyStorage struct {
 	mu    sync.Mutex
 	user  string
 	fault Fault
+	acr   string
 }
 
 func (s *faultyStorage) set(f func()) {
@@ -174,7 +179,9 @@ func (s *faultyStorage) AuthRequestByCode(ctx context.Context, code string) (op.
 	if err != nil {
 		return nil, err
 	}
-	return faultyRequest{AuthRequest: r, fault: s.currentFault()}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return faultyRequest{AuthRequest: r, fault: s.fault, acr: s.acr}, nil
 }
 
 func (s *faultyStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
@@ -188,7 +195,10 @@ func (s *faultyStorage) GetClientByClientID(ctx context.Context, id string) (op.
 type faultyRequest struct {
 	op.AuthRequest
 	fault Fault
+	acr   string
 }
+
+func (r faultyRequest) GetACR() string { return r.acr }
 
 func (r faultyRequest) GetNonce() string {
 	if r.fault == OtherNonce {
