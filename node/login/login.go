@@ -290,14 +290,9 @@ func (l *Login) prove(ctx context.Context, p pending, code, providerError string
 	if !l.cfg.Eligibility.NeedsClaims() {
 		return subject, nil
 	}
-	info, err := rp.Userinfo[*oidc.UserInfo](ctx, tokens.AccessToken, tokens.TokenType, tokens.IDTokenClaims.GetSubject(), party)
+	claims, err := l.userinfo(ctx, party, tokens.AccessToken, tokens.TokenType, tokens.IDTokenClaims.GetSubject())
 	if err != nil {
-		return consensus.Hash{}, fmt.Errorf("%w: userinfo: %v", registrar.ErrLoginFailed, exchangeError(err))
-	}
-	claims := registrar.Claims{Birthdate: info.Birthdate}
-	claims.Birthplace, _ = info.Claims["birthplace"].(string)
-	if info.Address != nil {
-		claims.PostalCode = info.Address.PostalCode
+		return consensus.Hash{}, fmt.Errorf("%w: userinfo: %v", registrar.ErrLoginFailed, err)
 	}
 	if err := l.cfg.Eligibility.Check(claims, l.cfg.Clock()); err != nil {
 		return subject, err
@@ -314,8 +309,8 @@ func errorCode(s string) string {
 	return s
 }
 
-// exchangeError keeps of an error from the code exchange, the userinfo
-// call or the ID token's checks what names the check: the provider's
+// exchangeError keeps of an error from the code exchange or the ID
+// token's checks what names the check: the provider's
 // error code (RFC 6749 §5.2) rather than its free text, which it may
 // fill with anything.
 func exchangeError(err error) string {

@@ -140,6 +140,27 @@ func TestAnIDTokenBelowTheAskedLevelIsRefused(t *testing.T) {
 	}
 }
 
+// The claims may come signed (a JWT userinfo answer, as France Connect
+// gives them): the signature is checked with the provider's keys, and
+// the eligibility rules read them as from JSON.
+func TestSignedUserinfoIsCheckedAndRead(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{})
+	w.provider.SetUserinfo(logintest.UserinfoSigned)
+	if v := w.login("adult"); v.Get("session") == "" {
+		t.Fatalf("an eligible voter, signed claims: %v", v)
+	}
+	if v := w.login("minor"); v.Get("error") != "not_eligible" {
+		t.Fatalf("an ineligible voter, signed claims: %v", v)
+	}
+	w.provider.SetUserinfo(logintest.UserinfoForged)
+	if v := w.login("adult2"); v.Get("error") != "login_failed" || !strings.Contains(v.Get("error_description"), "signature") {
+		t.Fatalf("claims signed with another key: %v", v)
+	}
+	if n := w.reg.Issued(w.b.ID); n != 0 {
+		t.Fatalf("%d tokens issued by logins alone", n)
+	}
+}
+
 // Return URLs are a page of an allowed origin or a loopback port; the
 // login's start is open (CORS) to the allowed origins only.
 func TestReturnURLsAndCORSAreRestricted(t *testing.T) {

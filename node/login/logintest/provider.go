@@ -9,6 +9,8 @@ package logintest
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -111,6 +113,7 @@ func Start(t interface {
 		http.Redirect(w, r, op.AuthCallbackURL(provider)(r.Context(), id), http.StatusFound)
 	}))
 	mux.Handle("/oauth/token", st.tokenEndpoint(provider))
+	mux.Handle("/userinfo", st.userinfoEndpoint(provider, srv.URL))
 	mux.Handle("/", provider)
 	return &Provider{URL: srv.URL, srv: srv, store: st}
 }
@@ -122,6 +125,22 @@ func (p *Provider) LogInAs(subject string) { p.store.set(func() { p.store.user =
 // login reached; "" by default, as the example storage gives).
 func (p *Provider) SetACR(acr string) { p.store.set(func() { p.store.acr = acr }) }
 
+// Userinfo is how the provider answers at its userinfo endpoint.
+type Userinfo int
+
+const (
+	// UserinfoJSON answers JSON (the op package's answer).
+	UserinfoJSON Userinfo = iota
+	// UserinfoSigned answers a JWT signed with the provider's key, with
+	// iss and aud (OpenID Connect Core §5.3.2), as France Connect does.
+	UserinfoSigned
+	// UserinfoForged answers a JWT signed with a key not the provider's.
+	UserinfoForged
+)
+
+// SetUserinfo sets how the next userinfo answers are made.
+func (p *Provider) SetUserinfo(u Userinfo) { p.store.set(func() { p.store.userinfo = u }) }
+
 // SetFault makes the next ID tokens misbehave (Honest: stop).
 func (p *Provider) SetFault(f Fault) { p.store.set(func() { p.store.fault = f }) }
 
@@ -129,11 +148,12 @@ func (p *Provider) SetFault(f Fault) { p.store.set(func() { p.store.fault = f })
 // and the faults applied.
 type faultyStorage struct {
 	*storage.Storage
-	users map[string]User
-	mu    sync.Mutex
-	user  string
-	fault Fault
-	acr   string
+	users    map[string]User
+	mu       sync.Mutex
+	user     string
+	fault    Fault
+	acr      string
+	userinfo Userinfo
 }
 
 func (s *faultyStorage) set(f func()) {
@@ -266,3 +286,58 @@ func (s *faultyStorage) otherAudience(ctx context.Context, idToken string) (stri
 	}
 	return crypto.Sign(claims, signer)
 }
+
+// userinfoEndpoint serves the op's userinfo endpoint, its JSON answer
+// signed as a JWT under UserinfoSigned (or UserinfoForged).
+func (s *faultyStorage) userinfoEndpoint(next http.Handler, issuer string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		mode := s.userinfo
+		s.mu.Unlock()
+		if mode == UserinfoJSON {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var claims map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &claims) != nil {
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		claims["iss"], claims["aud"] = issuer, ClientID
+		key, err := s.SigningKey(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if mode == UserinfoForged {
+			other, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			key = forgedKey{key, other}
+		}
+		signer, err := op.SignerFromKey(key)
+		if err == nil {
+			var token string
+			if token, err = crypto.Sign(claims, signer); err == nil {
+				w.Header().Set("Content-Type", "application/jwt")
+				w.Write([]byte(token))
+				return
+			}
+		}
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	})
+}
+
+// forgedKey is a signing key of the same id and algorithm as the
+// provider's, but another key.
+type forgedKey struct {
+	op.SigningKey
+	other *rsa.PrivateKey
+}
+
+func (k forgedKey) Key() any { return k.other }
