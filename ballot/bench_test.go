@@ -147,3 +147,39 @@ func BenchmarkDecodeCastBatchJSON(b *testing.B) {
 type batchBody struct {
 	Casts []*ballot.Cast `json:"casts"`
 }
+
+// BenchmarkBlockAmong3000Ballots: one block of 100 casts to one ballot,
+// applied in memory on a state of 3,000 ballots: what a block costs
+// besides its signatures and the disk (the results list is updated in
+// O(log n) for the one ballot touched).
+func BenchmarkBlockAmong3000Ballots(b *testing.B) {
+	st := ballot.NewMemState()
+	var defs []*ballot.Checked
+	for i := range 3000 {
+		defs = append(defs, ballottest.NewElection(ballottest.Options{Seed: uint64(1000 + i), Revote: true}).DefinitionTx())
+	}
+	applyBlock(b, st, 1, 1000, defs...)
+	e := ballottest.NewElection(ballottest.Options{Seed: 99, Revote: true})
+	applyBlock(b, st, 2, 2000, e.DefinitionTx())
+	voters := make([]*ballottest.Voter, 100)
+	for i := range voters {
+		voters[i] = e.NewVoter()
+	}
+	txs := make([]*ballot.Checked, len(voters))
+	for i, v := range voters {
+		txs[i] = ballottest.Checked(e.Cast(v, 1, uint32(i%3)))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		batch := ballot.NewBatch(st, testRules, 3, 3000)
+		for _, tx := range txs {
+			if err := batch.Add(tx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := batch.Finish(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/node/issuer"
+	"github.com/cocorico/node/node/login"
 	"github.com/cocorico/node/store"
 )
 
@@ -50,8 +51,10 @@ type RegistrarConfig struct {
 	Throttle  registrar.ThrottleConfig
 	MaxChecks int
 	CheckWait time.Duration
-	Logger    *slog.Logger
-	Clock     func() time.Time
+	// Login, if set, turns the OpenID Connect login on (ReadRegistrarFile).
+	Login  *login.Config
+	Logger *slog.Logger
+	Clock  func() time.Time
 }
 
 // Registrar is a running registrar service.
@@ -99,8 +102,20 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 		reg.Close()
 		return nil, err
 	}
-	r.h = registrarapi.NewHandler(registrarapi.Config{Service: r.svc, AdminToken: cfg.AdminToken,
-		ClientIPHeader: cfg.ClientIPHeader, Gatherer: metrics, Logger: cfg.Logger})
+	hc := registrarapi.Config{Service: r.svc, AdminToken: cfg.AdminToken,
+		ClientIPHeader: cfg.ClientIPHeader, Gatherer: metrics, Logger: cfg.Logger}
+	if cfg.Login != nil {
+		lc := *cfg.Login
+		lc.Clock, lc.Logger = cfg.Clock, cfg.Logger
+		l, err := login.New(lc, r.svc)
+		if err != nil {
+			reg.Close()
+			return nil, err
+		}
+		hc.Login = l
+		cfg.Logger.Info("registrar login on", "issuer", lc.Issuer, "acr_values", lc.ACRValues, "eligibility", lc.Eligibility.NeedsClaims())
+	}
+	r.h = registrarapi.NewHandler(hc)
 	if cfg.AdminToken == "" {
 		cfg.Logger.Info("registrar admin endpoints off: no admin token configured")
 	}
@@ -135,6 +150,9 @@ func (r *Registrar) URL() string { return "http://" + r.ln.Addr().String() }
 
 // The registrar's service is what its HTTP face needs.
 var _ registrarapi.Service = (*issuer.Service)(nil)
+
+// The registrar's service is what the login needs.
+var _ login.Issuer = (*issuer.Service)(nil)
 
 // Run serves until ctx ends.
 func (r *Registrar) Run(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -145,5 +146,43 @@ func TestOnlyGenesisOrganizersCreateBallotsAndTheListIsPaged(t *testing.T) {
 	}
 	if _, err := client.NewNode(info.Nodes[0].API).BallotPage(ctx, -1, 1000); !client.IsCode(err, "bad_request") {
 		t.Fatalf("a page of 1000: %v, want 400", err)
+	}
+}
+
+// BenchmarkBallotListOf3000Ballots reports the size of GET /v1/ballots
+// (its first page) on a chain of 3,000 ballots (issue 10's figure: 4 MB
+// before paging). Run: go test ./node -run '^$' -bench BallotListOf3000 -benchtime 3x
+func BenchmarkBallotListOf3000Ballots(b *testing.B) {
+	t := &testing.T{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := b.TempDir()
+	info, stop := runDevnet(t, dir, 1, 5)
+	defer stop()
+	n := client.NewNode(info.Nodes[0].API)
+	g, err := n.Genesis(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	org, err := LoadKey(filepath.Join(dir, "organizer.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var last consensus.Hash
+	for i := range 2999 {
+		if last, err = n.SubmitDefinition(ctx, newDefinition(g, org, fmt.Sprintf("Question %d?", i), "")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitBallot(t, ctx, n, last)
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := http.Get(info.Nodes[0].API + "/v1/ballots")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		b.ReportMetric(float64(len(body)), "bytes/page")
 	}
 }

@@ -10,6 +10,8 @@ var (
 	ErrOtherChain = errors.New("ledger belongs to another chain")
 	// ErrCorrupt: a stored record does not decode; the ledger needs repair.
 	ErrCorrupt = errors.New("ledger corrupt")
+	// ErrClosed: the store was closed while a write waited.
+	ErrClosed = errors.New("store closed")
 	// ErrNotNext: a block was committed out of order.
 	ErrNotNext = errors.New("block is not the next height")
 )

@@ -20,9 +20,12 @@ import (
 //	"r/" ‖ voter id             → code hash
 //	"i/" ‖ ballot id ‖ voter id → issuance record
 type Registry struct {
-	db     *pebble.DB
-	stripe [64]sync.Mutex
-	seed   maphash.Seed
+	db *pebble.DB
+	// stripe locks (ballot, voter) pairs; many stripes, so that
+	// unrelated voters seldom wait on each other's group commit.
+	stripe  [1024]sync.Mutex
+	seed    maphash.Seed
+	records *groupCommitter
 
 	mu     sync.Mutex
 	issued map[consensus.Hash]uint64
@@ -59,12 +62,22 @@ func OpenRegistry(dir string, logger *slog.Logger) (*Registry, error) {
 		db.Close()
 		return nil, err
 	}
+	r.records = openGroupCommitter(db, func(group []*pendingRecord) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, p := range group {
+			r.issued[consensus.Hash(p.key[len(prefixIssuance):][:consensus.HashSize])]++
+		}
+	})
 	return r, nil
 }
 
 // Close closes the store; closing it again does nothing.
 func (r *Registry) Close() error {
-	r.closeOnce.Do(func() { r.closeErr = r.db.Close() })
+	r.closeOnce.Do(func() {
+		r.records.stop()
+		r.closeErr = r.db.Close()
+	})
 	return r.closeErr
 }
 
@@ -139,8 +152,10 @@ func (r *Registry) Voters() (int, error) {
 
 // Issue runs decide under the lock of (ballot, voter) with the voter's
 // earlier issuance record (nil if none). If decide returns a record, it
-// is written, synced, before Issue returns: the caller answers the voter
-// only after that, so a crash never lets a voter get two tokens.
+// is written, synced, before Issue returns (and before the lock is let
+// go): the caller answers the voter only after that, so a crash never
+// lets a voter get two tokens. Records of concurrent Issues are synced
+// together, one batch per group (groupCommitter).
 func (r *Registry) Issue(ballot consensus.Hash, voter string, decide func(prior []byte) (record []byte, err error)) error {
 	key := cat(cat(prefixIssuance, ballot[:]), []byte(voter))
 	mu := &r.stripe[maphash.Bytes(r.seed, key)%uint64(len(r.stripe))]
@@ -157,12 +172,9 @@ func (r *Registry) Issue(ballot consensus.Hash, voter string, decide func(prior 
 	if prior != nil {
 		return errors.New("registry: decide returned a record over an existing one")
 	}
-	if err := r.db.Set(key, rec, pebble.Sync); err != nil {
+	if err := r.records.commit(key, rec); err != nil {
 		return fmt.Errorf("record issuance: %w", err)
 	}
-	r.mu.Lock()
-	r.issued[ballot]++
-	r.mu.Unlock()
 	return nil
 }
 

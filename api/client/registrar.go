@@ -47,6 +47,16 @@ func (r *Registrar) Token(ctx context.Context, req registrarapi.TokenRequest) ([
 	return v.BlindSignature, nil
 }
 
+// StartLogin asks the registrar to start an OpenID Connect login for a
+// ballot, the browser to come back to returnURL; it returns the
+// provider's authorization URL to send the browser to.
+func (r *Registrar) StartLogin(ctx context.Context, ballot consensus.Hash, returnURL string) (string, error) {
+	var v registrarapi.LoginStartView
+	err := do(ctx, r.http, http.MethodPost, r.base+"/v1/login/start",
+		registrarapi.LoginStartRequest{BallotID: ballot, ReturnURL: returnURL}, &v)
+	return v.AuthorizationURL, err
+}
+
 // tokenRetryBudget is how long Token keeps asking an overloaded registrar.
 const tokenRetryBudget = 30 * time.Second
 

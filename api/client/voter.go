@@ -31,6 +31,11 @@ type VoteRequest struct {
 	Progress func(string)
 	// Poll is how often to ask whether the cast is final; default 200 ms.
 	Poll time.Duration
+	// Login, if set, proves the voter's identity by an OpenID Connect
+	// login at the registrar (LoopbackLogin) instead of VoterID and Code:
+	// it is called only when a token is needed and returns the session.
+	// VoterID then only names the wallet's entry.
+	Login func(ctx context.Context, ballot consensus.Hash) (session string, err error)
 	// ClaimUnnamed re-votes with the wallet's entry for this ballot that
 	// names no voter (migrated from a version 1 wallet), as VoterID. Only
 	// the voter who cast it may say so: the wallet cannot tell.
@@ -227,8 +232,14 @@ func obtainToken(ctx context.Context, req VoteRequest, b *ballot.Ballot, slot Wa
 	if err != nil {
 		return nil, err
 	}
-	blindSig, err := req.Registrar.Token(ctx, registrarapi.TokenRequest{BallotID: b.ID, VoterID: req.VoterID,
-		Code: req.Code, Blinded: tr.Blinded})
+	treq := registrarapi.TokenRequest{BallotID: b.ID, VoterID: req.VoterID, Code: req.Code, Blinded: tr.Blinded}
+	if req.Login != nil {
+		if treq.Session, err = req.Login(ctx, b.ID); err != nil {
+			return nil, fmt.Errorf("login: %w", err)
+		}
+		treq.VoterID, treq.Code = "", ""
+	}
+	blindSig, err := req.Registrar.Token(ctx, treq)
 	if err != nil {
 		if IsCode(err, "already_issued") && len(req.Wallet.unnamed(slot.Genesis, b.ID)) > 0 {
 			return nil, fmt.Errorf("registrar: %w; this wallet holds a key for this ballot from its old format, "+

@@ -48,6 +48,10 @@ type Config struct {
 	// any other header: its whole value). Off by default: the client is
 	// the connection's remote address, which a client cannot forge.
 	ClientIPHeader string
+	// Login, if set, serves the OpenID Connect login (POST
+	// /v1/login/start, GET /v1/login/callback); if nil, they answer
+	// 404 login_disabled.
+	Login Login
 	// Gatherer, if set, is served at GET /metrics.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -72,9 +76,11 @@ type KeyView struct {
 // TokenRequest is a voter's request for a blind signature.
 type TokenRequest struct {
 	BallotID consensus.Hash `json:"ballot_id"`
-	VoterID  string         `json:"voter_id"`
-	Code     string         `json:"code"`
-	Blinded  []byte         `json:"blinded"`
+	VoterID  string         `json:"voter_id,omitempty"`
+	Code     string         `json:"code,omitempty"`
+	// Session is a login's session, in place of voter_id and code.
+	Session string `json:"session,omitempty"`
+	Blinded []byte `json:"blinded"`
 }
 
 // TokenView is the blind signature.
@@ -108,6 +114,8 @@ func NewHandler(cfg Config) http.Handler {
 	m.HandleFunc("POST /v1/tokens", h.token)
 	m.HandleFunc("GET /v1/ballots/{id}/issuance", h.issuance)
 	m.HandleFunc("GET /v1/status", h.status)
+	m.HandleFunc("POST /v1/login/start", h.loginStart)
+	m.HandleFunc("GET /v1/login/callback", h.loginCallback)
 	if cfg.Gatherer != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
@@ -117,10 +125,14 @@ func NewHandler(cfg Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		// CORS only for what a voting page needs (docs/API.md): the token
-		// request from any node's origin (it carries no credentials, its
-		// body does), and the public reads. The admin endpoint gets none.
+		// CORS only for what a voting page needs (docs/API.md): the login
+		// for the allowed origins, the token request from any node's origin
+		// (it carries no credentials, its body does), and the public reads.
+		// The admin endpoint gets none.
 		switch {
+		case strings.HasPrefix(r.URL.Path, "/v1/login/"):
+			h.loginCORS(w, r, m)
+			return
 		case r.URL.Path == "/v1/tokens":
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 			if r.Method == http.MethodOptions {
@@ -174,7 +186,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sig, err := h.cfg.Service.IssueToken(r.Context(), registrar.Request{Ballot: req.BallotID, VoterID: req.VoterID,
-		Code: req.Code, Blinded: req.Blinded}, ClientAddr(r, h.cfg.ClientIPHeader))
+		Code: req.Code, Session: req.Session, Blinded: req.Blinded}, ClientAddr(r, h.cfg.ClientIPHeader))
 	if err != nil {
 		if status, _ := api.ErrorCode(err); status >= 500 && status != http.StatusServiceUnavailable {
 			h.cfg.Logger.Error("token request failed", "err", err)

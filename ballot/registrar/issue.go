@@ -29,13 +29,18 @@ func DecodeIssuance(data []byte) (Issuance, error) {
 	return i, err
 }
 
-// Request is a voter's token request.
+// Request is a voter's token request: a voter id and code of the roll,
+// or a session minted by a login (docs/API.md, login), not both.
 type Request struct {
 	Ballot  consensus.Hash
 	VoterID string
 	Code    string
+	Session string
 	Blinded []byte
 }
+
+// MaxSessionBytes bounds a session id in a request.
+const MaxSessionBytes = 128
 
 // CheckRequest applies the rules of issuance that do not depend on the
 // voter, given the ballot, the registrar's keys (by the SHA-256 of their
@@ -45,7 +50,11 @@ type Request struct {
 // other). It returns the key to sign with; it signs nothing. These checks
 // come before the code check, so a malformed request costs no slow hash.
 func CheckRequest(req Request, b *ballot.Ballot, keys map[consensus.Hash]*rsa.PrivateKey, now int64) (*rsa.PrivateKey, error) {
-	if err := CheckVoterID(req.VoterID); err != nil {
+	if req.Session != "" {
+		if req.VoterID != "" || req.Code != "" || len(req.Session) > MaxSessionBytes {
+			return nil, fmt.Errorf("%w: a session of at most %d bytes, without voter id or code", ballot.ErrMalformed, MaxSessionBytes)
+		}
+	} else if err := CheckVoterID(req.VoterID); err != nil {
 		return nil, fmt.Errorf("%w: %v", ballot.ErrMalformed, err)
 	}
 	if err := ballot.CheckOpen(b.Def, now); err != nil {

@@ -114,6 +114,9 @@ func CheckVoterID(id string) error {
 	if id == "" || len(id) > MaxVoterIDBytes || !utf8.ValidString(id) {
 		return fmt.Errorf("voter id must be 1 to %d bytes of UTF-8", MaxVoterIDBytes)
 	}
+	if strings.HasPrefix(id, subjectPrefix) {
+		return fmt.Errorf("voter id may not start with %q (kept for logins)", subjectPrefix)
+	}
 	return nil
 }
 

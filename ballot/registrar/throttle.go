@@ -132,6 +132,14 @@ func (t *Throttle) Failed(voter, addr string, now time.Time) Lockout {
 		v.lockedUntil = now.Add(d)
 		out.Voter = d
 	}
+	out.Address = t.FailedFrom(addr, now)
+	return out
+}
+
+// FailedFrom records a failure from addr that names no voter (a login
+// that proved no identity) and returns how long addr is out of attempts
+// (zero: it is not).
+func (t *Throttle) FailedFrom(addr string, now time.Time) time.Duration {
 	b, known := t.addrs.get(addr)
 	if !known {
 		b = t.addrs.put(addr)
@@ -139,9 +147,9 @@ func (t *Throttle) Failed(voter, addr string, now time.Time) Lockout {
 	}
 	b.tokens, b.at = t.refill(*b, now)-1, now
 	if b.tokens < 1 {
-		out.Address = time.Duration((1 - b.tokens) * float64(t.cfg.AddressEvery))
+		return time.Duration((1 - b.tokens) * float64(t.cfg.AddressEvery))
 	}
-	return out
+	return 0
 }
 
 // Succeeded forgets voter's wrong codes (and its series of lockouts).

@@ -27,11 +27,11 @@ func newRegistrarCmd() *cobra.Command {
 
 func newRegistrarServeCmd() *cobra.Command {
 	var (
-		home, listen, nodeURL, roll, tokenFile, ipHeader string
-		demoHash                                         bool
-		maxChecks                                        int
-		throttle                                         = registrar.DefaultThrottle
-		lf                                               logFlags
+		home, listen, nodeURL, roll, tokenFile, ipHeader, configFile string
+		demoHash                                                     bool
+		maxChecks                                                    int
+		throttle                                                     = registrar.DefaultThrottle
+		lf                                                           logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --home DIR --node URL [--roll FILE] [--listen ADDR]",
@@ -49,7 +49,13 @@ proxy, name the header it sets with --client-ip-header (off by default).
 
 The admin endpoint (POST /v1/keys, used by 'ballot create') is off unless
 an admin token is configured: in the file --admin-token-file (mode 0600)
-or in $` + adminTokenEnv + `. It is never taken from the command line.`,
+or in $` + adminTokenEnv + `. It is never taken from the command line.
+
+With --config, voters may also log in with OpenID Connect (France Connect
+or any provider): the file names the provider, the client, the allowed
+origins and the eligibility rules; the client secret and the subject-hash
+key are read from the files it names or from $` + node.ClientSecretEnv + `
+and $` + node.SubjectKeyEnv + `. The roll and the login may serve together.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(lf.level, lf.json)
@@ -64,9 +70,15 @@ or in $` + adminTokenEnv + `. It is never taken from the command line.`,
 			if err != nil {
 				return err
 			}
-			r, err := node.NewRegistrar(node.RegistrarConfig{Home: home, Listen: listen, NodeURL: nodeURL, Roll: roll,
+			rc := node.RegistrarConfig{Home: home, Listen: listen, NodeURL: nodeURL, Roll: roll,
 				HashParams: params, AdminToken: adminToken, ClientIPHeader: ipHeader, Throttle: throttle,
-				MaxChecks: maxChecks, Logger: logger})
+				MaxChecks: maxChecks, Logger: logger}
+			if configFile != "" {
+				if rc.Login, err = node.ReadRegistrarFile(configFile); err != nil {
+					return err
+				}
+			}
+			r, err := node.NewRegistrar(rc)
 			if err != nil {
 				return err
 			}
@@ -81,6 +93,7 @@ or in $` + adminTokenEnv + `. It is never taken from the command line.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8090", "HTTP address")
 	f.StringVar(&nodeURL, "node", "http://127.0.0.1:8080", "a node of the chain, to read ballots from")
 	f.StringVar(&roll, "roll", "", "voter roll CSV (voter_id,code) to import")
+	f.StringVar(&configFile, "config", "", "registrar config file (JSON): the OpenID Connect login, see docs/OPERATIONS.md")
 	f.StringVar(&tokenFile, "admin-token-file", "", "file holding the admin token that turns POST /v1/keys on (or set $"+adminTokenEnv+")")
 	f.StringVar(&ipHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client's address (e.g. X-Forwarded-For); off: the connection's address")
 	f.IntVar(&throttle.VoterFailures, "lockout-after", throttle.VoterFailures, "wrong codes that lock a voter id out")

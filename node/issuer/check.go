@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cocorico/node/ballot/registrar"
@@ -54,18 +55,24 @@ func (s *Service) authorize(ctx context.Context, voter, code, addr string) error
 	if err == nil {
 		return nil
 	}
-	log := s.cfg.Logger.With("voter", s.VoterTag(voter), "addr", addr)
+	s.logRefusal(s.cfg.Logger.With("voter", s.VoterTag(voter), "addr", addr), "wrong code", "voter id", lock)
+	return err
+}
+
+// logRefusal logs a refusal (what: "wrong code") that the throttle
+// counted, and counts the lockout it started, if any: of the voter (who:
+// "voter id") or of the address.
+func (s *Service) logRefusal(log *slog.Logger, what, who string, lock registrar.Lockout) {
 	switch {
 	case lock.Voter > 0:
 		s.cfg.Metrics.Lockouts.WithLabelValues("voter").Inc()
-		log.Warn("wrong code: voter id locked out", "for", lock.Voter)
+		log.Warn(what+": "+who+" locked out", "for", lock.Voter)
 	case lock.Address > 0:
 		s.cfg.Metrics.Lockouts.WithLabelValues("address").Inc()
-		log.Warn("wrong code: address throttled", "for", lock.Address.Round(time.Second))
+		log.Warn(what+": address throttled", "for", lock.Address.Round(time.Second))
 	default:
-		log.Info("wrong code")
+		log.Info(what)
 	}
-	return err
 }
 
 // throttled returns a *registrar.RetryError if voter or addr must wait.

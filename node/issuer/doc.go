@@ -1,7 +1,11 @@
 // Package issuer is the registrar's service: it checks a voter's code
 // (a bounded number of slow hashes at once, wrong codes throttled per
 // voter id and per client address), signs the blinded token message
-// first, then records the issuance (store.Registry), then answers. Its
+// first, then records the issuance (store.Registry), then answers. A
+// voter who logged in (node/login) comes with a single-use session the
+// service minted, bound to a ballot and to the keyed hash of the voter's
+// subject, in place of a code; failed logins count in the same throttle.
+// Its
 // rules are ballot/registrar's; api/registrarapi serves it over HTTP
 // through the small interface it declares; node wires them.
 //

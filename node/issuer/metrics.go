@@ -6,8 +6,12 @@ import "github.com/prometheus/client_golang/prometheus"
 // registrar).
 type Metrics struct {
 	// Requests counts token requests by result: issued, reissued,
-	// not_authorized, throttled, overloaded, already_issued, refused.
+	// not_authorized, session_invalid, throttled, overloaded, already_issued,
+	// refused.
 	Requests *prometheus.CounterVec
+	// Logins counts finished logins by result: session, failed,
+	// not_eligible.
+	Logins *prometheus.CounterVec
 	// Lockouts counts the lockouts started, by scope: voter, address.
 	Lockouts *prometheus.CounterVec
 	// ChecksInFlight is the number of slow code hashes running.
@@ -21,7 +25,9 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cocorico_registrar_token_requests_total",
-			Help: "Token requests, by result (issued, reissued, not_authorized, throttled, overloaded, already_issued, refused)."}, []string{"result"}),
+			Help: "Token requests, by result (issued, reissued, not_authorized, session_invalid, throttled, overloaded, already_issued, refused)."}, []string{"result"}),
+		Logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cocorico_registrar_logins_total",
+			Help: "Finished OpenID Connect logins, by result (session, failed, not_eligible)."}, []string{"result"}),
 		Lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cocorico_registrar_lockouts_total",
 			Help: "Lockouts started by wrong codes, by scope (voter, address)."}, []string{"scope"}),
 		ChecksInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_registrar_code_checks_in_flight",
@@ -30,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Entries in the throttle's tables, by table (voter, address)."}, []string{"table"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.Lockouts, m.ChecksInFlight, m.ThrottleEntries)
+		reg.MustRegister(m.Requests, m.Logins, m.Lockouts, m.ChecksInFlight, m.ThrottleEntries)
 	}
 	return m
 }

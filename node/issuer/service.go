@@ -44,19 +44,28 @@ type Config struct {
 	// CheckWait is the longest a request waits for a check slot before
 	// it is refused as overloaded; default 2 s.
 	CheckWait time.Duration
-	Clock     func() time.Time
-	Rand      io.Reader
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// SessionTTL is how long a session minted by a login may be
+	// redeemed; default 5 minutes, at most an hour.
+	SessionTTL time.Duration
+	// MaxSessions bounds the sessions held (default 65,536): beyond, the
+	// least recently minted is forgotten.
+	MaxSessions int
+	Clock       func() time.Time
+	Rand        io.Reader
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 // Service is the registrar's service.
 type Service struct {
-	cfg    Config
-	mu     sync.RWMutex
-	keys   map[consensus.Hash]*rsa.PrivateKey
-	keygen sync.Mutex // one key generation at a time: it is costly
-	cache  sync.Map   // consensus.Hash → *ballot.Ballot
+	cfg  Config
+	mu   sync.RWMutex
+	keys map[consensus.Hash]*rsa.PrivateKey
+	// signers holds each key ready to sign (its moduli prepared once),
+	// by key; guarded by mu.
+	signers map[*rsa.PrivateKey]*ballot.BlindSigner
+	keygen  sync.Mutex // one key generation at a time: it is costly
+	cache   sync.Map   // consensus.Hash → *ballot.Ballot
 
 	checks chan struct{} // a slot per slow hash allowed at once
 	// onCheck, if set (tests), runs in each check slot with the number of
@@ -65,6 +74,7 @@ type Service struct {
 	inFlight int
 	tmu      sync.Mutex // guards throttle and inFlight
 	throttle *registrar.Throttle
+	sessions *registrar.OneTime[session] // guarded by tmu
 	decoy    registrar.CodeHash
 	logKey   [32]byte // keys the voter ids in log lines
 }
@@ -92,12 +102,22 @@ func New(cfg Config) (*Service, error) {
 	if cfg.CheckWait <= 0 {
 		cfg.CheckWait = 2 * time.Second
 	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 5 * time.Minute
+	}
+	if err := checkSessionTTL(cfg.SessionTTL); err != nil {
+		return nil, err
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 1 << 16
+	}
 	cfg.Throttle = cfg.Throttle.WithDefaults()
 	if err := cfg.Throttle.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{},
-		checks: make(chan struct{}, cfg.MaxChecks), throttle: registrar.NewThrottle(cfg.Throttle)}
+	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{}, signers: map[*rsa.PrivateKey]*ballot.BlindSigner{},
+		checks: make(chan struct{}, cfg.MaxChecks), throttle: registrar.NewThrottle(cfg.Throttle),
+		sessions: registrar.NewOneTime[session](cfg.MaxSessions)}
 	if err := s.loadKeys(); err != nil {
 		return nil, err
 	}
@@ -135,8 +155,21 @@ func (s *Service) loadKeys() error {
 		if !ok {
 			return fmt.Errorf("registrar key %s: %T, want RSA", id.Short(), k)
 		}
-		s.keys[id] = rk
+		if err := s.addKey(id, rk); err != nil {
+			return fmt.Errorf("registrar key %s: %w", id.Short(), err)
+		}
 	}
+	return nil
+}
+
+// addKey keeps key under id, ready to sign; s.mu is held (or s is not
+// shared yet).
+func (s *Service) addKey(id consensus.Hash, key *rsa.PrivateKey) error {
+	signer, err := ballot.NewBlindSigner(key)
+	if err != nil {
+		return err
+	}
+	s.keys[id], s.signers[key] = key, signer
 	return nil
 }
 
@@ -165,8 +198,11 @@ func (s *Service) NewKey(bits int) (consensus.Hash, []byte, error) {
 		return consensus.Hash{}, nil, err
 	}
 	s.mu.Lock()
-	s.keys[id] = k
+	err = s.addKey(id, k)
 	s.mu.Unlock()
+	if err != nil {
+		return consensus.Hash{}, nil, err
+	}
 	s.cfg.Logger.Info("registrar key created", "key_id", id.Short(), "bits", bits)
 	return id, der, nil
 }
@@ -197,7 +233,9 @@ func (s *Service) ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot
 }
 
 // IssueToken answers a voter's token request from the client address
-// from, in this order: the request's own checks (no slow hash); the
+// from, in this order: the request's own checks (no slow hash); for a
+// request with a session (a login's), the session, taken once, in place
+// of what follows up to the lock; for a request with a code, the
 // throttle (ErrThrottled, before any slow hash); a check slot (at most
 // MaxChecks at once, ErrOverloaded after CheckWait); the code, against a
 // decoy for an unknown voter id (one ErrNotAuthorized for both); then,
@@ -214,12 +252,18 @@ func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from ne
 	}
 	s.mu.RLock()
 	key, err := registrar.CheckRequest(req, b, s.keys, s.cfg.Clock().UnixMilli())
+	signer := s.signers[key]
 	s.mu.RUnlock()
 	if err != nil {
 		return nil, err
 	}
-	addr := registrar.AddressKey(from)
-	if err := s.authorize(ctx, req.VoterID, req.Code, addr); err != nil {
+	voter := req.VoterID
+	if req.Session != "" {
+		if voter, err = s.redeem(req.Session, b.ID); err != nil {
+			result = "session_invalid"
+			return nil, err
+		}
+	} else if err := s.authorize(ctx, req.VoterID, req.Code, registrar.AddressKey(from)); err != nil {
 		switch {
 		case errors.Is(err, registrar.ErrNotAuthorized):
 			result = "not_authorized"
@@ -231,7 +275,7 @@ func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from ne
 		return nil, err
 	}
 	var isNew bool
-	err = s.cfg.Registry.Issue(b.ID, req.VoterID, func(prior []byte) ([]byte, error) {
+	err = s.cfg.Registry.Issue(b.ID, voter, func(prior []byte) ([]byte, error) {
 		var p *registrar.Issuance
 		if prior != nil {
 			i, err := registrar.DecodeIssuance(prior)
@@ -244,7 +288,7 @@ func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from ne
 		if err != nil {
 			return nil, err
 		}
-		if sig, err = ballot.BlindSign(key, req.Blinded); err != nil {
+		if sig, err = signer.Sign(req.Blinded); err != nil {
 			return nil, fmt.Errorf("%w: blinded message: %v", ballot.ErrMalformed, err)
 		}
 		if isNew = fresh; !fresh {

@@ -1,0 +1,231 @@
+package login_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/node/login"
+	"github.com/cocorico/node/node/login/logintest"
+)
+
+// callback delivers a callback URL (the provider's redirect to the
+// registrar) as the browser would, and returns where the registrar sends
+// the browser on, or its error answer's API code.
+func callback(t *testing.T, u *url.URL) (next *url.URL, code string) {
+	t.Helper()
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSeeOther {
+		next, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next, ""
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var e api.ErrorBody
+	if err := json.Unmarshal(body, &e); err != nil || e.Error.Code == "" {
+		t.Fatalf("callback answered %d: %s", resp.StatusCode, body)
+	}
+	if e.Error.Code == "throttled" && resp.Header.Get("Retry-After") == "" {
+		t.Fatal("throttled without Retry-After")
+	}
+	return nil, e.Error.Code
+}
+
+// Each bad login is refused with a clear error that names the failed
+// check, and records nothing: no session, no token.
+func TestBadLoginsAreClearRefusalsThatRecordNothing(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{AddressBurst: 1000})
+	// The page is told in its fragment: error, error_description.
+	viaProvider := func(subject string, f logintest.Fault) url.Values {
+		w.provider.SetFault(f)
+		defer w.provider.SetFault(logintest.Honest)
+		return w.login(subject)
+	}
+	for name, tc := range map[string]struct {
+		subject string
+		fault   logintest.Fault
+		code    string
+		says    string
+	}{
+		"an expired ID token": {"adult", logintest.Expired, "login_failed", "expired"},
+		"a wrong audience":    {"adult", logintest.OtherAudience, "login_failed", "audience"},
+		"a wrong nonce":       {"adult", logintest.OtherNonce, "login_failed", "nonce"},
+		"an ineligible voter": {"minor", logintest.Honest, "not_eligible", "younger than 18"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := viaProvider(tc.subject, tc.fault)
+			if v.Get("session") != "" || v.Get("error") != tc.code || !strings.Contains(v.Get("error_description"), tc.says) {
+				t.Fatalf("fragment %v, want error %s saying %q", v, tc.code, tc.says)
+			}
+		})
+	}
+
+	// A replayed callback (the very same code and state): the state was
+	// taken by the first one.
+	w.provider.LogInAs("adult")
+	auth, err := w.start(page + "/vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := browse(t, auth, w.url+"/v1/login/callback")
+	if next, _ := callback(t, cb); !strings.Contains(next.Fragment, "session=") {
+		t.Fatalf("the first callback: %v", next)
+	}
+	if _, code := callback(t, cb); code != "login_failed" {
+		t.Fatalf("a replayed callback: %s", code)
+	}
+	// The replayed code with a fresh state of the registrar's: the
+	// provider refuses to exchange it again.
+	auth2, err := w.start(page + "/vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := url.Parse(auth2)
+	replay := *cb
+	q := replay.Query()
+	q.Set("state", a2.Query().Get("state"))
+	replay.RawQuery = q.Encode()
+	next, _ := callback(t, &replay)
+	v, _ := url.ParseQuery(next.Fragment)
+	if v.Get("error") != "login_failed" || !strings.Contains(v.Get("error_description"), "refused the code") {
+		t.Fatalf("a replayed code: %v", v)
+	}
+	// A state the registrar never issued (a forged or crossed callback).
+	forged := *cb
+	q = forged.Query()
+	q.Set("state", "forged")
+	forged.RawQuery = q.Encode()
+	if _, code := callback(t, &forged); code != "login_failed" {
+		t.Fatalf("a state mismatch: %s", code)
+	}
+	if n := w.reg.Issued(w.b.ID); n != 0 {
+		t.Fatalf("%d tokens issued by refused logins", n)
+	}
+}
+
+// A registrar that asks for an assurance level (France Connect's
+// eidas1) asks it of the provider, refuses an ID token without it and
+// takes one with it.
+func TestAnIDTokenBelowTheAskedLevelIsRefused(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{}, func(c *login.Config) { c.ACRValues = []string{"eidas1"} })
+	w.provider.LogInAs("adult")
+	auth, err := w.start(page + "/vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := url.Parse(auth); u.Query().Get("acr_values") != "eidas1" || u.Query().Get("code_challenge_method") != "S256" || u.Query().Get("nonce") == "" {
+		t.Fatalf("authorization URL %s", auth)
+	}
+	next := browse(t, auth, page)
+	v, _ := url.ParseQuery(next.Fragment)
+	if v.Get("error") != "login_failed" || !strings.Contains(v.Get("error_description"), "acr") || w.reg.Issued(w.b.ID) != 0 {
+		t.Fatalf("an ID token without acr eidas1: %v", v)
+	}
+	w.provider.SetACR("eidas1")
+	if v := w.login("adult"); v.Get("session") == "" {
+		t.Fatalf("an ID token with acr eidas1: %v", v)
+	}
+}
+
+// The claims may come signed (a JWT userinfo answer, as France Connect
+// gives them): the signature is checked with the provider's keys, and
+// the eligibility rules read them as from JSON.
+func TestSignedUserinfoIsCheckedAndRead(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{})
+	w.provider.SetUserinfo(logintest.UserinfoSigned)
+	if v := w.login("adult"); v.Get("session") == "" {
+		t.Fatalf("an eligible voter, signed claims: %v", v)
+	}
+	if v := w.login("minor"); v.Get("error") != "not_eligible" {
+		t.Fatalf("an ineligible voter, signed claims: %v", v)
+	}
+	w.provider.SetUserinfo(logintest.UserinfoForged)
+	if v := w.login("adult2"); v.Get("error") != "login_failed" || !strings.Contains(v.Get("error_description"), "signature") {
+		t.Fatalf("claims signed with another key: %v", v)
+	}
+	if n := w.reg.Issued(w.b.ID); n != 0 {
+		t.Fatalf("%d tokens issued by logins alone", n)
+	}
+}
+
+// Return URLs are a page of an allowed origin or a loopback port; the
+// login's start is open (CORS) to the allowed origins only.
+func TestReturnURLsAndCORSAreRestricted(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{})
+	for ret, ok := range map[string]bool{
+		page + "/vote":                    true,
+		"http://127.0.0.1:45123/callback": true,
+		"http://[::1]:45123/callback":     true,
+		"https://evil.example/vote":       false,
+		"http://vote.example.org/vote":    false, // not the origin: http
+		"http://localhost:45123/callback": false, // RFC 8252 §8.3
+		"http://127.0.0.1/callback":       false, // no port
+		page + "/vote#x":                  false,
+		"https://user@vote.example.org/":  false,
+	} {
+		_, err := w.start(ret)
+		if ok != (err == nil) {
+			t.Errorf("return URL %s: %v", ret, err)
+		}
+		if !ok {
+			if status, code := api.ErrorCode(registrar.ErrReturnURL); err == nil || !strings.Contains(err.Error(), code) || status != 400 {
+				t.Errorf("return URL %s: %v, want %s", ret, err, code)
+			}
+		}
+	}
+	for origin, want := range map[string]string{page: page, "https://evil.example": ""} {
+		req, _ := http.NewRequest(http.MethodOptions, w.url+"/v1/login/start", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("preflight from %s: allowed %q, want %q", origin, got, want)
+		}
+	}
+}
+
+// A scripted failing login (a forged state, once a second for ten
+// minutes, from one address) is held to the throttle's rate: the burst,
+// then one every AddressEvery; the rest are refused before any check.
+func TestFailedLoginsAreHeldToTheThrottlesRate(t *testing.T) {
+	th := registrar.ThrottleConfig{AddressBurst: 20, AddressEvery: 6 * time.Second}
+	w := newWorld(t, th)
+	forged, _ := url.Parse(w.url + "/v1/login/callback?state=forged&code=guess")
+	counts := map[string]int{}
+	const seconds = 600
+	for range seconds {
+		_, code := callback(t, forged)
+		counts[code]++
+		w.advance(time.Second)
+	}
+	want := th.AddressBurst + seconds/int(th.AddressEvery/time.Second)
+	t.Logf("%d failing logins at 1/s for %ds: %d checked and refused, %d throttled (burst %d, then one per %v)",
+		seconds, seconds, counts["login_failed"], counts["throttled"], th.AddressBurst, th.AddressEvery)
+	if got := counts["login_failed"]; got < want-1 || got > want+1 {
+		t.Fatalf("%d failing logins checked, want %d±1", got, want)
+	}
+	// The start of a login from that address, out of attempts, is
+	// refused too.
+	for _, code := callback(t, forged); code != "throttled"; _, code = callback(t, forged) {
+	}
+	if _, err := w.start(page + "/vote"); err == nil || !strings.Contains(err.Error(), "throttled") {
+		t.Fatalf("a start from a throttled address: %v", err)
+	}
+}
