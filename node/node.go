@@ -44,6 +44,7 @@ type Node struct {
 	logger  *slog.Logger
 	fin     *finality
 	net     *peerNetwork // nil without a peer network
+	witness *witnessBook // attestations and alarms seen
 }
 
 // New opens the node's ledger and binds its API listener; Run starts it.
@@ -74,6 +75,7 @@ func New(cfg Config) (*Node, error) {
 		n.ledger.Close()
 		return nil, err
 	}
+	n.witness = newWitnessBook(cfg.Genesis.ValidatorSet())
 	n.reg = NewRegistry()
 	n.metrics = NewMetrics(n.reg, cfg.Version)
 	n.app, err = app.New(app.Config{Genesis: cfg.Genesis, Ledger: n.ledger, MempoolTxs: cfg.MempoolTxs, MempoolBytes: cfg.MempoolBytes,
