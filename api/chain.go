@@ -23,10 +23,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Version:     info.Version,
 		Mempool:     info.Mempool,
 	}
+	v.Alarms = len(s.cfg.Witnesses.Alarms())
 	for i, val := range g.Validators {
 		v.Validators = append(v.Validators, ValidatorView{Index: i, Name: val.Name, PubKey: val.PubKey})
 	}
 	v.Height, v.LastBlockHash, v.LastBlockTime = s.tip()
+	v.Attestations = s.cfg.Witnesses.AttestationCount(max(v.Height, RecentAttestationHeights) - RecentAttestationHeights + 1)
 	WriteJSON(w, http.StatusOK, v)
 }
 

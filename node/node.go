@@ -85,7 +85,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.pool = n.app.Mempool()
-	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
+	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Witnesses: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
 		Clock: cfg.Clock})
 	if cfg.APIAddr != "" {
 		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {

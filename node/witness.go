@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/p2p"
 )
@@ -223,3 +224,16 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 	}
 	return p2p.Accept
 }
+
+var _ api.Witnesses = (*Node)(nil)
+
+// Attestations implements api.Witnesses.
+func (n *Node) Attestations(h uint64, after ed25519.PublicKey, limit int) []*consensus.Attestation {
+	return n.witness.attestations(h, after, limit)
+}
+
+// AttestationCount implements api.Witnesses.
+func (n *Node) AttestationCount(h uint64) int { return n.witness.count(h) }
+
+// Alarms implements api.Witnesses.
+func (n *Node) Alarms() []*consensus.Alarm { return n.witness.alarmList() }
