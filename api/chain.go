@@ -22,6 +22,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Behind:      info.Behind,
 		Version:     info.Version,
 		Mempool:     info.Mempool,
+
+		SyncedBlocksPerSec: info.SyncedBlocksPerSec,
+		SyncedCastsPerSec:  info.SyncedCastsPerSec,
 	}
 	v.Alarms = len(s.cfg.Witnesses.Alarms())
 	for i, val := range g.Validators {

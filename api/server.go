@@ -74,6 +74,10 @@ type NodeInfo struct {
 	Behind uint64 `json:"behind"`
 	// Mempool is the number of pending transactions.
 	Mempool int `json:"mempool"`
+	// SyncedBlocksPerSec and SyncedCastsPerSec are the follower's rates
+	// over the last few seconds (a volunteer catching up).
+	SyncedBlocksPerSec float64 `json:"synced_blocks_per_sec"`
+	SyncedCastsPerSec  float64 `json:"synced_casts_per_sec"`
 }
 
 // Config configures a Server.

@@ -24,6 +24,10 @@ type StatusView struct {
 	Behind        uint64          `json:"behind"`
 	Mempool       int             `json:"mempool"`
 	Version       string          `json:"version"`
+	// SyncedBlocksPerSec and SyncedCastsPerSec are the sync rates of the
+	// last few seconds: every block's commit and every cast re-verified.
+	SyncedBlocksPerSec float64 `json:"synced_blocks_per_sec"`
+	SyncedCastsPerSec  float64 `json:"synced_casts_per_sec"`
 	// Attestations is the number of distinct volunteer nodes that
 	// attested one of the last RecentAttestationHeights blocks; Alarms
 	// the number of alarms this node has seen.

@@ -189,7 +189,9 @@ func (n *Node) Genesis() *consensus.Genesis { return n.cfg.Genesis }
 
 // Info implements api.Backend.
 func (n *Node) Info() api.NodeInfo {
-	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len()}
+	sp := n.SyncProgress()
+	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len(),
+		SyncedBlocksPerSec: sp.BlocksPerSec, SyncedCastsPerSec: sp.TxsPerSec}
 }
 
 func (n *Node) nodeID() string {

@@ -157,7 +157,9 @@ func TestAttestationsFromValidatorsOrOfAnotherBlockAreRejectedAndSpamIgnored(t *
 		t.Fatal(err)
 	}
 	nw := &peerNetwork{n: n}
-	verdict := func(a *consensus.Attestation) p2p.Verdict { return nw.HandleWitness("", &consensus.Witness{Attestation: a}) }
+	verdict := func(a *consensus.Attestation) p2p.Verdict {
+		return nw.HandleWitness("", &consensus.Witness{Attestation: a})
+	}
 	if v := verdict(consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keys[0])); v != p2p.Reject {
 		t.Fatalf("a validator's attestation: %v", v)
 	}
