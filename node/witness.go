@@ -35,6 +35,13 @@ const (
 	// maxAlarms bounds the alarms kept (the first ones: an alarm is
 	// rare, and the first ones say the most).
 	maxAlarms = 256
+	// attestEveryMs is the least block time between two attestations of
+	// a volunteer: attesting block h vouches for every block before it
+	// (a node applies them in order), so one attestation every few
+	// seconds says as much as one per block at a fraction of the cost to
+	// every node that checks them (the heartbeat block of an idle chain
+	// is attested in turn). docs/OPERATIONS.md §Attestations has the cost.
+	attestEveryMs = 2000
 )
 
 // witnessBook holds the attestations and alarms a node has seen. Safe for
@@ -47,6 +54,7 @@ type witnessBook struct {
 	heights  []uint64                            // sorted, at most witnessHeights
 	alarms   []*consensus.Alarm
 	raised   map[consensus.Hash]bool // blocks this node raised an alarm on
+	ownTime  int64                   // block time of this node's last attestation
 }
 
 func newWitnessBook(vals *consensus.ValidatorSet) *witnessBook {
@@ -152,7 +160,8 @@ func (w *witnessBook) firstAlarm(block consensus.Hash) bool {
 
 // applyFollowed applies a block made final by others, whose commit the
 // caller verified, and says what this node found: a volunteer attests a
-// block it applied, and raises an alarm on one it cannot verify.
+// block it applied (one every attestEveryMs of block time), and raises an
+// alarm on one it cannot verify.
 func (n *Node) applyFollowed(ctx context.Context, b *consensus.Block, c *consensus.Commit) error {
 	err := n.app.ApplyBlock(ctx, b, c)
 	if n.role != RoleVolunteer {
@@ -160,7 +169,7 @@ func (n *Node) applyFollowed(ctx context.Context, b *consensus.Block, c *consens
 	}
 	chain := n.app.Rules().Chain
 	switch {
-	case err == nil:
+	case err == nil && n.witness.due(b.Header.Time):
 		a := consensus.NewAttestation(chain, b.Header.Height, b.Hash(), n.app.AppHash(), n.cfg.Key)
 		n.witness.own(a)
 		n.publishWitness(ctx, &consensus.Witness{Attestation: a})
@@ -172,6 +181,18 @@ func (n *Node) applyFollowed(ctx context.Context, b *consensus.Block, c *consens
 		n.publishWitness(ctx, &consensus.Witness{Alarm: al})
 	}
 	return err
+}
+
+// due reports whether a block of that time is to be attested (the first
+// one, then one per attestEveryMs), and if so takes the slot.
+func (w *witnessBook) due(blockTime int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ownTime != 0 && blockTime-w.ownTime < attestEveryMs {
+		return false
+	}
+	w.ownTime = blockTime
+	return true
 }
 
 // own keeps this node's own attestation.
