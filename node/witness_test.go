@@ -7,9 +7,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/p2p"
@@ -97,15 +101,15 @@ func volunteerNode(t *testing.T, g *consensus.Genesis) *Node {
 	return n
 }
 
-// TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet:
-// the validators (their keys held by the test) sign a commit for a block
-// whose app hash was changed: the commit is valid, the block is not. The
-// volunteer refuses it, raises one signed alarm (kept, counted), and
-// attests the good block it applied before.
-func TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet(t *testing.T) {
+// lyingValidatorSet has the validators (their keys held by the test) sign
+// a commit for a block whose app hash was changed: the commit is valid,
+// the block is not. The volunteer applied a good block 1 before; the bad
+// block 2 is fed to it three times, as its follower would retry.
+func lyingValidatorSet(t *testing.T) (n *Node, g *consensus.Genesis, good, bad *consensus.Block) {
+	t.Helper()
 	g, keys := ballottest.Validators("alarm-chain", 4, 7)
 	chain := g.Chain()
-	n := volunteerNode(t, g)
+	n = volunteerNode(t, g)
 	ctx := context.Background()
 	good, err := n.app.ProposeBlock(ctx, 1, 0, g.GenesisTime.Add(time.Second))
 	if err != nil {
@@ -114,12 +118,7 @@ func TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet(t *t
 	if err := n.applyFollowed(ctx, good, ballottest.Commit(chain, keys, &good.Header, 0)); err != nil {
 		t.Fatal(err)
 	}
-	own := n.witness.attestations(1, nil, 10)
-	if len(own) != 1 || own[0].BlockHash != good.Hash() || own[0].AppHash != n.app.AppHash() || own[0].Verify(chain) != nil {
-		t.Fatalf("the volunteer's attestation of block 1: %+v", own)
-	}
-	bad, err := n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second))
-	if err != nil {
+	if bad, err = n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	bad.Header.AppHash[0] ^= 1
@@ -127,20 +126,58 @@ func TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet(t *t
 	if err := lie.Verify(chain, g.ValidatorSet(), 2, bad.Hash()); err != nil {
 		t.Fatalf("the lying commit must be valid: %v", err)
 	}
-	for range 3 { // the follower tries again: one alarm
+	for range 3 {
 		if err := n.applyFollowed(ctx, bad, lie); !errors.Is(err, consensus.ErrBlockInvalid) {
 			t.Fatalf("the bad block: %v", err)
 		}
 	}
+	return n, g, good, bad
+}
+
+// TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet:
+// the volunteer refuses the lying validators' block, raises one signed
+// alarm, logged, counted, served on the API, and attested the good block
+// it applied before.
+func TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet(t *testing.T) {
+	n, g, good, bad := lyingValidatorSet(t)
+	chain := g.Chain()
+	own := n.witness.attestations(1, nil, 10)
+	if len(own) != 1 || own[0].BlockHash != good.Hash() || own[0].Verify(chain) != nil {
+		t.Fatalf("the volunteer's attestation of block 1: %+v", own)
+	}
 	alarms := n.witness.alarmList()
 	if len(alarms) != 1 || alarms[0].Height != 2 || alarms[0].BlockHash != bad.Hash() || alarms[0].Verify(chain) != nil {
 		t.Fatalf("alarms: %+v", alarms)
+	}
+	if !strings.Contains(alarms[0].Failed, "app hash") {
+		t.Fatalf("the alarm says %q", alarms[0].Failed)
 	}
 	if got := counterValue(t, n, "cocorico_alarms_total"); got != 1 {
 		t.Fatalf("cocorico_alarms_total = %v", got)
 	}
 	if n.ledger.Height() != 1 {
 		t.Fatalf("height %d: the bad block was applied", n.ledger.Height())
+	}
+	srv := httptest.NewServer(n.api.Handler())
+	defer srv.Close()
+	var av api.AlarmsView
+	getJSON(t, srv.URL+"/v1/alarms", &av)
+	if len(av.Alarms) != 1 || av.Alarms[0].BlockHash != bad.Hash() || av.Alarms[0].Verify(chain) != nil {
+		t.Fatalf("GET /v1/alarms: %+v", av)
+	}
+	var st api.StatusView
+	getJSON(t, srv.URL+"/v1/status", &st)
+	if st.Alarms != 1 {
+		t.Fatalf("status: %d alarms", st.Alarms)
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\ncocorico_alarms_total 1\n") {
+		t.Fatal("/metrics does not say cocorico_alarms_total 1")
 	}
 }
 
