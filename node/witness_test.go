@@ -233,3 +233,22 @@ func counterValue(t *testing.T, n *Node, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+func TestAnAlarmFromAPeerIsKeptCountedOnceAndShown(t *testing.T) {
+	g, _ := ballottest.Validators("peer-alarm-chain", 4, 5)
+	n := volunteerNode(t, g)
+	nw := &peerNetwork{n: n}
+	al := consensus.NewAlarm(g.Chain(), 9, consensus.Hash{7}, "app hash 12ab, recomputed 34cd", keyN(3))
+	if v := nw.HandleWitness("", &consensus.Witness{Alarm: al}); v != p2p.Accept {
+		t.Fatalf("a peer's alarm: %v", v)
+	}
+	if v := nw.HandleWitness("", &consensus.Witness{Alarm: al}); v != p2p.Ignore {
+		t.Fatalf("the same alarm again: %v", v)
+	}
+	if got := n.Alarms(); len(got) != 1 || got[0].Failed != al.Failed {
+		t.Fatalf("alarms kept: %+v", got)
+	}
+	if got := counterValue(t, n, "cocorico_alarms_total"); got != 1 {
+		t.Fatalf("cocorico_alarms_total = %v", got)
+	}
+}
