@@ -15,6 +15,7 @@
   const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
   let etag = '';
   let ctx = null; // genesis and definition, read once
+  let reverified = null; // {n, height, counts} of the last figures volunteers attested
 
   function svg(name, attrs, text) {
     const e = document.createElementNS(SVG, name);
@@ -70,10 +71,17 @@
     $('finality').textContent = all ? t('finality_share', { final: fmtN(r.casts.final), pending: fmtN(r.casts.pending),
       pct: fmtPct(pct(r.casts.final, all)) }) : t('results_none');
     $('height').textContent = fmtN(r.height);
-    $('reverified').textContent = t('reverified_by', { n: r.attestations });
+    // Volunteers attest a block every few seconds: the newest figures may
+    // not be attested yet while the same counts, a block earlier, were.
+    const counts = JSON.stringify(r.results.counts);
+    if (r.attestations > 0 || !reverified || reverified.counts !== counts) {
+      reverified = { n: r.attestations, height: r.height, counts };
+    }
+    $('reverified').textContent = reverified.n === 0 ? t('reverified_pending')
+      : t(reverified.height === r.height ? 'reverified_by' : 'reverified_by_at', { n: reverified.n, h: reverified.height });
     document.body.dataset.counted = String(total);
     document.body.dataset.height = String(r.height);
-    document.body.dataset.attestations = String(r.attestations);
+    document.body.dataset.attestations = String(reverified.n);
     document.body.dataset.final = String(final);
     return final;
   }
