@@ -216,9 +216,10 @@ func (n *Node) publishWitness(ctx context.Context, w *consensus.Witness) {
 }
 
 // HandleWitness implements p2p.Handler: a peer's attestation or alarm,
-// signature and chain checked. An attestation by a validator, or of a
-// block other than the one final here at its height, breaks a rule
-// (Reject); a duplicate or one beyond the book's bounds is Ignored.
+// signature and chain checked. An attestation by a validator, of a block
+// other than the one final here at its height, or of an app hash other
+// than the one the next final header carries, breaks a rule (Reject); a
+// duplicate or one beyond the book's bounds is Ignored.
 func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Verdict {
 	n := nw.n
 	if a := w.Alarm; a != nil {
@@ -234,6 +235,11 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 		hdr, err := n.ledger.Header(a.Height)
 		if err == nil && hdr.Hash() != a.BlockHash {
 			return p2p.Reject // another block at a final height: no commit can stand behind it
+		}
+		// The header after it carries the app hash the validators signed.
+		next, err := n.ledger.Header(a.Height + 1)
+		if err == nil && next.AppHash != a.AppHash {
+			return p2p.Reject
 		}
 	}
 	ok, err := n.witness.addAttestation(a)

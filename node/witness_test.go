@@ -203,6 +203,16 @@ func TestAttestationsFromValidatorsOrOfAnotherBlockAreRejectedAndSpamIgnored(t *
 	if v := verdict(consensus.NewAttestation(chain, 1, consensus.Hash{9}, n.app.AppHash(), keyN(1))); v != p2p.Reject {
 		t.Fatalf("an attestation of another block at a final height: %v", v)
 	}
+	b2, err := n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.applyFollowed(ctx, b2, ballottest.Commit(chain, keys, &b2.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if v := verdict(consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{9}, keyN(1))); v != p2p.Reject {
+		t.Fatalf("an attestation of an app hash other than the one header 2 carries: %v", v)
+	}
 	accepted, ignored := 0, 0
 	for i := range 3 * witnessesPerHeight {
 		switch verdict(consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keyN(i%(2*witnessesPerHeight)))) {
