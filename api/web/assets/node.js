@@ -5,7 +5,7 @@
 'use strict';
 
 (() => {
-  const { t, $ } = Coco;
+  const { t, tn, $ } = Coco;
   const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
   const time = (ms) => new Intl.DateTimeFormat(Coco.lang, { timeStyle: 'medium' }).format(new Date(ms));
   const hexToB64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((h) => parseInt(h, 16))));
@@ -44,8 +44,8 @@
       bar.hidden = true;
     }
     $('node-peers').textContent = fmtN(st.peers);
-    $('node-mempool').textContent = t('node_mempool_value', { n: fmtN(st.mempool) });
-    $('node-checks').textContent = t('node_checks_value', { n: st.attestations });
+    $('node-mempool').textContent = tn('node_mempool_value', st.mempool, { n: fmtN(st.mempool) });
+    $('node-checks').textContent = tn('node_checks_value', st.attestations, { n: st.attestations });
     document.body.dataset.height = String(st.height);
     document.body.dataset.behind = String(st.behind);
     document.body.dataset.role = st.role;

@@ -7,7 +7,7 @@
 'use strict';
 
 (() => {
-  const { t, $ } = Coco;
+  const { t, tn, $ } = Coco;
   const id = document.body.dataset.ballot;
   const SVG = 'http://www.w3.org/2000/svg';
   const pct = (n, total) => (total ? (100 * n) / total : 0);
@@ -46,7 +46,7 @@
   function show(r) {
     const total = r.casts.counted;
     $('chart').replaceChildren(chart(r.choices, total));
-    $('chart-caption').textContent = t('chart_caption', { n: fmtN(total) });
+    $('chart-caption').textContent = tn('chart_caption', total, { n: fmtN(total) });
     const rows = r.choices.map((c) => {
       const tr = document.createElement('tr');
       const th = document.createElement('th');
@@ -66,9 +66,9 @@
     $('state').textContent = final ? t('final_result') : r.status === 'open' ? t('live_result') : t('status_' + r.status);
     $('state').className = 'status ' + (final ? 'status-final' : 'status-' + r.status);
     $('updated').textContent = final ? '' : t('live_hint');
-    $('turnout').textContent = t('turnout_counted', { n: fmtN(total) });
+    $('turnout').textContent = tn('turnout_counted', total, { n: fmtN(total) });
     const all = r.casts.final + r.casts.pending;
-    $('finality').textContent = all ? t('finality_share', { final: fmtN(r.casts.final), pending: fmtN(r.casts.pending),
+    $('finality').textContent = all ? tn('finality_share', r.casts.final, { final: fmtN(r.casts.final), pending: fmtN(r.casts.pending),
       pct: fmtPct(pct(r.casts.final, all)) }) : t('results_none');
     $('height').textContent = fmtN(r.height);
     // Volunteers attest a block every few seconds: the newest figures may
@@ -78,7 +78,7 @@
       reverified = { n: r.attestations, height: r.height, counts };
     }
     $('reverified').textContent = reverified.n === 0 ? t('reverified_pending')
-      : t(reverified.height === r.height ? 'reverified_by' : 'reverified_by_at', { n: reverified.n, h: reverified.height });
+      : tn(reverified.height === r.height ? 'reverified_by' : 'reverified_by_at', reverified.n, { n: reverified.n, h: reverified.height });
     document.body.dataset.counted = String(total);
     document.body.dataset.height = String(r.height);
     document.body.dataset.attestations = String(reverified.n);
@@ -93,7 +93,7 @@
       if (!reg.url) continue;
       try {
         const v = await Coco.getJSON(reg.url.replace(/\/+$/, '') + '/v1/ballots/' + id + '/issuance');
-        li.textContent = t('issued_by', { name: reg.name, n: fmtN(v.tokens_issued),
+        li.textContent = tn('issued_by', v.tokens_issued, { name: reg.name, n: fmtN(v.tokens_issued),
           pct: fmtPct(pct(counted, v.tokens_issued)) });
       } catch (e) {
         li.textContent = t('issued_unknown', { name: reg.name });

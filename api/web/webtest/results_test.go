@@ -16,19 +16,27 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/node"
 )
 
 // cliVote votes as roll entry v through the CLI's code (client.Vote).
 func cliVote(t *testing.T, ctx context.Context, info node.DevnetInfo, nodeURL string, v registrar.RollEntry, choice string) {
 	t.Helper()
+	cliVoteIn(t, ctx, info, info.Ballot, nodeURL, v, choice)
+}
+
+// cliVoteIn is cliVote in another ballot of the devnet.
+func cliVoteIn(t *testing.T, ctx context.Context, info node.DevnetInfo, id consensus.Hash, nodeURL string, v registrar.RollEntry, choice string) {
+	t.Helper()
 	wallet, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(nodeURL), Registrar: client.NewRegistrar(info.Registrar, ""),
-		BallotID: info.Ballot, VoterID: v.VoterID, Code: v.Code, Choice: choice, Wallet: wallet, Rand: rand.Reader}); err != nil {
+		BallotID: id, VoterID: v.VoterID, Code: v.Code, Choice: choice, Wallet: wallet, Rand: rand.Reader}); err != nil {
 		t.Fatalf("vote as %s: %v", v.VoterID, err)
 	}
 }
@@ -118,5 +126,60 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 		t.Errorf("%s validators shown signing the last block", n)
 	}
 	b.note("node-page.txt", evalString(t, tab, `document.body.innerText`))
+
+	// A ballot that closes 15 s from now: once a block is past its
+	// closing, its page says "Final result".
+	id := shortBallot(t, ctx, info, 15*time.Second)
+	cliVoteIn(t, ctx, info, id, validator, roll[3], "no")
+	b.do(tab, "the closed ballot's final result", chromedp.Navigate(volunteer+"/ballots/"+id.String()+"/results"),
+		void(chromedp.Poll[bool](`document.body.dataset.final === 'true' && document.body.dataset.counted === '1'`,
+			chromedp.WithPollingTimeout(90*time.Second))))
+	if s := evalString(t, tab, `document.getElementById('state').innerText`); s != "Final result" {
+		t.Errorf("the closed ballot's state: %q", s)
+	}
+	b.shot(tab, "final-result-en")
 	fmt.Fprintln(os.Stderr, "artefacts in", b.dir)
+}
+
+// shortBallot creates a yes/no ballot of the devnet open from now for d,
+// as the devnet's organizer, and waits for it to be final.
+func shortBallot(t *testing.T, ctx context.Context, info node.DevnetInfo, d time.Duration) consensus.Hash {
+	t.Helper()
+	dir := filepath.Dir(info.Genesis)
+	org, err := node.LoadKey(filepath.Join(dir, "organizer.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(info.RegistrarTokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := client.NewRegistrar(info.Registrar, strings.TrimSpace(string(tok))).NewKey(ctx, ballot.KeyBits2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := client.NewNode(info.Nodes[0].API)
+	g, err := n.Genesis(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "A short ballot?", Choices: []string{"yes", "no"},
+		Opens: now.UnixMilli(), Closes: now.Add(d).UnixMilli(),
+		Registrars: []ballot.Registrar{{Name: "devnet registrar", URL: info.Registrar, Key: k.PublicKey}}}
+	def.Sign(org)
+	id, err := n.SubmitDefinition(ctx, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, err := n.Ballot(ctx, id); err == nil {
+			return id
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the short ballot never became final")
+		case <-time.After(100 * time.Millisecond): // polling the node
+		}
+	}
 }
