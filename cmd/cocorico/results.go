@@ -107,4 +107,5 @@ func printResults(out io.Writer, cr *client.CheckedResults, g *consensus.Genesis
 	} else {
 		fmt.Fprintf(out, "  · consistent with the node's app hash; signed once block %d is final\n", r.Height+1)
 	}
+	fmt.Fprintf(out, "  re-verified by %d independent nodes, as far as this node saw (nodes, not people: one person can run many)\n", r.Attestations)
 }
