@@ -21,6 +21,7 @@ func (nw *peerNetwork) announceFinal(ctx context.Context) {
 			return
 		case h := <-finals:
 			nw.announce(ctx, h)
+			nw.n.settleWitnesses() // attestations that came before their block
 		}
 	}
 }

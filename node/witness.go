@@ -54,11 +54,15 @@ type witnessBook struct {
 	heights  []uint64                            // sorted, at most witnessHeights
 	alarms   []*consensus.Alarm
 	raised   map[consensus.Hash]bool // blocks this node raised an alarm on
-	ownTime  int64                   // block time of this node's last attestation
+	// future holds attestations of heights not final here yet (at most
+	// p2p.MaxWitnessAhead above), until settleWitnesses judges them.
+	future  map[uint64][]*consensus.Attestation
+	ownTime int64 // block time of this node's last attestation
 }
 
 func newWitnessBook(vals *consensus.ValidatorSet) *witnessBook {
-	return &witnessBook{vals: vals, byHeight: map[uint64][]*consensus.Attestation{}, raised: map[consensus.Hash]bool{}}
+	return &witnessBook{vals: vals, byHeight: map[uint64][]*consensus.Attestation{}, raised: map[consensus.Hash]bool{},
+		future: map[uint64][]*consensus.Attestation{}}
 }
 
 // errValidatorAttests: validators do not attest (they signed the commit).
@@ -91,6 +95,38 @@ func (w *witnessBook) addAttestation(a *consensus.Attestation) (bool, error) {
 	}
 	w.byHeight[a.Height] = slices.Insert(list, i, a)
 	return true, nil
+}
+
+// addFuture keeps an attestation of a height not final here yet; false
+// for a duplicate, a full height, or too many heights ahead.
+func (w *witnessBook) addFuture(a *consensus.Attestation) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.future[a.Height]
+	if len(list) == 0 && len(w.future) >= p2p.MaxWitnessAhead || len(list) >= witnessesPerHeight {
+		return false
+	}
+	for _, x := range list {
+		if bytes.Equal(x.Node, a.Node) {
+			return false
+		}
+	}
+	w.future[a.Height] = append(list, a)
+	return true
+}
+
+// takeFuture removes and returns the kept attestations of heights up to h.
+func (w *witnessBook) takeFuture(h uint64) []*consensus.Attestation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*consensus.Attestation
+	for fh, list := range w.future {
+		if fh <= h {
+			out = append(out, list...)
+			delete(w.future, fh)
+		}
+	}
+	return out
 }
 
 // attestations returns up to limit attestations of height h, in node key
@@ -231,16 +267,19 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 		return p2p.Accept
 	}
 	a := w.Attestation
-	if a.Height <= n.ledger.Height() {
-		hdr, err := n.ledger.Header(a.Height)
-		if err == nil && hdr.Hash() != a.BlockHash {
-			return p2p.Reject // another block at a final height: no commit can stand behind it
+	if _, ok := n.witness.vals.IndexOf(a.Node); ok {
+		return p2p.Reject // validators do not attest
+	}
+	if a.Height > n.ledger.Height() {
+		// Not final here yet: kept aside, judged once it is (settle).
+		if !n.witness.addFuture(a) {
+			return p2p.Ignore
 		}
-		// The header after it carries the app hash the validators signed.
-		next, err := n.ledger.Header(a.Height + 1)
-		if err == nil && next.AppHash != a.AppHash {
-			return p2p.Reject
-		}
+		return p2p.Accept
+	}
+	n.settleWitnesses()
+	if !n.fitsChain(a) {
+		return p2p.Reject
 	}
 	ok, err := n.witness.addAttestation(a)
 	switch {
@@ -250,6 +289,29 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 		return p2p.Ignore
 	}
 	return p2p.Accept
+}
+
+// fitsChain reports whether an attestation of a height final here names
+// this chain's block at that height and, once the next header is final,
+// the app hash it carries (the one the validators signed).
+func (n *Node) fitsChain(a *consensus.Attestation) bool {
+	hdr, err := n.ledger.Header(a.Height)
+	if err != nil || hdr.Hash() != a.BlockHash {
+		return false // another block at a final height: no commit can stand behind it
+	}
+	next, err := n.ledger.Header(a.Height + 1)
+	return err != nil || next.AppHash == a.AppHash
+}
+
+// settleWitnesses judges the attestations that arrived before their
+// block was final here, now that it is: those that fit the chain join the
+// book, the others are dropped.
+func (n *Node) settleWitnesses() {
+	for _, a := range n.witness.takeFuture(n.ledger.Height()) {
+		if n.fitsChain(a) {
+			n.witness.addAttestation(a)
+		}
+	}
 }
 
 var _ api.Witnesses = (*Node)(nil)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -260,5 +261,38 @@ func TestAnAlarmFromAPeerIsKeptCountedOnceAndShown(t *testing.T) {
 	}
 	if got := counterValue(t, n, "cocorico_alarms_total"); got != 1 {
 		t.Fatalf("cocorico_alarms_total = %v", got)
+	}
+}
+
+// An attestation of a block not final here yet is kept aside, not
+// counted; once the block is final it joins the book if it names that
+// block, and is dropped if it names another.
+func TestAttestationsAheadOfTheChainCountOnlyOnceTheirBlockIsFinalHere(t *testing.T) {
+	g, keys := ballottest.Validators("ahead-chain", 4, 13)
+	chain := g.Chain()
+	n := volunteerNode(t, g)
+	ctx := context.Background()
+	nw := &peerNetwork{n: n}
+	b, err := n.app.ProposeBlock(ctx, 1, 0, g.GenesisTime.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{}, keyN(1))
+	wrong := consensus.NewAttestation(chain, 1, consensus.Hash{6}, consensus.Hash{}, keyN(2))
+	for _, a := range []*consensus.Attestation{good, wrong} {
+		if v := nw.HandleWitness("", &consensus.Witness{Attestation: a}); v != p2p.Accept {
+			t.Fatalf("an attestation one block ahead: %v", v)
+		}
+	}
+	if c := n.witness.count(1); c != 0 {
+		t.Fatalf("%d attestations counted before their block is final here", c)
+	}
+	if err := n.app.ApplyBlock(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	n.settleWitnesses()
+	got := n.witness.attestations(1, nil, 10)
+	if len(got) != 1 || !bytes.Equal(got[0].Node, good.Node) {
+		t.Fatalf("kept once block 1 is final: %+v", got)
 	}
 }
