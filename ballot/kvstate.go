@@ -383,5 +383,6 @@ func (s *KVState) Keyring(ballot consensus.Hash) (*Keyring, bool, error) {
 	k, ok := s.keyrings[ballot]
 	return k, ok, nil
 }
+
 // ErrStop, returned by a walk's callback, ends the walk without an error.
 var ErrStop = errors.New("stop")
