@@ -37,6 +37,8 @@
   }
 
   async function start() {
+    // A login's return: its session leaves the address bar first of all.
+    const back = Login.returned();
     try {
       const [g, view] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + ballotID)]);
       st.genesisText = g;
@@ -82,7 +84,6 @@
       return;
     }
     st.methods = await methods;
-    const back = Login.returned();
     if (back && back.pending && back.pending.registrar < regs.length) sel.value = String(back.pending.registrar);
     showMethod();
     $('login-go').disabled = false;
@@ -158,7 +159,8 @@
     const p = (back.pending && back.pending.provider) || provider();
     if (back.error) { fail(Login.message(back.error, back.message, p)); return; }
     const pend = back.pending;
-    if (!pend || pend.ballot !== ballotID || pend.chain !== st.chain.genesis_hash || (back.ballot && back.ballot !== ballotID)) {
+    if (!pend || pend.ballot !== ballotID || pend.chain !== st.chain.genesis_hash || (back.ballot && back.ballot !== ballotID) ||
+        !st.view.definition.registrars[pend.registrar]) {
       fail(t('err_login_lost'));
       return;
     }

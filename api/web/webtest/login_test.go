@@ -104,8 +104,9 @@ func loginBallot(t *testing.T, info node.DevnetInfo, regURL string) consensus.Ha
 // address bar; the token, the choice, the confirmation and a verified
 // receipt follow. The same browser votes again from its wallet with no
 // second login. The same person logging in from another browser profile
-// is told she already has her voting key (one token issued), and a
-// minor is told she is not eligible.
+// is told she already has her voting key (one token issued), a minor is
+// told she is not eligible, and a failed or foreign return is told to log
+// in again, its fragment removed.
 func TestBrowserVoterLogsInWithOpenIDConnectAndVotes(t *testing.T) {
 	info, _ := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 2, App: quickRevotes()})
 	node0 := info.Nodes[0].API
@@ -192,6 +193,21 @@ func TestBrowserVoterLogsInWithOpenIDConnectAndVotes(t *testing.T) {
 		t.Errorf("an ineligible person: %q", msg)
 	}
 	other.shot(other.ctx, "not-eligible")
+	// Returns this tab did not start, or a refusal: the fragment goes at
+	// once and the message says to log in again.
+	for frag, want := range map[string]string{
+		"#session=forged&expires_in=300":                         "Cet onglet n’a pas commencé cette connexion",
+		"#error=login_failed&error_description=nonce%20mismatch": "n’a pas abouti. Reconnectez-vous.",
+	} {
+		b.do(other.ctx, "a return with "+frag, chromedp.Navigate("about:blank"), chromedp.Navigate(page+frag), chromedp.WaitVisible(chromedp.CSS("#error")))
+		if msg := evalString(t, other.ctx, `document.getElementById('error').innerText`); !strings.Contains(msg, want) {
+			t.Errorf("a return with %s: %q, want %q", frag, msg, want)
+		}
+		if u := evalString(t, other.ctx, `location.href`); u != page {
+			t.Errorf("a return with %s left the address %s", frag, u)
+		}
+	}
+	other.shot(other.ctx, "login-failed")
 	b.do(other.ctx, "the page in English", chromedp.Navigate(page+"?lang=en"), chromedp.WaitEnabled(chromedp.CSS("#oidc-go")))
 	if label := evalString(t, other.ctx, `document.getElementById('oidc-go').innerText`); label != "Log in with FranceConnect (test)" {
 		t.Errorf("login button in English %q", label)
