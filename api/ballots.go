@@ -18,13 +18,19 @@ func (s *Server) clocks() (now, lastBlock int64) {
 	return s.cfg.Clock().UnixMilli(), t.UnixMilli()
 }
 
+// sealedCounted reports whether a sealed ballot's keykeepers counted it.
+func (s *Server) sealedCounted(id consensus.Hash) bool {
+	k, found, err := s.cfg.State.Keyring(id)
+	return err == nil && found && k.Secret != nil
+}
+
 func (s *Server) ballotView(b *ballot.Ballot, height uint64, now, lastBlock int64) BallotView {
 	d := b.Def
 	index, _ := s.cfg.State.BallotIndex(b.ID)
 	return BallotView{
 		BallotID:   b.ID,
 		Index:      index,
-		Status:     BallotStatus(d, now, lastBlock),
+		Status:     BallotStatus(d, now, lastBlock, s.sealedCounted(b.ID)),
 		Height:     height,
 		Question:   d.Question,
 		Choices:    d.Choices,
@@ -129,10 +135,14 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	}
 	res := snap.Results
 	now, lastBlock := s.clocks()
-	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock),
+	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock, s.sealedCounted(b.ID)),
 		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res}
+	v.Sealed = res.Sealed
+	v.Choices = []ChoiceCount{} // no null, even when sealed
 	for i, label := range b.Def.Choices {
-		v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
+		if !res.Sealed { // a sealed ballot's counts exist only after its count
+			v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
+		}
 	}
 	v.Casts = CastCounts{Final: res.Casts, Counted: res.Voters(), Replaced: res.Casts - res.Voters(),
 		Pending: s.cfg.Backend.PendingCasts(b.ID)}

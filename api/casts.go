@@ -227,6 +227,14 @@ func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out.Counted = ok
+		if rec.Cast.Sealed != nil {
+			if k, found, err := s.cfg.State.Keyring(rec.Cast.BallotID); err == nil && found && k.Secret != nil {
+				if ch, err := k.OpenCast(s.cfg.Backend.Genesis().Chain(), rec.Cast); err == nil {
+					c := uint32(ch)
+					out.SealedChoice = &c
+				}
+			}
+		}
 	}
 	WriteJSON(w, http.StatusOK, out)
 }

@@ -41,6 +41,8 @@ type State interface {
 	// Snapshot returns a ballot's results with the height they stand at
 	// and their proof into the app hash, read at once.
 	Snapshot(id consensus.Hash) (ballot.ResultsSnapshot, bool, error)
+	// Keyring returns a sealed ballot's key generation.
+	Keyring(id consensus.Hash) (*ballot.Keyring, bool, error)
 }
 
 // Backend is what only the node knows.
@@ -128,6 +130,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/ballots", s.createBallot)
 	m.HandleFunc("GET /v1/ballots/{id}", s.ballot)
 	m.HandleFunc("GET /v1/ballots/{id}/results", s.results)
+	m.HandleFunc("GET /v1/ballots/{id}/keyring", s.keyring)
+	m.HandleFunc("POST /v1/keykeepers", s.submitKeykeeper)
 	m.HandleFunc("POST /v1/casts", s.submitCast)
 	m.HandleFunc("POST /v1/casts/batch", s.submitCasts)
 	m.HandleFunc("GET /v1/casts/{id}", s.castStatus)

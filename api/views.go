@@ -35,7 +35,7 @@ type ValidatorView struct {
 // next block. An open-tally ballot is "tallied" once a final block's time
 // is past its closing (no later block can carry a cast for it: block times
 // only grow), so its counts are final; "closed" is also the state of a
-// sealed ballot waiting for its keykeepers.
+// sealed ballot waiting for its keykeepers, "tallied" once they counted it.
 const (
 	StatusUpcoming = "upcoming"
 	StatusOpen     = "open"
@@ -44,14 +44,15 @@ const (
 )
 
 // BallotStatus returns a ballot's status when the node's clock reads now
-// and the last final block's time is lastBlock (both Unix ms).
-func BallotStatus(d *ballot.Definition, now, lastBlock int64) string {
+// and the last final block's time is lastBlock (both Unix ms); counted
+// says whether a sealed ballot's keykeepers counted it.
+func BallotStatus(d *ballot.Definition, now, lastBlock int64, counted bool) string {
 	switch {
 	case now < d.Opens:
 		return StatusUpcoming
 	case now < d.Closes:
 		return StatusOpen
-	case d.Tally == ballot.TallyOpen && lastBlock >= d.Closes:
+	case d.Tally == ballot.TallyOpen && lastBlock >= d.Closes, counted:
 		return StatusTallied
 	}
 	return StatusClosed
@@ -111,7 +112,10 @@ type ResultsView struct {
 	Height   uint64         `json:"height"`
 	Status   string         `json:"status"`
 	Choices  []ChoiceCount  `json:"choices"`
-	Casts    CastCounts     `json:"casts"`
+	// Sealed: a sealed ballot not counted yet ("sealed until closing"):
+	// Choices is empty and only the casts and turnout are known.
+	Sealed bool       `json:"sealed,omitempty"`
+	Casts  CastCounts `json:"casts"`
 	// Results are the results as the chain commits to them
 	// (docs/PROTOCOL.md §14); Index is the ballot's leaf in the results
 	// list and Proof its inclusion proof: SHA-256("cocorico/v1/results" ‖
@@ -128,6 +132,23 @@ type ResultsView struct {
 type SubmitView struct {
 	CastID   *consensus.Hash `json:"cast_id,omitempty"`
 	BallotID *consensus.Hash `json:"ballot_id,omitempty"`
+	// TxID names an accepted keykeeper transaction.
+	TxID *consensus.Hash `json:"tx_id,omitempty"`
+}
+
+// KeyringView is the answer of GET /v1/ballots/{id}/keyring: a sealed
+// ballot's key generation as the chain holds it (docs/PROTOCOL.md §19).
+type KeyringView struct {
+	BallotID   consensus.Hash     `json:"ballot_id"`
+	Threshold  int                `json:"threshold"`
+	Keykeepers []ballot.Keykeeper `json:"keykeepers"`
+	// Qualified are the 0-based numbers of the dealers whose deal counts.
+	Qualified []int `json:"qualified"`
+	// ElectionKey is the key voters seal their choices to, once at least
+	// Threshold deals qualified (absent before).
+	ElectionKey []byte         `json:"election_key,omitempty"`
+	Counted     bool           `json:"counted"`
+	Keyring     ballot.Keyring `json:"keyring"`
 }
 
 // Cast statuses (CONTRACT.md).
@@ -153,6 +174,10 @@ type VerifyView struct {
 	// Counted is false when a later cast of the same voter key replaced
 	// the receipt's cast (or when the cast is not on this node's chain).
 	Counted bool `json:"counted"`
+	// SealedChoice is, for a cast of a sealed ballot after its count, the
+	// choice the cast's sealed choice decrypts to (absent before, and for
+	// open ballots whose cast says it in clear).
+	SealedChoice *uint32 `json:"sealed_choice,omitempty"`
 }
 
 // BlockView is the answer of GET /v1/blocks/{height}.

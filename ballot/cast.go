@@ -3,6 +3,9 @@ package ballot
 import (
 	"crypto/ed25519"
 	"fmt"
+	"io"
+
+	"github.com/cocorico/node/ballot/seal"
 
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/canon"
@@ -17,14 +20,16 @@ type Cast struct {
 	// Seq orders a voter key's casts: a later cast has a higher seq and,
 	// where the ballot allows re-voting, replaces the earlier one.
 	Seq uint64 `cbor:"3,keyasint" json:"seq"`
-	// Choice is the index of the chosen label in the ballot's choices.
+	// Choice is the index of the chosen label in the ballot's choices;
+	// 0, and ignored, in a sealed ballot.
 	Choice uint32 `cbor:"4,keyasint" json:"choice"`
 	// Registrar is the index of the registrar whose key signed the token.
 	Registrar   uint8  `cbor:"5,keyasint" json:"registrar"`
 	TokenPrefix []byte `cbor:"6,keyasint" json:"token_prefix"`
 	Token       []byte `cbor:"7,keyasint" json:"token"`
-	// Sealed is reserved for the encrypted choice of sealed ballots; it
-	// must be absent in this version.
+	// Sealed is the choice of a sealed ballot encrypted to its election
+	// key (seal.SealedSize bytes, docs/PROTOCOL.md §19.3); absent in an
+	// open ballot.
 	Sealed    []byte `cbor:"8,keyasint,omitempty" json:"sealed,omitempty"`
 	Signature []byte `cbor:"9,keyasint,omitempty" json:"signature"`
 }
@@ -80,8 +85,8 @@ func (c *Cast) CheckSyntax() error {
 		return fmt.Errorf("%w: token of %d bytes, want 256 or 384", ErrCastInvalid, len(c.Token))
 	case len(c.Signature) != ed25519.SignatureSize:
 		return fmt.Errorf("%w: signature of %d bytes, want %d", ErrCastInvalid, len(c.Signature), ed25519.SignatureSize)
-	case c.Sealed != nil:
-		return ErrSealedUnsupported
+	case c.Sealed != nil && (len(c.Sealed) != seal.SealedSize || c.Choice != 0):
+		return fmt.Errorf("%w: %d bytes with choice %d, want %d bytes with choice 0", ErrSealedInvalid, len(c.Sealed), c.Choice, seal.SealedSize)
 	case c.Choice >= MaxChoices:
 		return fmt.Errorf("%w: %d", ErrChoiceOutOfRange, c.Choice)
 	}
@@ -93,7 +98,7 @@ func (c *Cast) CheckSyntax() error {
 // under the registrar's key, and the voter's signature. This is the costly
 // check (one RSA and one Ed25519 verification) that a node does once per cast.
 func (c *Cast) Verify(chain consensus.Chain, b *Ballot) error {
-	if err := c.verifyAllButSignature(b); err != nil {
+	if err := c.verifyAllButSignature(chain, b); err != nil {
 		return err
 	}
 	if !consensus.VerifyEd25519(c.Voter, c.SignBytes(chain), c.Signature) {
@@ -103,7 +108,7 @@ func (c *Cast) Verify(chain consensus.Chain, b *Ballot) error {
 }
 
 // verifyAllButSignature is Verify but for the voter's signature.
-func (c *Cast) verifyAllButSignature(b *Ballot) error {
+func (c *Cast) verifyAllButSignature(chain consensus.Chain, b *Ballot) error {
 	if err := c.CheckSyntax(); err != nil {
 		return err
 	}
@@ -113,8 +118,40 @@ func (c *Cast) verifyAllButSignature(b *Ballot) error {
 	if int(c.Choice) >= len(b.Def.Choices) {
 		return fmt.Errorf("%w: choice %d of %d", ErrChoiceOutOfRange, c.Choice, len(b.Def.Choices))
 	}
+	if (b.Def.Tally == TallySealed) != (c.Sealed != nil) {
+		return fmt.Errorf("%w: a sealed choice in a cast of a %s ballot", ErrSealedInvalid, b.Def.Tally)
+	}
 	if int(c.Registrar) >= len(b.Keys) {
 		return fmt.Errorf("%w: registrar %d of %d", ErrUnknownRegistrar, c.Registrar, len(b.Keys))
 	}
-	return VerifyToken(b.Keys[c.Registrar], c.BallotID, c.Voter, c.TokenPrefix, c.Token)
+	if err := VerifyToken(b.Keys[c.Registrar], c.BallotID, c.Voter, c.TokenPrefix, c.Token); err != nil {
+		return err
+	}
+	if c.Sealed != nil {
+		if err := seal.VerifySealed(c.Sealed, c.sealContext(chain)); err != nil {
+			return fmt.Errorf("%w: %v", ErrSealedInvalid, err)
+		}
+	}
+	return nil
+}
+
+// sealContext is the context that binds a sealed choice to this cast.
+func (c *Cast) sealContext(chain consensus.Chain) seal.Context {
+	return seal.Context{Info: SealedInfo(chain, c.BallotID), Voter: c.Voter, Seq: c.Seq}
+}
+
+// Seal sets c's sealed choice: choice encrypted to the election key (from
+// the ballot's keyring) and bound to this cast's ballot, voter key and
+// seq, which must be set. It is what cocorico vote and the browser call
+// before signing. docs/PROTOCOL.md §19.3.
+func (c *Cast) Seal(rnd io.Reader, chain consensus.Chain, electionKey []byte, choice uint32) error {
+	if choice >= MaxChoices {
+		return fmt.Errorf("%w: %d", ErrChoiceOutOfRange, choice)
+	}
+	s, err := seal.SealChoice(rnd, electionKey, c.sealContext(chain), uint8(choice))
+	if err != nil {
+		return err
+	}
+	c.Sealed, c.Choice = s, 0
+	return nil
 }

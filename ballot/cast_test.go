@@ -76,7 +76,7 @@ func TestInvalidCastsAreRejectedWithTheirError(t *testing.T) {
 		"short prefix":      {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.TokenPrefix = c.TokenPrefix[:16]; return c }, ballot.ErrCastInvalid},
 		"odd token size":    {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Token = c.Token[:200]; return c }, ballot.ErrCastInvalid},
 		"no signature":      {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Signature = nil; return c }, ballot.ErrCastInvalid},
-		"sealed choice":     {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Sealed = []byte{1}; return c }, ballot.ErrSealedUnsupported},
+		"sealed choice":     {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.Sealed = []byte{1}; return c }, ballot.ErrSealedInvalid},
 		"no ballot id":      {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.BallotID = consensus.Hash{}; return c }, ballot.ErrCastInvalid},
 		"unknown ballot id": {func() *ballot.Cast { c := e.Cast(v, 1, 0); c.BallotID[0] ^= 1; return c }, ballot.ErrUnknownBallot},
 	}

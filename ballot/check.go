@@ -33,6 +33,9 @@ func Check(r Rules, tx *Tx, data []byte, ballots Ballots) (*Checked, error) {
 		}
 		return &Checked{ID: id, Bytes: data, Ballot: b}, nil
 	}
+	if tx.Cast == nil {
+		return checkKeykeeperTx(r, tx, id, data, ballots)
+	}
 	c := tx.Cast
 	b, err := castBallot(c, ballots)
 	if err != nil {
@@ -77,7 +80,7 @@ func CheckBatch(r Rules, txs []*Tx, data [][]byte, ballots Ballots) ([]*Checked,
 		c := tx.Cast
 		b, err := castBallot(c, ballots)
 		if err == nil {
-			err = c.verifyAllButSignature(b)
+			err = c.verifyAllButSignature(r.Chain, b)
 		}
 		if err != nil {
 			errs[i] = err
@@ -95,4 +98,26 @@ func CheckBatch(r Rules, txs []*Tx, data [][]byte, ballots Ballots) ([]*Checked,
 		out[i] = &Checked{ID: TxID(data[i]), Bytes: data[i], Cast: txs[i].Cast}
 	}
 	return out, errs
+}
+
+// checkKeykeeperTx applies the stateless rules to a deal, complaint,
+// answer or share.
+func checkKeykeeperTx(r Rules, tx *Tx, id consensus.Hash, data []byte, ballots Ballots) (*Checked, error) {
+	var err error
+	switch {
+	case tx.Deal != nil:
+		err = tx.Deal.Verify(r.Chain, ballots)
+	case tx.Complaint != nil:
+		err = tx.Complaint.Verify(r.Chain, ballots)
+	case tx.Share != nil:
+		err = tx.Share.Verify(r.Chain, ballots)
+	case tx.Answer != nil:
+		err = tx.Answer.Verify(r.Chain, ballots)
+	default:
+		err = fmt.Errorf("%w: an empty transaction", ErrMalformed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Checked{ID: id, Bytes: data, Deal: tx.Deal, Complaint: tx.Complaint, Share: tx.Share, Answer: tx.Answer}, nil
 }

@@ -18,8 +18,9 @@ import (
 // Tally says how choices are counted.
 type Tally uint8
 
-// Tally modes. Sealed is reserved: the format leaves room for encrypted
-// choices, but this version refuses it.
+// Tally modes: an open ballot's counts move with every block; a sealed
+// ballot's choices are encrypted to a key its keykeepers make and recover
+// after closing (docs/PROTOCOL.md §19).
 const (
 	TallyOpen   Tally = 0
 	TallySealed Tally = 1
@@ -85,6 +86,14 @@ type Definition struct {
 	// the same definition on a relaunched chain is another ballot, with
 	// another id, and its tokens and casts are worthless there.
 	GenesisHash consensus.Hash `cbor:"11,keyasint" json:"genesis_hash"`
+	// Keykeepers and Threshold are a sealed ballot's n keykeepers and the
+	// t of them whose shares recover its election secret
+	// (docs/PROTOCOL.md §19); absent for an open ballot.
+	Keykeepers []Keykeeper `cbor:"12,keyasint,omitempty" json:"keykeepers,omitempty"`
+	Threshold  uint8       `cbor:"13,keyasint,omitempty" json:"threshold,omitempty"`
+	// KeygenCloses (Unix ms) ends a sealed ballot's deals and complaints;
+	// dealers answer complaints until Opens (docs/PROTOCOL.md §19.2).
+	KeygenCloses int64 `cbor:"14,keyasint,omitempty" json:"keygen_closes,omitempty"`
 }
 
 // Limits of a definition.
@@ -198,13 +207,10 @@ func (d *Definition) checkFields() error {
 			return bad("registrar %d url: %v", i, err)
 		}
 	}
-	if d.Tally == TallySealed {
-		return ErrSealedUnsupported
-	}
-	if d.Tally != TallyOpen {
+	if d.Tally != TallyOpen && d.Tally != TallySealed {
 		return bad("tally mode %d", d.Tally)
 	}
-	return nil
+	return d.checkKeykeepers()
 }
 
 // CheckRegistrarURL applies the rule of a registrar's URL (docs/PROTOCOL.md

@@ -59,9 +59,9 @@ func TestInvalidDefinitionsAreRejected(t *testing.T) {
 		"RSA-1024 key": {func(d *ballot.Definition) {
 			d.Registrars[0].Key = ballot.MarshalRegistrarKey(&small.PublicKey)
 		}, ballot.ErrDefinitionInvalid},
-		"sealed tally":  {func(d *ballot.Definition) { d.Tally = ballot.TallySealed }, ballot.ErrSealedUnsupported},
-		"unknown tally": {func(d *ballot.Definition) { d.Tally = 9 }, ballot.ErrDefinitionInvalid},
-		"other chain":   {func(d *ballot.Definition) { d.ChainID = "other" }, ballot.ErrWrongChain},
+		"sealed tally without keykeepers": {func(d *ballot.Definition) { d.Tally = ballot.TallySealed }, ballot.ErrDefinitionInvalid},
+		"unknown tally":                   {func(d *ballot.Definition) { d.Tally = 9 }, ballot.ErrDefinitionInvalid},
+		"other chain":                     {func(d *ballot.Definition) { d.ChainID = "other" }, ballot.ErrWrongChain},
 		"relaunched chain of the same name": {func(d *ballot.Definition) {
 			d.GenesisHash = consensus.Sum([]byte("another genesis"))
 		}, ballot.ErrWrongChain},

@@ -34,8 +34,33 @@ var (
 	ErrTokenInvalid = errors.New("token invalid")
 	// ErrVoterSignature: the voter's signature over the cast does not verify.
 	ErrVoterSignature = errors.New("voter signature invalid")
-	// ErrSealedUnsupported: sealed choices are reserved for a later version.
-	ErrSealedUnsupported = errors.New("sealed tally not supported")
+	// ErrSealedInvalid: a cast's sealed choice is missing (sealed ballot),
+	// present (open ballot), malformed, or its proof does not hold for this
+	// cast (a sealed choice copied from another cast).
+	ErrSealedInvalid = errors.New("sealed choice invalid")
+
+	// ErrKeykeeperInvalid: a keykeeper message names an open ballot, a
+	// keykeeper the ballot lacks, or is otherwise out of place.
+	ErrKeykeeperInvalid = errors.New("keykeeper message invalid")
+	// ErrKeykeeperSignature: the keykeeper's signature does not verify.
+	ErrKeykeeperSignature = errors.New("keykeeper signature invalid")
+	// ErrDealInvalid: a deal's commitments, shares or proof of knowledge
+	// are malformed or do not verify.
+	ErrDealInvalid = errors.New("deal invalid")
+	// ErrShareInvalid: a keykeeper's share of the election secret does not
+	// match the key generation's commitments; the error names the keykeeper.
+	ErrShareInvalid = errors.New("keykeeper share invalid")
+	// ErrKeygenClosed: a deal or complaint at or after the ballot's
+	// keygen_closes, an answer at or after it opens.
+	ErrKeygenClosed = errors.New("key generation closed: the ballot has opened")
+	// ErrSealedNoKey: fewer than t deals qualified before the ballot
+	// opened: it has no election key and takes no cast.
+	ErrSealedNoKey = errors.New("sealed ballot has no election key")
+	// ErrShareTooEarly: a share before the ballot closes.
+	ErrShareTooEarly = errors.New("share before the ballot closes")
+	// ErrKeykeeperRepeat: the keykeeper already dealt, complained against
+	// this dealer, or shared; or the count is already done.
+	ErrKeykeeperRepeat = errors.New("keykeeper message repeated or too late")
 
 	// ErrUnknownBallot: the cast names a ballot that does not exist (yet).
 	ErrUnknownBallot = errors.New("unknown ballot")

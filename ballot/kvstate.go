@@ -18,10 +18,20 @@ import (
 //	"b" ‖ ballot id           → canonical BallotRecord
 //	"v" ‖ ballot id ‖ voter   → canonical VoterRecord
 //	"r" ‖ ballot id           → canonical Results
+//	"k" ‖ ballot id           → canonical Keyring (sealed ballots)
 const (
 	prefixBallot  = 'b'
 	prefixVoter   = 'v'
 	prefixResults = 'r'
+	prefixKeyring = 'k'
+)
+
+// Bounds of stored records: a voter record with a sealed choice, a
+// keyring of MaxKeykeepers deals (each of MaxKeykeepers encrypted shares
+// and commitments) with their complaints and shares.
+const (
+	maxVoterRecordBytes = 512
+	maxKeyringBytes     = 1 << 20
 )
 
 // KVReader is the read side of a key-value store.
@@ -51,6 +61,8 @@ func ballotKey(id consensus.Hash) []byte { return append([]byte{prefixBallot}, i
 
 func resultsKey(id consensus.Hash) []byte { return append([]byte{prefixResults}, id[:]...) }
 
+func keyringKey(id consensus.Hash) []byte { return append([]byte{prefixKeyring}, id[:]...) }
+
 func voterKey(s VoterSlot) []byte {
 	k := make([]byte, 0, 1+len(s.Ballot)+len(s.Voter))
 	k = append(k, prefixVoter)
@@ -70,6 +82,9 @@ func (u *Update) Writes() []KV {
 	for id, r := range u.Results {
 		out = append(out, KV{resultsKey(id), canon.MustMarshal(r)})
 	}
+	for id, k := range u.Keyrings {
+		out = append(out, KV{keyringKey(id), canon.MustMarshal(k)})
+	}
 	slices.SortFunc(out, func(a, b KV) int { return bytes.Compare(a.Key, b.Key) })
 	return out
 }
@@ -88,9 +103,11 @@ type KVState struct {
 	height  uint64 // of the last update remembered
 	ballots map[consensus.Hash]*kvBallot
 	results map[consensus.Hash]*Results
-	order   []consensus.Hash // by creation: order[i] has index i
-	closing []closingEntry   // by closing time, then id
-	list    *consensus.MerkleList
+	// keyrings of sealed ballots: few and small, kept parsed
+	keyrings map[consensus.Hash]*Keyring
+	order    []consensus.Hash // by creation: order[i] has index i
+	closing  []closingEntry   // by closing time, then id
+	list     *consensus.MerkleList
 }
 
 type kvBallot struct {
@@ -109,7 +126,8 @@ var _ State = (*KVState)(nil)
 // NewKVState reads the ballot state of a chain after the block at height
 // from kv: every ballot and its results, checked against the chain's rules.
 func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
-	s := &KVState{kv: kv, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{}}
+	s := &KVState{kv: kv, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{},
+		keyrings: map[consensus.Hash]*Keyring{}}
 	var recs []BallotRecord
 	err := kv.Scan([]byte{prefixBallot}, func(k, v []byte) error {
 		var rec BallotRecord
@@ -137,8 +155,19 @@ func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
 			return nil, fmt.Errorf("results of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
 		}
 		var res Results
-		if err := canon.Unmarshal(v, &res, 4096); err != nil || res.BallotID != b.ID || len(res.Counts) != len(b.Def.Choices) {
+		if err := canon.Unmarshal(v, &res, 4096); err != nil || res.BallotID != b.ID || len(res.Counts) != len(b.Def.Choices) && !res.Sealed {
 			return nil, fmt.Errorf("stored results of %s: damaged (%v)", b.ID.Short(), err)
+		}
+		if b.Def.Tally == TallySealed {
+			v, found, err := kv.Get(keyringKey(b.ID))
+			if err != nil || !found {
+				return nil, fmt.Errorf("keyring of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
+			}
+			var k Keyring
+			if err := canon.Unmarshal(v, &k, maxKeyringBytes); err != nil || k.BallotID != b.ID {
+				return nil, fmt.Errorf("stored keyring of %s: damaged (%v)", b.ID.Short(), err)
+			}
+			s.keyrings[b.ID] = &k
 		}
 		leaves[i] = ResultsLeaf(&res)
 		s.results[b.ID] = &res
@@ -214,6 +243,9 @@ func (s *KVState) Remember(u *Update) {
 	}
 	for id, r := range u.Results {
 		s.results[id] = r.clone()
+	}
+	for id, k := range u.Keyrings {
+		s.keyrings[id] = k.clone()
 	}
 	if u.ResultsEdit != nil {
 		s.list.Apply(u.ResultsEdit)
@@ -294,7 +326,7 @@ func (s *KVState) Voter(ballot consensus.Hash, voter VoterKey) (VoterRecord, boo
 	if err != nil || !found {
 		return r, false, err
 	}
-	if err := canon.Unmarshal(v, &r, 256); err != nil {
+	if err := canon.Unmarshal(v, &r, maxVoterRecordBytes); err != nil {
 		return r, false, fmt.Errorf("stored voter record: %w", err)
 	}
 	return r, true, nil
@@ -316,11 +348,19 @@ func (s *KVState) Voters(ballot consensus.Hash, fn func(VoterKey, VoterRecord) e
 	prefix := append([]byte{prefixVoter}, ballot[:]...)
 	return s.kv.Scan(prefix, func(k, v []byte) error {
 		var r VoterRecord
-		if err := canon.Unmarshal(v, &r, 256); err != nil {
+		if err := canon.Unmarshal(v, &r, maxVoterRecordBytes); err != nil {
 			return fmt.Errorf("stored voter record: %w", err)
 		}
 		var key VoterKey
 		copy(key[:], k[len(prefix):])
 		return fn(key, r)
 	})
+}
+
+// Keyring implements State. The keyring is shared: callers do not change it.
+func (s *KVState) Keyring(ballot consensus.Hash) (*Keyring, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.keyrings[ballot]
+	return k, ok, nil
 }

@@ -12,6 +12,7 @@ type MemState struct {
 	index   map[consensus.Hash]int
 	voters  map[VoterSlot]VoterRecord
 	results map[consensus.Hash]*Results
+	keyring map[consensus.Hash]*Keyring
 	list    *consensus.MerkleList
 	height  uint64
 	appHash consensus.Hash
@@ -26,6 +27,7 @@ func NewMemState() *MemState {
 		index:   make(map[consensus.Hash]int),
 		voters:  make(map[VoterSlot]VoterRecord),
 		results: make(map[consensus.Hash]*Results),
+		keyring: make(map[consensus.Hash]*Keyring),
 		list:    consensus.NewMerkleList(nil),
 		appHash: AppHash(nil),
 	}
@@ -52,6 +54,24 @@ func (m *MemState) Results(ballot consensus.Hash) (Results, bool, error) {
 	return *r.clone(), true, nil
 }
 
+// Keyring implements State.
+func (m *MemState) Keyring(ballot consensus.Hash) (*Keyring, bool, error) {
+	k, ok := m.keyring[ballot]
+	return k, ok, nil
+}
+
+// Voters implements State (in no particular order).
+func (m *MemState) Voters(ballot consensus.Hash, fn func(VoterKey, VoterRecord) error) error {
+	for s, r := range m.voters {
+		if s.Ballot == ballot {
+			if err := fn(s.Voter, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // BallotIndex implements State.
 func (m *MemState) BallotIndex(id consensus.Hash) (int, bool) {
 	i, ok := m.index[id]
@@ -72,6 +92,9 @@ func (m *MemState) Apply(u *Update) {
 	}
 	for id, r := range u.Results {
 		m.results[id] = r.clone()
+	}
+	for id, k := range u.Keyrings {
+		m.keyring[id] = k.clone()
 	}
 	if u.ResultsEdit != nil {
 		m.list.Apply(u.ResultsEdit)

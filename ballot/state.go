@@ -20,19 +20,35 @@ type VoterRecord struct {
 	Casts uint32 `cbor:"5,keyasint" json:"casts"`
 	// Time is the block time of this cast (Unix ms).
 	Time int64 `cbor:"6,keyasint" json:"time"`
+	// Sealed is the cast's sealed choice in a sealed ballot (Choice is
+	// then 0): what the count decrypts.
+	Sealed []byte `cbor:"7,keyasint,omitempty" json:"sealed,omitempty"`
 }
 
 // Results are the counts of a ballot: one per choice, each voter key
 // counted once (its latest cast), and the number of casts accepted
-// (replaced ones included).
+// (replaced ones included). A sealed ballot's results hold no counts until
+// its keykeepers' shares recover the election secret: only the casts and
+// the turnout, and Sealed (docs/PROTOCOL.md §19.4).
 type Results struct {
 	BallotID consensus.Hash `cbor:"1,keyasint" json:"ballot_id"`
-	Counts   []uint64       `cbor:"2,keyasint" json:"counts"`
+	Counts   []uint64       `cbor:"2,keyasint,omitempty" json:"counts,omitempty"`
 	Casts    uint64         `cbor:"3,keyasint" json:"casts"`
+	// Turnout is the number of voter keys counted, for sealed ballots
+	// only (an open ballot's is the sum of its counts).
+	Turnout uint64 `cbor:"4,keyasint,omitempty" json:"turnout,omitempty"`
+	// Invalid counts, after a sealed ballot's count, the latest casts
+	// whose choice did not decrypt to a choice of the ballot.
+	Invalid uint64 `cbor:"5,keyasint,omitempty" json:"invalid,omitempty"`
+	// Sealed is true while a sealed ballot is not counted.
+	Sealed bool `cbor:"6,keyasint,omitempty" json:"sealed,omitempty"`
 }
 
 // Voters returns the number of voter keys counted.
 func (r *Results) Voters() uint64 {
+	if r.Turnout > 0 {
+		return r.Turnout
+	}
 	var n uint64
 	for _, c := range r.Counts {
 		n += c
@@ -60,6 +76,10 @@ type State interface {
 	// BallotIndex returns a ballot's place in the results list: the
 	// number of ballots created before it.
 	BallotIndex(id consensus.Hash) (index int, found bool)
+	// Keyring returns a sealed ballot's key generation.
+	Keyring(ballot consensus.Hash) (k *Keyring, found bool, err error)
+	// Voters calls fn with the latest cast of every voter key of a ballot.
+	Voters(ballot consensus.Hash, fn func(VoterKey, VoterRecord) error) error
 	// ResultsList is the Merkle list of every ballot's results leaf, in
 	// the order the ballots were created. A Batch edits it without
 	// changing it; the owner of the state applies the edit with the block.
@@ -92,12 +112,35 @@ func AppHash(inCreationOrder []Results) consensus.Hash {
 }
 
 // Checked is a transaction that passed the stateless checks and is ready
-// for the stateful ones. Exactly one of Cast and Ballot is set.
+// for the stateful ones. Exactly one of Cast, Ballot, Deal, Complaint,
+// Answer and Share is set.
 type Checked struct {
-	ID     consensus.Hash
-	Bytes  []byte
-	Cast   *Cast
-	Ballot *Ballot // the ballot a definition creates
+	ID        consensus.Hash
+	Bytes     []byte
+	Cast      *Cast
+	Ballot    *Ballot // the ballot a definition creates
+	Deal      *Deal
+	Complaint *Complaint
+	Share     *KeyShare
+	Answer    *Answer
+}
+
+// Kind names the transaction's kind: definition, cast, deal, complaint,
+// answer or share.
+func (c *Checked) Kind() string {
+	switch {
+	case c.Ballot != nil:
+		return "definition"
+	case c.Cast != nil:
+		return "cast"
+	case c.Deal != nil:
+		return "deal"
+	case c.Complaint != nil:
+		return "complaint"
+	case c.Answer != nil:
+		return "answer"
+	}
+	return "share"
 }
 
 // VoterSlot names a voter key in a ballot.
@@ -118,6 +161,9 @@ type Update struct {
 	Voters map[VoterSlot]VoterRecord
 	// Results holds the new results of every ballot the block touched.
 	Results map[consensus.Hash]*Results
+	// Keyrings holds the new keyring of every sealed ballot the block
+	// touched.
+	Keyrings map[consensus.Hash]*Keyring
 	// Replaced lists the casts that a cast of this block replaced.
 	Replaced []consensus.Hash
 	// AppHash commits to the results after this block.
@@ -139,6 +185,10 @@ type Batch struct {
 	time   int64
 	up     Update
 	ids    map[consensus.Hash]bool
+	// parallel runs the decryption of a sealed ballot's count; counts,
+	// if set, remembers counts made.
+	parallel Parallel
+	counts   Counts
 }
 
 // NewBatch starts the block at height with block time t (Unix ms) over
@@ -150,11 +200,13 @@ func NewBatch(st State, r Rules, height uint64, t int64) *Batch {
 		height: height,
 		time:   t,
 		up: Update{
-			Height:  height,
-			Voters:  make(map[VoterSlot]VoterRecord),
-			Results: make(map[consensus.Hash]*Results),
+			Height:   height,
+			Voters:   make(map[VoterSlot]VoterRecord),
+			Results:  make(map[consensus.Hash]*Results),
+			Keyrings: make(map[consensus.Hash]*Keyring),
 		},
-		ids: make(map[consensus.Hash]bool),
+		ids:      make(map[consensus.Hash]bool),
+		parallel: Sequential,
 	}
 }
 
@@ -178,10 +230,13 @@ func (b *Batch) Add(tx *Checked) error {
 		return fmt.Errorf("tx %s: %w: twice in one block", tx.ID.Short(), ErrSeqReplay)
 	}
 	var err error
-	if tx.Ballot != nil {
+	switch {
+	case tx.Ballot != nil:
 		err = b.addBallot(tx.Ballot)
-	} else {
+	case tx.Cast != nil:
 		err = b.addCast(tx)
+	default:
+		err = b.addKeykeeper(tx)
 	}
 	if err == nil {
 		b.ids[tx.ID] = true
@@ -194,6 +249,11 @@ func (b *Batch) addBallot(nb *Ballot) error {
 		return err
 	}
 	b.up.Ballots = append(b.up.Ballots, nb)
+	if nb.Def.Tally == TallySealed {
+		b.up.Results[nb.ID] = &Results{BallotID: nb.ID, Sealed: true}
+		b.up.Keyrings[nb.ID] = &Keyring{BallotID: nb.ID}
+		return nil
+	}
 	b.up.Results[nb.ID] = &Results{BallotID: nb.ID, Counts: make([]uint64, len(nb.Def.Choices))}
 	return nil
 }
@@ -212,6 +272,10 @@ func (b *Batch) Check(tx *Checked) error {
 		}
 		return nil
 	}
+	if tx.Cast == nil {
+		_, _, err := b.checkKeykeeper(tx)
+		return err
+	}
 	_, _, err := b.checkCast(tx)
 	return err
 }
@@ -229,6 +293,11 @@ func (b *Batch) checkCast(tx *Checked) (prev VoterRecord, had bool, err error) {
 	}
 	if err := CheckOpen(bal.Def, b.time); err != nil {
 		return prev, false, fmt.Errorf("cast %s: %w", tx.ID.Short(), err)
+	}
+	if bal.Def.Tally == TallySealed {
+		if err := b.checkSealedOpen(bal); err != nil {
+			return prev, false, fmt.Errorf("cast %s: %w", tx.ID.Short(), err)
+		}
 	}
 	slot := VoterSlot{c.BallotID, c.Key()}
 	prev, had = b.up.Voters[slot]
@@ -267,13 +336,20 @@ func (b *Batch) addCast(tx *Checked) error {
 	}
 	casts := uint32(1)
 	if had {
-		res.Counts[prev.Choice]--
 		b.up.Replaced = append(b.up.Replaced, prev.CastID)
 		casts = prev.Casts + 1
 	}
-	res.Counts[c.Choice]++
+	switch {
+	case c.Sealed != nil && !had:
+		res.Turnout++
+	case c.Sealed == nil:
+		if had {
+			res.Counts[prev.Choice]--
+		}
+		res.Counts[c.Choice]++
+	}
 	res.Casts++
-	b.up.Voters[slot] = VoterRecord{Seq: c.Seq, Choice: c.Choice, CastID: tx.ID, Height: b.height, Casts: casts, Time: b.time}
+	b.up.Voters[slot] = VoterRecord{Seq: c.Seq, Choice: c.Choice, CastID: tx.ID, Height: b.height, Casts: casts, Time: b.time, Sealed: c.Sealed}
 	return nil
 }
 

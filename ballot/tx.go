@@ -14,6 +14,22 @@ import (
 type Tx struct {
 	Definition *Definition `cbor:"1,keyasint,omitempty" json:"definition,omitempty"`
 	Cast       *Cast       `cbor:"2,keyasint,omitempty" json:"cast,omitempty"`
+	// The keykeepers' messages of a sealed ballot (docs/PROTOCOL.md §19).
+	Deal      *Deal      `cbor:"3,keyasint,omitempty" json:"deal,omitempty"`
+	Complaint *Complaint `cbor:"4,keyasint,omitempty" json:"complaint,omitempty"`
+	Share     *KeyShare  `cbor:"5,keyasint,omitempty" json:"share,omitempty"`
+	Answer    *Answer    `cbor:"6,keyasint,omitempty" json:"answer,omitempty"`
+}
+
+// kinds returns how many of t's fields are set.
+func (t *Tx) kinds() int {
+	n := 0
+	for _, set := range []bool{t.Definition != nil, t.Cast != nil, t.Deal != nil, t.Complaint != nil, t.Share != nil, t.Answer != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // MaxTxBytes bounds the encoding of any transaction, whatever the chain's
@@ -39,8 +55,8 @@ func DecodeTx(data []byte, max int) (*Tx, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if (t.Definition == nil) == (t.Cast == nil) {
-		return nil, fmt.Errorf("%w: a transaction holds exactly one of definition and cast", ErrMalformed)
+	if t.kinds() != 1 {
+		return nil, fmt.Errorf("%w: a transaction holds exactly one of definition, cast, deal, complaint, answer and share", ErrMalformed)
 	}
 	return &t, nil
 }

@@ -39,7 +39,8 @@ func (nw *peerNetwork) HandleTxs(txs [][]byte) p2p.Verdict {
 func forwarderFault(err error) bool {
 	for _, e := range []error{ballot.ErrMalformed, ballot.ErrTooLarge, ballot.ErrCastInvalid, ballot.ErrTokenInvalid,
 		ballot.ErrVoterSignature, ballot.ErrChoiceOutOfRange, ballot.ErrUnknownRegistrar, ballot.ErrDefinitionInvalid,
-		ballot.ErrOrganizerSignature, ballot.ErrOrganizerNotAllowed, ballot.ErrWrongChain, ballot.ErrSealedUnsupported} {
+		ballot.ErrOrganizerSignature, ballot.ErrOrganizerNotAllowed, ballot.ErrWrongChain, ballot.ErrSealedInvalid,
+		ballot.ErrKeykeeperInvalid, ballot.ErrKeykeeperSignature, ballot.ErrDealInvalid} {
 		if errors.Is(err, e) {
 			return true
 		}

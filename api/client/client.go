@@ -198,6 +198,24 @@ func (n *Node) SubmitDefinition(ctx context.Context, d *ballot.Definition) (cons
 	return *v.BallotID, nil
 }
 
+// Keyring fetches a sealed ballot's key generation.
+func (n *Node) Keyring(ctx context.Context, id consensus.Hash) (*api.KeyringView, error) {
+	var v api.KeyringView
+	return &v, n.get(ctx, "/v1/ballots/"+id.String()+"/keyring", &v)
+}
+
+// SubmitKeykeeper sends a keykeeper's signed deal, complaint or share.
+func (n *Node) SubmitKeykeeper(ctx context.Context, tx *ballot.Tx) (consensus.Hash, error) {
+	var v api.SubmitView
+	if err := n.post(ctx, "/v1/keykeepers", tx, &v); err != nil {
+		return consensus.Hash{}, err
+	}
+	if v.TxID == nil || *v.TxID != tx.ID() {
+		return consensus.Hash{}, fmt.Errorf("node answered tx id %v, the transaction's is %s", v.TxID, tx.ID())
+	}
+	return *v.TxID, nil
+}
+
 // SubmitCast sends a signed cast; the node answers once it passed every check.
 func (n *Node) SubmitCast(ctx context.Context, c *ballot.Cast) (consensus.Hash, error) {
 	var v api.SubmitView

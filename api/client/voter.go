@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,12 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sealTo []byte // a sealed ballot's election key
+	if b.Def.Tally == ballot.TallySealed {
+		if sealTo, err = electionKey(ctx, req.Node, g.Chain(), b); err != nil {
+			return nil, err
+		}
+	}
 	slot := WalletSlot{Genesis: g.Hash(), Ballot: b.ID, Registrar: uint8(idx), VoterID: req.VoterID}
 	entry, err := voterEntry(req, slot)
 	if err != nil {
@@ -92,9 +99,12 @@ func Vote(ctx context.Context, req VoteRequest) (*VoteResult, error) {
 		}
 		say(fmt.Sprintf("re-vote as %s with this wallet's key (seq %d, replaces your cast %s)", req.VoterID, entry.LastSeq+1, replaces))
 	}
-	c, err := signCast(req.Wallet, entry, g, b, choice)
+	c, err := signCast(req.Wallet, entry, g, b, choice, sealTo)
 	if err != nil {
 		return nil, err
+	}
+	if sealTo != nil {
+		say("choice sealed to the ballot's election key: nobody can read it before the keykeepers count after closing")
 	}
 	r, v, err := castAndProve(ctx, req, g, c, say)
 	if err != nil {
@@ -126,12 +136,19 @@ func voteBallot(ctx context.Context, req VoteRequest) (*consensus.Genesis, *ball
 	return g, b, choice, idx, err
 }
 
-// signCast signs the entry's next cast; the seq is spent once the cast is
-// signed, so the wallet is saved before the cast is sent.
-func signCast(w *Wallet, entry *WalletEntry, g *consensus.Genesis, b *ballot.Ballot, choice int) (*ballot.Cast, error) {
+// signCast signs the entry's next cast, its choice sealed to sealTo when
+// that is set (a sealed ballot); the seq is spent once the cast is signed,
+// so the wallet is saved before the cast is sent.
+func signCast(w *Wallet, entry *WalletEntry, g *consensus.Genesis, b *ballot.Ballot, choice int, sealTo []byte) (*ballot.Cast, error) {
 	key := ed25519.NewKeyFromSeed(entry.VoterSeed)
 	c := &ballot.Cast{BallotID: b.ID, Seq: entry.LastSeq + 1, Choice: uint32(choice), Registrar: entry.Registrar,
 		TokenPrefix: entry.TokenPrefix, Token: entry.Token}
+	if sealTo != nil {
+		c.Voter = key.Public().(ed25519.PublicKey)
+		if err := c.Seal(rand.Reader, g.Chain(), sealTo, uint32(choice)); err != nil {
+			return nil, err
+		}
+	}
 	c.Sign(g.Chain(), key)
 	entry.LastSeq = c.Seq
 	entry.Casts = append(entry.Casts, c.ID())
@@ -255,4 +272,17 @@ func registrarIndex(b *ballot.Ballot, url string) (int, error) {
 		return 0, nil
 	}
 	return 0, fmt.Errorf("%w: the ballot names no registrar at %s", registrar.ErrNotRegistrar, url)
+}
+
+// electionKey returns a sealed ballot's election key as the client
+// recomputes it from the keyring's signed deals: no node is trusted for it.
+func electionKey(ctx context.Context, n *Node, chain consensus.Chain, b *ballot.Ballot) ([]byte, error) {
+	kr, err := n.Keyring(ctx, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := kr.Keyring.Verify(chain, b); err != nil {
+		return nil, fmt.Errorf("node %s served a keyring that does not verify: %w", n.base, err)
+	}
+	return kr.Keyring.ElectionKey(chain, b)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/seal"
 	"github.com/cocorico/node/consensus"
 )
 
@@ -57,6 +58,17 @@ type Options struct {
 	Revote  bool
 	KeyBits int // 2048 (default) or 3072
 	Seed    uint64
+	// Keykeepers, when set, make the ballot sealed among that many
+	// keykeepers, Threshold of whom recover its key.
+	Keykeepers, Threshold int
+	// KeygenCloses ends deals and complaints; default Opens − 1.
+	KeygenCloses int64
+}
+
+// Keykeeper holds a test keykeeper's secrets.
+type Keykeeper struct {
+	Sign    ed25519.PrivateKey
+	EncPriv []byte
 }
 
 // Election is one ballot with its organizer and registrar secrets.
@@ -68,8 +80,10 @@ type Election struct {
 	Registrar *rsa.PrivateKey
 	Def       *ballot.Definition
 	Ballot    *ballot.Ballot
-	rng       *mrand.ChaCha8
-	question  int
+	// Keykeepers of a sealed ballot, in the definition's order.
+	Keykeepers []Keykeeper
+	rng        *mrand.ChaCha8
+	question   int
 }
 
 // NewElection makes a signed ballot definition. Zero options get defaults:
@@ -109,12 +123,29 @@ func NewElection(o Options) *Election {
 		Registrars:  []ballot.Registrar{{Name: "test registrar", Key: ballot.MarshalRegistrarKey(&reg.PublicKey)}},
 		Revote:      o.Revote,
 	}
+	var kks []Keykeeper
+	for i := range o.Keykeepers {
+		seed := make([]byte, ed25519.SeedSize)
+		rng.Read(seed)
+		k := Keykeeper{Sign: ed25519.NewKeyFromSeed(seed)}
+		pub, priv, err := seal.NewKeyPair(rng)
+		if err != nil {
+			panic(err)
+		}
+		k.EncPriv = priv
+		kks = append(kks, k)
+		def.Tally, def.Threshold, def.KeygenCloses = ballot.TallySealed, uint8(o.Threshold), o.KeygenCloses
+		if def.KeygenCloses == 0 {
+			def.KeygenCloses = o.Opens - 1
+		}
+		def.Keykeepers = append(def.Keykeepers, ballot.Keykeeper{Name: fmt.Sprintf("keykeeper %d", i), Key: k.Sign.Public().(ed25519.PublicKey), EncKey: pub})
+	}
 	def.Sign(org)
 	b, err := def.Check(rules)
 	if err != nil {
 		panic(err)
 	}
-	return &Election{ChainID: o.ChainID, Genesis: o.Genesis, Rules: rules, Organizer: org, Registrar: reg, Def: def, Ballot: b, rng: rng}
+	return &Election{ChainID: o.ChainID, Genesis: o.Genesis, Rules: rules, Organizer: org, Registrar: reg, Def: def, Ballot: b, Keykeepers: kks, rng: rng}
 }
 
 // OrganizerKey is the organizer every test genesis allows.
@@ -162,6 +193,31 @@ func (e *Election) Cast(v *Voter, seq uint64, choice uint32) *ballot.Cast {
 	}
 	c.Sign(e.Rules.Chain, v.Key)
 	return c
+}
+
+// SealedCast returns v's signed cast with choice sealed to electionKey.
+func (e *Election) SealedCast(v *Voter, seq uint64, choice uint32, electionKey []byte) *ballot.Cast {
+	c := &ballot.Cast{
+		BallotID:    e.Ballot.ID,
+		Voter:       v.Key.Public().(ed25519.PublicKey),
+		Seq:         seq,
+		TokenPrefix: v.Token.Prefix,
+		Token:       v.Token.Signature,
+	}
+	if err := c.Seal(e.rng, e.Rules.Chain, electionKey, choice); err != nil {
+		panic(err)
+	}
+	c.Sign(e.Rules.Chain, v.Key)
+	return c
+}
+
+// Deal returns keykeeper i's signed deal.
+func (e *Election) Deal(i int) *ballot.Deal {
+	d, err := ballot.NewDeal(e.rng, e.Rules.Chain, e.Ballot, i, e.Keykeepers[i].Sign)
+	if err != nil {
+		panic(err)
+	}
+	return d
 }
 
 // DefinitionTx returns the checked transaction that creates the ballot.

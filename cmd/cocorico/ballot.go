@@ -34,11 +34,11 @@ func defaultOrganizerKey() string {
 
 func newBallotCreateCmd() *cobra.Command {
 	var (
-		nodeURL, question, opens, closes, keyPath, tokenFile string
-		registrars                                           []string
-		choices                                              []string
-		revote, sealed, noWait                               bool
-		bits                                                 int
+		nodeURL, question, opens, closes, keyPath, tokenFile, keygenCloses string
+		registrars, keykeepers                                             []string
+		choices                                                            []string
+		revote, sealed, noWait                                             bool
+		bits, threshold                                                    int
 	)
 	cmd := &cobra.Command{
 		Use:   "create --node URL --question Q --choice A --choice B ... --closes TIME [--opens TIME] [--registrar URL]",
@@ -51,8 +51,18 @@ TIME is RFC 3339 (2026-12-06T18:00:00Z) or relative to now (+30m, +7d).
 Without --choice the choices are for / against / abstention.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var kks []ballot.Keykeeper
 			if sealed {
-				return ballot.ErrSealedUnsupported
+				if len(keykeepers) == 0 || threshold < 1 || threshold > len(keykeepers) {
+					return usagef("a sealed ballot needs --keykeeper NAME=KEYS (from `cocorico keykeeper keygen`) for each keykeeper and --threshold t, 1 ≤ t ≤ their number")
+				}
+				for _, s := range keykeepers {
+					k, err := parseKeykeeper(s)
+					if err != nil {
+						return usagef("--keykeeper %s: %v", s, err)
+					}
+					kks = append(kks, k)
+				}
 			}
 			now := time.Now()
 			closesAt, err := parseTime(closes, now)
@@ -92,6 +102,18 @@ Without --choice the choices are for / against / abstention.`,
 			}
 			def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: question, Choices: choices,
 				Opens: opensAt.UnixMilli(), Closes: closesAt.UnixMilli(), Revote: revote}
+			if sealed {
+				kc := now.Add(opensAt.Sub(now) / 2)
+				if keygenCloses != "" {
+					if kc, err = parseTime(keygenCloses, now); err != nil {
+						return usagef("--keygen-closes: %v", err)
+					}
+				}
+				if !kc.After(now) || !kc.Before(opensAt) {
+					return usagef("a sealed ballot's keykeepers deal and complain before --keygen-closes and answer before --opens: want now < keygen-closes < opens (give --opens a later time)")
+				}
+				def.Tally, def.Keykeepers, def.Threshold, def.KeygenCloses = ballot.TallySealed, kks, uint8(threshold), kc.UnixMilli()
+			}
 			adminToken, err := readAdminToken(tokenFile)
 			if err != nil {
 				return err
@@ -136,7 +158,10 @@ Without --choice the choices are for / against / abstention.`,
 	f.StringVar(&tokenFile, "registrar-token-file", "", "file holding the registrars' admin token (or set $"+adminTokenEnv+")")
 	f.StringVar(&keyPath, "key", defaultOrganizerKey(), "organizer key file (created if missing)")
 	f.BoolVar(&revote, "revote", true, "allow voters to change their vote while the ballot is open")
-	f.BoolVar(&sealed, "sealed", false, "sealed tally (not supported yet)")
+	f.BoolVar(&sealed, "sealed", false, "sealed tally: choices encrypted until t keykeepers share after closing (give --opens time for the keykeepers to deal)")
+	f.StringArrayVar(&keykeepers, "keykeeper", nil, "a sealed ballot's keykeeper, NAME=KEYS as `cocorico keykeeper keygen` prints them (repeat, 1 to 16)")
+	f.IntVar(&threshold, "threshold", 0, "how many keykeepers' shares recover a sealed ballot's key")
+	f.StringVar(&keygenCloses, "keygen-closes", "", "end of a sealed ballot's deals and complaints; dealers answer complaints until --opens (default halfway from now to --opens)")
 	f.BoolVar(&noWait, "no-wait", false, "print the id without waiting for the ballot to be final")
 	f.IntVar(&bits, "key-bits", ballot.KeyBits2048, "registrar key size: 2048 or 3072")
 	cmd.MarkFlagRequired("question")

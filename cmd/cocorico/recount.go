@@ -58,8 +58,13 @@ of its home): the ledger is opened exclusively.`,
 				rep.Question, rep.Blocks, rep.Txs, rep.Casts, rep.Took.Round(time.Millisecond), float64(rep.Txs)/rep.Took.Seconds())
 			fmt.Fprintf(out, "%d header results hashes matched the recount\n", rep.AppHashes)
 			fmt.Fprintf(out, "  %-20s %12s %12s\n", "choice", "recounted", "committed")
+			if len(rep.Counts) == 0 {
+				fmt.Fprintln(out, "  sealed: not counted yet (the keykeepers share after closing)")
+			}
 			for i, c := range rep.Choices {
-				fmt.Fprintf(out, "  %-20s %12d %12d\n", c, rep.Counts[i], rep.Stored[i])
+				if i < len(rep.Counts) && i < len(rep.Stored) {
+					fmt.Fprintf(out, "  %-20s %12d %12d\n", c, rep.Counts[i], rep.Stored[i])
+				}
 			}
 			if !rep.Agree {
 				return errors.New("the recount DISAGREES with the committed results")

@@ -103,6 +103,11 @@ func printResults(out io.Writer, cr *client.CheckedResults, g *consensus.Genesis
 		bar := strings.Repeat("█", int(pct/4))
 		fmt.Fprintf(out, "  %-20s %10d  %5.1f%%  %s\n", c.Label, c.Count, pct, bar)
 	}
+	if r.Sealed {
+		fmt.Fprintf(out, "  sealed until the keykeepers count after closing: no count before (turnout %d)\n", r.Casts.Counted)
+	} else if r.Results.Invalid > 0 {
+		fmt.Fprintf(out, "  %-20s %10d  (sealed choices that decrypt to no choice)\n", "invalid", r.Results.Invalid)
+	}
 	fmt.Fprintf(out, "\n  counted %d · replaced %d · pending %d\n", r.Casts.Counted, r.Casts.Replaced, r.Casts.Pending)
 	if cr.Signed {
 		fmt.Fprintf(out, "  ✓ checked: signed by %d of %d validators (block %d commits to them)\n", cr.Signers, len(g.Validators), r.Height+1)

@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -81,6 +82,7 @@ type App struct {
 	clock   func() time.Time
 	reason  func(error) string
 	admit   int
+	counts  *countCache // sealed counts, kept across rounds
 
 	mu        sync.RWMutex
 	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1
@@ -127,6 +129,7 @@ func New(cfg Config) (*App, error) {
 		clock:       cfg.Clock,
 		reason:      cfg.Reason,
 		admit:       cfg.AdmitPending,
+		counts:      newCountCache(),
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},
 		applied:     make(chan struct{}),
@@ -211,7 +214,7 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 	}
 	for i, c := range out {
 		if errs[i] == nil {
-			if c.Ballot != nil {
+			if c.Cast == nil { // a cast's state was checked before its signatures
 				errs[i] = a.checkState(c)
 			}
 			if errs[i] == nil {
@@ -230,13 +233,12 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 func (a *App) count(c *ballot.Checked, err error) {
 	if err != nil {
 		a.metrics.TxsRejected.WithLabelValues(a.reason(err)).Inc()
+		if errors.Is(err, ballot.ErrShareInvalid) {
+			a.logger.Warn("keykeeper share refused", "err", err)
+		}
 		return
 	}
-	kind := "cast"
-	if c.Ballot != nil {
-		kind = "definition"
-	}
-	a.metrics.TxsAccepted.WithLabelValues(kind).Inc()
+	a.metrics.TxsAccepted.WithLabelValues(c.Kind()).Inc()
 }
 
 // precheck applies the cheap rules, before any signature is checked. It
@@ -298,6 +300,8 @@ func (a *App) ProposeBlock(ctx context.Context, height uint64, proposer uint16, 
 	p := a.genesis.Params
 	blockTime := max(t.UnixMilli(), tipTime+1)
 	batch := ballot.NewBatch(a.state, a.rules, height, blockTime)
+	batch.SetParallel(parallel)
+	batch.SetCounts(a.counts)
 	var txs [][]byte
 	var ids, bad []consensus.Hash
 	for _, tx := range inSeqOrder(a.pool.Reap(p.MaxBlockTxs, p.MaxBlockBytes)) {
@@ -421,6 +425,8 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	}
 	a.mu.Unlock()
 	batch := ballot.NewBatch(a.state, a.rules, h.Height, h.Time)
+	batch.SetParallel(parallel)
+	batch.SetCounts(a.counts)
 	v = &validBlock{ids: make([]consensus.Hash, len(checked))}
 	for i, tx := range checked {
 		if err := batch.Add(tx); err != nil {

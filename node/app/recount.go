@@ -75,6 +75,7 @@ func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id cons
 			return nil, fmt.Errorf("block %d: %w", h, err)
 		}
 		batch := ballot.NewBatch(st, rules, h, hdr.Time)
+		batch.SetParallel(parallel)
 		for i, tx := range checked {
 			if err := batch.Add(tx); err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", h, i, err)

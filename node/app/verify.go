@@ -104,6 +104,26 @@ func checkInBatches(r ballot.Rules, todo []int, decoded []*ballot.Tx, txs [][]by
 	wg.Wait()
 }
 
+// parallel is the ballot.Parallel of the app: fn on all cores, in
+// contiguous ranges, for a sealed ballot's count.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		ballot.Sequential(n, fn)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // countCasts counts the casts among decoded[i], i in todo.
 func countCasts(todo []int, decoded []*ballot.Tx) int {
 	n := 0

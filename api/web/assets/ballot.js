@@ -32,6 +32,13 @@
     const box = $('results');
     try {
       const r = await Coco.getJSON('/v1/ballots/' + id + '/results');
+      if (r.sealed) { // no count before the keykeepers' count: the turnout only
+        const p = document.createElement('p');
+        p.className = 'total';
+        p.textContent = t('results_sealed', { n: r.casts.counted });
+        box.replaceChildren(p);
+        return;
+      }
       const total = r.choices.reduce((n, c) => n + c.count, 0);
       const list = document.createElement('ul');
       list.className = 'results';

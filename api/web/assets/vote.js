@@ -287,9 +287,13 @@
     const seq = e.last_seq + 1;
     let signed;
     try {
+      // A sealed ballot: the module seals the choice to the election key it
+      // recomputes from the keyring's signed deals (no node is trusted for it).
+      const keyring = st.view.tally === 'sealed'
+        ? JSON.stringify((await Coco.getJSON('/v1/ballots/' + ballotID + '/keyring')).keyring) : '';
       signed = call('signCast', st.genesisText, st.defText, ballotID, JSON.stringify({
         ballot_id: ballotID, seq, choice: st.choice, registrar: e.registrar, token_prefix: e.token_prefix, token: e.token,
-      }), e.seed);
+      }), e.seed, keyring);
     } catch (err) {
       fail(String(err.message || err));
       return;

@@ -154,10 +154,14 @@ type castView struct {
 	CastID consensus.Hash `json:"cast_id"`
 }
 
-// signCast(genesis, definition, ballotID, cast, seed) signs the cast
-// (ballot_id, seq, choice, registrar, token_prefix, token) with the voter
-// key of seed, then checks it as a node will (token, choice, signature):
-// {cast, cast_id}.
+// signCast(genesis, definition, ballotID, cast, seed, keyring) signs the
+// cast (ballot_id, seq, choice, registrar, token_prefix, token) with the
+// voter key of seed, then checks it as a node will (token, choice,
+// signature): {cast, cast_id}. In a sealed ballot, keyring is the
+// keyring's JSON (GET /v1/ballots/{id}/keyring's "keyring"): its signed
+// deals are checked, the election key recomputed from them, and the choice
+// sealed to it with the browser's randomness (docs/PROTOCOL.md §19.3), by
+// the very code `cocorico vote` runs.
 func (c *client) signCast(args []js.Value) (any, error) {
 	g, b, err := chainBallot(args)
 	if err != nil {
@@ -178,11 +182,39 @@ func (c *client) signCast(args []js.Value) (any, error) {
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("voter key: want %d bytes of base64", ed25519.SeedSize)
 	}
-	cast.Sign(g.Chain(), ed25519.NewKeyFromSeed(seed))
+	key := ed25519.NewKeyFromSeed(seed)
+	if b.Def.Tally == ballot.TallySealed {
+		if err := sealCast(g.Chain(), b, &cast, key, args); err != nil {
+			return nil, err
+		}
+	}
+	cast.Sign(g.Chain(), key)
 	if err := cast.Verify(g.Chain(), b); err != nil {
 		return nil, err
 	}
 	return castView{&cast, cast.ID()}, nil
+}
+
+// sealCast seals cast's choice to the election key of the keyring in
+// args[5].
+func sealCast(chain consensus.Chain, b *ballot.Ballot, cast *ballot.Cast, key ed25519.PrivateKey, args []js.Value) error {
+	s, err := strArg(args, 5)
+	if err != nil {
+		return err
+	}
+	var k ballot.Keyring
+	if err := json.Unmarshal([]byte(s), &k); err != nil {
+		return fmt.Errorf("keyring: %w", err)
+	}
+	if err := k.Verify(chain, b); err != nil {
+		return err
+	}
+	electionKey, err := k.ElectionKey(chain, b)
+	if err != nil {
+		return err
+	}
+	cast.Voter = key.Public().(ed25519.PublicKey)
+	return cast.Seal(rand.Reader, chain, electionKey, cast.Choice)
 }
 
 type receiptView struct {
