@@ -5,6 +5,7 @@ package webtest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -128,7 +129,10 @@ func TestBrowserVoterLogsInWithOpenIDConnectAndVotes(t *testing.T) {
 	b.shot(tab, "login-offered")
 	b.checkNamed(tab, "login-oidc")
 
+	clicked := time.Now()
 	b.do(tab, "log in at the provider and come back", chromedp.Click(chromedp.CSS("#oidc-go")), chromedp.WaitVisible(chromedp.CSS("#s-choose")))
+	b.note("login-round-trip.txt", fmt.Sprintf("click on \"log in with\" → choose screen (start, provider, callback, page reload, module, token): %s, the provider approving at once\n",
+		time.Since(clicked).Round(time.Millisecond)))
 	if u := evalString(t, tab, `location.href`); u != page {
 		t.Errorf("after the login the address is %s, want %s (the session removed)", u, page)
 	}
