@@ -53,13 +53,9 @@ const (
 // the newest).
 func pageQuery(r *http.Request) (before, limit int, err error) {
 	q := r.URL.Query()
-	before, limit = -1, DefaultPageSize
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageSize {
-			return 0, 0, fmt.Errorf("%w: limit %q: want 1 to %d", ErrBadRequest, v, MaxPageSize)
-		}
-		limit = n
+	before = -1
+	if limit, err = limitQuery(r, MaxPageSize); err != nil {
+		return 0, 0, err
 	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -69,6 +65,19 @@ func pageQuery(r *http.Request) (before, limit int, err error) {
 		before = n
 	}
 	return before, limit, nil
+}
+
+// limitQuery reads ?limit= (1..max, default DefaultPageSize).
+func limitQuery(r *http.Request, max int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return min(DefaultPageSize, max), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, fmt.Errorf("%w: limit %q: want 1 to %d", ErrBadRequest, v, max)
+	}
+	return n, nil
 }
 
 // ballots lists the ballots newest first, a page at a time.
@@ -128,6 +137,11 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		WriteError(w, fmt.Errorf("%w: format %q: want json or csv", ErrBadRequest, format))
+		return
+	}
 	snap, found, err := s.cfg.State.Snapshot(b.ID)
 	if err != nil || !found {
 		WriteError(w, fmt.Errorf("results of %s: found %v, %v", b.ID, found, err))
@@ -136,7 +150,8 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	res := snap.Results
 	now, lastBlock := s.clocks()
 	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock, s.sealedCounted(b.ID)),
-		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res}
+		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res,
+		Attestations: s.cfg.Witnesses.AttestationCount(snap.Height)}
 	v.Sealed = res.Sealed
 	v.Choices = []ChoiceCount{} // no null, even when sealed
 	for i, label := range b.Def.Choices {
@@ -146,6 +161,21 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Casts = CastCounts{Final: res.Casts, Counted: res.Voters(), Replaced: res.Casts - res.Voters(),
 		Pending: s.cfg.Backend.PendingCasts(b.ID)}
+	// The results page polls with If-None-Match: what it shows changes
+	// with the height, the pending casts, the status and the attestations.
+	etag := fmt.Sprintf(`"%d-%d-%d-%s-%s"`, v.Height, v.Casts.Pending, v.Attestations, v.Status, format)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="results-%s.csv"`, b.ID.Short()))
+		v.WriteCSV(w)
+		return
+	}
 	WriteJSON(w, http.StatusOK, v)
 }
 

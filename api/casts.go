@@ -130,6 +130,7 @@ func (s *Server) castStatus(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		v.Height, v.Index = height, &index
+		v.Attestations = s.cfg.Witnesses.AttestationCount(height)
 		v.Status = CastReplaced
 		if ok, err := s.counted(id, c); err != nil {
 			WriteError(w, err)
@@ -217,6 +218,7 @@ func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request) {
 	} else {
 		onChain.OK = true
 		onChain.Detail = fmt.Sprintf("block %d is on this node's chain", rec.Height)
+		out.Attestations = s.cfg.Witnesses.AttestationCount(rec.Height)
 	}
 	out.Checks = append(out.Checks, onChain)
 	out.Valid = out.Valid && onChain.OK

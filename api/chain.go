@@ -22,11 +22,16 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Behind:      info.Behind,
 		Version:     info.Version,
 		Mempool:     info.Mempool,
+
+		SyncedBlocksPerSec: info.SyncedBlocksPerSec,
+		SyncedCastsPerSec:  info.SyncedCastsPerSec,
 	}
+	v.Alarms = len(s.cfg.Witnesses.Alarms())
 	for i, val := range g.Validators {
 		v.Validators = append(v.Validators, ValidatorView{Index: i, Name: val.Name, PubKey: val.PubKey})
 	}
 	v.Height, v.LastBlockHash, v.LastBlockTime = s.tip()
+	v.Attestations = s.cfg.Witnesses.AttestationCount(max(v.Height, RecentAttestationHeights) - RecentAttestationHeights + 1)
 	WriteJSON(w, http.StatusOK, v)
 }
 

@@ -43,6 +43,9 @@ type State interface {
 	Snapshot(id consensus.Hash) (ballot.ResultsSnapshot, bool, error)
 	// Keyring returns a sealed ballot's key generation.
 	Keyring(id consensus.Hash) (*ballot.Keyring, bool, error)
+	// Voters walks a ballot's voter records in voter key order, from the
+	// first key above after (nil: the first); ballot.ErrStop ends it.
+	VotersAfter(id consensus.Hash, after *ballot.VoterKey, fn func(ballot.VoterKey, ballot.VoterRecord) error) error
 }
 
 // Backend is what only the node knows.
@@ -73,6 +76,10 @@ type NodeInfo struct {
 	Behind uint64 `json:"behind"`
 	// Mempool is the number of pending transactions.
 	Mempool int `json:"mempool"`
+	// SyncedBlocksPerSec and SyncedCastsPerSec are the follower's rates
+	// over the last few seconds (a volunteer catching up).
+	SyncedBlocksPerSec float64 `json:"synced_blocks_per_sec"`
+	SyncedCastsPerSec  float64 `json:"synced_casts_per_sec"`
 }
 
 // Config configures a Server.
@@ -80,6 +87,9 @@ type Config struct {
 	Chain   Chain
 	State   State
 	Backend Backend
+	// Witnesses are the attestations and alarms the node has seen;
+	// default none.
+	Witnesses Witnesses
 	// Gatherer serves /metrics; nil serves no metrics.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -112,6 +122,9 @@ func New(cfg Config) *Server {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.Witnesses == nil {
+		cfg.Witnesses = noWitnesses{}
+	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux()}
 	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins})
 	if err != nil {
@@ -139,6 +152,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/receipts/verify", s.verifyReceipt)
 	m.HandleFunc("GET /v1/blocks/latest", s.latestBlock)
 	m.HandleFunc("GET /v1/blocks/{height}", s.block)
+	m.HandleFunc("GET /v1/blocks/{height}/attestations", s.attestations)
+	m.HandleFunc("GET /v1/alarms", s.alarms)
+	m.HandleFunc("GET /v1/ballots/{id}/casts", s.casts)
 	if s.cfg.Pprof {
 		m.HandleFunc("/debug/pprof/", pprof.Index)
 		m.HandleFunc("/debug/pprof/profile", pprof.Profile)

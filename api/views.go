@@ -1,6 +1,9 @@
 package api
 
 import (
+	"encoding/csv"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/cocorico/node/ballot"
@@ -21,6 +24,15 @@ type StatusView struct {
 	Behind        uint64          `json:"behind"`
 	Mempool       int             `json:"mempool"`
 	Version       string          `json:"version"`
+	// SyncedBlocksPerSec and SyncedCastsPerSec are the sync rates of the
+	// last few seconds: every block's commit and every cast re-verified.
+	SyncedBlocksPerSec float64 `json:"synced_blocks_per_sec"`
+	SyncedCastsPerSec  float64 `json:"synced_casts_per_sec"`
+	// Attestations is the number of distinct volunteer nodes that
+	// attested one of the last RecentAttestationHeights blocks; Alarms
+	// the number of alarms this node has seen.
+	Attestations int `json:"attestations"`
+	Alarms       int `json:"alarms"`
 }
 
 // ValidatorView names a validator.
@@ -126,6 +138,23 @@ type ResultsView struct {
 	Index   int             `json:"index"`
 	Proof   consensus.Proof `json:"proof"`
 	AppHash consensus.Hash  `json:"app_hash"`
+	// Attestations is the number of distinct volunteer nodes whose
+	// attestations of block Height or a later one reached this node
+	// (nodes, not people: one operator can run many).
+	Attestations int `json:"attestations"`
+}
+
+// WriteCSV writes the counts, one line per choice, under the header
+// ballot_id,height,status,choice,count (the columns of `cocorico results
+// --format csv` and of the results page's download).
+func (v *ResultsView) WriteCSV(out io.Writer) error {
+	w := csv.NewWriter(out)
+	w.Write([]string{"ballot_id", "height", "status", "choice", "count"})
+	for _, c := range v.Choices {
+		w.Write([]string{v.BallotID.String(), strconv.FormatUint(v.Height, 10), v.Status, c.Label, strconv.FormatUint(c.Count, 10)})
+	}
+	w.Flush()
+	return w.Error()
 }
 
 // SubmitView answers an accepted transaction.
@@ -165,6 +194,9 @@ type CastStatusView struct {
 	Status string         `json:"status"`
 	Height uint64         `json:"height,omitempty"`
 	Index  *int           `json:"index,omitempty"`
+	// Attestations, for a final cast, is the number of distinct
+	// volunteer nodes that attested its block or a later one.
+	Attestations int `json:"attestations,omitempty"`
 }
 
 // VerifyView is the answer of POST /v1/receipts/verify.
@@ -178,6 +210,10 @@ type VerifyView struct {
 	// choice the cast's sealed choice decrypts to (absent before, and for
 	// open ballots whose cast says it in clear).
 	SealedChoice *uint32 `json:"sealed_choice,omitempty"`
+	// Attestations is the number of distinct volunteer nodes that
+	// attested the receipt's block or a later one, as far as this node
+	// saw (0 when the block is not on its chain).
+	Attestations int `json:"attestations"`
 }
 
 // BlockView is the answer of GET /v1/blocks/{height}.

@@ -3,6 +3,7 @@ package ballot
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -41,6 +42,8 @@ type KVReader interface {
 	Get(key []byte) (value []byte, found bool, err error)
 	// Scan calls fn for every key with prefix, in increasing key order.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
+	// ScanAfter is Scan from the first key above prefix ‖ after.
+	ScanAfter(prefix, after []byte, fn func(key, value []byte) error) error
 }
 
 // KV is one write of an Update.
@@ -343,10 +346,22 @@ func (s *KVState) Results(ballot consensus.Hash) (Results, bool, error) {
 	return *r.clone(), true, nil
 }
 
-// Voters calls fn with every voter record of a ballot, in voter key order.
+// Voters implements State: every voter record of a ballot, in voter key
+// order.
 func (s *KVState) Voters(ballot consensus.Hash, fn func(VoterKey, VoterRecord) error) error {
+	return s.VotersAfter(ballot, nil, fn)
+}
+
+// VotersAfter calls fn with the voter records of a ballot, in voter key
+// order, from the first key above after (nil: from the first); fn's error
+// ends the walk and is returned (ErrStop ends it without an error).
+func (s *KVState) VotersAfter(ballot consensus.Hash, after *VoterKey, fn func(VoterKey, VoterRecord) error) error {
 	prefix := append([]byte{prefixVoter}, ballot[:]...)
-	return s.kv.Scan(prefix, func(k, v []byte) error {
+	var from []byte
+	if after != nil {
+		from = after[:]
+	}
+	err := s.kv.ScanAfter(prefix, from, func(k, v []byte) error {
 		var r VoterRecord
 		if err := canon.Unmarshal(v, &r, maxVoterRecordBytes); err != nil {
 			return fmt.Errorf("stored voter record: %w", err)
@@ -355,6 +370,10 @@ func (s *KVState) Voters(ballot consensus.Hash, fn func(VoterKey, VoterRecord) e
 		copy(key[:], k[len(prefix):])
 		return fn(key, r)
 	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
 }
 
 // Keyring implements State. The keyring is shared: callers do not change it.
@@ -364,3 +383,6 @@ func (s *KVState) Keyring(ballot consensus.Hash) (*Keyring, bool, error) {
 	k, ok := s.keyrings[ballot]
 	return k, ok, nil
 }
+
+// ErrStop, returned by a walk's callback, ends the walk without an error.
+var ErrStop = errors.New("stop")

@@ -41,6 +41,10 @@ type protocolVectors struct {
 	EmptyAppHash    string `json:"empty_app_hash"`
 	ResultsAfter1   string `json:"results_after_block_1"`
 	AppHashAfter1   string `json:"app_hash_after_block_1"`
+	// A volunteer's attestation of block 1 (docs/PROTOCOL.md §20), by the
+	// key of seed 30: its sign bytes and the attestations-topic message.
+	AttestationSign    string `json:"attestation_sign_bytes_hex"`
+	AttestationMessage string `json:"attestation_message_hex"`
 }
 
 func vectorKey(t *testing.T) *rsa.PrivateKey {
@@ -157,6 +161,9 @@ func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
 		ResultsAfter1:   hex.EncodeToString(canon.MustMarshal(&after1)),
 		AppHashAfter1:   ballot.AppHash([]ballot.Results{after1}).String(),
 	}
+	att := consensus.NewAttestation(gen.Chain(), r.Height, r.Header.Hash(), ballot.AppHash([]ballot.Results{after1}), seededKey(30))
+	got.AttestationSign = hex.EncodeToString(att.SignBytes())
+	got.AttestationMessage = hex.EncodeToString((&consensus.Witness{Attestation: att}).Encode())
 	vpath := filepath.Join(vectorsDir, "vectors.json")
 	if *updateVectors {
 		data, _ := json.MarshalIndent(got, "", "  ")

@@ -158,7 +158,7 @@ var (
 	}
 	storeReadSide = []string{
 		"Ledger.Height", "Ledger.Header", "Ledger.Block", "Ledger.Tx", "Ledger.CommitAt", "Ledger.TxLocation",
-		"Ledger.Get", "Ledger.Scan",
+		"Ledger.Get", "Ledger.Scan", "Ledger.ScanAfter",
 		"Registry.Keys", "Registry.HasVoter", "Registry.VoterCode", "Registry.AnyVoterCode", "Registry.Voters", "Registry.Issued",
 	}
 )

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -30,6 +31,10 @@ type DevnetConfig struct {
 	// Validators is the number of validators (each its own ledger and, with
 	// more than one, its own libp2p host on loopback).
 	Validators int
+	// Volunteers is the number of volunteer nodes (full nodes that
+	// re-verify and attest every block); they come after the validators
+	// in Nodes, named volunteer-i.
+	Volunteers int
 	// APIPort is the first validator's API port; validator i gets APIPort+i
 	// and the registrar APIPort+50. 0 picks free ports.
 	APIPort int
@@ -107,6 +112,9 @@ func NewDevnet(cfg DevnetConfig) (*Devnet, error) {
 	cfg.defaults()
 	if cfg.Validators < 1 || cfg.Validators > 16 {
 		return nil, fmt.Errorf("devnet: %d validators, want 1 to 16", cfg.Validators)
+	}
+	if cfg.Volunteers < 0 || cfg.Volunteers > 16 {
+		return nil, fmt.Errorf("devnet: %d volunteers, want 0 to 16", cfg.Volunteers)
 	}
 	d := &Devnet{cfg: cfg}
 	gpath := filepath.Join(cfg.Dir, "genesis.json")
@@ -201,13 +209,23 @@ func (d *Devnet) loadPrevious() {
 }
 
 func (d *Devnet) open(g *consensus.Genesis) error {
-	for i := range d.cfg.Validators {
-		h := d.home(i)
-		k, err := LoadKey(h.KeyPath())
+	for i := range d.cfg.Validators + d.cfg.Volunteers {
+		h, name := d.home(i), fmt.Sprintf("validator-%d", i)
+		var k ed25519.PrivateKey
+		var err error
+		if i < d.cfg.Validators {
+			k, err = LoadKey(h.KeyPath())
+		} else {
+			name = fmt.Sprintf("volunteer-%d", i-d.cfg.Validators)
+			h = Home(filepath.Join(d.cfg.Dir, name))
+			if err = os.MkdirAll(string(h), 0o700); err == nil {
+				k, _, err = LoadOrCreateKey(h.KeyPath())
+			}
+		}
 		if err != nil {
 			return err
 		}
-		cfg := Config{Home: h, Genesis: g, Key: k, Name: fmt.Sprintf("validator-%d", i), APIAddr: d.port(i),
+		cfg := Config{Home: h, Genesis: g, Key: k, Name: name, APIAddr: d.port(i),
 			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof}
 		// Every devnet node listens on loopback, so that a volunteer can
 		// join it (cocorico init, then node --bootstrap with its address).

@@ -21,6 +21,7 @@ func (nw *peerNetwork) announceFinal(ctx context.Context) {
 			return
 		case h := <-finals:
 			nw.announce(ctx, h)
+			nw.n.settleWitnesses() // attestations that came before their block
 		}
 	}
 }
@@ -136,7 +137,7 @@ func (nw *peerNetwork) deliver(ctx context.Context, b *consensus.Block, c *conse
 	d := nw.driver.Load()
 	if d == nil {
 		defer nw.applyMu.Unlock()
-		return nw.n.app.ApplyBlock(ctx, b, c)
+		return nw.n.applyFollowed(ctx, b, c)
 	}
 	nw.applyMu.Unlock()
 	if err := d.DeliverDecided(b, c); err != nil {

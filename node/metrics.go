@@ -19,6 +19,7 @@ type Metrics struct {
 	Evidence        prometheus.Gauge
 	ConsensusRounds prometheus.Counter
 	ConsensusRound  prometheus.Gauge
+	Alarms          prometheus.Counter
 }
 
 // NewMetrics registers the node's metrics on reg (and the Go and process
@@ -40,9 +41,11 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Consensus rounds beyond the first of a height (timeouts, failed proposals)."}),
 		ConsensusRound: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_consensus_round",
 			Help: "Current consensus round of this validator."}),
+		Alarms: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_alarms_total",
+			Help: "Alarms raised or received: final blocks with a valid commit that a node could not verify."}),
 	}
 	for _, c := range []prometheus.Collector{m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
-		m.ConsensusRounds, m.ConsensusRound} {
+		m.ConsensusRounds, m.ConsensusRound, m.Alarms} {
 		f(c)
 	}
 	goVersion := ""

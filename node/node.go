@@ -44,6 +44,7 @@ type Node struct {
 	logger  *slog.Logger
 	fin     *finality
 	net     *peerNetwork // nil without a peer network
+	witness *witnessBook // attestations and alarms seen
 }
 
 // New opens the node's ledger and binds its API listener; Run starts it.
@@ -74,6 +75,7 @@ func New(cfg Config) (*Node, error) {
 		n.ledger.Close()
 		return nil, err
 	}
+	n.witness = newWitnessBook(cfg.Genesis.ValidatorSet())
 	n.reg = NewRegistry()
 	n.metrics = NewMetrics(n.reg, cfg.Version)
 	n.app, err = app.New(app.Config{Genesis: cfg.Genesis, Ledger: n.ledger, MempoolTxs: cfg.MempoolTxs, MempoolBytes: cfg.MempoolBytes,
@@ -83,7 +85,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.pool = n.app.Mempool()
-	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
+	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Witnesses: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
 		Clock: cfg.Clock})
 	if cfg.APIAddr != "" {
 		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
@@ -187,7 +189,9 @@ func (n *Node) Genesis() *consensus.Genesis { return n.cfg.Genesis }
 
 // Info implements api.Backend.
 func (n *Node) Info() api.NodeInfo {
-	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len()}
+	sp := n.SyncProgress()
+	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len(),
+		SyncedBlocksPerSec: sp.BlocksPerSec, SyncedCastsPerSec: sp.TxsPerSec}
 }
 
 func (n *Node) nodeID() string {

@@ -1,7 +1,8 @@
 // Package p2p is the peer network of a node: a go-libp2p host (TCP and
 // QUIC, Noise, the node key as identity, a connection manager and the
 // resource manager), go-libp2p-pubsub gossipsub topics for casts,
-// consensus messages and final blocks with a validator on each, peer
+// consensus messages, final blocks and volunteers' attestations and
+// alarms, with a validator on each, peer
 // scoring, a request/response stream protocol for block sync, and peer
 // discovery (bootstrap peers and mDNS).
 //

@@ -21,13 +21,14 @@ const (
 	TopicCasts     = "casts"
 	TopicConsensus = "consensus"
 	TopicFinal     = "blocks"
+	TopicWitness   = "attestations"
 )
 
 // topicNames are the chain's topic and protocol names: the chain id and
 // the genesis hash's first bytes keep two chains with one id apart.
 type topicNames struct {
-	casts, consensus, final, mdns string
-	sync                          protocol.ID
+	casts, consensus, final, witness, mdns string
+	sync                                   protocol.ID
 }
 
 func newTopicNames(g *consensus.Genesis) topicNames {
@@ -36,6 +37,7 @@ func newTopicNames(g *consensus.Genesis) topicNames {
 		casts:     base + "/casts/2",
 		consensus: base + "/consensus/1",
 		final:     base + "/blocks/1",
+		witness:   base + "/attestations/1",
 		sync:      protocol.ID(base + "/sync/1"),
 		mdns:      "cocorico-" + g.ChainID,
 	}
@@ -47,6 +49,8 @@ func (n topicNames) kind(topic string) string {
 		return TopicCasts
 	case n.consensus:
 		return TopicConsensus
+	case n.witness:
+		return TopicWitness
 	}
 	return TopicFinal
 }
@@ -107,6 +111,7 @@ func (x *Host) startGossip() error {
 		x.names.casts:     x.validateTx,
 		x.names.consensus: x.validateConsensus,
 		x.names.final:     x.validateFinal,
+		x.names.witness:   x.validateWitness,
 	}
 	for name, v := range validators {
 		// Casts cost a signature check each (~90 µs): many at once, but
@@ -193,6 +198,38 @@ func (x *Host) validateFinal(ctx context.Context, from peer.ID, m *pubsub.Messag
 	}
 	x.sawHeight(m.ReceivedFrom, a.Header.Height)
 	return x.verdict(x.names.final, x.handler.HandleFinal(m.ReceivedFrom, &a.Header, &a.Commit))
+}
+
+// MaxWitnessAhead is how far above the node's own height an attestation
+// or alarm may be: a peer a little ahead has applied blocks this node is
+// about to fetch; far ahead, it speaks of blocks no one can check yet.
+const MaxWitnessAhead = 64
+
+// validateWitness judges an attestations-topic message (docs/PROTOCOL.md
+// §Attestations and alarms): oversize, undecodable, of another chain or
+// badly signed is the forwarder's fault (Reject); far ahead of our height,
+// the handler's verdict otherwise (a duplicate or one over its bounds is
+// Ignored).
+func (x *Host) validateWitness(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if len(m.Data) > consensus.MaxWitness {
+		return x.verdict(x.names.witness, Reject)
+	}
+	if from == x.h.ID() {
+		return pubsub.ValidationAccept
+	}
+	w, err := consensus.DecodeWitness(m.Data, x.chain)
+	if err != nil {
+		return x.verdict(x.names.witness, Reject)
+	}
+	if w.Height() > x.handler.Height()+MaxWitnessAhead {
+		return pubsub.ValidationIgnore
+	}
+	return x.verdict(x.names.witness, x.handler.HandleWitness(m.ReceivedFrom, w))
+}
+
+// PublishWitness gossips this node's attestation or alarm.
+func (x *Host) PublishWitness(ctx context.Context, w *consensus.Witness) error {
+	return x.publish(ctx, x.names.witness, w.Encode())
 }
 
 func (x *Host) publish(ctx context.Context, topic string, data []byte) error {
@@ -303,6 +340,7 @@ func scoreParams(n topicNames) *pubsub.PeerScoreParams {
 			n.casts:     topic(1),
 			n.consensus: topic(1),
 			n.final:     topic(1),
+			n.witness:   topic(1),
 		},
 		TopicScoreCap:               50,
 		AppSpecificScore:            func(peer.ID) float64 { return 0 },

@@ -48,6 +48,11 @@ type Handler interface {
 	// HandleFinal takes the announcement of a final block whose commit
 	// the network already checked.
 	HandleFinal(from peer.ID, h *consensus.Header, c *consensus.Commit) Verdict
+	// HandleWitness takes an attestation or alarm whose chain and
+	// signature the network already checked: Accept a new one, Ignore a
+	// duplicate or one beyond the node's bounds, Reject one that breaks a
+	// rule (a validator's attestation, another block at a final height).
+	HandleWitness(from peer.ID, w *consensus.Witness) Verdict
 	// Height is the node's last final height.
 	Height() uint64
 	// SyncBlocks returns up to max final blocks from height from, with

@@ -29,6 +29,7 @@ type recordingHandler struct {
 	finals  []uint64
 	blocks  []SyncBlock
 	msgs    []*consensus.Message // what ConsensusMessages serves
+	witness []*consensus.Witness
 }
 
 var _ Handler = (*recordingHandler)(nil)
@@ -53,6 +54,19 @@ func (r *recordingHandler) HandleFinal(_ peer.ID, h *consensus.Header, _ *consen
 	defer r.mu.Unlock()
 	r.finals = append(r.finals, h.Height)
 	return Accept
+}
+
+func (r *recordingHandler) HandleWitness(_ peer.ID, w *consensus.Witness) Verdict {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.witness = append(r.witness, w)
+	return Accept
+}
+
+func (r *recordingHandler) witnesses() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.witness)
 }
 
 func (r *recordingHandler) Height() uint64 { return uint64(len(r.blocks)) }
@@ -410,5 +424,30 @@ func TestClosingAHostStopsEveryGoroutineItStarted(t *testing.T) {
 	stopB() // returns once the pull, the dials and the router have stopped
 	if err := b.Close(); err != nil {
 		t.Fatalf("a second Close: %v", err)
+	}
+}
+
+func TestForgedAttestationsAreNotStoredAndCostTheSenderItsConnection(t *testing.T) {
+	tn := newTestNet(t, 2)
+	ctx := context.Background()
+	chain := tn.g.Chain()
+	volunteer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	h := uint64(0)
+	publishUntil(t, "an attestation across", func() {
+		h++
+		tn.hosts[1].PublishWitness(ctx, &consensus.Witness{Attestation: consensus.NewAttestation(chain, h, consensus.Hash{1}, consensus.Hash{2}, volunteer)})
+	}, func() bool { return tn.hs[0].witnesses() > 0 })
+	good := tn.hs[0].witnesses()
+	// Host 1 floods attestations with a broken signature: host 0 rejects
+	// every one before its handler sees it, and bans host 1.
+	for i := range 50 {
+		a := consensus.NewAttestation(chain, uint64(i+1), consensus.Hash{3}, consensus.Hash{4}, volunteer)
+		a.Signature[0] ^= 1
+		tn.hosts[1].PublishWitness(ctx, &consensus.Witness{Attestation: a})
+	}
+	bad := tn.hosts[1].ID()
+	eventually(t, "the flooder banned", func() bool { return tn.hosts[0].Banned(bad) })
+	if got := tn.hs[0].witnesses(); got != good {
+		t.Fatalf("host 0's handler took %d forged attestations", got-good)
 	}
 }

@@ -280,6 +280,18 @@ func (l *Ledger) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	return l.corrupt.wrap(scan(l.db, lower, func(k, v []byte) error { return fn(k[len(prefixState):], v) }))
 }
 
+// ScanAfter is Scan from the first key above prefix ‖ after (every key
+// under prefix when after is empty).
+func (l *Ledger) ScanAfter(prefix, after []byte, fn func(key, value []byte) error) error {
+	if len(after) == 0 {
+		return l.Scan(prefix, fn)
+	}
+	lower := cat(cat(prefixState, prefix), append(bytes.Clone(after), 0)) // the least key above prefix ‖ after
+	return l.corrupt.wrap(scanRange(l.db, lower, upperBound(cat(prefixState, prefix)), func(k, v []byte) error {
+		return fn(k[len(prefixState):], v)
+	}))
+}
+
 func (l *Ledger) get(key []byte) ([]byte, bool, error) {
 	v, found, err := getClone(l.db, key)
 	return v, found, l.corrupt.wrap(err)

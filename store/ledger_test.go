@@ -75,6 +75,13 @@ func TestLedgerKeepsBlocksCommitsIndexAndStateAcrossReopen(t *testing.T) {
 	if fmt.Sprint(keys) != "[r1 r2 r3]" {
 		t.Fatalf("scan %v", keys)
 	}
+	keys = nil
+	if err := l.ScanAfter([]byte("r"), []byte("1"), func(k, v []byte) error { keys = append(keys, string(k)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(keys) != "[r2 r3]" {
+		t.Fatalf("scan after r1: %v", keys)
+	}
 	if v, found, err := l.Get([]byte("r2")); err != nil || !found || v[0] != 2 {
 		t.Fatalf("get r2: %v %v %v", v, found, err)
 	}

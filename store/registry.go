@@ -191,7 +191,12 @@ func (r *Registry) scan(prefix []byte, fn func(k, v []byte) error) error {
 
 // scan calls fn with every key under prefix (whole keys) in order.
 func scan(db *pebble.DB, prefix []byte, fn func(k, v []byte) error) error {
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upperBound(prefix)})
+	return scanRange(db, prefix, upperBound(prefix), fn)
+}
+
+// scanRange calls fn for every key in [lower, upper), in order.
+func scanRange(db *pebble.DB, lower, upper []byte, fn func(k, v []byte) error) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
 	}

@@ -32,10 +32,11 @@ var Languages = []string{"en", "fr"}
 
 // pageScripts lists each page's scripts after common.js.
 var pageScripts = map[string][]string{
-	"index":  {"ballot.js"},
-	"ballot": {"ballot.js"},
-	"vote":   {"wasm_exec.js", "wallet.js", "login.js", "vote.js"},
-	"check":  {"wasm_exec.js", "check.js"},
+	"index":   {"ballot.js", "node.js"},
+	"ballot":  {"ballot.js"},
+	"vote":    {"wasm_exec.js", "wallet.js", "login.js", "vote.js"},
+	"check":   {"wasm_exec.js", "check.js"},
+	"results": {"wasm_exec.js", "results.js"},
 }
 
 // New loads the embedded pages and assets.
@@ -67,6 +68,7 @@ func New(cfg Config) (*Pages, error) {
 func (p *Pages) Register(m *http.ServeMux) {
 	m.HandleFunc("GET /{$}", p.page("index"))
 	m.HandleFunc("GET /ballots/{id}", p.page("ballot"))
+	m.HandleFunc("GET /ballots/{id}/results", p.page("results"))
 	m.HandleFunc("GET /vote/{id}", p.page("vote"))
 	m.HandleFunc("GET /check", p.page("check"))
 	m.HandleFunc("GET /embed.js", p.embed)
@@ -97,14 +99,16 @@ type pageData struct {
 func (p *Pages) page(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if (name == "ballot" || name == "vote") && !hexID.MatchString(id) {
+		if (name == "ballot" || name == "vote" || name == "results") && !hexID.MatchString(id) {
 			http.Error(w, "not a ballot id", http.StatusNotFound)
 			return
 		}
 		lang := p.language(w, r)
 		connect := "'self'"
 		switch name {
-		case "vote":
+		case "vote", "results":
+			// The voting page asks the registrars for a token, the
+			// results page for their issuance counts.
 			if p.cfg.RegistrarOrigins != nil {
 				for _, o := range p.cfg.RegistrarOrigins(id) {
 					connect += " " + o

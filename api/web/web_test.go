@@ -52,7 +52,7 @@ func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 
 func TestPagesCarryAStrictContentSecurityPolicy(t *testing.T) {
 	_, srv := newServer(t)
-	for _, path := range []string{"/", "/ballots/" + ballotID, "/vote/" + ballotID, "/check"} {
+	for _, path := range []string{"/", "/ballots/" + ballotID, "/ballots/" + ballotID + "/results", "/vote/" + ballotID, "/check"} {
 		resp, body := get(t, srv.URL+path)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %s", path, resp.Status)
@@ -82,9 +82,15 @@ func TestPagesCarryAStrictContentSecurityPolicy(t *testing.T) {
 			t.Errorf("%s: inline handler or style %q", path, m)
 		}
 	}
-	resp, _ := get(t, srv.URL+"/vote/"+ballotID)
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://registrar.example;") {
-		t.Errorf("the voting page may reach more than the node and the ballot's registrar: %q", csp)
+	for _, page := range []string{"/vote/", "/ballots/"} {
+		path := page + ballotID
+		if page == "/ballots/" {
+			path += "/results" // asks the registrars their issuance counts
+		}
+		resp, _ := get(t, srv.URL+path)
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://registrar.example;") {
+			t.Errorf("%s may reach more than the node and the ballot's registrar: %q", path, csp)
+		}
 	}
 }
 

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +63,7 @@ a node never does).
 				return err
 			}
 			if format == "csv" {
-				return writeResultsCSV(cmd.OutOrStdout(), cr)
+				return cr.View.WriteCSV(cmd.OutOrStdout())
 			}
 			printResults(cmd.OutOrStdout(), cr, g)
 			// Issuance counts come from the registrars themselves: this
@@ -114,16 +112,5 @@ func printResults(out io.Writer, cr *client.CheckedResults, g *consensus.Genesis
 	} else {
 		fmt.Fprintf(out, "  · consistent with the node's app hash; signed once block %d is final\n", r.Height+1)
 	}
-}
-
-// writeResultsCSV writes the checked counts, one line per choice.
-func writeResultsCSV(out io.Writer, cr *client.CheckedResults) error {
-	w := csv.NewWriter(out)
-	w.Write([]string{"ballot_id", "height", "status", "choice", "count"})
-	r := cr.View
-	for _, c := range r.Choices {
-		w.Write([]string{r.BallotID.String(), strconv.FormatUint(r.Height, 10), r.Status, c.Label, strconv.FormatUint(c.Count, 10)})
-	}
-	w.Flush()
-	return w.Error()
+	fmt.Fprintf(out, "  re-verified by %d independent nodes, as far as this node saw (nodes, not people: one person can run many)\n", r.Attestations)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/api/client"
 )
 
@@ -38,6 +39,13 @@ whether the node answers (a container health check).`,
 				fmt.Fprintf(out, "behind   0: in step with its peers\n")
 			}
 			fmt.Fprintf(out, "peers    %d · validators %d · mempool %d\n", st.Peers, len(st.Validators), st.Mempool)
+			fmt.Fprintf(out, "checked  re-verified by %d independent nodes over the last %d blocks (nodes, not people)\n",
+				st.Attestations, api.RecentAttestationHeights)
+			if st.Alarms > 0 {
+				fmt.Fprintf(out, "ALARMS   %d: a final block failed a node's verification (GET /v1/alarms)\n", st.Alarms)
+			} else {
+				fmt.Fprintf(out, "alarms   none\n")
+			}
 			bs, err := n.Ballots(ctx)
 			if err != nil {
 				return err

@@ -166,6 +166,14 @@ func (a *App) Tip() (uint64, consensus.Hash, int64) {
 	return a.ledger.Height(), a.tipHash, a.tipTime
 }
 
+// AppHash returns the app hash of the results after the last final block
+// (the one the next header carries).
+func (a *App) AppHash() consensus.Hash {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.appHash
+}
+
 // Submit checks a transaction against every rule (stateless, then
 // stateful against the last final state at the next block's time) and,
 // when it passes, adds it to the mempool: SubmitMany of one.

@@ -13,6 +13,14 @@ const Coco = (() => {
     return s;
   }
 
+  // tn is t for a count n: the message key + '_one' when the language
+  // puts n in the singular (English 1; French 0 and 1) and it exists.
+  const plural = new Intl.PluralRules(lang);
+  function tn(key, n, vars) {
+    const one = key + '_one';
+    return t(plural.select(n) === 'one' && msgs[one] ? one : key, vars);
+  }
+
   const $ = (id) => document.getElementById(id);
 
   // APIError is a refusal of the node or the registrar: its HTTP status,
@@ -112,5 +120,5 @@ const Coco = (() => {
     return btoa(String.fromCharCode(...b));
   }
 
-  return { t, $, lang, APIError, request, getJSON, postJSON, loadWasm, call, when, showError, download, sleep, randomBase64 };
+  return { t, tn, $, lang, APIError, request, getJSON, postJSON, loadWasm, call, when, showError, download, sleep, randomBase64 };
 })();

@@ -21,6 +21,7 @@ func main() {
 		"finalizeToken": c.finalizeToken,
 		"signCast":      c.signCast,
 		"verifyReceipt": c.verifyReceipt,
+		"verifyResults": c.verifyResults,
 		"qrSVG":         c.qrSVG,
 		"codeHash":      c.codeHash,
 	}

@@ -1,0 +1,99 @@
+// node.js: the node's own page, what a volunteer shows a friend: what
+// this machine is, how far it has checked the chain, who signed the last
+// block, the recent blocks and how many independent nodes re-verified
+// them, and any alarm. Refreshed every 5 s.
+'use strict';
+
+(() => {
+  const { t, tn, $ } = Coco;
+  const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
+  const time = (ms) => new Intl.DateTimeFormat(Coco.lang, { timeStyle: 'medium' }).format(new Date(ms));
+  const hexToB64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((h) => parseInt(h, 16))));
+  const RECENT = 6;
+
+  function cell(text, cls) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    return td;
+  }
+
+  async function refresh() {
+    let st;
+    try {
+      st = await Coco.getJSON('/v1/status');
+    } catch (e) {
+      $('node-height').textContent = e.message;
+      return;
+    }
+    const volunteer = st.role === 'volunteer';
+    $('node-role').textContent = volunteer ? t('node_role_volunteer') : t('node_role_validator');
+    const age = Math.max(0, Math.round((Date.now() - new Date(st.last_block_time)) / 1000));
+    $('node-height').textContent = age < 3600 ? t('node_height_value', { h: fmtN(st.height), s: fmtN(age) })
+      : t('node_height_since', { h: fmtN(st.height), when: Coco.when(st.last_block_time) });
+    const target = st.height + st.behind;
+    const bar = $('node-progress');
+    if (st.behind > 0) {
+      $('node-sync').textContent = t('node_syncing', { h: fmtN(st.height), target: fmtN(target),
+        pct: Math.floor((100 * st.height) / Math.max(1, target)), rate: fmtN(Math.round(st.synced_casts_per_sec)) });
+      bar.hidden = false;
+      bar.max = target;
+      bar.value = st.height;
+    } else {
+      $('node-sync').textContent = t('node_in_step');
+      bar.hidden = true;
+    }
+    $('node-peers').textContent = fmtN(st.peers);
+    $('node-mempool').textContent = tn('node_mempool_value', st.mempool, { n: fmtN(st.mempool) });
+    $('node-checks').textContent = tn('node_checks_value', st.attestations, { n: st.attestations });
+    document.body.dataset.height = String(st.height);
+    document.body.dataset.behind = String(st.behind);
+    document.body.dataset.role = st.role;
+    const alarm = $('node-alarm');
+    alarm.hidden = !st.alarms;
+    if (st.alarms) {
+      try {
+        const a = await Coco.getJSON('/v1/alarms');
+        const last = a.alarms[a.alarms.length - 1];
+        alarm.textContent = t('alarm_text', { n: a.alarms.length, h: last.height, what: last.failed });
+      } catch (e) { alarm.textContent = t('alarm_text', { n: st.alarms, h: '?', what: '' }); }
+    }
+    document.body.dataset.alarms = String(st.alarms);
+    await blocks(st, volunteer ? hexToB64(st.node_id) : '');
+  }
+
+  // blocks lists the last few blocks: time, votes, who signed, and how
+  // many nodes attested them (this node's own attestation marked).
+  async function blocks(st, me) {
+    const rows = [];
+    let signers = null;
+    let own = 0;
+    for (let h = st.height; h > 0 && h > st.height - RECENT; h--) {
+      try {
+        const [b, a] = await Promise.all([Coco.getJSON('/v1/blocks/' + h + '?txs=false'),
+          Coco.getJSON('/v1/blocks/' + h + '/attestations?limit=200')]);
+        if (signers === null) signers = new Set(b.commit.signatures.map((s) => s.validator));
+        const mine = me && a.attestations.some((x) => x.node === me);
+        if (mine) own++;
+        const tr = document.createElement('tr');
+        tr.append(cell(fmtN(h)), cell(time(b.header.time)), cell(fmtN(b.tx_ids.length), 'num'),
+          cell(a.count + (mine ? ' ✓' : ''), 'num'));
+        if (mine) tr.title = t('node_attested_by_me');
+        rows.push(tr);
+      } catch (e) { break; }
+    }
+    $('node-blocks').replaceChildren(...rows);
+    document.body.dataset.ownAttestations = String(own);
+    const vals = st.validators.map((v) => {
+      const li = document.createElement('li');
+      const signed = signers && signers.has(v.index);
+      li.className = signed ? 'signed' : 'unsigned';
+      li.textContent = (signed ? '✓ ' : '· ') + v.name + ' — ' + (signed ? t('node_signed_last') : t('node_not_signed_last'));
+      return li;
+    });
+    $('node-validators').replaceChildren(...vals);
+  }
+
+  refresh();
+  setInterval(refresh, 5000);
+})();

@@ -1,0 +1,197 @@
+// results.js: a ballot's results page. It polls the node's results with
+// If-None-Match (a 304 costs the node no body), draws the counts as an SVG
+// chart, asks each registrar the ballot names how many tokens it issued
+// (the browser asks; a node never fetches a URL from the chain), and
+// checks the figures in the WebAssembly module: the results' proof into
+// the app hash and the next block's commit by the genesis validators.
+'use strict';
+
+(() => {
+  const { t, tn, $ } = Coco;
+  const id = document.body.dataset.ballot;
+  const SVG = 'http://www.w3.org/2000/svg';
+  const pct = (n, total) => (total ? (100 * n) / total : 0);
+  const fmtPct = (x) => new Intl.NumberFormat(Coco.lang, { maximumFractionDigits: 1 }).format(x) + ' %';
+  const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
+  let etag = '';
+  let ctx = null; // genesis and definition, read once
+  let reverified = null; // {n, height, counts} of the last figures volunteers attested
+
+  function svg(name, attrs, text) {
+    const e = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // chart draws one horizontal bar per choice, longest for the most
+  // votes, with its label above and its share at its end.
+  function chart(choices, total) {
+    const rowH = 54, w = 360; // about a phone's width: the text keeps its size
+    const s = svg('svg', { viewBox: `0 0 ${w} ${rowH * choices.length}`, role: 'img', class: 'bars',
+      'aria-label': t('chart_label') });
+    const most = Math.max(1, ...choices.map((c) => c.count));
+    choices.forEach((c, i) => {
+      const y = i * rowH;
+      s.append(svg('text', { x: 0, y: y + 18, class: 'bar-label' }, c.label));
+      s.append(svg('rect', { x: 0, y: y + 26, width: w, height: 22, rx: 4, class: 'bar-bg' }));
+      const bw = Math.max(c.count ? 4 : 0, Math.round((w * c.count) / most));
+      s.append(svg('rect', { x: 0, y: y + 26, width: bw, height: 22, rx: 4, class: 'bar bar-' + (i % 4) }));
+      s.append(svg('text', { x: w - 4, y: y + 18, 'text-anchor': 'end', class: 'bar-value' },
+        fmtN(c.count) + ' · ' + fmtPct(pct(c.count, total))));
+    });
+    return s;
+  }
+
+  function show(r) {
+    const total = r.casts.counted;
+    $('chart').replaceChildren(chart(r.choices, total));
+    $('chart-caption').textContent = tn('chart_caption', total, { n: fmtN(total) });
+    const rows = r.choices.map((c) => {
+      const tr = document.createElement('tr');
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.textContent = c.label;
+      const n = document.createElement('td');
+      n.className = 'num';
+      n.textContent = fmtN(c.count);
+      const p = document.createElement('td');
+      p.className = 'num';
+      p.textContent = fmtPct(pct(c.count, total));
+      tr.append(th, n, p);
+      return tr;
+    });
+    $('counts').replaceChildren(...rows);
+    const final = r.status === 'tallied';
+    $('state').textContent = final ? t('final_result') : r.status === 'open' ? t('live_result') : t('status_' + r.status);
+    $('state').className = 'status ' + (final ? 'status-final' : 'status-' + r.status);
+    $('updated').textContent = final ? '' : t('live_hint');
+    $('turnout').textContent = tn('turnout_counted', total, { n: fmtN(total) });
+    const all = r.casts.final + r.casts.pending;
+    $('finality').textContent = all ? tn('finality_share', r.casts.final, { final: fmtN(r.casts.final), pending: fmtN(r.casts.pending),
+      pct: fmtPct(pct(r.casts.final, all)) }) : t('results_none');
+    $('height').textContent = fmtN(r.height);
+    // Volunteers attest a block every few seconds: the newest figures may
+    // not be attested yet while the same counts, a block earlier, were.
+    const counts = JSON.stringify(r.results.counts);
+    if (r.attestations > 0 || !reverified || reverified.counts !== counts) {
+      reverified = { n: r.attestations, height: r.height, counts };
+    }
+    $('reverified').textContent = reverified.n === 0 ? t('reverified_pending')
+      : tn(reverified.height === r.height ? 'reverified_by' : 'reverified_by_at', reverified.n, { n: reverified.n, h: reverified.height });
+    document.body.dataset.counted = String(total);
+    document.body.dataset.height = String(r.height);
+    document.body.dataset.attestations = String(reverified.n);
+    document.body.dataset.final = String(final);
+    return final;
+  }
+
+  async function issued(def, counted) {
+    const items = [];
+    for (const reg of def.registrars || []) {
+      const li = document.createElement('li');
+      if (!reg.url) continue;
+      try {
+        const v = await Coco.getJSON(reg.url.replace(/\/+$/, '') + '/v1/ballots/' + id + '/issuance');
+        li.textContent = tn('issued_by', v.tokens_issued, { name: reg.name, n: fmtN(v.tokens_issued),
+          pct: fmtPct(pct(counted, v.tokens_issued)) });
+      } catch (e) {
+        li.textContent = t('issued_unknown', { name: reg.name });
+      }
+      items.push(li);
+    }
+    $('issued').replaceChildren(...items);
+  }
+
+  // check verifies the served figures in the module. The results of
+  // block h are signed with block h+1: the newest figures wait for the
+  // next block (at most the chain's heartbeat), so the page also checks
+  // the figures it showed before, and says "signed" when those signed
+  // counts are the ones on screen.
+  let prev = null;
+  let signed = null; // {height, counts, signers, validators}
+  async function check(r, text) {
+    const out = $('signed');
+    try {
+      await Coco.loadWasm();
+      const cands = [{ r, text }];
+      if (prev && prev.r.height < r.height) cands.push(prev);
+      let first = true;
+      for (const c of cands) {
+        let next = '';
+        try {
+          next = await Coco.request('/v1/blocks/' + (c.r.height + 1) + '?txs=false');
+        } catch (e) {
+          if (e.status !== 404) throw e;
+        }
+        // The proof into the app hash is checked even without the next block.
+        const v = Coco.call('verifyResults', ctx.genesis, JSON.stringify(ctx.def), id, c.text, next);
+        if (v.signed && (!signed || c.r.height >= signed.height)) {
+          signed = { height: c.r.height, counts: JSON.stringify(c.r.results.counts), signers: v.signers, validators: v.validators };
+        }
+        if (v.signed || !first) break;
+        first = false;
+      }
+      prev = { r, text };
+      const shown = signed && signed.counts === JSON.stringify(r.results.counts);
+      out.textContent = shown ? t('signed_by', { n: signed.signers, of: signed.validators, h: signed.height + 1 })
+        : t('signed_waiting', { h: r.height + 1 });
+      out.className = shown ? 'ok' : '';
+      document.body.dataset.signed = shown ? String(signed.signers) : '';
+      const hdr = await Coco.getJSON('/v1/blocks/' + r.height + '?txs=false');
+      $('block').textContent = hdr.hash;
+    } catch (e) {
+      out.textContent = t('check_failed_results', { err: e.message });
+      out.className = 'failed';
+      document.body.dataset.signed = 'failed';
+    }
+  }
+
+  async function alarms() {
+    try {
+      const a = await Coco.getJSON('/v1/alarms');
+      const box = $('alarm');
+      box.hidden = !a.alarms.length;
+      if (a.alarms.length) {
+        const last = a.alarms[a.alarms.length - 1];
+        box.textContent = t('alarm_text', { n: a.alarms.length, h: last.height, what: last.failed });
+      }
+    } catch (e) { /* the page still shows the results */ }
+  }
+
+  async function poll() {
+    let final = false;
+    try {
+      const resp = await fetch('/v1/ballots/' + id + '/results', { cache: 'no-store', credentials: 'omit',
+        headers: etag ? { 'If-None-Match': etag } : {} });
+      if (resp.status === 200) {
+        etag = resp.headers.get('ETag') || '';
+        const text = await resp.text();
+        const r = JSON.parse(text);
+        final = show(r);
+        await Promise.all([check(r, text), issued(ctx.def, r.casts.counted), alarms()]);
+      } else if (resp.status === 304) {
+        final = document.body.dataset.final === 'true';
+      }
+    } catch (e) {
+      $('updated').textContent = e.message;
+    }
+    // Open: every 3 s (a 304 while nothing changed); final: the counts
+    // no longer move, only attestations arrive.
+    setTimeout(poll, final ? 15000 : 3000);
+  }
+
+  async function start() {
+    try {
+      const [genesis, b] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + id)]);
+      ctx = { genesis, def: b.definition };
+      $('question').textContent = b.question;
+      document.title = t('results') + ' · ' + b.question;
+    } catch (e) {
+      $('question').textContent = e.message;
+      return;
+    }
+    poll();
+  }
+  start();
+})();

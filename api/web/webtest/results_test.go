@@ -1,0 +1,185 @@
+//go:build browser
+
+package webtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node"
+)
+
+// cliVote votes as roll entry v through the CLI's code (client.Vote).
+func cliVote(t *testing.T, ctx context.Context, info node.DevnetInfo, nodeURL string, v registrar.RollEntry, choice string) {
+	t.Helper()
+	cliVoteIn(t, ctx, info, info.Ballot, nodeURL, v, choice)
+}
+
+// cliVoteIn is cliVote in another ballot of the devnet.
+func cliVoteIn(t *testing.T, ctx context.Context, info node.DevnetInfo, id consensus.Hash, nodeURL string, v registrar.RollEntry, choice string) {
+	t.Helper()
+	wallet, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(nodeURL), Registrar: client.NewRegistrar(info.Registrar, ""),
+		BallotID: id, VoterID: v.VoterID, Code: v.Code, Choice: choice, Wallet: wallet, Rand: rand.Reader}); err != nil {
+		t.Fatalf("vote as %s: %v", v.VoterID, err)
+	}
+}
+
+// The results page of a devnet ballot served by a volunteer: it shows the
+// counts, checks them in the browser (signed by the validators), shows
+// the volunteers' re-verification, updates without reload when a vote
+// lands, and its CSV download is the API's results. The volunteer's own
+// page shows what it checked and its attestations.
+func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T) {
+	info, roll := startDevnet(t, node.DevnetConfig{Validators: 4, Volunteers: 2, Voters: 10})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	validator, volunteer := info.Nodes[0].API, info.Nodes[4].API
+	ballotID := info.Ballot.String()
+	cliVote(t, ctx, info, validator, roll[0], "for")
+	cliVote(t, ctx, info, validator, roll[1], "against")
+
+	b := newBrowser(t)
+	tab := b.ctx
+	b.do(tab, "the volunteer's results page shows two votes, signed and re-verified",
+		chromedp.Navigate(volunteer+"/ballots/"+ballotID+"/results"),
+		void(chromedp.Poll[bool](`document.body.dataset.counted === '2' && document.body.dataset.signed === '3'
+			&& Number(document.body.dataset.attestations) >= 2`, chromedp.WithPollingTimeout(60*time.Second))))
+	b.shot(tab, "results-fr")
+	b.checkNamed(tab, "results")
+	if s := evalString(t, tab, `document.getElementById('signed').innerText`); !strings.Contains(s, "3 validateurs sur 4") {
+		t.Errorf("signatures line %q", s)
+	}
+	if s := evalString(t, tab, `document.getElementById('reverified').innerText`); !strings.Contains(s, "Revérifiés par 2 nœuds indépendants") {
+		t.Errorf("re-verified line %q", s)
+	}
+	if s := evalString(t, tab, `document.body.innerText`); !strings.Contains(s, "Des nœuds, pas des personnes") {
+		t.Error("the page does not say that nodes are not people")
+	}
+	if s := evalString(t, tab, `document.getElementById('issued').innerText`); !strings.Contains(s, "devnet registrar") {
+		t.Errorf("issuance line %q", s)
+	}
+	if n := evalString(t, tab, `String(document.querySelectorAll('#chart svg rect.bar').length)`); n != "3" {
+		t.Errorf("%s bars in the chart", n)
+	}
+
+	// A vote lands on another node: the page shows it without a reload.
+	b.do(tab, "mark the page", void(chromedp.Evaluate[any](`window.notReloaded = true`)))
+	cliVote(t, ctx, info, info.Nodes[2].API, roll[2], "for")
+	b.do(tab, "the new vote appears", void(chromedp.Poll[bool](`document.body.dataset.counted === '3' && window.notReloaded === true`,
+		chromedp.WithPollingTimeout(60*time.Second))))
+	b.shot(tab, "results-after-a-vote")
+
+	// The CSV download is the API's results, line for line.
+	csvFile := b.download(tab, "dl-csv")
+	data, err := os.ReadFile(csvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.NewNode(volunteer).Results(ctx, info.Ballot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	res.WriteCSV(&want)
+	if strings.TrimSpace(string(data)) != strings.TrimSpace(want.String()) || len(got) != 4 {
+		t.Errorf("downloaded CSV:\n%s\nthe API's results:\n%s", data, want.String())
+	}
+	b.note("results.csv", string(data))
+
+	b.do(tab, "the page in English", chromedp.Navigate(volunteer+"/ballots/"+ballotID+"/results?lang=en"),
+		void(chromedp.Poll[bool](`document.body.dataset.counted === '3' && document.body.dataset.signed === '3'`,
+			chromedp.WithPollingTimeout(60*time.Second))))
+	b.shot(tab, "results-en")
+
+	// The volunteer's own page: its role, that it is in step, its
+	// attestations of the recent blocks, who signed the last block.
+	b.do(tab, "the volunteer's node page", chromedp.Navigate(volunteer+"/?lang=en"),
+		void(chromedp.Poll[bool](`document.body.dataset.role === 'volunteer' && Number(document.body.dataset.ownAttestations) > 0`,
+			chromedp.WithPollingTimeout(60*time.Second))))
+	b.shot(tab, "volunteer-node-page")
+	b.checkNamed(tab, "node")
+	if s := evalString(t, tab, `document.getElementById('node-sync').innerText`); s == "" {
+		t.Error("no sync progress on the volunteer's page")
+	}
+	if n := evalString(t, tab, `String(document.querySelectorAll('#node-validators li.signed').length)`); n < "3" {
+		t.Errorf("%s validators shown signing the last block", n)
+	}
+	b.note("node-page.txt", evalString(t, tab, `document.body.innerText`))
+
+	// A ballot that closes 15 s from now: once a block is past its
+	// closing, its page says "Final result".
+	id := shortBallot(t, ctx, info, 15*time.Second)
+	cliVoteIn(t, ctx, info, id, validator, roll[3], "no")
+	b.do(tab, "the closed ballot's final result", chromedp.Navigate(volunteer+"/ballots/"+id.String()+"/results"),
+		void(chromedp.Poll[bool](`document.body.dataset.final === 'true' && document.body.dataset.counted === '1'`,
+			chromedp.WithPollingTimeout(90*time.Second))))
+	if s := evalString(t, tab, `document.getElementById('state').innerText`); s != "Final result" {
+		t.Errorf("the closed ballot's state: %q", s)
+	}
+	b.shot(tab, "final-result-en")
+	fmt.Fprintln(os.Stderr, "artefacts in", b.dir)
+}
+
+// shortBallot creates a yes/no ballot of the devnet open from now for d,
+// as the devnet's organizer, and waits for it to be final.
+func shortBallot(t *testing.T, ctx context.Context, info node.DevnetInfo, d time.Duration) consensus.Hash {
+	t.Helper()
+	dir := filepath.Dir(info.Genesis)
+	org, err := node.LoadKey(filepath.Join(dir, "organizer.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(info.RegistrarTokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := client.NewRegistrar(info.Registrar, strings.TrimSpace(string(tok))).NewKey(ctx, ballot.KeyBits2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := client.NewNode(info.Nodes[0].API)
+	g, err := n.Genesis(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "A short ballot?", Choices: []string{"yes", "no"},
+		Opens: now.UnixMilli(), Closes: now.Add(d).UnixMilli(),
+		Registrars: []ballot.Registrar{{Name: "devnet registrar", URL: info.Registrar, Key: k.PublicKey}}}
+	def.Sign(org)
+	id, err := n.SubmitDefinition(ctx, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, err := n.Ballot(ctx, id); err == nil {
+			return id
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the short ballot never became final")
+		case <-time.After(100 * time.Millisecond): // polling the node
+		}
+	}
+}

@@ -1,0 +1,328 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/p2p"
+)
+
+// Attestations and alarms (docs/PROTOCOL.md §Attestations and alarms): a
+// volunteer that applied a final block — every cast re-verified, the
+// commit checked, the app hash recomputed — signs an attestation and
+// gossips it; one that cannot verify a block whose commit is valid raises
+// a signed alarm. Every node keeps what it has seen, in memory, bounded.
+
+// Bounds of the witness book.
+const (
+	// witnessHeights is how many heights of attestations are kept (the
+	// most recent ones).
+	witnessHeights = 4096
+	// witnessesPerHeight bounds the attesting nodes kept per height:
+	// beyond, a new key is ignored (a Sybil's thousand keys cost nothing
+	// to make and must not cost memory).
+	witnessesPerHeight = 64
+	// maxAlarms bounds the alarms kept (the first ones: an alarm is
+	// rare, and the first ones say the most).
+	maxAlarms = 256
+	// attestEveryMs is the least block time between two attestations of
+	// a volunteer: attesting block h vouches for every block before it
+	// (a node applies them in order), so one attestation every few
+	// seconds says as much as one per block at a fraction of the cost to
+	// every node that checks them (the heartbeat block of an idle chain
+	// is attested in turn). docs/OPERATIONS.md §Attestations has the cost.
+	attestEveryMs = 2000
+)
+
+// witnessBook holds the attestations and alarms a node has seen. Safe for
+// concurrent use.
+type witnessBook struct {
+	vals *consensus.ValidatorSet
+
+	mu       sync.Mutex
+	byHeight map[uint64][]*consensus.Attestation // sorted by node key
+	heights  []uint64                            // sorted, at most witnessHeights
+	alarms   []*consensus.Alarm
+	raised   map[consensus.Hash]bool // blocks this node raised an alarm on
+	// future holds attestations of heights not final here yet (at most
+	// p2p.MaxWitnessAhead above), until settleWitnesses judges them.
+	future  map[uint64][]*consensus.Attestation
+	ownTime int64 // block time of this node's last attestation
+}
+
+func newWitnessBook(vals *consensus.ValidatorSet) *witnessBook {
+	return &witnessBook{vals: vals, byHeight: map[uint64][]*consensus.Attestation{}, raised: map[consensus.Hash]bool{},
+		future: map[uint64][]*consensus.Attestation{}}
+}
+
+// errValidatorAttests: validators do not attest (they signed the commit).
+var errValidatorAttests = errors.New("a validator's attestation")
+
+// addAttestation keeps a (already verified). It reports false for a
+// duplicate (one attestation per node per height), a height full of
+// others, or one older than every kept height when the book is full.
+func (w *witnessBook) addAttestation(a *consensus.Attestation) (bool, error) {
+	if _, ok := w.vals.IndexOf(a.Node); ok {
+		return false, errValidatorAttests
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list, ok := w.byHeight[a.Height]
+	if !ok {
+		if len(w.heights) >= witnessHeights {
+			if a.Height < w.heights[0] {
+				return false, nil
+			}
+			delete(w.byHeight, w.heights[0])
+			w.heights = w.heights[1:]
+		}
+		i, _ := slices.BinarySearch(w.heights, a.Height)
+		w.heights = slices.Insert(w.heights, i, a.Height)
+	}
+	i, found := sort.Find(len(list), func(i int) int { return bytes.Compare(a.Node, list[i].Node) })
+	if found || len(list) >= witnessesPerHeight {
+		return false, nil
+	}
+	w.byHeight[a.Height] = slices.Insert(list, i, a)
+	return true, nil
+}
+
+// addFuture keeps an attestation of a height not final here yet; false
+// for a duplicate, a full height, or too many heights ahead.
+func (w *witnessBook) addFuture(a *consensus.Attestation) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.future[a.Height]
+	if len(list) == 0 && len(w.future) >= p2p.MaxWitnessAhead || len(list) >= witnessesPerHeight {
+		return false
+	}
+	for _, x := range list {
+		if bytes.Equal(x.Node, a.Node) {
+			return false
+		}
+	}
+	w.future[a.Height] = append(list, a)
+	return true
+}
+
+// takeFuture removes and returns the kept attestations of heights up to h.
+func (w *witnessBook) takeFuture(h uint64) []*consensus.Attestation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*consensus.Attestation
+	for fh, list := range w.future {
+		if fh <= h {
+			out = append(out, list...)
+			delete(w.future, fh)
+		}
+	}
+	return out
+}
+
+// attestations returns up to limit attestations of height h, in node key
+// order, after the key after (nil: from the first).
+func (w *witnessBook) attestations(h uint64, after ed25519.PublicKey, limit int) []*consensus.Attestation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.byHeight[h]
+	i := 0
+	if after != nil {
+		i = sort.Search(len(list), func(i int) bool { return bytes.Compare(list[i].Node, after) > 0 })
+	}
+	return slices.Clone(list[i:min(len(list), i+limit)])
+}
+
+// count returns how many distinct nodes attested height h or a later one
+// (a node applies blocks in order: attesting a later block is having
+// re-verified this one too).
+func (w *witnessBook) count(h uint64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := map[string]bool{}
+	i, _ := slices.BinarySearch(w.heights, h)
+	for _, hh := range w.heights[i:] {
+		for _, a := range w.byHeight[hh] {
+			seen[string(a.Node)] = true
+		}
+	}
+	return len(seen)
+}
+
+// addAlarm keeps an alarm; false for one already kept (same node, block)
+// or when the book holds maxAlarms.
+func (w *witnessBook) addAlarm(a *consensus.Alarm) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, x := range w.alarms {
+		if x.BlockHash == a.BlockHash && bytes.Equal(x.Node, a.Node) {
+			return false
+		}
+	}
+	if len(w.alarms) >= maxAlarms {
+		return false
+	}
+	w.alarms = append(w.alarms, a)
+	return true
+}
+
+// alarmList returns the alarms kept, oldest first.
+func (w *witnessBook) alarmList() []*consensus.Alarm {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.alarms)
+}
+
+// firstAlarm reports whether this node has not yet raised an alarm on
+// block, and marks it raised.
+func (w *witnessBook) firstAlarm(block consensus.Hash) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.raised[block] {
+		return false
+	}
+	w.raised[block] = true
+	return true
+}
+
+// applyFollowed applies a block made final by others, whose commit the
+// caller verified, and says what this node found: a volunteer attests a
+// block it applied (one every attestEveryMs of block time), and raises an
+// alarm on one it cannot verify.
+func (n *Node) applyFollowed(ctx context.Context, b *consensus.Block, c *consensus.Commit) error {
+	err := n.app.ApplyBlock(ctx, b, c)
+	if n.role != RoleVolunteer {
+		return err
+	}
+	chain := n.app.Rules().Chain
+	switch {
+	case err == nil && n.witness.due(b.Header.Time):
+		a := consensus.NewAttestation(chain, b.Header.Height, b.Hash(), n.app.AppHash(), n.cfg.Key)
+		n.witness.own(a)
+		n.publishWitness(ctx, &consensus.Witness{Attestation: a})
+	case errors.Is(err, consensus.ErrBlockInvalid) && n.witness.firstAlarm(b.Hash()):
+		al := consensus.NewAlarm(chain, b.Header.Height, b.Hash(), err.Error(), n.cfg.Key)
+		n.logger.Error("ALARM: a final block with a valid commit fails verification", "height", b.Header.Height,
+			"block", b.Hash().Short(), "failed", err)
+		n.takeAlarm(al)
+		n.publishWitness(ctx, &consensus.Witness{Alarm: al})
+	}
+	return err
+}
+
+// due reports whether a block of that time is to be attested (the first
+// one, then one per attestEveryMs), and if so takes the slot.
+func (w *witnessBook) due(blockTime int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ownTime != 0 && blockTime-w.ownTime < attestEveryMs {
+		return false
+	}
+	w.ownTime = blockTime
+	return true
+}
+
+// own keeps this node's own attestation.
+func (w *witnessBook) own(a *consensus.Attestation) { w.addAttestation(a) }
+
+func (n *Node) takeAlarm(a *consensus.Alarm) bool {
+	if !n.witness.addAlarm(a) {
+		return false
+	}
+	n.metrics.Alarms.Inc()
+	return true
+}
+
+func (n *Node) publishWitness(ctx context.Context, w *consensus.Witness) {
+	if n.net == nil {
+		return
+	}
+	if err := n.net.host.PublishWitness(ctx, w); err != nil {
+		n.logger.Debug("witness publish failed", "height", w.Height(), "err", err)
+	}
+}
+
+// HandleWitness implements p2p.Handler: a peer's attestation or alarm,
+// signature and chain checked. An attestation by a validator, of a block
+// other than the one final here at its height, or of an app hash other
+// than the one the next final header carries, breaks a rule (Reject); a
+// duplicate or one beyond the book's bounds is Ignored.
+func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Verdict {
+	n := nw.n
+	if a := w.Alarm; a != nil {
+		if !n.takeAlarm(a) {
+			return p2p.Ignore
+		}
+		n.logger.Error("ALARM from a peer: a final block failed its verification", "height", a.Height,
+			"block", a.BlockHash.Short(), "node", fmt.Sprintf("%x", a.Node[:8]), "failed", a.Failed)
+		return p2p.Accept
+	}
+	a := w.Attestation
+	if _, ok := n.witness.vals.IndexOf(a.Node); ok {
+		return p2p.Reject // validators do not attest
+	}
+	if a.Height > n.ledger.Height() {
+		// Not final here yet: kept aside, judged once it is (settle).
+		if !n.witness.addFuture(a) {
+			return p2p.Ignore
+		}
+		return p2p.Accept
+	}
+	n.settleWitnesses()
+	if !n.fitsChain(a) {
+		return p2p.Reject
+	}
+	ok, err := n.witness.addAttestation(a)
+	switch {
+	case err != nil:
+		return p2p.Reject
+	case !ok:
+		return p2p.Ignore
+	}
+	return p2p.Accept
+}
+
+// fitsChain reports whether an attestation of a height final here names
+// this chain's block at that height and, once the next header is final,
+// the app hash it carries (the one the validators signed).
+func (n *Node) fitsChain(a *consensus.Attestation) bool {
+	hdr, err := n.ledger.Header(a.Height)
+	if err != nil || hdr.Hash() != a.BlockHash {
+		return false // another block at a final height: no commit can stand behind it
+	}
+	next, err := n.ledger.Header(a.Height + 1)
+	return err != nil || next.AppHash == a.AppHash
+}
+
+// settleWitnesses judges the attestations that arrived before their
+// block was final here, now that it is: those that fit the chain join the
+// book, the others are dropped.
+func (n *Node) settleWitnesses() {
+	for _, a := range n.witness.takeFuture(n.ledger.Height()) {
+		if n.fitsChain(a) {
+			n.witness.addAttestation(a)
+		}
+	}
+}
+
+var _ api.Witnesses = (*Node)(nil)
+
+// Attestations implements api.Witnesses.
+func (n *Node) Attestations(h uint64, after ed25519.PublicKey, limit int) []*consensus.Attestation {
+	return n.witness.attestations(h, after, limit)
+}
+
+// AttestationCount implements api.Witnesses.
+func (n *Node) AttestationCount(h uint64) int { return n.witness.count(h) }
+
+// Alarms implements api.Witnesses.
+func (n *Node) Alarms() []*consensus.Alarm { return n.witness.alarmList() }

@@ -1,0 +1,298 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/p2p"
+)
+
+func keyN(i int) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	binary.BigEndian.PutUint64(seed, uint64(i)+1)
+	seed[31] = 0xa7
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+func TestWitnessBookKeepsOneAttestationPerNodeAndHeightWithinItsBounds(t *testing.T) {
+	g, keys := ballottest.Validators("witness-chain", 4, 3)
+	chain := g.Chain()
+	w := newWitnessBook(g.ValidatorSet())
+	att := func(h uint64, k ed25519.PrivateKey) *consensus.Attestation {
+		return consensus.NewAttestation(chain, h, consensus.Hash{byte(h)}, consensus.Hash{}, k)
+	}
+	if ok, err := w.addAttestation(att(1, keyN(0))); !ok || err != nil {
+		t.Fatalf("first: %v %v", ok, err)
+	}
+	if ok, _ := w.addAttestation(att(1, keyN(0))); ok {
+		t.Fatal("a second attestation of one node at one height was kept")
+	}
+	if _, err := w.addAttestation(att(1, keys[2])); !errors.Is(err, errValidatorAttests) {
+		t.Fatalf("a validator's attestation: %v", err)
+	}
+	for i := 1; i < witnessesPerHeight+10; i++ {
+		w.addAttestation(att(1, keyN(i)))
+	}
+	if got := len(w.attestations(1, nil, 1000)); got != witnessesPerHeight {
+		t.Fatalf("%d attestations kept at one height, want the bound %d", got, witnessesPerHeight)
+	}
+	// Paging in key order reads each once.
+	seen, pages := map[string]bool{}, 0
+	var after ed25519.PublicKey
+	for {
+		page := w.attestations(1, after, 10)
+		if len(page) == 0 {
+			break
+		}
+		pages++
+		for _, a := range page {
+			if seen[string(a.Node)] {
+				t.Fatal("a page repeats an attestation")
+			}
+			seen[string(a.Node)] = true
+		}
+		after = page[len(page)-1].Node
+	}
+	if len(seen) != witnessesPerHeight || pages != 7 {
+		t.Fatalf("paging read %d in %d pages", len(seen), pages)
+	}
+	// Counting: nodes that attested h or later.
+	w2 := newWitnessBook(g.ValidatorSet())
+	w2.addAttestation(att(5, keyN(0)))
+	w2.addAttestation(att(6, keyN(0)))
+	w2.addAttestation(att(7, keyN(1)))
+	w2.addAttestation(att(3, keyN(2)))
+	if c := w2.count(5); c != 2 {
+		t.Fatalf("count(5) = %d, want 2 (node 2 attested only height 3)", c)
+	}
+	// The book keeps the most recent heights.
+	for h := uint64(10); h < 10+witnessHeights+5; h++ {
+		w2.addAttestation(att(h, keyN(3)))
+	}
+	if len(w2.heights) != witnessHeights || w2.heights[0] != 15 {
+		t.Fatalf("heights kept: %d from %d", len(w2.heights), w2.heights[0])
+	}
+	if ok, _ := w2.addAttestation(att(4, keyN(4))); ok {
+		t.Fatal("an attestation older than every kept height was kept in a full book")
+	}
+}
+
+// volunteerNode is an in-process volunteer of g, without network: the
+// tests hand it blocks as its follower would.
+func volunteerNode(t *testing.T, g *consensus.Genesis) *Node {
+	t.Helper()
+	n, err := New(Config{Home: Home(t.TempDir()), Genesis: g, Key: keyN(100), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.ledger.Close() })
+	return n
+}
+
+// lyingValidatorSet has the validators (their keys held by the test) sign
+// a commit for a block whose app hash was changed: the commit is valid,
+// the block is not. The volunteer applied a good block 1 before; the bad
+// block 2 is fed to it three times, as its follower would retry.
+func lyingValidatorSet(t *testing.T) (n *Node, g *consensus.Genesis, good, bad *consensus.Block) {
+	t.Helper()
+	g, keys := ballottest.Validators("alarm-chain", 4, 7)
+	chain := g.Chain()
+	n = volunteerNode(t, g)
+	ctx := context.Background()
+	good, err := n.app.ProposeBlock(ctx, 1, 0, g.GenesisTime.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.applyFollowed(ctx, good, ballottest.Commit(chain, keys, &good.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if bad, err = n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	bad.Header.AppHash[0] ^= 1
+	lie := ballottest.Commit(chain, keys, &bad.Header, 0)
+	if err := lie.Verify(chain, g.ValidatorSet(), 2, bad.Hash()); err != nil {
+		t.Fatalf("the lying commit must be valid: %v", err)
+	}
+	for range 3 {
+		if err := n.applyFollowed(ctx, bad, lie); !errors.Is(err, consensus.ErrBlockInvalid) {
+			t.Fatalf("the bad block: %v", err)
+		}
+	}
+	return n, g, good, bad
+}
+
+// TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet:
+// the volunteer refuses the lying validators' block, raises one signed
+// alarm, logged, counted, served on the API, and attested the good block
+// it applied before.
+func TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet(t *testing.T) {
+	n, g, good, bad := lyingValidatorSet(t)
+	chain := g.Chain()
+	own := n.witness.attestations(1, nil, 10)
+	if len(own) != 1 || own[0].BlockHash != good.Hash() || own[0].Verify(chain) != nil {
+		t.Fatalf("the volunteer's attestation of block 1: %+v", own)
+	}
+	alarms := n.witness.alarmList()
+	if len(alarms) != 1 || alarms[0].Height != 2 || alarms[0].BlockHash != bad.Hash() || alarms[0].Verify(chain) != nil {
+		t.Fatalf("alarms: %+v", alarms)
+	}
+	if !strings.Contains(alarms[0].Failed, "app hash") {
+		t.Fatalf("the alarm says %q", alarms[0].Failed)
+	}
+	if got := counterValue(t, n, "cocorico_alarms_total"); got != 1 {
+		t.Fatalf("cocorico_alarms_total = %v", got)
+	}
+	if n.ledger.Height() != 1 {
+		t.Fatalf("height %d: the bad block was applied", n.ledger.Height())
+	}
+	srv := httptest.NewServer(n.api.Handler())
+	defer srv.Close()
+	var av api.AlarmsView
+	getJSON(t, srv.URL+"/v1/alarms", &av)
+	if len(av.Alarms) != 1 || av.Alarms[0].BlockHash != bad.Hash() || av.Alarms[0].Verify(chain) != nil {
+		t.Fatalf("GET /v1/alarms: %+v", av)
+	}
+	var st api.StatusView
+	getJSON(t, srv.URL+"/v1/status", &st)
+	if st.Alarms != 1 {
+		t.Fatalf("status: %d alarms", st.Alarms)
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\ncocorico_alarms_total 1\n") {
+		t.Fatal("/metrics does not say cocorico_alarms_total 1")
+	}
+}
+
+func TestAttestationsFromValidatorsOrOfAnotherBlockAreRejectedAndSpamIgnored(t *testing.T) {
+	g, keys := ballottest.Validators("spam-chain", 4, 9)
+	chain := g.Chain()
+	n := volunteerNode(t, g)
+	ctx := context.Background()
+	b, err := n.app.ProposeBlock(ctx, 1, 0, g.GenesisTime.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.applyFollowed(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	nw := &peerNetwork{n: n}
+	verdict := func(a *consensus.Attestation) p2p.Verdict {
+		return nw.HandleWitness("", &consensus.Witness{Attestation: a})
+	}
+	if v := verdict(consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keys[0])); v != p2p.Reject {
+		t.Fatalf("a validator's attestation: %v", v)
+	}
+	if v := verdict(consensus.NewAttestation(chain, 1, consensus.Hash{9}, n.app.AppHash(), keyN(1))); v != p2p.Reject {
+		t.Fatalf("an attestation of another block at a final height: %v", v)
+	}
+	b2, err := n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.applyFollowed(ctx, b2, ballottest.Commit(chain, keys, &b2.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if v := verdict(consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{9}, keyN(1))); v != p2p.Reject {
+		t.Fatalf("an attestation of an app hash other than the one header 2 carries: %v", v)
+	}
+	accepted, ignored := 0, 0
+	for i := range 3 * witnessesPerHeight {
+		switch verdict(consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keyN(i%(2*witnessesPerHeight)))) {
+		case p2p.Accept:
+			accepted++
+		case p2p.Ignore:
+			ignored++
+		}
+	}
+	// The volunteer's own attestation takes one place.
+	if accepted != witnessesPerHeight-1 || n.witness.count(1) != witnessesPerHeight {
+		t.Fatalf("%d accepted, %d ignored, %d kept", accepted, ignored, n.witness.count(1))
+	}
+}
+
+// counterValue reads a counter from the node's registry.
+func counterValue(t *testing.T, n *Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func TestAnAlarmFromAPeerIsKeptCountedOnceAndShown(t *testing.T) {
+	g, _ := ballottest.Validators("peer-alarm-chain", 4, 5)
+	n := volunteerNode(t, g)
+	nw := &peerNetwork{n: n}
+	al := consensus.NewAlarm(g.Chain(), 9, consensus.Hash{7}, "app hash 12ab, recomputed 34cd", keyN(3))
+	if v := nw.HandleWitness("", &consensus.Witness{Alarm: al}); v != p2p.Accept {
+		t.Fatalf("a peer's alarm: %v", v)
+	}
+	if v := nw.HandleWitness("", &consensus.Witness{Alarm: al}); v != p2p.Ignore {
+		t.Fatalf("the same alarm again: %v", v)
+	}
+	if got := n.Alarms(); len(got) != 1 || got[0].Failed != al.Failed {
+		t.Fatalf("alarms kept: %+v", got)
+	}
+	if got := counterValue(t, n, "cocorico_alarms_total"); got != 1 {
+		t.Fatalf("cocorico_alarms_total = %v", got)
+	}
+}
+
+// An attestation of a block not final here yet is kept aside, not
+// counted; once the block is final it joins the book if it names that
+// block, and is dropped if it names another.
+func TestAttestationsAheadOfTheChainCountOnlyOnceTheirBlockIsFinalHere(t *testing.T) {
+	g, keys := ballottest.Validators("ahead-chain", 4, 13)
+	chain := g.Chain()
+	n := volunteerNode(t, g)
+	ctx := context.Background()
+	nw := &peerNetwork{n: n}
+	b, err := n.app.ProposeBlock(ctx, 1, 0, g.GenesisTime.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{}, keyN(1))
+	wrong := consensus.NewAttestation(chain, 1, consensus.Hash{6}, consensus.Hash{}, keyN(2))
+	for _, a := range []*consensus.Attestation{good, wrong} {
+		if v := nw.HandleWitness("", &consensus.Witness{Attestation: a}); v != p2p.Accept {
+			t.Fatalf("an attestation one block ahead: %v", v)
+		}
+	}
+	if c := n.witness.count(1); c != 0 {
+		t.Fatalf("%d attestations counted before their block is final here", c)
+	}
+	if err := n.app.ApplyBlock(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	n.settleWitnesses()
+	got := n.witness.attestations(1, nil, 10)
+	if len(got) != 1 || !bytes.Equal(got[0].Node, good.Node) {
+		t.Fatalf("kept once block 1 is final: %+v", got)
+	}
+}
