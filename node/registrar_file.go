@@ -23,9 +23,11 @@ type registrarFile struct {
 
 // oidcFile configures the login at one provider.
 type oidcFile struct {
-	Issuer      string `json:"issuer"`
-	ClientID    string `json:"client_id"`
-	RedirectURL string `json:"redirect_url"`
+	Issuer string `json:"issuer"`
+	// ProviderName is shown to voters ("Se connecter avec …").
+	ProviderName string `json:"provider_name,omitempty"`
+	ClientID     string `json:"client_id"`
+	RedirectURL  string `json:"redirect_url"`
 	// ClientSecretFile holds the client secret; if empty, it is read
 	// from $COCORICO_OIDC_CLIENT_SECRET.
 	ClientSecretFile string   `json:"client_secret_file,omitempty"`
@@ -76,7 +78,7 @@ func ReadRegistrarFile(path string) (*login.Config, error) {
 	if err != nil || len(key) < registrar.MinSubjectKeyBytes {
 		return nil, fmt.Errorf("subject key: want at least %d bytes in hex (openssl rand -hex 32)", registrar.MinSubjectKeyBytes)
 	}
-	cfg := &login.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: o.RedirectURL,
+	cfg := &login.Config{Issuer: o.Issuer, ProviderName: o.ProviderName, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: o.RedirectURL,
 		Scopes: o.Scopes, ACRValues: o.ACRValues, SubjectClaim: o.SubjectClaim, AllowedOrigins: o.AllowedOrigins,
 		SubjectKey: key}
 	if o.Eligibility != nil {

@@ -24,11 +24,11 @@ func TestRegistrarFileTakesSecretsFromFilesOrTheEnvironmentOnly(t *testing.T) {
 	subjectKey := write("key", key+"\n")
 	base := `"issuer": "https://idp.example", "client_id": "c", "redirect_url": "https://r.example/v1/login/callback"`
 
-	cfg, err := ReadRegistrarFile(write("a.json", `{"oidc": {`+base+`, "client_secret_file": "`+secret+`", "subject_key_file": "`+subjectKey+`", "acr_values": ["eidas1"], "eligibility": {"min_age": 18}}}`))
+	cfg, err := ReadRegistrarFile(write("a.json", `{"oidc": {`+base+`, "client_secret_file": "`+secret+`", "subject_key_file": "`+subjectKey+`", "acr_values": ["eidas1"], "provider_name": "France Connect", "eligibility": {"min_age": 18}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ClientSecret != "s3cret" || len(cfg.SubjectKey) != 32 || cfg.Eligibility.MinAge != 18 || cfg.ACRValues[0] != "eidas1" {
+	if cfg.ClientSecret != "s3cret" || len(cfg.SubjectKey) != 32 || cfg.Eligibility.MinAge != 18 || cfg.ACRValues[0] != "eidas1" || cfg.ProviderName != "France Connect" {
 		t.Fatalf("read %+v", cfg)
 	}
 	if _, err := ReadRegistrarFile(write("b.json", `{"oidc": {`+base+`, "client_secret": "s3cret"}}`)); err == nil {

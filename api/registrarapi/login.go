@@ -27,6 +27,9 @@ type Login interface {
 	Finish(ctx context.Context, state, code, providerError string, from netip.Addr) (ret registrar.Return, session string, ttl time.Duration, err error)
 	// AllowedOrigins are the origins of the pages that may drive a login.
 	AllowedOrigins() []string
+	// ProviderName is the provider's name as voters know it, for the
+	// voting page's login button.
+	ProviderName() string
 }
 
 // LoginStartRequest asks to start a login for a ballot: the browser comes

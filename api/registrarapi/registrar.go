@@ -99,6 +99,15 @@ type StatusView struct {
 	Voters int  `json:"voters"`
 	Keys   int  `json:"keys"`
 	Admin  bool `json:"admin"` // admin endpoints on
+	// Login is set when the registrar logs voters in with OpenID
+	// Connect: the voting page then offers "log in with" its provider.
+	Login *LoginStatusView `json:"login,omitempty"`
+}
+
+// LoginStatusView says how the registrar's login is reached.
+type LoginStatusView struct {
+	// Provider is the provider's name as voters know it.
+	Provider string `json:"provider"`
 }
 
 type handler struct{ cfg Config }
@@ -212,7 +221,11 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, StatusView{Voters: voters, Keys: keys, Admin: h.cfg.AdminToken != ""})
+	v := StatusView{Voters: voters, Keys: keys, Admin: h.cfg.AdminToken != ""}
+	if h.cfg.Login != nil {
+		v.Login = &LoginStatusView{Provider: h.cfg.Login.ProviderName()}
+	}
+	api.WriteJSON(w, http.StatusOK, v)
 }
 
 // ClientAddr is the address a request comes from: the connection's remote

@@ -3,7 +3,8 @@
 // hours, the vote button, live results), the voting flow, the receipt
 // check, the embeddable button (embed.js) and the WebAssembly voter
 // client built from ./wasm. Pages are plain HTML, CSS and JavaScript that
-// call the node's JSON API (/v1) and the ballot's registrar with the
+// call the node's JSON API (/v1) and the ballot's registrar (its token
+// request, or its OpenID Connect login: login.js) with the
 // browser's fetch; every signature and check runs in the module.
 //
 // It imports no other room: the pages read the chain through the API,

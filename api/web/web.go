@@ -34,7 +34,7 @@ var Languages = []string{"en", "fr"}
 var pageScripts = map[string][]string{
 	"index":   {"ballot.js", "node.js"},
 	"ballot":  {"ballot.js"},
-	"vote":    {"wasm_exec.js", "wallet.js", "vote.js"},
+	"vote":    {"wasm_exec.js", "wallet.js", "login.js", "vote.js"},
 	"check":   {"wasm_exec.js", "check.js"},
 	"results": {"wasm_exec.js", "results.js"},
 }

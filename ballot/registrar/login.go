@@ -132,12 +132,18 @@ type Return struct {
 // CheckReturnURL checks a return URL: http://127.0.0.1:PORT/… or
 // http://[::1]:PORT/… (RFC 8252 §7.3: a loopback IP literal, any port;
 // "localhost" is not taken, §8.3), or a URL whose origin is one of
-// allowedOrigins ("https://vote.example.org", compared exactly). No user
+// allowedOrigins ("https://vote.example.org", compared exactly; a page's
+// return, the session in the fragment, even on loopback). No user
 // information, no fragment (the registrar writes it).
 func CheckReturnURL(raw string, allowedOrigins []string) (Return, error) {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" || strings.Contains(raw, "#") || len(raw) > 2048 {
 		return Return{}, fmt.Errorf("%w: not an absolute URL without user or fragment", ErrReturnURL)
+	}
+	// An allowed origin is a page's, even on loopback (a devnet's nodes):
+	// its session goes in the fragment, which no server sees.
+	if slices.Contains(allowedOrigins, u.Scheme+"://"+u.Host) {
+		return Return{URL: raw}, nil
 	}
 	if u.Scheme == "http" && (u.Hostname() == "127.0.0.1" || u.Hostname() == "::1") {
 		if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
@@ -145,10 +151,7 @@ func CheckReturnURL(raw string, allowedOrigins []string) (Return, error) {
 		}
 		return Return{URL: raw, Loopback: true}, nil
 	}
-	if !slices.Contains(allowedOrigins, u.Scheme+"://"+u.Host) {
-		return Return{}, fmt.Errorf("%w: origin %s is not one this registrar serves", ErrReturnURL, u.Scheme+"://"+u.Host)
-	}
-	return Return{URL: raw}, nil
+	return Return{}, fmt.Errorf("%w: origin %s is not one this registrar serves", ErrReturnURL, u.Scheme+"://"+u.Host)
 }
 
 // CheckOrigin checks an allowed origin of the configuration: scheme and

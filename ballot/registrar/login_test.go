@@ -86,3 +86,20 @@ func TestOneTimeEntriesAreTakenOnceAndExpire(t *testing.T) {
 		t.Fatalf("the table grew past its bound (%d) or kept the oldest entry", tab.Len())
 	}
 }
+
+// A return URL on an allowed origin is a page's, its session in the
+// fragment, even when that origin is on loopback (a devnet's node); a
+// loopback URL of no allowed origin is the command line's, the session in
+// the query (RFC 8252 §7.3).
+func TestAllowedLoopbackOriginIsAPageNotTheCommandLine(t *testing.T) {
+	allowed := []string{"http://127.0.0.1:8080"}
+	for raw, loopback := range map[string]bool{
+		"http://127.0.0.1:8080/vote/ab?lang=fr": false,
+		"http://127.0.0.1:45123/callback":       true,
+	} {
+		r, err := CheckReturnURL(raw, allowed)
+		if err != nil || r.Loopback != loopback || r.URL != raw {
+			t.Errorf("%s: %+v, %v; want loopback %v", raw, r, err, loopback)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,10 @@ type Config struct {
 	// Issuer is the provider's issuer URL (its discovery document is at
 	// Issuer/.well-known/openid-configuration).
 	Issuer string
+	// ProviderName is the provider's name as voters know it ("France
+	// Connect"), shown on the voting page's login button; default the
+	// issuer's host.
+	ProviderName string
 	// ClientID and ClientSecret are the registrar's client at the
 	// provider (client_secret_basic). The secret comes from a file or
 	// the environment, never the command line (node reads it).
@@ -143,6 +148,11 @@ func New(cfg Config, issuer Issuer) (*Login, error) {
 	if cfg.LoginTTL == 0 {
 		cfg.LoginTTL = 10 * time.Minute
 	}
+	if cfg.ProviderName == "" {
+		if u, err := url.Parse(cfg.Issuer); err == nil {
+			cfg.ProviderName = u.Host
+		}
+	}
 	if cfg.MaxLogins <= 0 {
 		cfg.MaxLogins = 1 << 16
 	}
@@ -154,6 +164,9 @@ func New(cfg Config, issuer Issuer) (*Login, error) {
 
 // AllowedOrigins are the origins of the pages that may drive a login.
 func (l *Login) AllowedOrigins() []string { return l.cfg.AllowedOrigins }
+
+// ProviderName is the provider's name as voters know it.
+func (l *Login) ProviderName() string { return l.cfg.ProviderName }
 
 type nonceKey struct{}
 

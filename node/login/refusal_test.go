@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/node/login"
 	"github.com/cocorico/node/node/login/logintest"
@@ -227,5 +228,30 @@ func TestFailedLoginsAreHeldToTheThrottlesRate(t *testing.T) {
 	}
 	if _, err := w.start(page + "/vote"); err == nil || !strings.Contains(err.Error(), "throttled") {
 		t.Fatalf("a start from a throttled address: %v", err)
+	}
+}
+
+// The registrar's status tells a voting page that it logs voters in and
+// with which provider (the issuer's host unless named), so the page
+// offers "log in with" it instead of the voter id and code form.
+func TestStatusNamesTheProviderForTheVotingPage(t *testing.T) {
+	for name, want := range map[string]string{"": "", "France Connect": "France Connect"} {
+		w := newWorld(t, registrar.ThrottleConfig{}, func(c *login.Config) { c.ProviderName = name })
+		if want == "" {
+			want = strings.TrimPrefix(w.provider.URL, "http://")
+		}
+		resp, err := http.Get(w.url + "/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v registrarapi.StatusView
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil || v.Login == nil || v.Login.Provider != want {
+			t.Errorf("status with provider name %q: %+v (%v), want login by %q", name, v, err, want)
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("a page on a node's origin cannot read the status")
+		}
 	}
 }

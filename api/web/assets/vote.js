@@ -1,5 +1,6 @@
 // vote.js: the voting flow. Authenticate first (the registrar's blind
-// signature, or this browser's wallet to vote again), then three screens:
+// signature for a voter id and code, or for a login at its provider
+// (login.js), or this browser's wallet to vote again), then three screens:
 // choose → confirm (with the progress sent → in a block → final) → "your
 // vote is counted", shown only once the receipt is final and checked here.
 'use strict';
@@ -7,7 +8,7 @@
 (() => {
   const { t, $, call, APIError } = Coco;
   const ballotID = document.body.dataset.ballot;
-  const st = { genesisText: '', chain: null, view: null, defText: '', voter: '', entry: null, choice: -1, receipt: '' };
+  const st = { genesisText: '', chain: null, view: null, defText: '', voter: '', entry: null, choice: -1, receipt: '', methods: [] };
   const screens = ['s-login', 's-choose', 's-confirm', 's-counted'];
 
   function show(id, focus) {
@@ -36,6 +37,8 @@
   }
 
   async function start() {
+    // A login's return: its session leaves the address bar first of all.
+    const back = Login.returned();
     try {
       const [g, view] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + ballotID)]);
       st.genesisText = g;
@@ -70,6 +73,9 @@
     });
     if (v.status === 'upcoming') fail(t('err_not_open'));
     if (v.status === 'closed' || v.status === 'tallied') { fail(t('err_closed')); $('login-wait').textContent = ''; return; }
+    // Whether each registrar logs voters in: asked of the registrars
+    // from here (the node is not asked), while the module loads.
+    const methods = Promise.all(regs.map((r) => (r.url ? Login.method(r.url) : null)));
     try {
       await Coco.loadWasm();
       st.chain = call('genesisHash', st.genesisText);
@@ -77,9 +83,106 @@
       fail(t('err_wasm') + ' (' + (e.message || e) + ')');
       return;
     }
+    st.methods = await methods;
+    if (back && back.pending && back.pending.registrar < regs.length) sel.value = String(back.pending.registrar);
+    showMethod();
     $('login-go').disabled = false;
+    $('oidc-go').disabled = false;
     $('login-wait').textContent = '';
     document.body.dataset.readyMs = String(Math.round(performance.now()));
+    if (back) await loginReturned(back);
+  }
+
+  const registrarIndex = () => Number($('registrar').value || 0);
+
+  // provider is the name of the selected registrar's login provider, or
+  // '' if it has none (a roll: the voter id and code form).
+  function provider() {
+    const m = st.methods[registrarIndex()];
+    return (m && m.login && (m.login.provider || '?')) || '';
+  }
+
+  // showMethod shows the selected registrar's way in: the login button
+  // (and this browser's keys from earlier logins), the voter id and code
+  // form, or both if the registrar has a roll too.
+  function showMethod() {
+    const p = provider();
+    const m = st.methods[registrarIndex()];
+    $('oidc').hidden = !p;
+    $('login').hidden = !!p && !(m.voters > 0);
+    if (!p) return;
+    $('oidc-intro').textContent = t('login_oidc_intro', { provider: p });
+    $('oidc-go').textContent = t('login_with', { provider: p });
+    const list = $('oidc-entries');
+    list.replaceChildren();
+    const idx = registrarIndex();
+    for (const [local, e] of Object.entries(Wallet.entries(st.chain.genesis_hash, ballotID))) {
+      if (!e.login || e.registrar !== idx || !e.token) continue;
+      const b = document.createElement('button');
+      Object.assign(b, { type: 'button', className: 'secondary' });
+      b.dataset.local = local;
+      b.textContent = t('login_revote', { date: e.logged_in ? Coco.when(e.logged_in) : '?' });
+      b.addEventListener('click', () => useEntry(local, e));
+      list.append(b);
+    }
+    $('oidc-known').hidden = list.children.length === 0;
+  }
+
+  // useEntry goes on with a wallet entry (its key and token).
+  function useEntry(voter, entry) {
+    st.voter = voter;
+    st.entry = entry;
+    $('code').value = '';
+    $('revote-note').hidden = !(entry.last_seq > 0);
+    show('s-choose', 'choose-h');
+  }
+
+  async function oidcLogin() {
+    const idx = registrarIndex();
+    const reg = st.view.definition.registrars[idx];
+    const p = provider();
+    $('oidc-go').disabled = true;
+    $('login-wait').textContent = t('login_leaving', { provider: p });
+    try {
+      await Login.start(reg.url, { ballot: ballotID, chain: st.chain.genesis_hash, registrar: idx, provider: p });
+    } catch (e) {
+      fail(Login.refusal(e, p));
+      $('oidc-go').disabled = false;
+      $('login-wait').textContent = '';
+    }
+  }
+
+  // loginReturned finishes a login back from the provider: the one-time
+  // key, the blinded token, the registrar's blind signature for the
+  // session, and a new wallet entry under a random local id.
+  async function loginReturned(back) {
+    const p = (back.pending && back.pending.provider) || provider();
+    if (back.error) { fail(Login.message(back.error, back.message, p)); return; }
+    const pend = back.pending;
+    if (!pend || pend.ballot !== ballotID || pend.chain !== st.chain.genesis_hash || (back.ballot && back.ballot !== ballotID) ||
+        !st.view.definition.registrars[pend.registrar]) {
+      fail(t('err_login_lost'));
+      return;
+    }
+    const reg = st.view.definition.registrars[pend.registrar];
+    $('oidc-go').disabled = true;
+    $('login-wait').textContent = t('login_back', { provider: p });
+    try {
+      const tr = call('tokenRequest', st.genesisText, st.defText, ballotID, pend.registrar);
+      const ans = await Coco.postJSON(reg.url.replace(/\/+$/, '') + '/v1/tokens',
+        { ballot_id: ballotID, session: back.session, blinded: tr.blinded });
+      const tok = call('finalizeToken', tr.handle, ans.blind_signature);
+      const local = 'login-' + Coco.randomBase64(12).replace(/[+/=]/g, '');
+      const entry = { seed: tr.seed, registrar: pend.registrar, token_prefix: tok.token_prefix, token: tok.token,
+        last_seq: 0, casts: [], login: true, logged_in: new Date().toISOString() };
+      Wallet.put(st.chain.genesis_hash, ballotID, local, entry);
+      useEntry(local, entry);
+    } catch (e) {
+      fail(Login.refusal(e, p));
+    } finally {
+      $('oidc-go').disabled = false;
+      $('login-wait').textContent = '';
+    }
   }
 
   async function login(ev) {
@@ -121,10 +224,7 @@
         $('login-wait').textContent = '';
       }
     }
-    st.voter = voter;
-    $('code').value = '';
-    $('revote-note').hidden = !(st.entry.last_seq > 0);
-    show('s-choose', 'choose-h');
+    useEntry(voter, st.entry);
   }
 
   function choose(ev) {
@@ -246,6 +346,8 @@
   }
 
   $('login').addEventListener('submit', login);
+  $('oidc-go').addEventListener('click', oidcLogin);
+  $('registrar').addEventListener('change', () => { Coco.showError(''); showMethod(); });
   $('choose').addEventListener('submit', choose);
   $('confirm').addEventListener('click', confirm);
   $('change').addEventListener('click', () => show('s-choose', 'choose-h'));

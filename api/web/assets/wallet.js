@@ -1,7 +1,9 @@
 // wallet.js: the browser wallet in localStorage. Per chain (genesis
 // hash), ballot and voter id: the one-time key's seed, the registrar's
 // token, the last seq and the casts, and a salted hash of the voter's
-// code. Saved as a file and opened in another browser to vote again there.
+// code. A login's entry (login.js) has no voter id or code: it is kept
+// under "login-" and a random local id, with login: true and its
+// registrar, since the page never learns who logged in. Saved as a file and opened in another browser to vote again there.
 'use strict';
 
 const Wallet = (() => {
@@ -19,6 +21,11 @@ const Wallet = (() => {
 
   function get(chain, ballot, voter) {
     return ((load().chains[chain] || {})[ballot] || {})[voter] || null;
+  }
+
+  // entries returns the ballot's entries by their voter id (or local id).
+  function entries(chain, ballot) {
+    return (load().chains[chain] || {})[ballot] || {};
   }
 
   function put(chain, ballot, voter, entry) {
@@ -52,5 +59,5 @@ const Wallet = (() => {
     return n;
   }
 
-  return { get, put, exportText, importText };
+  return { get, entries, put, exportText, importText };
 })();

@@ -176,8 +176,15 @@ func (b *browserSession) vote(tab context.Context, v registrar.RollEntry, choice
 	if shots != "" {
 		b.shot(tab, shots+"-login")
 	}
-	b.do(tab, "choose", chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS("#s-choose")),
-		chromedp.Click(chromedp.CSS(fmt.Sprintf("#choice-%d", choice))))
+	b.do(tab, "log in", chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS("#s-choose")))
+	return b.castVote(tab, choice, shots)
+}
+
+// castVote chooses choice on the choose screen and confirms, and returns
+// the page's time from "confirm" to a verified receipt.
+func (b *browserSession) castVote(tab context.Context, choice int, shots string) time.Duration {
+	b.t.Helper()
+	b.do(tab, "choose", chromedp.Click(chromedp.CSS(fmt.Sprintf("#choice-%d", choice))))
 	if shots != "" {
 		b.shot(tab, shots+"-choose")
 		b.checkNamed(tab, shots+"-choose")
