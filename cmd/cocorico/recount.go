@@ -70,7 +70,9 @@ of its home): the ledger is opened exclusively.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			cpu0 := processCPU()
 			rep, err := app.Recount(ctx, l, g, id, func(done, _ uint64) { bar.Set64(int64(done)) })
+			cpu := processCPU() - cpu0
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
 			if err != nil {
@@ -82,6 +84,7 @@ of its home): the ledger is opened exclusively.`,
 			fmt.Fprintf(out, "%d header results hashes matched the recount\n", rep.AppHashes)
 			if withCeiling {
 				c.fraction(out, "recount (transactions)", float64(rep.Txs)/rep.Took.Seconds())
+				c.efficiency(out, rep.Txs, cpu, rep.Took)
 			}
 			fmt.Fprintf(out, "  %-20s %12s %12s\n", "choice", "recounted", "committed")
 			for i, c := range rep.Choices {

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+)
+
+// recountFixture is a chain of a definition block and castBlocks blocks
+// of perBlock casts each, every fourth a re-vote of an earlier voter.
+func recountFixture(t *testing.T, castBlocks, perBlock int) (*appFixture, int) {
+	t.Helper()
+	f := newAppFixtureWith(t, "", 0)
+	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
+		t.Fatal(err)
+	}
+	f.commitNext(t)
+	var voters []*ballottest.Voter
+	seqs := map[*ballottest.Voter]uint64{}
+	casts := 0
+	for range castBlocks {
+		for i := range perBlock {
+			var v *ballottest.Voter
+			if i%4 == 3 && len(voters) > 0 {
+				v = voters[i%len(voters)]
+			} else {
+				v = f.e.NewVoter()
+				voters = append(voters, v)
+			}
+			seqs[v]++
+			if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, seqs[v], uint32(i%3))}); err != nil {
+				t.Fatal(err)
+			}
+			casts++
+		}
+		f.commitNext(t)
+	}
+	return f, casts
+}
+
+// The pipelined recount (blocks read, verified as runs across block
+// boundaries, applied in order) replays every block of a chain with
+// re-votes and agrees with the stored results, every header's app hash
+// included.
+func TestRecountOfBlocksVerifiedAcrossBoundariesAgrees(t *testing.T) {
+	f, casts := recountFixture(t, 6, 24)
+	rep, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Agree || rep.Blocks != 7 || rep.AppHashes != 7 || rep.Casts != uint64(casts) {
+		t.Fatalf("recount %+v, want agreement over 7 blocks and %d casts", rep, casts)
+	}
+}
+
+// A block whose commit is valid but one of whose casts carries a bad
+// voter signature (a ledger written around the app) fails the recount,
+// which names the block, and every stage of the pipeline ends.
+func TestRecountNamesTheBlockOfABadSignature(t *testing.T) {
+	f, _ := recountFixture(t, 3, 8)
+	c := f.e.Cast(f.e.NewVoter(), 1, 0)
+	c.Signature[0] ^= 1
+	bad := (&ballot.Tx{Cast: c}).Encode()
+	h, tip, tipTime := f.app.Tip()
+	txs := [][]byte{bad}
+	b := &consensus.Block{Header: consensus.Header{ChainID: f.g.ChainID, Height: h + 1, Time: tipTime + 1000, PrevHash: tip,
+		TxRoot: consensus.MerkleRoot(txs), TxCount: 1, AppHash: f.app.State().AppHash()}, Txs: txs}
+	commit := ballottest.Commit(f.g.Chain(), f.keys, &b.Header, 0)
+	if err := f.ledger.Commit(b, commit, []consensus.Hash{ballot.TxID(bad)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, nil)
+	if !errors.Is(err, ballot.ErrVoterSignature) || !strings.Contains(err.Error(), "block 5") {
+		t.Fatalf("recount of a ledger with a bad signature in block 5: %v", err)
+	}
+}
+
+// A recount whose context ends stops with the context's error, its
+// stages stopped (goleak checks at the end of the package).
+func TestRecountStopsWithItsContext(t *testing.T) {
+	f, _ := recountFixture(t, 2, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Recount(ctx, f.ledger, f.g, f.e.Ballot.ID, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("recount with an ended context: %v", err)
+	}
+}
