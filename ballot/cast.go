@@ -116,5 +116,5 @@ func (c *Cast) verifyAllButSignature(b *Ballot) error {
 	if int(c.Registrar) >= len(b.Keys) {
 		return fmt.Errorf("%w: registrar %d of %d", ErrUnknownRegistrar, c.Registrar, len(b.Keys))
 	}
-	return VerifyToken(b.Keys[c.Registrar], c.BallotID, c.Voter, c.TokenPrefix, c.Token)
+	return b.verifyToken(c.Registrar, c.Voter, c.TokenPrefix, c.Token)
 }
