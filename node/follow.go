@@ -118,6 +118,13 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 				nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "height", b.Header.Height, "err", err)
 				return
 			}
+		}
+		// Every signature of the fetched blocks on all cores at once; a
+		// block refused here is refused, and named, when delivered.
+		if err := nw.n.app.Preverify(ctx, blocks); err != nil {
+			nw.n.logger.Debug("sync: fetched blocks not all valid", "peer", p, "from", my+1, "err", err)
+		}
+		for i, b := range blocks {
 			if err := nw.deliver(ctx, b, commits[i]); err != nil {
 				nw.n.logger.Warn("sync: block not applied", "height", b.Header.Height, "err", err)
 				return

@@ -91,6 +91,9 @@ type App struct {
 	// that were not in the mempool: gossip often brings them after the
 	// proposal did, and they are not verified a second time.
 	proposedTxs map[consensus.Hash]*ballot.Checked
+	// preverified are the transactions of fetched blocks not yet applied
+	// that Preverify checked (the last run's only).
+	preverified map[consensus.Hash]*ballot.Checked
 
 	finalMu   sync.Mutex
 	finalSubs []chan<- uint64
@@ -129,6 +132,7 @@ func New(cfg Config) (*App, error) {
 		admit:       cfg.AdmitPending,
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},
+		preverified: map[consensus.Hash]*ballot.Checked{},
 		applied:     make(chan struct{}),
 	}
 	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()
@@ -409,7 +413,7 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	if err := b.CheckStructure(a.genesis.ChainID, a.genesis.Params); err != nil {
 		return nil, err
 	}
-	checked, err := verifyTxs(ctx, a.rules, a.genesis.Params.MaxTxBytes, b.Txs, a.state, a.pool.Get)
+	checked, err := verifyTxs(ctx, a.rules, a.genesis.Params.MaxTxBytes, b.Txs, a.state, a.verified)
 	if err != nil {
 		return nil, err
 	}
@@ -435,6 +439,47 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	return v, nil
 }
 
+// Preverify checks the transactions of consecutive blocks, fetched and
+// the next ones to apply, as one run on all cores across their
+// boundaries (the verify stage of the replay pipeline, as in Recount),
+// and keeps what passed so that applying them verifies none of it again.
+// It replaces the previous run's. A block it refuses is refused again,
+// and named, when it is applied.
+func (a *App) Preverify(ctx context.Context, blocks []*consensus.Block) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	run := make([][][]byte, len(blocks))
+	for k, b := range blocks {
+		run[k] = b.Txs
+	}
+	checked, err := verifyRun(ctx, a.rules, a.genesis.Params.MaxTxBytes, blocks[0].Header.Height, run, newLookup(a.state), a.pool.Get)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.preverified)
+	if err != nil {
+		return err
+	}
+	for _, block := range checked {
+		for _, c := range block {
+			a.preverified[c.ID] = c
+		}
+	}
+	return nil
+}
+
+// verified returns a transaction verified already: in the mempool, or by
+// Preverify.
+func (a *App) verified(id consensus.Hash) (*ballot.Checked, bool) {
+	if c, ok := a.pool.Get(id); ok {
+		return c, true
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	c, ok := a.preverified[id]
+	return c, ok
+}
+
 // ApplyBlock makes a decided block final: one synced ledger batch with
 // the block, its commit, the tx index and the state changes; then the
 // mempool drops what the block made invalid. The commit must have been
@@ -454,6 +499,9 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	a.tipHash, a.tipTime, a.appHash = b.Hash(), b.Header.Time, v.update.AppHash
 	clear(a.validated)
 	clear(a.proposedTxs)
+	for _, id := range v.ids {
+		delete(a.preverified, id)
+	}
 	a.mu.Unlock()
 
 	var closed map[consensus.Hash]bool

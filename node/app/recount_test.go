@@ -90,3 +90,51 @@ func TestRecountStopsWithItsContext(t *testing.T) {
 		t.Fatalf("recount with an ended context: %v", err)
 	}
 }
+
+// A follower that preverifies the blocks it fetched as one run applies
+// them all to the same state as the chain's, and keeps nothing once they
+// are applied; a block with a bad signature is refused by Preverify,
+// named by its height, and again when it is applied.
+func TestPreverifiedBlocksApplyToTheChainsState(t *testing.T) {
+	f, _ := recountFixture(t, 4, 12)
+	follower := newAppFixtureWith(t, "", 0)
+	top := f.ledger.Height()
+	var blocks []*consensus.Block
+	for h := uint64(1); h <= top; h++ {
+		b, err := f.ledger.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+	}
+	ctx := context.Background()
+	if err := follower.app.Preverify(ctx, blocks); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blocks {
+		c, err := f.ledger.CommitAt(b.Header.Height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := follower.app.ApplyBlock(ctx, b, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if follower.app.State().AppHash() != f.app.State().AppHash() || len(follower.app.preverified) != 0 {
+		t.Fatalf("follower's app hash %s, the chain's %s; %d preverified left",
+			follower.app.State().AppHash().Short(), f.app.State().AppHash().Short(), len(follower.app.preverified))
+	}
+
+	c := f.e.Cast(f.e.NewVoter(), 1, 0)
+	c.Signature[0] ^= 1
+	txs := [][]byte{(&ballot.Tx{Cast: c}).Encode()}
+	_, tip, tipTime := f.app.Tip()
+	bad := &consensus.Block{Header: consensus.Header{ChainID: f.g.ChainID, Height: top + 1, Time: tipTime + 1000, PrevHash: tip,
+		TxRoot: consensus.MerkleRoot(txs), TxCount: 1, AppHash: f.app.State().AppHash()}, Txs: txs}
+	if err := follower.app.Preverify(ctx, []*consensus.Block{bad}); !errors.Is(err, consensus.ErrBlockInvalid) || !strings.Contains(err.Error(), "block 6 tx 0") {
+		t.Fatalf("preverify of a bad block 6: %v", err)
+	}
+	if err := follower.app.ApplyBlock(ctx, bad, ballottest.Commit(f.g.Chain(), f.keys, &bad.Header, 0)); !errors.Is(err, consensus.ErrBlockInvalid) {
+		t.Fatalf("apply of a bad block 6: %v", err)
+	}
+}
