@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/cocorico/node/consensus"
 )
 
@@ -75,9 +77,31 @@ func (nw *peerNetwork) askHeights(ctx context.Context) {
 	}
 }
 
+// fetched is one answer of block sync.
+type fetched struct {
+	from    uint64
+	blocks  []*consensus.Block
+	commits []*consensus.Commit
+	err     error
+}
+
+// catchUp applies announced blocks and fetches the rest from the highest
+// peer, 64 at a time. While one run of fetched blocks is verified and
+// applied, the next is on its way: the fetch stage of the replay pipeline
+// overlaps its verify and apply stages.
 func (nw *peerNetwork) catchUp(ctx context.Context) {
 	vals := nw.n.cfg.Genesis.ValidatorSet()
 	chain := nw.n.app.Rules().Chain
+	var ahead chan fetched // the fetch under way, if any; received before returning
+	defer func() {
+		if ahead != nil {
+			<-ahead
+		}
+	}()
+	fetch := func(p peer.ID, from uint64) fetched {
+		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, from, 64)
+		return fetched{from, blocks, commits, err}
+	}
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
 		nw.mu.Lock()
@@ -97,9 +121,17 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 		if target <= my {
 			return
 		}
-		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, my+1, 64)
-		if err != nil || len(blocks) == 0 {
-			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", err)
+		var f fetched
+		if ahead != nil {
+			f = <-ahead
+			ahead = nil
+		}
+		if f.from != my+1 || f.err != nil || len(f.blocks) == 0 {
+			f = fetch(p, my+1)
+		}
+		blocks, commits := f.blocks, f.commits
+		if f.err != nil || len(blocks) == 0 {
+			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", f.err)
 			return
 		}
 		if nw.limiter != nil {
@@ -112,6 +144,11 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 			if err := nw.limiter.WaitN(ctx, min(size, nw.limiter.Burst())); err != nil {
 				return
 			}
+		}
+		if next := my + 1 + uint64(len(blocks)); next <= target {
+			ch := make(chan fetched, 1)
+			ahead = ch
+			go func() { ch <- fetch(p, next) }()
 		}
 		for i, b := range blocks {
 			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
