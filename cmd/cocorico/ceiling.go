@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/metrics"
 	"time"
 
 	"github.com/cocorico/node/ballot/ballottest"
@@ -51,14 +52,39 @@ func (c ceiling) fraction(w io.Writer, what string, perSec float64) {
 
 // efficiency prints what share of the CPU time cpu that this process
 // spent on n casts the ceiling's work accounts for (n × one cast's cost),
-// and how busy it kept the cores over wall: on a machine shared with
-// other work the first stays true when the wall-clock ratio to C does not.
-func (c ceiling) efficiency(w io.Writer, n uint64, cpu, wall time.Duration) {
-	if cpu <= 0 || wall <= 0 {
+// and how much of the time Go's processors had work (busy, from the
+// runtime's own accounting): a processor with nothing to run is a core
+// the pipeline left waiting, whereas one whose thread the OS gave to
+// another process still counts as busy. On a machine shared with other
+// work both stay true when the wall-clock ratio to C does not, and their
+// product is the ratio to expect on a quiet one.
+func (c ceiling) efficiency(w io.Writer, n uint64, cpu time.Duration, busy float64) {
+	if cpu <= 0 {
 		return
 	}
 	work := time.Duration(n) * c.PerCast
-	fmt.Fprintf(w, "  %-28s %10s CPU, of which verification %s (%.2f); cores busy %.2f of %d\n", "",
-		cpu.Round(10*time.Millisecond), work.Round(10*time.Millisecond), work.Seconds()/cpu.Seconds(),
-		cpu.Seconds()/wall.Seconds()/float64(c.Cores), c.Cores)
+	share := work.Seconds() / cpu.Seconds()
+	fmt.Fprintf(w, "  %-28s %10s CPU, of which verification %s (%.2f); Go's processors busy %.2f of the time: %.2f C on a quiet machine\n", "",
+		cpu.Round(10*time.Millisecond), work.Round(10*time.Millisecond), share, busy, min(share, 1)*busy)
+}
+
+// idleClock reads the time Go's processors spent with nothing to run and
+// their total, both in CPU-seconds since the process started.
+func idleClock() (idle, total float64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 || s[1].Value.Kind() != metrics.KindFloat64 {
+		return 0, 0
+	}
+	return s[0].Value.Float64(), s[1].Value.Float64()
+}
+
+// busySince is the share of the time since idleClock gave idle0, total0
+// that Go's processors had work.
+func busySince(idle0, total0 float64) float64 {
+	idle, total := idleClock()
+	if total <= total0 {
+		return 0
+	}
+	return 1 - (idle-idle0)/(total-total0)
 }

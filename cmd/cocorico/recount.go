@@ -71,8 +71,9 @@ of its home): the ledger is opened exclusively.`,
 				defer pprof.StopCPUProfile()
 			}
 			cpu0 := processCPU()
+			idle0, total0 := idleClock()
 			rep, err := app.Recount(ctx, l, g, id, func(done, _ uint64) { bar.Set64(int64(done)) })
-			cpu := processCPU() - cpu0
+			cpu, busy := processCPU()-cpu0, busySince(idle0, total0)
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
 			if err != nil {
@@ -84,7 +85,7 @@ of its home): the ledger is opened exclusively.`,
 			fmt.Fprintf(out, "%d header results hashes matched the recount\n", rep.AppHashes)
 			if withCeiling {
 				c.fraction(out, "recount (transactions)", float64(rep.Txs)/rep.Took.Seconds())
-				c.efficiency(out, rep.Txs, cpu, rep.Took)
+				c.efficiency(out, rep.Txs, cpu, busy)
 			}
 			fmt.Fprintf(out, "  %-20s %12s %12s\n", "choice", "recounted", "committed")
 			for i, c := range rep.Choices {
