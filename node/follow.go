@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -77,7 +78,11 @@ func (nw *peerNetwork) askHeights(ctx context.Context) {
 	}
 }
 
-// fetched is one answer of block sync.
+// errBadPeer: a peer answered block sync with a block its commit does
+// not make final.
+var errBadPeer = errors.New("a block without a valid commit")
+
+// fetched is one answer of block sync, its commits checked.
 type fetched struct {
 	from    uint64
 	blocks  []*consensus.Block
@@ -98,9 +103,24 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 			<-ahead
 		}
 	}()
+	// fetch gets the blocks from height from, checks their commits and
+	// verifies their signatures (Preverify): everything that needs no
+	// block before them applied.
 	fetch := func(p peer.ID, from uint64) fetched {
 		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, from, 64)
-		return fetched{from, blocks, commits, err}
+		if err != nil || len(blocks) == 0 {
+			return fetched{from: from, err: err}
+		}
+		for i, b := range blocks {
+			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
+				return fetched{from: from, err: fmt.Errorf("%w: block %d has no valid commit: %v", errBadPeer, b.Header.Height, err)}
+			}
+		}
+		// A block refused here is refused, and named, when delivered.
+		if err := nw.n.app.Preverify(ctx, blocks); err != nil {
+			nw.n.logger.Debug("sync: fetched blocks not all valid", "peer", p, "from", from, "err", err)
+		}
+		return fetched{from, blocks, commits, nil}
 	}
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
@@ -130,6 +150,10 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 			f = fetch(p, my+1)
 		}
 		blocks, commits := f.blocks, f.commits
+		if errors.Is(f.err, errBadPeer) {
+			nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "err", f.err)
+			return
+		}
 		if f.err != nil || len(blocks) == 0 {
 			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", f.err)
 			return
@@ -145,21 +169,11 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 				return
 			}
 		}
+		// The next range is fetched and verified while this one is applied.
 		if next := my + 1 + uint64(len(blocks)); next <= target {
 			ch := make(chan fetched, 1)
 			ahead = ch
 			go func() { ch <- fetch(p, next) }()
-		}
-		for i, b := range blocks {
-			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
-				nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "height", b.Header.Height, "err", err)
-				return
-			}
-		}
-		// Every signature of the fetched blocks on all cores at once; a
-		// block refused here is refused, and named, when delivered.
-		if err := nw.n.app.Preverify(ctx, blocks); err != nil {
-			nw.n.logger.Debug("sync: fetched blocks not all valid", "peer", p, "from", my+1, "err", err)
 		}
 		for i, b := range blocks {
 			if err := nw.deliver(ctx, b, commits[i]); err != nil {

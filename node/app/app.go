@@ -92,8 +92,9 @@ type App struct {
 	// proposal did, and they are not verified a second time.
 	proposedTxs map[consensus.Hash]*ballot.Checked
 	// preverified are the transactions of fetched blocks not yet applied
-	// that Preverify checked (the last run's only).
-	preverified map[consensus.Hash]*ballot.Checked
+	// that Preverify checked: [0] its last run's, [1] the one before (a
+	// run is verified while the previous one is applied).
+	preverified [2]map[consensus.Hash]*ballot.Checked
 
 	finalMu   sync.Mutex
 	finalSubs []chan<- uint64
@@ -132,7 +133,7 @@ func New(cfg Config) (*App, error) {
 		admit:       cfg.AdmitPending,
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},
-		preverified: map[consensus.Hash]*ballot.Checked{},
+		preverified: [2]map[consensus.Hash]*ballot.Checked{{}, {}},
 		applied:     make(chan struct{}),
 	}
 	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()
@@ -440,11 +441,13 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 }
 
 // Preverify checks the transactions of consecutive blocks, fetched and
-// the next ones to apply, as one run on all cores across their
-// boundaries (the verify stage of the replay pipeline, as in Recount),
-// and keeps what passed so that applying them verifies none of it again.
-// It replaces the previous run's. A block it refuses is refused again,
-// and named, when it is applied.
+// not yet applied, as one run on all cores across their boundaries (the
+// verify stage of the replay pipeline, as in Recount), and keeps what
+// passed so that applying them verifies none of it again. It keeps this
+// run's and the previous one's (so that a run can be verified while the
+// one before it is applied), and may be called while blocks are applied.
+// Ballots defined in the kept runs count as known. A block it refuses is
+// refused again, and named, when it is applied.
 func (a *App) Preverify(ctx context.Context, blocks []*consensus.Block) error {
 	if len(blocks) == 0 {
 		return nil
@@ -453,19 +456,29 @@ func (a *App) Preverify(ctx context.Context, blocks []*consensus.Block) error {
 	for k, b := range blocks {
 		run[k] = b.Txs
 	}
-	checked, err := verifyRun(ctx, a.rules, a.genesis.Params.MaxTxBytes, blocks[0].Header.Height, run, newLookup(a.state), a.pool.Get)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	clear(a.preverified)
-	if err != nil {
-		return err
-	}
-	for _, block := range checked {
-		for _, c := range block {
-			a.preverified[c.ID] = c
+	defs := newLookup(a.state)
+	a.mu.RLock()
+	for _, m := range a.preverified { // ballots defined in runs not applied yet
+		for _, c := range m {
+			if c.Ballot != nil {
+				defs.own[c.Ballot.ID] = c.Ballot
+			}
 		}
 	}
-	return nil
+	a.mu.RUnlock()
+	checked, err := verifyRun(ctx, a.rules, a.genesis.Params.MaxTxBytes, blocks[0].Header.Height, run, defs, a.pool.Get)
+	kept := map[consensus.Hash]*ballot.Checked{}
+	if err == nil {
+		for _, block := range checked {
+			for _, c := range block {
+				kept[c.ID] = c
+			}
+		}
+	}
+	a.mu.Lock()
+	a.preverified[1], a.preverified[0] = a.preverified[0], kept
+	a.mu.Unlock()
+	return err
 }
 
 // verified returns a transaction verified already: in the mempool, or by
@@ -476,8 +489,12 @@ func (a *App) verified(id consensus.Hash) (*ballot.Checked, bool) {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	c, ok := a.preverified[id]
-	return c, ok
+	for _, m := range a.preverified {
+		if c, ok := m[id]; ok {
+			return c, true
+		}
+	}
+	return nil, false
 }
 
 // ApplyBlock makes a decided block final: one synced ledger batch with
@@ -500,7 +517,8 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	clear(a.validated)
 	clear(a.proposedTxs)
 	for _, id := range v.ids {
-		delete(a.preverified, id)
+		delete(a.preverified[0], id)
+		delete(a.preverified[1], id)
 	}
 	a.mu.Unlock()
 

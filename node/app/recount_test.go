@@ -91,9 +91,9 @@ func TestRecountStopsWithItsContext(t *testing.T) {
 	}
 }
 
-// A follower that preverifies the blocks it fetched as one run applies
-// them all to the same state as the chain's, and keeps nothing once they
-// are applied; a block with a bad signature is refused by Preverify,
+// A follower that preverifies the blocks it fetched, in two runs, the
+// second before the first is applied, applies them all to the same state
+// as the chain's, and keeps nothing once they are applied; a block with a bad signature is refused by Preverify,
 // named by its height, and again when it is applied.
 func TestPreverifiedBlocksApplyToTheChainsState(t *testing.T) {
 	f, _ := recountFixture(t, 4, 12)
@@ -108,8 +108,15 @@ func TestPreverifiedBlocksApplyToTheChainsState(t *testing.T) {
 		blocks = append(blocks, b)
 	}
 	ctx := context.Background()
-	if err := follower.app.Preverify(ctx, blocks); err != nil {
-		t.Fatal(err)
+	// Two runs, the second verified before the first is applied, as sync
+	// does: both are kept.
+	for _, run := range [][]*consensus.Block{blocks[:3], blocks[3:]} {
+		if err := follower.app.Preverify(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := follower.app.verified(ballot.TxID(blocks[1].Txs[0])); !ok {
+		t.Fatal("a transaction of the first run was dropped when the second was verified")
 	}
 	for _, b := range blocks {
 		c, err := f.ledger.CommitAt(b.Header.Height)
@@ -120,9 +127,9 @@ func TestPreverifiedBlocksApplyToTheChainsState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if follower.app.State().AppHash() != f.app.State().AppHash() || len(follower.app.preverified) != 0 {
+	if follower.app.State().AppHash() != f.app.State().AppHash() || len(follower.app.preverified[0])+len(follower.app.preverified[1]) != 0 {
 		t.Fatalf("follower's app hash %s, the chain's %s; %d preverified left",
-			follower.app.State().AppHash().Short(), f.app.State().AppHash().Short(), len(follower.app.preverified))
+			follower.app.State().AppHash().Short(), f.app.State().AppHash().Short(), len(follower.app.preverified[0])+len(follower.app.preverified[1]))
 	}
 
 	c := f.e.Cast(f.e.NewVoter(), 1, 0)
