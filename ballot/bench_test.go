@@ -43,32 +43,15 @@ func BenchmarkCastVerify(b *testing.B) {
 // at a time, as a node checks a batch from gossip or HTTP or a block's:
 // the Ed25519 signatures verified as one batch (ZIP 215).
 func BenchmarkCastVerifyBatch(b *testing.B) {
-	e := ballottest.NewElection(ballottest.Options{Seed: 61})
-	st := ballot.NewMemState()
-	applyBlock(b, st, 1, 1000, e.DefinitionTx())
-	const n = 128
-	data := make([][]byte, n)
-	for i := range data {
-		data[i] = (&ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, uint32(i%3))}).Encode()
-	}
+	load := ballottest.NewVerifyLoad(128, 61)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		txs := make([]*ballot.Tx, n)
-		for i, d := range data {
-			tx, err := ballot.DecodeTx(d, ballot.MaxTxBytes)
-			if err != nil {
-				b.Fatal(err)
-			}
-			txs[i] = tx
-		}
-		_, errs := ballot.CheckBatch(e.Rules, txs, data, st)
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
+		if err := load.Verify(); err != nil {
+			b.Fatal(err)
 		}
 	}
+	n := load.Len()
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "casts/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/cast")
 }

@@ -124,7 +124,7 @@ func (c *Cast) verifyAllButSignature(chain consensus.Chain, b *Ballot) error {
 	if int(c.Registrar) >= len(b.Keys) {
 		return fmt.Errorf("%w: registrar %d of %d", ErrUnknownRegistrar, c.Registrar, len(b.Keys))
 	}
-	if err := VerifyToken(b.Keys[c.Registrar], c.BallotID, c.Voter, c.TokenPrefix, c.Token); err != nil {
+	if err := b.verifyToken(c.Registrar, c.Voter, c.TokenPrefix, c.Token); err != nil {
 		return err
 	}
 	if c.Sealed != nil {

@@ -133,6 +133,8 @@ type Ballot struct {
 	ID   consensus.Hash
 	Def  *Definition
 	Keys []*rsa.PublicKey
+	// tokenKeys are Keys ready to verify tokens (Parse prepares them).
+	tokenKeys []*tokenKey
 }
 
 // Check applies the stateless rules of a chain to a definition: its
@@ -160,8 +162,12 @@ func (d *Definition) Parse() (*Ballot, error) {
 		return nil, err
 	}
 	keys := make([]*rsa.PublicKey, len(d.Registrars))
+	tokenKeys := make([]*tokenKey, len(d.Registrars))
 	for i, r := range d.Registrars {
 		k, err := ParseRegistrarKey(r.Key)
+		if err == nil {
+			tokenKeys[i], err = newTokenKey(k)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: registrar %d: %v", ErrDefinitionInvalid, i, err)
 		}
@@ -170,7 +176,7 @@ func (d *Definition) Parse() (*Ballot, error) {
 	if !consensus.VerifyEd25519(d.Organizer, d.SignBytes(), d.Signature) {
 		return nil, ErrOrganizerSignature
 	}
-	return &Ballot{ID: d.ID(), Def: d, Keys: keys}, nil
+	return &Ballot{ID: d.ID(), Def: d, Keys: keys, tokenKeys: tokenKeys}, nil
 }
 
 func (d *Definition) checkFields() error {

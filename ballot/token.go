@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/sha512"
 	"fmt"
 	"io"
 
@@ -93,22 +92,35 @@ func BlindSign(key *rsa.PrivateKey, blinded []byte) ([]byte, error) {
 }
 
 // VerifyToken checks a token as the ordinary RSASSA-PSS signature it is,
-// with the standard library (faster than a big.Int verifier), over
-// prefix ‖ TokenMessage(ballotID, voter).
+// with the standard library, over prefix ‖ TokenMessage(ballotID, voter).
+// A ballot's casts are checked by Ballot.verifyToken, the same verdict
+// with the key's modulus prepared once.
 func VerifyToken(key *rsa.PublicKey, ballotID consensus.Hash, voter ed25519.PublicKey, prefix, sig []byte) error {
+	return checkToken(key.Size(), prefix, sig, func() bool {
+		return rsa.VerifyPSS(key, crypto.SHA384, tokenDigest(ballotID, voter, prefix), sig, &pssOptions) == nil
+	})
+}
+
+// checkToken applies a token's size rules, then verify.
+func checkToken(size int, prefix, sig []byte, verify func() bool) error {
 	if len(prefix) != TokenPrefixSize {
 		return fmt.Errorf("%w: prefix of %d bytes, want %d", ErrTokenInvalid, len(prefix), TokenPrefixSize)
 	}
-	if len(sig) != key.Size() {
-		return fmt.Errorf("%w: signature of %d bytes, want %d", ErrTokenInvalid, len(sig), key.Size())
+	if len(sig) != size {
+		return fmt.Errorf("%w: signature of %d bytes, want %d", ErrTokenInvalid, len(sig), size)
 	}
-	h := sha512.New384()
-	h.Write(prefix)
-	h.Write([]byte(DomainToken))
-	h.Write(ballotID[:])
-	h.Write(voter)
-	if err := rsa.VerifyPSS(key, crypto.SHA384, h.Sum(nil), sig, &pssOptions); err != nil {
+	if !verify() {
 		return fmt.Errorf("%w: not the registrar's signature over this ballot and voter key", ErrTokenInvalid)
 	}
 	return nil
+}
+
+// verifyToken is VerifyToken against the ballot's registrar i (which must
+// exist), with the key prepared when the ballot was parsed.
+func (b *Ballot) verifyToken(i uint8, voter ed25519.PublicKey, prefix, sig []byte) error {
+	if i := int(i); i < len(b.tokenKeys) {
+		k := b.tokenKeys[i]
+		return checkToken(k.size, prefix, sig, func() bool { return k.verify(tokenDigest(b.ID, voter, prefix), sig) })
+	}
+	return VerifyToken(b.Keys[i], b.ID, voter, prefix, sig)
 }

@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -76,9 +79,50 @@ func (nw *peerNetwork) askHeights(ctx context.Context) {
 	}
 }
 
+// errBadPeer: a peer answered block sync with a block its commit does
+// not make final.
+var errBadPeer = errors.New("a block without a valid commit")
+
+// fetched is one answer of block sync, its commits checked.
+type fetched struct {
+	from    uint64
+	blocks  []*consensus.Block
+	commits []*consensus.Commit
+	err     error
+}
+
+// catchUp applies announced blocks and fetches the rest from the highest
+// peer, 64 at a time. While one run of fetched blocks is verified and
+// applied, the next is on its way: the fetch stage of the replay pipeline
+// overlaps its verify and apply stages.
 func (nw *peerNetwork) catchUp(ctx context.Context) {
 	vals := nw.n.cfg.Genesis.ValidatorSet()
 	chain := nw.n.app.Rules().Chain
+	var ahead chan fetched // the fetch under way, if any; received before returning
+	defer func() {
+		if ahead != nil {
+			<-ahead
+		}
+	}()
+	// fetch gets the blocks from height from, checks their commits and
+	// verifies their signatures (Preverify): everything that needs no
+	// block before them applied.
+	fetch := func(p peer.ID, from uint64) fetched {
+		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, from, 64)
+		if err != nil || len(blocks) == 0 {
+			return fetched{from: from, err: err}
+		}
+		for i, b := range blocks {
+			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
+				return fetched{from: from, err: fmt.Errorf("%w: block %d has no valid commit: %v", errBadPeer, b.Header.Height, err)}
+			}
+		}
+		// A block refused here is refused, and named, when delivered.
+		if err := nw.n.app.Preverify(ctx, blocks); err != nil {
+			nw.n.logger.Debug("sync: fetched blocks not all valid", "peer", p, "from", from, "err", err)
+		}
+		return fetched{from, blocks, commits, nil}
+	}
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
 		nw.mu.Lock()
@@ -98,9 +142,21 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 		if target <= my {
 			return
 		}
-		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, my+1, 64)
-		if err != nil || len(blocks) == 0 {
-			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", err)
+		var f fetched
+		if ahead != nil {
+			f = <-ahead
+			ahead = nil
+		}
+		if f.from != my+1 || f.err != nil || len(f.blocks) == 0 {
+			f = fetch(p, my+1)
+		}
+		blocks, commits := f.blocks, f.commits
+		if errors.Is(f.err, errBadPeer) {
+			nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "err", f.err)
+			return
+		}
+		if f.err != nil || len(blocks) == 0 {
+			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", f.err)
 			return
 		}
 		if nw.limiter != nil {
@@ -114,11 +170,13 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 				return
 			}
 		}
+		// The next range is fetched and verified while this one is applied.
+		if next := my + 1 + uint64(len(blocks)); next <= target {
+			ch := make(chan fetched, 1)
+			ahead = ch
+			go func() { ch <- fetch(p, next) }()
+		}
 		for i, b := range blocks {
-			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
-				nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "height", b.Header.Height, "err", err)
-				return
-			}
 			if err := nw.deliver(ctx, b, commits[i]); err != nil {
 				nw.n.logger.Warn("sync: block not applied", "height", b.Header.Height, "err", err)
 				return

@@ -33,6 +33,8 @@ func newBenchCmd() *cobra.Command {
 		timeout                          time.Duration
 		cpuProfile, nodeProfile          string
 		nodeProfileSecs                  int
+		withCeiling                      bool
+		ceilingFor                       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--devnet DIR/devnet.json | --node URL,... --registrar URL --ballot ID --roll FILE] [--casts N] [--voters N]",
@@ -44,6 +46,17 @@ bench follows the first node's blocks to time each cast from sending to
 finality. With more casts than voters, the extra casts are re-votes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var c ceiling
+			if withCeiling {
+				var err error
+				if c, err = measureCeiling(ceilingFor); err != nil {
+					return err
+				}
+				c.print(cmd.OutOrStdout())
+				if devnetPath == "" && len(nodes) == 0 {
+					return nil
+				}
+			}
 			if devnetPath != "" {
 				data, err := os.ReadFile(devnetPath)
 				if err != nil {
@@ -114,6 +127,9 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 				fmt.Fprintf(out, "rejected: %s\n", strings.Join(parts, ", "))
 			}
 			fmt.Fprintf(out, "sustained: %.0f final casts/s over %s\n", rep.FinalRate, rep.Window.Round(time.Millisecond))
+			if withCeiling {
+				c.fraction(out, "final casts/s", rep.FinalRate)
+			}
 			l := rep.LatencyMs
 			fmt.Fprintf(out, "cast to final: p50 %.0f ms · p90 %.0f ms · p99 %.0f ms · max %.0f ms\n", l.P50, l.P90, l.P99, l.Max)
 			for _, id := range rep.Missing {
@@ -144,6 +160,8 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write the bench's own CPU profile of the timed window to this file")
 	f.StringVar(&nodeProfile, "node-profile", "", "fetch the first node's CPU profile (needs --pprof on it) during the window into this file")
 	f.IntVar(&nodeProfileSecs, "node-profile-seconds", 5, "length of the node profile")
+	f.BoolVar(&withCeiling, "ceiling", false, "first measure the crypto ceiling C on this machine (alone: print it and stop) and print the final rate as a fraction of it")
+	f.DurationVar(&ceilingFor, "ceiling-time", 3*time.Second, "how long to measure C")
 	return cmd
 }
 

@@ -79,3 +79,12 @@ func TestReceiptWithADuplicateKeyIsRefused(t *testing.T) {
 		t.Fatalf("receipt with choice twice: exit %d\n%s", code, out)
 	}
 }
+
+// bench --ceiling alone measures C on this machine and prints it with the
+// core count it multiplied, then stops without a network.
+func TestBenchCeilingAlonePrintsC(t *testing.T) {
+	code, out := runCLI("bench", "--ceiling", "--ceiling-time", "50ms")
+	if code != exitOK || !strings.Contains(out, "ceiling C = ") || !strings.Contains(out, "casts/s") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}

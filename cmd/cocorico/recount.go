@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -16,6 +18,9 @@ import (
 
 func newRecountCmd() *cobra.Command {
 	var home, genesis, ballotID string
+	var withCeiling bool
+	var cpuProfile string
+	var ceilingFor time.Duration
 	cmd := &cobra.Command{
 		Use:   "recount --home DIR --ballot ID",
 		Short: "Recount a ballot from a local ledger, re-verifying every signature",
@@ -43,11 +48,32 @@ of its home): the ledger is opened exclusively.`,
 				return fmt.Errorf("%w (is the node still running? stop it, or recount a copy of its home)", err)
 			}
 			defer l.Close()
+			var c ceiling
+			if withCeiling {
+				if c, err = measureCeiling(ceilingFor); err != nil {
+					return err
+				}
+				c.print(cmd.OutOrStdout())
+			}
 			bar := progressbar.NewOptions64(int64(l.Height()), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 				progressbar.OptionSetDescription("blocks"), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond))
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
+			if cpuProfile != "" {
+				pf, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			cpu0 := processCPU()
+			idle0, total0 := idleClock()
 			rep, err := app.Recount(ctx, l, g, id, func(done, _ uint64) { bar.Set64(int64(done)) })
+			cpu, busy := processCPU()-cpu0, busySince(idle0, total0)
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
 			if err != nil {
@@ -57,6 +83,10 @@ of its home): the ledger is opened exclusively.`,
 			fmt.Fprintf(out, "%s\n%d blocks, %d transactions, %d casts of this ballot re-verified in %s (%.0f casts/s)\n",
 				rep.Question, rep.Blocks, rep.Txs, rep.Casts, rep.Took.Round(time.Millisecond), float64(rep.Txs)/rep.Took.Seconds())
 			fmt.Fprintf(out, "%d header results hashes matched the recount\n", rep.AppHashes)
+			if withCeiling {
+				c.fraction(out, "recount (transactions)", float64(rep.Txs)/rep.Took.Seconds())
+				c.efficiency(out, rep.Txs, cpu, busy)
+			}
 			fmt.Fprintf(out, "  %-20s %12s %12s\n", "choice", "recounted", "committed")
 			if len(rep.Counts) == 0 {
 				fmt.Fprintln(out, "  sealed: not counted yet (the keykeepers share after closing)")
@@ -77,6 +107,9 @@ of its home): the ledger is opened exclusively.`,
 	f.StringVar(&home, "home", "", "node home folder")
 	f.StringVar(&genesis, "genesis", "", "genesis file (default HOME/genesis.json)")
 	f.StringVar(&ballotID, "ballot", "", "ballot id")
+	f.BoolVar(&withCeiling, "ceiling", false, "first measure the crypto ceiling C on this machine and print the recount's rate as a fraction of it")
+	f.DurationVar(&ceilingFor, "ceiling-time", 3*time.Second, "how long to measure C")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write the recount's CPU profile to this file")
 	cmd.MarkFlagRequired("home")
 	cmd.MarkFlagRequired("ballot")
 	return cmd

@@ -93,6 +93,10 @@ type App struct {
 	// that were not in the mempool: gossip often brings them after the
 	// proposal did, and they are not verified a second time.
 	proposedTxs map[consensus.Hash]*ballot.Checked
+	// preverified are the transactions of fetched blocks not yet applied
+	// that Preverify checked: [0] its last run's, [1] the one before (a
+	// run is verified while the previous one is applied).
+	preverified [2]map[consensus.Hash]*ballot.Checked
 
 	finalMu   sync.Mutex
 	finalSubs []chan<- uint64
@@ -132,6 +136,7 @@ func New(cfg Config) (*App, error) {
 		counts:      newCountCache(),
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},
+		preverified: [2]map[consensus.Hash]*ballot.Checked{{}, {}},
 		applied:     make(chan struct{}),
 	}
 	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()
@@ -421,7 +426,7 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	if err := b.CheckStructure(a.genesis.ChainID, a.genesis.Params); err != nil {
 		return nil, err
 	}
-	checked, err := verifyTxs(ctx, a.rules, a.genesis.Params.MaxTxBytes, b.Txs, a.state, a.pool.Get)
+	checked, err := verifyTxs(ctx, a.rules, a.genesis.Params.MaxTxBytes, b.Txs, a.state, a.verified)
 	if err != nil {
 		return nil, err
 	}
@@ -449,6 +454,63 @@ func (a *App) validate(ctx context.Context, b *consensus.Block) (*validBlock, er
 	return v, nil
 }
 
+// Preverify checks the transactions of consecutive blocks, fetched and
+// not yet applied, as one run on all cores across their boundaries (the
+// verify stage of the replay pipeline, as in Recount), and keeps what
+// passed so that applying them verifies none of it again. It keeps this
+// run's and the previous one's (so that a run can be verified while the
+// one before it is applied), and may be called while blocks are applied.
+// Ballots defined in the kept runs count as known. A block it refuses is
+// refused again, and named, when it is applied.
+func (a *App) Preverify(ctx context.Context, blocks []*consensus.Block) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	run := make([][][]byte, len(blocks))
+	for k, b := range blocks {
+		run[k] = b.Txs
+	}
+	defs := newLookup(a.state)
+	a.mu.RLock()
+	for _, m := range a.preverified { // ballots defined in runs not applied yet
+		for _, c := range m {
+			if c.Ballot != nil {
+				defs.own[c.Ballot.ID] = c.Ballot
+			}
+		}
+	}
+	a.mu.RUnlock()
+	checked, err := verifyRun(ctx, a.rules, a.genesis.Params.MaxTxBytes, blocks[0].Header.Height, run, defs, a.pool.Get)
+	kept := map[consensus.Hash]*ballot.Checked{}
+	if err == nil {
+		for _, block := range checked {
+			for _, c := range block {
+				kept[c.ID] = c
+			}
+		}
+	}
+	a.mu.Lock()
+	a.preverified[1], a.preverified[0] = a.preverified[0], kept
+	a.mu.Unlock()
+	return err
+}
+
+// verified returns a transaction verified already: in the mempool, or by
+// Preverify.
+func (a *App) verified(id consensus.Hash) (*ballot.Checked, bool) {
+	if c, ok := a.pool.Get(id); ok {
+		return c, true
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, m := range a.preverified {
+		if c, ok := m[id]; ok {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
 // ApplyBlock makes a decided block final: one synced ledger batch with
 // the block, its commit, the tx index and the state changes; then the
 // mempool drops what the block made invalid. The commit must have been
@@ -468,6 +530,10 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	a.tipHash, a.tipTime, a.appHash = b.Hash(), b.Header.Time, v.update.AppHash
 	clear(a.validated)
 	clear(a.proposedTxs)
+	for _, id := range v.ids {
+		delete(a.preverified[0], id)
+		delete(a.preverified[1], id)
+	}
 	a.mu.Unlock()
 
 	var closed map[consensus.Hash]bool

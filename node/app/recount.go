@@ -4,12 +4,54 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/store"
 )
+
+// replay is the apply stage of a recount: each verified block's parent
+// hash and header app hash against the chain so far, then its state
+// changes, in order.
+func replay(in <-chan verifiedBlock, st *ballot.MemState, rules ballot.Rules, genesis consensus.Hash, id consensus.Hash, rep *RecountReport, progress func(uint64, uint64)) error {
+	prev := genesis
+	for v := range in {
+		b, h := v.b, v.b.Header.Height
+		hdr := &b.Header
+		if hdr.PrevHash != prev {
+			return fmt.Errorf("block %d: parent %s, block %d is %s", h, hdr.PrevHash.Short(), h-1, prev.Short())
+		}
+		if hdr.AppHash != st.AppHash() {
+			return fmt.Errorf("block %d: header app hash %s, the recount's results after block %d hash to %s",
+				h, hdr.AppHash.Short(), h-1, st.AppHash().Short())
+		}
+		rep.AppHashes++
+		prev = b.Hash()
+		batch := ballot.NewBatch(st, rules, h, hdr.Time)
+		batch.SetParallel(parallel) // a sealed ballot's count decrypts on all cores
+		for i, tx := range v.checked {
+			if err := batch.Add(tx); err != nil {
+				return fmt.Errorf("block %d tx %d: %w", h, i, err)
+			}
+			if tx.Cast != nil && tx.Cast.BallotID == id {
+				rep.Casts++
+			}
+		}
+		u, err := batch.Finish()
+		if err != nil {
+			return err
+		}
+		st.Apply(u)
+		rep.Blocks++
+		rep.Txs += uint64(len(b.Txs))
+		if progress != nil {
+			progress(h, rep.Height)
+		}
+	}
+	return nil
+}
 
 // RecountReport is the outcome of a recount.
 type RecountReport struct {
@@ -36,64 +78,38 @@ type RecountReport struct {
 // is called after each block with (height, last height).
 func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, progress func(uint64, uint64)) (*RecountReport, error) {
 	start := time.Now()
-	vals := g.ValidatorSet()
 	rules := ballot.NewRules(g)
 	top := l.Height()
 	st := ballot.NewMemState()
 	rep := &RecountReport{Ballot: id, Height: top}
-	prev := g.Hash()
-	for h := uint64(1); h <= top; h++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b, err := l.Block(h)
+
+	ctx, cancel := context.WithCancel(ctx)
+	read := make(chan finalBlock, 16)
+	verified := make(chan verifiedBlock, 2*runTxs/64)
+	var wg sync.WaitGroup
+	var readErr, verifyErr error
+	wg.Go(func() {
+		defer close(read)
+		readErr = readLedger(ctx, l, g, rules.Chain, 1, top, read)
+	})
+	wg.Go(func() {
+		defer close(verified)
+		verifyErr = verifyStream(ctx, rules, g.Params.MaxTxBytes, newLookup(nil), read, verified)
+	})
+	applyErr := replay(verified, st, rules, g.Hash(), id, rep, progress)
+	cancel()
+	for range verified { // let the stages see the cancellation and end
+	}
+	wg.Wait()
+	// A stage that fails ends the others (verify and read see the closed
+	// channel or the cancellation): its error is the first one here.
+	for _, err := range []error{applyErr, verifyErr, readErr} {
 		if err != nil {
 			return nil, err
 		}
-		c, err := l.CommitAt(h)
-		if err != nil {
-			return nil, err
-		}
-		hdr := &b.Header
-		if hdr.PrevHash != prev {
-			return nil, fmt.Errorf("block %d: parent %s, block %d is %s", h, hdr.PrevHash.Short(), h-1, prev.Short())
-		}
-		if hdr.AppHash != st.AppHash() {
-			return nil, fmt.Errorf("block %d: header app hash %s, the recount's results after block %d hash to %s",
-				h, hdr.AppHash.Short(), h-1, st.AppHash().Short())
-		}
-		rep.AppHashes++
-		if err := b.CheckStructure(g.ChainID, g.Params); err != nil {
-			return nil, fmt.Errorf("block %d: %w", h, err)
-		}
-		prev = b.Hash()
-		if err := c.Verify(rules.Chain, vals, h, prev); err != nil {
-			return nil, fmt.Errorf("block %d: %w", h, err)
-		}
-		checked, err := verifyTxs(ctx, rules, g.Params.MaxTxBytes, b.Txs, st, nil)
-		if err != nil {
-			return nil, fmt.Errorf("block %d: %w", h, err)
-		}
-		batch := ballot.NewBatch(st, rules, h, hdr.Time)
-		batch.SetParallel(parallel)
-		for i, tx := range checked {
-			if err := batch.Add(tx); err != nil {
-				return nil, fmt.Errorf("block %d tx %d: %w", h, i, err)
-			}
-			if tx.Cast != nil && tx.Cast.BallotID == id {
-				rep.Casts++
-			}
-		}
-		u, err := batch.Finish()
-		if err != nil {
-			return nil, err
-		}
-		st.Apply(u)
-		rep.Blocks++
-		rep.Txs += uint64(len(b.Txs))
-		if progress != nil {
-			progress(h, top)
-		}
+	}
+	if rep.Blocks != top {
+		return nil, fmt.Errorf("recount stopped at block %d of %d", rep.Blocks, top)
 	}
 	b, found, _ := st.Ballot(id)
 	if !found {

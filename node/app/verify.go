@@ -16,8 +16,38 @@ import (
 // mempool's), which are not verified again. A cast may name a ballot
 // defined earlier in the same block.
 func verifyTxs(ctx context.Context, r ballot.Rules, max int, txs [][]byte, st ballot.Ballots, known func(consensus.Hash) (*ballot.Checked, bool)) ([]*ballot.Checked, error) {
+	out, err := verifyRun(ctx, r, max, 0, [][][]byte{txs}, newLookup(st), known)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// verifyRun is verifyTxs for the transactions of consecutive blocks
+// (run[k] is block first+k's), verified as one set on all cores, so that
+// no core waits at a block's end for the others. defs holds the ballots
+// known before the run; the run's definitions are added to it in order.
+// An error names the block by its height, unless first is 0 (one block
+// whose height the caller names).
+func verifyRun(ctx context.Context, r ballot.Rules, max int, first uint64, run [][][]byte, defs *lookupWith, known func(consensus.Hash) (*ballot.Checked, bool)) ([][]*ballot.Checked, error) {
+	var txs [][]byte
+	starts := make([]int, len(run)+1)
+	for k, b := range run {
+		starts[k] = len(txs)
+		txs = append(txs, b...)
+	}
+	starts[len(run)] = len(txs)
+	refuse := func(i int, err error) error {
+		k := 0
+		for starts[k+1] <= i {
+			k++
+		}
+		if first == 0 {
+			return fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
+		}
+		return fmt.Errorf("%w: block %d tx %d: %w", consensus.ErrBlockInvalid, first+uint64(k), i-starts[k], err)
+	}
 	out := make([]*ballot.Checked, len(txs))
-	defs := &lookupWith{base: st, own: map[consensus.Hash]*ballot.Ballot{}}
 	decoded := make([]*ballot.Tx, len(txs))
 	var todo []int
 	for i, raw := range txs {
@@ -32,12 +62,12 @@ func verifyTxs(ctx context.Context, r ballot.Rules, max int, txs [][]byte, st ba
 		}
 		tx, err := ballot.DecodeTx(raw, max)
 		if err != nil {
-			return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
+			return nil, refuse(i, err)
 		}
 		if tx.Definition != nil {
 			c, err := ballot.Check(r, tx, raw, defs)
 			if err != nil {
-				return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, err)
+				return nil, refuse(i, err)
 			}
 			out[i] = c
 			defs.own[c.Ballot.ID] = c.Ballot
@@ -53,10 +83,14 @@ func verifyTxs(ctx context.Context, r ballot.Rules, max int, txs [][]byte, st ba
 	}
 	for _, i := range todo {
 		if errs[i] != nil {
-			return nil, fmt.Errorf("%w: tx %d: %v", consensus.ErrBlockInvalid, i, errs[i])
+			return nil, refuse(i, errs[i])
 		}
 	}
-	return out, nil
+	blocks := make([][]*ballot.Checked, len(run))
+	for k := range run {
+		blocks[k] = out[starts[k]:starts[k+1]:starts[k+1]]
+	}
+	return blocks, nil
 }
 
 // Batches of signatures to check: from minBatch on, Ed25519 batch
@@ -135,7 +169,8 @@ func countCasts(todo []int, decoded []*ballot.Tx) int {
 	return n
 }
 
-// lookupWith finds ballots in base or among those of the block at hand.
+// lookupWith finds ballots in base (if set) or among those of the blocks
+// at hand. own is written only between verifications, read during them.
 type lookupWith struct {
 	base ballot.Ballots
 	own  map[consensus.Hash]*ballot.Ballot
@@ -145,5 +180,12 @@ func (l *lookupWith) Ballot(id consensus.Hash) (*ballot.Ballot, bool, error) {
 	if b, ok := l.own[id]; ok {
 		return b, true, nil
 	}
+	if l.base == nil {
+		return nil, false, nil
+	}
 	return l.base.Ballot(id)
+}
+
+func newLookup(base ballot.Ballots) *lookupWith {
+	return &lookupWith{base: base, own: map[consensus.Hash]*ballot.Ballot{}}
 }

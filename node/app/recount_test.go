@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+)
+
+// recountFixture is a chain of a definition block and castBlocks blocks
+// of perBlock casts each, every fourth a re-vote of an earlier voter.
+func recountFixture(t *testing.T, castBlocks, perBlock int) (*appFixture, int) {
+	t.Helper()
+	f := newAppFixtureWith(t, "", 0)
+	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
+		t.Fatal(err)
+	}
+	f.commitNext(t)
+	var voters []*ballottest.Voter
+	seqs := map[*ballottest.Voter]uint64{}
+	casts := 0
+	for range castBlocks {
+		for i := range perBlock {
+			var v *ballottest.Voter
+			if i%4 == 3 && len(voters) > 0 {
+				v = voters[i%len(voters)]
+			} else {
+				v = f.e.NewVoter()
+				voters = append(voters, v)
+			}
+			seqs[v]++
+			if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, seqs[v], uint32(i%3))}); err != nil {
+				t.Fatal(err)
+			}
+			casts++
+		}
+		f.commitNext(t)
+	}
+	return f, casts
+}
+
+// The pipelined recount (blocks read, verified as runs across block
+// boundaries, applied in order) replays every block of a chain with
+// re-votes and agrees with the stored results, every header's app hash
+// included.
+func TestRecountOfBlocksVerifiedAcrossBoundariesAgrees(t *testing.T) {
+	f, casts := recountFixture(t, 6, 24)
+	rep, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Agree || rep.Blocks != 7 || rep.AppHashes != 7 || rep.Casts != uint64(casts) {
+		t.Fatalf("recount %+v, want agreement over 7 blocks and %d casts", rep, casts)
+	}
+}
+
+// A block whose commit is valid but one of whose casts carries a bad
+// voter signature (a ledger written around the app) fails the recount,
+// which names the block, and every stage of the pipeline ends.
+func TestRecountNamesTheBlockOfABadSignature(t *testing.T) {
+	f, _ := recountFixture(t, 3, 8)
+	c := f.e.Cast(f.e.NewVoter(), 1, 0)
+	c.Signature[0] ^= 1
+	bad := (&ballot.Tx{Cast: c}).Encode()
+	h, tip, tipTime := f.app.Tip()
+	txs := [][]byte{bad}
+	b := &consensus.Block{Header: consensus.Header{ChainID: f.g.ChainID, Height: h + 1, Time: tipTime + 1000, PrevHash: tip,
+		TxRoot: consensus.MerkleRoot(txs), TxCount: 1, AppHash: f.app.State().AppHash()}, Txs: txs}
+	commit := ballottest.Commit(f.g.Chain(), f.keys, &b.Header, 0)
+	if err := f.ledger.Commit(b, commit, []consensus.Hash{ballot.TxID(bad)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, nil)
+	if !errors.Is(err, ballot.ErrVoterSignature) || !strings.Contains(err.Error(), "block 5") {
+		t.Fatalf("recount of a ledger with a bad signature in block 5: %v", err)
+	}
+}
+
+// A recount whose context ends stops with the context's error, its
+// stages stopped (goleak checks at the end of the package).
+func TestRecountStopsWithItsContext(t *testing.T) {
+	f, _ := recountFixture(t, 2, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Recount(ctx, f.ledger, f.g, f.e.Ballot.ID, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("recount with an ended context: %v", err)
+	}
+}
+
+// A follower that preverifies the blocks it fetched, in two runs, the
+// second before the first is applied, applies them all to the same state
+// as the chain's, and keeps nothing once they are applied; a block with a bad signature is refused by Preverify,
+// named by its height, and again when it is applied.
+func TestPreverifiedBlocksApplyToTheChainsState(t *testing.T) {
+	f, _ := recountFixture(t, 4, 12)
+	follower := newAppFixtureWith(t, "", 0)
+	top := f.ledger.Height()
+	var blocks []*consensus.Block
+	for h := uint64(1); h <= top; h++ {
+		b, err := f.ledger.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+	}
+	ctx := context.Background()
+	// Two runs, the second verified before the first is applied, as sync
+	// does: both are kept.
+	for _, run := range [][]*consensus.Block{blocks[:3], blocks[3:]} {
+		if err := follower.app.Preverify(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := follower.app.verified(ballot.TxID(blocks[1].Txs[0])); !ok {
+		t.Fatal("a transaction of the first run was dropped when the second was verified")
+	}
+	for _, b := range blocks {
+		c, err := f.ledger.CommitAt(b.Header.Height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := follower.app.ApplyBlock(ctx, b, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if follower.app.State().AppHash() != f.app.State().AppHash() || len(follower.app.preverified[0])+len(follower.app.preverified[1]) != 0 {
+		t.Fatalf("follower's app hash %s, the chain's %s; %d preverified left",
+			follower.app.State().AppHash().Short(), f.app.State().AppHash().Short(), len(follower.app.preverified[0])+len(follower.app.preverified[1]))
+	}
+
+	c := f.e.Cast(f.e.NewVoter(), 1, 0)
+	c.Signature[0] ^= 1
+	txs := [][]byte{(&ballot.Tx{Cast: c}).Encode()}
+	_, tip, tipTime := f.app.Tip()
+	bad := &consensus.Block{Header: consensus.Header{ChainID: f.g.ChainID, Height: top + 1, Time: tipTime + 1000, PrevHash: tip,
+		TxRoot: consensus.MerkleRoot(txs), TxCount: 1, AppHash: f.app.State().AppHash()}, Txs: txs}
+	if err := follower.app.Preverify(ctx, []*consensus.Block{bad}); !errors.Is(err, consensus.ErrBlockInvalid) || !strings.Contains(err.Error(), "block 6 tx 0") {
+		t.Fatalf("preverify of a bad block 6: %v", err)
+	}
+	if err := follower.app.ApplyBlock(ctx, bad, ballottest.Commit(f.g.Chain(), f.keys, &bad.Header, 0)); !errors.Is(err, consensus.ErrBlockInvalid) {
+		t.Fatalf("apply of a bad block 6: %v", err)
+	}
+}
