@@ -21,21 +21,24 @@ import (
 	"github.com/cocorico/node/consensus"
 )
 
+// benchFlags are `cocorico bench`'s flags.
+type benchFlags struct {
+	nodes                            []string
+	registrarURL, ballotID, rollPath string
+	devnetPath                       string
+	casts, voters, concurrency       int
+	batch                            int
+	rate                             float64
+	asJSON                           bool
+	timeout                          time.Duration
+	cpuProfile, nodeProfile          string
+	nodeProfileSecs                  int
+	withCeiling                      bool
+	ceilingFor                       time.Duration
+}
+
 func newBenchCmd() *cobra.Command {
-	var (
-		nodes                            []string
-		registrarURL, ballotID, rollPath string
-		devnetPath                       string
-		casts, voters, concurrency       int
-		batch                            int
-		rate                             float64
-		asJSON                           bool
-		timeout                          time.Duration
-		cpuProfile, nodeProfile          string
-		nodeProfileSecs                  int
-		withCeiling                      bool
-		ceilingFor                       time.Duration
-	)
+	var bf benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench [--devnet DIR/devnet.json | --node URL,... --registrar URL --ballot ID --roll FILE] [--casts N] [--voters N]",
 		Short: "Load generator: many voters against one or more nodes; casts/s and latency",
@@ -45,124 +48,144 @@ cast; then concurrent clients send them round-robin to the nodes, and the
 bench follows the first node's blocks to time each cast from sending to
 finality. With more casts than voters, the extra casts are re-votes.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var c ceiling
-			if withCeiling {
-				var err error
-				if c, err = measureCeiling(ceilingFor); err != nil {
-					return err
-				}
-				c.print(cmd.OutOrStdout())
-				if devnetPath == "" && len(nodes) == 0 {
-					return nil
-				}
-			}
-			if devnetPath != "" {
-				data, err := os.ReadFile(devnetPath)
-				if err != nil {
-					return err
-				}
-				var info struct {
-					Nodes     []struct{ API string } `json:"nodes"`
-					Registrar string                 `json:"registrar"`
-					Ballot    string                 `json:"ballot"`
-					Voters    string                 `json:"voters"`
-				}
-				if err := json.Unmarshal(data, &info); err != nil {
-					return fmt.Errorf("%s: %w", devnetPath, err)
-				}
-				if len(nodes) == 0 {
-					for _, n := range info.Nodes {
-						nodes = append(nodes, n.API)
-					}
-				}
-				registrarURL, ballotID, rollPath = orDefault(registrarURL, info.Registrar), orDefault(ballotID, info.Ballot), orDefault(rollPath, info.Voters)
-			}
-			nodes = splitList(nodes)
-			if len(nodes) == 0 || registrarURL == "" || ballotID == "" || rollPath == "" {
-				return usagef("give --devnet FILE, or --node, --registrar, --ballot and --roll")
-			}
-			id, err := consensus.ParseHash(ballotID)
-			if err != nil {
-				return usagef("--ballot: %v", err)
-			}
-			f, err := os.Open(rollPath)
-			if err != nil {
-				return err
-			}
-			roll, err := registrar.ParseRoll(f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			cfg := client.BenchConfig{Registrar: client.NewRegistrar(registrarURL, ""), Ballot: id, Roll: roll,
-				Voters: voters, Casts: casts, Concurrency: concurrency, Rate: rate, Batch: batch, Rand: rand.Reader, Timeout: timeout}
-			for _, u := range nodes {
-				cfg.Nodes = append(cfg.Nodes, client.NewNode(u))
-			}
-			cfg.Progress = newPhaseBars(cmd.ErrOrStderr())
-			cfg.OnWindow = profileWindow(cpuProfile, nodeProfile, nodes[0], nodeProfileSecs)
-			ctx, cancel := signalContext(cmd.Context())
-			defer cancel()
-			rep, err := client.Bench(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			fmt.Fprintf(out, "\nnodes %d · voters %d (%d skipped: they had a token already) · prepared in %s (tokens and signatures, untimed)\n",
-				rep.Nodes, rep.Voters, rep.Skipped, rep.Prepare.Round(time.Millisecond))
-			fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks · %d sent again after 503 overloaded\n",
-				rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks, rep.Retried)
-			if len(rep.Rejected) > 0 {
-				var parts []string
-				for code, n := range rep.Rejected {
-					parts = append(parts, fmt.Sprintf("%s %d", code, n))
-				}
-				sort.Strings(parts)
-				fmt.Fprintf(out, "rejected: %s\n", strings.Join(parts, ", "))
-			}
-			fmt.Fprintf(out, "sustained: %.0f final casts/s over %s\n", rep.FinalRate, rep.Window.Round(time.Millisecond))
-			if withCeiling {
-				c.fraction(out, "final casts/s", rep.FinalRate)
-			}
-			l := rep.LatencyMs
-			fmt.Fprintf(out, "cast to final: p50 %.0f ms · p90 %.0f ms · p99 %.0f ms · max %.0f ms\n", l.P50, l.P90, l.P99, l.Max)
-			for _, id := range rep.Missing {
-				st, err := cfg.Nodes[0].CastStatus(ctx, id)
-				if err == nil {
-					fmt.Fprintf(out, "not final: %s (%s on %s)\n", id, st.Status, cfg.Nodes[0].URL())
-				}
-			}
-			if rep.Final < rep.Accepted {
-				return fmt.Errorf("%d accepted casts were not final before the timeout", rep.Accepted-rep.Final)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return bench(cmd, &bf) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&devnetPath, "devnet", "", "read nodes, registrar, ballot and roll from a devnet.json")
-	f.StringSliceVar(&nodes, "node", nil, "node API URLs (comma-separated or repeated)")
-	f.StringVar(&registrarURL, "registrar", "", "registrar URL")
-	f.StringVar(&ballotID, "ballot", "", "ballot id")
-	f.StringVar(&rollPath, "roll", "", "voter roll CSV with the codes")
-	f.IntVar(&casts, "casts", 10000, "casts to send")
-	f.IntVar(&voters, "voters", 0, "voters to take tokens for (default: min(roll, casts))")
-	f.IntVar(&concurrency, "concurrency", 64, "concurrent clients")
-	f.Float64Var(&rate, "rate", 0, "cap on casts/s sent (0: as fast as accepted)")
-	f.IntVar(&batch, "batch", 1, "casts per request (more than 1 uses POST /v1/casts/batch)")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the last casts to be final")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write the bench's own CPU profile of the timed window to this file")
-	f.StringVar(&nodeProfile, "node-profile", "", "fetch the first node's CPU profile (needs --pprof on it) during the window into this file")
-	f.IntVar(&nodeProfileSecs, "node-profile-seconds", 5, "length of the node profile")
-	f.BoolVar(&withCeiling, "ceiling", false, "first measure the crypto ceiling C on this machine (alone: print it and stop) and print the final rate as a fraction of it")
-	f.DurationVar(&ceilingFor, "ceiling-time", 3*time.Second, "how long to measure C")
+	f.StringVar(&bf.devnetPath, "devnet", "", "read nodes, registrar, ballot and roll from a devnet.json")
+	f.StringSliceVar(&bf.nodes, "node", nil, "node API URLs (comma-separated or repeated)")
+	f.StringVar(&bf.registrarURL, "registrar", "", "registrar URL")
+	f.StringVar(&bf.ballotID, "ballot", "", "ballot id")
+	f.StringVar(&bf.rollPath, "roll", "", "voter roll CSV with the codes")
+	f.IntVar(&bf.casts, "casts", 10000, "casts to send")
+	f.IntVar(&bf.voters, "voters", 0, "voters to take tokens for (default: min(roll, casts))")
+	f.IntVar(&bf.concurrency, "concurrency", 64, "concurrent clients")
+	f.Float64Var(&bf.rate, "rate", 0, "cap on casts/s sent (0: as fast as accepted)")
+	f.IntVar(&bf.batch, "batch", 1, "casts per request (more than 1 uses POST /v1/casts/batch)")
+	f.BoolVar(&bf.asJSON, "json", false, "print the report as JSON")
+	f.DurationVar(&bf.timeout, "timeout", 2*time.Minute, "how long to wait for the last casts to be final")
+	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile of the timed window to this file")
+	f.StringVar(&bf.nodeProfile, "node-profile", "", "fetch the first node's CPU profile (needs --pprof on it) during the window into this file")
+	f.IntVar(&bf.nodeProfileSecs, "node-profile-seconds", 5, "length of the node profile")
+	f.BoolVar(&bf.withCeiling, "ceiling", false, "first measure the crypto ceiling C on this machine (alone: print it and stop) and print the final rate as a fraction of it")
+	f.DurationVar(&bf.ceilingFor, "ceiling-time", 3*time.Second, "how long to measure C")
 	return cmd
+}
+
+// bench measures C if asked, prepares and runs the load, and prints the
+// report.
+func bench(cmd *cobra.Command, bf *benchFlags) error {
+	var c ceiling
+	if bf.withCeiling {
+		var err error
+		if c, err = measureCeiling(bf.ceilingFor); err != nil {
+			return err
+		}
+		c.print(cmd.OutOrStdout())
+		if bf.devnetPath == "" && len(bf.nodes) == 0 {
+			return nil
+		}
+	}
+	cfg, err := benchConfig(bf)
+	if err != nil {
+		return err
+	}
+	cfg.Progress = newPhaseBars(cmd.ErrOrStderr())
+	cfg.OnWindow = profileWindow(bf.cpuProfile, bf.nodeProfile, cfg.Nodes[0].URL(), bf.nodeProfileSecs)
+	ctx, cancel := signalContext(cmd.Context())
+	defer cancel()
+	rep, err := client.Bench(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if bf.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printBenchReport(out, rep)
+	if bf.withCeiling {
+		c.fraction(out, "final casts/s", rep.FinalRate)
+	}
+	for _, id := range rep.Missing {
+		st, err := cfg.Nodes[0].CastStatus(ctx, id)
+		if err == nil {
+			fmt.Fprintf(out, "not final: %s (%s on %s)\n", id, st.Status, cfg.Nodes[0].URL())
+		}
+	}
+	if rep.Final < rep.Accepted {
+		return fmt.Errorf("%d accepted casts were not final before the timeout", rep.Accepted-rep.Final)
+	}
+	return nil
+}
+
+// benchConfig reads the nodes, registrar, ballot and roll from the flags
+// (or a devnet.json).
+func benchConfig(bf *benchFlags) (client.BenchConfig, error) {
+	nodes, registrarURL, ballotID, rollPath := bf.nodes, bf.registrarURL, bf.ballotID, bf.rollPath
+	if bf.devnetPath != "" {
+		data, err := os.ReadFile(bf.devnetPath)
+		if err != nil {
+			return client.BenchConfig{}, err
+		}
+		var info struct {
+			Nodes     []struct{ API string } `json:"nodes"`
+			Registrar string                 `json:"registrar"`
+			Ballot    string                 `json:"ballot"`
+			Voters    string                 `json:"voters"`
+		}
+		if err := json.Unmarshal(data, &info); err != nil {
+			return client.BenchConfig{}, fmt.Errorf("%s: %w", bf.devnetPath, err)
+		}
+		if len(nodes) == 0 {
+			for _, n := range info.Nodes {
+				nodes = append(nodes, n.API)
+			}
+		}
+		registrarURL, ballotID, rollPath = orDefault(registrarURL, info.Registrar), orDefault(ballotID, info.Ballot), orDefault(rollPath, info.Voters)
+	}
+	nodes = splitList(nodes)
+	if len(nodes) == 0 || registrarURL == "" || ballotID == "" || rollPath == "" {
+		return client.BenchConfig{}, usagef("give --devnet FILE, or --node, --registrar, --ballot and --roll")
+	}
+	id, err := consensus.ParseHash(ballotID)
+	if err != nil {
+		return client.BenchConfig{}, usagef("--ballot: %v", err)
+	}
+	f, err := os.Open(rollPath)
+	if err != nil {
+		return client.BenchConfig{}, err
+	}
+	roll, err := registrar.ParseRoll(f)
+	f.Close()
+	if err != nil {
+		return client.BenchConfig{}, err
+	}
+	cfg := client.BenchConfig{Registrar: client.NewRegistrar(registrarURL, ""), Ballot: id, Roll: roll, Voters: bf.voters, Casts: bf.casts,
+		Concurrency: bf.concurrency, Rate: bf.rate, Batch: bf.batch, Rand: rand.Reader, Timeout: bf.timeout}
+	for _, u := range nodes {
+		cfg.Nodes = append(cfg.Nodes, client.NewNode(u))
+	}
+	return cfg, nil
+}
+
+// printBenchReport writes the report for people.
+func printBenchReport(out io.Writer, rep *client.BenchReport) {
+	fmt.Fprintf(out, "\nnodes %d · voters %d (%d skipped: they had a token already) · prepared in %s (tokens and signatures, untimed)\n",
+		rep.Nodes, rep.Voters, rep.Skipped, rep.Prepare.Round(time.Millisecond))
+	fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks · %d sent again after 503 overloaded\n",
+		rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks, rep.Retried)
+	if len(rep.Rejected) > 0 {
+		var parts []string
+		for code, n := range rep.Rejected {
+			parts = append(parts, fmt.Sprintf("%s %d", code, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(out, "rejected: %s\n", strings.Join(parts, ", "))
+	}
+	fmt.Fprintf(out, "sustained: %.0f final casts/s over %s\n", rep.FinalRate, rep.Window.Round(time.Millisecond))
+	l := rep.LatencyMs
+	fmt.Fprintf(out, "cast to final: p50 %.0f ms · p90 %.0f ms · p99 %.0f ms · max %.0f ms\n", l.P50, l.P90, l.P99, l.Max)
 }
 
 func orDefault(v, d string) string {
