@@ -30,7 +30,7 @@ func BenchmarkIssueTokenOverHTTP(b *testing.B) {
 }
 
 func benchIssue(b *testing.B, roll bool) {
-	f := newFixture(&testing.T{}, Config{})
+	f := newFixture(b, Config{})
 	var entries []registrar.RollEntry
 	if roll {
 		for i := range b.N {

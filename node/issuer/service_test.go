@@ -46,7 +46,7 @@ var addrA = netip.MustParseAddr("192.0.2.1")
 // closes is the test ballot's closing time (Unix ms): hours after now.
 const closes = 1e8
 
-func newFixture(t *testing.T, cfg Config) *fixture {
+func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), now: time.UnixMilli(5000), bals: staticBallots{}, cfg: cfg}
 	f.open(t)
@@ -68,7 +68,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	return f
 }
 
-func (f *fixture) open(t *testing.T) {
+func (f *fixture) open(t testing.TB) {
 	t.Helper()
 	reg, err := store.OpenRegistry(f.dir, nil)
 	if err != nil {
