@@ -57,9 +57,14 @@ func BenchmarkCastVerifyBatch(b *testing.B) {
 }
 
 // BenchmarkTallyApply10000 measures the state transition of a block of
-// 10,000 verified casts over an in-memory state, a tenth of them re-votes.
-// Target (issue 3): ≥ 200,000 casts/s.
+// 10,000 verified casts over an in-memory state, nine tenths of them
+// re-votes, in one block: the chain's rules here allow re-votes in the
+// same block (revote_interval_ms 0, a genesis may say so), since the
+// default 2 s spacing would refuse them and the benchmark measures the
+// apply, re-votes included. Target (issue 3): ≥ 200,000 casts/s.
 func BenchmarkTallyApply10000(b *testing.B) {
+	rules := testRules
+	rules.App.RevoteIntervalMs = 0
 	e := ballottest.NewElection(ballottest.Options{Revote: true, Seed: 61})
 	st := ballot.NewMemState()
 	applyBlock(b, st, 1, 1000, e.DefinitionTx())
@@ -75,7 +80,7 @@ func BenchmarkTallyApply10000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		batch := ballot.NewBatch(st, testRules, 2, 2000)
+		batch := ballot.NewBatch(st, rules, 2, 2000)
 		for _, tx := range txs {
 			if err := batch.Add(tx); err != nil {
 				b.Fatal(err)
