@@ -74,7 +74,11 @@ a node never does).
 					continue
 				}
 				if issued, err := client.NewRegistrar(reg.URL, "").Issued(ctx, id); err == nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "  %s says it issued %d tokens\n", reg.Name, issued)
+					noun := "tokens"
+					if issued == 1 {
+						noun = "token"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s says it issued %d %s\n", reg.Name, issued, noun)
 				}
 			}
 			return nil
