@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+)
+
+// Submit checks a transaction against every rule (stateless, then
+// stateful against the last final state at the next block's time) and,
+// when it passes, adds it to the mempool: SubmitMany of one.
+func (a *App) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
+	out, errs := a.SubmitMany(ctx, [][]byte{tx})
+	return out[0], errs[0]
+}
+
+// SubmitFromClient is SubmitMany for transactions a client sent (not a
+// peer): while Config.AdmitPending transactions wait, they are all refused
+// with ballot.ErrOverloaded before any check, so that the queue, and the
+// time from a cast to its finality, stay a few blocks long under any load.
+func (a *App) SubmitFromClient(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	if p := a.pool.Len(); p >= a.admit {
+		err := fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", ballot.ErrOverloaded, p)
+		a.metrics.TxsRejected.WithLabelValues(a.reason(err)).Add(float64(len(txs)))
+		errs := make([]error, len(txs))
+		for i := range errs {
+			errs[i] = err
+		}
+		return make([]*ballot.Checked, len(txs)), errs
+	}
+	return a.SubmitMany(ctx, txs)
+}
+
+// SubmitMany is Submit for many transactions: the cheap rules first, then
+// the signatures in batches on all cores, then the stateful rules and the
+// mempool take them in order (so a voter's casts keep their seq order).
+func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	out := make([]*ballot.Checked, len(txs))
+	errs := make([]error, len(txs))
+	decoded := make([]*ballot.Tx, len(txs))
+	var todo []int
+	for i, tx := range txs {
+		if out[i], decoded[i], errs[i] = a.precheck(tx); errs[i] == nil && out[i] == nil {
+			todo = append(todo, i)
+		}
+	}
+	start := time.Now()
+	checkInBatches(a.rules, todo, decoded, txs, a.state, out, errs)
+	if n := countCasts(todo, decoded); n > 0 {
+		per := time.Since(start).Seconds() / float64(n)
+		for range n {
+			a.metrics.CastVerify.Observe(per)
+		}
+	}
+	for i, c := range out {
+		if errs[i] == nil {
+			if c.Cast == nil { // a cast's state was checked before its signatures
+				errs[i] = a.checkState(c)
+			}
+			if errs[i] == nil {
+				errs[i] = a.pool.Add(c)
+			}
+		}
+		a.count(c, errs[i])
+		if errs[i] != nil {
+			out[i] = nil
+		}
+	}
+	a.metrics.MempoolTxs.Set(float64(a.pool.Len()))
+	return out, errs
+}
+
+func (a *App) count(c *ballot.Checked, err error) {
+	if err != nil {
+		a.metrics.TxsRejected.WithLabelValues(a.reason(err)).Inc()
+		if errors.Is(err, ballot.ErrShareInvalid) {
+			a.logger.Warn("keykeeper share refused", "err", err)
+		}
+		return
+	}
+	a.metrics.TxsAccepted.WithLabelValues(c.Kind()).Inc()
+}
+
+// precheck applies the cheap rules, before any signature is checked. It
+// returns the transaction already verified if it is (in a proposal), or
+// the decoded transaction whose signatures remain to be checked.
+func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
+	if max := a.genesis.Params.MaxTxBytes; len(tx) > max {
+		return nil, nil, fmt.Errorf("%w: %d bytes, at most %d", ballot.ErrTooLarge, len(tx), max)
+	}
+	id := ballot.TxID(tx)
+	if _, ok := a.pool.Get(id); ok {
+		return nil, nil, fmt.Errorf("%w: %s is pending", ballot.ErrDuplicate, id.Short())
+	}
+	a.mu.RLock()
+	proposed, inProposal := a.proposedTxs[id]
+	a.mu.RUnlock()
+	if inProposal {
+		return proposed, nil, nil // verified when its block was validated
+	}
+	decoded, err := ballot.DecodeTx(tx, a.genesis.Params.MaxTxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The cheap rules before the costly ones: a cast that is malformed,
+	// for a closed ballot, or already final (its seq is not above its
+	// voter key's final one: seq_replay) is refused before any signature
+	// is checked. Gossip brings many such casts to a node that is behind.
+	if c := decoded.Cast; c != nil {
+		if err := c.CheckSyntax(); err != nil {
+			return nil, nil, err
+		}
+		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Cast: c}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return nil, decoded, nil
+}
+
+// checkState applies the stateful rules against the last final state at
+// the next block's time.
+func (a *App) checkState(c *ballot.Checked) error {
+	height, _, tipTime := a.Tip()
+	return ballot.NewBatch(a.state, a.rules, height+1, max(a.clock().UnixMilli(), tipTime+1)).Check(c)
+}
