@@ -22,8 +22,8 @@ type Metrics struct {
 	Alarms          prometheus.Counter
 }
 
-// NewMetrics registers the node's metrics on reg (and the Go and process
-// collectors, and build info).
+// NewMetrics registers the node's metrics and its build info on reg (the
+// Go and process collectors come with NewRegistry).
 func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m := &Metrics{
 		Peers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_peers",
