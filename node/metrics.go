@@ -22,10 +22,9 @@ type Metrics struct {
 	Alarms          prometheus.Counter
 }
 
-// NewMetrics registers the node's metrics on reg (and the Go and process
-// collectors, and build info).
+// NewMetrics registers the node's metrics and its build info on reg (the
+// Go and process collectors come with NewRegistry).
 func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
-	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{
 		Peers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_peers",
 			Help: "Connected libp2p peers."}),
@@ -44,10 +43,6 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Alarms: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_alarms_total",
 			Help: "Alarms raised or received: final blocks with a valid commit that a node could not verify."}),
 	}
-	for _, c := range []prometheus.Collector{m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
-		m.ConsensusRounds, m.ConsensusRound, m.Alarms} {
-		f(c)
-	}
 	goVersion := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
@@ -56,7 +51,8 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Help:        "Build information; the value is 1.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion}})
 	build.Set(1)
-	f(build)
+	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
+		m.ConsensusRounds, m.ConsensusRound, m.Alarms, build)
 	return m
 }
 

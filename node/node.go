@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"

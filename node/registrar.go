@@ -12,9 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/api/registrarapi"
@@ -93,8 +90,7 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 			return nil, err
 		}
 	}
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := NewRegistry() // with the Go and process collectors
 	r.svc, err = issuer.New(issuer.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL)},
 		HashParams: cfg.HashParams, Throttle: cfg.Throttle, MaxChecks: cfg.MaxChecks, CheckWait: cfg.CheckWait,
 		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: issuer.NewMetrics(metrics)})

@@ -1,13 +1,13 @@
 package store
 
 import (
-	"hash/maphash"
-
 	"fmt"
-	"github.com/cockroachdb/pebble/v2"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/cocorico/node/consensus"
 )

@@ -50,10 +50,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Proposed blocks this node found invalid."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.Height, m.BlockInterval, m.BlockTxs, m.BlockApply, m.TxsAccepted,
-			m.TxsRejected, m.CastVerify, m.MempoolTxs, m.MempoolBytes, m.MempoolDropped, m.BlocksProposed, m.BlocksRefused} {
-			reg.MustRegister(c)
-		}
+		reg.MustRegister(m.Height, m.BlockInterval, m.BlockTxs, m.BlockApply, m.TxsAccepted,
+			m.TxsRejected, m.CastVerify, m.MempoolTxs, m.MempoolBytes, m.MempoolDropped, m.BlocksProposed, m.BlocksRefused)
 	}
 	return m
 }

@@ -101,21 +101,14 @@ func (s *Service) acquire(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	s.tmu.Lock()
-	s.inFlight++
-	n := s.inFlight
-	s.tmu.Unlock()
 	s.cfg.Metrics.ChecksInFlight.Inc()
 	if s.onCheck != nil {
-		s.onCheck(n)
+		s.onCheck(len(s.checks)) // the slots taken: the checks in flight
 	}
 	return nil
 }
 
 func (s *Service) release() {
-	s.tmu.Lock()
-	s.inFlight--
-	s.tmu.Unlock()
 	s.cfg.Metrics.ChecksInFlight.Dec()
 	<-s.checks
 }

@@ -71,8 +71,7 @@ type Service struct {
 	// onCheck, if set (tests), runs in each check slot with the number of
 	// checks in flight, before the hash.
 	onCheck  func(inFlight int)
-	inFlight int
-	tmu      sync.Mutex // guards throttle and inFlight
+	tmu      sync.Mutex // guards throttle
 	throttle *registrar.Throttle
 	sessions *registrar.OneTime[session] // guarded by tmu
 	decoy    registrar.CodeHash

@@ -26,16 +26,13 @@ type session struct {
 // code. 32 random bytes, base64url.
 func (s *Service) NewSession(ballot, subject consensus.Hash) (id string, ttl time.Duration, err error) {
 	var raw [32]byte
-	s.tmu.Lock() // the random source need not be safe for concurrent use
-	_, err = io.ReadFull(s.cfg.Rand, raw[:])
-	s.tmu.Unlock()
-	if err != nil {
+	s.tmu.Lock() // also for the random source: it need not be safe for concurrent use
+	defer s.tmu.Unlock()
+	if _, err := io.ReadFull(s.cfg.Rand, raw[:]); err != nil {
 		return "", 0, err
 	}
 	id = base64.RawURLEncoding.EncodeToString(raw[:])
-	s.tmu.Lock()
 	s.sessions.Put(id, session{ballot: ballot, subject: subject}, s.cfg.Clock().Add(s.cfg.SessionTTL))
-	s.tmu.Unlock()
 	return id, s.cfg.SessionTTL, nil
 }
 
