@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/cocorico/node/consensus/canon"
 )
@@ -103,10 +105,16 @@ func (a *Alarm) SignBytes() []byte {
 }
 
 // NewAlarm returns key's signed fault report on a block of chain; failed
-// is cut to MaxAlarmReason bytes.
+// is made valid UTF-8 (a CBOR text string) and cut to MaxAlarmReason
+// bytes at a character boundary, so that every peer can decode it.
 func NewAlarm(chain Chain, height uint64, block Hash, failed string, key ed25519.PrivateKey) *Alarm {
+	failed = strings.ToValidUTF8(failed, "\uFFFD")
 	if len(failed) > MaxAlarmReason {
-		failed = failed[:MaxAlarmReason]
+		cut := MaxAlarmReason
+		for cut > 0 && !utf8.RuneStart(failed[cut]) {
+			cut--
+		}
+		failed = failed[:cut]
 	}
 	a := &Alarm{Genesis: chain.Genesis, Height: height, BlockHash: block, Failed: failed,
 		Node: key.Public().(ed25519.PublicKey)}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestAttestationVerifiesAndAnyChangeBreaksIt(t *testing.T) {
@@ -77,5 +78,25 @@ func TestWitnessCarriesExactlyOneStatementOfThisChain(t *testing.T) {
 	}
 	if _, err := DecodeWitness(make([]byte, MaxWitness+1), chain); !errors.Is(err, ErrAttestationInvalid) {
 		t.Errorf("oversize: %v", err)
+	}
+}
+
+// A reason cut inside a character, or not UTF-8 at all, would be a CBOR
+// text no peer decodes: the alarm would never spread.
+func TestAlarmWithALongOrInvalidUTF8ReasonStillDecodesEverywhere(t *testing.T) {
+	g, keys := testChain(1)
+	chain := g.Chain()
+	for name, failed := range map[string]string{
+		"cut inside é":  strings.Repeat("a", MaxAlarmReason-1) + "é and more",
+		"cut inside 🐓":  strings.Repeat("a", MaxAlarmReason-2) + "🐓",
+		"invalid UTF-8": "app hash \xff\xfe mismatch",
+	} {
+		al := NewAlarm(chain, 3, Hash{1}, failed, keys[0])
+		if len(al.Failed) > MaxAlarmReason || !utf8.ValidString(al.Failed) {
+			t.Fatalf("%s: reason of %d bytes, valid UTF-8 %v", name, len(al.Failed), utf8.ValidString(al.Failed))
+		}
+		if _, err := DecodeWitness((&Witness{Alarm: al}).Encode(), chain); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
