@@ -83,7 +83,7 @@
         $('vote').setAttribute('aria-disabled', 'true');
       }
     } catch (e) {
-      $('question').textContent = e.message;
+      Coco.deadEnd(Coco.loadError(e));
       return;
     }
     await results();

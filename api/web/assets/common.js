@@ -101,6 +101,30 @@ const Coco = (() => {
     e.hidden = !msg;
   }
 
+  // loadError is what a voter reads when a page cannot load its ballot:
+  // the node's words in the page's language where they are known.
+  function loadError(e) {
+    if (!(e instanceof APIError)) return String(e.message || e);
+    if (e.status === 0) return t('err_network', { host: e.host });
+    if (e.status === 404 || e.code === 'not_found' || e.code === 'unknown_ballot') return t('err_unknown_ballot');
+    return e.message;
+  }
+
+  // deadEnd replaces the page with msg as its title and a way out: the
+  // node's page and its list of ballots.
+  function deadEnd(msg) {
+    const h = document.createElement('h1');
+    h.id = 'question';
+    h.textContent = msg;
+    const a = document.createElement('a');
+    a.href = '/';
+    a.textContent = t('ballots_title');
+    const p = document.createElement('p');
+    p.append(a);
+    $('main').replaceChildren(h, p);
+    document.body.dataset.deadEnd = 'true';
+  }
+
   function download(name, text) {
     const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
     const a = document.createElement('a');
@@ -120,5 +144,5 @@ const Coco = (() => {
     return btoa(String.fromCharCode(...b));
   }
 
-  return { t, tn, $, lang, APIError, request, getJSON, postJSON, loadWasm, call, when, showError, download, sleep, randomBase64 };
+  return { t, tn, $, lang, APIError, request, getJSON, postJSON, loadWasm, call, when, showError, loadError, deadEnd, download, sleep, randomBase64 };
 })();

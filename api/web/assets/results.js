@@ -188,7 +188,7 @@
       $('question').textContent = b.question;
       document.title = t('results') + ' · ' + b.question;
     } catch (e) {
-      $('question').textContent = e.message;
+      Coco.deadEnd(Coco.loadError(e));
       return;
     }
     poll();

@@ -44,9 +44,7 @@
       st.genesisText = g;
       st.view = view;
     } catch (e) {
-      $('question').textContent = '';
-      $('login-wait').textContent = '';
-      fail(nodeError(e));
+      Coco.deadEnd(nodeError(e));
       return;
     }
     const v = st.view;
@@ -72,7 +70,18 @@
       choices.append(row);
     });
     if (v.status === 'upcoming') fail(t('err_not_open'));
-    if (v.status === 'closed' || v.status === 'tallied') { fail(t('err_closed')); $('login-wait').textContent = ''; return; }
+    if (v.status === 'closed' || v.status === 'tallied') {
+      // Nothing to log in for: the way on is the ballot's results.
+      $('s-login').hidden = true;
+      const a = document.createElement('a');
+      a.href = '/ballots/' + ballotID + '/results';
+      a.textContent = t('results_page');
+      const p = document.createElement('p');
+      p.append(a);
+      $('error').after(p);
+      fail(t('err_closed'));
+      return;
+    }
     // Whether each registrar logs voters in: asked of the registrars
     // from here (the node is not asked), while the module loads.
     const methods = Promise.all(regs.map((r) => (r.url ? Login.method(r.url) : null)));
