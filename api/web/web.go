@@ -37,6 +37,9 @@ var pageScripts = map[string][]string{
 	"vote":    {"wasm_exec.js", "wallet.js", "login.js", "vote.js"},
 	"check":   {"wasm_exec.js", "check.js"},
 	"results": {"wasm_exec.js", "results.js"},
+	// notfound answers a ballot address whose id is not one (a mistyped
+	// link): the reason in the voter's language and the way to the list.
+	"notfound": nil,
 }
 
 // New loads the embedded pages and assets.
@@ -98,10 +101,9 @@ type pageData struct {
 
 func (p *Pages) page(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
+		id, status := r.PathValue("id"), http.StatusOK
 		if (name == "ballot" || name == "vote" || name == "results") && !hexID.MatchString(id) {
-			http.Error(w, "not a ballot id", http.StatusNotFound)
-			return
+			name, id, status = "notfound", "", http.StatusNotFound
 		}
 		lang := p.language(w, r)
 		connect := "'self'"
@@ -129,6 +131,7 @@ func (p *Pages) page(name string) http.HandlerFunc {
 		q.Set("lang", p.msgs[lang]["switch_lang_code"])
 		d := pageData{Lang: lang, Page: name, Scripts: append([]string{"common.js"}, pageScripts[name]...),
 			BallotID: id, T: p.msgs[lang], Switch: "?" + q.Encode()}
+		w.WriteHeader(status)
 		if err := p.pages[name].Execute(w, d); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}

@@ -199,3 +199,19 @@ func TestEveryMessageTheScriptsUseIsTranslated(t *testing.T) {
 		}
 	}
 }
+
+// A mistyped ballot link is a voter's dead end unless the page says why
+// in her language and leads back to the list of ballots.
+func TestAMalformedBallotLinkAnswersA404PageInTheVotersLanguage(t *testing.T) {
+	_, srv := newServer(t)
+	for _, path := range []string{"/ballots/deadbeef", "/vote/0123", "/ballots/" + strings.ToUpper(ballotID) + "/results"} {
+		resp, body := get(t, srv.URL+path, "Accept-Language", "fr")
+		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: %s %s", path, resp.Status, resp.Header.Get("Content-Type"))
+		}
+		if !strings.Contains(body, "Ce nœud ne connaît pas ce scrutin") || !strings.Contains(body, `<a href="/">`) ||
+			resp.Header.Get("Content-Security-Policy") == "" || strings.Contains(body, `data-ballot="0123`) {
+			t.Errorf("%s: %s", path, body)
+		}
+	}
+}
