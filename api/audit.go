@@ -54,12 +54,12 @@ func (s *Server) casts(w http.ResponseWriter, r *http.Request) {
 	var after *ballot.VoterKey
 	if v := q.Get("after"); v != "" {
 		var k ballot.VoterKey
-		if raw, err := hex.DecodeString(v); err != nil || len(raw) != len(k) {
+		raw, err := hex.DecodeString(v)
+		if err != nil || len(raw) != len(k) {
 			WriteError(w, fmt.Errorf("%w: after %q: want the next cursor of a page", ErrBadRequest, v))
 			return
-		} else {
-			copy(k[:], raw)
 		}
+		copy(k[:], raw)
 		after = &k
 	}
 	v := CastsView{BallotID: b.ID, Casts: make([]CountedCast, 0, min(limit, 64))}

@@ -154,8 +154,9 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		Attestations: s.cfg.Witnesses.AttestationCount(snap.Height)}
 	v.Sealed = res.Sealed
 	v.Choices = []ChoiceCount{} // no null, even when sealed
-	for i, label := range b.Def.Choices {
-		if !res.Sealed { // a sealed ballot's counts exist only after its count
+	// A sealed ballot's counts exist only after its count.
+	if !res.Sealed {
+		for i, label := range b.Def.Choices {
 			v.Choices = append(v.Choices, ChoiceCount{Label: label, Count: res.Counts[i]})
 		}
 	}

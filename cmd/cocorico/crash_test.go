@@ -82,6 +82,21 @@ func startDevnetProcess(t *testing.T, dir string, validators int) (*exec.Cmd, no
 	}
 }
 
+// readRoll reads the devnet's voter roll (DevnetInfo.Voters).
+func readRoll(t *testing.T, path string) []registrar.RollEntry {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	roll, err := registrar.ParseRoll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return roll
+}
+
 // A node killed with SIGKILL while casts are being committed loses no
 // cast whose receipt was handed out, and its ledger replays consistently.
 func TestSIGKILLDuringCommitsLosesNoCastWhoseReceiptWasHandedOut(t *testing.T) {
@@ -90,15 +105,7 @@ func TestSIGKILLDuringCommitsLosesNoCastWhoseReceiptWasHandedOut(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cmd, info := startDevnetProcess(t, dir, 1)
-	f, err := os.Open(info.Voters)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roll, err := registrar.ParseRoll(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	roll := readRoll(t, info.Voters)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"flag"
@@ -19,10 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot"
-	"github.com/cocorico/node/node"
 )
 
 var (
@@ -61,29 +58,7 @@ func TestMeasureRegistrarUnderGuessing(t *testing.T) {
 		name := map[bool]string{true: "demo", false: "default"}[demo]
 		t.Run(name, func(t *testing.T) {
 			reg, pid := startMeasuredRegistrar(t, bin, dir, name, info.Nodes[0].API, demo)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			n := client.NewNode(info.Nodes[0].API)
-			g, err := n.Genesis(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			org, err := node.LoadKey(filepath.Join(dir, "organizer.key")) // the devnet's, named in its genesis
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, err := submitTestBallot(ctx, n, g, org, reg, clusterAdminToken)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var b *ballot.Ballot
-			for deadline := time.Now().Add(time.Minute); b == nil; {
-				if b, _, err = n.Ballot(ctx, id); b == nil && time.Now().After(deadline) {
-					t.Fatalf("ballot not final: %v", err)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			body := guessBody(t, b)
+			body := guessBody(t, finalTestBallot(t, dir, info.Nodes[0].API, reg))
 			counts := guess(reg, body, 16, *measureFor, func(int) net.IP { return net.IPv4(127, 0, 0, 1) }, func(i int) int { return i % 10 })
 			t.Logf("%s hash, one address, 16 workers, %v: %.1f wrong codes checked/s; answers %v", name, *measureFor,
 				float64(counts[http.StatusForbidden])/measureFor.Seconds(), counts)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/ballot"
-	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 )
 
@@ -132,12 +131,7 @@ func TestSealedBallotFromTheCommandLine(t *testing.T) {
 	_, bv, _ := n.Ballot(ctx, id)
 	waitFor(t, "the opening", 15*time.Second, func() bool { return time.Now().After(bv.OpensAt.Add(time.Second)) })
 
-	f, _ := os.Open(info.Voters)
-	roll, err := registrar.ParseRoll(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	roll := readRoll(t, info.Voters)
 	castID := regexp.MustCompile(`final: cast ([0-9a-f]{64})`)
 	var casts []consensus.Hash
 	for i, choice := range []string{"for", "against", "against"} {

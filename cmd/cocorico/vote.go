@@ -74,10 +74,6 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 	if vf.receiptPath == "" {
 		vf.receiptPath = "receipt-" + id.String()[:12] + ".json"
 	}
-	w, err := client.OpenWallet(vf.walletPath)
-	if err != nil {
-		return err
-	}
 	if vf.login && vf.code != "" {
 		return usagef("--login and --code: one way to prove who you are")
 	}
@@ -86,6 +82,10 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 	}
 	if vf.login && vf.voterID == "" {
 		vf.voterID = "login"
+	}
+	w, err := client.OpenWallet(vf.walletPath)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), vf.timeout)
 	defer cancel()
@@ -131,5 +131,4 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 	fmt.Fprintf(out, "✓ receipt verified offline (%d checks) and written to %s\n", len(res.Checks.Checks), vf.receiptPath)
 	fmt.Fprintf(out, "  check it on any node: cocorico receipt verify %s --node URL\n", vf.receiptPath)
 	return nil
-
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/cocorico/node/ballot/registrar"
 )
 
 // `cocorico vote` from one wallet file says what it does: a first vote
@@ -20,15 +17,7 @@ func TestVoteCommandSaysFirstVoteOrReVoteAndAsWhom(t *testing.T) {
 	}
 	dir := t.TempDir()
 	_, info := startDevnetProcess(t, dir, 1)
-	f, err := os.Open(info.Voters)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roll, err := registrar.ParseRoll(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	roll := readRoll(t, info.Voters)
 	wallet := filepath.Join(dir, "shared-wallet.json")
 	vote := func(voter int, choice, receipt string) string {
 		t.Helper()
