@@ -2,12 +2,15 @@ package webtest
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/node"
@@ -63,4 +66,23 @@ func quickRevotes() consensus.AppParams {
 	app := consensus.DefaultAppParams()
 	app.RevoteIntervalMs = 0
 	return app
+}
+
+// cliVote votes as roll entry v through the CLI's code (client.Vote).
+func cliVote(t *testing.T, ctx context.Context, info node.DevnetInfo, nodeURL string, v registrar.RollEntry, choice string) {
+	t.Helper()
+	cliVoteIn(t, ctx, info, info.Ballot, nodeURL, v, choice)
+}
+
+// cliVoteIn is cliVote in another ballot of the devnet.
+func cliVoteIn(t *testing.T, ctx context.Context, info node.DevnetInfo, id consensus.Hash, nodeURL string, v registrar.RollEntry, choice string) {
+	t.Helper()
+	wallet, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(nodeURL), Registrar: client.NewRegistrar(info.Registrar, ""),
+		BallotID: id, VoterID: v.VoterID, Code: v.Code, Choice: choice, Wallet: wallet, Rand: rand.Reader}); err != nil {
+		t.Fatalf("vote as %s: %v", v.VoterID, err)
+	}
 }

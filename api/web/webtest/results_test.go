@@ -4,7 +4,6 @@ package webtest
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/csv"
 	"fmt"
 	"os"
@@ -17,29 +16,9 @@ import (
 
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/ballot"
-	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/node"
 )
-
-// cliVote votes as roll entry v through the CLI's code (client.Vote).
-func cliVote(t *testing.T, ctx context.Context, info node.DevnetInfo, nodeURL string, v registrar.RollEntry, choice string) {
-	t.Helper()
-	cliVoteIn(t, ctx, info, info.Ballot, nodeURL, v, choice)
-}
-
-// cliVoteIn is cliVote in another ballot of the devnet.
-func cliVoteIn(t *testing.T, ctx context.Context, info node.DevnetInfo, id consensus.Hash, nodeURL string, v registrar.RollEntry, choice string) {
-	t.Helper()
-	wallet, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(nodeURL), Registrar: client.NewRegistrar(info.Registrar, ""),
-		BallotID: id, VoterID: v.VoterID, Code: v.Code, Choice: choice, Wallet: wallet, Rand: rand.Reader}); err != nil {
-		t.Fatalf("vote as %s: %v", v.VoterID, err)
-	}
-}
 
 // The results page of a devnet ballot served by a volunteer: it shows the
 // counts, checks them in the browser (signed by the validators), shows

@@ -3,7 +3,6 @@ package webtest
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -88,25 +87,21 @@ func TestWasmAndCLICastSealedBallotsThatCountAfterClosing(t *testing.T) {
 	pollUntil(t, "the election key", 10*time.Second, func() bool { v, err := n.Keyring(ctx, id); return err == nil && v.ElectionKey != nil })
 	pollUntil(t, "the opening", 10*time.Second, func() bool { return time.Now().UnixMilli() > def.Opens+500 })
 
-	wallet, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := client.NewRegistrar(info.Registrar, "")
-	if _, err := client.Vote(ctx, client.VoteRequest{Node: n, Registrar: reg, BallotID: id, VoterID: roll[0].VoterID,
-		Code: roll[0].Code, Choice: "for", Wallet: wallet, Rand: rand.Reader}); err != nil {
-		t.Fatalf("the CLI's sealed vote: %v", err)
-	}
+	cliVoteIn(t, ctx, info, id, info.Nodes[0].API, roll[0], "for") // the CLI's sealed vote
 
 	genesisText := getText(t, info.Nodes[0].API+"/v1/genesis")
 	var view struct {
 		Definition json.RawMessage `json:"definition"`
 	}
-	json.Unmarshal([]byte(getText(t, info.Nodes[0].API+"/v1/ballots/"+id.String())), &view)
+	if err := json.Unmarshal([]byte(getText(t, info.Nodes[0].API+"/v1/ballots/"+id.String())), &view); err != nil {
+		t.Fatal(err)
+	}
 	var kr struct {
 		Keyring json.RawMessage `json:"keyring"`
 	}
-	json.Unmarshal([]byte(getText(t, info.Nodes[0].API+"/v1/ballots/"+id.String()+"/keyring")), &kr)
+	if err := json.Unmarshal([]byte(getText(t, info.Nodes[0].API+"/v1/ballots/"+id.String()+"/keyring")), &kr); err != nil {
+		t.Fatal(err)
+	}
 	var tr struct {
 		Handle  int    `json:"handle"`
 		Seed    []byte `json:"seed"`
@@ -115,7 +110,7 @@ func TestWasmAndCLICastSealedBallotsThatCountAfterClosing(t *testing.T) {
 	if err := w.call(&tr, "tokenRequest", genesisText, string(view.Definition), id.String(), 0); err != nil {
 		t.Fatal(err)
 	}
-	blindSig, err := reg.Token(ctx, registrarapi.TokenRequest{BallotID: id, VoterID: roll[1].VoterID, Code: roll[1].Code, Blinded: tr.Blinded})
+	blindSig, err := client.NewRegistrar(info.Registrar, "").Token(ctx, registrarapi.TokenRequest{BallotID: id, VoterID: roll[1].VoterID, Code: roll[1].Code, Blinded: tr.Blinded})
 	if err != nil {
 		t.Fatal(err)
 	}
