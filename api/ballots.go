@@ -150,7 +150,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	res := snap.Results
 	now, lastBlock := s.clocks()
 	v := ResultsView{BallotID: b.ID, Height: snap.Height, Status: BallotStatus(b.Def, now, lastBlock, s.sealedCounted(b.ID)),
-		Index: snap.Index, Proof: snap.Proof, AppHash: snap.AppHash, Results: res,
+		Index: snap.Index, Proof: snap.Proof, RecordsRoot: snap.RecordsRoot, AppHash: snap.AppHash, Results: res,
 		Attestations: s.cfg.Witnesses.AttestationCount(snap.Height)}
 	v.Sealed = res.Sealed
 	v.Choices = []ChoiceCount{} // no null, even when sealed

@@ -130,14 +130,15 @@ type ResultsView struct {
 	Casts  CastCounts `json:"casts"`
 	// Results are the results as the chain commits to them
 	// (docs/PROTOCOL.md §14); Index is the ballot's leaf in the results
-	// list and Proof its inclusion proof: SHA-256("cocorico/v1/results" ‖
-	// the root the proof leads to) is AppHash, which the header at
-	// Height+1 carries, signed by the validators. A client checks these
-	// results against that header without trusting this node.
-	Results ballot.Results  `json:"results"`
-	Index   int             `json:"index"`
-	Proof   consensus.Proof `json:"proof"`
-	AppHash consensus.Hash  `json:"app_hash"`
+	// list and Proof its inclusion proof: SHA-256("cocorico/v2/state" ‖
+	// the root the proof leads to ‖ RecordsRoot) is AppHash, which the
+	// header at Height+1 carries, signed by the validators. A client
+	// checks these results against that header without trusting this node.
+	Results     ballot.Results  `json:"results"`
+	Index       int             `json:"index"`
+	Proof       consensus.Proof `json:"proof"`
+	RecordsRoot consensus.Hash  `json:"records_root"`
+	AppHash     consensus.Hash  `json:"app_hash"`
 	// Attestations is the number of distinct volunteer nodes whose
 	// attestations of block Height or a later one reached this node
 	// (nodes, not people: one operator can run many).

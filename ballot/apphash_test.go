@@ -9,13 +9,54 @@ import (
 	"github.com/cocorico/node/consensus"
 )
 
-// docs/PROTOCOL.md §14: with no ballot, the app hash is over the root of
-// the empty list, SHA-256("").
-func TestAppHashOfNoBallotIsOverTheEmptyTree(t *testing.T) {
+// docs/PROTOCOL.md §14: with no ballot, the app hash is over two empty
+// lists, each of root SHA-256("").
+func TestAppHashOfNoBallotIsOverTwoEmptyTrees(t *testing.T) {
 	empty := sha256.Sum256(nil)
-	want := sha256.Sum256(append([]byte(ballot.DomainResults), empty[:]...))
-	if ballot.AppHash(nil) != consensus.Hash(want) || ballot.AppHash([]ballot.Results{}) != consensus.Hash(want) {
-		t.Fatal("the app hash of no ballot is not SHA-256(domain ‖ SHA-256(\"\"))")
+	want := sha256.Sum256(append(append([]byte(ballot.DomainState), empty[:]...), empty[:]...))
+	if ballot.EmptyAppHash() != consensus.Hash(want) || ballot.NewMemState().AppHash() != consensus.Hash(want) {
+		t.Fatal("the app hash of no ballot is not SHA-256(domain ‖ SHA-256(\"\") ‖ SHA-256(\"\"))")
+	}
+}
+
+// The records list holds every record a node needs to go on applying
+// blocks, in creation order: the ballot record (its keyring after it for a
+// sealed ballot), then each voter key's record when it first casts. A
+// re-vote changes its key's leaf in place. The app hash is recomputed here
+// from the stored records, independently of the batch's edits.
+func TestTheRecordsListHoldsEveryRecordInCreationOrderAndReVotesChangeTheirLeafInPlace(t *testing.T) {
+	st := ballot.NewMemState()
+	e := ballottest.NewElection(ballottest.Options{Revote: true, Seed: 77})
+	v1, v2 := e.NewVoter(), e.NewVoter()
+	u1 := applyBlock(t, st, 1, 1000, e.DefinitionTx())
+	u2 := applyBlock(t, st, 2, 2000, ballottest.Checked(e.Cast(v1, 1, 0)), ballottest.Checked(e.Cast(v2, 1, 1)))
+	u3 := applyBlock(t, st, 3, 9000, ballottest.Checked(e.Cast(v1, 2, 2)))
+	if u1.FirstEntry != 0 || len(u1.NewRecords) != 1 || u2.FirstEntry != 1 || len(u2.NewRecords) != 2 || len(u3.NewRecords) != 0 {
+		t.Fatalf("new records per block: %d at %d, %d at %d, %d: want 1 at 0, 2 at 1, 0",
+			len(u1.NewRecords), u1.FirstEntry, len(u2.NewRecords), u2.FirstEntry, len(u3.NewRecords))
+	}
+	// The writes of the three blocks, last value per key, give the state.
+	state := map[string][]byte{}
+	for _, u := range []*ballot.Update{u1, u2, u3} {
+		for _, w := range u.Writes() {
+			state[string(w.Key)] = w.Value
+		}
+	}
+	var leaves []consensus.Hash
+	for entry := uint64(0); ; entry++ {
+		key, ok := state[string(ballot.EntryKey(entry))]
+		if !ok {
+			break
+		}
+		leaves = append(leaves, ballot.RecordLeaf(key, state[string(key)]))
+	}
+	if len(leaves) != 3 {
+		t.Fatalf("%d records indexed, want 3 (the ballot and two voters)", len(leaves))
+	}
+	res, _, _ := st.Results(e.Ballot.ID)
+	want := ballot.AppHashOf(consensus.NewMerkleList([]consensus.Hash{ballot.ResultsLeaf(&res)}).Root(), consensus.NewMerkleList(leaves).Root())
+	if st.AppHash() != want || u3.AppHash != want {
+		t.Fatalf("app hash %s, recomputed from the stored records %s", st.AppHash().Short(), want.Short())
 	}
 }
 
@@ -32,15 +73,15 @@ func TestResultsOfOneBallotProveIntoTheAppHash(t *testing.T) {
 	}
 	applyBlock(t, st, 1, 1000, defs...)
 	applyBlock(t, st, 2, 2000, ballottest.Checked(es[3].Cast(es[3].NewVoter(), 1, 2)))
-	var all []ballot.Results
+	var leaves []consensus.Hash
 	for _, e := range es {
 		r, _, _ := st.Results(e.Ballot.ID)
-		all = append(all, r)
+		leaves = append(leaves, ballot.ResultsLeaf(&r))
 	}
-	if got := ballot.AppHash(all); got != st.AppHash() {
+	if got := ballot.AppHashOf(consensus.NewMerkleList(leaves).Root(), st.RecordsList().Root()); got != st.AppHash() {
 		t.Fatalf("the state's app hash %s is not the hash of its results in creation order %s", st.AppHash().Short(), got.Short())
 	}
-	r := all[3]
+	r, _, _ := st.Results(es[3].Ballot.ID)
 	p, err := st.ResultsList().Proof(3)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package ballot
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,12 +21,21 @@ import (
 //	"v" ‖ ballot id ‖ voter   → canonical VoterRecord
 //	"r" ‖ ballot id           → canonical Results
 //	"k" ‖ ballot id           → canonical Keyring (sealed ballots)
+//	"i" ‖ be64(entry)         → the state key of the records list's entry
+//
+// (The "i" index is not part of the app hash: it is how a node serving a
+// snapshot reads the records list in order.)
 const (
 	prefixBallot  = 'b'
 	prefixVoter   = 'v'
 	prefixResults = 'r'
 	prefixKeyring = 'k'
+	prefixEntry   = 'i'
 )
+
+// EntryKey is the state key of the index entry of the records list's
+// entry e.
+func EntryKey(e uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixEntry}, e) }
 
 // Bounds of stored records: a voter record with a sealed choice, a
 // keyring of MaxKeykeepers deals (each of MaxKeykeepers encrypted shares
@@ -58,6 +68,8 @@ type BallotRecord struct {
 	Definition *Definition `cbor:"1,keyasint"`
 	Height     uint64      `cbor:"2,keyasint"`
 	Index      uint64      `cbor:"3,keyasint"`
+	// Entry is the record's place in the records list.
+	Entry uint64 `cbor:"4,keyasint"`
 }
 
 func ballotKey(id consensus.Hash) []byte { return append([]byte{prefixBallot}, id[:]...) }
@@ -73,24 +85,10 @@ func voterKey(s VoterSlot) []byte {
 	return append(k, s.Voter[:]...)
 }
 
-// Writes returns the update as key-value writes, in a fixed order.
-func (u *Update) Writes() []KV {
-	out := make([]KV, 0, len(u.Ballots)+len(u.Voters)+len(u.Results))
-	for k, b := range u.Ballots {
-		out = append(out, KV{ballotKey(b.ID), canon.MustMarshal(BallotRecord{b.Def, u.Height, uint64(u.FirstIndex + k)})})
-	}
-	for s, r := range u.Voters {
-		out = append(out, KV{voterKey(s), canon.MustMarshal(r)})
-	}
-	for id, r := range u.Results {
-		out = append(out, KV{resultsKey(id), canon.MustMarshal(r)})
-	}
-	for id, k := range u.Keyrings {
-		out = append(out, KV{keyringKey(id), canon.MustMarshal(k)})
-	}
-	slices.SortFunc(out, func(a, b KV) int { return bytes.Compare(a.Key, b.Key) })
-	return out
-}
+// Writes returns the update as key-value writes, in key order: every
+// record the block creates or changes, its results and the records list's
+// index entries. Finish makes them.
+func (u *Update) Writes() []KV { return u.writes }
 
 // KVState is the State over a key-value store. Ballots are immutable once
 // defined and few (only the genesis organizers create them), so it keeps
@@ -111,12 +109,14 @@ type KVState struct {
 	order    []consensus.Hash // by creation: order[i] has index i
 	closing  []closingEntry   // by closing time, then id
 	list     *consensus.MerkleList
+	records  *consensus.MerkleList
 }
 
 type kvBallot struct {
 	b      *Ballot
 	height uint64
 	index  int
+	entry  uint64
 }
 
 type closingEntry struct {
@@ -127,7 +127,10 @@ type closingEntry struct {
 var _ State = (*KVState)(nil)
 
 // NewKVState reads the ballot state of a chain after the block at height
-// from kv: every ballot and its results, checked against the chain's rules.
+// from kv: every ballot and its results, checked against the chain's
+// rules, and the leaves of the records list. It reads every record once
+// (a state synced from a snapshot is checked by this too: the app hash
+// of what it reads must be the one the validators signed).
 func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
 	s := &KVState{kv: kv, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{},
 		keyrings: map[consensus.Hash]*Keyring{}}
@@ -144,6 +147,7 @@ func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
 		return nil, err
 	}
 	slices.SortFunc(recs, func(a, b BallotRecord) int { return cmp.Compare(a.Index, b.Index) })
+	var records recordLeaves
 	leaves := make([]consensus.Hash, len(recs))
 	for i, rec := range recs {
 		if rec.Index != uint64(i) {
@@ -171,18 +175,67 @@ func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
 				return nil, fmt.Errorf("stored keyring of %s: damaged (%v)", b.ID.Short(), err)
 			}
 			s.keyrings[b.ID] = &k
+			records.set(rec.Entry+1, keyringKey(b.ID), v)
 		}
+		records.set(rec.Entry, ballotKey(b.ID), canon.MustMarshal(rec))
 		leaves[i] = ResultsLeaf(&res)
 		s.results[b.ID] = &res
-		s.add(b, rec.Height)
+		s.add(b, rec.Height, rec.Entry)
 	}
 	s.list = consensus.NewMerkleList(leaves)
+	err = kv.Scan([]byte{prefixVoter}, func(k, v []byte) error {
+		var r VoterRecord
+		if err := canon.Unmarshal(v, &r, maxVoterRecordBytes); err != nil {
+			return fmt.Errorf("stored voter record: %w", err)
+		}
+		records.set(r.Entry, k, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.records, err = records.list(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
+// recordLeaves gathers the leaves of the records list as a scan finds
+// the records, in any order.
+type recordLeaves struct {
+	leaves []consensus.Hash
+	filled []bool
+	err    error
+}
+
+func (r *recordLeaves) set(entry uint64, key, value []byte) {
+	if entry > 1<<40 {
+		r.err = fmt.Errorf("stored record %x: place %d in the records list: the state is damaged", key, entry)
+		return
+	}
+	for uint64(len(r.leaves)) <= entry {
+		r.leaves = append(r.leaves, consensus.Hash{})
+		r.filled = append(r.filled, false)
+	}
+	if r.filled[entry] {
+		r.err = fmt.Errorf("stored record %x: place %d in the records list taken twice: the state is damaged", key, entry)
+	}
+	r.leaves[entry], r.filled[entry] = RecordLeaf(key, value), true
+}
+
+func (r *recordLeaves) list() (*consensus.MerkleList, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if i := slices.Index(r.filled, false); i >= 0 {
+		return nil, fmt.Errorf("no stored record at place %d of the records list: the state is damaged", i)
+	}
+	return consensus.NewMerkleList(r.leaves), nil
+}
+
 // add records a ballot defined at height; the caller holds mu or owns s.
-func (s *KVState) add(b *Ballot, height uint64) {
-	s.ballots[b.ID] = &kvBallot{b: b, height: height, index: len(s.order)}
+func (s *KVState) add(b *Ballot, height, entry uint64) {
+	s.ballots[b.ID] = &kvBallot{b: b, height: height, index: len(s.order), entry: entry}
 	s.order = append(s.order, b.ID)
 	e := closingEntry{b.Def.Closes, b.ID}
 	at, _ := slices.BinarySearchFunc(s.closing, e, compareClosing)
@@ -224,15 +277,28 @@ func (s *KVState) BallotIndex(id consensus.Hash) (int, bool) {
 	return kb.index, true
 }
 
+// BallotEntry implements State.
+func (s *KVState) BallotEntry(id consensus.Hash) (uint64, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kb, ok := s.ballots[id]
+	if !ok {
+		return 0, false
+	}
+	return kb.entry, true
+}
+
 // ResultsList implements State.
 func (s *KVState) ResultsList() *consensus.MerkleList { return s.list }
 
-// AppHash returns the app hash of the state: the results after the last
-// block applied.
+// RecordsList implements State.
+func (s *KVState) RecordsList() *consensus.MerkleList { return s.records }
+
+// AppHash returns the app hash of the state after the last block applied.
 func (s *KVState) AppHash() consensus.Hash {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return AppHashOf(s.list.Root())
+	return AppHashOf(s.list.Root(), s.records.Root())
 }
 
 // Remember takes in an update that was just written: its new ballots,
@@ -241,8 +307,8 @@ func (s *KVState) AppHash() consensus.Hash {
 func (s *KVState) Remember(u *Update) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, b := range u.Ballots {
-		s.add(b, u.Height)
+	for k, b := range u.Ballots {
+		s.add(b, u.Height, u.BallotEntries[k])
 	}
 	for id, r := range u.Results {
 		s.results[id] = r.clone()
@@ -253,19 +319,23 @@ func (s *KVState) Remember(u *Update) {
 	if u.ResultsEdit != nil {
 		s.list.Apply(u.ResultsEdit)
 	}
+	if u.RecordsEdit != nil {
+		s.records.Apply(u.RecordsEdit)
+	}
 	s.height = u.Height
 }
 
 // ResultsSnapshot is a ballot's results with what they stand on, read at
 // once: the height of the last block they include, their place in the
-// results list with its inclusion proof, and the app hash the header at
-// Height+1 carries.
+// results list with its inclusion proof, the records list's root and the
+// app hash the header at Height+1 carries.
 type ResultsSnapshot struct {
-	Height  uint64
-	Results Results
-	Index   int
-	Proof   consensus.Proof
-	AppHash consensus.Hash
+	Height      uint64
+	Results     Results
+	Index       int
+	Proof       consensus.Proof
+	RecordsRoot consensus.Hash
+	AppHash     consensus.Hash
 }
 
 // Snapshot returns a ballot's results with their proof.
@@ -280,8 +350,9 @@ func (s *KVState) Snapshot(id consensus.Hash) (ResultsSnapshot, bool, error) {
 	if err != nil {
 		return ResultsSnapshot{}, false, err
 	}
+	records := s.records.Root()
 	return ResultsSnapshot{Height: s.height, Results: *s.results[id].clone(), Index: kb.index, Proof: p,
-		AppHash: AppHashOf(s.list.Root())}, true, nil
+		RecordsRoot: records, AppHash: AppHashOf(s.list.Root(), records)}, true, nil
 }
 
 // ClosingIn returns the ballots whose closing time is in (from, to].

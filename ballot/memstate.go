@@ -14,6 +14,8 @@ type MemState struct {
 	results map[consensus.Hash]*Results
 	keyring map[consensus.Hash]*Keyring
 	list    *consensus.MerkleList
+	records *consensus.MerkleList
+	entries map[consensus.Hash]uint64
 	height  uint64
 	appHash consensus.Hash
 }
@@ -29,7 +31,9 @@ func NewMemState() *MemState {
 		results: make(map[consensus.Hash]*Results),
 		keyring: make(map[consensus.Hash]*Keyring),
 		list:    consensus.NewMerkleList(nil),
-		appHash: AppHash(nil),
+		records: consensus.NewMerkleList(nil),
+		entries: make(map[consensus.Hash]uint64),
+		appHash: EmptyAppHash(),
 	}
 }
 
@@ -81,11 +85,21 @@ func (m *MemState) BallotIndex(id consensus.Hash) (int, bool) {
 // ResultsList implements State.
 func (m *MemState) ResultsList() *consensus.MerkleList { return m.list }
 
+// RecordsList implements State.
+func (m *MemState) RecordsList() *consensus.MerkleList { return m.records }
+
+// BallotEntry implements State.
+func (m *MemState) BallotEntry(id consensus.Hash) (uint64, bool) {
+	e, ok := m.entries[id]
+	return e, ok
+}
+
 // Apply writes an update made by a Batch over m.
 func (m *MemState) Apply(u *Update) {
 	for k, b := range u.Ballots {
 		m.ballots[b.ID] = b
 		m.index[b.ID] = u.FirstIndex + k
+		m.entries[b.ID] = u.BallotEntries[k]
 	}
 	for s, r := range u.Voters {
 		m.voters[s] = r
@@ -98,6 +112,9 @@ func (m *MemState) Apply(u *Update) {
 	}
 	if u.ResultsEdit != nil {
 		m.list.Apply(u.ResultsEdit)
+	}
+	if u.RecordsEdit != nil {
+		m.records.Apply(u.RecordsEdit)
 	}
 	m.height = u.Height
 	m.appHash = u.AppHash

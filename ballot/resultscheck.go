@@ -13,13 +13,15 @@ var ErrResultsUnproven = errors.New("results not proven")
 
 // ResultsClaim is what a node serves of a ballot's results: the results
 // at Height, the ballot's leaf Index in the results list with its Proof,
-// and the AppHash the proof leads to (the header at Height+1 carries it).
+// the root of the records list beside it, and the AppHash they lead to
+// (the header at Height+1 carries it).
 type ResultsClaim struct {
-	Height  uint64
-	Results Results
-	Index   int
-	Proof   consensus.Proof
-	AppHash consensus.Hash
+	Height      uint64
+	Results     Results
+	Index       int
+	Proof       consensus.Proof
+	RecordsRoot consensus.Hash
+	AppHash     consensus.Hash
 }
 
 // CheckResults checks claimed results of ballot id with n choices: the
@@ -41,7 +43,7 @@ func CheckResults(chain consensus.Chain, vals *consensus.ValidatorSet, id consen
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrResultsUnproven, err)
 	}
-	if AppHashOf(root) != c.AppHash {
+	if AppHashOf(root, c.RecordsRoot) != c.AppHash {
 		return 0, fmt.Errorf("%w: the results do not prove into app hash %s", ErrResultsUnproven, c.AppHash.Short())
 	}
 	if next == nil {

@@ -1,6 +1,7 @@
 package ballot
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -23,6 +24,9 @@ type VoterRecord struct {
 	// Sealed is the cast's sealed choice in a sealed ballot (Choice is
 	// then 0): what the count decrypts.
 	Sealed []byte `cbor:"7,keyasint,omitempty" json:"sealed,omitempty"`
+	// Entry is the record's place in the records list (docs/PROTOCOL.md
+	// §14), given when the key first casts in the ballot.
+	Entry uint64 `cbor:"8,keyasint" json:"-"`
 }
 
 // Results are the counts of a ballot: one per choice, each voter key
@@ -84,31 +88,40 @@ type State interface {
 	// the order the ballots were created. A Batch edits it without
 	// changing it; the owner of the state applies the edit with the block.
 	ResultsList() *consensus.MerkleList
+	// RecordsList is the Merkle list of every other state record (ballot
+	// records, voter records, keyrings) in the order they were created,
+	// edited and applied as ResultsList.
+	RecordsList() *consensus.MerkleList
+	// BallotEntry returns the place of a ballot's record in the records
+	// list (a sealed ballot's keyring follows it).
+	BallotEntry(id consensus.Hash) (entry uint64, found bool)
 }
 
-// DomainResults separates the app hash from every other hash.
-const DomainResults = "cocorico/v1/results"
+// DomainState separates the app hash from every other hash.
+const DomainState = "cocorico/v2/state"
 
 // ResultsLeaf returns the leaf of a ballot's results in the results list:
 // the RFC 6962 leaf hash of their canonical bytes.
 func ResultsLeaf(r *Results) consensus.Hash { return consensus.LeafHash(canon.MustMarshal(r)) }
 
-// AppHashOf returns the app hash of a results list's root:
-// SHA-256("cocorico/v1/results" ‖ root). docs/PROTOCOL.md §14.
-func AppHashOf(root consensus.Hash) consensus.Hash {
-	return consensus.Sum([]byte(DomainResults), root[:])
+// RecordLeaf returns the leaf of a state record in the records list: the
+// RFC 6962 leaf hash of its state key followed by its canonical bytes.
+func RecordLeaf(key, value []byte) consensus.Hash {
+	buf := make([]byte, 0, len(key)+len(value))
+	return consensus.LeafHash(append(append(buf, key...), value...))
 }
 
-// AppHash returns the app hash of every ballot's results given in the
-// order the ballots were created: the RFC 6962 root of their leaves,
-// under the results domain. (Nodes keep the list and update it; this is
-// the definition, for tools and tests.)
-func AppHash(inCreationOrder []Results) consensus.Hash {
-	leaves := make([]consensus.Hash, len(inCreationOrder))
-	for i := range inCreationOrder {
-		leaves[i] = ResultsLeaf(&inCreationOrder[i])
-	}
-	return AppHashOf(consensus.NewMerkleList(leaves).Root())
+// AppHashOf returns the app hash of a state whose results list has root
+// results and whose records list has root records:
+// SHA-256("cocorico/v2/state" ‖ results ‖ records). docs/PROTOCOL.md §14.
+func AppHashOf(results, records consensus.Hash) consensus.Hash {
+	return consensus.Sum([]byte(DomainState), results[:], records[:])
+}
+
+// EmptyAppHash is the app hash of a chain with no ballot.
+func EmptyAppHash() consensus.Hash {
+	empty := consensus.MerkleRootOfNodes(nil)
+	return AppHashOf(empty, empty)
 }
 
 // Checked is a transaction that passed the stateless checks and is ready
@@ -168,9 +181,21 @@ type Update struct {
 	Replaced []consensus.Hash
 	// AppHash commits to the results after this block.
 	AppHash consensus.Hash
-	// Results is the edit of the results list this block makes: the
+	// ResultsEdit is the edit of the results list this block makes: the
 	// state's owner applies it with the update.
 	ResultsEdit *consensus.MerkleEdit
+	// BallotEntries are the places of the new ballots' records in the
+	// records list, one per Ballots.
+	BallotEntries []uint64
+	// NewRecords are the state keys of the records the block creates, in
+	// creation order: the k-th takes the place FirstEntry+k in the
+	// records list.
+	NewRecords [][]byte
+	FirstEntry uint64
+	// RecordsEdit is the edit of the records list this block makes.
+	RecordsEdit *consensus.MerkleEdit
+	// writes are the update's key-value writes, made by Finish.
+	writes []KV
 }
 
 // Batch applies the transactions of one block, in order, over a State:
@@ -249,7 +274,9 @@ func (b *Batch) addBallot(nb *Ballot) error {
 		return err
 	}
 	b.up.Ballots = append(b.up.Ballots, nb)
+	b.up.BallotEntries = append(b.up.BallotEntries, b.newRecord(ballotKey(nb.ID)))
 	if nb.Def.Tally == TallySealed {
+		b.newRecord(keyringKey(nb.ID))
 		b.up.Results[nb.ID] = &Results{BallotID: nb.ID, Sealed: true}
 		b.up.Keyrings[nb.ID] = &Keyring{BallotID: nb.ID}
 		return nil
@@ -335,9 +362,12 @@ func (b *Batch) addCast(tx *Checked) error {
 		return err
 	}
 	casts := uint32(1)
+	entry := prev.Entry
 	if had {
 		b.up.Replaced = append(b.up.Replaced, prev.CastID)
 		casts = prev.Casts + 1
+	} else {
+		entry = b.newRecord(voterKey(slot))
 	}
 	switch {
 	case c.Sealed != nil && !had:
@@ -349,8 +379,16 @@ func (b *Batch) addCast(tx *Checked) error {
 		res.Counts[c.Choice]++
 	}
 	res.Casts++
-	b.up.Voters[slot] = VoterRecord{Seq: c.Seq, Choice: c.Choice, CastID: tx.ID, Height: b.height, Casts: casts, Time: b.time, Sealed: c.Sealed}
+	b.up.Voters[slot] = VoterRecord{Seq: c.Seq, Choice: c.Choice, CastID: tx.ID, Height: b.height, Casts: casts, Time: b.time, Sealed: c.Sealed, Entry: entry}
 	return nil
+}
+
+// newRecord gives the next place in the records list to a record the
+// block creates.
+func (b *Batch) newRecord(key []byte) uint64 {
+	e := uint64(b.state.RecordsList().Len() + len(b.up.NewRecords))
+	b.up.NewRecords = append(b.up.NewRecords, key)
+	return e
 }
 
 // results returns the batch's working copy of a ballot's results.
@@ -382,17 +420,19 @@ func CheckOpen(d *Definition, t int64) error {
 }
 
 // Finish computes the app hash after the batch and returns the update.
-// It costs O(k log n) for k ballots touched among n: only their leaves of
-// the results list change. The batch must not be used afterwards.
+// It costs O(k log n) for k records touched among n: only their leaves of
+// the results and records lists change. The batch must not be used
+// afterwards.
 func (b *Batch) Finish() (*Update, error) {
-	list := b.state.ResultsList()
-	e := list.Edit()
-	b.up.FirstIndex = list.Len()
-	fresh := make(map[consensus.Hash]bool, len(b.up.Ballots))
-	for _, nb := range b.up.Ballots {
+	u := &b.up
+	results := b.state.ResultsList()
+	re := results.Edit()
+	u.FirstIndex = results.Len()
+	fresh := make(map[consensus.Hash]bool, len(u.Ballots))
+	for _, nb := range u.Ballots {
 		fresh[nb.ID] = true
 	}
-	for id, r := range b.up.Results {
+	for id, r := range u.Results {
 		if fresh[id] {
 			continue
 		}
@@ -400,12 +440,60 @@ func (b *Batch) Finish() (*Update, error) {
 		if !found {
 			return nil, fmt.Errorf("ballot %s has results but no place in the results list", id.Short())
 		}
-		e.Set(i, ResultsLeaf(r))
+		re.Set(i, ResultsLeaf(r))
 	}
-	for _, nb := range b.up.Ballots {
-		e.Append(ResultsLeaf(b.up.Results[nb.ID]))
+	for _, nb := range u.Ballots {
+		re.Append(ResultsLeaf(u.Results[nb.ID]))
 	}
-	b.up.AppHash = AppHashOf(e.Root())
-	b.up.ResultsEdit = e
-	return &b.up, nil
+
+	// Every record written, as bytes once, for the leaves and the store.
+	records := b.state.RecordsList()
+	ve := records.Edit()
+	u.FirstEntry = uint64(records.Len())
+	writes := make([]KV, 0, len(u.Ballots)+2*len(u.Voters)+len(u.Results)+len(u.Keyrings))
+	values := make(map[string][]byte, len(u.NewRecords))
+	record := func(key []byte, entry uint64, value []byte) {
+		writes = append(writes, KV{key, value})
+		if entry < u.FirstEntry {
+			ve.Set(int(entry), RecordLeaf(key, value))
+		} else {
+			values[string(key)] = value
+		}
+	}
+	for k, nb := range u.Ballots {
+		record(ballotKey(nb.ID), u.BallotEntries[k], canon.MustMarshal(BallotRecord{nb.Def, u.Height, uint64(u.FirstIndex + k), u.BallotEntries[k]}))
+	}
+	for s, r := range u.Voters {
+		record(voterKey(s), r.Entry, canon.MustMarshal(r))
+	}
+	for id, k := range u.Keyrings {
+		entry, found := b.BallotEntry(id)
+		if !found {
+			return nil, fmt.Errorf("keyring of ballot %s has no place in the records list", id.Short())
+		}
+		record(keyringKey(id), entry+1, canon.MustMarshal(k))
+	}
+	for k, key := range u.NewRecords {
+		ve.Append(RecordLeaf(key, values[string(key)]))
+		writes = append(writes, KV{EntryKey(u.FirstEntry + uint64(k)), key})
+	}
+	for id, r := range u.Results {
+		writes = append(writes, KV{resultsKey(id), canon.MustMarshal(r)})
+	}
+	slices.SortFunc(writes, func(a, b KV) int { return bytes.Compare(a.Key, b.Key) })
+	u.writes = writes
+	u.AppHash = AppHashOf(re.Root(), ve.Root())
+	u.ResultsEdit, u.RecordsEdit = re, ve
+	return u, nil
+}
+
+// BallotEntry returns the place in the records list of a ballot of the
+// state or defined earlier in this batch.
+func (b *Batch) BallotEntry(id consensus.Hash) (uint64, bool) {
+	for k, nb := range b.up.Ballots {
+		if nb.ID == id {
+			return b.up.BallotEntries[k], true
+		}
+	}
+	return b.state.BallotEntry(id)
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
-	"github.com/cocorico/node/consensus"
 )
 
 func TestEachVoterKeyCountsOnceWithItsLatestCast(t *testing.T) {
@@ -136,24 +135,33 @@ func TestDefinitionRulesInTheTransition(t *testing.T) {
 	}
 }
 
-func TestAppHashIsAFunctionOfTheResultsAlone(t *testing.T) {
-	// Two histories reaching the same counts by different paths.
+func TestAppHashCommitsToTheVoterRecordsNotOnlyToTheResults(t *testing.T) {
+	// Two histories reaching the same counts by different paths: the same
+	// results, but not the same voter records (heights, times, order).
 	e := ballottest.NewElection(ballottest.Options{Revote: true, Seed: 37})
-	a, b := ballot.NewMemState(), ballot.NewMemState()
-	applyBlock(t, a, 1, 1000, e.DefinitionTx())
-	applyBlock(t, b, 1, 1000, e.DefinitionTx())
+	a, b, c := ballot.NewMemState(), ballot.NewMemState(), ballot.NewMemState()
+	for _, st := range []*ballot.MemState{a, b, c} {
+		applyBlock(t, st, 1, 1000, e.DefinitionTx())
+	}
 	v1, v2 := e.NewVoter(), e.NewVoter()
-	applyBlock(t, a, 2, 2000, ballottest.Checked(e.Cast(v1, 1, 0)), ballottest.Checked(e.Cast(v2, 1, 1)))
-	applyBlock(t, b, 2, 2000, ballottest.Checked(e.Cast(v2, 1, 1)))
-	applyBlock(t, b, 3, 3000, ballottest.Checked(e.Cast(v1, 1, 0)))
-	if a.AppHash() != b.AppHash() {
-		t.Fatal("same results, different app hash")
+	c1, c2 := ballottest.Checked(e.Cast(v1, 1, 0)), ballottest.Checked(e.Cast(v2, 1, 1))
+	applyBlock(t, a, 2, 2000, c1, c2)
+	applyBlock(t, c, 2, 2000, c1, c2)
+	applyBlock(t, b, 2, 2000, c2)
+	applyBlock(t, b, 3, 3000, c1)
+	ra, _, _ := a.Results(e.Ballot.ID)
+	rb, _, _ := b.Results(e.Ballot.ID)
+	if ballot.ResultsLeaf(&ra) != ballot.ResultsLeaf(&rb) {
+		t.Fatal("the two histories should reach the same results")
+	}
+	if a.AppHash() == b.AppHash() {
+		t.Fatal("different voter records, same app hash: a snapshot's records could not be checked")
+	}
+	if a.AppHash() != c.AppHash() {
+		t.Fatal("the same blocks gave two app hashes")
 	}
 	applyBlock(t, a, 3, 5000, ballottest.Checked(e.Cast(v1, 2, 2)))
-	if a.AppHash() == b.AppHash() {
+	if a.AppHash() == c.AppHash() {
 		t.Fatal("different results, same app hash")
-	}
-	if ballot.AppHash(nil) == (consensus.Hash{}) {
-		t.Fatal("the empty state has the zero app hash")
 	}
 }

@@ -78,3 +78,28 @@ func BenchmarkMerkleListSetOneOf100000(b *testing.B) {
 		m.Apply(e)
 	}
 }
+
+func TestSubtreeRootsFoldToTheListRootForEverySizeAndSubtreeHeight(t *testing.T) {
+	for n := 0; n <= 70; n++ {
+		leaves := make([]Hash, n)
+		for i := range leaves {
+			leaves[i] = LeafHash([]byte{byte(i), byte(n)})
+		}
+		m := NewMerkleList(leaves)
+		for c := 0; c <= 8; c++ {
+			roots := m.SubtreeRoots(c)
+			if want := (n + (1 << c) - 1) >> c; len(roots) != want {
+				t.Fatalf("n=%d c=%d: %d subtree roots, want %d", n, c, len(roots), want)
+			}
+			if got := MerkleRootOfNodes(roots); got != m.Root() {
+				t.Fatalf("n=%d c=%d: the subtree roots fold to %s, the list's root is %s", n, c, got.Short(), m.Root().Short())
+			}
+			for j, r := range roots {
+				lo, hi := j<<c, min((j+1)<<c, n)
+				if sub := NewMerkleList(leaves[lo:hi]).Root(); sub != r {
+					t.Fatalf("n=%d c=%d: subtree %d is not the tree of leaves %d..%d", n, c, j, lo, hi)
+				}
+			}
+		}
+	}
+}

@@ -64,7 +64,7 @@ func (n *Node) VerifiedResults(ctx context.Context, g *consensus.Genesis, id con
 	default:
 		next, commit = &blk.Header, blk.Commit
 	}
-	claim := &ballot.ResultsClaim{Height: v.Height, Results: res, Index: v.Index, Proof: v.Proof, AppHash: v.AppHash}
+	claim := &ballot.ResultsClaim{Height: v.Height, Results: res, Index: v.Index, Proof: v.Proof, RecordsRoot: v.RecordsRoot, AppHash: v.AppHash}
 	signers, err := ballot.CheckResults(rules.Chain, g.ValidatorSet(), id, len(b.Def.Choices), claim, next, commit)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.base, err)

@@ -13,11 +13,12 @@ import (
 
 // resultsJSON is the part of GET /v1/ballots/{id}/results the check reads.
 type resultsJSON struct {
-	Height  uint64          `json:"height"`
-	Results ballot.Results  `json:"results"`
-	Index   int             `json:"index"`
-	Proof   consensus.Proof `json:"proof"`
-	AppHash consensus.Hash  `json:"app_hash"`
+	Height      uint64          `json:"height"`
+	Results     ballot.Results  `json:"results"`
+	Index       int             `json:"index"`
+	Proof       consensus.Proof `json:"proof"`
+	RecordsRoot consensus.Hash  `json:"records_root"`
+	AppHash     consensus.Hash  `json:"app_hash"`
 }
 
 // blockJSON is the part of GET /v1/blocks/{h} the check reads.
@@ -51,7 +52,7 @@ func (c *client) verifyResults(args []js.Value) (any, error) {
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
-	claim := &ballot.ResultsClaim{Height: r.Height, Results: r.Results, Index: r.Index, Proof: r.Proof, AppHash: r.AppHash}
+	claim := &ballot.ResultsClaim{Height: r.Height, Results: r.Results, Index: r.Index, Proof: r.Proof, RecordsRoot: r.RecordsRoot, AppHash: r.AppHash}
 	out := resultsCheckView{Validators: len(g.Validators)}
 	nb, err := strArg(args, 4)
 	if err != nil {
