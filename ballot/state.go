@@ -448,7 +448,7 @@ func (b *Batch) Finish() (*Update, error) {
 
 	// Every record written, as bytes once, for the leaves and the store.
 	records := b.state.RecordsList()
-	ve := records.Edit()
+	ve := records.EditSized(len(u.Voters) + len(u.NewRecords) + len(u.Keyrings))
 	u.FirstEntry = uint64(records.Len())
 	writes := make([]KV, 0, len(u.Ballots)+2*len(u.Voters)+len(u.Results)+len(u.Keyrings))
 	values := make(map[string][]byte, len(u.NewRecords))

@@ -3,6 +3,7 @@ package consensus
 import (
 	"crypto/sha256"
 	"fmt"
+	"math/bits"
 	"slices"
 )
 
@@ -90,8 +91,17 @@ func MerkleRootOfNodes(nodes []Hash) Hash {
 }
 
 // Edit starts an overlay of changes over m.
-func (m *MerkleList) Edit() *MerkleEdit {
-	return &MerkleEdit{base: m, n: m.Len(), over: map[nodeKey]Hash{}}
+func (m *MerkleList) Edit() *MerkleEdit { return m.EditSized(0) }
+
+// EditSized starts an overlay for about changes leaf changes, with room
+// for the nodes they will change (a block's edit then never regrows its
+// table: about k·(log n − log k + 2) nodes for k changes among n).
+func (m *MerkleList) EditSized(changes int) *MerkleEdit {
+	nodes := 0
+	if changes > 0 {
+		nodes = changes * (max(bits.Len(uint(m.Len()+changes))-bits.Len(uint(changes)), 0) + 2)
+	}
+	return &MerkleEdit{base: m, n: m.Len(), over: make(map[nodeKey]Hash, nodes)}
 }
 
 // Apply makes e's changes m's own. e must be an edit of m, made since m
