@@ -3,8 +3,9 @@
 // resource manager), go-libp2p-pubsub gossipsub topics for casts,
 // consensus messages, final blocks and volunteers' attestations and
 // alarms, with a validator on each, peer
-// scoring, a request/response stream protocol for block sync, and peer
-// discovery (bootstrap peers and mDNS).
+// scoring, request/response stream protocols for block sync and for state
+// sync snapshots (the wire format of each heads sync.go and snapshot.go),
+// and peer discovery (bootstrap peers and mDNS).
 //
 // A Host has a life of its own, from New to Close (Run closes it when it
 // returns): the gossip router and every goroutine the host starts

@@ -28,7 +28,7 @@ const (
 // the genesis hash's first bytes keep two chains with one id apart.
 type topicNames struct {
 	casts, consensus, final, witness, mdns string
-	sync                                   protocol.ID
+	sync, snapshot                         protocol.ID
 }
 
 func newTopicNames(g *consensus.Genesis) topicNames {
@@ -39,6 +39,7 @@ func newTopicNames(g *consensus.Genesis) topicNames {
 		final:     base + "/blocks/1",
 		witness:   base + "/attestations/1",
 		sync:      protocol.ID(base + "/sync/1"),
+		snapshot:  protocol.ID(base + "/snapshot/1"),
 		mdns:      "cocorico-" + g.ChainID,
 	}
 }

@@ -87,6 +87,8 @@ type Host struct {
 	dialing sync.Map // peer.ID → true while a bootstrap dial is in flight
 	pulling sync.Map // peer.ID → true while a message pull is in flight
 
+	snap snapshots // the snapshot source served, and the strike table
+
 	mu      sync.Mutex
 	heights map[peer.ID]uint64 // the last height each peer announced or told
 
@@ -162,6 +164,7 @@ func New(cfg Config, handler Handler) (*Host, error) {
 		return nil, err
 	}
 	h.SetStreamHandler(x.syncProtocol(), x.serveSync)
+	h.SetStreamHandler(x.names.snapshot, x.serveSnapshot)
 	if cfg.MDNS {
 		x.mdns = mdns.NewMdnsService(h, x.names.mdns, mdnsNotifee{x})
 		if err := x.mdns.Start(); err != nil {

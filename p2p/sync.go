@@ -125,11 +125,18 @@ func (x *Host) FetchBlocks(ctx context.Context, p peer.ID, from uint64, count in
 }
 
 // request opens a sync stream to p, writes req and returns the reader of
-// the answer, and done to call when it is read. The stream ends with ctx:
-// its deadline is the stream's, and its cancellation resets the stream,
-// so that a read in progress returns at once.
+// the answer, and done to call when it is read.
 func (x *Host) request(ctx context.Context, p peer.ID, req SyncRequest) (r *bufio.Reader, done func(), err error) {
-	s, err := x.h.NewStream(ctx, p, x.names.sync)
+	return x.ask(ctx, p, x.names.sync, req, maxSyncResponse+1<<20)
+}
+
+// ask opens a stream of protocol proto to p, writes req as one frame,
+// closes its writing side and returns the reader of the answer, which
+// reads at most limit bytes, and done to call when it is read. The stream
+// ends with ctx: its deadline is the stream's, and its cancellation resets
+// the stream, so that a read in progress returns at once.
+func (x *Host) ask(ctx context.Context, p peer.ID, proto protocol.ID, req any, limit int64) (r *bufio.Reader, done func(), err error) {
+	s, err := x.h.NewStream(ctx, p, proto)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -151,14 +158,18 @@ func (x *Host) request(ctx context.Context, p peer.ID, req SyncRequest) (r *bufi
 		return nil, nil, err
 	}
 	s.CloseWrite()
-	return bufio.NewReader(io.LimitReader(s, maxSyncResponse+1<<20)), done, nil
+	return bufio.NewReader(io.LimitReader(s, limit)), done, nil
 }
 
 // SyncPeers returns the connected peers that speak the sync protocol.
-func (x *Host) SyncPeers() []peer.ID {
+func (x *Host) SyncPeers() []peer.ID { return x.peersSpeaking(x.names.sync) }
+
+// peersSpeaking returns the connected peers that, as identify told, speak
+// protocol proto.
+func (x *Host) peersSpeaking(proto protocol.ID) []peer.ID {
 	var out []peer.ID
 	for _, p := range x.h.Network().Peers() {
-		if protos, err := x.h.Peerstore().SupportsProtocols(p, x.names.sync); err == nil && len(protos) > 0 {
+		if protos, err := x.h.Peerstore().SupportsProtocols(p, proto); err == nil && len(protos) > 0 {
 			out = append(out, p)
 		}
 	}
