@@ -132,8 +132,38 @@ var _ State = (*KVState)(nil)
 // (a state synced from a snapshot is checked by this too: the app hash
 // of what it reads must be the one the validators signed).
 func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
-	s := &KVState{kv: kv, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{},
+	s := emptyKVState(r, kv, height)
+	if err := s.load(kv, height); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func emptyKVState(r Rules, kv KVReader, height uint64) *KVState {
+	return &KVState{kv: kv, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{},
 		keyrings: map[consensus.Hash]*Keyring{}}
+}
+
+// Reload reads the state again from its store, after the block at
+// height: for a node whose store was just filled from a snapshot. The
+// state is the same object, so that those holding it see the new one.
+// The caller is the goroutine that applies blocks.
+func (s *KVState) Reload(height uint64) error {
+	fresh := emptyKVState(s.rules, s.kv, height)
+	if err := fresh.load(s.kv, height); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.height, s.ballots, s.results, s.keyrings = fresh.height, fresh.ballots, fresh.results, fresh.keyrings
+	s.order, s.closing, s.list, s.records = fresh.order, fresh.closing, fresh.list, fresh.records
+	return nil
+}
+
+// load reads every ballot, results, keyring and record from kv into s,
+// which nobody else holds yet.
+func (s *KVState) load(kv KVReader, height uint64) error {
+	r := s.rules
 	var recs []BallotRecord
 	err := kv.Scan([]byte{prefixBallot}, func(k, v []byte) error {
 		var rec BallotRecord
@@ -144,35 +174,35 @@ func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	slices.SortFunc(recs, func(a, b BallotRecord) int { return cmp.Compare(a.Index, b.Index) })
 	var records recordLeaves
 	leaves := make([]consensus.Hash, len(recs))
 	for i, rec := range recs {
 		if rec.Index != uint64(i) {
-			return nil, fmt.Errorf("stored ballots: index %d at place %d: the state is damaged", rec.Index, i)
+			return fmt.Errorf("stored ballots: index %d at place %d: the state is damaged", rec.Index, i)
 		}
 		b, err := rec.Definition.Check(r)
 		if err != nil {
-			return nil, fmt.Errorf("stored ballot %d: %w", i, err)
+			return fmt.Errorf("stored ballot %d: %w", i, err)
 		}
 		v, found, err := kv.Get(resultsKey(b.ID))
 		if err != nil || !found {
-			return nil, fmt.Errorf("results of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
+			return fmt.Errorf("results of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
 		}
 		var res Results
 		if err := canon.Unmarshal(v, &res, 4096); err != nil || res.BallotID != b.ID || len(res.Counts) != len(b.Def.Choices) && !res.Sealed {
-			return nil, fmt.Errorf("stored results of %s: damaged (%v)", b.ID.Short(), err)
+			return fmt.Errorf("stored results of %s: damaged (%v)", b.ID.Short(), err)
 		}
 		if b.Def.Tally == TallySealed {
 			v, found, err := kv.Get(keyringKey(b.ID))
 			if err != nil || !found {
-				return nil, fmt.Errorf("keyring of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
+				return fmt.Errorf("keyring of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
 			}
 			var k Keyring
 			if err := canon.Unmarshal(v, &k, maxKeyringBytes); err != nil || k.BallotID != b.ID {
-				return nil, fmt.Errorf("stored keyring of %s: damaged (%v)", b.ID.Short(), err)
+				return fmt.Errorf("stored keyring of %s: damaged (%v)", b.ID.Short(), err)
 			}
 			s.keyrings[b.ID] = &k
 			records.set(rec.Entry+1, keyringKey(b.ID), v)
@@ -192,12 +222,10 @@ func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.records, err = records.list(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	s.records, err = records.list()
+	return err
 }
 
 // recordLeaves gathers the leaves of the records list as a scan finds
