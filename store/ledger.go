@@ -124,11 +124,7 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	opts.ensureDefaults()
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
-	po := &pebble.Options{Cache: cache}
-	// Bloom filters on every level: most point reads on the hot path miss
-	// (is this cast id already final? has this voter key voted?) and a
-	// filter answers them without reading a block.
-	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	po := ledgerPebbleOptions(cache)
 	l := &Ledger{opts: opts}
 	db, err := openPebble(dir, opts.FS, po, &l.corrupt, opts.Logger, opts.Fatal)
 	if err != nil {
@@ -140,6 +136,17 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
 	return l, nil
+}
+
+// ledgerPebbleOptions are the Pebble options of a ledger, and of the
+// read-only snapshots of it.
+func ledgerPebbleOptions(cache *pebble.Cache) *pebble.Options {
+	po := &pebble.Options{Cache: cache}
+	// Bloom filters on every level: most point reads on the hot path miss
+	// (is this cast id already final? has this voter key voted?) and a
+	// filter answers them without reading a block.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	return po
 }
 
 func (l *Ledger) init(genesis consensus.Hash) error {
