@@ -8,7 +8,7 @@ import (
 	"github.com/cocorico/node/consensus"
 )
 
-// State sync (docs/OPERATIONS.md §Home folder): a new node restores the
+// State sync (docs/OPERATIONS.md §Ledger): a new node restores the
 // application's state at a recent height h from a peer's snapshot
 // (BeginRestore, RestoreWrites many times, FinishRestore with block h),
 // follows the chain from h+1 with Commit, and fills blocks 1..h-1 in the

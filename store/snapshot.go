@@ -17,8 +17,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// Snapshots of the ledger for state sync (docs/OPERATIONS.md §Home
-// folder). A node keeps Pebble checkpoints of its ledger, each taken
+// Snapshots of the ledger for state sync (docs/OPERATIONS.md §Ledger). A
+// node keeps Pebble checkpoints of its ledger, each taken
 // between two blocks, in a folder of its own:
 //
 //	DIR/<height as 20 decimal digits>/   a checkpoint (Pebble files) and
