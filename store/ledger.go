@@ -19,6 +19,14 @@ import (
 //
 //	"m/genesis"         → genesis hash (32 bytes): the chain this ledger belongs to
 //	"m/height"          → last final height (8 bytes, big endian)
+//	"m/base"            → lowest height of the top range of blocks (8 bytes);
+//	                      absent = 1. A ledger restored from a snapshot at
+//	                      height h starts with base h
+//	"m/filled"          → blocks 1..filled are stored below the base (8
+//	                      bytes); absent = 0. Back-fill raises it until the
+//	                      gap closes, then base = 1 and filled = 0 again
+//	"m/restoring"       → present (empty value) while a state restore is
+//	                      under way: the state is partial
 //	"h/" ‖ height       → canonical header
 //	"t/" ‖ height ‖ i   → transaction i (4 bytes, big endian) of the block
 //	"c/" ‖ height       → canonical commit
@@ -27,6 +35,9 @@ import (
 var (
 	keyGenesis   = []byte("m/genesis")
 	keyHeight    = []byte("m/height")
+	keyBase      = []byte("m/base")
+	keyFilled    = []byte("m/filled")
+	keyRestoring = []byte("m/restoring")
 	prefixHeader = []byte("h/")
 	prefixTxs    = []byte("t/")
 	prefixCommit = []byte("c/")
@@ -50,6 +61,12 @@ type Options struct {
 	// write); it must not return. Default: exit with status 1 once the
 	// message is logged.
 	Fatal func(msg string)
+	// ResumeRestore opens a ledger whose state sync was interrupted (the
+	// "m/restoring" marker is there) instead of refusing it with
+	// ErrRestoreIncomplete. Such a ledger is at height 0 with a partial
+	// state: it refuses Commit, RestoreWrites and FinishRestore until
+	// BeginRestore, which deletes the partial state and starts again.
+	ResumeRestore bool
 }
 
 func (o *Options) ensureDefaults() {
@@ -72,11 +89,32 @@ type Ledger struct {
 	opts    Options
 	corrupt corruption
 	height  atomic.Uint64
-	mu      sync.Mutex // serialises Commit
+	// span is the stored range below the top one (base, filled); one
+	// pointer, so that a read sees both from the same write.
+	span atomic.Pointer[span]
+	mu   sync.Mutex // serialises Commit, the restore and Checkpoint
+	// restore is where a state restore stands; guarded by mu.
+	restore restoreState
+	fillMu  sync.Mutex // serialises Backfill
 
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// span says which blocks a ledger restored from a snapshot holds: 1..filled
+// and base..height; the heights in between are not back-filled yet. A
+// ledger synced from genesis, or whose gap has closed, has base 1 and
+// filled 0.
+type span struct{ base, filled uint64 }
+
+// restoreState is where a state restore stands.
+type restoreState int
+
+const (
+	restoreNone        restoreState = iota
+	restoreInterrupted              // marker found at Open (Options.ResumeRestore): BeginRestore first
+	restoreUnderWay                 // BeginRestore called, FinishRestore not yet
+)
 
 // Open opens or creates the ledger in dir for the chain whose genesis hash
 // is genesis. A ledger of another chain is refused with ErrOtherChain; a
@@ -86,11 +124,7 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	opts.ensureDefaults()
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
-	po := &pebble.Options{Cache: cache}
-	// Bloom filters on every level: most point reads on the hot path miss
-	// (is this cast id already final? has this voter key voted?) and a
-	// filter answers them without reading a block.
-	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	po := ledgerPebbleOptions(cache)
 	l := &Ledger{opts: opts}
 	db, err := openPebble(dir, opts.FS, po, &l.corrupt, opts.Logger, opts.Fatal)
 	if err != nil {
@@ -104,7 +138,19 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
+// ledgerPebbleOptions are the Pebble options of a ledger, and of the
+// read-only snapshots of it.
+func ledgerPebbleOptions(cache *pebble.Cache) *pebble.Options {
+	po := &pebble.Options{Cache: cache}
+	// Bloom filters on every level: most point reads on the hot path miss
+	// (is this cast id already final? has this voter key voted?) and a
+	// filter answers them without reading a block.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	return po
+}
+
 func (l *Ledger) init(genesis consensus.Hash) error {
+	l.span.Store(&span{base: 1})
 	stored, found, err := l.get(keyGenesis)
 	if err != nil {
 		return err
@@ -127,7 +173,43 @@ func (l *Ledger) init(genesis consensus.Hash) error {
 		return fmt.Errorf("%w: no height record", ErrCorrupt)
 	}
 	l.height.Store(binary.BigEndian.Uint64(h))
+	base, err := l.getHeight(keyBase, 1)
+	if err != nil {
+		return err
+	}
+	filled, err := l.getHeight(keyFilled, 0)
+	if err != nil {
+		return err
+	}
+	if base == 0 || filled >= base || (base > 1 && base > l.Height()) {
+		return fmt.Errorf("%w: base %d, filled %d at height %d", ErrCorrupt, base, filled, l.Height())
+	}
+	l.span.Store(&span{base: base, filled: filled})
+	_, restoring, err := l.get(keyRestoring)
+	if err != nil {
+		return err
+	}
+	if restoring {
+		if !l.opts.ResumeRestore {
+			return ErrRestoreIncomplete
+		}
+		l.restore = restoreInterrupted
+	}
 	return nil
+}
+
+// getHeight reads an 8-byte meta record; def when it is absent.
+func (l *Ledger) getHeight(key []byte, def uint64) (uint64, error) {
+	v, found, err := l.get(key)
+	switch {
+	case err != nil:
+		return 0, err
+	case !found:
+		return def, nil
+	case len(v) != 8:
+		return 0, fmt.Errorf("%w: %s record of %d bytes", ErrCorrupt, key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // Flush writes what the log holds into table files (Pebble's memtable
@@ -150,6 +232,9 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h := b.Header.Height
+	if l.restore != restoreNone {
+		return fmt.Errorf("commit block %d: %w", h, errRestoring)
+	}
 	if want := l.height.Load() + 1; h != want {
 		return fmt.Errorf("%w: got %d, want %d", ErrNotNext, h, want)
 	}
@@ -158,7 +243,23 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 	}
 	batch := l.db.NewBatch()
 	defer batch.Close()
-	hk := be64(h)
+	writeBlock(batch, b, c, txIDs)
+	for _, w := range writes {
+		batch.Set(cat(prefixState, w.Key), w.Value, nil)
+	}
+	batch.Set(keyHeight, be64(h), nil)
+	if err := batch.Commit(l.syncOpt()); err != nil {
+		return fmt.Errorf("commit block %d: %w", h, l.corrupt.wrap(err))
+	}
+	l.height.Store(h)
+	return nil
+}
+
+// writeBlock puts a block's header, commit, transactions and their index
+// into batch: what Commit, FinishRestore and Backfill write of a block.
+// The caller has checked len(txIDs) == len(b.Txs).
+func writeBlock(batch *pebble.Batch, b *consensus.Block, c *consensus.Commit, txIDs []consensus.Hash) {
+	hk := be64(b.Header.Height)
 	batch.Set(cat(prefixHeader, hk), b.Header.Encode(), nil)
 	batch.Set(cat(prefixCommit, hk), c.Encode(), nil)
 	for i, id := range txIDs {
@@ -166,19 +267,15 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 		batch.Set(cat(prefixTxs, loc), b.Txs[i], nil)
 		batch.Set(cat(prefixTx, id[:]), loc, nil)
 	}
-	for _, w := range writes {
-		batch.Set(cat(prefixState, w.Key), w.Value, nil)
-	}
-	batch.Set(keyHeight, hk, nil)
-	opt := pebble.Sync
+}
+
+// syncOpt is how a block's batch is committed: synced unless
+// Options.NoSync.
+func (l *Ledger) syncOpt() *pebble.WriteOptions {
 	if l.opts.NoSync {
-		opt = pebble.NoSync
+		return pebble.NoSync
 	}
-	if err := batch.Commit(opt); err != nil {
-		return fmt.Errorf("commit block %d: %w", h, l.corrupt.wrap(err))
-	}
-	l.height.Store(h)
-	return nil
+	return pebble.Sync
 }
 
 // KV is one write of the application's state.
@@ -186,8 +283,12 @@ type KV struct {
 	Key, Value []byte
 }
 
-// Header returns the header at height.
+// Header returns the header at height. A height in the back-fill gap
+// answers ErrNotBackfilled (which is also ErrNotFound).
 func (l *Ledger) Header(height uint64) (*consensus.Header, error) {
+	if l.inGap(height) {
+		return nil, fmt.Errorf("header %d: %w", height, ErrNotBackfilled)
+	}
 	v, found, err := l.get(cat(prefixHeader, be64(height)))
 	if err != nil {
 		return nil, err
@@ -202,7 +303,7 @@ func (l *Ledger) Header(height uint64) (*consensus.Header, error) {
 	return h, nil
 }
 
-// Block returns the block at height.
+// Block returns the block at height; ErrNotBackfilled in the back-fill gap.
 func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
 	h, err := l.Header(height)
 	if err != nil {
@@ -223,8 +324,12 @@ func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
 	return b, nil
 }
 
-// Tx returns transaction index of the block at height.
+// Tx returns transaction index of the block at height; ErrNotBackfilled
+// in the back-fill gap.
 func (l *Ledger) Tx(height uint64, index int) ([]byte, error) {
+	if l.inGap(height) {
+		return nil, fmt.Errorf("tx %d of block %d: %w", index, height, ErrNotBackfilled)
+	}
 	key := binary.BigEndian.AppendUint32(cat(prefixTxs, be64(height)), uint32(index))
 	v, found, err := l.get(key)
 	if err != nil {
@@ -236,8 +341,12 @@ func (l *Ledger) Tx(height uint64, index int) ([]byte, error) {
 	return v, nil
 }
 
-// CommitAt returns the commit of the block at height.
+// CommitAt returns the commit of the block at height; ErrNotBackfilled in
+// the back-fill gap.
 func (l *Ledger) CommitAt(height uint64) (*consensus.Commit, error) {
+	if l.inGap(height) {
+		return nil, fmt.Errorf("commit %d: %w", height, ErrNotBackfilled)
+	}
 	v, found, err := l.get(cat(prefixCommit, be64(height)))
 	if err != nil {
 		return nil, err
@@ -252,7 +361,8 @@ func (l *Ledger) CommitAt(height uint64) (*consensus.Commit, error) {
 	return c, nil
 }
 
-// TxLocation returns the height and index of a final transaction.
+// TxLocation returns the height and index of a final transaction. A
+// transaction of a block not back-filled yet is not indexed: ErrNotFound.
 func (l *Ledger) TxLocation(id consensus.Hash) (height uint64, index int, err error) {
 	v, found, err := l.get(cat(prefixTx, id[:]))
 	if err != nil {
