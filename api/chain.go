@@ -25,6 +25,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 		SyncedBlocksPerSec: info.SyncedBlocksPerSec,
 		SyncedCastsPerSec:  info.SyncedCastsPerSec,
+		LedgerBase:         info.LedgerBase,
+		Snapshots:          info.Snapshots,
+	}
+	if v.Snapshots == nil {
+		v.Snapshots = []uint64{} // a list has one JSON form
 	}
 	v.Alarms = len(s.cfg.Witnesses.Alarms())
 	for i, val := range g.Validators {

@@ -80,6 +80,12 @@ type NodeInfo struct {
 	// over the last few seconds (a volunteer catching up).
 	SyncedBlocksPerSec float64 `json:"synced_blocks_per_sec"`
 	SyncedCastsPerSec  float64 `json:"synced_casts_per_sec"`
+	// LedgerBase is the lowest height of the ledger's newest run of
+	// blocks: 1 when it holds every block; a node that joined by state
+	// sync has the snapshot's height until its back-fill ends.
+	LedgerBase uint64 `json:"ledger_base"`
+	// Snapshots are the heights of the state snapshots the node serves.
+	Snapshots []uint64 `json:"snapshots"`
 }
 
 // Config configures a Server.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/canon"
 	"github.com/cocorico/node/store"
@@ -33,6 +34,7 @@ func (h Home) GenesisPath() string  { return filepath.Join(string(h), "genesis.j
 func (h Home) ConfigPath() string   { return filepath.Join(string(h), "config.json") }
 func (h Home) LedgerDir() string    { return filepath.Join(string(h), "data", "ledger") }
 func (h Home) ConsensusDir() string { return filepath.Join(string(h), "data", "consensus") }
+func (h Home) SnapshotsDir() string { return filepath.Join(string(h), "data", "snapshots") }
 
 // FileConfig is config.json: what `cocorico testnet` writes for each node.
 type FileConfig struct {
@@ -131,6 +133,33 @@ type Config struct {
 	// RefillTimeout bounds the wait for peers to give back final blocks
 	// missing from the ledger at start; default 2 minutes.
 	RefillTimeout time.Duration
+	// Snapshots configures the state snapshots the node takes and serves
+	// to nodes joining by state sync (docs/PROTOCOL.md §21).
+	Snapshots SnapshotConfig
+	// FullVerify makes a volunteer with an empty ledger replay every block
+	// from genesis instead of joining from a peer's snapshot.
+	FullVerify bool
+	// StateSyncWait is how long a volunteer with an empty ledger looks for
+	// a snapshot before it replays from genesis; default 20 s.
+	StateSyncWait time.Duration
+}
+
+// SnapshotConfig configures state snapshots.
+type SnapshotConfig struct {
+	// Interval: a snapshot after every block whose height is a multiple
+	// of it; default 1,000; negative: none taken or served.
+	Interval int64
+	// Keep is how many snapshots are kept; default 2.
+	Keep int
+	// MaxBytes bounds their size on disk (hard links counted in full);
+	// default 20 GiB.
+	MaxBytes int64
+	// ChunkBits: chunks of 2^ChunkBits leaves; default
+	// ballot.SnapshotChunkBits (12), at least 4, at most 16.
+	ChunkBits uint8
+	// TestCorruptChunks is fault injection for tests: the node serves
+	// every chunk with a byte changed (its peers must find out).
+	TestCorruptChunks bool
 }
 
 // P2PConfig configures the peer network.
@@ -193,6 +222,24 @@ func (c *Config) validate() error {
 	}
 	if c.RefillTimeout == 0 {
 		c.RefillTimeout = 2 * time.Minute
+	}
+	if c.StateSyncWait == 0 {
+		c.StateSyncWait = 20 * time.Second
+	}
+	if c.Snapshots.Interval == 0 {
+		c.Snapshots.Interval = 1000
+	}
+	if c.Snapshots.ChunkBits == 0 {
+		c.Snapshots.ChunkBits = ballot.SnapshotChunkBits
+	}
+	if c.Snapshots.ChunkBits < 4 || c.Snapshots.ChunkBits > 16 {
+		return fmt.Errorf("node: snapshot chunks of 2^%d leaves: want 2^4 to 2^16", c.Snapshots.ChunkBits)
+	}
+	if c.Snapshots.Keep <= 0 {
+		c.Snapshots.Keep = 2
+	}
+	if c.Snapshots.MaxBytes <= 0 {
+		c.Snapshots.MaxBytes = 20 << 30
 	}
 	if c.P2P.MaxPeers == 0 {
 		c.P2P.MaxPeers = 64

@@ -49,6 +49,8 @@ type DevnetConfig struct {
 	// App are the chain's ballot rules; zero: consensus.DefaultAppParams
 	// (the devnet's organizer is added to them).
 	App consensus.AppParams
+	// SnapshotInterval is every node's state-snapshot interval (Config.Snapshots); 0: the default.
+	SnapshotInterval int64
 }
 
 // DevnetInfo is devnet.json (docs/CONTRACT.md).
@@ -226,7 +228,7 @@ func (d *Devnet) open(g *consensus.Genesis) error {
 			return err
 		}
 		cfg := Config{Home: h, Genesis: g, Key: k, Name: name, APIAddr: d.port(i),
-			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof}
+			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof, Snapshots: SnapshotConfig{Interval: d.cfg.SnapshotInterval}}
 		// Every devnet node listens on loopback, so that a volunteer can
 		// join it (cocorico init, then node --bootstrap with its address).
 		cfg.P2P = P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}

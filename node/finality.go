@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus/driver"
 	"github.com/cocorico/node/p2p"
 )
@@ -23,6 +24,8 @@ type finality struct {
 	state  driver.Storage // a validator's consensus state
 	plan   startPlan
 	ready  chan struct{} // closed once the node may serve and sign
+	// stateSync: the node joins from a snapshot before it follows
+	stateSync bool
 }
 
 // newFinality runs the start-up check, then builds the peer network when
@@ -52,6 +55,15 @@ func (n *Node) newFinality() (*finality, error) {
 		}
 		e.net.host = host
 		n.net = e.net
+		if n.snaps != nil {
+			host.ServeSnapshots(&snapshotSource{n: n, manifests: map[uint64]*ballot.Manifest{}})
+		}
+		// A volunteer with an empty ledger joins by state sync: the
+		// follower waits for it.
+		e.stateSync = n.role == RoleVolunteer && !n.cfg.FullVerify && n.ledger.Height() == 0
+		if !e.stateSync {
+			close(e.net.joined)
+		}
 	}
 	if n.role == RoleValidator && e.plan == (startPlan{}) {
 		if err := e.startDriver(); err != nil {
@@ -112,6 +124,21 @@ func (e *finality) Run(ctx context.Context) error {
 		g.Go(func() error { return e.net.run(ctx) })
 	}
 	g.Go(func() error {
+		if e.stateSync {
+			if err := e.net.stateSync(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				e.n.logger.Warn("state sync: replaying every block from genesis instead", "err", err)
+			}
+			close(e.net.joined)
+		}
+		if e.net != nil && !e.n.ledger.Whole() {
+			g.Go(func() error {
+				e.net.backfill(ctx)
+				return nil
+			})
+		}
 		if e.n.role == RoleValidator && e.driver == nil {
 			if err := e.recover(ctx); err != nil || ctx.Err() != nil {
 				return err

@@ -56,6 +56,11 @@ func (nw *peerNetwork) announce(ctx context.Context, h uint64) {
 // fetches the missing blocks by sync, verifying every commit against the
 // genesis validators before applying (the app re-verifies every cast).
 func (nw *peerNetwork) follow(ctx context.Context) {
+	select {
+	case <-nw.joined:
+	case <-ctx.Done():
+		return
+	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	nw.askHeights(ctx)
@@ -149,6 +154,18 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 		}
 		if f.from != my+1 || f.err != nil || len(f.blocks) == 0 {
 			f = fetch(p, my+1)
+		}
+		// The highest peer may not hold old blocks (it joined by state
+		// sync and is back-filling): any other peer may.
+		for _, q := range nw.host.SyncPeers() {
+			if len(f.blocks) > 0 || errors.Is(f.err, errBadPeer) {
+				break
+			}
+			if q != p {
+				if g := fetch(q, my+1); g.err == nil && len(g.blocks) > 0 {
+					f, p = g, q
+				}
+			}
 		}
 		blocks, commits := f.blocks, f.commits
 		if errors.Is(f.err, errBadPeer) {

@@ -20,6 +20,10 @@ type Metrics struct {
 	ConsensusRounds prometheus.Counter
 	ConsensusRound  prometheus.Gauge
 	Alarms          prometheus.Counter
+	// State sync: chunks restored, blocks back-filled, the ledger's base.
+	SnapshotChunks   prometheus.Counter
+	BackfilledBlocks prometheus.Counter
+	LedgerBase       prometheus.Gauge
 }
 
 // NewMetrics registers the node's metrics and its build info on reg (the
@@ -42,6 +46,12 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Current consensus round of this validator."}),
 		Alarms: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_alarms_total",
 			Help: "Alarms raised or received: final blocks with a valid commit that a node could not verify."}),
+		SnapshotChunks: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_statesync_chunks_total",
+			Help: "Snapshot chunks fetched, verified and written by state sync."}),
+		BackfilledBlocks: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_backfill_blocks_total",
+			Help: "Blocks before the ledger's base fetched, checked and stored by the back-fill."}),
+		LedgerBase: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_ledger_base_height",
+			Help: "Lowest height of the ledger's newest run of blocks: 1 when it holds every block, the snapshot's height after a state sync until the back-fill ends."}),
 	}
 	goVersion := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -52,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion}})
 	build.Set(1)
 	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
-		m.ConsensusRounds, m.ConsensusRound, m.Alarms, build)
+		m.ConsensusRounds, m.ConsensusRound, m.Alarms, m.SnapshotChunks, m.BackfilledBlocks, m.LedgerBase, build)
 	return m
 }
 

@@ -34,6 +34,7 @@ type Node struct {
 	role    string
 	index   uint16 // validator index when a validator
 	ledger  *store.Ledger
+	snaps   *store.Snapshots // nil when the node takes none
 	pool    *app.Mempool
 	app     *app.App
 	reg     *prometheus.Registry
@@ -64,11 +65,26 @@ func New(cfg Config) (*Node, error) {
 		cfg.Ledger.Logger = n.logger
 	}
 	var err error
-	if n.ledger, err = store.Open(cfg.Home.LedgerDir(), cfg.Genesis.Hash(), cfg.Ledger); err != nil {
+	n.ledger, err = store.Open(cfg.Home.LedgerDir(), cfg.Genesis.Hash(), cfg.Ledger)
+	if errors.Is(err, store.ErrRestoreIncomplete) {
+		// A state sync stopped half-way: the ledger holds part of a
+		// snapshot's state and no block, nothing final. It starts afresh.
+		n.logger.Warn("an interrupted state sync left a partial ledger: starting it afresh", "ledger", cfg.Home.LedgerDir())
+		if err = os.RemoveAll(cfg.Home.LedgerDir()); err == nil {
+			n.ledger, err = store.Open(cfg.Home.LedgerDir(), cfg.Genesis.Hash(), cfg.Ledger)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrCorrupt) {
 			err = ledgerDamaged(err)
 		}
 		return nil, err
+	}
+	if cfg.Snapshots.Interval > 0 {
+		if n.snaps, err = store.OpenSnapshots(cfg.Home.SnapshotsDir(), cfg.Snapshots.Keep, cfg.Snapshots.MaxBytes, n.logger); err != nil {
+			n.ledger.Close()
+			return nil, fmt.Errorf("snapshots: %w", err)
+		}
 	}
 	if err := n.readTip(); err != nil {
 		n.ledger.Close()
@@ -78,17 +94,19 @@ func New(cfg Config) (*Node, error) {
 	n.reg = NewRegistry()
 	n.metrics = NewMetrics(n.reg, cfg.Version)
 	n.app, err = app.New(app.Config{Genesis: cfg.Genesis, Ledger: n.ledger, MempoolTxs: cfg.MempoolTxs, MempoolBytes: cfg.MempoolBytes,
-		AdmitPending: cfg.AdmitPending, Metrics: app.NewMetrics(n.reg), Logger: n.logger, Clock: cfg.Clock, Reason: apiCode})
+		AdmitPending: cfg.AdmitPending, Metrics: app.NewMetrics(n.reg), Logger: n.logger, Clock: cfg.Clock, Reason: apiCode,
+		AfterApply: n.takeSnapshot})
 	if err != nil {
-		n.ledger.Close()
+		n.closeStores()
 		return nil, err
 	}
+	n.metrics.LedgerBase.Set(float64(n.ledger.Base()))
 	n.pool = n.app.Mempool()
 	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Witnesses: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
 		Clock: cfg.Clock})
 	if cfg.APIAddr != "" {
 		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
-			n.ledger.Close()
+			n.closeStores()
 			return nil, fmt.Errorf("api: %w", err)
 		}
 	}
@@ -107,7 +125,15 @@ func (n *Node) Close() {
 	if n.net != nil {
 		n.net.host.Close()
 	}
-	n.ledger.Close()
+	n.closeStores()
+}
+
+// closeStores closes the snapshots, then the ledger.
+func (n *Node) closeStores() error {
+	if n.snaps != nil {
+		n.snaps.Close()
+	}
+	return n.ledger.Close()
 }
 
 // APIURL returns the API's URL (http://host:port), or "" without an API.
@@ -176,7 +202,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if eerr := <-finDone; eerr != nil && !errors.Is(eerr, context.Canceled) && err == nil {
 		err = eerr
 	}
-	if cerr := n.ledger.Close(); cerr != nil && err == nil {
+	if cerr := n.closeStores(); cerr != nil && err == nil {
 		err = cerr
 	}
 	n.logger.Info("node stopped", "height", n.ledger.Height(), "err", err)
@@ -189,8 +215,14 @@ func (n *Node) Genesis() *consensus.Genesis { return n.cfg.Genesis }
 // Info implements api.Backend.
 func (n *Node) Info() api.NodeInfo {
 	sp := n.SyncProgress()
-	return api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len(),
-		SyncedBlocksPerSec: sp.BlocksPerSec, SyncedCastsPerSec: sp.TxsPerSec}
+	info := api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len(),
+		SyncedBlocksPerSec: sp.BlocksPerSec, SyncedCastsPerSec: sp.TxsPerSec, LedgerBase: n.ledger.Base()}
+	if n.snaps != nil {
+		for _, s := range n.snaps.List() {
+			info.Snapshots = append(info.Snapshots, s.Height)
+		}
+	}
+	return info
 }
 
 func (n *Node) nodeID() string {

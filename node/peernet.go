@@ -39,6 +39,7 @@ type peerNetwork struct {
 	applyMu sync.Mutex
 
 	wake   chan struct{} // the follower has work: an announcement, a height
+	joined chan struct{} // closed once the follower may apply blocks (after a state sync)
 	recent *recentBlocks // blocks of recent proposals, by hash
 
 	mu      sync.Mutex         // guards pending
@@ -57,7 +58,7 @@ type decided struct {
 }
 
 func newPeerNetwork(n *Node) *peerNetwork {
-	nw := &peerNetwork{n: n, wake: make(chan struct{}, 1), recent: newRecentBlocks(maxRecentBlocks), pending: map[uint64]decided{}}
+	nw := &peerNetwork{n: n, wake: make(chan struct{}, 1), joined: make(chan struct{}), recent: newRecentBlocks(maxRecentBlocks), pending: map[uint64]decided{}}
 	nw.outbox = newOutbox(outboxDelay)
 	if bps := n.cfg.P2P.MaxSyncBytesPerSec; bps > 0 {
 		nw.limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps, maxSyncAnswer)))

@@ -58,6 +58,27 @@ func (l *Ledger) BeginRestore() error {
 	return nil
 }
 
+// AbandonRestore ends a restore that will not finish (no usable
+// snapshot): every state key and the marker are deleted in one synced
+// batch, and the ledger is the empty ledger it was, for a replay from
+// genesis or another restore.
+func (l *Ledger) AbandonRestore() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.restore != restoreUnderWay {
+		return fmt.Errorf("abandon restore: no restore under way")
+	}
+	batch := l.db.NewBatch()
+	defer batch.Close()
+	batch.DeleteRange(prefixState, upperBound(prefixState), nil)
+	batch.Delete(keyRestoring, nil)
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("abandon restore: %w", l.corrupt.wrap(err))
+	}
+	l.restore = restoreNone
+	return nil
+}
+
 // RestoreWrites stores a chunk of the restored state (keys without the
 // ledger's "s/" prefix) in one batch. It is called many times between
 // BeginRestore and FinishRestore, and does not fsync: FinishRestore's

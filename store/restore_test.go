@@ -323,3 +323,30 @@ func reopen(t *testing.T, l *Ledger, dir string) *Ledger {
 	t.Cleanup(func() { l.Close() })
 	return l
 }
+
+func TestAnAbandonedRestoreLeavesTheEmptyLedgerItWasAcrossARestart(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AbandonRestore(); err == nil {
+		t.Fatal("AbandonRestore without a restore under way succeeded")
+	}
+	if err := l.BeginRestore(); err != nil {
+		t.Fatal(err)
+	}
+	restoreChunks(t, l, 20, 7)
+	if err := l.AbandonRestore(); err != nil {
+		t.Fatal(err)
+	}
+	l = reopen(t, l, dir) // no marker: opens without ResumeRestore
+	defer l.Close()
+	if err := l.Scan(nil, func(k, _ []byte) error { return fmt.Errorf("state key %q left", k) }); err != nil {
+		t.Fatal(err)
+	}
+	chain, ids := testChain(1)
+	if err := l.Commit(chain[0], testCommit(chain[0]), ids[0], nil); err != nil || l.Height() != 1 || !l.Whole() {
+		t.Fatalf("replay from genesis after an abandoned restore: %v, height %d, whole %v", err, l.Height(), l.Whole())
+	}
+}

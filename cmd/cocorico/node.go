@@ -7,8 +7,6 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -16,6 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
 
@@ -98,6 +99,13 @@ type nodeFlags struct {
 	unsafeReset            bool
 	maxDiskGB, maxSyncMBps float64
 	p2pPort                int
+	fullVerify             bool
+	snapshotInterval       int64
+	snapshotKeep           int
+	snapshotMaxGB          float64
+	stateSyncWait          time.Duration
+	corruptChunks          bool
+	snapshotChunkBits      uint8
 	lf                     logFlags
 }
 
@@ -131,6 +139,14 @@ with no peers at all.`,
 	f.BoolVar(&nf.unsafeReset, "unsafe-reset-consensus-state", false, "validator: start without a trustworthy consensus state "+
 		"(missing or older than the ledger); it signs nothing until the network has passed the heights it may have signed "+
 		"(docs/OPERATIONS.md)")
+	f.BoolVar(&nf.fullVerify, "full-verify", false, "volunteer with an empty ledger: replay and re-verify every block from genesis instead of joining from a peer's state snapshot")
+	f.Int64Var(&nf.snapshotInterval, "snapshot-interval", 1000, "take a state snapshot (for nodes joining by state sync) after every block whose height is a multiple of this; -1: none")
+	f.IntVar(&nf.snapshotKeep, "snapshot-keep", 2, "state snapshots kept")
+	f.Float64Var(&nf.snapshotMaxGB, "snapshot-max-gb", 20, "disk the snapshots may take, GiB (the newest is always kept)")
+	f.DurationVar(&nf.stateSyncWait, "state-sync-wait", 20*time.Second, "volunteer with an empty ledger: how long to look for a snapshot before replaying from genesis")
+	f.Uint8Var(&nf.snapshotChunkBits, "snapshot-chunk-bits", 12, "state snapshots are served in chunks of 2^N records (4 to 16)")
+	f.BoolVar(&nf.corruptChunks, "test-corrupt-snapshot-chunks", false, "fault injection for tests: serve every snapshot chunk with a byte changed")
+	f.MarkHidden("test-corrupt-snapshot-chunks")
 	nf.lf.add(cmd)
 	cmd.MarkFlagRequired("home")
 	return cmd
@@ -218,6 +234,10 @@ func nodeConfig(cmd *cobra.Command, nf *nodeFlags) (node.Config, error) {
 	}
 	cfg.Pprof = nf.pprof
 	cfg.UnsafeResetConsensusState = nf.unsafeReset
+	cfg.FullVerify = nf.fullVerify
+	cfg.StateSyncWait = nf.stateSyncWait
+	cfg.Snapshots = node.SnapshotConfig{Interval: nf.snapshotInterval, Keep: nf.snapshotKeep, MaxBytes: int64(nf.snapshotMaxGB * (1 << 30)),
+		ChunkBits: nf.snapshotChunkBits, TestCorruptChunks: nf.corruptChunks}
 	cfg.MaxDiskBytes = int64(nf.maxDiskGB * (1 << 30))
 	cfg.P2P.MaxSyncBytesPerSec = int64(nf.maxSyncMBps * (1 << 20))
 	if cfg.Name == "" {

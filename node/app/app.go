@@ -33,6 +33,10 @@ type Config struct {
 	// Reason names a refusal in the metrics (the API's error code, so that
 	// a metric and an answer say the same); default: "refused".
 	Reason func(error) string
+	// AfterApply, if set, is called with every final block once the
+	// ledger and the state hold it, before the next one is applied (where
+	// the node takes its state snapshots).
+	AfterApply func(b *consensus.Block)
 }
 
 func (c *Config) defaults() error {
@@ -78,6 +82,7 @@ type App struct {
 	logger  *slog.Logger
 	clock   func() time.Time
 	reason  func(error) string
+	after   func(b *consensus.Block)
 	admit   int
 	counts  *countCache // sealed counts, kept across rounds
 
@@ -129,6 +134,7 @@ func New(cfg Config) (*App, error) {
 		logger:      cfg.Logger,
 		clock:       cfg.Clock,
 		reason:      cfg.Reason,
+		after:       cfg.AfterApply,
 		admit:       cfg.AdmitPending,
 		counts:      newCountCache(),
 		validated:   map[consensus.Hash]*validBlock{},
@@ -147,6 +153,31 @@ func New(cfg Config) (*App, error) {
 	a.appHash = state.AppHash()
 	m.Height.Set(float64(ledger.Height()))
 	return a, nil
+}
+
+// Restored takes in a ledger just filled from a snapshot (at its height,
+// with no block applied by this app yet): the state is read again and
+// must hash to appHash, the app hash the validators signed for it.
+func (a *App) Restored(appHash consensus.Hash) error {
+	h := a.ledger.Height()
+	hdr, err := a.ledger.Header(h)
+	if err != nil {
+		return err
+	}
+	if err := a.state.Reload(h); err != nil {
+		return fmt.Errorf("restored state: %w", err)
+	}
+	if got := a.state.AppHash(); got != appHash {
+		return fmt.Errorf("restored state at height %d hashes to %s, the validators signed %s", h, got.Short(), appHash.Short())
+	}
+	a.mu.Lock()
+	a.tipHash, a.tipTime, a.appHash = hdr.Hash(), hdr.Time, appHash
+	clear(a.validated)
+	clear(a.proposedTxs)
+	a.mu.Unlock()
+	a.metrics.Height.Set(float64(h))
+	a.notifyFinal(h)
+	return nil
 }
 
 // State returns the ballot state the app maintains.

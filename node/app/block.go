@@ -206,6 +206,9 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	m.BlockApply.Observe(time.Since(start).Seconds())
 	a.logger.Debug("block final", "height", b.Header.Height, "txs", len(b.Txs), "hash", b.Hash().Short(),
 		"apply_ms", time.Since(start).Milliseconds())
+	if a.after != nil {
+		a.after(b)
+	}
 	a.notifyFinal(b.Header.Height)
 	return nil
 }

@@ -1,0 +1,404 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/p2p"
+	"github.com/cocorico/node/store"
+)
+
+// State sync (docs/PROTOCOL.md §21). A volunteer with an empty ledger
+// joins from a snapshot a peer offers: the manifest is checked against the
+// header after its height (whose commit > 2/3 of the validators signed),
+// the chunks each against the manifest, from several peers at once, and
+// the rebuilt state against the manifest's app hash. It then follows from
+// the snapshot's height like any node and, in the background, back-fills
+// the blocks before it, each checked against its commit and chained to
+// the next. Every node takes snapshots between two blocks and serves them.
+
+// takeSnapshot is the app's AfterApply: a snapshot after every block at a
+// multiple of the interval, once the chain has a ballot.
+func (n *Node) takeSnapshot(b *consensus.Block) {
+	h := b.Header.Height
+	if n.snaps == nil || h%uint64(n.cfg.Snapshots.Interval) != 0 {
+		return
+	}
+	start := time.Now()
+	m, err := n.app.State().Manifest(h, b.Hash(), n.cfg.Snapshots.ChunkBits)
+	if err == nil {
+		err = n.snaps.Take(n.ledger, h, m.Encode())
+	}
+	if err != nil {
+		n.logger.Warn("snapshot not taken", "height", h, "err", err)
+		return
+	}
+	n.logger.Info("snapshot taken", "height", h, "ballots", m.Ballots, "records", m.Records,
+		"ms", time.Since(start).Milliseconds())
+}
+
+// snapshotSource serves the node's snapshots to peers (p2p.SnapshotSource).
+type snapshotSource struct {
+	n  *Node
+	mu sync.Mutex
+	// manifests decoded, by height: a chunk request names its snapshot
+	manifests map[uint64]*ballot.Manifest
+}
+
+func (s *snapshotSource) SnapshotManifests() [][]byte {
+	var out [][]byte
+	for _, info := range s.n.snaps.List() {
+		out = append(out, info.Manifest)
+	}
+	return out
+}
+
+func (s *snapshotSource) manifest(height uint64) (*ballot.Manifest, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, ok := s.manifests[height]; ok {
+		return m, nil
+	}
+	for _, info := range s.n.snaps.List() {
+		if info.Height == height {
+			m, err := ballot.DecodeManifest(info.Manifest)
+			if err != nil {
+				return nil, err
+			}
+			if len(s.manifests) > 8 {
+				clear(s.manifests)
+			}
+			s.manifests[height] = m
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("no snapshot at height %d", height)
+}
+
+func (s *snapshotSource) SnapshotChunk(height uint64, list uint8, index uint32) ([]byte, error) {
+	m, err := s.manifest(height)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.n.snaps.Open(height)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := ballot.ReadChunk(r, m, list, index)
+	if err == nil && s.n.cfg.Snapshots.TestCorruptChunks && len(data) > 0 {
+		data[len(data)-1] ^= 1
+	}
+	return data, err
+}
+
+// offer is a snapshot some peers hold.
+type offer struct {
+	m     *ballot.Manifest
+	peers []peer.ID
+}
+
+// stateSync joins the chain from the best snapshot peers offer, or
+// returns an error (the node then replays from genesis).
+func (nw *peerNetwork) stateSync(ctx context.Context) error {
+	n := nw.n
+	deadline := time.Now().Add(n.cfg.StateSyncWait)
+	tried := map[consensus.Hash]bool{} // manifests (by app hash and height) that failed
+	for {
+		offers := nw.snapshotOffers(ctx)
+		offers = slices.DeleteFunc(offers, func(o offer) bool { return tried[manifestKey(o.m)] })
+		for _, o := range offers {
+			err := nw.restoreFrom(ctx, o)
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			tried[manifestKey(o.m)] = true
+			n.logger.Warn("state sync: snapshot not usable", "height", o.m.Height, "peers", len(o.peers), "err", err)
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no usable snapshot offered")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func manifestKey(m *ballot.Manifest) consensus.Hash {
+	return consensus.Sum(m.AppHash[:], m.BlockHash[:])
+}
+
+// snapshotOffers asks every peer for its manifests and returns the
+// snapshots offered, highest first, each with the peers that offer it. A
+// manifest that does not hash to its own app hash is provably bad: its
+// peer gets a strike.
+func (nw *peerNetwork) snapshotOffers(ctx context.Context) []offer {
+	byKey := map[consensus.Hash]*offer{}
+	for _, p := range nw.host.SnapshotPeers() {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ms, err := nw.host.SnapshotManifests(actx, p)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, data := range ms {
+			m, err := ballot.DecodeManifest(data)
+			if err != nil {
+				nw.host.Strike(p, err.Error())
+				break
+			}
+			k := manifestKey(m)
+			if byKey[k] == nil {
+				byKey[k] = &offer{m: m}
+			}
+			byKey[k].peers = append(byKey[k].peers, p)
+		}
+	}
+	out := make([]offer, 0, len(byKey))
+	for _, o := range byKey {
+		out = append(out, *o)
+	}
+	slices.SortFunc(out, func(a, b offer) int {
+		if a.m.Height != b.m.Height {
+			return int(b.m.Height) - int(a.m.Height)
+		}
+		return len(b.peers) - len(a.peers)
+	})
+	return out
+}
+
+// errUnsigned: the validators did not sign what a manifest claims (a
+// peer's provable lie, unlike a peer that does not answer).
+var errUnsigned = errors.New("the chain does not sign this snapshot")
+
+// anchor fetches the snapshot's block and the next one with their
+// commits, from any of the peers, and checks that the validators signed
+// the manifest's block hash and app hash.
+func (nw *peerNetwork) anchor(ctx context.Context, o offer) (*consensus.Block, *consensus.Commit, error) {
+	vals, chain := nw.n.cfg.Genesis.ValidatorSet(), nw.n.app.Rules().Chain
+	h := o.m.Height
+	var last error = errors.New("no peer gave the blocks")
+	for _, p := range o.peers {
+		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, h, 2)
+		if err != nil || len(blocks) < 2 {
+			last = fmt.Errorf("peer %s: blocks %d and %d: %d blocks, %v", p.ShortString(), h, h+1, len(blocks), err)
+			continue
+		}
+		b, next := blocks[0], blocks[1]
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("%w: block %d from %s: %s", errUnsigned, h, p.ShortString(), fmt.Sprintf(format, args...))
+		}
+		if b.Header.Height != h || next.Header.Height != h+1 {
+			last = fmt.Errorf("peer %s: asked blocks %d and %d, got %d and %d", p.ShortString(), h, h+1, b.Header.Height, next.Header.Height)
+			continue
+		}
+		valid := true
+		for i, blk := range blocks[:2] {
+			if commits[i].Verify(chain, vals, blk.Header.Height, blk.Hash()) != nil {
+				valid = false // this peer sent a bad block; the manifest is not judged by it
+			}
+		}
+		if !valid || consensus.MerkleRoot(b.Txs) != b.Header.TxRoot || int(b.Header.TxCount) != len(b.Txs) {
+			nw.host.Strike(p, "block sync answer without a valid commit")
+			last = fmt.Errorf("peer %s sent blocks %d and %d without valid commits", p.ShortString(), h, h+1)
+			continue
+		}
+		switch {
+		case b.Hash() != o.m.BlockHash:
+			return nil, nil, bad("the manifest names block %s, the chain's is %s", o.m.BlockHash.Short(), b.Hash().Short())
+		case next.Header.AppHash != o.m.AppHash:
+			return nil, nil, bad("the manifest's app hash %s is not the one the validators signed in header %d, %s",
+				o.m.AppHash.Short(), h+1, next.Header.AppHash.Short())
+		}
+		return b, commits[0], nil
+	}
+	return nil, nil, last
+}
+
+// restoreFrom fills the empty ledger from one snapshot and hands the
+// state to the app.
+func (nw *peerNetwork) restoreFrom(ctx context.Context, o offer) error {
+	n := nw.n
+	start := time.Now()
+	b, c, err := nw.anchor(ctx, o)
+	if errors.Is(err, errUnsigned) {
+		for _, p := range o.peers {
+			nw.host.Strike(p, "offered a snapshot the chain does not sign: "+err.Error())
+		}
+	}
+	if err != nil {
+		return err
+	}
+	m := o.m
+	n.logger.Info("state sync: joining from a snapshot", "height", m.Height, "ballots", m.Ballots, "records", m.Records,
+		"chunks", len(m.ResultsRoots)+len(m.RecordsRoots), "peers", len(o.peers))
+	if err := n.ledger.BeginRestore(); err != nil {
+		return err
+	}
+	restored := false
+	defer func() {
+		if !restored {
+			if err := n.ledger.AbandonRestore(); err != nil {
+				n.logger.Error("state sync: the partial state could not be removed", "err", err)
+			}
+		}
+	}()
+	var chunks []p2p.ChunkID
+	for list := ballot.ListResults; list <= ballot.ListRecords; list++ {
+		for i := range m.Chunks(list) {
+			chunks = append(chunks, p2p.ChunkID{List: list, Index: uint32(i)})
+		}
+	}
+	var mu sync.Mutex
+	verified := map[p2p.ChunkID][]ballot.KV{}
+	written := 0
+	err = nw.host.FetchChunks(ctx, o.peers, m.Height, chunks,
+		func(p peer.ID, id p2p.ChunkID, data []byte) error {
+			kvs, err := ballot.VerifyChunk(m, id.List, id.Index, data)
+			if err != nil {
+				n.logger.Warn("state sync: a peer served a chunk that fails its check", "peer", p, "chunk", id, "err", err)
+				return err
+			}
+			mu.Lock()
+			verified[id] = kvs
+			mu.Unlock()
+			return nil
+		},
+		func(id p2p.ChunkID, _ []byte) error {
+			mu.Lock()
+			kvs := verified[id]
+			delete(verified, id)
+			mu.Unlock()
+			written++
+			n.metrics.SnapshotChunks.Inc()
+			w := make([]store.KV, len(kvs))
+			for i, kv := range kvs {
+				w[i] = store.KV(kv)
+			}
+			return n.ledger.RestoreWrites(w)
+		})
+	if err != nil {
+		return fmt.Errorf("chunks: %w", err)
+	}
+	ids := make([]consensus.Hash, len(b.Txs))
+	for i, tx := range b.Txs {
+		ids[i] = ballot.TxID(tx)
+	}
+	if err := n.ledger.FinishRestore(b, c, ids); err != nil {
+		return err
+	}
+	restored = true
+	if err := n.app.Restored(m.AppHash); err != nil {
+		// The chunks each proved into the signed app hash: this is a bug
+		// of this node, not a peer's lie. Nothing of it is kept.
+		return fmt.Errorf("%w (the ledger must be removed before the node starts again)", err)
+	}
+	n.logger.Info("state sync: joined", "height", m.Height, "chunks", written, "s", time.Since(start).Seconds())
+	return nil
+}
+
+// backfill fetches the blocks before the ledger's base, in order, each
+// checked against its commit and chained to the one before it (its
+// parent hash), the last one to the base block, and stores them. It ends
+// when the ledger is whole or ctx ends.
+func (nw *peerNetwork) backfill(ctx context.Context) {
+	n := nw.n
+	l := n.ledger
+	vals, chain := n.cfg.Genesis.ValidatorSet(), n.app.Rules().Chain
+	start, from := time.Now(), l.Filled()+1
+	prev := n.cfg.Genesis.Hash()
+	if l.Filled() > 0 {
+		h, err := l.Header(l.Filled())
+		if err != nil {
+			n.logger.Error("back-fill: the last back-filled header is unreadable", "err", err)
+			return
+		}
+		prev = h.Hash()
+	}
+	baseHeader, err := l.Header(l.Base())
+	if err != nil {
+		n.logger.Error("back-fill: the base header is unreadable", "err", err)
+		return
+	}
+	wait := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(2 * time.Second):
+			return true
+		}
+	}
+	for !l.Whole() && ctx.Err() == nil {
+		next := l.Filled() + 1
+		count := min(64, l.Base()-next)
+		var got bool
+		for _, p := range nw.host.SyncPeers() {
+			_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, next, int(count))
+			if err != nil || len(blocks) == 0 {
+				continue
+			}
+			if err := nw.backfillRun(blocks, commits, &prev, baseHeader, vals, chain); err != nil {
+				n.logger.Warn("back-fill: a peer sent blocks that do not chain", "peer", p, "from", next, "err", err)
+				nw.host.Strike(p, err.Error())
+				continue
+			}
+			got = true
+			n.metrics.BackfilledBlocks.Add(float64(len(blocks)))
+			break
+		}
+		if !got && !wait() {
+			return
+		}
+	}
+	if l.Whole() {
+		n.logger.Info("back-fill: the ledger holds every block from genesis", "blocks", l.Height(), "from", from,
+			"s", time.Since(start).Seconds())
+	}
+}
+
+// backfillRun checks and stores one run of fetched blocks.
+func (nw *peerNetwork) backfillRun(blocks []*consensus.Block, commits []*consensus.Commit, prev *consensus.Hash, base *consensus.Header,
+	vals *consensus.ValidatorSet, chain consensus.Chain) error {
+	l := nw.n.ledger
+	for i, b := range blocks {
+		h := b.Header.Height
+		switch {
+		case h != l.Filled()+1 || h >= l.Base():
+			return fmt.Errorf("block %d where %d was asked", h, l.Filled()+1)
+		case b.Header.PrevHash != *prev:
+			return fmt.Errorf("block %d's parent is %s, block %d is %s", h, b.Header.PrevHash.Short(), h-1, prev.Short())
+		case consensus.MerkleRoot(b.Txs) != b.Header.TxRoot || int(b.Header.TxCount) != len(b.Txs):
+			return fmt.Errorf("block %d's transactions are not its header's", h)
+		case h+1 == l.Base() && base.PrevHash != b.Hash():
+			return fmt.Errorf("block %d is not the parent of the base block %d", h, h+1)
+		}
+		if err := commits[i].Verify(chain, vals, h, b.Hash()); err != nil {
+			return fmt.Errorf("block %d has no valid commit: %w", h, err)
+		}
+		ids := make([]consensus.Hash, len(b.Txs))
+		for j, tx := range b.Txs {
+			ids[j] = ballot.TxID(tx)
+		}
+		if err := l.Backfill(b, commits[i], ids); err != nil {
+			if errors.Is(err, store.ErrCorrupt) {
+				nw.n.logger.Error("back-fill: ledger write failed", "err", err)
+			}
+			return err
+		}
+		*prev = b.Hash()
+	}
+	return nil
+}
