@@ -221,11 +221,12 @@ func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, erro
 		return nil, fmt.Errorf("%w: chunk %d/%d: %v", ErrSnapshotInvalid, list, index, err)
 	}
 	from := uint64(index) << m.ChunkBits
-	total, root := m.Ballots, m.ResultsRoots[index]
+	total, roots := m.Ballots, m.ResultsRoots
 	per := 1
 	if list == ListRecords {
-		total, root, per = m.Records, m.RecordsRoots[index], 2
+		total, roots, per = m.Records, m.RecordsRoots, 2
 	}
+	root := roots[index]
 	want := min(from+1<<m.ChunkBits, total) - from
 	if uint64(len(items)) != want*uint64(per) {
 		return nil, fmt.Errorf("%w: chunk %d/%d holds %d items, want %d", ErrSnapshotInvalid, list, index, len(items)/per, want)
