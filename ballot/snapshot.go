@@ -238,6 +238,11 @@ func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, erro
 			leaves[i] = consensus.LeafHash(items[i])
 			continue
 		}
+		// A record's leaf hashes its key and value end to end: the key's
+		// first byte fixes its length, so the split is the key's shape.
+		if !recordKeyShape(items[2*i]) {
+			return nil, fmt.Errorf("%w: chunk %d/%d: record %d has no state key's shape (%x)", ErrSnapshotInvalid, list, index, i, items[2*i])
+		}
 		leaves[i] = RecordLeaf(items[2*i], items[2*i+1])
 	}
 	if got := consensus.NewMerkleList(leaves).Root(); got != root {
@@ -255,4 +260,20 @@ func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, erro
 		writes = append(writes, KV{items[2*i], items[2*i+1]}, KV{EntryKey(from + uint64(i)), items[2*i]})
 	}
 	return writes, nil
+}
+
+// recordKeyShape reports whether key is the state key of a record of the
+// records list: "b" or "k" and a ballot id, or "v", a ballot id and a
+// voter key.
+func recordKeyShape(key []byte) bool {
+	if len(key) == 0 {
+		return false
+	}
+	switch key[0] {
+	case prefixBallot, prefixKeyring:
+		return len(key) == 1+consensus.HashSize
+	case prefixVoter:
+		return len(key) == 1+consensus.HashSize+len(VoterKey{})
+	}
+	return false
 }

@@ -51,6 +51,8 @@ type DevnetConfig struct {
 	App consensus.AppParams
 	// SnapshotInterval is every node's state-snapshot interval (Config.Snapshots); 0: the default.
 	SnapshotInterval int64
+	// SnapshotChunkBits is every node's Config.Snapshots.ChunkBits; 0: the default.
+	SnapshotChunkBits uint8
 }
 
 // DevnetInfo is devnet.json (docs/CONTRACT.md).
@@ -228,7 +230,7 @@ func (d *Devnet) open(g *consensus.Genesis) error {
 			return err
 		}
 		cfg := Config{Home: h, Genesis: g, Key: k, Name: name, APIAddr: d.port(i),
-			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof, Snapshots: SnapshotConfig{Interval: d.cfg.SnapshotInterval}}
+			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof, Snapshots: SnapshotConfig{Interval: d.cfg.SnapshotInterval, ChunkBits: d.cfg.SnapshotChunkBits}}
 		// Every devnet node listens on loopback, so that a volunteer can
 		// join it (cocorico init, then node --bootstrap with its address).
 		cfg.P2P = P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}

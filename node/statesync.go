@@ -137,9 +137,11 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 	}
 }
 
-func manifestKey(m *ballot.Manifest) consensus.Hash {
-	return consensus.Sum(m.AppHash[:], m.BlockHash[:])
-}
+// manifestKey names an offer by the manifest's whole bytes: a manifest
+// with the right app hash but a count off (which its hash does not cover)
+// is another offer, fetched from the peers that offered it only, and the
+// chunk that cannot match it strikes them, not honest peers.
+func manifestKey(m *ballot.Manifest) consensus.Hash { return consensus.Sum(m.Encode()) }
 
 // snapshotOffers asks every peer for its manifests and returns the
 // snapshots offered, highest first, each with the peers that offer it. A

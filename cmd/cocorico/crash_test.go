@@ -51,10 +51,11 @@ func binary(t *testing.T) string {
 
 // startDevnetProcess runs `cocorico devnet` as a child and waits for its
 // devnet.json.
-func startDevnetProcess(t *testing.T, dir string, validators int) (*exec.Cmd, node.DevnetInfo) {
+func startDevnetProcess(t *testing.T, dir string, validators int, flags ...string) (*exec.Cmd, node.DevnetInfo) {
 	t.Helper()
 	os.Remove(filepath.Join(dir, "devnet.json"))
-	cmd := exec.Command(binary(t), "devnet", "--dir", dir, "--validators", fmt.Sprint(validators), "--api-port", "0", "--voters", "400", "--log-level", "warn")
+	cmd := exec.Command(binary(t), append([]string{"devnet", "--dir", dir, "--validators", fmt.Sprint(validators), "--api-port", "0", "--voters", "400",
+		"--log-level", "warn"}, flags...)...)
 	logf, err := os.OpenFile(filepath.Join(dir, "devnet.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)

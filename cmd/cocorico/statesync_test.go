@@ -1,0 +1,216 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/api"
+	"github.com/cocorico/node/node"
+	"github.com/cocorico/node/p2p"
+)
+
+var (
+	stateSyncCasts  = flag.Int("statesync.casts", 3000, "casts on the chain before the volunteer joins by state sync (issue 17's figure: 100000)")
+	stateSyncVoters = flag.Int("statesync.voters", 0, "voters of those casts, the rest re-votes (default: one cast each)")
+)
+
+// getJSON reads an API answer into v.
+func getJSON(t *testing.T, url string, v any) error {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, data)
+	}
+	return json.Unmarshal(data, v)
+}
+
+// proc is a `cocorico node` child process with its API.
+type proc struct {
+	name, home, api, p2p, log string
+	cmd                       *exec.Cmd
+}
+
+// startVolunteer makes a volunteer home (cocorico init) and runs its node
+// with the given flags, bootstrapped on the given peers.
+func startVolunteer(t *testing.T, dir, name, genesis string, bootstrap []string, flags ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, home: filepath.Join(dir, name), log: filepath.Join(dir, name+".log")}
+	if out, err := exec.Command(binary(t), "init", "--home", p.home, "--genesis", genesis).CombinedOutput(); err != nil {
+		t.Fatalf("init %s: %v\n%s", name, err, out)
+	}
+	ports := freeBase(t, 2)
+	p.api = fmt.Sprintf("127.0.0.1:%d", ports)
+	k, err := node.LoadKey(node.Home(p.home).KeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := p2p.PeerID(k.Public().(ed25519.PublicKey))
+	p.p2p = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", ports+1, id)
+	logf, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"node", "--home", p.home, "--api", p.api, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports+1),
+		"--bootstrap", strings.Join(bootstrap, ","), "--log-level", "info"}, flags...)
+	p.cmd = exec.Command(binary(t), args...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait(); logf.Close() })
+	return p
+}
+
+func (p *proc) status(t *testing.T) (api.StatusView, error) {
+	var st api.StatusView
+	return st, getJSON(t, "http://"+p.api+"/v1/status", &st)
+}
+
+func (p *proc) logTail() string {
+	data, _ := os.ReadFile(p.log)
+	return tail(string(data), 40)
+}
+
+// waitShowing polls cond every 100 ms until it holds or the deadline passes.
+func waitShowing(t *testing.T, d time.Duration, what string, cond func() bool, logs ...*proc) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, p := range logs {
+				fmt.Fprintf(&b, "\n--- %s ---\n%s", p.name, p.logTail())
+			}
+			t.Fatalf("%s: not within %v%s", what, d, b.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Issue 17: a volunteer joins a chain of real processes by state sync.
+// Four validators (one devnet process) carry -statesync.casts casts; a
+// first volunteer replays every block from genesis (--full-verify), takes
+// the same snapshots and serves them corrupted (fault injection); a second
+// volunteer with an empty ledger joins from the validators' snapshot: it
+// detects the corrupting peer's chunks, strikes and bans it, fetches them
+// elsewhere, serves a valid receipt of a cast made after it joined within
+// seconds, holds the validators' app hash, and back-fills every older
+// block. The test logs the join time against the full replay's.
+func TestAVolunteerJoinsByStateSyncServesARecentReceiptAndBansACorruptingPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and two volunteer processes")
+	}
+	dir := t.TempDir()
+	casts, voters := *stateSyncCasts, *stateSyncVoters
+	if voters == 0 {
+		voters = casts
+	}
+	_, info := startDevnetProcess(t, dir, 4, "--voters", fmt.Sprint(voters+100), "--revote-interval", "0", "--max-casts-per-voter", "1000",
+		"--snapshot-interval", "2", "--snapshot-chunk-bits", "6")
+	if code, out := runCLI("bench", "--devnet", filepath.Join(dir, "devnet.json"), "--casts", fmt.Sprint(casts), "--voters", fmt.Sprint(voters),
+		"--timeout", "2m"); code != exitOK {
+		t.Fatalf("bench: exit %d\n%s", code, tail(out, 20))
+	}
+	v0 := info.Nodes[0]
+	roll := readRoll(t, info.Voters)
+	wallet := filepath.Join(dir, "wallet.json")
+	vote := func(voter int, receipt string) {
+		t.Helper()
+		if code, out := runCLI("vote", "--node", v0.API, "--registrar", info.Registrar, "--ballot", info.Ballot.String(), "--voter", roll[voter].VoterID,
+			"--code", roll[voter].Code, "--choice", "against", "--wallet", wallet, "--receipt", receipt); code != exitOK {
+			t.Fatalf("vote: exit %d\n%s", code, out)
+		}
+	}
+	// One block more: a snapshot at the tip is anchored on the next header.
+	vote(len(roll)-1, filepath.Join(dir, "first.json")) // the bench walks the roll from its start
+	var top api.StatusView
+	if err := getJSON(t, v0.API+"/v1/status", &top); err != nil {
+		t.Fatal(err)
+	}
+	if len(top.Snapshots) == 0 {
+		t.Fatalf("the validators took no snapshot by height %d", top.Height)
+	}
+	t.Logf("chain: %d casts of %d voters in %d blocks; the validators' snapshots: %v", casts, voters, top.Height, top.Snapshots)
+
+	// A full replay, which also takes the snapshots, and serves them corrupted.
+	start := time.Now()
+	bad := startVolunteer(t, dir, "corrupting", info.Genesis, []string{v0.P2P}, "--full-verify", "--snapshot-interval", "2",
+		"--snapshot-chunk-bits", "6", "--test-corrupt-snapshot-chunks")
+	waitShowing(t, 10*time.Minute, "the full replay reaches the validators' height", func() bool {
+		st, err := bad.status(t)
+		return err == nil && st.Height >= top.Height && fmt.Sprint(st.Snapshots) == fmt.Sprint(top.Snapshots)
+	}, bad)
+	fullSync := time.Since(start)
+
+	// The joiner sees the corrupting volunteer first, then the validators.
+	start = time.Now()
+	peers := []string{bad.p2p}
+	for _, n := range info.Nodes {
+		peers = append(peers, n.P2P)
+	}
+	joiner := startVolunteer(t, dir, "joiner", info.Genesis, peers, "--snapshot-interval", "2", "--snapshot-chunk-bits", "6")
+	var joined api.StatusView
+	waitShowing(t, 5*time.Minute, "the joiner serves its API from a snapshot", func() bool {
+		st, err := joiner.status(t)
+		joined = st
+		return err == nil && st.Height > 0
+	}, joiner)
+	joinTime := time.Since(start)
+	if joined.LedgerBase <= 1 {
+		t.Fatalf("the joiner's ledger starts at %d: it did not join by snapshot\n%s", joined.LedgerBase, joiner.logTail())
+	}
+	t.Logf("join by snapshot at height %d: %.1f s; full replay of the same chain: %.1f s (%.1f×)", joined.LedgerBase,
+		joinTime.Seconds(), fullSync.Seconds(), fullSync.Seconds()/joinTime.Seconds())
+
+	// The corrupting peer was caught, struck and banned.
+	badID := bad.p2p[strings.LastIndex(bad.p2p, "/")+1:]
+	logData, _ := os.ReadFile(joiner.log)
+	if !strings.Contains(string(logData), "fails its check") || !strings.Contains(string(logData), badID) ||
+		!strings.Contains(string(logData), "banned") {
+		t.Fatalf("the joiner's log does not show the corrupting peer %s caught and banned:\n%s", badID, joiner.logTail())
+	}
+
+	// A cast after the join: its receipt verifies on the joiner within seconds.
+	receipt := filepath.Join(dir, "recent.json")
+	vote(len(roll)-2, receipt)
+	voted := time.Now()
+	waitShowing(t, 30*time.Second, "the recent cast's receipt verifies on the joiner", func() bool {
+		code, _ := runCLI("receipt", "verify", receipt, "--node", "http://"+joiner.api)
+		return code == exitOK
+	}, joiner)
+	t.Logf("a cast made after the join verified on the joiner %.1f s after it was final", time.Since(voted).Seconds())
+
+	// Same state as the validators: the results and the app hash they prove into.
+	type results struct {
+		Height  uint64 `json:"height"`
+		AppHash string `json:"app_hash"`
+	}
+	waitShowing(t, 30*time.Second, "the joiner's app hash is the validators'", func() bool {
+		var a, b results
+		e1 := getJSON(t, v0.API+"/v1/ballots/"+info.Ballot.String()+"/results", &a)
+		e2 := getJSON(t, "http://"+joiner.api+"/v1/ballots/"+info.Ballot.String()+"/results", &b)
+		return e1 == nil && e2 == nil && a == b && a.AppHash != ""
+	}, joiner)
+
+	// The back-fill ends: the ledger holds every block from genesis.
+	waitShowing(t, 5*time.Minute, "the joiner back-fills every block", func() bool {
+		st, err := joiner.status(t)
+		return err == nil && st.LedgerBase == 1
+	}, joiner)
+	t.Logf("back-fill done %.1f s after the join", time.Since(start).Seconds()-joinTime.Seconds())
+}
