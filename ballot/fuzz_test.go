@@ -155,3 +155,44 @@ func genericTree(t *testing.T, data []byte) any {
 	}
 	return v
 }
+
+// FuzzVerifyChunk: no input panics the chunk check, and only the chunk
+// the manifest's root names passes it: any other bytes are refused
+// (a chunk that passes is byte for byte what the validators hashed).
+func FuzzVerifyChunk(f *testing.F) {
+	fx := newSnapFixture(f)
+	m := fx.manifest(f, 4)
+	records := readChunks(f, fx.kv, m, ballot.ListRecords)
+	results := readChunks(f, fx.kv, m, ballot.ListResults)
+	f.Add(uint8(ballot.ListRecords), uint32(1), records[1])
+	f.Add(uint8(ballot.ListRecords), uint32(len(records)-1), records[len(records)-1])
+	f.Add(uint8(ballot.ListResults), uint32(0), results[0])
+	f.Add(uint8(2), uint32(0), []byte{0x80})
+	f.Fuzz(func(t *testing.T, list uint8, index uint32, data []byte) {
+		_, err := ballot.VerifyChunk(m, list, index, data)
+		if err == nil {
+			want := results
+			if list == ballot.ListRecords {
+				want = records
+			}
+			if !bytes.Equal(data, want[index]) {
+				t.Fatalf("chunk %d/%d passed with bytes that are not the snapshot's", list, index)
+			}
+		}
+	})
+}
+
+// FuzzDecodeManifest: no input panics the manifest decoder, and what
+// decodes is canonical and whole.
+func FuzzDecodeManifest(f *testing.F) {
+	fx := newSnapFixture(f)
+	f.Add(fx.manifest(f, 4).Encode())
+	f.Add(fx.manifest(f, 12).Encode())
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ballot.DecodeManifest(data)
+		if err == nil && !bytes.Equal(m.Encode(), data) {
+			t.Fatal("decoded a non-canonical manifest")
+		}
+	})
+}

@@ -113,7 +113,12 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 	deadline := time.Now().Add(n.cfg.StateSyncWait)
 	tried := map[consensus.Hash]bool{} // manifests (by app hash and height) that failed
 	for {
-		offers := nw.snapshotOffers(ctx)
+		offers, answered := nw.snapshotOffers(ctx)
+		if answered > 0 && len(offers) == 0 {
+			// Peers answered and hold no snapshot (a young chain): no
+			// reason to wait for one.
+			return errors.New("the peers hold no snapshot")
+		}
 		offers = slices.DeleteFunc(offers, func(o offer) bool { return tried[manifestKey(o.m)] })
 		for _, o := range offers {
 			err := nw.restoreFrom(ctx, o)
@@ -144,10 +149,11 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 func manifestKey(m *ballot.Manifest) consensus.Hash { return consensus.Sum(m.Encode()) }
 
 // snapshotOffers asks every peer for its manifests and returns the
-// snapshots offered, highest first, each with the peers that offer it. A
-// manifest that does not hash to its own app hash is provably bad: its
-// peer gets a strike.
-func (nw *peerNetwork) snapshotOffers(ctx context.Context) []offer {
+// snapshots offered, highest first, each with the peers that offer it, and
+// how many peers answered. A manifest that does not hash to its own app
+// hash is provably bad: its peer gets a strike.
+func (nw *peerNetwork) snapshotOffers(ctx context.Context) ([]offer, int) {
+	answered := 0
 	byKey := map[consensus.Hash]*offer{}
 	for _, p := range nw.host.SnapshotPeers() {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -156,6 +162,7 @@ func (nw *peerNetwork) snapshotOffers(ctx context.Context) []offer {
 		if err != nil {
 			continue
 		}
+		answered++
 		for _, data := range ms {
 			m, err := ballot.DecodeManifest(data)
 			if err != nil {
@@ -179,7 +186,7 @@ func (nw *peerNetwork) snapshotOffers(ctx context.Context) []offer {
 		}
 		return len(b.peers) - len(a.peers)
 	})
-	return out
+	return out, answered
 }
 
 // errUnsigned: the validators did not sign what a manifest claims (a

@@ -80,7 +80,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 	f.IntVar(&apiPort, "api-port", 8080, "API port of the first validator (validator i: +i; registrar: +50)")
 	f.IntVar(&voters, "voters", 1000, "size of the demo voter roll")
 	f.Uint8Var(&chunkBits, "snapshot-chunk-bits", 12, "snapshots are served in chunks of 2^N records (4 to 16)")
-	f.Int64Var(&snapshotInterval, "snapshot-interval", 1000, "every node takes a state snapshot after every block whose height is a multiple of this (volunteers join from them); -1: none")
+	f.Int64Var(&snapshotInterval, "snapshot-interval", 10, "every node takes a state snapshot after every block whose height is a multiple of this (volunteers join from them); -1: none")
 	f.IntVar(&maxCasts, "max-casts-per-voter", consensus.DefaultAppParams().MaxCastsPerVoter, "a new devnet's genesis: casts allowed per voter key and ballot")
 	f.DurationVar(&revoteInterval, "revote-interval", time.Duration(consensus.DefaultAppParams().RevoteIntervalMs)*time.Millisecond,
 		"a new devnet's genesis: least time between two casts of a voter key (0 for load tests that re-vote at once)")
