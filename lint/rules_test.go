@@ -155,10 +155,13 @@ var (
 	storeWriteSide = []string{
 		"Open", "OpenRegistry", "Ledger.Commit", "Ledger.Flush", "Ledger.Close",
 		"Registry.PutKey", "Registry.PutVoters", "Registry.Issue", "Registry.Close",
+		"Ledger.BeginRestore", "Ledger.AbandonRestore", "Ledger.RestoreWrites", "Ledger.FinishRestore", "Ledger.Backfill",
+		"Ledger.Checkpoint", "OpenSnapshots", "Snapshots.Take", "Snapshots.Open", "Snapshots.Close",
 	}
 	storeReadSide = []string{
 		"Ledger.Height", "Ledger.Header", "Ledger.Block", "Ledger.Tx", "Ledger.CommitAt", "Ledger.TxLocation",
-		"Ledger.Get", "Ledger.Scan", "Ledger.ScanAfter",
+		"Ledger.Get", "Ledger.Scan", "Ledger.ScanAfter", "Ledger.Base", "Ledger.Filled", "Ledger.Whole",
+		"Snapshots.List", "SnapshotReader.Height", "SnapshotReader.Get", "SnapshotReader.ScanRange", "SnapshotReader.Close",
 		"Registry.Keys", "Registry.HasVoter", "Registry.VoterCode", "Registry.AnyVoterCode", "Registry.Voters", "Registry.Issued",
 	}
 )
