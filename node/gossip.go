@@ -69,7 +69,10 @@ func (nw *peerNetwork) HandleFinal(from peer.ID, h *consensus.Header, c *consens
 	if h.Height <= nw.n.ledger.Height() {
 		return p2p.Ignore
 	}
-	if b, ok := nw.recent.get(h.Hash()); ok {
+	// A node far behind (replaying, or joining by state sync) fetches
+	// those blocks by sync: keeping every announced block until then
+	// would hold one block per height in memory for as long as it lasts.
+	if b, ok := nw.recent.get(h.Hash()); ok && h.Height <= nw.n.ledger.Height()+maxPendingAhead {
 		nw.mu.Lock()
 		nw.pending[h.Height] = decided{b, c}
 		nw.mu.Unlock()
@@ -77,6 +80,10 @@ func (nw *peerNetwork) HandleFinal(from peer.ID, h *consensus.Header, c *consens
 	nw.poke()
 	return p2p.Accept
 }
+
+// maxPendingAhead bounds how far above its height a node keeps announced
+// blocks to apply (pending): a sync answer's worth.
+const maxPendingAhead = 64
 
 // Height implements p2p.Handler.
 func (nw *peerNetwork) Height() uint64 { return nw.n.ledger.Height() }

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -294,5 +296,24 @@ func TestAttestationsAheadOfTheChainCountOnlyOnceTheirBlockIsFinalHere(t *testin
 	got := n.witness.attestations(1, nil, 10)
 	if len(got) != 1 || !bytes.Equal(got[0].Node, good.Node) {
 		t.Fatalf("kept once block 1 is final: %+v", got)
+	}
+}
+
+// A node far behind keeps no announced block beyond a sync answer's worth
+// above its height: a volunteer replaying (or joining by state sync) for
+// an hour would otherwise hold one block per height in memory.
+func TestAnnouncedBlocksFarAboveTheHeightAreNotKeptInMemory(t *testing.T) {
+	g, _ := ballottest.Validators("pending-chain", 4, 7)
+	n := volunteerNode(t, g)
+	nw := newPeerNetwork(n)
+	for _, h := range []uint64{1, maxPendingAhead, maxPendingAhead + 1, 100_000} {
+		b := &consensus.Block{Header: consensus.Header{ChainID: g.ChainID, Height: h}}
+		nw.recent.add(b)
+		if v := nw.HandleFinal("", &b.Header, &consensus.Commit{}); v != p2p.Accept {
+			t.Fatalf("announcement of %d: verdict %v", h, v)
+		}
+	}
+	if len(nw.pending) != 2 || nw.pending[1].b == nil || nw.pending[maxPendingAhead].b == nil {
+		t.Fatalf("pending heights %v, want 1 and %d only", slices.Sorted(maps.Keys(nw.pending)), maxPendingAhead)
 	}
 }
