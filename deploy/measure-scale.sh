@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# deploy/measure-scale.sh BIN LABEL CASTS — the scale measurement of issue 17:
+# a devnet of 4 validators (one process) loaded with CASTS casts, one per
+# voter, by `cocorico bench --ceiling` (final casts/s as a fraction of the
+# crypto ceiling C measured in the same run) and its peak RSS; then a
+# volunteer replaying every block (--full-verify) and, when LABEL is
+# "after" (a build with state sync), one joining by state sync, each timed
+# to the validators' height; then `cocorico recount --ceiling`. Run it for
+# two builds (before, after) one after the other to compare.
+# Needs curl and python3. 1,000,000 casts take about 35 min on 2 cores.
+set -euo pipefail
+BIN=$1; LABEL=$2; CASTS=$3
+D=$(mktemp -d /tmp/meas-$LABEL-XXXX)
+$BIN devnet --dir $D --validators 4 --api-port 0 --voters $((CASTS+100)) --revote-interval 0 --log-level warn > $D/devnet.out 2>&1 &
+DEV=$!
+until [ -f $D/devnet.json ]; do sleep 0.2; done
+j() { python3 -c "import json,sys;d=json.load(open('$D/devnet.json'));print($1)"; }
+echo "== $LABEL bench"
+$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m 2>/dev/null | grep -v '^not final' | tail -12
+echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
+BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
+height() { curl -s $1/v1/status | python3 -c "import json,sys;print(json.load(sys.stdin)['height'])" 2>/dev/null || echo 0; }
+H=$(height $API0)
+volunteer() { # name flags...
+  local name=$1; shift
+  $BIN init --home $D/$name --genesis $D/genesis.json >/dev/null
+  local start=$(date +%s.%N)
+  $BIN node --home $D/$name --bootstrap $P2P --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn "$@" > $D/$name.out 2>&1 &
+  local pid=$! api=""
+  until [ -n "$api" ]; do api=$(grep -o 'API http://[0-9.:]*' $D/$name.out | head -1 | cut -d' ' -f2 || true); sleep 0.1; done
+  until [ "$(height $api)" -ge "$H" ]; do sleep 0.1; done
+  local end=$(date +%s.%N)
+  python3 -c "d=$end-$start; print(f'$name: height $H ({$CASTS} casts) in {d:.1f} s = {$CASTS/d:.0f} casts/s, process start included')"
+  echo "$name peak RSS: $(grep VmHWM /proc/$pid/status)"
+  kill $pid; wait $pid || true
+}
+echo "== $LABEL volunteers"
+if [ "$LABEL" = after ]; then
+  volunteer replay --full-verify --snapshot-interval -1
+  volunteer statesync --snapshot-interval -1
+else
+  volunteer replay
+fi
+kill -INT $DEV; wait $DEV || true
+echo "== $LABEL recount"
+$BIN recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -6
+rm -rf $D
