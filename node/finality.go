@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -129,7 +130,11 @@ func (e *finality) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				e.n.logger.Warn("state sync: replaying every block from genesis instead", "err", err)
+				if errors.Is(err, errNoSnapshot) {
+					e.n.logger.Info("no snapshot to join from yet: replaying every block from genesis")
+				} else {
+					e.n.logger.Warn("state sync: replaying every block from genesis instead", "err", err)
+				}
 			}
 			close(e.net.joined)
 		}

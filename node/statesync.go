@@ -100,6 +100,10 @@ func (s *snapshotSource) SnapshotChunk(height uint64, list uint8, index uint32) 
 	return data, err
 }
 
+// errNoSnapshot: the peers answered and hold no snapshot (a young chain):
+// replaying it is the normal way in.
+var errNoSnapshot = errors.New("the peers hold no snapshot")
+
 // offer is a snapshot some peers hold.
 type offer struct {
 	m     *ballot.Manifest
@@ -117,7 +121,7 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 		if answered > 0 && len(offers) == 0 {
 			// Peers answered and hold no snapshot (a young chain): no
 			// reason to wait for one.
-			return errors.New("the peers hold no snapshot")
+			return errNoSnapshot
 		}
 		offers = slices.DeleteFunc(offers, func(o offer) bool { return tried[manifestKey(o.m)] })
 		for _, o := range offers {
