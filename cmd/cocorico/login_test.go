@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,21 +101,27 @@ func voteWithBrowser(t *testing.T, args ...string) (int, string) {
 	go func() {
 		sc := bufio.NewScanner(pr)
 		visited := false
+		var visit sync.WaitGroup
 		for sc.Scan() {
 			line := sc.Text()
 			all.WriteString(line + "\n")
 			if u, ok := strings.CutPrefix(line, "  http"); ok && !visited {
 				visited = true
-				go func() { browsed <- browseTo("http" + u) }()
+				visit.Go(func() { browsed <- browseTo("http" + u) })
 			}
 		}
+		// The command may end before the visit does (a refusal): the
+		// channel closes after the visit's answer, never under it.
+		visit.Wait()
 		close(browsed)
 	}()
 	var errb bytes.Buffer
 	code := run(args, pw, &errb)
 	pw.Close()
-	if err, ok := <-browsed; ok && err != nil {
-		t.Errorf("the browser: %v", err)
+	for err := range browsed { // until the reader is done with all
+		if err != nil {
+			t.Errorf("the browser: %v", err)
+		}
 	}
 	return code, all.String() + errb.String()
 }
