@@ -354,17 +354,8 @@ func (s *KVState) Remember(u *Update) {
 }
 
 // ResultsSnapshot is a ballot's results with what they stand on, read at
-// once: the height of the last block they include, their place in the
-// results list with its inclusion proof, the records list's root and the
-// app hash the header at Height+1 carries.
-type ResultsSnapshot struct {
-	Height      uint64
-	Results     Results
-	Index       int
-	Proof       consensus.Proof
-	RecordsRoot consensus.Hash
-	AppHash     consensus.Hash
-}
+// once: what a node serves and a client checks (ResultsClaim).
+type ResultsSnapshot = ResultsClaim
 
 // Snapshot returns a ballot's results with their proof.
 func (s *KVState) Snapshot(id consensus.Hash) (ResultsSnapshot, bool, error) {

@@ -224,7 +224,7 @@ func (nw *peerNetwork) anchor(ctx context.Context, o offer) (*consensus.Block, *
 				valid = false // this peer sent a bad block; the manifest is not judged by it
 			}
 		}
-		if !valid || consensus.MerkleRoot(b.Txs) != b.Header.TxRoot || int(b.Header.TxCount) != len(b.Txs) {
+		if !valid || b.CheckStructure(nw.n.cfg.Genesis.ChainID, nw.n.cfg.Genesis.Params) != nil {
 			nw.host.Strike(p, "block sync answer without a valid commit")
 			last = fmt.Errorf("peer %s sent blocks %d and %d without valid commits", p.ShortString(), h, h+1)
 			continue
@@ -306,11 +306,7 @@ func (nw *peerNetwork) restoreFrom(ctx context.Context, o offer) error {
 	if err != nil {
 		return fmt.Errorf("chunks: %w", err)
 	}
-	ids := make([]consensus.Hash, len(b.Txs))
-	for i, tx := range b.Txs {
-		ids[i] = ballot.TxID(tx)
-	}
-	if err := n.ledger.FinishRestore(b, c, ids); err != nil {
+	if err := n.ledger.FinishRestore(b, c, txIDs(b)); err != nil {
 		return err
 	}
 	restored = true
@@ -393,7 +389,7 @@ func (nw *peerNetwork) backfillRun(blocks []*consensus.Block, commits []*consens
 			return fmt.Errorf("block %d where %d was asked", h, l.Filled()+1)
 		case b.Header.PrevHash != *prev:
 			return fmt.Errorf("block %d's parent is %s, block %d is %s", h, b.Header.PrevHash.Short(), h-1, prev.Short())
-		case consensus.MerkleRoot(b.Txs) != b.Header.TxRoot || int(b.Header.TxCount) != len(b.Txs):
+		case b.CheckStructure(nw.n.cfg.Genesis.ChainID, nw.n.cfg.Genesis.Params) != nil:
 			return fmt.Errorf("block %d's transactions are not its header's", h)
 		case h+1 == l.Base() && base.PrevHash != b.Hash():
 			return fmt.Errorf("block %d is not the parent of the base block %d", h, h+1)
@@ -401,11 +397,7 @@ func (nw *peerNetwork) backfillRun(blocks []*consensus.Block, commits []*consens
 		if err := commits[i].Verify(chain, vals, h, b.Hash()); err != nil {
 			return fmt.Errorf("block %d has no valid commit: %w", h, err)
 		}
-		ids := make([]consensus.Hash, len(b.Txs))
-		for j, tx := range b.Txs {
-			ids[j] = ballot.TxID(tx)
-		}
-		if err := l.Backfill(b, commits[i], ids); err != nil {
+		if err := l.Backfill(b, commits[i], txIDs(b)); err != nil {
 			if errors.Is(err, store.ErrCorrupt) {
 				nw.n.logger.Error("back-fill: ledger write failed", "err", err)
 			}
@@ -414,4 +406,14 @@ func (nw *peerNetwork) backfillRun(blocks []*consensus.Block, commits []*consens
 		*prev = b.Hash()
 	}
 	return nil
+}
+
+// txIDs returns the ids of a block's transactions, in block order (what
+// the ledger indexes).
+func txIDs(b *consensus.Block) []consensus.Hash {
+	ids := make([]consensus.Hash, len(b.Txs))
+	for i, tx := range b.Txs {
+		ids[i] = ballot.TxID(tx)
+	}
+	return ids
 }
