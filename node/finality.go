@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cocorico/node/ballot"
@@ -49,7 +50,7 @@ func (n *Node) newFinality() (*finality, error) {
 		host, err := p2p.New(p2p.Config{
 			Key: n.cfg.Key, Genesis: n.cfg.Genesis, Listen: n.cfg.P2P.Listen, Bootstrap: n.cfg.P2P.Bootstrap,
 			MDNS: n.cfg.P2P.MDNS, HighPeers: n.cfg.P2P.MaxPeers, LowPeers: n.cfg.P2P.MaxPeers / 2,
-			Logger: n.logger, Metrics: p2pMetrics{n.metrics},
+			Logger: n.logger, Metrics: p2pMetrics{n.metrics}, OnSyncPeer: func(peer.ID) { e.net.poke() },
 		}, e.net)
 		if err != nil {
 			return nil, err

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node/app"
 )
 
 // The follower: final blocks made by others become final here, in order,
@@ -54,7 +56,9 @@ func (nw *peerNetwork) announce(ctx context.Context, h uint64) {
 
 // follow applies announced blocks in order and, when peers are ahead,
 // fetches the missing blocks by sync, verifying every commit against the
-// genesis validators before applying (the app re-verifies every cast).
+// genesis validators before applying (the app re-verifies every cast). It
+// asks its peers' heights when it knows none: at start, as soon as a peer
+// that speaks block sync is identified (poke), and every 2 s.
 func (nw *peerNetwork) follow(ctx context.Context) {
 	select {
 	case <-nw.joined:
@@ -63,18 +67,17 @@ func (nw *peerNetwork) follow(ctx context.Context) {
 	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
-	nw.askHeights(ctx)
 	for {
+		if p, _ := nw.host.PeerHeight(); p == 0 {
+			nw.askHeights(ctx)
+		}
+		nw.catchUp(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-nw.wake:
 		case <-t.C:
-			if p, _ := nw.host.PeerHeight(); p == 0 {
-				nw.askHeights(ctx)
-			}
 		}
-		nw.catchUp(ctx)
 	}
 }
 
@@ -88,46 +91,10 @@ func (nw *peerNetwork) askHeights(ctx context.Context) {
 // not make final.
 var errBadPeer = errors.New("a block without a valid commit")
 
-// fetched is one answer of block sync, its commits checked.
-type fetched struct {
-	from    uint64
-	blocks  []*consensus.Block
-	commits []*consensus.Commit
-	err     error
-}
-
-// catchUp applies announced blocks and fetches the rest from the highest
-// peer, 64 at a time. While one run of fetched blocks is verified and
-// applied, the next is on its way: the fetch stage of the replay pipeline
-// overlaps its verify and apply stages.
+// catchUp applies announced blocks and, when the highest peer is ahead,
+// replays the blocks up to its height (replay) until this node is at the
+// height its peers announced.
 func (nw *peerNetwork) catchUp(ctx context.Context) {
-	vals := nw.n.cfg.Genesis.ValidatorSet()
-	chain := nw.n.app.Rules().Chain
-	var ahead chan fetched // the fetch under way, if any; received before returning
-	defer func() {
-		if ahead != nil {
-			<-ahead
-		}
-	}()
-	// fetch gets the blocks from height from, checks their commits and
-	// verifies their signatures (Preverify): everything that needs no
-	// block before them applied.
-	fetch := func(p peer.ID, from uint64) fetched {
-		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, from, 64)
-		if err != nil || len(blocks) == 0 {
-			return fetched{from: from, err: err}
-		}
-		for i, b := range blocks {
-			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
-				return fetched{from: from, err: fmt.Errorf("%w: block %d has no valid commit: %v", errBadPeer, b.Header.Height, err)}
-			}
-		}
-		// A block refused here is refused, and named, when delivered.
-		if err := nw.n.app.Preverify(ctx, blocks); err != nil {
-			nw.n.logger.Debug("sync: fetched blocks not all valid", "peer", p, "from", from, "err", err)
-		}
-		return fetched{from, blocks, commits, nil}
-	}
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
 		nw.mu.Lock()
@@ -144,37 +111,101 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 		}
 		target, p := nw.host.PeerHeight()
 		nw.n.metrics.SyncBehind.Set(float64(max(target, my) - my))
-		if target <= my {
+		if target <= my || !nw.replay(ctx, p, my+1, target) {
 			return
 		}
-		var f fetched
-		if ahead != nil {
-			f = <-ahead
-			ahead = nil
+	}
+}
+
+// syncRun bounds the blocks between the replay's stages: fetched and not
+// verified, verified and not applied (a block is at most MaxBlockBytes).
+const syncRun = 16
+
+// replay is the replay pipeline of a syncing node (the one Recount runs,
+// node/app/pipeline.go), each stage on its own goroutine: fetch blocks
+// from..to from peer p, 64 at a time, each commit checked; verify every
+// transaction on all cores, in runs across block boundaries
+// (App.VerifyFetched); apply in order (deliver). It reports whether it
+// applied at least one block and met no error.
+func (nw *peerNetwork) replay(ctx context.Context, p peer.ID, from, to uint64) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fetched := make(chan app.FinalBlock, syncRun)
+	verified := make(chan app.FinalBlock, syncRun)
+	var wg sync.WaitGroup
+	var fetchErr, verifyErr error
+	wg.Go(func() {
+		defer close(fetched)
+		fetchErr = nw.fetchBlocks(ctx, p, from, to, fetched)
+	})
+	wg.Go(func() {
+		defer close(verified)
+		verifyErr = nw.n.app.VerifyFetched(ctx, fetched, verified)
+	})
+	applied := 0
+	var applyErr error
+	for fb := range verified {
+		if applyErr = nw.deliver(ctx, fb.Block, fb.Commit); applyErr != nil {
+			nw.n.logger.Warn("sync: block not applied", "height", fb.Block.Header.Height, "err", applyErr)
+			break
 		}
-		if f.from != my+1 || f.err != nil || len(f.blocks) == 0 {
-			f = fetch(p, my+1)
+		applied++
+		nw.n.metrics.SyncedBlocks.Inc()
+		nw.progress.applied(len(fb.Block.Txs))
+	}
+	cancel()
+	for range verified { // let the stages see the cancellation and end
+	}
+	wg.Wait()
+	nw.n.app.ForgetVerified()
+	switch {
+	case errors.Is(fetchErr, errBadPeer):
+		nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "err", fetchErr)
+	case fetchErr != nil && ctx.Err() == nil:
+		nw.n.logger.Debug("sync fetch failed", "peer", p, "from", from, "err", fetchErr)
+	case verifyErr != nil && applyErr == nil && ctx.Err() == nil:
+		nw.n.logger.Debug("sync: fetched blocks not all valid", "err", verifyErr)
+	}
+	return applied > 0 && applyErr == nil && (fetchErr == nil || errors.Is(fetchErr, context.Canceled))
+}
+
+// fetchBlocks is the fetch stage of the replay: blocks from..to, asked of
+// p 64 at a time (of another peer when p does not hold them: it joined
+// by state sync and is back-filling), each commit checked against the
+// genesis validators, sent on out in order. The next answer is on its way
+// while out is full (its capacity is the look-ahead).
+func (nw *peerNetwork) fetchBlocks(ctx context.Context, p peer.ID, from, to uint64, out chan<- app.FinalBlock) error {
+	vals := nw.n.cfg.Genesis.ValidatorSet()
+	chain := nw.n.app.Rules().Chain
+	fetch := func(p peer.ID, from uint64) ([]*consensus.Block, []*consensus.Commit, error) {
+		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, from, 64)
+		if err != nil {
+			return nil, nil, err
 		}
-		// The highest peer may not hold old blocks (it joined by state
-		// sync and is back-filling): any other peer may.
+		for i, b := range blocks {
+			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
+				return nil, nil, fmt.Errorf("%w: block %d has no valid commit: %v", errBadPeer, b.Header.Height, err)
+			}
+		}
+		return blocks, commits, nil
+	}
+	for from <= to {
+		blocks, commits, err := fetch(p, from)
 		for _, q := range nw.host.SyncPeers() {
-			if len(f.blocks) > 0 || errors.Is(f.err, errBadPeer) {
+			if len(blocks) > 0 || errors.Is(err, errBadPeer) {
 				break
 			}
 			if q != p {
-				if g := fetch(q, my+1); g.err == nil && len(g.blocks) > 0 {
-					f, p = g, q
+				if b, c, err2 := fetch(q, from); err2 == nil && len(b) > 0 {
+					blocks, commits, err, p = b, c, nil, q
 				}
 			}
 		}
-		blocks, commits := f.blocks, f.commits
-		if errors.Is(f.err, errBadPeer) {
-			nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "err", f.err)
-			return
+		if err != nil {
+			return err
 		}
-		if f.err != nil || len(blocks) == 0 {
-			nw.n.logger.Debug("sync fetch failed", "peer", p, "from", my+1, "err", f.err)
-			return
+		if len(blocks) == 0 {
+			return fmt.Errorf("no peer holds block %d", from)
 		}
 		if nw.limiter != nil {
 			size := 0
@@ -184,24 +215,19 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 				}
 			}
 			if err := nw.limiter.WaitN(ctx, min(size, nw.limiter.Burst())); err != nil {
-				return
+				return err
 			}
-		}
-		// The next range is fetched and verified while this one is applied.
-		if next := my + 1 + uint64(len(blocks)); next <= target {
-			ch := make(chan fetched, 1)
-			ahead = ch
-			go func() { ch <- fetch(p, next) }()
 		}
 		for i, b := range blocks {
-			if err := nw.deliver(ctx, b, commits[i]); err != nil {
-				nw.n.logger.Warn("sync: block not applied", "height", b.Header.Height, "err", err)
-				return
+			select {
+			case out <- app.FinalBlock{Block: b, Commit: commits[i]}:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			nw.n.metrics.SyncedBlocks.Inc()
-			nw.progress.applied(len(b.Txs))
 		}
+		from += uint64(len(blocks))
 	}
+	return nil
 }
 
 // deliver makes a block with a verified commit final: through the driver

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/cocorico/node/consensus"
 )
 
@@ -33,6 +35,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the network's measures; default none.
 	Metrics Metrics
+	// OnSyncPeer, if set, is called (on the host's goroutine: it must not
+	// block) when a connected peer is identified as speaking block sync:
+	// a follower asks it its height at once instead of at its next tick.
+	OnSyncPeer func(peer.ID)
 }
 
 // Metrics is what the network reports (the node implements it with

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -239,6 +241,15 @@ func muxer() *yamux.Transport {
 // once every goroutine of the host has stopped.
 func (x *Host) Run(ctx context.Context) error {
 	defer x.Close()
+	var identified <-chan any
+	if x.cfg.OnSyncPeer != nil {
+		sub, err := x.h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+		if err != nil {
+			return fmt.Errorf("p2p: subscribe to identify events: %w", err)
+		}
+		defer sub.Close()
+		identified = sub.Out()
+	}
 	x.dialBootstrap()
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
@@ -246,6 +257,10 @@ func (x *Host) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case e := <-identified:
+			if ev, ok := e.(event.EvtPeerIdentificationCompleted); ok && slices.Contains(ev.Protocols, x.names.sync) {
+				x.cfg.OnSyncPeer(ev.Peer)
+			}
 		case <-t.C:
 			n := x.Peers()
 			x.cfg.Metrics.Peers(n)

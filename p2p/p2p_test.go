@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
@@ -449,5 +450,48 @@ func TestForgedAttestationsAreNotStoredAndCostTheSenderItsConnection(t *testing.
 	eventually(t, "the flooder banned", func() bool { return tn.hosts[0].Banned(bad) })
 	if got := tn.hs[0].witnesses(); got != good {
 		t.Fatalf("host 0's handler took %d forged attestations", got-good)
+	}
+}
+
+// A host is told of a peer that speaks block sync once identify has run
+// (OnSyncPeer), so that a follower asks that peer's height at once rather
+// than at its next tick; a peer that does not speak it is not reported.
+func TestAHostIsToldOfEachPeerThatSpeaksBlockSync(t *testing.T) {
+	g, keys := testGenesis(2)
+	seen := make(chan peer.ID, 4)
+	a := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		OnSyncPeer: func(p peer.ID) { seen <- p }}, &recordingHandler{})
+	b := runHost(t, Config{Key: keys[1], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, &recordingHandler{})
+	if err := b.Connect(context.Background(), a.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-seen:
+		if p != b.h.ID() {
+			t.Fatalf("told of %s, the peer is %s", p, b.h.ID())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("not told of a connected peer that speaks block sync")
+	}
+
+	// A plain libp2p host (no Cocorico protocols) is not a sync peer.
+	other, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Connect(context.Background(), peer.AddrInfo{ID: a.h.ID(), Addrs: a.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "identify of the plain host", func() bool {
+		protos, err := a.h.Peerstore().GetProtocols(other.ID())
+		return err == nil && len(protos) > 0
+	})
+	select {
+	case p := <-seen:
+		if p == other.ID() {
+			t.Fatal("told of a peer that does not speak block sync")
+		}
+	default:
 	}
 }

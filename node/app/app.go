@@ -96,9 +96,8 @@ type App struct {
 	// proposal did, and they are not verified a second time.
 	proposedTxs map[consensus.Hash]*ballot.Checked
 	// preverified are the transactions of fetched blocks not yet applied
-	// that Preverify checked: [0] its last run's, [1] the one before (a
-	// run is verified while the previous one is applied).
-	preverified [2]map[consensus.Hash]*ballot.Checked
+	// that VerifyFetched checked; ApplyBlock drops those it applies.
+	preverified map[consensus.Hash]*ballot.Checked
 
 	finalMu   sync.Mutex
 	finalSubs []chan<- uint64
@@ -139,7 +138,7 @@ func New(cfg Config) (*App, error) {
 		counts:      newCountCache(),
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},
-		preverified: [2]map[consensus.Hash]*ballot.Checked{{}, {}},
+		preverified: map[consensus.Hash]*ballot.Checked{},
 		applied:     make(chan struct{}),
 	}
 	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()

@@ -183,8 +183,7 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	clear(a.validated)
 	clear(a.proposedTxs)
 	for _, id := range v.ids {
-		delete(a.preverified[0], id)
-		delete(a.preverified[1], id)
+		delete(a.preverified, id)
 	}
 	a.mu.Unlock()
 

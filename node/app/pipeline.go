@@ -13,19 +13,21 @@ import (
 // own goroutine so that no core waits for another stage: fetch (read the
 // ledger, or a peer), verify (every transaction's signatures on all cores,
 // across block boundaries), apply (in order, the state's rules and the
-// app hash chain). Recount runs it over the ledger; a syncing node's
-// Preverify is its verify stage over the blocks it fetched.
+// app hash chain). Recount runs it over the ledger; a syncing node runs it
+// over the blocks it fetches (node/follow.go), with VerifyFetched as its
+// verify stage and ApplyBlock as its apply stage.
 
-// finalBlock is a block with its commit, as fetched.
-type finalBlock struct {
-	b *consensus.Block
-	c *consensus.Commit
+// FinalBlock is a block with its commit, as fetched (read from the
+// ledger or received by block sync), the commit checked.
+type FinalBlock struct {
+	Block  *consensus.Block
+	Commit *consensus.Commit
 }
 
 // verifiedBlock is a fetched block whose transactions passed the
 // stateless rules, in order.
 type verifiedBlock struct {
-	finalBlock
+	FinalBlock
 	checked []*ballot.Checked
 }
 
@@ -36,7 +38,7 @@ const runTxs = 4096
 // readLedger is the fetch stage of a recount: blocks from..to of l with
 // their commits, each checked on its own (its structure and Merkle root,
 // its commit against vals): what needs no other block.
-func readLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, chain consensus.Chain, from, to uint64, out chan<- finalBlock) error {
+func readLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, chain consensus.Chain, from, to uint64, out chan<- FinalBlock) error {
 	vals := g.ValidatorSet()
 	for h := from; h <= to; h++ {
 		b, err := l.Block(h)
@@ -54,7 +56,7 @@ func readLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, chai
 			return fmt.Errorf("block %d: %w", h, err)
 		}
 		select {
-		case out <- finalBlock{b, c}:
+		case out <- FinalBlock{b, c}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -66,37 +68,13 @@ func readLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, chai
 // as many as are there up to runTxs transactions, verifies them as one
 // run (verifyRun) and sends them on in order. defs holds the ballots
 // known before the first block and is the stage's own.
-func verifyStream(ctx context.Context, r ballot.Rules, max int, defs *lookupWith, in <-chan finalBlock, out chan<- verifiedBlock) error {
+func verifyStream(ctx context.Context, r ballot.Rules, max int, defs *lookupWith, in <-chan FinalBlock, out chan<- verifiedBlock) error {
 	for {
-		var run []finalBlock
-		select {
-		case fb, ok := <-in:
-			if !ok {
-				return nil
-			}
-			run = append(run, fb)
-		case <-ctx.Done():
-			return ctx.Err()
+		run, err := nextRun(ctx, in)
+		if run == nil {
+			return err
 		}
-		n := len(run[0].b.Txs)
-	more:
-		for n < runTxs {
-			select {
-			case fb, ok := <-in:
-				if !ok {
-					break more
-				}
-				run = append(run, fb)
-				n += len(fb.b.Txs)
-			default:
-				break more
-			}
-		}
-		txs := make([][][]byte, len(run))
-		for k, fb := range run {
-			txs[k] = fb.b.Txs
-		}
-		checked, err := verifyRun(ctx, r, max, run[0].b.Header.Height, txs, defs, nil)
+		checked, err := verifyRun(ctx, r, max, run[0].Block.Header.Height, txsOf(run), defs, nil)
 		if err != nil {
 			return err
 		}
@@ -108,4 +86,90 @@ func verifyStream(ctx context.Context, r ballot.Rules, max int, defs *lookupWith
 			}
 		}
 	}
+}
+
+// nextRun waits for a block on in, then takes the blocks already there,
+// up to runTxs transactions in all. It returns nil once in is closed
+// (error nil) or ctx ends.
+func nextRun(ctx context.Context, in <-chan FinalBlock) ([]FinalBlock, error) {
+	var run []FinalBlock
+	select {
+	case fb, ok := <-in:
+		if !ok {
+			return nil, nil
+		}
+		run = append(run, fb)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	n := len(run[0].Block.Txs)
+	for n < runTxs {
+		select {
+		case fb, ok := <-in:
+			if !ok {
+				return run, nil
+			}
+			run = append(run, fb)
+			n += len(fb.Block.Txs)
+		default:
+			return run, nil
+		}
+	}
+	return run, nil
+}
+
+// txsOf returns the transactions of a run's blocks, block by block.
+func txsOf(run []FinalBlock) [][][]byte {
+	txs := make([][][]byte, len(run))
+	for k, fb := range run {
+		txs[k] = fb.Block.Txs
+	}
+	return txs
+}
+
+// VerifyFetched is the verify stage of a syncing node: blocks come in as
+// fetched (their commits checked) and go out in the same order once their
+// transactions passed the stateless rules, verified in runs across block
+// boundaries on all cores (as Recount does). What passed is kept until
+// ApplyBlock applies the block, so that applying verifies none of it
+// again; ForgetVerified drops what was kept for blocks never applied.
+// When a run fails, its blocks go out unverified (applying them verifies
+// them again and names the bad transaction) and VerifyFetched returns the
+// error. It returns nil when in is closed.
+func (a *App) VerifyFetched(ctx context.Context, in <-chan FinalBlock, out chan<- FinalBlock) error {
+	defs := newLookup(a.state)
+	for {
+		run, err := nextRun(ctx, in)
+		if run == nil {
+			return err
+		}
+		checked, verr := verifyRun(ctx, a.rules, a.genesis.Params.MaxTxBytes, run[0].Block.Header.Height, txsOf(run), defs, a.pool.Get)
+		if verr == nil {
+			a.mu.Lock()
+			for _, block := range checked {
+				for _, c := range block {
+					a.preverified[c.ID] = c
+				}
+			}
+			a.mu.Unlock()
+		}
+		for _, fb := range run {
+			select {
+			case out <- fb:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if verr != nil {
+			return verr
+		}
+	}
+}
+
+// ForgetVerified drops the transactions VerifyFetched kept for blocks
+// that were not applied (a sync that stopped half-way).
+func (a *App) ForgetVerified() {
+	a.mu.Lock()
+	clear(a.preverified)
+	a.mu.Unlock()
 }

@@ -18,7 +18,7 @@ import (
 func replay(in <-chan verifiedBlock, st *ballot.MemState, rules ballot.Rules, genesis consensus.Hash, id consensus.Hash, rep *RecountReport, progress func(uint64, uint64)) error {
 	prev := genesis
 	for v := range in {
-		b, h := v.b, v.b.Header.Height
+		b, h := v.Block, v.Block.Header.Height
 		hdr := &b.Header
 		if hdr.PrevHash != prev {
 			return fmt.Errorf("block %d: parent %s, block %d is %s", h, hdr.PrevHash.Short(), h-1, prev.Short())
@@ -84,7 +84,7 @@ func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id cons
 	rep := &RecountReport{Ballot: id, Height: top}
 
 	ctx, cancel := context.WithCancel(ctx)
-	read := make(chan finalBlock, 16)
+	read := make(chan FinalBlock, 16)
 	verified := make(chan verifiedBlock, 2*runTxs/64)
 	var wg sync.WaitGroup
 	var readErr, verifyErr error

@@ -91,45 +91,49 @@ func TestRecountStopsWithItsContext(t *testing.T) {
 	}
 }
 
-// A follower that preverifies the blocks it fetched, in two runs, the
-// second before the first is applied, applies them all to the same state
-// as the chain's, and keeps nothing once they are applied; a block with a bad signature is refused by Preverify,
-// named by its height, and again when it is applied.
-func TestPreverifiedBlocksApplyToTheChainsState(t *testing.T) {
+// A follower whose verify stage (VerifyFetched) runs ahead of its apply
+// stage applies the fetched blocks to the same state as the chain's and
+// keeps nothing once they are applied; a block with a bad signature is
+// refused by VerifyFetched, named by its height, passed on unverified,
+// and refused again when it is applied.
+func TestFetchedBlocksVerifiedAheadApplyToTheChainsState(t *testing.T) {
 	f, _ := recountFixture(t, 4, 12)
 	follower := newAppFixtureWith(t, "", 0)
 	top := f.ledger.Height()
-	var blocks []*consensus.Block
+	ctx := context.Background()
+	var blocks []FinalBlock
 	for h := uint64(1); h <= top; h++ {
 		b, err := f.ledger.Block(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		blocks = append(blocks, b)
-	}
-	ctx := context.Background()
-	// Two runs, the second verified before the first is applied, as sync
-	// does: both are kept.
-	for _, run := range [][]*consensus.Block{blocks[:3], blocks[3:]} {
-		if err := follower.app.Preverify(ctx, run); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, ok := follower.app.verified(ballot.TxID(blocks[1].Txs[0])); !ok {
-		t.Fatal("a transaction of the first run was dropped when the second was verified")
-	}
-	for _, b := range blocks {
-		c, err := f.ledger.CommitAt(b.Header.Height)
+		c, err := f.ledger.CommitAt(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := follower.app.ApplyBlock(ctx, b, c); err != nil {
+		blocks = append(blocks, FinalBlock{b, c})
+	}
+	// Every block is verified before the first is applied.
+	in, out := make(chan FinalBlock, len(blocks)), make(chan FinalBlock, len(blocks))
+	for _, fb := range blocks {
+		in <- fb
+	}
+	close(in)
+	if err := follower.app.VerifyFetched(ctx, in, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	if _, ok := follower.app.verified(ballot.TxID(blocks[1].Block.Txs[0])); !ok {
+		t.Fatal("a transaction of the first block is not kept once verified")
+	}
+	for fb := range out {
+		if err := follower.app.ApplyBlock(ctx, fb.Block, fb.Commit); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if follower.app.State().AppHash() != f.app.State().AppHash() || len(follower.app.preverified[0])+len(follower.app.preverified[1]) != 0 {
-		t.Fatalf("follower's app hash %s, the chain's %s; %d preverified left",
-			follower.app.State().AppHash().Short(), f.app.State().AppHash().Short(), len(follower.app.preverified[0])+len(follower.app.preverified[1]))
+	if follower.app.State().AppHash() != f.app.State().AppHash() || len(follower.app.preverified) != 0 {
+		t.Fatalf("follower's app hash %s, the chain's %s; %d verified left",
+			follower.app.State().AppHash().Short(), f.app.State().AppHash().Short(), len(follower.app.preverified))
 	}
 
 	c := f.e.Cast(f.e.NewVoter(), 1, 0)
@@ -138,10 +142,21 @@ func TestPreverifiedBlocksApplyToTheChainsState(t *testing.T) {
 	_, tip, tipTime := f.app.Tip()
 	bad := &consensus.Block{Header: consensus.Header{ChainID: f.g.ChainID, Height: top + 1, Time: tipTime + 1000, PrevHash: tip,
 		TxRoot: consensus.MerkleRoot(txs), TxCount: 1, AppHash: f.app.State().AppHash()}, Txs: txs}
-	if err := follower.app.Preverify(ctx, []*consensus.Block{bad}); !errors.Is(err, consensus.ErrBlockInvalid) || !strings.Contains(err.Error(), "block 6 tx 0") {
-		t.Fatalf("preverify of a bad block 6: %v", err)
+	badFB := FinalBlock{bad, ballottest.Commit(f.g.Chain(), f.keys, &bad.Header, 0)}
+	in, out = make(chan FinalBlock, 1), make(chan FinalBlock, 1)
+	in <- badFB
+	close(in)
+	if err := follower.app.VerifyFetched(ctx, in, out); !errors.Is(err, consensus.ErrBlockInvalid) || !strings.Contains(err.Error(), "block 6 tx 0") {
+		t.Fatalf("verification of a bad block 6: %v", err)
 	}
-	if err := follower.app.ApplyBlock(ctx, bad, ballottest.Commit(f.g.Chain(), f.keys, &bad.Header, 0)); !errors.Is(err, consensus.ErrBlockInvalid) {
+	if fb := <-out; fb.Block != bad {
+		t.Fatal("the refused block was not passed on to be applied and named")
+	}
+	if err := follower.app.ApplyBlock(ctx, bad, badFB.Commit); !errors.Is(err, consensus.ErrBlockInvalid) {
 		t.Fatalf("apply of a bad block 6: %v", err)
+	}
+	follower.app.ForgetVerified()
+	if len(follower.app.preverified) != 0 {
+		t.Fatal("ForgetVerified kept transactions")
 	}
 }

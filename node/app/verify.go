@@ -190,59 +190,14 @@ func newLookup(base ballot.Ballots) *lookupWith {
 	return &lookupWith{base: base, own: map[consensus.Hash]*ballot.Ballot{}}
 }
 
-// Preverify checks the transactions of consecutive blocks, fetched and
-// not yet applied, as one run on all cores across their boundaries (the
-// verify stage of the replay pipeline, as in Recount), and keeps what
-// passed so that applying them verifies none of it again. It keeps this
-// run's and the previous one's (so that a run can be verified while the
-// one before it is applied), and may be called while blocks are applied.
-// Ballots defined in the kept runs count as known. A block it refuses is
-// refused again, and named, when it is applied.
-func (a *App) Preverify(ctx context.Context, blocks []*consensus.Block) error {
-	if len(blocks) == 0 {
-		return nil
-	}
-	run := make([][][]byte, len(blocks))
-	for k, b := range blocks {
-		run[k] = b.Txs
-	}
-	defs := newLookup(a.state)
-	a.mu.RLock()
-	for _, m := range a.preverified { // ballots defined in runs not applied yet
-		for _, c := range m {
-			if c.Ballot != nil {
-				defs.own[c.Ballot.ID] = c.Ballot
-			}
-		}
-	}
-	a.mu.RUnlock()
-	checked, err := verifyRun(ctx, a.rules, a.genesis.Params.MaxTxBytes, blocks[0].Header.Height, run, defs, a.pool.Get)
-	kept := map[consensus.Hash]*ballot.Checked{}
-	if err == nil {
-		for _, block := range checked {
-			for _, c := range block {
-				kept[c.ID] = c
-			}
-		}
-	}
-	a.mu.Lock()
-	a.preverified[1], a.preverified[0] = a.preverified[0], kept
-	a.mu.Unlock()
-	return err
-}
-
 // verified returns a transaction verified already: in the mempool, or by
-// Preverify.
+// VerifyFetched.
 func (a *App) verified(id consensus.Hash) (*ballot.Checked, bool) {
 	if c, ok := a.pool.Get(id); ok {
 		return c, true
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	for _, m := range a.preverified {
-		if c, ok := m[id]; ok {
-			return c, true
-		}
-	}
-	return nil, false
+	c, ok := a.preverified[id]
+	return c, ok
 }
