@@ -26,6 +26,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		SyncedBlocksPerSec: info.SyncedBlocksPerSec,
 		SyncedCastsPerSec:  info.SyncedCastsPerSec,
 		LedgerBase:         info.LedgerBase,
+		VerifiedFrom:       info.VerifiedFrom,
 		Snapshots:          info.Snapshots,
 	}
 	if v.Snapshots == nil {

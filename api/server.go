@@ -84,6 +84,11 @@ type NodeInfo struct {
 	// blocks: 1 when it holds every block; a node that joined by state
 	// sync has the snapshot's height until its back-fill ends.
 	LedgerBase uint64 `json:"ledger_base"`
+	// VerifiedFrom is the lowest height from which this node verified
+	// every cast itself: 1 when it verified the whole chain; a node that
+	// joined by state sync at h has h+1 for good (the blocks it
+	// back-fills are checked against their commits only).
+	VerifiedFrom uint64 `json:"verified_from"`
 	// Snapshots are the heights of the state snapshots the node serves.
 	Snapshots []uint64 `json:"snapshots"`
 }

@@ -28,9 +28,10 @@ type StatusView struct {
 	// last few seconds: every block's commit and every cast re-verified.
 	SyncedBlocksPerSec float64 `json:"synced_blocks_per_sec"`
 	SyncedCastsPerSec  float64 `json:"synced_casts_per_sec"`
-	// LedgerBase and Snapshots: see NodeInfo (state sync).
-	LedgerBase uint64   `json:"ledger_base"`
-	Snapshots  []uint64 `json:"snapshots"`
+	// LedgerBase, VerifiedFrom and Snapshots: see NodeInfo (state sync).
+	LedgerBase   uint64   `json:"ledger_base"`
+	VerifiedFrom uint64   `json:"verified_from"`
+	Snapshots    []uint64 `json:"snapshots"`
 	// Attestations is the number of distinct volunteer nodes that
 	// attested one of the last RecentAttestationHeights blocks; Alarms
 	// the number of alarms this node has seen.

@@ -216,7 +216,8 @@ func (n *Node) Genesis() *consensus.Genesis { return n.cfg.Genesis }
 func (n *Node) Info() api.NodeInfo {
 	sp := n.SyncProgress()
 	info := api.NodeInfo{NodeID: n.nodeID(), Role: n.role, Peers: n.peers(), Version: n.cfg.Version, Behind: n.behind(), Mempool: n.pool.Len(),
-		SyncedBlocksPerSec: sp.BlocksPerSec, SyncedCastsPerSec: sp.TxsPerSec, LedgerBase: n.ledger.Base()}
+		SyncedBlocksPerSec: sp.BlocksPerSec, SyncedCastsPerSec: sp.TxsPerSec, LedgerBase: n.ledger.Base(),
+		VerifiedFrom: n.ledger.VerifiedFrom()}
 	if n.snaps != nil {
 		for _, s := range n.snaps.List() {
 			info.Snapshots = append(info.Snapshots, s.Height)

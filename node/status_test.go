@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
 )
 
 // TestBallotStatusIsClosedAtTheClosingTimeNotAtTheNextBlock: the API
@@ -84,4 +87,89 @@ func TestBallotStatusIsClosedAtTheClosingTimeNotAtTheNextBlock(t *testing.T) {
 	check("at closing, no block since", api.StatusClosed)
 	commitAt(closes)
 	check("once a final block is at the closing time", api.StatusTallied)
+}
+
+// TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCast: a volunteer that
+// applied every block from genesis says verified_from 1; one whose ledger
+// was restored from the other's state at block 2 (what state sync does,
+// without the network) says 3, though it then applies block 3 like any
+// node.
+func TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCast(t *testing.T) {
+	g, keys := ballottest.Validators("verified-chain", 4, 13)
+	genesis := g.GenesisTime.UnixMilli()
+	e := ballottest.NewElection(ballottest.Options{Genesis: g, Opens: genesis, Closes: genesis + 3_600_000, Seed: 13})
+	volunteer := func() *Node {
+		n, err := New(Config{Home: Home(t.TempDir()), Genesis: g, Key: keyN(100), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Clock: func() time.Time { return g.GenesisTime.Add(time.Second) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.ledger.Close() })
+		return n
+	}
+	full, joined := volunteer(), volunteer()
+	ctx := context.Background()
+	var blocks []*consensus.Block
+	var commits []*consensus.Commit
+	next := func() {
+		t.Helper()
+		h := uint64(len(blocks)) + 1
+		b, err := full.app.ProposeBlock(ctx, h, 0, g.GenesisTime.Add(time.Duration(h)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := ballottest.Commit(g.Chain(), keys, &b.Header, 0)
+		if err := full.applyFollowed(ctx, b, c); err != nil {
+			t.Fatal(err)
+		}
+		blocks, commits = append(blocks, b), append(commits, c)
+	}
+	if _, err := full.app.Submit(ctx, e.DefinitionTx().Bytes); err != nil {
+		t.Fatal(err)
+	}
+	next()
+	next()
+
+	// The joiner takes the state after block 2.
+	var state []store.KV
+	if err := full.ledger.Scan(nil, func(k, v []byte) error {
+		state = append(state, store.KV{Key: bytes.Clone(k), Value: bytes.Clone(v)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(state) == 0 {
+		t.Fatal("block 1's ballot left no state to restore")
+	}
+	if err := joined.ledger.BeginRestore(); err != nil {
+		t.Fatal(err)
+	}
+	if err := joined.ledger.RestoreWrites(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := joined.ledger.FinishRestore(blocks[1], commits[1], txIDs(blocks[1])); err != nil {
+		t.Fatal(err)
+	}
+	if err := joined.app.Restored(full.app.AppHash()); err != nil {
+		t.Fatal(err)
+	}
+	next()
+	if err := joined.applyFollowed(ctx, blocks[2], commits[2]); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name             string
+		n                *Node
+		base, verifiedAt uint64
+	}{{"replayed from genesis", full, 1, 1}, {"restored at block 2", joined, 2, 3}} {
+		srv := httptest.NewServer(c.n.api.Handler())
+		var st api.StatusView
+		getJSON(t, srv.URL+"/v1/status", &st)
+		srv.Close()
+		if st.Height != 3 || st.LedgerBase != c.base || st.VerifiedFrom != c.verifiedAt {
+			t.Errorf("%s: height %d, ledger_base %d, verified_from %d; want 3, %d, %d", c.name, st.Height, st.LedgerBase, st.VerifiedFrom,
+				c.base, c.verifiedAt)
+		}
+	}
 }

@@ -27,6 +27,10 @@ import (
 //	                      gap closes, then base = 1 and filled = 0 again
 //	"m/restoring"       → present (empty value) while a state restore is
 //	                      under way: the state is partial
+//	"m/verified"        → the height from which this node verified every
+//	                      cast itself (8 bytes); absent = 1. A ledger
+//	                      restored at h has h+1, for good: back-filled
+//	                      blocks are checked against their commits only
 //	"h/" ‖ height       → canonical header
 //	"t/" ‖ height ‖ i   → transaction i (4 bytes, big endian) of the block
 //	"c/" ‖ height       → canonical commit
@@ -38,6 +42,7 @@ var (
 	keyBase      = []byte("m/base")
 	keyFilled    = []byte("m/filled")
 	keyRestoring = []byte("m/restoring")
+	keyVerified  = []byte("m/verified")
 	prefixHeader = []byte("h/")
 	prefixTxs    = []byte("t/")
 	prefixCommit = []byte("c/")
@@ -104,7 +109,9 @@ type Ledger struct {
 	mu   sync.Mutex // serialises Commit, the restore and Checkpoint
 	// restore is where a state restore stands; guarded by mu.
 	restore restoreState
-	fillMu  sync.Mutex // serialises Backfill
+	// verifiedFrom is "m/verified": written once, by FinishRestore.
+	verifiedFrom atomic.Uint64
+	fillMu       sync.Mutex // serialises Backfill
 
 	closeOnce sync.Once
 	closeErr  error
@@ -161,6 +168,7 @@ func ledgerPebbleOptions(cache *pebble.Cache) *pebble.Options {
 
 func (l *Ledger) init(genesis consensus.Hash) error {
 	l.span.Store(&span{base: 1})
+	l.verifiedFrom.Store(1)
 	stored, found, err := l.get(keyGenesis)
 	if err != nil {
 		return err
@@ -195,6 +203,14 @@ func (l *Ledger) init(genesis consensus.Hash) error {
 		return fmt.Errorf("%w: base %d, filled %d at height %d", ErrCorrupt, base, filled, l.Height())
 	}
 	l.span.Store(&span{base: base, filled: filled})
+	verified, err := l.getHeight(keyVerified, 1)
+	if err != nil {
+		return err
+	}
+	if verified == 0 || verified > l.Height()+1 {
+		return fmt.Errorf("%w: verified from %d at height %d", ErrCorrupt, verified, l.Height())
+	}
+	l.verifiedFrom.Store(verified)
 	_, restoring, err := l.get(keyRestoring)
 	if err != nil {
 		return err

@@ -34,6 +34,13 @@ func (l *Ledger) inGap(height uint64) bool {
 	return s.filled < height && height < s.base
 }
 
+// VerifiedFrom returns the height from which this node verified every
+// cast of every block itself: 1 for a ledger synced from genesis, h+1 for
+// one restored from a snapshot at h. The back-fill does not lower it (the
+// blocks below the base are checked against their commits only), and it
+// holds across restarts.
+func (l *Ledger) VerifiedFrom() uint64 { return l.verifiedFrom.Load() }
+
 // BeginRestore starts restoring the application's state from a snapshot.
 // It is allowed on an empty ledger (height 0) only, and deletes every state
 // key first: the partial state of a restore that was interrupted (Open
@@ -104,8 +111,9 @@ func (l *Ledger) RestoreWrites(writes []KV) error {
 // FinishRestore ends a restore with the block at the snapshot's height h:
 // it writes block h as Commit does (header, transactions, commit, index;
 // no state: the restored state is the state after h), sets the height and
-// the base to h, nothing back-filled, and deletes the marker, in one
-// synced batch. Commit then goes on at h+1, Backfill at 1.
+// the base to h, nothing back-filled, VerifiedFrom to h+1, and deletes
+// the marker, in one synced batch. Commit then goes on at h+1, Backfill
+// at 1.
 //
 // One synced batch is enough to make the earlier RestoreWrites durable:
 // Pebble writes every batch to one log file at a time, in commit order,
@@ -133,10 +141,13 @@ func (l *Ledger) FinishRestore(b *consensus.Block, c *consensus.Commit, txIDs []
 	batch.Set(keyBase, be64(h), nil)
 	batch.Set(keyFilled, be64(0), nil)
 	batch.Set(keyHeight, be64(h), nil)
+	batch.Set(keyVerified, be64(h+1), nil)
 	batch.Delete(keyRestoring, nil)
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("finish restore at %d: %w", h, l.corrupt.wrap(err))
 	}
+	// Before the height: a reader that sees height h sees h+1 here too.
+	l.verifiedFrom.Store(h + 1)
 	l.span.Store(&span{base: h})
 	l.height.Store(h)
 	l.restore = restoreNone
@@ -147,7 +158,8 @@ func (l *Ledger) FinishRestore(b *consensus.Block, c *consensus.Commit, txIDs []
 // header, transactions, commit and index, never state (the state is the
 // top's). It is synced as Commit is (Options.NoSync). When it is block
 // Base()-1 the gap closes in the same batch: base 1 and filled 0, the
-// ledger is whole as one synced from genesis. Backfill may run beside
+// ledger is whole as one synced from genesis, but VerifiedFrom stays: the
+// casts in back-filled blocks were not verified here. Backfill may run beside
 // Commit (its own lock); the caller checks the block against its commit
 // and the next block's PrevHash, the ledger only the height (ErrNotNext).
 func (l *Ledger) Backfill(b *consensus.Block, c *consensus.Commit, txIDs []consensus.Hash) error {

@@ -163,6 +163,47 @@ func TestBackfillClosesTheGapAndTheLedgerBecomesWhole(t *testing.T) {
 	}
 }
 
+// A node that joined from a snapshot at h verified the casts of blocks
+// h+1 on only: its ledger says so from FinishRestore on, across restarts,
+// and still once the back-fill (commits checked, not casts) is done.
+func TestVerifiedFromIsOneUntilARestoreAndStaysAfterItsBackfill(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(t.TempDir(), genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	chain, ids := testChain(12)
+	if got := l.VerifiedFrom(); got != 1 {
+		t.Fatalf("a fresh ledger verified from %d, want 1", got)
+	}
+	if err := l.Commit(chain[0], testCommit(chain[0]), ids[0], nil); err != nil || l.VerifiedFrom() != 1 {
+		t.Fatalf("a ledger synced from genesis: %v, verified from %d, want 1", err, l.VerifiedFrom())
+	}
+
+	l = restoredLedger(t, nil, dir, chain, ids, 10, 5)
+	check := func(when string) {
+		t.Helper()
+		if got := l.VerifiedFrom(); got != 11 {
+			t.Fatalf("%s: verified from %d, want 11 (restored at 10)", when, got)
+		}
+	}
+	check("after FinishRestore")
+	if err := l.Commit(chain[10], testCommit(chain[10]), ids[10], nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after a commit above the base")
+	l = reopen(t, l, dir)
+	check("after reopening")
+	backfill(t, l, chain, ids, 1, 9)
+	if !l.Whole() {
+		t.Fatal("the back-fill did not close the gap")
+	}
+	check("after the back-fill")
+	l = reopen(t, l, dir)
+	check("after reopening the back-filled ledger")
+}
+
 func TestBackfillTakesOnlyTheNextMissingHeight(t *testing.T) {
 	chain, ids := testChain(5)
 	l := restoredLedger(t, nil, t.TempDir(), chain, ids, 5, 1)

@@ -174,6 +174,14 @@ func TestAVolunteerJoinsByStateSyncServesARecentReceiptAndBansACorruptingPeer(t 
 	if joined.LedgerBase <= 1 {
 		t.Fatalf("the joiner's ledger starts at %d: it did not join by snapshot\n%s", joined.LedgerBase, joiner.logTail())
 	}
+	// It verified the casts after the snapshot only, and says so; the full
+	// replay verified them all.
+	if joined.VerifiedFrom != joined.LedgerBase+1 {
+		t.Fatalf("the joiner says verified_from %d, want %d (joined at %d)", joined.VerifiedFrom, joined.LedgerBase+1, joined.LedgerBase)
+	}
+	if st, err := bad.status(t); err != nil || st.VerifiedFrom != 1 {
+		t.Fatalf("the --full-verify volunteer says verified_from %d (%v), want 1", st.VerifiedFrom, err)
+	}
 	t.Logf("join by snapshot at height %d: %.1f s; full replay of the same chain: %.1f s (%.1f×)", joined.LedgerBase,
 		joinTime.Seconds(), fullSync.Seconds(), fullSync.Seconds()/joinTime.Seconds())
 
@@ -208,9 +216,15 @@ func TestAVolunteerJoinsByStateSyncServesARecentReceiptAndBansACorruptingPeer(t 
 	}, joiner)
 
 	// The back-fill ends: the ledger holds every block from genesis.
+	var filled api.StatusView
 	waitShowing(t, 5*time.Minute, "the joiner back-fills every block", func() bool {
 		st, err := joiner.status(t)
+		filled = st
 		return err == nil && st.LedgerBase == 1
 	}, joiner)
+	if filled.VerifiedFrom != joined.VerifiedFrom {
+		t.Fatalf("after the back-fill the joiner says verified_from %d, want still %d: back-filled casts were not verified",
+			filled.VerifiedFrom, joined.VerifiedFrom)
+	}
 	t.Logf("back-fill done %.1f s after the join", time.Since(start).Seconds()-joinTime.Seconds())
 }

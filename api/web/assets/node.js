@@ -27,7 +27,12 @@
       return;
     }
     const volunteer = st.role === 'volunteer';
-    $('node-role').textContent = volunteer ? t('node_role_volunteer') : t('node_role_validator');
+    // A volunteer that joined from a snapshot verified the votes after it
+    // only (verified_from, docs/API.md): the page says so.
+    const synced = volunteer && st.verified_from > 1;
+    $('node-role').textContent = synced ? t('node_role_volunteer_synced', { h: fmtN(st.verified_from - 1) })
+      : volunteer ? t('node_role_volunteer') : t('node_role_validator');
+    if (synced) $('node-intro').textContent = t('node_intro_synced');
     const age = Math.max(0, Math.round((Date.now() - new Date(st.last_block_time)) / 1000));
     $('node-height').textContent = age < 3600 ? t('node_height_value', { h: fmtN(st.height), s: fmtN(age) })
       : t('node_height_since', { h: fmtN(st.height), when: Coco.when(st.last_block_time) });
