@@ -155,7 +155,7 @@ var (
 	storeWriteSide = []string{
 		"Open", "OpenRegistry", "Ledger.Commit", "Ledger.Flush", "Ledger.Close",
 		"Registry.PutKey", "Registry.PutVoters", "Registry.Issue", "Registry.Close",
-		"Ledger.BeginRestore", "Ledger.AbandonRestore", "Ledger.RestoreWrites", "Ledger.FinishRestore", "Ledger.Backfill",
+		"Ledger.BeginRestore", "Ledger.AbandonRestore", "Ledger.RestoreWrites", "Ledger.FinishRestore", "Ledger.Backfill", "Ledger.Reverified",
 		"Ledger.Checkpoint", "OpenSnapshots", "Snapshots.Take", "Snapshots.Open", "Snapshots.Close",
 	}
 	storeReadSide = []string{

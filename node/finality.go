@@ -139,9 +139,12 @@ func (e *finality) Run(ctx context.Context) error {
 			}
 			close(e.net.joined)
 		}
-		if e.net != nil && !e.n.ledger.Whole() {
+		if l := e.n.ledger; e.net != nil && (!l.Whole() || l.VerifiedFrom() > 1) {
 			g.Go(func() error {
-				e.net.backfill(ctx)
+				if !l.Whole() {
+					e.net.backfill(ctx)
+				}
+				e.n.reverify(ctx)
 				return nil
 			})
 		}

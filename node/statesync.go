@@ -12,6 +12,7 @@ import (
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node/app"
 	"github.com/cocorico/node/p2p"
 	"github.com/cocorico/node/store"
 )
@@ -376,6 +377,42 @@ func (nw *peerNetwork) backfill(ctx context.Context) {
 		n.logger.Info("back-fill: the ledger holds every block from genesis", "blocks", l.Height(), "from", from,
 			"s", time.Since(start).Seconds())
 	}
+}
+
+// reverify runs once the back-fill of a node that joined by state sync at
+// h is done: it replays blocks 1..h as a recount does (every signature of
+// every cast, every header's app hash), checks the state it reaches
+// against header h+1's app hash, and records that this node has now
+// verified every cast of the chain itself (VerifiedFrom 1). It waits for
+// block h+1 if the chain has not made it yet. A replay that fails is
+// logged as an error and changes nothing.
+func (n *Node) reverify(ctx context.Context) {
+	l := n.ledger
+	to := l.VerifiedFrom() - 1
+	if to == 0 || !l.Whole() {
+		return
+	}
+	for l.Height() <= to {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	start := time.Now()
+	n.logger.Info("re-verification: replaying every block before the snapshot", "blocks", to)
+	if err := app.Reverify(ctx, l, n.cfg.Genesis, to); err != nil {
+		if ctx.Err() == nil {
+			n.logger.Error("re-verification failed: the snapshot this node joined from does not follow from the chain's blocks", "height", to, "err", err)
+		}
+		return
+	}
+	if err := l.Reverified(); err != nil {
+		n.logger.Error("re-verification: not recorded", "err", err)
+		return
+	}
+	n.logger.Info("re-verification: this node has verified every cast of the chain itself", "blocks", to,
+		"s", time.Since(start).Seconds())
 }
 
 // backfillRun checks and stores one run of fetched blocks.

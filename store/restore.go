@@ -36,10 +36,27 @@ func (l *Ledger) inGap(height uint64) bool {
 
 // VerifiedFrom returns the height from which this node verified every
 // cast of every block itself: 1 for a ledger synced from genesis, h+1 for
-// one restored from a snapshot at h. The back-fill does not lower it (the
-// blocks below the base are checked against their commits only), and it
-// holds across restarts.
+// one restored from a snapshot at h until the node has re-verified blocks
+// 1..h (Reverified). The back-fill does not lower it (the blocks below the
+// base are checked against their commits only), and it holds across
+// restarts.
 func (l *Ledger) VerifiedFrom() uint64 { return l.verifiedFrom.Load() }
+
+// Reverified records, synced, that the node has verified every cast of
+// blocks 1..VerifiedFrom()-1 itself (node/app.Reverify): VerifiedFrom is
+// 1 from now on. The ledger must be whole.
+func (l *Ledger) Reverified() error {
+	l.fillMu.Lock()
+	defer l.fillMu.Unlock()
+	if !l.Whole() {
+		return fmt.Errorf("reverified: blocks %d..%d are not back-filled yet", l.Filled()+1, l.Base()-1)
+	}
+	if err := l.db.Set(keyVerified, be64(1), pebble.Sync); err != nil {
+		return fmt.Errorf("reverified: %w", l.corrupt.wrap(err))
+	}
+	l.verifiedFrom.Store(1)
+	return nil
+}
 
 // BeginRestore starts restoring the application's state from a snapshot.
 // It is allowed on an empty ledger (height 0) only, and deletes every state

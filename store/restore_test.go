@@ -166,7 +166,7 @@ func TestBackfillClosesTheGapAndTheLedgerBecomesWhole(t *testing.T) {
 // A node that joined from a snapshot at h verified the casts of blocks
 // h+1 on only: its ledger says so from FinishRestore on, across restarts,
 // and still once the back-fill (commits checked, not casts) is done.
-func TestVerifiedFromIsOneUntilARestoreAndStaysAfterItsBackfill(t *testing.T) {
+func TestVerifiedFromIsOneUntilARestoreAndStaysAfterItsBackfillUntilReverified(t *testing.T) {
 	dir := t.TempDir()
 	l, err := Open(t.TempDir(), genesis, Options{})
 	if err != nil {
@@ -182,6 +182,9 @@ func TestVerifiedFromIsOneUntilARestoreAndStaysAfterItsBackfill(t *testing.T) {
 	}
 
 	l = restoredLedger(t, nil, dir, chain, ids, 10, 5)
+	if err := l.Reverified(); err == nil || l.VerifiedFrom() != 11 {
+		t.Fatalf("Reverified before the back-fill: %v, verified from %d; want refused, 11", err, l.VerifiedFrom())
+	}
 	check := func(when string) {
 		t.Helper()
 		if got := l.VerifiedFrom(); got != 11 {
@@ -202,6 +205,13 @@ func TestVerifiedFromIsOneUntilARestoreAndStaysAfterItsBackfill(t *testing.T) {
 	check("after the back-fill")
 	l = reopen(t, l, dir)
 	check("after reopening the back-filled ledger")
+	if err := l.Reverified(); err != nil || l.VerifiedFrom() != 1 {
+		t.Fatalf("Reverified on the whole ledger: %v, verified from %d, want 1", err, l.VerifiedFrom())
+	}
+	l = reopen(t, l, dir)
+	if got := l.VerifiedFrom(); got != 1 {
+		t.Fatalf("after reopening a re-verified ledger: verified from %d, want 1", got)
+	}
 }
 
 func TestBackfillTakesOnlyTheNextMissingHeight(t *testing.T) {

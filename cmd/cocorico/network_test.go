@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,19 +28,26 @@ import (
 )
 
 // freeBase returns a port p such that p..p+n-1 are free on loopback for
-// TCP and UDP.
+// TCP and UDP. It picks them below the kernel's ephemeral range
+// (ip_local_port_range), which it hands out for every listen on port 0 and
+// every outgoing connection of any process: a port found free there could
+// be taken by another test's host before the node binds it.
 func freeBase(t *testing.T, n int) int {
 	t.Helper()
-	for try := 0; try < 50; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
 		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if base+n > 65000 {
-			continue
-		}
+	}
+	const floor = 10000
+	if low-n <= floor {
+		low = 65000 // an unusual range: try anywhere above the floor
+	}
+	for try := 0; try < 200; try++ {
+		base := floor + mrand.IntN(low-n-floor)
 		ok := true
 		for p := base; p < base+n && ok; p++ {
 			tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))

@@ -53,6 +53,67 @@ func replay(in <-chan verifiedBlock, st *ballot.MemState, rules ballot.Rules, ge
 	return nil
 }
 
+// replayLedger runs the replay pipeline over blocks 1..top of l (read and
+// check each block and commit, verify every transaction on all cores,
+// apply in order to a state in memory, checking every header's app hash)
+// and returns the state after block top. Casts of ballot id are counted.
+func replayLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, top uint64, progress func(uint64, uint64)) (*ballot.MemState, *RecountReport, error) {
+	rules := ballot.NewRules(g)
+	st := ballot.NewMemState()
+	rep := &RecountReport{Ballot: id, Height: top}
+	ctx, cancel := context.WithCancel(ctx)
+	read := make(chan FinalBlock, 16)
+	verified := make(chan verifiedBlock, 2*runTxs/64)
+	var wg sync.WaitGroup
+	var readErr, verifyErr error
+	wg.Go(func() {
+		defer close(read)
+		readErr = readLedger(ctx, l, g, rules.Chain, 1, top, read)
+	})
+	wg.Go(func() {
+		defer close(verified)
+		verifyErr = verifyStream(ctx, rules, g.Params.MaxTxBytes, newLookup(nil), read, verified)
+	})
+	applyErr := replay(verified, st, rules, g.Hash(), id, rep, progress)
+	cancel()
+	for range verified { // let the stages see the cancellation and end
+	}
+	wg.Wait()
+	// A stage that fails ends the others (verify and read see the closed
+	// channel or the cancellation): its error is the first one here.
+	for _, err := range []error{applyErr, verifyErr, readErr} {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if rep.Blocks != top {
+		return nil, nil, fmt.Errorf("replay stopped at block %d of %d", rep.Blocks, top)
+	}
+	return st, rep, nil
+}
+
+// Reverify replays blocks 1..to of l as Recount does (every commit, every
+// signature of every transaction, every header's app hash) and checks the
+// state it reaches against the app hash of header to+1, which the
+// validators signed: what a node that joined by state sync at height to
+// runs once its back-fill is done, so that it has verified every cast of
+// the chain itself. l must hold blocks 1..to+1.
+func Reverify(ctx context.Context, l *store.Ledger, g *consensus.Genesis, to uint64) error {
+	st, _, err := replayLedger(ctx, l, g, consensus.Hash{}, to, nil)
+	if err != nil {
+		return err
+	}
+	next, err := l.Header(to + 1)
+	if err != nil {
+		return err
+	}
+	if got := st.AppHash(); got != next.AppHash {
+		return fmt.Errorf("%w: the state replayed up to block %d hashes to %s, block %d's header says %s",
+			consensus.ErrBlockInvalid, to, got.Short(), to+1, next.AppHash.Short())
+	}
+	return nil
+}
+
 // RecountReport is the outcome of a recount.
 type RecountReport struct {
 	Ballot   consensus.Hash
@@ -79,41 +140,13 @@ type RecountReport struct {
 func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, progress func(uint64, uint64)) (*RecountReport, error) {
 	start := time.Now()
 	rules := ballot.NewRules(g)
-	top := l.Height()
-	st := ballot.NewMemState()
-	rep := &RecountReport{Ballot: id, Height: top}
-
-	ctx, cancel := context.WithCancel(ctx)
-	read := make(chan FinalBlock, 16)
-	verified := make(chan verifiedBlock, 2*runTxs/64)
-	var wg sync.WaitGroup
-	var readErr, verifyErr error
-	wg.Go(func() {
-		defer close(read)
-		readErr = readLedger(ctx, l, g, rules.Chain, 1, top, read)
-	})
-	wg.Go(func() {
-		defer close(verified)
-		verifyErr = verifyStream(ctx, rules, g.Params.MaxTxBytes, newLookup(nil), read, verified)
-	})
-	applyErr := replay(verified, st, rules, g.Hash(), id, rep, progress)
-	cancel()
-	for range verified { // let the stages see the cancellation and end
-	}
-	wg.Wait()
-	// A stage that fails ends the others (verify and read see the closed
-	// channel or the cancellation): its error is the first one here.
-	for _, err := range []error{applyErr, verifyErr, readErr} {
-		if err != nil {
-			return nil, err
-		}
-	}
-	if rep.Blocks != top {
-		return nil, fmt.Errorf("recount stopped at block %d of %d", rep.Blocks, top)
+	st, rep, err := replayLedger(ctx, l, g, id, l.Height(), progress)
+	if err != nil {
+		return nil, err
 	}
 	b, found, _ := st.Ballot(id)
 	if !found {
-		return nil, fmt.Errorf("ballot %s is not in this ledger (height %d)", id, top)
+		return nil, fmt.Errorf("ballot %s is not in this ledger (height %d)", id, rep.Height)
 	}
 	rep.Question, rep.Choices = b.Def.Question, b.Def.Choices
 	res, _, _ := st.Results(id)

@@ -160,3 +160,24 @@ func TestFetchedBlocksVerifiedAheadApplyToTheChainsState(t *testing.T) {
 		t.Fatal("ForgetVerified kept transactions")
 	}
 }
+
+// Reverify replays blocks 1..to and requires the state it reaches to be
+// the one header to+1 carries; it needs that header.
+func TestReverifyReachesTheNextHeadersAppHash(t *testing.T) {
+	f, _ := recountFixture(t, 4, 12)
+	top := f.ledger.Height()
+	ctx := context.Background()
+	for to := uint64(1); to < top; to++ {
+		if err := Reverify(ctx, f.ledger, f.g, to); err != nil {
+			t.Fatalf("reverify up to %d of %d: %v", to, top, err)
+		}
+	}
+	if err := Reverify(ctx, f.ledger, f.g, top); err == nil {
+		t.Fatalf("reverify up to the tip %d, whose next header is not there: no error", top)
+	}
+	other := *f.g
+	other.ChainID = "another-chain"
+	if err := Reverify(ctx, f.ledger, &other, top-1); err == nil {
+		t.Fatal("reverify of blocks whose commits are another chain's: no error")
+	}
+}
