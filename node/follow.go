@@ -152,6 +152,9 @@ func (nw *peerNetwork) replay(ctx context.Context, p peer.ID, from, to uint64) b
 		applied++
 		nw.n.metrics.SyncedBlocks.Inc()
 		nw.progress.applied(len(fb.Block.Txs))
+		h := fb.Block.Header.Height
+		target, _ := nw.host.PeerHeight()
+		nw.n.metrics.SyncBehind.Set(float64(max(target, h) - h))
 	}
 	cancel()
 	for range verified { // let the stages see the cancellation and end
