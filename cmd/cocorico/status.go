@@ -39,6 +39,17 @@ whether the node answers (a container health check).`,
 				fmt.Fprintf(out, "behind   0: in step with its peers\n")
 			}
 			fmt.Fprintf(out, "peers    %d · validators %d · mempool %d\n", st.Peers, len(st.Validators), st.Mempool)
+			switch {
+			case st.LedgerBase > 1:
+				fmt.Fprintf(out, "ledger   blocks %d…%d (joined from a snapshot; older blocks being back-filled)\n", st.LedgerBase, st.Height)
+			default:
+				fmt.Fprintf(out, "ledger   every block from 1\n")
+			}
+			if st.VerifiedFrom > 1 {
+				fmt.Fprintf(out, "verified every cast from block %d on itself (older: the validators' signatures; re-verified once back-filled)\n", st.VerifiedFrom)
+			} else {
+				fmt.Fprintf(out, "verified every cast of the chain itself\n")
+			}
 			fmt.Fprintf(out, "checked  re-verified by %d independent nodes over the last %d blocks (nodes, not people)\n",
 				st.Attestations, api.RecentAttestationHeights)
 			if st.Alarms > 0 {
