@@ -64,7 +64,13 @@ type BenchReport struct {
 	SendRate  float64        `json:"sent_casts_per_s"`
 	LatencyMs Percentiles    `json:"latency_ms"`
 	Blocks    int            `json:"blocks"`
-	// Missing lists (some of) the accepted casts never seen final.
+	// Superseded counts the accepted casts never final because a later
+	// cast of the same voter key was final first (on a chain without a
+	// re-vote interval a voter's casts can reach the proposers out of
+	// order; the earlier one is then refused: its seq is not above).
+	Superseded int `json:"superseded"`
+	// Missing lists (some of) the accepted casts never seen final nor
+	// superseded.
 	Missing []consensus.Hash `json:"missing,omitempty"`
 }
 
@@ -82,6 +88,10 @@ type benchCast struct {
 	id   consensus.Hash
 	sent time.Time
 	ok   bool
+	prev *benchCast // the voter's cast before this one, if any
+	// superseded: a later cast of the voter was final first (under
+	// benchWindow.mu).
+	superseded bool
 }
 
 // Bench obtains the tokens and signs every cast before its timed window;
@@ -145,7 +155,11 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 		c := &ballot.Cast{BallotID: b.ID, Seq: uint64(len(perVoter[v]) + 1), Choice: uint32(i % len(b.Def.Choices)),
 			Registrar: t.registrar, TokenPrefix: t.tok.Prefix, Token: t.tok.Signature}
 		c.Sign(chain, t.key)
-		perVoter[v] = append(perVoter[v], &benchCast{cast: c, id: c.ID()})
+		bc := &benchCast{cast: c, id: c.ID()}
+		if k := len(perVoter[v]); k > 0 {
+			bc.prev = perVoter[v][k-1]
+		}
+		perVoter[v] = append(perVoter[v], bc)
 		if i%1000 == 0 {
 			progress("sign", i, cfg.Casts)
 		}
@@ -252,8 +266,9 @@ type benchWindow struct {
 	progress func(string, int, int)
 	pace     *rate.Limiter // nil: as fast as accepted
 
-	mu      sync.Mutex // guards finalAt
-	finalAt map[consensus.Hash]time.Time
+	mu         sync.Mutex // guards finalAt, superseded and benchCast.superseded
+	finalAt    map[consensus.Hash]time.Time
+	superseded int
 
 	sent, retried atomic.Int64
 	rejMu         sync.Mutex // guards rep.Rejected
@@ -278,7 +293,7 @@ func benchRun(ctx context.Context, cfg BenchConfig, perVoter [][]*benchCast, rep
 	defer stopWatch()
 	watchDone := make(chan error, 1)
 	go func() {
-		watchDone <- watchFinal(watchCtx, cfg.Nodes[0], startHeight, w.byID, &w.mu, w.finalAt, &rep.Blocks)
+		watchDone <- w.watchFinal(watchCtx, cfg.Nodes[0], startHeight, &rep.Blocks)
 	}()
 
 	if cfg.OnWindow != nil {
@@ -422,7 +437,43 @@ func (w *benchWindow) finalCount() int {
 	return len(w.finalAt)
 }
 
-// waitFinal waits until every accepted cast is final, or the timeout.
+// seenFinal records that transaction id was final at now, if it is one of
+// the bench's casts; the voter's earlier casts not final yet never will
+// be (their seq is not above): they are superseded. The caller holds w.mu.
+func (w *benchWindow) seenFinal(id consensus.Hash, now time.Time) {
+	c, ok := w.byID[id]
+	if !ok {
+		return
+	}
+	w.finalAt[id] = now
+	for p := c.prev; p != nil; p = p.prev {
+		if _, final := w.finalAt[p.id]; !final && !p.superseded {
+			p.superseded = true
+			w.superseded++
+		}
+	}
+}
+
+// settled reports whether every accepted cast is final or superseded (the
+// full walk only once the counts allow it).
+func (w *benchWindow) settled() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.finalAt)+w.superseded < w.rep.Accepted {
+		return false
+	}
+	for _, cs := range w.perVoter {
+		for _, c := range cs {
+			if _, final := w.finalAt[c.id]; c.ok && !final && !c.superseded {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// waitFinal waits until every accepted cast is final or superseded, or the
+// timeout.
 func (w *benchWindow) waitFinal(ctx context.Context, watchDone <-chan error) error {
 	deadline := time.After(w.cfg.Timeout)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -430,7 +481,7 @@ func (w *benchWindow) waitFinal(ctx context.Context, watchDone <-chan error) err
 	for {
 		f := w.finalCount()
 		w.progress("final", f, w.rep.Accepted)
-		if f >= w.rep.Accepted {
+		if w.settled() {
 			return nil
 		}
 		select {
@@ -462,7 +513,12 @@ func (w *benchWindow) report(start, sendDone time.Time) {
 	rep.Final = len(w.finalAt)
 	for _, cs := range w.perVoter {
 		for _, c := range cs {
-			if _, ok := w.finalAt[c.id]; c.ok && !ok && len(rep.Missing) < 10 {
+			_, final := w.finalAt[c.id]
+			switch {
+			case !c.ok || final:
+			case c.superseded:
+				rep.Superseded++
+			case len(rep.Missing) < 10:
 				rep.Missing = append(rep.Missing, c.id)
 			}
 		}
@@ -477,7 +533,8 @@ func (w *benchWindow) report(start, sendDone time.Time) {
 
 // watchFinal follows the node's blocks from height from+1 and records
 // when each of the bench's casts is seen final.
-func watchFinal(ctx context.Context, n *Node, from uint64, ours map[consensus.Hash]*benchCast, mu *sync.Mutex, finalAt map[consensus.Hash]time.Time, blocks *int) error {
+func (w *benchWindow) watchFinal(ctx context.Context, n *Node, from uint64, blocks *int) error {
+	mu := &w.mu
 	h := from + 1
 	for {
 		b, err := n.BlockIDs(ctx, h)
@@ -498,9 +555,7 @@ func watchFinal(ctx context.Context, n *Node, from uint64, ours map[consensus.Ha
 		now := time.Now()
 		mu.Lock()
 		for _, id := range b.TxIDs {
-			if _, ok := ours[id]; ok {
-				finalAt[id] = now
-			}
+			w.seenFinal(id, now)
 		}
 		*blocks++
 		mu.Unlock()

@@ -113,8 +113,8 @@ func bench(cmd *cobra.Command, bf *benchFlags) error {
 			fmt.Fprintf(out, "not final: %s (%s on %s)\n", id, st.Status, cfg.Nodes[0].URL())
 		}
 	}
-	if rep.Final < rep.Accepted {
-		return fmt.Errorf("%d accepted casts were not final before the timeout", rep.Accepted-rep.Final)
+	if rep.Final+rep.Superseded < rep.Accepted {
+		return fmt.Errorf("%d accepted casts were not final before the timeout", rep.Accepted-rep.Final-rep.Superseded)
 	}
 	return nil
 }
@@ -175,6 +175,9 @@ func printBenchReport(out io.Writer, rep *client.BenchReport) {
 		rep.Nodes, rep.Voters, rep.Skipped, rep.Prepare.Round(time.Millisecond))
 	fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks · %d sent again after 503 overloaded\n",
 		rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks, rep.Retried)
+	if rep.Superseded > 0 {
+		fmt.Fprintf(out, "superseded %d: accepted re-votes never final because a later cast of the same voter was final first (a chain without a re-vote interval)\n", rep.Superseded)
+	}
 	if len(rep.Rejected) > 0 {
 		var parts []string
 		for code, n := range rep.Rejected {
