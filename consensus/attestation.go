@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -20,6 +21,10 @@ const (
 // ErrAttestationInvalid: an attestation or alarm is malformed, of another
 // chain, or its signature is wrong.
 var ErrAttestationInvalid = errors.New("attestation invalid")
+
+// ErrWitnessAhead: an attestation or alarm speaks of a height above the
+// one the receiver can check yet; its signature was not checked.
+var ErrWitnessAhead = errors.New("attestation or alarm far ahead")
 
 // Attestation is a node's signed statement that it re-verified a final
 // block in full: every transaction, the commit, and the app hash it
@@ -154,6 +159,14 @@ func (w *Witness) Encode() []byte { return canon.MustMarshal(w) }
 // DecodeWitness decodes an attestations-topic message and checks it
 // (DomainAttestation or DomainAlarm signature, chain).
 func DecodeWitness(data []byte, chain Chain) (*Witness, error) {
+	return DecodeWitnessUpTo(data, chain, math.MaxUint64)
+}
+
+// DecodeWitnessUpTo is DecodeWitness for a receiver that can use heights
+// up to maxHeight only: a witness of a height above it is returned with
+// ErrWitnessAhead before its signature is checked, so that a flood of
+// far-ahead messages costs no signature work.
+func DecodeWitnessUpTo(data []byte, chain Chain, maxHeight uint64) (*Witness, error) {
 	var w Witness
 	if err := canon.Unmarshal(data, &w, MaxWitness); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAttestationInvalid, err)
@@ -161,6 +174,8 @@ func DecodeWitness(data []byte, chain Chain) (*Witness, error) {
 	switch {
 	case (w.Attestation == nil) == (w.Alarm == nil):
 		return nil, fmt.Errorf("%w: want one attestation or one alarm", ErrAttestationInvalid)
+	case w.Height() > maxHeight:
+		return &w, fmt.Errorf("%w: height %d, at most %d", ErrWitnessAhead, w.Height(), maxHeight)
 	case w.Attestation != nil:
 		return &w, w.Attestation.Verify(chain)
 	}

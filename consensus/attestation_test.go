@@ -79,6 +79,18 @@ func TestWitnessCarriesExactlyOneStatementOfThisChain(t *testing.T) {
 	if _, err := DecodeWitness(make([]byte, MaxWitness+1), chain); !errors.Is(err, ErrAttestationInvalid) {
 		t.Errorf("oversize: %v", err)
 	}
+	// Above the receiver's reach, a witness is set aside before its
+	// signature is checked: a forged one is not even verified; within
+	// reach it is.
+	forged := *a
+	forged.Signature = append([]byte(nil), a.Signature...)
+	forged.Signature[0] ^= 1
+	if _, err := DecodeWitnessUpTo((&Witness{Attestation: &forged}).Encode(), chain, 2); !errors.Is(err, ErrWitnessAhead) {
+		t.Errorf("a forged attestation of height 3 for a receiver up to 2: %v, want ErrWitnessAhead", err)
+	}
+	if _, err := DecodeWitnessUpTo((&Witness{Attestation: &forged}).Encode(), chain, 3); !errors.Is(err, ErrAttestationInvalid) {
+		t.Errorf("a forged attestation of height 3 for a receiver up to 3: %v, want ErrAttestationInvalid", err)
+	}
 }
 
 // A reason cut inside a character, or not UTF-8 at all, would be a CBOR

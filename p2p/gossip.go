@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -218,12 +219,12 @@ func (x *Host) validateWitness(ctx context.Context, from peer.ID, m *pubsub.Mess
 	if from == x.h.ID() {
 		return pubsub.ValidationAccept
 	}
-	w, err := consensus.DecodeWitness(m.Data, x.chain)
-	if err != nil {
+	w, err := consensus.DecodeWitnessUpTo(m.Data, x.chain, x.handler.Height()+MaxWitnessAhead)
+	switch {
+	case errors.Is(err, consensus.ErrWitnessAhead):
+		return pubsub.ValidationIgnore // its signature not even checked
+	case err != nil:
 		return x.verdict(x.names.witness, Reject)
-	}
-	if w.Height() > x.handler.Height()+MaxWitnessAhead {
-		return pubsub.ValidationIgnore
 	}
 	return x.verdict(x.names.witness, x.handler.HandleWitness(m.ReceivedFrom, w))
 }
