@@ -8,6 +8,7 @@
 
   async function list() {
     const ul = $('ballots');
+    Coco.showError('');
     try {
       const page = await Coco.getJSON('/v1/ballots?limit=50');
       ul.textContent = '';
@@ -24,7 +25,8 @@
       }
       if (!page.ballots.length) ul.textContent = t('ballots_none');
     } catch (e) {
-      ul.textContent = e.message;
+      ul.textContent = '';
+      Coco.showError(Coco.loadError(e), Coco.unreachable(e) ? list : null);
     }
   }
 
@@ -64,12 +66,19 @@
       p.textContent = total ? total + ' ' + t('votes_counted') : t('results_none');
       box.replaceChildren(list, p);
       document.body.dataset.counted = String(total);
+      if (failing) Coco.showError('');
+      failing = false;
     } catch (e) {
-      box.textContent = e.message;
+      // The page polls: it says the node is not answering and keeps
+      // asking; the button asks at once.
+      if (!failing || !$('error').textContent) Coco.showError(Coco.loadError(e), results);
+      failing = true;
     }
   }
+  let failing = false;
 
   async function ballot() {
+    Coco.showError('');
     try {
       const v = await Coco.getJSON('/v1/ballots/' + id);
       $('question').textContent = v.question;
@@ -83,7 +92,8 @@
         $('vote').setAttribute('aria-disabled', 'true');
       }
     } catch (e) {
-      Coco.deadEnd(Coco.loadError(e));
+      if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), ballot);
+      else Coco.deadEnd(Coco.loadError(e));
       return;
     }
     await results();

@@ -44,18 +44,29 @@
     $('counted').textContent = '';
     $('verdict').hidden = false;
     $('verdict-text').focus();
+    await askNode(text);
+    document.body.dataset.checked = v.valid ? 'valid' : 'invalid';
+  }
+
+  // askNode asks the node whether the cast counts; when the node cannot
+  // answer, a button asks again.
+  async function askNode(text) {
     const node = ($('node').value.trim() || location.origin).replace(/\/+$/, '');
     $('asked').textContent = new URL(node, location.href).host;
+    $('online-retry').hidden = true;
+    $('counted').textContent = t('check_asking');
+    $('counted').className = 'verdict-online';
     try {
       const r = await Coco.postJSON(node + '/v1/receipts/verify', text);
       render($('online'), r.checks.filter((c) => c.name === 'on_chain'));
       $('counted').textContent = r.counted ? t('check_counted') : (r.valid ? t('check_replaced') : t('check_not_counted'));
       $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : 'failed');
     } catch (e) {
-      $('counted').textContent = e instanceof APIError && e.status === 0 ? t('err_network', { host: e.host }) : String(e.message || e);
+      $('counted').textContent = Coco.unreachable(e) ? Coco.unreachableMessage(e) : t('err_node_check', { message: e.message || e });
       $('counted').className = 'verdict-online failed';
+      $('online-retry').hidden = false;
+      $('online-retry').onclick = () => askNode(text);
     }
-    document.body.dataset.checked = v.valid ? 'valid' : 'invalid';
   }
 
   async function fromFile(f) {
@@ -65,28 +76,41 @@
   }
 
   async function start() {
+    $('check-wait').textContent = t('preparing');
     try {
       [genesisText] = await Promise.all([Coco.request('/v1/genesis'), Coco.loadWasm()]);
     } catch (e) {
-      Coco.showError(e instanceof APIError ? t('err_network', { host: e.host }) : t('err_wasm'));
+      $('check-wait').textContent = '';
+      if (e instanceof APIError) Coco.showError(Coco.loadError(e), start);
+      else Coco.showError(t('err_wasm'));
+      $('error').focus();
       return;
     }
     $('check-go').disabled = false;
     $('check-wait').textContent = '';
     document.body.dataset.readyMs = String(Math.round(performance.now()));
     const cast = new URLSearchParams(location.search).get('cast');
-    if (cast && /^[0-9a-f]{64}$/.test(cast)) {
-      $('check-wait').textContent = t('check_fetching');
-      try {
-        const text = await Coco.request('/v1/casts/' + cast + '/receipt');
-        $('receipt-text').value = text;
-        $('check-wait').textContent = '';
-        await check(text);
-      } catch (e) {
-        $('check-wait').textContent = '';
-        Coco.showError(e.message || String(e));
-      }
+    if (cast && /^[0-9a-f]{64}$/.test(cast)) await fetchReceipt(cast);
+  }
+
+  // fetchReceipt checks the receipt of the cast the address names (the
+  // proof of vote's QR code); when the node cannot answer, a button asks
+  // again.
+  async function fetchReceipt(cast) {
+    $('check-wait').textContent = t('check_fetching');
+    let text;
+    try {
+      text = await Coco.request('/v1/casts/' + cast + '/receipt');
+    } catch (e) {
+      $('check-wait').textContent = '';
+      if (Coco.unreachable(e)) Coco.showError(Coco.unreachableMessage(e), () => fetchReceipt(cast));
+      else Coco.showError(e.message || String(e));
+      $('error').focus(); // below the form: a phone would not show it
+      return;
     }
+    $('receipt-text').value = text;
+    $('check-wait').textContent = '';
+    await check(text);
   }
 
   $('check-form').addEventListener('submit', (ev) => {
