@@ -21,6 +21,9 @@ const Coco = (() => {
     return t(plural.select(n) === 'one' && msgs[one] ? one : key, vars);
   }
 
+  // has reports whether the page's language has a message for key.
+  const has = (key) => Object.prototype.hasOwnProperty.call(msgs, key);
+
   const $ = (id) => document.getElementById(id);
 
   // APIError is a refusal of the node or the registrar: its HTTP status,
@@ -179,6 +182,6 @@ const Coco = (() => {
     return btoa(String.fromCharCode(...b));
   }
 
-  return { t, tn, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when,
+  return { t, tn, has, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when,
     showError, loadError, deadEnd, download, sleep, randomBase64 };
 })();
