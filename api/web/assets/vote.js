@@ -9,7 +9,7 @@
   const { t, $, call, APIError } = Coco;
   const ballotID = document.body.dataset.ballot;
   const st = { genesisText: '', chain: null, view: null, defText: '', voter: '', entry: null, choice: -1, receipt: '', methods: [] };
-  const screens = ['s-login', 's-choose', 's-confirm', 's-counted'];
+  const screens = ['s-login', 's-choose', 's-confirm', 's-counted', 's-closed'];
 
   function show(id, focus) {
     for (const s of screens) $(s).hidden = s !== id;
@@ -42,6 +42,17 @@
     }
     if (Coco.unreachable(e)) return Coco.unreachableMessage(e);
     return t('err_node', { message: e.message });
+  }
+
+  // closed shows that voting is over and where the results are, in place
+  // of the flow (the ballot's status says so, or the node refused a cast).
+  function closed() {
+    const v = st.view;
+    $('closed-text').textContent = t(v && v.status === 'closed' && v.tally === 'sealed' ? 'vote_closed_sealed' : 'vote_closed_text',
+      { date: v ? Coco.when(v.closes_at) : '' });
+    $('wallet').hidden = true;
+    show('s-closed', 'closed-h');
+    document.body.dataset.closed = 'true';
   }
 
   async function start() {
@@ -91,14 +102,7 @@
     if (v.status === 'upcoming') fail(t('err_not_open'));
     if (v.status === 'closed' || v.status === 'tallied') {
       // Nothing to log in for: the way on is the ballot's results.
-      $('s-login').hidden = true;
-      const a = document.createElement('a');
-      a.href = '/ballots/' + ballotID + '/results';
-      a.textContent = t('results_page');
-      const p = document.createElement('p');
-      p.append(a);
-      $('error').after(p);
-      fail(t('err_closed'));
+      closed();
       return;
     }
     // Whether each registrar logs voters in: asked of the registrars
@@ -347,6 +351,7 @@
     } catch (err) {
       const known = again && err instanceof APIError && (err.code === 'duplicate' || err.code === 'seq_replay');
       if (!known) {
+        if (err instanceof APIError && err.code === 'ballot_closed') { closed(); return; }
         failNode(err, () => send(signed, t0, true));
         $('change').disabled = false;
         return;
