@@ -174,10 +174,13 @@ func TestEveryMessageTheScriptsUseIsTranslated(t *testing.T) {
 	if err := json.Unmarshal(data, &msgs); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"c_on_chain"}
+	// Each receipt check has its name, its detail when it passes (cd_) and
+	// what its failure means (cf_): the check page shows these, not the
+	// module's or the node's English detail (check.js).
+	var want []string
 	for _, c := range []string{ballot.CheckVersion, ballot.CheckChain, ballot.CheckBallot, ballot.CheckCast, ballot.CheckToken,
-		ballot.CheckSignature, ballot.CheckBlockTime, ballot.CheckInclusion, ballot.CheckCommit} {
-		want = append(want, "c_"+c)
+		ballot.CheckSignature, ballot.CheckBlockTime, ballot.CheckInclusion, ballot.CheckCommit, "on_chain"} {
+		want = append(want, "c_"+c, "cd_"+c, "cf_"+c)
 	}
 	scripts, _ := filepath.Glob(filepath.Join("assets", "*.js"))
 	for _, s := range scripts {

@@ -3,11 +3,12 @@
 'use strict';
 
 (() => {
-  const { t, $ } = Coco;
+  const { t, tn, $ } = Coco;
   const id = document.body.dataset.ballot;
 
   async function list() {
     const ul = $('ballots');
+    Coco.showError('');
     try {
       const page = await Coco.getJSON('/v1/ballots?limit=50');
       ul.textContent = '';
@@ -24,7 +25,8 @@
       }
       if (!page.ballots.length) ul.textContent = t('ballots_none');
     } catch (e) {
-      ul.textContent = e.message;
+      ul.textContent = '';
+      Coco.showError(Coco.loadError(e), Coco.unreachable(e) ? list : null);
     }
   }
 
@@ -61,15 +63,35 @@
       }
       const p = document.createElement('p');
       p.className = 'total';
-      p.textContent = total ? total + ' ' + t('votes_counted') : t('results_none');
+      p.textContent = total ? total + ' ' + tn('votes_counted', total) : t('results_none');
       box.replaceChildren(list, p);
       document.body.dataset.counted = String(total);
+      if (failing) Coco.showError('');
+      failing = false;
     } catch (e) {
-      box.textContent = e.message;
+      // The page polls: it says the node is not answering and keeps
+      // asking; the button asks at once.
+      if (!failing || !$('error').textContent) Coco.showError(Coco.loadError(e), results);
+      failing = true;
     }
+  }
+  let failing = false;
+
+  // closedNote says, in place of the vote button, why there is no voting
+  // now and where the results are.
+  function closedNote(v) {
+    const key = { upcoming: 'ballot_upcoming', closed: 'ballot_closed_counting', tallied: 'ballot_closed_final' }[v.status];
+    if (!key) return;
+    $('vote-p').hidden = true;
+    $('ballot-note-text').textContent = t(key, { date: Coco.when(v.status === 'upcoming' ? v.opens_at : v.closes_at) });
+    $('ballot-note-results').hidden = v.status === 'upcoming';
+    $('ballot-note').hidden = false;
+    if (v.status === 'tallied') $('results-hint').hidden = true;
+    document.body.dataset.status = v.status;
   }
 
   async function ballot() {
+    Coco.showError('');
     try {
       const v = await Coco.getJSON('/v1/ballots/' + id);
       $('question').textContent = v.question;
@@ -78,12 +100,10 @@
       $('status').className = 'status status-' + v.status;
       $('opens').textContent = Coco.when(v.opens_at);
       $('closes').textContent = Coco.when(v.closes_at);
-      if (v.status !== 'open') {
-        $('vote').removeAttribute('href');
-        $('vote').setAttribute('aria-disabled', 'true');
-      }
+      closedNote(v);
     } catch (e) {
-      Coco.deadEnd(Coco.loadError(e));
+      if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), ballot);
+      else Coco.deadEnd(Coco.loadError(e));
       return;
     }
     await results();

@@ -6,23 +6,65 @@
 (() => {
   const { t, $, call, APIError } = Coco;
   let genesisText = '';
+  let chain = null; // {chain_id, genesis_hash} of this node's genesis
 
-  function render(list, checks) {
+  // A check's detail comes from the module (ballot.Receipt.Verify) or the
+  // node in English. The voter reads it in the page's language instead:
+  // the check's name is the stable code, the figures come from the
+  // receipt itself; the English text stays behind "technical detail", and
+  // is the line itself only for a check this page does not know.
+  function detail(c, ctx) {
+    const r = ctx.receipt || {};
+    if (c.ok) {
+      const vars = {
+        v: r.version, chain: r.chain_id, genesis: r.genesis_hash, ballot: r.ballot_id, cast: r.cast_id,
+        height: r.height, block: r.commit && r.commit.block_hash,
+        index: r.proof ? r.proof.index + 1 : '?', total: r.proof ? r.proof.total : '?',
+        signers: ctx.view ? ctx.view.signers : '?', validators: ctx.view ? ctx.view.validators : '?',
+      };
+      return Coco.has('cd_' + c.name) ? t('cd_' + c.name, vars) : c.detail;
+    }
+    if (c.detail === 'missing') return t('cf_missing'); // ballot.errMissing: the part is absent
+    if (c.name === 'version') return t('cf_version', { v: r.version });
+    if (c.name === 'chain' && chain && r.chain_id !== chain.chain_id) {
+      return t('cf_chain_other', { receipt: r.chain_id, node: chain.chain_id });
+    }
+    return Coco.has('cf_' + c.name) ? t('cf_' + c.name) : c.detail;
+  }
+
+  function render(list, checks, ctx) {
     list.textContent = '';
     for (const c of checks) {
       const li = document.createElement('li');
       li.className = c.ok ? 'ok' : 'failed';
       li.dataset.check = c.name;
       const name = document.createElement('strong');
-      name.textContent = t('c_' + c.name);
+      name.textContent = Coco.has('c_' + c.name) ? t('c_' + c.name) : c.name;
       const verdict = document.createElement('span');
       verdict.className = 'verdict-word';
       verdict.textContent = c.ok ? t('check_ok') : t('check_failed');
-      const detail = document.createElement('small');
-      detail.textContent = c.detail;
-      li.append(name, ' ', verdict, detail);
+      const text = detail(c, ctx);
+      const small = document.createElement('small');
+      small.className = 'detail';
+      small.textContent = text;
+      li.append(name, ' ', verdict, small);
+      if (!c.ok && text !== c.detail && c.detail) li.append(technical(c.detail));
       list.append(li);
     }
+  }
+
+  // technical is the English text of a failed check, folded away: for
+  // whoever helps the voter (the organizers, a node's operator).
+  function technical(text) {
+    const d = document.createElement('details');
+    d.className = 'technical';
+    const s = document.createElement('summary');
+    s.textContent = t('tech_detail');
+    const code = document.createElement('code');
+    code.lang = 'en';
+    code.textContent = text;
+    d.append(s, code);
+    return d;
   }
 
   async function check(text) {
@@ -32,11 +74,15 @@
     try {
       v = call('verifyReceipt', genesisText, text);
     } catch (e) {
-      Coco.showError(t('check_not_receipt') + ' (' + (e.message || e) + ')');
+      Coco.showError(t('check_not_receipt'));
+      $('error').append(technical(String(e.message || e)));
       $('error').focus();
       return;
     }
-    render($('offline'), v.checks);
+    let receipt = {};
+    try { receipt = JSON.parse(text); } catch (e) { /* the module read it: it is JSON */ }
+    const ctx = { receipt, view: v };
+    render($('offline'), v.checks, ctx);
     const failed = v.checks.filter((c) => !c.ok).map((c) => t('c_' + c.name));
     $('verdict-text').textContent = v.valid ? t('check_valid') : t('check_invalid') + ' ' + failed.join(', ');
     $('verdict-text').className = 'verdict ' + (v.valid ? 'ok' : 'failed');
@@ -44,18 +90,29 @@
     $('counted').textContent = '';
     $('verdict').hidden = false;
     $('verdict-text').focus();
+    await askNode(text, ctx);
+    document.body.dataset.checked = v.valid ? 'valid' : 'invalid';
+  }
+
+  // askNode asks the node whether the cast counts; when the node cannot
+  // answer, a button asks again.
+  async function askNode(text, ctx) {
     const node = ($('node').value.trim() || location.origin).replace(/\/+$/, '');
     $('asked').textContent = new URL(node, location.href).host;
+    $('online-retry').hidden = true;
+    $('counted').textContent = t('check_asking');
+    $('counted').className = 'verdict-online';
     try {
       const r = await Coco.postJSON(node + '/v1/receipts/verify', text);
-      render($('online'), r.checks.filter((c) => c.name === 'on_chain'));
+      render($('online'), r.checks.filter((c) => c.name === 'on_chain'), ctx);
       $('counted').textContent = r.counted ? t('check_counted') : (r.valid ? t('check_replaced') : t('check_not_counted'));
       $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : 'failed');
     } catch (e) {
-      $('counted').textContent = e instanceof APIError && e.status === 0 ? t('err_network', { host: e.host }) : String(e.message || e);
+      $('counted').textContent = Coco.unreachable(e) ? Coco.unreachableMessage(e) : t('err_node_check', { message: e.message || e });
       $('counted').className = 'verdict-online failed';
+      $('online-retry').hidden = false;
+      $('online-retry').onclick = () => askNode(text, ctx);
     }
-    document.body.dataset.checked = v.valid ? 'valid' : 'invalid';
   }
 
   async function fromFile(f) {
@@ -65,28 +122,46 @@
   }
 
   async function start() {
+    $('check-wait').textContent = t('preparing');
     try {
       [genesisText] = await Promise.all([Coco.request('/v1/genesis'), Coco.loadWasm()]);
+      chain = call('genesisHash', genesisText);
     } catch (e) {
-      Coco.showError(e instanceof APIError ? t('err_network', { host: e.host }) : t('err_wasm'));
+      $('check-wait').textContent = '';
+      if (e instanceof APIError) Coco.showError(Coco.loadError(e), start);
+      else Coco.showError(t('err_wasm'));
+      $('error').focus();
       return;
     }
     $('check-go').disabled = false;
     $('check-wait').textContent = '';
     document.body.dataset.readyMs = String(Math.round(performance.now()));
     const cast = new URLSearchParams(location.search).get('cast');
-    if (cast && /^[0-9a-f]{64}$/.test(cast)) {
-      $('check-wait').textContent = t('check_fetching');
-      try {
-        const text = await Coco.request('/v1/casts/' + cast + '/receipt');
-        $('receipt-text').value = text;
-        $('check-wait').textContent = '';
-        await check(text);
-      } catch (e) {
-        $('check-wait').textContent = '';
-        Coco.showError(e.message || String(e));
-      }
+    if (cast && /^[0-9a-f]{64}$/.test(cast)) await fetchReceipt(cast);
+  }
+
+  // fetchReceipt checks the receipt of the cast the address names (the
+  // proof of vote's QR code). A node that does not know the cast says so
+  // in its words ("not found: cast … is not final on this node"): the
+  // voter reads what it means and what to do instead, and can ask again.
+  async function fetchReceipt(cast) {
+    $('check-wait').textContent = t('check_fetching');
+    let text;
+    try {
+      text = await Coco.request('/v1/casts/' + cast + '/receipt');
+    } catch (e) {
+      $('check-wait').textContent = '';
+      const again = () => fetchReceipt(cast);
+      if (e instanceof APIError && (e.status === 404 || e.code === 'not_found')) Coco.showError(t('check_cast_unknown'), again, 'check_again');
+      else if (Coco.unreachable(e)) Coco.showError(Coco.unreachableMessage(e), again);
+      else Coco.showError(t('err_node_check', { message: e.message || e }), again);
+      $('error').focus(); // below the form: a phone would not show it
+      document.body.dataset.checked = 'unknown';
+      return;
     }
+    $('receipt-text').value = text;
+    $('check-wait').textContent = '';
+    await check(text);
   }
 
   $('check-form').addEventListener('submit', (ev) => {

@@ -21,6 +21,9 @@ const Coco = (() => {
     return t(plural.select(n) === 'one' && msgs[one] ? one : key, vars);
   }
 
+  // has reports whether the page's language has a message for key.
+  const has = (key) => Object.prototype.hasOwnProperty.call(msgs, key);
+
   const $ = (id) => document.getElementById(id);
 
   // APIError is a refusal of the node or the registrar: its HTTP status,
@@ -52,6 +55,18 @@ const Coco = (() => {
       Number(resp.headers.get('Retry-After')) || 0, host);
   }
 
+  // unreachable reports whether e says that the server could not answer
+  // (no connection, or a 5xx): trying the same again later may work.
+  function unreachable(e) {
+    return e instanceof APIError && (e.status === 0 || e.status >= 500);
+  }
+
+  // unreachableMessage is what a voter reads when the server at e.host
+  // could not answer.
+  function unreachableMessage(e) {
+    return e.status === 0 ? t('err_network', { host: e.host }) : t('err_server', { host: e.host, status: e.status });
+  }
+
   async function getJSON(url) { return JSON.parse(await request(url)); }
 
   async function postJSON(url, body) {
@@ -74,10 +89,20 @@ const Coco = (() => {
           return;
         }
         const go = new Go();
-        WebAssembly.instantiateStreaming(fetch(document.body.dataset.wasm), go.importObject)
+        // The module's download is a request like the others: when it
+        // fails, the page says the node is unreachable and may try again.
+        const url = document.body.dataset.wasm;
+        const host = new URL(url, location.href).host;
+        fetch(url)
+          .catch((e) => { throw new APIError(0, 'network', String(e), 0, host); })
+          .then((resp) => {
+            if (!resp.ok) throw new APIError(resp.status, 'http_' + resp.status, resp.statusText, 0, host);
+            return WebAssembly.instantiateStreaming(resp, go.importObject);
+          })
           .then((r) => { go.run(r.instance); })
           .catch(reject);
       });
+      wasm.catch(() => { wasm = null; }); // a later call tries again
     }
     return wasm;
   }
@@ -93,19 +118,32 @@ const Coco = (() => {
     return new Intl.DateTimeFormat(lang, { dateStyle: 'full', timeStyle: 'short' }).format(new Date(iso));
   }
 
-  // showError shows msg in the page's alert area (empty hides it).
-  function showError(msg) {
+  // showError shows msg in the page's alert area (empty hides it). With
+  // retry, the area also holds a "Try again" button (label: the message
+  // key label, default 'retry') that hides it and calls retry.
+  function showError(msg, retry, label) {
     const e = $('error');
     if (!e) return;
     e.textContent = msg || '';
     e.hidden = !msg;
+    if (!msg || !retry) return;
+    const p = document.createElement('p');
+    p.textContent = msg;
+    const b = document.createElement('button');
+    Object.assign(b, { type: 'button', id: 'retry', className: 'secondary retry' });
+    b.textContent = t(label || 'retry');
+    b.addEventListener('click', () => {
+      showError('');
+      retry();
+    });
+    e.replaceChildren(p, b);
   }
 
   // loadError is what a voter reads when a page cannot load its ballot:
   // the node's words in the page's language where they are known.
   function loadError(e) {
     if (!(e instanceof APIError)) return String(e.message || e);
-    if (e.status === 0) return t('err_network', { host: e.host });
+    if (unreachable(e)) return unreachableMessage(e);
     if (e.status === 404 || e.code === 'not_found' || e.code === 'unknown_ballot') return t('err_unknown_ballot');
     return e.message;
   }
@@ -144,5 +182,6 @@ const Coco = (() => {
     return btoa(String.fromCharCode(...b));
   }
 
-  return { t, tn, $, lang, APIError, request, getJSON, postJSON, loadWasm, call, when, showError, loadError, deadEnd, download, sleep, randomBase64 };
+  return { t, tn, has, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when,
+    showError, loadError, deadEnd, download, sleep, randomBase64 };
 })();

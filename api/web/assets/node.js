@@ -23,7 +23,7 @@
     try {
       st = await Coco.getJSON('/v1/status');
     } catch (e) {
-      $('node-height').textContent = e.message;
+      $('node-height').textContent = Coco.loadError(e); // polled again in 5 s
       return;
     }
     const volunteer = st.role === 'volunteer';

@@ -141,6 +141,7 @@
       const hdr = await Coco.getJSON('/v1/blocks/' + r.height + '?txs=false');
       $('block').textContent = hdr.hash;
     } catch (e) {
+      if (Coco.unreachable(e)) return; // not a failed check: the poll says the node is unreachable
       out.textContent = t('check_failed_results', { err: e.message });
       out.className = 'failed';
       document.body.dataset.signed = 'failed';
@@ -159,11 +160,33 @@
     } catch (e) { /* the page still shows the results */ }
   }
 
+  // The node not answering: the page says so once (not at every poll,
+  // which a screen reader would read out each time), keeps polling, and
+  // its button polls at once.
+  let timer = 0;
+  let failing = '';
+  function unreachable(e) {
+    const msg = Coco.loadError(e);
+    if (msg !== failing) Coco.showError(msg, () => { clearTimeout(timer); failing = ''; poll(); });
+    failing = msg;
+  }
+
   async function poll() {
     let final = false;
+    const host = location.host;
     try {
-      const resp = await fetch('/v1/ballots/' + id + '/results', { cache: 'no-store', credentials: 'omit',
-        headers: etag ? { 'If-None-Match': etag } : {} });
+      let resp;
+      try {
+        resp = await fetch('/v1/ballots/' + id + '/results', { cache: 'no-store', credentials: 'omit',
+          headers: etag ? { 'If-None-Match': etag } : {} });
+      } catch (e) {
+        throw new Coco.APIError(0, 'network', String(e), 0, host);
+      }
+      if (resp.status >= 500) throw new Coco.APIError(resp.status, 'http_' + resp.status, resp.statusText, 0, host);
+      if (failing && (resp.status === 200 || resp.status === 304)) {
+        failing = '';
+        Coco.showError('');
+      }
       if (resp.status === 200) {
         etag = resp.headers.get('ETag') || '';
         const text = await resp.text();
@@ -174,11 +197,12 @@
         final = document.body.dataset.final === 'true';
       }
     } catch (e) {
-      $('updated').textContent = e.message;
+      unreachable(e);
     }
     // Open: every 3 s (a 304 while nothing changed); final: the counts
     // no longer move, only attestations arrive.
-    setTimeout(poll, final ? 15000 : 3000);
+    clearTimeout(timer);
+    timer = setTimeout(poll, final ? 15000 : 3000);
   }
 
   async function start() {
@@ -188,7 +212,8 @@
       $('question').textContent = b.question;
       document.title = t('results') + ' · ' + b.question;
     } catch (e) {
-      Coco.deadEnd(Coco.loadError(e));
+      if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), start);
+      else Coco.deadEnd(Coco.loadError(e));
       return;
     }
     poll();

@@ -9,7 +9,7 @@
   const { t, $, call, APIError } = Coco;
   const ballotID = document.body.dataset.ballot;
   const st = { genesisText: '', chain: null, view: null, defText: '', voter: '', entry: null, choice: -1, receipt: '', methods: [] };
-  const screens = ['s-login', 's-choose', 's-confirm', 's-counted'];
+  const screens = ['s-login', 's-choose', 's-confirm', 's-counted', 's-closed'];
 
   function show(id, focus) {
     for (const s of screens) $(s).hidden = s !== id;
@@ -17,9 +17,16 @@
     if (focus) $(focus).focus();
   }
 
-  function fail(msg) {
-    Coco.showError(msg);
+  // fail shows msg; with retry, a "Try again" button that calls it.
+  function fail(msg, retry) {
+    Coco.showError(msg, retry);
     $('error').focus();
+  }
+
+  // failNode shows a refusal of the node; when the node could not answer,
+  // with a button that does the same again.
+  function failNode(e, retry) {
+    fail(nodeError(e), Coco.unreachable(e) ? retry : null);
   }
 
   // nodeError turns a refusal of the node into what the voter can do.
@@ -33,18 +40,39 @@
       case 'unknown_ballot': case 'not_found': return t('err_unknown_ballot');
       case 'overloaded': case 'unavailable': case 'revote_too_soon': return t('err_busy_gave_up');
     }
+    if (Coco.unreachable(e)) return Coco.unreachableMessage(e);
     return t('err_node', { message: e.message });
+  }
+
+  // closed shows that voting is over and where the results are, in place
+  // of the flow (the ballot's status says so, or the node refused a cast).
+  function closed() {
+    const v = st.view;
+    $('closed-text').textContent = t(v && v.status === 'closed' && v.tally === 'sealed' ? 'vote_closed_sealed' : 'vote_closed_text',
+      { date: v ? Coco.when(v.closes_at) : '' });
+    $('wallet').hidden = true;
+    show('s-closed', 'closed-h');
+    document.body.dataset.closed = 'true';
   }
 
   async function start() {
     // A login's return: its session leaves the address bar first of all.
-    const back = Login.returned();
+    await load(Login.returned());
+  }
+
+  async function load(back) {
+    $('s-login').hidden = false;
     try {
       const [g, view] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + ballotID)]);
       st.genesisText = g;
       st.view = view;
     } catch (e) {
-      Coco.deadEnd(nodeError(e));
+      if (!Coco.unreachable(e)) {
+        Coco.deadEnd(nodeError(e));
+        return;
+      }
+      $('s-login').hidden = true; // nothing to log in to yet
+      fail(nodeError(e), () => load(back));
       return;
     }
     const v = st.view;
@@ -54,9 +82,11 @@
     st.defText = JSON.stringify(v.definition);
     const regs = v.definition.registrars || [];
     const sel = $('registrar');
+    sel.replaceChildren();
     regs.forEach((r, i) => sel.add(new Option(r.name, String(i))));
     $('registrar-field').hidden = regs.length < 2;
     const choices = $('choices');
+    choices.replaceChildren();
     v.choices.forEach((label, i) => {
       const id = 'choice-' + i;
       const row = document.createElement('div');
@@ -72,14 +102,7 @@
     if (v.status === 'upcoming') fail(t('err_not_open'));
     if (v.status === 'closed' || v.status === 'tallied') {
       // Nothing to log in for: the way on is the ballot's results.
-      $('s-login').hidden = true;
-      const a = document.createElement('a');
-      a.href = '/ballots/' + ballotID + '/results';
-      a.textContent = t('results_page');
-      const p = document.createElement('p');
-      p.append(a);
-      $('error').after(p);
-      fail(t('err_closed'));
+      closed();
       return;
     }
     // Whether each registrar logs voters in: asked of the registrars
@@ -89,7 +112,8 @@
       await Coco.loadWasm();
       st.chain = call('genesisHash', st.genesisText);
     } catch (e) {
-      fail(t('err_wasm') + ' (' + (e.message || e) + ')');
+      if (e instanceof APIError) failNode(e, () => load(back));
+      else fail(t('err_wasm'));
       return;
     }
     st.methods = await methods;
@@ -224,8 +248,8 @@
         if (e instanceof APIError && e.code === 'already_issued') fail(t('err_already_issued'));
         else if (e instanceof APIError && (e.status === 401 || e.status === 403)) fail(t('err_registrar_refused'));
         else if (e instanceof APIError && e.status >= 400 && e.status < 500) fail(t('err_registrar', { message: e.message }));
-        else if (e instanceof APIError && e.status === 0) fail(t('err_network', { host: e.host }));
-        else if (e instanceof APIError) fail(t('err_busy_gave_up'));
+        else if (e instanceof APIError && e.status === 0) fail(t('err_network', { host: e.host }), () => $('login').requestSubmit());
+        else if (e instanceof APIError) fail(t('err_busy_gave_up'), () => $('login').requestSubmit());
         else fail(String(e.message || e));
         return;
       } finally {
@@ -304,29 +328,51 @@
         ballot_id: ballotID, seq, choice: st.choice, registrar: e.registrar, token_prefix: e.token_prefix, token: e.token,
       }), e.seed, keyring);
     } catch (err) {
-      fail(String(err.message || err));
+      // Nothing is signed yet: trying again is confirming again.
+      failNode(err, confirm);
+      $('change').disabled = false;
       return;
     }
     // The seq is spent once the cast is signed: keep it before sending.
     e.last_seq = seq;
     e.casts.push(signed.cast_id);
     Wallet.put(st.chain.genesis_hash, ballotID, st.voter, e);
+    await send(signed, t0, false);
+  }
+
+  // send posts the signed cast and follows it to a checked receipt. Trying
+  // again sends the very same cast: the node that had it already says so
+  // ("duplicate" while pending, "seq_replay" once final), and the page
+  // goes on following it.
+  async function send(signed, t0, again) {
+    $('change').disabled = true;
     try {
       await submit(signed.cast);
     } catch (err) {
-      fail(nodeError(err));
-      $('change').disabled = false;
-      return;
+      const known = again && err instanceof APIError && (err.code === 'duplicate' || err.code === 'seq_replay');
+      if (!known) {
+        if (err instanceof APIError && err.code === 'ballot_closed') { closed(); return; }
+        failNode(err, () => send(signed, t0, true));
+        $('change').disabled = false;
+        return;
+      }
     }
     step('p-sent');
     const s = await waitFinal(signed.cast_id);
     step('p-block', String(s.height));
+    await receipt(signed, t0);
+  }
+
+  // receipt fetches the final cast's receipt and checks it here.
+  async function receipt(signed, t0) {
     let v;
     try {
       st.receipt = await Coco.request('/v1/casts/' + signed.cast_id + '/receipt');
       v = call('verifyReceipt', st.genesisText, st.receipt);
     } catch (err) {
-      fail(nodeError(err));
+      const again = () => receipt(signed, t0);
+      if (err instanceof APIError && err.status === 404) fail(t('err_cast_not_final'), again);
+      else failNode(err, again);
       return;
     }
     if (!v.valid) {

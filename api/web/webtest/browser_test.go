@@ -229,6 +229,21 @@ func (b *browserSession) download(tab context.Context, button string) string {
 	return ""
 }
 
+// checkTampered pastes receipt, its cast's choice changed, into the
+// check page open in tab, and waits for the verdict.
+func (b *browserSession) checkTampered(tab context.Context, receipt []byte) {
+	b.t.Helper()
+	var raw map[string]any
+	if err := json.Unmarshal(receipt, &raw); err != nil {
+		b.t.Fatal(err)
+	}
+	raw["cast"].(map[string]any)["choice"] = 2
+	tampered, _ := json.Marshal(raw)
+	b.do(tab, "a tampered receipt", void(chromedp.Evaluate[any](`document.body.dataset.checked = ''`)),
+		setValue("receipt-text", string(tampered)), chromedp.Click(chromedp.CSS("#check-go")),
+		void(chromedp.Poll[bool](`document.body.dataset.checked === 'invalid'`, chromedp.WithPollingTimeout(30*time.Second))))
+}
+
 // unnamed returns the page's focusable controls that have no accessible
 // name, and the tree's named controls as "role: name" lines.
 func unnamed(t *testing.T, tab context.Context) (missing []string, tree []string) {
@@ -415,13 +430,7 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 
 	// A tampered receipt (another choice) fails, its checks named.
 	data, _ := os.ReadFile(revoteReceipt)
-	var raw map[string]any
-	json.Unmarshal(data, &raw)
-	raw["cast"].(map[string]any)["choice"] = 2
-	tampered, _ := json.Marshal(raw)
-	b.do(tab, "a tampered receipt", void(chromedp.Evaluate[any](`document.body.dataset.checked = ''`)),
-		setValue("receipt-text", string(tampered)), chromedp.Click(chromedp.CSS("#check-go")),
-		void(chromedp.Poll[bool](`document.body.dataset.checked === 'invalid'`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.checkTampered(tab, data)
 	b.shot(tab, "check-tampered")
 	failed := evalString(t, tab, `[...document.querySelectorAll('#offline li.failed')].map(li => li.dataset.check).join(',')`)
 	if !strings.Contains(failed, "voter_signature") {

@@ -1,0 +1,79 @@
+//go:build browser
+
+package webtest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/node"
+)
+
+// A ballot whose closing time passed: its page says in the voter's
+// language that voting is closed and links to the results, with no "I
+// vote" button; its voting page says the same instead of a login that
+// would end in a refusal.
+func TestBrowserClosedBallotPagesSayVotingIsClosedAndWhereTheResultsAre(t *testing.T) {
+	info, roll := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := shortBallot(t, ctx, info, 4*time.Second)
+	cliVoteIn(t, ctx, info, id, info.Nodes[0].API, roll[0], "yes")
+	n := client.NewNode(info.Nodes[0].API)
+	for {
+		_, v, err := n.Ballot(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Status == "tallied" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the short ballot never became tallied")
+		case <-time.After(200 * time.Millisecond): // polling the node
+		}
+	}
+	b := newBrowser(t)
+	tab := b.ctx
+	page := info.Nodes[0].API + "/ballots/" + id.String()
+	b.do(tab, "the closed ballot's page", chromedp.Navigate(page+"?lang=fr"), chromedp.WaitVisible(chromedp.CSS("#ballot-note")),
+		void(chromedp.Poll[bool](`document.body.dataset.counted === '1'`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.shot(tab, "closed-ballot-fr")
+	b.checkNamed(tab, "closed-ballot")
+	if s := evalString(t, tab, `document.getElementById('ballot-note').innerText`); !strings.Contains(s, "Le vote a fermé le") ||
+		!strings.Contains(s, "définitifs") || !strings.Contains(s, "Voir les résultats") {
+		t.Errorf("closed ballot's note: %q", s)
+	}
+	if s := evalString(t, tab, `String(document.getElementById('vote').offsetParent !== null)`); s != "false" {
+		t.Error("the closed ballot's page shows its vote button")
+	}
+	if s := evalString(t, tab, `document.querySelector('#ballot-note a').getAttribute('href')`); s != "/ballots/"+id.String()+"/results" {
+		t.Errorf("the note links to %q", s)
+	}
+
+	b.do(tab, "the closed ballot's voting page", chromedp.Navigate(info.Nodes[0].API+"/vote/"+id.String()+"?lang=fr"),
+		chromedp.WaitVisible(chromedp.CSS("#s-closed")))
+	b.shot(tab, "closed-vote-fr")
+	b.checkNamed(tab, "closed-vote")
+	if s := evalString(t, tab, `document.getElementById('s-closed').innerText`); !strings.Contains(s, "Le vote est clos") ||
+		!strings.Contains(s, "Voir les résultats") {
+		t.Errorf("closed voting page: %q", s)
+	}
+	for _, hidden := range []string{"s-login", "error", "wallet"} {
+		if s := evalString(t, tab, `String(document.getElementById('`+hidden+`').offsetParent !== null)`); s != "false" {
+			t.Errorf("the closed voting page shows #%s", hidden)
+		}
+	}
+	b.do(tab, "the voting page in English", chromedp.Navigate(info.Nodes[0].API+"/vote/"+id.String()+"?lang=en"),
+		chromedp.WaitVisible(chromedp.CSS("#s-closed")))
+	b.shot(tab, "closed-vote-en")
+	if s := evalString(t, tab, `document.getElementById('s-closed').innerText`); !strings.Contains(s, "Voting is closed") {
+		t.Errorf("closed voting page in English: %q", s)
+	}
+}
