@@ -15,6 +15,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/canon"
+	"github.com/cocorico/node/node/app"
 	"github.com/cocorico/node/store"
 )
 
@@ -112,6 +113,11 @@ type Config struct {
 	// queue, hence the cast-to-final latency, to a few blocks' worth.
 	// Default: 4 × max_block_txs.
 	AdmitPending int
+	// Verifiers are the slots in which the node checks the signatures of
+	// casts from clients and peers (app.Verifiers): the nodes of one
+	// process share one, as the devnet's validators do. Default: one slot
+	// per core for this node alone.
+	Verifiers *app.Verifiers
 	// Ledger tunes the Pebble ledger.
 	Ledger store.Options
 	// Logger receives structured logs; default slog.Default().

@@ -22,6 +22,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/node/app"
 )
 
 // DevnetConfig configures a devnet: the whole system in one process.
@@ -213,6 +214,9 @@ func (d *Devnet) loadPrevious() {
 }
 
 func (d *Devnet) open(g *consensus.Genesis) error {
+	// The nodes share the machine's cores, so their signature checks
+	// share one set of slots, one per core (app.Verifiers).
+	verifiers := app.NewVerifiers(0)
 	for i := range d.cfg.Validators + d.cfg.Volunteers {
 		h, name := d.home(i), fmt.Sprintf("validator-%d", i)
 		var k ed25519.PrivateKey
@@ -229,7 +233,7 @@ func (d *Devnet) open(g *consensus.Genesis) error {
 		if err != nil {
 			return err
 		}
-		cfg := Config{Home: h, Genesis: g, Key: k, Name: name, APIAddr: d.port(i),
+		cfg := Config{Home: h, Genesis: g, Key: k, Name: name, APIAddr: d.port(i), Verifiers: verifiers,
 			Logger: d.cfg.Logger, Version: d.cfg.Version, Pprof: d.cfg.Pprof, Snapshots: SnapshotConfig{Interval: d.cfg.SnapshotInterval, ChunkBits: d.cfg.SnapshotChunkBits}}
 		// Every devnet node listens on loopback, so that a volunteer can
 		// join it (cocorico init, then node --bootstrap with its address).

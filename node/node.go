@@ -94,7 +94,7 @@ func New(cfg Config) (*Node, error) {
 	n.reg = NewRegistry()
 	n.metrics = NewMetrics(n.reg, cfg.Version)
 	n.app, err = app.New(app.Config{Genesis: cfg.Genesis, Ledger: n.ledger, MempoolTxs: cfg.MempoolTxs, MempoolBytes: cfg.MempoolBytes,
-		AdmitPending: cfg.AdmitPending, Metrics: app.NewMetrics(n.reg), Logger: n.logger, Clock: cfg.Clock, Reason: apiCode,
+		AdmitPending: cfg.AdmitPending, Verifiers: cfg.Verifiers, Metrics: app.NewMetrics(n.reg), Logger: n.logger, Clock: cfg.Clock, Reason: apiCode,
 		AfterApply: n.takeSnapshot})
 	if err != nil {
 		n.closeStores()

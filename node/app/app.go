@@ -25,6 +25,10 @@ type Config struct {
 	// (ballot.ErrOverloaded) before checking them; gossip still fills the
 	// mempool up to its bound. Default: MempoolTxs.
 	AdmitPending int
+	// Verifiers are the slots in which the signatures of transactions from
+	// clients and peers are checked; the apps of one process share one.
+	// Default: NewVerifiers(0), one slot per core for this app alone.
+	Verifiers *Verifiers
 	// Metrics default to NopMetrics; Logger to slog.Default; Clock to
 	// time.Now.
 	Metrics *Metrics
@@ -48,6 +52,9 @@ func (c *Config) defaults() error {
 	}
 	if c.AdmitPending <= 0 {
 		c.AdmitPending = c.MempoolTxs
+	}
+	if c.Verifiers == nil {
+		c.Verifiers = NewVerifiers(0)
 	}
 	if c.Metrics == nil {
 		c.Metrics = NopMetrics()
@@ -84,7 +91,9 @@ type App struct {
 	reason  func(error) string
 	after   func(b *consensus.Block)
 	admit   int
-	counts  *countCache // sealed counts, kept across rounds
+	// verifiers bound the signature checks of Submit (not of blocks).
+	verifiers *Verifiers
+	counts    *countCache // sealed counts, kept across rounds
 
 	mu        sync.RWMutex
 	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1
@@ -135,6 +144,7 @@ func New(cfg Config) (*App, error) {
 		reason:      cfg.Reason,
 		after:       cfg.AfterApply,
 		admit:       cfg.AdmitPending,
+		verifiers:   cfg.Verifiers,
 		counts:      newCountCache(),
 		validated:   map[consensus.Hash]*validBlock{},
 		proposedTxs: map[consensus.Hash]*ballot.Checked{},

@@ -48,7 +48,7 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 		}
 	}
 	start := time.Now()
-	checkInBatches(a.rules, todo, decoded, txs, a.state, out, errs)
+	checkInBatches(ctx, a.verifiers, a.rules, todo, decoded, txs, a.state, out, errs)
 	if n := countCasts(todo, decoded); n > 0 {
 		per := time.Since(start).Seconds() / float64(n)
 		for range n {

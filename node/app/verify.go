@@ -77,7 +77,7 @@ func verifyRun(ctx context.Context, r ballot.Rules, max int, first uint64, run [
 		todo = append(todo, i)
 	}
 	errs := make([]error, len(txs))
-	checkInBatches(r, todo, decoded, txs, defs, out, errs)
+	checkInBatches(ctx, nil, r, todo, decoded, txs, defs, out, errs)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -104,7 +104,9 @@ const (
 
 // checkInBatches applies the stateless rules to txs[i] (decoded[i]) for
 // each i in todo, in batches on all cores, and writes out[i] or errs[i].
-func checkInBatches(r ballot.Rules, todo []int, decoded []*ballot.Tx, txs [][]byte, st ballot.Ballots, out []*ballot.Checked, errs []error) {
+// With slots, each batch waits for one (ctx's error for those still
+// waiting when it ends); without, they all start at once.
+func checkInBatches(ctx context.Context, slots *Verifiers, r ballot.Rules, todo []int, decoded []*ballot.Tx, txs [][]byte, st ballot.Ballots, out []*ballot.Checked, errs []error) {
 	if len(todo) == 0 {
 		return
 	}
@@ -128,9 +130,16 @@ func checkInBatches(r ballot.Rules, todo []int, decoded []*ballot.Tx, txs [][]by
 				for j, i := range part {
 					ptxs[j], pdata[j] = decoded[i], txs[i]
 				}
-				checked, perrs := ballot.CheckBatch(r, ptxs, pdata, st)
-				for j, i := range part {
-					out[i], errs[i] = checked[j], perrs[j]
+				err := slots.do(ctx, func() {
+					checked, perrs := ballot.CheckBatch(r, ptxs, pdata, st)
+					for j, i := range part {
+						out[i], errs[i] = checked[j], perrs[j]
+					}
+				})
+				if err != nil {
+					for _, i := range part {
+						errs[i] = err
+					}
 				}
 			}
 		}()

@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
+)
+
+func TestVerifiersRunNoMoreThanTheirSlotsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := NewVerifiers(2)
+		gate := make(chan struct{})
+		var running, ran atomic.Int32
+		for range 8 {
+			go v.do(context.Background(), func() {
+				running.Add(1)
+				<-gate
+				running.Add(-1)
+				ran.Add(1)
+			})
+		}
+		synctest.Wait()
+		if n := running.Load(); n != 2 {
+			t.Fatalf("%d checks running at once with 2 slots", n)
+		}
+		close(gate)
+		synctest.Wait()
+		if n := ran.Load(); n != 8 {
+			t.Fatalf("%d of 8 checks ran once the slots were free", n)
+		}
+	})
+}
+
+func TestVerifiersGiveUpWithTheContextWithoutRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := NewVerifiers(1)
+		gate := make(chan struct{})
+		go v.do(context.Background(), func() { <-gate })
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		ran := false
+		if err := v.do(ctx, func() { ran = true }); !errors.Is(err, context.DeadlineExceeded) || ran {
+			t.Fatalf("waiting for a busy slot past the deadline: err %v, ran %v", err, ran)
+		}
+		close(gate)
+	})
+}
+
+// A cast from a client or a peer waits for a free slot; a proposed block
+// carrying a cast this node never saw is checked at once, slot or not, so
+// that consensus never waits behind the mempool's queue.
+func TestSubmittedCastsWaitForAVerifierSlotButProposedBlocksDoNot(t *testing.T) {
+	f := newAppFixture(t, "")
+	ctx := context.Background()
+	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
+		t.Fatal(err)
+	}
+	f.commitNext(t)
+	unseen := (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 0)}).Encode()
+	if _, err := f.app.Submit(ctx, unseen); err != nil {
+		t.Fatal(err)
+	}
+	h, _, _ := f.app.Tip()
+	f.now = f.now.Add(time.Second)
+	b, err := f.app.ProposeBlock(ctx, h+1, 0, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forget the cast, as a validator that only sees the proposal would.
+	f.app.pool.Remove([]consensus.Hash{ballot.TxID(unseen)})
+	f.app.mu.Lock()
+	clear(f.app.validated)
+	f.app.mu.Unlock()
+
+	f.app.verifiers = NewVerifiers(1)
+	busy, release := make(chan struct{}), make(chan struct{})
+	go f.app.verifiers.do(ctx, func() { close(busy); <-release })
+	<-busy
+	defer close(release)
+
+	if err := f.app.ValidateBlock(ctx, b); err != nil {
+		t.Fatalf("a proposal waited for, or failed without, a verifier slot: %v", err)
+	}
+	waiting, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	cast := (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 1)}).Encode()
+	if _, err := f.app.Submit(waiting, cast); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a cast submitted while every slot is busy: %v, want it to wait until its context ends", err)
+	}
+	if _, ok := f.app.pool.Get(ballot.TxID(cast)); ok {
+		t.Fatal("a cast whose check never ran is in the mempool")
+	}
+}
