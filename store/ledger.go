@@ -52,7 +52,12 @@ var (
 
 // Options configure a Ledger. The zero value is usable.
 type Options struct {
-	// CacheBytes is Pebble's block cache; default 64 MiB.
+	// CacheBytes is Pebble's block cache; default 128 MiB. At a million
+	// voter records the ledger is ~0.7 GB and every cast reads its voter
+	// record (a miss, mostly): with 64 MiB the filter and index blocks of
+	// the sstables were read from the files again and again (a quarter of
+	// a replaying volunteer's CPU); 128 MiB replayed 1,000,000 casts in
+	// 67 s instead of 86 s, 256 and 512 MiB no faster.
 	CacheBytes int64
 	// MemTableBytes is the size Pebble's memtable grows to (it starts
 	// small; one more may be flushing); default 32 MiB. A block of casts
@@ -82,7 +87,7 @@ type Options struct {
 
 func (o *Options) ensureDefaults() {
 	if o.CacheBytes == 0 {
-		o.CacheBytes = 64 << 20
+		o.CacheBytes = 128 << 20
 	}
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = 32 << 20
