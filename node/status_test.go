@@ -93,8 +93,8 @@ func TestBallotStatusIsClosedAtTheClosingTimeNotAtTheNextBlock(t *testing.T) {
 // applied every block from genesis says verified_from 1; one whose ledger
 // was restored from the other's state at block 2 (what state sync does,
 // without the network) says 3, though it then applies block 3 like any
-// node.
-func TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCast(t *testing.T) {
+// node, and attests nothing while so.
+func TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCastAndAJoinerAttestsNothingBeforeItsReverification(t *testing.T) {
 	g, keys := ballottest.Validators("verified-chain", 4, 13)
 	genesis := g.GenesisTime.UnixMilli()
 	e := ballottest.NewElection(ballottest.Options{Genesis: g, Opens: genesis, Closes: genesis + 3_600_000, Seed: 13})
@@ -171,5 +171,14 @@ func TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCast(t *testing.T) {
 			t.Errorf("%s: height %d, ledger_base %d, verified_from %d; want 3, %d, %d", c.name, st.Height, st.LedgerBase, st.VerifiedFrom,
 				c.base, c.verifiedAt)
 		}
+	}
+	// An attestation of block 3 would vouch for blocks 1 and 2, which the
+	// joiner did not verify: it attests nothing before its re-verification;
+	// the node that replayed from genesis attested its first block.
+	if own := joined.witness.attestations(3, nil, 10); len(own) != 0 {
+		t.Errorf("the joiner (verified from 3) attested block 3: %+v", own)
+	}
+	if own := full.witness.attestations(1, nil, 10); len(own) != 1 {
+		t.Errorf("the node that replayed from genesis has %d attestations of block 1, want 1", len(own))
 	}
 }

@@ -205,7 +205,10 @@ func (n *Node) applyFollowed(ctx context.Context, b *consensus.Block, c *consens
 	}
 	chain := n.app.Rules().Chain
 	switch {
-	case err == nil && n.witness.due(b.Header.Time):
+	// An attestation of a block vouches for every block before it
+	// (PROTOCOL §20): a node that joined by state sync attests nothing
+	// until it has re-verified the blocks before its snapshot.
+	case err == nil && n.ledger.VerifiedFrom() == 1 && n.witness.due(b.Header.Time):
 		a := consensus.NewAttestation(chain, b.Header.Height, b.Hash(), n.app.AppHash(), n.cfg.Key)
 		n.witness.own(a)
 		n.publishWitness(ctx, &consensus.Witness{Attestation: a})
