@@ -127,8 +127,8 @@ const syncRun = 16
 // transaction on all cores, in runs across block boundaries
 // (App.VerifyFetched); apply in order (deliver). It reports whether it
 // applied at least one block and met no error.
-func (nw *peerNetwork) replay(ctx context.Context, p peer.ID, from, to uint64) bool {
-	ctx, cancel := context.WithCancel(ctx)
+func (nw *peerNetwork) replay(parent context.Context, p peer.ID, from, to uint64) bool {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	fetched := make(chan app.FinalBlock, syncRun)
 	verified := make(chan app.FinalBlock, syncRun)
@@ -164,9 +164,9 @@ func (nw *peerNetwork) replay(ctx context.Context, p peer.ID, from, to uint64) b
 	switch {
 	case errors.Is(fetchErr, errBadPeer):
 		nw.n.logger.Warn("sync: peer sent a block without a valid commit", "peer", p, "err", fetchErr)
-	case fetchErr != nil && ctx.Err() == nil:
+	case fetchErr != nil && !errors.Is(fetchErr, context.Canceled):
 		nw.n.logger.Debug("sync fetch failed", "peer", p, "from", from, "err", fetchErr)
-	case verifyErr != nil && applyErr == nil && ctx.Err() == nil:
+	case verifyErr != nil && applyErr == nil && parent.Err() == nil:
 		nw.n.logger.Debug("sync: fetched blocks not all valid", "err", verifyErr)
 	}
 	return applied > 0 && applyErr == nil && (fetchErr == nil || errors.Is(fetchErr, context.Canceled))
