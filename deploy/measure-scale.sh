@@ -5,8 +5,11 @@
 # crypto ceiling C measured in the same run) and its peak RSS; then a
 # volunteer replaying every block (--full-verify) and, when LABEL is
 # "after" (a build with state sync), one joining by state sync, each timed
-# to the validators' height; then `cocorico recount --ceiling`. Run it for
-# two builds (before, after) one after the other to compare.
+# to the validators' height (the state-sync one also until it has
+# re-verified the blocks before its snapshot: verified_from 1); then
+# `cocorico recount --ceiling`. Run it for two builds (before, after) one
+# after the other to compare, or set BEFORE=path/to/older/cocorico to also
+# replay the same chain with that build (and recount with it).
 # Needs curl and python3. 1,000,000 casts take about 35 min on 2 cores.
 set -euo pipefail
 BIN=$1; LABEL=$2; CASTS=$3
@@ -19,22 +22,31 @@ echo "== $LABEL bench"
 $BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m 2>/dev/null | grep -v '^not final' | tail -12
 echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
-height() { curl -s $1/v1/status | python3 -c "import json,sys;print(json.load(sys.stdin)['height'])" 2>/dev/null || echo 0; }
+height() { curl -s $1/v1/status | python3 -c "import json,sys;print(json.load(sys.stdin)['${2:-height}'])" 2>/dev/null || echo 0; }
 H=$(height $API0)
-volunteer() { # name flags...
+volunteer() { # name flags... (VBIN: the build, default BIN)
   local name=$1; shift
-  $BIN init --home $D/$name --genesis $D/genesis.json >/dev/null
+  local vbin=${VBIN:-$BIN}
+  $vbin init --home $D/$name --genesis $D/genesis.json >/dev/null
   local start=$(date +%s.%N)
-  $BIN node --home $D/$name --bootstrap $P2P --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn "$@" > $D/$name.out 2>&1 &
+  $vbin node --home $D/$name --bootstrap $P2P --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn "$@" > $D/$name.out 2>&1 &
   local pid=$! api=""
   until [ -n "$api" ]; do api=$(grep -o 'API http://[0-9.:]*' $D/$name.out | head -1 | cut -d' ' -f2 || true); sleep 0.1; done
   until [ "$(height $api)" -ge "$H" ]; do sleep 0.1; done
   local end=$(date +%s.%N)
   python3 -c "d=$end-$start; print(f'$name: height $H ({$CASTS} casts) in {d:.1f} s = {$CASTS/d:.0f} casts/s, process start included')"
   echo "$name peak RSS: $(grep VmHWM /proc/$pid/status)"
+  if [ "$name" = statesync ]; then
+    until [ "$(height $api verified_from)" = 1 ]; do sleep 0.5; done
+    python3 -c "print(f'statesync: back-filled and re-verified every block (verified_from 1) {$(date +%s.%N)-$start:.1f} s after start')"
+    echo "statesync peak RSS with the re-verification: $(grep VmHWM /proc/$pid/status)"
+  fi
   kill $pid; wait $pid || true
 }
 echo "== $LABEL volunteers"
+if [ -n "${BEFORE:-}" ]; then
+  VBIN=$BEFORE volunteer replay-before --full-verify --snapshot-interval -1
+fi
 if [ "$LABEL" = after ]; then
   volunteer replay --full-verify --snapshot-interval -1
   volunteer statesync --snapshot-interval -1
@@ -43,5 +55,6 @@ else
 fi
 kill -INT $DEV; wait $DEV || true
 echo "== $LABEL recount"
+[ -n "${BEFORE:-}" ] && $BEFORE recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -6
 $BIN recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -6
 rm -rf $D
