@@ -86,8 +86,9 @@ type NodeInfo struct {
 	LedgerBase uint64 `json:"ledger_base"`
 	// VerifiedFrom is the lowest height from which this node verified
 	// every cast itself: 1 when it verified the whole chain; a node that
-	// joined by state sync at h has h+1 for good (the blocks it
-	// back-fills are checked against their commits only).
+	// joined by state sync at h has h+1 (the blocks it back-fills are
+	// checked against their commits only) until it has re-verified blocks
+	// 1..h, then 1.
 	VerifiedFrom uint64 `json:"verified_from"`
 	// Snapshots are the heights of the state snapshots the node serves.
 	Snapshots []uint64 `json:"snapshots"`

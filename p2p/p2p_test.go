@@ -457,7 +457,7 @@ func TestForgedAttestationsAreNotStoredAndCostTheSenderItsConnection(t *testing.
 // (OnSyncPeer), so that a follower asks that peer's height at once rather
 // than at its next tick; a peer that does not speak it is not reported.
 func TestAHostIsToldOfEachPeerThatSpeaksBlockSync(t *testing.T) {
-	g, keys := testGenesis(2)
+	g, keys := testGenesis(3)
 	seen := make(chan peer.ID, 4)
 	a := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		OnSyncPeer: func(p peer.ID) { seen <- p }}, &recordingHandler{})
@@ -487,11 +487,24 @@ func TestAHostIsToldOfEachPeerThatSpeaksBlockSync(t *testing.T) {
 		protos, err := a.h.Peerstore().GetProtocols(other.ID())
 		return err == nil && len(protos) > 0
 	})
-	select {
-	case p := <-seen:
-		if p == other.ID() {
-			t.Fatal("told of a peer that does not speak block sync")
+	// A third Cocorico host, identified after the plain one: its report
+	// comes after any report of the plain host (one subscription, events
+	// in order), so nothing before it may name the plain host.
+	c := runHost(t, Config{Key: keys[2], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, &recordingHandler{})
+	if err := c.Connect(context.Background(), a.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case p := <-seen:
+			switch p {
+			case other.ID():
+				t.Fatal("told of a peer that does not speak block sync")
+			case c.h.ID():
+				return
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("not told of the third host, which speaks block sync")
 		}
-	default:
 	}
 }

@@ -29,8 +29,9 @@ import (
 //	                      under way: the state is partial
 //	"m/verified"        → the height from which this node verified every
 //	                      cast itself (8 bytes); absent = 1. A ledger
-//	                      restored at h has h+1, for good: back-filled
-//	                      blocks are checked against their commits only
+//	                      restored at h has h+1 (back-filled blocks are
+//	                      checked against their commits only) until
+//	                      Reverified sets 1
 //	"h/" ‖ height       → canonical header
 //	"t/" ‖ height ‖ i   → transaction i (4 bytes, big endian) of the block
 //	"c/" ‖ height       → canonical commit
@@ -114,7 +115,8 @@ type Ledger struct {
 	mu   sync.Mutex // serialises Commit, the restore and Checkpoint
 	// restore is where a state restore stands; guarded by mu.
 	restore restoreState
-	// verifiedFrom is "m/verified": written once, by FinishRestore.
+	// verifiedFrom is "m/verified": written by FinishRestore, then by
+	// Reverified.
 	verifiedFrom atomic.Uint64
 	fillMu       sync.Mutex // serialises Backfill
 

@@ -165,7 +165,8 @@ func TestBackfillClosesTheGapAndTheLedgerBecomesWhole(t *testing.T) {
 
 // A node that joined from a snapshot at h verified the casts of blocks
 // h+1 on only: its ledger says so from FinishRestore on, across restarts,
-// and still once the back-fill (commits checked, not casts) is done.
+// and still once the back-fill (commits checked, not casts) is done;
+// Reverified, refused before the back-fill ends, sets 1 for good.
 func TestVerifiedFromIsOneUntilARestoreAndStaysAfterItsBackfillUntilReverified(t *testing.T) {
 	dir := t.TempDir()
 	l, err := Open(t.TempDir(), genesis, Options{})

@@ -18,7 +18,7 @@ func TestBenchCountsACastOvertakenByItsVotersReVoteAsSupersededNotMissing(t *tes
 	a1 := mk(1, nil)
 	a2 := mk(2, a1) // voter a: the re-vote is final first
 	b1 := mk(3, nil)
-	b2 := mk(4, b1) // voter b: in order
+	b2 := mk(4, b1)  // voter b: in order
 	c1 := mk(5, nil) // voter c: never final
 	perVoter := [][]*benchCast{{a1, a2}, {b1, b2}, {c1}}
 	w := &benchWindow{perVoter: perVoter, byID: map[consensus.Hash]*benchCast{}, finalAt: map[consensus.Hash]time.Time{},

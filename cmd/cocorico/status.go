@@ -39,10 +39,9 @@ whether the node answers (a container health check).`,
 				fmt.Fprintf(out, "behind   0: in step with its peers\n")
 			}
 			fmt.Fprintf(out, "peers    %d · validators %d · mempool %d\n", st.Peers, len(st.Validators), st.Mempool)
-			switch {
-			case st.LedgerBase > 1:
+			if st.LedgerBase > 1 {
 				fmt.Fprintf(out, "ledger   blocks %d…%d (joined from a snapshot; older blocks being back-filled)\n", st.LedgerBase, st.Height)
-			default:
+			} else {
 				fmt.Fprintf(out, "ledger   every block from 1\n")
 			}
 			if st.VerifiedFrom > 1 {

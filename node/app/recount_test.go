@@ -9,6 +9,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
 )
 
 // recountFixture is a chain of a definition block and castBlocks blocks
@@ -162,7 +163,9 @@ func TestFetchedBlocksVerifiedAheadApplyToTheChainsState(t *testing.T) {
 }
 
 // Reverify replays blocks 1..to and requires the state it reaches to be
-// the one header to+1 carries; it needs that header.
+// the one header to+1 carries: a header to+1 with a valid commit but
+// another app hash fails it (the snapshot a node joined from did not
+// follow from the blocks); it needs that header.
 func TestReverifyReachesTheNextHeadersAppHash(t *testing.T) {
 	f, _ := recountFixture(t, 4, 12)
 	top := f.ledger.Height()
@@ -179,5 +182,46 @@ func TestReverifyReachesTheNextHeadersAppHash(t *testing.T) {
 	other.ChainID = "another-chain"
 	if err := Reverify(ctx, f.ledger, &other, top-1); err == nil {
 		t.Fatal("reverify of blocks whose commits are another chain's: no error")
+	}
+
+	// The same blocks, then a block top+1 signed by the validators whose
+	// header carries another app hash.
+	l, err := store.Open(t.TempDir(), f.g.Hash(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var prev consensus.Hash
+	for h := uint64(1); h <= top; h++ {
+		b, err := f.ledger.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.ledger.CommitAt(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]consensus.Hash, len(b.Txs))
+		for i, tx := range b.Txs {
+			ids[i] = ballot.TxID(tx)
+		}
+		if err := l.Commit(b, c, ids, nil); err != nil {
+			t.Fatal(err)
+		}
+		prev = b.Hash()
+	}
+	_, _, tipTime := f.app.Tip()
+	wrong := f.app.State().AppHash()
+	wrong[0] ^= 1
+	bad := &consensus.Block{Header: consensus.Header{ChainID: f.g.ChainID, Height: top + 1, Time: tipTime + 1000, PrevHash: prev,
+		TxRoot: consensus.MerkleRoot(nil), AppHash: wrong}}
+	if err := l.Commit(bad, ballottest.Commit(f.g.Chain(), f.keys, &bad.Header, 0), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := Reverify(ctx, l, f.g, top); !errors.Is(err, consensus.ErrBlockInvalid) || !strings.Contains(err.Error(), "header says") {
+		t.Fatalf("reverify up to %d under a header %d with another app hash: %v, want the app hashes named", top, top+1, err)
+	}
+	if err := Reverify(ctx, l, f.g, top-1); err != nil {
+		t.Fatalf("reverify up to %d on the copied ledger: %v", top-1, err)
 	}
 }
