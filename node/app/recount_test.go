@@ -92,16 +92,9 @@ func TestRecountStopsWithItsContext(t *testing.T) {
 	}
 }
 
-// A follower whose verify stage (VerifyFetched) runs ahead of its apply
-// stage applies the fetched blocks to the same state as the chain's and
-// keeps nothing once they are applied; a block with a bad signature is
-// refused by VerifyFetched, named by its height, passed on unverified,
-// and refused again when it is applied.
-func TestFetchedBlocksVerifiedAheadApplyToTheChainsState(t *testing.T) {
-	f, _ := recountFixture(t, 4, 12)
-	follower := newAppFixtureWith(t, "", 0)
-	top := f.ledger.Height()
-	ctx := context.Background()
+// finalBlocks returns blocks 1..top of f's ledger with their commits.
+func finalBlocks(t *testing.T, f *appFixture, top uint64) []FinalBlock {
+	t.Helper()
 	var blocks []FinalBlock
 	for h := uint64(1); h <= top; h++ {
 		b, err := f.ledger.Block(h)
@@ -114,6 +107,20 @@ func TestFetchedBlocksVerifiedAheadApplyToTheChainsState(t *testing.T) {
 		}
 		blocks = append(blocks, FinalBlock{b, c})
 	}
+	return blocks
+}
+
+// A follower whose verify stage (VerifyFetched) runs ahead of its apply
+// stage applies the fetched blocks to the same state as the chain's and
+// keeps nothing once they are applied; a block with a bad signature is
+// refused by VerifyFetched, named by its height, passed on unverified,
+// and refused again when it is applied.
+func TestFetchedBlocksVerifiedAheadApplyToTheChainsState(t *testing.T) {
+	f, _ := recountFixture(t, 4, 12)
+	follower := newAppFixtureWith(t, "", 0)
+	top := f.ledger.Height()
+	ctx := context.Background()
+	blocks := finalBlocks(t, f, top)
 	// Every block is verified before the first is applied.
 	in, out := make(chan FinalBlock, len(blocks)), make(chan FinalBlock, len(blocks))
 	for _, fb := range blocks {
@@ -192,23 +199,15 @@ func TestReverifyReachesTheNextHeadersAppHash(t *testing.T) {
 	}
 	defer l.Close()
 	var prev consensus.Hash
-	for h := uint64(1); h <= top; h++ {
-		b, err := f.ledger.Block(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := f.ledger.CommitAt(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := make([]consensus.Hash, len(b.Txs))
-		for i, tx := range b.Txs {
+	for _, fb := range finalBlocks(t, f, top) {
+		ids := make([]consensus.Hash, len(fb.Block.Txs))
+		for i, tx := range fb.Block.Txs {
 			ids[i] = ballot.TxID(tx)
 		}
-		if err := l.Commit(b, c, ids, nil); err != nil {
+		if err := l.Commit(fb.Block, fb.Commit, ids, nil); err != nil {
 			t.Fatal(err)
 		}
-		prev = b.Hash()
+		prev = fb.Block.Hash()
 	}
 	_, _, tipTime := f.app.Tip()
 	wrong := f.app.State().AppHash()
