@@ -27,10 +27,22 @@ import (
 // the next. Every node takes snapshots between two blocks and serves them.
 
 // takeSnapshot is the app's AfterApply: a snapshot after every block at a
-// multiple of the interval, once the chain has a ballot.
+// multiple of the interval, once the chain has a ballot. One block before,
+// it starts a flush of the ledger's memtable, so that the snapshot copies
+// one block's log rather than a memtable's (the copy is in the apply
+// path: at a million records, 0.1–3 s on a devnet's shared disk).
 func (n *Node) takeSnapshot(b *consensus.Block) {
 	h := b.Header.Height
-	if n.snaps == nil || h%uint64(n.cfg.Snapshots.Interval) != 0 {
+	if n.snaps == nil {
+		return
+	}
+	flush, take := snapshotStep(h, uint64(n.cfg.Snapshots.Interval))
+	if flush {
+		if _, err := n.ledger.StartFlush(); err != nil {
+			n.logger.Warn("flush before a snapshot not started", "height", h, "err", err)
+		}
+	}
+	if !take {
 		return
 	}
 	start := time.Now()
@@ -44,6 +56,13 @@ func (n *Node) takeSnapshot(b *consensus.Block) {
 	}
 	n.logger.Info("snapshot taken", "height", h, "ballots", m.Ballots, "records", m.Records,
 		"ms", time.Since(start).Milliseconds())
+}
+
+// snapshotStep says what a node does after block h with snapshots every
+// interval blocks: start a flush (the block before a snapshot's), take a
+// snapshot, both (interval 1) or neither.
+func snapshotStep(h, interval uint64) (flush, take bool) {
+	return (h+1)%interval == 0, h%interval == 0
 }
 
 // snapshotSource serves the node's snapshots to peers (p2p.SnapshotSource).

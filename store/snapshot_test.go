@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -299,5 +300,64 @@ func TestCheckpointIsRefusedDuringARestore(t *testing.T) {
 	}
 	if err := l.Checkpoint(filepath.Join(t.TempDir(), "cp")); err == nil {
 		t.Fatal("a checkpoint of a partial state was taken")
+	}
+}
+
+// logBytes is the size of the Pebble logs (*.log) in a checkpoint folder.
+func logBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, m := range matches {
+		st, err := os.Stat(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.Size()
+	}
+	return n
+}
+
+// TestAFlushStartedOneBlockBeforeATakeLeavesOnlyTheLastBlockInTheCopiedLog
+// proves why a node calls StartFlush a block before each snapshot: the
+// checkpoint copies the log of every write not yet in a table, and after
+// the flush that is the last block's writes only.
+func TestAFlushStartedOneBlockBeforeATakeLeavesOnlyTheLastBlockInTheCopiedLog(t *testing.T) {
+	const perBlock = 1 << 20 // bytes of state written by each block
+	value := bytes.Repeat([]byte{7}, 1<<10)
+	take := func(t *testing.T, flushFirst bool) int64 {
+		l, s, dir := snapFixture(t, Options{}, 2, 0)
+		prev := genesis
+		for h := uint64(1); h <= 4; h++ {
+			b, ids := testBlock(h, prev, 3)
+			prev = b.Hash()
+			var writes []KV
+			for j := range perBlock / len(value) {
+				writes = append(writes, KV{Key: []byte(fmt.Sprintf("v%d-%06d", h, j)), Value: value})
+			}
+			if h == 4 && flushFirst {
+				done, err := l.StartFlush()
+				if err != nil {
+					t.Fatal(err)
+				}
+				<-done
+			}
+			if err := l.Commit(b, testCommit(b), ids, writes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Take(l.Ledger, 4, []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+		return logBytes(t, filepath.Join(dir, snapshotName(4)))
+	}
+	if n := take(t, false); n < 3*perBlock {
+		t.Fatalf("without a flush the snapshot's log holds %d bytes, want the 4 blocks' writes (the memtable was flushed anyway: the test proves nothing)", n)
+	}
+	if n := take(t, true); n < perBlock || n > 2*perBlock {
+		t.Fatalf("after a flush started before block 4 the snapshot's log holds %d bytes, want block 4's writes only (≈ %d)", n, perBlock)
 	}
 }
