@@ -110,6 +110,10 @@ type KVState struct {
 	closing  []closingEntry   // by closing time, then id
 	list     *consensus.MerkleList
 	records  *consensus.MerkleList
+	// voters filters the state keys of the voter records (reads of a key
+	// it never held skip the store); added to under mu, tested under
+	// its read lock
+	voters *voterFilter
 }
 
 type kvBallot struct {
@@ -157,6 +161,7 @@ func (s *KVState) Reload(height uint64) error {
 	defer s.mu.Unlock()
 	s.height, s.ballots, s.results, s.keyrings = fresh.height, fresh.ballots, fresh.results, fresh.keyrings
 	s.order, s.closing, s.list, s.records = fresh.order, fresh.closing, fresh.list, fresh.records
+	s.voters = fresh.voters
 	return nil
 }
 
@@ -213,12 +218,18 @@ func (s *KVState) load(kv KVReader, height uint64) error {
 		s.add(b, rec.Height, rec.Entry)
 	}
 	s.list = consensus.NewMerkleList(leaves)
+	n, err := countEntries(kv)
+	if err != nil {
+		return err
+	}
+	s.voters = newVoterFilter(uint(n))
 	err = kv.Scan([]byte{prefixVoter}, func(k, v []byte) error {
 		var r VoterRecord
 		if err := canon.Unmarshal(v, &r, maxVoterRecordBytes); err != nil {
 			return fmt.Errorf("stored voter record: %w", err)
 		}
 		records.set(r.Entry, k, v)
+		s.voters.add(k)
 		return nil
 	})
 	if err != nil {
@@ -226,6 +237,44 @@ func (s *KVState) load(kv KVReader, height uint64) error {
 	}
 	s.records, err = records.list()
 	return err
+}
+
+// countEntries returns the length of the records list as its index says
+// (the first entry absent from it), in about 2·log₂ n reads: what sizes
+// the voter filter before the scan that fills it.
+func countEntries(kv KVReader) (uint64, error) {
+	has := func(e uint64) (bool, error) {
+		_, found, err := kv.Get(EntryKey(e))
+		return found, err
+	}
+	hi := uint64(1)
+	for {
+		found, err := has(hi - 1)
+		if err != nil {
+			return 0, err
+		}
+		if !found || hi > 1<<40 {
+			break
+		}
+		hi *= 2
+	}
+	// entries 0..hi/2-1 are present (or hi is 1), hi-1 is absent: the
+	// first absent entry is in [hi/2, hi-1]
+	lo := hi / 2
+	hi--
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		found, err := has(mid)
+		if err != nil {
+			return 0, err
+		}
+		if found {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
 }
 
 // recordLeaves gathers the leaves of the records list as a scan finds
@@ -350,6 +399,9 @@ func (s *KVState) Remember(u *Update) {
 	if u.RecordsEdit != nil {
 		s.records.Apply(u.RecordsEdit)
 	}
+	for slot := range u.Voters {
+		s.voters.add(voterKey(slot))
+	}
 	s.height = u.Height
 }
 
@@ -415,7 +467,14 @@ func (s *KVState) Page(before, limit int) []consensus.Hash {
 // Voter implements State.
 func (s *KVState) Voter(ballot consensus.Hash, voter VoterKey) (VoterRecord, bool, error) {
 	var r VoterRecord
-	v, found, err := s.kv.Get(voterKey(VoterSlot{ballot, voter}))
+	key := voterKey(VoterSlot{ballot, voter})
+	s.mu.RLock()
+	maybe := s.voters.mayHold(key)
+	s.mu.RUnlock()
+	if !maybe {
+		return r, false, nil
+	}
+	v, found, err := s.kv.Get(key)
 	if err != nil || !found {
 		return r, false, err
 	}
