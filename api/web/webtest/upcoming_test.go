@@ -28,11 +28,13 @@ func TestBrowserVotePageOfAnUpcomingBallotSaysWhenItOpensWithNoFormThenOpensItse
 	info, _ := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	opens := time.Now().Add(30 * time.Second).Truncate(time.Minute).Add(time.Minute) // a whole minute, 30 to 90 s away
-	id := ballotBetween(t, ctx, info, opens, opens.Add(time.Hour))
-	page := info.Nodes[0].API + "/vote/" + id.String()
 	b := newBrowser(t)
 	tab := b.ctx
+	// Time to show the page twice before the opening, and the opening
+	// within b.do's bound of the last look.
+	opens := time.Now().Add(25 * time.Second)
+	id := ballotBetween(t, ctx, info, opens, opens.Add(time.Hour))
+	page := info.Nodes[0].API + "/vote/" + id.String()
 
 	b.do(tab, "the upcoming ballot's voting page in English", chromedp.Navigate(page+"?lang=en"),
 		chromedp.WaitVisible(chromedp.CSS("#s-upcoming")))
