@@ -28,7 +28,10 @@
   // chart draws one horizontal bar per choice, longest for the most
   // votes, with its label above and its share at its end.
   function chart(choices, total) {
-    const rowH = 54, w = 360; // about a phone's width: the text keeps its size
+    // As wide as the box it is drawn in, so that one unit is one pixel and
+    // the text keeps its size on a wide screen too (a fixed 360 grew it to
+    // twice the page's text at 1280 px).
+    const rowH = 54, w = Math.max(240, Math.round($('chart').clientWidth) || 360);
     const s = svg('svg', { viewBox: `0 0 ${w} ${rowH * choices.length}`, role: 'img', class: 'bars',
       'aria-label': t('chart_label') });
     const most = Math.max(1, ...choices.map((c) => c.count));
@@ -44,8 +47,12 @@
     return s;
   }
 
+  let drawn = null; // the results the chart shows, drawn again at a new width
+  window.addEventListener('resize', () => { if (drawn) $('chart').replaceChildren(chart(drawn.choices, drawn.casts.counted)); });
+
   function show(r) {
     const total = r.casts.counted;
+    drawn = r;
     $('chart').replaceChildren(chart(r.choices, total));
     $('chart-caption').textContent = tn('chart_caption', total, { n: fmtN(total) });
     const rows = r.choices.map((c) => {
