@@ -185,7 +185,7 @@ func TestEveryMessageTheScriptsUseIsTranslated(t *testing.T) {
 	scripts, _ := filepath.Glob(filepath.Join("assets", "*.js"))
 	for _, s := range scripts {
 		src, _ := os.ReadFile(s)
-		for _, m := range regexp.MustCompile(`\bt\('([a-z_]+)'[,)]`).FindAllStringSubmatch(string(src), -1) {
+		for _, m := range regexp.MustCompile(`\bt[nv]?\('([a-z_]+)'[,)]`).FindAllStringSubmatch(string(src), -1) {
 			want = append(want, m[1])
 		}
 	}

@@ -37,9 +37,9 @@
       if (r.sealed) { // no count before the keykeepers' count: the turnout only
         const p = document.createElement('p');
         p.className = 'total';
-        p.textContent = t('results_sealed', { n: r.casts.counted });
+        p.textContent = tn('results_sealed', r.casts.counted, { n: r.casts.counted });
         box.replaceChildren(p);
-        return;
+        return r.status;
       }
       const total = r.choices.reduce((n, c) => n + c.count, 0);
       const list = document.createElement('ul');
@@ -68,26 +68,52 @@
       document.body.dataset.counted = String(total);
       if (failing) Coco.showError('');
       failing = false;
+      return r.status;
     } catch (e) {
       // The page polls: it says the node is not answering and keeps
       // asking; the button asks at once.
-      if (!failing || !$('error').textContent) Coco.showError(Coco.loadError(e), results);
+      if (!failing || !$('error').textContent) Coco.showError(Coco.loadError(e), poll);
       failing = true;
+      return '';
     }
   }
   let failing = false;
 
-  // closedNote says, in place of the vote button, why there is no voting
-  // now and where the results are.
-  function closedNote(v) {
+  // showStatus shows the ballot's status; when it is not open, in place
+  // of the vote button, why there is no voting now and where the results
+  // are.
+  function showStatus(v) {
+    $('status').textContent = t('status_' + v.status);
+    $('status').className = 'status status-' + v.status;
     const key = { upcoming: 'ballot_upcoming', closed: 'ballot_closed_counting', tallied: 'ballot_closed_final' }[v.status];
+    $('vote-p').hidden = !!key;
+    $('ballot-note').hidden = !key;
+    $('results-hint').hidden = v.status !== 'open';
+    document.body.dataset.status = v.status;
     if (!key) return;
-    $('vote-p').hidden = true;
     $('ballot-note-text').textContent = t(key, { date: Coco.when(v.status === 'upcoming' ? v.opens_at : v.closes_at) });
     $('ballot-note-results').hidden = v.status === 'upcoming';
-    $('ballot-note').hidden = false;
-    if (v.status === 'tallied') $('results-hint').hidden = true;
-    document.body.dataset.status = v.status;
+  }
+
+  // poll reads the results while they can change: every 3 s while the
+  // ballot is open, every 10 s once it closed until its count is final,
+  // then no more. An upcoming ballot has no votes: the page reads the
+  // ballot again at its opening time.
+  let view = null;
+  let timer = 0;
+  async function poll() {
+    clearTimeout(timer);
+    const status = await results();
+    if (status && status !== view.status) {
+      view.status = status;
+      showStatus(view);
+    }
+    clearTimeout(timer); // a retry's poll may have run meanwhile: one timer
+    if (view.status === 'tallied') {
+      document.body.dataset.polling = 'done';
+      return;
+    }
+    timer = view.status === 'upcoming' ? Coco.at(view.opens_at, ballot) : setTimeout(poll, view.status === 'open' ? 3000 : 10000);
   }
 
   async function ballot() {
@@ -96,18 +122,16 @@
       const v = await Coco.getJSON('/v1/ballots/' + id);
       $('question').textContent = v.question;
       document.title = v.question + ' · Cocorico';
-      $('status').textContent = t('status_' + v.status);
-      $('status').className = 'status status-' + v.status;
       $('opens').textContent = Coco.when(v.opens_at);
       $('closes').textContent = Coco.when(v.closes_at);
-      closedNote(v);
+      showStatus(v);
+      view = v;
     } catch (e) {
       if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), ballot);
       else Coco.deadEnd(Coco.loadError(e));
       return;
     }
-    await results();
-    setInterval(results, 3000);
+    await poll();
   }
 
   if (document.body.dataset.page === 'index') list();

@@ -22,6 +22,7 @@
         index: r.proof ? r.proof.index + 1 : '?', total: r.proof ? r.proof.total : '?',
         signers: ctx.view ? ctx.view.signers : '?', validators: ctx.view ? ctx.view.validators : '?',
       };
+      if (c.name === 'commit' && ctx.view) return Coco.tv('cd_commit', ctx.view.signers, ctx.view.validators, vars);
       return Coco.has('cd_' + c.name) ? t('cd_' + c.name, vars) : c.detail;
     }
     if (c.detail === 'missing') return t('cf_missing'); // ballot.errMissing: the part is absent
@@ -67,6 +68,47 @@
     return d;
   }
 
+  // refusal says in the page's language why the node at e.host did not
+  // answer the check (the API's codes, docs/API.md §Errors; a code of the
+  // form http_NNN is an answer that was not the API's JSON, from a proxy
+  // or a server that is not a node). The node's English message is for
+  // technical(), not for the sentence.
+  function refusal(e) {
+    if (Coco.unreachable(e)) return Coco.unreachableMessage(e);
+    const vars = { host: e.host, status: e.status };
+    switch (e.code) {
+      case 'not_found': case 'http_404': case 'http_405': return t('ce_not_node', vars);
+      case 'bad_request': case 'malformed': case 'http_400': return t('ce_bad_receipt', vars);
+      case 'body_too_large': case 'too_large': case 'http_413': return t('ce_too_large', vars);
+      case 'throttled': case 'http_429': return t('ce_throttled', vars);
+      case 'unauthorized': case 'not_authorized': case 'admin_disabled': case 'http_401': case 'http_403': return t('ce_forbidden', vars);
+    }
+    return t('ce_unknown', vars);
+  }
+
+  // refused shows refusal(e) in box (replacing its text), its English
+  // message folded away below it.
+  function refused(box, e) {
+    box.textContent = refusal(e);
+    if (e instanceof APIError && e.message && !Coco.unreachable(e)) box.append(technical(e.message));
+  }
+
+  // nodeURL is the node the voter names (this one when the field is
+  // empty), without a trailing slash; null when it is not an http(s)
+  // address. A bare host ("node.example.org") means https.
+  function nodeURL() {
+    let v = $('node').value.trim();
+    if (!v) return location.origin;
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) v = 'https://' + v;
+    try {
+      const u = new URL(v);
+      if ((u.protocol !== 'https:' && u.protocol !== 'http:') || !/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i.test(u.hostname)) return null;
+      return (u.origin + u.pathname).replace(/\/+$/, '');
+    } catch (e) {
+      return null;
+    }
+  }
+
   async function check(text) {
     Coco.showError('');
     $('verdict').hidden = true;
@@ -97,9 +139,15 @@
   // askNode asks the node whether the cast counts; when the node cannot
   // answer, a button asks again.
   async function askNode(text, ctx) {
-    const node = ($('node').value.trim() || location.origin).replace(/\/+$/, '');
-    $('asked').textContent = new URL(node, location.href).host;
+    const node = nodeURL();
     $('online-retry').hidden = true;
+    if (!node) {
+      $('asked').textContent = '';
+      $('counted').textContent = t('ce_bad_address', { address: $('node').value.trim() });
+      $('counted').className = 'verdict-online failed';
+      return;
+    }
+    $('asked').textContent = new URL(node).host;
     $('counted').textContent = t('check_asking');
     $('counted').className = 'verdict-online';
     try {
@@ -108,7 +156,7 @@
       $('counted').textContent = r.counted ? t('check_counted') : (r.valid ? t('check_replaced') : t('check_not_counted'));
       $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : 'failed');
     } catch (e) {
-      $('counted').textContent = Coco.unreachable(e) ? Coco.unreachableMessage(e) : t('err_node_check', { message: e.message || e });
+      refused($('counted'), e);
       $('counted').className = 'verdict-online failed';
       $('online-retry').hidden = false;
       $('online-retry').onclick = () => askNode(text, ctx);
@@ -116,6 +164,7 @@
   }
 
   async function fromFile(f) {
+    $('receipt-file-name').textContent = t('receipt_chosen', { name: f.name });
     const text = await f.text();
     $('receipt-text').value = text;
     await check(text);
@@ -128,7 +177,10 @@
       chain = call('genesisHash', genesisText);
     } catch (e) {
       $('check-wait').textContent = '';
-      if (e instanceof APIError) Coco.showError(Coco.loadError(e), start);
+      if (e instanceof APIError) {
+        Coco.showError(refusal(e), start);
+        if (!Coco.unreachable(e) && e.message) $('error').append(technical(e.message));
+      }
       else Coco.showError(t('err_wasm'));
       $('error').focus();
       return;
@@ -153,8 +205,10 @@
       $('check-wait').textContent = '';
       const again = () => fetchReceipt(cast);
       if (e instanceof APIError && (e.status === 404 || e.code === 'not_found')) Coco.showError(t('check_cast_unknown'), again, 'check_again');
-      else if (Coco.unreachable(e)) Coco.showError(Coco.unreachableMessage(e), again);
-      else Coco.showError(t('err_node_check', { message: e.message || e }), again);
+      else {
+        Coco.showError(refusal(e), again);
+        if (e instanceof APIError && !Coco.unreachable(e) && e.message) $('error').append(technical(e.message));
+      }
       $('error').focus(); // below the form: a phone would not show it
       document.body.dataset.checked = 'unknown';
       return;

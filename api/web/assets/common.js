@@ -21,6 +21,13 @@ const Coco = (() => {
     return t(plural.select(n) === 'one' && msgs[one] ? one : key, vars);
   }
 
+  // tv is t for a line saying that n of the chain's `of` validators
+  // signed: key + '_single' on a chain of one validator ("signed by the
+  // chain's validator", not "1 of 1"), else tn on n.
+  function tv(key, n, of, vars) {
+    return of === 1 && msgs[key + '_single'] ? t(key + '_single', vars) : tn(key, n, vars);
+  }
+
   // has reports whether the page's language has a message for key.
   const has = (key) => Object.prototype.hasOwnProperty.call(msgs, key);
 
@@ -114,8 +121,20 @@ const Coco = (() => {
     return out;
   }
 
+  // when is a date and time in the page's language, in the voter's own
+  // time zone, which it names ("… at 18:00 UTC+1").
   function when(iso) {
-    return new Intl.DateTimeFormat(lang, { dateStyle: 'full', timeStyle: 'short' }).format(new Date(iso));
+    return new Intl.DateTimeFormat(lang, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric',
+      hour: 'numeric', minute: '2-digit', timeZoneName: 'short' }).format(new Date(iso));
+  }
+
+  // at calls fn once this browser's clock has passed iso, or in 5 s when
+  // it has already (the node's clock decides whether a ballot is open:
+  // a page that still finds it upcoming asks again). It returns the
+  // timer for clearTimeout.
+  function at(iso, fn) {
+    const ms = Date.parse(iso) - Date.now() + 1000;
+    return setTimeout(fn, Math.min(Math.max(ms, 5000), 2147483647)); // setTimeout's longest delay
   }
 
   // showError shows msg in the page's alert area (empty hides it). With
@@ -139,13 +158,14 @@ const Coco = (() => {
     e.replaceChildren(p, b);
   }
 
-  // loadError is what a voter reads when a page cannot load its ballot:
-  // the node's words in the page's language where they are known.
+  // loadError is what a voter reads when a page cannot load its ballot,
+  // in the page's language: the node's (English) message never reaches
+  // the page; an unexpected refusal names the node and its status.
   function loadError(e) {
     if (!(e instanceof APIError)) return String(e.message || e);
     if (unreachable(e)) return unreachableMessage(e);
     if (e.status === 404 || e.code === 'not_found' || e.code === 'unknown_ballot') return t('err_unknown_ballot');
-    return e.message;
+    return t('err_refused', { host: e.host, status: e.status });
   }
 
   // deadEnd replaces the page with msg as its title and a way out: the
@@ -182,6 +202,6 @@ const Coco = (() => {
     return btoa(String.fromCharCode(...b));
   }
 
-  return { t, tn, has, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when,
+  return { t, tn, tv, has, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when, at,
     showError, loadError, deadEnd, download, sleep, randomBase64 };
 })();

@@ -39,7 +39,7 @@
     const target = st.height + st.behind;
     const bar = $('node-progress');
     if (st.behind > 0) {
-      $('node-sync').textContent = t('node_syncing', { h: fmtN(st.height), target: fmtN(target),
+      $('node-sync').textContent = tn('node_syncing', st.height, { h: fmtN(st.height), target: fmtN(target),
         pct: Math.floor((100 * st.height) / Math.max(1, target)), rate: fmtN(Math.round(st.synced_casts_per_sec)) });
       bar.hidden = false;
       bar.max = target;
@@ -60,8 +60,8 @@
       try {
         const a = await Coco.getJSON('/v1/alarms');
         const last = a.alarms[a.alarms.length - 1];
-        alarm.textContent = t('alarm_text', { n: a.alarms.length, h: last.height, what: last.failed });
-      } catch (e) { alarm.textContent = t('alarm_text', { n: st.alarms, h: '?', what: '' }); }
+        alarm.textContent = tn('alarm_text', a.alarms.length, { n: a.alarms.length, h: last.height, what: last.failed });
+      } catch (e) { alarm.textContent = tn('alarm_text', st.alarms, { n: st.alarms, h: '?', what: '' }); }
     }
     document.body.dataset.alarms = String(st.alarms);
     await blocks(st, volunteer ? hexToB64(st.node_id) : '');

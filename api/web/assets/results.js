@@ -14,6 +14,7 @@
   const fmtPct = (x) => new Intl.NumberFormat(Coco.lang, { maximumFractionDigits: 1 }).format(x) + ' %';
   const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
   let etag = '';
+  let status = ''; // the ballot's, as the last results said
   let ctx = null; // genesis and definition, read once
   let reverified = null; // {n, height, counts} of the last figures volunteers attested
 
@@ -27,7 +28,10 @@
   // chart draws one horizontal bar per choice, longest for the most
   // votes, with its label above and its share at its end.
   function chart(choices, total) {
-    const rowH = 54, w = 360; // about a phone's width: the text keeps its size
+    // As wide as the box it is drawn in, so that one unit is one pixel and
+    // the text keeps its size on a wide screen too (a fixed 360 grew it to
+    // twice the page's text at 1280 px).
+    const rowH = 54, w = Math.max(240, Math.round($('chart').clientWidth) || 360);
     const s = svg('svg', { viewBox: `0 0 ${w} ${rowH * choices.length}`, role: 'img', class: 'bars',
       'aria-label': t('chart_label') });
     const most = Math.max(1, ...choices.map((c) => c.count));
@@ -43,8 +47,12 @@
     return s;
   }
 
+  let drawn = null; // the results the chart shows, drawn again at a new width
+  window.addEventListener('resize', () => { if (drawn) $('chart').replaceChildren(chart(drawn.choices, drawn.casts.counted)); });
+
   function show(r) {
     const total = r.casts.counted;
+    drawn = r;
     $('chart').replaceChildren(chart(r.choices, total));
     $('chart-caption').textContent = tn('chart_caption', total, { n: fmtN(total) });
     const rows = r.choices.map((c) => {
@@ -68,8 +76,10 @@
     $('updated').textContent = final ? '' : t('live_hint');
     $('turnout').textContent = tn('turnout_counted', total, { n: fmtN(total) });
     const all = r.casts.final + r.casts.pending;
-    $('finality').textContent = all ? tn('finality_share', r.casts.final, { final: fmtN(r.casts.final), pending: fmtN(r.casts.pending),
-      pct: fmtPct(pct(r.casts.final, all)) }) : t('results_none');
+    // Two counts, each with its own plural; no "0 are waiting".
+    $('finality').textContent = !all ? t('results_none')
+      : tn('finality_final', r.casts.final, { final: fmtN(r.casts.final), pct: fmtPct(pct(r.casts.final, all)) }) +
+        (r.casts.pending ? ' ' + tn('finality_pending', r.casts.pending, { pending: fmtN(r.casts.pending) }) : '');
     $('height').textContent = fmtN(r.height);
     // Volunteers attest a block every few seconds: the newest figures may
     // not be attested yet while the same counts, a block earlier, were.
@@ -83,6 +93,7 @@
     document.body.dataset.height = String(r.height);
     document.body.dataset.attestations = String(reverified.n);
     document.body.dataset.final = String(final);
+    status = r.status;
     return final;
   }
 
@@ -134,7 +145,7 @@
       }
       prev = { r, text };
       const shown = signed && signed.counts === JSON.stringify(r.results.counts);
-      out.textContent = shown ? t('signed_by', { n: signed.signers, of: signed.validators, h: signed.height + 1 })
+      out.textContent = shown ? Coco.tv('signed_by', signed.signers, signed.validators, { n: signed.signers, of: signed.validators, h: signed.height + 1 })
         : t('signed_waiting', { h: r.height + 1 });
       out.className = shown ? 'ok' : '';
       document.body.dataset.signed = shown ? String(signed.signers) : '';
@@ -155,7 +166,7 @@
       box.hidden = !a.alarms.length;
       if (a.alarms.length) {
         const last = a.alarms[a.alarms.length - 1];
-        box.textContent = t('alarm_text', { n: a.alarms.length, h: last.height, what: last.failed });
+        box.textContent = tn('alarm_text', a.alarms.length, { n: a.alarms.length, h: last.height, what: last.failed });
       }
     } catch (e) { /* the page still shows the results */ }
   }
@@ -200,15 +211,16 @@
       unreachable(e);
     }
     // Open: every 3 s (a 304 while nothing changed); final: the counts
-    // no longer move, only attestations arrive.
+    // no longer move, only attestations arrive; upcoming: nothing moves
+    // before the opening time.
     clearTimeout(timer);
-    timer = setTimeout(poll, final ? 15000 : 3000);
+    timer = status === 'upcoming' ? Coco.at(ctx.opens, poll) : setTimeout(poll, final ? 15000 : 3000);
   }
 
   async function start() {
     try {
       const [genesis, b] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + id)]);
-      ctx = { genesis, def: b.definition };
+      ctx = { genesis, def: b.definition, opens: b.opens_at };
       $('question').textContent = b.question;
       document.title = t('results') + ' · ' + b.question;
     } catch (e) {

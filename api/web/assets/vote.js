@@ -9,7 +9,8 @@
   const { t, $, call, APIError } = Coco;
   const ballotID = document.body.dataset.ballot;
   const st = { genesisText: '', chain: null, view: null, defText: '', voter: '', entry: null, choice: -1, receipt: '', methods: [] };
-  const screens = ['s-login', 's-choose', 's-confirm', 's-counted', 's-closed'];
+  const screens = ['s-login', 's-choose', 's-confirm', 's-counted', 's-upcoming', 's-closed'];
+  let reopen = 0; // the timer of an upcoming ballot's opening
 
   function show(id, focus) {
     for (const s of screens) $(s).hidden = s !== id;
@@ -55,13 +56,27 @@
     document.body.dataset.closed = 'true';
   }
 
+  // upcoming says when voting opens, in place of a login that would end
+  // in a refusal, and looks again at that time: a page left open lets
+  // the voter in once the node finds the ballot open.
+  function upcoming() {
+    $('upcoming-text').textContent = t('vote_upcoming_text', { date: Coco.when(st.view.opens_at) });
+    $('wallet').hidden = true;
+    show('s-upcoming', 'upcoming-h');
+    document.body.dataset.upcoming = 'true';
+    clearTimeout(reopen);
+    reopen = Coco.at(st.view.opens_at, () => load(null));
+  }
+
   async function start() {
     // A login's return: its session leaves the address bar first of all.
     await load(Login.returned());
   }
 
   async function load(back) {
-    $('s-login').hidden = false;
+    show('s-login');
+    $('wallet').hidden = false;
+    delete document.body.dataset.upcoming;
     try {
       const [g, view] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + ballotID)]);
       st.genesisText = g;
@@ -99,7 +114,10 @@
       row.append(input, l);
       choices.append(row);
     });
-    if (v.status === 'upcoming') fail(t('err_not_open'));
+    if (v.status === 'upcoming') {
+      upcoming();
+      return;
+    }
     if (v.status === 'closed' || v.status === 'tallied') {
       // Nothing to log in for: the way on is the ballot's results.
       closed();
@@ -385,7 +403,7 @@
   }
 
   function counted(v) {
-    $('counted-text').textContent = t('counted_text', { height: v.height, signers: v.signers, validators: v.validators });
+    $('counted-text').textContent = Coco.tv('counted_text', v.signers, v.validators, { height: v.height, signers: v.signers, validators: v.validators });
     const link = location.origin + '/check?cast=' + v.cast_id;
     $('check-link').href = '/check?cast=' + v.cast_id;
     $('proof-cast').textContent = v.cast_id;
@@ -406,6 +424,7 @@
   $('choose').addEventListener('submit', choose);
   $('confirm').addEventListener('click', confirm);
   $('change').addEventListener('click', () => show('s-choose', 'choose-h'));
+  $('upcoming-again').addEventListener('click', () => { clearTimeout(reopen); load(null); });
   $('download').addEventListener('click', () =>
     Coco.download('cocorico-receipt-' + document.body.dataset.castId.slice(0, 16) + '.json', st.receipt));
   $('print').addEventListener('click', () => window.print());

@@ -4,16 +4,17 @@ package webtest
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
-	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/node"
 )
 
@@ -26,16 +27,7 @@ func TestBrowserFrenchCheckPageShowsNoEnglishDetail(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nodeURL := info.Nodes[0].API
-	wallet, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := client.NewNode(nodeURL)
-	res, err := client.Vote(ctx, client.VoteRequest{Node: n, Registrar: client.NewRegistrar(info.Registrar, ""), BallotID: info.Ballot,
-		VoterID: roll[0].VoterID, Code: roll[0].Code, Choice: "for", Wallet: wallet, Rand: rand.Reader})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := cliVote(t, ctx, info, nodeURL, roll[0], "for")
 	// The English details the module and the node write for this receipt.
 	var english []string
 	for _, c := range res.Checks.Checks {
@@ -56,7 +48,7 @@ func TestBrowserFrenchCheckPageShowsNoEnglishDetail(t *testing.T) {
 			t.Errorf("the French check page shows %q:\n%s", en, details)
 		}
 	}
-	for _, fr := range []string{"Entrée 1 sur 1 du bloc", "signé par 1 des 1 validateurs", "est sur la chaîne de ce nœud"} {
+	for _, fr := range []string{"Entrée 1 sur 1 du bloc", "signé par le validateur de la chaîne (le seul)", "est sur la chaîne de ce nœud"} {
 		if !strings.Contains(details, fr) {
 			t.Errorf("the French check page lacks %q:\n%s", fr, details)
 		}
@@ -83,5 +75,70 @@ func TestBrowserFrenchCheckPageShowsNoEnglishDetail(t *testing.T) {
 	if !strings.Contains(msg, "ne connaît pas encore ce vote") || !strings.Contains(msg, "attendez quelques secondes") ||
 		!strings.Contains(msg, "Vérifier à nouveau") || strings.Contains(msg, "not found") {
 		t.Errorf("unknown cast: %q", msg)
+	}
+}
+
+// The check page's receipt file picker speaks the page's language, not
+// the browser's ("Choose File", "No file chosen"): a button-styled label
+// in the page's words stands for the native input, which stays the
+// control a keyboard and a screen reader use (hidden from sight only,
+// reached with Tab, its focus shown on the label, named by the label);
+// the chosen file's name then shows in the page's words.
+func TestBrowserCheckPageFilePickerSpeaksThePagesLanguageAndStaysKeyboardAccessible(t *testing.T) {
+	info, roll := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nodeURL := info.Nodes[0].API
+	res := cliVote(t, ctx, info, nodeURL, roll[0], "for")
+	file := filepath.Join(t.TempDir(), "mon-recu.json")
+	data, _ := json.Marshal(res.Receipt)
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newBrowser(t) // a French browser: the English page must not show its French picker either
+	tab := b.ctx
+	for _, c := range []struct{ lang, button, none string }{
+		{"en", "Choose my receipt file", "No file chosen"},
+		{"fr", "Choisir mon fichier de reçu", "Aucun fichier choisi"},
+	} {
+		b.do(tab, "the check page in "+c.lang, chromedp.Navigate(nodeURL+"/check?lang="+c.lang), chromedp.WaitEnabled(chromedp.CSS("#check-go")))
+		b.shot(tab, "file-picker-"+c.lang)
+		if s := evalString(t, tab, `document.getElementById('drop').innerText`); !strings.Contains(s, c.button) || !strings.Contains(s, c.none) {
+			t.Errorf("%s: the picker reads %q, want %q and %q", c.lang, s, c.button, c.none)
+		}
+		if s := evalString(t, tab, `(() => { const r = document.getElementById('receipt-file').getBoundingClientRect(); return r.width + 'x' + r.height })()`); s != "1x1" {
+			t.Errorf("%s: the native file input (the browser's own words) shows at %s", c.lang, s)
+		}
+		if s := evalString(t, tab, `(() => { const l = document.querySelector('label[for=receipt-file]'); const r = l.getBoundingClientRect();
+			return l.innerText + '|' + (r.width > 100 && r.height >= 44) })()`); s != c.button+"|true" {
+			t.Errorf("%s: the input's label %q is not a visible button of the page's words", c.lang, s)
+		}
+		missing, tree := unnamed(t, tab)
+		if len(missing) > 0 || !slices.Contains(tree, "button: "+c.button) {
+			t.Errorf("%s: the file input is not a control named %q:\n%s", c.lang, c.button, strings.Join(tree, "\n"))
+		}
+	}
+
+	// The keyboard: Tab from the page's start reaches the input, and its
+	// label shows the focus.
+	for range 10 {
+		if evalString(t, tab, `document.activeElement.id`) == "receipt-file" {
+			break
+		}
+		b.do(tab, "Tab", chromedp.KeyEvent(kb.Tab))
+	}
+	if id := evalString(t, tab, `document.activeElement.id`); id != "receipt-file" {
+		t.Fatalf("Tab does not reach the file input (focus on %q)", id)
+	}
+	b.shot(tab, "file-picker-focused-fr")
+	if s := evalString(t, tab, `getComputedStyle(document.querySelector('label[for=receipt-file]')).outlineStyle`); s == "none" {
+		t.Error("the focused file input shows no focus on its label")
+	}
+
+	b.do(tab, "choose the file", chromedp.SetUploadFiles(chromedp.CSS("#receipt-file"), []string{file}),
+		void(chromedp.Poll[bool](`document.body.dataset.checked === 'valid'`, chromedp.WithPollingTimeout(30*time.Second))))
+	if s := evalString(t, tab, `document.getElementById('receipt-file-name').innerText`); s != "Choisi : mon-recu.json" {
+		t.Errorf("the chosen file reads %q", s)
 	}
 }

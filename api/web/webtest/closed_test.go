@@ -10,7 +10,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/node"
 )
 
@@ -24,21 +23,7 @@ func TestBrowserClosedBallotPagesSayVotingIsClosedAndWhereTheResultsAre(t *testi
 	defer cancel()
 	id := shortBallot(t, ctx, info, 4*time.Second)
 	cliVoteIn(t, ctx, info, id, info.Nodes[0].API, roll[0], "yes")
-	n := client.NewNode(info.Nodes[0].API)
-	for {
-		_, v, err := n.Ballot(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v.Status == "tallied" {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("the short ballot never became tallied")
-		case <-time.After(200 * time.Millisecond): // polling the node
-		}
-	}
+	waitStatus(t, ctx, info.Nodes[0].API, id, "tallied")
 	b := newBrowser(t)
 	tab := b.ctx
 	page := info.Nodes[0].API + "/ballots/" + id.String()

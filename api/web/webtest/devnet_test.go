@@ -68,21 +68,24 @@ func quickRevotes() consensus.AppParams {
 	return app
 }
 
-// cliVote votes as roll entry v through the CLI's code (client.Vote).
-func cliVote(t *testing.T, ctx context.Context, info node.DevnetInfo, nodeURL string, v registrar.RollEntry, choice string) {
+// cliVote votes as roll entry v through the CLI's code (client.Vote) and
+// returns its result: the cast id, the checked receipt.
+func cliVote(t *testing.T, ctx context.Context, info node.DevnetInfo, nodeURL string, v registrar.RollEntry, choice string) *client.VoteResult {
 	t.Helper()
-	cliVoteIn(t, ctx, info, info.Ballot, nodeURL, v, choice)
+	return cliVoteIn(t, ctx, info, info.Ballot, nodeURL, v, choice)
 }
 
 // cliVoteIn is cliVote in another ballot of the devnet.
-func cliVoteIn(t *testing.T, ctx context.Context, info node.DevnetInfo, id consensus.Hash, nodeURL string, v registrar.RollEntry, choice string) {
+func cliVoteIn(t *testing.T, ctx context.Context, info node.DevnetInfo, id consensus.Hash, nodeURL string, v registrar.RollEntry, choice string) *client.VoteResult {
 	t.Helper()
 	wallet, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(nodeURL), Registrar: client.NewRegistrar(info.Registrar, ""),
-		BallotID: id, VoterID: v.VoterID, Code: v.Code, Choice: choice, Wallet: wallet, Rand: rand.Reader}); err != nil {
+	res, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(nodeURL), Registrar: client.NewRegistrar(info.Registrar, ""),
+		BallotID: id, VoterID: v.VoterID, Code: v.Code, Choice: choice, Wallet: wallet, Rand: rand.Reader})
+	if err != nil {
 		t.Fatalf("vote as %s: %v", v.VoterID, err)
 	}
+	return res
 }

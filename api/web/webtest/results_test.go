@@ -124,6 +124,14 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 // as the devnet's organizer, and waits for it to be final.
 func shortBallot(t *testing.T, ctx context.Context, info node.DevnetInfo, d time.Duration) consensus.Hash {
 	t.Helper()
+	now := time.Now()
+	return ballotBetween(t, ctx, info, now, now.Add(d))
+}
+
+// ballotBetween creates a yes/no ballot of the devnet open from opens to
+// closes, as the devnet's organizer, and waits for it to be final.
+func ballotBetween(t *testing.T, ctx context.Context, info node.DevnetInfo, opens, closes time.Time) consensus.Hash {
+	t.Helper()
 	dir := filepath.Dir(info.Genesis)
 	org, err := node.LoadKey(filepath.Join(dir, "organizer.key"))
 	if err != nil {
@@ -142,9 +150,8 @@ func shortBallot(t *testing.T, ctx context.Context, info node.DevnetInfo, d time
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
 	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "A short ballot?", Choices: []string{"yes", "no"},
-		Opens: now.UnixMilli(), Closes: now.Add(d).UnixMilli(),
+		Opens: opens.UnixMilli(), Closes: closes.UnixMilli(),
 		Registrars: []ballot.Registrar{{Name: "devnet registrar", URL: info.Registrar, Key: k.PublicKey}}}
 	def.Sign(org)
 	id, err := n.SubmitDefinition(ctx, def)
@@ -159,6 +166,26 @@ func shortBallot(t *testing.T, ctx context.Context, info node.DevnetInfo, d time
 		case <-ctx.Done():
 			t.Fatal("the short ballot never became final")
 		case <-time.After(100 * time.Millisecond): // polling the node
+		}
+	}
+}
+
+// waitStatus polls the node until ballot id has that status.
+func waitStatus(t *testing.T, ctx context.Context, nodeURL string, id consensus.Hash, status string) {
+	t.Helper()
+	n := client.NewNode(nodeURL)
+	for {
+		_, v, err := n.Ballot(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Status == status {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("ballot %s never became %s (still %s)", id, status, v.Status)
+		case <-time.After(200 * time.Millisecond): // polling the node
 		}
 	}
 }
