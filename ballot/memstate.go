@@ -10,7 +10,11 @@ import (
 type MemState struct {
 	ballots map[consensus.Hash]*Ballot
 	index   map[consensus.Hash]int
-	voters  map[VoterSlot]VoterRecord
+	// voters holds every voter record but its sealed choice, which
+	// sealed holds: a map without pointers is one the garbage collector
+	// never scans (a recount of millions of casts holds millions)
+	voters  map[VoterSlot]memVoter
+	sealed  map[VoterSlot][]byte
 	results map[consensus.Hash]*Results
 	keyring map[consensus.Hash]*Keyring
 	list    *consensus.MerkleList
@@ -27,7 +31,8 @@ func NewMemState() *MemState {
 	return &MemState{
 		ballots: make(map[consensus.Hash]*Ballot),
 		index:   make(map[consensus.Hash]int),
-		voters:  make(map[VoterSlot]VoterRecord),
+		voters:  make(map[VoterSlot]memVoter),
+		sealed:  make(map[VoterSlot][]byte),
 		results: make(map[consensus.Hash]*Results),
 		keyring: make(map[consensus.Hash]*Keyring),
 		list:    consensus.NewMerkleList(nil),
@@ -45,8 +50,25 @@ func (m *MemState) Ballot(id consensus.Hash) (*Ballot, bool, error) {
 
 // Voter implements State.
 func (m *MemState) Voter(ballot consensus.Hash, voter VoterKey) (VoterRecord, bool, error) {
-	r, ok := m.voters[VoterSlot{ballot, voter}]
-	return r, ok, nil
+	slot := VoterSlot{ballot, voter}
+	r, ok := m.voters[slot]
+	if !ok {
+		return VoterRecord{}, false, nil
+	}
+	return r.record(m.sealed[slot]), true, nil
+}
+
+// memVoter is a VoterRecord without its sealed choice.
+type memVoter struct {
+	seq, height, entry uint64
+	time               int64
+	castID             consensus.Hash
+	choice, casts      uint32
+}
+
+func (v memVoter) record(sealed []byte) VoterRecord {
+	return VoterRecord{Seq: v.seq, Choice: v.choice, CastID: v.castID, Height: v.height, Casts: v.casts,
+		Time: v.time, Sealed: sealed, Entry: v.entry}
 }
 
 // Results implements State.
@@ -68,7 +90,7 @@ func (m *MemState) Keyring(ballot consensus.Hash) (*Keyring, bool, error) {
 func (m *MemState) Voters(ballot consensus.Hash, fn func(VoterKey, VoterRecord) error) error {
 	for s, r := range m.voters {
 		if s.Ballot == ballot {
-			if err := fn(s.Voter, r); err != nil {
+			if err := fn(s.Voter, r.record(m.sealed[s])); err != nil {
 				return err
 			}
 		}
@@ -102,7 +124,13 @@ func (m *MemState) Apply(u *Update) {
 		m.entries[b.ID] = u.BallotEntries[k]
 	}
 	for s, r := range u.Voters {
-		m.voters[s] = r
+		m.voters[s] = memVoter{seq: r.Seq, height: r.Height, entry: r.Entry, time: r.Time, castID: r.CastID,
+			choice: r.Choice, casts: r.Casts}
+		if r.Sealed != nil {
+			m.sealed[s] = r.Sealed
+		} else {
+			delete(m.sealed, s)
+		}
 	}
 	for id, r := range u.Results {
 		m.results[id] = r.clone()
