@@ -14,8 +14,9 @@ const module = "github.com/cocorico/node"
 // room prefix. DESIGN.md's table, plus the libraries each room is for.
 var allowed = map[string][]string{
 	"consensus": {module + "/consensus", "golang.org/x/crypto", "github.com/fxamacker/cbor/v2", "github.com/hdevalence/ed25519consensus"},
+	// (bloom: the state's filter of voter records, ballot/voterfilter.go)
 	"ballot": {module + "/ballot", module + "/consensus", "golang.org/x/crypto", "filippo.io/bigmod",
-		"github.com/cloudflare/circl", "github.com/fxamacker/cbor/v2"},
+		"github.com/cloudflare/circl", "github.com/fxamacker/cbor/v2", "github.com/bits-and-blooms/bloom/v3"},
 	"store": {module + "/store", module + "/consensus", "github.com/cockroachdb/pebble/v2", "github.com/prometheus/client_golang"},
 	"p2p": {module + "/p2p", module + "/consensus", "github.com/libp2p/", "github.com/multiformats/",
 		"github.com/prometheus/client_golang"},
