@@ -20,6 +20,7 @@ func newDevnetCmd() *cobra.Command {
 		pprof                       bool
 		snapshotInterval            int64
 		chunkBits                   uint8
+		cacheMiB                    int64
 		lf                          logFlags
 	)
 	cmd := &cobra.Command{
@@ -51,7 +52,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 			}
 			d, err := node.NewDevnet(node.DevnetConfig{Dir: dir, Validators: validators, APIPort: apiPort, Voters: voters,
 				Logger: logger, Version: version, Pprof: pprof, App: app, SnapshotInterval: snapshotInterval,
-				SnapshotChunkBits: chunkBits})
+				SnapshotChunkBits: chunkBits, CacheBytes: cacheMiB << 20})
 			if err != nil {
 				return err
 			}
@@ -84,6 +85,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 	f.IntVar(&maxCasts, "max-casts-per-voter", consensus.DefaultAppParams().MaxCastsPerVoter, "a new devnet's genesis: casts allowed per voter key and ballot")
 	f.DurationVar(&revoteInterval, "revote-interval", time.Duration(consensus.DefaultAppParams().RevoteIntervalMs)*time.Millisecond,
 		"a new devnet's genesis: least time between two casts of a voter key (0 for load tests that re-vote at once)")
+	f.Int64Var(&cacheMiB, "ledger-cache", node.DevnetCacheBytes>>20, "MiB of Pebble block cache the validators' ledgers share")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on every node's API")
 	lf.add(cmd)
 	return cmd
