@@ -24,8 +24,8 @@ func (a *App) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
 // Those waiting are the mempool's and those still being checked: under
 // load most of a node's work is the casts its peers gossip, queued for a
 // verifier slot; counting the mempool alone, a devnet of four held
-// hundreds of megabytes of decoded casts in that queue (docs/OPERATIONS.md
-// §Devnet at scale).
+// ~190 MB of decoded casts in that queue (docs/OPERATIONS.md
+// §Backpressure).
 func (a *App) SubmitFromClient(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
 	if p := a.pool.Len() + int(a.checking.Load()); p >= a.admit {
 		err := fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", ballot.ErrOverloaded, p)
