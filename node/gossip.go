@@ -51,7 +51,7 @@ func forwarderFault(err error) bool {
 // HandleConsensus implements p2p.Handler.
 func (nw *peerNetwork) HandleConsensus(from peer.ID, m *consensus.Message) p2p.Verdict {
 	if m.Proposal != nil {
-		nw.recent.add(&m.Proposal.Block)
+		nw.recent.add(&m.Proposal.Block, nw.n.ledger.Height())
 	}
 	if h := m.Height(); h <= nw.n.ledger.Height() {
 		return p2p.Ignore // an old height: no use to anyone

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,7 +102,10 @@ func (nw *peerNetwork) run(ctx context.Context) error {
 
 // recentBlocks keeps the blocks of the last few proposals: a final-block
 // announcement carries only the header, and the follower applies the
-// block it already has.
+// block it already has. A block of a height already final is of no more
+// use and goes at the next add: at 5,000 casts a block (~4 MB decoded),
+// the sixteen last proposals held up to 64 MB a node, after their heights
+// were final.
 type recentBlocks struct {
 	mu     sync.Mutex
 	max    int
@@ -116,11 +120,20 @@ func newRecentBlocks(max int) *recentBlocks {
 	return &recentBlocks{max: max, blocks: map[consensus.Hash]*consensus.Block{}}
 }
 
-func (r *recentBlocks) add(b *consensus.Block) {
+// add keeps b, and drops the blocks of heights up to final (the ledger's
+// height).
+func (r *recentBlocks) add(b *consensus.Block, final uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.order = slices.DeleteFunc(r.order, func(h consensus.Hash) bool {
+		if r.blocks[h].Header.Height <= final {
+			delete(r.blocks, h)
+			return true
+		}
+		return false
+	})
 	h := b.Hash()
-	if _, ok := r.blocks[h]; ok {
+	if _, ok := r.blocks[h]; ok || b.Header.Height <= final {
 		return
 	}
 	r.blocks[h] = b

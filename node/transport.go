@@ -27,7 +27,7 @@ func (nw *peerNetwork) Pull(height uint64) {
 // Broadcast implements driver.Transport.
 func (nw *peerNetwork) Broadcast(m *consensus.Message) {
 	if m.Proposal != nil {
-		nw.recent.add(&m.Proposal.Block)
+		nw.recent.add(&m.Proposal.Block, nw.n.ledger.Height())
 	}
 	if err := nw.host.PublishConsensus(context.Background(), m); err != nil { // it queues: nothing to wait for
 		nw.n.logger.Debug("consensus publish failed", "err", err)

@@ -308,12 +308,37 @@ func TestAnnouncedBlocksFarAboveTheHeightAreNotKeptInMemory(t *testing.T) {
 	nw := newPeerNetwork(n)
 	for _, h := range []uint64{1, maxPendingAhead, maxPendingAhead + 1, 100_000} {
 		b := &consensus.Block{Header: consensus.Header{ChainID: g.ChainID, Height: h}}
-		nw.recent.add(b)
+		nw.recent.add(b, 0)
 		if v := nw.HandleFinal("", &b.Header, &consensus.Commit{}); v != p2p.Accept {
 			t.Fatalf("announcement of %d: verdict %v", h, v)
 		}
 	}
 	if len(nw.pending) != 2 || nw.pending[1].b == nil || nw.pending[maxPendingAhead].b == nil {
 		t.Fatalf("pending heights %v, want 1 and %d only", slices.Sorted(maps.Keys(nw.pending)), maxPendingAhead)
+	}
+}
+
+// The proposals kept for announcements go once their height is final:
+// the ledger has them, and an announcement of them is ignored.
+func TestRecentProposalsAreDroppedOnceTheirHeightIsFinal(t *testing.T) {
+	r := newRecentBlocks(maxRecentBlocks)
+	block := func(h uint64) *consensus.Block {
+		return &consensus.Block{Header: consensus.Header{ChainID: "c", Height: h}}
+	}
+	for h := uint64(1); h <= 3; h++ {
+		r.add(block(h), 0)
+	}
+	r.add(block(5), 3)
+	for h := uint64(1); h <= 3; h++ {
+		if _, ok := r.get(block(h).Hash()); ok {
+			t.Fatalf("the proposal of height %d is kept at height 3", h)
+		}
+	}
+	if _, ok := r.get(block(5).Hash()); !ok {
+		t.Fatal("the proposal of height 5 is not kept at height 3")
+	}
+	r.add(block(2), 3)
+	if _, ok := r.get(block(2).Hash()); ok {
+		t.Fatal("a proposal of a final height was added")
 	}
 }

@@ -58,8 +58,14 @@ type Options struct {
 	// record (a miss, mostly): with 64 MiB the filter and index blocks of
 	// the sstables were read from the files again and again (a quarter of
 	// a replaying volunteer's CPU); 128 MiB replayed 1,000,000 casts in
-	// 67 s instead of 86 s, 256 and 512 MiB no faster.
+	// 67 s instead of 86 s, 256 and 512 MiB no faster. Ignored when
+	// Cache is set.
 	CacheBytes int64
+	// Cache, if not nil, is a block cache shared with the other ledgers
+	// of the process (a devnet's nodes) instead of one of CacheBytes of
+	// the ledger's own: one bound on the process's cache memory, and the
+	// blocks a busy ledger reads may take what an idle one leaves.
+	Cache *Cache
 	// MemTableBytes is the size Pebble's memtable grows to (it starts
 	// small; one more may be flushing); default 32 MiB. A block of casts
 	// writes megabytes: Pebble's 4 MiB default flushed every block or two
@@ -145,8 +151,13 @@ const (
 // ErrCorrupt naming what is wrong (never a fresh ledger, never a panic).
 func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	opts.ensureDefaults()
-	cache := pebble.NewCache(opts.CacheBytes)
-	defer cache.Unref()
+	var cache *pebble.Cache
+	if opts.Cache != nil {
+		cache = opts.Cache.c // Pebble's Open takes a reference of its own
+	} else {
+		cache = pebble.NewCache(opts.CacheBytes)
+		defer cache.Unref()
+	}
 	po := ledgerPebbleOptions(cache)
 	po.MemTableSize = opts.MemTableBytes
 	l := &Ledger{opts: opts}
@@ -161,6 +172,21 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	}
 	return l, nil
 }
+
+// Cache is a Pebble block cache that several ledgers of one process
+// share (Options.Cache). Each ledger opened with it holds a reference
+// until it is closed; Close releases the creator's, and the memory goes
+// when the last ledger using it is closed too.
+type Cache struct {
+	c    *pebble.Cache
+	once sync.Once
+}
+
+// NewCache returns a block cache of bytes for Options.Cache.
+func NewCache(bytes int64) *Cache { return &Cache{c: pebble.NewCache(bytes)} }
+
+// Close releases the creator's reference; closing again does nothing.
+func (c *Cache) Close() { c.once.Do(c.c.Unref) }
 
 // ledgerPebbleOptions are the Pebble options of a ledger, and of the
 // read-only snapshots of it.

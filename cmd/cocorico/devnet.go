@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ func newDevnetCmd() *cobra.Command {
 		pprof                       bool
 		snapshotInterval            int64
 		chunkBits                   uint8
+		cacheMiB, memLimitMiB       int64
 		lf                          logFlags
 	)
 	cmd := &cobra.Command{
@@ -37,6 +39,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 			if err != nil {
 				return err
 			}
+			setMemoryLimit(memLimitMiB, os.Getenv("GOMEMLIMIT"))
 			if dir == "" {
 				if dir, err = os.MkdirTemp("", "cocorico-devnet-"); err != nil {
 					return err
@@ -51,7 +54,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 			}
 			d, err := node.NewDevnet(node.DevnetConfig{Dir: dir, Validators: validators, APIPort: apiPort, Voters: voters,
 				Logger: logger, Version: version, Pprof: pprof, App: app, SnapshotInterval: snapshotInterval,
-				SnapshotChunkBits: chunkBits})
+				SnapshotChunkBits: chunkBits, CacheBytes: cacheMiB << 20})
 			if err != nil {
 				return err
 			}
@@ -84,7 +87,23 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 	f.IntVar(&maxCasts, "max-casts-per-voter", consensus.DefaultAppParams().MaxCastsPerVoter, "a new devnet's genesis: casts allowed per voter key and ballot")
 	f.DurationVar(&revoteInterval, "revote-interval", time.Duration(consensus.DefaultAppParams().RevoteIntervalMs)*time.Millisecond,
 		"a new devnet's genesis: least time between two casts of a voter key (0 for load tests that re-vote at once)")
+	f.Int64Var(&cacheMiB, "ledger-cache", node.DevnetCacheBytes>>20, "MiB of Pebble block cache the validators' ledgers share")
+	f.Int64Var(&memLimitMiB, "memory-limit", 450, "soft limit of the Go heap of the whole devnet in MiB (Go's GOMEMLIMIT, which wins when set); 0: none")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on every node's API")
 	lf.add(cmd)
 	return cmd
+}
+
+// setMemoryLimit sets Go's soft memory limit to mib MiB, unless the
+// GOMEMLIMIT environment variable (env) already set one, or mib is 0. The
+// devnet's four nodes keep ~350 MB of live heap at 200,000 casts, and with
+// Go's default (the heap grows to twice what the last collection left)
+// the process held ~880 MB of Go memory; with a 450 MiB limit, 550 MB, its
+// peak RSS fell from 1.18 GB to 0.77 GB while the collector's share of the
+// CPU rose from 3 % to 8 % (docs/OPERATIONS.md §Ledger).
+func setMemoryLimit(mib int64, env string) {
+	if mib <= 0 || env != "" {
+		return
+	}
+	debug.SetMemoryLimit(mib << 20)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocorico/node/ballot"
@@ -93,7 +94,11 @@ type App struct {
 	admit   int
 	// verifiers bound the signature checks of Submit (not of blocks).
 	verifiers *Verifiers
-	counts    *countCache // sealed counts, kept across rounds
+	// checking counts the transactions inside SubmitMany (decoded,
+	// waiting for a verifier slot or being checked): pending work that
+	// the mempool does not hold yet, which SubmitFromClient counts too.
+	checking atomic.Int64
+	counts   *countCache // sealed counts, kept across rounds
 
 	mu        sync.RWMutex
 	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1

@@ -98,3 +98,48 @@ func TestSubmittedCastsWaitForAVerifierSlotButProposedBlocksDoNot(t *testing.T) 
 		t.Fatal("a cast whose check never ran is in the mempool")
 	}
 }
+
+// Casts from peers waiting for a verifier slot count as pending for the
+// backpressure on clients, as those in the mempool do: a node whose
+// queue of gossiped casts is AdmitPending long refuses a client's cast at
+// once (overloaded) instead of decoding it and queueing it behind them.
+func TestClientCastsAreRefusedWhileGossipedCastsWaitForVerification(t *testing.T) {
+	f := newAppFixture(t, "")
+	ctx := context.Background()
+	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
+		t.Fatal(err)
+	}
+	f.commitNext(t)
+	f.app.admit = 2
+	f.app.verifiers = NewVerifiers(1)
+	busy, release := make(chan struct{}), make(chan struct{})
+	go f.app.verifiers.do(ctx, func() { close(busy); <-release })
+	<-busy
+
+	gossiped := [][]byte{(&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 0)}).Encode(), (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 1)}).Encode()}
+	done := make(chan []error)
+	go func() { _, errs := f.app.SubmitMany(ctx, gossiped); done <- errs }()
+	for deadline := time.Now().Add(10 * time.Second); f.app.checking.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gossiped casts never reached the verification queue")
+		}
+	}
+	if f.app.pool.Len() != 0 {
+		t.Fatalf("%d transactions in the mempool before any check", f.app.pool.Len())
+	}
+	waiting, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	client := (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 2, 2)}).Encode()
+	if _, errs := f.app.SubmitFromClient(waiting, [][]byte{client}); !errors.Is(errs[0], ballot.ErrOverloaded) {
+		t.Fatalf("a client's cast while 2 gossiped casts wait for their check, with AdmitPending 2: %v, want overloaded", errs[0])
+	}
+	close(release)
+	for i, err := range <-done {
+		if err != nil {
+			t.Fatalf("gossiped cast %d: %v", i, err)
+		}
+	}
+	if n := f.app.checking.Load(); n != 0 {
+		t.Fatalf("%d transactions still counted as being checked once SubmitMany returned", n)
+	}
+}
