@@ -46,7 +46,7 @@ func NewMerkleList(leaves []Hash) *MerkleList {
 	}
 	level := append([]Hash(nil), leaves...)
 	m.levels = [][]Hash{level}
-	for l := 1; len(level) > 1; l++ {
+	for len(level) > 1 {
 		level = foldLevel(level, make([]Hash, 0, (len(level)+1)/2))
 		m.levels = append(m.levels, level)
 	}

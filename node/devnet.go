@@ -65,12 +65,13 @@ type DevnetConfig struct {
 
 // The devnet's Pebble memory: its nodes run in one process, so they share
 // one block cache (one bound for the process) instead of one each. Its
-// default is what four nodes' own caches made: each cast reads its voter
-// record on every node, mostly a miss that the tables' filter and index
-// blocks answer, and those must stay cached. At 200,000 casts with 256 MiB
-// shared, reading them again from the files was 14 % of the devnet's CPU
-// at 30,000 casts and 44 % near the end (store.Ledger.Get 23 % and 56 %);
-// with 512 MiB, 3 % and Get 10 % at 30,000.
+// default is what four nodes' own caches made. Measured before the state
+// kept its voter filter (ballot/voterfilter.go), when each cast's voter
+// record miss was answered by the tables' filter and index blocks: at
+// 200,000 casts with 256 MiB shared, reading them again from the files
+// was 14 % of the devnet's CPU at 30,000 casts and 44 % near the end
+// (store.Ledger.Get 23 % and 56 %); with 512 MiB, 3 % and Get 10 % at
+// 30,000. Whether a smaller cache now suffices is not measured.
 const (
 	DevnetCacheBytes    = 512 << 20
 	DevnetMemTableBytes = 32 << 20

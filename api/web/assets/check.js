@@ -93,6 +93,13 @@
     if (e instanceof APIError && e.message && !Coco.unreachable(e)) box.append(technical(e.message));
   }
 
+  // showRefusal is refused in the page's alert area, with a button that
+  // calls retry.
+  function showRefusal(e, retry) {
+    Coco.showError(refusal(e), retry);
+    if (e instanceof APIError && e.message && !Coco.unreachable(e)) $('error').append(technical(e.message));
+  }
+
   // nodeURL is the node the voter names (this one when the field is
   // empty), without a trailing slash; null when it is not an http(s)
   // address. A bare host ("node.example.org") means https.
@@ -177,10 +184,7 @@
       chain = call('genesisHash', genesisText);
     } catch (e) {
       $('check-wait').textContent = '';
-      if (e instanceof APIError) {
-        Coco.showError(refusal(e), start);
-        if (!Coco.unreachable(e) && e.message) $('error').append(technical(e.message));
-      }
+      if (e instanceof APIError) showRefusal(e, start);
       else Coco.showError(t('err_wasm'));
       $('error').focus();
       return;
@@ -205,10 +209,7 @@
       $('check-wait').textContent = '';
       const again = () => fetchReceipt(cast);
       if (e instanceof APIError && (e.status === 404 || e.code === 'not_found')) Coco.showError(t('check_cast_unknown'), again, 'check_again');
-      else {
-        Coco.showError(refusal(e), again);
-        if (e instanceof APIError && !Coco.unreachable(e) && e.message) $('error').append(technical(e.message));
-      }
+      else showRefusal(e, again);
       $('error').focus(); // below the form: a phone would not show it
       document.body.dataset.checked = 'unknown';
       return;
