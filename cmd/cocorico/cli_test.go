@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -81,10 +82,12 @@ func TestReceiptWithADuplicateKeyIsRefused(t *testing.T) {
 }
 
 // bench --ceiling alone measures C on this machine and prints it with the
-// core count it multiplied, then stops without a network.
-func TestBenchCeilingAlonePrintsC(t *testing.T) {
+// core count it multiplied, and what all cores verifying at once gave by
+// the wall clock, then stops without a network.
+func TestBenchCeilingAlonePrintsCAndWhatAllCoresGave(t *testing.T) {
 	code, out := runCLI("bench", "--ceiling", "--ceiling-time", "50ms")
-	if code != exitOK || !strings.Contains(out, "ceiling C = ") || !strings.Contains(out, "casts/s") {
+	if code != exitOK || !strings.Contains(out, "ceiling C = ") || !strings.Contains(out, "casts/s") ||
+		!regexp.MustCompile(`cores verifying at once: [1-9][0-9]* casts/s by the wall clock`).MatchString(out) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
