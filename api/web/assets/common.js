@@ -13,10 +13,13 @@ const Coco = (() => {
     return s;
   }
 
-  // tn is t for a count n: the message key + '_one' when the language
-  // puts n in the singular (English 1; French 0 and 1) and it exists.
+  // tn is t for a count n: the message key + '_zero' for none when it
+  // exists ("No vote is waiting", not "0 votes are waiting"), else key +
+  // '_one' when the language puts n in the singular (English 1; French 0
+  // and 1) and it exists.
   const plural = new Intl.PluralRules(lang);
   function tn(key, n, vars) {
+    if (n === 0 && msgs[key + '_zero']) return t(key + '_zero', vars);
     const one = key + '_one';
     return t(plural.select(n) === 'one' && msgs[one] ? one : key, vars);
   }
