@@ -110,7 +110,7 @@
     const ctx = { receipt, view: v };
     render($('offline'), v.checks, ctx);
     const failed = v.checks.filter((c) => !c.ok).map((c) => t('c_' + c.name));
-    $('verdict-text').textContent = v.valid ? t('check_valid') : t('check_invalid') + ' ' + failed.join(', ');
+    $('verdict-text').textContent = v.valid ? t('check_valid') : Coco.tn('check_invalid', failed.length) + ' ' + failed.join(', ');
     $('verdict-text').className = 'verdict ' + (v.valid ? 'ok' : 'failed');
     $('online').textContent = '';
     $('counted').textContent = '';
