@@ -16,7 +16,9 @@ import (
 // validator", not "signed by 1 of 1 validators", in both languages: the
 // voting page's last screen, the check page and the results page; and
 // the results page's counts agree with their number ("1 vote is final",
-// with no "0 are waiting").
+// with no "0 are waiting"), and with no volunteer on the chain it says
+// that no independent node re-verified the figures yet, not that some
+// are doing so.
 func TestBrowserOneValidatorChainSaysSignedByTheChainsValidatorNotOneOfOne(t *testing.T) {
 	info, roll := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
 	nodeURL, id := info.Nodes[0].API, info.Ballot.String()
@@ -43,9 +45,9 @@ func TestBrowserOneValidatorChainSaysSignedByTheChainsValidatorNotOneOfOne(t *te
 		}
 	}
 
-	for _, c := range []struct{ lang, signed, final string }{
-		{"en", "Signed by the chain’s validator in block", "1 vote is final (100 %)."},
-		{"fr", "Signés par le validateur de la chaîne dans le bloc", "1 vote est définitif (100 %)."},
+	for _, c := range []struct{ lang, signed, final, reverified string }{
+		{"en", "Signed by the chain’s validator in block", "1 vote is final (100 %).", "No independent node has re-verified these figures yet."},
+		{"fr", "Signés par le validateur de la chaîne dans le bloc", "1 vote est définitif (100 %).", "Aucun nœud indépendant n’a encore revérifié ces chiffres."},
 	} {
 		b.do(tab, "the results page in "+c.lang, chromedp.Navigate(nodeURL+"/ballots/"+id+"/results?lang="+c.lang),
 			void(chromedp.Poll[bool](`document.body.dataset.counted === '1' && document.body.dataset.signed === '1'`,
@@ -56,6 +58,11 @@ func TestBrowserOneValidatorChainSaysSignedByTheChainsValidatorNotOneOfOne(t *te
 		}
 		if s := evalString(t, tab, `document.getElementById('finality').innerText`); s != c.final {
 			t.Errorf("%s: the finality line %q, want %q", c.lang, s, c.final)
+		}
+		// No volunteer on this chain: the page does not say that some are
+		// re-verifying the figures.
+		if s := evalString(t, tab, `document.getElementById('reverified').innerText`); s != c.reverified {
+			t.Errorf("%s: the re-verification line %q, want %q", c.lang, s, c.reverified)
 		}
 	}
 }
