@@ -456,7 +456,10 @@
       Wallet.importText(await f.text());
       $('wallet-msg').textContent = t('wallet_imported');
     } catch (e) {
-      $('wallet-msg').textContent = String(e.message || e);
+      // Not JSON, or not a wallet: said in the page's language, the
+      // parser's English folded below.
+      $('wallet-msg').textContent = t('wallet_not_wallet');
+      Coco.explain($('wallet-msg'), e);
     }
   });
   start();

@@ -3,9 +3,12 @@
 package webtest
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -97,4 +100,33 @@ func TestBrowserFrenchVotePageSaysRefusalsInFrenchWithTheServersWordsFolded(t *t
 	proxy.refuse("", refusal{})
 	b.do(tab, "try again: the vote is counted", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#s-counted")))
 	b.shot(tab, "vote-counted-after-refusal-fr")
+}
+
+// Opening a file that is not saved voting data (not JSON, or JSON of
+// something else) is said in the page's language; the parser's English
+// words stay folded under "Détail technique".
+func TestBrowserFrenchVotePageSaysAFileIsNotVotingDataInFrench(t *testing.T) {
+	info, _ := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
+	dir := t.TempDir()
+	notJSON, notWallet := filepath.Join(dir, "notes.txt"), filepath.Join(dir, "receipt.json")
+	os.WriteFile(notJSON, []byte("my voter id and code"), 0o644)
+	os.WriteFile(notWallet, []byte(`{"version": 1, "receipt": {}}`), 0o644)
+	b := newBrowser(t)
+	tab := b.ctx
+	b.do(tab, "the French voting page", chromedp.Navigate(info.Nodes[0].API+"/vote/"+info.Ballot.String()+"?lang=fr"),
+		chromedp.WaitEnabled(chromedp.CSS("#login-go")), chromedp.Click(chromedp.CSS(".wallet summary")),
+		chromedp.WaitVisible(chromedp.CSS("#wallet-export")))
+	for _, c := range []struct{ file, english string }{{notJSON, "JSON"}, {notWallet, "not a wallet"}} {
+		b.do(tab, "open "+filepath.Base(c.file), void(chromedp.Evaluate[any](`document.getElementById('wallet-msg').textContent = ''`)),
+			chromedp.SetUploadFiles(chromedp.CSS("#wallet-import"), []string{c.file}),
+			void(chromedp.Poll[bool](`document.getElementById('wallet-msg').textContent !== ''`, chromedp.WithPollingTimeout(10*time.Second))))
+		shown := evalString(t, tab, `(() => { const c = document.getElementById('wallet-msg').cloneNode(true);
+			c.querySelectorAll('details').forEach((d) => d.remove()); return c.textContent })()`)
+		folded := evalString(t, tab, `[...document.querySelectorAll('#wallet-msg details')].map((d) => d.textContent).join('\n')`)
+		if !strings.Contains(shown, "Ce fichier n’est pas des données de vote enregistrées depuis cette page") ||
+			strings.Contains(shown, c.english) || !strings.Contains(folded, c.english) {
+			t.Errorf("%s: the page says %q, folded %q", filepath.Base(c.file), shown, folded)
+		}
+	}
+	b.shot(tab, "wallet-not-a-wallet-fr")
 }
