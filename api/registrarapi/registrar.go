@@ -144,6 +144,8 @@ func NewHandler(cfg Config) http.Handler {
 			return
 		case r.URL.Path == "/v1/tokens":
 			w.Header().Set("Access-Control-Allow-Origin", "*")
+			// A voting page tells a locked-out voter how long to wait.
+			w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
 			if r.Method == http.MethodOptions {
 				w.Header().Set("Access-Control-Allow-Methods", "POST")
 				w.Header().Set("Access-Control-Allow-Headers", "Content-Type")

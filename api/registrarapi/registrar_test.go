@@ -165,7 +165,8 @@ func TestClientAddrTrustsAHeaderOnlyWhenConfigured(t *testing.T) {
 
 // The registrar's CORS is what a voting page needs and no more: the
 // token request from any origin (preflight: POST and Content-Type only,
-// no credentials), the public reads; nothing for the admin endpoint.
+// no credentials; its Retry-After readable), the public reads; nothing
+// for the admin endpoint.
 func TestRegistrarCORSAllowsTheTokenRequestAndNotTheAdminEndpoint(t *testing.T) {
 	h := registrarapi.NewHandler(registrarapi.Config{})
 	ask := func(method, path string) http.Header {
@@ -179,6 +180,9 @@ func TestRegistrarCORSAllowsTheTokenRequestAndNotTheAdminEndpoint(t *testing.T) 
 	pre := ask(http.MethodOptions, "/v1/tokens")
 	if pre.Get("Access-Control-Allow-Origin") != "*" || pre.Get("Access-Control-Allow-Methods") != "POST" || pre.Get("Access-Control-Allow-Credentials") != "" {
 		t.Fatalf("token preflight: %v", pre)
+	}
+	if got := ask(http.MethodPost, "/v1/tokens").Get("Access-Control-Expose-Headers"); got != "Retry-After" {
+		t.Errorf("the token answer exposes %q, want Retry-After (a page says how long a locked-out voter waits)", got)
 	}
 	if got := ask(http.MethodOptions, "/v1/keys").Get("Access-Control-Allow-Origin"); got != "" {
 		t.Fatalf("the admin endpoint allows origin %q", got)

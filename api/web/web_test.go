@@ -188,6 +188,11 @@ func TestEveryMessageTheScriptsUseIsTranslated(t *testing.T) {
 		for _, m := range regexp.MustCompile(`\bt[nv]?\('([a-z_]+)'[,)]`).FindAllStringSubmatch(string(src), -1) {
 			want = append(want, m[1])
 		}
+		// The sentences of refusals, chosen from tables by error code
+		// (Coco.refusal): every err_ or ce_ key a script names.
+		for _, m := range regexp.MustCompile(`'((?:err|ce)_[a-z_]+)'`).FindAllStringSubmatch(string(src), -1) {
+			want = append(want, m[1])
+		}
 	}
 	for _, lang := range web.Languages {
 		for _, key := range want {

@@ -49,55 +49,33 @@
       small.className = 'detail';
       small.textContent = text;
       li.append(name, ' ', verdict, small);
-      if (!c.ok && text !== c.detail && c.detail) li.append(technical(c.detail));
+      if (!c.ok && text !== c.detail && c.detail) li.append(Coco.technical(c.detail));
       list.append(li);
     }
   }
 
-  // technical is the English text of a failed check, folded away: for
-  // whoever helps the voter (the organizers, a node's operator).
-  function technical(text) {
-    const d = document.createElement('details');
-    d.className = 'technical';
-    const s = document.createElement('summary');
-    s.textContent = t('tech_detail');
-    const code = document.createElement('code');
-    code.lang = 'en';
-    code.textContent = text;
-    d.append(s, code);
-    return d;
-  }
+  // checkRefusals says why a node did not answer the check (Coco.refusal):
+  // an unknown code gets ce_unknown, naming the node and the status.
+  const checkRefusals = {
+    not_found: 'ce_not_node', http_404: 'ce_not_node', http_405: 'ce_not_node',
+    bad_request: 'ce_bad_receipt', malformed: 'ce_bad_receipt', http_400: 'ce_bad_receipt',
+    body_too_large: 'ce_too_large', too_large: 'ce_too_large', http_413: 'ce_too_large',
+    throttled: 'ce_throttled', http_429: 'ce_throttled',
+    unauthorized: 'ce_forbidden', not_authorized: 'ce_forbidden', admin_disabled: 'ce_forbidden',
+    http_401: 'ce_forbidden', http_403: 'ce_forbidden',
+  };
 
-  // refusal says in the page's language why the node at e.host did not
-  // answer the check (the API's codes, docs/API.md §Errors; a code of the
-  // form http_NNN is an answer that was not the API's JSON, from a proxy
-  // or a server that is not a node). The node's English message is for
-  // technical(), not for the sentence.
-  function refusal(e) {
-    if (Coco.unreachable(e)) return Coco.unreachableMessage(e);
-    const vars = { host: e.host, status: e.status };
-    switch (e.code) {
-      case 'not_found': case 'http_404': case 'http_405': return t('ce_not_node', vars);
-      case 'bad_request': case 'malformed': case 'http_400': return t('ce_bad_receipt', vars);
-      case 'body_too_large': case 'too_large': case 'http_413': return t('ce_too_large', vars);
-      case 'throttled': case 'http_429': return t('ce_throttled', vars);
-      case 'unauthorized': case 'not_authorized': case 'admin_disabled': case 'http_401': case 'http_403': return t('ce_forbidden', vars);
-    }
-    return t('ce_unknown', vars);
-  }
-
-  // refused shows refusal(e) in box (replacing its text), its English
-  // message folded away below it.
+  // refused shows in box (replacing its text) why the node did not
+  // answer, its English message folded away below it.
   function refused(box, e) {
-    box.textContent = refusal(e);
-    if (e instanceof APIError && e.message && !Coco.unreachable(e)) box.append(technical(e.message));
+    box.textContent = Coco.refusal(e, checkRefusals, 'ce_unknown');
+    Coco.explain(box, e);
   }
 
   // showRefusal is refused in the page's alert area, with a button that
   // calls retry.
   function showRefusal(e, retry) {
-    Coco.showError(refusal(e), retry);
-    if (e instanceof APIError && e.message && !Coco.unreachable(e)) $('error').append(technical(e.message));
+    Coco.showRefusal(Coco.refusal(e, checkRefusals, 'ce_unknown'), e, retry);
   }
 
   // nodeURL is the node the voter names (this one when the field is
@@ -123,8 +101,7 @@
     try {
       v = call('verifyReceipt', genesisText, text);
     } catch (e) {
-      Coco.showError(t('check_not_receipt'));
-      $('error').append(technical(String(e.message || e)));
+      Coco.showRefusal(t('check_not_receipt'), e);
       $('error').focus();
       return;
     }
@@ -133,7 +110,7 @@
     const ctx = { receipt, view: v };
     render($('offline'), v.checks, ctx);
     const failed = v.checks.filter((c) => !c.ok).map((c) => t('c_' + c.name));
-    $('verdict-text').textContent = v.valid ? t('check_valid') : t('check_invalid') + ' ' + failed.join(', ');
+    $('verdict-text').textContent = v.valid ? t('check_valid') : Coco.tn('check_invalid', failed.length) + ' ' + failed.join(', ');
     $('verdict-text').className = 'verdict ' + (v.valid ? 'ok' : 'failed');
     $('online').textContent = '';
     $('counted').textContent = '';

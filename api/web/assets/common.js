@@ -13,10 +13,13 @@ const Coco = (() => {
     return s;
   }
 
-  // tn is t for a count n: the message key + '_one' when the language
-  // puts n in the singular (English 1; French 0 and 1) and it exists.
+  // tn is t for a count n: the message key + '_zero' for none when it
+  // exists ("No vote is waiting", not "0 votes are waiting"), else key +
+  // '_one' when the language puts n in the singular (English 1; French 0
+  // and 1) and it exists.
   const plural = new Intl.PluralRules(lang);
   function tn(key, n, vars) {
+    if (n === 0 && msgs[key + '_zero']) return t(key + '_zero', vars);
     const one = key + '_one';
     return t(plural.select(n) === 'one' && msgs[one] ? one : key, vars);
   }
@@ -158,6 +161,59 @@ const Coco = (() => {
     e.replaceChildren(p, b);
   }
 
+  // technical is a server's or the module's English words, folded under
+  // "technical detail": for whoever helps the voter (the organizers, a
+  // node's operator), never the sentence she reads.
+  function technical(text) {
+    const d = document.createElement('details');
+    d.className = 'technical';
+    const s = document.createElement('summary');
+    s.textContent = t('tech_detail');
+    const code = document.createElement('code');
+    code.lang = 'en';
+    code.textContent = text;
+    d.append(s, code);
+    return d;
+  }
+
+  // wait is how long a Retry-After of that many seconds asks to wait, in
+  // words of the page's language ("30 seconds", "2 minutes"); "a few
+  // minutes" when the answer did not say (or the browser could not read
+  // it: a cross-origin answer must expose the header).
+  function wait(seconds) {
+    if (!seconds) return t('wait_unknown');
+    const [n, unit] = seconds >= 60 ? [Math.ceil(seconds / 60), 'minute'] : [Math.max(seconds, 1), 'second'];
+    return new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'long' }).format(n);
+  }
+
+  // refusal says in the page's language why the server at e.host (an
+  // APIError) did not do what the page asked, and what to do: the message
+  // key that keys gives for e.code (the API's codes, docs/API.md §Errors;
+  // http_NNN for an answer that was not the API's JSON, from a proxy or a
+  // server that is not a node), else unreachableMessage for a server that
+  // could not answer, else fallback. The message may use {host},
+  // {status}, {wait} (the answer's Retry-After) and vars. The server's
+  // English message is for explain, never for the sentence.
+  function refusal(e, keys, fallback, vars) {
+    const key = Object.prototype.hasOwnProperty.call(keys, e.code) ? keys[e.code] : '';
+    if (!key && unreachable(e)) return unreachableMessage(e);
+    return t(key || fallback, Object.assign({ host: e.host, status: e.status, wait: wait(e.retryAfter) }, vars));
+  }
+
+  // explain folds e's English message (a refusal's, the module's) under
+  // box's sentence, when it has one worth reading: a server that could
+  // not answer has none.
+  function explain(box, e) {
+    if (e && e.message && !(e instanceof APIError && unreachable(e))) box.append(technical(e.message));
+  }
+
+  // showRefusal is showError for msg, the sentence that says e in the
+  // page's language, with e's English message folded below it.
+  function showRefusal(msg, e, retry, label) {
+    showError(msg, retry, label);
+    explain($('error'), e);
+  }
+
   // loadError is what a voter reads when a page cannot load its ballot,
   // in the page's language: the node's (English) message never reaches
   // the page; an unexpected refusal names the node and its status.
@@ -203,5 +259,5 @@ const Coco = (() => {
   }
 
   return { t, tn, tv, has, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when, at,
-    showError, loadError, deadEnd, download, sleep, randomBase64 };
+    showError, technical, refusal, explain, showRefusal, loadError, deadEnd, download, sleep, randomBase64 };
 })();

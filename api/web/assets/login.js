@@ -51,28 +51,28 @@ const Login = (() => {
     return { pending, session: p.get('session'), ballot: p.get('ballot_id') };
   }
 
-  // message turns a refusal of the login or of the token for its session
-  // into what the voter can do.
-  function message(code, detail, provider) {
-    switch (code) {
-      case 'login_failed': return t('err_login_refused', { provider });
-      case 'not_eligible': return t('err_not_eligible');
-      case 'session_invalid': return t('err_session_expired');
-      case 'already_issued': return t('err_login_already_issued');
-      case 'throttled': return t('err_login_throttled');
-      case 'return_url_not_allowed': return t('err_login_origin');
-      case 'login_disabled': return t('err_login_off');
-    }
-    return t('err_registrar_login', { message: detail || code });
+  // refusals says what the voter can do when the registrar refuses a
+  // login, or the token for its session (docs/API.md, "Login (OpenID
+  // Connect)").
+  const refusals = {
+    login_failed: 'err_login_refused', not_eligible: 'err_not_eligible', session_invalid: 'err_session_expired',
+    already_issued: 'err_login_already_issued', throttled: 'err_login_throttled',
+    return_url_not_allowed: 'err_login_origin', login_disabled: 'err_login_off',
+    overloaded: 'err_registrar_busy', unavailable: 'err_login_unavailable',
+  };
+
+  // message is what the voter reads when a login comes back refused with
+  // code: a code this page does not know says the login did not succeed.
+  function message(code, provider) {
+    return t(Object.prototype.hasOwnProperty.call(refusals, code) ? refusals[code] : 'err_login_refused', { provider });
   }
 
-  // refusal is message for an exception of a request to the registrar.
+  // refusal is message for an exception of a request to the registrar:
+  // an unknown refusal names the registrar and its status. The caller
+  // folds e's English message below it (Coco.explain).
   function refusal(e, provider) {
-    if (!(e instanceof APIError)) return String(e.message || e);
-    if (e.status === 0) return t('err_network', { host: e.host });
-    if (e.status >= 500 && e.status !== 503) return t('err_registrar_login', { message: e.message });
-    if (e.status === 503) return t('err_busy_gave_up');
-    return message(e.code, e.message, provider);
+    if (!(e instanceof APIError)) return t('err_page');
+    return Coco.refusal(e, refusals, 'err_registrar_login', { provider });
   }
 
   return { method, start, returned, message, refusal };

@@ -25,8 +25,10 @@
     return e;
   }
 
-  // chart draws one horizontal bar per choice, longest for the most
-  // votes, with its label above and its share at its end.
+  // chart draws one horizontal bar per choice, with its label above and
+  // its share at its end. A bar's length is its share of the votes counted,
+  // as on the ballot page: drawn over its full-width track, a bar scaled to
+  // the leader's filled the track, and 67 % read as everyone.
   function chart(choices, total) {
     // As wide as the box it is drawn in, so that one unit is one pixel and
     // the text keeps its size on a wide screen too (a fixed 360 grew it to
@@ -34,12 +36,11 @@
     const rowH = 54, w = Math.max(240, Math.round($('chart').clientWidth) || 360);
     const s = svg('svg', { viewBox: `0 0 ${w} ${rowH * choices.length}`, role: 'img', class: 'bars',
       'aria-label': t('chart_label') });
-    const most = Math.max(1, ...choices.map((c) => c.count));
     choices.forEach((c, i) => {
       const y = i * rowH;
       s.append(svg('text', { x: 0, y: y + 18, class: 'bar-label' }, c.label));
       s.append(svg('rect', { x: 0, y: y + 26, width: w, height: 22, rx: 4, class: 'bar-bg' }));
-      const bw = Math.max(c.count ? 4 : 0, Math.round((w * c.count) / most));
+      const bw = Math.max(c.count ? 4 : 0, Math.round((w * pct(c.count, total)) / 100));
       s.append(svg('rect', { x: 0, y: y + 26, width: bw, height: 22, rx: 4, class: 'bar bar-' + (i % 4) }));
       s.append(svg('text', { x: w - 4, y: y + 18, 'text-anchor': 'end', class: 'bar-value' },
         fmtN(c.count) + ' · ' + fmtPct(pct(c.count, total))));

@@ -18,32 +18,57 @@
     if (focus) $(focus).focus();
   }
 
-  // fail shows msg; with retry, a "Try again" button that calls it.
-  function fail(msg, retry) {
-    Coco.showError(msg, retry);
+  // fail shows msg; with retry, a "Try again" button that calls it. e,
+  // when msg says a refusal or a failure, is folded below it in its own
+  // (English) words.
+  function fail(msg, retry, e) {
+    Coco.showRefusal(msg, e, retry);
     $('error').focus();
   }
 
-  // failNode shows a refusal of the node; when the node could not answer,
-  // with a button that does the same again.
-  function failNode(e, retry) {
-    fail(nodeError(e), Coco.unreachable(e) ? retry : null);
+  // castRefusals says what the voter can do when the node does not take
+  // her vote (docs/API.md §Errors). duplicate and seq_replay of a cast
+  // sent again mean the node has it (send).
+  const castRefusals = {
+    ballot_closed: 'err_closed', ballot_not_open: 'err_not_open', too_many_casts: 'err_too_many',
+    unknown_ballot: 'err_unknown_ballot', not_found: 'err_unknown_ballot',
+    overloaded: 'err_busy_gave_up', unavailable: 'err_busy_gave_up', revote_too_soon: 'err_busy_gave_up',
+    revote_not_allowed: 'err_revote_not_allowed', seq_replay: 'err_seq_replay',
+    token_invalid: 'err_token_invalid', unknown_registrar: 'err_token_invalid', sealed_no_key: 'err_sealed_no_key',
+    bad_request: 'err_cast_unreadable', malformed: 'err_cast_unreadable', cast_invalid: 'err_cast_unreadable',
+    choice_out_of_range: 'err_cast_unreadable', voter_signature_invalid: 'err_cast_unreadable',
+    sealed_invalid: 'err_cast_unreadable', too_large: 'err_cast_unreadable', body_too_large: 'err_cast_unreadable',
+  };
+
+  // failRefusal shows why a server refused, in the words keys gives for
+  // its code (fallback for a code they lack), or why this page could not
+  // go on (the module's error: err_page). When the server could not
+  // answer, or refused for a reason this page does not know, a button
+  // calls retry: the very same request again.
+  function failRefusal(e, keys, fallback, retry) {
+    if (!(e instanceof APIError)) {
+      fail(t('err_page'), null, e);
+      return;
+    }
+    const known = Object.prototype.hasOwnProperty.call(keys, e.code);
+    fail(Coco.refusal(e, keys, fallback), Coco.unreachable(e) || !known ? retry : null, e);
   }
 
-  // nodeError turns a refusal of the node into what the voter can do.
-  function nodeError(e) {
-    if (!(e instanceof APIError)) return String(e.message || e);
-    switch (e.code) {
-      case 'network': return t('err_network', { host: e.host });
-      case 'ballot_closed': return t('err_closed');
-      case 'ballot_not_open': return t('err_not_open');
-      case 'too_many_casts': return t('err_too_many');
-      case 'unknown_ballot': case 'not_found': return t('err_unknown_ballot');
-      case 'overloaded': case 'unavailable': case 'revote_too_soon': return t('err_busy_gave_up');
-    }
-    if (Coco.unreachable(e)) return Coco.unreachableMessage(e);
-    return t('err_node', { message: e.message });
-  }
+  // failNode is failRefusal for the node's answer to the vote.
+  const failNode = (e, retry) => failRefusal(e, castRefusals, 'err_cast_refused', retry);
+
+  // tokenRefusals says what the voter can do when the registrar does not
+  // give her a voting right for her voter id and code (docs/API.md, "The
+  // registrar's API"): its own sentences, as a busy registrar is not a
+  // busy node.
+  const tokenRefusals = {
+    already_issued: 'err_already_issued',
+    not_authorized: 'err_registrar_refused', http_401: 'err_registrar_refused', http_403: 'err_registrar_refused',
+    throttled: 'err_registrar_throttled', overloaded: 'err_registrar_busy', http_503: 'err_registrar_busy',
+    ballot_closed: 'err_closed', ballot_not_open: 'err_not_open',
+    unknown_ballot: 'err_registrar_ballot', not_registrar: 'err_registrar_ballot',
+    malformed: 'err_registrar_unreadable', bad_request: 'err_registrar_unreadable',
+  };
 
   // closed shows that voting is over and where the results are, in place
   // of the flow (the ballot's status says so, or the node refused a cast).
@@ -83,11 +108,11 @@
       st.view = view;
     } catch (e) {
       if (!Coco.unreachable(e)) {
-        Coco.deadEnd(nodeError(e));
+        Coco.deadEnd(Coco.loadError(e));
         return;
       }
       $('s-login').hidden = true; // nothing to log in to yet
-      fail(nodeError(e), () => load(back));
+      fail(Coco.loadError(e), () => load(back));
       return;
     }
     const v = st.view;
@@ -197,7 +222,7 @@
     try {
       await Login.start(reg.url, { ballot: ballotID, chain: st.chain.genesis_hash, registrar: idx, provider: p });
     } catch (e) {
-      fail(Login.refusal(e, p));
+      fail(Login.refusal(e, p), null, e);
       $('oidc-go').disabled = false;
       $('login-wait').textContent = '';
     }
@@ -208,7 +233,7 @@
   // session, and a new wallet entry under a random local id.
   async function loginReturned(back) {
     const p = (back.pending && back.pending.provider) || provider();
-    if (back.error) { fail(Login.message(back.error, back.message, p)); return; }
+    if (back.error) { fail(Login.message(back.error, p), null, { message: back.error + ': ' + back.message }); return; }
     const pend = back.pending;
     if (!pend || pend.ballot !== ballotID || pend.chain !== st.chain.genesis_hash || (back.ballot && back.ballot !== ballotID) ||
         !st.view.definition.registrars[pend.registrar]) {
@@ -229,7 +254,7 @@
       Wallet.put(st.chain.genesis_hash, ballotID, local, entry);
       useEntry(local, entry);
     } catch (e) {
-      fail(Login.refusal(e, p));
+      fail(Login.refusal(e, p), null, e);
     } finally {
       $('oidc-go').disabled = false;
       $('login-wait').textContent = '';
@@ -263,12 +288,7 @@
           last_seq: 0, casts: [], code_salt: salt, code_hash: call('codeHash', salt, code).hash };
         Wallet.put(gh, ballotID, voter, st.entry);
       } catch (e) {
-        if (e instanceof APIError && e.code === 'already_issued') fail(t('err_already_issued'));
-        else if (e instanceof APIError && (e.status === 401 || e.status === 403)) fail(t('err_registrar_refused'));
-        else if (e instanceof APIError && e.status >= 400 && e.status < 500) fail(t('err_registrar', { message: e.message }));
-        else if (e instanceof APIError && e.status === 0) fail(t('err_network', { host: e.host }), () => $('login').requestSubmit());
-        else if (e instanceof APIError) fail(t('err_busy_gave_up'), () => $('login').requestSubmit());
-        else fail(String(e.message || e));
+        failRefusal(e, tokenRefusals, 'err_registrar_other', () => $('login').requestSubmit());
         return;
       } finally {
         $('login-go').disabled = false;
@@ -436,7 +456,10 @@
       Wallet.importText(await f.text());
       $('wallet-msg').textContent = t('wallet_imported');
     } catch (e) {
-      $('wallet-msg').textContent = String(e.message || e);
+      // Not JSON, or not a wallet: said in the page's language, the
+      // parser's English folded below.
+      $('wallet-msg').textContent = t('wallet_not_wallet');
+      Coco.explain($('wallet-msg'), e);
     }
   });
   start();

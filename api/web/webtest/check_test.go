@@ -20,7 +20,8 @@ import (
 
 // The check page in French shows every line in French: no detail of the
 // module's nine checks nor of the node's own check in English, for a
-// valid receipt and for a tampered one; a cast the node does not know
+// valid receipt and for a tampered one (whose failed checks the verdict
+// counts right); a cast the node does not know
 // gets a sentence that says what to do and a button to check again.
 func TestBrowserFrenchCheckPageShowsNoEnglishDetail(t *testing.T) {
 	info, roll := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
@@ -65,6 +66,10 @@ func TestBrowserFrenchCheckPageShowsNoEnglishDetail(t *testing.T) {
 	}
 	if n := evalString(t, tab, `String(document.querySelectorAll('#offline li.failed details.technical').length)`); n == "0" {
 		t.Error("the failures keep no technical detail")
+	}
+	// Several checks fail: the verdict names them in the plural.
+	if s := evalString(t, tab, `document.getElementById('verdict-text').innerText`); !strings.Contains(s, "Vérifications échouées : ") {
+		t.Errorf("the verdict of a receipt failing several checks: %q", s)
 	}
 
 	// A cast this node does not know.

@@ -139,7 +139,7 @@ func TestBrowserCheckPageSaysEveryRefusalOfTheNodeInThePagesLanguage(t *testing.
 	b.do(tab, "an address that is no node's", setValue("node", "pas une adresse"),
 		void(chromedp.Evaluate[any](`document.getElementById('counted').className = ''`)), chromedp.Click(chromedp.CSS("#check-go")),
 		void(chromedp.Poll[bool](`document.getElementById('counted').className.includes('failed')`, chromedp.WithPollingTimeout(30*time.Second))))
-	if s := evalString(t, tab, `document.getElementById('counted').innerText`); !strings.Contains(s, "« pas une adresse » n’est pas l’adresse d’un nœud") {
+	if s := evalString(t, tab, `document.getElementById('counted').innerText`); !strings.Contains(s, "«\u00a0pas une adresse\u00a0» n’est pas l’adresse d’un nœud") {
 		t.Errorf("a wrong address: %q", s)
 	}
 

@@ -120,6 +120,35 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 	fmt.Fprintln(os.Stderr, "artefacts in", b.dir)
 }
 
+// The results chart draws each choice's share of the votes counted, as
+// the ballot page does: with two votes "for" of three, the "for" bar fills
+// two thirds of its track, not all of it (a bar scaled to the leader's
+// count filled the track, and 67 % read as everyone), at phone and
+// desktop widths.
+func TestBrowserResultsChartBarsAreSharesOfTheVotesCounted(t *testing.T) {
+	info, roll := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nodeURL := info.Nodes[0].API
+	for i, choice := range []string{"for", "for", "against"} {
+		cliVote(t, ctx, info, nodeURL, roll[i], choice)
+	}
+	b := newBrowser(t)
+	tab := b.ctx
+	for _, width := range []int64{390, 1280} {
+		b.do(tab, fmt.Sprintf("the results page at %d px", width), chromedp.EmulateViewport(width, 900),
+			chromedp.Navigate(nodeURL+"/ballots/"+info.Ballot.String()+"/results?lang=en"),
+			void(chromedp.Poll[bool](`document.body.dataset.counted === '3'`, chromedp.WithPollingTimeout(30*time.Second))))
+		b.shot(tab, fmt.Sprintf("results-chart-%d", width))
+		shares := evalString(t, tab, `(() => { const bg = [...document.querySelectorAll('#chart rect.bar-bg')];
+			return [...document.querySelectorAll('#chart rect.bar')].map((r, i) =>
+				Math.round(100 * r.width.baseVal.value / bg[i].width.baseVal.value)).join(' ') })()`)
+		if shares != "67 33 0" {
+			t.Errorf("%d px: the bars fill %s %% of their tracks, want 67 33 0 (the shares of the votes)", width, shares)
+		}
+	}
+}
+
 // shortBallot creates a yes/no ballot of the devnet open from now for d,
 // as the devnet's organizer, and waits for it to be final.
 func shortBallot(t *testing.T, ctx context.Context, info node.DevnetInfo, d time.Duration) consensus.Hash {
