@@ -19,7 +19,7 @@ DEV=$!
 until [ -f $D/devnet.json ]; do sleep 0.2; done
 j() { python3 -c "import json,sys;d=json.load(open('$D/devnet.json'));print($1)"; }
 echo "== $LABEL bench"
-$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m 2>/dev/null | grep -v '^not final' | tail -12
+$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m 2>/dev/null | grep -v "^not final" | tail -13
 echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
 height() { curl -s $1/v1/status | python3 -c "import json,sys;print(json.load(sys.stdin)['${2:-height}'])" 2>/dev/null || echo 0; }
@@ -55,6 +55,6 @@ else
 fi
 kill -INT $DEV; wait $DEV || true
 echo "== $LABEL recount"
-[ -n "${BEFORE:-}" ] && $BEFORE recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -6
-$BIN recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -6
+[ -n "${BEFORE:-}" ] && $BEFORE recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
+$BIN recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
 rm -rf $D

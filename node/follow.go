@@ -32,10 +32,17 @@ func (nw *peerNetwork) announceFinal(ctx context.Context) {
 }
 
 // announce tells peers a block is final (header and commit; the
-// transactions travelled in the proposal, or are fetched by sync).
+// transactions travelled in the proposal, or are fetched by sync). A
+// block made more than staleAnnounce ago (by its own time, against this
+// node's clock) is not announced: its peers have it, and a node replaying
+// history would otherwise publish every block it applies.
 func (nw *peerNetwork) announce(ctx context.Context, h uint64) {
 	hdr, err := nw.n.ledger.Header(h)
 	if err != nil {
+		return
+	}
+	if stale(nw.n.cfg.Clock(), hdr.Time) {
+		nw.forgetPending(h)
 		return
 	}
 	c, err := nw.n.ledger.CommitAt(h)
@@ -45,6 +52,20 @@ func (nw *peerNetwork) announce(ctx context.Context, h uint64) {
 	if err := nw.host.PublishFinal(ctx, hdr, c); err != nil {
 		nw.n.logger.Debug("announce failed", "height", h, "err", err)
 	}
+	nw.forgetPending(h)
+}
+
+// staleAnnounce is the age beyond which a final block is not announced.
+const staleAnnounce = time.Minute
+
+// stale reports whether a block of that time (Unix ms) is older than
+// staleAnnounce at now.
+func stale(now time.Time, blockTime int64) bool {
+	return now.UnixMilli()-blockTime > staleAnnounce.Milliseconds()
+}
+
+// forgetPending drops the announced blocks kept to apply up to height h.
+func (nw *peerNetwork) forgetPending(h uint64) {
 	nw.mu.Lock()
 	for k := range nw.pending {
 		if k <= h {

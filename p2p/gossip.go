@@ -195,6 +195,13 @@ func (x *Host) validateFinal(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if a.Header.ChainID != x.cfg.Genesis.ChainID {
 		return x.verdict(x.names.final, Reject)
 	}
+	// A block at or below this node's height is of no use to it: ignored
+	// (not forwarded) before its commit's quorum of signatures is checked,
+	// so that old announcements (a node replaying history, anyone
+	// replaying what it collected) cost a decoding, not signature checks.
+	if a.Header.Height <= x.handler.Height() {
+		return pubsub.ValidationIgnore
+	}
 	if err := a.Commit.Verify(x.chain, x.vals, a.Header.Height, a.Header.Hash()); err != nil {
 		return x.verdict(x.names.final, Reject)
 	}

@@ -15,9 +15,12 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"go.uber.org/goleak"
 
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
 )
 
 // recordingHandler is a stand-in for the node (these tests are about the
@@ -506,5 +509,44 @@ func TestAHostIsToldOfEachPeerThatSpeaksBlockSync(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatal("not told of the third host, which speaks block sync")
 		}
+	}
+}
+
+// An announcement of a block at or below the node's height is of no use
+// to it: ignored (not forwarded, its sender not scored down) before its
+// commit's signatures are checked, so that a node replaying history, or
+// anyone replaying collected announcements, costs its peers a decoding
+// and no signature check; one above the node's height still has its
+// commit checked (a forged one is rejected) and reaches the node.
+func TestAnnouncementsOfOldBlocksAreIgnoredBeforeTheirCommitIsChecked(t *testing.T) {
+	g, keys := testGenesis(1)
+	h := &recordingHandler{blocks: make([]SyncBlock, 5)} // at height 5
+	x := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, h)
+	other := peer.ID("a peer")
+	announce := func(height uint64, c consensus.Commit) pubsub.ValidationResult {
+		hdr := consensus.Header{ChainID: g.ChainID, Height: height, Time: int64(1_700_000_000_000 + height)}
+		c.Height, c.BlockHash = height, hdr.Hash()
+		data := canon.MustMarshal(Announce{Header: hdr, Commit: c})
+		return x.validateFinal(context.Background(), other, &pubsub.Message{Message: &pb.Message{Data: data}, ReceivedFrom: other})
+	}
+	forged := consensus.Commit{Signatures: []consensus.CommitSig{{Validator: 0, Signature: bytes.Repeat([]byte{7}, ed25519.SignatureSize)}}}
+	for height := uint64(1); height <= 5; height++ {
+		if v := announce(height, forged); v != pubsub.ValidationIgnore {
+			t.Fatalf("a forged announcement of old block %d: verdict %v, want ignored", height, v)
+		}
+	}
+	if v := announce(6, forged); v != pubsub.ValidationReject {
+		t.Fatalf("a forged announcement of block 6, above the node: verdict %v, want rejected", v)
+	}
+	hdr := consensus.Header{ChainID: g.ChainID, Height: 6, Time: 1_700_000_000_006}
+	signed := consensus.Commit{Signatures: []consensus.CommitSig{{Validator: 0,
+		Signature: ed25519.Sign(keys[0], consensus.VoteSignBytes(x.chain, consensus.Precommit, 6, 0, hdr.Hash()))}}}
+	if v := announce(6, signed); v != pubsub.ValidationAccept {
+		t.Fatalf("a signed announcement of block 6: verdict %v, want accepted", v)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !slices.Equal(h.finals, []uint64{6}) {
+		t.Fatalf("the node was handed announcements of blocks %v, want [6]", h.finals)
 	}
 }
