@@ -10,7 +10,8 @@
 # `cocorico recount --ceiling`. Run it for two builds (before, after) one
 # after the other to compare, or set BEFORE=path/to/older/cocorico to also
 # replay the same chain with that build (and recount with it).
-# Needs curl and python3. 1,000,000 casts take about 35 min on 2 cores.
+# Needs curl and python3. 1,000,000 casts take about 35-50 min on 2 cores
+# (the tokens alone 20-30 min: the registrar signs about 500-900 a second).
 set -euo pipefail
 BIN=$1; LABEL=$2; CASTS=$3
 D=$(mktemp -d /tmp/meas-$LABEL-XXXX)

@@ -57,7 +57,7 @@
   // checkRefusals says why a node did not answer the check (Coco.refusal):
   // an unknown code gets ce_unknown, naming the node and the status.
   const checkRefusals = {
-    not_found: 'ce_not_node', http_404: 'ce_not_node', http_405: 'ce_not_node',
+    not_found: 'ce_not_node', http_404: 'ce_not_node', http_405: 'ce_not_node', http_200: 'ce_not_node',
     bad_request: 'ce_bad_receipt', malformed: 'ce_bad_receipt', http_400: 'ce_bad_receipt',
     body_too_large: 'ce_too_large', too_large: 'ce_too_large', http_413: 'ce_too_large',
     throttled: 'ce_throttled', http_429: 'ce_throttled',
@@ -136,6 +136,9 @@
     $('counted').className = 'verdict-online';
     try {
       const r = await Coco.postJSON(node + '/v1/receipts/verify', text);
+      if (!r || !Array.isArray(r.checks)) {
+        throw new APIError(200, 'http_200', 'the answer is not a receipt check: ' + JSON.stringify(r).slice(0, 200), 0, new URL(node).host);
+      }
       render($('online'), r.checks.filter((c) => c.name === 'on_chain'), ctx);
       $('counted').textContent = r.counted ? t('check_counted') : (r.valid ? t('check_replaced') : t('check_not_counted'));
       $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : 'failed');

@@ -77,14 +77,26 @@ const Coco = (() => {
     return e.status === 0 ? t('err_network', { host: e.host }) : t('err_server', { host: e.host, status: e.status });
   }
 
-  async function getJSON(url) { return JSON.parse(await request(url)); }
+  // parse reads an answer of url that should be the API's JSON. One that
+  // is not (a web page at a wrongly typed address, a captive portal) is
+  // an APIError with code http_200, as a refusal of a server that is not
+  // a node: never a parser's error without a host.
+  function parse(text, url) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new APIError(200, 'http_200', 'the answer is not JSON: ' + text.slice(0, 200), 0, new URL(url, location.href).host);
+    }
+  }
+
+  async function getJSON(url) { return parse(await request(url), url); }
 
   async function postJSON(url, body) {
     const text = await request(url, {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
-    return JSON.parse(text);
+    return parse(text, url);
   }
 
   // loadWasm starts the WebAssembly voter client once; it resolves when

@@ -83,7 +83,9 @@ func apiError(code, message string) string {
 // Every refusal the check page can meet is said in the page's language:
 // each API error code the node answers a check with (docs/API.md), an
 // answer that is not the API's (a proxy's 403, a server that is no node),
-// an address that is no node's, and an unknown code, which gets a
+// an answer of 200 that is not a receipt check (a web page, other JSON:
+// it used to read "undefined could not check…"), an address that is no
+// node's, and an unknown code, which gets a
 // generic sentence naming the node and the status. The node's English
 // message never stands in the sentence; it is kept folded below it.
 func TestBrowserCheckPageSaysEveryRefusalOfTheNodeInThePagesLanguage(t *testing.T) {
@@ -112,6 +114,8 @@ func TestBrowserCheckPageSaysEveryRefusalOfTheNodeInThePagesLanguage(t *testing.
 		{"not a node", refusal{404, "text/plain", "404 page not found"}, "ne répond pas aux vérifications de reçus"},
 		{"a proxy's 403", refusal{403, "text/html", "<h1>Forbidden by the proxy</h1>"}, "refuse les vérifications venant de cette page (erreur 403)"},
 		{"an unknown code", refusal{418, "application/json", apiError("teapot", "I am a teapot, not a node")}, "n’a pas pu vérifier cette preuve de vote (erreur 418)"},
+		{"a web page that says yes", refusal{200, "text/html", "<h1>Welcome to my site</h1>"}, "ne répond pas aux vérifications de reçus"},
+		{"JSON that is no check", refusal{200, "application/json", `{"hello":"world"}`}, "ne répond pas aux vérifications de reçus"},
 	} {
 		other.refuse("/v1/receipts/verify", c.answer)
 		b.do(tab, "ask the other node: "+c.name, setValue("node", other.URL),
@@ -122,8 +126,13 @@ func TestBrowserCheckPageSaysEveryRefusalOfTheNodeInThePagesLanguage(t *testing.
 		if !strings.Contains(shown, c.want) {
 			t.Errorf("%s: the page says %q, want %q", c.name, shown, c.want)
 		}
+		if strings.Contains(shown, "undefined") || !strings.Contains(shown, strings.TrimPrefix(other.URL, "http://")) {
+			t.Errorf("%s: the sentence does not name the node %s: %q", c.name, other.URL, shown)
+		}
 		english := c.answer.body
-		if strings.HasPrefix(english, "{") {
+		if c.answer.status == 200 {
+			english = c.answer.body[:min(len(c.answer.body), 10)] // kept folded as what the server said
+		} else if strings.HasPrefix(english, "{") {
 			var e struct{ Error struct{ Message string } }
 			json.Unmarshal([]byte(english), &e)
 			english = e.Error.Message
