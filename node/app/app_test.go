@@ -80,6 +80,16 @@ func (f *appFixture) commitNext(t testing.TB) *consensus.Block {
 	return b
 }
 
+// defineBallot makes the fixture's ballot definition final (block 1 on a
+// fresh fixture).
+func (f *appFixture) defineBallot(t testing.TB) {
+	t.Helper()
+	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
+		t.Fatal(err)
+	}
+	f.commitNext(t)
+}
+
 func (f *appFixture) submit(t testing.TB, tx *ballot.Tx) error {
 	t.Helper()
 	_, err := f.app.Submit(context.Background(), tx.Encode())
@@ -88,10 +98,7 @@ func (f *appFixture) submit(t testing.TB, tx *ballot.Tx) error {
 
 func TestAppCommitsCastsAndTheNextHeaderCarriesTheResultsHash(t *testing.T) {
 	f := newAppFixture(t, "")
-	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
-		t.Fatal(err)
-	}
-	f.commitNext(t)
+	f.defineBallot(t)
 	v := f.e.NewVoter()
 	if err := f.submit(t, &ballot.Tx{Cast: f.e.Cast(v, 1, 1)}); err != nil {
 		t.Fatal(err)

@@ -28,10 +28,7 @@ func BenchmarkApplyBlockAmong3000Ballots(b *testing.B) {
 		}
 		f.commitNext(b)
 	}
-	if err := f.submit(b, &ballot.Tx{Definition: f.e.Def}); err != nil {
-		b.Fatal(err)
-	}
-	f.commitNext(b)
+	f.defineBallot(b)
 	voters := make([]*ballottest.Voter, 100)
 	for i := range voters {
 		voters[i] = f.e.NewVoter()

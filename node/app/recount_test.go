@@ -17,10 +17,7 @@ import (
 func recountFixture(t *testing.T, castBlocks, perBlock int) (*appFixture, int) {
 	t.Helper()
 	f := newAppFixtureWith(t, "", 0)
-	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
-		t.Fatal(err)
-	}
-	f.commitNext(t)
+	f.defineBallot(t)
 	var voters []*ballottest.Voter
 	seqs := map[*ballottest.Voter]uint64{}
 	casts := 0

@@ -53,16 +53,23 @@ func TestVerifiersGiveUpWithTheContextWithoutRunning(t *testing.T) {
 	})
 }
 
+// holdTheOneVerifier gives the app one verifier slot and takes it until
+// release is called.
+func (f *appFixture) holdTheOneVerifier() (release func()) {
+	f.app.verifiers = NewVerifiers(1)
+	busy, done := make(chan struct{}), make(chan struct{})
+	go f.app.verifiers.do(context.Background(), func() { close(busy); <-done })
+	<-busy
+	return func() { close(done) }
+}
+
 // A cast from a client or a peer waits for a free slot; a proposed block
 // carrying a cast this node never saw is checked at once, slot or not, so
 // that consensus never waits behind the mempool's queue.
 func TestSubmittedCastsWaitForAVerifierSlotButProposedBlocksDoNot(t *testing.T) {
 	f := newAppFixture(t, "")
 	ctx := context.Background()
-	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
-		t.Fatal(err)
-	}
-	f.commitNext(t)
+	f.defineBallot(t)
 	unseen := (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 0)}).Encode()
 	if _, err := f.app.Submit(ctx, unseen); err != nil {
 		t.Fatal(err)
@@ -79,11 +86,8 @@ func TestSubmittedCastsWaitForAVerifierSlotButProposedBlocksDoNot(t *testing.T) 
 	clear(f.app.validated)
 	f.app.mu.Unlock()
 
-	f.app.verifiers = NewVerifiers(1)
-	busy, release := make(chan struct{}), make(chan struct{})
-	go f.app.verifiers.do(ctx, func() { close(busy); <-release })
-	<-busy
-	defer close(release)
+	release := f.holdTheOneVerifier()
+	defer release()
 
 	if err := f.app.ValidateBlock(ctx, b); err != nil {
 		t.Fatalf("a proposal waited for, or failed without, a verifier slot: %v", err)
@@ -106,15 +110,9 @@ func TestSubmittedCastsWaitForAVerifierSlotButProposedBlocksDoNot(t *testing.T) 
 func TestClientCastsAreRefusedWhileGossipedCastsWaitForVerification(t *testing.T) {
 	f := newAppFixture(t, "")
 	ctx := context.Background()
-	if err := f.submit(t, &ballot.Tx{Definition: f.e.Def}); err != nil {
-		t.Fatal(err)
-	}
-	f.commitNext(t)
+	f.defineBallot(t)
 	f.app.admit = 2
-	f.app.verifiers = NewVerifiers(1)
-	busy, release := make(chan struct{}), make(chan struct{})
-	go f.app.verifiers.do(ctx, func() { close(busy); <-release })
-	<-busy
+	release := f.holdTheOneVerifier()
 
 	gossiped := [][]byte{(&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 0)}).Encode(), (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 1)}).Encode()}
 	done := make(chan []error)
@@ -133,7 +131,7 @@ func TestClientCastsAreRefusedWhileGossipedCastsWaitForVerification(t *testing.T
 	if _, errs := f.app.SubmitFromClient(waiting, [][]byte{client}); !errors.Is(errs[0], ballot.ErrOverloaded) {
 		t.Fatalf("a client's cast while 2 gossiped casts wait for their check, with AdmitPending 2: %v, want overloaded", errs[0])
 	}
-	close(release)
+	release()
 	for i, err := range <-done {
 		if err != nil {
 			t.Fatalf("gossiped cast %d: %v", i, err)
