@@ -56,11 +56,11 @@ type Options struct {
 	// CacheBytes is Pebble's block cache; default 128 MiB. At a million
 	// voter records the ledger is ~0.7 GB and every cast reads its voter
 	// record (a miss, mostly; measured before the state's voter filter
-	// answered most misses from memory): with 64 MiB the filter and index blocks of
-	// the sstables were read from the files again and again (a quarter of
-	// a replaying volunteer's CPU); 128 MiB replayed 1,000,000 casts in
-	// 67 s instead of 86 s, 256 and 512 MiB no faster. Ignored when
-	// Cache is set.
+	// answered most misses from memory): with 64 MiB the filter and index
+	// blocks of the sstables were read from the files again and again (a
+	// quarter of a replaying volunteer's CPU); 128 MiB replayed 1,000,000
+	// casts in 67 s instead of 86 s, 256 and 512 MiB no faster. Ignored
+	// when Cache is set.
 	CacheBytes int64
 	// Cache, if not nil, is a block cache shared with the other ledgers
 	// of the process (a devnet's nodes) instead of one of CacheBytes of

@@ -65,17 +65,20 @@
     http_401: 'ce_forbidden', http_403: 'ce_forbidden',
   };
 
+  // why says in the page's language why the node did not answer.
+  const why = (e) => Coco.refusal(e, checkRefusals, 'ce_unknown');
+
   // refused shows in box (replacing its text) why the node did not
   // answer, its English message folded away below it.
   function refused(box, e) {
-    box.textContent = Coco.refusal(e, checkRefusals, 'ce_unknown');
+    box.textContent = why(e);
     Coco.explain(box, e);
   }
 
   // showRefusal is refused in the page's alert area, with a button that
   // calls retry.
   function showRefusal(e, retry) {
-    Coco.showRefusal(Coco.refusal(e, checkRefusals, 'ce_unknown'), e, retry);
+    Coco.showRefusal(why(e), e, retry);
   }
 
   // nodeURL is the node the voter names (this one when the field is
