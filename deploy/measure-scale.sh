@@ -1,26 +1,27 @@
-#!/usr/bin/env bash
-# deploy/measure-scale.sh BIN LABEL CASTS — the scale measurement of issue 17:
-# a devnet of 4 validators (one process) loaded with CASTS casts, one per
-# voter, by `cocorico bench --ceiling` (final casts/s as a fraction of the
-# crypto ceiling C measured in the same run) and its peak RSS; then a
-# volunteer replaying every block (--full-verify) and, when LABEL is
-# "after" (a build with state sync), one joining by state sync, each timed
-# to the validators' height (the state-sync one also until it has
-# re-verified the blocks before its snapshot: verified_from 1); then
-# `cocorico recount --ceiling`. Run it for two builds (before, after) one
-# after the other to compare, or set BEFORE=path/to/older/cocorico to also
-# replay the same chain with that build (and recount with it).
-# Needs curl and python3. 1,000,000 casts take about 35-50 min on 2 cores
-# (the tokens alone 20-30 min: the registrar signs about 500-900 a second).
+# Needs curl and python3. 1,000,000 casts take about 35-50 min on 2 cores,
+# the tokens alone 20-30 min (the registrar signs about 500-900 a second):
+# set KEEP=/some/folder to keep them (with a copy of the devnet as it was
+# before the casts) and a later run with the same KEEP and CASTS skips them.
 set -euo pipefail
 BIN=$1; LABEL=$2; CASTS=$3
 D=$(mktemp -d /tmp/meas-$LABEL-XXXX)
-$BIN devnet --dir $D --validators 4 --api-port 0 --voters $((CASTS+100)) --revote-interval 0 --log-level warn > $D/devnet.out 2>&1 &
-DEV=$!
+SEED=${KEEP:-$D/keep}/devnet-$CASTS; TOKENS=${KEEP:-$D/keep}/tokens-$CASTS
+devnet() { $BIN devnet --dir $1 --validators 4 --api-port 0 --voters $((CASTS+100)) --revote-interval 0 --log-level warn > $1/devnet.out 2>&1 & }
+if [ ! -f $TOKENS ]; then
+  mkdir -p $SEED; rm -f $SEED/devnet.json
+  devnet $SEED; DEV=$!
+  until [ -f $SEED/devnet.json ]; do sleep 0.2; done
+  echo "== tokens for $CASTS voters (kept in $TOKENS)"
+  $BIN bench --devnet $SEED/devnet.json --casts $CASTS --voters $CASTS --concurrency 8 --tokens $TOKENS.part --tokens-only 2>/dev/null
+  kill -INT $DEV; wait $DEV || true
+  mv $TOKENS.part $TOKENS
+fi
+rm -rf $D/net; cp -a $SEED $D/net; rm -f $D/net/devnet.json; D=$D/net
+devnet $D; DEV=$!
 until [ -f $D/devnet.json ]; do sleep 0.2; done
 j() { python3 -c "import json,sys;d=json.load(open('$D/devnet.json'));print($1)"; }
 echo "== $LABEL bench"
-$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m 2>/dev/null | grep -v "^not final" | tail -13
+$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m --tokens $TOKENS 2>/dev/null | grep -v "^not final" | tail -13
 echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
 height() { curl -s $1/v1/status | python3 -c "import json,sys;print(json.load(sys.stdin)['${2:-height}'])" 2>/dev/null || echo 0; }
@@ -58,4 +59,4 @@ kill -INT $DEV; wait $DEV || true
 echo "== $LABEL recount"
 [ -n "${BEFORE:-}" ] && $BEFORE recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
 $BIN recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
-rm -rf $D
+rm -rf $(dirname $D)

@@ -46,6 +46,14 @@ type BenchConfig struct {
 	// OnWindow, if set, is called when the timed window opens and closes
 	// (to profile exactly that part).
 	OnWindow func(open bool)
+	// Tokens, if set, names a file of the voters' tokens: read from it
+	// when it exists (written by an earlier run for the same ballot: on
+	// a copy of the devnet as it was before that run's casts), else
+	// obtained from the registrar and written to it.
+	Tokens string
+	// TokensOnly stops once the tokens are obtained (and written to
+	// Tokens): nothing is sent.
+	TokensOnly bool
 }
 
 // BenchReport is what a run measured.
@@ -134,9 +142,12 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	}
 	chain := g.Chain()
 	start := time.Now()
-	toks, skipped, err := benchTokens(ctx, cfg, b, progress)
+	toks, skipped, err := tokensFor(ctx, cfg, b, progress)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TokensOnly {
+		return &BenchReport{Nodes: len(cfg.Nodes), Voters: len(toks), Skipped: skipped, Rejected: map[string]int{}, Prepare: time.Since(start)}, nil
 	}
 	if len(toks) == 0 {
 		return nil, fmt.Errorf("bench: no voter of the roll could get a token (%d already had one)", skipped)
@@ -173,6 +184,24 @@ type voterToken struct {
 	key       ed25519.PrivateKey
 	tok       ballot.Token
 	registrar uint8
+}
+
+// tokensFor returns the voters' tokens: from cfg.Tokens when that file
+// exists, else from the registrar (and then written to cfg.Tokens).
+func tokensFor(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progress func(string, int, int)) ([]voterToken, int, error) {
+	if cfg.Tokens != "" {
+		toks, found, err := loadTokens(cfg.Tokens, b.ID, cfg.Voters)
+		if found || err != nil {
+			return toks, 0, err
+		}
+	}
+	toks, skipped, err := benchTokens(ctx, cfg, b, progress)
+	if err == nil && cfg.Tokens != "" {
+		if err = saveTokens(cfg.Tokens, b.ID, toks); err != nil {
+			err = fmt.Errorf("bench: keep the tokens: %w", err)
+		}
+	}
+	return toks, skipped, err
 }
 
 // benchTokens takes a token for each of the first cfg.Voters voters of the

@@ -35,6 +35,8 @@ type benchFlags struct {
 	nodeProfileSecs                  int
 	withCeiling                      bool
 	ceilingFor                       time.Duration
+	tokens                           string
+	tokensOnly                       bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -46,7 +48,13 @@ func newBenchCmd() *cobra.Command {
 bench obtains a token for each voter from the registrar and signs every
 cast; then concurrent clients send them round-robin to the nodes, and the
 bench follows the first node's blocks to time each cast from sending to
-finality. With more casts than voters, the extra casts are re-votes.`,
+finality. With more casts than voters, the extra casts are re-votes.
+
+At a million voters the tokens take far longer than the casts. To run the
+timed window again and again: obtain them once into a file on a fresh
+devnet (--tokens FILE --tokens-only), stop the devnet and keep a copy of
+its folder; then, for each run, start a devnet on a new copy of that folder
+and run the bench with the same --tokens FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return bench(cmd, &bf) },
 	}
@@ -68,6 +76,8 @@ finality. With more casts than voters, the extra casts are re-votes.`,
 	f.IntVar(&bf.nodeProfileSecs, "node-profile-seconds", 5, "length of the node profile")
 	f.BoolVar(&bf.withCeiling, "ceiling", false, "first measure the crypto ceiling C on this machine (alone: print it and stop) and print the final rate as a fraction of it")
 	f.DurationVar(&bf.ceilingFor, "ceiling-time", 3*time.Second, "how long to measure C")
+	f.StringVar(&bf.tokens, "tokens", "", "keep the voters' tokens in this file: read from it if it exists (made by an earlier run on a copy of the same devnet, before its casts), else written to it")
+	f.BoolVar(&bf.tokensOnly, "tokens-only", false, "stop once the tokens are obtained and written (--tokens): send nothing")
 	return cmd
 }
 
@@ -89,6 +99,10 @@ func bench(cmd *cobra.Command, bf *benchFlags) error {
 	if err != nil {
 		return err
 	}
+	if bf.tokensOnly && bf.tokens == "" {
+		return fmt.Errorf("--tokens-only needs --tokens FILE to write them to")
+	}
+	cfg.Tokens, cfg.TokensOnly = bf.tokens, bf.tokensOnly
 	cfg.Progress = newPhaseBars(cmd.ErrOrStderr())
 	cfg.OnWindow = profileWindow(bf.cpuProfile, bf.nodeProfile, cfg.Nodes[0].URL(), bf.nodeProfileSecs)
 	ctx, cancel := signalContext(cmd.Context())
@@ -98,6 +112,10 @@ func bench(cmd *cobra.Command, bf *benchFlags) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
+	if bf.tokensOnly {
+		fmt.Fprintf(out, "%d voters' tokens in %s (%s)\n", rep.Voters, bf.tokens, rep.Prepare.Round(time.Millisecond))
+		return nil
+	}
 	if bf.asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
