@@ -1,7 +1,21 @@
-# Needs curl and python3. 1,000,000 casts take about 35-50 min on 2 cores,
-# the tokens alone 20-30 min (the registrar signs about 500-900 a second):
-# set KEEP=/some/folder to keep them (with a copy of the devnet as it was
-# before the casts) and a later run with the same KEEP and CASTS skips them.
+#!/usr/bin/env bash
+# deploy/measure-scale.sh BIN LABEL CASTS — the scale measurement of issue 17:
+# a devnet of 4 validators (one process) loaded with CASTS casts, one per
+# voter, by `cocorico bench --ceiling` (final casts/s as a fraction of the
+# crypto ceiling C measured in the same run) and its peak RSS; then a
+# volunteer replaying every block (--full-verify) and, when LABEL is
+# "after" (a build with state sync), one joining by state sync, each timed
+# to the validators' height (the state-sync one also until it has
+# re-verified the blocks before its snapshot: verified_from 1); then
+# `cocorico recount --ceiling`. Run it for two builds (before, after) one
+# after the other to compare, or set BEFORE=path/to/older/cocorico to also
+# replay the same chain with that build (and recount with it).
+# Needs curl, and python3 to read devnet.json and print (never in a poll).
+# 1,000,000 casts take about 35-50 min on 2 cores, the tokens alone 20-30
+# min (the registrar signs about 500-900 a second): set KEEP=/some/folder
+# to keep them, with a copy of the devnet as it was before the casts, and
+# a later run with the same KEEP and CASTS skips them (the casts then take
+# 5-6 min, the volunteers and the recount 4).
 set -euo pipefail
 BIN=$1; LABEL=$2; CASTS=$3
 D=$(mktemp -d /tmp/meas-$LABEL-XXXX)
@@ -24,7 +38,9 @@ echo "== $LABEL bench"
 $BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m --tokens $TOKENS 2>/dev/null | grep -v "^not final" | tail -13
 echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
-height() { curl -s $1/v1/status | python3 -c "import json,sys;print(json.load(sys.stdin)['${2:-height}'])" 2>/dev/null || echo 0; }
+# The polls read the JSON with grep: a python3 per poll (0.2-0.4 s of CPU
+# each, several a second) took most of a core from the node being timed.
+height() { curl -s $1/v1/status | grep -o "\"${2:-height}\": *[0-9]*" | head -1 | grep -o "[0-9]*$" || echo 0; }
 H=$(height $API0)
 volunteer() { # name flags... (VBIN: the build, default BIN)
   local name=$1; shift
@@ -34,7 +50,7 @@ volunteer() { # name flags... (VBIN: the build, default BIN)
   $vbin node --home $D/$name --bootstrap $P2P --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn "$@" > $D/$name.out 2>&1 &
   local pid=$! api=""
   until [ -n "$api" ]; do api=$(grep -o 'API http://[0-9.:]*' $D/$name.out | head -1 | cut -d' ' -f2 || true); sleep 0.1; done
-  until [ "$(height $api)" -ge "$H" ]; do sleep 0.1; done
+  until [ "$(height $api)" -ge "$H" ]; do sleep 0.2; done
   local end=$(date +%s.%N)
   python3 -c "d=$end-$start; print(f'$name: height $H ({$CASTS} casts) in {d:.1f} s = {$CASTS/d:.0f} casts/s, process start included')"
   echo "$name peak RSS: $(grep VmHWM /proc/$pid/status)"
