@@ -34,7 +34,7 @@
       : volunteer ? t('node_role_volunteer') : t('node_role_validator');
     if (synced) $('node-intro').textContent = t('node_intro_synced');
     const age = Math.max(0, Math.round((Date.now() - new Date(st.last_block_time)) / 1000));
-    $('node-height').textContent = age < 3600 ? t('node_height_value', { h: fmtN(st.height), s: fmtN(age) })
+    $('node-height').textContent = age < 3600 ? tn('node_height_value', age, { h: fmtN(st.height), s: fmtN(age) })
       : t('node_height_since', { h: fmtN(st.height), when: Coco.when(st.last_block_time) });
     const target = st.height + st.behind;
     const bar = $('node-progress');

@@ -265,8 +265,8 @@
     ev.preventDefault();
     const voter = $('voter').value.trim();
     const code = $('code').value;
-    if (!voter) { fail(t('voter_id') + ' ?'); $('voter').focus(); return; }
-    if (!code) { fail(t('code') + ' ?'); $('code').focus(); return; }
+    if (!voter) { fail(t('voter_id') + '\u00a0?'); $('voter').focus(); return; }
+    if (!code) { fail(t('code') + '\u00a0?'); $('code').focus(); return; }
     const gh = st.chain.genesis_hash;
     const known = Wallet.get(gh, ballotID, voter);
     if (known && known.token) {

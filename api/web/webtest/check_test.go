@@ -68,7 +68,7 @@ func TestBrowserFrenchCheckPageShowsNoEnglishDetail(t *testing.T) {
 		t.Error("the failures keep no technical detail")
 	}
 	// Several checks fail: the verdict names them in the plural.
-	if s := evalString(t, tab, `document.getElementById('verdict-text').innerText`); !strings.Contains(s, "Vérifications échouées : ") {
+	if s := evalString(t, tab, `document.getElementById('verdict-text').innerText`); !strings.Contains(s, "Vérifications échouées\u00a0: ") {
 		t.Errorf("the verdict of a receipt failing several checks: %q", s)
 	}
 
@@ -143,7 +143,7 @@ func TestBrowserCheckPageFilePickerSpeaksThePagesLanguageAndStaysKeyboardAccessi
 
 	b.do(tab, "choose the file", chromedp.SetUploadFiles(chromedp.CSS("#receipt-file"), []string{file}),
 		void(chromedp.Poll[bool](`document.body.dataset.checked === 'valid'`, chromedp.WithPollingTimeout(30*time.Second))))
-	if s := evalString(t, tab, `document.getElementById('receipt-file-name').innerText`); s != "Choisi : mon-recu.json" {
+	if s := evalString(t, tab, `document.getElementById('receipt-file-name').innerText`); s != "Choisi\u00a0: mon-recu.json" {
 		t.Errorf("the chosen file reads %q", s)
 	}
 }

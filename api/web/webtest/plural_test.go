@@ -84,7 +84,7 @@ func TestBrowserCountsOfNoneSayNoneNotZero(t *testing.T) {
 		mempool, turnout, caption, issued, finality string
 	}{
 		{"fr", "Aucun vote n’attend le prochain bloc", "Aucun votant compté pour l’instant.",
-			"Aucune voix comptée pour l’instant. Chaque votant compte une fois : son dernier vote.",
+			"Aucune voix comptée pour l’instant. Chaque votant compte une fois\u00a0: son dernier vote.",
 			"n’a encore donné aucun droit de vote.", "Aucun vote n’est encore définitif. 2 attendent le prochain bloc."},
 		{"en", "No vote is waiting for the next block", "No voter counted yet.",
 			"No vote counted yet. Each voter counts once: their last vote.",

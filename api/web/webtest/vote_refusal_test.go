@@ -95,7 +95,7 @@ func TestBrowserFrenchVotePageSaysRefusalsInFrenchWithTheServersWordsFolded(t *t
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error #retry")))
 	b.shot(tab, "vote-refusal-unknown-fr")
 	host := strings.TrimPrefix(proxy.URL, "http://")
-	check("an unknown code", host+" n’a pas accepté votre vote (erreur 418). Réessayez ; si cela dure, votez sur un autre nœud.",
+	check("an unknown code", host+" n’a pas accepté votre vote (erreur 418). Réessayez\u00a0; si cela dure, votez sur un autre nœud.",
 		"I am a teapot, not a node")
 	proxy.refuse("", refusal{})
 	b.do(tab, "try again: the vote is counted", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#s-counted")))
