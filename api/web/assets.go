@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 //go:embed assets
@@ -36,6 +37,11 @@ type assets struct {
 	byPlain  map[string]*asset
 	byHashed map[string]*asset
 }
+
+// sharedAssets loads the assets once per process: they never change, and
+// the nodes of a devnet would otherwise each hold a copy (the embedded
+// files are copied out of the binary when read: 2 MB a node).
+var sharedAssets = sync.OnceValues(loadAssets)
 
 func loadAssets() (*assets, error) {
 	a := &assets{byPlain: map[string]*asset{}, byHashed: map[string]*asset{}}

@@ -44,7 +44,7 @@ var pageScripts = map[string][]string{
 
 // New loads the embedded pages and assets.
 func New(cfg Config) (*Pages, error) {
-	a, err := loadAssets()
+	a, err := sharedAssets()
 	if err != nil {
 		return nil, err
 	}
