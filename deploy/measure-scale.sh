@@ -26,7 +26,7 @@ if [ ! -f $TOKENS ]; then
   devnet $SEED; DEV=$!
   until [ -f $SEED/devnet.json ]; do sleep 0.2; done
   echo "== tokens for $CASTS voters (kept in $TOKENS)"
-  $BIN bench --devnet $SEED/devnet.json --casts $CASTS --voters $CASTS --concurrency 8 --tokens $TOKENS.part --tokens-only 2>/dev/null
+  $BIN bench --devnet $SEED/devnet.json --casts $CASTS --voters $CASTS --concurrency 8 --tokens-file $TOKENS.part --prepare-only 2>/dev/null
   kill -INT $DEV; wait $DEV || true
   mv $TOKENS.part $TOKENS
 fi
@@ -35,7 +35,7 @@ devnet $D; DEV=$!
 until [ -f $D/devnet.json ]; do sleep 0.2; done
 j() { python3 -c "import json,sys;d=json.load(open('$D/devnet.json'));print($1)"; }
 echo "== $LABEL bench"
-$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m --tokens $TOKENS 2>/dev/null | grep -v "^not final" | tail -13
+$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m --tokens-file $TOKENS 2>/dev/null | grep -v "^not final" | tail -13
 echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
 # The polls read the JSON with grep: a python3 per poll (0.2-0.4 s of CPU

@@ -52,9 +52,9 @@ finality. With more casts than voters, the extra casts are re-votes.
 
 At a million voters the tokens take far longer than the casts. To run the
 timed window again and again: obtain them once into a file on a fresh
-devnet (--tokens FILE --tokens-only), stop the devnet and keep a copy of
+devnet (--tokens-file FILE --prepare-only), stop the devnet and keep a copy of
 its folder; then, for each run, start a devnet on a new copy of that folder
-and run the bench with the same --tokens FILE.`,
+and run the bench with the same --tokens-file FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return bench(cmd, &bf) },
 	}
@@ -76,8 +76,8 @@ and run the bench with the same --tokens FILE.`,
 	f.IntVar(&bf.nodeProfileSecs, "node-profile-seconds", 5, "length of the node profile")
 	f.BoolVar(&bf.withCeiling, "ceiling", false, "first measure the crypto ceiling C on this machine (alone: print it and stop) and print the final rate as a fraction of it")
 	f.DurationVar(&bf.ceilingFor, "ceiling-time", 3*time.Second, "how long to measure C")
-	f.StringVar(&bf.tokens, "tokens", "", "keep the voters' tokens in this file: read from it if it exists (made by an earlier run on a copy of the same devnet, before its casts), else written to it")
-	f.BoolVar(&bf.tokensOnly, "tokens-only", false, "stop once the tokens are obtained and written (--tokens): send nothing")
+	f.StringVar(&bf.tokens, "tokens-file", "", "keep the voters' tokens in this file: read from it if it exists (made by an earlier run on a copy of the same devnet, before its casts), else written to it")
+	f.BoolVar(&bf.tokensOnly, "prepare-only", false, "obtain the tokens, write them to --tokens-file and stop: send nothing")
 	return cmd
 }
 
@@ -100,7 +100,7 @@ func bench(cmd *cobra.Command, bf *benchFlags) error {
 		return err
 	}
 	if bf.tokensOnly && bf.tokens == "" {
-		return fmt.Errorf("--tokens-only needs --tokens FILE to write them to")
+		return fmt.Errorf("--prepare-only needs --tokens-file FILE to write the tokens to")
 	}
 	cfg.Tokens, cfg.TokensOnly = bf.tokens, bf.tokensOnly
 	cfg.Progress = newPhaseBars(cmd.ErrOrStderr())

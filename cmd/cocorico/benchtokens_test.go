@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// `bench --tokens F --tokens-only` keeps the voters' tokens; a devnet
+// `bench --tokens-file F --prepare-only` keeps the voters' tokens; a devnet
 // started again on a copy of its folder then runs the timed window from
 // that file with no registrar at all (its URL is a closed port): every
 // cast final.
@@ -19,9 +19,9 @@ func TestBenchRunsAgainOnACopyOfTheDevnetFromItsKeptTokensWithoutTheRegistrar(t 
 	}
 	orig, tokens := t.TempDir(), filepath.Join(t.TempDir(), "tokens")
 	cmd, info := startDevnetProcess(t, orig, 1)
-	if code, out := runCLI("bench", "--devnet", filepath.Join(orig, "devnet.json"), "--casts", "40", "--tokens", tokens, "--tokens-only"); code != exitOK ||
+	if code, out := runCLI("bench", "--devnet", filepath.Join(orig, "devnet.json"), "--casts", "40", "--tokens-file", tokens, "--prepare-only"); code != exitOK ||
 		!strings.Contains(out, "40 voters' tokens in "+tokens) {
-		t.Fatalf("bench --tokens-only: exit %d\n%s", code, out)
+		t.Fatalf("bench --prepare-only: exit %d\n%s", code, out)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	cmd.Wait()
@@ -35,7 +35,7 @@ func TestBenchRunsAgainOnACopyOfTheDevnetFromItsKeptTokensWithoutTheRegistrar(t 
 		t.Fatalf("the copy runs ballot %s, the original %s", again.Ballot, info.Ballot)
 	}
 	code, out := runCLI("bench", "--node", again.Nodes[0].API, "--registrar", "http://127.0.0.1:1", "--ballot", again.Ballot.String(),
-		"--roll", again.Voters, "--casts", "40", "--tokens", tokens, "--timeout", "1m")
+		"--roll", again.Voters, "--casts", "40", "--tokens-file", tokens, "--timeout", "1m")
 	if code != exitOK || !strings.Contains(out, "final 40 in") {
 		t.Fatalf("bench from the kept tokens: exit %d\n%s", code, out)
 	}
