@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -84,6 +85,9 @@ and run the bench with the same --tokens-file FILE.`,
 // bench measures C if asked, prepares and runs the load, and prints the
 // report.
 func bench(cmd *cobra.Command, bf *benchFlags) error {
+	if bf.tokensOnly && bf.tokens == "" {
+		return usageError{errors.New("--prepare-only needs --tokens-file FILE to write the tokens to")}
+	}
 	var c ceiling
 	if bf.withCeiling {
 		var err error
@@ -98,9 +102,6 @@ func bench(cmd *cobra.Command, bf *benchFlags) error {
 	cfg, err := benchConfig(bf)
 	if err != nil {
 		return err
-	}
-	if bf.tokensOnly && bf.tokens == "" {
-		return fmt.Errorf("--prepare-only needs --tokens-file FILE to write the tokens to")
 	}
 	cfg.Tokens, cfg.TokensOnly = bf.tokens, bf.tokensOnly
 	cfg.Progress = newPhaseBars(cmd.ErrOrStderr())

@@ -23,10 +23,11 @@ func TestExitCodesFollowTheContract(t *testing.T) {
 	}{
 		{[]string{"version"}, exitOK},
 		{[]string{"no-such-command"}, exitUsage},
-		{[]string{"vote"}, exitUsage},                                        // required flags missing
-		{[]string{"results", "--ballot", "not-hex"}, exitUsage},              // a malformed id
-		{[]string{"node", "--home", t.TempDir()}, exitUsage},                 // no genesis in the home
-		{[]string{"receipt", "verify", "/no/such/receipt.json"}, exitFailed}, // a check cannot be made
+		{[]string{"vote"}, exitUsage}, // required flags missing
+		{[]string{"bench", "--prepare-only", "--devnet", "/no/such/devnet.json"}, exitUsage}, // nowhere to write the tokens
+		{[]string{"results", "--ballot", "not-hex"}, exitUsage},                              // a malformed id
+		{[]string{"node", "--home", t.TempDir()}, exitUsage},                                 // no genesis in the home
+		{[]string{"receipt", "verify", "/no/such/receipt.json"}, exitFailed},                 // a check cannot be made
 		{[]string{"results", "--node", "http://127.0.0.1:1", "--ballot", strings.Repeat("ab", 32)}, exitFailed},
 	}
 	for _, c := range cases {
