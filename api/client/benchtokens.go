@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
@@ -10,7 +11,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
+	"sync/atomic"
 
+	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 )
@@ -95,4 +99,108 @@ func saveTokens(path string, id consensus.Hash, toks []voterToken) error {
 		os.Remove(path)
 	}
 	return err
+}
+
+type voterToken struct {
+	key       ed25519.PrivateKey
+	tok       ballot.Token
+	registrar uint8
+}
+
+// tokensFor returns the voters' tokens: from cfg.Tokens when that file
+// exists, else from the registrar (and then written to cfg.Tokens).
+func tokensFor(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progress func(string, int, int)) ([]voterToken, int, error) {
+	if cfg.Tokens != "" {
+		toks, found, err := loadTokens(cfg.Tokens, b.ID, cfg.Voters)
+		if found || err != nil {
+			return toks, 0, err
+		}
+	}
+	toks, skipped, err := benchTokens(ctx, cfg, b, progress)
+	if err == nil && cfg.Tokens != "" {
+		if err = saveTokens(cfg.Tokens, b.ID, toks); err != nil {
+			err = fmt.Errorf("bench: keep the tokens: %w", err)
+		}
+	}
+	return toks, skipped, err
+}
+
+// benchTokens takes a token for each of the first cfg.Voters voters of the
+// roll; voters who already have one (an earlier run) are skipped.
+func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progress func(string, int, int)) ([]voterToken, int, error) {
+	idx, err := registrarIndex(b, cfg.Registrar.URL())
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]*voterToken, len(cfg.Roll))
+	var done, skipped atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var rmu sync.Mutex // the random source is not safe for concurrent use
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				seed := make([]byte, ed25519.SeedSize)
+				var key ed25519.PrivateKey
+				var tr *ballot.TokenRequest
+				rmu.Lock()
+				_, err := io.ReadFull(cfg.Rand, seed)
+				if err == nil {
+					key = ed25519.NewKeyFromSeed(seed)
+					tr, err = ballot.NewTokenRequest(cfg.Rand, b.Keys[idx], b.ID, key.Public().(ed25519.PublicKey))
+				}
+				rmu.Unlock()
+				var sig []byte
+				if err == nil {
+					sig, err = cfg.Registrar.Token(ctx, registrarapi.TokenRequest{BallotID: b.ID,
+						VoterID: cfg.Roll[i].VoterID, Code: cfg.Roll[i].Code, Blinded: tr.Blinded})
+				}
+				if IsCode(err, "already_issued") {
+					skipped.Add(1)
+					continue
+				}
+				var tok ballot.Token
+				if err == nil {
+					tok, err = tr.Finalize(sig)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("token of %s: %w", cfg.Roll[i].VoterID, err)
+					}
+					mu.Unlock()
+					continue
+				}
+				out[i] = &voterToken{key: key, tok: tok, registrar: uint8(idx)}
+				if n := done.Add(1); n%100 == 0 {
+					progress("tokens", int(n), cfg.Voters)
+				}
+			}
+		}()
+	}
+	// Walk the roll until enough voters have a token: voters of an
+	// earlier run (who have one already) are skipped.
+	for i := range cfg.Roll {
+		if int(done.Load()) >= cfg.Voters || ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	progress("tokens", cfg.Voters, cfg.Voters)
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	var toks []voterToken
+	for _, t := range out {
+		if t != nil && len(toks) < cfg.Voters {
+			toks = append(toks, *t)
+		}
+	}
+	return toks, int(skipped.Load()), ctx.Err()
 }
