@@ -23,8 +23,7 @@ func TestBenchRunsAgainOnACopyOfTheDevnetFromItsKeptTokensWithoutTheRegistrar(t 
 		!strings.Contains(out, "40 voters' tokens in "+tokens) {
 		t.Fatalf("bench --prepare-only: exit %d\n%s", code, out)
 	}
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
+	stopChild(t, cmd, syscall.SIGINT)
 	copied := filepath.Join(t.TempDir(), "copy")
 	if out, err := exec.Command("cp", "-a", orig, copied).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)

@@ -61,9 +61,10 @@ func startDevnetProcess(t *testing.T, dir string, validators int, flags ...strin
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := dieWithParent(cmd).Start(); err != nil {
 		t.Fatal(err)
 	}
+	watchChild(t, cmd, logf.Name())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() })
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -175,8 +176,7 @@ func TestSIGKILLDuringCommitsLosesNoCastWhoseReceiptWasHandedOut(t *testing.T) {
 		}
 	}
 	// Stop it cleanly and recount the ledger from block 1.
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	stopChild(t, cmd, syscall.SIGTERM)
 	out, err := exec.Command(binary(t), "recount", "--home", filepath.Join(dir, "validator-0"), "--ballot", info.Ballot.String()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("recount after the crash: %v\n%s", err, out)

@@ -91,7 +91,7 @@ func startMeasuredRegistrar(t *testing.T, bin, dir, name, nodeURL string, demo b
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), adminTokenEnv+"="+clusterAdminToken) // an older build ignores it
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	if err := dieWithParent(cmd).Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })

@@ -140,9 +140,10 @@ func (c *cluster) start(name string, flags ...string) {
 	}
 	cmd := exec.Command(binary(c.t), append([]string{"node", "--home", filepath.Join(c.dir, name), "--log-level", "warn"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := dieWithParent(cmd).Start(); err != nil {
 		c.t.Fatal(err)
 	}
+	watchChild(c.t, cmd, logf.Name())
 	c.procs[name] = cmd
 	c.waitUp(c.apis[name])
 }
@@ -157,9 +158,10 @@ func (c *cluster) startRegistrar() {
 		"--roll", filepath.Join(c.dir, "roll.csv"), "--listen", c.reg, "--demo-hash", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), adminTokenEnv+"="+clusterAdminToken)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := dieWithParent(cmd).Start(); err != nil {
 		c.t.Fatal(err)
 	}
+	watchChild(c.t, cmd, logf.Name())
 	c.procs["registrar"] = cmd
 	c.waitUp("http://" + c.reg)
 }
@@ -180,8 +182,7 @@ func (c *cluster) waitUp(url string) {
 func (c *cluster) stop(name string, sig syscall.Signal) {
 	c.t.Helper()
 	if p, ok := c.procs[name]; ok {
-		p.Process.Signal(sig)
-		p.Wait()
+		stopChild(c.t, p, sig)
 		delete(c.procs, name)
 	}
 }
