@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cocorico/node/consensus/canon"
@@ -209,10 +211,18 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
+// HTTPServer is an http.Server that can stop at once: see Stop.
+type HTTPServer struct {
+	*http.Server
+	mu    sync.Mutex
+	fresh map[net.Conn]struct{} // accepted, no request read yet
+}
+
 // NewHTTPServer returns an http.Server for h with timeouts on every phase,
 // so that slow or stuck clients cannot hold a node's connections.
-func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
-	return &http.Server{
+func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *HTTPServer {
+	s := &HTTPServer{fresh: map[net.Conn]struct{}{}}
+	s.Server = &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -221,6 +231,46 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Serve
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if st == http.StateNew {
+				s.fresh[c] = struct{}{}
+			} else {
+				delete(s.fresh, c)
+			}
+		},
+	}
+	return s
+}
+
+// Stop stops serving: no new connection, the requests in flight get up to
+// grace to end, then every connection is closed. net/http's Shutdown
+// alone waits up to 5 s for a connection that never sent a request (a
+// client's spare, opened ahead of need) before it counts it idle: a node
+// stopped with Ctrl-C would hang that long. Stop closes those at once.
+func (s *HTTPServer) Stop(grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		for c := range s.fresh {
+			c.Close()
+			delete(s.fresh, c)
+		}
+		s.mu.Unlock()
+		select {
+		case err := <-done:
+			if err != nil {
+				s.Close()
+			}
+			return err
+		case <-tick.C:
+		}
 	}
 }
 

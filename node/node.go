@@ -164,7 +164,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { finDone <- n.fin.Run(ctx) }()
 	// The API serves once blocks may be final here: a node refilling blocks
 	// its ledger lost answers nothing it might have to take back.
-	var srv *http.Server
+	var srv *api.HTTPServer
 	var err error
 	ready := false
 	select {
@@ -195,9 +195,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.apiLn.Close()
 	}
 	if srv != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(sctx)
-		scancel()
+		srv.Stop(5 * time.Second)
 	}
 	if eerr := <-finDone; eerr != nil && !errors.Is(eerr, context.Canceled) && err == nil {
 		err = eerr

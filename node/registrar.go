@@ -161,9 +161,7 @@ func (r *Registrar) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
+	srv.Stop(5 * time.Second)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
