@@ -51,7 +51,7 @@ type BatchView struct {
 // submitCasts takes up to MaxBatchCasts casts in one request (for relays
 // and load tests: one HTTP exchange instead of many). Each gets the answer
 // it would have had alone; the request is 200 whatever they are.
-func (s *Server) submitCasts(w http.ResponseWriter, r *http.Request) {
+func (s *Server) submitCasts(w http.ResponseWriter, r *http.Request, refused func(n int)) {
 	var req BatchRequest
 	if err := ReadJSON(w, r, MaxBatchCasts*s.cfg.MaxBodyBytes/16, &req); err != nil {
 		WriteError(w, err)
@@ -70,15 +70,20 @@ func (s *Server) submitCasts(w http.ResponseWriter, r *http.Request) {
 	}
 	checked, errs := s.cfg.Backend.SubmitMany(r.Context(), txs)
 	out := BatchView{Results: make([]BatchResult, len(txs))}
+	bad := 0
 	for i := range txs {
 		if errs[i] != nil {
 			status, code := ErrorCode(errs[i])
+			if status == http.StatusBadRequest || status == http.StatusForbidden {
+				bad++
+			}
 			out.Results[i] = BatchResult{Status: status, Error: &ErrorDetail{Code: code, Message: errs[i].Error()}}
 			continue
 		}
 		id := checked[i].ID
 		out.Results[i] = BatchResult{Status: http.StatusAccepted, CastID: &id}
 	}
+	refused(bad)
 	WriteJSON(w, http.StatusOK, out)
 }
 

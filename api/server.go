@@ -115,6 +115,9 @@ type Config struct {
 	// Clock is the node's clock, which ballot statuses follow; default
 	// time.Now.
 	Clock func() time.Time
+	// Refusals bound the transactions one client address may send in
+	// vain (zero fields: DefaultRefusalLimits).
+	Refusals RefusalLimits
 }
 
 // Server serves the API.
@@ -123,6 +126,8 @@ type Server struct {
 	trees *treeCache
 	mux   *http.ServeMux
 	pages *web.Pages
+	// refused throttles the addresses whose transactions are refused.
+	refused *refusals
 }
 
 // New returns the API server of a node.
@@ -139,7 +144,7 @@ func New(cfg Config) *Server {
 	if cfg.Witnesses == nil {
 		cfg.Witnesses = noWitnesses{}
 	}
-	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals)}
 	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)
@@ -154,16 +159,16 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/status", s.status)
 	m.HandleFunc("GET /v1/genesis", s.genesis)
 	m.HandleFunc("GET /v1/ballots", s.ballots)
-	m.HandleFunc("POST /v1/ballots", s.createBallot)
+	m.HandleFunc("POST /v1/ballots", s.refused.guard(plain(s.createBallot)))
 	m.HandleFunc("GET /v1/ballots/{id}", s.ballot)
 	m.HandleFunc("GET /v1/ballots/{id}/results", s.results)
 	m.HandleFunc("GET /v1/ballots/{id}/keyring", s.keyring)
-	m.HandleFunc("POST /v1/keykeepers", s.submitKeykeeper)
-	m.HandleFunc("POST /v1/casts", s.submitCast)
-	m.HandleFunc("POST /v1/casts/batch", s.submitCasts)
+	m.HandleFunc("POST /v1/keykeepers", s.refused.guard(plain(s.submitKeykeeper)))
+	m.HandleFunc("POST /v1/casts", s.refused.guard(plain(s.submitCast)))
+	m.HandleFunc("POST /v1/casts/batch", s.refused.guard(s.submitCasts))
 	m.HandleFunc("GET /v1/casts/{id}", s.castStatus)
 	m.HandleFunc("GET /v1/casts/{id}/receipt", s.receipt)
-	m.HandleFunc("POST /v1/receipts/verify", s.verifyReceipt)
+	m.HandleFunc("POST /v1/receipts/verify", s.refused.guard(plain(s.verifyReceipt)))
 	m.HandleFunc("GET /v1/blocks/latest", s.latestBlock)
 	m.HandleFunc("GET /v1/blocks/{height}", s.block)
 	m.HandleFunc("GET /v1/blocks/{height}/attestations", s.attestations)
@@ -200,6 +205,8 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", "*")
+		// A page on another site reads when to come back (429, 503).
+		h.Set("Access-Control-Expose-Headers", "Retry-After")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Content-Type")

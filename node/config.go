@@ -131,6 +131,10 @@ type Config struct {
 	MaxDiskBytes int64
 	// Pprof serves Go's profiles on the API under /debug/pprof/.
 	Pprof bool
+	// ClientIPHeader, if set, is the header a trusted reverse proxy in
+	// front of the API puts the client's address in: the address whose
+	// refused transactions are throttled (api.RefusalLimits).
+	ClientIPHeader string
 	// UnsafeResetConsensusState lets a validator start without a
 	// trustworthy consensus state (missing, or older than its ledger
 	// shows): it then signs nothing until the network has passed the

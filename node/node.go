@@ -103,7 +103,7 @@ func New(cfg Config) (*Node, error) {
 	n.metrics.LedgerBase.Set(float64(n.ledger.Base()))
 	n.pool = n.app.Mempool()
 	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Witnesses: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
-		Clock: cfg.Clock})
+		Clock: cfg.Clock, Refusals: api.RefusalLimits{ClientIPHeader: cfg.ClientIPHeader}})
 	if cfg.APIAddr != "" {
 		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 			n.closeStores()

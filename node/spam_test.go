@@ -1,11 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/api/client"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
@@ -184,5 +188,66 @@ func BenchmarkBallotListOf3000Ballots(b *testing.B) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		b.ReportMetric(float64(len(body)), "bytes/page")
+	}
+}
+
+// Forged casts are free to make and cost the node two signature checks
+// each: a client address that sends them to a real node runs out of
+// attempts (DefaultRefusalLimits: 200) and is answered 429 throttled
+// before its casts are read, while a voter on another address votes as
+// usual. The forger dials from 127.0.0.2, the voter from 127.0.0.1.
+func TestForgedCastsFromOneAddressAreThrottledWhileAnotherAddressVotes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	info, stop := runDevnet(t, dir, 1, 5)
+	t.Cleanup(stop)
+	g, err := client.NewNode(info.Nodes[0].API).Genesis(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	send := func() (int, string) {
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		c := &ballot.Cast{BallotID: info.Ballot, Seq: 1, TokenPrefix: make([]byte, 32), Token: make([]byte, 256)}
+		rand.Read(c.Token)
+		c.Sign(g.Chain(), key)
+		body, _ := json.Marshal(c)
+		resp, err := forger.Post(info.Nodes[0].API+"/v1/casts", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e api.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error.Code
+	}
+	limit := api.DefaultRefusalLimits.Burst
+	for i := range limit {
+		if status, code := send(); status != http.StatusBadRequest {
+			t.Fatalf("forged cast %d: %d %s, want 400 (refused after its checks)", i, status, code)
+		}
+	}
+	throttled := 0
+	for range 20 {
+		if status, code := send(); status == http.StatusTooManyRequests && code == "throttled" {
+			throttled++
+		}
+	}
+	// One attempt comes back every 50 ms: the forged casts that go
+	// through are those the loop was slow enough to earn (a throttled
+	// answer takes about a millisecond here; half of them would need 25).
+	if throttled < 10 {
+		t.Fatalf("%d of 20 forged casts after the first %d were answered 429 throttled, want most", throttled, limit)
+	}
+	roll := readRoll(t, info.Voters)
+	w, err := client.OpenWallet(filepath.Join(dir, "wallet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(info.Nodes[0].API), Registrar: client.NewRegistrar(info.Registrar, ""),
+		BallotID: info.Ballot, VoterID: roll[0].VoterID, Code: roll[0].Code, Choice: "for", Wallet: w, Rand: rand.Reader,
+		Poll: 20 * time.Millisecond}); err != nil {
+		t.Fatalf("a voter on another address: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ func (h *handler) loginStart(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	u, err := h.cfg.Login.Start(r.Context(), req.BallotID, req.ReturnURL, ClientAddr(r, h.cfg.ClientIPHeader))
+	u, err := h.cfg.Login.Start(r.Context(), req.BallotID, req.ReturnURL, api.ClientAddr(r, h.cfg.ClientIPHeader))
 	if err != nil {
 		api.WriteError(w, err)
 		return
@@ -96,7 +96,7 @@ func (h *handler) loginCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	ret, session, ttl, err := h.cfg.Login.Finish(r.Context(), q.Get("state"), q.Get("code"), q.Get("error"), ClientAddr(r, h.cfg.ClientIPHeader))
+	ret, session, ttl, err := h.cfg.Login.Finish(r.Context(), q.Get("state"), q.Get("code"), q.Get("error"), api.ClientAddr(r, h.cfg.ClientIPHeader))
 	if ret.URL == "" {
 		if err == nil {
 			err = fmt.Errorf("%w: no return URL", registrar.ErrLoginFailed)

@@ -11,7 +11,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -197,7 +196,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sig, err := h.cfg.Service.IssueToken(r.Context(), registrar.Request{Ballot: req.BallotID, VoterID: req.VoterID,
-		Code: req.Code, Session: req.Session, Blinded: req.Blinded}, ClientAddr(r, h.cfg.ClientIPHeader))
+		Code: req.Code, Session: req.Session, Blinded: req.Blinded}, api.ClientAddr(r, h.cfg.ClientIPHeader))
 	if err != nil {
 		if status, _ := api.ErrorCode(err); status >= 500 && status != http.StatusServiceUnavailable {
 			h.cfg.Logger.Error("token request failed", "err", err)
@@ -228,29 +227,4 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		v.Login = &LoginStatusView{Provider: h.cfg.Login.ProviderName()}
 	}
 	api.WriteJSON(w, http.StatusOK, v)
-}
-
-// ClientAddr is the address a request comes from: the connection's remote
-// address, or, if header is set (a trusted reverse proxy in front), the
-// address that header carries (X-Forwarded-For: its last entry, the one
-// the proxy added). An unreadable header falls back to the connection.
-func ClientAddr(r *http.Request, header string) netip.Addr {
-	if header != "" {
-		v := r.Header.Values(header)
-		if len(v) > 0 {
-			last := v[len(v)-1]
-			if strings.EqualFold(header, "X-Forwarded-For") {
-				last = last[strings.LastIndexByte(last, ',')+1:]
-			}
-			if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-				return a
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a
 }

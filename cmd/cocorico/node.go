@@ -96,6 +96,7 @@ type nodeFlags struct {
 	home, genesis, apiAddr string
 	listen, bootstrap      []string
 	mdns, pprof            bool
+	clientIPHeader         string
 	unsafeReset            bool
 	maxDiskGB, maxSyncMBps float64
 	p2pPort                int
@@ -133,6 +134,7 @@ with no peers at all.`,
 	f.StringSliceVar(&nf.bootstrap, "bootstrap", nil, "peers to dial at start (multiaddrs with /p2p/ID)")
 	f.BoolVar(&nf.mdns, "mdns", false, "find peers on the local network with mDNS")
 	f.BoolVar(&nf.pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the API")
+	f.StringVar(&nf.clientIPHeader, "client-ip-header", "", "header a trusted reverse proxy sets to the client's address (e.g. X-Forwarded-For), whose refused transactions are throttled; off: the connection's address")
 	f.IntVar(&nf.p2pPort, "p2p-port", node.DefaultP2PPort, "port to listen on for peers (TCP and QUIC, every interface) when no --listen is given")
 	f.Float64Var(&nf.maxDiskGB, "max-disk-gb", 0, "volunteer: stop following the chain while the ledger is larger (0: no limit)")
 	f.Float64Var(&nf.maxSyncMBps, "max-sync-mbps", 0, "cap on block-sync download, MiB/s (0: no cap)")
@@ -233,6 +235,7 @@ func nodeConfig(cmd *cobra.Command, nf *nodeFlags) (node.Config, error) {
 		return node.Config{}, err
 	}
 	cfg.Pprof = nf.pprof
+	cfg.ClientIPHeader = nf.clientIPHeader
 	cfg.UnsafeResetConsensusState = nf.unsafeReset
 	cfg.FullVerify = nf.fullVerify
 	cfg.StateSyncWait = nf.stateSyncWait

@@ -195,7 +195,8 @@ const Coco = (() => {
   function wait(seconds) {
     if (!seconds) return t('wait_unknown');
     const [n, unit] = seconds >= 60 ? [Math.ceil(seconds / 60), 'minute'] : [Math.max(seconds, 1), 'second'];
-    return new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'long' }).format(n);
+    // "2 minutes" never breaks across lines.
+    return new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'long' }).format(n).replace(/ /g, '\u00a0');
   }
 
   // refusal says in the page's language why the server at e.host (an

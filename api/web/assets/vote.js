@@ -33,6 +33,7 @@
     ballot_closed: 'err_closed', ballot_not_open: 'err_not_open', too_many_casts: 'err_too_many',
     unknown_ballot: 'err_unknown_ballot', not_found: 'err_unknown_ballot',
     overloaded: 'err_busy_gave_up', unavailable: 'err_busy_gave_up', revote_too_soon: 'err_busy_gave_up',
+    throttled: 'err_cast_throttled',
     revote_not_allowed: 'err_revote_not_allowed', seq_replay: 'err_seq_replay',
     token_invalid: 'err_token_invalid', unknown_registrar: 'err_token_invalid', sealed_no_key: 'err_sealed_no_key',
     bad_request: 'err_cast_unreadable', malformed: 'err_cast_unreadable', cast_invalid: 'err_cast_unreadable',
@@ -318,8 +319,10 @@
   }
 
   // submit posts the cast, retrying as `cocorico vote` does: a busy node
-  // (503) with a growing wait, a re-vote too soon (429) after its
-  // Retry-After, for a minute at most.
+  // (503) with a growing wait, a re-vote too soon (429 revote_too_soon)
+  // after its Retry-After, for a minute at most. A connection the node
+  // throttles (429 throttled: too many refused casts from it) is told
+  // how long to wait, not retried.
   async function submit(cast) {
     const deadline = Date.now() + 60000;
     let wait = 500;
@@ -327,10 +330,11 @@
       try {
         return await Coco.postJSON('/v1/casts', cast);
       } catch (e) {
-        const busy = e instanceof APIError && (e.status === 503 || e.status === 429);
+        const soon = e instanceof APIError && e.status === 429 && e.code === 'revote_too_soon';
+        const busy = soon || (e instanceof APIError && e.status === 503);
         if (!busy || Date.now() + wait > deadline) throw e;
-        const ms = e.status === 429 ? Math.max(1000, e.retryAfter * 1000) : wait;
-        Coco.showError(t(e.status === 429 ? 'err_too_soon' : 'err_busy', { seconds: Math.ceil(ms / 1000) }));
+        const ms = soon ? Math.max(1000, e.retryAfter * 1000) : wait;
+        Coco.showError(t(soon ? 'err_too_soon' : 'err_busy', { seconds: Math.ceil(ms / 1000) }));
         await Coco.sleep(ms);
         Coco.showError('');
         wait = Math.min(wait * 2, 8000);

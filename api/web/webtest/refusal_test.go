@@ -24,6 +24,7 @@ type refusal struct {
 	status      int
 	contentType string
 	body        string
+	retryAfter  string // the Retry-After header, if set
 }
 
 // refusingNode serves a node through a proxy that answers the API paths
@@ -61,6 +62,9 @@ func newRefusingNode(t *testing.T, target string) *refusingNode {
 			return
 		}
 		h.Set("Content-Type", a.contentType)
+		if a.retryAfter != "" {
+			h.Set("Retry-After", a.retryAfter)
+		}
 		w.WriteHeader(a.status)
 		w.Write([]byte(a.body))
 	}))
@@ -107,15 +111,15 @@ func TestBrowserCheckPageSaysEveryRefusalOfTheNodeInThePagesLanguage(t *testing.
 		answer refusal
 		want   string
 	}{
-		{"throttled", refusal{429, "application/json", apiError("throttled", "too many requests from 127.0.0.1")}, "reçoit trop de demandes"},
-		{"bad_request", refusal{400, "application/json", apiError("bad_request", `bad request: json: unknown field "extra"`)}, "n’a pas pu lire ce reçu"},
-		{"body_too_large", refusal{413, "application/json", apiError("body_too_large", "request body too large: at most 65536 bytes")}, "trop gros"},
-		{"not_found", refusal{404, "application/json", apiError("not_found", "not found: no endpoint POST /v1/receipts/verify")}, "ne répond pas aux vérifications de reçus"},
-		{"not a node", refusal{404, "text/plain", "404 page not found"}, "ne répond pas aux vérifications de reçus"},
-		{"a proxy's 403", refusal{403, "text/html", "<h1>Forbidden by the proxy</h1>"}, "refuse les vérifications venant de cette page (erreur 403)"},
-		{"an unknown code", refusal{418, "application/json", apiError("teapot", "I am a teapot, not a node")}, "n’a pas pu vérifier cette preuve de vote (erreur 418)"},
-		{"a web page that says yes", refusal{200, "text/html", "<h1>Welcome to my site</h1>"}, "ne répond pas aux vérifications de reçus"},
-		{"JSON that is no check", refusal{200, "application/json", `{"hello":"world"}`}, "ne répond pas aux vérifications de reçus"},
+		{"throttled", refusal{429, "application/json", apiError("throttled", "too many requests from 127.0.0.1"), ""}, "reçoit trop de demandes"},
+		{"bad_request", refusal{400, "application/json", apiError("bad_request", `bad request: json: unknown field "extra"`), ""}, "n’a pas pu lire ce reçu"},
+		{"body_too_large", refusal{413, "application/json", apiError("body_too_large", "request body too large: at most 65536 bytes"), ""}, "trop gros"},
+		{"not_found", refusal{404, "application/json", apiError("not_found", "not found: no endpoint POST /v1/receipts/verify"), ""}, "ne répond pas aux vérifications de reçus"},
+		{"not a node", refusal{404, "text/plain", "404 page not found", ""}, "ne répond pas aux vérifications de reçus"},
+		{"a proxy's 403", refusal{403, "text/html", "<h1>Forbidden by the proxy</h1>", ""}, "refuse les vérifications venant de cette page (erreur 403)"},
+		{"an unknown code", refusal{418, "application/json", apiError("teapot", "I am a teapot, not a node"), ""}, "n’a pas pu vérifier cette preuve de vote (erreur 418)"},
+		{"a web page that says yes", refusal{200, "text/html", "<h1>Welcome to my site</h1>", ""}, "ne répond pas aux vérifications de reçus"},
+		{"JSON that is no check", refusal{200, "application/json", `{"hello":"world"}`, ""}, "ne répond pas aux vérifications de reçus"},
 	} {
 		other.refuse("/v1/receipts/verify", c.answer)
 		b.do(tab, "ask the other node: "+c.name, setValue("node", other.URL),
@@ -154,7 +158,7 @@ func TestBrowserCheckPageSaysEveryRefusalOfTheNodeInThePagesLanguage(t *testing.
 
 	// The page's own node refuses the receipt of the QR code's link, then
 	// the chain's genesis.
-	other.refuse("/v1/casts/", refusal{429, "application/json", apiError("throttled", "too many requests from 127.0.0.1")})
+	other.refuse("/v1/casts/", refusal{429, "application/json", apiError("throttled", "too many requests from 127.0.0.1"), ""})
 	b.do(tab, "the QR code's link, refused", chromedp.Navigate(other.URL+"/check?lang=fr&cast="+res.CastID.String()),
 		chromedp.WaitVisible(chromedp.CSS("#error #retry")))
 	b.shot(tab, "check-cast-refused-fr")
@@ -162,7 +166,7 @@ func TestBrowserCheckPageSaysEveryRefusalOfTheNodeInThePagesLanguage(t *testing.
 		strings.Contains(s, "too many") || !strings.Contains(s, "Réessayer") {
 		t.Errorf("the receipt refused: %q", s)
 	}
-	other.refuse("/v1/genesis", refusal{403, "text/html", "<h1>Forbidden by the proxy</h1>"})
+	other.refuse("/v1/genesis", refusal{403, "text/html", "<h1>Forbidden by the proxy</h1>", ""})
 	b.do(tab, "the genesis, refused", chromedp.Navigate(other.URL+"/check?lang=en"), chromedp.WaitVisible(chromedp.CSS("#error #retry")))
 	if s := evalString(t, tab, `document.getElementById('error').innerText`); !strings.Contains(s, "refuses checks from this page (error 403)") ||
 		strings.Contains(s, "Forbidden") {

@@ -87,9 +87,21 @@ func TestBrowserFrenchVotePageSaysRefusalsInFrenchWithTheServersWordsFolded(t *t
 		t.Error("seq_replay: a button offers to send the refused vote again")
 	}
 
+	// The node throttles this connection (too many refused casts from
+	// it): how long to wait, from the node's Retry-After.
+	proxy.refuse("/v1/casts", refusal{status: 429, contentType: "application/json", body: apiError("throttled", "too many refused transactions from this address"), retryAfter: "90"})
+	b.do(tab, "change the choice, confirm: the node throttles", chromedp.Click(chromedp.CSS("#change")), chromedp.WaitVisible(chromedp.CSS("#s-choose")),
+		chromedp.Click(chromedp.CSS("#choice-2")), chromedp.Click(chromedp.CSS("#choose-go")), chromedp.WaitVisible(chromedp.CSS("#confirm")),
+		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error")))
+	b.shot(tab, "vote-cast-throttled-fr")
+	check("throttled", "Trop de votes refusés sont venus de cette connexion. Attendez ", "too many refused transactions")
+	if shown, _ := said(); !regexp.MustCompile(`Attendez 2[\s\x{a0}\x{202f}]minutes, puis réessayez, ou votez sur un autre nœud\.`).MatchString(shown) {
+		t.Errorf("throttled: the page does not say to wait the node's Retry-After (90 s: 2 minutes): %q", shown)
+	}
+
 	// A refusal the page does not know: its status, the node named, and
 	// a button that sends the very same vote again.
-	proxy.refuse("/v1/casts", refusal{418, "application/json", apiError("teapot", "I am a teapot, not a node")})
+	proxy.refuse("/v1/casts", refusal{418, "application/json", apiError("teapot", "I am a teapot, not a node"), ""})
 	b.do(tab, "change the choice, confirm: the node refuses", chromedp.Click(chromedp.CSS("#change")), chromedp.WaitVisible(chromedp.CSS("#s-choose")),
 		chromedp.Click(chromedp.CSS("#choice-2")), chromedp.Click(chromedp.CSS("#choose-go")), chromedp.WaitVisible(chromedp.CSS("#confirm")),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error #retry")))

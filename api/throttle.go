@@ -1,0 +1,134 @@
+package api
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cocorico/node/ballot/registrar"
+)
+
+// ErrThrottled: the client's address sent too many transactions the node
+// refused; it may send again after the answer's Retry-After.
+var ErrThrottled = errors.New("too many refused transactions from this address: try again later")
+
+// RefusalLimits bound what one client address may make the node check in
+// vain: a transaction the node refuses as invalid (400 or 403: a forged
+// signature or token, a malformed body) costs its address one of Burst
+// attempts, and one comes back every Every. An address out of attempts
+// gets 429 throttled before its request is read. Accepted transactions
+// and refusals that cost no verification of the client's making (409
+// duplicate or replay, 429, 503) are free. An IPv6 address counts by its
+// /64.
+type RefusalLimits struct {
+	Burst int
+	Every time.Duration
+	// Entries bounds the addresses remembered (the least recently seen
+	// are forgotten).
+	Entries int
+	// ClientIPHeader, if set, is the header a trusted reverse proxy puts
+	// the client's address in (ClientAddr).
+	ClientIPHeader string
+}
+
+// DefaultRefusalLimits: 200 refused transactions at once, then 20 a
+// second, 65,536 addresses (about 10 MiB at most).
+var DefaultRefusalLimits = RefusalLimits{Burst: 200, Every: 50 * time.Millisecond, Entries: 1 << 16}
+
+// refusals is the state of RefusalLimits: the registrar's throttle of
+// wrong codes (ballot/registrar.Throttle), its per-address buckets only.
+type refusals struct {
+	header string
+	mu     sync.Mutex
+	t      *registrar.Throttle
+}
+
+func newRefusals(l RefusalLimits) *refusals {
+	d := DefaultRefusalLimits
+	if l.Burst < 1 {
+		l.Burst = d.Burst
+	}
+	if l.Every <= 0 {
+		l.Every = d.Every
+	}
+	if l.Entries < 1 {
+		l.Entries = d.Entries
+	}
+	return &refusals{header: l.ClientIPHeader, t: registrar.NewThrottle(registrar.ThrottleConfig{
+		AddressBurst: l.Burst, AddressEvery: l.Every, Entries: l.Entries})}
+}
+
+// guard wraps a handler of transactions: an address out of attempts is
+// refused before anything is read, and each refusal (400 or 403) the
+// handler answers costs one attempt; a handler that answers for many
+// transactions at once reports the refused ones with refused.
+func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused func(n int))) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := registrar.AddressKey(ClientAddr(r, f.header))
+		f.mu.Lock()
+		wait := f.t.Wait("", key, time.Now())
+		f.mu.Unlock()
+		if wait > 0 {
+			WriteError(w, &registrar.RetryError{Err: ErrThrottled, After: wait})
+			return
+		}
+		refused := func(n int) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			now := time.Now()
+			for range n {
+				f.t.FailedFrom(key, now)
+			}
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		h(sw, r, refused)
+		if sw.status == http.StatusBadRequest || sw.status == http.StatusForbidden {
+			refused(1)
+		}
+	}
+}
+
+// plain is a handler of one transaction for guard.
+func plain(h http.HandlerFunc) func(http.ResponseWriter, *http.Request, func(int)) {
+	return func(w http.ResponseWriter, r *http.Request, _ func(int)) { h(w, r) }
+}
+
+// statusWriter notes the status a handler answers.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// ClientAddr is the address a request comes from: the connection's remote
+// address, or, if header is set (a trusted reverse proxy in front), the
+// address that header carries (X-Forwarded-For: its last entry, the one
+// the proxy added). An unreadable header falls back to the connection.
+func ClientAddr(r *http.Request, header string) netip.Addr {
+	if header != "" {
+		v := r.Header.Values(header)
+		if len(v) > 0 {
+			last := v[len(v)-1]
+			if strings.EqualFold(header, "X-Forwarded-For") {
+				last = last[strings.LastIndexByte(last, ',')+1:]
+			}
+			if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+				return a
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a
+}

@@ -1,0 +1,126 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+)
+
+// refusingBackend is a fake node that refuses every transaction as a
+// forged signature and counts what it was asked to check.
+type refusingBackend struct {
+	Backend // the methods the cast endpoints do not call are left nil
+	checked int
+}
+
+func (b *refusingBackend) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
+	b.checked++
+	return nil, ballot.ErrVoterSignature
+}
+
+func (b *refusingBackend) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	errs := make([]error, len(txs))
+	for i := range txs {
+		b.checked++
+		errs[i] = ballot.ErrVoterSignature
+	}
+	return make([]*ballot.Checked, len(txs)), errs
+}
+
+func post(t *testing.T, s *Server, path, from string, body any) *httptest.ResponseRecorder {
+	t.Helper()
+	data, _ := json.Marshal(body)
+	r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(data))
+	r.RemoteAddr = from
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, r)
+	return w
+}
+
+// An address whose casts the node refuses runs out of attempts and is
+// answered 429 throttled, before its casts are checked; another address
+// is not; a batch costs one attempt per refused cast.
+func TestAddressesSendingRefusedCastsAreThrottledWithAFakeRefusingBackend(t *testing.T) {
+	b := &refusingBackend{}
+	s := New(Config{Backend: b, Refusals: RefusalLimits{Burst: 3, Every: time.Hour}})
+	cast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
+	for i := range 3 {
+		if w := post(t, s, "/v1/casts", "192.0.2.1:1000", cast); w.Code != http.StatusBadRequest {
+			t.Fatalf("cast %d: %d %s, want 400 (refused)", i, w.Code, w.Body)
+		}
+	}
+	w := post(t, s, "/v1/casts", "192.0.2.1:1001", cast)
+	var e ErrorBody
+	json.Unmarshal(w.Body.Bytes(), &e)
+	if w.Code != http.StatusTooManyRequests || e.Error.Code != "throttled" || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("fourth refused cast: %d %s (Retry-After %q), want 429 throttled with Retry-After", w.Code, w.Body, w.Header().Get("Retry-After"))
+	}
+	if b.checked != 3 {
+		t.Fatalf("the backend checked %d casts, want 3: a throttled one is not checked", b.checked)
+	}
+	if w := post(t, s, "/v1/casts", "192.0.2.2:1000", cast); w.Code != http.StatusBadRequest {
+		t.Fatalf("another address: %d, want 400 (not throttled)", w.Code)
+	}
+	// A batch of two refused casts from a third address uses up two of
+	// its three attempts; the next batch still goes, the one after not.
+	batch := BatchRequest{Casts: []*ballot.Cast{&cast, &cast}}
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		if w := post(t, s, "/v1/casts/batch", "[2001:db8:1:2::5]:1000", batch); w.Code != want {
+			t.Fatalf("batch %d: %d %s, want %d", i, w.Code, w.Body, want)
+		}
+	}
+	// The same /64 is the same subscriber.
+	if w := post(t, s, "/v1/casts", "[2001:db8:1:2::9]:1000", cast); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("another address of the same /64: %d, want 429", w.Code)
+	}
+}
+
+// Casts the node accepts or answers as replays cost nothing.
+func TestAcceptedAndReplayedCastsCostNoAttempt(t *testing.T) {
+	aCast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
+	for _, err := range []error{nil, ballot.ErrDuplicate, ballot.ErrSeqReplay, ballot.ErrRevoteTooSoon, ballot.ErrOverloaded} {
+		s := New(Config{Backend: answering{err: err}, Refusals: RefusalLimits{Burst: 1, Every: time.Hour}})
+		for i := range 3 {
+			if w := post(t, s, "/v1/casts", "192.0.2.1:1000", aCast); w.Code == http.StatusTooManyRequests && err != ballot.ErrRevoteTooSoon {
+				t.Fatalf("%v, cast %d: %d %s: throttled", err, i, w.Code, w.Body)
+			} else if e := (ErrorBody{}); err == ballot.ErrRevoteTooSoon && (json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Error.Code != "revote_too_soon") {
+				t.Fatalf("cast %d: %s, want revote_too_soon, never throttled", i, w.Body)
+			}
+		}
+	}
+}
+
+// answering is a fake node that answers every cast with err.
+type answering struct {
+	Backend // the methods the cast endpoint does not call are left nil
+	err     error
+}
+
+func (a answering) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
+	if a.err != nil {
+		return nil, a.err
+	}
+	return &ballot.Checked{}, nil
+}
+
+func (a answering) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	panic("not called")
+}
+
+func TestClientAddrTrustsAHeaderOnlyWhenConfigured(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/v1/tokens", nil)
+	r.RemoteAddr = "192.0.2.7:5555"
+	r.Header.Set("X-Forwarded-For", "203.0.113.1, 198.51.100.2")
+	for header, want := range map[string]string{"": "192.0.2.7", "X-Forwarded-For": "198.51.100.2", "X-Real-IP": "192.0.2.7"} {
+		if got := ClientAddr(r, header); got != netip.MustParseAddr(want) {
+			t.Errorf("header %q: %v, want %v", header, got, want)
+		}
+	}
+}
