@@ -205,13 +205,19 @@ func (s *Server) buildReceipt(id consensus.Hash) (*ballot.Receipt, error) {
 	return ballot.NewReceipt(bal.Def, tx.Cast, b.Header, proof, commit), nil
 }
 
-func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request) {
+// verifyReceipt checks a receipt. One that fails its offline checks (a
+// forged or tampered receipt: its signatures were checked in vain) costs
+// the sender's address an attempt, as a refused cast does.
+func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request, refused func(n int)) {
 	var rec ballot.Receipt
 	if err := ReadJSON(w, r, ballot.MaxReceiptBytes, &rec); err != nil {
 		WriteError(w, err)
 		return
 	}
 	v := rec.Verify(s.cfg.Backend.Genesis())
+	if !v.Valid {
+		refused(1)
+	}
 	out := VerifyView{Valid: v.Valid, Checks: v.Checks}
 	// What only a node can say: is that block this node's block at that
 	// height, and is the cast still its voter key's latest.

@@ -168,7 +168,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/casts/batch", s.refused.guard(s.submitCasts))
 	m.HandleFunc("GET /v1/casts/{id}", s.castStatus)
 	m.HandleFunc("GET /v1/casts/{id}/receipt", s.receipt)
-	m.HandleFunc("POST /v1/receipts/verify", s.refused.guard(plain(s.verifyReceipt)))
+	m.HandleFunc("POST /v1/receipts/verify", s.refused.guard(s.verifyReceipt))
 	m.HandleFunc("GET /v1/blocks/latest", s.latestBlock)
 	m.HandleFunc("GET /v1/blocks/{height}", s.block)
 	m.HandleFunc("GET /v1/blocks/{height}/attestations", s.attestations)
