@@ -20,8 +20,9 @@ var allowed = map[string][]string{
 	"store": {module + "/store", module + "/consensus", "github.com/cockroachdb/pebble/v2", "github.com/prometheus/client_golang"},
 	"p2p": {module + "/p2p", module + "/consensus", "github.com/libp2p/", "github.com/multiformats/",
 		"github.com/prometheus/client_golang"},
+	// The API bounds its connections with x/net's LimitListener.
 	"api": {module + "/api", module + "/ballot", module + "/consensus", module + "/store",
-		"github.com/prometheus/client_golang"},
+		"github.com/prometheus/client_golang", "golang.org/x/net/netutil"},
 	// The client library paces its load generator with a token bucket.
 	"api/client": {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
 	// The pages import no other room: they read the chain through the

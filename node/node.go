@@ -105,7 +105,7 @@ func New(cfg Config) (*Node, error) {
 	n.api = api.New(api.Config{Chain: n.ledger, State: n.app.State(), Backend: n, Witnesses: n, Gatherer: n.reg, Logger: n.logger, Pprof: cfg.Pprof,
 		Clock: cfg.Clock, Refusals: api.RefusalLimits{ClientIPHeader: cfg.ClientIPHeader}})
 	if cfg.APIAddr != "" {
-		if n.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+		if n.apiLn, err = listenLimited(cfg.APIAddr, cfg.ClientIPHeader); err != nil {
 			n.closeStores()
 			return nil, fmt.Errorf("api: %w", err)
 		}
@@ -152,6 +152,21 @@ func (n *Node) Height() uint64 { return n.ledger.Height() }
 
 // App returns the node's application.
 func (n *Node) App() *app.App { return n.app }
+
+// listenLimited listens on addr for an HTTP API, its connections bounded
+// (api.DefaultConnLimits). Behind a reverse proxy (clientIPHeader set)
+// every connection comes from the proxy: no bound per address.
+func listenLimited(addr, clientIPHeader string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l := api.DefaultConnLimits
+	if clientIPHeader != "" {
+		l.PerAddress = 0
+	}
+	return api.LimitListener(ln, l), nil
+}
 
 // Run runs the node until ctx ends, then stops its parts in order: the
 // API first (no new casts), then what makes blocks final, then the ledger.

@@ -115,7 +115,7 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 	if cfg.AdminToken == "" {
 		cfg.Logger.Info("registrar admin endpoints off: no admin token configured")
 	}
-	if r.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+	if r.ln, err = listenLimited(cfg.Listen, cfg.ClientIPHeader); err != nil {
 		reg.Close()
 		return nil, fmt.Errorf("registrar: %w", err)
 	}
