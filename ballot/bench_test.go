@@ -9,6 +9,7 @@ import (
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/canon"
 )
 
@@ -170,4 +171,31 @@ func BenchmarkBlockAmong3000Ballots(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDecodeBlockOfCasts measures what a syncing node does to each
+// fetched block before its signatures: the block's canonical decoding,
+// then each of its 2,000 casts' (canon.Unmarshal decodes and re-encodes
+// at both levels).
+func BenchmarkDecodeBlockOfCasts(b *testing.B) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 63})
+	blk := &consensus.Block{Header: consensus.Header{ChainID: "bench", Height: 1}}
+	for i := range 2000 {
+		blk.Txs = append(blk.Txs, (&ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, uint32(i%3))}).Encode())
+	}
+	data := blk.Encode()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		d, err := consensus.DecodeBlock(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, raw := range d.Txs {
+			if _, err := ballot.DecodeTx(raw, ballot.MaxTxBytes); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(blk.Txs))/b.Elapsed().Seconds(), "casts/s")
 }

@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -46,9 +47,9 @@ var (
 	decMode = mustDecMode()
 )
 
-func mustEncMode() cbor.EncMode {
+func mustEncMode() cbor.UserBufferEncMode {
 	eo := cbor.CoreDetEncOptions()
-	m, err := eo.EncMode()
+	m, err := eo.UserBufferEncMode()
 	if err != nil {
 		panic(err) // constant options: a programming error every test catches
 	}
@@ -96,12 +97,26 @@ func Unmarshal(data []byte, v any, max int) error {
 	if err := decMode.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	again, err := encMode.Marshal(v)
-	if err != nil {
+	again := againBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if again.Cap() <= maxPooledBuffer {
+			again.Reset()
+			againBuffers.Put(again)
+		}
+	}()
+	again.Grow(len(data)) // the canonical encoding is that long: no growing
+	if err := encMode.MarshalToBuffer(v, again); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if !bytes.Equal(again, data) {
+	if !bytes.Equal(again.Bytes(), data) {
 		return ErrNotCanonical
 	}
 	return nil
 }
+
+// againBuffers hold Unmarshal's re-encodings: one is only compared, then
+// reused (a transaction's re-encoding no longer allocates). Buffers
+// above maxPooledBuffer (a block's) are left to the collector.
+var againBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 64 << 10
