@@ -195,8 +195,10 @@ func BenchmarkBallotListOf3000Ballots(b *testing.B) {
 // each: a client address that sends them to a real node runs out of
 // attempts (DefaultRefusalLimits: 200) and is answered 429 throttled
 // before its casts are read, while a voter on another address votes as
-// usual. The forger dials from 127.0.0.2, the voter from 127.0.0.1.
-func TestForgedCastsFromOneAddressAreThrottledWhileAnotherAddressVotes(t *testing.T) {
+// usual. Tampered receipts sent for checking cost their address the same
+// way. The forgers dial from 127.0.0.2 and 127.0.0.3, the voter from
+// 127.0.0.1.
+func TestForgedCastsAndReceiptsFromOneAddressAreThrottledWhileAnotherAddressVotes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -206,7 +208,10 @@ func TestForgedCastsFromOneAddressAreThrottledWhileAnotherAddressVotes(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	forger := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	from := func(ip net.IP) *http.Client {
+		return &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).DialContext}}
+	}
+	forger := from(net.IPv4(127, 0, 0, 2))
 	send := func() (int, string) {
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
 		c := &ballot.Cast{BallotID: info.Ballot, Seq: 1, TokenPrefix: make([]byte, 32), Token: make([]byte, 256)}
@@ -245,9 +250,48 @@ func TestForgedCastsFromOneAddressAreThrottledWhileAnotherAddressVotes(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(info.Nodes[0].API), Registrar: client.NewRegistrar(info.Registrar, ""),
+	res, err := client.Vote(ctx, client.VoteRequest{Node: client.NewNode(info.Nodes[0].API), Registrar: client.NewRegistrar(info.Registrar, ""),
 		BallotID: info.Ballot, VoterID: roll[0].VoterID, Code: roll[0].Code, Choice: "for", Wallet: w, Rand: rand.Reader,
-		Poll: 20 * time.Millisecond}); err != nil {
+		Poll: 20 * time.Millisecond})
+	if err != nil {
 		t.Fatalf("a voter on another address: %v", err)
+	}
+
+	// A receipt with its choice changed fails its offline checks.
+	tampered, cast := *res.Receipt, *res.Receipt.Cast
+	cast.Choice = (cast.Choice + 1) % 3
+	tampered.Cast = &cast
+	body, _ := json.Marshal(&tampered)
+	checker := from(net.IPv4(127, 0, 0, 3))
+	verify := func(hc *http.Client, body []byte) (int, string, bool) {
+		resp, err := hc.Post(info.Nodes[0].API+"/v1/receipts/verify", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct {
+			Valid bool            `json:"valid"`
+			Error api.ErrorDetail `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v.Error.Code, v.Valid
+	}
+	for i := range limit {
+		if status, code, valid := verify(checker, body); status != http.StatusOK || valid {
+			t.Fatalf("tampered receipt %d: %d %s valid=%v, want 200 and not valid", i, status, code, valid)
+		}
+	}
+	throttled = 0
+	for range 20 {
+		if status, code, _ := verify(checker, body); status == http.StatusTooManyRequests && code == "throttled" {
+			throttled++
+		}
+	}
+	if throttled < 10 {
+		t.Fatalf("%d of 20 tampered receipts after the first %d were answered 429 throttled, want most", throttled, limit)
+	}
+	real, _ := json.Marshal(res.Receipt)
+	if status, code, valid := verify(http.DefaultClient, real); status != http.StatusOK || !valid {
+		t.Fatalf("the voter's own receipt from another address: %d %s valid=%v", status, code, valid)
 	}
 }
