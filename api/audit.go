@@ -18,6 +18,11 @@ import (
 // MaxCastsPage bounds a page of GET /v1/ballots/{id}/casts.
 const MaxCastsPage = 1000
 
+// MaxCastsDownloads bounds the downloads of every counted cast
+// (?format=csv) under way at once: each reads a ballot's whole voter
+// records, and asking costs nothing.
+const MaxCastsDownloads = 2
+
 // CountedCast is one line of the list of counted casts.
 type CountedCast struct {
 	CastID consensus.Hash `json:"cast_id"`
@@ -43,6 +48,13 @@ func (s *Server) casts(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if q.Get("format") == "csv" {
+		select {
+		case s.downloads <- struct{}{}:
+			defer func() { <-s.downloads }()
+		default:
+			WriteError(w, fmt.Errorf("%w: %d downloads of every cast are under way; try again later, or page through ?after=", ErrOverloaded, MaxCastsDownloads))
+			return
+		}
 		s.castsCSV(w, b.ID)
 		return
 	}

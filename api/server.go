@@ -128,6 +128,8 @@ type Server struct {
 	pages *web.Pages
 	// refused throttles the addresses whose transactions are refused.
 	refused *refusals
+	// downloads holds a value per download of every cast under way.
+	downloads chan struct{}
 }
 
 // New returns the API server of a node.
@@ -144,7 +146,8 @@ func New(cfg Config) *Server {
 	if cfg.Witnesses == nil {
 		cfg.Witnesses = noWitnesses{}
 	}
-	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals)}
+	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals),
+		downloads: make(chan struct{}, MaxCastsDownloads)}
 	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)
