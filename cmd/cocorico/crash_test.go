@@ -61,10 +61,7 @@ func startDevnetProcess(t *testing.T, dir string, validators int, flags ...strin
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := dieWithParent(cmd).Start(); err != nil {
-		t.Fatal(err)
-	}
-	watchChild(t, cmd, logf.Name())
+	startChild(t, cmd, logf.Name())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() })
 	deadline := time.Now().Add(90 * time.Second)
 	for {

@@ -91,9 +91,7 @@ func startMeasuredRegistrar(t *testing.T, bin, dir, name, nodeURL string, demo b
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), adminTokenEnv+"="+clusterAdminToken) // an older build ignores it
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := dieWithParent(cmd).Start(); err != nil {
-		t.Fatal(err)
-	}
+	startChild(t, cmd, "")
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {

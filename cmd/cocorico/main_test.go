@@ -35,35 +35,34 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// children are the processes the running tests started, with their logs.
+// children are the processes the running tests started, each with the
+// file its output goes to ("" if none).
 var children struct {
 	sync.Mutex
-	logs  map[string]*exec.Cmd
-	order []string
+	logs map[*exec.Cmd]string
 }
 
-// watchChild registers a started process and the file its output goes to,
-// until the test ends; the process dies with the test binary.
-func watchChild(t *testing.T, cmd *exec.Cmd, log string) {
+// startChild starts cmd as a process that dies with this test binary,
+// however it exits (a timeout's panic leaves no orphan devnet), and
+// registers it and its log until the test ends, for the watchdog and
+// stopChild.
+func startChild(t *testing.T, cmd *exec.Cmd, log string) {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	children.Lock()
 	if children.logs == nil {
-		children.logs = map[string]*exec.Cmd{}
+		children.logs = map[*exec.Cmd]string{}
 	}
-	children.logs[log] = cmd
-	children.order = append(children.order, log)
+	children.logs[cmd] = log
 	children.Unlock()
 	t.Cleanup(func() {
 		children.Lock()
-		delete(children.logs, log)
+		delete(children.logs, cmd)
 		children.Unlock()
 	})
-}
-
-// dieWithParent makes cmd's process get SIGKILL when this test binary
-// exits, however it exits (a timeout's panic leaves no orphan devnet).
-func dieWithParent(cmd *exec.Cmd) *exec.Cmd {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd
 }
 
 func startWatchdog(after time.Duration) (stop func()) {
@@ -80,12 +79,10 @@ func startWatchdog(after time.Duration) (stop func()) {
 		}
 		children.Lock()
 		var logs []string
-		for _, l := range children.order {
-			if cmd, ok := children.logs[l]; ok {
+		for cmd, l := range children.logs {
+			cmd.Process.Kill()
+			if l != "" {
 				logs = append(logs, l)
-				if cmd.Process != nil {
-					cmd.Process.Kill()
-				}
 			}
 		}
 		children.Unlock()
@@ -125,16 +122,11 @@ func stopChild(t *testing.T, cmd *exec.Cmd, sig syscall.Signal) {
 		strings.Join(cmd.Args[:2], " "), sig, logTail(logOf(cmd), 150))
 }
 
-// logOf is the log registered for cmd by watchChild.
+// logOf is the log startChild registered for cmd.
 func logOf(cmd *exec.Cmd) string {
 	children.Lock()
 	defer children.Unlock()
-	for l, c := range children.logs {
-		if c == cmd {
-			return l
-		}
-	}
-	return ""
+	return children.logs[cmd]
 }
 
 // logTail is the last n lines of a log file.

@@ -140,10 +140,7 @@ func (c *cluster) start(name string, flags ...string) {
 	}
 	cmd := exec.Command(binary(c.t), append([]string{"node", "--home", filepath.Join(c.dir, name), "--log-level", "warn"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := dieWithParent(cmd).Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	watchChild(c.t, cmd, logf.Name())
+	startChild(c.t, cmd, logf.Name())
 	c.procs[name] = cmd
 	c.waitUp(c.apis[name])
 }
@@ -158,10 +155,7 @@ func (c *cluster) startRegistrar() {
 		"--roll", filepath.Join(c.dir, "roll.csv"), "--listen", c.reg, "--demo-hash", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), adminTokenEnv+"="+clusterAdminToken)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := dieWithParent(cmd).Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	watchChild(c.t, cmd, logf.Name())
+	startChild(c.t, cmd, logf.Name())
 	c.procs["registrar"] = cmd
 	c.waitUp("http://" + c.reg)
 }

@@ -71,10 +71,7 @@ func startVolunteer(t *testing.T, dir, name, genesis string, bootstrap []string,
 		"--bootstrap", strings.Join(bootstrap, ","), "--log-level", "info"}, flags...)
 	p.cmd = exec.Command(binary(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	if err := dieWithParent(p.cmd).Start(); err != nil {
-		t.Fatal(err)
-	}
-	watchChild(t, p.cmd, p.log)
+	startChild(t, p.cmd, p.log)
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait(); logf.Close() })
 	return p
 }

@@ -103,10 +103,7 @@ func TestVolunteerJoinsWithTheDocumentedCommands(t *testing.T) {
 	defer logf.Close()
 	vol := exec.Command(binary(t), nodeArgs...)
 	vol.Stdout, vol.Stderr = logf, logf
-	if err := dieWithParent(vol).Start(); err != nil {
-		t.Fatal(err)
-	}
-	watchChild(t, vol, logf.Name())
+	startChild(t, vol, logf.Name())
 	c.procs["volunteer-0"] = vol
 	c.names = append(c.names, "volunteer-0") // its log is shown on failure
 	c.apis["volunteer-0"] = "http://" + api
