@@ -74,7 +74,7 @@ func (s *Server) submitCasts(w http.ResponseWriter, r *http.Request, refused fun
 	for i := range txs {
 		if errs[i] != nil {
 			status, code := ErrorCode(errs[i])
-			if status == http.StatusBadRequest || status == http.StatusForbidden {
+			if isRefusal(status) {
 				bad++
 			}
 			out.Results[i] = BatchResult{Status: status, Error: &ErrorDetail{Code: code, Message: errs[i].Error()}}

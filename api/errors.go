@@ -71,7 +71,6 @@ var errorCodes = []struct {
 	{ballot.ErrRevoteTooSoon, http.StatusTooManyRequests, "revote_too_soon"},
 	{registrar.ErrNotAuthorized, http.StatusForbidden, "not_authorized"},
 	{registrar.ErrThrottled, http.StatusTooManyRequests, "throttled"},
-	{ErrThrottled, http.StatusTooManyRequests, "throttled"},
 	{registrar.ErrOverloaded, http.StatusServiceUnavailable, "overloaded"},
 	{registrar.ErrAlreadyIssued, http.StatusConflict, "already_issued"},
 	{registrar.ErrNotRegistrar, http.StatusBadRequest, "not_registrar"},

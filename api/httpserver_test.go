@@ -70,6 +70,16 @@ func TestHTTPServerStopLetsARequestInFlightFinish(t *testing.T) {
 	<-started
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Stop(time.Minute) }()
+	// The request is let go only once the stop is under way: the
+	// listener no longer takes connections.
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(time.Millisecond)
+	}
 	close(release)
 	if a := <-got; a.err != nil || a.body != "done" {
 		t.Fatalf("the request in flight: %q %v", a.body, a.err)

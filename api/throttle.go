@@ -1,7 +1,7 @@
 package api
 
 import (
-	"errors"
+	"cmp"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,10 +11,6 @@ import (
 
 	"github.com/cocorico/node/ballot/registrar"
 )
-
-// ErrThrottled: the client's address sent too many transactions the node
-// refused; it may send again after the answer's Retry-After.
-var ErrThrottled = errors.New("too many refused transactions from this address: try again later")
 
 // RefusalLimits bound what one client address may make the node check in
 // vain: a transaction the node refuses as invalid (400 or 403: a forged
@@ -49,17 +45,14 @@ type refusals struct {
 
 func newRefusals(l RefusalLimits) *refusals {
 	d := DefaultRefusalLimits
-	if l.Burst < 1 {
-		l.Burst = d.Burst
-	}
-	if l.Every <= 0 {
-		l.Every = d.Every
-	}
-	if l.Entries < 1 {
-		l.Entries = d.Entries
-	}
 	return &refusals{header: l.ClientIPHeader, t: registrar.NewThrottle(registrar.ThrottleConfig{
-		AddressBurst: l.Burst, AddressEvery: l.Every, Entries: l.Entries})}
+		AddressBurst: cmp.Or(l.Burst, d.Burst), AddressEvery: cmp.Or(l.Every, d.Every), Entries: cmp.Or(l.Entries, d.Entries)})}
+}
+
+// isRefusal reports whether a transaction answered status was refused as
+// invalid (what costs its sender an attempt).
+func isRefusal(status int) bool {
+	return status == http.StatusBadRequest || status == http.StatusForbidden
 }
 
 // guard wraps a handler of transactions: an address out of attempts is
@@ -73,7 +66,7 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 		wait := f.t.Wait("", key, time.Now())
 		f.mu.Unlock()
 		if wait > 0 {
-			WriteError(w, &registrar.RetryError{Err: ErrThrottled, After: wait})
+			WriteError(w, &registrar.RetryError{Err: registrar.ErrThrottled, After: wait})
 			return
 		}
 		refused := func(n int) {
@@ -86,7 +79,7 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		h(sw, r, refused)
-		if sw.status == http.StatusBadRequest || sw.status == http.StatusForbidden {
+		if isRefusal(sw.status) {
 			refused(1)
 		}
 	}

@@ -18,8 +18,9 @@ var (
 	// ErrRollInvalid: the roll file is malformed.
 	ErrRollInvalid = errors.New("voter roll invalid")
 	// ErrThrottled: too many wrong codes or failed logins for this voter
-	// or from this address; the request was not checked. Raised as a
-	// *RetryError.
+	// or from this address (on a node's API: too many refused
+	// transactions from this address); the request was not checked.
+	// Raised as a *RetryError.
 	ErrThrottled = errors.New("too many failed attempts: try again later")
 	// ErrOverloaded: every code check slot stayed busy for the longest
 	// wait; the request was not checked. Raised as a *RetryError.
