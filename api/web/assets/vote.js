@@ -41,18 +41,23 @@
     sealed_invalid: 'err_cast_unreadable', too_large: 'err_cast_unreadable', body_too_large: 'err_cast_unreadable',
   };
 
+  // laterCodes are the refusals whose sentence asks the voter to try
+  // again later (a busy or throttling server): the same request may go
+  // again, and a button does it.
+  const laterCodes = new Set(['overloaded', 'unavailable', 'revote_too_soon', 'throttled']);
+
   // failRefusal shows why a server refused, in the words keys gives for
   // its code (fallback for a code they lack), or why this page could not
   // go on (the module's error: err_page). When the server could not
-  // answer, or refused for a reason this page does not know, a button
-  // calls retry: the very same request again.
+  // answer, refused for a reason this page does not know, or asks to be
+  // asked again later, a button calls retry: the very same request again.
   function failRefusal(e, keys, fallback, retry) {
     if (!(e instanceof APIError)) {
       fail(t('err_page'), null, e);
       return;
     }
     const known = Object.prototype.hasOwnProperty.call(keys, e.code);
-    fail(Coco.refusal(e, keys, fallback), Coco.unreachable(e) || !known ? retry : null, e);
+    fail(Coco.refusal(e, keys, fallback), Coco.unreachable(e) || !known || laterCodes.has(e.code) ? retry : null, e);
   }
 
   // failNode is failRefusal for the node's answer to the vote.

@@ -88,11 +88,12 @@ func TestBrowserFrenchVotePageSaysRefusalsInFrenchWithTheServersWordsFolded(t *t
 	}
 
 	// The node throttles this connection (too many refused casts from
-	// it): how long to wait, from the node's Retry-After.
+	// it): how long to wait, from the node's Retry-After, and a button to
+	// send the vote again then (the confirm button is spent).
 	proxy.refuse("/v1/casts", refusal{status: 429, contentType: "application/json", body: apiError("throttled", "too many refused transactions from this address"), retryAfter: "90"})
 	b.do(tab, "change the choice, confirm: the node throttles", chromedp.Click(chromedp.CSS("#change")), chromedp.WaitVisible(chromedp.CSS("#s-choose")),
 		chromedp.Click(chromedp.CSS("#choice-2")), chromedp.Click(chromedp.CSS("#choose-go")), chromedp.WaitVisible(chromedp.CSS("#confirm")),
-		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error")))
+		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error #retry")))
 	b.shot(tab, "vote-cast-throttled-fr")
 	check("throttled", "Trop de votes refusés sont venus de cette connexion. Attendez ", "too many refused transactions")
 	if shown, _ := said(); !regexp.MustCompile(`Attendez 2[\s\x{a0}\x{202f}]minutes, puis réessayez, ou votez sur un autre nœud\.`).MatchString(shown) {
