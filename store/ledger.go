@@ -85,6 +85,12 @@ type Options struct {
 	// write); it must not return. Default: exit with status 1 once the
 	// message is logged.
 	Fatal func(msg string)
+	// ReserveBytes is the room the ledger keeps allocated in its folder
+	// (the file RESERVE) and releases when its disk fills, so that the
+	// write under way completes and the node stops cleanly
+	// (store/reserve.go); default DefaultReserveBytes, negative: none.
+	// Open refuses a disk that cannot hold it (ErrDiskFull).
+	ReserveBytes int64
 	// ResumeRestore opens a ledger whose state sync was interrupted (the
 	// "m/restoring" marker is there) instead of refusing it with
 	// ErrRestoreIncomplete. Such a ledger is at height 0 with a partial
@@ -99,6 +105,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = 32 << 20
+	}
+	if o.ReserveBytes == 0 {
+		o.ReserveBytes = DefaultReserveBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -126,6 +135,13 @@ type Ledger struct {
 	// Reverified.
 	verifiedFrom atomic.Uint64
 	fillMu       sync.Mutex // serialises Backfill
+
+	// rawFS is the file system the ledger lives on; Pebble gets it
+	// wrapped to call diskFull on ENOSPC. reserve is the reserve file's
+	// path ("" without one); full is set once the disk was found full.
+	rawFS   vfs.FS
+	reserve string
+	full    atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -161,8 +177,14 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	}
 	po := ledgerPebbleOptions(cache)
 	po.MemTableSize = opts.MemTableBytes
-	l := &Ledger{opts: opts}
-	db, err := openPebble(dir, opts.FS, po, &l.corrupt, opts.Logger, opts.Fatal)
+	l := &Ledger{opts: opts, rawFS: opts.FS}
+	if l.rawFS == nil {
+		l.rawFS = vfs.Default
+	}
+	if err := l.keepReserve(l.rawFS, dir); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
+	}
+	db, err := openPebble(dir, vfs.OnDiskFull(l.rawFS, l.diskFull), po, &l.corrupt, opts.Logger, opts.Fatal)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
@@ -308,6 +330,9 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 	h := b.Header.Height
 	if l.restore != restoreNone {
 		return fmt.Errorf("commit block %d: %w", h, errRestoring)
+	}
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("commit block %d: %w", h, err)
 	}
 	if want := l.height.Load() + 1; h != want {
 		return fmt.Errorf("%w: got %d, want %d", ErrNotNext, h, want)

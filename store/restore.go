@@ -114,6 +114,9 @@ func (l *Ledger) RestoreWrites(writes []KV) error {
 	if l.restore != restoreUnderWay {
 		return fmt.Errorf("restore writes: no restore under way (BeginRestore first)")
 	}
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("restore writes: %w", err)
+	}
 	batch := l.db.NewBatch()
 	defer batch.Close()
 	for _, w := range writes {
@@ -145,6 +148,9 @@ func (l *Ledger) FinishRestore(b *consensus.Block, c *consensus.Commit, txIDs []
 	h := b.Header.Height
 	if l.restore != restoreUnderWay {
 		return fmt.Errorf("finish restore at %d: no restore under way (BeginRestore first)", h)
+	}
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("finish restore at %d: %w", h, err)
 	}
 	if h == 0 {
 		return fmt.Errorf("finish restore: block height 0")
@@ -192,6 +198,9 @@ func (l *Ledger) Backfill(b *consensus.Block, c *consensus.Commit, txIDs []conse
 	}
 	if len(txIDs) != len(b.Txs) {
 		return fmt.Errorf("back-fill block %d: %d tx ids for %d txs", h, len(txIDs), len(b.Txs))
+	}
+	if err := l.writable(); err != nil {
+		return fmt.Errorf("back-fill block %d: %w", h, err)
 	}
 	next := &span{base: s.base, filled: h}
 	if h+1 == s.base {

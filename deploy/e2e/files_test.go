@@ -239,12 +239,12 @@ func filePerturbations(t *testing.T, deployDir string, perturb perturbFunc, wait
 	}, 120*time.Second)
 
 	perturb("fill a validator's disk while it runs", func() string {
-		// The ledger on a tmpfs of 256 KiB, less than the chain: the validator
-		// starts (its consensus state, on the home's volume, is ahead of
-		// the empty ledger), refills from peers and fills the disk on the
-		// way. Pebble writes its log into 4.4 MB it preallocates, so a
-		// disk filled under a running node would take minutes of casts to
-		// reach; a disk too small for the chain is reached at once.
+		// The ledger on a tmpfs of 256 KiB, less than the ledger's 64 MiB
+		// reserve (store/reserve.go): the validator refuses to start,
+		// saying how much is free. (A disk that fills under a running node
+		// is store's TestAFullDiskReleasesTheReserve…: Pebble writes its
+		// log into 4.4 MB it preallocates, so here it would take minutes
+		// of casts to reach.)
 		docker(t, "stop", "cocorico-validator-2")
 		const size = 256 << 10
 		f.runOutsideCompose("validator-2", []string{"--mount", fmt.Sprintf("type=tmpfs,dst=/data/data/ledger,tmpfs-size=%d", size)})
