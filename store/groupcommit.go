@@ -28,11 +28,13 @@ type groupCommitter struct {
 	// committed is called, in the goroutine, with the records of each
 	// synced batch, before their waiters are woken.
 	committed func([]*pendingRecord)
+	// writable refuses a batch before it is written (a full disk).
+	writable func() error
 }
 
-func openGroupCommitter(db *pebble.DB, committed func([]*pendingRecord)) *groupCommitter {
+func openGroupCommitter(db *pebble.DB, writable func() error, committed func([]*pendingRecord)) *groupCommitter {
 	g := &groupCommitter{db: db, queue: make(chan *pendingRecord, maxGroup), stopped: make(chan struct{}),
-		done: make(chan struct{}), committed: committed}
+		done: make(chan struct{}), committed: committed, writable: writable}
 	go g.run()
 	return g
 }
@@ -79,6 +81,9 @@ func (g *groupCommitter) run() {
 }
 
 func (g *groupCommitter) write(group []*pendingRecord) error {
+	if err := g.writable(); err != nil {
+		return err
+	}
 	b := g.db.NewBatch()
 	defer b.Close()
 	for _, p := range group {

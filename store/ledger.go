@@ -136,12 +136,9 @@ type Ledger struct {
 	verifiedFrom atomic.Uint64
 	fillMu       sync.Mutex // serialises Backfill
 
-	// rawFS is the file system the ledger lives on; Pebble gets it
-	// wrapped to call diskFull on ENOSPC. reserve is the reserve file's
-	// path ("" without one); full is set once the disk was found full.
-	rawFS   vfs.FS
-	reserve string
-	full    atomic.Bool
+	// reserve is the disk reserve (store/reserve.go); Pebble gets its
+	// file system wrapped to release it on ENOSPC.
+	reserve *diskReserve
 
 	closeOnce sync.Once
 	closeErr  error
@@ -177,14 +174,12 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	}
 	po := ledgerPebbleOptions(cache)
 	po.MemTableSize = opts.MemTableBytes
-	l := &Ledger{opts: opts, rawFS: opts.FS}
-	if l.rawFS == nil {
-		l.rawFS = vfs.Default
-	}
-	if err := l.keepReserve(l.rawFS, dir); err != nil {
+	l := &Ledger{opts: opts}
+	l.reserve = &diskReserve{what: "ledger", size: opts.ReserveBytes, fs: l.fs(), logger: opts.Logger, fatal: opts.Fatal}
+	if err := l.reserve.keep(dir); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
-	db, err := openPebble(dir, vfs.OnDiskFull(l.rawFS, l.diskFull), po, &l.corrupt, opts.Logger, opts.Fatal)
+	db, err := openPebble(dir, l.reserve.wrap(), po, &l.corrupt, opts.Logger, opts.Fatal)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", dir, err)
 	}
@@ -331,7 +326,7 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 	if l.restore != restoreNone {
 		return fmt.Errorf("commit block %d: %w", h, errRestoring)
 	}
-	if err := l.writable(); err != nil {
+	if err := l.reserve.writable(); err != nil {
 		return fmt.Errorf("commit block %d: %w", h, err)
 	}
 	if want := l.height.Load() + 1; h != want {

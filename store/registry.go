@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -20,7 +21,8 @@ import (
 //	"r/" ‖ voter id             → code hash
 //	"i/" ‖ ballot id ‖ voter id → issuance record
 type Registry struct {
-	db *pebble.DB
+	db      *pebble.DB
+	reserve *diskReserve
 	// stripe locks (ballot, voter) pairs; many stripes, so that
 	// unrelated voters seldom wait on each other's group commit.
 	stripe  [1024]sync.Mutex
@@ -40,16 +42,30 @@ var (
 	prefixIssuance = []byte("i/")
 )
 
-// OpenRegistry opens or creates the registrar store in dir.
+// OpenRegistry opens or creates the registrar store in dir. Like the
+// ledger, it keeps DefaultReserveBytes of disk in reserve
+// (store/reserve.go): a full disk stops the process cleanly, and a disk
+// without room for the reserve is refused (ErrDiskFull).
 func OpenRegistry(dir string, logger *slog.Logger) (*Registry, error) {
+	return openRegistry(dir, logger, vfs.Default, DefaultReserveBytes, exitOnFatal)
+}
+
+// openRegistry is OpenRegistry on the file system fs (tests: a fake full
+// disk), with a reserve of reserveBytes and fatal called when the disk
+// fills.
+func openRegistry(dir string, logger *slog.Logger, fs vfs.FS, reserveBytes int64, fatal func(string)) (*Registry, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	db, err := openPebble(dir, nil, &pebble.Options{}, &corruption{}, logger, nil)
+	reserve := &diskReserve{what: "registry", size: reserveBytes, fs: fs, logger: logger, fatal: fatal}
+	if err := reserve.keep(dir); err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", dir, err)
+	}
+	db, err := openPebble(dir, reserve.wrap(), &pebble.Options{}, &corruption{}, logger, fatal)
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", dir, err)
 	}
-	r := &Registry{db: db, seed: maphash.MakeSeed(), issued: map[consensus.Hash]uint64{}}
+	r := &Registry{db: db, reserve: reserve, seed: maphash.MakeSeed(), issued: map[consensus.Hash]uint64{}}
 	// The counts are derived from the records, which are the truth.
 	err = r.scan(prefixIssuance, func(k, _ []byte) error {
 		if len(k) < consensus.HashSize {
@@ -62,7 +78,7 @@ func OpenRegistry(dir string, logger *slog.Logger) (*Registry, error) {
 		db.Close()
 		return nil, err
 	}
-	r.records = openGroupCommitter(db, func(group []*pendingRecord) {
+	r.records = openGroupCommitter(db, reserve.writable, func(group []*pendingRecord) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, p := range group {
@@ -83,6 +99,9 @@ func (r *Registry) Close() error {
 
 // PutKey stores a private key under its id, synced.
 func (r *Registry) PutKey(id consensus.Hash, pkcs8 []byte) error {
+	if err := r.reserve.writable(); err != nil {
+		return err
+	}
 	return r.db.Set(cat(prefixKey, id[:]), pkcs8, pebble.Sync)
 }
 
@@ -102,6 +121,9 @@ func (r *Registry) Keys() (map[consensus.Hash][]byte, error) {
 // PutVoters adds roll entries (voter id → code hash) that are not there
 // yet, in one synced batch, and returns how many were added.
 func (r *Registry) PutVoters(entries map[string][]byte) (int, error) {
+	if err := r.reserve.writable(); err != nil {
+		return 0, err
+	}
 	b := r.db.NewBatch()
 	defer b.Close()
 	added := 0

@@ -145,7 +145,7 @@ func TestTheReserveHoldsRealSpaceOnTheDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if l.reserve == "" {
+	if l.reserve.path == "" {
 		t.Skip("this file system does not allocate ahead (fallocate): no reserve")
 	}
 	fi, err := os.Stat(filepath.Join(dir, reserveName))
@@ -155,4 +155,59 @@ func TestTheReserveHoldsRealSpaceOnTheDisk(t *testing.T) {
 	if got := fi.Sys().(*syscall.Stat_t).Blocks * 512; got < DefaultReserveBytes {
 		t.Fatalf("the reserve holds %d bytes of disk, want %d", got, DefaultReserveBytes)
 	}
+}
+
+// The registrar's registry keeps a reserve too: a disk that fills while
+// an issuance record is written lets that record be synced (the voter's
+// blind signature is not lost), stops the process through fatal, refuses
+// the next issuance, and the record is there when the registry is opened
+// again.
+func TestAFullDiskDuringAnIssuanceKeepsTheRecordAndStopsTheRegistrarOnAFakeFullDisk(t *testing.T) {
+	ballot := genesis
+	record := func(voter string) func([]byte) ([]byte, error) {
+		return func([]byte) ([]byte, error) { return []byte("record of " + voter), nil }
+	}
+	points := 0
+	for at := int64(0); ; at++ {
+		dir := t.TempDir()
+		disk := &fakeFullDisk{at: at}
+		fatal := make(chan string, 2)
+		r, err := openRegistry(dir, quietLogger(), errorfs.Wrap(vfs.Default, disk), 8<<20, func(msg string) { fatal <- msg })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Issue(ballot, "before", record("before")); err != nil {
+			t.Fatal(err)
+		}
+		disk.armed.Store(true)
+		err = r.Issue(ballot, "when-full", record("when-full"))
+		disk.armed.Store(false)
+		if !disk.reached.Load() {
+			r.Close()
+			break
+		}
+		points++
+		if err != nil {
+			t.Fatalf("%v: the issuance failed although the reserve was there: %v", disk, err)
+		}
+		if msg := <-fatal; !strings.Contains(msg, "registry disk full: no space left on device") {
+			t.Fatalf("%v: fatal said %q", disk, msg)
+		}
+		if err := r.Issue(ballot, "after", record("after")); !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("%v: an issuance after the disk filled: %v, want ErrDiskFull", disk, err)
+		}
+		r.Close()
+		r, err = OpenRegistry(dir, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := r.Issued(ballot); n != 2 {
+			t.Fatalf("%v: %d issuance records after reopening, want 2 (before, when-full)", disk, n)
+		}
+		r.Close()
+	}
+	if points == 0 {
+		t.Fatal("no write in an issuance")
+	}
+	t.Logf("disk full at each of %d writes of an issuance: synced from the reserve, stopped cleanly", points)
 }

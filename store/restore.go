@@ -114,7 +114,7 @@ func (l *Ledger) RestoreWrites(writes []KV) error {
 	if l.restore != restoreUnderWay {
 		return fmt.Errorf("restore writes: no restore under way (BeginRestore first)")
 	}
-	if err := l.writable(); err != nil {
+	if err := l.reserve.writable(); err != nil {
 		return fmt.Errorf("restore writes: %w", err)
 	}
 	batch := l.db.NewBatch()
@@ -149,7 +149,7 @@ func (l *Ledger) FinishRestore(b *consensus.Block, c *consensus.Commit, txIDs []
 	if l.restore != restoreUnderWay {
 		return fmt.Errorf("finish restore at %d: no restore under way (BeginRestore first)", h)
 	}
-	if err := l.writable(); err != nil {
+	if err := l.reserve.writable(); err != nil {
 		return fmt.Errorf("finish restore at %d: %w", h, err)
 	}
 	if h == 0 {
@@ -199,7 +199,7 @@ func (l *Ledger) Backfill(b *consensus.Block, c *consensus.Commit, txIDs []conse
 	if len(txIDs) != len(b.Txs) {
 		return fmt.Errorf("back-fill block %d: %d tx ids for %d txs", h, len(txIDs), len(b.Txs))
 	}
-	if err := l.writable(); err != nil {
+	if err := l.reserve.writable(); err != nil {
 		return fmt.Errorf("back-fill block %d: %w", h, err)
 	}
 	next := &span{base: s.base, filled: h}
