@@ -68,20 +68,29 @@ func (r *diskReserve) keep(dir string) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	free := func() string {
+		if u, uerr := r.fs.GetDiskUsage(dir); uerr == nil {
+			return fmt.Sprintf("%.1f MiB", float64(u.AvailBytes)/(1<<20))
+		}
+		return "unknown"
+	}
 	switch {
 	case errors.Is(err, syscall.ENOSPC):
-		free := "unknown"
-		if u, uerr := r.fs.GetDiskUsage(dir); uerr == nil {
-			free = fmt.Sprintf("%.1f MiB", float64(u.AvailBytes)/(1<<20))
-		}
 		return fmt.Errorf("%w: %s free in %s, the %s keeps %d MiB in reserve there (%s) to stop cleanly when its disk fills: free some space, then start the node again",
-			ErrDiskFull, free, dir, r.what, r.size>>20, reserveName)
+			ErrDiskFull, free(), dir, r.what, r.size>>20, reserveName)
 	case errors.Is(err, errors.ErrUnsupported):
 		// A file system without fallocate: no reserve, as before it.
 		r.logger.Warn("the disk does not allocate files ahead: no reserve for a full disk", "store", r.what, "dir", dir, "err", err)
 		return nil
 	case err != nil:
 		return fmt.Errorf("%s reserve %s: %w", r.what, path, err)
+	}
+	// Room for the reserve and nothing else (the disk filled, the
+	// reserve was released, nothing was freed): the store would fill it
+	// again at its first writes and stop at once; refused instead.
+	if u, uerr := r.fs.GetDiskUsage(dir); uerr == nil && u.AvailBytes < uint64(r.size)/4 {
+		return fmt.Errorf("%w: %s free in %s besides the %d MiB the %s keeps in reserve there (%s), less than the %d MiB it needs to go on: free some space, then start the node again",
+			ErrDiskFull, free(), dir, r.size>>20, r.what, reserveName, r.size>>22)
 	}
 	r.path = path
 	return nil
