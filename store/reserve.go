@@ -10,7 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// The disk reserve (docs/OPERATIONS.md §What a node refuses to start on):
+// The disk reserve (docs/OPERATIONS.md §Start-up checks):
 // a store (the ledger, the registrar's registry) keeps a file of
 // reserve bytes allocated but empty beside its tables, "RESERVE". When a
 // write of the store finds the disk full, Pebble calls onFull before it
@@ -48,7 +48,8 @@ type diskReserve struct {
 
 // keep allocates the reserve file in dir (again: allocating what is
 // already allocated costs nothing). A disk with less room than the
-// reserve is ErrDiskFull, saying how much was free.
+// reserve, or with less than a quarter of it free besides, is
+// ErrDiskFull, saying how much was free.
 func (r *diskReserve) keep(dir string) error {
 	if r.size <= 0 {
 		return nil

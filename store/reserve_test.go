@@ -212,27 +212,20 @@ func TestAFullDiskDuringAnIssuanceKeepsTheRecordAndStopsTheRegistrarOnAFakeFullD
 	t.Logf("disk full at each of %d writes of an issuance: synced from the reserve, stopped cleanly", points)
 }
 
-// fakeDiskUsage reports a fixed free space over the real file system.
-type fakeDiskUsage struct {
-	vfs.FS
-	avail uint64
-}
-
-func (f fakeDiskUsage) GetDiskUsage(string) (vfs.DiskUsage, error) {
-	return vfs.DiskUsage{AvailBytes: f.avail}, nil
-}
-
 // A disk with room for the reserve and little else (it filled, the
 // reserve went, nothing was freed) is refused at start, naming the free
 // space, instead of starting a node that fills it again at once and
 // stops; with a quarter of the reserve free besides it, the ledger opens.
 func TestALedgerWithRoomForItsReserveOnlyIsRefusedOnAFakeDiskUsage(t *testing.T) {
-	dir := t.TempDir()
-	_, err := Open(dir, genesis, Options{FS: fakeDiskUsage{vfs.Default, 1 << 20}, Logger: quietLogger(), ReserveBytes: 8 << 20})
+	disk := vfs.NewMem() // its Preallocate allocates nothing; its free space is what the test sets
+	dir := "ledger"
+	disk.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 1 << 20})
+	_, err := Open(dir, genesis, Options{FS: disk, Logger: quietLogger(), ReserveBytes: 8 << 20})
 	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "1.0 MiB free in") || !strings.Contains(err.Error(), "besides the 8 MiB") {
 		t.Fatalf("1 MiB free besides an 8 MiB reserve: %v, want ErrDiskFull naming both", err)
 	}
-	l, err := Open(dir, genesis, Options{FS: fakeDiskUsage{vfs.Default, 2 << 20}, Logger: quietLogger(), ReserveBytes: 8 << 20})
+	disk.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 2 << 20})
+	l, err := Open(dir, genesis, Options{FS: disk, Logger: quietLogger(), ReserveBytes: 8 << 20})
 	if err != nil {
 		t.Fatalf("2 MiB free besides an 8 MiB reserve: %v", err)
 	}
