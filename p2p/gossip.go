@@ -104,6 +104,7 @@ func (x *Host) startGossip() error {
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(x.inspectScores), 5*time.Second),
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(gossipParams()),
 	)
 	if err != nil {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
@@ -133,6 +134,19 @@ func (x *Host) startGossip() error {
 		x.spawn(func(ctx context.Context) { drain(ctx, sub) })
 	}
 	return nil
+}
+
+// gossipParams are gossipsub's defaults but for the message cache, which
+// keeps every message received for HistoryLength heartbeats (1 s each) to
+// answer a peer's IWANT: 3 heartbeats instead of 5, ids advertised (IHAVE)
+// for the last 2 instead of 3. At thousands of casts per second, plus a
+// proposal carrying its whole block, the cache held a fifth of a busy
+// devnet's live heap (38 MB of 216 at 150,000 casts; 19 MB with 3);
+// a peer that missed a message asks within a heartbeat or two.
+func gossipParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.HistoryLength, p.HistoryGossip = 3, 2
+	return p
 }
 
 // drain consumes a subscription: the validators already did the work.
