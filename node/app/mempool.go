@@ -3,6 +3,7 @@ package app
 import (
 	"container/list"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,10 +31,19 @@ type Mempool struct {
 	mu     sync.Mutex
 	order  *list.List // of *pending, oldest first
 	byID   map[consensus.Hash]*list.Element
-	bySlot map[ballot.VoterSlot]map[uint64]consensus.Hash
+	bySlot map[ballot.VoterSlot][]slotCast
 	casts  map[consensus.Hash]int // pending casts per ballot
 	bytes  int
 	avail  chan struct{}
+}
+
+// slotCast is a pending cast of a voter key: its seq and its id. A key has
+// one pending cast almost always (never two with a re-vote interval), so a
+// short slice per key rather than a map: a map of one entry cost ~300
+// bytes, a third of a busy node's mempool.
+type slotCast struct {
+	seq uint64
+	id  consensus.Hash
 }
 
 // pending is a transaction in the pool with the time it was added or last
@@ -53,7 +63,7 @@ func NewMempool(maxTxs, maxBytes int, onePerVoter bool) *Mempool {
 		onePerVoter: onePerVoter,
 		order:       list.New(),
 		byID:        make(map[consensus.Hash]*list.Element),
-		bySlot:      make(map[ballot.VoterSlot]map[uint64]consensus.Hash),
+		bySlot:      make(map[ballot.VoterSlot][]slotCast),
 		casts:       make(map[consensus.Hash]int),
 		avail:       make(chan struct{}, 1),
 	}
@@ -72,17 +82,15 @@ func (m *Mempool) Add(tx *ballot.Checked) error {
 	if c := tx.Cast; c != nil {
 		slot := ballot.VoterSlot{Ballot: c.BallotID, Voter: c.Key()}
 		seqs := m.bySlot[slot]
-		if _, ok := seqs[c.Seq]; ok {
-			return fmt.Errorf("%w: another cast with seq %d is pending", ballot.ErrSeqReplay, c.Seq)
+		for _, s := range seqs {
+			if s.seq == c.Seq {
+				return fmt.Errorf("%w: another cast with seq %d is pending", ballot.ErrSeqReplay, c.Seq)
+			}
 		}
 		if m.onePerVoter && len(seqs) > 0 {
 			return fmt.Errorf("%w: an earlier cast of this voter key is pending: wait until it is final", ballot.ErrRevoteTooSoon)
 		}
-		if seqs == nil {
-			seqs = make(map[uint64]consensus.Hash, 1)
-			m.bySlot[slot] = seqs
-		}
-		seqs[c.Seq] = tx.ID
+		m.bySlot[slot] = append(seqs, slotCast{seq: c.Seq, id: tx.ID})
 		m.casts[c.BallotID]++
 	}
 	m.byID[tx.ID] = m.order.PushBack(&pending{tx: tx, at: time.Now()})
@@ -159,11 +167,11 @@ func (m *Mempool) removeLocked(id consensus.Hash) {
 	m.bytes -= len(tx.Bytes)
 	if c := tx.Cast; c != nil {
 		slot := ballot.VoterSlot{Ballot: c.BallotID, Voter: c.Key()}
-		if seqs := m.bySlot[slot]; seqs != nil {
-			delete(seqs, c.Seq)
-			if len(seqs) == 0 {
-				delete(m.bySlot, slot)
-			}
+		seqs := slices.DeleteFunc(m.bySlot[slot], func(s slotCast) bool { return s.seq == c.Seq })
+		if len(seqs) == 0 {
+			delete(m.bySlot, slot)
+		} else {
+			m.bySlot[slot] = seqs
 		}
 		if m.casts[c.BallotID]--; m.casts[c.BallotID] <= 0 {
 			delete(m.casts, c.BallotID)
@@ -191,11 +199,15 @@ func (m *Mempool) Update(included []consensus.Hash, u *ballot.Update, closed map
 		m.removeLocked(id)
 	}
 	for slot, rec := range u.Voters {
-		for seq, id := range m.bySlot[slot] {
-			if seq <= rec.Seq {
-				m.removeLocked(id)
-				dropped++
+		var stale []consensus.Hash // removeLocked edits the slot's slice
+		for _, s := range m.bySlot[slot] {
+			if s.seq <= rec.Seq {
+				stale = append(stale, s.id)
 			}
+		}
+		for _, id := range stale {
+			m.removeLocked(id)
+			dropped++
 		}
 	}
 	if len(closed) == 0 {
