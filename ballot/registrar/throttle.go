@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"cmp"
+	"container/heap"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -23,15 +24,16 @@ type ThrottleConfig struct {
 	// address counts by its /64).
 	AddressBurst int
 	AddressEvery time.Duration
-	// Entries bounds each table (voter ids, addresses): the least
-	// recently used entry is forgotten to make room.
+	// Entries bounds each table (voter ids with wrong codes, voter ids
+	// with lockouts, addresses): the least recently used entry is
+	// forgotten to make room, but for lockouts (see seriesTable).
 	Entries int
 }
 
 // DefaultThrottle: 5 wrong codes lock a voter id for 1 minute, then 2,
 // 4, … up to 1 hour; an address gets 20 wrong codes at once, then one
-// every 6 seconds (10 a minute); 65,536 entries per table (about 30 MiB
-// for both at their fullest, with 128-byte voter ids).
+// every 6 seconds (10 a minute); 65,536 entries per table (about 45 MiB
+// for the three at their fullest, with 128-byte voter ids).
 var DefaultThrottle = ThrottleConfig{
 	VoterFailures: 5, VoterWindow: 15 * time.Minute,
 	LockoutBase: time.Minute, LockoutMax: time.Hour,
@@ -66,17 +68,22 @@ func (c ThrottleConfig) Validate() error {
 // Throttle is the state of wrong codes per voter id and per client
 // address: a pure state machine, time an argument of every method, its
 // memory bounded by Entries per table. It is not safe for concurrent use.
+//
+// A voter id's wrong codes since its last lockout are in a table that
+// forgets the least recently seen id to make room; its series of lockouts
+// is in a table of its own that never does so while another series' last
+// lockout ended earlier (seriesTable). Rotating through many voter ids
+// could otherwise flush a locked-out id and try again at once.
 type Throttle struct {
 	cfg    ThrottleConfig
 	voters *lru[string, voterState]
+	series *seriesTable
 	addrs  *lru[string, bucket]
 }
 
 type voterState struct {
-	failures    int
-	last        time.Time // last wrong code
-	lockouts    int
-	lockedUntil time.Time
+	failures int
+	last     time.Time // last wrong code
 }
 
 type bucket struct {
@@ -88,7 +95,8 @@ type bucket struct {
 // take the defaults).
 func NewThrottle(cfg ThrottleConfig) *Throttle {
 	cfg = cfg.WithDefaults()
-	return &Throttle{cfg: cfg, voters: newLRU[string, voterState](cfg.Entries), addrs: newLRU[string, bucket](cfg.Entries)}
+	return &Throttle{cfg: cfg, voters: newLRU[string, voterState](cfg.Entries),
+		series: newSeriesTable(cfg.Entries), addrs: newLRU[string, bucket](cfg.Entries)}
 }
 
 // Wait returns how long a request for voter from addr (an AddressKey)
@@ -96,8 +104,8 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 // records nothing.
 func (t *Throttle) Wait(voter, addr string, now time.Time) time.Duration {
 	var wait time.Duration
-	if v, ok := t.voters.get(voter); ok && now.Before(v.lockedUntil) {
-		wait = v.lockedUntil.Sub(now)
+	if s, ok := t.series.get(voter); ok && now.Before(s.until) {
+		wait = s.until.Sub(now)
 	}
 	if b, ok := t.addrs.get(addr); ok {
 		if tok := t.refill(*b, now); tok < 1 {
@@ -123,13 +131,16 @@ func (t *Throttle) Failed(voter, addr string, now time.Time) Lockout {
 	v.failures++
 	v.last = now
 	if v.failures >= t.cfg.VoterFailures {
-		d := t.cfg.LockoutBase << min(v.lockouts, 30)
+		lockouts := 0
+		if s, ok := t.series.get(voter); ok {
+			lockouts = s.lockouts
+		}
+		d := t.cfg.LockoutBase << min(lockouts, 30)
 		if d > t.cfg.LockoutMax || d <= 0 {
 			d = t.cfg.LockoutMax
 		}
-		v.lockouts++
+		t.series.set(voter, lockouts+1, now.Add(d))
 		v.failures = 0
-		v.lockedUntil = now.Add(d)
 		out.Voter = d
 	}
 	out.Address = t.FailedFrom(addr, now)
@@ -153,10 +164,16 @@ func (t *Throttle) FailedFrom(addr string, now time.Time) time.Duration {
 }
 
 // Succeeded forgets voter's wrong codes (and its series of lockouts).
-func (t *Throttle) Succeeded(voter string) { t.voters.remove(voter) }
+func (t *Throttle) Succeeded(voter string) {
+	t.voters.remove(voter)
+	t.series.remove(voter)
+}
 
-// Len returns the number of voter ids and of addresses tracked.
-func (t *Throttle) Len() (voters, addrs int) { return t.voters.len(), t.addrs.len() }
+// Len returns the number of voter ids with wrong codes, of voter ids with
+// a series of lockouts and of addresses tracked.
+func (t *Throttle) Len() (voters, series, addrs int) {
+	return t.voters.len(), t.series.len(), t.addrs.len()
+}
 
 func (t *Throttle) refill(b bucket, now time.Time) float64 {
 	if el := now.Sub(b.at); el > 0 {
@@ -178,4 +195,79 @@ func AddressKey(a netip.Addr) string {
 		return p.String()
 	}
 	return ""
+}
+
+// seriesTable holds the voter ids with a series of lockouts: how many, and
+// until when the last one lasts. When full, it forgets the series whose
+// last lockout ended (or ends) first, never the least recently seen: to
+// flush a locked-out id, rotating ids must first lock out as many others
+// after it (Entries × VoterFailures wrong codes, each bounded per address),
+// and they gain at most what was left of its lockout. A series otherwise
+// lasts until a right code ends it, as long as the table has room.
+type seriesTable struct {
+	max  int
+	byID map[string]*series
+	heap seriesHeap // earliest end first
+}
+
+type series struct {
+	voter    string
+	lockouts int
+	until    time.Time
+	index    int // in the heap
+}
+
+func newSeriesTable(max int) *seriesTable {
+	return &seriesTable{max: max, byID: make(map[string]*series)}
+}
+
+func (t *seriesTable) get(voter string) (*series, bool) {
+	s, ok := t.byID[voter]
+	return s, ok
+}
+
+// set records voter's series: lockouts so far, the last one until then.
+func (t *seriesTable) set(voter string, lockouts int, until time.Time) {
+	if s, ok := t.byID[voter]; ok {
+		s.lockouts, s.until = lockouts, until
+		heap.Fix(&t.heap, s.index)
+		return
+	}
+	if len(t.heap) >= t.max {
+		delete(t.byID, heap.Pop(&t.heap).(*series).voter)
+	}
+	s := &series{voter: voter, lockouts: lockouts, until: until}
+	heap.Push(&t.heap, s)
+	t.byID[voter] = s
+}
+
+func (t *seriesTable) remove(voter string) {
+	if s, ok := t.byID[voter]; ok {
+		heap.Remove(&t.heap, s.index)
+		delete(t.byID, voter)
+	}
+}
+
+func (t *seriesTable) len() int { return len(t.heap) }
+
+// seriesHeap is a container/heap of series by end of their last lockout.
+type seriesHeap []*series
+
+func (h seriesHeap) Len() int           { return len(h) }
+func (h seriesHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h seriesHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *seriesHeap) Push(x any) {
+	s := x.(*series)
+	s.index = len(*h)
+	*h = append(*h, s)
+}
+func (h *seriesHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return s
 }

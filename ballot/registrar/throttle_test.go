@@ -14,8 +14,8 @@ func TestThrottleTablesStayBoundedWhateverTheKeys(t *testing.T) {
 	for i := range 10_000 {
 		th.Failed(fmt.Sprintf("voter-%d", i), fmt.Sprintf("addr-%d", i), t0)
 	}
-	if v, a := th.Len(); v > 8 || a > 8 {
-		t.Fatalf("tables hold %d voters and %d addresses, bound 8", v, a)
+	if v, l, a := th.Len(); v > 8 || l > 8 || a > 8 {
+		t.Fatalf("tables hold %d voters, %d series of lockouts and %d addresses, bound 8", v, l, a)
 	}
 }
 
@@ -82,5 +82,53 @@ func TestIPv6AddressesCountByTheir64(t *testing.T) {
 	}
 	if k := AddressKey(netip.MustParseAddr("::ffff:192.0.2.1")); k != "192.0.2.1" {
 		t.Fatalf("an IPv4-mapped address keys as %q", k)
+	}
+}
+
+// Someone who guesses a voter's code and is locked out cannot lift the
+// lockout by rotating through many other voter ids (from many addresses):
+// the wrong codes of those ids push the target out of the table of wrong
+// codes, not its lockout, nor its series (the next lockout still doubles).
+func TestRotatingVoterIdsDoesNotFlushALockoutOrItsSeries(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{VoterFailures: 2, LockoutBase: time.Minute, LockoutMax: time.Hour, Entries: 8})
+	th.Failed("target", "a", t0)
+	if lock := th.Failed("target", "a", t0); lock.Voter != time.Minute {
+		t.Fatalf("first lockout %v, want 1m", lock.Voter)
+	}
+	for i := range 10_000 { // one wrong code each: no lockout among them
+		th.Failed(fmt.Sprintf("other-%d", i), fmt.Sprintf("addr-%d", i), t0.Add(time.Second))
+	}
+	if w := th.Wait("target", "fresh", t0.Add(2*time.Second)); w != time.Minute-2*time.Second {
+		t.Fatalf("target waits %v after the rotation, want the rest of its lockout (58s)", w)
+	}
+	now := t0.Add(time.Minute)
+	th.Failed("target", "b", now)
+	if lock := th.Failed("target", "b", now); lock.Voter != 2*time.Minute {
+		t.Fatalf("second lockout %v after the rotation, want 2m: the series was forgotten", lock.Voter)
+	}
+}
+
+// When the table of lockouts is full, the series whose lockout ends first
+// makes room: an id locked out until later is kept, whatever order the ids
+// were last seen in.
+func TestAFullLockoutTableForgetsTheSeriesThatEndsFirst(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{VoterFailures: 1, LockoutBase: time.Minute, LockoutMax: time.Hour, Entries: 3, AddressBurst: 1000})
+	th.Failed("long", "a", t0)
+	th.Failed("long", "a", t0.Add(time.Minute))       // 2m, until t0+3m
+	th.Failed("short-1", "a", t0.Add(30*time.Second)) // until t0+1m30s
+	th.Failed("short-2", "a", t0.Add(40*time.Second)) // until t0+1m40s
+	th.Failed("new", "a", t0.Add(50*time.Second))     // full: short-1 goes
+	at := t0.Add(70 * time.Second)
+	for voter, want := range map[string]time.Duration{"long": 110 * time.Second, "short-1": 0, "short-2": 30 * time.Second, "new": 40 * time.Second} {
+		if w := th.Wait(voter, "x", at); w != want {
+			t.Errorf("%s waits %v, want %v", voter, w, want)
+		}
+	}
+	if _, l, _ := th.Len(); l != 3 {
+		t.Fatalf("%d series of lockouts, bound 3", l)
+	}
+	th.Succeeded("long")
+	if w := th.Wait("long", "x", at); w != 0 {
+		t.Fatalf("a right code ended the series, yet long waits %v", w)
 	}
 }

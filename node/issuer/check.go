@@ -115,7 +115,8 @@ func (s *Service) release() {
 
 // gaugeThrottle updates the throttle's size gauges; s.tmu is held.
 func (s *Service) gaugeThrottle() {
-	v, a := s.throttle.Len()
+	v, l, a := s.throttle.Len()
 	s.cfg.Metrics.ThrottleEntries.WithLabelValues("voter").Set(float64(v))
+	s.cfg.Metrics.ThrottleEntries.WithLabelValues("lockout").Set(float64(l))
 	s.cfg.Metrics.ThrottleEntries.WithLabelValues("address").Set(float64(a))
 }
