@@ -1,8 +1,10 @@
 package ballot_test
 
 import (
+	"bytes"
 	"errors"
 	"testing"
+	"unsafe"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
@@ -165,5 +167,41 @@ func TestCastIDIsTheHashOfTheCanonicalTx(t *testing.T) {
 	data := (&ballot.Tx{Cast: c}).Encode()
 	if c.ID() != consensus.Sum(data) {
 		t.Fatal("cast id is not SHA-256 of the tx bytes")
+	}
+}
+
+// A cast decoded from its encoding and made to share that encoding's bytes
+// is the same cast (same id, still valid), holds views of the encoding
+// rather than copies, and an append to one of its fields cannot write into
+// the encoding.
+func TestACastSharingItsEncodingIsTheSameCastWithoutCopies(t *testing.T) {
+	e := ballottest.NewElection(ballottest.Options{Seed: 13})
+	data := (&ballot.Tx{Cast: e.Cast(e.NewVoter(), 1, 2)}).Encode()
+	tx, err := ballot.DecodeTx(data, ballot.MaxTxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tx.Cast
+	c.ShareWith(data)
+	within := func(b []byte) bool {
+		return len(b) > 0 && cap(b) == len(b) &&
+			uintptr(unsafe.Pointer(&b[0])) >= uintptr(unsafe.Pointer(&data[0])) &&
+			uintptr(unsafe.Pointer(&b[len(b)-1])) <= uintptr(unsafe.Pointer(&data[len(data)-1]))
+	}
+	for name, f := range map[string][]byte{"token": c.Token, "signature": c.Signature, "voter": c.Voter} {
+		if !within(f) {
+			t.Errorf("the %s is not a view of the encoding ending at its own end", name)
+		}
+	}
+	if (&ballot.Tx{Cast: c}).ID() != ballot.TxID(data) {
+		t.Fatal("sharing changed the cast's id")
+	}
+	if err := c.Verify(e.Rules.Chain, e.Ballot); err != nil {
+		t.Fatalf("the sharing cast no longer verifies: %v", err)
+	}
+	before := bytes.Clone(data)
+	_ = append(c.Token, 0xff)
+	if !bytes.Equal(data, before) {
+		t.Fatal("an append to the token wrote into the encoding")
 	}
 }

@@ -120,6 +120,7 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 		if err := c.CheckSyntax(); err != nil {
 			return nil, nil, err
 		}
+		c.ShareWith(tx) // the mempool keeps tx: the cast need not copy it
 		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Cast: c}); err != nil {
 			return nil, nil, err
 		}
