@@ -28,13 +28,13 @@ type groupCommitter struct {
 	// committed is called, in the goroutine, with the records of each
 	// synced batch, before their waiters are woken.
 	committed func([]*pendingRecord)
-	// writable refuses a batch before it is written (a full disk).
-	writable func() error
+	// reserve commits each batch (and refuses it on a full disk).
+	reserve *diskReserve
 }
 
-func openGroupCommitter(db *pebble.DB, writable func() error, committed func([]*pendingRecord)) *groupCommitter {
+func openGroupCommitter(db *pebble.DB, reserve *diskReserve, committed func([]*pendingRecord)) *groupCommitter {
 	g := &groupCommitter{db: db, queue: make(chan *pendingRecord, maxGroup), stopped: make(chan struct{}),
-		done: make(chan struct{}), committed: committed, writable: writable}
+		done: make(chan struct{}), committed: committed, reserve: reserve}
 	go g.run()
 	return g
 }
@@ -81,9 +81,6 @@ func (g *groupCommitter) run() {
 }
 
 func (g *groupCommitter) write(group []*pendingRecord) error {
-	if err := g.writable(); err != nil {
-		return err
-	}
 	b := g.db.NewBatch()
 	defer b.Close()
 	for _, p := range group {
@@ -91,7 +88,7 @@ func (g *groupCommitter) write(group []*pendingRecord) error {
 			return err
 		}
 	}
-	return b.Commit(pebble.Sync)
+	return g.reserve.commit(b, pebble.Sync)
 }
 
 // refuseQueued answers the records still queued at stop.

@@ -19,7 +19,7 @@ func TestRecordsQueuedDuringASyncShareTheNextBatch(t *testing.T) {
 	groups := make(chan int, 16)
 	hold := make(chan struct{})
 	first := true
-	g := openGroupCommitter(db, func() error { return nil }, func(group []*pendingRecord) {
+	g := openGroupCommitter(db, &diskReserve{}, func(group []*pendingRecord) {
 		groups <- len(group)
 		if first {
 			first = false

@@ -229,7 +229,7 @@ func (l *Ledger) init(genesis consensus.Hash) error {
 		defer b.Close()
 		b.Set(keyGenesis, genesis[:], nil)
 		b.Set(keyHeight, be64(0), nil)
-		return b.Commit(pebble.Sync)
+		return l.reserve.commit(b, pebble.Sync)
 	}
 	if !bytes.Equal(stored, genesis[:]) {
 		return fmt.Errorf("%w: it was made for genesis %x, this node runs genesis %s", ErrOtherChain, stored, genesis)
@@ -326,9 +326,6 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 	if l.restore != restoreNone {
 		return fmt.Errorf("commit block %d: %w", h, errRestoring)
 	}
-	if err := l.reserve.writable(); err != nil {
-		return fmt.Errorf("commit block %d: %w", h, err)
-	}
 	if want := l.height.Load() + 1; h != want {
 		return fmt.Errorf("%w: got %d, want %d", ErrNotNext, h, want)
 	}
@@ -342,7 +339,7 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 		batch.Set(cat(prefixState, w.Key), w.Value, nil)
 	}
 	batch.Set(keyHeight, be64(h), nil)
-	if err := batch.Commit(l.syncOpt()); err != nil {
+	if err := l.reserve.commit(batch, l.syncOpt()); err != nil {
 		return fmt.Errorf("commit block %d: %w", h, l.corrupt.wrap(err))
 	}
 	l.height.Store(h)

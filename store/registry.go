@@ -78,7 +78,7 @@ func openRegistry(dir string, logger *slog.Logger, fs vfs.FS, reserveBytes int64
 		db.Close()
 		return nil, err
 	}
-	r.records = openGroupCommitter(db, reserve.writable, func(group []*pendingRecord) {
+	r.records = openGroupCommitter(db, reserve, func(group []*pendingRecord) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, p := range group {
@@ -99,10 +99,10 @@ func (r *Registry) Close() error {
 
 // PutKey stores a private key under its id, synced.
 func (r *Registry) PutKey(id consensus.Hash, pkcs8 []byte) error {
-	if err := r.reserve.writable(); err != nil {
-		return err
-	}
-	return r.db.Set(cat(prefixKey, id[:]), pkcs8, pebble.Sync)
+	b := r.db.NewBatch()
+	defer b.Close()
+	b.Set(cat(prefixKey, id[:]), pkcs8, nil)
+	return r.reserve.commit(b, pebble.Sync)
 }
 
 // Keys returns every stored private key by id.
@@ -121,9 +121,6 @@ func (r *Registry) Keys() (map[consensus.Hash][]byte, error) {
 // PutVoters adds roll entries (voter id → code hash) that are not there
 // yet, in one synced batch, and returns how many were added.
 func (r *Registry) PutVoters(entries map[string][]byte) (int, error) {
-	if err := r.reserve.writable(); err != nil {
-		return 0, err
-	}
 	b := r.db.NewBatch()
 	defer b.Close()
 	added := 0
@@ -136,7 +133,7 @@ func (r *Registry) PutVoters(entries map[string][]byte) (int, error) {
 		b.Set(cat(prefixRoll, []byte(id)), h, nil)
 		added++
 	}
-	return added, b.Commit(pebble.Sync)
+	return added, r.reserve.commit(b, pebble.Sync)
 }
 
 // HasVoter reports whether a voter id is on the stored roll.

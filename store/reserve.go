@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -118,10 +119,12 @@ func (r *diskReserve) onFull() {
 	go r.fatal(msg)
 }
 
-// writable refuses a write once the disk was found full.
-func (r *diskReserve) writable() error {
+// commit commits b, synced or not as o says, unless a write already
+// found the disk full: every write of a store goes through it, so that
+// none reaches Pebble once the reserve is gone.
+func (r *diskReserve) commit(b *pebble.Batch, o *pebble.WriteOptions) error {
 	if r.full.Load() {
 		return fmt.Errorf("%s %w", r.what, ErrDiskFull)
 	}
-	return nil
+	return b.Commit(o)
 }

@@ -51,7 +51,10 @@ func (l *Ledger) Reverified() error {
 	if !l.Whole() {
 		return fmt.Errorf("reverified: blocks %d..%d are not back-filled yet", l.Filled()+1, l.Base()-1)
 	}
-	if err := l.db.Set(keyVerified, be64(1), pebble.Sync); err != nil {
+	batch := l.db.NewBatch()
+	defer batch.Close()
+	batch.Set(keyVerified, be64(1), nil)
+	if err := l.reserve.commit(batch, pebble.Sync); err != nil {
 		return fmt.Errorf("reverified: %w", l.corrupt.wrap(err))
 	}
 	l.verifiedFrom.Store(1)
@@ -75,7 +78,7 @@ func (l *Ledger) BeginRestore() error {
 	defer batch.Close()
 	batch.DeleteRange(prefixState, upperBound(prefixState), nil)
 	batch.Set(keyRestoring, nil, nil)
-	if err := batch.Commit(pebble.Sync); err != nil {
+	if err := l.reserve.commit(batch, pebble.Sync); err != nil {
 		return fmt.Errorf("begin restore: %w", l.corrupt.wrap(err))
 	}
 	l.restore = restoreUnderWay
@@ -96,7 +99,7 @@ func (l *Ledger) AbandonRestore() error {
 	defer batch.Close()
 	batch.DeleteRange(prefixState, upperBound(prefixState), nil)
 	batch.Delete(keyRestoring, nil)
-	if err := batch.Commit(pebble.Sync); err != nil {
+	if err := l.reserve.commit(batch, pebble.Sync); err != nil {
 		return fmt.Errorf("abandon restore: %w", l.corrupt.wrap(err))
 	}
 	l.restore = restoreNone
@@ -114,15 +117,12 @@ func (l *Ledger) RestoreWrites(writes []KV) error {
 	if l.restore != restoreUnderWay {
 		return fmt.Errorf("restore writes: no restore under way (BeginRestore first)")
 	}
-	if err := l.reserve.writable(); err != nil {
-		return fmt.Errorf("restore writes: %w", err)
-	}
 	batch := l.db.NewBatch()
 	defer batch.Close()
 	for _, w := range writes {
 		batch.Set(cat(prefixState, w.Key), w.Value, nil)
 	}
-	if err := batch.Commit(pebble.NoSync); err != nil {
+	if err := l.reserve.commit(batch, pebble.NoSync); err != nil {
 		return fmt.Errorf("restore writes: %w", l.corrupt.wrap(err))
 	}
 	return nil
@@ -149,9 +149,6 @@ func (l *Ledger) FinishRestore(b *consensus.Block, c *consensus.Commit, txIDs []
 	if l.restore != restoreUnderWay {
 		return fmt.Errorf("finish restore at %d: no restore under way (BeginRestore first)", h)
 	}
-	if err := l.reserve.writable(); err != nil {
-		return fmt.Errorf("finish restore at %d: %w", h, err)
-	}
 	if h == 0 {
 		return fmt.Errorf("finish restore: block height 0")
 	}
@@ -166,7 +163,7 @@ func (l *Ledger) FinishRestore(b *consensus.Block, c *consensus.Commit, txIDs []
 	batch.Set(keyHeight, be64(h), nil)
 	batch.Set(keyVerified, be64(h+1), nil)
 	batch.Delete(keyRestoring, nil)
-	if err := batch.Commit(pebble.Sync); err != nil {
+	if err := l.reserve.commit(batch, pebble.Sync); err != nil {
 		return fmt.Errorf("finish restore at %d: %w", h, l.corrupt.wrap(err))
 	}
 	// Before the height: a reader that sees height h sees h+1 here too.
@@ -199,9 +196,6 @@ func (l *Ledger) Backfill(b *consensus.Block, c *consensus.Commit, txIDs []conse
 	if len(txIDs) != len(b.Txs) {
 		return fmt.Errorf("back-fill block %d: %d tx ids for %d txs", h, len(txIDs), len(b.Txs))
 	}
-	if err := l.reserve.writable(); err != nil {
-		return fmt.Errorf("back-fill block %d: %w", h, err)
-	}
 	next := &span{base: s.base, filled: h}
 	if h+1 == s.base {
 		next = &span{base: 1}
@@ -211,7 +205,7 @@ func (l *Ledger) Backfill(b *consensus.Block, c *consensus.Commit, txIDs []conse
 	writeBlock(batch, b, c, txIDs)
 	batch.Set(keyBase, be64(next.base), nil)
 	batch.Set(keyFilled, be64(next.filled), nil)
-	if err := batch.Commit(l.syncOpt()); err != nil {
+	if err := l.reserve.commit(batch, l.syncOpt()); err != nil {
 		return fmt.Errorf("back-fill block %d: %w", h, l.corrupt.wrap(err))
 	}
 	l.span.Store(next)
