@@ -21,9 +21,75 @@ type MerkleList struct {
 	// levels[0] are the leaf hashes; levels[l+1][j] is the node over
 	// levels[l][2j] and levels[l][2j+1], or levels[l][2j] promoted when it
 	// has no right neighbour (which is RFC 6962's tree, see foldLevel).
-	// Levels 1 to unstoredLevels are not kept (nil): node computes them
+	// Levels 1 to unstoredLevels are not kept (empty): node computes them
 	// from the leaves.
-	levels [][]Hash
+	levels []hashes
+}
+
+// hashes is one level of a MerkleList, in chunks of chunkLen hashes: a
+// level that grows never copies more than its last chunk. (One slice of
+// a million leaves grows by a copy to 1.25 times its size, the old one
+// left to the collector: 72 MB for a while instead of 32, on every node
+// of a process at the same block.)
+type hashes struct {
+	chunks [][]Hash // each full (chunkLen) but the last
+	n      int
+}
+
+const (
+	chunkBits = 12 // 4,096 hashes, 128 KiB
+	chunkLen  = 1 << chunkBits
+)
+
+func (h *hashes) at(i int) Hash     { return h.chunks[i>>chunkBits][i&(chunkLen-1)] }
+func (h *hashes) set(i int, v Hash) { h.chunks[i>>chunkBits][i&(chunkLen-1)] = v }
+func (h *hashes) ref(i int) *Hash   { return &h.chunks[i>>chunkBits][i&(chunkLen-1)] }
+func (h *hashes) slice() []Hash     { return slices.Concat(h.chunks...) }
+func (h *hashes) capacity() (c int) { // hashes allocated, for the tests
+	for _, k := range h.chunks {
+		c += cap(k)
+	}
+	return c
+}
+
+// add appends v. The last chunk doubles up to chunkLen, so a small list
+// (the results of a few ballots) stays small.
+func (h *hashes) add(v Hash) {
+	last := len(h.chunks) - 1
+	if last < 0 || len(h.chunks[last]) == chunkLen {
+		h.chunks = append(h.chunks, nil)
+		last++
+	}
+	c := h.chunks[last]
+	if len(c) == cap(c) {
+		c = append(make([]Hash, 0, min(max(2*cap(c), 4), chunkLen)), c...)
+	}
+	h.chunks[last] = append(c, v)
+	h.n++
+}
+
+// fromSlice returns the level of hs, copied.
+func fromSlice(hs []Hash) hashes {
+	h := hashes{n: len(hs)}
+	for len(hs) > 0 {
+		k := min(len(hs), chunkLen)
+		h.chunks = append(h.chunks, append(make([]Hash, 0, k), hs[:k]...))
+		hs = hs[k:]
+	}
+	return h
+}
+
+// fold returns the level above h, as foldLevel does for a slice.
+func (h *hashes) fold() hashes {
+	var next hashes
+	for i := 0; i < h.n; i += 2 {
+		if i+1 < h.n {
+			next.add(nodeHash(h.ref(i), h.ref(i+1)))
+		} else {
+			next.add(h.at(i))
+		}
+	}
+	return next
 }
 
 // unstoredLevels is how many levels above the leaves a MerkleList does
@@ -44,14 +110,14 @@ func NewMerkleList(leaves []Hash) *MerkleList {
 	if len(leaves) == 0 {
 		return m
 	}
-	level := append([]Hash(nil), leaves...)
-	m.levels = [][]Hash{level}
-	for len(level) > 1 {
-		level = foldLevel(level, make([]Hash, 0, (len(level)+1)/2))
+	level := fromSlice(leaves)
+	m.levels = []hashes{level}
+	for level.n > 1 {
+		level = level.fold()
 		m.levels = append(m.levels, level)
 	}
 	for l := 1; l < len(m.levels) && l <= unstoredLevels; l++ {
-		m.levels[l] = nil
+		m.levels[l] = hashes{}
 	}
 	return m
 }
@@ -59,7 +125,7 @@ func NewMerkleList(leaves []Hash) *MerkleList {
 // node returns node j of level l of the list's n leaves.
 func (m *MerkleList) node(l, j int) Hash {
 	if stored(l) {
-		return m.levels[l][j]
+		return m.levels[l].at(j)
 	}
 	n := m.Len()
 	if 2*j+1 < width(n, l-1) {
@@ -69,10 +135,10 @@ func (m *MerkleList) node(l, j int) Hash {
 	return m.node(l-1, 2*j)
 }
 
-// level returns level l whole.
+// level returns level l whole, a copy.
 func (m *MerkleList) level(l int) []Hash {
 	if stored(l) {
-		return m.levels[l]
+		return m.levels[l].slice()
 	}
 	out := make([]Hash, width(m.Len(), l))
 	for j := range out {
@@ -86,14 +152,14 @@ func (m *MerkleList) Len() int {
 	if len(m.levels) == 0 {
 		return 0
 	}
-	return len(m.levels[0])
+	return m.levels[0].n
 }
 
 // Root returns the tree hash: SHA-256("") for the empty list.
 func (m *MerkleList) Root() Hash { return m.Edit().Root() }
 
 // Leaf returns leaf hash i.
-func (m *MerkleList) Leaf(i int) Hash { return m.levels[0][i] }
+func (m *MerkleList) Leaf(i int) Hash { return m.levels[0].at(i) }
 
 // Proof returns the inclusion proof of leaf i (RFC 9162 §2.1.3).
 func (m *MerkleList) Proof(i int) (Proof, error) {
@@ -125,7 +191,7 @@ func (m *MerkleList) SubtreeRoots(c int) []Hash {
 	case c >= len(m.levels):
 		return []Hash{m.node(len(m.levels)-1, 0)}
 	}
-	return slices.Clone(m.level(c))
+	return m.level(c)
 }
 
 // MerkleRootOfNodes returns the tree hash above nodes that are the
@@ -165,10 +231,10 @@ func (m *MerkleList) Apply(e *MerkleEdit) {
 	e.rehash()
 	for l, size := 0, e.n; size > 0; l++ {
 		if l == len(m.levels) {
-			m.levels = append(m.levels, nil)
+			m.levels = append(m.levels, hashes{})
 		}
-		for stored(l) && len(m.levels[l]) < size {
-			m.levels[l] = append(m.levels[l], Hash{})
+		for stored(l) && m.levels[l].n < size {
+			m.levels[l].add(Hash{})
 		}
 		if size == 1 {
 			m.levels = m.levels[:l+1]
@@ -178,7 +244,7 @@ func (m *MerkleList) Apply(e *MerkleEdit) {
 	}
 	for k, h := range e.over {
 		if stored(k.level) {
-			m.levels[k.level][k.index] = h
+			m.levels[k.level].set(k.index, h)
 		}
 	}
 	e.over = map[nodeKey]Hash{}
@@ -215,7 +281,7 @@ func (e *MerkleEdit) get(l, j int) Hash {
 		return h
 	}
 	if stored(l) {
-		return e.base.levels[l][j]
+		return e.base.levels[l].at(j)
 	}
 	// Not kept: from the level below, with the edit's changes (the
 	// nodes rehash changed are in over; this one's subtree is the base's
