@@ -235,8 +235,14 @@ func (s *KVState) load(kv KVReader, height uint64) error {
 	if err != nil {
 		return err
 	}
-	s.records, err = records.list()
-	return err
+	if s.records, err = records.list(); err != nil {
+		return err
+	}
+	if got := uint64(s.records.Len()); got != n {
+		// a record missing at the end of the list leaves no hole
+		return fmt.Errorf("%d stored records for the %d places of the records list: the state is damaged", got, n)
+	}
+	return nil
 }
 
 // countEntries returns the length of the records list as its index says
@@ -280,9 +286,8 @@ func countEntries(kv KVReader) (uint64, error) {
 // recordLeaves gathers the leaves of the records list as a scan finds
 // the records, in any order.
 type recordLeaves struct {
-	leaves []consensus.Hash
-	filled []bool
-	err    error
+	b   consensus.MerkleListBuilder
+	err error
 }
 
 func (r *recordLeaves) set(entry uint64, key, value []byte) {
@@ -290,24 +295,19 @@ func (r *recordLeaves) set(entry uint64, key, value []byte) {
 		r.err = fmt.Errorf("stored record %x: place %d in the records list: the state is damaged", key, entry)
 		return
 	}
-	for uint64(len(r.leaves)) <= entry {
-		r.leaves = append(r.leaves, consensus.Hash{})
-		r.filled = append(r.filled, false)
-	}
-	if r.filled[entry] {
+	if !r.b.Set(int(entry), RecordLeaf(key, value)) {
 		r.err = fmt.Errorf("stored record %x: place %d in the records list taken twice: the state is damaged", key, entry)
 	}
-	r.leaves[entry], r.filled[entry] = RecordLeaf(key, value), true
 }
 
 func (r *recordLeaves) list() (*consensus.MerkleList, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if i := slices.Index(r.filled, false); i >= 0 {
+	if i := r.b.Unset(); i >= 0 {
 		return nil, fmt.Errorf("no stored record at place %d of the records list: the state is damaged", i)
 	}
-	return consensus.NewMerkleList(r.leaves), nil
+	return r.b.List(), nil
 }
 
 // add records a ballot defined at height; the caller holds mu or owns s.

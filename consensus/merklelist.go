@@ -105,12 +105,14 @@ const unstoredLevels = 2
 func stored(l int) bool { return l == 0 || l > unstoredLevels }
 
 // NewMerkleList returns the list of the given leaf hashes.
-func NewMerkleList(leaves []Hash) *MerkleList {
+func NewMerkleList(leaves []Hash) *MerkleList { return listOf(fromSlice(leaves)) }
+
+// listOf returns the list whose leaves are level, which it keeps.
+func listOf(level hashes) *MerkleList {
 	m := &MerkleList{}
-	if len(leaves) == 0 {
+	if level.n == 0 {
 		return m
 	}
-	level := fromSlice(leaves)
 	m.levels = []hashes{level}
 	for level.n > 1 {
 		level = level.fold()
@@ -121,6 +123,49 @@ func NewMerkleList(leaves []Hash) *MerkleList {
 	}
 	return m
 }
+
+// MerkleListBuilder gathers a list's leaves in any order (a scan of the
+// store finds them by key) straight into the list's chunks: no slice of
+// all the leaves beside the list, grown by copies then copied again (at
+// the reference scale, 40 million leaves: 1.3 GB).
+type MerkleListBuilder struct {
+	leaves hashes
+	set    []uint64 // a bit a leaf: set already
+}
+
+// Set makes leaf i h; the list grows to i+1 leaves if it is shorter.
+// It reports false, and changes nothing, if leaf i was set before.
+func (b *MerkleListBuilder) Set(i int, h Hash) bool {
+	for b.leaves.n <= i {
+		b.leaves.add(Hash{})
+	}
+	for len(b.set) <= i/64 {
+		b.set = append(b.set, 0)
+	}
+	if b.set[i/64]&(1<<(i%64)) != 0 {
+		return false
+	}
+	b.set[i/64] |= 1 << (i % 64)
+	b.leaves.set(i, h)
+	return true
+}
+
+// Unset returns the first leaf below the highest set that was not set,
+// or -1.
+func (b *MerkleListBuilder) Unset() int {
+	for w, bits := range b.set {
+		if i := w*64 + trailingOnes(bits); i < b.leaves.n && bits != ^uint64(0) {
+			return i
+		}
+	}
+	return -1
+}
+
+func trailingOnes(x uint64) int { return bits.TrailingZeros64(^x) }
+
+// List returns the list of the leaves set; the builder must not be used
+// afterwards.
+func (b *MerkleListBuilder) List() *MerkleList { return listOf(b.leaves) }
 
 // node returns node j of level l of the list's n leaves.
 func (m *MerkleList) node(l, j int) Hash {

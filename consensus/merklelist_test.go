@@ -211,3 +211,41 @@ func TestMerkleListAcrossChunkBoundariesMatchesTheTree(t *testing.T) {
 		}
 	}
 }
+
+// A builder fed the leaves in any order, across chunks, makes the list
+// NewMerkleList makes of them in order; it refuses a leaf set twice and
+// names the first leaf never set, wherever the hole is.
+func TestMerkleListBuilderInAnyOrderIsTheListOfTheLeaves(t *testing.T) {
+	const n = 2*chunkLen + 77
+	leaves := make([]Hash, n)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte(fmt.Sprint(i)))
+	}
+	var b MerkleListBuilder
+	for _, i := range rand.New(rand.NewPCG(3, 0)).Perm(n) {
+		if !b.Set(i, leaves[i]) {
+			t.Fatalf("leaf %d refused the first time", i)
+		}
+	}
+	if b.Set(chunkLen, leaves[0]) {
+		t.Fatal("a leaf set twice was taken")
+	}
+	if i := b.Unset(); i != -1 {
+		t.Fatalf("every leaf set, yet leaf %d reported unset", i)
+	}
+	m := b.List()
+	if m.Len() != n || m.Root() != NewMerkleList(leaves).Root() || m.Leaf(chunkLen) != leaves[chunkLen] {
+		t.Fatal("the built list is not the list of the leaves")
+	}
+	for _, hole := range []int{0, 63, 64, chunkLen, n - 2} {
+		var b MerkleListBuilder
+		for i := range n {
+			if i != hole {
+				b.Set(i, leaves[i])
+			}
+		}
+		if got := b.Unset(); got != hole {
+			t.Fatalf("hole at %d: Unset says %d", hole, got)
+		}
+	}
+}
