@@ -99,9 +99,12 @@ type pageData struct {
 	Switch string
 }
 
-func (p *Pages) page(name string) http.HandlerFunc {
+func (p *Pages) page(route string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, status := r.PathValue("id"), http.StatusOK
+		// name is this request's own: the handler serves every request
+		// of its route, at once (a bad id once made it "notfound" for
+		// all the requests after it).
+		name, id, status := route, r.PathValue("id"), http.StatusOK
 		if (name == "ballot" || name == "vote" || name == "results") && !hexID.MatchString(id) {
 			name, id, status = "notfound", "", http.StatusNotFound
 		}

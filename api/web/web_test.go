@@ -223,3 +223,29 @@ func TestAMalformedBallotLinkAnswersA404PageInTheVotersLanguage(t *testing.T) {
 		}
 	}
 }
+
+// A malformed link is that request's 404 only: the same address with a
+// well-formed id, asked right after, is the page again, with its
+// registrars in its policy (the handler once kept "notfound" for every
+// later request of its route).
+func TestAMalformedBallotLinkLeavesTheNextRequestsPageAsItWas(t *testing.T) {
+	_, srv := newServer(t)
+	for _, route := range []struct{ bad, good, page string }{
+		{"/vote/x", "/vote/" + ballotID, "vote"},
+		{"/ballots/x", "/ballots/" + ballotID, "ballot"},
+		{"/ballots/x/results", "/ballots/" + ballotID + "/results", "results"},
+	} {
+		for range 2 {
+			if resp, _ := get(t, srv.URL+route.bad); resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("%s: %s, want 404", route.bad, resp.Status)
+			}
+			resp, body := get(t, srv.URL+route.good)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `data-page="`+route.page+`"`) {
+				t.Fatalf("%s after %s: %s, page %v", route.good, route.bad, resp.Status, regexp.MustCompile(`data-page="[a-z]*"`).FindString(body))
+			}
+			if route.page != "ballot" && !strings.Contains(resp.Header.Get("Content-Security-Policy"), "https://registrar.example") {
+				t.Fatalf("%s after %s: policy %q lost the registrar", route.good, route.bad, resp.Header.Get("Content-Security-Policy"))
+			}
+		}
+	}
+}
