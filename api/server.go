@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cocorico/node/consensus/canon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -118,6 +115,9 @@ type Config struct {
 	// Refusals bound the transactions one client address may send in
 	// vain (zero fields: DefaultRefusalLimits).
 	Refusals RefusalLimits
+	// Bodies bound the transaction bodies held at once (zero fields:
+	// DefaultBodyLimits).
+	Bodies BodyLimits
 }
 
 // Server serves the API.
@@ -146,7 +146,7 @@ func New(cfg Config) *Server {
 	if cfg.Witnesses == nil {
 		cfg.Witnesses = noWitnesses{}
 	}
-	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals),
+	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies),
 		downloads: make(chan struct{}, MaxCastsDownloads)}
 	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins})
 	if err != nil {
@@ -284,25 +284,6 @@ func (s *HTTPServer) Stop(grace time.Duration) error {
 	}
 }
 
-// ReadJSON decodes a request body of at most max bytes into v with the
-// protocol's one strict decoder (canon.DecodeJSON, docs/PROTOCOL.md §1):
-// oversize bodies are ErrBodyTooLarge (413); unknown fields, trailing data,
-// duplicate keys, null and any second form of a value ErrBadRequest (400).
-func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
-		}
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	return nil
-}
-
 func pathHash(r *http.Request, name string) (consensus.Hash, error) {
 	h, err := consensus.ParseHash(r.PathValue(name))
 	if err != nil {
@@ -324,6 +305,10 @@ func (s *Server) registrarOrigins(id string) []string {
 	}
 	var out []string
 	for _, r := range b.Def.Registrars {
+		// checked again: the origin goes into a Content-Security-Policy
+		if ballot.CheckRegistrarURL(r.URL) != nil {
+			continue
+		}
 		if o := web.Origin(r.URL); o != "" {
 			out = append(out, o)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cocorico/node/ballot"
@@ -151,15 +152,29 @@ type ResultsView struct {
 
 // WriteCSV writes the counts, one line per choice, under the header
 // ballot_id,height,status,choice,count (the columns of `cocorico results
-// --format csv` and of the results page's download).
+// --format csv` and of the results page's download). A choice's label is
+// anybody's text and the file is opened in spreadsheets: a label that
+// would read as a formula is written as text (CSVText).
 func (v *ResultsView) WriteCSV(out io.Writer) error {
 	w := csv.NewWriter(out)
 	w.Write([]string{"ballot_id", "height", "status", "choice", "count"})
 	for _, c := range v.Choices {
-		w.Write([]string{v.BallotID.String(), strconv.FormatUint(v.Height, 10), v.Status, c.Label, strconv.FormatUint(c.Count, 10)})
+		w.Write([]string{v.BallotID.String(), strconv.FormatUint(v.Height, 10), v.Status, CSVText(c.Label), strconv.FormatUint(c.Count, 10)})
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// CSVText returns s as a CSV cell that a spreadsheet shows as text: one
+// beginning with =, +, -, @, a tab or a carriage return (which
+// spreadsheets take for a formula: "=HYPERLINK(…)" in a choice would be a
+// link in the organizer's results file) gets a ' in front, as OWASP
+// advises; any other is s.
+func CSVText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // SubmitView answers an accepted transaction.

@@ -241,6 +241,11 @@ func CheckRegistrarURL(raw string) error {
 		return fmt.Errorf("http is allowed on a loopback host only (a devnet): use https")
 	case u.Host == "" || u.Opaque != "":
 		return fmt.Errorf("no host")
+	case !dnsNameOrIP(u.Hostname()):
+		// the host goes into the voting page's Content-Security-Policy
+		// (connect-src): a ; or a * there would be a directive or a
+		// wildcard of the organizer's choosing
+		return fmt.Errorf("host %q: want a DNS name (ASCII letters, digits, - and .) or an IP address", u.Hostname())
 	case u.User != nil:
 		return fmt.Errorf("user info is not allowed")
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(raw, "?#"):
@@ -249,6 +254,21 @@ func CheckRegistrarURL(raw string) error {
 		return fmt.Errorf("white space or backslash")
 	}
 	return nil
+}
+
+func dnsNameOrIP(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if host == "" {
+		return false
+	}
+	for _, c := range []byte(host) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func loopback(host string) bool {

@@ -113,9 +113,24 @@ func TestDefinitionOfAnOrganizerTheGenesisDoesNotNameIsRefused(t *testing.T) {
 // Registrar URLs a devnet uses (http on loopback) and real ones (https)
 // pass; they are for voters' clients, never fetched by a node.
 func TestRegistrarURLsOfADevnetAndOfTheInternetAreAllowed(t *testing.T) {
-	for _, u := range []string{"", "https://registrar.example", "https://r.example:8443/base/", "http://127.0.0.1:8130", "http://localhost:1", "http://[::1]:80"} {
+	for _, u := range []string{"", "https://registrar.example", "https://r.example:8443/base/", "http://127.0.0.1:8130", "http://localhost:1", "http://[::1]:80",
+		"https://xn--caf-dma.example", "https://192.0.2.7", "https://[2001:db8::7]:443/x;y'z"} {
 		if err := ballot.CheckRegistrarURL(u); err != nil {
 			t.Errorf("%q: %v", u, err)
+		}
+	}
+}
+
+// A registrar URL's host goes into the voting page's
+// Content-Security-Policy: only a DNS name or an IP address is a host,
+// so that no URL on the chain adds a directive (;), a wildcard (*) or a
+// quoted source to it.
+func TestARegistrarURLWhoseHostIsNotANameOrAnAddressIsRefused(t *testing.T) {
+	for _, u := range []string{"https://a.example;sandbox", "https://*", "https://*.example", "https://a.example'",
+		"https://a'b.example", "https://a.example,b", "https://a!b.example", "https://a%41.example", "https://a(b).example",
+		"https://a$b.example", "https://a=b.example", "https://a+b.example", "https://a&b.example"} {
+		if err := ballot.CheckRegistrarURL(u); err == nil {
+			t.Errorf("%q allowed", u)
 		}
 	}
 }
