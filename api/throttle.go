@@ -37,15 +37,17 @@ var DefaultRefusalLimits = RefusalLimits{Burst: 200, Every: 50 * time.Millisecon
 
 // refusals is the state of RefusalLimits: the registrar's throttle of
 // wrong codes (ballot/registrar.Throttle), its per-address buckets only.
+// It also holds the budget of the transactions' bodies (BodyLimits).
 type refusals struct {
 	header string
 	mu     sync.Mutex
 	t      *registrar.Throttle
+	bodies *bodyBudget
 }
 
-func newRefusals(l RefusalLimits) *refusals {
+func newRefusals(l RefusalLimits, b BodyLimits) *refusals {
 	d := DefaultRefusalLimits
-	return &refusals{header: l.ClientIPHeader, t: registrar.NewThrottle(registrar.ThrottleConfig{
+	return &refusals{header: l.ClientIPHeader, bodies: newBodyBudget(b), t: registrar.NewThrottle(registrar.ThrottleConfig{
 		AddressBurst: cmp.Or(l.Burst, d.Burst), AddressEvery: cmp.Or(l.Every, d.Every), Entries: cmp.Or(l.Entries, d.Entries)})}
 }
 
@@ -58,10 +60,13 @@ func isRefusal(status int) bool {
 // guard wraps a handler of transactions: an address out of attempts is
 // refused before anything is read, and each refusal (400 or 403) the
 // handler answers costs one attempt; a handler that answers for many
-// transactions at once reports the refused ones with refused.
+// transactions at once reports the refused ones with refused. The
+// handler's ReadJSON holds its body within the BodyLimits.
 func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused func(n int))) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := registrar.AddressKey(ClientAddr(r, f.header))
+		addr := ClientAddr(r, f.header)
+		key := registrar.AddressKey(addr)
+		r = withBodyTicket(r, &bodyTicket{budget: f.bodies, key: key, exempt: addr.Unmap().IsLoopback()})
 		f.mu.Lock()
 		wait := f.t.Wait("", key, time.Now())
 		f.mu.Unlock()

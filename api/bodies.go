@@ -1,0 +1,137 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/cocorico/node/consensus/canon"
+)
+
+// BodyLimits bound the bytes of the transaction bodies the node holds
+// while it reads and decodes them (a batch of casts is up to 4 MiB): a
+// client that announces a large body and sends it slowly, on many
+// connections, would otherwise hold that much memory per connection. A
+// request whose body does not fit gets 503 overloaded (retry later)
+// before it is read. A body counts for its Content-Length, or for the
+// endpoint's limit when it has none (chunked).
+type BodyLimits struct {
+	// Total bytes of bodies held at once.
+	Total int64
+	// PerAddress: bytes of bodies from one client address (an IPv6
+	// address by its /64) held at once; loopback clients (the operator's
+	// tools, a bench) count toward Total only.
+	PerAddress int64
+}
+
+// DefaultBodyLimits: 64 MiB in all, 8 MiB (two full batches) from one
+// address.
+var DefaultBodyLimits = BodyLimits{Total: 64 << 20, PerAddress: 8 << 20}
+
+// bodyBudget is the state of BodyLimits.
+type bodyBudget struct {
+	limits BodyLimits
+	mu     sync.Mutex
+	held   int64
+	byAddr map[string]int64 // bytes held per address key
+}
+
+func newBodyBudget(l BodyLimits) *bodyBudget {
+	d := DefaultBodyLimits
+	return &bodyBudget{limits: BodyLimits{Total: cmp.Or(l.Total, d.Total), PerAddress: cmp.Or(l.PerAddress, d.PerAddress)},
+		byAddr: map[string]int64{}}
+}
+
+// take holds n bytes for the address key (exempt: of no address bound)
+// and reports whether they fit.
+func (b *bodyBudget) take(key string, exempt bool, n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held+n > b.limits.Total || !exempt && b.byAddr[key]+n > b.limits.PerAddress {
+		return false
+	}
+	b.held += n
+	if !exempt {
+		b.byAddr[key] += n
+	}
+	return true
+}
+
+// give returns what take held.
+func (b *bodyBudget) give(key string, exempt bool, n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held -= n
+	if !exempt {
+		if b.byAddr[key] -= n; b.byAddr[key] <= 0 {
+			delete(b.byAddr, key)
+		}
+	}
+}
+
+// bodyTicket is a request's claim on the budget, which ReadJSON uses.
+type bodyTicket struct {
+	budget *bodyBudget
+	key    string
+	exempt bool
+}
+
+type bodyTicketKey struct{}
+
+func withBodyTicket(r *http.Request, t *bodyTicket) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), bodyTicketKey{}, t))
+}
+
+// ReadJSON decodes a request body of at most max bytes into v with the
+// protocol's one strict decoder (canon.DecodeJSON, docs/PROTOCOL.md §1):
+// oversize bodies are ErrBodyTooLarge (413), refused before they are read
+// when their Content-Length says so; unknown fields, trailing data,
+// duplicate keys, null and any second form of a value ErrBadRequest
+// (400). A transaction endpoint's body is held within the node's
+// BodyLimits while it is read and decoded: ErrOverloaded (503) when it
+// does not fit.
+func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	if r.ContentLength > max {
+		return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
+	}
+	n := max
+	if r.ContentLength >= 0 {
+		n = r.ContentLength
+	}
+	if t, ok := r.Context().Value(bodyTicketKey{}).(*bodyTicket); ok {
+		if !t.budget.take(t.key, t.exempt, n) {
+			return fmt.Errorf("%w: too many request bodies are being read at once", ErrOverloaded)
+		}
+		defer t.budget.give(t.key, t.exempt, n)
+	}
+	body, err := readBody(w, r, max)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
+		}
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return nil
+}
+
+// readBody reads a body of at most max bytes: into one buffer of its
+// Content-Length when it has one (not grown by copies as it arrives).
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, max)
+	if r.ContentLength < 0 {
+		return io.ReadAll(rd)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/cocorico/node/ballot"
+)
+
+// holdBody opens a connection that announces a batch of n bytes from the
+// client address from, sends its first byte, and holds the rest back.
+func holdBody(t *testing.T, ts *httptest.Server, from string, n int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /v1/casts/batch HTTP/1.1\r\nHost: node\r\nX-Forwarded-For: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", from, n)
+	return c
+}
+
+// waitHeld waits until the node holds want bytes of bodies.
+func waitHeld(t *testing.T, s *Server, want int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.refused.bodies.mu.Lock()
+		held := s.refused.bodies.held
+		s.refused.bodies.mu.Unlock()
+		if held == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node holds %d bytes of bodies, want %d", held, want)
+		}
+	}
+}
+
+// postFrom posts a batch of one cast as the client address from.
+func postFrom(t *testing.T, ts *httptest.Server, from string, pad int) (int, string) {
+	t.Helper()
+	cast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
+	data, _ := json.Marshal(BatchRequest{Casts: []*ballot.Cast{&cast}})
+	data = append(data, bytes.Repeat([]byte(" "), pad)...) // white space the decoder skips
+	r, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/casts/batch", bytes.NewReader(data))
+	r.Header.Set("X-Forwarded-For", from)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e ErrorBody
+	json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Error.Code
+}
+
+// Bodies announced and sent slowly hold the node's memory only within
+// BodyLimits: an address past its share, then everyone past the total,
+// gets 503 overloaded before its body is read, while other addresses go
+// on; what a closed connection held is free again. A body over the
+// endpoint's limit is refused (413) on its Content-Length, unread.
+func TestSlowLargeBodiesHoldOnlyTheBodyBudgetAndOtherAddressesGoOn(t *testing.T) {
+	s := New(Config{Backend: &refusingBackend{}, Refusals: RefusalLimits{ClientIPHeader: "X-Forwarded-For"},
+		Bodies: BodyLimits{Total: 1 << 20, PerAddress: 300 << 10}})
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close) // after the held connections close (cleanups run last first)
+	const big = 256 << 10
+
+	held := holdBody(t, ts, "192.0.2.1", big)
+	waitHeld(t, s, big)
+	if code, e := postFrom(t, ts, "192.0.2.1", 50<<10); code != http.StatusServiceUnavailable || e != "overloaded" {
+		t.Fatalf("a second body from the address holding 256 KiB of its 300: %d %q, want 503 overloaded", code, e)
+	}
+	if code, _ := postFrom(t, ts, "192.0.2.2", 50<<10); code != http.StatusOK {
+		t.Fatalf("another address: %d, want 200 (its batch answered)", code)
+	}
+	for i := 3; i <= 5; i++ {
+		holdBody(t, ts, fmt.Sprintf("192.0.2.%d", i), big)
+	}
+	waitHeld(t, s, 4*big)
+	if code, e := postFrom(t, ts, "192.0.2.6", 0); code != http.StatusServiceUnavailable || e != "overloaded" {
+		t.Fatalf("a new address with the node's 1 MiB of bodies held: %d %q, want 503 overloaded", code, e)
+	}
+	held.Close()
+	waitHeld(t, s, 3*big)
+	if code, _ := postFrom(t, ts, "192.0.2.1", 50<<10); code != http.StatusOK {
+		t.Fatalf("the first address once its held body is gone: %d, want 200", code)
+	}
+
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/casts/batch HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 64<<20)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body announced at 64 MiB: %v %v, want 413 before it is sent", resp, err)
+	}
+}
