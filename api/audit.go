@@ -47,6 +47,10 @@ func (s *Server) casts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if f := q.Get("format"); f != "" && f != "json" && f != "csv" {
+		WriteError(w, fmt.Errorf("%w: format %q: want json or csv", ErrBadRequest, f))
+		return
+	}
 	if q.Get("format") == "csv" {
 		select {
 		case s.downloads <- struct{}{}:

@@ -64,3 +64,18 @@ func TestDownloadsOfEveryCastAreBoundedWithAFakeSlowState(t *testing.T) {
 		t.Fatalf("a download once the others ended: %d, want 200", status)
 	}
 }
+
+// A format the casts endpoint does not write is a 400, as for the
+// results, not a JSON answer the client did not ask for.
+func TestTheCastsOfAnUnknownFormatAreABadRequest(t *testing.T) {
+	srv := httptest.NewServer(New(Config{State: &slowState{}}).Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/ballots/" + consensus.Hash{1}.String() + "/casts?format=xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("format=xml: %d, want 400", resp.StatusCode)
+	}
+}

@@ -135,7 +135,8 @@ func (s *Server) castStatus(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		v.Height, v.Index = height, &index
-		v.Attestations = s.cfg.Witnesses.AttestationCount(height)
+		n := s.cfg.Witnesses.AttestationCount(height)
+		v.Attestations = &n
 		v.Status = CastReplaced
 		if ok, err := s.counted(id, c); err != nil {
 			WriteError(w, err)

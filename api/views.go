@@ -214,9 +214,10 @@ type CastStatusView struct {
 	Status string         `json:"status"`
 	Height uint64         `json:"height,omitempty"`
 	Index  *int           `json:"index,omitempty"`
-	// Attestations, for a final cast, is the number of distinct
-	// volunteer nodes that attested its block or a later one.
-	Attestations int `json:"attestations,omitempty"`
+	// Attestations, for a cast in a final block (final or replaced), is
+	// the number of distinct volunteer nodes that attested its block or
+	// a later one, 0 included; absent for the other statuses.
+	Attestations *int `json:"attestations,omitempty"`
 }
 
 // VerifyView is the answer of POST /v1/receipts/verify.

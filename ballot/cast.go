@@ -136,8 +136,11 @@ func (c *Cast) verifyAllButSignature(chain consensus.Chain, b *Ballot) error {
 	if int(c.Choice) >= len(b.Def.Choices) {
 		return fmt.Errorf("%w: choice %d of %d", ErrChoiceOutOfRange, c.Choice, len(b.Def.Choices))
 	}
-	if (b.Def.Tally == TallySealed) != (c.Sealed != nil) {
-		return fmt.Errorf("%w: a sealed choice in a cast of a %s ballot", ErrSealedInvalid, b.Def.Tally)
+	switch {
+	case b.Def.Tally == TallySealed && c.Sealed == nil:
+		return fmt.Errorf("%w: no sealed choice in a cast of a sealed ballot", ErrSealedInvalid)
+	case b.Def.Tally != TallySealed && c.Sealed != nil:
+		return fmt.Errorf("%w: a sealed choice in a cast of an open ballot", ErrSealedInvalid)
 	}
 	if int(c.Registrar) >= len(b.Keys) {
 		return fmt.Errorf("%w: registrar %d of %d", ErrUnknownRegistrar, c.Registrar, len(b.Keys))

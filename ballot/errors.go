@@ -84,6 +84,8 @@ var (
 	// mempool is full, or more wait than it admits from clients): send
 	// again later. Nothing was checked.
 	ErrOverloaded = errors.New("node overloaded")
-	// ErrDuplicate: the very same transaction is already pending or final.
+	// ErrDuplicate: the very same transaction is already pending (once
+	// final, a cast sent again is ErrSeqReplay, a definition
+	// ErrDuplicateBallot).
 	ErrDuplicate = errors.New("transaction already known")
 )

@@ -63,7 +63,9 @@ func DecodeJSON(data []byte, v any, max int) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	want, err := jsonTree(again)
+	// A required field the data left out is written null: read as
+	// such, it is then named as missing rather than as a null.
+	want, err := (&treeParser{data: again, nulls: true}).tree()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -80,8 +82,9 @@ func DecodeJSON(data []byte, v any, max int) error {
 // two equal keys, and json.Decoder's token stream costs several times
 // more. The syntax it accepts is checked again by encoding/json when v is
 // decoded from the same bytes.
-func jsonTree(data []byte) (any, error) {
-	p := &treeParser{data: data}
+func jsonTree(data []byte) (any, error) { return (&treeParser{data: data}).tree() }
+
+func (p *treeParser) tree() (any, error) {
 	v, err := p.value(0)
 	if err != nil {
 		return nil, err
@@ -96,7 +99,13 @@ func jsonTree(data []byte) (any, error) {
 type treeParser struct {
 	data []byte
 	i    int
+	// nulls: a null is read as jsonNull (in JSON re-encoded from a
+	// value, for the error naming the missing field), not refused
+	nulls bool
 }
+
+// jsonNull is a null read by a treeParser that takes them.
+type jsonNull struct{}
 
 func (p *treeParser) space() {
 	for p.i < len(p.data) {
@@ -135,6 +144,9 @@ func (p *treeParser) value(depth int) (any, error) {
 	case c == 'f' && bytes.HasPrefix(p.data[p.i:], []byte("false")):
 		p.i += 5
 		return false, nil
+	case c == 'n' && bytes.HasPrefix(p.data[p.i:], []byte("null")) && p.nulls:
+		p.i += 4
+		return jsonNull{}, nil
 	case c == 'n' && bytes.HasPrefix(p.data[p.i:], []byte("null")):
 		return nil, errors.New("null is not a value of the protocol: leave the field out, or write [] for an empty list")
 	case c == '-' || c >= '0' && c <= '9':

@@ -55,6 +55,8 @@ func TestDecodeJSONRefusesEverySecondForm(t *testing.T) {
 		"base64 without padding":    {swap(`"AQI="`, `"AQI"`), ErrMalformed},
 		"base64 with a newline":     {swap(`"AQI="`, `"AQ\nI="`), ErrNotCanonical},
 		"required field missing":    {swap(`,"depth":-3`, ``), ErrNotCanonical},
+		"required bytes missing":    {swap(`"key":"AQI=",`, ``), ErrNotCanonical},
+		"required list missing":     {swap(`"labels":["a"],`, ``), ErrNotCanonical},
 		"empty optional field":      {swap(`"depth":-3`, `"depth":-3,"note":""`), ErrNotCanonical},
 		"time with an offset":       {swap(`00.5Z`, `00.5+00:00`), ErrNotCanonical},
 		"time with a trailing zero": {swap(`00.5Z`, `00.50Z`), ErrNotCanonical},
@@ -71,6 +73,22 @@ func TestDecodeJSONRefusesEverySecondForm(t *testing.T) {
 				t.Fatalf("%s: got %v, want %v", c.in, err, c.want)
 			}
 		})
+	}
+}
+
+// A field left out is named as missing, whatever its type: a list or
+// bytes left out re-encode as null, which is not what the sender wrote.
+func TestAMissingFieldIsNamedAsMissing(t *testing.T) {
+	for field, in := range map[string]string{
+		"key":    strings.Replace(goodSample, `"key":"AQI=",`, ``, 1),
+		"labels": strings.Replace(goodSample, `"labels":["a"],`, ``, 1),
+		"depth":  strings.Replace(goodSample, `,"depth":-3`, ``, 1),
+	} {
+		var s jsonSample
+		err := DecodeJSON([]byte(in), &s, 1000)
+		if err == nil || !strings.Contains(err.Error(), "."+field+": missing") || strings.Contains(err.Error(), "null") {
+			t.Errorf("%s left out: %v, want it named as missing", field, err)
+		}
 	}
 }
 
