@@ -63,6 +63,11 @@ type Registrar struct {
 	ln  net.Listener
 }
 
+// MinAdminTokenBytes is the shortest admin token a registrar takes: its
+// wrong guesses are throttled per address, but an address's few guesses
+// a minute, from many addresses, must still find nothing.
+const MinAdminTokenBytes = 16
+
 // NewRegistrar opens the registrar's store, imports the roll and binds
 // its listener.
 func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
@@ -74,6 +79,9 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 	}
 	if cfg.NodeURL == "" {
 		return nil, errors.New("registrar: a node URL is needed to read ballots")
+	}
+	if n := len(cfg.AdminToken); n > 0 && n < MinAdminTokenBytes {
+		return nil, fmt.Errorf("registrar: the admin token has %d characters, at least %d are needed (make one with: openssl rand -hex 32)", n, MinAdminTokenBytes)
 	}
 	dir := filepath.Join(cfg.Home, "data", "registry")
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -109,14 +111,28 @@ type LoginStatusView struct {
 	Provider string `json:"provider"`
 }
 
-type handler struct{ cfg Config }
+type handler struct {
+	cfg Config
+	// adminMu guards adminFails: wrong admin tokens per client address
+	// (a throttle's address table: AdminBurst at once, then one every
+	// AdminEvery), refused with 429 before the token is compared.
+	adminMu    sync.Mutex
+	adminFails *registrar.Throttle
+}
+
+// AdminBurst wrong admin tokens from one client address at once, then one
+// every AdminEvery.
+const (
+	AdminBurst = 10
+	AdminEvery = 6 * time.Second
+)
 
 // NewHandler returns the registrar's HTTP handler.
 func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &handler{cfg: cfg}
+	h := &handler{cfg: cfg, adminFails: registrar.NewThrottle(registrar.ThrottleConfig{AddressBurst: AdminBurst, AddressEvery: AdminEvery, Entries: 4096})}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/keys", h.newKey)
 	m.HandleFunc("POST /v1/tokens", h.token)
@@ -173,7 +189,19 @@ func (h *handler) newKey(w http.ResponseWriter, r *http.Request) {
 	if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		token = auth
 	}
+	addr := registrar.AddressKey(api.ClientAddr(r, h.cfg.ClientIPHeader))
+	h.adminMu.Lock()
+	wait := h.adminFails.Wait("", addr, time.Now())
+	h.adminMu.Unlock()
+	if wait > 0 {
+		api.WriteError(w, &registrar.RetryError{Err: registrar.ErrThrottled, After: wait})
+		return
+	}
 	if subtle.ConstantTimeCompare([]byte(token), []byte(h.cfg.AdminToken)) != 1 {
+		h.adminMu.Lock()
+		h.adminFails.FailedFrom(addr, time.Now())
+		h.adminMu.Unlock()
+		h.cfg.Logger.Warn("wrong admin token", "addr", addr)
 		api.WriteError(w, api.ErrUnauthorized)
 		return
 	}

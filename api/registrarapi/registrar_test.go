@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -148,6 +149,36 @@ func TestAdminEndpointsAreOffWithoutAToken(t *testing.T) {
 		if resp, body := on.post(t, "/v1/keys", tc.header, tc.body); resp.StatusCode != tc.want {
 			t.Errorf("%s: %d %s, want %d", name, resp.StatusCode, body, tc.want)
 		}
+	}
+}
+
+// Wrong admin tokens are throttled per address: AdminBurst at once, then
+// 429 with Retry-After before the token is even compared (the right one
+// included), while the operator's own address is not held back.
+func TestWrongAdminTokensAreThrottledPerAddress(t *testing.T) {
+	on := newServer(t, registrarapi.Config{AdminToken: "the-right-admin-token", ClientIPHeader: "X-Real-IP"}, registrar.ThrottleConfig{})
+	post := func(from, token string) (int, string) {
+		data, _ := json.Marshal(registrarapi.KeyRequest{})
+		r, _ := http.NewRequest(http.MethodPost, on.URL+"/v1/keys", bytes.NewReader(data))
+		r.Header.Set("X-Real-IP", from)
+		r.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := range registrarapi.AdminBurst {
+		if code, _ := post("198.51.100.7", fmt.Sprint("guess-", i)); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, code)
+		}
+	}
+	if code, ra := post("198.51.100.7", "the-right-admin-token"); code != http.StatusTooManyRequests || ra == "" {
+		t.Fatalf("past the burst, even the right token: %d (Retry-After %q), want 429 with Retry-After", code, ra)
+	}
+	if code, _ := post("203.0.113.1", "the-right-admin-token"); code != http.StatusCreated {
+		t.Fatalf("the operator from another address: %d, want 201", code)
 	}
 }
 

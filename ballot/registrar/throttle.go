@@ -24,6 +24,13 @@ type ThrottleConfig struct {
 	// address counts by its /64).
 	AddressBurst int
 	AddressEvery time.Duration
+	// VoterChecks right codes for one voter id at once, then one more
+	// every VoterChecksEvery: a right code costs the slow hash as a
+	// wrong one does, and whoever holds one voter's code could otherwise
+	// keep the check slots busy with it (re-asking for the token, or for
+	// another one: already_issued), slowing every other voter's check.
+	VoterChecks      int
+	VoterChecksEvery time.Duration
 	// Entries bounds each table (voter ids with wrong codes, voter ids
 	// with lockouts, addresses): the least recently used entry is
 	// forgotten to make room, but for lockouts (see seriesTable).
@@ -32,12 +39,14 @@ type ThrottleConfig struct {
 
 // DefaultThrottle: 5 wrong codes lock a voter id for 1 minute, then 2,
 // 4, … up to 1 hour; an address gets 20 wrong codes at once, then one
-// every 6 seconds (10 a minute); 65,536 entries per table (about 45 MiB
-// for the three at their fullest, with 128-byte voter ids).
+// every 6 seconds (10 a minute); a voter id 5 right codes at once, then
+// one every 12 seconds (5 a minute); 65,536 entries per table (about
+// 60 MiB for the four at their fullest, with 128-byte voter ids).
 var DefaultThrottle = ThrottleConfig{
 	VoterFailures: 5, VoterWindow: 15 * time.Minute,
 	LockoutBase: time.Minute, LockoutMax: time.Hour,
 	AddressBurst: 20, AddressEvery: 6 * time.Second,
+	VoterChecks: 5, VoterChecksEvery: 12 * time.Second,
 	Entries: 1 << 16,
 }
 
@@ -50,16 +59,18 @@ func (c ThrottleConfig) WithDefaults() ThrottleConfig {
 	c.LockoutMax = cmp.Or(c.LockoutMax, d.LockoutMax)
 	c.AddressBurst = cmp.Or(c.AddressBurst, d.AddressBurst)
 	c.AddressEvery = cmp.Or(c.AddressEvery, d.AddressEvery)
+	c.VoterChecks = cmp.Or(c.VoterChecks, d.VoterChecks)
+	c.VoterChecksEvery = cmp.Or(c.VoterChecksEvery, d.VoterChecksEvery)
 	c.Entries = cmp.Or(c.Entries, d.Entries)
 	return c
 }
 
 // Validate refuses a configuration that does not throttle.
 func (c ThrottleConfig) Validate() error {
-	if c.VoterFailures < 1 || c.AddressBurst < 1 || c.Entries < 1 {
-		return errors.New("throttle: failures, burst and entries must be at least 1")
+	if c.VoterFailures < 1 || c.AddressBurst < 1 || c.VoterChecks < 1 || c.Entries < 1 {
+		return errors.New("throttle: failures, bursts and entries must be at least 1")
 	}
-	if c.VoterWindow <= 0 || c.LockoutBase <= 0 || c.LockoutMax < c.LockoutBase || c.AddressEvery <= 0 {
+	if c.VoterWindow <= 0 || c.LockoutBase <= 0 || c.LockoutMax < c.LockoutBase || c.AddressEvery <= 0 || c.VoterChecksEvery <= 0 {
 		return fmt.Errorf("throttle: durations must be positive and lockout max ≥ base")
 	}
 	return nil
@@ -74,11 +85,16 @@ func (c ThrottleConfig) Validate() error {
 // is in a table of its own that never does so while another series' last
 // lockout ended earlier (seriesTable). Rotating through many voter ids
 // could otherwise flush a locked-out id and try again at once.
+//
+// A voter id's right codes are in a token bucket of their own (a table
+// that forgets the least recently used: flushing one takes as many other
+// voters' right codes).
 type Throttle struct {
 	cfg    ThrottleConfig
 	voters *lru[string, voterState]
 	series *seriesTable
 	addrs  *lru[string, bucket]
+	rights *lru[string, bucket]
 }
 
 type voterState struct {
@@ -96,7 +112,8 @@ type bucket struct {
 func NewThrottle(cfg ThrottleConfig) *Throttle {
 	cfg = cfg.WithDefaults()
 	return &Throttle{cfg: cfg, voters: newLRU[string, voterState](cfg.Entries),
-		series: newSeriesTable(cfg.Entries), addrs: newLRU[string, bucket](cfg.Entries)}
+		series: newSeriesTable(cfg.Entries), addrs: newLRU[string, bucket](cfg.Entries),
+		rights: newLRU[string, bucket](cfg.Entries)}
 }
 
 // Wait returns how long a request for voter from addr (an AddressKey)
@@ -108,8 +125,13 @@ func (t *Throttle) Wait(voter, addr string, now time.Time) time.Duration {
 		wait = s.until.Sub(now)
 	}
 	if b, ok := t.addrs.get(addr); ok {
-		if tok := t.refill(*b, now); tok < 1 {
+		if tok := refill(*b, now, t.cfg.AddressBurst, t.cfg.AddressEvery); tok < 1 {
 			wait = max(wait, time.Duration((1-tok)*float64(t.cfg.AddressEvery)))
+		}
+	}
+	if b, ok := t.rights.get(voter); ok && voter != "" {
+		if tok := refill(*b, now, t.cfg.VoterChecks, t.cfg.VoterChecksEvery); tok < 1 {
+			wait = max(wait, time.Duration((1-tok)*float64(t.cfg.VoterChecksEvery)))
 		}
 	}
 	return wait
@@ -156,30 +178,39 @@ func (t *Throttle) FailedFrom(addr string, now time.Time) time.Duration {
 		b = t.addrs.put(addr)
 		b.tokens, b.at = float64(t.cfg.AddressBurst), now
 	}
-	b.tokens, b.at = t.refill(*b, now)-1, now
+	b.tokens, b.at = refill(*b, now, t.cfg.AddressBurst, t.cfg.AddressEvery)-1, now
 	if b.tokens < 1 {
 		return time.Duration((1 - b.tokens) * float64(t.cfg.AddressEvery))
 	}
 	return 0
 }
 
-// Succeeded forgets voter's wrong codes (and its series of lockouts).
-func (t *Throttle) Succeeded(voter string) {
+// Succeeded records a right code for voter: it forgets the voter's wrong
+// codes (and its series of lockouts) and takes one of its right codes.
+func (t *Throttle) Succeeded(voter string, now time.Time) {
 	t.voters.remove(voter)
 	t.series.remove(voter)
+	b, known := t.rights.get(voter)
+	if !known {
+		b = t.rights.put(voter)
+		b.tokens, b.at = float64(t.cfg.VoterChecks), now
+	}
+	b.tokens, b.at = refill(*b, now, t.cfg.VoterChecks, t.cfg.VoterChecksEvery)-1, now
 }
 
 // Len returns the number of voter ids with wrong codes, of voter ids with
-// a series of lockouts and of addresses tracked.
-func (t *Throttle) Len() (voters, series, addrs int) {
-	return t.voters.len(), t.series.len(), t.addrs.len()
+// a series of lockouts, of addresses and of voter ids with right codes
+// tracked.
+func (t *Throttle) Len() (voters, series, addrs, rights int) {
+	return t.voters.len(), t.series.len(), t.addrs.len(), t.rights.len()
 }
 
-func (t *Throttle) refill(b bucket, now time.Time) float64 {
+// refill returns b's tokens at now: one more every every, at most burst.
+func refill(b bucket, now time.Time, burst int, every time.Duration) float64 {
 	if el := now.Sub(b.at); el > 0 {
-		b.tokens += float64(el) / float64(t.cfg.AddressEvery)
+		b.tokens += float64(el) / float64(every)
 	}
-	return min(b.tokens, float64(t.cfg.AddressBurst))
+	return min(b.tokens, float64(burst))
 }
 
 // AddressKey is the throttle's key of a client address: an IPv4 address

@@ -14,8 +14,11 @@ func TestThrottleTablesStayBoundedWhateverTheKeys(t *testing.T) {
 	for i := range 10_000 {
 		th.Failed(fmt.Sprintf("voter-%d", i), fmt.Sprintf("addr-%d", i), t0)
 	}
-	if v, l, a := th.Len(); v > 8 || l > 8 || a > 8 {
-		t.Fatalf("tables hold %d voters, %d series of lockouts and %d addresses, bound 8", v, l, a)
+	for i := range 10_000 {
+		th.Succeeded(fmt.Sprintf("right-%d", i), t0)
+	}
+	if v, l, a, r := th.Len(); v > 8 || l > 8 || a > 8 || r > 8 {
+		t.Fatalf("tables hold %d voters, %d series of lockouts, %d addresses and %d voters with right codes, bound 8", v, l, a, r)
 	}
 }
 
@@ -36,7 +39,7 @@ func TestLockoutsDoubleUpToTheMaxAndARightCodeEndsThem(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("lockouts %v, want %v", got, want)
 	}
-	th.Succeeded("v")
+	th.Succeeded("v", now)
 	th.Failed("v", "a", now)
 	if lock := th.Failed("v", "a", now); lock.Voter != time.Minute {
 		t.Fatalf("after a right code the series starts again at %v, got %v", time.Minute, lock.Voter)
@@ -124,10 +127,10 @@ func TestAFullLockoutTableForgetsTheSeriesThatEndsFirst(t *testing.T) {
 			t.Errorf("%s waits %v, want %v", voter, w, want)
 		}
 	}
-	if _, l, _ := th.Len(); l != 3 {
+	if _, l, _, _ := th.Len(); l != 3 {
 		t.Fatalf("%d series of lockouts, bound 3", l)
 	}
-	th.Succeeded("long")
+	th.Succeeded("long", t0)
 	if w := th.Wait("long", "x", at); w != 0 {
 		t.Fatalf("a right code ended the series, yet long waits %v", w)
 	}

@@ -52,3 +52,14 @@ func TestAdminTokenComesFromItsFileOrTheEnvironment(t *testing.T) {
 		t.Fatal("an empty token file was accepted")
 	}
 }
+
+// A short admin token is refused at start, with how to make a good one:
+// its guesses are throttled, not impossible.
+func TestARegistrarRefusesAShortAdminToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin.token")
+	os.WriteFile(path, []byte("s3cret\n"), 0o600)
+	code, out := runCLI("registrar", "serve", "--home", t.TempDir(), "--node", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin-token-file", path)
+	if code == 0 || !strings.Contains(out, "at least 16") || !strings.Contains(out, "openssl rand") {
+		t.Fatalf("a 6-character admin token: exit %d\n%s", code, out)
+	}
+}

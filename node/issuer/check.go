@@ -14,8 +14,9 @@ import (
 // check slot.
 const overloadedRetry = time.Second
 
-// authorize checks voter's code, throttled: a voter id locked out or an
-// address out of wrong codes is refused before any slow hash; at most
+// authorize checks voter's code, throttled: a voter id locked out or out
+// of right codes, or an address out of wrong codes, is refused before any
+// slow hash; at most
 // MaxChecks hashes run at once. A wrong code (or an unknown voter id) is
 // counted against both, logged and refused with ErrNotAuthorized.
 func (s *Service) authorize(ctx context.Context, voter, code, addr string) error {
@@ -46,7 +47,7 @@ func (s *Service) authorize(ctx context.Context, voter, code, addr string) error
 	s.tmu.Lock()
 	var lock registrar.Lockout
 	if err == nil {
-		s.throttle.Succeeded(voter)
+		s.throttle.Succeeded(voter, s.cfg.Clock())
 	} else {
 		lock = s.throttle.Failed(voter, addr, s.cfg.Clock())
 	}
@@ -115,8 +116,9 @@ func (s *Service) release() {
 
 // gaugeThrottle updates the throttle's size gauges; s.tmu is held.
 func (s *Service) gaugeThrottle() {
-	v, l, a := s.throttle.Len()
+	v, l, a, r := s.throttle.Len()
 	s.cfg.Metrics.ThrottleEntries.WithLabelValues("voter").Set(float64(v))
 	s.cfg.Metrics.ThrottleEntries.WithLabelValues("lockout").Set(float64(l))
 	s.cfg.Metrics.ThrottleEntries.WithLabelValues("address").Set(float64(a))
+	s.cfg.Metrics.ThrottleEntries.WithLabelValues("right").Set(float64(r))
 }

@@ -17,7 +17,7 @@ type Metrics struct {
 	// ChecksInFlight is the number of slow code hashes running.
 	ChecksInFlight prometheus.Gauge
 	// ThrottleEntries is the size of the throttle's tables (voter, lockout,
-	// address).
+	// address, right).
 	ThrottleEntries *prometheus.GaugeVec
 }
 
@@ -34,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ChecksInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_registrar_code_checks_in_flight",
 			Help: "Slow code hashes running now (at most the configured bound)."}),
 		ThrottleEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cocorico_registrar_throttle_entries",
-			Help: "Entries in the throttle's tables, by table (voter: ids with wrong codes, lockout: ids with a series of lockouts, address)."}, []string{"table"}),
+			Help: "Entries in the throttle's tables, by table (voter: ids with wrong codes, lockout: ids with a series of lockouts, address, right: ids with right codes)."}, []string{"table"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Logins, m.Lockouts, m.ChecksInFlight, m.ThrottleEntries)

@@ -219,11 +219,26 @@ func (s *Service) Status() (voters, keys int, err error) {
 	return voters, len(s.keys), nil
 }
 
-func (s *Service) ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+// ballot returns ballot id, from the cache or else from the node, for a
+// request from addr (a registrar.AddressKey). Only ballots found are
+// cached: an id the node does not know costs its address an attempt, as
+// a wrong code does, and an address out of attempts is refused before
+// the node is asked, so that random ids cannot make the registrar query
+// its node without bound.
+func (s *Service) ballot(ctx context.Context, id consensus.Hash, addr string) (*ballot.Ballot, error) {
 	if b, ok := s.cache.Load(id); ok {
 		return b.(*ballot.Ballot), nil
 	}
+	if err := s.throttled("", addr); err != nil {
+		return nil, err
+	}
 	b, err := s.cfg.Ballots.Ballot(ctx, id)
+	if errors.Is(err, ballot.ErrUnknownBallot) {
+		s.tmu.Lock()
+		s.throttle.FailedFrom(addr, s.cfg.Clock())
+		s.gaugeThrottle()
+		s.tmu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -245,8 +260,11 @@ func (s *Service) ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot
 func (s *Service) IssueToken(ctx context.Context, req registrar.Request, from netip.Addr) (sig []byte, err error) {
 	result := "refused"
 	defer func() { s.cfg.Metrics.Requests.WithLabelValues(result).Inc() }()
-	b, err := s.ballot(ctx, req.Ballot)
+	b, err := s.ballot(ctx, req.Ballot, registrar.AddressKey(from))
 	if err != nil {
+		if errors.Is(err, registrar.ErrThrottled) {
+			result = "throttled"
+		}
 		return nil, err
 	}
 	s.mu.RLock()

@@ -301,6 +301,77 @@ func TestWrongCodesAreLockedOutPerVoterAndThrottledPerAddress(t *testing.T) {
 	}
 }
 
+// A right code costs the slow hash too: a voter id gets VoterChecks of
+// them at once (re-asking for its token, or for another one), then one
+// every VoterChecksEvery, refused before the hash, from any address;
+// another voter is not held back.
+func TestRepeatedRightCodesOfOneVoterAreThrottledBeforeTheHash(t *testing.T) {
+	f := newFixture(t, Config{Throttle: registrar.ThrottleConfig{VoterChecks: 3, VoterChecksEvery: 10 * time.Second}})
+	_, req := f.request(t, "alice", "A1")
+	for i := range 3 {
+		if _, err := f.issue(req); err != nil {
+			t.Fatalf("right code %d: %v", i, err)
+		}
+	}
+	checks := f.checks
+	var re *registrar.RetryError
+	_, other := f.request(t, "alice", "A1")
+	if _, err := f.svc.IssueToken(context.Background(), other, netip.MustParseAddr("203.0.113.9")); !errors.As(err, &re) || !errors.Is(err, registrar.ErrThrottled) || re.After != 10*time.Second {
+		t.Fatalf("a fourth right code at once, from another address: %v, want throttled for 10s", err)
+	}
+	if f.checks != checks {
+		t.Fatal("a throttled right code was hashed")
+	}
+	_, bob := f.request(t, "bob", "B2")
+	if _, err := f.issue(bob); err != nil {
+		t.Fatalf("another voter: %v", err)
+	}
+	f.now = f.now.Add(10 * time.Second)
+	if _, err := f.issue(req); err != nil {
+		t.Fatalf("10 s later: %v", err)
+	}
+}
+
+// countingBallots counts the registrar's questions to its node.
+type countingBallots struct {
+	staticBallots
+	asked int
+}
+
+func (c *countingBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+	c.asked++
+	return c.staticBallots.Ballot(ctx, id)
+}
+
+// A ballot id the node does not know costs the address an attempt: past
+// the burst, random ids are refused as throttled before the registrar
+// asks its node; known ballots are answered from the cache meanwhile.
+func TestUnknownBallotIdsAreThrottledPerAddressBeforeTheNodeIsAsked(t *testing.T) {
+	f := newFixture(t, Config{Throttle: registrar.ThrottleConfig{AddressBurst: 3, AddressEvery: time.Minute}})
+	_, req := f.request(t, "alice", "A1")
+	if _, err := f.issue(req); err != nil { // the ballot is now cached
+		t.Fatal(err)
+	}
+	node := &countingBallots{staticBallots: f.bals}
+	f.svc.cfg.Ballots = node
+	for i := range 3 {
+		unknown := req
+		unknown.Ballot = consensus.Hash{byte(i + 1)}
+		if _, err := f.issue(unknown); !errors.Is(err, ballot.ErrUnknownBallot) {
+			t.Fatalf("unknown ballot %d: %v", i, err)
+		}
+	}
+	unknown := req
+	unknown.Ballot = consensus.Hash{9}
+	if _, err := f.issue(unknown); !errors.Is(err, registrar.ErrThrottled) || node.asked != 3 {
+		t.Fatalf("a fourth unknown ballot: %v, the node asked %d times, want throttled and 3", err, node.asked)
+	}
+	_, bob := f.request(t, "bob", "B2")
+	if _, err := f.svc.IssueToken(context.Background(), bob, netip.MustParseAddr("203.0.113.5")); err != nil {
+		t.Fatalf("a known ballot from another address: %v", err)
+	}
+}
+
 // 20 concurrent wrong codes with 2 check slots: never more than 2 slow
 // hashes (each MemKiB of memory) at once; the others are refused as
 // overloaded with a Retry-After once the wait is over, not queued.

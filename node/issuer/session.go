@@ -105,9 +105,10 @@ func checkSessionTTL(d time.Duration) error {
 
 // CheckBallot refuses a ballot that is unknown, not open now, or that
 // names no key of this registrar: a login for it would end in a session
-// no token could be issued for.
-func (s *Service) CheckBallot(ctx context.Context, id consensus.Hash) error {
-	b, err := s.ballot(ctx, id)
+// no token could be issued for. An unknown one costs addr an attempt
+// (Service.ballot).
+func (s *Service) CheckBallot(ctx context.Context, id consensus.Hash, addr string) error {
+	b, err := s.ballot(ctx, id, addr)
 	if err != nil {
 		return err
 	}

@@ -92,8 +92,9 @@ func (c Config) Validate() error {
 // Issuer is what the login needs of the registrar's service (node/issuer).
 type Issuer interface {
 	// CheckBallot refuses a ballot that is unknown, not open or not
-	// this registrar's.
-	CheckBallot(ctx context.Context, id consensus.Hash) error
+	// this registrar's, for a request from addr (a registrar.AddressKey:
+	// an unknown one costs it an attempt).
+	CheckBallot(ctx context.Context, id consensus.Hash, addr string) error
 	// NewSession mints a single-use session for subject and ballot.
 	NewSession(ballot, subject consensus.Hash) (id string, ttl time.Duration, err error)
 	// LoginWait refuses a login step while addr (or subject) is throttled.
@@ -109,12 +110,28 @@ type Login struct {
 	cfg    Config
 	issuer Issuer
 
-	mu      sync.Mutex // guards pending and the random source
+	mu      sync.Mutex // guards pending, starts and the random source
 	pending *registrar.OneTime[pending]
+	// starts: each start takes one from its address's bucket (a
+	// throttle's address table, StartBurst at once, then one every
+	// StartEvery). A start keeps a pending login for LoginTTL in a table
+	// of MaxLogins that forgets the oldest: a flood of starts from one
+	// address would otherwise push out every other voter's login under
+	// way (66,000 starts in 330 s did).
+	starts *registrar.Throttle
 
 	partyMu sync.Mutex
 	party   rp.RelyingParty // nil until the provider's discovery answered
 }
+
+// StartBurst logins may start from one client address at once (an IPv6
+// address by its /64), then one every StartEvery: an office behind one
+// address starts 60 a minute; flushing the pending logins of MaxLogins
+// within their LoginTTL takes over a hundred addresses.
+const (
+	StartBurst = 60
+	StartEvery = time.Second
+)
 
 // pending is a login under way, kept by its state.
 type pending struct {
@@ -159,7 +176,8 @@ func New(cfg Config, issuer Issuer) (*Login, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Login{cfg: cfg, issuer: issuer, pending: registrar.NewOneTime[pending](cfg.MaxLogins)}, nil
+	starts := registrar.NewThrottle(registrar.ThrottleConfig{AddressBurst: StartBurst, AddressEvery: StartEvery, Entries: cfg.MaxLogins})
+	return &Login{cfg: cfg, issuer: issuer, pending: registrar.NewOneTime[pending](cfg.MaxLogins), starts: starts}, nil
 }
 
 // AllowedOrigins are the origins of the pages that may drive a login.
@@ -203,11 +221,21 @@ func (l *Login) Start(ctx context.Context, ballot consensus.Hash, returnURL stri
 	if err := l.issuer.LoginWait(nil, addr); err != nil {
 		return "", err
 	}
+	l.mu.Lock()
+	now := l.cfg.Clock()
+	wait := l.starts.Wait("", addr, now)
+	if wait == 0 {
+		l.starts.FailedFrom(addr, now) // not a failure: a start taken from the bucket
+	}
+	l.mu.Unlock()
+	if wait > 0 {
+		return "", &registrar.RetryError{Err: registrar.ErrThrottled, After: wait}
+	}
 	ret, err := registrar.CheckReturnURL(returnURL, l.cfg.AllowedOrigins)
 	if err != nil {
 		return "", err
 	}
-	if err := l.issuer.CheckBallot(ctx, ballot); err != nil {
+	if err := l.issuer.CheckBallot(ctx, ballot, addr); err != nil {
 		return "", err
 	}
 	party, err := l.relyingParty(ctx)

@@ -231,6 +231,35 @@ func TestFailedLoginsAreHeldToTheThrottlesRate(t *testing.T) {
 	}
 }
 
+// Starting a login keeps a pending one for its TTL in a bounded table:
+// one address gets StartBurst starts at once, then one every StartEvery,
+// so that a flood of starts cannot push out other voters' logins under
+// way; a login started before the flood still finishes.
+func TestLoginStartsFromOneAddressAreThrottled(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{})
+	w.provider.LogInAs("adult")
+	victim, err := w.start(page + "/vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range login.StartBurst - 1 {
+		if _, err := w.start(page + "/vote"); err != nil {
+			t.Fatalf("start %d of the burst: %v", i, err)
+		}
+	}
+	if _, err := w.start(page + "/vote"); err == nil || !strings.Contains(err.Error(), "throttled") {
+		t.Fatalf("a start past the burst: %v, want throttled", err)
+	}
+	w.advance(login.StartEvery)
+	if _, err := w.start(page + "/vote"); err != nil {
+		t.Fatalf("a start %v later: %v", login.StartEvery, err)
+	}
+	back := browse(t, victim, page)
+	if v, _ := url.ParseQuery(back.Fragment); v.Get("session") == "" {
+		t.Fatalf("the login started before the flood: %s", back)
+	}
+}
+
 // The registrar's status tells a voting page that it logs voters in and
 // with which provider (the issuer's host unless named), so the page
 // offers "log in with" it instead of the voter id and code form.
