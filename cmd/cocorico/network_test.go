@@ -90,7 +90,11 @@ func newCluster(t *testing.T, validators, volunteers int) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	n := validators + volunteers
-	p2pBase, apiBase := freeBase(t, n), freeBase(t, n+1)
+	// One run of free ports for both: two runs picked apart could
+	// overlap (a validator's API on another's p2p port: "address already
+	// in use", a flaky start).
+	p2pBase := freeBase(t, 2*n+1)
+	apiBase := p2pBase + n
 	out, err := exec.Command(binary(t), "testnet", "--validators", fmt.Sprint(validators), "--volunteers", fmt.Sprint(volunteers),
 		"--out", dir, "--p2p-base-port", fmt.Sprint(p2pBase), "--api-base-port", fmt.Sprint(apiBase)).CombinedOutput()
 	if err != nil {
