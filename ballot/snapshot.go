@@ -34,10 +34,10 @@ const (
 	SnapshotChunkBits = 12
 	minChunkBits      = 4
 	maxChunkBits      = 16
-	// maxSnapshotChunks bounds each list's chunk count in a manifest
-	// (2^40 leaves at the smallest chunk size would not fit a manifest;
-	// 250,000 roots of 32 bytes are 8 MB).
-	maxSnapshotChunks = 250_000
+	// maxSnapshotChunks bounds each list's chunk count in a manifest: the
+	// canonical decoder's array bound (2^17), which a longer array would
+	// not pass anyway (PROTOCOL §2, §21.2).
+	maxSnapshotChunks = 1 << 17
 	// MaxChunkBytes bounds a chunk on the wire (p2p.MaxChunk).
 	MaxChunkBytes = 64 << 20
 )

@@ -24,7 +24,7 @@ func (a *App) ProposeBlock(ctx context.Context, height uint64, proposer uint16, 
 	batch := ballot.NewBatch(a.state, a.rules, height, blockTime)
 	batch.SetParallel(parallel)
 	batch.SetCounts(a.counts)
-	var txs [][]byte
+	txs := [][]byte{} // an empty block's list is an empty array, never null (PROTOCOL §2, §6)
 	var ids, bad []consensus.Hash
 	for _, tx := range inSeqOrder(a.pool.Reap(p.MaxBlockTxs, p.MaxBlockBytes)) {
 		if err := batch.Add(tx); err != nil {
