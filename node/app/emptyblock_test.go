@@ -2,15 +2,7 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/cocorico/node/ballot/ballottest"
-	"github.com/cocorico/node/store"
 )
 
 // A block proposed from an empty mempool writes its transactions as an
@@ -18,19 +10,8 @@ import (
 // protocol (§2), and a decoder written from the docs refuses it. Every
 // heartbeat block of an idle chain is such a block.
 func TestAnEmptyProposedBlockWritesAnEmptyArrayNotNull(t *testing.T) {
-	g, _ := ballottest.Validators("empty-block-chain", 4, 3)
-	l, err := store.Open(t.TempDir(), g.Hash(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	now := g.GenesisTime.Add(time.Second)
-	a, err := New(Config{Genesis: g, Ledger: l, MempoolTxs: 10, MempoolBytes: 1 << 20, Metrics: NewMetrics(prometheus.NewRegistry()),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := a.ProposeBlock(context.Background(), 1, 0, now)
+	f := newAppFixture(t, "")
+	b, err := f.app.ProposeBlock(context.Background(), 1, 0, f.now)
 	if err != nil {
 		t.Fatal(err)
 	}
