@@ -103,9 +103,17 @@ type snapshot struct {
 	refs     int  // readers open (Snapshots.mu)
 	pruned   bool // no longer listed (Snapshots.mu)
 
-	// dbMu is held for reading while a reader uses db, for writing while
-	// it is opened or closed.
-	dbMu    sync.RWMutex
+	// dbMu guards db and users, and is held only briefly: a reader counts
+	// itself in users while it reads db (a scan whose callback reads
+	// again counts twice, never waits), and closeDB sets db to nil (later
+	// readers get ErrClosed at once) then waits for users to reach 0. An
+	// RWMutex held for reading through a scan deadlocked a node: a nested
+	// read waited behind a writer queued to open the (already open) DB,
+	// which held Snapshots.mu, which the next Take, on the block-apply
+	// path, waited for: the validator stopped applying blocks.
+	dbMu    sync.Mutex
+	dbFree  *sync.Cond // signalled when users drops to 0
+	users   int
 	db      *pebble.DB // opened at the first reader; nil when closed
 	corrupt corruption
 }
@@ -356,13 +364,24 @@ func (s *Snapshots) remove(sn *snapshot) {
 // first.
 func (sn *snapshot) closeDB() error {
 	sn.dbMu.Lock()
-	defer sn.dbMu.Unlock()
-	if sn.db == nil {
+	db := sn.db
+	sn.db = nil
+	for sn.users > 0 {
+		sn.cond().Wait()
+	}
+	sn.dbMu.Unlock()
+	if db == nil {
 		return nil
 	}
-	err := sn.db.Close()
-	sn.db = nil
-	return err
+	return db.Close()
+}
+
+// cond returns dbFree, made at first use; dbMu is held.
+func (sn *snapshot) cond() *sync.Cond {
+	if sn.dbFree == nil {
+		sn.dbFree = sync.NewCond(&sn.dbMu)
+	}
+	return sn.dbFree
 }
 
 // List returns the snapshots, newest first.
@@ -399,7 +418,9 @@ func (s *Snapshots) Open(height uint64) (*SnapshotReader, error) {
 	return &SnapshotReader{s: s, snap: sn}, nil
 }
 
-// openDB opens sn's DB read-only unless it is open. Called with mu held.
+// openDB opens sn's DB read-only unless it is open. Called with mu held;
+// dbMu is never held long (see snapshot.dbMu), so this does not wait on
+// readers.
 func (s *Snapshots) openDB(sn *snapshot) error {
 	sn.dbMu.Lock()
 	defer sn.dbMu.Unlock()
@@ -499,18 +520,27 @@ func (r *SnapshotReader) ScanRange(lower, upper []byte, fn func(key, value []byt
 	}))
 }
 
-// use returns the DB with its read lock held (done releases it), or
-// ErrClosed once the reader or the snapshots are closed.
+// use returns the DB, counted as in use until done is called, or
+// ErrClosed once the reader or the snapshots are closed. It never waits
+// for another reader, nor for a close (which refuses it instead).
 func (r *SnapshotReader) use() (*pebble.DB, func(), error) {
 	if r.closed.Load() {
 		return nil, nil, fmt.Errorf("snapshot %d: %w", r.snap.height, ErrClosed)
 	}
-	r.snap.dbMu.RLock()
-	if r.snap.db == nil {
-		r.snap.dbMu.RUnlock()
-		return nil, nil, fmt.Errorf("snapshot %d: %w", r.snap.height, ErrClosed)
+	sn := r.snap
+	sn.dbMu.Lock()
+	defer sn.dbMu.Unlock()
+	if sn.db == nil {
+		return nil, nil, fmt.Errorf("snapshot %d: %w", sn.height, ErrClosed)
 	}
-	return r.snap.db, r.snap.dbMu.RUnlock, nil
+	sn.users++
+	return sn.db, func() {
+		sn.dbMu.Lock()
+		if sn.users--; sn.users == 0 && sn.dbFree != nil {
+			sn.dbFree.Broadcast()
+		}
+		sn.dbMu.Unlock()
+	}, nil
 }
 
 // Close releases the reader; the last reader of a pruned snapshot deletes

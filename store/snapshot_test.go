@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -359,5 +360,60 @@ func TestAFlushStartedOneBlockBeforeATakeLeavesOnlyTheLastBlockInTheCopiedLog(t 
 	}
 	if n := take(t, true); n < perBlock || n > 2*perBlock {
 		t.Fatalf("after a flush started before block 4 the snapshot's log holds %d bytes, want block 4's writes only (≈ %d)", n, perBlock)
+	}
+}
+
+// A reader whose scan reads again from its callback (as a snapshot chunk
+// does: the entry index, then each record) while other peers open the
+// same snapshot and the node takes the next one: nothing waits on
+// anything. With a read lock held through the scan, the nested read
+// queued behind the writer an Open put in line, which held Snapshots'
+// mutex, which Take (on the block-apply path) waited for: a remote peer's
+// chunk requests stopped a validator for good.
+func TestANestedReadDuringOpensAndATakeDoesNotDeadlock(t *testing.T) {
+	l, s, _ := snapFixture(t, Options{}, 4, 0)
+	l.commitAndTake(t, s, 1, nil)
+	r, err := s.Open(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	done := make(chan error, 1)
+	go func() {
+		done <- r.ScanRange([]byte("k"), nil, func(key, _ []byte) error {
+			// other peers open the snapshot while this scan runs
+			opened := make(chan error, 1)
+			go func() {
+				o, err := s.Open(1)
+				if err == nil {
+					o.Close()
+				}
+				opened <- err
+			}()
+			if err := <-opened; err != nil {
+				return err
+			}
+			_, _, err := r.Get([]byte("x")) // the nested read
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a scan reading again from its callback while the snapshot was opened never ended")
+	}
+	l.commitTo(t, 2)
+	took := make(chan error, 1)
+	go func() { took <- s.Take(l.Ledger, 2, nil) }()
+	select {
+	case err := <-took:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the next Take never ended")
 	}
 }
