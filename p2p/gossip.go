@@ -192,10 +192,26 @@ func (x *Host) validateConsensus(ctx context.Context, from peer.ID, m *pubsub.Me
 	if err != nil {
 		return x.verdict(x.names.consensus, Reject)
 	}
-	if err := cm.Verify(x.chain, x.vals); err != nil {
+	if err := checkConsensus(x.cfg.Genesis, x.chain, x.vals, cm); err != nil {
 		return x.verdict(x.names.consensus, Reject)
 	}
 	return x.verdict(x.names.consensus, x.handler.HandleConsensus(m.ReceivedFrom, cm))
+}
+
+// checkConsensus is what a consensus message must pass before it is
+// forwarded: its signer and signature and, for a proposal, its block's
+// structure. The proposer's signature covers the block's hash, its
+// header: the transactions must be the ones the header counts and roots,
+// or any signed proposal padded with junk would be a free 16 MiB message
+// (it was ignored, not rejected: its sender lost no score).
+func checkConsensus(g *consensus.Genesis, chain consensus.Chain, vals *consensus.ValidatorSet, cm *consensus.Message) error {
+	if err := cm.Verify(chain, vals); err != nil {
+		return err
+	}
+	if p := cm.Proposal; p != nil {
+		return p.Block.CheckStructure(chain.ID, g.Params)
+	}
+	return nil
 }
 
 func (x *Host) validateFinal(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {

@@ -97,8 +97,10 @@ type Host struct {
 	// The host's life: the gossip router and every goroutine of the host
 	// (subscription readers, dials, pulls, mDNS answers) run under life
 	// and are counted in running; Close cancels life and waits for them.
-	life      context.Context
-	stop      context.CancelFunc
+	life context.Context
+	stop context.CancelFunc
+	// served counts the sync and snapshot streams served per peer.
+	served    servedStreams
 	lifeMu    sync.Mutex
 	closed    bool // no goroutine starts any more
 	running   sync.WaitGroup
@@ -165,8 +167,8 @@ func New(cfg Config, handler Handler) (*Host, error) {
 		x.Close()
 		return nil, err
 	}
-	h.SetStreamHandler(x.syncProtocol(), x.serveSync)
-	h.SetStreamHandler(x.names.snapshot, x.serveSnapshot)
+	h.SetStreamHandler(x.syncProtocol(), x.served.limit(x.serveSync))
+	h.SetStreamHandler(x.names.snapshot, x.served.limit(x.serveSnapshot))
 	if cfg.MDNS {
 		x.mdns = mdns.NewMdnsService(h, x.names.mdns, mdnsNotifee{x})
 		if err := x.mdns.Start(); err != nil {

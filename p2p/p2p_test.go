@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -548,5 +549,70 @@ func TestAnnouncementsOfOldBlocksAreIgnoredBeforeTheirCommitIsChecked(t *testing
 	defer h.mu.Unlock()
 	if !slices.Equal(h.finals, []uint64{6}) {
 		t.Fatalf("the node was handed announcements of blocks %v, want [6]", h.finals)
+	}
+}
+
+// A proposal signed by its proposer but whose block carries other
+// transactions than its header counts and roots (the signature covers the
+// header only) is rejected before it is forwarded, so its sender loses
+// score; the proposal as signed passes.
+func TestAProposalPaddedWithTransactionsItsHeaderDoesNotRootIsRejected(t *testing.T) {
+	g, keys := testGenesis(4)
+	chain, vals := g.Chain(), g.ValidatorSet()
+	txs := [][]byte{[]byte("tx one"), []byte("tx two")}
+	p := &consensus.Proposal{Height: 1, POLRound: -1, Validator: vals.Proposer(1, 0), Block: consensus.Block{
+		Header: consensus.Header{ChainID: g.ChainID, Height: 1, Time: 1, TxRoot: consensus.MerkleRoot(txs), TxCount: 2}, Txs: txs}}
+	p.Sign(chain, keys[p.Validator])
+	if err := checkConsensus(g, chain, vals, &consensus.Message{Proposal: p}); err != nil {
+		t.Fatalf("the proposal as signed: %v", err)
+	}
+	padded := *p
+	padded.Block.Txs = [][]byte{[]byte("tx one"), bytes.Repeat([]byte("junk"), 1000)}
+	if err := padded.Verify(chain, vals); err != nil {
+		t.Fatalf("the padded proposal's signature should still verify (it covers the header): %v", err)
+	}
+	if err := checkConsensus(g, chain, vals, &consensus.Message{Proposal: &padded}); !errors.Is(err, consensus.ErrBlockInvalid) {
+		t.Fatalf("a proposal padded with other transactions: %v, want ErrBlockInvalid", err)
+	}
+}
+
+// A peer that opens sync streams and sends nothing holds at most
+// MaxServedPerPeer of them (a further one is reset at once) and each for
+// requestTimeout only; once they end, the same peer is served again.
+func TestStalledSyncStreamsOfOnePeerAreBoundedAndCutShort(t *testing.T) {
+	tn := newTestNet(t, 2)
+	ctx := context.Background()
+	server, client := tn.hosts[0].ID(), tn.hosts[1]
+	var held []network.Stream
+	for range MaxServedPerPeer {
+		s, err := client.h.NewStream(ctx, server, client.names.sync)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write([]byte{0x05, 0xa2}) // a frame of 5 bytes announced, one sent
+		held = append(held, s)
+	}
+	eventually(t, "the stalled streams being served", func() bool {
+		tn.hosts[0].served.mu.Lock()
+		defer tn.hosts[0].served.mu.Unlock()
+		return tn.hosts[0].served.byPeer[client.ID()] == MaxServedPerPeer
+	})
+	if _, _, _, err := client.FetchBlocks(ctx, server, 0, 0); err == nil {
+		t.Fatal("a sync request past the peer's streams in service was answered")
+	}
+	// Each stalled stream is cut after requestTimeout, without a close
+	// from its client; then the peer is served again.
+	start := time.Now()
+	eventually(t, "the stalled streams cut by the server", func() bool {
+		tn.hosts[0].served.mu.Lock()
+		defer tn.hosts[0].served.mu.Unlock()
+		return tn.hosts[0].served.byPeer[client.ID()] == 0
+	})
+	t.Logf("stalled streams cut after %v (requestTimeout %v)", time.Since(start).Round(time.Second), requestTimeout)
+	if _, _, _, err := client.FetchBlocks(ctx, server, 0, 0); err != nil {
+		t.Fatalf("the same peer once its stalled streams ended: %v", err)
+	}
+	for _, s := range held {
+		s.Reset()
 	}
 }

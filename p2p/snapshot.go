@@ -180,13 +180,14 @@ func (x *Host) snapshotSource() SnapshotSource {
 
 func (x *Host) serveSnapshot(s network.Stream) {
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(syncTimeout))
+	s.SetDeadline(time.Now().Add(requestTimeout))
 	r := bufio.NewReader(s)
 	var req snapshotRequest
 	if err := readFrame(r, &req, maxSnapshotRequest); err != nil || !req.valid() {
 		s.Reset()
 		return
 	}
+	s.SetDeadline(time.Now().Add(syncTimeout))
 	var answer any
 	if req.Kind == snapshotList {
 		answer = manifestsAnswer{Manifests: x.servedManifests()}

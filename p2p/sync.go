@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -41,7 +42,48 @@ const (
 	maxSyncRequest  = 64
 	maxSyncResponse = 32 << 20 // bytes of blocks in one response
 	syncTimeout     = 30 * time.Second
+	// requestTimeout bounds the wait for a request of at most 64 bytes
+	// (sync, snapshot): a peer that opens streams and sends nothing held
+	// each for syncTimeout, and ~1,300 such streams from 20 identities
+	// left no stream for an honest peer's sync.
+	requestTimeout = 5 * time.Second
+	// MaxServedPerPeer bounds the sync and snapshot streams one peer has
+	// served at once; a further one is reset.
+	MaxServedPerPeer = 8
 )
+
+// servedStreams counts the streams served to each peer at once.
+type servedStreams struct {
+	mu     sync.Mutex
+	byPeer map[peer.ID]int
+}
+
+// limit wraps a stream handler: a peer with MaxServedPerPeer streams
+// being served gets the next one reset at once.
+func (c *servedStreams) limit(serve func(network.Stream)) network.StreamHandler {
+	return func(s network.Stream) {
+		p := s.Conn().RemotePeer()
+		c.mu.Lock()
+		if c.byPeer == nil {
+			c.byPeer = map[peer.ID]int{}
+		}
+		if c.byPeer[p] >= MaxServedPerPeer {
+			c.mu.Unlock()
+			s.Reset()
+			return
+		}
+		c.byPeer[p]++
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			if c.byPeer[p]--; c.byPeer[p] <= 0 {
+				delete(c.byPeer, p)
+			}
+			c.mu.Unlock()
+		}()
+		serve(s)
+	}
+}
 
 // ErrSync is returned for a peer's malformed or oversize sync answer.
 var ErrSync = errors.New("block sync")
@@ -50,13 +92,14 @@ func (x *Host) syncProtocol() protocol.ID { return x.names.sync }
 
 func (x *Host) serveSync(s network.Stream) {
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(syncTimeout))
+	s.SetDeadline(time.Now().Add(requestTimeout))
 	r := bufio.NewReader(s)
 	var req SyncRequest
 	if err := readFrame(r, &req, maxSyncRequest); err != nil {
 		s.Reset()
 		return
 	}
+	s.SetDeadline(time.Now().Add(syncTimeout))
 	if req.Messages > 0 {
 		x.serveMessages(s, req.Messages)
 		return
