@@ -35,20 +35,21 @@ type RefusalLimits struct {
 // second, 65,536 addresses (about 10 MiB at most).
 var DefaultRefusalLimits = RefusalLimits{Burst: 200, Every: 50 * time.Millisecond, Entries: 1 << 16}
 
-// refusals is the state of RefusalLimits: the registrar's throttle of
-// wrong codes (ballot/registrar.Throttle), its per-address buckets only.
-// It also holds the budget of the transactions' bodies (BodyLimits).
+// refusals is the state of RefusalLimits: a token bucket per address
+// (ballot/registrar.Buckets, as the registrar's throttle of wrong codes
+// has). It also holds the budget of the transactions' bodies
+// (BodyLimits).
 type refusals struct {
 	header string
 	mu     sync.Mutex
-	t      *registrar.Throttle
+	t      *registrar.Buckets
 	bodies *bodyBudget
 }
 
 func newRefusals(l RefusalLimits, b BodyLimits) *refusals {
 	d := DefaultRefusalLimits
-	return &refusals{header: l.ClientIPHeader, bodies: newBodyBudget(b), t: registrar.NewThrottle(registrar.ThrottleConfig{
-		AddressBurst: cmp.Or(l.Burst, d.Burst), AddressEvery: cmp.Or(l.Every, d.Every), Entries: cmp.Or(l.Entries, d.Entries)})}
+	return &refusals{header: l.ClientIPHeader, bodies: newBodyBudget(b),
+		t: registrar.NewBuckets(cmp.Or(l.Burst, d.Burst), cmp.Or(l.Every, d.Every), cmp.Or(l.Entries, d.Entries))}
 }
 
 // isRefusal reports whether a transaction answered status was refused as
@@ -68,7 +69,7 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 		key := registrar.AddressKey(addr)
 		r = withBodyTicket(r, &bodyTicket{budget: f.bodies, key: key, exempt: addr.Unmap().IsLoopback()})
 		f.mu.Lock()
-		wait := f.t.Wait("", key, time.Now())
+		wait := f.t.Wait(key, time.Now())
 		f.mu.Unlock()
 		if wait > 0 {
 			WriteError(w, &registrar.RetryError{Err: registrar.ErrThrottled, After: wait})
@@ -79,7 +80,7 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 			defer f.mu.Unlock()
 			now := time.Now()
 			for range n {
-				f.t.FailedFrom(key, now)
+				f.t.Take(key, now)
 			}
 		}
 		sw := &statusWriter{ResponseWriter: w}

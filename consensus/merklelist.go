@@ -45,12 +45,6 @@ func (h *hashes) at(i int) Hash     { return h.chunks[i>>chunkBits][i&(chunkLen-
 func (h *hashes) set(i int, v Hash) { h.chunks[i>>chunkBits][i&(chunkLen-1)] = v }
 func (h *hashes) ref(i int) *Hash   { return &h.chunks[i>>chunkBits][i&(chunkLen-1)] }
 func (h *hashes) slice() []Hash     { return slices.Concat(h.chunks...) }
-func (h *hashes) capacity() (c int) { // hashes allocated, for the tests
-	for _, k := range h.chunks {
-		c += cap(k)
-	}
-	return c
-}
 
 // add appends v. The last chunk doubles up to chunkLen, so a small list
 // (the results of a few ballots) stays small.

@@ -397,23 +397,22 @@ func TestANestedReadDuringOpensAndATakeDoesNotDeadlock(t *testing.T) {
 			return err
 		})
 	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("a scan reading again from its callback while the snapshot was opened never ended")
-	}
+	endsWithin(t, "a scan reading again from its callback while the snapshot was opened", done)
 	l.commitTo(t, 2)
 	took := make(chan error, 1)
 	go func() { took <- s.Take(l.Ledger, 2, nil) }()
+	endsWithin(t, "the next Take", took)
+}
+
+// endsWithin fails unless what sends a nil error on done within 20 s.
+func endsWithin(t *testing.T, what string, done <-chan error) {
+	t.Helper()
 	select {
-	case err := <-took:
+	case err := <-done:
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", what, err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("the next Take never ended")
+		t.Fatalf("%s never ended", what)
 	}
 }

@@ -114,10 +114,10 @@ type LoginStatusView struct {
 type handler struct {
 	cfg Config
 	// adminMu guards adminFails: wrong admin tokens per client address
-	// (a throttle's address table: AdminBurst at once, then one every
-	// AdminEvery), refused with 429 before the token is compared.
+	// (AdminBurst at once, then one every AdminEvery); an address out of
+	// them is refused with 429 before the token is compared.
 	adminMu    sync.Mutex
-	adminFails *registrar.Throttle
+	adminFails *registrar.Buckets
 }
 
 // AdminBurst wrong admin tokens from one client address at once, then one
@@ -132,7 +132,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &handler{cfg: cfg, adminFails: registrar.NewThrottle(registrar.ThrottleConfig{AddressBurst: AdminBurst, AddressEvery: AdminEvery, Entries: 4096})}
+	h := &handler{cfg: cfg, adminFails: registrar.NewBuckets(AdminBurst, AdminEvery, 4096)}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/keys", h.newKey)
 	m.HandleFunc("POST /v1/tokens", h.token)
@@ -191,7 +191,7 @@ func (h *handler) newKey(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := registrar.AddressKey(api.ClientAddr(r, h.cfg.ClientIPHeader))
 	h.adminMu.Lock()
-	wait := h.adminFails.Wait("", addr, time.Now())
+	wait := h.adminFails.Wait(addr, time.Now())
 	h.adminMu.Unlock()
 	if wait > 0 {
 		api.WriteError(w, &registrar.RetryError{Err: registrar.ErrThrottled, After: wait})
@@ -199,7 +199,7 @@ func (h *handler) newKey(w http.ResponseWriter, r *http.Request) {
 	}
 	if subtle.ConstantTimeCompare([]byte(token), []byte(h.cfg.AdminToken)) != 1 {
 		h.adminMu.Lock()
-		h.adminFails.FailedFrom(addr, time.Now())
+		h.adminFails.Take(addr, time.Now())
 		h.adminMu.Unlock()
 		h.cfg.Logger.Warn("wrong admin token", "addr", addr)
 		api.WriteError(w, api.ErrUnauthorized)

@@ -93,8 +93,8 @@ type Throttle struct {
 	cfg    ThrottleConfig
 	voters *lru[string, voterState]
 	series *seriesTable
-	addrs  *lru[string, bucket]
-	rights *lru[string, bucket]
+	addrs  *Buckets // wrong codes per address
+	rights *Buckets // right codes per voter id
 }
 
 type voterState struct {
@@ -102,18 +102,13 @@ type voterState struct {
 	last     time.Time // last wrong code
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
 // NewThrottle returns an empty throttle; cfg must be valid (zero fields
 // take the defaults).
 func NewThrottle(cfg ThrottleConfig) *Throttle {
 	cfg = cfg.WithDefaults()
 	return &Throttle{cfg: cfg, voters: newLRU[string, voterState](cfg.Entries),
-		series: newSeriesTable(cfg.Entries), addrs: newLRU[string, bucket](cfg.Entries),
-		rights: newLRU[string, bucket](cfg.Entries)}
+		series: newSeriesTable(cfg.Entries), addrs: NewBuckets(cfg.AddressBurst, cfg.AddressEvery, cfg.Entries),
+		rights: NewBuckets(cfg.VoterChecks, cfg.VoterChecksEvery, cfg.Entries)}
 }
 
 // Wait returns how long a request for voter from addr (an AddressKey)
@@ -124,15 +119,9 @@ func (t *Throttle) Wait(voter, addr string, now time.Time) time.Duration {
 	if s, ok := t.series.get(voter); ok && now.Before(s.until) {
 		wait = s.until.Sub(now)
 	}
-	if b, ok := t.addrs.get(addr); ok {
-		if tok := refill(*b, now, t.cfg.AddressBurst, t.cfg.AddressEvery); tok < 1 {
-			wait = max(wait, time.Duration((1-tok)*float64(t.cfg.AddressEvery)))
-		}
-	}
-	if b, ok := t.rights.get(voter); ok && voter != "" {
-		if tok := refill(*b, now, t.cfg.VoterChecks, t.cfg.VoterChecksEvery); tok < 1 {
-			wait = max(wait, time.Duration((1-tok)*float64(t.cfg.VoterChecksEvery)))
-		}
+	wait = max(wait, t.addrs.Wait(addr, now))
+	if voter != "" {
+		wait = max(wait, t.rights.Wait(voter, now))
 	}
 	return wait
 }
@@ -173,16 +162,7 @@ func (t *Throttle) Failed(voter, addr string, now time.Time) Lockout {
 // that proved no identity) and returns how long addr is out of attempts
 // (zero: it is not).
 func (t *Throttle) FailedFrom(addr string, now time.Time) time.Duration {
-	b, known := t.addrs.get(addr)
-	if !known {
-		b = t.addrs.put(addr)
-		b.tokens, b.at = float64(t.cfg.AddressBurst), now
-	}
-	b.tokens, b.at = refill(*b, now, t.cfg.AddressBurst, t.cfg.AddressEvery)-1, now
-	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) * float64(t.cfg.AddressEvery))
-	}
-	return 0
+	return t.addrs.Take(addr, now)
 }
 
 // Succeeded records a right code for voter: it forgets the voter's wrong
@@ -190,27 +170,84 @@ func (t *Throttle) FailedFrom(addr string, now time.Time) time.Duration {
 func (t *Throttle) Succeeded(voter string, now time.Time) {
 	t.voters.remove(voter)
 	t.series.remove(voter)
-	b, known := t.rights.get(voter)
-	if !known {
-		b = t.rights.put(voter)
-		b.tokens, b.at = float64(t.cfg.VoterChecks), now
-	}
-	b.tokens, b.at = refill(*b, now, t.cfg.VoterChecks, t.cfg.VoterChecksEvery)-1, now
+	t.rights.Take(voter, now)
 }
 
 // Len returns the number of voter ids with wrong codes, of voter ids with
 // a series of lockouts, of addresses and of voter ids with right codes
 // tracked.
 func (t *Throttle) Len() (voters, series, addrs, rights int) {
-	return t.voters.len(), t.series.len(), t.addrs.len(), t.rights.len()
+	return t.voters.len(), t.series.len(), t.addrs.Len(), t.rights.Len()
 }
 
-// refill returns b's tokens at now: one more every every, at most burst.
-func refill(b bucket, now time.Time, burst int, every time.Duration) float64 {
-	if el := now.Sub(b.at); el > 0 {
-		b.tokens += float64(el) / float64(every)
+// Buckets is a token bucket per key: burst tokens at once, then one more
+// every every, in a table of at most entries keys that forgets the least
+// recently used (a key forgotten starts full again). A pure state
+// machine like Throttle: time is an argument, and it is not safe for
+// concurrent use.
+type Buckets struct {
+	burst int
+	every time.Duration
+	table *lru[string, bucket]
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// NewBuckets returns empty buckets (every key full).
+func NewBuckets(burst int, every time.Duration, entries int) *Buckets {
+	return &Buckets{burst: burst, every: every, table: newLRU[string, bucket](entries)}
+}
+
+// Wait returns how long key must wait for a token: 0 when it has one. It
+// takes none.
+func (b *Buckets) Wait(key string, now time.Time) time.Duration {
+	if k, ok := b.table.get(key); ok {
+		return b.waitFor(b.refill(*k, now))
 	}
-	return min(b.tokens, float64(burst))
+	return 0
+}
+
+// Take takes one of key's tokens, even when it has none left (its wait
+// then grows), and returns how long key must now wait for the next.
+func (b *Buckets) Take(key string, now time.Time) time.Duration {
+	k, known := b.table.get(key)
+	if !known {
+		k = b.table.put(key)
+		k.tokens, k.at = float64(b.burst), now
+	}
+	k.tokens, k.at = b.refill(*k, now)-1, now
+	return b.waitFor(k.tokens)
+}
+
+// TryTake takes one of key's tokens if it has one (and returns 0), or
+// returns how long it must wait for one, taking nothing.
+func (b *Buckets) TryTake(key string, now time.Time) time.Duration {
+	if wait := b.Wait(key, now); wait > 0 {
+		return wait
+	}
+	b.Take(key, now)
+	return 0
+}
+
+// Len returns the number of keys remembered.
+func (b *Buckets) Len() int { return b.table.len() }
+
+// refill returns k's tokens at now: one more every b.every, at most burst.
+func (b *Buckets) refill(k bucket, now time.Time) float64 {
+	if el := now.Sub(k.at); el > 0 {
+		k.tokens += float64(el) / float64(b.every)
+	}
+	return min(k.tokens, float64(b.burst))
+}
+
+func (b *Buckets) waitFor(tokens float64) time.Duration {
+	if tokens < 1 {
+		return time.Duration((1 - tokens) * float64(b.every))
+	}
+	return 0
 }
 
 // AddressKey is the throttle's key of a client address: an IPv4 address

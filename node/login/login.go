@@ -112,13 +112,12 @@ type Login struct {
 
 	mu      sync.Mutex // guards pending, starts and the random source
 	pending *registrar.OneTime[pending]
-	// starts: each start takes one from its address's bucket (a
-	// throttle's address table, StartBurst at once, then one every
-	// StartEvery). A start keeps a pending login for LoginTTL in a table
+	// starts: each start takes one from its address's bucket
+	// (StartBurst at once, then one every StartEvery). A start keeps a pending login for LoginTTL in a table
 	// of MaxLogins that forgets the oldest: a flood of starts from one
 	// address would otherwise push out every other voter's login under
 	// way (66,000 starts in 330 s did).
-	starts *registrar.Throttle
+	starts *registrar.Buckets
 
 	partyMu sync.Mutex
 	party   rp.RelyingParty // nil until the provider's discovery answered
@@ -176,8 +175,8 @@ func New(cfg Config, issuer Issuer) (*Login, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	starts := registrar.NewThrottle(registrar.ThrottleConfig{AddressBurst: StartBurst, AddressEvery: StartEvery, Entries: cfg.MaxLogins})
-	return &Login{cfg: cfg, issuer: issuer, pending: registrar.NewOneTime[pending](cfg.MaxLogins), starts: starts}, nil
+	return &Login{cfg: cfg, issuer: issuer, pending: registrar.NewOneTime[pending](cfg.MaxLogins),
+		starts: registrar.NewBuckets(StartBurst, StartEvery, cfg.MaxLogins)}, nil
 }
 
 // AllowedOrigins are the origins of the pages that may drive a login.
@@ -222,11 +221,7 @@ func (l *Login) Start(ctx context.Context, ballot consensus.Hash, returnURL stri
 		return "", err
 	}
 	l.mu.Lock()
-	now := l.cfg.Clock()
-	wait := l.starts.Wait("", addr, now)
-	if wait == 0 {
-		l.starts.FailedFrom(addr, now) // not a failure: a start taken from the bucket
-	}
+	wait := l.starts.TryTake(addr, l.cfg.Clock())
 	l.mu.Unlock()
 	if wait > 0 {
 		return "", &registrar.RetryError{Err: registrar.ErrThrottled, After: wait}
