@@ -245,7 +245,7 @@ func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, erro
 		}
 		leaves[i] = RecordLeaf(items[2*i], items[2*i+1])
 	}
-	if got := consensus.NewMerkleList(leaves).Root(); got != root {
+	if got := consensus.MerkleRootOfNodes(leaves); got != root {
 		return nil, fmt.Errorf("%w: chunk %d/%d hashes to %s, the manifest's root is %s", ErrSnapshotInvalid, list, index, got.Short(), root.Short())
 	}
 	for i := range leaves {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"slices"
 )
 
@@ -24,6 +25,15 @@ type MerkleList struct {
 	// Levels 1 to unstoredLevels are not kept (empty): node computes them
 	// from the leaves.
 	levels []hashes
+	mem    *offHeap // the full chunks of the levels (offheap.go)
+}
+
+// arena returns the list's chunks' owner, made on first use.
+func (m *MerkleList) arena() *offHeap {
+	if m.mem == nil {
+		m.mem = newOffHeap()
+	}
+	return m.mem
 }
 
 // hashes is one level of a MerkleList, in chunks of chunkLen hashes: a
@@ -47,8 +57,8 @@ func (h *hashes) ref(i int) *Hash   { return &h.chunks[i>>chunkBits][i&(chunkLen
 func (h *hashes) slice() []Hash     { return slices.Concat(h.chunks...) }
 
 // add appends v. The last chunk doubles up to chunkLen, so a small list
-// (the results of a few ballots) stays small.
-func (h *hashes) add(v Hash) {
+// (the results of a few ballots) stays small; full chunks come from o.
+func (h *hashes) add(v Hash, o *offHeap) {
 	last := len(h.chunks) - 1
 	if last < 0 || len(h.chunks[last]) == chunkLen {
 		h.chunks = append(h.chunks, nil)
@@ -56,31 +66,39 @@ func (h *hashes) add(v Hash) {
 	}
 	c := h.chunks[last]
 	if len(c) == cap(c) {
-		c = append(make([]Hash, 0, min(max(2*cap(c), 4), chunkLen)), c...)
+		if size := min(max(2*cap(c), 4), chunkLen); size < chunkLen {
+			c = append(make([]Hash, 0, size), c...)
+		} else {
+			c = append(o.chunk(), c...)
+		}
 	}
 	h.chunks[last] = append(c, v)
 	h.n++
 }
 
-// fromSlice returns the level of hs, copied.
-func fromSlice(hs []Hash) hashes {
+// fromSlice returns the level of hs, copied, its full chunks from o.
+func fromSlice(hs []Hash, o *offHeap) hashes {
 	h := hashes{n: len(hs)}
 	for len(hs) > 0 {
 		k := min(len(hs), chunkLen)
-		h.chunks = append(h.chunks, append(make([]Hash, 0, k), hs[:k]...))
+		c := make([]Hash, 0, k)
+		if k == chunkLen {
+			c = o.chunk()
+		}
+		h.chunks = append(h.chunks, append(c, hs[:k]...))
 		hs = hs[k:]
 	}
 	return h
 }
 
 // fold returns the level above h, as foldLevel does for a slice.
-func (h *hashes) fold() hashes {
+func (h *hashes) fold(o *offHeap) hashes {
 	var next hashes
 	for i := 0; i < h.n; i += 2 {
 		if i+1 < h.n {
-			next.add(nodeHash(h.ref(i), h.ref(i+1)))
+			next.add(nodeHash(h.ref(i), h.ref(i+1)), o)
 		} else {
-			next.add(h.at(i))
+			next.add(h.at(i), o)
 		}
 	}
 	return next
@@ -99,20 +117,25 @@ const unstoredLevels = 2
 func stored(l int) bool { return l == 0 || l > unstoredLevels }
 
 // NewMerkleList returns the list of the given leaf hashes.
-func NewMerkleList(leaves []Hash) *MerkleList { return listOf(fromSlice(leaves)) }
+func NewMerkleList(leaves []Hash) *MerkleList {
+	o := newOffHeap()
+	return listOf(fromSlice(leaves, o), o)
+}
 
-// listOf returns the list whose leaves are level, which it keeps.
-func listOf(level hashes) *MerkleList {
-	m := &MerkleList{}
+// listOf returns the list whose leaves are level, which it keeps with
+// the chunks' owner o.
+func listOf(level hashes, o *offHeap) *MerkleList {
+	m := &MerkleList{mem: o}
 	if level.n == 0 {
 		return m
 	}
 	m.levels = []hashes{level}
 	for level.n > 1 {
-		level = level.fold()
+		level = level.fold(o)
 		m.levels = append(m.levels, level)
 	}
 	for l := 1; l < len(m.levels) && l <= unstoredLevels; l++ {
+		o.release(m.levels[l])
 		m.levels[l] = hashes{}
 	}
 	return m
@@ -125,13 +148,17 @@ func listOf(level hashes) *MerkleList {
 type MerkleListBuilder struct {
 	leaves hashes
 	set    []uint64 // a bit a leaf: set already
+	mem    *offHeap
 }
 
 // Set makes leaf i h; the list grows to i+1 leaves if it is shorter.
 // It reports false, and changes nothing, if leaf i was set before.
 func (b *MerkleListBuilder) Set(i int, h Hash) bool {
+	if b.mem == nil {
+		b.mem = newOffHeap()
+	}
 	for b.leaves.n <= i {
-		b.leaves.add(Hash{})
+		b.leaves.add(Hash{}, b.mem)
 	}
 	for len(b.set) <= i/64 {
 		b.set = append(b.set, 0)
@@ -159,7 +186,12 @@ func trailingOnes(x uint64) int { return bits.TrailingZeros64(^x) }
 
 // List returns the list of the leaves set; the builder must not be used
 // afterwards.
-func (b *MerkleListBuilder) List() *MerkleList { return listOf(b.leaves) }
+func (b *MerkleListBuilder) List() *MerkleList {
+	if b.mem == nil {
+		b.mem = newOffHeap()
+	}
+	return listOf(b.leaves, b.mem)
+}
 
 // node returns node j of level l of the list's n leaves.
 func (m *MerkleList) node(l, j int) Hash {
@@ -198,7 +230,11 @@ func (m *MerkleList) Len() int {
 func (m *MerkleList) Root() Hash { return m.Edit().Root() }
 
 // Leaf returns leaf hash i.
-func (m *MerkleList) Leaf(i int) Hash { return m.levels[0].at(i) }
+func (m *MerkleList) Leaf(i int) Hash {
+	h := m.levels[0].at(i)
+	runtime.KeepAlive(m) // its chunks are mapped while it is reachable
+	return h
+}
 
 // Proof returns the inclusion proof of leaf i (RFC 9162 §2.1.3).
 func (m *MerkleList) Proof(i int) (Proof, error) {
@@ -206,6 +242,7 @@ func (m *MerkleList) Proof(i int) (Proof, error) {
 	if i < 0 || i >= n {
 		return Proof{}, fmt.Errorf("merkle proof: index %d out of %d leaves", i, n)
 	}
+	defer runtime.KeepAlive(m)
 	p := Proof{Index: uint64(i), Total: uint64(n)}
 	j := i
 	for l := 0; width(n, l) > 1; l++ { // as MerkleTree.Proof
@@ -224,6 +261,7 @@ func (m *MerkleList) Proof(i int) (Proof, error) {
 // (the last one over what is left): the nodes at level c, whose
 // MerkleRootOfNodes is the list's root. Nil for the empty list.
 func (m *MerkleList) SubtreeRoots(c int) []Hash {
+	defer runtime.KeepAlive(m)
 	switch {
 	case m.Len() == 0:
 		return nil
@@ -267,13 +305,14 @@ func (m *MerkleList) Apply(e *MerkleEdit) {
 	if e.base != m {
 		panic("consensus: MerkleList.Apply of another list's edit")
 	}
+	defer runtime.KeepAlive(m)
 	e.rehash()
 	for l, size := 0, e.n; size > 0; l++ {
 		if l == len(m.levels) {
 			m.levels = append(m.levels, hashes{})
 		}
 		for stored(l) && m.levels[l].n < size {
-			m.levels[l].add(Hash{})
+			m.levels[l].add(Hash{}, m.arena())
 		}
 		if size == 1 {
 			m.levels = m.levels[:l+1]
@@ -391,6 +430,7 @@ func (e *MerkleEdit) Root() Hash {
 	if e.n == 0 {
 		return sha256.Sum256(nil)
 	}
+	defer runtime.KeepAlive(e.base)
 	e.rehash()
 	l := 0
 	for width(e.n, l) > 1 {

@@ -3,7 +3,10 @@ package consensus
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The incremental list must always hash as RFC 6962's tree of its leaves:
@@ -250,4 +253,118 @@ func TestMerkleListBuilderInAnyOrderIsTheListOfTheLeaves(t *testing.T) {
 			t.Fatalf("hole at %d: Unset says %d", hole, got)
 		}
 	}
+}
+
+// Where the system has mmap, a list's full chunks are mapped outside
+// Go's heap (the collector would let them double): a list of 3 chunks of
+// leaves holds exactly those 3 outside the heap (levels 1 and 2, folded
+// to make level 3, are given back at once), a builder's chunks pass to
+// its list, an Apply that fills chunks maps them, and once the
+// lists are unreachable every chunk is unmapped.
+func TestMerkleListChunksLiveOutsideTheHeapAndAreUnmappedWithTheList(t *testing.T) {
+	if _, mapped := mapChunk(); !mapped {
+		t.Skip("no mmap here: chunks are in Go's heap")
+	}
+	// (The chunk mapChunk just made is never unmapped: 128 KiB, a test.)
+	leaves := make([]Hash, 3*chunkLen)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte(fmt.Sprint(i)))
+	}
+	mapped := func(m *MerkleList) int {
+		m.mem.owned.mu.Lock()
+		defer m.mem.owned.mu.Unlock()
+		return len(m.mem.owned.chunks)
+	}
+	m := NewMerkleList(leaves)
+	if got := mapped(m); got != 3 || fullChunks(m) != 3 {
+		t.Fatalf("a list of 3 chunks of leaves maps %d chunks and has %d full ones, want 3", got, fullChunks(m))
+	}
+	e := m.Edit()
+	e.Append(LeafHash([]byte("one more")))
+	m.Apply(e)
+	if got := mapped(m); got != 3 {
+		t.Fatalf("one leaf more in a small last chunk: %d chunks mapped, want still 3", got)
+	}
+	e = m.Edit()
+	for i := range chunkLen {
+		e.Append(LeafHash([]byte(fmt.Sprint("more", i))))
+	}
+	m.Apply(e)
+	// 4 full chunks of leaves, and level 3's 2,049 nodes in a chunk of
+	// 4,096 (a chunk doubles up to chunkLen).
+	if got := mapped(m); fullChunks(m) != 5 || got != 5 {
+		t.Fatalf("a fourth chunk of leaves: %d chunks mapped for %d full chunks, want 5", got, fullChunks(m))
+	}
+	var b MerkleListBuilder
+	for i, l := range leaves[:2*chunkLen] {
+		b.Set(i, l)
+	}
+	built := b.List()
+	if got := mapped(built); fullChunks(built) != 2 || got != 2 {
+		t.Fatalf("a built list of 2 chunks of leaves maps %d chunks, has %d full ones, want 2", got, fullChunks(built))
+	}
+	if built.Root() != MerkleRootOfNodes(leaves[:2*chunkLen]) || m.Leaf(chunkLen) != leaves[chunkLen] {
+		t.Fatal("the lists' hashes are not their leaves'")
+	}
+	if OffHeapBytes() < 7*int64(chunkBytes) {
+		t.Fatalf("OffHeapBytes says %d, less than the 7 chunks mapped", OffHeapBytes())
+	}
+	owners := []*ownedChunks{m.mem.owned, built.mem.owned}
+	for range 100 { // cleanups run on their own goroutine after a collection
+		runtime.GC()
+		left := 0
+		for _, o := range owners {
+			o.mu.Lock()
+			left += len(o.chunks)
+			o.mu.Unlock()
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("chunks still mapped after their lists became unreachable")
+}
+
+// fullChunks returns how many chunks of m's levels are full-sized.
+func fullChunks(m *MerkleList) (n int64) {
+	for _, level := range m.levels {
+		for _, c := range level.chunks {
+			if cap(c) == chunkLen {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Lists read while others are dropped and collected read their own
+// hashes: a list stays mapped as long as a reader uses it (each read
+// keeps its list reachable to its end), whatever the collector does
+// meanwhile. Run with -race it also checks the cleanup's locking.
+func TestMerkleListsReadWhileOthersAreCollectedReadTheirOwnHashes(t *testing.T) {
+	leaves := make([]Hash, chunkLen+5)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte(fmt.Sprint(i)))
+	}
+	root := MerkleRootOfNodes(leaves)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				i := (w*31 + i*977) % len(leaves)
+				if NewMerkleList(leaves).Leaf(i) != leaves[i] {
+					t.Errorf("leaf %d of a list dropped at once differs", i)
+				}
+				p, err := NewMerkleList(leaves).Proof(i)
+				if err != nil || p.Verify(leaves[i], root) != nil {
+					t.Errorf("proof of leaf %d of a dropped list: %v", i, err)
+				}
+				runtime.GC()
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"runtime/debug"
 
+	"github.com/cocorico/node/consensus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -61,8 +62,11 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Help:        "Build information; the value is 1.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion}})
 	build.Set(1)
+	offHeap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_merkle_offheap_bytes",
+		Help: "Bytes of Merkle-list hashes (the voter records' hashes kept for the app hash) the process holds outside Go's heap; a devnet's nodes share one process."},
+		func() float64 { return float64(consensus.OffHeapBytes()) })
 	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
-		m.ConsensusRounds, m.ConsensusRound, m.Alarms, m.SnapshotChunks, m.BackfilledBlocks, m.LedgerBase, build)
+		m.ConsensusRounds, m.ConsensusRound, m.Alarms, m.SnapshotChunks, m.BackfilledBlocks, m.LedgerBase, build, offHeap)
 	return m
 }
 
