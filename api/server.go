@@ -191,6 +191,12 @@ func (s *Server) routes() {
 		s.pages.Register(m)
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// A browser that followed a mistyped link reads a page in its
+		// language; a program, the API's JSON error.
+		if s.pages != nil && web.WantsPage(r) && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.pages.NotFound(w, r)
+			return
+		}
 		WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
 }

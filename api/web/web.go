@@ -40,6 +40,8 @@ var pageScripts = map[string][]string{
 	// notfound answers a ballot address whose id is not one (a mistyped
 	// link): the reason in the voter's language and the way to the list.
 	"notfound": nil,
+	// nopage answers a browser's request for an address that is no page.
+	"nopage": nil,
 }
 
 // New loads the embedded pages and assets.
@@ -74,11 +76,45 @@ func (p *Pages) Register(m *http.ServeMux) {
 	m.HandleFunc("GET /ballots/{id}/results", p.page("results"))
 	m.HandleFunc("GET /vote/{id}", p.page("vote"))
 	m.HandleFunc("GET /check", p.page("check"))
+	// The list of ballots is the home page: /ballots (a shortened
+	// ballot address) leads there.
+	m.HandleFunc("GET /ballots", p.toHome)
+	m.HandleFunc("GET /ballots/{$}", p.toHome)
+	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header(), "default-src 'none'")
+		x := p.assets.byPlain["favicon.svg"]
+		w.Header().Set("Content-Type", x.ctype)
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Write(x.data)
+	})
 	m.HandleFunc("GET /embed.js", p.embed)
 	m.HandleFunc("GET /assets/{name}", func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header(), "default-src 'none'")
 		p.assets.serve(w, r)
 	})
+}
+
+// toHome sends the browser to the home page, in the language asked.
+func (p *Pages) toHome(w http.ResponseWriter, r *http.Request) {
+	to := "/"
+	if r.URL.RawQuery != "" {
+		to += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// NotFound answers a browser's request for an address that is no page
+// (a mistyped or shortened link): a page in the visitor's language that
+// says so, with the way to the list of ballots, status 404.
+func (p *Pages) NotFound(w http.ResponseWriter, r *http.Request) {
+	p.serve(w, r, "nopage", "", http.StatusNotFound)
+}
+
+// WantsPage reports whether r is a browser's navigation (it accepts
+// HTML), which NotFound answers, rather than a program's request, which
+// gets the API's JSON error.
+func WantsPage(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // WasmSizes returns the WebAssembly client's size raw and as served (gzip).
@@ -108,36 +144,41 @@ func (p *Pages) page(route string) http.HandlerFunc {
 		if (name == "ballot" || name == "vote" || name == "results") && !hexID.MatchString(id) {
 			name, id, status = "notfound", "", http.StatusNotFound
 		}
-		lang := p.language(w, r)
-		connect := "'self'"
-		switch name {
-		case "vote", "results":
-			// The voting page asks the registrars for a token, the
-			// results page for their issuance counts.
-			if p.cfg.RegistrarOrigins != nil {
-				for _, o := range p.cfg.RegistrarOrigins(id) {
-					connect += " " + o
-				}
+		p.serve(w, r, name, id, status)
+	}
+}
+
+// serve writes page name (of ballot id, if any) with status.
+func (p *Pages) serve(w http.ResponseWriter, r *http.Request, name, id string, status int) {
+	lang := p.language(w, r)
+	connect := "'self'"
+	switch name {
+	case "vote", "results":
+		// The voting page asks the registrars for a token, the
+		// results page for their issuance counts.
+		if p.cfg.RegistrarOrigins != nil {
+			for _, o := range p.cfg.RegistrarOrigins(id) {
+				connect += " " + o
 			}
-		case "check":
-			// The voter may ask any other node whether the cast counts.
-			connect += " https: http:"
 		}
-		h := w.Header()
-		securityHeaders(h, "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob:; "+
-			"connect-src "+connect+"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("Content-Language", lang)
-		h.Set("Vary", "Accept-Language, Cookie")
-		q := r.URL.Query()
-		q.Set("lang", p.msgs[lang]["switch_lang_code"])
-		d := pageData{Lang: lang, Page: name, Scripts: append([]string{"common.js"}, pageScripts[name]...),
-			BallotID: id, T: p.msgs[lang], Switch: "?" + q.Encode()}
-		w.WriteHeader(status)
-		if err := p.pages[name].Execute(w, d); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
+	case "check":
+		// The voter may ask any other node whether the cast counts.
+		connect += " https: http:"
+	}
+	h := w.Header()
+	securityHeaders(h, "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob:; "+
+		"connect-src "+connect+"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Language", lang)
+	h.Set("Vary", "Accept-Language, Cookie")
+	q := r.URL.Query()
+	q.Set("lang", p.msgs[lang]["switch_lang_code"])
+	d := pageData{Lang: lang, Page: name, Scripts: append([]string{"common.js"}, pageScripts[name]...),
+		BallotID: id, T: p.msgs[lang], Switch: "?" + q.Encode()}
+	w.WriteHeader(status)
+	if err := p.pages[name].Execute(w, d); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }
 

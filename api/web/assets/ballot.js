@@ -44,7 +44,7 @@
       const total = r.choices.reduce((n, c) => n + c.count, 0);
       const list = document.createElement('ul');
       list.className = 'results';
-      for (const c of r.choices) {
+      for (const [i, c] of r.choices.entries()) {
         const li = document.createElement('li');
         const head = document.createElement('div');
         head.className = 'result-head';
@@ -53,10 +53,12 @@
         label.textContent = c.label;
         const n = document.createElement('span');
         n.className = 'count';
-        n.textContent = String(c.count) + (total ? ' (' + Math.round((100 * c.count) / total) + ' %)' : '');
+        n.textContent = String(c.count) + (total ? ' (' + Coco.pct((100 * c.count) / total) + ')' : '');
         head.append(label, n);
         const m = document.createElement('meter');
-        Object.assign(m, { min: 0, max: Math.max(total, 1), value: c.count });
+        // The results page's colour of this answer (.bar-i), no meter's
+        // green for the leading one: no answer looks "good".
+        Object.assign(m, { min: 0, max: Math.max(total, 1), value: c.count, className: 'meter-' + (i % 4) });
         m.setAttribute('aria-label', c.label);
         li.append(head, m);
         list.append(li);
@@ -123,6 +125,8 @@
       $('question').textContent = v.question;
       document.title = v.question + ' · Cocorico';
       $('opens').textContent = Coco.when(v.opens_at);
+      if (Date.parse(v.opens_at) <= Date.now()) $('opens-label').textContent = t('opened');
+      if (Date.parse(v.closes_at) <= Date.now()) $('closes-label').textContent = t('closed_at');
       $('closes').textContent = Coco.when(v.closes_at);
       showStatus(v);
       view = v;

@@ -115,6 +115,9 @@
     const failed = v.checks.filter((c) => !c.ok).map((c) => t('c_' + c.name));
     $('verdict-text').textContent = v.valid ? t('check_valid') : Coco.tn('check_invalid', failed.length) + ' ' + failed.join(', ');
     $('verdict-text').className = 'verdict ' + (v.valid ? 'ok' : 'failed');
+    // The checks one by one are folded under the answers (does the proof
+    // hold, does the vote count); open when one failed, to say which.
+    $('check-details').open = !v.valid;
     $('online').textContent = '';
     $('counted').textContent = '';
     $('verdict').hidden = false;
@@ -143,8 +146,11 @@
         throw new APIError(200, 'http_200', 'the answer is not a receipt check: ' + JSON.stringify(r).slice(0, 200), 0, new URL(node).host);
       }
       render($('online'), r.checks.filter((c) => c.name === 'on_chain'), ctx);
+      // A vote replaced by a later one of the same voter is no failure
+      // of the proof: it is said as a warning, not an error.
       $('counted').textContent = r.counted ? t('check_counted') : (r.valid ? t('check_replaced') : t('check_not_counted'));
-      $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : 'failed');
+      $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : (r.valid ? 'warn' : 'failed'));
+      if (!r.counted && !r.valid) $('check-details').open = true;
     } catch (e) {
       refused($('counted'), e);
       $('counted').className = 'verdict-online failed';
@@ -176,7 +182,23 @@
     $('check-wait').textContent = '';
     document.body.dataset.readyMs = String(Math.round(performance.now()));
     const cast = new URLSearchParams(location.search).get('cast');
-    if (cast && /^[0-9a-f]{64}$/.test(cast)) await fetchReceipt(cast);
+    if (cast === null) return;
+    if (voteNumber(cast)) await fetchReceipt(voteNumber(cast));
+    else {
+      Coco.showError(t('check_bad_cast'));
+      $('error').focus();
+    }
+  }
+
+  // voteNumber returns the vote number (a cast id, 64 hexadecimal
+  // characters) text is, or names as a check link's ?cast=; null when it
+  // is neither. A number copied from paper may have spaces or capitals.
+  function voteNumber(text) {
+    let v = text.trim();
+    const m = /[?&]cast=([0-9a-fA-F]{64})\b/.exec(v);
+    if (m) v = m[1];
+    v = v.replace(/\s+/g, '').toLowerCase();
+    return /^[0-9a-f]{64}$/.test(v) ? v : null;
   }
 
   // fetchReceipt checks the receipt of the cast the address names (the
@@ -205,8 +227,13 @@
   $('check-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const text = $('receipt-text').value.trim();
-    if (text) check(text);
-    else $('receipt-text').focus();
+    const number = voteNumber(text);
+    if (number) fetchReceipt(number);
+    else if (text) check(text);
+    else {
+      Coco.showError(t('check_empty'));
+      $('receipt-text').focus();
+    }
   });
   $('receipt-file').addEventListener('change', (ev) => { if (ev.target.files[0]) fromFile(ev.target.files[0]); });
   const drop = $('drop');

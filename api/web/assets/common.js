@@ -158,6 +158,7 @@ const Coco = (() => {
   function showError(msg, retry, label) {
     const e = $('error');
     if (!e) return;
+    e.className = 'error';
     e.textContent = msg || '';
     e.hidden = !msg;
     if (!msg || !retry) return;
@@ -171,6 +172,23 @@ const Coco = (() => {
       retry();
     });
     e.replaceChildren(p, b);
+  }
+
+  // showWait shows msg in the same area as a note, not an error: the
+  // page waits as the node asked (a re-vote too soon, a busy node) and
+  // goes on by itself. showError('') hides it.
+  function showWait(msg) {
+    const e = $('error');
+    if (!e) return;
+    e.className = 'note wait';
+    e.textContent = msg;
+    e.hidden = false;
+  }
+
+  // pct writes a percentage (0 to 100) as the page's language does:
+  // "42.5%" in English, "42,5 %" in French.
+  function pct(x) {
+    return new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 1 }).format(x / 100);
   }
 
   // technical is a server's or the module's English words, folded under
@@ -272,5 +290,5 @@ const Coco = (() => {
   }
 
   return { t, tn, tv, has, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when, at,
-    showError, technical, refusal, explain, showRefusal, loadError, deadEnd, download, sleep, randomBase64 };
+    showError, showWait, pct, technical, refusal, explain, showRefusal, loadError, deadEnd, download, sleep, randomBase64 };
 })();

@@ -11,7 +11,7 @@
   const id = document.body.dataset.ballot;
   const SVG = 'http://www.w3.org/2000/svg';
   const pct = (n, total) => (total ? (100 * n) / total : 0);
-  const fmtPct = (x) => new Intl.NumberFormat(Coco.lang, { maximumFractionDigits: 1 }).format(x) + ' %';
+  const fmtPct = (x) => Coco.pct(x);
   const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
   let etag = '';
   let status = ''; // the ballot's, as the last results said
@@ -129,10 +129,13 @@
       const cands = [{ r, text }];
       if (prev && prev.r.height < r.height) cands.push(prev);
       let first = true;
+      // The next block is asked for only once the node has it: a 404
+      // would be a red line in the browser's console at every poll.
+      const newest = await Coco.getJSON('/v1/status').then((st) => st.height, () => Infinity);
       for (const c of cands) {
         let next = '';
         try {
-          next = await Coco.request('/v1/blocks/' + (c.r.height + 1) + '?txs=false');
+          if (newest > c.r.height) next = await Coco.request('/v1/blocks/' + (c.r.height + 1) + '?txs=false');
         } catch (e) {
           if (e.status !== 404) throw e;
         }

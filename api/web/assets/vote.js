@@ -339,7 +339,7 @@
         const busy = soon || (e instanceof APIError && e.status === 503);
         if (!busy || Date.now() + wait > deadline) throw e;
         const ms = soon ? Math.max(1000, e.retryAfter * 1000) : wait;
-        Coco.showError(t(soon ? 'err_too_soon' : 'err_busy', { seconds: Math.ceil(ms / 1000) }));
+        Coco.showWait(t(soon ? 'err_too_soon' : 'err_busy', { seconds: Math.ceil(ms / 1000) }));
         await Coco.sleep(ms);
         Coco.showError('');
         wait = Math.min(wait * 2, 8000);

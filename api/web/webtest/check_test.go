@@ -42,7 +42,8 @@ func TestBrowserFrenchCheckPageShowsNoEnglishDetail(t *testing.T) {
 		void(chromedp.Poll[bool](`document.body.dataset.checked === 'valid' && document.querySelectorAll('#online li').length === 1`,
 			chromedp.WithPollingTimeout(30*time.Second))))
 	b.shot(tab, "check-valid-fr")
-	details := evalString(t, tab, `[...document.querySelectorAll('#verdict li')].map(li => li.innerText).join('\n')`)
+	// The checks one by one are folded under the answers: open them, as the voter would.
+	details := evalString(t, tab, `document.getElementById('check-details').open = true, [...document.querySelectorAll('#verdict li')].map(li => li.innerText).join('\n')`)
 	b.note("check-valid-fr.txt", details)
 	for _, en := range english {
 		if strings.Contains(details, en) {

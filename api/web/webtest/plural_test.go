@@ -40,14 +40,15 @@ func TestBrowserOneValidatorChainSaysSignedByTheChainsValidatorNotOneOfOne(t *te
 	} {
 		b.do(tab, "the check page in "+c.lang, chromedp.Navigate(nodeURL+"/check?lang="+c.lang+"&cast="+cast),
 			void(chromedp.Poll[bool](`document.body.dataset.checked === 'valid'`, chromedp.WithPollingTimeout(30*time.Second))))
-		if s := evalString(t, tab, `document.querySelector('#offline li[data-check=commit] small').innerText`); !strings.Contains(s, c.want) {
+		// The checks one by one are folded under the answers: open them, as the voter would.
+		if s := evalString(t, tab, `document.getElementById('check-details').open = true, document.querySelector('#offline li[data-check=commit] small').innerText`); !strings.Contains(s, c.want) {
 			t.Errorf("%s: the commit check says %q, want %q", c.lang, s, c.want)
 		}
 	}
 
 	for _, c := range []struct{ lang, signed, final, reverified string }{
-		{"en", "Signed by the chain’s validator in block", "1 vote is final (100 %).", "No independent node has re-verified these figures yet."},
-		{"fr", "Signés par le validateur de la chaîne dans le bloc", "1 vote est définitif (100 %).", "Aucun nœud indépendant n’a encore revérifié ces chiffres."},
+		{"en", "Signed by the chain’s validator in block", "1 ballot cast is final (100%).", "No independent node has re-verified these figures yet."},
+		{"fr", "Signés par le validateur de la chaîne dans le bloc", "1 bulletin déposé est définitif (100\u00a0%).", "Aucun nœud indépendant n’a encore revérifié ces chiffres."},
 	} {
 		b.do(tab, "the results page in "+c.lang, chromedp.Navigate(nodeURL+"/ballots/"+id+"/results?lang="+c.lang),
 			void(chromedp.Poll[bool](`document.body.dataset.counted === '1' && document.body.dataset.signed === '1'`,
@@ -85,10 +86,10 @@ func TestBrowserCountsOfNoneSayNoneNotZero(t *testing.T) {
 	}{
 		{"fr", "Aucun vote n’attend le prochain bloc", "Aucun votant compté pour l’instant.",
 			"Aucune voix comptée pour l’instant. Chaque votant compte une fois\u00a0: son dernier vote.",
-			"n’a encore donné aucun droit de vote.", "Aucun vote n’est encore définitif. 2 attendent le prochain bloc."},
+			"n’a encore donné aucun droit de vote.", "Aucun bulletin déposé n’est encore définitif. 2 attendent le prochain bloc."},
 		{"en", "No vote is waiting for the next block", "No voter counted yet.",
 			"No vote counted yet. Each voter counts once: their last vote.",
-			"has not given any voting right yet.", "No vote is final yet. 2 are waiting for the next block."},
+			"has not given any voting right yet.", "No ballot cast is final yet. 2 are waiting for the next block."},
 	} {
 		b.do(tab, "the node's page in "+c.lang, chromedp.Navigate(nodeURL+"/?lang="+c.lang),
 			void(chromedp.Poll[bool](`document.body.dataset.height > 0`, chromedp.WithPollingTimeout(30*time.Second))))
