@@ -432,6 +432,11 @@
   }
 
   function counted(v) {
+    // The voter's own screen says what she voted (the printed proof, which
+    // she may show, does not).
+    const choice = st.view && Number.isInteger(st.choice) ? st.view.choices[st.choice] : '';
+    $('counted-choice').textContent = choice || '';
+    $('counted-choice-line').hidden = !choice;
     $('counted-text').textContent = Coco.tv('counted_text', v.signers, v.validators, { height: v.height, signers: v.signers, validators: v.validators });
     const link = location.origin + '/check?cast=' + v.cast_id;
     $('check-link').href = '/check?cast=' + v.cast_id;
