@@ -91,6 +91,8 @@
     $('vote-p').hidden = !!key;
     $('ballot-note').hidden = !key;
     $('results-hint').hidden = v.status !== 'open';
+    // Before the opening there is nothing to count: no empty results.
+    $('results-section').hidden = v.status === 'upcoming';
     document.body.dataset.status = v.status;
     if (!key) return;
     $('ballot-note-text').textContent = t(key, { date: Coco.when(v.status === 'upcoming' ? v.opens_at : v.closes_at) });

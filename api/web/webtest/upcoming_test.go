@@ -122,4 +122,7 @@ func TestBrowserBallotPageStopsPollingOnceTheResultsAreFinalAndBeforeTheOpening(
 	if s := evalString(t, tab, `document.getElementById('ballot-note').innerText`); !strings.Contains(s, "Le vote ouvre le") {
 		t.Errorf("the upcoming ballot's note: %q", s)
 	}
+	if s := evalString(t, tab, `String(document.getElementById('results-section').offsetHeight)`); s != "0" {
+		t.Errorf("the upcoming ballot's page shows a results section (%s px high), want none before the opening", s)
+	}
 }
