@@ -154,11 +154,8 @@ type MerkleListBuilder struct {
 // Set makes leaf i h; the list grows to i+1 leaves if it is shorter.
 // It reports false, and changes nothing, if leaf i was set before.
 func (b *MerkleListBuilder) Set(i int, h Hash) bool {
-	if b.mem == nil {
-		b.mem = newOffHeap()
-	}
 	for b.leaves.n <= i {
-		b.leaves.add(Hash{}, b.mem)
+		b.leaves.add(Hash{}, b.arena())
 	}
 	for len(b.set) <= i/64 {
 		b.set = append(b.set, 0)
@@ -186,11 +183,14 @@ func trailingOnes(x uint64) int { return bits.TrailingZeros64(^x) }
 
 // List returns the list of the leaves set; the builder must not be used
 // afterwards.
-func (b *MerkleListBuilder) List() *MerkleList {
+func (b *MerkleListBuilder) List() *MerkleList { return listOf(b.leaves, b.arena()) }
+
+// arena returns the builder's chunks' owner, which its list takes over.
+func (b *MerkleListBuilder) arena() *offHeap {
 	if b.mem == nil {
 		b.mem = newOffHeap()
 	}
-	return listOf(b.leaves, b.mem)
+	return b.mem
 }
 
 // node returns node j of level l of the list's n leaves.

@@ -183,7 +183,8 @@
     document.body.dataset.readyMs = String(Math.round(performance.now()));
     const cast = new URLSearchParams(location.search).get('cast');
     if (cast === null) return;
-    if (voteNumber(cast)) await fetchReceipt(voteNumber(cast));
+    const number = voteNumber(cast);
+    if (number) await fetchReceipt(number);
     else {
       Coco.showError(t('check_bad_cast'));
       $('error').focus();
