@@ -4,6 +4,7 @@ import (
 	"runtime/debug"
 
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -68,6 +69,21 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
 		m.ConsensusRounds, m.ConsensusRound, m.Alarms, m.SnapshotChunks, m.BackfilledBlocks, m.LedgerBase, build, offHeap)
 	return m
+}
+
+// registerLedgerMemory registers the memory of the node's ledger that is
+// not in Go's heap (Pebble's block cache and memtables): with
+// process_resident_memory_bytes, go_memstats_sys_bytes and
+// cocorico_merkle_offheap_bytes it accounts for the node's memory
+// (docs/OPERATIONS.md §Memory).
+func registerLedgerMemory(reg prometheus.Registerer, l *store.Ledger) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_ledger_cache_bytes",
+			Help: "Bytes in the ledger's Pebble block cache (the whole shared cache in a devnet)."},
+			func() float64 { return float64(l.Memory().CacheBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_ledger_memtable_bytes",
+			Help: "Bytes of the ledger's Pebble memtables: the one being filled, those being flushed or kept for reuse."},
+			func() float64 { return float64(l.Memory().MemTableBytes) }))
 }
 
 // NewRegistry returns a registry with the Go and process collectors.

@@ -7,7 +7,7 @@ import (
 
 // TestLedgersOpenedWithOneCacheShareItAndOutliveItsCreator: two ledgers
 // opened with one Cache fill the same block cache (what one reads from
-// its tables, the other's cache metrics count), and closing the Cache,
+// its tables, the other's cache metrics and Memory count), and closing the Cache,
 // then one ledger, leaves the other reading and writing.
 func TestLedgersOpenedWithOneCacheShareItAndOutliveItsCreator(t *testing.T) {
 	cache := NewCache(8 << 20)
@@ -37,6 +37,9 @@ func TestLedgersOpenedWithOneCacheShareItAndOutliveItsCreator(t *testing.T) {
 	if n := b.db.Metrics().BlockCache.Count; n != 0 {
 		t.Fatalf("the cache holds %d blocks before any table is read", n)
 	}
+	if m := a.Memory(); m.CacheBytes != 0 || m.MemTableBytes == 0 {
+		t.Fatalf("before any read, a's memory is %+v: want an empty cache and its memtable", m)
+	}
 	for i := range w {
 		if _, found, err := a.Get(w[i].Key); err != nil || !found {
 			t.Fatalf("get %s: %v %v", w[i].Key, found, err)
@@ -44,6 +47,9 @@ func TestLedgersOpenedWithOneCacheShareItAndOutliveItsCreator(t *testing.T) {
 	}
 	if n := b.db.Metrics().BlockCache.Count; n == 0 {
 		t.Fatal("b's cache holds none of the blocks a read: they do not share it")
+	}
+	if m := b.Memory(); m.CacheBytes == 0 {
+		t.Fatalf("b's Memory counts none of the shared cache a filled: %+v", m)
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)

@@ -313,6 +313,23 @@ func (l *Ledger) Close() error {
 	return l.closeErr
 }
 
+// Memory is what a ledger's Pebble holds in memory besides Go's heap
+// (in a build with cgo; without it, these bytes are in Go's heap).
+type Memory struct {
+	// CacheBytes is its block cache's use: the whole shared cache's when
+	// Options.Cache is shared with other ledgers (a devnet's nodes).
+	CacheBytes uint64
+	// MemTableBytes are its memtables: the one being filled, those being
+	// flushed, and those kept for reuse or still read.
+	MemTableBytes uint64
+}
+
+// Memory returns what the ledger holds in memory now (for metrics).
+func (l *Ledger) Memory() Memory {
+	m := l.db.Metrics()
+	return Memory{CacheBytes: uint64(max(m.BlockCache.Size, 0)), MemTableBytes: m.MemTable.Size + m.MemTable.ZombieSize}
+}
+
 // Height returns the last final height (0 before the first block).
 func (l *Ledger) Height() uint64 { return l.height.Load() }
 
