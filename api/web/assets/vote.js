@@ -442,6 +442,12 @@
     $('check-link').href = '/check?cast=' + v.cast_id;
     $('proof-cast').textContent = v.cast_id;
     $('proof-block').textContent = String(v.height);
+    // The block's time, which the receipt's header carries and its
+    // checks (v.valid) bound to the validators' signatures.
+    let time = '';
+    try { time = Coco.when(JSON.parse(st.receipt).header.time); } catch (e) { /* no time: left blank */ }
+    $('proof-time').textContent = time;
+    $('proof-ballot').textContent = v.ballot_id;
     $('proof-link').textContent = link;
     const svg = call('qrSVG', link).svg;
     const img = $('qr');

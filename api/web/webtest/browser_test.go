@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -366,6 +367,18 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 		chromedp.WaitVisible(chromedp.CSS("#confirm")), chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#s-counted")))
 	b.shot(tab, "revote-counted")
 	revoteReceipt := b.download(tab, "download")
+	// The proof of vote names its ballot and the day its block was final.
+	if got := evalString(t, tab, `document.getElementById('proof-ballot').textContent`); got != ballotID {
+		t.Errorf("the proof names ballot %q, want %s", got, ballotID)
+	}
+	if data, err := os.ReadFile(revoteReceipt); err == nil {
+		var r ballot.Receipt
+		json.Unmarshal(data, &r)
+		year := strconv.Itoa(time.UnixMilli(r.Header.Time).Year())
+		if got := evalString(t, tab, `document.getElementById('proof-time').textContent`); r.Header.Time == 0 || !strings.Contains(got, year) {
+			t.Errorf("the proof's time %q does not say the block's year %s", got, year)
+		}
+	}
 
 	// A second voter on the same browser profile votes as herself.
 	b.do(tab, "reload for voter 2", chromedp.Navigate(node0+"/vote/"+ballotID))
