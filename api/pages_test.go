@@ -2,11 +2,15 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
 )
 
 // A browser that follows a mistyped or shortened link (an address that is
@@ -59,5 +63,50 @@ func TestAMistypedAddressGivesABrowserAPageInItsLanguageAndAProgramTheJSONError(
 	resp, body := get("/favicon.ico", "")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(body, "<svg") {
 		t.Errorf("/favicon.ico: %d %s, want the SVG icon", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// oneBallotState knows one ballot (the methods the pages do not call are
+// left nil).
+type oneBallotState struct {
+	State
+	id consensus.Hash
+}
+
+func (s oneBallotState) BallotAt(id consensus.Hash) (*ballot.Ballot, uint64, bool, error) {
+	if id != s.id {
+		return nil, 0, false, nil
+	}
+	return &ballot.Ballot{ID: id, Def: &ballot.Definition{}}, 1, true, nil
+}
+
+// A ballot's pages (its page, the vote, the results) for a well-formed id
+// this node does not know answer 404 with the page that says so in the
+// visitor's language, as a malformed id does; a known ballot's are 200.
+func TestTheBallotPagesOfABallotThisNodeDoesNotKnowAre404WithTheUnknownBallotPage(t *testing.T) {
+	known := consensus.Sum([]byte("known"))
+	srv := httptest.NewServer(New(Config{State: oneBallotState{id: known}}).Handler())
+	defer srv.Close()
+	unknown := consensus.Sum([]byte("unknown"))
+	for _, p := range []string{"/ballots/%s", "/vote/%s", "/ballots/%s/results"} {
+		for _, c := range []struct {
+			id     consensus.Hash
+			status int
+		}{{known, http.StatusOK}, {unknown, http.StatusNotFound}} {
+			path := fmt.Sprintf(p, c.id) + "?lang=fr"
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("%s: %d, want %d", path, resp.StatusCode, c.status)
+			}
+			says := strings.Contains(string(body), "<h1>Ce nœud ne connaît pas ce scrutin")
+			if says != (c.status == http.StatusNotFound) {
+				t.Errorf("%s: says the ballot is unknown: %v, want %v", path, says, !says)
+			}
+		}
 	}
 }

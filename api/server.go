@@ -148,7 +148,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies),
 		downloads: make(chan struct{}, MaxCastsDownloads)}
-	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins})
+	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins, Known: s.knownBallot})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)
 	}
@@ -300,6 +300,18 @@ func pathHash(r *http.Request, name string) (consensus.Hash, error) {
 
 // registrarOrigins returns the origins of a ballot's registrars, for the
 // voting page's Content-Security-Policy (web.Config).
+// knownBallot reports whether ballot id's definition is final on this
+// node; a failed read says yes (the page's script then asks and says what
+// it finds).
+func (s *Server) knownBallot(id string) bool {
+	h, err := consensus.ParseHash(id)
+	if err != nil {
+		return false
+	}
+	_, _, found, err := s.cfg.State.BallotAt(h)
+	return found || err != nil
+}
+
 func (s *Server) registrarOrigins(id string) []string {
 	h, err := consensus.ParseHash(id)
 	if err != nil {

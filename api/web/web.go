@@ -17,6 +17,11 @@ type Config struct {
 	// page's Content-Security-Policy lets it reach those and this node
 	// only. Nil allows this node only.
 	RegistrarOrigins func(ballotID string) []string
+	// Known reports whether this node knows ballot ballotID (its
+	// definition is final here): the pages of one it does not know answer
+	// 404 with the "unknown ballot" page. Nil: every well-formed id is
+	// served.
+	Known func(ballotID string) bool
 }
 
 // Pages serves the citizen's pages and their assets.
@@ -38,7 +43,8 @@ var pageScripts = map[string][]string{
 	"check":   {"wasm_exec.js", "check.js"},
 	"results": {"wasm_exec.js", "results.js"},
 	// notfound answers a ballot address whose id is not one (a mistyped
-	// link): the reason in the voter's language and the way to the list.
+	// link) or names a ballot this node does not know: the reason in the
+	// voter's language and the way to the list.
 	"notfound": nil,
 	// nopage answers a browser's request for an address that is no page.
 	"nopage": nil,
@@ -141,7 +147,8 @@ func (p *Pages) page(route string) http.HandlerFunc {
 		// of its route, at once (a bad id once made it "notfound" for
 		// all the requests after it).
 		name, id, status := route, r.PathValue("id"), http.StatusOK
-		if (name == "ballot" || name == "vote" || name == "results") && !hexID.MatchString(id) {
+		if (name == "ballot" || name == "vote" || name == "results") &&
+			(!hexID.MatchString(id) || p.cfg.Known != nil && !p.cfg.Known(id)) {
 			name, id, status = "notfound", "", http.StatusNotFound
 		}
 		p.serve(w, r, name, id, status)
