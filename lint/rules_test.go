@@ -160,7 +160,7 @@ var (
 		"Open", "OpenRegistry", "Ledger.Commit", "Ledger.Flush", "Ledger.Close",
 		"Registry.PutKey", "Registry.PutVoters", "Registry.Issue", "Registry.Close",
 		"Ledger.BeginRestore", "Ledger.AbandonRestore", "Ledger.RestoreWrites", "Ledger.FinishRestore", "Ledger.Backfill", "Ledger.Reverified",
-		"Ledger.Checkpoint", "Ledger.StartFlush", "NewCache", "Cache.Close", "OpenSnapshots", "Snapshots.Take", "Snapshots.Open", "Snapshots.Close",
+		"Ledger.Checkpoint", "Ledger.StartFlush", "NewCache", "Cache.Close", "OpenSnapshots", "Snapshots.Take", "Snapshots.Start", "Snapshots.Open", "Snapshots.Close",
 	}
 	storeReadSide = []string{
 		"Ledger.Height", "Ledger.Header", "Ledger.Block", "Ledger.Tx", "Ledger.CommitAt", "Ledger.TxLocation",

@@ -45,6 +45,11 @@ func (l *Ledger) Checkpoint(dir string) error { return l.checkpoint(dir, nil) }
 func (l *Ledger) checkpoint(dir string, check func(height uint64) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.checkpointLocked(dir, check)
+}
+
+// checkpointLocked is checkpoint with the commit lock (l.mu) held.
+func (l *Ledger) checkpointLocked(dir string, check func(height uint64) error) error {
 	if l.restore != restoreNone {
 		return fmt.Errorf("checkpoint: %w", errRestoring)
 	}
@@ -251,8 +256,39 @@ func dirSize(fs vfs.FS, dir string) (int64, error) {
 // closes. A failed deletion is logged, not returned: the snapshot is
 // taken.
 func (s *Snapshots) Take(l *Ledger, height uint64, manifest []byte) error {
+	return <-s.Start(l, height, manifest)
+}
+
+// Start is Take in the background: it takes the ledger's commit lock
+// before it returns, so that the checkpoint is of the ledger as it is now
+// (the next Commit waits until the checkpoint is written, and no longer),
+// and the rest (the checkpoint, the manifest, the pruning) runs while the
+// caller goes on; the returned channel receives what Take would return.
+// A Start waits for the previous one's end: one snapshot at a time. Close
+// waits for a Start under way.
+func (s *Snapshots) Start(l *Ledger, height uint64, manifest []byte) <-chan error {
+	done := make(chan error, 1)
 	s.takeMu.Lock()
-	defer s.takeMu.Unlock()
+	l.mu.Lock()
+	manifest = bytes.Clone(manifest)
+	go func() {
+		defer s.takeMu.Unlock()
+		done <- s.take(l, height, manifest)
+	}()
+	return done
+}
+
+// take is Take with s.takeMu and l.mu held; it releases l.mu once the
+// checkpoint is written (or refused).
+func (s *Snapshots) take(l *Ledger, height uint64, manifest []byte) error {
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			l.mu.Unlock()
+		}
+	}
+	defer unlock()
 	s.mu.Lock()
 	closed, exists := s.closed, slices.ContainsFunc(s.snaps, func(sn *snapshot) bool { return sn.height == height })
 	s.mu.Unlock()
@@ -269,12 +305,13 @@ func (s *Snapshots) Take(l *Ledger, height uint64, manifest []byte) error {
 	if err := s.fs.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("take snapshot %d: %w", height, err)
 	}
-	err := l.checkpoint(tmp, func(at uint64) error {
+	err := l.checkpointLocked(tmp, func(at uint64) error {
 		if at != height {
 			return fmt.Errorf("take snapshot %d: the ledger is at height %d", height, at)
 		}
 		return nil
 	})
+	unlock()
 	if err == nil {
 		err = writeSynced(s.fs, s.fs.PathJoin(tmp, manifestFile), manifest)
 	}
@@ -297,7 +334,7 @@ func (s *Snapshots) Take(l *Ledger, height uint64, manifest []byte) error {
 	if err != nil {
 		return fmt.Errorf("take snapshot %d: %w", height, err)
 	}
-	sn := &snapshot{height: height, dir: final, manifest: bytes.Clone(manifest), size: size}
+	sn := &snapshot{height: height, dir: final, manifest: manifest, size: size}
 	s.mu.Lock()
 	s.snaps = append(s.snaps, sn)
 	slices.SortFunc(s.snaps, func(a, b *snapshot) int { return -cmpUint64(a.height, b.height) })

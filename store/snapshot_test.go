@@ -239,6 +239,40 @@ func TestSnapshotReaderSeesTheStateAtItsHeightNotLaterCommits(t *testing.T) {
 	}
 }
 
+// A snapshot started in the background (Start, as a node takes them) is
+// of the height at which it was started, although the next blocks are
+// committed as soon as Start returns (their commits wait for the
+// checkpoint, then go on); Close waits for a snapshot under way.
+func TestAStartedSnapshotIsOfItsHeightThoughTheNextBlocksAreCommittedAtOnce(t *testing.T) {
+	l, s, _ := snapFixture(t, Options{NoSync: true}, 3, 0)
+	l.commitTo(t, 3)
+	done := s.Start(l.Ledger, 3, []byte("m3"))
+	l.commitTo(t, 5)
+	endsWithin(t, "the snapshot at 3", done)
+	if l.Height() != 5 {
+		t.Fatalf("the ledger is at %d, want 5", l.Height())
+	}
+	r, err := s.Open(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := r.Get([]byte("x")); err != nil || !found || string(v) != "3" {
+		t.Fatalf("x in snapshot 3: %q %v %v, want 3", v, found, err)
+	}
+	if _, found, err := r.Get([]byte("k04")); err != nil || found {
+		t.Fatalf("k04 (written by block 4) in snapshot 3: %v %v", found, err)
+	}
+	r.Close()
+	done = s.Start(l.Ledger, 5, []byte("m5"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	endsWithin(t, "the snapshot at 5, under way at Close", done)
+	if got := snapDirs(t, s.dir); !slices.Equal(got, []string{snapshotName(3), snapshotName(5)}) {
+		t.Fatalf("folder holds %v, want the snapshots at 3 and 5", got)
+	}
+}
+
 func TestLeftoversOfAnInterruptedTakeAreRemovedAtOpen(t *testing.T) {
 	l, s, dir := snapFixture(t, Options{}, 5, 0)
 	l.commitAndTake(t, s, 2, []byte("two"))
