@@ -337,18 +337,12 @@ func (l *Ledger) Height() uint64 { return l.height.Load() }
 // (ids in block order) and the application's state writes in one synced
 // batch: after a crash the ledger holds the whole block or none of it.
 func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consensus.Hash, writes []KV) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	h := b.Header.Height
-	if l.restore != restoreNone {
-		return fmt.Errorf("commit block %d: %w", h, errRestoring)
-	}
-	if want := l.height.Load() + 1; h != want {
-		return fmt.Errorf("%w: got %d, want %d", ErrNotNext, h, want)
-	}
 	if len(txIDs) != len(b.Txs) {
 		return fmt.Errorf("commit block %d: %d tx ids for %d txs", h, len(txIDs), len(b.Txs))
 	}
+	// The batch is built before the lock: a snapshot's checkpoint may
+	// hold it (Snapshots.Start).
 	batch := l.db.NewBatch()
 	defer batch.Close()
 	writeBlock(batch, b, c, txIDs)
@@ -356,6 +350,14 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 		batch.Set(cat(prefixState, w.Key), w.Value, nil)
 	}
 	batch.Set(keyHeight, be64(h), nil)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.restore != restoreNone {
+		return fmt.Errorf("commit block %d: %w", h, errRestoring)
+	}
+	if want := l.height.Load() + 1; h != want {
+		return fmt.Errorf("%w: got %d, want %d", ErrNotNext, h, want)
+	}
 	if err := l.reserve.commit(batch, l.syncOpt()); err != nil {
 		return fmt.Errorf("commit block %d: %w", h, l.corrupt.wrap(err))
 	}
