@@ -61,7 +61,7 @@ func TestBrowserFrenchVotePageSaysRefusalsInFrenchWithTheServersWordsFolded(t *t
 		}
 	}
 	b.shot(tab, "vote-throttled-fr")
-	check("locked out", "Trop de tentatives avec un mauvais code, pour cet identifiant ou depuis cette connexion. Attendez ",
+	check("locked out", "Trop de tentatives pour cet identifiant ou depuis cette connexion (mauvais codes, ou trop de votes en peu de temps). Attendez ",
 		"too many failed attempts")
 	if shown, _ := said(); !regexp.MustCompile(`Attendez \d+[\s\x{a0}](secondes?|minutes?),`).MatchString(shown) {
 		t.Errorf("locked out: the page does not say how long to wait (the registrar's Retry-After): %q", shown)
