@@ -34,9 +34,26 @@ rm -rf $D/net; cp -a $SEED $D/net; rm -f $D/net/devnet.json; D=$D/net
 devnet $D; DEV=$!
 until [ -f $D/devnet.json ]; do sleep 0.2; done
 j() { python3 -c "import json,sys;d=json.load(open('$D/devnet.json'));print($1)"; }
+# What the devnet's memory is made of: every 5 s its RSS and, from the
+# nodes' metrics, Go's memory, the records' hashes outside the heap, the
+# shared block cache and the four ledgers' memtables (docs/OPERATIONS.md
+# §Ledger, "Memory"); the sample of highest RSS is printed after the bench.
+APIS=$(j "' '.join(n['api'] for n in d['nodes'])")
+metric() { awk -v m="$1" '$1 == m {printf "%.0f", $2 / 1048576}'; }
+( while kill -0 $DEV 2>/dev/null; do
+    rss=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/$DEV/status 2>/dev/null || echo 0)
+    m=$(curl -s --max-time 2 ${APIS%% *}/metrics || true)
+    mt=0
+    for a in $APIS; do v=$(curl -s --max-time 2 $a/metrics | metric cocorico_ledger_memtable_bytes || true); mt=$((mt + ${v:-0})); done
+    echo "${rss:-0} $(echo "$m" | metric go_memstats_sys_bytes) $(echo "$m" | metric go_memstats_heap_inuse_bytes) $(echo "$m" | metric cocorico_merkle_offheap_bytes) $(echo "$m" | metric cocorico_ledger_cache_bytes) $mt"
+    sleep 5
+  done ) > $D/memory.samples 2>/dev/null &
+SAMPLER=$!
 echo "== $LABEL bench"
 $BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m --tokens-file $TOKENS 2>/dev/null | grep -v "^not final" | tail -13
 echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
+kill $SAMPLER 2>/dev/null || true
+sort -n $D/memory.samples | tail -1 | awk '{printf "devnet memory at its highest sample: RSS %s MB; Go %s MB (heap in use %s), records hashes %s MB, memtables %s MB, block cache %s MB (as allocated: not all of it resident)\n", $1, $2, $3, $4, $6, $5}'
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
 # The polls read the JSON with grep: a python3 per poll (0.2-0.4 s of CPU
 # each, several a second) took most of a core from the node being timed.

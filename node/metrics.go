@@ -75,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 // not in Go's heap (Pebble's block cache and memtables): with
 // process_resident_memory_bytes, go_memstats_sys_bytes and
 // cocorico_merkle_offheap_bytes it accounts for the node's memory
-// (docs/OPERATIONS.md §Memory).
+// (docs/OPERATIONS.md §Ledger, "Memory").
 func registerLedgerMemory(reg prometheus.Registerer, l *store.Ledger) {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_ledger_cache_bytes",
