@@ -148,7 +148,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies),
 		downloads: make(chan struct{}, MaxCastsDownloads)}
-	pages, err := web.New(web.Config{RegistrarOrigins: s.registrarOrigins, Known: s.knownBallot})
+	pages, err := web.New(web.Config{Ballot: s.ballotPage})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)
 	}
@@ -298,37 +298,29 @@ func pathHash(r *http.Request, name string) (consensus.Hash, error) {
 	return h, nil
 }
 
-// registrarOrigins returns the origins of a ballot's registrars, for the
-// voting page's Content-Security-Policy (web.Config).
-// knownBallot reports whether ballot id's definition is final on this
-// node; a failed read says yes (the page's script then asks and says what
-// it finds).
-func (s *Server) knownBallot(id string) bool {
+// ballotPage answers web.Config.Ballot: whether ballot id's definition is
+// final on this node and, if so, its registrars' origins, for the voting
+// page's Content-Security-Policy. A failed read says known, with no
+// registrar (the page's script then asks and says what it finds).
+func (s *Server) ballotPage(id string) (known bool, origins []string) {
 	h, err := consensus.ParseHash(id)
 	if err != nil {
-		return false
-	}
-	_, _, found, err := s.cfg.State.BallotAt(h)
-	return found || err != nil
-}
-
-func (s *Server) registrarOrigins(id string) []string {
-	h, err := consensus.ParseHash(id)
-	if err != nil {
-		return nil
+		return false, nil
 	}
 	b, _, found, err := s.cfg.State.BallotAt(h)
-	if err != nil || !found {
-		return nil
+	if err != nil {
+		return true, nil
 	}
-	var out []string
+	if !found {
+		return false, nil
+	}
 	// Every definition on the chain passed ballot.CheckRegistrarURL (a
 	// validity rule): its hosts are names or addresses, fit for a
 	// Content-Security-Policy.
 	for _, r := range b.Def.Registrars {
 		if o := web.Origin(r.URL); o != "" {
-			out = append(out, o)
+			origins = append(origins, o)
 		}
 	}
-	return out
+	return true, origins
 }

@@ -12,16 +12,14 @@ import (
 
 // Config configures the pages.
 type Config struct {
-	// RegistrarOrigins returns the origins (scheme://host[:port]) of a
-	// ballot's registrars, or nothing for an unknown ballot: the voting
-	// page's Content-Security-Policy lets it reach those and this node
-	// only. Nil allows this node only.
-	RegistrarOrigins func(ballotID string) []string
-	// Known reports whether this node knows ballot ballotID (its
-	// definition is final here): the pages of one it does not know answer
-	// 404 with the "unknown ballot" page. Nil: every well-formed id is
-	// served.
-	Known func(ballotID string) bool
+	// Ballot reports whether this node knows ballot ballotID (its
+	// definition is final here) and, if so, the origins
+	// (scheme://host[:port]) of its registrars: the pages of a ballot it
+	// does not know answer 404 with the "unknown ballot" page, and the
+	// voting and results pages' Content-Security-Policy lets them reach
+	// those origins and this node only. Nil: every well-formed id is
+	// served, and the pages reach this node only.
+	Ballot func(ballotID string) (known bool, registrarOrigins []string)
 }
 
 // Pages serves the citizen's pages and their assets.
@@ -113,7 +111,7 @@ func (p *Pages) toHome(w http.ResponseWriter, r *http.Request) {
 // (a mistyped or shortened link): a page in the visitor's language that
 // says so, with the way to the list of ballots, status 404.
 func (p *Pages) NotFound(w http.ResponseWriter, r *http.Request) {
-	p.serve(w, r, "nopage", "", http.StatusNotFound)
+	p.serve(w, r, "nopage", "", nil, http.StatusNotFound)
 }
 
 // WantsPage reports whether r is a browser's navigation (it accepts
@@ -147,26 +145,31 @@ func (p *Pages) page(route string) http.HandlerFunc {
 		// of its route, at once (a bad id once made it "notfound" for
 		// all the requests after it).
 		name, id, status := route, r.PathValue("id"), http.StatusOK
-		if (name == "ballot" || name == "vote" || name == "results") &&
-			(!hexID.MatchString(id) || p.cfg.Known != nil && !p.cfg.Known(id)) {
-			name, id, status = "notfound", "", http.StatusNotFound
+		var origins []string
+		if name == "ballot" || name == "vote" || name == "results" {
+			known := hexID.MatchString(id)
+			if known && p.cfg.Ballot != nil {
+				known, origins = p.cfg.Ballot(id)
+			}
+			if !known {
+				name, id, status, origins = "notfound", "", http.StatusNotFound, nil
+			}
 		}
-		p.serve(w, r, name, id, status)
+		p.serve(w, r, name, id, origins, status)
 	}
 }
 
-// serve writes page name (of ballot id, if any) with status.
-func (p *Pages) serve(w http.ResponseWriter, r *http.Request, name, id string, status int) {
+// serve writes page name (of ballot id, if any, whose registrars are at
+// origins) with status.
+func (p *Pages) serve(w http.ResponseWriter, r *http.Request, name, id string, origins []string, status int) {
 	lang := p.language(w, r)
 	connect := "'self'"
 	switch name {
 	case "vote", "results":
 		// The voting page asks the registrars for a token, the
 		// results page for their issuance counts.
-		if p.cfg.RegistrarOrigins != nil {
-			for _, o := range p.cfg.RegistrarOrigins(id) {
-				connect += " " + o
-			}
+		for _, o := range origins {
+			connect += " " + o
 		}
 	case "check":
 		// The voter may ask any other node whether the cast counts.

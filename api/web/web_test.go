@@ -20,7 +20,7 @@ const ballotID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd
 
 func newServer(t *testing.T) (*web.Pages, *httptest.Server) {
 	t.Helper()
-	p, err := web.New(web.Config{RegistrarOrigins: func(string) []string { return []string{"https://registrar.example"} }})
+	p, err := web.New(web.Config{Ballot: func(string) (bool, []string) { return true, []string{"https://registrar.example"} }})
 	if err != nil {
 		t.Fatal(err)
 	}
