@@ -77,13 +77,26 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 // cocorico_merkle_offheap_bytes it accounts for the node's memory
 // (docs/OPERATIONS.md §Ledger, "Memory").
 func registerLedgerMemory(reg prometheus.Registerer, l *store.Ledger) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_ledger_cache_bytes",
-			Help: "Bytes in the ledger's Pebble block cache (the whole shared cache in a devnet)."},
-			func() float64 { return float64(l.Memory().CacheBytes) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_ledger_memtable_bytes",
-			Help: "Bytes of the ledger's Pebble memtables: the one being filled, those being flushed or kept for reuse."},
-			func() float64 { return float64(l.Memory().MemTableBytes) }))
+	reg.MustRegister(ledgerMemory{l: l,
+		cache: prometheus.NewDesc("cocorico_ledger_cache_bytes",
+			"Bytes in the ledger's Pebble block cache (the whole shared cache in a devnet).", nil, nil),
+		memtables: prometheus.NewDesc("cocorico_ledger_memtable_bytes",
+			"Bytes of the ledger's Pebble memtables: the one being filled, those being flushed or kept for reuse.", nil, nil)})
+}
+
+// ledgerMemory collects both ledger memory gauges from one read of
+// Pebble's metrics per scrape.
+type ledgerMemory struct {
+	l                *store.Ledger
+	cache, memtables *prometheus.Desc
+}
+
+func (c ledgerMemory) Describe(ch chan<- *prometheus.Desc) { ch <- c.cache; ch <- c.memtables }
+
+func (c ledgerMemory) Collect(ch chan<- prometheus.Metric) {
+	m := c.l.Memory()
+	ch <- prometheus.MustNewConstMetric(c.cache, prometheus.GaugeValue, float64(m.CacheBytes))
+	ch <- prometheus.MustNewConstMetric(c.memtables, prometheus.GaugeValue, float64(m.MemTableBytes))
 }
 
 // NewRegistry returns a registry with the Go and process collectors.
