@@ -89,22 +89,30 @@ const maxPendingAhead = 64
 func (nw *peerNetwork) Height() uint64 { return nw.n.ledger.Height() }
 
 // SyncBlocks implements p2p.Handler.
-func (nw *peerNetwork) SyncBlocks(from uint64, max, maxBytes int) ([]p2p.SyncBlock, error) {
+func (nw *peerNetwork) SyncBlocks(from uint64, max, maxBytes int, room p2p.Room) ([]p2p.SyncBlock, error) {
 	var out []p2p.SyncBlock
-	size := 0
+	size, reserve := 0, p2p.BlockRoom(nw.n.cfg.Genesis.Params)
 	for h := from; h <= nw.n.ledger.Height() && len(out) < max; h++ {
+		if !room.Take(reserve) {
+			break
+		}
 		b, err := nw.n.ledger.Block(h)
 		if err != nil {
+			room.Give(reserve)
 			return out, err
 		}
 		c, err := nw.n.ledger.CommitAt(h)
 		if err != nil {
+			room.Give(reserve)
 			return out, err
 		}
 		sb := p2p.SyncBlock{Block: b.Encode(), Commit: c.Encode()}
-		if size += len(sb.Block) + len(sb.Commit); size > maxBytes && len(out) > 0 {
+		n := len(sb.Block) + len(sb.Commit)
+		if size += n; size > maxBytes && len(out) > 0 || n > reserve && !room.Take(n-reserve) {
+			room.Give(reserve)
 			break
 		}
+		room.Give(reserve - n) // negative: nothing
 		out = append(out, sb)
 	}
 	return out, nil

@@ -31,6 +31,12 @@ type Config struct {
 	LowPeers, HighPeers int
 	// MaxSyncBlocks bounds the blocks of one sync response; default 64.
 	MaxSyncBlocks int
+	// SyncAnswerBytes bounds the bytes of the block-sync answers the node
+	// holds at once, every peer's together (one peer's: a full answer of
+	// 32 MiB and the room of one more block); default
+	// DefaultSyncAnswerBytes. An answer waits up to 5 s for room, then
+	// goes with the blocks that fit, or none.
+	SyncAnswerBytes int64
 	// Logger receives structured logs.
 	Logger *slog.Logger
 	// Metrics receives the network's measures; default none.
@@ -78,6 +84,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxSyncBlocks == 0 {
 		c.MaxSyncBlocks = 64
+	}
+	if c.SyncAnswerBytes == 0 {
+		c.SyncAnswerBytes = DefaultSyncAnswerBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -58,8 +58,11 @@ type Handler interface {
 	// Height is the node's last final height.
 	Height() uint64
 	// SyncBlocks returns up to max final blocks from height from, with
-	// their commits, as canonical bytes, of at most maxBytes in all.
-	SyncBlocks(from uint64, max, maxBytes int) ([]SyncBlock, error)
+	// their commits, as canonical bytes, of at most maxBytes in all. It
+	// takes room for each block before reading it and stops, with the
+	// blocks it has, when room refuses (the node's answers hold their
+	// share of memory already).
+	SyncBlocks(from uint64, max, maxBytes int, room Room) ([]SyncBlock, error)
 	// ConsensusMessages returns the proposals and votes the node holds
 	// for a height it has not finished (what a lagging validator pulls).
 	ConsensusMessages(height uint64) []*consensus.Message
@@ -100,7 +103,9 @@ type Host struct {
 	life context.Context
 	stop context.CancelFunc
 	// served counts the sync and snapshot streams served per peer.
-	served    servedStreams
+	served servedStreams
+	// room bounds the memory of the sync answers served at once.
+	room      *syncRoom
 	lifeMu    sync.Mutex
 	closed    bool // no goroutine starts any more
 	running   sync.WaitGroup
@@ -151,7 +156,7 @@ func New(cfg Config, handler Handler) (*Host, error) {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
-		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}}
+		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params))}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).
 	x.life, x.stop = context.WithCancel(context.Background())

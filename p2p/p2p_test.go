@@ -35,6 +35,10 @@ type recordingHandler struct {
 	blocks  []SyncBlock
 	msgs    []*consensus.Message // what ConsensusMessages serves
 	witness []*consensus.Witness
+	// held, if set, is where SyncBlocks reports an answer holding room
+	// and waits for gate (a slow disk, or a stream not read).
+	held chan struct{}
+	gate chan struct{}
 }
 
 var _ Handler = (*recordingHandler)(nil)
@@ -78,10 +82,18 @@ func (r *recordingHandler) Height() uint64 { return uint64(len(r.blocks)) }
 
 func (r *recordingHandler) ConsensusMessages(uint64) []*consensus.Message { return r.msgs }
 
-func (r *recordingHandler) SyncBlocks(from uint64, max, _ int) ([]SyncBlock, error) {
+func (r *recordingHandler) SyncBlocks(from uint64, max, _ int, room Room) ([]SyncBlock, error) {
 	var out []SyncBlock
 	for h := from; h <= uint64(len(r.blocks)) && len(out) < max; h++ {
-		out = append(out, r.blocks[h-1])
+		b := r.blocks[h-1]
+		if !room.Take(len(b.Block) + len(b.Commit)) {
+			break
+		}
+		out = append(out, b)
+	}
+	if r.gate != nil && len(out) > 0 {
+		r.held <- struct{}{}
+		<-r.gate
 	}
 	return out, nil
 }
@@ -614,5 +626,101 @@ func TestStalledSyncStreamsOfOnePeerAreBoundedAndCutShort(t *testing.T) {
 	}
 	for _, s := range held {
 		s.Reset()
+	}
+}
+
+// Block-sync answers are built in memory (up to 32 MiB each) and held
+// until written: a peer that asks and reads nothing, from many streams and
+// identities, held as many answers. Here the recording handler waits
+// before its answer is written, as a slow disk or reader would; the
+// server's room is three blocks' worth.
+func TestSyncAnswersOfAllPeersHoldABoundedMemoryAndWaitForRoom(t *testing.T) {
+	g, keys := testGenesis(3)
+	srv := &recordingHandler{held: make(chan struct{}, 4), gate: make(chan struct{})}
+	for h := uint64(1); h <= 10; h++ {
+		b := consensus.Block{Header: consensus.Header{ChainID: g.ChainID, Height: h}}
+		for i := range 100 {
+			b.Txs = append(b.Txs, bytes.Repeat([]byte{byte(i)}, 8000))
+		}
+		b.Header.TxRoot = consensus.MerkleRoot(b.Txs)
+		c := consensus.Commit{Height: h, BlockHash: b.Hash()}
+		srv.blocks = append(srv.blocks, SyncBlock{Block: b.Encode(), Commit: c.Encode()})
+	}
+	one := int64(len(srv.blocks[0].Block) + len(srv.blocks[0].Commit))
+	listen := []string{"/ip4/127.0.0.1/tcp/0"}
+	server := runHost(t, Config{Key: keys[0], Genesis: g, Listen: listen, SyncAnswerBytes: 3*one + one/2}, srv)
+	var clients []*Host
+	for _, k := range keys[1:] {
+		c := runHost(t, Config{Key: k, Genesis: g, Listen: listen}, &recordingHandler{})
+		if err := c.Connect(context.Background(), server.Addrs()[0]); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	ctx := context.Background()
+	type fetched struct {
+		blocks []*consensus.Block
+		err    error
+	}
+	first := make(chan fetched, 1)
+	go func() {
+		_, b, _, err := clients[0].FetchBlocks(ctx, server.ID(), 1, 64)
+		first <- fetched{b, err}
+	}()
+	<-srv.held
+	if got := server.room.inUse(); got != 3*one {
+		t.Fatalf("the held answer holds %d bytes, want the 3 blocks that fit (%d)", got, 3*one)
+	}
+	// Another peer's answer finds no room: it waits, then goes without
+	// blocks (the client asks another peer, or again later).
+	start := time.Now()
+	height, blocks, _, err := clients[1].FetchBlocks(ctx, server.ID(), 1, 64)
+	if err != nil || height != 10 || len(blocks) != 0 {
+		t.Fatalf("with no room: height %d, %d blocks, %v; want height 10, no block", height, len(blocks), err)
+	}
+	if waited := time.Since(start); waited < roomWait-time.Second {
+		t.Fatalf("the answer waited %v for room, want about %v", waited, roomWait)
+	}
+	// The room frees as the first answer is written; the next answer
+	// waits for it instead of going empty (with the blocks whose room was
+	// free when it looked: one at least).
+	second := make(chan fetched, 1)
+	go func() {
+		_, b, _, err := clients[1].FetchBlocks(ctx, server.ID(), 4, 64)
+		second <- fetched{b, err}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	srv.gate <- struct{}{}
+	f := <-first
+	if f.err != nil || len(f.blocks) != 3 || f.blocks[2].Header.Height != 3 {
+		t.Fatalf("the held answer: %d blocks, %v; want blocks 1-3", len(f.blocks), f.err)
+	}
+	<-srv.held
+	srv.gate <- struct{}{}
+	f = <-second
+	if f.err != nil || len(f.blocks) == 0 || f.blocks[0].Header.Height != 4 {
+		t.Fatalf("the waiting answer: %d blocks, %v; want blocks from 4", len(f.blocks), f.err)
+	}
+	eventually(t, "every answer's room given back", func() bool { return server.room.inUse() == 0 })
+}
+
+func TestOnePeersSyncAnswersTogetherHoldAtMostOneFullAnswer(t *testing.T) {
+	r := newSyncRoom(1<<30, 100)
+	p, q := peer.ID("p"), peer.ID("q")
+	if !r.take(p, 60) || r.take(p, 41) || !r.take(p, 40) {
+		t.Fatal("one peer's answers are bounded by the per-peer room, not below it")
+	}
+	if !r.take(q, 100) {
+		t.Fatal("another peer's answer was refused room the first peer does not hold")
+	}
+	a := &answerRoom{r: r, p: p, ctx: context.Background(), waited: true}
+	r.give(p, 100)
+	if !a.Take(70) || a.Take(31) {
+		t.Fatal("an answer's room is the peer's room")
+	}
+	a.Give(-5) // nothing: room is never taken by giving
+	a.release()
+	if got := r.inUse(); got != 100 {
+		t.Fatalf("after the answer's release %d bytes in use, want q's 100", got)
 	}
 }

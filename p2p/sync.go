@@ -106,10 +106,15 @@ func (x *Host) serveSync(s network.Stream) {
 	}
 	count := min(int(req.Count), x.cfg.MaxSyncBlocks)
 	var blocks []SyncBlock
+	room := &answerRoom{r: x.room, p: s.Conn().RemotePeer(), ctx: x.life}
+	defer room.release()
 	if count > 0 && req.From > 0 {
 		var err error
-		if blocks, err = x.handler.SyncBlocks(req.From, count, maxSyncResponse); err != nil {
+		if blocks, err = x.handler.SyncBlocks(req.From, count, maxSyncResponse, room); err != nil {
 			x.cfg.Logger.Debug("sync request failed", "from", req.From, "err", err)
+		}
+		if len(blocks) == 0 && err == nil && req.From <= x.handler.Height() {
+			x.cfg.Logger.Debug("sync request answered without blocks: the answers served hold their memory", "peer", room.p, "from", req.From)
 		}
 	}
 	w := bufio.NewWriter(s)
@@ -117,11 +122,14 @@ func (x *Host) serveSync(s network.Stream) {
 		s.Reset()
 		return
 	}
-	for _, b := range blocks {
+	for i, b := range blocks {
 		if err := writeFrame(w, b); err != nil {
 			s.Reset()
 			return
 		}
+		// Written: its bytes are the stream's now, not the answer's.
+		blocks[i] = SyncBlock{}
+		room.Give(len(b.Block) + len(b.Commit))
 	}
 	w.Flush()
 }

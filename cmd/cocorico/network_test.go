@@ -447,7 +447,7 @@ func (noHandler) HandleConsensus(_ peer.ID, _ *consensus.Message) p2p.Verdict {
 func (noHandler) HandleFinal(_ peer.ID, _ *consensus.Header, _ *consensus.Commit) p2p.Verdict {
 	return p2p.Ignore
 }
-func (noHandler) HandleWitness(peer.ID, *consensus.Witness) p2p.Verdict { return p2p.Ignore }
-func (noHandler) Height() uint64                                        { return 0 }
-func (noHandler) SyncBlocks(uint64, int, int) ([]p2p.SyncBlock, error)  { return nil, nil }
-func (noHandler) ConsensusMessages(uint64) []*consensus.Message         { return nil }
+func (noHandler) HandleWitness(peer.ID, *consensus.Witness) p2p.Verdict          { return p2p.Ignore }
+func (noHandler) Height() uint64                                                 { return 0 }
+func (noHandler) SyncBlocks(uint64, int, int, p2p.Room) ([]p2p.SyncBlock, error) { return nil, nil }
+func (noHandler) ConsensusMessages(uint64) []*consensus.Message                  { return nil }

@@ -1,0 +1,149 @@
+package p2p
+
+import (
+	"context"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// Room is the memory one block-sync answer may hold while it is built and
+// sent. The handler takes room for a block before it reads it (the most
+// a block may weigh) and gives back what the block did not need; the
+// host gives back each block's bytes once they are written.
+type Room interface {
+	// Take reports whether n more bytes fit. The first call of an answer
+	// waits a few seconds for room (other answers finishing); later calls
+	// do not wait.
+	Take(n int) bool
+	// Give returns n bytes taken and not kept.
+	Give(n int)
+}
+
+// Bounds of the memory of block-sync answers.
+const (
+	// DefaultSyncAnswerBytes bounds the bytes of the sync answers a node
+	// holds at once, all peers together: four full answers.
+	DefaultSyncAnswerBytes = 4 * maxSyncResponse
+	// roomWait bounds the wait of an answer's first Take.
+	roomWait = requestTimeout
+)
+
+// BlockRoom is the room an answer takes before it reads a block of a
+// chain of those parameters: the most a block's transactions weigh, and
+// its header, commit and the encoding's heads (the room not needed is
+// given back once the block is read).
+func BlockRoom(p consensus.Params) int { return p.MaxBlockBytes + 1<<20 }
+
+// perPeerRoom bounds the bytes of one peer's answers together, however
+// many streams it opens: one full answer and the room of the block that
+// ends it.
+func perPeerRoom(p consensus.Params) int64 { return maxSyncResponse + int64(BlockRoom(p)) }
+
+// syncRoom is the memory budget of the block-sync answers of a host: a
+// peer that asks for blocks and reads nothing (or reads slowly) holds
+// its answers' bytes until the stream's deadline; without a bound, many
+// such streams from many identities held as many 32 MiB answers.
+type syncRoom struct {
+	mu      sync.Mutex
+	limit   int64
+	perPeer int64
+	used    int64
+	byPeer  map[peer.ID]int64
+	freed   chan struct{} // closed, and replaced, when bytes are given back
+}
+
+func newSyncRoom(limit, perPeer int64) *syncRoom {
+	return &syncRoom{limit: limit, perPeer: min(perPeer, limit), byPeer: map[peer.ID]int64{}, freed: make(chan struct{})}
+}
+
+// take takes n bytes for p if they fit, and reports whether they did.
+func (r *syncRoom) take(p peer.ID, n int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.used+n > r.limit || r.byPeer[p]+n > r.perPeer {
+		return false
+	}
+	r.used += n
+	r.byPeer[p] += n
+	return true
+}
+
+// wait is take, waiting until n bytes fit or ctx ends.
+func (r *syncRoom) wait(ctx context.Context, p peer.ID, n int64) bool {
+	for {
+		r.mu.Lock()
+		freed := r.freed
+		r.mu.Unlock()
+		if r.take(p, n) {
+			return true
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// give returns n bytes of p's.
+func (r *syncRoom) give(p peer.ID, n int64) {
+	if n <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.used -= n
+	if r.byPeer[p] -= n; r.byPeer[p] <= 0 {
+		delete(r.byPeer, p)
+	}
+	close(r.freed)
+	r.freed = make(chan struct{})
+}
+
+// inUse is the bytes held by every answer (for tests and metrics).
+func (r *syncRoom) inUse() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.used
+}
+
+// answerRoom is the Room of one answer to peer p; release gives back
+// whatever it still holds.
+type answerRoom struct {
+	r      *syncRoom
+	p      peer.ID
+	ctx    context.Context
+	held   int64
+	waited bool
+}
+
+var _ Room = (*answerRoom)(nil)
+
+func (a *answerRoom) Take(n int) bool {
+	ok := false
+	if !a.waited {
+		a.waited = true
+		ctx, cancel := context.WithTimeout(a.ctx, roomWait)
+		ok = a.r.wait(ctx, a.p, int64(n))
+		cancel()
+	} else {
+		ok = a.r.take(a.p, int64(n))
+	}
+	if ok {
+		a.held += int64(n)
+	}
+	return ok
+}
+
+func (a *answerRoom) Give(n int) {
+	if n = min(n, int(a.held)); n <= 0 {
+		return
+	}
+	a.held -= int64(n)
+	a.r.give(a.p, int64(n))
+}
+
+func (a *answerRoom) release() { a.Give(int(a.held)) }
