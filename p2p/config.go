@@ -54,14 +54,19 @@ type Metrics interface {
 	Peers(n int)
 	// Rejected counts a gossip message rejected by a topic validator.
 	Rejected(topic string)
+	// SyncAnswer reports the bytes the block-sync answers hold after one
+	// was built or sent; short: that one went with fewer blocks than the
+	// node could give, for lack of room (Config.SyncAnswerBytes).
+	SyncAnswer(inUse int64, short bool)
 }
 
 type nopMetrics struct{}
 
 var _ Metrics = nopMetrics{}
 
-func (nopMetrics) Peers(int)       {}
-func (nopMetrics) Rejected(string) {}
+func (nopMetrics) Peers(int)              {}
+func (nopMetrics) Rejected(string)        {}
+func (nopMetrics) SyncAnswer(int64, bool) {}
 
 func (c *Config) validate() error {
 	if len(c.Key) != ed25519.PrivateKeySize {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -648,7 +649,8 @@ func TestSyncAnswersOfAllPeersHoldABoundedMemoryAndWaitForRoom(t *testing.T) {
 	}
 	one := int64(len(srv.blocks[0].Block) + len(srv.blocks[0].Commit))
 	listen := []string{"/ip4/127.0.0.1/tcp/0"}
-	server := runHost(t, Config{Key: keys[0], Genesis: g, Listen: listen, SyncAnswerBytes: 3*one + one/2}, srv)
+	metrics := &syncMetrics{}
+	server := runHost(t, Config{Key: keys[0], Genesis: g, Listen: listen, SyncAnswerBytes: 3*one + one/2, Metrics: metrics}, srv)
 	var clients []*Host
 	for _, k := range keys[1:] {
 		c := runHost(t, Config{Key: k, Genesis: g, Listen: listen}, &recordingHandler{})
@@ -681,6 +683,9 @@ func TestSyncAnswersOfAllPeersHoldABoundedMemoryAndWaitForRoom(t *testing.T) {
 	if waited := time.Since(start); waited < roomWait-time.Second {
 		t.Fatalf("the answer waited %v for room, want about %v", waited, roomWait)
 	}
+	if metrics.shorts.Load() != 1 {
+		t.Fatalf("%d answers reported cut short, want the empty one", metrics.shorts.Load())
+	}
 	// The room frees as the first answer is written; the next answer
 	// waits for it instead of going empty (with the blocks whose room was
 	// free when it looked: one at least).
@@ -701,7 +706,21 @@ func TestSyncAnswersOfAllPeersHoldABoundedMemoryAndWaitForRoom(t *testing.T) {
 	if f.err != nil || len(f.blocks) == 0 || f.blocks[0].Header.Height != 4 {
 		t.Fatalf("the waiting answer: %d blocks, %v; want blocks from 4", len(f.blocks), f.err)
 	}
-	eventually(t, "every answer's room given back", func() bool { return server.room.inUse() == 0 })
+	eventually(t, "every answer's room given back", func() bool { return server.room.inUse() == 0 && metrics.inUse.Load() == 0 })
+}
+
+// syncMetrics records what a host reports of its sync answers.
+type syncMetrics struct {
+	nopMetrics
+	inUse  atomic.Int64
+	shorts atomic.Int64
+}
+
+func (m *syncMetrics) SyncAnswer(inUse int64, short bool) {
+	m.inUse.Store(inUse)
+	if short {
+		m.shorts.Add(1)
+	}
 }
 
 func TestOnePeersSyncAnswersTogetherHoldAtMostOneFullAnswer(t *testing.T) {

@@ -107,16 +107,20 @@ func (x *Host) serveSync(s network.Stream) {
 	count := min(int(req.Count), x.cfg.MaxSyncBlocks)
 	var blocks []SyncBlock
 	room := &answerRoom{r: x.room, p: s.Conn().RemotePeer(), ctx: x.life}
-	defer room.release()
 	if count > 0 && req.From > 0 {
 		var err error
 		if blocks, err = x.handler.SyncBlocks(req.From, count, maxSyncResponse, room); err != nil {
 			x.cfg.Logger.Debug("sync request failed", "from", req.From, "err", err)
 		}
-		if len(blocks) == 0 && err == nil && req.From <= x.handler.Height() {
-			x.cfg.Logger.Debug("sync request answered without blocks: the answers served hold their memory", "peer", room.p, "from", req.From)
+		if room.refused {
+			x.cfg.Logger.Debug("sync answer cut short: the answers served hold their memory", "peer", room.p, "from", req.From, "blocks", len(blocks))
 		}
+		x.cfg.Metrics.SyncAnswer(x.room.inUse(), room.refused)
 	}
+	defer func() {
+		room.release()
+		x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)
+	}()
 	w := bufio.NewWriter(s)
 	if err := writeFrame(w, syncHeader{Height: x.handler.Height(), Count: uint32(len(blocks))}); err != nil {
 		s.Reset()

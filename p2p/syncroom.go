@@ -118,6 +118,8 @@ type answerRoom struct {
 	ctx    context.Context
 	held   int64
 	waited bool
+	// refused: a Take found no room.
+	refused bool
 }
 
 var _ Room = (*answerRoom)(nil)
@@ -134,6 +136,8 @@ func (a *answerRoom) Take(n int) bool {
 	}
 	if ok {
 		a.held += int64(n)
+	} else {
+		a.refused = true
 	}
 	return ok
 }
