@@ -53,6 +53,7 @@ type syncRoom struct {
 	used    int64
 	byPeer  map[peer.ID]int64
 	freed   chan struct{} // closed, and replaced, when bytes are given back
+	waiting int           // answers waiting for room
 }
 
 func newSyncRoom(limit, perPeer int64) *syncRoom {
@@ -73,6 +74,14 @@ func (r *syncRoom) take(p peer.ID, n int64) bool {
 
 // wait is take, waiting until n bytes fit or ctx ends.
 func (r *syncRoom) wait(ctx context.Context, p peer.ID, n int64) bool {
+	r.mu.Lock()
+	r.waiting++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.waiting--
+		r.mu.Unlock()
+	}()
 	for {
 		r.mu.Lock()
 		freed := r.freed
@@ -108,6 +117,13 @@ func (r *syncRoom) inUse() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.used
+}
+
+// waiters is the number of answers waiting for room (for tests).
+func (r *syncRoom) waiters() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waiting
 }
 
 // answerRoom is the Room of one answer to peer p; release gives back
