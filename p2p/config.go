@@ -31,11 +31,11 @@ type Config struct {
 	LowPeers, HighPeers int
 	// MaxSyncBlocks bounds the blocks of one sync response; default 64.
 	MaxSyncBlocks int
-	// SyncAnswerBytes bounds the bytes of the block-sync answers the node
-	// holds at once, every peer's together (one peer's: a full answer of
-	// 32 MiB and the room of one more block); default
-	// DefaultSyncAnswerBytes. An answer waits up to 5 s for room, then
-	// goes with the blocks that fit, or none.
+	// SyncAnswerBytes bounds the bytes of the block-sync answers and
+	// snapshot chunks the node holds at once, every peer's together (one
+	// peer's: a full answer of 32 MiB and the room of one more block);
+	// default DefaultSyncAnswerBytes. An answer waits up to 5 s for room,
+	// then goes with the blocks that fit, or none (a chunk: "busy").
 	SyncAnswerBytes int64
 	// Logger receives structured logs.
 	Logger *slog.Logger
@@ -54,9 +54,10 @@ type Metrics interface {
 	Peers(n int)
 	// Rejected counts a gossip message rejected by a topic validator.
 	Rejected(topic string)
-	// SyncAnswer reports the bytes the block-sync answers hold after one
-	// was built or sent; short: that one went with fewer blocks than the
-	// node could give, for lack of room (Config.SyncAnswerBytes).
+	// SyncAnswer reports the bytes the block-sync answers and snapshot
+	// chunks hold after one was built or sent; short: that one went with
+	// fewer blocks than the node could give, or a chunk "busy", for lack
+	// of room (Config.SyncAnswerBytes).
 	SyncAnswer(inUse int64, short bool)
 }
 

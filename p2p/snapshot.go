@@ -87,9 +87,10 @@ const (
 	frameSlack = 1 << 10
 	// chunkTimeout bounds a chunk's answer (a list's is syncTimeout).
 	chunkTimeout = 2 * time.Minute
-	// maxServedChunks bounds the chunk answers a node prepares at once:
-	// each may hold 64 MiB twice (the chunk and its frame); beyond that a
-	// request is answered "busy".
+	// maxServedChunks bounds the chunk answers a node prepares (reads) at
+	// once; beyond that a request is answered "busy". Once read, a chunk
+	// holds room of the sync answers' budget (syncroom.go) until written,
+	// or is answered "busy" when none is left.
 	maxServedChunks = 4
 	// maxStrikes bounds the strike table; the oldest strike is forgotten
 	// first.
@@ -193,7 +194,13 @@ func (x *Host) serveSnapshot(s network.Stream) {
 		answer = manifestsAnswer{Manifests: x.servedManifests()}
 	} else {
 		s.SetDeadline(time.Now().Add(chunkTimeout))
-		answer = x.servedChunk(s.Conn().RemotePeer(), *req.Height, *req.List, *req.Index)
+		room := &answerRoom{r: x.room, p: s.Conn().RemotePeer(), ctx: x.life}
+		defer func() {
+			room.release()
+			x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)
+		}()
+		answer = x.servedChunk(room, *req.Height, *req.List, *req.Index)
+		x.cfg.Metrics.SyncAnswer(x.room.inUse(), room.refused)
 	}
 	w := bufio.NewWriter(s)
 	if err := writeFrame(w, answer); err != nil {
@@ -226,8 +233,11 @@ func (x *Host) servedManifests() [][]byte {
 	return out
 }
 
-// servedChunk is the answer to a chunk request.
-func (x *Host) servedChunk(p peer.ID, height uint64, list uint8, index uint32) chunkAnswer {
+// servedChunk is the answer to a chunk request of room's peer. The chunk
+// holds room until its answer is written (room.release): twice its bytes,
+// the chunk and its frame, at most a peer's whole room.
+func (x *Host) servedChunk(room *answerRoom, height uint64, list uint8, index uint32) chunkAnswer {
+	p := room.p
 	src := x.snapshotSource()
 	if src == nil {
 		return chunkAnswer{Reason: "no snapshots served"}
@@ -245,6 +255,9 @@ func (x *Host) servedChunk(p peer.ID, height uint64, list uint8, index uint32) c
 	case len(data) > MaxChunk:
 		x.cfg.Logger.Warn("snapshot chunk too large to serve", "height", height, "chunk", ChunkID{list, index}, "bytes", len(data))
 		return chunkAnswer{Reason: "too large"}
+	}
+	if !room.Take(int(min(2*int64(len(data))+frameSlack, x.room.perPeer))) {
+		return chunkAnswer{Reason: "busy"}
 	}
 	if data == nil {
 		data = []byte{}

@@ -406,3 +406,32 @@ func TestTwoStrikesBanAPeerAndTheStrikeTableStaysBounded(t *testing.T) {
 		t.Fatal("a remembered strike did not count")
 	}
 }
+
+// A chunk, once read, holds room of the answers' memory bound until it is
+// written; with none left (here every byte taken by another peer's
+// answers) the request is answered "busy", and served once room frees.
+func TestAChunkAnswerFindingNoRoomIsBusyAndServedOnceRoomFrees(t *testing.T) {
+	tn := newTestNet(t, 2)
+	chunk := bytes.Repeat([]byte{7}, 1000)
+	tn.serving(&chunkServer{chunks: map[ChunkID][]byte{{1, 0}: chunk}})
+	server := tn.hosts[1]
+	var others []peer.ID // other peers whose answers hold every byte
+	for left, i := server.room.limit, 0; left > 0; i++ {
+		n := min(left, server.room.perPeer)
+		others = append(others, peer.ID(fmt.Sprint("another peer ", i)))
+		if !server.room.take(others[i], n) {
+			t.Fatal("the room could not be filled")
+		}
+		left -= n
+	}
+	_, err := tn.hosts[0].FetchChunk(context.Background(), server.ID(), snapHeight, 1, 0)
+	if !errors.Is(err, ErrNotHeld) || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("with no room left: %v, want the chunk answered busy", err)
+	}
+	server.room.give(others[0], server.room.perPeer)
+	got, err := tn.hosts[0].FetchChunk(context.Background(), server.ID(), snapHeight, 1, 0)
+	if err != nil || !bytes.Equal(got, chunk) {
+		t.Fatalf("once room freed: %d bytes, %v", len(got), err)
+	}
+	eventually(t, "the chunk's room given back", func() bool { return server.room.inUse() == server.room.limit-server.room.perPeer })
+}
