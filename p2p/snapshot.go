@@ -97,6 +97,11 @@ const (
 	maxStrikes = 4096
 	// maxChunkErrors is how many transport errors drop a peer from a fetch.
 	maxChunkErrors = 3
+	// maxBusyTries and busyPause: a peer that answers a chunk "busy" is
+	// asked again after busyPause, up to maxBusyTries times in all, before
+	// the chunk counts as failed there.
+	maxBusyTries = 3
+	busyPause    = time.Second
 )
 
 // Kinds of snapshot request.
@@ -113,6 +118,9 @@ var (
 	// ErrNotHeld is returned when a peer answers a chunk request with a
 	// reason instead of the chunk.
 	ErrNotHeld = errors.New("snapshot chunk not served")
+	// ErrBusy is returned, with ErrNotHeld, when a peer answers "busy":
+	// it had no room for the chunk at that moment.
+	ErrBusy = errors.New("busy")
 )
 
 // snapshotRequest is a request; the pointers keep a chunk request's zero
@@ -315,6 +323,8 @@ func (x *Host) FetchChunk(ctx context.Context, p peer.ID, height uint64, list ui
 	switch {
 	case a.Chunk != nil && a.Reason == "" && len(*a.Chunk) <= MaxChunk:
 		return *a.Chunk, nil
+	case a.Reason == "busy" && a.Chunk == nil:
+		return nil, fmt.Errorf("%w: %s: chunk %s at height %d: %w", ErrNotHeld, p, ChunkID{list, index}, height, ErrBusy)
 	case a.Chunk == nil && a.Reason != "" && len(a.Reason) <= maxReason:
 		return nil, fmt.Errorf("%w: %s: chunk %s at height %d: %s", ErrNotHeld, p, ChunkID{list, index}, height, a.Reason)
 	}
@@ -383,7 +393,8 @@ func (x *Host) SnapshotPeers() []peer.ID { return x.peersSpeaking(x.names.snapsh
 // each chunk; a chunk that fails verify is discarded, the peer gets a
 // strike (Strike; a peer that strike bans leaves this fetch), and the
 // chunk goes back to the queue for another peer. A transport error
-// (timeout, reset, malformed answer, ErrNotHeld) puts the chunk back too
+// (timeout, reset, malformed answer, ErrNotHeld; "busy" only after
+// maxBusyTries answers of it) puts the chunk back too
 // and counts against the peer: after 3 such errors the peer leaves this
 // fetch (it is not banned). A chunk is never given again to a peer that
 // failed it either way, so that a fetch always ends.
@@ -413,7 +424,18 @@ func (x *Host) FetchChunks(ctx context.Context, peers []peer.ID, height uint64, 
 			defer wg.Done()
 			for id := range ch {
 				res := chunkResult{p: p, id: id}
-				res.data, res.err = x.FetchChunk(fctx, p, height, id.List, id.Index)
+				// A busy peer is asked again after a pause: it holds the
+				// chunk, and may be the only peer that does.
+				for try := 1; ; try++ {
+					res.data, res.err = x.FetchChunk(fctx, p, height, id.List, id.Index)
+					if !errors.Is(res.err, ErrBusy) || try == maxBusyTries {
+						break
+					}
+					select {
+					case <-time.After(busyPause):
+					case <-fctx.Done():
+					}
+				}
 				if res.err == nil {
 					if err := verify(p, id, res.data); err != nil {
 						res.data, res.err, res.bad = nil, err, true

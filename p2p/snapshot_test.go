@@ -435,3 +435,37 @@ func TestAChunkAnswerFindingNoRoomIsBusyAndServedOnceRoomFrees(t *testing.T) {
 	}
 	eventually(t, "the chunk's room given back", func() bool { return server.room.inUse() == server.room.limit-server.room.perPeer })
 }
+
+// A peer that answers "busy" holds the chunk: the fetch asks it again
+// after a pause instead of failing the chunk there (here the only peer,
+// whose room frees after its first busy answer).
+func TestFetchChunksAsksABusyPeerAgainAndGetsTheChunk(t *testing.T) {
+	tn := newTestNet(t, 2)
+	want, ids := testChunks(1)
+	src := &chunkServer{chunks: want}
+	tn.serving(src)
+	server := tn.hosts[1]
+	held := map[peer.ID]int64{} // other peers' answers holding every byte
+	for left, i := server.room.limit, 0; left > 0; i++ {
+		n := min(left, server.room.perPeer)
+		p := peer.ID(fmt.Sprint("another peer ", i))
+		server.room.take(p, n)
+		held[p] = n
+		left -= n
+	}
+	c := newCollector(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- tn.hosts[0].FetchChunks(context.Background(), []peer.ID{server.ID()}, snapHeight, ids, checkAgainst(want), c.deliver)
+	}()
+	// The chunk is read once per request: a second read is the request
+	// made again after the first was answered busy.
+	eventually(t, "the chunk asked again after a busy answer", func() bool { return src.served.Load() >= 2 })
+	for p, n := range held {
+		server.room.give(p, n)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the only peer, busy once: %v", err)
+	}
+	c.matches(want)
+}
