@@ -107,6 +107,10 @@ func (x *Host) serveSync(s network.Stream) {
 	count := min(int(req.Count), x.cfg.MaxSyncBlocks)
 	var blocks []SyncBlock
 	room := &answerRoom{r: x.room, p: s.Conn().RemotePeer(), ctx: x.life}
+	defer func() {
+		room.release()
+		x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)
+	}()
 	if count > 0 && req.From > 0 {
 		var err error
 		if blocks, err = x.handler.SyncBlocks(req.From, count, maxSyncResponse, room); err != nil {
@@ -117,10 +121,6 @@ func (x *Host) serveSync(s network.Stream) {
 		}
 		x.cfg.Metrics.SyncAnswer(x.room.inUse(), room.refused)
 	}
-	defer func() {
-		room.release()
-		x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)
-	}()
 	w := bufio.NewWriter(s)
 	if err := writeFrame(w, syncHeader{Height: x.handler.Height(), Count: uint32(len(blocks))}); err != nil {
 		s.Reset()

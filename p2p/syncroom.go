@@ -10,7 +10,8 @@ import (
 )
 
 // Room is the memory one block-sync answer may hold while it is built and
-// sent. The handler takes room for a block before it reads it (the most
+// sent (a snapshot chunk's answer takes its room the same way:
+// servedChunk). The handler takes room for a block before it reads it (the most
 // a block may weigh) and gives back what the block did not need; the
 // host gives back each block's bytes once they are written.
 type Room interface {
@@ -42,10 +43,11 @@ func BlockRoom(p consensus.Params) int { return p.MaxBlockBytes + 1<<20 }
 // ends it.
 func perPeerRoom(p consensus.Params) int64 { return maxSyncResponse + int64(BlockRoom(p)) }
 
-// syncRoom is the memory budget of the block-sync answers of a host: a
-// peer that asks for blocks and reads nothing (or reads slowly) holds
-// its answers' bytes until the stream's deadline; without a bound, many
-// such streams from many identities held as many 32 MiB answers.
+// syncRoom is the memory budget of the block-sync answers and snapshot
+// chunks a host serves: a peer that asks and reads nothing (or reads
+// slowly) holds its answers' bytes until the stream's deadline; without a
+// bound, many such streams from many identities held as many 32 MiB
+// answers (64 MiB chunks).
 type syncRoom struct {
 	mu      sync.Mutex
 	limit   int64
