@@ -33,7 +33,7 @@ type Config struct {
 	MaxSyncBlocks int
 	// SyncAnswerBytes bounds the bytes of the block-sync answers and
 	// snapshot chunks the node holds at once, every peer's together (one
-	// peer's: a full answer of 32 MiB and the room of one more block);
+	// address's: a full answer of 32 MiB and the room of one more block);
 	// default DefaultSyncAnswerBytes. An answer waits up to 5 s for room,
 	// then goes with the blocks that fit, or none (a chunk: "busy").
 	SyncAnswerBytes int64

@@ -19,6 +19,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/cocorico/node/consensus"
@@ -719,23 +720,48 @@ func (m *syncMetrics) SyncAnswer(inUse int64, short bool) {
 	}
 }
 
-func TestOnePeersSyncAnswersTogetherHoldAtMostOneFullAnswer(t *testing.T) {
+func TestOneAddressesSyncAnswersTogetherHoldAtMostOneFullAnswer(t *testing.T) {
 	r := newSyncRoom(1<<30, 100)
-	p, q := peer.ID("p"), peer.ID("q")
+	p, q := "192.0.2.1", "192.0.2.2"
 	if !r.take(p, 60) || r.take(p, 41) || !r.take(p, 40) {
-		t.Fatal("one peer's answers are bounded by the per-peer room, not below it")
+		t.Fatal("one address's answers are bounded by its share of the room, not below it")
 	}
 	if !r.take(q, 100) {
-		t.Fatal("another peer's answer was refused room the first peer does not hold")
+		t.Fatal("another address's answer was refused room the first does not hold")
 	}
-	a := &answerRoom{r: r, p: p, ctx: context.Background(), waited: true}
+	a := &answerRoom{r: r, key: p, ctx: context.Background(), waited: true}
 	r.give(p, 100)
 	if !a.Take(70) || a.Take(31) {
-		t.Fatal("an answer's room is the peer's room")
+		t.Fatal("an answer's room is its address's share")
 	}
 	a.Give(-5) // nothing: room is never taken by giving
 	a.release()
 	if got := r.inUse(); got != 100 {
 		t.Fatalf("after the answer's release %d bytes in use, want q's 100", got)
+	}
+}
+
+// Identities are free, addresses are not: every identity behind one IPv4
+// address, or one IPv6 /64, shares one share of the room.
+func TestTheRoomIsSharedByAddressNotByIdentity(t *testing.T) {
+	p1, p2 := peer.ID("one identity"), peer.ID("another identity")
+	key := func(addr string, p peer.ID) string {
+		t.Helper()
+		return roomKey(ma.StringCast(addr), p)
+	}
+	if key("/ip4/203.0.113.7/tcp/4001", p1) != key("/ip4/203.0.113.7/udp/9/quic-v1", p2) {
+		t.Fatal("two identities from one IPv4 address have two shares")
+	}
+	if key("/ip4/203.0.113.7/tcp/4001", p1) == key("/ip4/203.0.113.8/tcp/4001", p1) {
+		t.Fatal("two IPv4 addresses share one share")
+	}
+	if key("/ip6/2001:db8:1:2::1/tcp/4001", p1) != key("/ip6/2001:db8:1:2:ffff::9/tcp/4001", p2) {
+		t.Fatal("two addresses of one IPv6 /64 have two shares")
+	}
+	if key("/ip6/2001:db8:1:2::1/tcp/4001", p1) == key("/ip6/2001:db8:1:3::1/tcp/4001", p1) {
+		t.Fatal("two IPv6 /64s share one share")
+	}
+	if key("/dns4/example.org/tcp/4001", p1) == key("/dns4/example.org/tcp/4001", p2) {
+		t.Fatal("without an IP, two identities share one share")
 	}
 }

@@ -202,7 +202,7 @@ func (x *Host) serveSnapshot(s network.Stream) {
 		answer = manifestsAnswer{Manifests: x.servedManifests()}
 	} else {
 		s.SetDeadline(time.Now().Add(chunkTimeout))
-		room := &answerRoom{r: x.room, p: s.Conn().RemotePeer(), ctx: x.life}
+		room := x.newAnswerRoom(s)
 		defer func() {
 			room.release()
 			x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)

@@ -415,10 +415,10 @@ func TestAChunkAnswerFindingNoRoomIsBusyAndServedOnceRoomFrees(t *testing.T) {
 	chunk := bytes.Repeat([]byte{7}, 1000)
 	tn.serving(&chunkServer{chunks: map[ChunkID][]byte{{1, 0}: chunk}})
 	server := tn.hosts[1]
-	var others []peer.ID // other peers whose answers hold every byte
+	var others []string // other addresses whose answers hold every byte
 	for left, i := server.room.limit, 0; left > 0; i++ {
 		n := min(left, server.room.perPeer)
-		others = append(others, peer.ID(fmt.Sprint("another peer ", i)))
+		others = append(others, fmt.Sprint("192.0.2.", i+1))
 		if !server.room.take(others[i], n) {
 			t.Fatal("the room could not be filled")
 		}
@@ -445,10 +445,10 @@ func TestFetchChunksAsksABusyPeerAgainAndGetsTheChunk(t *testing.T) {
 	src := &chunkServer{chunks: want}
 	tn.serving(src)
 	server := tn.hosts[1]
-	held := map[peer.ID]int64{} // other peers' answers holding every byte
+	held := map[string]int64{} // other addresses' answers holding every byte
 	for left, i := server.room.limit, 0; left > 0; i++ {
 		n := min(left, server.room.perPeer)
-		p := peer.ID(fmt.Sprint("another peer ", i))
+		p := fmt.Sprint("192.0.2.", i+1)
 		server.room.take(p, n)
 		held[p] = n
 		left -= n

@@ -106,7 +106,7 @@ func (x *Host) serveSync(s network.Stream) {
 	}
 	count := min(int(req.Count), x.cfg.MaxSyncBlocks)
 	var blocks []SyncBlock
-	room := &answerRoom{r: x.room, p: s.Conn().RemotePeer(), ctx: x.life}
+	room := x.newAnswerRoom(s)
 	defer func() {
 		room.release()
 		x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)

@@ -2,9 +2,13 @@ package p2p
 
 import (
 	"context"
+	"net"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -40,7 +44,8 @@ func BlockRoom(p consensus.Params) int { return p.MaxBlockBytes + 1<<20 }
 
 // perPeerRoom bounds the bytes of one peer's answers together, however
 // many streams it opens: one full answer and the room of the block that
-// ends it.
+// ends it. A "peer" here is its address (roomKey), not its identity:
+// identities are free, addresses are not.
 func perPeerRoom(p consensus.Params) int64 { return maxSyncResponse + int64(BlockRoom(p)) }
 
 // syncRoom is the memory budget of the block-sync answers and snapshot
@@ -53,17 +58,17 @@ type syncRoom struct {
 	limit   int64
 	perPeer int64
 	used    int64
-	byPeer  map[peer.ID]int64
-	freed   chan struct{} // closed, and replaced, when bytes are given back
-	waiting int           // answers waiting for room
+	byPeer  map[string]int64 // by roomKey
+	freed   chan struct{}    // closed, and replaced, when bytes are given back
+	waiting int              // answers waiting for room
 }
 
 func newSyncRoom(limit, perPeer int64) *syncRoom {
-	return &syncRoom{limit: limit, perPeer: min(perPeer, limit), byPeer: map[peer.ID]int64{}, freed: make(chan struct{})}
+	return &syncRoom{limit: limit, perPeer: min(perPeer, limit), byPeer: map[string]int64{}, freed: make(chan struct{})}
 }
 
 // take takes n bytes for p if they fit, and reports whether they did.
-func (r *syncRoom) take(p peer.ID, n int64) bool {
+func (r *syncRoom) take(p string, n int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.used+n > r.limit || r.byPeer[p]+n > r.perPeer {
@@ -75,7 +80,7 @@ func (r *syncRoom) take(p peer.ID, n int64) bool {
 }
 
 // wait is take, waiting until n bytes fit or ctx ends.
-func (r *syncRoom) wait(ctx context.Context, p peer.ID, n int64) bool {
+func (r *syncRoom) wait(ctx context.Context, p string, n int64) bool {
 	r.mu.Lock()
 	r.waiting++
 	r.mu.Unlock()
@@ -100,7 +105,7 @@ func (r *syncRoom) wait(ctx context.Context, p peer.ID, n int64) bool {
 }
 
 // give returns n bytes of p's.
-func (r *syncRoom) give(p peer.ID, n int64) {
+func (r *syncRoom) give(p string, n int64) {
 	if n <= 0 {
 		return
 	}
@@ -128,11 +133,32 @@ func (r *syncRoom) waiters() int {
 	return r.waiting
 }
 
-// answerRoom is the Room of one answer to peer p; release gives back
-// whatever it still holds.
+// roomKey is whose share of the room an answer to peer p at addr takes:
+// the IPv4 address, or the IPv6 /64 (what one home or one server holds);
+// the peer's identity when the address has no IP.
+func roomKey(addr ma.Multiaddr, p peer.ID) string {
+	ip, err := manet.ToIP(addr)
+	switch {
+	case err != nil:
+		return "peer " + p.String()
+	case ip.To4() != nil:
+		return ip.To4().String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// newAnswerRoom is the room of one answer on stream s.
+func (x *Host) newAnswerRoom(s network.Stream) *answerRoom {
+	c := s.Conn()
+	return &answerRoom{r: x.room, p: c.RemotePeer(), key: roomKey(c.RemoteMultiaddr(), c.RemotePeer()), ctx: x.life}
+}
+
+// answerRoom is the Room of one answer to peer p, in the share of its
+// address (key); release gives back whatever it still holds.
 type answerRoom struct {
 	r      *syncRoom
 	p      peer.ID
+	key    string
 	ctx    context.Context
 	held   int64
 	waited bool
@@ -147,10 +173,10 @@ func (a *answerRoom) Take(n int) bool {
 	if !a.waited {
 		a.waited = true
 		ctx, cancel := context.WithTimeout(a.ctx, roomWait)
-		ok = a.r.wait(ctx, a.p, int64(n))
+		ok = a.r.wait(ctx, a.key, int64(n))
 		cancel()
 	} else {
-		ok = a.r.take(a.p, int64(n))
+		ok = a.r.take(a.key, int64(n))
 	}
 	if ok {
 		a.held += int64(n)
@@ -165,7 +191,7 @@ func (a *answerRoom) Give(n int) {
 		return
 	}
 	a.held -= int64(n)
-	a.r.give(a.p, int64(n))
+	a.r.give(a.key, int64(n))
 }
 
 func (a *answerRoom) release() { a.Give(int(a.held)) }
