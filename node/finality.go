@@ -57,6 +57,7 @@ func (n *Node) newFinality() (*finality, error) {
 		}
 		e.net.host = host
 		n.net = e.net
+		registerSyncAnswers(n.reg, host)
 		if n.snaps != nil {
 			host.ServeSnapshots(&snapshotSource{n: n, manifests: map[uint64]*ballot.Manifest{}})
 		}

@@ -4,6 +4,7 @@ import (
 	"runtime/debug"
 
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/p2p"
 	"github.com/cocorico/node/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,14 +15,10 @@ import (
 // Prometheus conventions: the cocorico_ prefix, units in the name, _total
 // for counters (docs/OPERATIONS.md §What to watch).
 type Metrics struct {
-	Peers          prometheus.Gauge
-	GossipRejected *prometheus.CounterVec
-	SyncBehind     prometheus.Gauge
-	SyncedBlocks   prometheus.Counter
-	// The block-sync answers this node serves: their memory, and those
-	// cut short for lack of it.
-	SyncAnswerBytes prometheus.Gauge
-	SyncShort       prometheus.Counter
+	Peers           prometheus.Gauge
+	GossipRejected  *prometheus.CounterVec
+	SyncBehind      prometheus.Gauge
+	SyncedBlocks    prometheus.Counter
 	Evidence        prometheus.Gauge
 	ConsensusRounds prometheus.Counter
 	ConsensusRound  prometheus.Gauge
@@ -44,10 +41,6 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Blocks this node knows it lacks."}),
 		SyncedBlocks: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_sync_blocks_total",
 			Help: "Blocks fetched from peers by block sync and applied."}),
-		SyncAnswerBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_sync_answer_bytes",
-			Help: "Bytes held by the block-sync answers and snapshot chunks this node is building or sending to peers (bounded: 128 MiB)."}),
-		SyncShort: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_sync_answers_short_total",
-			Help: "Block-sync answers served with fewer blocks than this node could give, and snapshot chunks answered busy, for lack of room in the answers' memory bound."}),
 		Evidence: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_evidence",
 			Help: "Pieces of evidence of validator equivocation seen."}),
 		ConsensusRounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_consensus_round_changes_total",
@@ -74,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	offHeap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_merkle_offheap_bytes",
 		Help: "Bytes of Merkle-list hashes (the voter records' hashes kept for the app hash) the process holds outside Go's heap; a devnet's nodes share one process."},
 		func() float64 { return float64(consensus.OffHeapBytes()) })
-	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.SyncAnswerBytes, m.SyncShort, m.Evidence,
+	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
 		m.ConsensusRounds, m.ConsensusRound, m.Alarms, m.SnapshotChunks, m.BackfilledBlocks, m.LedgerBase, build, offHeap)
 	return m
 }
@@ -127,9 +120,15 @@ type p2pMetrics struct{ m *Metrics }
 
 func (p p2pMetrics) Peers(n int)           { p.m.Peers.Set(float64(n)) }
 func (p p2pMetrics) Rejected(topic string) { p.m.GossipRejected.WithLabelValues(topic).Inc() }
-func (p p2pMetrics) SyncAnswer(inUse int64, short bool) {
-	p.m.SyncAnswerBytes.Set(float64(inUse))
-	if short {
-		p.m.SyncShort.Inc()
-	}
+
+// registerSyncAnswers registers what the host reports of the answers it
+// serves to peers (block sync, snapshot chunks), read at each scrape.
+func registerSyncAnswers(reg prometheus.Registerer, h *p2p.Host) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_sync_answer_bytes",
+			Help: "Bytes held by the block-sync answers and snapshot chunks this node is building or sending to peers (bounded: 128 MiB)."},
+			func() float64 { b, _ := h.SyncAnswers(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cocorico_sync_answers_short_total",
+			Help: "Block-sync answers served with fewer blocks than this node could give, and snapshot chunks answered busy, for lack of room in the answers' memory bound."},
+			func() float64 { _, n := h.SyncAnswers(); return float64(n) }))
 }

@@ -54,20 +54,14 @@ type Metrics interface {
 	Peers(n int)
 	// Rejected counts a gossip message rejected by a topic validator.
 	Rejected(topic string)
-	// SyncAnswer reports the bytes the block-sync answers and snapshot
-	// chunks hold after one was built or sent; short: that one went with
-	// fewer blocks than the node could give, or a chunk "busy", for lack
-	// of room (Config.SyncAnswerBytes).
-	SyncAnswer(inUse int64, short bool)
 }
 
 type nopMetrics struct{}
 
 var _ Metrics = nopMetrics{}
 
-func (nopMetrics) Peers(int)              {}
-func (nopMetrics) Rejected(string)        {}
-func (nopMetrics) SyncAnswer(int64, bool) {}
+func (nopMetrics) Peers(int)       {}
+func (nopMetrics) Rejected(string) {}
 
 func (c *Config) validate() error {
 	if len(c.Key) != ed25519.PrivateKeySize {

@@ -203,12 +203,8 @@ func (x *Host) serveSnapshot(s network.Stream) {
 	} else {
 		s.SetDeadline(time.Now().Add(chunkTimeout))
 		room := x.newAnswerRoom(s)
-		defer func() {
-			room.release()
-			x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)
-		}()
+		defer room.release()
 		answer = x.servedChunk(room, *req.Height, *req.List, *req.Index)
-		x.cfg.Metrics.SyncAnswer(x.room.inUse(), room.refused)
 	}
 	w := bufio.NewWriter(s)
 	if err := writeFrame(w, answer); err != nil {

@@ -425,7 +425,7 @@ func TestAChunkAnswerFindingNoRoomIsBusyAndServedOnceRoomFrees(t *testing.T) {
 		left -= n
 	}
 	_, err := tn.hosts[0].FetchChunk(context.Background(), server.ID(), snapHeight, 1, 0)
-	if !errors.Is(err, ErrNotHeld) || !strings.Contains(err.Error(), "busy") {
+	if !errors.Is(err, ErrNotHeld) || !errors.Is(err, ErrBusy) {
 		t.Fatalf("with no room left: %v, want the chunk answered busy", err)
 	}
 	server.room.give(others[0], server.room.perPeer)

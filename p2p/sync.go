@@ -107,10 +107,7 @@ func (x *Host) serveSync(s network.Stream) {
 	count := min(int(req.Count), x.cfg.MaxSyncBlocks)
 	var blocks []SyncBlock
 	room := x.newAnswerRoom(s)
-	defer func() {
-		room.release()
-		x.cfg.Metrics.SyncAnswer(x.room.inUse(), false)
-	}()
+	defer room.release()
 	if count > 0 && req.From > 0 {
 		var err error
 		if blocks, err = x.handler.SyncBlocks(req.From, count, maxSyncResponse, room); err != nil {
@@ -119,7 +116,6 @@ func (x *Host) serveSync(s network.Stream) {
 		if room.refused {
 			x.cfg.Logger.Debug("sync answer cut short: the answers served hold their memory", "peer", room.p, "from", req.From, "blocks", len(blocks))
 		}
-		x.cfg.Metrics.SyncAnswer(x.room.inUse(), room.refused)
 	}
 	w := bufio.NewWriter(s)
 	if err := writeFrame(w, syncHeader{Height: x.handler.Height(), Count: uint32(len(blocks))}); err != nil {

@@ -61,6 +61,7 @@ type syncRoom struct {
 	byPeer  map[string]int64 // by roomKey
 	freed   chan struct{}    // closed, and replaced, when bytes are given back
 	waiting int              // answers waiting for room
+	shorts  uint64           // answers that found no room at some Take
 }
 
 func newSyncRoom(limit, perPeer int64) *syncRoom {
@@ -124,6 +125,16 @@ func (r *syncRoom) inUse() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.used
+}
+
+// SyncAnswers reports the bytes the answers this host serves (block sync,
+// snapshot chunks) hold now, and how many answers since it started went
+// short for lack of room: fewer blocks than it could give, or a chunk
+// "busy" (Config.SyncAnswerBytes).
+func (x *Host) SyncAnswers() (inUse int64, short uint64) {
+	x.room.mu.Lock()
+	defer x.room.mu.Unlock()
+	return x.room.used, x.room.shorts
 }
 
 // waiters is the number of answers waiting for room (for tests).
@@ -194,4 +205,13 @@ func (a *answerRoom) Give(n int) {
 	a.r.give(a.key, int64(n))
 }
 
-func (a *answerRoom) release() { a.Give(int(a.held)) }
+// release gives back what the answer holds, and counts it short if it
+// found no room at some Take.
+func (a *answerRoom) release() {
+	a.Give(int(a.held))
+	if a.refused {
+		a.r.mu.Lock()
+		a.r.shorts++
+		a.r.mu.Unlock()
+	}
+}
