@@ -48,7 +48,7 @@ func (s *Server) casts(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if f := q.Get("format"); f != "" && f != "json" && f != "csv" {
-		WriteError(w, fmt.Errorf("%w: format %q: want json or csv", ErrBadRequest, f))
+		WriteError(w, fmt.Errorf("%w: format %s: want json or csv", ErrBadRequest, quoteShort(f)))
 		return
 	}
 	if q.Get("format") == "csv" {
@@ -72,7 +72,7 @@ func (s *Server) casts(w http.ResponseWriter, r *http.Request) {
 		var k ballot.VoterKey
 		raw, err := hex.DecodeString(v)
 		if err != nil || len(raw) != len(k) {
-			WriteError(w, fmt.Errorf("%w: after %q: want the next cursor of a page", ErrBadRequest, v))
+			WriteError(w, fmt.Errorf("%w: after %s: want the next cursor of a page", ErrBadRequest, quoteShort(v)))
 			return
 		}
 		copy(k[:], raw)

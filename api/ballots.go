@@ -2,8 +2,10 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cocorico/node/ballot"
@@ -58,13 +60,31 @@ func pageQuery(r *http.Request) (before, limit int, err error) {
 		return 0, 0, err
 	}
 	if v := q.Get("before"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return 0, 0, fmt.Errorf("%w: before %q: want an index ≥ 0", ErrBadRequest, v)
+		n, err := queryUint(v)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: before %s: want an index ≥ 0", ErrBadRequest, quoteShort(v))
 		}
-		before = n
+		before = int(min(n, math.MaxInt)) // past the newest: from the newest
 	}
 	return before, limit, nil
+}
+
+// queryUint reads a query parameter's unsigned decimal: digits only (no
+// sign, no blank), at most 2^64 − 1.
+func queryUint(v string) (uint64, error) {
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return 0, strconv.ErrSyntax
+	}
+	return strconv.ParseUint(v, 10, 64)
+}
+
+// quoteShort quotes a client's value for an error message, its first 64
+// bytes only.
+func quoteShort(v string) string {
+	if len(v) > 64 {
+		return strconv.Quote(v[:64]) + "…"
+	}
+	return strconv.Quote(v)
 }
 
 // limitQuery reads ?limit= (1..max, default DefaultPageSize).
@@ -73,11 +93,11 @@ func limitQuery(r *http.Request, max int) (int, error) {
 	if v == "" {
 		return min(DefaultPageSize, max), nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		return 0, fmt.Errorf("%w: limit %q: want 1 to %d", ErrBadRequest, v, max)
+	n, err := queryUint(v)
+	if err != nil || n < 1 || n > uint64(max) {
+		return 0, fmt.Errorf("%w: limit %s: want 1 to %d", ErrBadRequest, quoteShort(v), max)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // ballots lists the ballots newest first, a page at a time.
@@ -139,7 +159,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	}
 	format := r.URL.Query().Get("format")
 	if format != "" && format != "json" && format != "csv" {
-		WriteError(w, fmt.Errorf("%w: format %q: want json or csv", ErrBadRequest, format))
+		WriteError(w, fmt.Errorf("%w: format %s: want json or csv", ErrBadRequest, quoteShort(format)))
 		return
 	}
 	snap, found, err := s.cfg.State.Snapshot(b.ID)
@@ -167,7 +187,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	etag := fmt.Sprintf(`"%d-%d-%d-%s-%s"`, v.Height, v.Casts.Pending, v.Attestations, v.Status, format)
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "no-cache")
-	if r.Header.Get("If-None-Match") == etag {
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -194,4 +214,17 @@ func (s *Server) createBallot(w http.ResponseWriter, r *http.Request) {
 	}
 	id := consensus.Hash(checked.ID)
 	WriteJSON(w, http.StatusAccepted, SubmitView{BallotID: &id})
+}
+
+// etagMatch reports whether an If-None-Match header names etag: "*", or
+// a list of entity tags one of which is etag by the weak comparison (RFC
+// 9110 §13.1.2: W/ aside, the same opaque tag).
+func etagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(etag, "W/") {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/cocorico/node/consensus/canon"
 )
@@ -96,6 +97,7 @@ func withBodyTicket(r *http.Request, t *bodyTicket) *http.Request {
 // does not fit.
 func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if r.ContentLength > max {
+		CloseUnread(w, r)
 		return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
 	}
 	n := max
@@ -104,6 +106,7 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	}
 	if t, ok := r.Context().Value(bodyTicketKey{}).(*bodyTicket); ok {
 		if !t.budget.take(t.key, t.exempt, n) {
+			CloseUnread(w, r)
 			return fmt.Errorf("%w: too many request bodies are being read at once", ErrOverloaded)
 		}
 		defer t.budget.give(t.key, t.exempt, n)
@@ -120,6 +123,21 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	return nil
+}
+
+// CloseUnread makes the answer to r, refused before its body is read,
+// end the connection at once: net/http otherwise reads and discards up to
+// 256 KiB of the body before it answers and again once the handler
+// returns, so a client that announced a body and sends nothing would get
+// its refusal, and free the connection, only at the read timeout (15 s).
+func CloseUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	// Reading what is left of the body now fails at once (a writer
+	// that cannot say so leaves it to the read timeout).
+	http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // readBody reads a body of at most max bytes: into one buffer of its

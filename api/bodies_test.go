@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -104,5 +106,37 @@ func TestSlowLargeBodiesHoldOnlyTheBodyBudgetAndOtherAddressesGoOn(t *testing.T)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("a body announced at 64 MiB: %v %v, want 413 before it is sent", resp, err)
+	}
+}
+
+// A body announced over the endpoint's limit is refused before a byte of
+// it is sent, and the connection closed: net/http would otherwise wait to
+// read (and discard) up to 256 KiB of it before answering, and a client
+// that never sends it would get its 413 only at the read timeout (the test
+// server has none: the answer would never come).
+func TestABodyAnnouncedOverTheLimitIsRefusedBeforeItIsSentAndTheConnectionClosed(t *testing.T) {
+	s := New(Config{State: &slowState{}})
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "POST /v1/casts HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", s.cfg.MaxBodyBytes+100)
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("no answer before the body is sent: %v", err)
+	}
+	var e ErrorBody
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || e.Error.Code != "body_too_large" || !resp.Close {
+		t.Fatalf("%d %q, Connection: close %v; want 413 body_too_large and the connection closed", resp.StatusCode, e.Error.Code, resp.Close)
+	}
+	if _, err := r.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after the refusal: %v, want the connection closed by the node", err)
 	}
 }

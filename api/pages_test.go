@@ -14,7 +14,8 @@ import (
 )
 
 // A browser that follows a mistyped or shortened link (an address that is
-// no page nor endpoint) reads a page in its language that says so, 404;
+// no page nor endpoint, an asset that does not exist) reads a page in its
+// language that says so, 404;
 // a program asking the same address, or any unknown /v1 address, gets the
 // API's JSON error; /ballots, which a visitor may type to find the list,
 // leads to the home page, keeping the language asked; /favicon.ico is an
@@ -37,7 +38,7 @@ func TestAMistypedAddressGivesABrowserAPageInItsLanguageAndAProgramTheJSONError(
 		return resp, string(body)
 	}
 	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-	for _, path := range []string{"/nothing-here?lang=fr", "/vote/?lang=fr", "/ballot/abc?lang=fr"} {
+	for _, path := range []string{"/nothing-here?lang=fr", "/vote/?lang=fr", "/ballot/abc?lang=fr", "/assets/cocorico.0000000000000000.wasm?lang=fr"} {
 		resp, body := get(path, browser)
 		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
 			!strings.Contains(body, "Il n’y a pas de page à cette adresse") || !strings.Contains(body, `href="/"`) {
@@ -47,7 +48,8 @@ func TestAMistypedAddressGivesABrowserAPageInItsLanguageAndAProgramTheJSONError(
 			t.Errorf("a browser at %s: the page has no strict CSP: %q", path, csp)
 		}
 	}
-	for _, c := range []struct{ path, accept string }{{"/nothing-here", ""}, {"/nothing-here", "application/json"}, {"/v1/nothing", browser}} {
+	for _, c := range []struct{ path, accept string }{{"/nothing-here", ""}, {"/nothing-here", "application/json"}, {"/v1/nothing", browser},
+		{"/assets/cocorico.0000000000000000.wasm", ""}} {
 		resp, body := get(c.path, c.accept)
 		var e ErrorBody
 		if resp.StatusCode != http.StatusNotFound || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != "not_found" {

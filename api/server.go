@@ -148,7 +148,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies),
 		downloads: make(chan struct{}, MaxCastsDownloads)}
-	pages, err := web.New(web.Config{Ballot: s.ballotPage})
+	pages, err := web.New(web.Config{Ballot: s.ballotPage, Missing: s.noEndpoint})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)
 	}
@@ -190,15 +190,18 @@ func (s *Server) routes() {
 	if s.pages != nil {
 		s.pages.Register(m)
 	}
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// A browser that followed a mistyped link reads a page in its
-		// language; a program, the API's JSON error.
-		if s.pages != nil && web.WantsPage(r) && !strings.HasPrefix(r.URL.Path, "/v1/") {
-			s.pages.NotFound(w, r)
-			return
-		}
-		WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
-	})
+	m.HandleFunc("/", s.noEndpoint)
+}
+
+// noEndpoint answers an address that is nothing here. A browser that
+// followed a mistyped link reads a page in its language; a program, the
+// API's JSON error.
+func (s *Server) noEndpoint(w http.ResponseWriter, r *http.Request) {
+	if s.pages != nil && web.WantsPage(r) && !strings.HasPrefix(r.URL.Path, "/v1/") {
+		s.pages.NotFound(w, r)
+		return
+	}
+	WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 }
 
 // Handler returns the API's handler. The JSON API (/v1) allows any origin
@@ -227,17 +230,34 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// HTTPServer is an http.Server that can stop at once: see Stop.
+// HTTPServer is an http.Server that can stop at once (Stop) and that
+// gives up its idle connections when it is busy (BusyConns).
 type HTTPServer struct {
 	*http.Server
+	// busy is BusyConns: from this many connections open, an idle
+	// keep-alive connection is closed rather than kept.
+	busy  int
 	mu    sync.Mutex
+	open  int                   // connections open
 	fresh map[net.Conn]struct{} // accepted, no request read yet
+	idle  map[net.Conn]struct{} // between two requests (keep-alive)
 }
 
+// BusyConns is how many open connections make the API's server busy:
+// three quarters of DefaultConnLimits.Total. A busy server closes every
+// connection that waits, idle, for the client's next request (and each
+// that becomes idle), instead of keeping it for IdleTimeout: a few dozen
+// addresses keeping their quota of connections alive with a request every
+// two minutes would otherwise hold every slot and keep everyone else in
+// the kernel's queue. A client whose idle connection was closed opens
+// another (browsers and HTTP libraries do so by themselves).
+var BusyConns = DefaultConnLimits.Total * 3 / 4
+
 // NewHTTPServer returns an http.Server for h with timeouts on every phase,
-// so that slow or stuck clients cannot hold a node's connections.
+// so that slow or stuck clients cannot hold a node's connections, and
+// idle connections closed once BusyConns are open.
 func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *HTTPServer {
-	s := &HTTPServer{fresh: map[net.Conn]struct{}{}}
+	s := &HTTPServer{busy: BusyConns, fresh: map[net.Conn]struct{}{}, idle: map[net.Conn]struct{}{}}
 	s.Server = &http.Server{
 		Addr:              addr,
 		Handler:           h,
@@ -247,17 +267,38 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *HTTPServer
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		ConnState: func(c net.Conn, st http.ConnState) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if st == http.StateNew {
-				s.fresh[c] = struct{}{}
-			} else {
-				delete(s.fresh, c)
-			}
-		},
+		ConnState:         s.connState,
 	}
 	return s
+}
+
+// connState follows each connection's state (http.Server.ConnState).
+func (s *HTTPServer) connState(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.fresh, c)
+	delete(s.idle, c)
+	switch st {
+	case http.StateNew:
+		s.open++
+		s.fresh[c] = struct{}{}
+		if s.open >= s.busy {
+			// A closed idle connection ends in its own goroutine
+			// (StateClosed: counted out there).
+			for ic := range s.idle {
+				ic.Close()
+				delete(s.idle, ic)
+			}
+		}
+	case http.StateIdle:
+		if s.open >= s.busy {
+			c.Close()
+			return
+		}
+		s.idle[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		s.open--
+	}
 }
 
 // Stop stops serving: no new connection, the requests in flight get up to

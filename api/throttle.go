@@ -72,6 +72,7 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 		wait := f.t.Wait(key, time.Now())
 		f.mu.Unlock()
 		if wait > 0 {
+			CloseUnread(w, r)
 			WriteError(w, &registrar.RetryError{Err: registrar.ErrThrottled, After: wait})
 			return
 		}
@@ -101,6 +102,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) WriteHeader(status int) {
 	w.status = status

@@ -58,7 +58,7 @@ func (s *Server) attestations(w http.ResponseWriter, r *http.Request) {
 	var after ed25519.PublicKey
 	if v := r.URL.Query().Get("after"); v != "" {
 		if after, err = hex.DecodeString(v); err != nil || len(after) != ed25519.PublicKeySize {
-			WriteError(w, fmt.Errorf("%w: after %q: want a node key in hex", ErrBadRequest, v))
+			WriteError(w, fmt.Errorf("%w: after %s: want a node key in hex", ErrBadRequest, quoteShort(v)))
 			return
 		}
 	}

@@ -185,7 +185,7 @@ type nodeBallots struct{ n *client.Node }
 func (nb nodeBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
 	b, _, err := nb.n.Ballot(ctx, id)
 	if client.IsCode(err, "not_found") {
-		return nil, fmt.Errorf("%w: %s (not final on %s)", ballot.ErrUnknownBallot, id, nb.n.URL())
+		return nil, fmt.Errorf("%w: %s (not final on the registrar's node)", ballot.ErrUnknownBallot, id)
 	}
 	return b, err
 }

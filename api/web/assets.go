@@ -30,6 +30,11 @@ type asset struct {
 	ctype    string
 	gzipped  bool // data is gzip; served as is with Content-Encoding: gzip
 	rawBytes int  // size once decompressed (for gzipped assets)
+	// raw is data decompressed, made once, when a client first asks
+	// without gzip (8 MB for the WebAssembly client): inflating it again
+	// for each such request cost ~50 ms of CPU, which anyone could ask
+	// for in a loop.
+	raw func() ([]byte, error)
 }
 
 // assets indexes the embedded files by their plain and hashed names.
@@ -73,6 +78,13 @@ func loadAssets() (*assets, error) {
 				return nil, fmt.Errorf("asset %s: %w", e.Name(), err)
 			}
 			x.rawBytes = int(n)
+			x.raw = sync.OnceValues(func() ([]byte, error) {
+				zr, err := gzip.NewReader(bytes.NewReader(data))
+				if err != nil {
+					return nil, err
+				}
+				return io.ReadAll(zr)
+			})
 		}
 		ext := path.Ext(plain)
 		x.name = strings.TrimSuffix(plain, ext) + "." + h + ext
@@ -98,11 +110,12 @@ func (a *assets) path(plain string) string {
 	return "/assets/" + x.name
 }
 
-// serve answers /assets/{name}: hashed names only, immutable for a year.
-func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
+// serve answers /assets/{name}: hashed names only, immutable for a year;
+// missing answers any other name.
+func (a *assets) serve(w http.ResponseWriter, r *http.Request, missing http.HandlerFunc) {
 	x, ok := a.byHashed[r.PathValue("name")]
 	if !ok {
-		http.NotFound(w, r)
+		missing(w, r)
 		return
 	}
 	h := w.Header()
@@ -120,13 +133,13 @@ func (a *assets) serve(w http.ResponseWriter, r *http.Request) {
 		w.Write(x.data)
 		return
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(x.data))
-	if err != nil {
+	raw, err := x.raw()
+	if err != nil { // the embedded file was checked at start: not seen
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	h.Set("Content-Length", fmt.Sprint(x.rawBytes))
-	io.Copy(w, zr)
+	h.Set("Content-Length", fmt.Sprint(len(raw)))
+	w.Write(raw)
 }
 
 func acceptsGzip(r *http.Request) bool {

@@ -20,6 +20,11 @@ type Config struct {
 	// those origins and this node only. Nil: every well-formed id is
 	// served, and the pages reach this node only.
 	Ballot func(ballotID string) (known bool, registrarOrigins []string)
+	// Missing answers a request for an asset that does not exist (a
+	// stale or mistyped /assets/ name): the server's own "not found" (a
+	// page for a browser, the API's JSON error for a program). Nil: a
+	// plain 404.
+	Missing http.HandlerFunc
 }
 
 // Pages serves the citizen's pages and their assets.
@@ -94,7 +99,11 @@ func (p *Pages) Register(m *http.ServeMux) {
 	m.HandleFunc("GET /embed.js", p.embed)
 	m.HandleFunc("GET /assets/{name}", func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header(), "default-src 'none'")
-		p.assets.serve(w, r)
+		missing := p.cfg.Missing
+		if missing == nil {
+			missing = http.NotFound
+		}
+		p.assets.serve(w, r, missing)
 	})
 }
 

@@ -1,0 +1,57 @@
+package api
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// If-None-Match is read as RFC 9110 says: a list of entity tags compared
+// weakly (W/ aside), or "*"; the results page's poll gets its 304 however
+// a cache or proxy rewrote the header.
+func TestIfNoneMatchMatchesAListAWeakTagAndStarButNotAnotherTag(t *testing.T) {
+	const etag = `"7-0-2-open-json"`
+	for h, want := range map[string]bool{
+		etag:                         true,
+		`W/` + etag:                  true,
+		`"x", ` + etag:               true,
+		`"x",W/` + etag + `, "y"`:    true,
+		"*":                          true,
+		"":                           false,
+		`"x"`:                        false,
+		`"7-0-2-open-json`:           false,
+		`"7-0-2-open-csv"`:           false,
+		`W/"7-0-2-open-csv", "open"`: false,
+	} {
+		if got := etagMatch(h, etag); got != want {
+			t.Errorf("If-None-Match %q against %s: %v, want %v", h, etag, got, want)
+		}
+	}
+}
+
+// ?before= and ?limit= take unsigned decimals only: no sign, no blank, no
+// other base; a before past any index means from the newest (not a
+// refusal), and an error message quotes at most 64 bytes of the value.
+func TestPageQueryTakesDigitsOnlyAndABeforePastTheEndMeansFromTheNewest(t *testing.T) {
+	for q, want := range map[string][2]int{
+		"":                             {-1, DefaultPageSize},
+		"?limit=7":                     {-1, 7},
+		"?before=0&limit=200":          {0, 200},
+		"?before=18446744073709551615": {int(^uint(0) >> 1), DefaultPageSize},
+		"?before=012":                  {12, DefaultPageSize},
+	} {
+		before, limit, err := pageQuery(httptest.NewRequest("GET", "/v1/ballots"+q, nil))
+		if err != nil || before != want[0] || limit != want[1] {
+			t.Errorf("%q: before %d limit %d (%v), want %d and %d", q, before, limit, err, want[0], want[1])
+		}
+	}
+	for _, q := range []string{"?limit=+1", "?limit=-1", "?limit=0", "?limit=201", "?limit=%201", "?limit=0x10", "?limit=1e2",
+		"?before=-1", "?before=+3", "?before=18446744073709551616", "?before=" + strings.Repeat("9", 5000)} {
+		_, _, err := pageQuery(httptest.NewRequest("GET", "/v1/ballots"+q, nil))
+		if err == nil {
+			t.Errorf("%q: accepted", q)
+		} else if len(err.Error()) > 200 {
+			t.Errorf("%q: the error quotes the whole value (%d bytes)", q, len(err.Error()))
+		}
+	}
+}
