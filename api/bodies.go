@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -117,7 +118,12 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		if errors.As(err, &mbe) {
 			return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
 		}
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The read timeout's error names the connection's addresses:
+			// not for the client.
+			return fmt.Errorf("%w: the whole body must arrive within %v of the request", ErrBodyTimeout, ReadTimeout)
+		}
+		return fmt.Errorf("%w: the body ended early or is malformed", ErrBadRequest)
 	}
 	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)

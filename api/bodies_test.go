@@ -118,25 +118,34 @@ func TestABodyAnnouncedOverTheLimitIsRefusedBeforeItIsSentAndTheConnectionClosed
 	s := New(Config{State: &slowState{}})
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
-	c, err := net.Dial("tcp", ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "POST /v1/casts HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", s.cfg.MaxBodyBytes+100)
-	r := bufio.NewReader(c)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatalf("no answer before the body is sent: %v", err)
-	}
-	var e ErrorBody
-	json.NewDecoder(resp.Body).Decode(&e)
-	resp.Body.Close()
+	r, resp, e := announceCast(t, ts, s.cfg.MaxBodyBytes+100, "")
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || e.Error.Code != "body_too_large" || !resp.Close {
 		t.Fatalf("%d %q, Connection: close %v; want 413 body_too_large and the connection closed", resp.StatusCode, e.Error.Code, resp.Close)
 	}
 	if _, err := r.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("after the refusal: %v, want the connection closed by the node", err)
 	}
+}
+
+// announceCast posts to /v1/casts on a connection of its own a request
+// whose Content-Length is n and whose body is only sent (the rest held
+// back), and reads the node's answer (within 30 s).
+func announceCast(t *testing.T, ts *httptest.Server, n int64, sent string) (*bufio.Reader, *http.Response, ErrorBody) {
+	t.Helper()
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "POST /v1/casts HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", n, sent)
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	var e ErrorBody
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	return r, resp, e
 }

@@ -22,6 +22,11 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrBodyTooLarge: the request body is over the endpoint's limit.
 	ErrBodyTooLarge = errors.New("request body too large")
+	// ErrBodyTimeout: the request body did not arrive within the read
+	// timeout.
+	ErrBodyTimeout = errors.New("request body not received in time")
+	// ErrMethodNotAllowed: the path is an endpoint, not for this method.
+	ErrMethodNotAllowed = errors.New("method not allowed")
 	// ErrUnavailable: something the answer needs is not reachable now.
 	ErrUnavailable = errors.New("unavailable")
 	// ErrUnauthorized: an admin endpoint was called without the right token.
@@ -38,6 +43,8 @@ var errorCodes = []struct {
 	code   string
 }{
 	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{ErrBodyTimeout, http.StatusRequestTimeout, "body_timeout"},
+	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{ballot.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 	{ballot.ErrMalformed, http.StatusBadRequest, "malformed"},

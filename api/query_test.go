@@ -1,9 +1,12 @@
 package api
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // If-None-Match is read as RFC 9110 says: a list of entity tags compared
@@ -53,5 +56,51 @@ func TestPageQueryTakesDigitsOnlyAndABeforePastTheEndMeansFromTheNewest(t *testi
 		} else if len(err.Error()) > 200 {
 			t.Errorf("%q: the error quotes the whole value (%d bytes)", q, len(err.Error()))
 		}
+	}
+}
+
+// A path that is an endpoint for other methods answers 405 with Allow and
+// the JSON error method_not_allowed; an unknown path stays 404, and so
+// does an unknown asset asked with the right method.
+func TestAnEndpointAskedWithAnotherMethodIs405WithAllow(t *testing.T) {
+	srv := httptest.NewServer(New(Config{State: &slowState{}}).Handler())
+	defer srv.Close()
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow, code  string
+	}{
+		{"DELETE", "/v1/casts", 405, "POST", "method_not_allowed"},
+		{"GET", "/v1/casts", 405, "POST", "method_not_allowed"},
+		{"POST", "/v1/status", 405, "GET, HEAD", "method_not_allowed"},
+		{"PUT", "/v1/ballots", 405, "GET, HEAD, POST", "method_not_allowed"},
+		{"GET", "/v1/nothing", 404, "", "not_found"},
+		{"GET", "/assets/cocorico.0000000000000000.wasm", 404, "", "not_found"},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e ErrorBody
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || e.Error.Code != c.code {
+			t.Errorf("%s %s: %d Allow %q %q, want %d Allow %q %q", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), e.Error.Code,
+				c.status, c.allow, c.code)
+		}
+	}
+}
+
+// A body that does not arrive within the read timeout is 408
+// body_timeout, and the message names no address of the connection.
+func TestABodyThatDoesNotArriveInTimeIs408AndTheMessageNamesNoAddress(t *testing.T) {
+	ts := httptest.NewUnstartedServer(New(Config{State: &slowState{}}).Handler())
+	ts.Config.ReadTimeout = 300 * time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	_, resp, e := announceCast(t, ts, 100, "{")
+	if resp.StatusCode != http.StatusRequestTimeout || e.Error.Code != "body_timeout" || strings.Contains(e.Error.Message, "127.0.0.1") {
+		t.Fatalf("%d %q %q, want 408 body_timeout naming no address", resp.StatusCode, e.Error.Code, e.Error.Message)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -197,11 +198,32 @@ func (s *Server) routes() {
 // followed a mistyped link reads a page in its language; a program, the
 // API's JSON error.
 func (s *Server) noEndpoint(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowed(r); allow != "" && !slices.Contains(strings.Split(allow, ", "), r.Method) {
+		w.Header().Set("Allow", allow)
+		WriteError(w, fmt.Errorf("%w: %s %s: this endpoint takes %s", ErrMethodNotAllowed, r.Method, r.URL.Path, allow))
+		return
+	}
 	if s.pages != nil && web.WantsPage(r) && !strings.HasPrefix(r.URL.Path, "/v1/") {
 		s.pages.NotFound(w, r)
 		return
 	}
 	WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
+}
+
+// allowed lists the methods r's path is served for ("GET, HEAD" or
+// "POST"), "" if none: a path that is an endpoint for another method.
+func (s *Server) allowed(r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // Handler returns the API's handler. The JSON API (/v1) allows any origin
@@ -243,6 +265,10 @@ type HTTPServer struct {
 	idle  map[net.Conn]struct{} // between two requests (keep-alive)
 }
 
+// ReadTimeout bounds the time a client takes to send a request, its body
+// included.
+const ReadTimeout = 15 * time.Second
+
 // BusyConns is how many open connections make the API's server busy:
 // three quarters of DefaultConnLimits.Total. A busy server closes every
 // connection that waits, idle, for the client's next request (and each
@@ -262,7 +288,7 @@ func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *HTTPServer
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
+		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
