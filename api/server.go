@@ -198,9 +198,7 @@ func (s *Server) routes() {
 // followed a mistyped link reads a page in its language; a program, the
 // API's JSON error.
 func (s *Server) noEndpoint(w http.ResponseWriter, r *http.Request) {
-	if allow := s.allowed(r); allow != "" && !slices.Contains(strings.Split(allow, ", "), r.Method) {
-		w.Header().Set("Allow", allow)
-		WriteError(w, fmt.Errorf("%w: %s %s: this endpoint takes %s", ErrMethodNotAllowed, r.Method, r.URL.Path, allow))
+	if methodNotAllowed(w, r, s.mux) {
 		return
 	}
 	if s.pages != nil && web.WantsPage(r) && !strings.HasPrefix(r.URL.Path, "/v1/") {
@@ -210,15 +208,38 @@ func (s *Server) noEndpoint(w http.ResponseWriter, r *http.Request) {
 	WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 }
 
+// NoEndpoint answers a request that no other route of m takes (its "/"
+// route): 405 method_not_allowed with Allow when the path is an endpoint
+// of m for other methods, else 404 not_found.
+func NoEndpoint(m *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !methodNotAllowed(w, r, m) {
+			WriteError(w, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
+		}
+	}
+}
+
+// methodNotAllowed answers 405 with Allow, and reports true, when r's
+// path is an endpoint of m for other methods than r's.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, m *http.ServeMux) bool {
+	allow := allowed(r, m)
+	if allow == "" || slices.Contains(strings.Split(allow, ", "), r.Method) {
+		return false
+	}
+	w.Header().Set("Allow", allow)
+	WriteError(w, fmt.Errorf("%w: %s %s: this endpoint takes %s", ErrMethodNotAllowed, r.Method, r.URL.Path, allow))
+	return true
+}
+
 // allowed lists the methods r's path is served for ("GET, HEAD" or
 // "POST"), "" if none: a path that is an endpoint for another method.
-func (s *Server) allowed(r *http.Request) string {
+func allowed(r *http.Request, m *http.ServeMux) string {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
-		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
-			allow = append(allow, m)
-			if m == http.MethodGet {
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		probe := &http.Request{Method: method, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := m.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, method)
+			if method == http.MethodGet {
 				allow = append(allow, http.MethodHead)
 			}
 		}

@@ -143,9 +143,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Gatherer != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, fmt.Errorf("%w: no endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
-	})
+	m.HandleFunc("/", api.NoEndpoint(m))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")

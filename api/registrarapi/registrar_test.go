@@ -207,3 +207,24 @@ func TestRegistrarCORSAllowsTheTokenRequestAndNotTheAdminEndpoint(t *testing.T) 
 		t.Fatalf("the admin endpoint allows origin %q", got)
 	}
 }
+
+// The registrar answers an endpoint asked with another method as the node
+// does: 405 method_not_allowed with Allow; an unknown path 404.
+func TestRegistrarAnswersAnotherMethod405WithAllowAndAnUnknownPath404(t *testing.T) {
+	h := registrarapi.NewHandler(registrarapi.Config{})
+	for _, c := range []struct {
+		method, path, allow string
+		status              int
+	}{
+		{http.MethodGet, "/v1/tokens", "POST", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/v1/status", "GET, HEAD", http.StatusMethodNotAllowed},
+		{http.MethodDelete, "/v1/keys", "POST", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/v1/nothing", "", http.StatusNotFound},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		if w.Code != c.status || w.Header().Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d Allow %q, want %d Allow %q", c.method, c.path, w.Code, w.Header().Get("Allow"), c.status, c.allow)
+		}
+	}
+}
