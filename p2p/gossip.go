@@ -396,8 +396,9 @@ func scoreParams(n topicNames) *pubsub.PeerScoreParams {
 }
 
 // scoreThresholds: below -100 no gossip to or from the peer, below -200
-// we do not publish to it, below -400 (four invalid messages) everything
-// from it is ignored until its score recovers.
+// we do not publish to it, below -400 (three invalid messages on one topic:
+// the penalty is 100 × count², per topic) everything from it is ignored
+// until its score recovers.
 func scoreThresholds() *pubsub.PeerScoreThresholds {
 	return &pubsub.PeerScoreThresholds{
 		GossipThreshold:             -100,

@@ -81,7 +81,11 @@ func (r *recordingHandler) witnesses() int {
 
 func (r *recordingHandler) Height() uint64 { return uint64(len(r.blocks)) }
 
-func (r *recordingHandler) ConsensusMessages(uint64) []*consensus.Message { return r.msgs }
+func (r *recordingHandler) ConsensusMessages(uint64) []*consensus.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msgs
+}
 
 func (r *recordingHandler) SyncBlocks(from uint64, max, _ int, room Room) ([]SyncBlock, error) {
 	var out []SyncBlock
@@ -702,6 +706,48 @@ func TestSyncAnswersOfAllPeersHoldABoundedMemoryAndWaitForRoom(t *testing.T) {
 		t.Fatalf("the waiting answer: %d blocks, %v; want blocks from 4", len(f.blocks), f.err)
 	}
 	eventually(t, "every answer's room given back", func() bool { inUse, _ := server.SyncAnswers(); return inUse == 0 })
+}
+
+// A pull of consensus messages holds the encoding of the one it writes,
+// up to a proposal of a full block (votes: a little), until its reader
+// reads it: it takes that room in the budget of the block answers, waits
+// for it, and goes without messages when none frees (counted short), like
+// a block answer.
+func TestAMessagesPullTakesAProposalsRoomAndGoesEmptyWhenNoneFrees(t *testing.T) {
+	g, keys := testGenesis(2)
+	room := int64(BlockRoom(g.Params))
+	listen := []string{"/ip4/127.0.0.1/tcp/0"}
+	srv := &recordingHandler{msgs: []*consensus.Message{{Vote: &consensus.Vote{Height: 7, Validator: 1}}}}
+	server := runHost(t, Config{Key: keys[0], Genesis: g, Listen: listen, SyncAnswerBytes: room}, srv)
+	client := runHost(t, Config{Key: keys[1], Genesis: g, Listen: listen}, &recordingHandler{})
+	if err := client.Connect(context.Background(), server.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	// Other answers hold the whole budget.
+	if !server.room.take("other answers", room) {
+		t.Fatal("the budget is not free at the start")
+	}
+	msgs, err := client.PullMessages(context.Background(), server.ID(), 7)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("with no room: %d messages, %v; want an answer without messages", len(msgs), err)
+	}
+	eventually(t, "the empty answer counted short", func() bool { _, short := server.SyncAnswers(); return short == 1 })
+	// Room for votes, not for a proposal of a full block.
+	server.room.give("other answers", 1<<20)
+	if msgs, err = client.PullMessages(context.Background(), server.ID(), 7); err != nil || len(msgs) != 1 {
+		t.Fatalf("votes, with a vote's room: %d messages, %v; want the one held", len(msgs), err)
+	}
+	srv.mu.Lock()
+	srv.msgs = append(srv.msgs, &consensus.Message{Proposal: &consensus.Proposal{Height: 7, Block: consensus.Block{Header: consensus.Header{ChainID: g.ChainID, Height: 7}}}})
+	srv.mu.Unlock()
+	if msgs, err = client.PullMessages(context.Background(), server.ID(), 7); err != nil || len(msgs) != 0 {
+		t.Fatalf("a proposal, with a vote's room: %d messages, %v; want none", len(msgs), err)
+	}
+	server.room.give("other answers", room-1<<20)
+	if msgs, err = client.PullMessages(context.Background(), server.ID(), 7); err != nil || len(msgs) != 2 {
+		t.Fatalf("with room: %d messages, %v; want the two held", len(msgs), err)
+	}
+	eventually(t, "the pull's room given back", func() bool { inUse, _ := server.SyncAnswers(); return inUse == 0 })
 }
 
 func TestOneAddressesSyncAnswersTogetherHoldAtMostOneFullAnswer(t *testing.T) {

@@ -123,7 +123,7 @@ func (x *Host) serveSync(s network.Stream) {
 		return
 	}
 	for i, b := range blocks {
-		if err := writeFrame(w, b); err != nil {
+		if err := writeBlockFrame(w, b); err != nil {
 			s.Reset()
 			return
 		}
@@ -237,6 +237,42 @@ func writeFrame(w *bufio.Writer, v any) error {
 	return err
 }
 
+// writeBlockFrame writes b's frame as writeFrame does, the same bytes,
+// without a copy of the block's (a block answer's room counts each block
+// once: writeFrame's encoding was a second copy of the block being
+// written, uncounted). The canonical encoding of SyncBlock is a map of
+// two entries, keys 1 and 2, each a byte string (RFC 8949 §3: a head of
+// major type 2, then the bytes).
+func writeBlockFrame(w *bufio.Writer, b SyncBlock) error {
+	var head1, head2 [11]byte
+	h1 := appendBytesHead(append(head1[:0], 0xa2, 0x01), len(b.Block)) // map of 2; key 1
+	h2 := appendBytesHead(append(head2[:0], 0x02), len(b.Commit))      // key 2
+	n := len(h1) + len(b.Block) + len(h2) + len(b.Commit)
+	var l [binary.MaxVarintLen64]byte
+	for _, part := range [][]byte{l[:binary.PutUvarint(l[:], uint64(n))], h1, b.Block, h2, b.Commit} {
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendBytesHead appends the CBOR head of a byte string of n bytes
+// (major type 2, the shortest form of n: RFC 8949 §4.2.1).
+func appendBytesHead(h []byte, n int) []byte {
+	switch {
+	case n < 24:
+		return append(h, 0x40|byte(n))
+	case n <= 0xff:
+		return append(h, 0x58, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(h, 0x59), uint16(n))
+	case uint64(n) <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(h, 0x5a), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(h, 0x5b), uint64(n))
+}
+
 func readFrame(r *bufio.Reader, v any, max int) error {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
@@ -259,6 +295,24 @@ func (x *Host) serveMessages(s network.Stream, height uint64) {
 	msgs := x.handler.ConsensusMessages(height)
 	if len(msgs) > maxPulledMessages {
 		msgs = msgs[:maxPulledMessages]
+	}
+	// The messages are the driver's; what the answer holds is the
+	// encoding of the one being written, up to a proposal of a full
+	// block (a vote: a few hundred bytes), until a reader that does not
+	// read lets the write time out: that room is taken for the whole
+	// answer, in the budget of the block answers. None left within 5 s:
+	// the answer holds no message.
+	need := 64 << 10
+	for _, m := range msgs {
+		if m.Proposal != nil {
+			need = BlockRoom(x.cfg.Genesis.Params)
+		}
+	}
+	room := x.newAnswerRoom(s)
+	defer room.release()
+	if len(msgs) > 0 && !room.Take(need) {
+		x.cfg.Logger.Debug("messages answer cut short: the answers served hold their memory", "peer", room.p, "height", height, "messages", len(msgs))
+		msgs = nil
 	}
 	w := bufio.NewWriter(s)
 	if err := writeFrame(w, syncHeader{Height: x.handler.Height(), Count: uint32(len(msgs))}); err != nil {
