@@ -130,5 +130,11 @@ func registerSyncAnswers(reg prometheus.Registerer, h *p2p.Host) {
 			func() float64 { b, _ := h.SyncAnswers(); return float64(b) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cocorico_sync_answers_short_total",
 			Help: "Block-sync answers served with fewer blocks than this node could give, and snapshot chunks answered busy, for lack of room in the answers' memory bound."},
-			func() float64 { _, n := h.SyncAnswers(); return float64(n) }))
+			func() float64 { _, n := h.SyncAnswers(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_gossip_frame_bytes",
+			Help: "Bytes held by the large gossip messages (proposals) being received from peers (bounded: 128 MiB, 48 MiB from one address)."},
+			func() float64 { b, _ := h.GossipFrames(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cocorico_gossip_frames_refused_total",
+			Help: "Large gossip messages whose stream was reset for lack of room in their memory bound."},
+			func() float64 { _, n := h.GossipFrames(); return float64(n) }))
 }

@@ -87,7 +87,9 @@ func messageID(m *pb.Message) string {
 // startGossip starts the gossip router, for the host's life, and joins
 // the topics.
 func (x *Host) startGossip() error {
-	ps, err := pubsub.NewGossipSub(x.life, x.h,
+	// The router's inbound streams hold a large frame's room while it
+	// comes (gossipframes.go).
+	ps, err := pubsub.NewGossipSub(x.life, gossipHost{Host: x.h, room: x.frames},
 		// Messages carry their own signatures (voter, validator): no
 		// libp2p author or signature to sign and check at every hop.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),

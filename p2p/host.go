@@ -105,7 +105,9 @@ type Host struct {
 	// served counts the sync and snapshot streams served per peer.
 	served servedStreams
 	// room bounds the memory of the sync answers served at once.
-	room      *syncRoom
+	room *syncRoom
+	// frames bounds the memory of the large gossip frames being read.
+	frames    *syncRoom
 	lifeMu    sync.Mutex
 	closed    bool // no goroutine starts any more
 	running   sync.WaitGroup
@@ -156,7 +158,8 @@ func New(cfg Config, handler Handler) (*Host, error) {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
-		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params))}
+		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params)),
+		frames: newSyncRoom(gossipFramesBytes, framesPerAddress)}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).
 	x.life, x.stop = context.WithCancel(context.Background())

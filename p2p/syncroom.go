@@ -120,6 +120,13 @@ func (r *syncRoom) give(p string, n int64) {
 	r.freed = make(chan struct{})
 }
 
+// refused counts a taker that found no room.
+func (r *syncRoom) refused() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.shorts++
+}
+
 // inUse is the bytes held by every answer (for tests and metrics).
 func (r *syncRoom) inUse() int64 {
 	r.mu.Lock()
@@ -135,6 +142,15 @@ func (x *Host) SyncAnswers() (inUse int64, short uint64) {
 	x.room.mu.Lock()
 	defer x.room.mu.Unlock()
 	return x.room.used, x.room.shorts
+}
+
+// GossipFrames reports the bytes the large gossip frames being received
+// (proposals) hold now, and how many such frames since the host started
+// found no room and had their stream reset (gossipframes.go).
+func (x *Host) GossipFrames() (inUse int64, refused uint64) {
+	x.frames.mu.Lock()
+	defer x.frames.mu.Unlock()
+	return x.frames.used, x.frames.shorts
 }
 
 // waiters is the number of answers waiting for room (for tests).
@@ -210,8 +226,6 @@ func (a *answerRoom) Give(n int) {
 func (a *answerRoom) release() {
 	a.Give(int(a.held))
 	if a.refused {
-		a.r.mu.Lock()
-		a.r.shorts++
-		a.r.mu.Unlock()
+		a.r.refused()
 	}
 }

@@ -1,0 +1,77 @@
+package p2p
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// stallFrame connects a fresh identity to x, opens a gossip stream,
+// announces a frame of size bytes, sends a few of them and stalls.
+func stallFrame(t *testing.T, x *Host, size uint64) network.Stream {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, peer.AddrInfo{ID: x.h.ID(), Addrs: x.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.NewStream(ctx, x.h.ID(), "/meshsub/1.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := binary.AppendUvarint(nil, size)
+	if _, err := s.Write(append(frame, make([]byte, 1000)...)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A peer that announces a large gossip frame and stalls holds its room
+// while it does, within a bound per address: a frame beyond it has its
+// stream reset at once, and the room comes back when a stalled stream
+// ends. (The router allocates a frame's whole length before its bytes
+// come: without the bound, free identities each pinned 16 MiB.)
+func TestStalledLargeGossipFramesHoldABoundedRoomAndABeyondOneIsReset(t *testing.T) {
+	g, keys := testGenesis(1)
+	server := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, &recordingHandler{})
+	inUse := func() int64 { b, _ := server.GossipFrames(); return b }
+	var held []network.Stream
+	for i := range framesPerAddress / MaxMessage {
+		held = append(held, stallFrame(t, server, MaxMessage))
+		eventually(t, "the stalled frame's room taken", func() bool { return inUse() == int64(i+1)*MaxMessage })
+	}
+	// The address's share is full: the next frame's stream is reset.
+	beyond := stallFrame(t, server, MaxMessage)
+	beyond.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := beyond.Read(make([]byte, 1)); err == nil || errorsIsTimeout(err) {
+		t.Fatalf("a frame beyond the address's share: read %v, want its stream reset", err)
+	}
+	if b, refused := server.GossipFrames(); b != framesPerAddress || refused != 1 {
+		t.Fatalf("after the refusal: %d bytes held, %d refused; want %d and 1", b, refused, framesPerAddress)
+	}
+	// A frame small enough to be a batch of casts takes no room.
+	small := stallFrame(t, server, MaxTxMessage)
+	defer small.Reset()
+	// A stalled stream that ends gives its room back.
+	held[0].Reset()
+	eventually(t, "the ended stream's room given back", func() bool { return inUse() == framesPerAddress-MaxMessage })
+	for _, s := range held[1:] {
+		s.Reset()
+	}
+	eventually(t, "every room given back", func() bool { return inUse() == 0 })
+}
+
+func errorsIsTimeout(err error) bool {
+	ne, ok := err.(interface{ Timeout() bool })
+	return ok && ne.Timeout()
+}
