@@ -92,6 +92,9 @@ const (
 	// holds room of the sync answers' budget (syncroom.go) until written,
 	// or is answered "busy" when none is left.
 	maxServedChunks = 4
+	// maxServedChunksPerAddress bounds those of one address (roomKey):
+	// many identities from one address leave the other half to others.
+	maxServedChunksPerAddress = maxServedChunks / 2
 	// maxStrikes bounds the strike table; the oldest strike is forgotten
 	// first.
 	maxStrikes = 4096
@@ -158,12 +161,39 @@ type chunkAnswer struct {
 // snapshots is a host's share of the snapshot protocol: the source it
 // serves, the chunk answers in preparation and the strike table.
 type snapshots struct {
-	src     atomic.Pointer[SnapshotSource]
-	serving atomic.Int32
+	src atomic.Pointer[SnapshotSource]
 
-	mu      sync.Mutex
-	strikes map[peer.ID]strike // the last strike of each peer
-	struck  uint64             // strikes recorded, to order them
+	mu        sync.Mutex
+	serving   int                // chunk answers being read
+	servingBy map[string]int     // of each address (roomKey)
+	strikes   map[peer.ID]strike // the last strike of each peer
+	struck    uint64             // strikes recorded, to order them
+}
+
+// startReading reports whether a chunk answer to address key may be read
+// now (maxServedChunks, maxServedChunksPerAddress), and counts it if so.
+func (s *snapshots) startReading(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving >= maxServedChunks || s.servingBy[key] >= maxServedChunksPerAddress {
+		return false
+	}
+	if s.servingBy == nil {
+		s.servingBy = map[string]int{}
+	}
+	s.serving++
+	s.servingBy[key]++
+	return true
+}
+
+// doneReading counts a chunk answer read.
+func (s *snapshots) doneReading(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.serving--
+	if s.servingBy[key]--; s.servingBy[key] <= 0 {
+		delete(s.servingBy, key)
+	}
 }
 
 // strike is a peer's last strike: when, and its rank among all.
@@ -246,11 +276,10 @@ func (x *Host) servedChunk(room *answerRoom, height uint64, list uint8, index ui
 	if src == nil {
 		return chunkAnswer{Reason: "no snapshots served"}
 	}
-	if x.snap.serving.Add(1) > maxServedChunks {
-		x.snap.serving.Add(-1)
+	if !x.snap.startReading(room.key) {
 		return chunkAnswer{Reason: "busy"}
 	}
-	defer x.snap.serving.Add(-1)
+	defer x.snap.doneReading(room.key)
 	data, err := src.SnapshotChunk(height, list, index)
 	switch {
 	case err != nil:

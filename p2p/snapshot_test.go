@@ -469,3 +469,30 @@ func TestFetchChunksAsksABusyPeerAgainAndGetsTheChunk(t *testing.T) {
 	}
 	c.matches(want)
 }
+
+// One address reads at most half of the chunk answers read at once,
+// however many identities it uses: another address still gets the rest.
+func TestOneAddressReadsAtMostHalfTheChunkAnswersReadAtOnce(t *testing.T) {
+	var s snapshots
+	a, b := "192.0.2.1", "192.0.2.2"
+	for range maxServedChunksPerAddress {
+		if !s.startReading(a) {
+			t.Fatal("an address's first chunk answers refused")
+		}
+	}
+	if s.startReading(a) {
+		t.Fatalf("address a read more than %d chunk answers at once", maxServedChunksPerAddress)
+	}
+	for range maxServedChunks - maxServedChunksPerAddress {
+		if !s.startReading(b) {
+			t.Fatal("another address found no chunk answer to read")
+		}
+	}
+	if s.startReading("192.0.2.3") {
+		t.Fatalf("more than %d chunk answers read at once", maxServedChunks)
+	}
+	s.doneReading(a)
+	if !s.startReading(a) {
+		t.Fatal("a read done did not free its address's slot")
+	}
+}
