@@ -74,6 +74,11 @@ func (s *roomStream) Read(p []byte) (int, error) {
 		s.Stream.Reset()
 		return 0, ferr
 	}
+	if err != nil {
+		// The stream ends (EOF, reset, closed): nothing more comes of
+		// a frame begun.
+		s.release()
+	}
 	return n, err
 }
 
