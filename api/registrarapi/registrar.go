@@ -166,7 +166,9 @@ func NewHandler(cfg Config) http.Handler {
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
-		case r.Method == http.MethodGet && r.URL.Path != "/metrics":
+		case r.Method == http.MethodGet && (r.URL.Path == "/v1/status" || strings.HasPrefix(r.URL.Path, "/v1/ballots/")):
+			// The public reads only (the issuance counts a results page
+			// shows); not the metrics, nor an admin or unknown path.
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 		}
 		m.ServeHTTP(w, r)

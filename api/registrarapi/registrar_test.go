@@ -206,6 +206,22 @@ func TestRegistrarCORSAllowsTheTokenRequestAndNotTheAdminEndpoint(t *testing.T) 
 	if got := ask(http.MethodOptions, "/v1/keys").Get("Access-Control-Allow-Origin"); got != "" {
 		t.Fatalf("the admin endpoint allows origin %q", got)
 	}
+	for _, path := range []string{"/v1/keys", "/metrics", "/v1/nothing"} {
+		if got := ask(http.MethodGet, path).Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("GET %s allows origin %q, want no CORS header (public reads only)", path, got)
+		}
+	}
+	srv := newServer(t, registrarapi.Config{}, registrar.ThrottleConfig{})
+	for _, path := range []string{"/v1/status", "/v1/ballots/" + strings.Repeat("ab", 32) + "/issuance"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != http.StatusOK || got != "*" {
+			t.Errorf("GET %s: %d, allows origin %q; want 200 and * (a public read)", path, resp.StatusCode, got)
+		}
+	}
 }
 
 // The registrar answers an endpoint asked with another method as the node

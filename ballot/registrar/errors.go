@@ -21,7 +21,7 @@ var (
 	// or from this address (on a node's API: too many refused
 	// transactions from this address); the request was not checked.
 	// Raised as a *RetryError.
-	ErrThrottled = errors.New("too many failed attempts: try again later")
+	ErrThrottled = errors.New("too many attempts (wrong codes or secrets, or too many requests in a short time): try again later")
 	// ErrOverloaded: every code check slot stayed busy for the longest
 	// wait; the request was not checked. Raised as a *RetryError.
 	ErrOverloaded = errors.New("registrar overloaded: try again later")

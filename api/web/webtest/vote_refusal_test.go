@@ -62,7 +62,7 @@ func TestBrowserFrenchVotePageSaysRefusalsInFrenchWithTheServersWordsFolded(t *t
 	}
 	b.shot(tab, "vote-throttled-fr")
 	check("locked out", "Trop de tentatives pour cet identifiant ou depuis cette connexion (mauvais codes, ou trop de votes en peu de temps). Attendez ",
-		"too many failed attempts")
+		"too many attempts (wrong codes")
 	if shown, _ := said(); !regexp.MustCompile(`Attendez \d+[\s\x{a0}](secondes?|minutes?),`).MatchString(shown) {
 		t.Errorf("locked out: the page does not say how long to wait (the registrar's Retry-After): %q", shown)
 	}
