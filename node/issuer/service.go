@@ -71,8 +71,13 @@ type Service struct {
 	// onCheck, if set (tests), runs in each check slot with the number of
 	// checks in flight, before the hash.
 	onCheck  func(inFlight int)
-	tmu      sync.Mutex // guards throttle
+	tmu      sync.Mutex // guards throttle and asking
 	throttle *registrar.Throttle
+	// asking counts, per address, the lookups of a ballot not cached yet
+	// that are waiting for the node: an unknown ballot is charged to the
+	// address only once the node answers, so that many sent at once
+	// would all be asked before the first is charged (guarded by tmu).
+	asking map[string]int
 	sessions *registrar.OneTime[session] // guarded by tmu
 	decoy    registrar.CodeHash
 	logKey   [32]byte // keys the voter ids in log lines
@@ -232,6 +237,10 @@ func (s *Service) ballot(ctx context.Context, id consensus.Hash, addr string) (*
 	if err := s.throttled("", addr); err != nil {
 		return nil, err
 	}
+	if !s.startAsking(addr) {
+		return nil, &registrar.RetryError{Err: registrar.ErrThrottled, After: time.Second}
+	}
+	defer s.doneAsking(addr)
 	b, err := s.cfg.Ballots.Ballot(ctx, id)
 	if errors.Is(err, ballot.ErrUnknownBallot) {
 		s.tmu.Lock()
@@ -244,6 +253,33 @@ func (s *Service) ballot(ctx context.Context, id consensus.Hash, addr string) (*
 	}
 	s.cache.Store(id, b)
 	return b, nil
+}
+
+// MaxAsking bounds the lookups of uncached ballots one address has
+// waiting for the node at once; a further one is throttled (Retry-After
+// 1 s). A ballot once found is cached: the bound touches only the first
+// requests for a new ballot, or ids that name none.
+const MaxAsking = 4
+
+func (s *Service) startAsking(addr string) bool {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.asking[addr] >= MaxAsking {
+		return false
+	}
+	if s.asking == nil {
+		s.asking = map[string]int{}
+	}
+	s.asking[addr]++
+	return true
+}
+
+func (s *Service) doneAsking(addr string) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if s.asking[addr]--; s.asking[addr] <= 0 {
+		delete(s.asking, addr)
+	}
 }
 
 // IssueToken answers a voter's token request from the client address

@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,6 +371,51 @@ func TestUnknownBallotIdsAreThrottledPerAddressBeforeTheNodeIsAsked(t *testing.T
 	_, bob := f.request(t, "bob", "B2")
 	if _, err := f.svc.IssueToken(context.Background(), bob, netip.MustParseAddr("203.0.113.5")); err != nil {
 		t.Fatalf("a known ballot from another address: %v", err)
+	}
+}
+
+// stuckBallots answers the registrar's questions only once released,
+// counting them.
+type stuckBallots struct {
+	asked   atomic.Int32
+	release chan struct{}
+}
+
+func (s *stuckBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+	s.asked.Add(1)
+	<-s.release
+	return nil, fmt.Errorf("%w: %s", ballot.ErrUnknownBallot, id)
+}
+
+// Unknown ballot ids sent at once from one address are charged only when
+// the node answers: at most MaxAsking of them are asked together, the
+// others throttled at once (not 40 node lookups for a burst of 20).
+func TestUnknownBallotIdsSentAtOnceAskTheNodeAtMostMaxAskingAtATime(t *testing.T) {
+	f := newFixture(t, Config{})
+	_, req := f.request(t, "alice", "A1")
+	node := &stuckBallots{release: make(chan struct{})}
+	f.svc.cfg.Ballots = node
+	const requests = 3 * MaxAsking
+	results := make(chan error, requests)
+	for i := range requests {
+		unknown := req
+		unknown.Ballot = consensus.Hash{byte(i + 1)}
+		go func() { _, err := f.issue(unknown); results <- err }()
+	}
+	throttled := 0
+	for range requests - MaxAsking {
+		if err := <-results; errors.Is(err, registrar.ErrThrottled) {
+			throttled++
+		}
+	}
+	close(node.release)
+	for range MaxAsking {
+		if err := <-results; !errors.Is(err, ballot.ErrUnknownBallot) {
+			t.Fatalf("an id asked: %v, want unknown_ballot", err)
+		}
+	}
+	if n := node.asked.Load(); n != MaxAsking || throttled != requests-MaxAsking {
+		t.Fatalf("the node asked %d times, %d throttled; want %d and %d", n, throttled, MaxAsking, requests-MaxAsking)
 	}
 }
 
