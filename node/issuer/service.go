@@ -77,7 +77,7 @@ type Service struct {
 	// that are waiting for the node: an unknown ballot is charged to the
 	// address only once the node answers, so that many sent at once
 	// would all be asked before the first is charged (guarded by tmu).
-	asking map[string]int
+	asking   map[string]int
 	sessions *registrar.OneTime[session] // guarded by tmu
 	decoy    registrar.CodeHash
 	logKey   [32]byte // keys the voter ids in log lines
