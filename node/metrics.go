@@ -122,14 +122,15 @@ func (p p2pMetrics) Peers(n int)           { p.m.Peers.Set(float64(n)) }
 func (p p2pMetrics) Rejected(topic string) { p.m.GossipRejected.WithLabelValues(topic).Inc() }
 
 // registerSyncAnswers registers what the host reports of the answers it
-// serves to peers (block sync, snapshot chunks), read at each scrape.
+// serves to peers (block sync, consensus-message pulls, snapshot chunks)
+// and of the large gossip messages it receives, read at each scrape.
 func registerSyncAnswers(reg prometheus.Registerer, h *p2p.Host) {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_sync_answer_bytes",
-			Help: "Bytes held by the block-sync answers and snapshot chunks this node is building or sending to peers (bounded: 128 MiB)."},
+			Help: "Bytes held by the block-sync answers, consensus-message pulls and snapshot chunks this node is building or sending to peers (bounded: 128 MiB)."},
 			func() float64 { b, _ := h.SyncAnswers(); return float64(b) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cocorico_sync_answers_short_total",
-			Help: "Block-sync answers served with fewer blocks than this node could give, and snapshot chunks answered busy, for lack of room in the answers' memory bound."},
+			Help: "Block-sync answers served with fewer blocks than this node could give, consensus-message pulls answered without messages, and snapshot chunks answered busy, for lack of room in the answers' memory bound."},
 			func() float64 { _, n := h.SyncAnswers(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_gossip_frame_bytes",
 			Help: "Bytes held by the large gossip messages (proposals) being received from peers (bounded: 128 MiB, 48 MiB from one address)."},

@@ -159,7 +159,7 @@ func New(cfg Config, handler Handler) (*Host, error) {
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
 		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params)),
-		frames: newSyncRoom(gossipFramesBytes, framesPerAddress)}
+		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)}}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).
 	x.life, x.stop = context.WithCancel(context.Background())

@@ -161,37 +161,14 @@ type chunkAnswer struct {
 type snapshots struct {
 	src atomic.Pointer[SnapshotSource]
 
-	mu        sync.Mutex
-	serving   int                // chunk answers being read
-	servingBy map[string]int     // of each address (roomKey)
-	strikes   map[peer.ID]strike // the last strike of each peer
-	struck    uint64             // strikes recorded, to order them
-}
+	// reads counts the chunk answers being read, in all and by address
+	// (roomKey): maxServedChunks, maxServedChunksPerAddress (a syncRoom
+	// of answers, not bytes).
+	reads *syncRoom
 
-// startReading reports whether a chunk answer to address key may be read
-// now (maxServedChunks, maxServedChunksPerAddress), and counts it if so.
-func (s *snapshots) startReading(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.serving >= maxServedChunks || s.servingBy[key] >= maxServedChunksPerAddress {
-		return false
-	}
-	if s.servingBy == nil {
-		s.servingBy = map[string]int{}
-	}
-	s.serving++
-	s.servingBy[key]++
-	return true
-}
-
-// doneReading counts a chunk answer read.
-func (s *snapshots) doneReading(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.serving--
-	if s.servingBy[key]--; s.servingBy[key] <= 0 {
-		delete(s.servingBy, key)
-	}
+	mu      sync.Mutex
+	strikes map[peer.ID]strike // the last strike of each peer
+	struck  uint64             // strikes recorded, to order them
 }
 
 // strike is a peer's last strike: when, and its rank among all.
@@ -274,10 +251,10 @@ func (x *Host) servedChunk(room *answerRoom, height uint64, list uint8, index ui
 	if src == nil {
 		return chunkAnswer{Reason: "no snapshots served"}
 	}
-	if !x.snap.startReading(room.key) {
+	if !x.snap.reads.take(room.key, 1) {
 		return chunkAnswer{Reason: "busy"}
 	}
-	defer x.snap.doneReading(room.key)
+	defer x.snap.reads.give(room.key, 1)
 	data, err := src.SnapshotChunk(height, list, index)
 	switch {
 	case err != nil:

@@ -473,26 +473,27 @@ func TestFetchChunksAsksABusyPeerAgainAndGetsTheChunk(t *testing.T) {
 // One address reads at most half of the chunk answers read at once,
 // however many identities it uses: another address still gets the rest.
 func TestOneAddressReadsAtMostHalfTheChunkAnswersReadAtOnce(t *testing.T) {
-	var s snapshots
+	g, keys := testGenesis(1)
+	s := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, &recordingHandler{}).snap.reads
 	a, b := "192.0.2.1", "192.0.2.2"
 	for range maxServedChunksPerAddress {
-		if !s.startReading(a) {
+		if !s.take(a, 1) {
 			t.Fatal("an address's first chunk answers refused")
 		}
 	}
-	if s.startReading(a) {
+	if s.take(a, 1) {
 		t.Fatalf("address a read more than %d chunk answers at once", maxServedChunksPerAddress)
 	}
 	for range maxServedChunks - maxServedChunksPerAddress {
-		if !s.startReading(b) {
+		if !s.take(b, 1) {
 			t.Fatal("another address found no chunk answer to read")
 		}
 	}
-	if s.startReading("192.0.2.3") {
+	if s.take("192.0.2.3", 1) {
 		t.Fatalf("more than %d chunk answers read at once", maxServedChunks)
 	}
-	s.doneReading(a)
-	if !s.startReading(a) {
+	s.give(a, 1)
+	if !s.take(a, 1) {
 		t.Fatal("a read done did not free its address's slot")
 	}
 }

@@ -135,22 +135,21 @@ func (r *syncRoom) inUse() int64 {
 }
 
 // SyncAnswers reports the bytes the answers this host serves (block sync,
-// snapshot chunks) hold now, and how many answers since it started went
+// consensus-message pulls, snapshot chunks) hold now, and how many answers since it started went
 // short for lack of room: fewer blocks than it could give, or a chunk
 // "busy" (Config.SyncAnswerBytes).
-func (x *Host) SyncAnswers() (inUse int64, short uint64) {
-	x.room.mu.Lock()
-	defer x.room.mu.Unlock()
-	return x.room.used, x.room.shorts
-}
+func (x *Host) SyncAnswers() (inUse int64, short uint64) { return x.room.counts() }
 
 // GossipFrames reports the bytes the large gossip frames being received
 // (proposals) hold now, and how many such frames since the host started
 // found no room and had their stream reset (gossipframes.go).
-func (x *Host) GossipFrames() (inUse int64, refused uint64) {
-	x.frames.mu.Lock()
-	defer x.frames.mu.Unlock()
-	return x.frames.used, x.frames.shorts
+func (x *Host) GossipFrames() (inUse int64, refused uint64) { return x.frames.counts() }
+
+// counts reports the bytes in use and the takers refused so far.
+func (r *syncRoom) counts() (int64, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.used, r.shorts
 }
 
 // waiters is the number of answers waiting for room (for tests).
