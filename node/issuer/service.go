@@ -70,14 +70,19 @@ type Service struct {
 	checks chan struct{} // a slot per slow hash allowed at once
 	// onCheck, if set (tests), runs in each check slot with the number of
 	// checks in flight, before the hash.
-	onCheck  func(inFlight int)
-	tmu      sync.Mutex // guards throttle and asking
+	onCheck func(inFlight int)
+	// onJoin, if set (tests), runs when a request joins a ballot lookup
+	// in flight.
+	onJoin   func()
+	tmu      sync.Mutex // guards throttle, asking and lookups
 	throttle *registrar.Throttle
 	// asking counts, per address, the lookups of a ballot not cached yet
 	// that are waiting for the node: an unknown ballot is charged to the
 	// address only once the node answers, so that many sent at once
 	// would all be asked before the first is charged (guarded by tmu).
-	asking   map[string]int
+	asking map[string]int
+	// lookups holds the lookups in flight by ballot id (guarded by tmu).
+	lookups  map[consensus.Hash]*lookup
 	sessions *registrar.OneTime[session] // guarded by tmu
 	decoy    registrar.CodeHash
 	logKey   [32]byte // keys the voter ids in log lines
@@ -229,7 +234,10 @@ func (s *Service) Status() (voters, keys int, err error) {
 // cached: an id the node does not know costs its address an attempt, as
 // a wrong code does, and an address out of attempts is refused before
 // the node is asked, so that random ids cannot make the registrar query
-// its node without bound.
+// its node without bound. Requests for an id already being looked up
+// wait for that lookup's answer (from any address, without counting
+// against MaxAsking): the first voters of a new ballot, sent at once from
+// one address (a bench, a campus behind one NAT), ask the node once.
 func (s *Service) ballot(ctx context.Context, id consensus.Hash, addr string) (*ballot.Ballot, error) {
 	if b, ok := s.cache.Load(id); ok {
 		return b.(*ballot.Ballot), nil
@@ -237,46 +245,82 @@ func (s *Service) ballot(ctx context.Context, id consensus.Hash, addr string) (*
 	if err := s.throttled("", addr); err != nil {
 		return nil, err
 	}
-	if !s.startAsking(addr) {
+	l, first := s.startLookup(id, addr)
+	if l == nil {
 		return nil, &registrar.RetryError{Err: registrar.ErrThrottled, After: time.Second}
 	}
-	defer s.doneAsking(addr)
-	b, err := s.cfg.Ballots.Ballot(ctx, id)
-	if errors.Is(err, ballot.ErrUnknownBallot) {
+	if first {
+		// The lookup outlives a first asker that goes away: others wait.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		l.b, l.err = s.cfg.Ballots.Ballot(lctx, id)
+		cancel()
+		if l.err == nil {
+			s.cache.Store(id, l.b)
+		}
+		s.doneLookup(id, addr)
+		close(l.done)
+	} else {
+		if s.onJoin != nil {
+			s.onJoin()
+		}
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if errors.Is(l.err, ballot.ErrUnknownBallot) {
 		s.tmu.Lock()
 		s.throttle.FailedFrom(addr, s.cfg.Clock())
 		s.gaugeThrottle()
 		s.tmu.Unlock()
 	}
-	if err != nil {
-		return nil, err
-	}
-	s.cache.Store(id, b)
-	return b, nil
+	return l.b, l.err
 }
+
+// lookup is one question to the node about a ballot not cached yet; its
+// answer (b, err) is set before done is closed.
+type lookup struct {
+	done chan struct{}
+	b    *ballot.Ballot
+	err  error
+}
+
+// lookupTimeout bounds one question to the node.
+const lookupTimeout = 30 * time.Second
 
 // MaxAsking bounds the lookups of uncached ballots one address has
 // waiting for the node at once; a further one is throttled (Retry-After
-// 1 s). A ballot once found is cached: the bound touches only the first
-// requests for a new ballot, or ids that name none.
+// 1 s). A ballot once found is cached, and a request for an id already
+// being looked up joins that lookup: the bound touches only distinct
+// ids not cached, such as ids that name no ballot.
 const MaxAsking = 4
 
-func (s *Service) startAsking(addr string) bool {
+// startLookup returns the lookup of id in flight (first false), or a new
+// one that addr must make (first true), or nil if addr already makes
+// MaxAsking.
+func (s *Service) startLookup(id consensus.Hash, addr string) (l *lookup, first bool) {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
+	if l := s.lookups[id]; l != nil {
+		return l, false
+	}
 	if s.asking[addr] >= MaxAsking {
-		return false
+		return nil, false
 	}
 	if s.asking == nil {
-		s.asking = map[string]int{}
+		s.asking, s.lookups = map[string]int{}, map[consensus.Hash]*lookup{}
 	}
 	s.asking[addr]++
-	return true
+	l = &lookup{done: make(chan struct{})}
+	s.lookups[id] = l
+	return l, true
 }
 
-func (s *Service) doneAsking(addr string) {
+func (s *Service) doneLookup(id consensus.Hash, addr string) {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
+	delete(s.lookups, id)
 	if s.asking[addr]--; s.asking[addr] <= 0 {
 		delete(s.asking, addr)
 	}

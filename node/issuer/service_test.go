@@ -419,6 +419,63 @@ func TestUnknownBallotIdsSentAtOnceAskTheNodeAtMostMaxAskingAtATime(t *testing.T
 	}
 }
 
+// releasedBallots answers the registrar's questions from its ballots
+// only once released, counting them.
+type releasedBallots struct {
+	staticBallots
+	asked   atomic.Int32
+	release chan struct{}
+}
+
+func (r *releasedBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
+	r.asked.Add(1)
+	<-r.release
+	return r.staticBallots.Ballot(ctx, id)
+}
+
+// The first token requests of a new ballot, sent at once from one
+// address (a bench; voters behind one NAT), wait for one lookup of the
+// ballot: the node is asked once and none of them is throttled, though
+// they are three times MaxAsking (CI's bench failed on 429 when each
+// request made its own lookup).
+func TestRequestsForABallotBeingLookedUpJoinThatLookupUnthrottled(t *testing.T) {
+	const requests = 3 * MaxAsking
+	f := newFixture(t, Config{MaxChecks: requests})
+	var roll []registrar.RollEntry
+	for i := range requests {
+		roll = append(roll, registrar.RollEntry{VoterID: fmt.Sprint("v", i), Code: "C"})
+	}
+	if _, err := ImportRoll(context.Background(), f.reg, roll, registrar.DemoHashParams, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	node := &releasedBallots{staticBallots: f.bals, release: make(chan struct{})}
+	f.svc.cfg.Ballots = node
+	joined := make(chan struct{}, requests)
+	f.svc.onJoin = func() { joined <- struct{}{} }
+	f.svc.onCheck = func(int) {} // the fixture's counter is not for concurrent checks
+	results := make(chan error, requests)
+	for _, e := range roll {
+		_, req := f.request(t, e.VoterID, e.Code)
+		go func() { _, err := f.issue(req); results <- err }()
+	}
+	for range requests - 1 {
+		select {
+		case <-joined:
+		case err := <-results:
+			t.Fatalf("a request answered before the node: %v", err)
+		}
+	}
+	close(node.release)
+	for range requests {
+		if err := <-results; err != nil {
+			t.Fatalf("a request for a ballot being looked up: %v", err)
+		}
+	}
+	if n := node.asked.Load(); n != 1 {
+		t.Fatalf("the node was asked %d times, want once", n)
+	}
+}
+
 // 20 concurrent wrong codes with 2 check slots: never more than 2 slow
 // hashes (each MemKiB of memory) at once; the others are refused as
 // overloaded with a Retry-After once the wait is over, not queued.
