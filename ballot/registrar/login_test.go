@@ -87,6 +87,22 @@ func TestOneTimeEntriesAreTakenOnceAndExpire(t *testing.T) {
 	}
 }
 
+// PutNew adds a key once until it expires, then again (a spent login
+// state is refused until its own expiry, then forgotten).
+func TestOneTimePutNewRefusesALiveKeyAndTakesAnExpiredOne(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tab := NewOneTime[struct{}](4)
+	if !tab.PutNew("s", struct{}{}, now.Add(time.Minute), now) {
+		t.Fatal("a new key was refused")
+	}
+	if tab.PutNew("s", struct{}{}, now.Add(time.Minute), now.Add(time.Minute-time.Millisecond)) {
+		t.Fatal("a live key was added twice")
+	}
+	if !tab.PutNew("s", struct{}{}, now.Add(2*time.Minute), now.Add(time.Minute)) || tab.Len() != 1 {
+		t.Fatalf("an expired key was not replaced (%d entries)", tab.Len())
+	}
+}
+
 // A return URL on an allowed origin is a page's, its session in the
 // fragment, even when that origin is on loopback (a devnet's node); a
 // loopback URL of no allowed origin is the command line's, the session in

@@ -27,6 +27,16 @@ func (t *OneTime[V]) Put(key string, v V, expires time.Time) {
 	*t.entries.put(key) = oneTimeEntry[V]{val: v, expires: expires}
 }
 
+// PutNew adds v under key until expires unless key holds an entry not
+// expired at now; it reports whether it added v.
+func (t *OneTime[V]) PutNew(key string, v V, expires, now time.Time) bool {
+	if e, ok := t.entries.get(key); ok && now.Before(e.expires) {
+		return false
+	}
+	t.Put(key, v, expires)
+	return true
+}
+
 // Take removes and returns the entry of key, if it is there and not
 // expired at now.
 func (t *OneTime[V]) Take(key string, now time.Time) (V, bool) {

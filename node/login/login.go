@@ -3,7 +3,6 @@ package login
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +59,8 @@ type Config struct {
 	SubjectKey registrar.SubjectKey
 	// LoginTTL is how long a started login may come back; default 10 min.
 	LoginTTL time.Duration
-	// MaxLogins bounds the logins under way; default 65,536.
+	// MaxLogins bounds the used states remembered (state.go) and the
+	// addresses whose starts are counted; default 65,536.
 	MaxLogins int
 	// HTTPClient talks to the provider; default one with a 10 s timeout.
 	HTTPClient *http.Client
@@ -110,13 +110,16 @@ type Login struct {
 	cfg    Config
 	issuer Issuer
 
-	mu      sync.Mutex // guards pending, starts and the random source
-	pending *registrar.OneTime[pending]
+	// stateKey authenticates the states (state.go): a login under way is
+	// held by its state, not by the registrar.
+	stateKey []byte
+
+	mu sync.Mutex // guards spent, starts and the random source
+	// spent holds the states already used, until they expire.
+	spent *registrar.OneTime[struct{}]
 	// starts: each start takes one from its address's bucket
-	// (StartBurst at once, then one every StartEvery). A start keeps a pending login for LoginTTL in a table
-	// of MaxLogins that forgets the oldest: a flood of starts from one
-	// address would otherwise push out every other voter's login under
-	// way (66,000 starts in 330 s did).
+	// (StartBurst at once, then one every StartEvery): a start asks the
+	// ballot of the node (if not cached) and costs a random state.
 	starts *registrar.Buckets
 
 	partyMu sync.Mutex
@@ -125,20 +128,11 @@ type Login struct {
 
 // StartBurst logins may start from one client address at once (an IPv6
 // address by its /64), then one every StartEvery: an office behind one
-// address starts 60 a minute; flushing the pending logins of MaxLogins
-// within their LoginTTL takes over a hundred addresses.
+// address starts 60 a minute.
 const (
 	StartBurst = 60
 	StartEvery = time.Second
 )
-
-// pending is a login under way, kept by its state.
-type pending struct {
-	ballot   consensus.Hash
-	ret      registrar.Return
-	verifier string // PKCE (RFC 7636)
-	nonce    string
-}
 
 // New returns the login; the provider is first asked (discovery) at the
 // first login, so a registrar starts while its provider is away.
@@ -175,8 +169,8 @@ func New(cfg Config, issuer Issuer) (*Login, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Login{cfg: cfg, issuer: issuer, pending: registrar.NewOneTime[pending](cfg.MaxLogins),
-		starts: registrar.NewBuckets(StartBurst, StartEvery, cfg.MaxLogins)}, nil
+	return &Login{cfg: cfg, issuer: issuer, stateKey: stateKey(cfg.SubjectKey, cfg.RedirectURL),
+		spent: registrar.NewOneTime[struct{}](cfg.MaxLogins), starts: registrar.NewBuckets(StartBurst, StartEvery, cfg.MaxLogins)}, nil
 }
 
 // AllowedOrigins are the origins of the pages that may drive a login.
@@ -213,8 +207,9 @@ func (l *Login) relyingParty(ctx context.Context) (rp.RelyingParty, error) {
 }
 
 // Start begins a login for ballot from the client address from: it checks
-// the return URL and the ballot, keeps a fresh state, nonce and PKCE
-// verifier for LoginTTL and returns the provider's authorization URL.
+// the return URL and the ballot, seals them in a fresh state valid for
+// LoginTTL (state.go: the nonce and PKCE verifier derive from it) and
+// returns the provider's authorization URL. It keeps nothing.
 func (l *Login) Start(ctx context.Context, ballot consensus.Hash, returnURL string, from netip.Addr) (string, error) {
 	addr := registrar.AddressKey(from)
 	if err := l.issuer.LoginWait(nil, addr); err != nil {
@@ -237,28 +232,26 @@ func (l *Login) Start(ctx context.Context, ballot consensus.Hash, returnURL stri
 	if err != nil {
 		return "", err
 	}
+	s := sealedState{expires: l.cfg.Clock().Add(l.cfg.LoginTTL), ballot: ballot, ret: ret.URL}
 	l.mu.Lock()
-	state, err1 := l.random()
-	nonce, err2 := l.random()
-	verifier, err3 := l.random()
-	if err := errors.Join(err1, err2, err3); err != nil {
-		l.mu.Unlock()
+	_, err = io.ReadFull(l.cfg.Rand, s.r[:])
+	l.mu.Unlock()
+	if err != nil {
 		return "", err
 	}
-	l.pending.Put(state, pending{ballot: ballot, ret: ret, verifier: verifier, nonce: nonce}, l.cfg.Clock().Add(l.cfg.LoginTTL))
-	l.mu.Unlock()
 	opts := []rp.AuthURLOpt{
-		rp.WithCodeChallenge(oidc.NewSHACodeChallenge(verifier)),
-		rp.AuthURLOpt(rp.WithURLParam("nonce", nonce)),
+		rp.WithCodeChallenge(oidc.NewSHACodeChallenge(l.verifier(s))),
+		rp.AuthURLOpt(rp.WithURLParam("nonce", l.nonce(s))),
 	}
 	if len(l.cfg.ACRValues) > 0 {
 		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("acr_values", strings.Join(l.cfg.ACRValues, " "))))
 	}
-	return rp.AuthURL(state, party, opts...), nil
+	return rp.AuthURL(l.seal(s), party, opts...), nil
 }
 
 // Finish ends a login from the provider's callback (its query's state,
-// code and error, RFC 6749 §4.1.2): the state is taken (once), the code exchanged with
+// code and error, RFC 6749 §4.1.2): the state is opened (this registrar's,
+// not expired) and spent (once), the code exchanged with
 // the PKCE verifier, the ID token checked (signature, issuer, audience,
 // expiry, nonce, acr), the subject hashed, the eligibility rules applied
 // to the claims (from the userinfo endpoint, only if a rule needs one),
@@ -270,9 +263,18 @@ func (l *Login) Finish(ctx context.Context, state, code, providerError string, f
 	if err := l.issuer.LoginWait(nil, addr); err != nil {
 		return registrar.Return{}, "", 0, err
 	}
-	l.mu.Lock()
-	p, ok := l.pending.Take(state, l.cfg.Clock())
-	l.mu.Unlock()
+	now := l.cfg.Clock()
+	p, ok := l.open(state, now)
+	if ok {
+		l.mu.Lock()
+		ok = l.spent.PutNew(string(p.r[:]), struct{}{}, p.expires, now)
+		l.mu.Unlock()
+	}
+	if ok {
+		// The allowed origins may have changed since the start.
+		ret, err = registrar.CheckReturnURL(p.ret, l.cfg.AllowedOrigins)
+		ok = err == nil
+	}
 	if !ok {
 		err := fmt.Errorf("%w: unknown, used or expired state", registrar.ErrLoginFailed)
 		l.issuer.LoginFailed(nil, addr, err)
@@ -281,26 +283,26 @@ func (l *Login) Finish(ctx context.Context, state, code, providerError string, f
 	subject, err := l.prove(ctx, p, code, providerError)
 	if err == nil {
 		if err = l.issuer.LoginWait(&subject, addr); err != nil {
-			return p.ret, "", 0, err
+			return ret, "", 0, err
 		}
 		session, ttl, err = l.issuer.NewSession(p.ballot, subject)
 		if err != nil {
-			return p.ret, "", 0, err
+			return ret, "", 0, err
 		}
 		l.issuer.LoginSucceeded()
-		return p.ret, session, ttl, nil
+		return ret, session, ttl, nil
 	}
 	if errors.Is(err, registrar.ErrNotEligible) {
 		l.issuer.LoginFailed(&subject, addr, err)
 	} else if errors.Is(err, registrar.ErrLoginFailed) {
 		l.issuer.LoginFailed(nil, addr, err)
 	}
-	return p.ret, "", 0, err
+	return ret, "", 0, err
 }
 
 // prove exchanges the code and checks what the provider says: it returns
 // the subject's keyed hash, with ErrNotEligible if a rule refuses it.
-func (l *Login) prove(ctx context.Context, p pending, code, providerError string) (consensus.Hash, error) {
+func (l *Login) prove(ctx context.Context, p sealedState, code, providerError string) (consensus.Hash, error) {
 	if providerError != "" {
 		return consensus.Hash{}, fmt.Errorf("%w: the provider answered %s", registrar.ErrLoginFailed, errorCode(providerError))
 	}
@@ -311,7 +313,7 @@ func (l *Login) prove(ctx context.Context, p pending, code, providerError string
 	if err != nil {
 		return consensus.Hash{}, err
 	}
-	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(ctx, nonceKey{}, p.nonce), code, party, rp.WithCodeVerifier(p.verifier))
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(ctx, nonceKey{}, l.nonce(p)), code, party, rp.WithCodeVerifier(l.verifier(p)))
 	if err != nil {
 		return consensus.Hash{}, fmt.Errorf("%w: %v", registrar.ErrLoginFailed, exchangeError(err))
 	}
@@ -355,14 +357,6 @@ func exchangeError(err error) string {
 		return "the provider refused the code: " + errorCode(re.ErrorCode)
 	}
 	return err.Error()
-}
-
-func (l *Login) random() (string, error) {
-	var b [32]byte
-	if _, err := io.ReadFull(l.cfg.Rand, b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // The login is what the registrar's HTTP face needs.

@@ -39,6 +39,8 @@ type world struct {
 	b        *ballot.Ballot
 	provider *logintest.Provider
 	url      string // the registrar's
+	l        *login.Login
+	lc       login.Config // l's
 	mu       sync.Mutex
 	now      time.Time
 }
@@ -99,6 +101,7 @@ func newWorld(t *testing.T, th registrar.ThrottleConfig, edits ...func(*login.Co
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.l, w.lc = l, lc
 	h = registrarapi.NewHandler(registrarapi.Config{Service: w.svc, Login: l, Logger: slog.New(slog.DiscardHandler)})
 	return w
 }

@@ -1,9 +1,13 @@
 package login_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -231,10 +235,9 @@ func TestFailedLoginsAreHeldToTheThrottlesRate(t *testing.T) {
 	}
 }
 
-// Starting a login keeps a pending one for its TTL in a bounded table:
-// one address gets StartBurst starts at once, then one every StartEvery,
-// so that a flood of starts cannot push out other voters' logins under
-// way; a login started before the flood still finishes.
+// One address gets StartBurst starts at once, then one every
+// StartEvery (each asks the ballot of the node if not cached and costs a
+// random state); a login started before the burst still finishes.
 func TestLoginStartsFromOneAddressAreThrottled(t *testing.T) {
 	w := newWorld(t, registrar.ThrottleConfig{})
 	w.provider.LogInAs("adult")
@@ -257,6 +260,91 @@ func TestLoginStartsFromOneAddressAreThrottled(t *testing.T) {
 	back := browse(t, victim, page)
 	if v, _ := url.ParseQuery(back.Fragment); v.Get("session") == "" {
 		t.Fatalf("the login started before the flood: %s", back)
+	}
+}
+
+// A login under way is held by its sealed state, not by a table of the
+// registrar's: a flood of starts from many addresses, far beyond
+// MaxLogins, does not push it out (with stop 31's table of pending
+// logins it did: 100 addresses flushed 65,536).
+func TestALoginUnderWayOutlivesAFloodOfStartsFromManyAddresses(t *testing.T) {
+	const maxLogins = 4
+	w := newWorld(t, registrar.ThrottleConfig{}, func(c *login.Config) { c.MaxLogins = maxLogins })
+	w.provider.LogInAs("adult")
+	victim, err := w.start(page + "/vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 * maxLogins {
+		from := netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})
+		for range 3 {
+			if _, err := w.l.Start(context.Background(), w.b.ID, page+"/vote", from); err != nil {
+				t.Fatalf("a start from %s: %v", from, err)
+			}
+		}
+	}
+	back := browse(t, victim, page)
+	if v, _ := url.ParseQuery(back.Fragment); v.Get("session") == "" {
+		t.Fatalf("the login started before the flood: %s", back)
+	}
+}
+
+// A state is this registrar's and lives LoginTTL: one altered in any
+// byte is refused without spending the real one, an expired one is
+// refused, and a login started before the registrar restarts (a new
+// Login with the same configuration) finishes after it.
+func TestLoginStatesAreSealedExpireAndSurviveARestart(t *testing.T) {
+	w := newWorld(t, registrar.ThrottleConfig{AddressBurst: 1000})
+	w.provider.LogInAs("adult")
+	callbackOf := func() *url.URL {
+		auth, err := w.start(page + "/vote")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return browse(t, auth, w.url+"/v1/login/callback")
+	}
+	withState := func(cb *url.URL, state string) *url.URL {
+		u := *cb
+		q := u.Query()
+		q.Set("state", state)
+		u.RawQuery = q.Encode()
+		return &u
+	}
+	cb := callbackOf()
+	state := cb.Query().Get("state")
+	raw, err := base64.RawURLEncoding.DecodeString(state)
+	if err != nil {
+		t.Fatalf("the state is not base64url: %q", state)
+	}
+	for _, i := range []int{0, 16, 24, 56, len(raw) - 17, len(raw) - 1} { // r, expiry, ballot, URL, tag
+		altered := bytes.Clone(raw)
+		altered[i] ^= 1
+		if _, code := callback(t, withState(cb, base64.RawURLEncoding.EncodeToString(altered))); code != "login_failed" {
+			t.Fatalf("a state altered in byte %d: %q, want login_failed", i, code)
+		}
+	}
+	if _, code := callback(t, withState(cb, state+state)); code != "login_failed" {
+		t.Fatalf("a state of another length: %q", code)
+	}
+	if next, _ := callback(t, cb); next == nil || !strings.Contains(next.Fragment, "session=") {
+		t.Fatalf("the real state after the altered ones: %v", next)
+	}
+
+	expired := callbackOf()
+	w.advance(10 * time.Minute)
+	if _, code := callback(t, expired); code != "login_failed" {
+		t.Fatalf("a state past its TTL: %q", code)
+	}
+
+	cb = callbackOf()
+	restarted, err := login.New(w.lc, w.svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := cb.Query()
+	_, session, _, err := restarted.Finish(context.Background(), q.Get("state"), q.Get("code"), "", netip.MustParseAddr("127.0.0.1"))
+	if err != nil || session == "" {
+		t.Fatalf("a login started before a restart, finished after it: %q, %v", session, err)
 	}
 }
 
