@@ -141,6 +141,14 @@ func DefaultParams() Params {
 	}
 }
 
+// MaxBlockBytesLimit bounds max_block_bytes: a proposal carries its
+// block in one gossip message of at most 16 MiB (p2p.MaxMessage, the
+// pubsub envelope included), and a block of 14 MiB with 100,000
+// transactions' heads (9 bytes each at most), its header and the
+// proposal's fields fits it; a larger block could be made but never
+// proposed.
+const MaxBlockBytesLimit = 14 << 20
+
 // Validate checks the parameters' ranges.
 func (p Params) Validate() error {
 	switch {
@@ -148,8 +156,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("max_block_txs %d not in 1..100000", p.MaxBlockTxs)
 	case p.MaxTxBytes < 256 || p.MaxTxBytes > 1<<20:
 		return fmt.Errorf("max_tx_bytes %d not in 256..1048576", p.MaxTxBytes)
-	case p.MaxBlockBytes < p.MaxTxBytes || p.MaxBlockBytes > 64<<20:
-		return fmt.Errorf("max_block_bytes %d not in max_tx_bytes..64 MiB", p.MaxBlockBytes)
+	case p.MaxBlockBytes < p.MaxTxBytes || p.MaxBlockBytes > MaxBlockBytesLimit:
+		return fmt.Errorf("max_block_bytes %d not in max_tx_bytes..%d (14 MiB)", p.MaxBlockBytes, MaxBlockBytesLimit)
 	case p.TimeoutProposeMs <= 0 || p.TimeoutProposeDeltaMs < 0 || p.TimeoutVoteMs <= 0 || p.TimeoutVoteDeltaMs < 0:
 		return errors.New("timeouts must be positive")
 	case p.BlockIntervalMs < 0 || p.HeartbeatMs < p.BlockIntervalMs || p.HeartbeatMs <= 0:

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -793,5 +795,68 @@ func TestTheRoomIsSharedByAddressNotByIdentity(t *testing.T) {
 	}
 	if key("/dns4/example.org/tcp/4001", p1) == key("/dns4/example.org/tcp/4001", p2) {
 		t.Fatal("without an IP, two identities share one share")
+	}
+}
+
+// A pull answer holds what the client reads (maxSyncResponse + 1 MiB):
+// of three rounds' proposals of 12 MiB blocks, two fit and the third is
+// left out, the votes after it kept; the answer was 36 MiB, which the
+// client dropped whole ("unexpected EOF", no message).
+func TestAPullAnswerKeepsTheMessagesThatFitWhatTheClientReads(t *testing.T) {
+	g, keys := testGenesis(2)
+	g.Params.MaxBlockBytes = consensus.MaxBlockBytesLimit
+	listen := []string{"/ip4/127.0.0.1/tcp/0"}
+	big := func(round uint32) *consensus.Message {
+		return &consensus.Message{Proposal: &consensus.Proposal{Height: 7, Round: round, Block: consensus.Block{
+			Header: consensus.Header{ChainID: g.ChainID, Height: 7}, Txs: [][]byte{make([]byte, 12<<20)}}}}
+	}
+	vote := func(round uint32) *consensus.Message {
+		return &consensus.Message{Vote: &consensus.Vote{Type: consensus.Prevote, Height: 7, Round: round, Validator: 1}}
+	}
+	srv := &recordingHandler{msgs: []*consensus.Message{big(0), vote(0), big(1), vote(1), big(2), vote(2)}}
+	server := runHost(t, Config{Key: keys[0], Genesis: g, Listen: listen}, srv)
+	client := runHost(t, Config{Key: keys[1], Genesis: g, Listen: listen}, &recordingHandler{})
+	if err := client.Connect(context.Background(), server.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := client.PullMessages(context.Background(), server.ID(), 7)
+	if err != nil {
+		t.Fatalf("a pull of three 12 MiB proposals: %v", err)
+	}
+	var got []string
+	for _, m := range msgs {
+		if m.Proposal != nil {
+			got = append(got, fmt.Sprint("proposal ", m.Proposal.Round))
+		} else {
+			got = append(got, fmt.Sprint("vote ", m.Vote.Round))
+		}
+	}
+	if want := "[proposal 0 vote 0 proposal 1 vote 1 vote 2]"; fmt.Sprint(got) != want {
+		t.Fatalf("the answer held %v, want %s", got, want)
+	}
+}
+
+// The genesis bounds max_block_bytes so that a proposal of the largest
+// block travels: 14 MiB of transactions in 100,000 of them (the most
+// heads), with its header and fields, is one gossip message within
+// MaxMessage, with room for pubsub's envelope (its topic and field tags).
+func TestAProposalOfTheLargestBlockFitsOneGossipMessage(t *testing.T) {
+	const txs = 100000
+	size := consensus.MaxBlockBytesLimit / txs
+	b := consensus.Block{Header: consensus.Header{ChainID: strings.Repeat("c", 64), Height: math.MaxUint64}}
+	for range txs {
+		b.Txs = append(b.Txs, make([]byte, size))
+	}
+	b.Txs[0] = make([]byte, size+consensus.MaxBlockBytesLimit-size*txs)
+	m := consensus.Message{Proposal: &consensus.Proposal{Height: math.MaxUint64, Round: math.MaxUint32, POLRound: math.MaxInt32,
+		Block: b, Validator: math.MaxUint16, Signature: make([]byte, 64)}}
+	if n := len(m.Encode()); n > MaxMessage-4<<10 {
+		t.Fatalf("a proposal of a %d-byte block encodes to %d bytes, over %d", consensus.MaxBlockBytesLimit, n, MaxMessage-4<<10)
+	} else {
+		t.Logf("%d bytes of %d", n, MaxMessage)
+	}
+	if err := (consensus.Params{MaxBlockTxs: txs, MaxBlockBytes: consensus.MaxBlockBytesLimit + 1, MaxTxBytes: 1 << 20, TimeoutProposeMs: 1,
+		TimeoutVoteMs: 1, HeartbeatMs: 1, MaxClockDriftMs: 1}).Validate(); err == nil {
+		t.Fatal("a genesis allowed a block larger than a proposal can carry")
 	}
 }

@@ -292,10 +292,7 @@ func readFrame(r *bufio.Reader, v any, max int) error {
 const maxPulledMessages = 4096
 
 func (x *Host) serveMessages(s network.Stream, height uint64) {
-	msgs := x.handler.ConsensusMessages(height)
-	if len(msgs) > maxPulledMessages {
-		msgs = msgs[:maxPulledMessages]
-	}
+	msgs := pullAnswer(x.handler.ConsensusMessages(height))
 	// The messages are the driver's; what the answer holds is the
 	// encoding of the one being written, up to a proposal of a full
 	// block (a vote: a few hundred bytes), until a reader that does not
@@ -326,6 +323,42 @@ func (x *Host) serveMessages(s network.Stream, height uint64) {
 		}
 	}
 	w.Flush()
+}
+
+// pullAnswer keeps of the messages held for a height, in their order,
+// the first maxPulledMessages whose frames fit together in
+// maxSyncResponse bytes (a message that does not fit is left out, the
+// smaller ones after it are kept): the client reads at most
+// maxSyncResponse + 1 MiB of an answer and drops one beyond (three
+// rounds' proposals of 12 MiB blocks were such an answer).
+func pullAnswer(msgs []*consensus.Message) []*consensus.Message {
+	out := make([]*consensus.Message, 0, min(len(msgs), maxPulledMessages))
+	total := 0
+	for _, m := range msgs {
+		if len(out) == maxPulledMessages {
+			break
+		}
+		if n := messageFrameBound(m); total+n <= maxSyncResponse {
+			out = append(out, m)
+			total += n
+		}
+	}
+	return out
+}
+
+// messageFrameBound bounds the bytes of m's frame without encoding it: a
+// vote's fields are a few hundred bytes; a proposal is its block's
+// transactions, each with a byte-string head of at most 9 bytes, and a
+// header and fields of less than 4 KiB.
+func messageFrameBound(m *consensus.Message) int {
+	if m.Proposal == nil {
+		return 1 << 10
+	}
+	n := 4 << 10
+	for _, tx := range m.Proposal.Block.Txs {
+		n += len(tx) + 9
+	}
+	return n
 }
 
 // PullMessages asks peer p for the consensus messages it holds for a
