@@ -42,6 +42,12 @@ var (
 	// ErrKeykeeperInvalid: a keykeeper message names an open ballot, a
 	// keykeeper the ballot lacks, or is otherwise out of place.
 	ErrKeykeeperInvalid = errors.New("keykeeper message invalid")
+	// ErrNotInStateYet marks a keykeeper message refused (with
+	// ErrKeykeeperInvalid) for what this node's state lacks: its ballot's
+	// definition, the deal a complaint is against, the complaint an answer
+	// answers. A node further ahead may take it: whoever forwarded it is
+	// not at fault (node/gossip.go).
+	ErrNotInStateYet = errors.New("not in this node's state yet")
 	// ErrKeykeeperSignature: the keykeeper's signature does not verify.
 	ErrKeykeeperSignature = errors.New("keykeeper signature invalid")
 	// ErrDealInvalid: a deal's commitments, shares or proof of knowledge

@@ -213,7 +213,10 @@ func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if !found || bal.Def.Tally != TallySealed || int(who) >= len(bal.Def.Keykeepers) {
+	if !found {
+		return nil, nil, fmt.Errorf("tx %s: %w: ballot %s is %w", tx.ID.Short(), ErrKeykeeperInvalid, id.Short(), ErrNotInStateYet)
+	}
+	if bal.Def.Tally != TallySealed || int(who) >= len(bal.Def.Keykeepers) {
 		return nil, nil, fmt.Errorf("tx %s: %w: ballot %s", tx.ID.Short(), ErrKeykeeperInvalid, id.Short())
 	}
 	name := fmt.Sprintf("keykeeper %d (%s)", who, bal.Def.Keykeepers[who].Name)
@@ -233,7 +236,7 @@ func (b *Batch) checkKeykeeper(tx *Checked) (*Ballot, *Keyring, error) {
 		}
 		if c := tx.Complaint; c != nil {
 			if k.deal(c.Against) == nil {
-				return nil, nil, fmt.Errorf("%s: %w: no deal of keykeeper %d to complain against", name, ErrKeykeeperInvalid, c.Against)
+				return nil, nil, fmt.Errorf("%s: %w: no deal of keykeeper %d to complain against (%w)", name, ErrKeykeeperInvalid, c.Against, ErrNotInStateYet)
 			}
 			if slices.ContainsFunc(k.Complaints, func(o *Complaint) bool { return o.Keykeeper == c.Keykeeper && o.Against == c.Against }) {
 				return nil, nil, fmt.Errorf("%s: %w: complained against %d already", name, ErrKeykeeperRepeat, c.Against)
@@ -268,7 +271,7 @@ func (b *Batch) checkAnswer(bal *Ballot, k *Keyring, a *Answer, name string) err
 	case b.time >= bal.Def.Opens:
 		return fmt.Errorf("%s: %w: answers closed at the opening, %d, block time %d", name, ErrKeygenClosed, bal.Def.Opens, b.time)
 	case !slices.ContainsFunc(k.Complaints, func(c *Complaint) bool { return c.Keykeeper == a.To && c.Against == a.Keykeeper }):
-		return fmt.Errorf("%s: %w: no complaint of keykeeper %d to answer", name, ErrKeykeeperInvalid, a.To)
+		return fmt.Errorf("%s: %w: no complaint of keykeeper %d to answer (%w)", name, ErrKeykeeperInvalid, a.To, ErrNotInStateYet)
 	case k.answer(a.Keykeeper, a.To) != nil:
 		return fmt.Errorf("%s: %w: answered keykeeper %d already", name, ErrKeykeeperRepeat, a.To)
 	}

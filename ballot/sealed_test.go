@@ -149,6 +149,22 @@ func TestKeykeeperMessagesOutOfPlaceAreRefused(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, c.err, c.want)
 		}
 	}
+	// What a node further ahead may take is marked so: its forwarder is
+	// not at fault (an answer gossiped before its complaint is final here).
+	stranger := *d
+	stranger.BallotID = consensus.Hash{7}
+	for name, c := range map[string]struct {
+		err   error
+		ahead bool
+	}{
+		"an answer to no complaint":   {cases["an answer to no complaint"].err, true},
+		"a deal of an unknown ballot": {stateful(dealTx(&stranger), 1500), true},
+		"a complaint against oneself": {cases["a complaint against oneself"].err, false},
+	} {
+		if !errors.Is(c.err, ballot.ErrKeykeeperInvalid) || errors.Is(c.err, ballot.ErrNotInStateYet) != c.ahead {
+			t.Errorf("%s: %v, want keykeeper_invalid, not in state yet: %v", name, c.err, c.ahead)
+		}
+	}
 	if err := stateful(shareTx(share), e.Def.Closes); err != nil {
 		t.Fatalf("the same share at closing: %v", err)
 	}

@@ -37,6 +37,9 @@ func (nw *peerNetwork) HandleTxs(txs [][]byte) p2p.Verdict {
 }
 
 func forwarderFault(err error) bool {
+	if errors.Is(err, ballot.ErrNotInStateYet) {
+		return false
+	}
 	for _, e := range []error{ballot.ErrMalformed, ballot.ErrTooLarge, ballot.ErrCastInvalid, ballot.ErrTokenInvalid,
 		ballot.ErrVoterSignature, ballot.ErrChoiceOutOfRange, ballot.ErrUnknownRegistrar, ballot.ErrDefinitionInvalid,
 		ballot.ErrOrganizerSignature, ballot.ErrOrganizerNotAllowed, ballot.ErrWrongChain, ballot.ErrSealedInvalid,

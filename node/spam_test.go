@@ -326,3 +326,18 @@ func TestForgedCastsAndReceiptsFromOneAddressAreThrottledWhileAnotherAddressVote
 		t.Fatalf("the voter's own receipt from another address: %d %s valid=%v", status, code, valid)
 	}
 }
+
+// A gossiped batch costs its forwarder score only for what the forwarder
+// could have known: a keykeeper message refused for what this node's
+// state lacks (an answer whose complaint is not final here yet) is not
+// its fault; one refused for what it says (a complaint against an open
+// ballot) is.
+func TestAKeykeeperMessageAheadOfThisNodesStateIsNoForwardersFault(t *testing.T) {
+	ahead := fmt.Errorf("keykeeper 1: %w: no complaint of keykeeper 0 to answer (%w)", ballot.ErrKeykeeperInvalid, ballot.ErrNotInStateYet)
+	if forwarderFault(ahead) {
+		t.Errorf("%v: counted against the forwarder", ahead)
+	}
+	if wrong := fmt.Errorf("tx x: %w: ballot y", ballot.ErrKeykeeperInvalid); !forwarderFault(wrong) {
+		t.Errorf("%v: not counted against the forwarder", wrong)
+	}
+}
