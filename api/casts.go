@@ -114,6 +114,11 @@ func (s *Server) counted(id consensus.Hash, c *ballot.Cast) (bool, error) {
 }
 
 func (s *Server) castStatus(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("id") == "batch" { // POST /v1/casts/batch's path
+		w.Header().Set("Allow", http.MethodPost)
+		WriteError(w, fmt.Errorf("%w: %s %s: this endpoint takes POST", ErrMethodNotAllowed, r.Method, r.URL.Path))
+		return
+	}
 	id, err := pathHash(r, "id")
 	if err != nil {
 		WriteError(w, err)

@@ -97,7 +97,9 @@ func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 		v.TxIDs[i] = ballot.TxID(tx)
 	}
 	if r.URL.Query().Get("txs") == "false" {
-		v.Txs = nil
+		v.Txs = nil // left out of the answer
+	} else if v.Txs == nil {
+		v.Txs = [][]byte{} // an empty block's: []
 	}
 	WriteJSON(w, http.StatusOK, v)
 }

@@ -72,6 +72,7 @@ func TestAnEndpointAskedWithAnotherMethodIs405WithAllow(t *testing.T) {
 	}{
 		{"DELETE", "/v1/casts", 405, "POST", "method_not_allowed"},
 		{"GET", "/v1/casts", 405, "POST", "method_not_allowed"},
+		{"GET", "/v1/casts/batch", 405, "POST", "method_not_allowed"}, // not a cast id
 		{"POST", "/v1/status", 405, "GET, HEAD", "method_not_allowed"},
 		{"PUT", "/v1/ballots", 405, "GET, HEAD, POST", "method_not_allowed"},
 		{"GET", "/v1/nothing", 404, "", "not_found"},

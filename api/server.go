@@ -260,11 +260,12 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", "*")
-		// A page on another site reads when to come back (429, 503).
-		h.Set("Access-Control-Expose-Headers", "Retry-After")
+		// A page on another site reads when to come back (429, 503) and
+		// polls the results with their ETag (If-None-Match: 304).
+		h.Set("Access-Control-Expose-Headers", "Retry-After, ETag")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, If-None-Match")
 			h.Set("Access-Control-Max-Age", "86400")
 			w.WriteHeader(http.StatusNoContent)
 			return

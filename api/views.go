@@ -243,6 +243,6 @@ type BlockView struct {
 	Hash   consensus.Hash    `json:"hash"`
 	Header consensus.Header  `json:"header"`
 	TxIDs  []consensus.Hash  `json:"tx_ids"`
-	Txs    [][]byte          `json:"txs"`
+	Txs    [][]byte          `json:"txs,omitzero"` // absent with ?txs=false
 	Commit *consensus.Commit `json:"commit"`
 }

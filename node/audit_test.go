@@ -170,6 +170,18 @@ func TestAuditorsReadEveryCountedCastByPagesOrAsOneCSVAndTheAttestationCounts(t 
 		t.Fatalf("poll with the ETag: %v %v", resp.StatusCode, err)
 	}
 	resp.Body.Close()
+	// A page of another site may poll so: CORS lets it send If-None-Match
+	// and read the ETag.
+	if resp.Header.Get("Access-Control-Expose-Headers") != "Retry-After, ETag" {
+		t.Fatalf("the results' answer exposes %q to other sites, want Retry-After, ETag", resp.Header.Get("Access-Control-Expose-Headers"))
+	}
+	pre, _ := http.NewRequest(http.MethodOptions, base+"/results", nil)
+	pre.Header.Set("Origin", "https://movement.example")
+	pre.Header.Set("Access-Control-Request-Headers", "if-none-match")
+	if resp, err = http.DefaultClient.Do(pre); err != nil || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "If-None-Match") {
+		t.Fatalf("a preflight for If-None-Match: %v, allows %q", err, resp.Header.Get("Access-Control-Allow-Headers"))
+	}
+	resp.Body.Close()
 
 	var av api.AttestationsView
 	getJSON(t, srv.URL+"/v1/blocks/3/attestations?limit=2", &av)
@@ -189,5 +201,14 @@ func TestAuditorsReadEveryCountedCastByPagesOrAsOneCSVAndTheAttestationCounts(t 
 	getJSON(t, srv.URL+"/v1/alarms", &al)
 	if al.Alarms == nil || len(al.Alarms) != 0 {
 		t.Fatalf("alarms: %+v", al)
+	}
+	// A block with ?txs=false: the ids, and no "txs" key (it was null).
+	for query, wantTxs := range map[string]bool{"": true, "?txs=false": false} {
+		var raw map[string]json.RawMessage
+		getJSON(t, srv.URL+"/v1/blocks/3"+query, &raw)
+		txs, has := raw["txs"]
+		if has != wantTxs || string(raw["tx_ids"]) == "null" || (has && string(txs) == "null") {
+			t.Fatalf("block 3%s: txs %s (present %v), tx_ids %s", query, txs, has, raw["tx_ids"])
+		}
 	}
 }

@@ -99,7 +99,7 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 		}
 	}
 	metrics := NewRegistry() // with the Go and process collectors
-	r.svc, err = issuer.New(issuer.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL)},
+	r.svc, err = issuer.New(issuer.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL), cfg.Logger},
 		HashParams: cfg.HashParams, Throttle: cfg.Throttle, MaxChecks: cfg.MaxChecks, CheckWait: cfg.CheckWait,
 		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: issuer.NewMetrics(metrics)})
 	if err != nil {
@@ -180,12 +180,22 @@ func (r *Registrar) Run(ctx context.Context) error {
 }
 
 // nodeBallots reads ballots from a node, checked by their ids.
-type nodeBallots struct{ n *client.Node }
+type nodeBallots struct {
+	n      *client.Node
+	logger *slog.Logger
+}
 
 func (nb nodeBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
 	b, _, err := nb.n.Ballot(ctx, id)
-	if client.IsCode(err, "not_found") {
+	switch {
+	case client.IsCode(err, "not_found"):
 		return nil, fmt.Errorf("%w: %s (not final on the registrar's node)", ballot.ErrUnknownBallot, id)
+	case err != nil && ctx.Err() == nil:
+		// The node is down, refusing or answering nonsense: the client may
+		// retry (503 unavailable, Retry-After), not an internal fault. The
+		// node's address and its words stay in the registrar's log.
+		nb.logger.Warn("the node did not answer a ballot's definition", "ballot", id.Short(), "err", err)
+		return nil, fmt.Errorf("%w: the registrar cannot read the ballot from its node now", api.ErrUnavailable)
 	}
 	return b, err
 }

@@ -53,6 +53,7 @@ func (h *handler) loginCORS(w http.ResponseWriter, r *http.Request, next http.Ha
 	allowed := h.cfg.Login != nil && origin != "" && slices.Contains(h.cfg.Login.AllowedOrigins(), origin)
 	if allowed && r.URL.Path == "/v1/login/start" {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Expose-Headers", "Retry-After") // a 429's wait
 		w.Header().Add("Vary", "Origin")
 	}
 	if r.Method == http.MethodOptions {

@@ -203,6 +203,16 @@ func TestReturnURLsAndCORSAreRestricted(t *testing.T) {
 		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want {
 			t.Errorf("preflight from %s: allowed %q, want %q", origin, got, want)
 		}
+		// The start itself: an allowed page reads a 429's Retry-After.
+		req, _ = http.NewRequest(http.MethodPost, w.url+"/v1/login/start", strings.NewReader("{}"))
+		req.Header.Set("Origin", origin)
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, exposed := resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Expose-Headers"); got != want || (want != "") != (exposed == "Retry-After") {
+			t.Errorf("a start from %s: allowed %q exposing %q, want %q exposing Retry-After to an allowed origin only", origin, got, exposed, want)
+		}
 	}
 }
 
