@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -113,6 +114,7 @@ type Login struct {
 	// stateKey authenticates the states (state.go): a login under way is
 	// held by its state, not by the registrar.
 	stateKey []byte
+	aead     cipher.AEAD // seals the states, under a key derived from stateKey
 
 	mu sync.Mutex // guards spent, starts and the random source
 	// spent holds the states already used, until they expire.
@@ -169,7 +171,8 @@ func New(cfg Config, issuer Issuer) (*Login, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Login{cfg: cfg, issuer: issuer, stateKey: stateKey(cfg.SubjectKey, cfg.RedirectURL),
+	key := stateKey(cfg.SubjectKey, cfg.RedirectURL)
+	return &Login{cfg: cfg, issuer: issuer, stateKey: key, aead: stateAEAD(key),
 		spent: registrar.NewOneTime[struct{}](cfg.MaxLogins), starts: registrar.NewBuckets(StartBurst, StartEvery, cfg.MaxLogins)}, nil
 }
 
@@ -233,10 +236,12 @@ func (l *Login) Start(ctx context.Context, ballot consensus.Hash, returnURL stri
 		return "", err
 	}
 	s := sealedState{expires: l.cfg.Clock().Add(l.cfg.LoginTTL), ballot: ballot, ret: ret.URL}
+	var gcmNonce [12]byte
 	l.mu.Lock()
-	_, err = io.ReadFull(l.cfg.Rand, s.r[:])
+	_, err1 := io.ReadFull(l.cfg.Rand, s.r[:])
+	_, err2 := io.ReadFull(l.cfg.Rand, gcmNonce[:])
 	l.mu.Unlock()
-	if err != nil {
+	if err := errors.Join(err1, err2); err != nil {
 		return "", err
 	}
 	opts := []rp.AuthURLOpt{
@@ -246,7 +251,7 @@ func (l *Login) Start(ctx context.Context, ballot consensus.Hash, returnURL stri
 	if len(l.cfg.ACRValues) > 0 {
 		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("acr_values", strings.Join(l.cfg.ACRValues, " "))))
 	}
-	return rp.AuthURL(l.seal(s), party, opts...), nil
+	return rp.AuthURL(l.seal(s, gcmNonce), party, opts...), nil
 }
 
 // Finish ends a login from the provider's callback (its query's state,

@@ -301,8 +301,9 @@ func TestALoginUnderWayOutlivesAFloodOfStartsFromManyAddresses(t *testing.T) {
 
 // A state is this registrar's and lives LoginTTL: one altered in any
 // byte is refused without spending the real one, an expired one is
-// refused, and a login started before the registrar restarts (a new
-// Login with the same configuration) finishes after it.
+// refused, a login started before the registrar restarts (a new Login
+// with the same configuration) finishes after it, and the state tells the
+// provider nothing of the ballot or the page (it is sealed, not signed).
 func TestLoginStatesAreSealedExpireAndSurviveARestart(t *testing.T) {
 	w := newWorld(t, registrar.ThrottleConfig{AddressBurst: 1000})
 	w.provider.LogInAs("adult")
@@ -326,11 +327,16 @@ func TestLoginStatesAreSealedExpireAndSurviveARestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the state is not base64url: %q", state)
 	}
-	for _, i := range []int{0, 16, 24, 56, len(raw) - 17, len(raw) - 1} { // r, expiry, ballot, URL, tag
+	for _, i := range []int{0, 12, 28, 36, 68, len(raw) - 17, len(raw) - 1} { // GCM nonce, r, expiry, ballot, URL, tag
 		altered := bytes.Clone(raw)
 		altered[i] ^= 1
 		if _, code := callback(t, withState(cb, base64.RawURLEncoding.EncodeToString(altered))); code != "login_failed" {
 			t.Fatalf("a state altered in byte %d: %q, want login_failed", i, code)
+		}
+	}
+	for _, clear := range [][]byte{w.b.ID[:], []byte("vote.example.org")} {
+		if bytes.Contains(raw, clear) {
+			t.Fatalf("the state carries %q in clear", clear)
 		}
 	}
 	if _, code := callback(t, withState(cb, state+state)); code != "login_failed" {
