@@ -111,10 +111,11 @@ type Login struct {
 	cfg    Config
 	issuer Issuer
 
-	// stateKey authenticates the states (state.go): a login under way is
-	// held by its state, not by the registrar.
+	// stateKey is the key the states' cipher key, PKCE verifiers and
+	// nonces derive from (state.go): a login under way is held by its
+	// state, not by the registrar.
 	stateKey []byte
-	aead     cipher.AEAD // seals the states, under a key derived from stateKey
+	aead     cipher.AEAD // seals the states
 
 	mu sync.Mutex // guards spent, starts and the random source
 	// spent holds the states already used, until they expire.
