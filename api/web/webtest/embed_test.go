@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cocorico/node/api/web"
+	"github.com/cocorico/node/node"
 )
 
 // The tags a movement's web person may get wrong, each on a page of its
@@ -260,5 +261,47 @@ func TestBrowserEmbedLongLabelWrapsInsideTheButtonAndKeepsTheTickWhole(t *testin
 			document.documentElement.scrollWidth <= innerWidth].join(' ') })()`)
 	if got != "true true true true" {
 		t.Errorf("tick 1.2em wide, button within the 390 px width, label on several lines, no sideways scroll: %s", got)
+	}
+}
+
+// A movement's page on its own site shows the results and polls them as
+// docs/EMBED.md says: it reads the answer's ETag and sends it back in
+// If-None-Match (a preflighted header), and the node answers 304. The
+// page's policy lets it talk to the node only (connect-src).
+func TestBrowserAMovementsPageOnItsOwnSitePollsTheResultsWithTheirETag(t *testing.T) {
+	info, _ := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
+	nodeURL := info.Nodes[0].API
+	script := `(async () => {
+  const url = '` + nodeURL + `/v1/ballots/` + info.Ballot.String() + `/results';
+  try {
+    const first = await fetch(url);
+    const results = await first.json();
+    const etag = first.headers.get('ETag');
+    const again = await fetch(url, {headers: {'If-None-Match': etag}});
+    document.body.dataset.polled = JSON.stringify({etag: etag, first: first.status, again: again.status, choices: results.choices.length});
+  } catch (e) {
+    document.body.dataset.polled = JSON.stringify({error: String(e)});
+  }
+})();`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; connect-src "+nodeURL)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="fr"><meta charset="utf-8"><title>Résultats</title><body><h1>Résultats</h1><script>%s</script></body></html>`, script)
+	}))
+	t.Cleanup(srv.Close)
+	b := newBrowser(t)
+	b.do(b.ctx, "the movement's page polls the node", chromedp.Navigate(srv.URL),
+		void(chromedp.Poll[bool](`document.body.dataset.polled !== undefined`, chromedp.WithPollingTimeout(20*time.Second))))
+	var got struct {
+		ETag                  string `json:"etag"`
+		First, Again, Choices int
+		Error                 string
+	}
+	raw := evalString(t, b.ctx, `document.body.dataset.polled`)
+	if err := json.Unmarshal([]byte(raw), &got); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	if got.Error != "" || got.ETag == "" || got.First != 200 || got.Again != 304 || got.Choices != 3 {
+		t.Fatalf("the page on another site got %s; want the results (200) with their ETag, then 304 to If-None-Match", raw)
 	}
 }
