@@ -145,6 +145,7 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 	n := nw.n
 	deadline := time.Now().Add(n.cfg.StateSyncWait)
 	tried := map[consensus.Hash]bool{} // manifests (by app hash and height) that failed
+	waiting := map[uint64]bool{}       // heights whose anchor was logged as pending
 	for {
 		offers, answered := nw.snapshotOffers(ctx)
 		if answered > 0 && len(offers) == 0 {
@@ -161,10 +162,20 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if errors.Is(err, errAnchorPending) {
+				if !waiting[o.m.Height] {
+					waiting[o.m.Height] = true
+					n.logger.Info("state sync: waiting for the next block to anchor the snapshot", "height", o.m.Height)
+				}
+				continue
+			}
 			tried[manifestKey(o.m)] = true
 			n.logger.Warn("state sync: snapshot not usable", "height", o.m.Height, "peers", len(o.peers), "err", err)
 		}
 		if time.Now().After(deadline) {
+			if len(waiting) > 0 {
+				return fmt.Errorf("no usable snapshot offered within %v: the newest still waits for the block that anchors it (a quiet chain: replaying it is quick)", n.cfg.StateSyncWait)
+			}
 			return errors.New("no usable snapshot offered")
 		}
 		select {
@@ -233,10 +244,19 @@ func (nw *peerNetwork) anchor(ctx context.Context, o offer) (*consensus.Block, *
 	vals, chain := nw.n.cfg.Genesis.ValidatorSet(), nw.n.app.Rules().Chain
 	h := o.m.Height
 	var last error = errors.New("no peer gave the blocks")
+	pending := 0 // peers that hold block h but not h+1 yet
 	for _, p := range o.peers {
 		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, h, 2)
-		if err != nil || len(blocks) < 2 {
-			last = fmt.Errorf("peer %s: blocks %d and %d: %d blocks, %v", p.ShortString(), h, h+1, len(blocks), err)
+		switch {
+		case err != nil:
+			last = fmt.Errorf("peer %s: blocks %d and %d: %w", p.ShortString(), h, h+1, err)
+			continue
+		case len(blocks) == 1 && blocks[0].Header.Height == h:
+			pending++
+			last = fmt.Errorf("peer %s holds block %d, not yet %d", p.ShortString(), h, h+1)
+			continue
+		case len(blocks) < 2:
+			last = fmt.Errorf("peer %s: asked blocks %d and %d, got %d", p.ShortString(), h, h+1, len(blocks))
 			continue
 		}
 		b, next := blocks[0], blocks[1]
@@ -267,8 +287,15 @@ func (nw *peerNetwork) anchor(ctx context.Context, o offer) (*consensus.Block, *
 		}
 		return b, commits[0], nil
 	}
+	if pending == len(o.peers) {
+		return nil, nil, fmt.Errorf("%w: the snapshot at height %d is anchored by the header of block %d, which the chain has not made yet", errAnchorPending, h, h+1)
+	}
 	return nil, nil, last
 }
+
+// errAnchorPending: a snapshot of the chain's tip waits for the next
+// block, whose header signs its app hash; it is tried again, not dropped.
+var errAnchorPending = errors.New("snapshot not anchored yet")
 
 // restoreFrom fills the empty ledger from one snapshot and hands the
 // state to the app.

@@ -129,8 +129,8 @@ func Bench(ctx context.Context, cfg BenchConfig) (*BenchReport, error) {
 	// The chain bounds re-votes (docs/PROTOCOL.md §13): the casts of one
 	// voter go in one batch, so they must fit the chain's bounds at once.
 	if per := (cfg.Casts + cfg.Voters - 1) / cfg.Voters; per > 1 && (per > g.App.MaxCastsPerVoter || g.App.RevoteIntervalMs > 0) {
-		return nil, fmt.Errorf("bench: %d casts per voter, but this chain allows %d per voter key, %d ms apart: give more voters (a devnet for benchmarks: --max-casts-per-voter and --revote-interval 0)",
-			per, g.App.MaxCastsPerVoter, g.App.RevoteIntervalMs)
+		return nil, fmt.Errorf("bench: %d casts of %d voters is %d casts per voter, but this chain allows %d per voter key, %d ms apart: ask at most %d casts (one per voter), or start a devnet with more voters (cocorico devnet --voters N) or for re-votes (--revote-interval 0 --max-casts-per-voter 1000)",
+			cfg.Casts, cfg.Voters, per, g.App.MaxCastsPerVoter, g.App.RevoteIntervalMs, cfg.Voters)
 	}
 	chain := g.Chain()
 	start := time.Now()

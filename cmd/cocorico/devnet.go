@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,9 +72,10 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 				fmt.Fprintf(out, "  %-12s %s/ballots/%s\n", "ballot page", info.Nodes[0].API, info.Ballot)
 				fmt.Fprintf(out, "  %-12s %s\n", "voter roll", info.Voters)
 				fmt.Fprintf(out, "  %-12s %s/devnet.json\n\n", "all of it", dir)
-				fmt.Fprintf(out, "Vote (take a voter id and code from the roll):\n  cocorico vote --node %s --registrar %s --ballot %s --voter voter-0001 --code CODE --choice for\n",
-					info.Nodes[0].API, info.Registrar, info.Ballot)
-				fmt.Fprintf(out, "Results:\n  cocorico results --node %s --ballot %s\n\n", info.Nodes[len(info.Nodes)-1].API, info.Ballot)
+				voter, code := firstOfRoll(info.Voters)
+				fmt.Fprintf(out, "Vote as the roll's first voter (any line of the roll: voter id, code):\n  %s vote --node %s --registrar %s --ballot %s --voter %s --code %s --choice for\n",
+					self(), info.Nodes[0].API, info.Registrar, info.Ballot, voter, code)
+				fmt.Fprintf(out, "Results:\n  %s results --node %s --ballot %s\n\n", self(), info.Nodes[len(info.Nodes)-1].API, info.Ballot)
 			})
 		},
 	}
@@ -109,4 +111,22 @@ func setMemoryLimit(mib int64, env string) {
 		return
 	}
 	debug.SetMemoryLimit(mib << 20)
+}
+
+// firstOfRoll returns the first voter id and code of a roll file
+// (voter_id,code lines after a heading), or placeholders.
+func firstOfRoll(path string) (voter, code string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "VOTER", "CODE"
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 2 {
+		return "VOTER", "CODE"
+	}
+	voter, code, ok := strings.Cut(strings.TrimSpace(lines[1]), ",")
+	if !ok {
+		return "VOTER", "CODE"
+	}
+	return voter, code
 }

@@ -82,7 +82,7 @@ func TestVoteWithLoginThroughTheLoopbackRedirect(t *testing.T) {
 		t.Fatalf("receipt verify: exit %d\n%s", code, out)
 	}
 	code, out = vote("other-wallet.json", "receipt2.json")
-	if code == exitOK || !strings.Contains(out, "already_issued") {
+	if code == exitOK || !strings.Contains(out, "already_issued") || !strings.Contains(out, "use the wallet that voted") {
 		t.Fatalf("a second token for the same person: exit %d\n%s", code, out)
 	}
 	if n, err := client.NewRegistrar(regURL, "").Issued(ctx, id); err != nil || n != 1 {

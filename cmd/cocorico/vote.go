@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,7 +56,7 @@ this vote --voter (default "login").`,
 	f.StringVar(&vf.voterID, "voter", "", "your voter id on the registrar's roll")
 	f.StringVar(&vf.code, "code", "", "your code on the registrar's roll")
 	f.StringVar(&vf.choice, "choice", "", "your choice: one of the ballot's labels")
-	f.StringVar(&vf.receiptPath, "receipt", "", "receipt file to write (default receipt-<ballot>.json)")
+	f.StringVar(&vf.receiptPath, "receipt", "", "receipt file to write (default receipt-<first 12 digits of the ballot id>-<voter id>.json)")
 	f.StringVar(&vf.walletPath, "wallet", client.DefaultWalletPath(), "wallet file (one-time keys, tokens, trusted genesis)")
 	f.BoolVar(&vf.claimUnnamed, "claim-unnamed", false, "re-vote with the key an old-format wallet kept for this ballot without recording the voter (only if that vote was yours)")
 	f.BoolVar(&vf.login, "login", false, "prove who you are with the registrar's identity provider (OpenID Connect) instead of --voter and --code")
@@ -71,9 +74,6 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 	if err != nil {
 		return usagef("--ballot: %v", err)
 	}
-	if vf.receiptPath == "" {
-		vf.receiptPath = "receipt-" + id.String()[:12] + ".json"
-	}
 	if vf.login && vf.code != "" {
 		return usagef("--login and --code: one way to prove who you are")
 	}
@@ -82,6 +82,9 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 	}
 	if vf.login && vf.voterID == "" {
 		vf.voterID = "login"
+	}
+	if vf.receiptPath == "" {
+		vf.receiptPath = defaultReceiptPath(id, vf.voterID)
 	}
 	w, err := client.OpenWallet(vf.walletPath)
 	if err != nil {
@@ -113,6 +116,9 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 		}
 	}
 	res, err := client.Vote(ctx, req)
+	if client.IsCode(err, "already_issued") {
+		return fmt.Errorf("%w\n  this voter already has its one token for this ballot, in another wallet: to vote again, use the wallet that voted (the same computer, or its file with --wallet)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -129,6 +135,37 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 	}
 	fmt.Fprintf(out, "✓ %s final: cast %s in block %d\n", kind, res.CastID, res.Receipt.Height)
 	fmt.Fprintf(out, "✓ receipt verified offline (%d checks) and written to %s\n", len(res.Checks.Checks), vf.receiptPath)
-	fmt.Fprintf(out, "  check it on any node: cocorico receipt verify %s --node URL\n", vf.receiptPath)
+	fmt.Fprintf(out, "  check it on any node: %s receipt verify %s --node %s\n", self(), vf.receiptPath, vf.nodeURL)
 	return nil
+}
+
+// defaultReceiptPath names a voter's receipt by the ballot id's first 12
+// hex digits and the voter id (each voter of one computer keeps theirs: a
+// re-vote replaces the voter's own), the voter id kept to letters, digits,
+// '.', '_' and '-' (others become '_'), at most 64 of them.
+func defaultReceiptPath(ballot consensus.Hash, voter string) string {
+	name := []rune{}
+	for _, r := range voter {
+		if len(name) == 64 {
+			break
+		}
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			r = '_'
+		}
+		name = append(name, r)
+	}
+	return "receipt-" + ballot.String()[:12] + "-" + string(name) + ".json"
+}
+
+// self is how this program was started ("./cocorico", "cocorico", "go
+// run ./cmd/cocorico"), for the commands it prints.
+func self() string {
+	switch {
+	case len(os.Args) == 0:
+	case strings.Contains(os.Args[0], "go-build"): // go run's temporary binary
+		return "go run ./cmd/cocorico"
+	case strings.ContainsRune(os.Args[0], '/') && !filepath.IsAbs(os.Args[0]):
+		return os.Args[0]
+	}
+	return "cocorico"
 }

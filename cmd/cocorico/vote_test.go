@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cocorico/node/consensus"
 )
 
 // `cocorico vote` from one wallet file says what it does: a first vote
@@ -61,5 +63,22 @@ func TestVoteCommandSaysFirstVoteOrReVoteAndAsWhom(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(out, want) ||
 		!strings.Contains(out, ",open,for,0\n") || !strings.Contains(out, ",open,against,1\n") || !strings.Contains(out, ",open,abstention,1\n") {
 		t.Fatalf("results as CSV: exit %d\n%s", code, out)
+	}
+}
+
+// Two voters of one computer keep a receipt each (the default name was
+// the ballot's alone: the second vote overwrote the first voter's
+// receipt); a re-vote replaces the voter's own; a voter id is kept to a
+// file name's safe characters.
+func TestDefaultReceiptNamesAreOnePerVoterAndSafe(t *testing.T) {
+	id, _ := consensus.ParseHash(strings.Repeat("5f1c9a0b3e7d", 5) + "abcd")
+	if a, b := defaultReceiptPath(id, "voter-0001"), defaultReceiptPath(id, "voter-0002"); a == b || a != "receipt-5f1c9a0b3e7d-voter-0001.json" {
+		t.Fatalf("two voters' receipts: %s and %s", a, b)
+	}
+	if got := defaultReceiptPath(id, "../../etc/passwd é"); got != "receipt-5f1c9a0b3e7d-.._.._etc_passwd__.json" {
+		t.Fatalf("an unsafe voter id: %s", got)
+	}
+	if got := defaultReceiptPath(id, strings.Repeat("x", 200)); len(got) != len("receipt-5f1c9a0b3e7d-.json")+64 {
+		t.Fatalf("a long voter id: %s", got)
 	}
 }
