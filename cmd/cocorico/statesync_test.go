@@ -268,3 +268,50 @@ func TestAVolunteerJoinsByStateSyncServesARecentReceiptBansACorruptingPeerAndRev
 	}
 	t.Logf("re-verification done %.1f s after the join", time.Since(start).Seconds()-joinTime.Seconds())
 }
+
+// A volunteer that comes when the chain's only snapshot is of its tip
+// waits for the next block, whose header signs the snapshot's app hash,
+// and joins from that snapshot. It dropped it before ("1 blocks, <nil>")
+// and, after --state-sync-wait with nothing else offered, replayed from
+// genesis. Here the chain idles at the snapshot's height (the next block
+// is the 10 s heartbeat's) and the wait is a minute: joining from the
+// snapshot within 40 s is the fix's doing.
+func TestAVolunteerWaitsForTheBlockThatAnchorsASnapshotOfTheTip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a devnet and a volunteer process")
+	}
+	dir := t.TempDir()
+	_, info := startDevnetProcess(t, dir, 1, "--voters", "20", "--snapshot-interval", "3", "--snapshot-chunk-bits", "4")
+	v0 := info.Nodes[0]
+	roll := readRoll(t, info.Voters)
+	wallet := filepath.Join(dir, "wallet.json")
+	voter := 0
+	var top api.StatusView
+	for { // vote until the tip is a snapshot's height and the snapshot is served
+		if err := getJSON(t, v0.API+"/v1/status", &top); err != nil {
+			t.Fatal(err)
+		}
+		if top.Height%3 == 0 && len(top.Snapshots) > 0 && top.Snapshots[0] == top.Height {
+			break
+		}
+		if top.Height%3 == 0 && top.Height > 0 {
+			time.Sleep(50 * time.Millisecond) // its snapshot is being written
+			continue
+		}
+		if voter == len(roll) {
+			t.Fatalf("the roll ran out before the tip was a snapshot: %+v", top)
+		}
+		if code, out := runCLI("vote", "--node", v0.API, "--registrar", info.Registrar, "--ballot", info.Ballot.String(), "--voter", roll[voter].VoterID,
+			"--code", roll[voter].Code, "--choice", "for", "--wallet", wallet, "--receipt", filepath.Join(dir, fmt.Sprint("r", voter, ".json"))); code != exitOK {
+			t.Fatalf("vote: exit %d\n%s", code, out)
+		}
+		voter++
+	}
+	vol := startVolunteer(t, dir, "vol", info.Genesis, []string{v0.P2P}, "--state-sync-wait", "1m")
+	waitShowing(t, 40*time.Second, fmt.Sprintf("the volunteer joins from the snapshot at %d", top.Height), func() bool {
+		return joinedAt(t, vol) == top.Height
+	}, vol)
+	data, _ := os.ReadFile(vol.log)
+	t.Logf("snapshot at the tip, %d; the volunteer logged the wait: %v", top.Height,
+		strings.Contains(string(data), "waiting for the next block to anchor the snapshot"))
+}
