@@ -55,14 +55,14 @@
     document.body.dataset.behind = String(st.behind);
     document.body.dataset.role = st.role;
     const alarm = $('node-alarm');
-    alarm.hidden = !st.alarms;
-    if (st.alarms) {
+    if (st.alarms) { // the text first: the box never shows empty
       try {
         const a = await Coco.getJSON('/v1/alarms');
         const last = a.alarms[a.alarms.length - 1];
         alarm.textContent = tn('alarm_text', a.alarms.length, { n: a.alarms.length, h: last.height, what: last.failed });
       } catch (e) { alarm.textContent = tn('alarm_text', st.alarms, { n: st.alarms, h: '?', what: '' }); }
     }
+    alarm.hidden = !st.alarms;
     document.body.dataset.alarms = String(st.alarms);
     await blocks(st, volunteer ? hexToB64(st.node_id) : '');
   }
