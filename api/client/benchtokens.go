@@ -133,7 +133,8 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 		return nil, 0, err
 	}
 	out := make([]*voterToken, len(cfg.Roll))
-	var done, skipped atomic.Int64
+	var done, skipped, asking atomic.Int64
+	finished := make(chan struct{}, cfg.Concurrency) // a request ended
 	var firstErr error
 	var mu sync.Mutex
 	var rmu sync.Mutex // the random source is not safe for concurrent use
@@ -159,6 +160,14 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 					sig, err = cfg.Registrar.Token(ctx, registrarapi.TokenRequest{BallotID: b.ID,
 						VoterID: cfg.Roll[i].VoterID, Code: cfg.Roll[i].Code, Blinded: tr.Blinded})
 				}
+				if err == nil {
+					done.Add(1) // counted before the request ends: the walk asks no voter too many
+				}
+				asking.Add(-1)
+				select {
+				case finished <- struct{}{}:
+				default:
+				}
 				if IsCode(err, "already_issued") {
 					skipped.Add(1)
 					continue
@@ -176,18 +185,33 @@ func benchTokens(ctx context.Context, cfg BenchConfig, b *ballot.Ballot, progres
 					continue
 				}
 				out[i] = &voterToken{key: key, tok: tok, registrar: uint8(idx)}
-				if n := done.Add(1); n%100 == 0 {
+				if n := done.Load(); n%100 == 0 {
 					progress("tokens", int(n), cfg.Voters)
 				}
 			}
 		}()
 	}
 	// Walk the roll until enough voters have a token: voters of an
-	// earlier run (who have one already) are skipped.
+	// earlier run (who have one already) are skipped. A voter is asked
+	// only while the tokens taken and the requests under way are fewer
+	// than needed: each token asked is spent, whether the bench uses it
+	// or not (it took up to its concurrency more than needed before).
+walk:
 	for i := range cfg.Roll {
-		if int(done.Load()) >= cfg.Voters || ctx.Err() != nil {
+		for int(done.Load()+asking.Load()) >= cfg.Voters {
+			if int(done.Load()) >= cfg.Voters {
+				break walk
+			}
+			select {
+			case <-finished:
+			case <-ctx.Done():
+				break walk
+			}
+		}
+		if ctx.Err() != nil {
 			break
 		}
+		asking.Add(1)
 		next <- i
 	}
 	close(next)

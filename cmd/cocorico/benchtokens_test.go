@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/cocorico/node/api/client"
 )
 
 // `bench --tokens-file F --prepare-only` keeps the voters' tokens; a devnet
@@ -22,6 +25,11 @@ func TestBenchRunsAgainOnACopyOfTheDevnetFromItsKeptTokensWithoutTheRegistrar(t 
 	if code, out := runCLI("bench", "--devnet", filepath.Join(orig, "devnet.json"), "--casts", "40", "--tokens-file", tokens, "--prepare-only"); code != exitOK ||
 		!strings.Contains(out, "40 voters' tokens in "+tokens) {
 		t.Fatalf("bench --prepare-only: exit %d\n%s", code, out)
+	}
+	// As many tokens asked as casts: each token asked is a voter of the
+	// roll spent (it asked up to its concurrency, 64, more).
+	if n, err := client.NewRegistrar(info.Registrar, "").Issued(context.Background(), info.Ballot); err != nil || n != 40 {
+		t.Fatalf("the registrar issued %d tokens (%v) for a bench of 40 casts", n, err)
 	}
 	stopChild(t, cmd, syscall.SIGINT)
 	copied := filepath.Join(t.TempDir(), "copy")
