@@ -66,14 +66,34 @@ func (n *Node) SyncProgress() SyncProgress {
 // reportProgress logs the sync progress every period while the node is
 // behind (the structured form of the volunteer's progress bar).
 func (nw *peerNetwork) reportProgress(ctx context.Context, every time.Duration) {
+	behind := false // the last report said the node was behind
 	everyTick(ctx, every, func() {
 		target, _ := nw.host.PeerHeight()
 		s := nw.progress.roll(nw.n.ledger.Height(), target)
-		if s.Target > s.Height || s.BlocksPerSec > 0 && s.TxsPerSec > 0 && s.Target-s.Height > 0 {
-			nw.n.logger.Info("sync progress", "height", s.Height, "target", s.Target, "behind", s.Target-s.Height,
+		var line string
+		switch line, behind = progressLine(s, behind); line {
+		case "sync progress":
+			nw.n.logger.Info(line, "height", s.Height, "target", s.Target, "behind", s.Target-s.Height,
 				"blocks_per_s", int(s.BlocksPerSec), "casts_per_s", int(s.TxsPerSec))
+		case "":
+		default:
+			nw.n.logger.Info(line, "height", s.Height)
 		}
 	})
+}
+
+// progressLine is the report of a period: "sync progress" while the node
+// is behind its peers, "sync: caught up with the peers" once at the
+// first report that finds it level after being behind, else nothing;
+// and whether the node is behind.
+func progressLine(s SyncProgress, wasBehind bool) (line string, behind bool) {
+	switch {
+	case s.Target > s.Height:
+		return "sync progress", true
+	case wasBehind && s.Height > 0:
+		return "sync: caught up with the peers", false
+	}
+	return "", false
 }
 
 // dirSize returns the bytes of the files under dir.
