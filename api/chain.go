@@ -97,9 +97,7 @@ func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 		v.TxIDs[i] = ballot.TxID(tx)
 	}
 	if r.URL.Query().Get("txs") == "false" {
-		v.Txs = nil // left out of the answer
-	} else if v.Txs == nil {
-		v.Txs = [][]byte{} // an empty block's: []
+		v.Txs = nil // left out of the answer (an empty block's list is [], not nil)
 	}
 	WriteJSON(w, http.StatusOK, v)
 }

@@ -70,30 +70,23 @@ func (nw *peerNetwork) reportProgress(ctx context.Context, every time.Duration) 
 	everyTick(ctx, every, func() {
 		target, _ := nw.host.PeerHeight()
 		s := nw.progress.roll(nw.n.ledger.Height(), target)
-		var line string
-		switch line, behind = progressLine(s, behind); line {
-		case "sync progress":
-			nw.n.logger.Info(line, "height", s.Height, "target", s.Target, "behind", s.Target-s.Height,
+		var caughtUp bool
+		behind, caughtUp = syncReport(s, behind)
+		switch {
+		case behind:
+			nw.n.logger.Info("sync progress", "height", s.Height, "target", s.Target, "behind", s.Target-s.Height,
 				"blocks_per_s", int(s.BlocksPerSec), "casts_per_s", int(s.TxsPerSec))
-		case "":
-		default:
-			nw.n.logger.Info(line, "height", s.Height)
+		case caughtUp:
+			nw.n.logger.Info("sync: caught up with the peers", "height", s.Height)
 		}
 	})
 }
 
-// progressLine is the report of a period: "sync progress" while the node
-// is behind its peers, "sync: caught up with the peers" once at the
-// first report that finds it level after being behind, else nothing;
-// and whether the node is behind.
-func progressLine(s SyncProgress, wasBehind bool) (line string, behind bool) {
-	switch {
-	case s.Target > s.Height:
-		return "sync progress", true
-	case wasBehind && s.Height > 0:
-		return "sync: caught up with the peers", false
-	}
-	return "", false
+// syncReport judges a report period: the node is behind its peers, or it
+// has caught up with them (level at the first report after being behind).
+func syncReport(s SyncProgress, wasBehind bool) (behind, caughtUp bool) {
+	behind = s.Target > s.Height
+	return behind, wasBehind && !behind && s.Height > 0
 }
 
 // dirSize returns the bytes of the files under dir.

@@ -18,11 +18,18 @@ func TestSyncReportsProgressWhileBehindThenCaughtUpOnce(t *testing.T) {
 		{Height: 16, Target: 20}, // behind again
 		{Height: 20, Target: 20},
 	} {
-		var line string
-		line, behind = progressLine(s, behind)
-		got = append(got, line)
+		var caughtUp bool
+		behind, caughtUp = syncReport(s, behind)
+		switch {
+		case behind:
+			got = append(got, "progress")
+		case caughtUp:
+			got = append(got, "caught up")
+		default:
+			got = append(got, "")
+		}
 	}
-	want := []string{"", "sync progress", "sync progress", "sync: caught up with the peers", "", "sync progress", "sync: caught up with the peers"}
+	want := []string{"", "progress", "progress", "caught up", "", "progress", "caught up"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("reports %q, want %q", got, want)

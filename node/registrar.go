@@ -10,8 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/api/client"
@@ -100,7 +101,7 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 		}
 	}
 	metrics := NewRegistry() // with the Go and process collectors
-	r.svc, err = issuer.New(issuer.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL), cfg.Logger, new(atomic.Int64)},
+	r.svc, err = issuer.New(issuer.Config{Registry: reg, Ballots: nodeBallots{client.NewNode(cfg.NodeURL), cfg.Logger, &rate.Sometimes{Interval: 10 * time.Second}},
 		HashParams: cfg.HashParams, Throttle: cfg.Throttle, MaxChecks: cfg.MaxChecks, CheckWait: cfg.CheckWait,
 		Clock: cfg.Clock, Logger: cfg.Logger, Metrics: issuer.NewMetrics(metrics)})
 	if err != nil {
@@ -184,9 +185,9 @@ func (r *Registrar) Run(ctx context.Context) error {
 type nodeBallots struct {
 	n      *client.Node
 	logger *slog.Logger
-	// logged is when the node's silence was last logged (Unix ns): once
-	// every 10 s at most, whatever the requests that meet it.
-	logged *atomic.Int64
+	// silence logs the node's silence once every 10 s at most, whatever
+	// the requests that meet it.
+	silence *rate.Sometimes
 }
 
 func (nb nodeBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ballot, error) {
@@ -198,9 +199,9 @@ func (nb nodeBallots) Ballot(ctx context.Context, id consensus.Hash) (*ballot.Ba
 		// The node is down, refusing or answering nonsense: the client may
 		// retry (503 unavailable, Retry-After), not an internal fault. The
 		// node's address and its words stay in the registrar's log.
-		if now, last := time.Now().UnixNano(), nb.logged.Load(); now-last >= int64(10*time.Second) && nb.logged.CompareAndSwap(last, now) {
+		nb.silence.Do(func() {
 			nb.logger.Warn("the node did not answer a ballot's definition (logged once every 10 s at most)", "ballot", id.Short(), "err", err)
-		}
+		})
 		return nil, fmt.Errorf("%w: the registrar cannot read the ballot from its node now", api.ErrUnavailable)
 	}
 	return b, err

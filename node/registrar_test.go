@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/api/client"
@@ -46,7 +48,7 @@ func TestTheRegistrarsNodeDownIsUnavailableAndAnUnknownBallotIsUnknown(t *testin
 		"a node that answers 500":       {broken.URL, api.ErrUnavailable, http.StatusServiceUnavailable},
 		"a node that knows no such one": {unknown.URL, ballot.ErrUnknownBallot, http.StatusBadRequest},
 	} {
-		nb := nodeBallots{client.NewNode(c.url), slog.New(slog.DiscardHandler), new(atomic.Int64)}
+		nb := nodeBallots{client.NewNode(c.url), slog.New(slog.DiscardHandler), &rate.Sometimes{Interval: time.Second}}
 		_, err := nb.Ballot(context.Background(), id)
 		if status, _ := api.ErrorCode(err); !errors.Is(err, c.want) || status != c.code {
 			t.Errorf("%s: %v (%d), want %v (%d)", name, err, status, c.want, c.code)

@@ -59,9 +59,6 @@ func TestStalledLargeGossipFramesHoldABoundedRoomAndABeyondOneIsReset(t *testing
 	if b, refused := server.GossipFrames(); b != framesPerAddress || refused != 1 {
 		t.Fatalf("after the refusal: %d bytes held, %d refused; want %d and 1", b, refused, framesPerAddress)
 	}
-	// A frame small enough to be a batch of casts takes no room.
-	small := stallFrame(t, server, MaxTxMessage)
-	defer small.Reset()
 	// A stalled stream that ends gives its room back.
 	held[0].Reset()
 	eventually(t, "the ended stream's room given back", func() bool { return inUse() == framesPerAddress-MaxMessage })
@@ -74,4 +71,30 @@ func TestStalledLargeGossipFramesHoldABoundedRoomAndABeyondOneIsReset(t *testing
 func errorsIsTimeout(err error) bool {
 	ne, ok := err.(interface{ Timeout() bool })
 	return ok && ne.Timeout()
+}
+
+// The frames' lengths are followed across reads, however the bytes are
+// cut: a frame no larger than a batch of casts takes no room; a larger
+// one takes its length from the moment its length is read until its last
+// byte; one over MaxMessage (the router refuses it) takes none.
+func TestAGossipFrameTakesRoomOnlyWhenLargerThanACastsBatchAndUntilItsLastByte(t *testing.T) {
+	s := &roomStream{room: newSyncRoom(gossipFramesBytes, framesPerAddress), key: "192.0.2.1"}
+	feed := func(what string, b []byte, want int64) {
+		t.Helper()
+		for len(b) > 0 { // three bytes at a time: lengths and frames cut anywhere
+			k := min(3, len(b))
+			if err := s.follow(b[:k]); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			b = b[k:]
+		}
+		if got := s.room.inUse(); got != want {
+			t.Fatalf("%s: %d bytes of room held, want %d", what, got, want)
+		}
+	}
+	feed("a whole frame of a casts batch's largest size", append(binary.AppendUvarint(nil, MaxTxMessage), make([]byte, MaxTxMessage)...), 0)
+	const large = MaxTxMessage + 1
+	feed("a large frame's length and all but its last byte", append(binary.AppendUvarint(nil, large), make([]byte, large-1)...), large)
+	feed("its last byte", []byte{0}, 0)
+	feed("the length of a frame over MaxMessage", binary.AppendUvarint(nil, MaxMessage+1), 0)
 }

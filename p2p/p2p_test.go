@@ -855,8 +855,13 @@ func TestAProposalOfTheLargestBlockFitsOneGossipMessage(t *testing.T) {
 	} else {
 		t.Logf("%d bytes of %d", n, MaxMessage)
 	}
-	if err := (consensus.Params{MaxBlockTxs: txs, MaxBlockBytes: consensus.MaxBlockBytesLimit + 1, MaxTxBytes: 1 << 20, TimeoutProposeMs: 1,
-		TimeoutVoteMs: 1, HeartbeatMs: 1, MaxClockDriftMs: 1}).Validate(); err == nil {
+	params := consensus.Params{MaxBlockTxs: txs, MaxBlockBytes: consensus.MaxBlockBytesLimit, MaxTxBytes: 1 << 20, TimeoutProposeMs: 1,
+		TimeoutVoteMs: 1, HeartbeatMs: 1, MaxClockDriftMs: 1}
+	if err := params.Validate(); err != nil {
+		t.Fatalf("a genesis refused the largest block a proposal carries: %v", err)
+	}
+	params.MaxBlockBytes++
+	if params.Validate() == nil {
 		t.Fatal("a genesis allowed a block larger than a proposal can carry")
 	}
 }

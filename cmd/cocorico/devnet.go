@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/node"
 )
@@ -113,20 +115,23 @@ func setMemoryLimit(mib int64, env string) {
 	debug.SetMemoryLimit(mib << 20)
 }
 
-// firstOfRoll returns the first voter id and code of a roll file
-// (voter_id,code lines after a heading), or placeholders.
+// firstOfRoll returns the first voter id and code of a roll file, or
+// placeholders: its first two lines (the heading and one voter), read as
+// registrar.ParseRoll reads a roll, without reading a large roll whole.
 func firstOfRoll(path string) (voter, code string) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "VOTER", "CODE"
 	}
-	lines := strings.Split(string(data), "\n")
-	if len(lines) < 2 {
+	defer f.Close()
+	var head strings.Builder
+	sc := bufio.NewScanner(f)
+	for i := 0; i < 2 && sc.Scan(); i++ {
+		head.WriteString(sc.Text() + "\n")
+	}
+	roll, err := registrar.ParseRoll(strings.NewReader(head.String()))
+	if err != nil || len(roll) == 0 {
 		return "VOTER", "CODE"
 	}
-	voter, code, ok := strings.Cut(strings.TrimSpace(lines[1]), ",")
-	if !ok {
-		return "VOTER", "CODE"
-	}
-	return voter, code
+	return roll[0].VoterID, roll[0].Code
 }

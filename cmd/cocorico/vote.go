@@ -5,9 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -155,17 +152,4 @@ func defaultReceiptPath(ballot consensus.Hash, voter string) string {
 		name = append(name, r)
 	}
 	return "receipt-" + ballot.String()[:12] + "-" + string(name) + ".json"
-}
-
-// self is how this program was started ("./cocorico", "cocorico", "go
-// run ./cmd/cocorico"), for the commands it prints.
-func self() string {
-	switch {
-	case len(os.Args) == 0:
-	case strings.Contains(os.Args[0], "go-build"): // go run's temporary binary
-		return "go run ./cmd/cocorico"
-	case strings.ContainsRune(os.Args[0], '/') && !filepath.IsAbs(os.Args[0]):
-		return os.Args[0]
-	}
-	return "cocorico"
 }
