@@ -60,6 +60,10 @@ type Backend interface {
 	// SubmitMany is Submit for many transactions at once; the results are
 	// in the same order.
 	SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error)
+	// Admit reports whether the node takes transactions from clients now:
+	// nil, or an error wrapping ballot.ErrOverloaded (the node is behind),
+	// answered before the request's body is read.
+	Admit() error
 	// Pending reports whether a transaction waits in the mempool.
 	Pending(id consensus.Hash) bool
 	// PendingCasts returns how many casts of a ballot wait in the mempool.

@@ -270,6 +270,9 @@ func apiCode(err error) string {
 	return code
 }
 
+// Admit implements api.Backend: the app's admission (backpressure).
+func (n *Node) Admit() error { return n.app.Admit() }
+
 // Pending implements api.Backend.
 func (n *Node) Pending(id consensus.Hash) bool {
 	_, ok := n.pool.Get(id)

@@ -27,8 +27,7 @@ func (a *App) Submit(ctx context.Context, tx []byte) (*ballot.Checked, error) {
 // ~190 MB of decoded casts in that queue (docs/OPERATIONS.md
 // §Backpressure).
 func (a *App) SubmitFromClient(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
-	if p := a.pool.Len() + int(a.checking.Load()); p >= a.admit {
-		err := fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", ballot.ErrOverloaded, p)
+	if err := a.admission(); err != nil {
 		a.metrics.TxsRejected.WithLabelValues(a.reason(err)).Add(float64(len(txs)))
 		errs := make([]error, len(txs))
 		for i := range errs {
@@ -37,6 +36,28 @@ func (a *App) SubmitFromClient(ctx context.Context, txs [][]byte) ([]*ballot.Che
 		return make([]*ballot.Checked, len(txs)), errs
 	}
 	return a.SubmitMany(ctx, txs)
+}
+
+// Admit reports whether SubmitFromClient takes transactions now: nil, or
+// the error wrapping ballot.ErrOverloaded it would answer every one of
+// them, so that an API can refuse a request before it reads and decodes
+// its body (the work a node that is behind saves first). A request it
+// refuses counts as one transaction refused.
+func (a *App) Admit() error {
+	err := a.admission()
+	if err != nil {
+		a.metrics.TxsRejected.WithLabelValues(a.reason(err)).Inc()
+	}
+	return err
+}
+
+// admission is the backpressure's verdict: an error while AdmitPending
+// transactions wait (in the mempool or for their check).
+func (a *App) admission() error {
+	if p := a.pool.Len() + int(a.checking.Load()); p >= a.admit {
+		return fmt.Errorf("%w: %d transactions pending, the network is behind: send again later", ballot.ErrOverloaded, p)
+	}
+	return nil
 }
 
 // SubmitMany is Submit for many transactions: the cheap rules first, then
