@@ -343,11 +343,11 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 	}
 	// The batch is built before the lock: a snapshot's checkpoint may
 	// hold it (Snapshots.Start).
-	batch := l.db.NewBatch()
+	batch := l.db.NewBatchWithSize(blockBatchBytes(b, c, writes))
 	defer batch.Close()
 	writeBlock(batch, b, c, txIDs)
 	for _, w := range writes {
-		batch.Set(cat(prefixState, w.Key), w.Value, nil)
+		setCat(batch, prefixState, w.Key, w.Value)
 	}
 	batch.Set(keyHeight, be64(h), nil)
 	l.mu.Lock()
@@ -370,13 +370,40 @@ func (l *Ledger) Commit(b *consensus.Block, c *consensus.Commit, txIDs []consens
 // The caller has checked len(txIDs) == len(b.Txs).
 func writeBlock(batch *pebble.Batch, b *consensus.Block, c *consensus.Commit, txIDs []consensus.Hash) {
 	hk := be64(b.Header.Height)
-	batch.Set(cat(prefixHeader, hk), b.Header.Encode(), nil)
-	batch.Set(cat(prefixCommit, hk), c.Encode(), nil)
+	setCat(batch, prefixHeader, hk, b.Header.Encode())
+	setCat(batch, prefixCommit, hk, c.Encode())
+	loc := make([]byte, 12)
+	copy(loc, hk)
 	for i, id := range txIDs {
-		loc := binary.BigEndian.AppendUint32(bytes.Clone(hk), uint32(i))
-		batch.Set(cat(prefixTxs, loc), b.Txs[i], nil)
-		batch.Set(cat(prefixTx, id[:]), loc, nil)
+		binary.BigEndian.PutUint32(loc[8:], uint32(i))
+		setCat(batch, prefixTxs, loc, b.Txs[i])
+		setCat(batch, prefixTx, id[:], loc)
 	}
+}
+
+// setCat sets key prefix ‖ key to value in batch, writing the key and
+// the value straight into the batch (no key built apart, no copy grown).
+func setCat(batch *pebble.Batch, prefix, key, value []byte) {
+	op := batch.SetDeferred(len(prefix)+len(key), len(value))
+	copy(op.Key[copy(op.Key, prefix):], key)
+	copy(op.Value, value)
+	op.Finish()
+}
+
+// blockBatchBytes is about the size of the batch Commit writes for a
+// block (Pebble's batch encoding: a kind byte and two varint lengths per
+// record), so that the batch is allocated once instead of grown by copies
+// as it fills.
+func blockBatchBytes(b *consensus.Block, c *consensus.Commit, writes []KV) int {
+	const record = 1 + 2*binary.MaxVarintLen32
+	n := 12 + 4*record + 512 + len(c.Signatures)*128 // the batch's header, header, commit, height
+	for _, tx := range b.Txs {
+		n += 2*record + 2 + 12 + len(tx) + 2 + 32 + 12
+	}
+	for _, w := range writes {
+		n += record + 2 + len(w.Key) + len(w.Value)
+	}
+	return n
 }
 
 // syncOpt is how a block's batch is committed: synced unless
