@@ -91,7 +91,7 @@ func TestResultsNeverFetchURLsFromDefinitions(t *testing.T) {
 		if _, err := n.Results(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := n.VerifiedResults(ctx, g, id); err != nil {
+		if _, err := n.VerifiedResults(ctx, g, id, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := n.Ballot(ctx, id); err != nil {

@@ -3,11 +3,16 @@ package client
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
 )
+
+// resultsPoll is how often VerifiedResults asks for the block that signs
+// the results while it waits for it.
+const resultsPoll = 250 * time.Millisecond
 
 // CheckedResults are a ballot's results as a node served them, checked
 // against the genesis as far as the chain allows.
@@ -28,8 +33,11 @@ type CheckedResults struct {
 // counts against the results leaf, the leaf's proof into the app hash,
 // and, once it exists, the header at height+1 that carries that app hash
 // and its commit by a quorum of g's validators. A node that lies about the
-// counts fails here.
-func (n *Node) VerifiedResults(ctx context.Context, g *consensus.Genesis, id consensus.Hash) (*CheckedResults, error) {
+// counts fails here. The node serves the results of its newest block,
+// whose signatures come with the next one: VerifiedResults waits up to
+// wait for that block (0: not at all; Signed false if it is not final by
+// then), calling waiting once if it does wait.
+func (n *Node) VerifiedResults(ctx context.Context, g *consensus.Genesis, id consensus.Hash, wait time.Duration, waiting func(next uint64)) (*CheckedResults, error) {
 	rules := ballot.NewRules(g)
 	b, _, err := n.Ballot(ctx, id)
 	if err != nil {
@@ -56,13 +64,27 @@ func (n *Node) VerifiedResults(ctx context.Context, g *consensus.Genesis, id con
 	// it, CheckResults checks the proof alone.
 	var next *consensus.Header
 	var commit *consensus.Commit
-	blk, err := n.BlockIDs(ctx, v.Height+1)
-	switch {
-	case IsCode(err, "not_found"):
-	case err != nil:
-		return nil, err
-	default:
-		next, commit = &blk.Header, blk.Commit
+	deadline := time.Now().Add(wait)
+	for asked := false; ; asked = true {
+		blk, err := n.BlockIDs(ctx, v.Height+1)
+		if err == nil {
+			next, commit = &blk.Header, blk.Commit
+			break
+		}
+		if !IsCode(err, "not_found") {
+			return nil, err
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
+		if !asked && waiting != nil {
+			waiting(v.Height + 1)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(resultsPoll):
+		}
 	}
 	claim := &ballot.ResultsClaim{Height: v.Height, Results: res, Index: v.Index, Proof: v.Proof, RecordsRoot: v.RecordsRoot, AppHash: v.AppHash}
 	signers, err := ballot.CheckResults(rules.Chain, g.ValidatorSet(), id, len(b.Def.Choices), claim, next, commit)

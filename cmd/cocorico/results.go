@@ -16,13 +16,15 @@ import (
 
 func newResultsCmd() *cobra.Command {
 	var nodeURL, ballotID, format string
-	var asJSON bool
+	var asJSON, noWait bool
 	cmd := &cobra.Command{
 		Use:   "results --node URL --ballot ID [--format text|csv|json]",
 		Short: "Show a ballot's counts, checked against the validators' signatures",
 		Long: `Show a ballot's counts. The counts are checked against the chain: their
 proof into the app hash, and the commit of the next block by a quorum of
-the genesis validators (once that block is final). Then each registrar the
+the genesis validators: the node serves the figures of its newest block,
+which the next block signs, so this waits for that block (at most the
+chain's heartbeat, 10 s by default; --no-wait does not). Then each registrar the
 ballot names is asked how many tokens it issued (this command asks them:
 a node never does).
 
@@ -58,7 +60,16 @@ a node never does).
 			if err != nil {
 				return err
 			}
-			cr, err := n.VerifiedResults(ctx, g, id)
+			// The figures of the node's newest block are signed with the
+			// next one, made within the chain's heartbeat even without a
+			// cast: wait for it (a little longer, for the round itself).
+			wait := time.Duration(g.Params.HeartbeatMs+g.Params.TimeoutProposeMs+g.Params.TimeoutVoteMs)*time.Millisecond + time.Second
+			if noWait {
+				wait = 0
+			}
+			cr, err := n.VerifiedResults(ctx, g, id, wait, func(next uint64) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "waiting for block %d, which carries the validators' signatures of these figures…\n", next)
+			})
 			if err != nil {
 				return err
 			}
@@ -89,6 +100,7 @@ a node never does).
 	f.StringVar(&ballotID, "ballot", "", "ballot id (hex)")
 	f.StringVar(&format, "format", "text", "text, csv or json")
 	f.BoolVar(&asJSON, "json", false, "the same as --format json")
+	f.BoolVar(&noWait, "no-wait", false, "do not wait for the block that signs the newest figures (they are then checked against the node's app hash only)")
 	cmd.MarkFlagRequired("ballot")
 	return cmd
 }
