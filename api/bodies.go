@@ -42,18 +42,23 @@ type bodyBudget struct {
 	byAddr map[string]int64 // bytes held per address key
 }
 
-func newBodyBudget(l BodyLimits) *bodyBudget {
-	d := DefaultBodyLimits
+func newBodyBudget(l BodyLimits) *bodyBudget { return newBodyBudgetOf(l, DefaultBodyLimits) }
+
+// newBodyBudgetOf is a budget of l, d's values where l's are zero.
+func newBodyBudgetOf(l, d BodyLimits) *bodyBudget {
 	return &bodyBudget{limits: BodyLimits{Total: cmp.Or(l.Total, d.Total), PerAddress: cmp.Or(l.PerAddress, d.PerAddress)},
 		byAddr: map[string]int64{}}
 }
 
 // take holds n bytes for the address key (exempt: of no address bound)
-// and reports whether they fit.
+// and reports whether they fit. An address that holds nothing may take
+// more than PerAddress (within Total): one thing larger than an
+// address's share is still served, and only one.
 func (b *bodyBudget) take(key string, exempt bool, n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.held+n > b.limits.Total || !exempt && b.byAddr[key]+n > b.limits.PerAddress {
+	held := b.byAddr[key]
+	if b.held+n > b.limits.Total || !exempt && held > 0 && held+n > b.limits.PerAddress {
 		return false
 	}
 	b.held += n

@@ -115,7 +115,7 @@ func TestSlowLargeBodiesHoldOnlyTheBodyBudgetAndOtherAddressesGoOn(t *testing.T)
 // that never sends it would get its 413 only at the read timeout (the test
 // server has none: the answer would never come).
 func TestABodyAnnouncedOverTheLimitIsRefusedBeforeItIsSentAndTheConnectionClosed(t *testing.T) {
-	s := New(Config{State: &slowState{}})
+	s := New(Config{State: &slowState{}, Backend: &refusingBackend{}})
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 	r, resp, e := announceCast(t, ts, s.cfg.MaxBodyBytes+100, "")

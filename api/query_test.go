@@ -96,7 +96,7 @@ func TestAnEndpointAskedWithAnotherMethodIs405WithAllow(t *testing.T) {
 // A body that does not arrive within the read timeout is 408
 // body_timeout, and the message names no address of the connection.
 func TestABodyThatDoesNotArriveInTimeIs408AndTheMessageNamesNoAddress(t *testing.T) {
-	ts := httptest.NewUnstartedServer(New(Config{State: &slowState{}}).Handler())
+	ts := httptest.NewUnstartedServer(New(Config{State: &slowState{}, Backend: &refusingBackend{}}).Handler())
 	ts.Config.ReadTimeout = 300 * time.Millisecond
 	ts.Start()
 	defer ts.Close()

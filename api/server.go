@@ -123,7 +123,22 @@ type Config struct {
 	// Bodies bound the transaction bodies held at once (zero fields:
 	// DefaultBodyLimits).
 	Bodies BodyLimits
+	// Answers bound the encoded block answers held while they are written
+	// (zero fields: DefaultAnswerLimits).
+	Answers BodyLimits
 }
+
+// DefaultAnswerLimits bound the block answers being written: 96 MiB in
+// all, 16 MiB for one client address (an answer larger than that is
+// still sent to an address that holds no other).
+var DefaultAnswerLimits = BodyLimits{Total: 96 << 20, PerAddress: 16 << 20}
+
+// BlockEncoders is how many blocks the API reads and encodes at once;
+// BlockEncodeWait how long a request waits for its turn.
+const (
+	BlockEncoders   = 4
+	BlockEncodeWait = 5 * time.Second
+)
 
 // Server serves the API.
 type Server struct {
@@ -135,6 +150,10 @@ type Server struct {
 	refused *refusals
 	// downloads holds a value per download of every cast under way.
 	downloads chan struct{}
+	// encoders holds a value per block being read and encoded; answers
+	// the encoded blocks being written.
+	encoders chan struct{}
+	answers  *bodyBudget
 }
 
 // New returns the API server of a node.
@@ -152,7 +171,8 @@ func New(cfg Config) *Server {
 		cfg.Witnesses = noWitnesses{}
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies),
-		downloads: make(chan struct{}, MaxCastsDownloads)}
+		downloads: make(chan struct{}, MaxCastsDownloads), encoders: make(chan struct{}, BlockEncoders),
+		answers: newBodyBudgetOf(cfg.Answers, DefaultAnswerLimits)}
 	pages, err := web.New(web.Config{Ballot: s.ballotPage, Missing: s.noEndpoint})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)
