@@ -85,6 +85,10 @@ type bodyTicket struct {
 	budget *bodyBudget
 	key    string
 	exempt bool
+	// turn, if set, takes the address's turn at the checks once the body
+	// is read (refusals.guard); done gives it back.
+	turn func(context.Context) (func(), error)
+	done func()
 }
 
 type bodyTicketKey struct{}
@@ -129,6 +133,13 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 			return fmt.Errorf("%w: the whole body must arrive within %v of the request", ErrBodyTimeout, ReadTimeout)
 		}
 		return fmt.Errorf("%w: the body ended early or is malformed", ErrBadRequest)
+	}
+	if t, ok := r.Context().Value(bodyTicketKey{}).(*bodyTicket); ok && t.turn != nil && t.done == nil {
+		done, err := t.turn(r.Context())
+		if err != nil {
+			return err
+		}
+		t.done = done
 	}
 	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +135,82 @@ func TestClientAddrTrustsAHeaderOnlyWhenConfigured(t *testing.T) {
 		if got := ClientAddr(r, header); got != netip.MustParseAddr(want) {
 			t.Errorf("header %q: %v, want %v", header, got, want)
 		}
+	}
+}
+
+// gatedBackend refuses every cast, once its gate is open: the batches
+// that reach it wait there together.
+type gatedBackend struct {
+	Backend
+	gate    chan struct{}
+	mu      sync.Mutex
+	inside  int
+	checked int
+}
+
+func (b *gatedBackend) Admit() error { return nil }
+
+func (b *gatedBackend) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, []error) {
+	b.mu.Lock()
+	b.inside++
+	b.mu.Unlock()
+	<-b.gate
+	b.mu.Lock()
+	b.checked += len(txs)
+	b.mu.Unlock()
+	errs := make([]error, len(txs))
+	for i := range errs {
+		errs[i] = ballot.ErrVoterSignature
+	}
+	return make([]*ballot.Checked, len(txs)), errs
+}
+
+// Batches of refused casts sent at once from one address are checked one
+// after the other, each after the refusals of the one before are counted:
+// with 3 attempts, five batches of 10 forged casts get the first checked
+// (10 refusals) and the four others 429 throttled, not 50 casts checked.
+// The gate opens once all five are either inside the backend (what they
+// did before) or waiting for the address's turn.
+func TestConcurrentBatchesFromOneAddressAreCheckedInTurnAgainstItsAttemptsFakeBackend(t *testing.T) {
+	b := &gatedBackend{gate: make(chan struct{})}
+	s := New(Config{Backend: b, Refusals: RefusalLimits{Burst: 3, Every: time.Hour}})
+	cast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
+	batch := BatchRequest{Casts: make([]*ballot.Cast, 10)}
+	for i := range batch.Casts {
+		batch.Casts[i] = &cast
+	}
+	codes := make(chan int, 5)
+	for range 5 {
+		go func() { codes <- post(t, s, "/v1/casts/batch", "192.0.2.9:1000", batch).Code }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		inside := b.inside
+		b.mu.Unlock()
+		s.refused.mu.Lock()
+		waiting := 0
+		if tn := s.refused.turns["192.0.2.9"]; tn != nil {
+			waiting = tn.users
+		}
+		s.refused.mu.Unlock()
+		if inside == 5 || inside == 1 && waiting == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the five batches never all arrived: %d inside, %d holding or waiting for the turn", inside, waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(b.gate)
+	got := map[int]int{}
+	for range 5 {
+		got[<-codes]++
+	}
+	if b.checked != 10 || got[http.StatusOK] != 1 || got[http.StatusTooManyRequests] != 4 {
+		t.Fatalf("five concurrent batches of 10 forged casts, 3 attempts: %d casts checked, answers %v; want 10 checked, one 200 and four 429", b.checked, got)
+	}
+	if len(s.refused.turns) != 0 {
+		t.Errorf("%d addresses' turns kept after their requests, want none", len(s.refused.turns))
 	}
 }
