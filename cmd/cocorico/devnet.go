@@ -2,10 +2,14 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +47,8 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 				return err
 			}
 			setMemoryLimit(memLimitMiB, os.Getenv("GOMEMLIMIT"))
-			if dir == "" {
+			temp := dir == ""
+			if temp {
 				if dir, err = os.MkdirTemp("", "cocorico-devnet-"); err != nil {
 					return err
 				}
@@ -55,16 +60,29 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 			if cmd.Flags().Changed("revote-interval") {
 				app.RevoteIntervalMs = revoteInterval.Milliseconds()
 			}
+			started := false
+			// A devnet in a folder of its own making that never ran holds
+			// nothing: it goes; one that ran is kept, and named.
+			defer func() {
+				switch {
+				case temp && !started:
+					os.RemoveAll(dir)
+				case temp:
+					fmt.Fprintf(cmd.ErrOrStderr(), "\nThe devnet's folder is kept: %s (%s).\nResume it: %s devnet --dir %s\nRemove it:  rm -rf %s\n",
+						dir, folderSize(dir), self(), dir, dir)
+				}
+			}()
 			d, err := node.NewDevnet(node.DevnetConfig{Dir: dir, Validators: validators, APIPort: apiPort, Voters: voters,
 				Logger: logger, Version: version, Pprof: pprof, App: app, SnapshotInterval: snapshotInterval,
 				SnapshotChunkBits: chunkBits, CacheBytes: cacheMiB << 20})
 			if err != nil {
-				return err
+				return portHint(err)
 			}
 			ctx, cancel := signalContext(cmd.Context())
 			defer cancel()
 			out := cmd.OutOrStdout()
-			return d.Run(ctx, func(info node.DevnetInfo) {
+			err = d.Run(ctx, func(info node.DevnetInfo) {
+				started = true
 				fmt.Fprintf(out, "\nCocorico devnet %q is running (Ctrl-C to stop)\n\n", info.ChainID)
 				for _, n := range info.Nodes {
 					fmt.Fprintf(out, "  %-12s API %s\n", n.Name, n.API)
@@ -79,6 +97,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 					self(), info.Nodes[0].API, info.Registrar, info.Ballot, voter, code)
 				fmt.Fprintf(out, "Results:\n  %s results --node %s --ballot %s\n\n", self(), info.Nodes[len(info.Nodes)-1].API, info.Ballot)
 			})
+			return portHint(err)
 		},
 	}
 	f := cmd.Flags()
@@ -134,4 +153,28 @@ func firstOfRoll(path string) (voter, code string) {
 		return "VOTER", "CODE"
 	}
 	return roll[0].VoterID, roll[0].Code
+}
+
+// portHint adds what to do to an error of a port already taken.
+func portHint(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w\n(another program listens on that port: stop it, or give the devnet other ports with --api-port N, or --api-port 0 for free ones)", err)
+	}
+	return err
+}
+
+// folderSize is the disk the files under dir take, for a person ("612
+// MB"): their blocks, not their sizes (a ledger's RESERVE is allocated
+// disk of size 0).
+func folderSize(dir string) string {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil {
+				n += diskBytes(info)
+			}
+		}
+		return nil
+	})
+	return fmt.Sprintf("%d MB", n/1_000_000)
 }
