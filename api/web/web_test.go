@@ -209,7 +209,8 @@ func TestEveryMessageTheScriptsUseIsTranslated(t *testing.T) {
 }
 
 // A mistyped ballot link is a voter's dead end unless the page says why
-// in her language and leads back to the list of ballots.
+// in her language and leads back to the list of ballots: a heading, what
+// to do and a button, as the page of an address that is no page.
 func TestAMalformedBallotLinkAnswersA404PageInTheVotersLanguage(t *testing.T) {
 	_, srv := newServer(t)
 	for _, path := range []string{"/ballots/deadbeef", "/vote/0123", "/ballots/" + strings.ToUpper(ballotID) + "/results"} {
@@ -217,7 +218,8 @@ func TestAMalformedBallotLinkAnswersA404PageInTheVotersLanguage(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("%s: %s %s", path, resp.Status, resp.Header.Get("Content-Type"))
 		}
-		if !strings.Contains(body, "Ce nœud ne connaît pas ce scrutin") || !strings.Contains(body, `<a href="/">`) ||
+		if !strings.Contains(body, "<h1>Ce nœud ne connaît pas ce scrutin</h1>") || !strings.Contains(body, "<p>Le lien est peut-être mal recopié") ||
+			!strings.Contains(body, `<a class="button" href="/">`) ||
 			resp.Header.Get("Content-Security-Policy") == "" || strings.Contains(body, `data-ballot="0123`) {
 			t.Errorf("%s: %s", path, body)
 		}

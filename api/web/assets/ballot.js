@@ -65,7 +65,9 @@
       }
       const p = document.createElement('p');
       p.className = 'total';
-      p.textContent = total ? total + ' ' + tn('votes_counted', total) : t('results_none');
+      // Once closed, none is said in the past: no "yet" next to "final".
+      const done = r.status === 'closed' || r.status === 'tallied';
+      p.textContent = total ? total + ' ' + tn('votes_counted', total) : t(done ? 'results_none_done' : 'results_none');
       box.replaceChildren(list, p);
       document.body.dataset.counted = String(total);
       if (failing) Coco.showError('');
@@ -134,7 +136,7 @@
       view = v;
     } catch (e) {
       if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), ballot);
-      else Coco.deadEnd(Coco.loadError(e));
+      else Coco.deadEnd(e);
       return;
     }
     await poll();

@@ -147,9 +147,18 @@
       }
       render($('online'), r.checks.filter((c) => c.name === 'on_chain'), ctx);
       // A vote replaced by a later one of the same voter is no failure
-      // of the proof: it is said as a warning, not an error.
-      $('counted').textContent = r.counted ? t('check_counted') : (r.valid ? t('check_replaced') : t('check_not_counted'));
-      $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : (r.valid ? 'warn' : 'failed'));
+      // of the proof, but the voter must read it first (whoever coerced
+      // her or took her voting key may have voted again): the warning
+      // takes the verdict's place, not in green, and the line below
+      // says that the proof itself holds.
+      const replaced = !r.counted && r.valid;
+      if (replaced) {
+        $('verdict-text').textContent = t('check_replaced');
+        $('verdict-text').className = 'verdict warn';
+      }
+      $('counted').textContent = r.counted ? t('check_counted') : (replaced ? t('check_replaced_proof') : t('check_not_counted'));
+      $('counted').className = 'verdict-online ' + (r.counted ? 'ok' : (replaced ? '' : 'failed'));
+      document.body.dataset.replaced = String(replaced);
       if (!r.counted && !r.valid) $('check-details').open = true;
     } catch (e) {
       refused($('counted'), e);

@@ -255,18 +255,31 @@ const Coco = (() => {
     return t('err_refused', { host: e.host, status: e.status });
   }
 
-  // deadEnd replaces the page with msg as its title and a way out: the
-  // node's page and its list of ballots.
-  function deadEnd(msg) {
+  // deadEnd replaces the page with the reason it cannot go on (e, an
+  // exception of loading its ballot) and a way out, the node's list of
+  // ballots: laid out as the server's not-found pages (notfound.html,
+  // nopage.html), a heading, what to do, a button. A ballot this node does
+  // not know reads as the server's own page for it.
+  function deadEnd(e) {
+    const unknown = e instanceof APIError && !unreachable(e) &&
+      (e.status === 404 || e.code === 'not_found' || e.code === 'unknown_ballot');
     const h = document.createElement('h1');
     h.id = 'question';
-    h.textContent = msg;
+    h.textContent = unknown ? t('err_unknown_ballot_title') : loadError(e);
+    const parts = [h];
+    if (unknown) {
+      const help = document.createElement('p');
+      help.textContent = t('err_unknown_ballot_help');
+      parts.push(help);
+    }
     const a = document.createElement('a');
+    a.className = 'button';
     a.href = '/';
     a.textContent = t('ballots_title');
     const p = document.createElement('p');
     p.append(a);
-    $('main').replaceChildren(h, p);
+    parts.push(p);
+    $('main').replaceChildren(...parts);
     document.body.dataset.deadEnd = 'true';
   }
 

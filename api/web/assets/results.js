@@ -48,14 +48,27 @@
     return s;
   }
 
+  // tnd is tn, but once the ballot is closed a count of none says so in
+  // the past ("No vote was counted."), from the key + '_done' message: no
+  // "yet" next to a final result.
+  function tnd(key, n, vars) {
+    const done = status === 'closed' || status === 'tallied';
+    return done && n === 0 && Coco.has(key + '_done') ? t(key + '_done', vars) : tn(key, n, vars);
+  }
+
   let drawn = null; // the results the chart shows, drawn again at a new width
   window.addEventListener('resize', () => { if (drawn) $('chart').replaceChildren(chart(drawn.choices, drawn.casts.counted)); });
 
   function show(r) {
     const total = r.casts.counted;
+    status = r.status;
+    // Before the opening there is nothing to count: no tables of zeros,
+    // only when voting opens (the page reads the results again then).
+    const upcoming = r.status === 'upcoming';
+    for (const s of document.querySelectorAll('main section')) s.hidden = upcoming;
     drawn = r;
     $('chart').replaceChildren(chart(r.choices, total));
-    $('chart-caption').textContent = tn('chart_caption', total, { n: fmtN(total) });
+    $('chart-caption').textContent = tnd('chart_caption', total, { n: fmtN(total) });
     const rows = r.choices.map((c) => {
       const tr = document.createElement('tr');
       const th = document.createElement('th');
@@ -74,11 +87,11 @@
     const final = r.status === 'tallied';
     $('state').textContent = final ? t('final_result') : r.status === 'open' ? t('live_result') : t('status_' + r.status);
     $('state').className = 'status ' + (final ? 'status-final' : 'status-' + r.status);
-    $('updated').textContent = final ? '' : t('live_hint');
-    $('turnout').textContent = tn('turnout_counted', total, { n: fmtN(total) });
+    $('updated').textContent = final ? '' : upcoming ? t('results_upcoming', { date: Coco.when(ctx.opens) }) : t('live_hint');
+    $('turnout').textContent = tnd('turnout_counted', total, { n: fmtN(total) });
     const all = r.casts.final + r.casts.pending;
     // Two counts, each with its own plural; no "0 are waiting".
-    $('finality').textContent = !all ? t('results_none')
+    $('finality').textContent = !all ? tnd('results_none', 0)
       : tn('finality_final', r.casts.final, { final: fmtN(r.casts.final), pct: fmtPct(pct(r.casts.final, all)) }) +
         (r.casts.pending ? ' ' + tn('finality_pending', r.casts.pending, { pending: fmtN(r.casts.pending) }) : '');
     $('height').textContent = fmtN(r.height);
@@ -94,7 +107,6 @@
     document.body.dataset.height = String(r.height);
     document.body.dataset.attestations = String(reverified.n);
     document.body.dataset.final = String(final);
-    status = r.status;
     return final;
   }
 
@@ -105,7 +117,7 @@
       if (!reg.url) continue;
       try {
         const v = await Coco.getJSON(reg.url.replace(/\/+$/, '') + '/v1/ballots/' + id + '/issuance');
-        li.textContent = tn('issued_by', v.tokens_issued, { name: reg.name, n: fmtN(v.tokens_issued),
+        li.textContent = tnd('issued_by', v.tokens_issued, { name: reg.name, n: fmtN(v.tokens_issued),
           pct: fmtPct(pct(counted, v.tokens_issued)) });
       } catch (e) {
         li.textContent = t('issued_unknown', { name: reg.name });
@@ -115,11 +127,16 @@
     $('issued').replaceChildren(...items);
   }
 
-  // check verifies the served figures in the module. The results of
-  // block h are signed with block h+1: the newest figures wait for the
-  // next block (at most the chain's heartbeat), so the page also checks
-  // the figures it showed before, and says "signed" when those signed
-  // counts are the ones on screen.
+  // check verifies the served figures in the module. The results as of
+  // block h (the state after it) are signed with block h+1, whose header
+  // carries their app hash (docs/API.md, GET /v1/ballots/{id}/results):
+  // the newest figures wait for the next block (at most the chain's
+  // heartbeat), so the page also checks the figures it showed before, and
+  // says "signed" when those signed counts are the ones on screen. The
+  // facts name the block the figures on screen are as of (h), the
+  // signatures line the block that carries their signatures (h+1), as
+  // `cocorico results` does ("block h+1 commits to them"), and, when
+  // the counts were signed as of an earlier block, that block too.
   let prev = null;
   let signed = null; // {height, counts, signers, validators}
   async function check(r, text) {
@@ -149,10 +166,15 @@
       }
       prev = { r, text };
       const shown = signed && signed.counts === JSON.stringify(r.results.counts);
-      out.textContent = shown ? Coco.tv('signed_by', signed.signers, signed.validators, { n: signed.signers, of: signed.validators, h: signed.height + 1 })
-        : t('signed_waiting', { h: r.height + 1 });
+      // The figures on screen as of the newest block; or, while its
+      // signatures are still to come, the same counts as of the block
+      // they were signed at: said as such ("the same figures as of …").
+      const vars = shown && { n: signed.signers, of: signed.validators, h: fmtN(signed.height + 1), at: fmtN(signed.height) };
+      out.textContent = !shown ? t('signed_waiting', { h: fmtN(r.height + 1) })
+        : Coco.tv(signed.height === r.height ? 'signed_by' : 'signed_by_at', signed.signers, signed.validators, vars);
       out.className = shown ? 'ok' : '';
       document.body.dataset.signed = shown ? String(signed.signers) : '';
+      document.body.dataset.signedBlock = shown ? String(signed.height + 1) : '';
       const hdr = await Coco.getJSON('/v1/blocks/' + r.height + '?txs=false');
       $('block').textContent = hdr.hash;
     } catch (e) {
@@ -207,7 +229,8 @@
         const text = await resp.text();
         const r = JSON.parse(text);
         final = show(r);
-        await Promise.all([check(r, text), issued(ctx.def, r.casts.counted), alarms()]);
+        // Upcoming: no figures to check nor turnout to ask for yet.
+        await Promise.all(r.status === 'upcoming' ? [alarms()] : [check(r, text), issued(ctx.def, r.casts.counted), alarms()]);
       } else if (resp.status === 304) {
         final = document.body.dataset.final === 'true';
       }
@@ -229,7 +252,7 @@
       document.title = t('results') + ' · ' + b.question;
     } catch (e) {
       if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), start);
-      else Coco.deadEnd(Coco.loadError(e));
+      else Coco.deadEnd(e);
       return;
     }
     poll();

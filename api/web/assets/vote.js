@@ -114,7 +114,7 @@
       st.view = view;
     } catch (e) {
       if (!Coco.unreachable(e)) {
-        Coco.deadEnd(Coco.loadError(e));
+        Coco.deadEnd(e);
         return;
       }
       $('s-login').hidden = true; // nothing to log in to yet
@@ -239,10 +239,18 @@
   // session, and a new wallet entry under a random local id.
   async function loginReturned(back) {
     const p = (back.pending && back.pending.provider) || provider();
-    if (back.error) { fail(Login.message(back.error, p), null, { message: back.error + ': ' + back.message }); return; }
     const pend = back.pending;
-    if (!pend || pend.ballot !== ballotID || pend.chain !== st.chain.genesis_hash || (back.ballot && back.ballot !== ballotID) ||
-        !st.view.definition.registrars[pend.registrar]) {
+    const ours = pend && pend.ballot === ballotID && pend.chain === st.chain.genesis_hash && !(back.ballot && back.ballot !== ballotID) &&
+        st.view.definition.registrars[pend.registrar];
+    // An error return is said in the page's own words; its description
+    // is shown (under "technical detail") only for a login this tab
+    // started: a link anyone can craft (…#error=…&error_description=…)
+    // would otherwise put its words on the voting page.
+    if (back.error) {
+      fail(Login.message(back.error, p), null, ours ? { message: back.error + ': ' + back.message } : null);
+      return;
+    }
+    if (!ours) {
       fail(t('err_login_lost'));
       return;
     }
@@ -271,8 +279,8 @@
     ev.preventDefault();
     const voter = $('voter').value.trim();
     const code = $('code').value;
-    if (!voter) { fail(t('voter_id') + '\u00a0?'); $('voter').focus(); return; }
-    if (!code) { fail(t('code') + '\u00a0?'); $('code').focus(); return; }
+    if (!voter) { fail(t('err_voter_id_empty')); $('voter').focus(); return; }
+    if (!code) { fail(t('err_code_empty')); $('code').focus(); return; }
     const gh = st.chain.genesis_hash;
     const known = Wallet.get(gh, ballotID, voter);
     if (known && known.token) {

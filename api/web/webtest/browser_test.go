@@ -437,8 +437,17 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 		void(chromedp.Poll[bool](`document.body.dataset.checked === 'valid' && document.getElementById('counted').innerText !== ''`,
 			chromedp.WithPollingTimeout(30*time.Second))))
 	b.shot(tab, "check-replaced")
-	if msg := evalString(t, tab, `document.getElementById('counted').innerText`); !strings.Contains(msg, "replaced") {
-		t.Errorf("the replaced receipt: %q", msg)
+	// A coerced or robbed voter reads first that her vote no longer
+	// counts, not in green; then that the proof itself is valid.
+	if v := evalString(t, tab, `document.getElementById('verdict-text').innerText + '|' + document.getElementById('verdict-text').className`); !strings.HasPrefix(v, "This vote no longer counts") ||
+		!strings.HasSuffix(v, "|verdict warn") {
+		t.Errorf("the replaced receipt's verdict, first on the page: %q, want the warning, not in green", v)
+	}
+	if msg := evalString(t, tab, `document.getElementById('counted').innerText`); !strings.HasPrefix(msg, "The proof itself is valid") {
+		t.Errorf("the replaced receipt, below the warning: %q", msg)
+	}
+	if n := evalString(t, tab, `String(document.querySelectorAll('#verdict-text.ok, #counted.ok').length)`); n != "0" {
+		t.Errorf("the replaced receipt's answer shows %s lines in green", n)
 	}
 
 	// A tampered receipt (another choice) fails, its checks named.

@@ -210,6 +210,11 @@ func TestBrowserVoterLogsInWithOpenIDConnectAndVotes(t *testing.T) {
 		if u := evalString(t, other.ctx, `location.href`); u != page {
 			t.Errorf("a return with %s left the address %s", frag, u)
 		}
+		// A crafted link's words are not shown: the description of an
+		// error this tab did not start stays out of the page.
+		if text := evalString(t, other.ctx, `document.body.textContent`); strings.Contains(text, "nonce mismatch") {
+			t.Errorf("a return with %s this tab did not start shows its description: %q", frag, text)
+		}
 	}
 	other.shot(other.ctx, "login-failed")
 	b.do(other.ctx, "the page in English", chromedp.Navigate(page+"?lang=en"), chromedp.WaitEnabled(chromedp.CSS("#oidc-go")))

@@ -47,8 +47,8 @@ func TestBrowserOneValidatorChainSaysSignedByTheChainsValidatorNotOneOfOne(t *te
 	}
 
 	for _, c := range []struct{ lang, signed, final, reverified string }{
-		{"en", "Signed by the chain’s validator in block", "1 ballot cast is final (100%).", "No independent node has re-verified these figures yet."},
-		{"fr", "Signés par le validateur de la chaîne dans le bloc", "1 bulletin déposé est définitif (100\u00a0%).", "Aucun nœud indépendant n’a encore revérifié ces chiffres."},
+		{"en", "by the chain’s validator: block", "1 ballot cast is final (100%).", "No independent node has re-verified these figures yet."},
+		{"fr", "par le validateur de la chaîne\u00a0: le bloc", "1 bulletin déposé est définitif (100\u00a0%).", "Aucun nœud indépendant n’a encore revérifié ces chiffres."},
 	} {
 		b.do(tab, "the results page in "+c.lang, chromedp.Navigate(nodeURL+"/ballots/"+id+"/results?lang="+c.lang),
 			void(chromedp.Poll[bool](`document.body.dataset.counted === '1' && document.body.dataset.signed === '1'`,

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,22 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 	b.checkNamed(tab, "results")
 	if s := evalString(t, tab, `document.getElementById('signed').innerText`); !strings.Contains(s, "3 validateurs sur 4") {
 		t.Errorf("signatures line %q", s)
+	}
+	// The facts say which block the figures are as of (h) and which block
+	// carries their signatures (h+1, whose header holds their app hash),
+	// never the same number for both; the same counts signed as of an
+	// earlier block say which.
+	facts := strings.Split(evalString(t, tab, `[document.getElementById('height').innerText, document.body.dataset.signedBlock,
+		document.getElementById('signed').innerText].join('|')`), "|")
+	asOf, _ := strconv.Atoi(facts[0])
+	signedIn, _ := strconv.Atoi(facts[1])
+	switch {
+	case !strings.Contains(facts[2], fmt.Sprintf("le bloc %d ", signedIn)):
+		t.Errorf("the signatures line %q does not name block %d, which carries them", facts[2], signedIn)
+	case signedIn == asOf+1 && strings.Contains(facts[2], "arrêtés"):
+		t.Errorf("figures as of block %d, signed in block %d: %q", asOf, signedIn, facts[2])
+	case signedIn != asOf+1 && !strings.Contains(facts[2], fmt.Sprintf("Les mêmes chiffres, arrêtés au bloc %d,", signedIn-1)):
+		t.Errorf("figures as of block %d, the same counts signed in block %d: %q does not say as of which block", asOf, signedIn, facts[2])
 	}
 	if s := evalString(t, tab, `document.getElementById('reverified').innerText`); !strings.Contains(s, "Revérifiés par 2 nœuds indépendants") {
 		t.Errorf("re-verified line %q", s)
@@ -103,6 +121,18 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 	}
 	if n := evalString(t, tab, `String(document.querySelectorAll('#node-validators li.signed').length)`); n < "3" {
 		t.Errorf("%s validators shown signing the last block", n)
+	}
+	// A validator missing from the last commit was not needed (a commit
+	// holds a quorum), not at fault.
+	if s := evalString(t, tab, `[...document.querySelectorAll('#node-validators li.unsigned')].map((li) => li.innerText).join('\n')`); s != "" &&
+		(!strings.Contains(s, "its signature was not needed for the last block") || strings.Contains(s, "did not sign")) {
+		t.Errorf("the validators missing from the last commit: %q", s)
+	}
+	// An attestation vouches for every block before it, and "Re-verified
+	// by" counts the nodes that attested the block or a later one: this
+	// node's ✓ is on every block at or below the newest it attested.
+	if marks := evalString(t, tab, `[...document.querySelectorAll('#node-blocks tr')].map((tr) => tr.lastChild.innerText.endsWith('✓') ? 'v' : '-').join('')`); !regexp.MustCompile(`^-*v+$`).MatchString(marks) {
+		t.Errorf("this node's marks on the recent blocks, newest first: %q, want none above its newest attestation and all below", marks)
 	}
 	b.note("node-page.txt", evalString(t, tab, `document.body.innerText`))
 

@@ -125,4 +125,15 @@ func TestBrowserBallotPageStopsPollingOnceTheResultsAreFinalAndBeforeTheOpening(
 	if s := evalString(t, tab, `String(document.getElementById('results-section').offsetHeight)`); s != "0" {
 		t.Errorf("the upcoming ballot's page shows a results section (%s px high), want none before the opening", s)
 	}
+
+	// Its results page says once when voting opens and that the page
+	// will update by itself then: no tables of zeros, no "no vote yet".
+	b.do(tab, "the upcoming ballot's results", chromedp.Navigate(info.Nodes[0].API+"/ballots/"+upcoming.String()+"/results?lang=en"),
+		void(chromedp.Poll[bool](`document.getElementById('state').innerText === 'Not open yet'`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.shot(tab, "upcoming-results-en")
+	main := evalString(t, tab, `document.querySelector('main').innerText`)
+	if !strings.Contains(main, "Voting opens on") || !strings.Contains(main, "updates by itself") ||
+		strings.Contains(main, "as votes land") || strings.Contains(main, "counted") || strings.Contains(main, "0%") {
+		t.Errorf("the upcoming ballot's results page reads:\n%s", main)
+	}
 }
