@@ -160,14 +160,21 @@ func signCast(w *Wallet, entry *WalletEntry, g *consensus.Genesis, b *ballot.Bal
 // receipt, verified offline against the genesis.
 func castAndProve(ctx context.Context, req VoteRequest, g *consensus.Genesis, c *ballot.Cast, say func(string)) (*ballot.Receipt, *ballot.Verification, error) {
 	var id consensus.Hash
+	said := map[string]bool{} // each reason to try again is said once
+	sayOnce := func(m string) {
+		if !said[m] {
+			said[m] = true
+			say(m)
+		}
+	}
 	err := retryOverloaded(ctx, time.Minute, func() error {
 		var err error
 		id, err = req.Node.SubmitCast(ctx, c)
 		if Overloaded(err) {
-			say("the node is busy (overloaded): trying again")
+			sayOnce("the node is busy (overloaded): trying again")
 		}
 		if TooSoon(err) {
-			say("your last cast is too recent for the chain's re-vote interval: trying again in a moment")
+			sayOnce("your last cast is too recent for the chain's re-vote interval: trying again in a moment")
 		}
 		return err
 	})

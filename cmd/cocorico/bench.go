@@ -229,8 +229,10 @@ func newPhaseBars(w interface{ Write([]byte) (int, error) }) func(string, int, i
 			}
 			phase = p
 			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(fmt.Sprintf("%-7s", p)),
-				progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString(map[string]string{"tokens": "tokens"}[p]+map[bool]string{true: "casts"}[p != "tokens"]),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetWidth(30))
+				// No rate: the bar's own is of its last update (millions a
+				// second when a phase is done at once); the report gives
+				// the sustained one.
+				progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetWidth(30))
 		}
 		bar.ChangeMax(total)
 		bar.Set(done)

@@ -78,7 +78,7 @@ func newInitCmd() *cobra.Command {
 					return err
 				}
 			}
-			fmt.Fprintf(out, "home     %s\nnode key %x\n", home, k.Public())
+			fmt.Fprintf(out, "home     %s\nnode id  %x (its public key; the private key stays in the home, mode 0600)\n", home, k.Public())
 			if genesis == "" {
 				fmt.Fprintf(out, "next: copy the network's genesis.json into %s, then run\n  cocorico node --home %s --bootstrap MULTIADDR\n", home, home)
 			}

@@ -128,5 +128,13 @@ func printResults(out io.Writer, cr *client.CheckedResults, g *consensus.Genesis
 	} else {
 		fmt.Fprintf(out, "  · consistent with the node's app hash; signed once block %d is final\n", r.Height+1)
 	}
-	fmt.Fprintf(out, "  re-verified by %d independent nodes, as far as this node saw (nodes, not people: one person can run many)\n", r.Attestations)
+	fmt.Fprintf(out, "  re-verified by %s, as far as this node saw (nodes, not people: one person can run many)\n", independentNodes(r.Attestations))
+}
+
+// independentNodes is "1 independent node", "3 independent nodes".
+func independentNodes(n int) string {
+	if n == 1 {
+		return "1 independent node"
+	}
+	return fmt.Sprintf("%d independent nodes", n)
 }

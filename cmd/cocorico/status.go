@@ -49,8 +49,8 @@ whether the node answers (a container health check).`,
 			} else {
 				fmt.Fprintf(out, "verified every cast of the chain itself\n")
 			}
-			fmt.Fprintf(out, "checked  re-verified by %d independent nodes over the last %d blocks (nodes, not people)\n",
-				st.Attestations, api.RecentAttestationHeights)
+			fmt.Fprintf(out, "checked  re-verified by %s over the last %d blocks (nodes, not people)\n",
+				independentNodes(st.Attestations), api.RecentAttestationHeights)
 			if st.Alarms > 0 {
 				fmt.Fprintf(out, "ALARMS   %d: a final block failed a node's verification (GET /v1/alarms)\n", st.Alarms)
 			} else {
