@@ -118,6 +118,8 @@ func (s *Server) castsCSV(w http.ResponseWriter, id consensus.Hash) {
 	if err != nil {
 		// The header is sent: the truncated file ends without its last
 		// lines; the log says why.
-		s.cfg.Logger.Warn("casts download cut short", "ballot", id.Short(), "err", err)
+		// A client that hangs up early is no fault of the node's, and
+		// anyone can do it in a loop: one line a minute at most.
+		s.cutShortLog.Do(func() { s.cfg.Logger.Warn("casts download cut short", "ballot", id.Short(), "err", err) })
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/cocorico/node/api/web"
 	"github.com/cocorico/node/ballot"
@@ -154,6 +155,9 @@ type Server struct {
 	// the encoded blocks being written.
 	encoders chan struct{}
 	answers  *bodyBudget
+	// cutShortLog lets the line of a download cut short through once a
+	// minute at most.
+	cutShortLog rate.Sometimes
 }
 
 // New returns the API server of a node.
@@ -172,7 +176,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies),
 		downloads: make(chan struct{}, MaxCastsDownloads), encoders: make(chan struct{}, BlockEncoders),
-		answers: newBodyBudgetOf(cfg.Answers, DefaultAnswerLimits)}
+		answers: newBodyBudgetOf(cfg.Answers, DefaultAnswerLimits), cutShortLog: rate.Sometimes{Interval: time.Minute}}
 	pages, err := web.New(web.Config{Ballot: s.ballotPage, Missing: s.noEndpoint})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)

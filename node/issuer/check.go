@@ -67,12 +67,12 @@ func (s *Service) logRefusal(log *slog.Logger, what, who string, lock registrar.
 	switch {
 	case lock.Voter > 0:
 		s.cfg.Metrics.Lockouts.WithLabelValues("voter").Inc()
-		log.Warn(what+": "+who+" locked out", "for", lock.Voter)
+		s.refusalLog.Do(func() { log.Warn(what+": "+who+" locked out", "for", lock.Voter) })
 	case lock.Address > 0:
 		s.cfg.Metrics.Lockouts.WithLabelValues("address").Inc()
-		log.Warn(what+": address throttled", "for", lock.Address.Round(time.Second))
+		s.refusalLog.Do(func() { log.Warn(what+": address throttled", "for", lock.Address.Round(time.Second)) })
 	default:
-		log.Info(what)
+		s.refusalLog.Do(func() { log.Info(what) })
 	}
 }
 

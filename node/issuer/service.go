@@ -21,6 +21,7 @@ import (
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/store"
+	"golang.org/x/time/rate"
 )
 
 // Ballots finds ballot definitions (on a node of the chain).
@@ -86,6 +87,11 @@ type Service struct {
 	sessions *registrar.OneTime[session] // guarded by tmu
 	decoy    registrar.CodeHash
 	logKey   [32]byte // keys the voter ids in log lines
+	// refusalLog lets a refusal's log line through at most once a second:
+	// wrong codes from rotating addresses are not throttled as a whole,
+	// and their lines would grow the log without bound (the metrics count
+	// every one).
+	refusalLog rate.Sometimes
 }
 
 // New loads the registrar's keys and returns the service.
@@ -126,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, keys: map[consensus.Hash]*rsa.PrivateKey{}, signers: map[*rsa.PrivateKey]*ballot.BlindSigner{},
 		checks: make(chan struct{}, cfg.MaxChecks), throttle: registrar.NewThrottle(cfg.Throttle),
-		sessions: registrar.NewOneTime[session](cfg.MaxSessions)}
+		sessions: registrar.NewOneTime[session](cfg.MaxSessions), refusalLog: rate.Sometimes{Interval: time.Second}}
 	if err := s.loadKeys(); err != nil {
 		return nil, err
 	}
