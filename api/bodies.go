@@ -110,19 +110,24 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		CloseUnread(w, r)
 		return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
 	}
-	n := max
-	if r.ContentLength >= 0 {
-		n = r.ContentLength
-	}
+	reserve := func(int64) bool { return true }
 	if t, ok := r.Context().Value(bodyTicketKey{}).(*bodyTicket); ok {
-		if !t.budget.take(t.key, t.exempt, n) {
+		var held int64
+		reserve = func(n int64) bool {
+			if !t.budget.take(t.key, t.exempt, n) {
+				return false
+			}
+			held += n
+			return true
+		}
+		defer func() { t.budget.give(t.key, t.exempt, held) }()
+	}
+	body, err := readBody(w, r, max, reserve)
+	if err != nil {
+		if errors.Is(err, errNoRoom) {
 			CloseUnread(w, r)
 			return fmt.Errorf("%w: too many request bodies are being read at once", ErrOverloaded)
 		}
-		defer t.budget.give(t.key, t.exempt, n)
-	}
-	body, err := readBody(w, r, max)
-	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
@@ -162,16 +167,59 @@ func CloseUnread(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
-// readBody reads a body of at most max bytes: into one buffer of its
-// Content-Length when it has one (not grown by copies as it arrives).
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+// bodyChunk is the room a body takes before its first bytes are read;
+// it doubles as they arrive.
+const bodyChunk = 4 << 10
+
+// errNoRoom: the body's next bytes found no room within the BodyLimits.
+var errNoRoom = errors.New("no room for the body")
+
+// readBody reads a body of at most max bytes into a buffer that grows as
+// the bytes arrive (4 KiB, then doubling, up to its Content-Length when
+// it has one), each growth first reserved (errNoRoom if not): a client
+// that announces a large body and sends it slowly holds about what it
+// sent, at most twice that, not what it announced.
+func readBody(w http.ResponseWriter, r *http.Request, max int64, reserve func(n int64) bool) ([]byte, error) {
 	rd := http.MaxBytesReader(w, r.Body, max)
-	if r.ContentLength < 0 {
-		return io.ReadAll(rd)
+	limit := max
+	if r.ContentLength >= 0 {
+		limit = r.ContentLength
 	}
-	buf := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(rd, buf); err != nil {
-		return nil, err
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) == limit {
+				// All of it: with a Content-Length the body ends here; a
+				// chunked one must end too (MaxBytesReader refuses more).
+				var one [1]byte
+				if n, err := rd.Read(one[:]); n == 0 && err == io.EOF {
+					return buf, nil
+				} else if err != nil && err != io.EOF {
+					return nil, err
+				}
+				return nil, &http.MaxBytesError{Limit: limit}
+			}
+			grow := int64(cap(buf))
+			if grow < bodyChunk {
+				grow = bodyChunk
+			}
+			grow = min(grow, limit-int64(cap(buf)))
+			if !reserve(grow) {
+				return nil, errNoRoom
+			}
+			nb := make([]byte, len(buf), int64(cap(buf))+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF && (r.ContentLength < 0 || int64(len(buf)) == limit):
+			return buf, nil
+		case err == io.EOF:
+			return nil, io.ErrUnexpectedEOF
+		case err != nil:
+			return nil, err
+		}
 	}
-	return buf, nil
 }

@@ -17,15 +17,16 @@ import (
 )
 
 // holdBody opens a connection that announces a batch of n bytes from the
-// client address from, sends its first byte, and holds the rest back.
-func holdBody(t *testing.T, ts *httptest.Server, from string, n int) net.Conn {
+// client address from, sends its first sent bytes, and holds the rest
+// back.
+func holdBody(t *testing.T, ts *httptest.Server, from string, n, sent int) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", ts.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "POST /v1/casts/batch HTTP/1.1\r\nHost: node\r\nX-Forwarded-For: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", from, n)
+	fmt.Fprintf(c, "POST /v1/casts/batch HTTP/1.1\r\nHost: node\r\nX-Forwarded-For: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{%s", from, n, bytes.Repeat([]byte(" "), sent-1))
 	return c
 }
 
@@ -64,18 +65,26 @@ func postFrom(t *testing.T, ts *httptest.Server, from string, pad int) (int, str
 }
 
 // Bodies announced and sent slowly hold the node's memory only within
-// BodyLimits: an address past its share, then everyone past the total,
-// gets 503 overloaded before its body is read, while other addresses go
-// on; what a closed connection held is free again. A body over the
-// endpoint's limit is refused (413) on its Content-Length, unread.
+// BodyLimits, and only for what they sent: a body announced at 256 KiB
+// that sent one byte holds 4 KiB (the first room a body takes), one that
+// sent 200 KiB holds 256 KiB (its room doubles as bytes arrive). An
+// address past its share, then everyone past the total, gets 503
+// overloaded, while other addresses go on; what a closed connection held
+// is free again. A body over the endpoint's limit is refused (413) on its
+// Content-Length, unread.
 func TestSlowLargeBodiesHoldOnlyTheBodyBudgetAndOtherAddressesGoOn(t *testing.T) {
 	s := New(Config{Backend: &refusingBackend{}, Refusals: RefusalLimits{ClientIPHeader: "X-Forwarded-For"},
 		Bodies: BodyLimits{Total: 1 << 20, PerAddress: 300 << 10}})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close) // after the held connections close (cleanups run last first)
-	const big = 256 << 10
+	const big, sent = 256 << 10, 200 << 10
 
-	held := holdBody(t, ts, "192.0.2.1", big)
+	trickle := holdBody(t, ts, "192.0.2.7", big, 1)
+	waitHeld(t, s, bodyChunk)
+	trickle.Close()
+	waitHeld(t, s, 0)
+
+	held := holdBody(t, ts, "192.0.2.1", big, sent)
 	waitHeld(t, s, big)
 	if code, e := postFrom(t, ts, "192.0.2.1", 50<<10); code != http.StatusServiceUnavailable || e != "overloaded" {
 		t.Fatalf("a second body from the address holding 256 KiB of its 300: %d %q, want 503 overloaded", code, e)
@@ -84,7 +93,7 @@ func TestSlowLargeBodiesHoldOnlyTheBodyBudgetAndOtherAddressesGoOn(t *testing.T)
 		t.Fatalf("another address: %d, want 200 (its batch answered)", code)
 	}
 	for i := 3; i <= 5; i++ {
-		holdBody(t, ts, fmt.Sprintf("192.0.2.%d", i), big)
+		holdBody(t, ts, fmt.Sprintf("192.0.2.%d", i), big, sent)
 	}
 	waitHeld(t, s, 4*big)
 	if code, e := postFrom(t, ts, "192.0.2.6", 0); code != http.StatusServiceUnavailable || e != "overloaded" {
