@@ -112,8 +112,8 @@ func isRefusal(status int) bool {
 // handler's ReadJSON holds its body within the BodyLimits.
 //
 // An address's transactions are checked one request at a time (loopback
-// clients excepted), each after the refusals of the one before have been
-// counted: without this, concurrent batches all passed the check of the
+// clients too: their refusals count like anyone's), each after the
+// refusals of the one before have been counted: without this, concurrent batches all passed the check of the
 // address's attempts before any was counted, and 14 batches of 1,000
 // forged casts sent at once were all verified against a budget of 200.
 // The turn is taken once the body is read (ReadJSON), so that voters
@@ -126,10 +126,8 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 		addr := ClientAddr(r, f.header)
 		key := registrar.AddressKey(addr)
 		loopback := addr.Unmap().IsLoopback()
-		ticket := &bodyTicket{budget: f.bodies, key: key, exempt: loopback}
-		if !loopback {
-			ticket.turn = func(ctx context.Context) (func(), error) { return f.turnOf(ctx, key) }
-		}
+		ticket := &bodyTicket{budget: f.bodies, key: key, exempt: loopback,
+			turn: func(ctx context.Context) (func(), error) { return f.turnOf(ctx, key) }}
 		r = withBodyTicket(r, ticket)
 		f.mu.Lock()
 		wait := f.t.Wait(key, time.Now())
