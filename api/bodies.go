@@ -192,12 +192,17 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64, reserve func(n 
 				// All of it: with a Content-Length the body ends here; a
 				// chunked one must end too (MaxBytesReader refuses more).
 				var one [1]byte
-				if n, err := rd.Read(one[:]); n == 0 && err == io.EOF {
-					return buf, nil
-				} else if err != nil && err != io.EOF {
-					return nil, err
+				for {
+					n, err := rd.Read(one[:])
+					switch {
+					case n > 0:
+						return nil, &http.MaxBytesError{Limit: limit}
+					case err == io.EOF:
+						return buf, nil
+					case err != nil:
+						return nil, err
+					}
 				}
-				return nil, &http.MaxBytesError{Limit: limit}
 			}
 			grow := int64(cap(buf))
 			if grow < bodyChunk {

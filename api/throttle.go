@@ -145,13 +145,17 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 				f.t.Take(key, now)
 			}
 		}
+		// The turn goes back once the refusals are counted, and even if
+		// the handler panics (net/http recovers it).
+		defer func() {
+			if ticket.done != nil {
+				ticket.done()
+			}
+		}()
 		sw := &statusWriter{ResponseWriter: w}
 		h(sw, r, refused)
 		if isRefusal(sw.status) {
 			refused(1)
-		}
-		if ticket.done != nil {
-			ticket.done() // once the refusals are counted
 		}
 	}
 }
