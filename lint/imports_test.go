@@ -20,9 +20,10 @@ var allowed = map[string][]string{
 	"store": {module + "/store", module + "/consensus", "github.com/cockroachdb/pebble/v2", "github.com/prometheus/client_golang"},
 	"p2p": {module + "/p2p", module + "/consensus", "github.com/libp2p/", "github.com/multiformats/",
 		"github.com/prometheus/client_golang"},
-	// The API bounds its connections with x/net's LimitListener.
+	// The API bounds its connections with x/net's LimitListener, and the
+	// log lines a client could multiply with x/time's rate.Sometimes.
 	"api": {module + "/api", module + "/ballot", module + "/consensus", module + "/store",
-		"github.com/prometheus/client_golang", "golang.org/x/net/netutil"},
+		"github.com/prometheus/client_golang", "golang.org/x/net/netutil", "golang.org/x/time/rate"},
 	// The client library paces its load generator with a token bucket.
 	"api/client": {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
 	// The pages import no other room: they read the chain through the
@@ -40,7 +41,9 @@ var allowed = map[string][]string{
 	"lint":              {},
 	"ballot/ballottest": {module + "/ballot", module + "/consensus"},
 	// The registrar's service writes its store (api may not); api/registrarapi serves it through an interface.
-	"node/issuer": {module + "/ballot", module + "/consensus", module + "/store", "github.com/prometheus/client_golang", "golang.org/x/sync/errgroup"},
+	// (rate: its refusals' log lines, which rotating addresses multiply.)
+	"node/issuer": {module + "/ballot", module + "/consensus", module + "/store", "github.com/prometheus/client_golang", "golang.org/x/sync/errgroup",
+		"golang.org/x/time/rate"},
 }
 
 // pure lists the rooms that must read no clock, start no goroutine and do
