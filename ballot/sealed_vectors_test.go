@@ -1,6 +1,7 @@
 package ballot_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +37,13 @@ type sealedVectors struct {
 	Secret             string   `json:"election_secret_hex"`
 	ResultsBefore      string   `json:"results_before_count_hex"`
 	ResultsAfter       string   `json:"results_after_count_hex"`
+	// The state a sealed ballot leaves (docs/PROTOCOL.md §14): the app
+	// hash after each of the four blocks (definition, deals, cast,
+	// shares), the cast's voter record (its sealed choice under key 7,
+	// choice 0) and the keyring record after the count.
+	AppHashes     []string     `json:"app_hash_after_blocks_1_to_4"`
+	VoterRecord   vectorRecord `json:"voter_record_after_block_3"`
+	KeyringRecord vectorRecord `json:"keyring_record_after_block_4"`
 }
 
 func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
@@ -90,6 +98,7 @@ func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Apply(u)
+		got.AppHashes = append(got.AppHashes, u.AppHash.String())
 	}
 	defTx := &ballot.Tx{Definition: def}
 	block(1, 1_767_225_601_000, defTx)
@@ -133,6 +142,11 @@ func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
 	got.CastTx, got.Sealed = hex.EncodeToString(castTx.Encode()), hex.EncodeToString(c.Sealed)
 	before, _, _ := st.Results(b.ID)
 	got.ResultsBefore = hex.EncodeToString(canon.MustMarshal(&before))
+	rec, found, err := st.Voter(b.ID, c.Key())
+	if err != nil || !found || !bytes.Equal(rec.Sealed, c.Sealed) || rec.Choice != 0 {
+		t.Fatalf("the sealed cast's voter record %+v (%v, %v), want its sealed choice and choice 0", rec, found, err)
+	}
+	got.VoterRecord = vectorRecord{hex.EncodeToString(append(append([]byte("v"), b.ID[:]...), c.Voter...)), hex.EncodeToString(canon.MustMarshal(rec))}
 
 	var shares []*ballot.Tx
 	for _, j := range []int{0, 2} {
@@ -151,6 +165,7 @@ func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
 	got.ResultsAfter = hex.EncodeToString(canon.MustMarshal(&after))
 	k, _, _ = st.Keyring(b.ID)
 	got.Secret = hex.EncodeToString(k.Secret)
+	got.KeyringRecord = vectorRecord{hex.EncodeToString(append([]byte("k"), b.ID[:]...)), hex.EncodeToString(canon.MustMarshal(k))}
 
 	vpath := filepath.Join(vectorsDir, "sealed.json")
 	if *updateVectors {
