@@ -50,6 +50,16 @@ type protocolVectors struct {
 	// key of seed 30: its sign bytes and the attestations-topic message.
 	AttestationSign    string `json:"attestation_sign_bytes_hex"`
 	AttestationMessage string `json:"attestation_message_hex"`
+	// A Merkle tree (docs/PROTOCOL.md §5) of an odd number of leaves, 5
+	// (the byte strings "leaf 0" … "leaf 4"), its root and the audit path
+	// of each leaf: the tree's unbalanced right edge.
+	Merkle5 merkleVector `json:"merkle_5_leaves"`
+}
+
+type merkleVector struct {
+	Leaves []string          `json:"leaves_hex"`
+	Root   string            `json:"root"`
+	Proofs []consensus.Proof `json:"proofs"`
 }
 
 type vectorRecord struct {
@@ -207,6 +217,18 @@ func TestProtocolVectorsInDocsStillVerify(t *testing.T) {
 	att := consensus.NewAttestation(gen.Chain(), r.Height, r.Header.Hash(), appHash1, seededKey(30))
 	got.AttestationSign = hex.EncodeToString(att.SignBytes())
 	got.AttestationMessage = hex.EncodeToString((&consensus.Witness{Attestation: att}).Encode())
+	var leaves [][]byte
+	for i := range 5 {
+		leaves = append(leaves, []byte("leaf "+string(rune('0'+i))))
+		got.Merkle5.Leaves = append(got.Merkle5.Leaves, hex.EncodeToString(leaves[i]))
+	}
+	root5, proofs5 := consensus.MerkleProofs(leaves)
+	got.Merkle5.Root, got.Merkle5.Proofs = root5.String(), proofs5
+	for i, p := range proofs5 {
+		if err := p.Verify(consensus.LeafHash(leaves[i]), root5); err != nil {
+			t.Fatalf("leaf %d of 5: %v", i, err)
+		}
+	}
 	vpath := filepath.Join(vectorsDir, "vectors.json")
 	if *updateVectors {
 		data, _ := json.MarshalIndent(got, "", "  ")
