@@ -100,6 +100,18 @@ type App struct {
 	checking atomic.Int64
 	counts   *countCache // sealed counts, kept across rounds
 
+	// applying makes a final block's state and the mempool's update after
+	// it one step for SubmitMany, which adds to the mempool under its read
+	// side: a cast checked against the state before a block that made it
+	// stale (a later seq of its key final) would otherwise enter the
+	// mempool after the update meant to drop it, and stay there.
+	// appliedN counts the blocks applied (guarded by applying).
+	applying sync.RWMutex
+	appliedN uint64
+	// afterPrecheck, if set (tests), runs in SubmitMany once the cheap
+	// rules are checked, before the signatures.
+	afterPrecheck func()
+
 	mu        sync.RWMutex
 	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1
 	tipTime   int64          // its time (Unix ms)

@@ -176,6 +176,7 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	if err := a.ledger.Commit(b, c, v.ids, kvs(v.update.Writes())); err != nil {
 		return err
 	}
+	a.applying.Lock() // until the mempool is updated (App.applying)
 	a.state.Remember(v.update)
 	a.mu.Lock()
 	prevTime := a.tipTime
@@ -195,6 +196,8 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 		closed[id] = true
 	}
 	dropped := a.pool.Update(v.ids, v.update, closed)
+	a.appliedN++
+	a.applying.Unlock()
 	m := a.metrics
 	m.MempoolDropped.Add(float64(dropped))
 	m.MempoolTxs.Set(float64(a.pool.Len()))

@@ -81,16 +81,10 @@ func (m *Mempool) Add(tx *ballot.Checked) error {
 	}
 	if c := tx.Cast; c != nil {
 		slot := ballot.VoterSlot{Ballot: c.BallotID, Voter: c.Key()}
-		seqs := m.bySlot[slot]
-		for _, s := range seqs {
-			if s.seq == c.Seq {
-				return fmt.Errorf("%w: another cast with seq %d is pending", ballot.ErrSeqReplay, c.Seq)
-			}
+		if err := m.slotFreeLocked(slot, c.Seq); err != nil {
+			return err
 		}
-		if m.onePerVoter && len(seqs) > 0 {
-			return fmt.Errorf("%w: an earlier cast of this voter key is pending: wait until it is final", ballot.ErrRevoteTooSoon)
-		}
-		m.bySlot[slot] = append(seqs, slotCast{seq: c.Seq, id: tx.ID})
+		m.bySlot[slot] = append(m.bySlot[slot], slotCast{seq: c.Seq, id: tx.ID})
 		m.casts[c.BallotID]++
 	}
 	m.byID[tx.ID] = m.order.PushBack(&pending{tx: tx, at: time.Now()})
@@ -98,6 +92,28 @@ func (m *Mempool) Add(tx *ballot.Checked) error {
 	select {
 	case m.avail <- struct{}{}:
 	default:
+	}
+	return nil
+}
+
+// SlotFree reports whether Add would take cast c as far as its voter
+// key's pending casts go: ErrSeqReplay if a cast of its seq is pending,
+// ErrRevoteTooSoon if any is and the pool takes one per key.
+func (m *Mempool) SlotFree(c *ballot.Cast) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.slotFreeLocked(ballot.VoterSlot{Ballot: c.BallotID, Voter: c.Key()}, c.Seq)
+}
+
+func (m *Mempool) slotFreeLocked(slot ballot.VoterSlot, seq uint64) error {
+	seqs := m.bySlot[slot]
+	for _, s := range seqs {
+		if s.seq == seq {
+			return fmt.Errorf("%w: another cast with seq %d is pending", ballot.ErrSeqReplay, seq)
+		}
+	}
+	if m.onePerVoter && len(seqs) > 0 {
+		return fmt.Errorf("%w: an earlier cast of this voter key is pending: wait until it is final", ballot.ErrRevoteTooSoon)
 	}
 	return nil
 }

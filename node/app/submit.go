@@ -69,11 +69,17 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 	out := make([]*ballot.Checked, len(txs))
 	errs := make([]error, len(txs))
 	decoded := make([]*ballot.Tx, len(txs))
+	a.applying.RLock()
+	gen := a.appliedN // the state the casts' stateful rules are checked against
+	a.applying.RUnlock()
 	var todo []int
 	for i, tx := range txs {
 		if out[i], decoded[i], errs[i] = a.precheck(tx); errs[i] == nil && out[i] == nil {
 			todo = append(todo, i)
 		}
+	}
+	if a.afterPrecheck != nil {
+		a.afterPrecheck()
 	}
 	start := time.Now()
 	checkInBatches(ctx, a.verifiers, a.rules, todo, decoded, txs, a.state, out, errs)
@@ -83,9 +89,15 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 			a.metrics.CastVerify.Observe(per)
 		}
 	}
+	// Into the mempool with no block applied meanwhile, so that a cast
+	// is checked against the state the mempool was last updated for: a
+	// cast's state was checked before its signatures, again if a block
+	// was applied since.
+	a.applying.RLock()
+	stale := a.appliedN != gen
 	for i, c := range out {
 		if errs[i] == nil {
-			if c.Cast == nil { // a cast's state was checked before its signatures
+			if c.Cast == nil || stale {
 				errs[i] = a.checkState(c)
 			}
 			if errs[i] == nil {
@@ -97,6 +109,7 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 			out[i] = nil
 		}
 	}
+	a.applying.RUnlock()
 	a.metrics.MempoolTxs.Set(float64(a.pool.Len()))
 	return out, errs
 }
@@ -143,6 +156,13 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 		}
 		c.ShareWith(tx) // the mempool keeps tx: the cast need not copy it
 		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Cast: c}); err != nil {
+			return nil, nil, err
+		}
+		// A cast the mempool would refuse (its key has a cast of that seq,
+		// or any, pending) is refused before its signatures too: those
+		// answers are free to the sender (docs/API.md), so they must be
+		// to the node.
+		if err := a.pool.SlotFree(c); err != nil {
 			return nil, nil, err
 		}
 	}
