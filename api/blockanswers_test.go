@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,10 +13,14 @@ import (
 )
 
 // bigBlocks fakes a ledger whose every block holds 100 transactions of
-// 1,000 bytes (its JSON answer about 140 KB).
-type bigBlocks struct{ Chain }
+// 1,000 bytes (its JSON answer about 140 KB), and counts the blocks read.
+type bigBlocks struct {
+	Chain
+	reads *atomic.Int64
+}
 
-func (bigBlocks) Block(h uint64) (*consensus.Block, error) {
+func (f bigBlocks) Block(h uint64) (*consensus.Block, error) {
+	f.reads.Add(1)
 	txs := make([][]byte, 100)
 	for i := range txs {
 		txs[i] = make([]byte, 1000)
@@ -47,11 +52,12 @@ func (w *stuckReader) Write(p []byte) (int, error) {
 // Block answers being written to clients that do not read them are held
 // within the node's Answers limits: a second one to the same address is
 // refused (503 overloaded, the first one is a block larger than the
-// address's share, still served), others' fit until the total is held;
+// address's share, still served) before its block is even read, others' fit until the total is held;
 // once the stuck answers are done, the same requests are served again.
 // The answer is compact JSON of the block with its Content-Length.
 func TestBlockAnswersToClientsThatDoNotReadAreHeldWithinALimitFakeLedger(t *testing.T) {
-	s := New(Config{Chain: bigBlocks{}, Answers: BodyLimits{Total: 350 << 10, PerAddress: 100 << 10},
+	var reads atomic.Int64
+	s := New(Config{Chain: bigBlocks{reads: &reads}, Answers: BodyLimits{Total: 350 << 10, PerAddress: 100 << 10},
 		Refusals: RefusalLimits{ClientIPHeader: "X-Forwarded-For"}})
 	h := s.Handler()
 	release := make(chan struct{})
@@ -82,9 +88,13 @@ func TestBlockAnswersToClientsThatDoNotReadAreHeldWithinALimitFakeLedger(t *test
 	if w := get("198.51.100.1"); w != nil {
 		t.Fatalf("first block answer to an address, larger than its share: %d %s, want it sent", w.Code, w.Body)
 	}
+	before := reads.Load()
 	w := get("198.51.100.1")
 	if w == nil || w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
 		t.Fatalf("second block answer to an address holding one: %v, want 503 overloaded", w)
+	}
+	if reads.Load() != before {
+		t.Error("the block was read for an address already past its share: a refusal must cost no work")
 	}
 	if w := get("198.51.100.2"); w != nil {
 		t.Fatalf("another address's answer within the total: %d, want it sent", w.Code)

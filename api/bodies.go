@@ -34,6 +34,18 @@ type BodyLimits struct {
 // address.
 var DefaultBodyLimits = BodyLimits{Total: 64 << 20, PerAddress: 8 << 20}
 
+// DefaultSmallBodyLimits bound, apart, the bodies of the endpoints of one
+// transaction (a voter's cast, a ballot, a keykeeper's message, a receipt
+// to verify: at most smallBodyMax each), so that batches, which relays
+// and load tests send, can never take a voter's room: 16 MiB in all,
+// 1 MiB from one address (some 250 casts on their way at once: a
+// carrier's NAT).
+var DefaultSmallBodyLimits = BodyLimits{Total: 16 << 20, PerAddress: 1 << 20}
+
+// smallBodyMax is the largest limit of an endpoint whose bodies count
+// toward the small budget (a receipt's 256 KiB).
+const smallBodyMax = 256 << 10
+
 // bodyBudget is the state of BodyLimits.
 type bodyBudget struct {
 	limits BodyLimits
@@ -68,6 +80,15 @@ func (b *bodyBudget) take(key string, exempt bool, n int64) bool {
 	return true
 }
 
+// room reports whether the address key could take anything now (it is
+// within its share, and the total within its bound): a request that
+// cannot is refused before it does any work.
+func (b *bodyBudget) room(key string, exempt bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held < b.limits.Total && (exempt || b.byAddr[key] < b.limits.PerAddress)
+}
+
 // give returns what take held.
 func (b *bodyBudget) give(key string, exempt bool, n int64) {
 	b.mu.Lock()
@@ -82,7 +103,8 @@ func (b *bodyBudget) give(key string, exempt bool, n int64) {
 
 // bodyTicket is a request's claim on the budget, which ReadJSON uses.
 type bodyTicket struct {
-	budget *bodyBudget
+	budget *bodyBudget // batches'
+	small  *bodyBudget // the one-transaction endpoints' (nil: budget's)
 	key    string
 	exempt bool
 	// turn, if set, takes the address's turn at the checks once the body
@@ -112,15 +134,19 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	}
 	reserve := func(int64) bool { return true }
 	if t, ok := r.Context().Value(bodyTicketKey{}).(*bodyTicket); ok {
+		budget := t.budget
+		if max <= smallBodyMax && t.small != nil {
+			budget = t.small
+		}
 		var held int64
 		reserve = func(n int64) bool {
-			if !t.budget.take(t.key, t.exempt, n) {
+			if !budget.take(t.key, t.exempt, n) {
 				return false
 			}
 			held += n
 			return true
 		}
-		defer func() { t.budget.give(t.key, t.exempt, held) }()
+		defer func() { budget.give(t.key, t.exempt, held) }()
 	}
 	body, err := readBody(w, r, max, reserve)
 	if err != nil {

@@ -46,6 +46,23 @@ func waitHeld(t *testing.T, s *Server, want int64) {
 	}
 }
 
+// castFrom posts one cast to POST /v1/casts as the client address from.
+func castFrom(t *testing.T, ts *httptest.Server, from string) (int, string) {
+	t.Helper()
+	cast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
+	data, _ := json.Marshal(&cast)
+	r, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/casts", bytes.NewReader(data))
+	r.Header.Set("X-Forwarded-For", from)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e ErrorBody
+	json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Error.Code
+}
+
 // postFrom posts a batch of one cast as the client address from.
 func postFrom(t *testing.T, ts *httptest.Server, from string, pad int) (int, string) {
 	t.Helper()
@@ -98,6 +115,10 @@ func TestSlowLargeBodiesHoldOnlyTheBodyBudgetAndOtherAddressesGoOn(t *testing.T)
 	waitHeld(t, s, 4*big)
 	if code, e := postFrom(t, ts, "192.0.2.6", 0); code != http.StatusServiceUnavailable || e != "overloaded" {
 		t.Fatalf("a new address with the node's 1 MiB of bodies held: %d %q, want 503 overloaded", code, e)
+	}
+	// A voter's single cast has a room of its own: batches cannot take it.
+	if code, e := castFrom(t, ts, "192.0.2.6"); code != http.StatusBadRequest {
+		t.Fatalf("a single cast while batches hold all of theirs: %d %q, want 400 (read and refused by the fake backend)", code, e)
 	}
 	held.Close()
 	waitHeld(t, s, 3*big)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -85,12 +86,19 @@ func (s *Server) block(w http.ResponseWriter, r *http.Request) {
 // The memory of block answers is bounded (a block is up to 14 MiB, its
 // JSON a third more, and a slow reader holds an answer until the write
 // timeout): at most BlockEncoders blocks are read and encoded at once
-// (a request waits up to BlockEncodeWait for its turn), and the encoded
-// answers being written are held within the Answers limits; 503
-// overloaded otherwise.
+// (a request waits up to BlockEncodeWait for its turn), and the answers
+// being written are held within the Answers limits; 503 overloaded
+// otherwise. The room is taken on the answer's largest size, computed
+// from the block, before it is encoded, and an address without room is
+// refused before its block is read: a refused answer costs no encoding.
 func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 	addr := ClientAddr(r, s.refused.header)
 	key, exempt := registrar.AddressKey(addr), addr.Unmap().IsLoopback()
+	overloaded := fmt.Errorf("%w: too many block answers are being sent at once", ErrOverloaded)
+	if !s.answers.room(key, exempt) {
+		WriteError(w, overloaded)
+		return
+	}
 	t := time.NewTimer(BlockEncodeWait)
 	defer t.Stop()
 	select {
@@ -101,18 +109,17 @@ func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 	case <-r.Context().Done():
 		return
 	}
-	body, err := s.encodeBlock(h, r.URL.Query().Get("txs") == "false")
-	fits := err == nil && s.answers.take(key, exempt, int64(len(body)))
+	body, held, err := s.encodeBlock(h, r.URL.Query().Get("txs") == "false", func(n int64) bool { return s.answers.take(key, exempt, n) })
 	<-s.encoders
+	defer s.answers.give(key, exempt, held) // once written (or refused)
 	switch {
+	case errors.Is(err, errNoRoom):
+		WriteError(w, overloaded)
+		return
 	case err != nil:
 		WriteError(w, err)
 		return
-	case !fits:
-		WriteError(w, fmt.Errorf("%w: too many block answers are being sent at once", ErrOverloaded))
-		return
 	}
-	defer s.answers.give(key, exempt, int64(len(body)))
 	h2 := w.Header()
 	h2.Set("Content-Type", "application/json")
 	h2.Set("X-Content-Type-Options", "nosniff")
@@ -120,16 +127,36 @@ func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 	w.Write(body)
 }
 
+// blockAnswerBytes bounds the JSON answer of a block from above: each
+// transaction's base64 (4 bytes per 3, rounded up) and its id (64 hex
+// digits), with their quotes and commas, and room for the header and the
+// commit (a signature's JSON is under 160 bytes).
+func blockAnswerBytes(b *consensus.Block, c *consensus.Commit, idsOnly bool) int64 {
+	n := int64(4096 + 160*len(c.Signatures) + 70*len(b.Txs))
+	if !idsOnly {
+		for _, tx := range b.Txs {
+			n += int64(4*((len(tx)+2)/3) + 3)
+		}
+	}
+	return n
+}
+
 // encodeBlock is the JSON answer of block h (compact: a block's
-// transactions are most of it, and indenting them copied it again).
-func (s *Server) encodeBlock(h uint64, idsOnly bool) ([]byte, error) {
+// transactions are most of it, and indenting them copied it again). It
+// takes the answer's room with reserve, on its largest size, before it
+// encodes (errNoRoom if there is none), and returns the room it holds.
+func (s *Server) encodeBlock(h uint64, idsOnly bool, reserve func(int64) bool) ([]byte, int64, error) {
 	b, err := s.cfg.Chain.Block(h)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	c, err := s.cfg.Chain.CommitAt(h)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	room := blockAnswerBytes(b, c, idsOnly)
+	if !reserve(room) {
+		return nil, 0, errNoRoom
 	}
 	v := BlockView{Height: h, Hash: b.Hash(), Header: b.Header, Txs: b.Txs, Commit: c,
 		TxIDs: make([]consensus.Hash, len(b.Txs))}
@@ -141,7 +168,7 @@ func (s *Server) encodeBlock(h uint64, idsOnly bool) ([]byte, error) {
 	}
 	body, err := json.Marshal(v)
 	if err != nil {
-		return nil, err
+		return nil, room, err
 	}
-	return append(body, '\n'), nil
+	return append(body, '\n'), room, nil
 }

@@ -122,8 +122,10 @@ type Config struct {
 	// vain (zero fields: DefaultRefusalLimits).
 	Refusals RefusalLimits
 	// Bodies bound the transaction bodies held at once (zero fields:
-	// DefaultBodyLimits).
-	Bodies BodyLimits
+	// DefaultBodyLimits); SmallBodies, apart, those of the endpoints of
+	// one transaction (zero fields: DefaultSmallBodyLimits).
+	Bodies      BodyLimits
+	SmallBodies BodyLimits
 	// Answers bound the encoded block answers held while they are written
 	// (zero fields: DefaultAnswerLimits).
 	Answers BodyLimits
@@ -174,7 +176,7 @@ func New(cfg Config) *Server {
 	if cfg.Witnesses == nil {
 		cfg.Witnesses = noWitnesses{}
 	}
-	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies),
+	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies, cfg.SmallBodies),
 		downloads: make(chan struct{}, MaxCastsDownloads), encoders: make(chan struct{}, BlockEncoders),
 		answers: newBodyBudgetOf(cfg.Answers, DefaultAnswerLimits), cutShortLog: rate.Sometimes{Interval: time.Minute}}
 	pages, err := web.New(web.Config{Ballot: s.ballotPage, Missing: s.noEndpoint})

@@ -46,6 +46,9 @@ type refusals struct {
 	mu     sync.Mutex
 	t      *registrar.Buckets
 	bodies *bodyBudget
+	// small is the budget of the bodies of the one-transaction endpoints
+	// (at most smallBodyMax each), apart from the batches' bodies.
+	small *bodyBudget
 	// turns holds, for each address with a transaction request under
 	// way, the turn its requests take one at a time (the entry goes with
 	// its last request).
@@ -63,9 +66,10 @@ type turn struct {
 // previous one to be answered before it is refused (503 overloaded).
 const TurnWait = 5 * time.Second
 
-func newRefusals(l RefusalLimits, b BodyLimits) *refusals {
+func newRefusals(l RefusalLimits, b, small BodyLimits) *refusals {
 	d := DefaultRefusalLimits
-	return &refusals{header: l.ClientIPHeader, bodies: newBodyBudget(b), turns: map[string]*turn{},
+	return &refusals{header: l.ClientIPHeader, bodies: newBodyBudget(b), small: newBodyBudgetOf(small, DefaultSmallBodyLimits),
+		turns: map[string]*turn{},
 		t: registrar.NewBuckets(cmp.Or(l.Burst, d.Burst), cmp.Or(l.Every, d.Every), cmp.Or(l.Entries, d.Entries))}
 }
 
@@ -126,7 +130,7 @@ func (f *refusals) guard(h func(w http.ResponseWriter, r *http.Request, refused 
 		addr := ClientAddr(r, f.header)
 		key := registrar.AddressKey(addr)
 		loopback := addr.Unmap().IsLoopback()
-		ticket := &bodyTicket{budget: f.bodies, key: key, exempt: loopback,
+		ticket := &bodyTicket{budget: f.bodies, small: f.small, key: key, exempt: loopback,
 			turn: func(ctx context.Context) (func(), error) { return f.turnOf(ctx, key) }}
 		r = withBodyTicket(r, ticket)
 		f.mu.Lock()

@@ -24,6 +24,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
+	"golang.org/x/time/rate"
 )
 
 // Service is what the HTTP layer needs of the registrar.
@@ -118,6 +119,9 @@ type handler struct {
 	// them is refused with 429 before the token is compared.
 	adminMu    sync.Mutex
 	adminFails *registrar.Buckets
+	// adminLog lets a wrong admin token's log line through once a second
+	// at most: rotating addresses each have AdminBurst tries.
+	adminLog rate.Sometimes
 }
 
 // AdminBurst wrong admin tokens from one client address at once, then one
@@ -132,7 +136,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &handler{cfg: cfg, adminFails: registrar.NewBuckets(AdminBurst, AdminEvery, 4096)}
+	h := &handler{cfg: cfg, adminFails: registrar.NewBuckets(AdminBurst, AdminEvery, 4096), adminLog: rate.Sometimes{Interval: time.Second}}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/keys", h.newKey)
 	m.HandleFunc("POST /v1/tokens", h.token)
@@ -201,7 +205,7 @@ func (h *handler) newKey(w http.ResponseWriter, r *http.Request) {
 		h.adminMu.Lock()
 		h.adminFails.Take(addr, time.Now())
 		h.adminMu.Unlock()
-		h.cfg.Logger.Warn("wrong admin token", "addr", addr)
+		h.adminLog.Do(func() { h.cfg.Logger.Warn("wrong admin token", "addr", addr) })
 		api.WriteError(w, api.ErrUnauthorized)
 		return
 	}
