@@ -70,7 +70,7 @@ func newRefusals(l RefusalLimits, b, small BodyLimits) *refusals {
 	d := DefaultRefusalLimits
 	return &refusals{header: l.ClientIPHeader, bodies: newBodyBudget(b), small: newBodyBudgetOf(small, DefaultSmallBodyLimits),
 		turns: map[string]*turn{},
-		t: registrar.NewBuckets(cmp.Or(l.Burst, d.Burst), cmp.Or(l.Every, d.Every), cmp.Or(l.Entries, d.Entries))}
+		t:     registrar.NewBuckets(cmp.Or(l.Burst, d.Burst), cmp.Or(l.Every, d.Every), cmp.Or(l.Entries, d.Entries))}
 }
 
 // take waits for key's turn (at most TurnWait, or ctx's end) and returns
