@@ -56,7 +56,7 @@ type refusals struct {
 }
 
 // turn is an address's turn at the transaction endpoints: a request holds
-// it from before its body is read until it is answered.
+// it from once its body is read until it is answered.
 type turn struct {
 	ch    chan struct{}
 	users int
@@ -117,9 +117,10 @@ func isRefusal(status int) bool {
 //
 // An address's transactions are checked one request at a time (loopback
 // clients too: their refusals count like anyone's), each after the
-// refusals of the one before have been counted: without this, concurrent batches all passed the check of the
-// address's attempts before any was counted, and 14 batches of 1,000
-// forged casts sent at once were all verified against a budget of 200.
+// refusals of the one before have been counted: without this, concurrent
+// batches all passed the check of the address's attempts before any was
+// counted, and 14 batches of 1,000 forged casts sent at once were all
+// verified against a budget of 200.
 // The turn is taken once the body is read (ReadJSON), so that voters
 // behind one address (a carrier's NAT) do not wait for each other's
 // uploads, only for each other's checks; a request waits for it at most
