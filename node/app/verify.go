@@ -49,23 +49,34 @@ func verifyRun(ctx context.Context, r ballot.Rules, max int, first uint64, run [
 	}
 	out := make([]*ballot.Checked, len(txs))
 	decoded := make([]*ballot.Tx, len(txs))
-	var todo []int
-	for i, raw := range txs {
+	// What needs no other transaction, on all cores: whether it is known
+	// (its id hashed), else its decoding. Then, in order, what does: the
+	// definitions, which the casts after them may name, and the first
+	// failure.
+	decodeErrs := make([]error, len(txs))
+	parallel(len(txs), func(i int) {
 		if known != nil {
-			if c, ok := known(ballot.TxID(raw)); ok {
+			if c, ok := known(ballot.TxID(txs[i])); ok {
 				out[i] = c
-				if c.Ballot != nil {
-					defs.own[c.Ballot.ID] = c.Ballot
-				}
-				continue
+				return
 			}
 		}
-		tx, err := ballot.DecodeTx(raw, max)
-		if err != nil {
+		decoded[i], decodeErrs[i] = ballot.DecodeTx(txs[i], max)
+	})
+	var todo []int
+	for i := range txs {
+		if c := out[i]; c != nil {
+			if c.Ballot != nil {
+				defs.own[c.Ballot.ID] = c.Ballot
+			}
+			continue
+		}
+		if err := decodeErrs[i]; err != nil {
 			return nil, refuse(i, err)
 		}
+		tx := decoded[i]
 		if tx.Definition != nil {
-			c, err := ballot.Check(r, tx, raw, defs)
+			c, err := ballot.Check(r, tx, txs[i], defs)
 			if err != nil {
 				return nil, refuse(i, err)
 			}
@@ -73,7 +84,6 @@ func verifyRun(ctx context.Context, r ballot.Rules, max int, first uint64, run [
 			defs.own[c.Ballot.ID] = c.Ballot
 			continue
 		}
-		decoded[i] = tx
 		todo = append(todo, i)
 	}
 	errs := make([]error, len(txs))
