@@ -89,13 +89,21 @@ func syncReport(s SyncProgress, wasBehind bool) (behind, caughtUp bool) {
 	return behind, wasBehind && !behind && s.Height > 0
 }
 
-// dirSize returns the bytes of the files under dir.
-func dirSize(dir string) int64 {
+// dirSize returns the bytes of the files under dir (their sizes: a
+// ledger's RESERVE, allocated disk of size 0, does not count).
+func dirSize(dir string) int64 { return sumFiles(dir, fs.FileInfo.Size) }
+
+// DiskBytes returns the disk the files under dir take: their blocks (a
+// ledger's RESERVE counts).
+func DiskBytes(dir string) int64 { return sumFiles(dir, diskBytes) }
+
+// sumFiles adds up size over the files under dir.
+func sumFiles(dir string, size func(fs.FileInfo) int64) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if info, err := d.Info(); err == nil {
-				n += info.Size()
+				n += size(info)
 			}
 		}
 		return nil

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -164,17 +162,5 @@ func portHint(err error) error {
 }
 
 // folderSize is the disk the files under dir take, for a person ("612
-// MB"): their blocks, not their sizes (a ledger's RESERVE is allocated
-// disk of size 0).
-func folderSize(dir string) string {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err == nil && e.Type().IsRegular() {
-			if info, err := e.Info(); err == nil {
-				n += diskBytes(info)
-			}
-		}
-		return nil
-	})
-	return fmt.Sprintf("%d MB", n/1_000_000)
-}
+// MB").
+func folderSize(dir string) string { return fmt.Sprintf("%d MB", node.DiskBytes(dir)/1_000_000) }
