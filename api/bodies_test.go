@@ -46,30 +46,30 @@ func waitHeld(t *testing.T, s *Server, want int64) {
 	}
 }
 
+// aCast is a cast of the right shape (its signatures are not checked
+// here: the backends are fakes).
+var aCast = ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
+
 // castFrom posts one cast to POST /v1/casts as the client address from.
 func castFrom(t *testing.T, ts *httptest.Server, from string) (int, string) {
 	t.Helper()
-	cast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
-	data, _ := json.Marshal(&cast)
-	r, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/casts", bytes.NewReader(data))
-	r.Header.Set("X-Forwarded-For", from)
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var e ErrorBody
-	json.NewDecoder(resp.Body).Decode(&e)
-	return resp.StatusCode, e.Error.Code
+	data, _ := json.Marshal(&aCast)
+	return sendFrom(t, ts, "/v1/casts", from, data)
 }
 
 // postFrom posts a batch of one cast as the client address from.
 func postFrom(t *testing.T, ts *httptest.Server, from string, pad int) (int, string) {
 	t.Helper()
-	cast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
-	data, _ := json.Marshal(BatchRequest{Casts: []*ballot.Cast{&cast}})
+	data, _ := json.Marshal(BatchRequest{Casts: []*ballot.Cast{&aCast}})
 	data = append(data, bytes.Repeat([]byte(" "), pad)...) // white space the decoder skips
-	r, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/casts/batch", bytes.NewReader(data))
+	return sendFrom(t, ts, "/v1/casts/batch", from, data)
+}
+
+// sendFrom posts body to path as the client address from and returns the
+// status and the error code.
+func sendFrom(t *testing.T, ts *httptest.Server, path, from string, body []byte) (int, string) {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodPost, ts.URL+path, bytes.NewReader(body))
 	r.Header.Set("X-Forwarded-For", from)
 	resp, err := http.DefaultClient.Do(r)
 	if err != nil {
