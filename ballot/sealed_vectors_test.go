@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/cloudflare/circl/group"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
@@ -44,6 +47,17 @@ type sealedVectors struct {
 	AppHashes     []string     `json:"app_hash_after_blocks_1_to_4"`
 	VoterRecord   vectorRecord `json:"voter_record_after_block_3"`
 	KeyringRecord vectorRecord `json:"keyring_record_after_block_4"`
+	// The dispute path (§19.2) on a fork of the chain after block 2:
+	// keykeeper 1 complains against deal 0 (block 3 of the fork, before
+	// keygen_closes) and dealer 0 answers with the share in clear (block 4
+	// of the fork, before opens); the app hash after each of those two
+	// blocks and the keyring record after the answer.
+	Complaint          string       `json:"complaint_tx_hex"`
+	ComplaintSignBytes string       `json:"complaint_sign_bytes_hex"`
+	Answer             string       `json:"answer_tx_hex"`
+	AnswerSignBytes    string       `json:"answer_sign_bytes_hex"`
+	ForkAppHashes      []string     `json:"fork_app_hash_after_complaint_and_answer"`
+	ForkKeyringRecord  vectorRecord `json:"fork_keyring_record_after_answer"`
 }
 
 func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
@@ -80,8 +94,7 @@ func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := ballot.NewMemState()
-	block := func(height uint64, time int64, txs ...*ballot.Tx) {
+	apply := func(st *ballot.MemState, height uint64, time int64, txs ...*ballot.Tx) string {
 		t.Helper()
 		batch := ballot.NewBatch(st, rules, height, time)
 		for _, tx := range txs {
@@ -98,7 +111,12 @@ func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Apply(u)
-		got.AppHashes = append(got.AppHashes, u.AppHash.String())
+		return u.AppHash.String()
+	}
+	st := ballot.NewMemState()
+	block := func(height uint64, time int64, txs ...*ballot.Tx) {
+		t.Helper()
+		got.AppHashes = append(got.AppHashes, apply(st, height, time, txs...))
 	}
 	defTx := &ballot.Tx{Definition: def}
 	block(1, 1_767_225_601_000, defTx)
@@ -121,6 +139,43 @@ func TestProtocolVectorsOfSealedBallotsStillVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.ElectionKey = hex.EncodeToString(key)
+
+	fork := ballot.NewMemState()
+	apply(fork, 1, 1_767_225_601_000, defTx)
+	apply(fork, 2, 1_767_225_602_000, deals...)
+	complaint := &ballot.Complaint{BallotID: b.ID, Keykeeper: 1, Against: 0}
+	complaint.Sign(chain, signs[1])
+	got.Complaint, got.ComplaintSignBytes = hex.EncodeToString((&ballot.Tx{Complaint: complaint}).Encode()), hex.EncodeToString(complaint.SignBytes(chain))
+	got.ForkAppHashes = append(got.ForkAppHashes, apply(fork, 3, 1_767_225_603_000, &ballot.Tx{Complaint: complaint}))
+	if fk, _, _ := fork.Keyring(b.ID); !slices.Equal(fk.Qualified(), []int{1, 2}) {
+		t.Fatalf("qualified after the complaint %v, want [1 2]: deal 0 waits for its answer", fk.Qualified())
+	}
+	// The answer is the share keykeeper 1 decrypts from deal 0.
+	ctx := ballot.DealContext(chain, b.ID, 0)
+	com, err := deals[0].Deal.Dealing().Check(2, 3, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := seal.PrivateKey(privs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := seal.OpenShare(deals[0].Deal.Dealing(), com, 2, sk, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := &ballot.Answer{BallotID: b.ID, Keykeeper: 0, To: 1, Value: seal.AddShares([]group.Scalar{x})}
+	answer.Sign(chain, signs[0])
+	got.Answer, got.AnswerSignBytes = hex.EncodeToString((&ballot.Tx{Answer: answer}).Encode()), hex.EncodeToString(answer.SignBytes(chain))
+	got.ForkAppHashes = append(got.ForkAppHashes, apply(fork, 4, 1_767_225_640_000, &ballot.Tx{Answer: answer}))
+	fk, _, _ := fork.Keyring(b.ID)
+	if !slices.Equal(fk.Qualified(), []int{0, 1, 2}) {
+		t.Fatalf("qualified after the answer %v, want [0 1 2]", fk.Qualified())
+	}
+	if forkKey, err := fk.ElectionKey(chain, b); err != nil || !bytes.Equal(forkKey, key) {
+		t.Fatalf("the fork's election key %x (%v), want the chain's %x: an answered complaint changes no share", forkKey, err, key)
+	}
+	got.ForkKeyringRecord = vectorRecord{hex.EncodeToString(append([]byte("k"), b.ID[:]...)), hex.EncodeToString(canon.MustMarshal(fk))}
 
 	voter := seededKey(20)
 	req, err := ballot.NewTokenRequest(ballottest.Seeded(2), &reg.PublicKey, b.ID, voter.Public().(ed25519.PublicKey))
