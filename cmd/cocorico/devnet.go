@@ -27,6 +27,7 @@ func newDevnetCmd() *cobra.Command {
 		snapshotInterval            int64
 		chunkBits                   uint8
 		cacheMiB, memLimitMiB       int64
+		gcPercent                   int
 		lf                          logFlags
 	)
 	cmd := &cobra.Command{
@@ -42,6 +43,9 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(lf.level, lf.json)
 			if err != nil {
+				return err
+			}
+			if err := setGCPercent(gcPercent, os.Getenv("GOGC")); err != nil {
 				return err
 			}
 			setMemoryLimit(memLimitMiB, os.Getenv("GOMEMLIMIT"))
@@ -110,6 +114,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 		"a new devnet's genesis: least time between two casts of a voter key (0 for load tests that re-vote at once)")
 	f.Int64Var(&cacheMiB, "ledger-cache", node.DevnetCacheBytes>>20, "MiB of Pebble block cache the validators' ledgers share")
 	f.Int64Var(&memLimitMiB, "memory-limit", 1024, "soft limit of the Go heap of the whole devnet in MiB (Go's GOMEMLIMIT, which wins when set); 0: none")
+	f.IntVar(&gcPercent, "gc-percent", devnetGCPercent, "Go's garbage collection target for the whole devnet: the heap may grow this many percent above what the last collection left (Go's GOGC, which wins when set; Go's default is 100)")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on every node's API")
 	lf.add(cmd)
 	return cmd
@@ -130,6 +135,28 @@ func setMemoryLimit(mib int64, env string) {
 		return
 	}
 	debug.SetMemoryLimit(mib << 20)
+}
+
+// devnetGCPercent is the devnet's default GC target. With Go's default
+// (100) the heap grows to twice what the last collection left: at 100,000
+// casts the four nodes' Go memory reached ~530 MB for ~170 MB live, and
+// the process 650-730 MB resident. At 50 it stayed near 370 MB and the
+// process under 600 MB (576-601 MB in four runs) at the same final
+// casts/s, within this machine's noise (4,057-4,414/s against
+// 3,893-4,548/s, alternated runs): collecting twice as often costs a few
+// percent of a core, and the devnet's CPU is mostly signature checks.
+const devnetGCPercent = 50
+
+// setGCPercent sets Go's GC target to pct, unless the GOGC environment
+// variable (env) already set one; pct must be 10 to 1,000.
+func setGCPercent(pct int, env string) error {
+	if pct < 10 || pct > 1000 {
+		return fmt.Errorf("--gc-percent %d: want 10 to 1000 (100 is Go's default)", pct)
+	}
+	if env == "" {
+		debug.SetGCPercent(pct)
+	}
+	return nil
 }
 
 // firstOfRoll returns the first voter id and code of a roll file, or

@@ -28,3 +28,32 @@ func TestDevnetMemoryLimitIsSetUnlessGOMEMLIMITOrZero(t *testing.T) {
 		}
 	}
 }
+
+// The devnet sets Go's GC target from --gc-percent unless the operator set
+// GOGC; a value out of range is refused and changes nothing.
+func TestDevnetGCPercentIsSetUnlessGOGCAndOutOfRangeIsRefused(t *testing.T) {
+	was := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(was)
+	for _, c := range []struct {
+		pct     int
+		env     string
+		want    int
+		refused bool
+	}{
+		{50, "", 50, false},
+		{50, "200", 100, false},
+		{1000, "", 1000, false},
+		{5, "", 100, true},
+		{-1, "", 100, true},
+		{1001, "", 100, true},
+	} {
+		debug.SetGCPercent(100)
+		err := setGCPercent(c.pct, c.env)
+		if (err != nil) != c.refused {
+			t.Errorf("--gc-percent %d, GOGC %q: error %v, want refused %v", c.pct, c.env, err, c.refused)
+		}
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("--gc-percent %d, GOGC %q: GC percent %d, want %d", c.pct, c.env, got, c.want)
+		}
+	}
+}
