@@ -5,9 +5,12 @@ package webtest
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -303,5 +306,47 @@ func TestBrowserAMovementsPageOnItsOwnSitePollsTheResultsWithTheirETag(t *testin
 	}
 	if got.Error != "" || got.ETag == "" || got.First != 200 || got.Again != 304 || got.Choices != 3 {
 		t.Fatalf("the page on another site got %s; want the results (200) with their ETag, then 304 to If-None-Match", raw)
+	}
+}
+
+// docsImages makes the tests that draw a picture shown in docs/ write it
+// there (docs/img/), as -update-vectors rewrites the protocol's vectors:
+// go test -tags browser ./api/web/webtest -run DocsPicture -docs-images
+var docsImages = flag.Bool("docs-images", false, "write the pictures docs/ shows into docs/img/")
+
+// The picture in docs/EMBED.md ("What the voter sees") is the button as
+// Chromium draws it in a movement's text: the default one in French and
+// one with data-color and data-label in English. The test checks what the
+// page says of them — pill-shaped, the default dark blue with white text,
+// gold with black text, the tick, the words and what a screen reader
+// adds (it opens a new window) — and leaves the picture
+// with its screenshots (in docs/img/ with -docs-images).
+func TestBrowserEmbedDocsPictureShowsTheDefaultButtonAndOneWithItsOwnColourAndWords(t *testing.T) {
+	site := embedSite(t, embedNode(t), map[string]string{"/": `<body><div id="picture" style="padding:12px 16px;width:640px;font:16px/1.5 sans-serif;background:#fff">
+<p>La primaire citoyenne est ouverte jusqu'au 15 mars : <script src="NODE/embed.js" data-ballot="` + embedBallot + `" data-lang="fr" async></script></p>
+<p>With your own colour and words: <script src="NODE/embed.js" data-ballot="` + embedBallot + `" data-lang="en" data-color="gold" data-label="I take part in the primary" async></script></p>
+</div>`})
+	b := newBrowser(t)
+	b.do(b.ctx, "a viewport wide enough for the picture", chromedp.EmulateViewport(720, 300))
+	b.do(b.ctx, "open the page", chromedp.Navigate(site))
+	b.buttons(b.ctx, 2)
+	got := evalString(t, b.ctx, `[...document.querySelectorAll('.cocorico-vote')].map(h => {
+		const btn = h.shadowRoot.querySelector('button'), s = getComputedStyle(btn), r = btn.getBoundingClientRect();
+		return [btn.textContent.trim(), s.backgroundColor, s.color, parseFloat(s.borderTopLeftRadius) >= r.height / 2, !!btn.querySelector('svg')].join(' | ')
+	}).join('\n')`)
+	want := "Je vote (s’ouvre dans une nouvelle fenêtre) | rgb(11, 79, 168) | rgb(255, 255, 255) | true | true\n" +
+		"I take part in the primary (opens in a new window) | rgb(255, 215, 0) | rgb(0, 0, 0) | true | true"
+	if got != want {
+		t.Errorf("the buttons of the picture:\n%s\nwant\n%s", got, want)
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.Screenshot("#picture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.note("embed-button.png", string(png))
+	if *docsImages {
+		if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "img", "embed-button.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
