@@ -443,8 +443,10 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 		!strings.HasSuffix(v, "|verdict warn") {
 		t.Errorf("the replaced receipt's verdict, first on the page: %q, want the warning, not in green", v)
 	}
-	if msg := evalString(t, tab, `document.getElementById('counted').innerText`); !strings.HasPrefix(msg, "The proof itself is valid") {
-		t.Errorf("the replaced receipt, below the warning: %q", msg)
+	// Then what to do: keep the last proof, or tell the organizers.
+	if msg := evalString(t, tab, `document.getElementById('counted').innerText`); !strings.HasPrefix(msg, "The proof itself is valid") ||
+		!strings.Contains(msg, "keep the proof of your last vote") || !strings.Contains(msg, "tell the ballot’s organizers") {
+		t.Errorf("the replaced receipt, below the warning: %q, want the valid proof then what to do", msg)
 	}
 	if n := evalString(t, tab, `String(document.querySelectorAll('#verdict-text.ok, #counted.ok').length)`); n != "0" {
 		t.Errorf("the replaced receipt's answer shows %s lines in green", n)
