@@ -3,10 +3,10 @@
 # a devnet of 4 validators (one process) loaded with CASTS casts, one per
 # voter, by `cocorico bench --ceiling` (final casts/s as a fraction of the
 # crypto ceiling C measured in the same run) and its peak RSS; then a
-# volunteer replaying every block (--full-verify) and, when LABEL is
-# "after" (a build with state sync), one joining by state sync, each timed
-# to the validators' height (the state-sync one also until it has
-# re-verified the blocks before its snapshot: verified_from 1); then
+# volunteer replaying every block (--full-verify) and one joining by state
+# sync, each timed to the validators' height (the state-sync one also
+# until it has re-verified the blocks before its snapshot: verified_from
+# 1); LABEL only names the run; then
 # `cocorico recount --ceiling`. Run it for two builds (before, after) one
 # after the other to compare, or set BEFORE=path/to/older/cocorico to also
 # replay the same chain with that build (and recount with it).
@@ -82,12 +82,11 @@ echo "== $LABEL volunteers"
 if [ -n "${BEFORE:-}" ]; then
   VBIN=$BEFORE volunteer replay-before --full-verify --snapshot-interval -1
 fi
-if [ "$LABEL" = after ]; then
-  volunteer replay --full-verify --snapshot-interval -1
-  volunteer statesync --snapshot-interval -1
-else
-  volunteer replay
-fi
+# Every build measured here has state sync: without --full-verify a new
+# volunteer would join from a snapshot (labelled "replay" before, which
+# made a build's replay look faster than its recount).
+volunteer replay --full-verify --snapshot-interval -1
+volunteer statesync --snapshot-interval -1
 kill -INT $DEV; wait $DEV || true
 echo "== $LABEL recount"
 [ -n "${BEFORE:-}" ] && $BEFORE recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
