@@ -133,7 +133,8 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		return fmt.Errorf("%w: at most %d bytes", ErrBodyTooLarge, max)
 	}
 	reserve := func(int64) bool { return true }
-	if t, ok := r.Context().Value(bodyTicketKey{}).(*bodyTicket); ok {
+	t, ticketed := r.Context().Value(bodyTicketKey{}).(*bodyTicket)
+	if ticketed {
 		budget := t.budget
 		if max <= smallBodyMax && t.small != nil {
 			budget = t.small
@@ -165,7 +166,7 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		}
 		return fmt.Errorf("%w: the body ended early or is malformed", ErrBadRequest)
 	}
-	if t, ok := r.Context().Value(bodyTicketKey{}).(*bodyTicket); ok && t.turn != nil && t.done == nil {
+	if ticketed && t.turn != nil && t.done == nil {
 		done, err := t.turn(r.Context())
 		if err != nil {
 			return err
