@@ -66,8 +66,7 @@
       const p = document.createElement('p');
       p.className = 'total';
       // Once closed, none is said in the past: no "yet" next to "final".
-      const done = r.status === 'closed' || r.status === 'tallied';
-      p.textContent = total ? total + ' ' + tn('votes_counted', total) : t(done ? 'results_none_done' : 'results_none');
+      p.textContent = total ? total + ' ' + tn('votes_counted', total) : t(Coco.ended(r.status) ? 'results_none_done' : 'results_none');
       box.replaceChildren(list, p);
       document.body.dataset.counted = String(total);
       if (failing) Coco.showError('');

@@ -296,6 +296,10 @@ const Coco = (() => {
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+  // ended says whether a ballot of this status (GET /v1/ballots/{id})
+  // takes no more votes: closed, or closed and counted.
+  const ended = (status) => status === 'closed' || status === 'tallied';
+
   function randomBase64(n) {
     const b = new Uint8Array(n);
     crypto.getRandomValues(b);
@@ -303,5 +307,5 @@ const Coco = (() => {
   }
 
   return { t, tn, tv, has, $, lang, APIError, request, unreachable, unreachableMessage, getJSON, postJSON, loadWasm, call, when, at,
-    showError, showWait, pct, technical, refusal, explain, showRefusal, loadError, deadEnd, download, sleep, randomBase64 };
+    showError, showWait, pct, technical, refusal, explain, showRefusal, loadError, deadEnd, download, sleep, randomBase64, ended };
 })();

@@ -52,8 +52,7 @@
   // the past ("No vote was counted."), from the key + '_done' message: no
   // "yet" next to a final result.
   function tnd(key, n, vars) {
-    const done = status === 'closed' || status === 'tallied';
-    return done && n === 0 && Coco.has(key + '_done') ? t(key + '_done', vars) : tn(key, n, vars);
+    return Coco.ended(status) && n === 0 && Coco.has(key + '_done') ? t(key + '_done', vars) : tn(key, n, vars);
   }
 
   let drawn = null; // the results the chart shows, drawn again at a new width

@@ -149,7 +149,7 @@
       upcoming();
       return;
     }
-    if (v.status === 'closed' || v.status === 'tallied') {
+    if (Coco.ended(v.status)) {
       // Nothing to log in for: the way on is the ballot's results.
       closed();
       return;
