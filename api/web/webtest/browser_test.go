@@ -371,6 +371,10 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	if got := evalString(t, tab, `document.getElementById('proof-ballot').textContent`); got != ballotID {
 		t.Errorf("the proof names ballot %q, want %s", got, ballotID)
 	}
+	// The counted screen leads on to the ballot's results.
+	if got := evalString(t, tab, `(() => { const a = document.getElementById('counted-results'); return a.offsetWidth > 0 ? new URL(a.href).pathname : 'hidden' })()`); got != "/ballots/"+ballotID+"/results" {
+		t.Errorf("the counted screen's results link: %q, want /ballots/%s/results", got, ballotID)
+	}
 	if data, err := os.ReadFile(revoteReceipt); err == nil {
 		var r ballot.Receipt
 		json.Unmarshal(data, &r)
