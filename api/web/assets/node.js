@@ -87,7 +87,7 @@
           own++;
         }
         const tr = document.createElement('tr');
-        tr.append(cell(fmtN(h)), cell(time(b.header.time)), cell(fmtN(b.tx_ids.length), 'num'),
+        tr.append(cell(fmtN(h)), cell(time(b.header.time), 'time'), cell(fmtN(b.tx_ids.length), 'num'),
           cell(a.count + (covered ? ' ✓' : ''), 'num'));
         if (covered) tr.title = t('node_attested_by_me');
         rows.push(tr);
