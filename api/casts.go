@@ -70,6 +70,10 @@ func (s *Server) submitCasts(w http.ResponseWriter, r *http.Request, refused fun
 		return
 	}
 	if len(req.Casts) > MaxBatchCasts {
+		// Decoded in vain (within the body's bound): each cast costs an
+		// attempt, as a refused one would, so that sending such batches
+		// again and again is throttled like any other refused work.
+		refused(len(req.Casts))
 		WriteError(w, fmt.Errorf("%w: %d casts, at most %d", ErrBodyTooLarge, len(req.Casts), MaxBatchCasts))
 		return
 	}

@@ -86,6 +86,31 @@ func TestAddressesSendingRefusedCastsAreThrottledWithAFakeRefusingBackend(t *tes
 	}
 }
 
+// A batch of more than MaxBatchCasts casts is refused whole, 413, none
+// of its casts checked; as the node decoded them all in vain, each costs
+// the address an attempt: sending such batches again is throttled.
+func TestABatchOverTheLimitIsRefusedUncheckedAndCostsAnAttemptPerCastWithAFakeRefusingBackend(t *testing.T) {
+	b := &refusingBackend{}
+	s := New(Config{Backend: b, Refusals: RefusalLimits{Burst: MaxBatchCasts + 1, Every: time.Hour}})
+	cast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
+	batch := BatchRequest{Casts: make([]*ballot.Cast, MaxBatchCasts+1)}
+	for i := range batch.Casts {
+		batch.Casts[i] = &cast
+	}
+	w := post(t, s, "/v1/casts/batch", "192.0.2.1:1000", batch)
+	var e ErrorBody
+	json.Unmarshal(w.Body.Bytes(), &e)
+	if w.Code != http.StatusRequestEntityTooLarge || e.Error.Code != "body_too_large" || b.checked != 0 {
+		t.Fatalf("a batch of %d casts: %d %s with %d checked, want 413 body_too_large and none checked", len(batch.Casts), w.Code, w.Body, b.checked)
+	}
+	if w := post(t, s, "/v1/casts", "192.0.2.1:1000", cast); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("a cast after the oversized batch: %d %s, want 429: the batch's %d casts spent the address's %d attempts", w.Code, w.Body, len(batch.Casts), MaxBatchCasts+1)
+	}
+	if w := post(t, s, "/v1/casts", "192.0.2.2:1000", cast); w.Code != http.StatusBadRequest {
+		t.Fatalf("another address: %d, want 400 (not throttled)", w.Code)
+	}
+}
+
 // Casts the node accepts or answers as replays cost nothing.
 func TestAcceptedAndReplayedCastsCostNoAttempt(t *testing.T) {
 	aCast := ballot.Cast{Voter: bytes.Repeat([]byte{1}, 32), Seq: 1, TokenPrefix: bytes.Repeat([]byte{2}, 32), Token: bytes.Repeat([]byte{3}, 256), Signature: bytes.Repeat([]byte{4}, 64)}
