@@ -99,14 +99,7 @@ func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 		WriteError(w, overloaded)
 		return
 	}
-	t := time.NewTimer(BlockEncodeWait)
-	defer t.Stop()
-	select {
-	case s.encoders <- struct{}{}:
-	case <-t.C:
-		WriteError(w, fmt.Errorf("%w: too many blocks are being answered at once", ErrOverloaded))
-		return
-	case <-r.Context().Done():
+	if !takeTurn(w, r, s.encoders, BlockEncodeWait, "blocks are being answered") {
 		return
 	}
 	body, held, err := s.encodeBlock(h, r.URL.Query().Get("txs") == "false", func(n int64) bool { return s.answers.take(key, exempt, n) })

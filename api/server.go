@@ -143,6 +143,19 @@ const (
 	BlockEncodeWait = 5 * time.Second
 )
 
+// ReceiptVerifiers is how many receipts the API verifies at once;
+// ReceiptVerifyWait how long a request waits for its turn (then 503
+// overloaded). A receipt's checks cost about half a millisecond of
+// signature verification, and a real receipt can be sent again and again
+// at no cost to its sender (only a failed check costs an attempt, and an
+// address's requests go one at a time): however many addresses ask, the
+// node gives receipts one core at most (about 2,000 a second), never the
+// cores its blocks need.
+const (
+	ReceiptVerifiers  = 1
+	ReceiptVerifyWait = time.Second
+)
+
 // Server serves the API.
 type Server struct {
 	cfg   Config
@@ -157,6 +170,8 @@ type Server struct {
 	// the encoded blocks being written.
 	encoders chan struct{}
 	answers  *bodyBudget
+	// verifiers holds a value per receipt being verified.
+	verifiers chan struct{}
 	// cutShortLog lets the line of a download cut short through once a
 	// minute at most.
 	cutShortLog rate.Sometimes
@@ -178,7 +193,8 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, trees: newTreeCache(32), mux: http.NewServeMux(), refused: newRefusals(cfg.Refusals, cfg.Bodies, cfg.SmallBodies),
 		downloads: make(chan struct{}, MaxCastsDownloads), encoders: make(chan struct{}, BlockEncoders),
-		answers: newBodyBudgetOf(cfg.Answers, DefaultAnswerLimits), cutShortLog: rate.Sometimes{Interval: time.Minute}}
+		verifiers: make(chan struct{}, ReceiptVerifiers),
+		answers:   newBodyBudgetOf(cfg.Answers, DefaultAnswerLimits), cutShortLog: rate.Sometimes{Interval: time.Minute}}
 	pages, err := web.New(web.Config{Ballot: s.ballotPage, Missing: s.noEndpoint})
 	if err != nil {
 		cfg.Logger.Error("the citizen's pages are not served", "err", err)
