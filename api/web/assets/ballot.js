@@ -5,6 +5,7 @@
 (() => {
   const { t, tn, $ } = Coco;
   const id = document.body.dataset.ballot;
+  const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
 
   async function list() {
     const ul = $('ballots');
@@ -53,7 +54,7 @@
         label.textContent = c.label;
         const n = document.createElement('span');
         n.className = 'count';
-        n.textContent = String(c.count) + (total ? ' (' + Coco.pct((100 * c.count) / total) + ')' : '');
+        n.textContent = fmtN(c.count) + (total ? ' (' + Coco.pct((100 * c.count) / total) + ')' : '');
         head.append(label, n);
         const m = document.createElement('meter');
         // The results page's colour of this answer (.bar-i), no meter's
@@ -66,7 +67,7 @@
       const p = document.createElement('p');
       p.className = 'total';
       // Once closed, none is said in the past: no "yet" next to "final".
-      p.textContent = total ? total + ' ' + tn('votes_counted', total) : t(Coco.ended(r.status) ? 'results_none_done' : 'results_none');
+      p.textContent = total ? fmtN(total) + ' ' + tn('votes_counted', total) : t(Coco.ended(r.status) ? 'results_none_done' : 'results_none');
       box.replaceChildren(list, p);
       document.body.dataset.counted = String(total);
       if (failing) Coco.showError('');

@@ -8,6 +8,11 @@
   const { t, tn, $ } = Coco;
   const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
   const time = (ms) => new Intl.DateTimeFormat(Coco.lang, { timeStyle: 'medium' }).format(new Date(ms));
+  // The blocks' times are this browser's clock: its zone goes in the
+  // column's heading ("Time (UTC)"), once, not in every row.
+  const zone = (new Intl.DateTimeFormat(Coco.lang, { timeZoneName: 'short' }).formatToParts(new Date())
+    .find((p) => p.type === 'timeZoneName') || {}).value;
+  if (zone) $('node-time-h').textContent = t('node_block_time_zone', { zone });
   const hexToB64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((h) => parseInt(h, 16))));
   const RECENT = 6;
 
@@ -45,7 +50,10 @@
       bar.max = target;
       bar.value = st.height;
     } else {
-      $('node-sync').textContent = t('node_in_step');
+      // Not behind anyone it knows of: with no peer at all, that says
+      // nothing, unless this node is the chain's only validator.
+      const alone = st.role === 'validator' && st.validators.length === 1;
+      $('node-sync').textContent = t(st.peers > 0 ? 'node_in_step' : alone ? 'node_alone' : 'node_no_peers');
       bar.hidden = true;
     }
     $('node-peers').textContent = fmtN(st.peers);
@@ -89,11 +97,14 @@
         const tr = document.createElement('tr');
         tr.append(cell(fmtN(h)), cell(time(b.header.time), 'time'), cell(fmtN(b.tx_ids.length), 'num'),
           cell(a.count + (covered ? ' ✓' : ''), 'num'));
+        tr.dataset.entries = String(b.tx_ids.length);
         if (covered) tr.title = t('node_attested_by_me');
         rows.push(tr);
       } catch (e) { break; }
     }
     $('node-blocks').replaceChildren(...rows);
+    // Blocks with no entries are the heartbeats: said what they are.
+    $('node-heartbeats').hidden = !rows.some((tr) => tr.dataset.entries === '0');
     document.body.dataset.ownAttestations = String(own);
     $('node-validators').replaceChildren(...st.validators.map((v) => validator(v, signers)));
   }

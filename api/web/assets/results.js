@@ -90,23 +90,34 @@
     $('turnout').textContent = tnd('turnout_counted', total, { n: fmtN(total) });
     const all = r.casts.final + r.casts.pending;
     // Two counts, each with its own plural; no "0 are waiting".
-    $('finality').textContent = !all ? tnd('results_none', 0)
+    $('finality').textContent = !all ? tnd('finality_none', 0)
       : tn('finality_final', r.casts.final, { final: fmtN(r.casts.final), pct: fmtPct(pct(r.casts.final, all)) }) +
+        // Re-votes are said only when there were some.
+        (r.casts.replaced ? ' ' + tn('finality_replaced', r.casts.replaced, { n: fmtN(r.casts.replaced) }) : '') +
         (r.casts.pending ? ' ' + tn('finality_pending', r.casts.pending, { pending: fmtN(r.casts.pending) }) : '');
-    $('height').textContent = fmtN(r.height);
     // Volunteers attest a block every few seconds: the newest figures may
     // not be attested yet while the same counts, a block earlier, were.
     const counts = JSON.stringify(r.results.counts);
     if (r.attestations > 0 || !reverified || reverified.counts !== counts) {
       reverified = { n: r.attestations, height: r.height, counts };
     }
-    $('reverified').textContent = reverified.n === 0 ? t('reverified_pending')
-      : tn(reverified.height === r.height ? 'reverified_by' : 'reverified_by_at', reverified.n, { n: reverified.n, h: reverified.height });
+    // The same counts already signed as of an earlier block: the facts
+    // stay on that block (check), not on a newer one still unsigned.
+    asOf(signed && signed.counts === counts ? signed.height : r.height);
     document.body.dataset.counted = String(total);
     document.body.dataset.height = String(r.height);
     document.body.dataset.attestations = String(reverified.n);
     document.body.dataset.final = String(final);
     return final;
+  }
+
+  // asOf names the block the facts describe: the figures' block and, for
+  // the re-verification line, whether the volunteers attested those very
+  // figures or the same counts at another block.
+  function asOf(h) {
+    $('height').textContent = fmtN(h);
+    $('reverified').textContent = reverified.n === 0 ? t('reverified_pending')
+      : tn(reverified.height === h ? 'reverified_by' : 'reverified_by_at', reverified.n, { n: reverified.n, h: reverified.height });
   }
 
   async function issued(def, counted) {
@@ -132,10 +143,12 @@
   // the newest figures wait for the next block (at most the chain's
   // heartbeat), so the page also checks the figures it showed before, and
   // says "signed" when those signed counts are the ones on screen. The
-  // facts name the block the figures on screen are as of (h), the
+  // facts name the block the figures on screen are as of (h) and the
   // signatures line the block that carries their signatures (h+1), as
-  // `cocorico results` does ("block h+1 commits to them"), and, when
-  // the counts were signed as of an earlier block, that block too.
+  // `cocorico results` does ("block h+1 commits to them"). When the
+  // newest block left the counts as they were signed a block earlier,
+  // the facts are those of that earlier block: one block for the figures,
+  // the next for their signatures, never two blocks for the same figures.
   let prev = null;
   let signed = null; // {height, counts, signers, validators}
   async function check(r, text) {
@@ -165,16 +178,15 @@
       }
       prev = { r, text };
       const shown = signed && signed.counts === JSON.stringify(r.results.counts);
-      // The figures on screen as of the newest block; or, while its
-      // signatures are still to come, the same counts as of the block
-      // they were signed at: said as such ("the same figures as of …").
-      const vars = shown && { n: signed.signers, of: signed.validators, h: fmtN(signed.height + 1), at: fmtN(signed.height) };
+      const h = shown ? signed.height : r.height;
+      asOf(h);
       out.textContent = !shown ? t('signed_waiting', { h: fmtN(r.height + 1) })
-        : Coco.tv(signed.height === r.height ? 'signed_by' : 'signed_by_at', signed.signers, signed.validators, vars);
+        : Coco.tv('signed_by', signed.signers, signed.validators, { n: signed.signers, of: signed.validators, h: fmtN(signed.height + 1) });
       out.className = shown ? 'ok' : '';
       document.body.dataset.signed = shown ? String(signed.signers) : '';
       document.body.dataset.signedBlock = shown ? String(signed.height + 1) : '';
-      const hdr = await Coco.getJSON('/v1/blocks/' + r.height + '?txs=false');
+      document.body.dataset.asOf = String(h);
+      const hdr = await Coco.getJSON('/v1/blocks/' + h + '?txs=false');
       $('block').textContent = hdr.hash;
     } catch (e) {
       if (Coco.unreachable(e)) return; // not a failed check: the poll says the node is unreachable

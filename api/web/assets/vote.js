@@ -106,7 +106,6 @@
 
   async function load(back) {
     show('s-login');
-    $('wallet').hidden = false;
     delete document.body.dataset.upcoming;
     try {
       const [g, view] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + ballotID)]);
@@ -166,6 +165,7 @@
       return;
     }
     st.methods = await methods;
+    mine();
     if (back && back.pending && back.pending.registrar < regs.length) sel.value = String(back.pending.registrar);
     showMethod();
     $('login-go').disabled = false;
@@ -176,6 +176,39 @@
   }
 
   const registrarIndex = () => Number($('registrar').value || 0);
+
+  // mine fits the page to what this browser holds for the ballot. With no
+  // voting key here, the fold-out offers only to open one saved in another
+  // browser; with one, to save it too. A voter back on the page after
+  // voting (a reload, a bookmark) is told that this browser voted, with a
+  // link to each vote's proof, rather than a bare login form.
+  function mine() {
+    const entries = Object.entries(Wallet.entries(st.chain.genesis_hash, ballotID))
+      .filter(([, e]) => e && e.token).map(([id, e]) => ({ id, ...e }));
+    const has = entries.length > 0;
+    $('wallet-title').textContent = t(has ? 'wallet_title' : 'wallet_title_first');
+    $('wallet-text').textContent = t(has ? 'wallet_text' : 'wallet_text_first');
+    $('wallet-export').hidden = !has;
+    $('wallet').hidden = false;
+    const voted = entries.filter((e) => e.counted || (e.casts && e.casts.length))
+      .sort((a, b) => String(a.voted_at || '').localeCompare(String(b.voted_at || '')));
+    const proofs = voted.map((e) => {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = '/check?cast=' + (e.counted || e.casts[e.casts.length - 1]);
+      // Several voters on one browser: each proof names its voter id (a
+      // login's entry has none to name, only its date).
+      const who = voted.length > 1 && !e.login ? e.id : '';
+      a.textContent = who ? t('voted_here_proof_of', { voter: who, date: e.voted_at ? Coco.when(e.voted_at) : '?' })
+        : e.voted_at ? t('voted_here_proof_at', { date: Coco.when(e.voted_at) }) : t('voted_here_proof');
+      li.append(a);
+      return li;
+    });
+    $('voted-here-proofs').replaceChildren(...proofs);
+    $('voted-here-revote').hidden = !st.view.definition.revote;
+    $('voted-here').hidden = !proofs.length;
+    document.body.dataset.votedHere = String(proofs.length);
+  }
 
   // provider is the name of the selected registrar's login provider, or
   // '' if it has none (a roll: the voter id and code form).
@@ -216,6 +249,7 @@
     st.entry = entry;
     $('code').value = '';
     $('revote-note').hidden = !(entry.last_seq > 0);
+    mine(); // a new key: the fold-out now offers to save it
     show('s-choose', 'choose-h');
   }
 
@@ -455,6 +489,13 @@
     let time = '';
     try { time = Coco.when(JSON.parse(st.receipt).header.time); } catch (e) { /* no time: left blank */ }
     $('proof-time').textContent = time;
+    // Kept with the key: a later visit links to this proof (mine).
+    if (st.entry) {
+      st.entry.counted = v.cast_id;
+      try { st.entry.voted_at = JSON.parse(st.receipt).header.time; } catch (e) { st.entry.voted_at = new Date().toISOString(); }
+      Wallet.put(st.chain.genesis_hash, ballotID, st.voter, st.entry);
+      mine();
+    }
     $('proof-ballot').textContent = v.ballot_id;
     $('proof-link').textContent = link;
     const svg = call('qrSVG', link).svg;
@@ -482,6 +523,7 @@
     if (!f) return;
     try {
       Wallet.importText(await f.text());
+      mine();
       $('wallet-msg').textContent = t('wallet_imported');
     } catch (e) {
       // Not JSON, or not a wallet: said in the page's language, the

@@ -79,9 +79,14 @@ func newBrowser(t *testing.T) *browserSession {
 	return &browserSession{t: t, ctx: ctx, dir: dir}
 }
 
-// shot writes a full-page PNG of the tab as NN-name.png.
+// shot writes a full-page PNG of the tab as NN-name.png, and fails the
+// test if the page is wider than the window (a phone would scroll it
+// sideways).
 func (b *browserSession) shot(tab context.Context, name string) {
 	b.t.Helper()
+	if widths, err := chromedp.Run(tab, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, innerWidth]`)); err == nil && len(widths) == 2 && widths[0] > widths[1] {
+		b.t.Errorf("%s: the page is %d px wide in a %d px window", name, widths[0], widths[1])
+	}
 	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
@@ -342,6 +347,12 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	}
 	b.note("time-to-interactive.txt", "voting page: the Continue button is enabled (module loaded) "+evalString(t, tab, `document.body.dataset.readyMs`)+" ms after navigation start\n")
 	b.checkNamed(tab, "login")
+	// A first visit: nothing voted from here, no key to save; only the
+	// way to open one saved in another browser.
+	if got := evalString(t, tab, `[document.getElementById('wallet-title').innerText, document.getElementById('wallet-export').hidden,
+		document.getElementById('voted-here').hidden].join('|')`); got != "Déjà voté depuis un autre navigateur ? (données secrètes)|true|true" {
+		t.Errorf("a first visit's voting page: %q, want the fold-out to open a saved key only and no 'voted here' note", got)
+	}
 
 	// A wrong code: the registrar's refusal, and what to do.
 	b.do(tab, "a wrong code", chromedp.SendKeys(chromedp.CSS("#voter"), roll[2].VoterID), chromedp.SendKeys(chromedp.CSS("#code"), "WRONG-CODE"),
@@ -357,8 +368,19 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	firstReceipt := b.download(tab, "download")
 	b.note("confirm-to-receipt.txt", fmt.Sprintf("voter 1, first vote: %s from confirm to a verified receipt\n", first))
 
+	firstCast := evalString(t, tab, `document.body.dataset.castId`)
+
 	// Re-vote from the same browser: the wallet's key and token, seq 2.
-	b.do(tab, "reload for a re-vote", chromedp.Navigate(node0+"/vote/"+ballotID))
+	// The reloaded page says that this browser voted and links to the
+	// proof, before any login.
+	b.do(tab, "reload for a re-vote", chromedp.Navigate(node0+"/vote/"+ballotID),
+		void(chromedp.Poll[bool](`document.body.dataset.votedHere === '1'`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.shot(tab, "voted-here")
+	if got := evalString(t, tab, `[document.getElementById('voted-here').innerText, new URL(document.querySelector('#voted-here-proofs a').href).search,
+		document.getElementById('wallet-title').innerText, document.getElementById('wallet-export').hidden].join('|')`); !strings.HasPrefix(got, "Ce navigateur a déjà voté à ce scrutin. Pour voter à nouveau") ||
+		!strings.Contains(got, "Voir la preuve du vote du ") || !strings.Contains(got, "|?cast="+firstCast+"|Pour voter à nouveau depuis un autre navigateur") || !strings.HasSuffix(got, "|false") {
+		t.Errorf("the voting page reloaded after a vote: %q, want the 'voted here' note linking to cast %s and the key to save", got, firstCast)
+	}
 	b.do(tab, "log in again", chromedp.WaitEnabled(chromedp.CSS("#login-go")),
 		chromedp.SendKeys(chromedp.CSS("#voter"), roll[0].VoterID), chromedp.SendKeys(chromedp.CSS("#code"), roll[0].Code),
 		chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS("#revote-note")))
@@ -387,6 +409,13 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	// A second voter on the same browser profile votes as herself.
 	b.do(tab, "reload for voter 2", chromedp.Navigate(node0+"/vote/"+ballotID))
 	b.vote(tab, roll[1], 2, "voter2")
+	b.do(tab, "reload after two voters", chromedp.Navigate(node0+"/vote/"+ballotID),
+		void(chromedp.Poll[bool](`document.body.dataset.votedHere === '2'`, chromedp.WithPollingTimeout(30*time.Second))))
+	// Two voters on one browser: each proof names its voter id.
+	if got := evalString(t, tab, `document.getElementById('voted-here-proofs').innerText`); !strings.Contains(got, "de "+roll[0].VoterID+" (") ||
+		!strings.Contains(got, "de "+roll[1].VoterID+" (") {
+		t.Errorf("two voters' proofs on one browser: %q, want each named by its voter id", got)
+	}
 
 	n := client.NewNode(node1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -415,6 +444,16 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 		void(chromedp.Poll[bool](`document.body.dataset.counted === '2'`, chromedp.WithPollingTimeout(30*time.Second))))
 	b.shot(tab, "ballot-results")
 	b.checkNamed(tab, "ballot")
+	if s := evalString(t, tab, `document.querySelector('#results .total').innerText`); s != "2 voix comptées" {
+		t.Errorf("the ballot page's count: %q, want 2 voix comptées (as the results page says)", s)
+	}
+	// The results page says that a vote was replaced, and how many.
+	b.do(tab, "the results page", chromedp.Navigate(node0+"/ballots/"+ballotID+"/results"),
+		void(chromedp.Poll[bool](`document.body.dataset.counted === '2' && document.getElementById('finality').innerText !== ''`,
+			chromedp.WithPollingTimeout(30*time.Second))))
+	if s := evalString(t, tab, `document.getElementById('finality').innerText`); s != "3 bulletins déposés sont définitifs (100\u00a0%). 1 d’entre eux a été remplacé par un vote ultérieur du même votant." {
+		t.Errorf("the results' finality line after one re-vote: %q", s)
+	}
 	res, err := n.Results(ctx, info.Ballot)
 	if err != nil {
 		t.Fatal(err)
@@ -490,6 +529,10 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 		chromedp.SetUploadFiles(chromedp.CSS("#wallet-import"), []string{walletFile}),
 		void(chromedp.Poll[bool](`document.getElementById('wallet-msg').innerText !== ''`, chromedp.WithPollingTimeout(10*time.Second))))
 	other.shot(other.ctx, "wallet-imported")
+	// The opened file brings both voters' proofs of vote with their keys.
+	if got := evalString(t, other.ctx, `document.body.dataset.votedHere + '|' + document.getElementById('wallet-export').hidden`); got != "2|false" {
+		t.Errorf("after opening the saved file: %q, want both votes' proofs linked and the key to save", got)
+	}
 	b.do(other.ctx, "re-vote from the other browser",
 		chromedp.SendKeys(chromedp.CSS("#voter"), roll[0].VoterID), chromedp.SendKeys(chromedp.CSS("#code"), roll[0].Code),
 		chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS("#revote-note")),

@@ -80,7 +80,7 @@ func TestBrowserClosedBallotPagesSayVotingIsClosedAndWhereTheResultsAre(t *testi
 		{"chart-caption", "Aucune voix n’a été comptée."},
 		{"turnout", "Aucun votant n’a été compté."},
 		{"issued", "devnet registrar n’a donné aucun droit de vote."},
-		{"finality", "Aucun vote n’a été compté."},
+		{"finality", "Aucun bulletin n’a été déposé."},
 	} {
 		if s := evalString(t, tab, `document.getElementById('`+l.id+`').innerText`); s != l.want {
 			t.Errorf("the final results of a ballot nobody voted in: #%s says %q, want %q", l.id, s, l.want)

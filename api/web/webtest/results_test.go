@@ -47,21 +47,24 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 	if s := evalString(t, tab, `document.getElementById('signed').innerText`); !strings.Contains(s, "3 validateurs sur 4") {
 		t.Errorf("signatures line %q", s)
 	}
-	// The facts say which block the figures are as of (h) and which block
-	// carries their signatures (h+1, whose header holds their app hash),
-	// never the same number for both; the same counts signed as of an
-	// earlier block say which.
+	// The facts name one block for the figures (h) and the next for their
+	// signatures (h+1, whose header holds their app hash). When a newer
+	// block left the counts as they were, the facts stay on the signed
+	// block, with its fingerprint: never two blocks for the same figures.
+	b.do(tab, "the facts' fingerprint is the block they name",
+		void(chromedp.Poll[bool](`document.getElementById('block').innerText.length === 64 && document.body.dataset.asOf === document.getElementById('height').innerText`,
+			chromedp.WithPollingTimeout(30*time.Second))))
 	facts := strings.Split(evalString(t, tab, `[document.getElementById('height').innerText, document.body.dataset.signedBlock,
-		document.getElementById('signed').innerText].join('|')`), "|")
+		document.getElementById('signed').innerText, document.getElementById('block').innerText].join('|')`), "|")
 	asOf, _ := strconv.Atoi(facts[0])
 	signedIn, _ := strconv.Atoi(facts[1])
-	switch {
-	case !strings.Contains(facts[2], fmt.Sprintf("le bloc %d ", signedIn)):
-		t.Errorf("the signatures line %q does not name block %d, which carries them", facts[2], signedIn)
-	case signedIn == asOf+1 && strings.Contains(facts[2], "arrêtés"):
-		t.Errorf("figures as of block %d, signed in block %d: %q", asOf, signedIn, facts[2])
-	case signedIn != asOf+1 && !strings.Contains(facts[2], fmt.Sprintf("Les mêmes chiffres, arrêtés au bloc %d,", signedIn-1)):
-		t.Errorf("figures as of block %d, the same counts signed in block %d: %q does not say as of which block", asOf, signedIn, facts[2])
+	if signedIn != asOf+1 || !strings.Contains(facts[2], fmt.Sprintf("le bloc %d ", signedIn)) || strings.Contains(facts[2], "arrêtés") {
+		t.Errorf("figures as of block %d, signed in block %d: the signatures line %q, want the next block and no other", asOf, signedIn, facts[2])
+	}
+	if blk, err := client.NewNode(volunteer).Block(ctx, uint64(asOf)); err != nil {
+		t.Error(err)
+	} else if blk.Hash.String() != facts[3] {
+		t.Errorf("the facts name block %d with the fingerprint %s, which is block %d's %s", asOf, facts[3], asOf, blk.Hash)
 	}
 	if s := evalString(t, tab, `document.getElementById('reverified').innerText`); !strings.Contains(s, "Revérifiés par 2 nœuds indépendants") {
 		t.Errorf("re-verified line %q", s)

@@ -128,7 +128,7 @@ func TestBrowserFrenchVotePageSaysAFileIsNotVotingDataInFrench(t *testing.T) {
 	tab := b.ctx
 	b.do(tab, "the French voting page", chromedp.Navigate(info.Nodes[0].API+"/vote/"+info.Ballot.String()+"?lang=fr"),
 		chromedp.WaitEnabled(chromedp.CSS("#login-go")), chromedp.Click(chromedp.CSS(".wallet summary")),
-		chromedp.WaitVisible(chromedp.CSS("#wallet-export")))
+		chromedp.WaitVisible(chromedp.CSS("label[for=wallet-import]")))
 	for _, c := range []struct{ file, english string }{{notJSON, "JSON"}, {notWallet, "not a wallet"}} {
 		b.do(tab, "open "+filepath.Base(c.file), void(chromedp.Evaluate[any](`document.getElementById('wallet-msg').textContent = ''`)),
 			chromedp.SetUploadFiles(chromedp.CSS("#wallet-import"), []string{c.file}),
