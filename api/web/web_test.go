@@ -166,14 +166,7 @@ func TestLanguageComesFromTheQueryThenTheCookieThenAcceptLanguage(t *testing.T) 
 }
 
 func TestEveryMessageTheScriptsUseIsTranslated(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("pages", "i18n.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs map[string]map[string]string
-	if err := json.Unmarshal(data, &msgs); err != nil {
-		t.Fatal(err)
-	}
+	msgs := readMessages(t)
 	// Each receipt check has its name, its detail when it passes (cd_) and
 	// what its failure means (cf_): the check page shows these, not the
 	// module's or the node's English detail (check.js).
@@ -250,4 +243,31 @@ func TestAMalformedBallotLinkLeavesTheNextRequestsPageAsItWas(t *testing.T) {
 			}
 		}
 	}
+}
+
+// French puts a non-breaking space before : ; ? ! and » and after «: an
+// ordinary one lets the browser end a line with "«" or start one with ":"
+// (a phone's narrow column did).
+func TestFrenchMessagesKeepTheirPunctuationOnTheLineOfTheWordBefore(t *testing.T) {
+	msgs := readMessages(t)
+	bad := regexp.MustCompile(` [:;?!»]|« `)
+	for key, m := range msgs["fr"] {
+		if loc := bad.FindStringIndex(m); loc != nil {
+			t.Errorf("fr %s: an ordinary space in %q", key, m[max(0, loc[0]-20):min(len(m), loc[1]+20)])
+		}
+	}
+}
+
+// readMessages reads the pages' messages, by language then key.
+func readMessages(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("pages", "i18n.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs map[string]map[string]string
+	if err := json.Unmarshal(data, &msgs); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }

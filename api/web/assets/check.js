@@ -87,7 +87,10 @@
   function nodeURL() {
     let v = $('node').value.trim();
     if (!v) return location.origin;
-    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) v = 'https://' + v;
+    // A bare IP address or localhost, asked from a page served over
+    // http (a devnet, a node on the local network), takes http as well.
+    const local = /^(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:.]+\])(:\d+)?(\/|$)/i.test(v);
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) v = (local && location.protocol === 'http:' ? 'http://' : 'https://') + v;
     try {
       const u = new URL(v);
       if ((u.protocol !== 'https:' && u.protocol !== 'http:') || !/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i.test(u.hostname)) return null;
@@ -113,7 +116,11 @@
     const ctx = { receipt, view: v };
     render($('offline'), v.checks, ctx);
     const failed = v.checks.filter((c) => !c.ok).map((c) => t('c_' + c.name));
-    $('verdict-text').textContent = v.valid ? t('check_valid') : Coco.tn('check_invalid', failed.length) + ' ' + failed.join(', ');
+    // A receipt of another chain fails the checks that depend on it too:
+    // the headline says why, not the list of what followed from it.
+    const otherChain = v.checks.some((c) => c.name === 'chain' && !c.ok);
+    $('verdict-text').textContent = v.valid ? t('check_valid') : otherChain ? t('cf_chain')
+      : Coco.tn('check_invalid', failed.length) + ' ' + failed.join(', ');
     $('verdict-text').className = 'verdict ' + (v.valid ? 'ok' : 'failed');
     // The checks one by one are folded under the answers (does the proof
     // hold, does the vote count); open when one failed, to say which.
@@ -137,7 +144,7 @@
       $('counted').className = 'verdict-online failed';
       return;
     }
-    $('asked').textContent = new URL(node).host;
+    $('asked').textContent = node; // the very address asked, scheme included
     $('counted').textContent = t('check_asking');
     $('counted').className = 'verdict-online';
     try {
@@ -151,6 +158,15 @@
       // her or took her voting key may have voted again): the warning
       // takes the verdict's place, not in green, and the line below
       // says that the proof itself holds.
+      // The node asked is of another chain than the receipt (its own
+      // chain check failed where this page's passed): it cannot say.
+      const nodeOther = r.checks.some((c) => c.name === 'chain' && !c.ok) && !ctx.view.checks.some((c) => c.name === 'chain' && !c.ok);
+      if (nodeOther) {
+        $('counted').textContent = t('check_node_other_chain', { host: new URL(node).host });
+        $('counted').className = 'verdict-online failed';
+        document.body.dataset.replaced = 'false';
+        return;
+      }
       const replaced = !r.counted && r.valid;
       if (replaced) {
         $('verdict-text').textContent = t('check_replaced');
@@ -170,7 +186,14 @@
 
   async function fromFile(f) {
     $('receipt-file-name').textContent = t('receipt_chosen', { name: f.name });
-    const text = await f.text();
+    let text;
+    try {
+      text = await f.text();
+    } catch (e) { // moved or deleted since it was chosen, or unreadable
+      Coco.showRefusal(t('check_file_unreadable', { name: f.name }), e);
+      $('error').focus();
+      return;
+    }
     $('receipt-text').value = text;
     await check(text);
   }

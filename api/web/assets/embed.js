@@ -21,7 +21,9 @@
       '(0-9 and a-f), as at the end of the ballot page\'s address (' + node + '/ballots/<id>); no button drawn');
     return;
   }
-  const wanted = (script.dataset.lang || navigator.language || 'en').slice(0, 2).toLowerCase();
+  // Without data-lang: the embedding page's language (<html lang>), then
+  // the visitor's browser's: a French site's button says "Je vote".
+  const wanted = (script.dataset.lang || document.documentElement.lang || navigator.language || 'en').slice(0, 2).toLowerCase();
   const lang = wanted === 'fr' ? 'fr' : 'en';
   const label = script.dataset.label || (lang === 'fr' ? 'Je vote' : 'I vote');
   const hint = lang === 'fr' ? '(s’ouvre dans une nouvelle fenêtre)' : '(opens in a new window)';

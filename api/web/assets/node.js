@@ -7,7 +7,7 @@
 (() => {
   const { t, tn, $ } = Coco;
   const fmtN = (n) => new Intl.NumberFormat(Coco.lang).format(n);
-  const time = (ms) => new Intl.DateTimeFormat(Coco.lang, { timeStyle: 'medium' }).format(new Date(ms));
+  const time = (ms) => new Intl.DateTimeFormat(Coco.lang, { timeStyle: 'medium', hourCycle: 'h23' }).format(new Date(ms));
   // The blocks' times are this browser's clock: its zone goes in the
   // column's heading ("Time (UTC)"), once, not in every row.
   const zone = (new Intl.DateTimeFormat(Coco.lang, { timeZoneName: 'short' }).formatToParts(new Date())
@@ -36,7 +36,8 @@
     // only (verified_from, docs/API.md): the page says so.
     const synced = volunteer && st.verified_from > 1;
     $('node-role').textContent = synced ? t('node_role_volunteer_synced', { h: fmtN(st.verified_from - 1) })
-      : volunteer ? t('node_role_volunteer') : t('node_role_validator');
+      : volunteer ? t('node_role_volunteer') : t(st.validators.length === 1 ? 'node_role_validator_single' : 'node_role_validator');
+    if (st.validators.length === 1) $('node-validators-hint').textContent = t('node_validators_hint_single');
     if (synced) $('node-intro').textContent = t('node_intro_synced');
     const age = Math.max(0, Math.round((Date.now() - new Date(st.last_block_time)) / 1000));
     $('node-height').textContent = age < 3600 ? tn('node_height_value', age, { h: fmtN(st.height), s: fmtN(age) })

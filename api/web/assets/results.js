@@ -38,7 +38,9 @@
       'aria-label': t('chart_label') });
     choices.forEach((c, i) => {
       const y = i * rowH;
-      s.append(svg('text', { x: 0, y: y + 18, class: 'bar-label' }, c.label));
+      const label = svg('text', { x: 0, y: y + 18, class: 'bar-label' }, c.label);
+      label.append(svg('title', {}, c.label));
+      s.append(label);
       s.append(svg('rect', { x: 0, y: y + 26, width: w, height: 22, rx: 4, class: 'bar-bg' }));
       const bw = Math.max(c.count ? 4 : 0, Math.round((w * pct(c.count, total)) / 100));
       s.append(svg('rect', { x: 0, y: y + 26, width: bw, height: 22, rx: 4, class: 'bar bar-' + (i % 4) }));
@@ -55,8 +57,25 @@
     return Coco.ended(status) && n === 0 && Coco.has(key + '_done') ? t(key + '_done', vars) : tn(key, n, vars);
   }
 
+  // draw puts the chart on the page, then shortens each label that would
+  // run under its count ("…"; the table below has it whole, and the
+  // label's title too): a long answer on a phone crossed "0 · 0 %".
+  function draw(choices, total) {
+    const s = chart(choices, total);
+    $('chart').replaceChildren(s);
+    const labels = s.querySelectorAll('.bar-label');
+    s.querySelectorAll('.bar-value').forEach((value, i) => {
+      const label = labels[i];
+      const room = value.getBBox().x - 12;
+      const text = label.firstChild;
+      if (room <= 0 || label.getComputedTextLength() <= room) return;
+      const whole = text.data;
+      for (let n = whole.length - 1; n > 0 && label.getComputedTextLength() > room; n--) text.data = whole.slice(0, n).trimEnd() + '…';
+    });
+  }
+
   let drawn = null; // the results the chart shows, drawn again at a new width
-  window.addEventListener('resize', () => { if (drawn) $('chart').replaceChildren(chart(drawn.choices, drawn.casts.counted)); });
+  window.addEventListener('resize', () => { if (drawn) draw(drawn.choices, drawn.casts.counted); });
 
   function show(r) {
     const total = r.casts.counted;
@@ -66,7 +85,7 @@
     const upcoming = r.status === 'upcoming';
     for (const s of document.querySelectorAll('main section')) s.hidden = upcoming;
     drawn = r;
-    $('chart').replaceChildren(chart(r.choices, total));
+    draw(r.choices, total);
     $('chart-caption').textContent = tnd('chart_caption', total, { n: fmtN(total) });
     const rows = r.choices.map((c) => {
       const tr = document.createElement('tr');
@@ -101,9 +120,9 @@
     if (r.attestations > 0 || !reverified || reverified.counts !== counts) {
       reverified = { n: r.attestations, height: r.height, counts };
     }
-    // The same counts already signed as of an earlier block: the facts
-    // stay on that block (check), not on a newer one still unsigned.
-    asOf(signed && signed.counts === counts ? signed.height : r.height);
+    // The facts' block (its height, fingerprint and this line) changes
+    // once check has read it.
+    reverifiedLine(Number(document.body.dataset.asOf || r.height));
     document.body.dataset.counted = String(total);
     document.body.dataset.height = String(r.height);
     document.body.dataset.attestations = String(reverified.n);
@@ -116,6 +135,10 @@
   // figures or the same counts at another block.
   function asOf(h) {
     $('height').textContent = fmtN(h);
+    reverifiedLine(h);
+  }
+
+  function reverifiedLine(h) {
     $('reverified').textContent = reverified.n === 0 ? t('reverified_pending')
       : tn(reverified.height === h ? 'reverified_by' : 'reverified_by_at', reverified.n, { n: reverified.n, h: reverified.height });
   }
@@ -179,6 +202,9 @@
       prev = { r, text };
       const shown = signed && signed.counts === JSON.stringify(r.results.counts);
       const h = shown ? signed.height : r.height;
+      // The block's fingerprint first: the facts change together.
+      const hdr = await Coco.getJSON('/v1/blocks/' + h + '?txs=false');
+      $('block').textContent = hdr.hash;
       asOf(h);
       out.textContent = !shown ? t('signed_waiting', { h: fmtN(r.height + 1) })
         : Coco.tv('signed_by', signed.signers, signed.validators, { n: signed.signers, of: signed.validators, h: fmtN(signed.height + 1) });
@@ -186,8 +212,6 @@
       document.body.dataset.signed = shown ? String(signed.signers) : '';
       document.body.dataset.signedBlock = shown ? String(signed.height + 1) : '';
       document.body.dataset.asOf = String(h);
-      const hdr = await Coco.getJSON('/v1/blocks/' + h + '?txs=false');
-      $('block').textContent = hdr.hash;
     } catch (e) {
       if (Coco.unreachable(e)) return; // not a failed check: the poll says the node is unreachable
       out.textContent = t('check_failed_results', { err: e.message });
@@ -260,7 +284,7 @@
       const [genesis, b] = await Promise.all([Coco.request('/v1/genesis'), Coco.getJSON('/v1/ballots/' + id)]);
       ctx = { genesis, def: b.definition, opens: b.opens_at };
       $('question').textContent = b.question;
-      document.title = t('results') + ' · ' + b.question;
+      document.title = t('results') + ' · ' + b.question + ' · Cocorico';
     } catch (e) {
       if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), start);
       else Coco.deadEnd(e);

@@ -177,6 +177,13 @@
 
   const registrarIndex = () => Number($('registrar').value || 0);
 
+  // openWalletIfIssued opens the fold-out with "Open a saved file" when
+  // the registrar already gave this voter her key elsewhere: the refusal
+  // tells her to use that button, which would otherwise be folded away.
+  function openWalletIfIssued(e) {
+    if (e instanceof APIError && e.code === 'already_issued' && !$('wallet').hidden) $('wallet').open = true;
+  }
+
   // mine fits the page to what this browser holds for the ballot. With no
   // voting key here, the fold-out offers only to open one saved in another
   // browser; with one, to save it too. A voter back on the page after
@@ -303,6 +310,7 @@
       useEntry(local, entry);
     } catch (e) {
       fail(Login.refusal(e, p), null, e);
+      openWalletIfIssued(e);
     } finally {
       $('oidc-go').disabled = false;
       $('login-wait').textContent = '';
@@ -312,7 +320,9 @@
   async function login(ev) {
     ev.preventDefault();
     const voter = $('voter').value.trim();
-    const code = $('code').value;
+    // A roll's codes have no spaces at their ends (the import trims
+    // them): one typed or pasted there is not part of the code.
+    const code = $('code').value.trim();
     if (!voter) { fail(t('err_voter_id_empty')); $('voter').focus(); return; }
     if (!code) { fail(t('err_code_empty')); $('code').focus(); return; }
     const gh = st.chain.genesis_hash;
@@ -337,6 +347,7 @@
         Wallet.put(gh, ballotID, voter, st.entry);
       } catch (e) {
         failRefusal(e, tokenRefusals, 'err_registrar_other', () => $('login').requestSubmit());
+        openWalletIfIssued(e);
         return;
       } finally {
         $('login-go').disabled = false;
@@ -525,10 +536,12 @@
       Wallet.importText(await f.text());
       mine();
       $('wallet-msg').textContent = t('wallet_imported');
+      $('wallet-msg').className = '';
     } catch (e) {
       // Not JSON, or not a wallet: said in the page's language, the
       // parser's English folded below.
       $('wallet-msg').textContent = t('wallet_not_wallet');
+      $('wallet-msg').className = 'error';
       Coco.explain($('wallet-msg'), e);
     }
   });

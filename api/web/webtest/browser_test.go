@@ -350,7 +350,7 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	// A first visit: nothing voted from here, no key to save; only the
 	// way to open one saved in another browser.
 	if got := evalString(t, tab, `[document.getElementById('wallet-title').innerText, document.getElementById('wallet-export').hidden,
-		document.getElementById('voted-here').hidden].join('|')`); got != "Déjà voté depuis un autre navigateur ? (données secrètes)|true|true" {
+		document.getElementById('voted-here').hidden].join('|')`); got != "Déjà voté depuis un autre navigateur\u00a0? (données secrètes)|true|true" {
 		t.Errorf("a first visit's voting page: %q, want the fold-out to open a saved key only and no 'voted here' note", got)
 	}
 
@@ -377,8 +377,8 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 		void(chromedp.Poll[bool](`document.body.dataset.votedHere === '1'`, chromedp.WithPollingTimeout(30*time.Second))))
 	b.shot(tab, "voted-here")
 	if got := evalString(t, tab, `[document.getElementById('voted-here').innerText, new URL(document.querySelector('#voted-here-proofs a').href).search,
-		document.getElementById('wallet-title').innerText, document.getElementById('wallet-export').hidden].join('|')`); !strings.HasPrefix(got, "Ce navigateur a déjà voté à ce scrutin. Pour voter à nouveau") ||
-		!strings.Contains(got, "Voir la preuve du vote du ") || !strings.Contains(got, "|?cast="+firstCast+"|Pour voter à nouveau depuis un autre navigateur") || !strings.HasSuffix(got, "|false") {
+		document.getElementById('wallet-title').innerText, document.getElementById('wallet-export').hidden].join('|')`); !strings.HasPrefix(got, "Vous avez déjà voté à ce scrutin depuis ce navigateur. Pour voter à nouveau") ||
+		!strings.Contains(got, "Voir la preuve de votre vote du ") || !strings.Contains(got, "|?cast="+firstCast+"|Pour voter à nouveau depuis un autre navigateur") || !strings.HasSuffix(got, "|false") {
 		t.Errorf("the voting page reloaded after a vote: %q, want the 'voted here' note linking to cast %s and the key to save", got, firstCast)
 	}
 	b.do(tab, "log in again", chromedp.WaitEnabled(chromedp.CSS("#login-go")),
@@ -524,8 +524,18 @@ func TestBrowserVoterVotesThroughTheEmbeddedButtonAndChecksHerReceipt(t *testing
 	walletFile := b.download(tab, "wallet-export")
 	other := newBrowser(t)
 	other.dir, other.shots = b.dir, b.shots // one folder, one numbering
-	b.do(other.ctx, "another browser opens the saved file", chromedp.Navigate(node0+"/vote/"+ballotID),
-		chromedp.WaitEnabled(chromedp.CSS("#login-go")), chromedp.Click(chromedp.CSS(".wallet summary")),
+	// Logging in there first: the registrar already gave her key, and the
+	// page opens the fold-out whose button the refusal names.
+	b.do(other.ctx, "another browser logs in before opening the saved file", chromedp.Navigate(node0+"/vote/"+ballotID),
+		chromedp.WaitEnabled(chromedp.CSS("#login-go")),
+		chromedp.SendKeys(chromedp.CSS("#voter"), roll[0].VoterID), chromedp.SendKeys(chromedp.CSS("#code"), roll[0].Code),
+		chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS("#error")),
+		chromedp.WaitVisible(chromedp.CSS("label[for=wallet-import]")))
+	other.shot(other.ctx, "already-issued-opens-the-fold-out")
+	if got := evalString(t, other.ctx, `document.getElementById('error').innerText`); !strings.Contains(got, "«\u00a0Ouvrir un fichier enregistré\u00a0», ci-dessous") {
+		t.Errorf("a voter whose key was given in another browser: %q", got)
+	}
+	b.do(other.ctx, "another browser opens the saved file", setValue("voter", ""), setValue("code", ""),
 		chromedp.SetUploadFiles(chromedp.CSS("#wallet-import"), []string{walletFile}),
 		void(chromedp.Poll[bool](`document.getElementById('wallet-msg').innerText !== ''`, chromedp.WithPollingTimeout(10*time.Second))))
 	other.shot(other.ctx, "wallet-imported")

@@ -148,3 +148,41 @@ func TestBrowserCheckPageFilePickerSpeaksThePagesLanguageAndStaysKeyboardAccessi
 		t.Errorf("the chosen file reads %q", s)
 	}
 }
+
+// Two chains of the same name (two devnets): a receipt of one, checked on
+// the other's page, is said to be of another chain, not listed as five
+// failed checks; checked on its own chain's page while asking the other
+// chain's node (its bare address, no scheme), the page says that node
+// cannot tell, not that the vote does not count.
+func TestBrowserCheckPageSaysAReceiptOrANodeIsOfAnotherChain(t *testing.T) {
+	a, roll := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
+	other, _ := startDevnet(t, node.DevnetConfig{Validators: 1, Voters: 4})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res := cliVote(t, ctx, a, a.Nodes[0].API, roll[0], "for")
+	receipt, err := json.Marshal(res.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	tab := b.ctx
+
+	b.do(tab, "the other chain's check page", chromedp.Navigate(other.Nodes[0].API+"/check?lang=en"), chromedp.WaitEnabled(chromedp.CSS("#check-go")),
+		setValue("receipt-text", string(receipt)), chromedp.Click(chromedp.CSS("#check-go")),
+		void(chromedp.Poll[bool](`document.body.dataset.checked === 'invalid'`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.shot(tab, "receipt-of-another-chain")
+	if got := evalString(t, tab, `document.getElementById('verdict-text').innerText`); !strings.HasPrefix(got, "This receipt is from another chain than this node's") {
+		t.Errorf("a receipt of another chain: the verdict %q, want it to say so", got)
+	}
+
+	otherHost := strings.TrimPrefix(other.Nodes[0].API, "http://")
+	b.do(tab, "its own chain's check page, asking the other chain's node", chromedp.Navigate(a.Nodes[0].API+"/check?lang=en"),
+		chromedp.WaitEnabled(chromedp.CSS("#check-go")), setValue("node", otherHost),
+		setValue("receipt-text", string(receipt)), chromedp.Click(chromedp.CSS("#check-go")),
+		void(chromedp.Poll[bool](`document.body.dataset.checked === 'valid'`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.shot(tab, "node-of-another-chain")
+	got := evalString(t, tab, `[document.getElementById('asked').innerText, document.getElementById('counted').innerText].join('|')`)
+	if want := other.Nodes[0].API + "|" + otherHost + " is a node of another chain than this proof’s"; !strings.HasPrefix(got, want) {
+		t.Errorf("asking a node of another chain: %q, want %q…", got, want)
+	}
+}

@@ -34,7 +34,7 @@ func TestBrowserClosedBallotPagesSayVotingIsClosedAndWhereTheResultsAre(t *testi
 		void(chromedp.Poll[bool](`document.body.dataset.counted === '1'`, chromedp.WithPollingTimeout(30*time.Second))))
 	b.shot(tab, "closed-ballot-fr")
 	b.checkNamed(tab, "closed-ballot")
-	if s := evalString(t, tab, `document.getElementById('ballot-note').innerText`); !strings.Contains(s, "Le vote a fermé le") ||
+	if s := evalString(t, tab, `document.getElementById('ballot-note').innerText`); !strings.Contains(s, "Le vote est clos depuis le") ||
 		!strings.Contains(s, "définitifs") || !strings.Contains(s, "Voir les résultats") {
 		t.Errorf("closed ballot's note: %q", s)
 	}

@@ -350,3 +350,23 @@ func TestBrowserEmbedDocsPictureShowsTheDefaultButtonAndOneWithItsOwnColourAndWo
 		}
 	}
 }
+
+// Without data-lang the button speaks the embedding page's language
+// (<html lang>), before the visitor's browser's: this browser is French,
+// the page English, the button says "I vote" and opens the English page.
+func TestBrowserEmbedWithoutDataLangSpeaksTheEmbeddingPagesLanguage(t *testing.T) {
+	nodeURL := embedNode(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><title>A movement</title></head>
+<body><h1>Our primary</h1><script src="%s/embed.js" data-ballot="%s" async></script></body></html>`, nodeURL, embedBallot)
+	}))
+	t.Cleanup(srv.Close)
+	b := newBrowser(t) // French (fr-FR)
+	b.do(b.ctx, "open the English page", chromedp.Navigate(srv.URL))
+	b.buttons(b.ctx, 1)
+	b.shot(b.ctx, "english-page-french-browser")
+	if label := evalString(t, b.ctx, `document.querySelector('.cocorico-vote').shadowRoot.querySelector('button').innerText`); !strings.Contains(label, "I vote") {
+		t.Errorf("the button on an English page in a French browser says %q, want I vote", label)
+	}
+}

@@ -180,6 +180,22 @@ func TestBrowserResultsChartBarsAreSharesOfTheVotesCounted(t *testing.T) {
 			t.Errorf("%d px: the bars fill %s %% of their tracks, want 67 33 0 (the shares of the votes)", width, shares)
 		}
 	}
+
+	// A long answer on a phone: its label ends, shortened, before its
+	// count; the table below and the label's title keep it whole.
+	long := "Non, attendre l’automne et faire d’abord les travaux de l’école du quartier"
+	id := ballotOf(t, ctx, info, time.Now(), time.Now().Add(time.Hour), "Oui", long)
+	b.do(tab, "a long answer's results at 390 px", chromedp.EmulateViewport(390, 900),
+		chromedp.Navigate(nodeURL+"/ballots/"+id.String()+"/results?lang=fr"),
+		void(chromedp.Poll[bool](`document.querySelectorAll('#chart .bar-label').length === 2`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.shot(tab, "results-chart-long-answer-390")
+	got := evalString(t, tab, `(() => { const l = document.querySelectorAll('#chart .bar-label')[1], v = document.querySelectorAll('#chart .bar-value')[1];
+		const lb = l.getBBox(), vb = v.getBBox();
+		return [lb.x + lb.width < vb.x, l.firstChild.data.endsWith('…'), l.querySelector('title').textContent,
+			document.querySelectorAll('#counts th')[1].innerText].join('|') })()`)
+	if want := "true|true|" + long + "|" + long; got != want {
+		t.Errorf("the long answer's label at 390 px: %q, want it shortened before its count and whole in its title and the table (%q)", got, want)
+	}
 }
 
 // shortBallot creates a yes/no ballot of the devnet open from now for d,
@@ -193,6 +209,12 @@ func shortBallot(t *testing.T, ctx context.Context, info node.DevnetInfo, d time
 // ballotBetween creates a yes/no ballot of the devnet open from opens to
 // closes, as the devnet's organizer, and waits for it to be final.
 func ballotBetween(t *testing.T, ctx context.Context, info node.DevnetInfo, opens, closes time.Time) consensus.Hash {
+	t.Helper()
+	return ballotOf(t, ctx, info, opens, closes, "yes", "no")
+}
+
+// ballotOf is ballotBetween with these choices.
+func ballotOf(t *testing.T, ctx context.Context, info node.DevnetInfo, opens, closes time.Time, choices ...string) consensus.Hash {
 	t.Helper()
 	dir := filepath.Dir(info.Genesis)
 	org, err := node.LoadKey(filepath.Join(dir, "organizer.key"))
@@ -212,7 +234,7 @@ func ballotBetween(t *testing.T, ctx context.Context, info node.DevnetInfo, open
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "A short ballot?", Choices: []string{"yes", "no"},
+	def := &ballot.Definition{ChainID: g.ChainID, GenesisHash: g.Hash(), Question: "A short ballot?", Choices: choices,
 		Opens: opens.UnixMilli(), Closes: closes.UnixMilli(),
 		Registrars: []ballot.Registrar{{Name: "devnet registrar", URL: info.Registrar, Key: k.PublicKey}}}
 	def.Sign(org)

@@ -136,7 +136,7 @@ func TestBrowserFrenchVotePageSaysAFileIsNotVotingDataInFrench(t *testing.T) {
 		shown := evalString(t, tab, `(() => { const c = document.getElementById('wallet-msg').cloneNode(true);
 			c.querySelectorAll('details').forEach((d) => d.remove()); return c.textContent })()`)
 		folded := evalString(t, tab, `[...document.querySelectorAll('#wallet-msg details')].map((d) => d.textContent).join('\n')`)
-		if !strings.Contains(shown, "Ce fichier n’est pas des données de vote enregistrées depuis cette page") ||
+		if !strings.Contains(shown, "Ce fichier ne contient pas de données de vote enregistrées depuis cette page") ||
 			strings.Contains(shown, c.english) || !strings.Contains(folded, c.english) {
 			t.Errorf("%s: the page says %q, folded %q", filepath.Base(c.file), shown, folded)
 		}
