@@ -143,15 +143,26 @@
       : tn(reverified.height === h ? 'reverified_by' : 'reverified_by_at', reverified.n, { n: reverified.n, h: reverified.height });
   }
 
+  // rolls holds each registrar's roll size, asked once (its /v1/status):
+  // the share of voting rights used is not the turnout, and the roll's
+  // size lets the reader see the difference. 0: no roll (a login only),
+  // or the registrar did not say.
+  const rolls = new Map();
+  async function rollSize(url) {
+    if (!rolls.has(url)) rolls.set(url, Coco.getJSON(url + '/v1/status').then((st) => Number(st.voters) || 0, () => 0));
+    return rolls.get(url);
+  }
+
   async function issued(def, counted) {
     const items = [];
     for (const reg of def.registrars || []) {
       const li = document.createElement('li');
       if (!reg.url) continue;
+      const url = reg.url.replace(/\/+$/, '');
       try {
-        const v = await Coco.getJSON(reg.url.replace(/\/+$/, '') + '/v1/ballots/' + id + '/issuance');
+        const [v, roll] = await Promise.all([Coco.getJSON(url + '/v1/ballots/' + id + '/issuance'), rollSize(url)]);
         li.textContent = tnd('issued_by', v.tokens_issued, { name: reg.name, n: fmtN(v.tokens_issued),
-          pct: fmtPct(pct(counted, v.tokens_issued)) });
+          pct: fmtPct(pct(counted, v.tokens_issued)) }) + (roll ? ' ' + tn('issued_roll', roll, { n: fmtN(roll) }) : '');
       } catch (e) {
         li.textContent = t('issued_unknown', { name: reg.name });
       }

@@ -79,7 +79,7 @@ func TestBrowserClosedBallotPagesSayVotingIsClosedAndWhereTheResultsAre(t *testi
 	for _, l := range []struct{ id, want string }{
 		{"chart-caption", "Aucune voix n’a été comptée."},
 		{"turnout", "Aucun votant n’a été compté."},
-		{"issued", "devnet registrar n’a donné aucun droit de vote."},
+		{"issued", "devnet registrar n’a donné aucun droit de vote. Sa liste électorale compte 4 électeurs."},
 		{"finality", "Aucun bulletin n’a été déposé."},
 	} {
 		if s := evalString(t, tab, `document.getElementById('`+l.id+`').innerText`); s != l.want {

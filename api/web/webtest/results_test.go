@@ -72,8 +72,9 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 	if s := evalString(t, tab, `document.body.innerText`); !strings.Contains(s, "Des nœuds, pas des personnes") {
 		t.Error("the page does not say that nodes are not people")
 	}
-	if s := evalString(t, tab, `document.getElementById('issued').innerText`); !strings.Contains(s, "devnet registrar") {
-		t.Errorf("issuance line %q", s)
+	if s := evalString(t, tab, `document.getElementById('issued').innerText`); !strings.Contains(s, "devnet registrar") ||
+		!strings.HasSuffix(strings.TrimSpace(s), "Sa liste électorale compte 10 électeurs.") {
+		t.Errorf("issuance line %q, want the registrar's issuance then its roll's size", s)
 	}
 	if n := evalString(t, tab, `String(document.querySelectorAll('#chart svg rect.bar').length)`); n != "3" {
 		t.Errorf("%s bars in the chart", n)
