@@ -122,8 +122,13 @@
     timer = view.status === 'upcoming' ? Coco.at(view.opens_at, ballot) : setTimeout(poll, view.status === 'open' ? 3000 : 10000);
   }
 
+  // A node out of reach: the page says so once (not at every attempt,
+  // which a screen reader would read out each time), tries again every
+  // 5 s by itself, as the results page keeps polling, and its button
+  // tries at once.
+  let down = '';
   async function ballot() {
-    Coco.showError('');
+    clearTimeout(timer);
     try {
       const v = await Coco.getJSON('/v1/ballots/' + id);
       $('question').textContent = v.question;
@@ -134,9 +139,17 @@
       $('closes').textContent = Coco.when(v.closes_at);
       showStatus(v);
       view = v;
+      if (down) Coco.showError('');
+      down = '';
     } catch (e) {
-      if (Coco.unreachable(e)) Coco.showError(Coco.loadError(e), ballot);
-      else Coco.deadEnd(e);
+      if (!Coco.unreachable(e)) {
+        Coco.deadEnd(e);
+        return;
+      }
+      const msg = Coco.loadError(e);
+      if (msg !== down) Coco.showError(msg, ballot);
+      down = msg;
+      timer = setTimeout(ballot, 5000);
       return;
     }
     await poll();

@@ -171,7 +171,7 @@ func TestBrowserCheckPageSaysAReceiptOrANodeIsOfAnotherChain(t *testing.T) {
 		setValue("receipt-text", string(receipt)), chromedp.Click(chromedp.CSS("#check-go")),
 		void(chromedp.Poll[bool](`document.body.dataset.checked === 'invalid'`, chromedp.WithPollingTimeout(30*time.Second))))
 	b.shot(tab, "receipt-of-another-chain")
-	if got := evalString(t, tab, `document.getElementById('verdict-text').innerText`); !strings.HasPrefix(got, "This receipt is from another chain than this node's") {
+	if got := evalString(t, tab, `document.getElementById('verdict-text').innerText`); !strings.HasPrefix(got, "This receipt is from another chain than this node’s") {
 		t.Errorf("a receipt of another chain: the verdict %q, want it to say so", got)
 	}
 

@@ -114,9 +114,12 @@ func TestBrowserPagesOfferToTryAgainWhenTheNodeIsUnreachable(t *testing.T) {
 	if s := errorText(); !strings.Contains(s, "Cannot reach") || !strings.Contains(s, "Try again") {
 		t.Errorf("ballot page, node unreachable: %q", s)
 	}
+	// It tries again by itself (a voter who waits needs no button), and
+	// the message goes once the ballot shows.
 	n.mode.Store(nodeUp)
-	b.do(tab, "try again: the ballot shows", chromedp.Click(chromedp.CSS("#retry")),
-		void(chromedp.Poll[bool](`document.body.dataset.counted === '0'`, chromedp.WithPollingTimeout(30*time.Second))))
+	b.do(tab, "the ballot shows by itself once the node answers",
+		void(chromedp.Poll[bool](`document.body.dataset.counted === '0'`, chromedp.WithPollingTimeout(30*time.Second))),
+		chromedp.WaitNotVisible(chromedp.CSS("#error")))
 
 	// The voting flow: the page's load, then the vote itself.
 	n.mode.Store(nodeDropped)
