@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
@@ -240,8 +239,12 @@ func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request, refused f
 	if !takeTurn(w, r, s.verifiers, ReceiptVerifyWait, "receipts are being checked") {
 		return
 	}
-	v := rec.Verify(s.cfg.Backend.Genesis())
-	<-s.verifiers
+	// The turn goes back even if the checks panic (net/http recovers the
+	// request): a lost turn would end receipt checks until a restart.
+	v := func() *ballot.Verification {
+		defer func() { <-s.verifiers }()
+		return rec.Verify(s.cfg.Backend.Genesis())
+	}()
 	if !v.Valid {
 		refused(1)
 	}
@@ -277,24 +280,6 @@ func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request, refused f
 		}
 	}
 	WriteJSON(w, http.StatusOK, out)
-}
-
-// takeTurn puts a value in turns, the places of a bounded kind of work,
-// waiting up to wait for one; the caller takes it back once done. When
-// none comes it answers 503 overloaded ("too many <what> at once"), and
-// nothing if the client left; either way it reports false.
-func takeTurn(w http.ResponseWriter, r *http.Request, turns chan struct{}, wait time.Duration, what string) bool {
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case turns <- struct{}{}:
-		return true
-	case <-t.C:
-		WriteError(w, fmt.Errorf("%w: too many %s at once", ErrOverloaded, what))
-		return false
-	case <-r.Context().Done():
-		return false
-	}
 }
 
 // treeCache keeps the Merkle trees of recent blocks: voters ask for their

@@ -226,3 +226,21 @@ func ClientAddr(r *http.Request, header string) netip.Addr {
 	a, _ := netip.ParseAddr(host)
 	return a
 }
+
+// takeTurn puts a value in turns, the places of a bounded kind of work,
+// waiting up to wait for one; the caller takes it back once done. When
+// none comes it answers 503 overloaded ("too many <what> at once"), and
+// nothing if the client left; either way it reports false.
+func takeTurn(w http.ResponseWriter, r *http.Request, turns chan struct{}, wait time.Duration, what string) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case turns <- struct{}{}:
+		return true
+	case <-t.C:
+		WriteError(w, fmt.Errorf("%w: too many %s at once", ErrOverloaded, what))
+		return false
+	case <-r.Context().Done():
+		return false
+	}
+}

@@ -100,6 +100,10 @@
     }
   }
 
+  // otherChain reports whether checks say the receipt is of another chain
+  // than the checker's (its "chain" check failed).
+  const otherChain = (checks) => checks.some((c) => c.name === 'chain' && !c.ok);
+
   async function check(text) {
     Coco.showError('');
     $('verdict').hidden = true;
@@ -118,8 +122,7 @@
     const failed = v.checks.filter((c) => !c.ok).map((c) => t('c_' + c.name));
     // A receipt of another chain fails the checks that depend on it too:
     // the headline says why, not the list of what followed from it.
-    const otherChain = v.checks.some((c) => c.name === 'chain' && !c.ok);
-    $('verdict-text').textContent = v.valid ? t('check_valid') : otherChain ? t('cf_chain')
+    $('verdict-text').textContent = v.valid ? t('check_valid') : otherChain(v.checks) ? t('cf_chain')
       : Coco.tn('check_invalid', failed.length) + ' ' + failed.join(', ');
     $('verdict-text').className = 'verdict ' + (v.valid ? 'ok' : 'failed');
     // The checks one by one are folded under the answers (does the proof
@@ -153,20 +156,19 @@
         throw new APIError(200, 'http_200', 'the answer is not a receipt check: ' + JSON.stringify(r).slice(0, 200), 0, new URL(node).host);
       }
       render($('online'), r.checks.filter((c) => c.name === 'on_chain'), ctx);
-      // A vote replaced by a later one of the same voter is no failure
-      // of the proof, but the voter must read it first (whoever coerced
-      // her or took her voting key may have voted again): the warning
-      // takes the verdict's place, not in green, and the line below
-      // says that the proof itself holds.
       // The node asked is of another chain than the receipt (its own
       // chain check failed where this page's passed): it cannot say.
-      const nodeOther = r.checks.some((c) => c.name === 'chain' && !c.ok) && !ctx.view.checks.some((c) => c.name === 'chain' && !c.ok);
-      if (nodeOther) {
+      if (otherChain(r.checks) && !otherChain(ctx.view.checks)) {
         $('counted').textContent = t('check_node_other_chain', { host: new URL(node).host });
         $('counted').className = 'verdict-online failed';
         document.body.dataset.replaced = 'false';
         return;
       }
+      // A vote replaced by a later one of the same voter is no failure
+      // of the proof, but the voter must read it first (whoever coerced
+      // her or took her voting key may have voted again): the warning
+      // takes the verdict's place, not in green, and the line below
+      // says that the proof itself holds.
       const replaced = !r.counted && r.valid;
       if (replaced) {
         $('verdict-text').textContent = t('check_replaced');

@@ -35,9 +35,10 @@
     // A volunteer that joined from a snapshot verified the votes after it
     // only (verified_from, docs/API.md): the page says so.
     const synced = volunteer && st.verified_from > 1;
+    const single = st.validators.length === 1; // a chain of one validator: its own words
     $('node-role').textContent = synced ? t('node_role_volunteer_synced', { h: fmtN(st.verified_from - 1) })
-      : volunteer ? t('node_role_volunteer') : t(st.validators.length === 1 ? 'node_role_validator_single' : 'node_role_validator');
-    if (st.validators.length === 1) $('node-validators-hint').textContent = t('node_validators_hint_single');
+      : volunteer ? t('node_role_volunteer') : t(single ? 'node_role_validator_single' : 'node_role_validator');
+    if (single) $('node-validators-hint').textContent = t('node_validators_hint_single');
     if (synced) $('node-intro').textContent = t('node_intro_synced');
     const age = Math.max(0, Math.round((Date.now() - new Date(st.last_block_time)) / 1000));
     $('node-height').textContent = age < 3600 ? tn('node_height_value', age, { h: fmtN(st.height), s: fmtN(age) })
@@ -53,8 +54,7 @@
     } else {
       // Not behind anyone it knows of: with no peer at all, that says
       // nothing, unless this node is the chain's only validator.
-      const alone = st.role === 'validator' && st.validators.length === 1;
-      $('node-sync').textContent = t(st.peers > 0 ? 'node_in_step' : alone ? 'node_alone' : 'node_no_peers');
+      $('node-sync').textContent = t(st.peers > 0 ? 'node_in_step' : single && !volunteer ? 'node_alone' : 'node_no_peers');
       bar.hidden = true;
     }
     $('node-peers').textContent = fmtN(st.peers);
@@ -86,6 +86,7 @@
     let signers = null; // of the last block
     let own = 0;
     let covered = false; // this node attested this block or a later one
+    let heartbeats = false; // a block without entries is among them
     for (let h = st.height; h > 0 && h > st.height - RECENT; h--) {
       try {
         const [b, a] = await Promise.all([Coco.getJSON('/v1/blocks/' + h + '?txs=false'),
@@ -98,14 +99,14 @@
         const tr = document.createElement('tr');
         tr.append(cell(fmtN(h)), cell(time(b.header.time), 'time'), cell(fmtN(b.tx_ids.length), 'num'),
           cell(a.count + (covered ? ' ✓' : ''), 'num'));
-        tr.dataset.entries = String(b.tx_ids.length);
+        if (!b.tx_ids.length) heartbeats = true;
         if (covered) tr.title = t('node_attested_by_me');
         rows.push(tr);
       } catch (e) { break; }
     }
     $('node-blocks').replaceChildren(...rows);
     // Blocks with no entries are the heartbeats: said what they are.
-    $('node-heartbeats').hidden = !rows.some((tr) => tr.dataset.entries === '0');
+    $('node-heartbeats').hidden = !heartbeats;
     document.body.dataset.ownAttestations = String(own);
     $('node-validators').replaceChildren(...st.validators.map((v) => validator(v, signers)));
   }

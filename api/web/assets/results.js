@@ -122,7 +122,7 @@
     }
     // The facts' block (its height, fingerprint and this line) changes
     // once check has read it.
-    reverifiedLine(Number(document.body.dataset.asOf || r.height));
+    reverifiedLine(factsAt || r.height);
     document.body.dataset.counted = String(total);
     document.body.dataset.height = String(r.height);
     document.body.dataset.attestations = String(reverified.n);
@@ -133,8 +133,11 @@
   // asOf names the block the facts describe: the figures' block and, for
   // the re-verification line, whether the volunteers attested those very
   // figures or the same counts at another block.
+  let factsAt = 0; // the block the facts name, once check has read it
   function asOf(h) {
+    factsAt = h;
     $('height').textContent = fmtN(h);
+    document.body.dataset.asOf = String(h);
     reverifiedLine(h);
   }
 
@@ -222,7 +225,6 @@
       out.className = shown ? 'ok' : '';
       document.body.dataset.signed = shown ? String(signed.signers) : '';
       document.body.dataset.signedBlock = shown ? String(signed.height + 1) : '';
-      document.body.dataset.asOf = String(h);
     } catch (e) {
       if (Coco.unreachable(e)) return; // not a failed check: the poll says the node is unreachable
       out.textContent = t('check_failed_results', { err: e.message });

@@ -497,13 +497,13 @@
     $('proof-block').textContent = String(v.height);
     // The block's time, which the receipt's header carries and its
     // checks (v.valid) bound to the validators' signatures.
-    let time = '';
-    try { time = Coco.when(JSON.parse(st.receipt).header.time); } catch (e) { /* no time: left blank */ }
-    $('proof-time').textContent = time;
+    let blockTime = '';
+    try { blockTime = JSON.parse(st.receipt).header.time || ''; } catch (e) { /* no time: left blank */ }
+    $('proof-time').textContent = blockTime ? Coco.when(blockTime) : '';
     // Kept with the key: a later visit links to this proof (mine).
     if (st.entry) {
       st.entry.counted = v.cast_id;
-      try { st.entry.voted_at = JSON.parse(st.receipt).header.time; } catch (e) { st.entry.voted_at = new Date().toISOString(); }
+      st.entry.voted_at = new Date(blockTime || Date.now()).toISOString(); // ISO: entries sort by it
       Wallet.put(st.chain.genesis_hash, ballotID, st.voter, st.entry);
       mine();
     }
