@@ -22,20 +22,26 @@ import (
 //	"r" ‖ ballot id           → canonical Results
 //	"k" ‖ ballot id           → canonical Keyring (sealed ballots)
 //	"i" ‖ be64(entry)         → the state key of the records list's entry
+//	"l" ‖ be64(entry)         → the leaf hash of the records list's entry
 //
-// (The "i" index is not part of the app hash: it is how a node serving a
-// snapshot reads the records list in order.)
+// (The "i" index and the "l" leaves are not part of the app hash: "i" is
+// how a node serving a snapshot reads the records list in order, "l" what
+// a node's records list reads instead of keeping every leaf in memory.)
 const (
 	prefixBallot  = 'b'
 	prefixVoter   = 'v'
 	prefixResults = 'r'
 	prefixKeyring = 'k'
 	prefixEntry   = 'i'
+	prefixLeaf    = 'l'
 )
 
 // EntryKey is the state key of the index entry of the records list's
 // entry e.
 func EntryKey(e uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixEntry}, e) }
+
+// LeafKey is the state key of the leaf hash of the records list's entry e.
+func LeafKey(e uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixLeaf}, e) }
 
 // Bounds of stored records: a voter record with a sealed choice, a
 // keyring of MaxKeykeepers deals (each of MaxKeykeepers encrypted shares
@@ -97,7 +103,10 @@ func (u *Update) Writes() []KV { return u.writes }
 // ballots. Reads are safe from any goroutine; Remember, and the edits of
 // ResultsList, belong to the one goroutine that applies blocks.
 type KVState struct {
-	kv    KVReader
+	kv KVReader
+	// put writes to kv outside a block, for a state whose records list
+	// reads its leaves from kv; nil: the leaves are kept in memory
+	put   func([]KV) error
 	rules Rules
 
 	mu      sync.RWMutex
@@ -135,16 +144,27 @@ var _ State = (*KVState)(nil)
 // rules, and the leaves of the records list. It reads every record once
 // (a state synced from a snapshot is checked by this too: the app hash
 // of what it reads must be the one the validators signed).
+// Its records list keeps every leaf in memory (1.25 hashes a record).
 func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
-	s := emptyKVState(r, kv, height)
+	return NewStoredKVState(r, kv, nil, height)
+}
+
+// NewStoredKVState is NewKVState for a node's own store, which put writes
+// to outside a block: the records list reads its leaves from the store
+// (the "l" keys, which every block's update writes) and keeps only 1/8 of
+// a hash a record in memory. The leaves the store lacks or holds wrong (a
+// store of an older build has none) are written at once, with put. A nil
+// put keeps the leaves in memory.
+func NewStoredKVState(r Rules, kv KVReader, put func([]KV) error, height uint64) (*KVState, error) {
+	s := emptyKVState(r, kv, put, height)
 	if err := s.load(kv, height); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func emptyKVState(r Rules, kv KVReader, height uint64) *KVState {
-	return &KVState{kv: kv, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{},
+func emptyKVState(r Rules, kv KVReader, put func([]KV) error, height uint64) *KVState {
+	return &KVState{kv: kv, put: put, rules: r, height: height, ballots: map[consensus.Hash]*kvBallot{}, results: map[consensus.Hash]*Results{},
 		keyrings: map[consensus.Hash]*Keyring{}}
 }
 
@@ -153,7 +173,7 @@ func emptyKVState(r Rules, kv KVReader, height uint64) *KVState {
 // state is the same object, so that those holding it see the new one.
 // The caller is the goroutine that applies blocks.
 func (s *KVState) Reload(height uint64) error {
-	fresh := emptyKVState(s.rules, s.kv, height)
+	fresh := emptyKVState(s.rules, s.kv, s.put, height)
 	if err := fresh.load(s.kv, height); err != nil {
 		return err
 	}
@@ -235,7 +255,7 @@ func (s *KVState) load(kv KVReader, height uint64) error {
 	if err != nil {
 		return err
 	}
-	if s.records, err = records.list(); err != nil {
+	if s.records, err = records.list(kv, s.put); err != nil {
 		return err
 	}
 	if got := uint64(s.records.Len()); got != n {
@@ -300,14 +320,77 @@ func (r *recordLeaves) set(entry uint64, key, value []byte) {
 	}
 }
 
-func (r *recordLeaves) list() (*consensus.MerkleList, error) {
+// list returns the records list; with put, one that reads its leaves
+// from kv, after writing those kv lacks or holds wrong.
+func (r *recordLeaves) list(kv KVReader, put func([]KV) error) (*consensus.MerkleList, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
 	if i := r.b.Unset(); i >= 0 {
 		return nil, fmt.Errorf("no stored record at place %d of the records list: the state is damaged", i)
 	}
-	return r.b.List(), nil
+	if put == nil {
+		return r.b.List(), nil
+	}
+	n := r.b.Len()
+	right := make([]uint64, (n+63)/64) // a bit a leaf: stored as it is
+	err := kv.Scan([]byte{prefixLeaf}, func(k, v []byte) error {
+		if len(k) != 9 {
+			return fmt.Errorf("stored leaf %x: no leaf key: the state is damaged", k)
+		}
+		if e := binary.BigEndian.Uint64(k[1:]); e < uint64(n) && len(v) == consensus.HashSize && consensus.Hash(v) == r.b.Leaf(int(e)) {
+			right[e/64] |= 1 << (e % 64)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var writes []KV
+	for e := range n {
+		if right[e/64]&(1<<(e%64)) == 0 {
+			h := r.b.Leaf(e)
+			writes = append(writes, KV{LeafKey(uint64(e)), h[:]})
+		}
+		if len(writes) == 4096 || e == n-1 && len(writes) > 0 {
+			if err := put(writes); err != nil {
+				return nil, fmt.Errorf("writing the records list's leaves: %w", err)
+			}
+			writes = writes[:0]
+		}
+	}
+	return r.b.ListReading(leafReader(kv)), nil
+}
+
+// errEnough ends a scan that read what it wanted.
+var errEnough = errors.New("enough")
+
+// leafReader reads the records list's leaves from kv.
+func leafReader(kv KVReader) consensus.LeafReader {
+	return func(from int, dst []consensus.Hash) error {
+		var after []byte
+		if from > 0 {
+			after = binary.BigEndian.AppendUint64(nil, uint64(from-1))
+		}
+		i := 0
+		err := kv.ScanAfter([]byte{prefixLeaf}, after, func(k, v []byte) error {
+			if len(k) != 9 || binary.BigEndian.Uint64(k[1:]) != uint64(from+i) || len(v) != consensus.HashSize {
+				return fmt.Errorf("stored leaf %x where leaf %d should be: the state is damaged", k, from+i)
+			}
+			dst[i] = consensus.Hash(v)
+			if i++; i == len(dst) {
+				return errEnough
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errEnough):
+			return nil
+		case err == nil:
+			return fmt.Errorf("leaf %d is not stored: the state is damaged", from+i)
+		}
+		return err
+	}
 }
 
 // add records a ballot defined at height; the caller holds mu or owns s.

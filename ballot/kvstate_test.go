@@ -3,11 +3,13 @@ package ballot_test
 import (
 	"bytes"
 	"cmp"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/consensus/canon"
 )
 
@@ -70,4 +72,123 @@ func TestALoadedStateRebuildsTheRecordsListAndRefusesADamagedOne(t *testing.T) {
 	if _, err := ballot.NewKVState(testRules, twice, f.height); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("a store with two voter records at one place: %v, want it refused as damaged", err)
 	}
+}
+
+// A node's state, whose records list reads its leaves from the store,
+// hashes as the reference state (MemState) after every block of new
+// voters and re-votes anywhere in the list (groups of 16 leaves read
+// back, the last one partial), and as the state loaded again from the
+// store, in both kinds.
+func TestAStoredStateReadingItsLeavesHashesAsTheMemStateBlockAfterBlock(t *testing.T) {
+	c := newSnapChain(t)
+	mem := ballot.NewMemState()
+	e := ballottest.NewElection(ballottest.Options{Revote: true, Seed: 93})
+	apply := func(tm int64, txs ...*ballot.Checked) {
+		t.Helper()
+		c.block(t, tm, txs...)
+		applyBlock(t, mem, c.height, tm, txs...)
+		if c.st.AppHash() != mem.AppHash() {
+			t.Fatalf("block %d: the stored state's app hash %s, the MemState's %s", c.height, c.st.AppHash().Short(), mem.AppHash().Short())
+		}
+	}
+	apply(1000, e.DefinitionTx())
+	rng := mrand.New(mrand.NewPCG(5, 0))
+	var voters []*ballottest.Voter
+	seq := map[*ballottest.Voter]uint64{}
+	for blk := range 40 {
+		var txs []*ballot.Checked
+		in := map[*ballottest.Voter]bool{}
+		for range 1 + rng.IntN(12) {
+			v := e.NewVoter()
+			if len(voters) > 0 && rng.IntN(2) == 0 {
+				v = voters[rng.IntN(len(voters))]
+			} else {
+				voters = append(voters, v)
+			}
+			if in[v] {
+				continue
+			}
+			in[v] = true
+			seq[v]++
+			txs = append(txs, ballottest.Checked(e.Cast(v, seq[v], uint32(rng.IntN(len(e.Ballot.Def.Choices))))))
+		}
+		apply(int64(2000+2000*blk), txs...)
+	}
+	if c.st.RecordsList().Len() < 5*16 {
+		t.Fatalf("only %d records: fewer than five groups of leaves", c.st.RecordsList().Len())
+	}
+	for _, put := range []func([]ballot.KV) error{c.kv.put, nil} {
+		loaded, err := ballot.NewStoredKVState(testRules, c.kv, put, c.height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loaded.AppHash() != mem.AppHash() {
+			t.Fatalf("loaded again (leaves read %v): app hash %s, want %s", put != nil, loaded.AppHash().Short(), mem.AppHash().Short())
+		}
+	}
+}
+
+// A store of an older build has no leaves ("l" keys), a damaged one a
+// wrong leaf: loading it writes what is missing or wrong, from the
+// records, and the state hashes as the one that applied every block.
+func TestLoadingAStoreWithoutItsLeavesOrWithAWrongOneWritesThemFromTheRecords(t *testing.T) {
+	f := newSnapFixture(t)
+	var leafKeys []string
+	for k := range f.kv.m {
+		if k[0] == 'l' {
+			leafKeys = append(leafKeys, k)
+		}
+	}
+	if len(leafKeys) != fixtureRecords {
+		t.Fatalf("%d leaves stored for %d records", len(leafKeys), fixtureRecords)
+	}
+	for name, damage := range map[string]func(kv *memKV){
+		"no leaves": func(kv *memKV) {
+			for _, k := range leafKeys {
+				delete(kv.m, k)
+			}
+		},
+		"a wrong leaf":    func(kv *memKV) { kv.m[string(ballot.LeafKey(17))] = bytes.Repeat([]byte{7}, 32) },
+		"a short leaf":    func(kv *memKV) { kv.m[string(ballot.LeafKey(3))] = []byte{1} },
+		"the last absent": func(kv *memKV) { delete(kv.m, string(ballot.LeafKey(fixtureRecords-1))) },
+	} {
+		kv := newMemKV()
+		for k, v := range f.kv.m {
+			kv.m[k] = bytes.Clone(v)
+		}
+		damage(kv)
+		kv.sorted = nil
+		loaded, err := ballot.NewStoredKVState(testRules, kv, kv.put, f.height)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, k := range leafKeys {
+			if !bytes.Equal(kv.m[k], f.kv.m[k]) {
+				t.Fatalf("%s: leaf %x is %x after loading, want %x", name, k, kv.m[k], f.kv.m[k])
+			}
+		}
+		// the next block reads leaves back: it hashes as on the fixture
+		u := nextBlock(t, loaded, f)
+		want := nextBlock(t, f.st, f)
+		if loaded.AppHash() != f.st.AppHash() || u.AppHash != want.AppHash {
+			t.Fatalf("%s: the loaded state hashes otherwise", name)
+		}
+	}
+}
+
+// nextBlock returns the update of the fixture's next block over st,
+// without applying it.
+func nextBlock(t *testing.T, st *ballot.KVState, f *snapFixture) *ballot.Update {
+	t.Helper()
+	b := ballot.NewBatch(st, testRules, f.height+1, 11_000)
+	for _, tx := range f.next {
+		if err := b.Add(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -33,6 +33,12 @@ func (s *memKV) Write(writes []ballot.KV) {
 	s.sorted = nil
 }
 
+// put is Write for NewStoredKVState.
+func (s *memKV) put(writes []ballot.KV) error {
+	s.Write(writes)
+	return nil
+}
+
 func (s *memKV) Get(key []byte) ([]byte, bool, error) {
 	v, ok := s.m[string(key)]
 	return bytes.Clone(v), ok, nil

@@ -118,9 +118,16 @@ func (s *KVState) Manifest(height uint64, block consensus.Hash, bits uint8) (*Ma
 	if s.height != height {
 		return nil, fmt.Errorf("the state is at height %d, not %d", s.height, height)
 	}
+	results, err := s.list.SubtreeRoots(int(bits))
+	if err != nil {
+		return nil, err
+	}
+	records, err := s.records.SubtreeRoots(int(bits))
+	if err != nil {
+		return nil, err
+	}
 	m := &Manifest{Height: height, BlockHash: block, ChunkBits: bits,
-		Ballots: uint64(s.list.Len()), ResultsRoots: s.list.SubtreeRoots(int(bits)),
-		Records: uint64(s.records.Len()), RecordsRoots: s.records.SubtreeRoots(int(bits))}
+		Ballots: uint64(s.list.Len()), ResultsRoots: results, Records: uint64(s.records.Len()), RecordsRoots: records}
 	m.AppHash = AppHashOf(s.list.Root(), s.records.Root())
 	return m, m.check()
 }
@@ -209,7 +216,8 @@ func ballotsByIndex(r SnapshotReader, n uint64) ([]consensus.Hash, error) {
 
 // VerifyChunk checks chunk index of a list against the manifest's root
 // for it and returns the state writes it holds: the results under their
-// ballot's key, or the records with the records list's index entries.
+// ballot's key, or the records with the records list's index entries and
+// leaves.
 // The bytes of each item are hashed as they came: a chunk that passes is
 // exactly what the validators hashed.
 func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, error) {
@@ -257,7 +265,8 @@ func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, erro
 			writes = append(writes, KV{resultsKey(r.BallotID), items[i]})
 			continue
 		}
-		writes = append(writes, KV{items[2*i], items[2*i+1]}, KV{EntryKey(from + uint64(i)), items[2*i]})
+		writes = append(writes, KV{items[2*i], items[2*i+1]}, KV{EntryKey(from + uint64(i)), items[2*i]},
+			KV{LeafKey(from + uint64(i)), leaves[i][:]})
 	}
 	return writes, nil
 }

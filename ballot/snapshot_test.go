@@ -17,8 +17,9 @@ import (
 )
 
 // snapChain is a chain's ballot state over a memKV, each block applied as
-// a node applies it: the batch over the KVState, its writes stored, then
-// the update remembered.
+// a node applies it: the batch over the KVState (whose records list reads
+// its leaves from the store, as a node's), its writes stored, then the
+// update remembered.
 type snapChain struct {
 	kv     *memKV
 	st     *ballot.KVState
@@ -28,7 +29,7 @@ type snapChain struct {
 func newSnapChain(tb testing.TB) *snapChain {
 	tb.Helper()
 	kv := newMemKV()
-	st, err := ballot.NewKVState(testRules, kv, 0)
+	st, err := ballot.NewStoredKVState(testRules, kv, kv.put, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -450,12 +450,22 @@ func (b *Batch) Finish() (*Update, error) {
 	records := b.state.RecordsList()
 	ve := records.EditSized(len(u.Voters) + len(u.NewRecords) + len(u.Keyrings))
 	u.FirstEntry = uint64(records.Len())
-	writes := make([]KV, 0, len(u.Ballots)+2*len(u.Voters)+len(u.Results)+len(u.Keyrings))
+	changed := len(u.Ballots) + len(u.Voters) + len(u.Keyrings)
+	writes := make([]KV, 0, 2*changed+len(u.NewRecords)+len(u.Results))
 	values := make(map[string][]byte, len(u.NewRecords))
+	// Each record's leaf is written beside it ("l" ‖ entry): a node's
+	// records list reads its leaves from the store (NewStoredKVState).
+	leaves := make([]byte, 0, changed*consensus.HashSize)
+	leaf := func(entry uint64, h consensus.Hash) {
+		leaves = append(leaves, h[:]...)
+		writes = append(writes, KV{LeafKey(entry), leaves[len(leaves)-consensus.HashSize:]})
+	}
 	record := func(key []byte, entry uint64, value []byte) {
 		writes = append(writes, KV{key, value})
 		if entry < u.FirstEntry {
-			ve.Set(int(entry), RecordLeaf(key, value))
+			h := RecordLeaf(key, value)
+			ve.Set(int(entry), h)
+			leaf(entry, h)
 		} else {
 			values[string(key)] = value
 		}
@@ -474,8 +484,10 @@ func (b *Batch) Finish() (*Update, error) {
 		record(keyringKey(id), entry+1, canon.MustMarshal(k))
 	}
 	for k, key := range u.NewRecords {
-		ve.Append(RecordLeaf(key, values[string(key)]))
+		h := RecordLeaf(key, values[string(key)])
+		ve.Append(h)
 		writes = append(writes, KV{EntryKey(u.FirstEntry + uint64(k)), key})
+		leaf(u.FirstEntry+uint64(k), h)
 	}
 	for id, r := range u.Results {
 		writes = append(writes, KV{resultsKey(id), canon.MustMarshal(r)})
@@ -483,6 +495,9 @@ func (b *Batch) Finish() (*Update, error) {
 	slices.SortFunc(writes, func(a, b KV) int { return bytes.Compare(a.Key, b.Key) })
 	u.writes = writes
 	u.AppHash = AppHashOf(re.Root(), ve.Root())
+	if err := ve.Err(); err != nil {
+		return nil, fmt.Errorf("records list: %w", err)
+	}
 	u.ResultsEdit, u.RecordsEdit = re, ve
 	return u, nil
 }

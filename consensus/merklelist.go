@@ -22,11 +22,32 @@ type MerkleList struct {
 	// levels[0] are the leaf hashes; levels[l+1][j] is the node over
 	// levels[l][2j] and levels[l][2j+1], or levels[l][2j] promoted when it
 	// has no right neighbour (which is RFC 6962's tree, see foldLevel).
-	// Levels 1 to unstoredLevels are not kept (empty): node computes them
-	// from the leaves.
+	// The levels stored does not say (empty) are computed from the
+	// leaves when needed.
 	levels []hashes
-	mem    *offHeap // the full chunks of the levels (offheap.go)
+	n      int
+	root   Hash       // the tree hash, kept so that Root reads nothing
+	mem    *offHeap   // the full chunks of the levels (offheap.go)
+	read   LeafReader // the leaves' store, if they are not kept here
 }
+
+// LeafReader reads leaves from, from+1, … into dst, from a store that
+// holds a list's leaves: what it holds as of the list's last change
+// (made before Apply, or at the same time for readers of the list). A
+// list that reads its leaves keeps only the levels from diskLevel up:
+// 1/8 of a hash a leaf, instead of 1.25 hashes with its leaves.
+type LeafReader func(from int, dst []Hash) error
+
+// diskLevel is the lowest level a list that reads its leaves keeps.
+// Changing one leaf then reads its group of 16 leaves at once (one short
+// scan of the store) and hashes ≈ 15 nodes (≈ 5 µs) on top of the 4 of
+// its path; an appended run reads at most one group. At the reference
+// scale (40 million records) the records list is 160 MB instead of 1.6 GB
+// on every node.
+const (
+	diskLevel = 4
+	groupLen  = 1 << diskLevel
+)
 
 // arena returns the list's chunks' owner, made on first use.
 func (m *MerkleList) arena() *offHeap {
@@ -114,18 +135,24 @@ func (h *hashes) fold(o *offHeap) hashes {
 // hashes a change, ≈ 2 µs a re-vote on every node.)
 const unstoredLevels = 2
 
-func stored(l int) bool { return l == 0 || l > unstoredLevels }
+// stored reports whether m keeps level l.
+func (m *MerkleList) stored(l int) bool {
+	if m.read != nil {
+		return l >= diskLevel
+	}
+	return l == 0 || l > unstoredLevels
+}
 
 // NewMerkleList returns the list of the given leaf hashes.
 func NewMerkleList(leaves []Hash) *MerkleList {
 	o := newOffHeap()
-	return listOf(fromSlice(leaves, o), o)
+	return listOf(fromSlice(leaves, o), o, nil)
 }
 
 // listOf returns the list whose leaves are level, which it keeps with
 // the chunks' owner o.
-func listOf(level hashes, o *offHeap) *MerkleList {
-	m := &MerkleList{mem: o}
+func listOf(level hashes, o *offHeap, read LeafReader) *MerkleList {
+	m := &MerkleList{mem: o, n: level.n, read: read}
 	if level.n == 0 {
 		return m
 	}
@@ -134,9 +161,12 @@ func listOf(level hashes, o *offHeap) *MerkleList {
 		level = level.fold(o)
 		m.levels = append(m.levels, level)
 	}
-	for l := 1; l < len(m.levels) && l <= unstoredLevels; l++ {
-		o.release(m.levels[l])
-		m.levels[l] = hashes{}
+	m.root = level.at(0)
+	for l := range m.levels {
+		if !m.stored(l) {
+			o.release(m.levels[l])
+			m.levels[l] = hashes{}
+		}
 	}
 	return m
 }
@@ -183,7 +213,24 @@ func trailingOnes(x uint64) int { return bits.TrailingZeros64(^x) }
 
 // List returns the list of the leaves set; the builder must not be used
 // afterwards.
-func (b *MerkleListBuilder) List() *MerkleList { return listOf(b.leaves, b.arena()) }
+func (b *MerkleListBuilder) List() *MerkleList { return listOf(b.leaves, b.arena(), nil) }
+
+// ListReading returns the list of the leaves set, which keeps only its
+// levels from diskLevel up and reads its leaves with read: the store
+// must hold the leaves set. The builder must not be used afterwards.
+func (b *MerkleListBuilder) ListReading(read LeafReader) *MerkleList {
+	return listOf(b.leaves, b.arena(), read)
+}
+
+// Len returns the number of leaves: the highest set, plus one.
+func (b *MerkleListBuilder) Len() int { return b.leaves.n }
+
+// Leaf returns leaf i (i < Len()), before List or ListReading.
+func (b *MerkleListBuilder) Leaf(i int) Hash {
+	h := b.leaves.at(i)
+	runtime.KeepAlive(b)
+	return h
+}
 
 // arena returns the builder's chunks' owner, which its list takes over.
 func (b *MerkleListBuilder) arena() *offHeap {
@@ -193,47 +240,38 @@ func (b *MerkleListBuilder) arena() *offHeap {
 	return b.mem
 }
 
-// node returns node j of level l of the list's n leaves.
-func (m *MerkleList) node(l, j int) Hash {
-	if stored(l) {
-		return m.levels[l].at(j)
-	}
-	n := m.Len()
-	if 2*j+1 < width(n, l-1) {
-		a, b := m.node(l-1, 2*j), m.node(l-1, 2*j+1)
-		return nodeHash(&a, &b)
-	}
-	return m.node(l-1, 2*j)
-}
-
-// level returns level l whole, a copy.
-func (m *MerkleList) level(l int) []Hash {
-	if stored(l) {
-		return m.levels[l].slice()
+// level returns level l whole, a copy, read with e (an edit of m
+// without changes).
+func (m *MerkleList) level(e *MerkleEdit, l int) ([]Hash, error) {
+	if m.stored(l) {
+		return m.levels[l].slice(), nil
 	}
 	out := make([]Hash, width(m.Len(), l))
 	for j := range out {
-		out[j] = m.node(l, j)
+		out[j] = e.get(l, j)
 	}
-	return out
+	return out, e.err
 }
 
 // Len returns the number of leaves.
-func (m *MerkleList) Len() int {
-	if len(m.levels) == 0 {
-		return 0
+func (m *MerkleList) Len() int { return m.n }
+
+// Root returns the tree hash: SHA-256("") for the empty list. It reads
+// nothing: a list that reads its leaves may be read while its store is
+// ahead of it (a block written, not yet applied to the list).
+func (m *MerkleList) Root() Hash {
+	if m.n == 0 {
+		return sha256.Sum256(nil)
 	}
-	return m.levels[0].n
+	return m.root
 }
 
-// Root returns the tree hash: SHA-256("") for the empty list.
-func (m *MerkleList) Root() Hash { return m.Edit().Root() }
-
 // Leaf returns leaf hash i.
-func (m *MerkleList) Leaf(i int) Hash {
-	h := m.levels[0].at(i)
+func (m *MerkleList) Leaf(i int) (Hash, error) {
+	e := m.Edit()
+	h := e.get(0, i)
 	runtime.KeepAlive(m) // its chunks are mapped while it is reachable
-	return h
+	return h, e.err
 }
 
 // Proof returns the inclusion proof of leaf i (RFC 9162 §2.1.3).
@@ -243,32 +281,33 @@ func (m *MerkleList) Proof(i int) (Proof, error) {
 		return Proof{}, fmt.Errorf("merkle proof: index %d out of %d leaves", i, n)
 	}
 	defer runtime.KeepAlive(m)
+	e := m.Edit()
 	p := Proof{Index: uint64(i), Total: uint64(n)}
 	j := i
 	for l := 0; width(n, l) > 1; l++ { // as MerkleTree.Proof
 		switch {
 		case j%2 == 1:
-			p.Path = append(p.Path, m.node(l, j-1))
+			p.Path = append(p.Path, e.get(l, j-1))
 		case j+1 < width(n, l):
-			p.Path = append(p.Path, m.node(l, j+1))
+			p.Path = append(p.Path, e.get(l, j+1))
 		}
 		j /= 2
 	}
-	return p, nil
+	return p, e.err
 }
 
 // SubtreeRoots returns the roots of the aligned subtrees of 2^c leaves
 // (the last one over what is left): the nodes at level c, whose
 // MerkleRootOfNodes is the list's root. Nil for the empty list.
-func (m *MerkleList) SubtreeRoots(c int) []Hash {
+func (m *MerkleList) SubtreeRoots(c int) ([]Hash, error) {
 	defer runtime.KeepAlive(m)
 	switch {
 	case m.Len() == 0:
-		return nil
-	case c >= len(m.levels):
-		return []Hash{m.node(len(m.levels)-1, 0)}
+		return nil, nil
+	case c >= len(m.levels)-1:
+		return []Hash{m.root}, nil
 	}
-	return m.level(c)
+	return m.level(m.Edit(), c)
 }
 
 // MerkleRootOfNodes returns the tree hash above nodes that are the
@@ -306,12 +345,15 @@ func (m *MerkleList) Apply(e *MerkleEdit) {
 		panic("consensus: MerkleList.Apply of another list's edit")
 	}
 	defer runtime.KeepAlive(m)
-	e.rehash()
+	root := e.Root()
+	if e.err != nil {
+		panic("consensus: MerkleList.Apply of an edit that could not read its leaves: " + e.err.Error())
+	}
 	for l, size := 0, e.n; size > 0; l++ {
 		if l == len(m.levels) {
 			m.levels = append(m.levels, hashes{})
 		}
-		for stored(l) && m.levels[l].n < size {
+		for m.stored(l) && m.levels[l].n < size {
 			m.levels[l].add(Hash{}, m.arena())
 		}
 		if size == 1 {
@@ -321,10 +363,11 @@ func (m *MerkleList) Apply(e *MerkleEdit) {
 		size = (size + 1) / 2
 	}
 	for k, h := range e.over {
-		if stored(k.level) {
+		if m.stored(k.level) {
 			m.levels[k.level].set(k.index, h)
 		}
 	}
+	m.n, m.root = e.n, root
 	e.over = map[nodeKey]Hash{}
 }
 
@@ -341,6 +384,39 @@ type MerkleEdit struct {
 	n     int
 	over  map[nodeKey]Hash
 	dirty []int // leaves changed since the nodes above were last hashed
+	// groups are the base's leaves read, a group of groupLen at a time,
+	// by first leaf, when the base reads its leaves; err the first read
+	// that failed (the hashes are then wrong: Err says it)
+	groups map[int][]Hash
+	err    error
+}
+
+// Err returns why the edit could not read its base's leaves, if it
+// could not: its root is then wrong.
+func (e *MerkleEdit) Err() error { return e.err }
+
+// leaf returns the base's leaf i, read from its store a group at a time.
+func (e *MerkleEdit) leaf(i int) Hash {
+	m := e.base
+	if m.read == nil {
+		return m.levels[0].at(i)
+	}
+	if i >= m.n {
+		panic(fmt.Sprintf("consensus: MerkleEdit reads leaf %d of %d stored", i, m.n))
+	}
+	from := i &^ (groupLen - 1)
+	g, ok := e.groups[from]
+	if !ok {
+		g = make([]Hash, min(groupLen, m.n-from))
+		if err := m.read(from, g); err != nil && e.err == nil {
+			e.err = fmt.Errorf("merkle list: leaves %d…%d: %w", from, from+len(g)-1, err)
+		}
+		if e.groups == nil {
+			e.groups = map[int][]Hash{}
+		}
+		e.groups[from] = g
+	}
+	return g[i-from]
 }
 
 // Len returns the number of leaves with the edit's changes.
@@ -358,7 +434,10 @@ func (e *MerkleEdit) get(l, j int) Hash {
 	if h, ok := e.over[nodeKey{l, j}]; ok {
 		return h
 	}
-	if stored(l) {
+	if l == 0 {
+		return e.leaf(j)
+	}
+	if e.base.stored(l) {
 		return e.base.levels[l].at(j)
 	}
 	// Not kept: from the level below, with the edit's changes (the

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,11 +14,23 @@ import (
 // The incremental list must always hash as RFC 6962's tree of its leaves:
 // checked against MerkleTree built from scratch after every change, over
 // seeded random sequences of sets and appends, edits applied or dropped.
+// A list that reads its leaves from a store (as the records list does
+// from the ledger) is checked the same way, the store written before each
+// Apply as a block is.
 func TestMerkleListMatchesTheRFC6962TreeAfterEveryChange(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		t.Run(fmt.Sprint("leaves read from a store ", disk), func(t *testing.T) { testMerkleListMatchesTheTree(t, disk) })
+	}
+}
+
+func testMerkleListMatchesTheTree(t *testing.T, disk bool) {
 	for seed := uint64(1); seed <= 40; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 0))
 		var leaves [][]byte
-		m := NewMerkleList(nil)
+		m, store := NewMerkleList(nil), &leafStore{}
+		if disk {
+			m = store.list(nil)
+		}
 		for step := 0; step < 60; step++ {
 			e := m.Edit()
 			next := append([][]byte(nil), leaves...)
@@ -42,6 +56,7 @@ func TestMerkleListMatchesTheRFC6962TreeAfterEveryChange(t *testing.T) {
 				}
 				continue
 			}
+			store.set(next)
 			m.Apply(e)
 			leaves = next
 			if m.Root() != MerkleRoot(leaves) || m.Len() != len(leaves) {
@@ -88,19 +103,23 @@ func TestSubtreeRootsFoldToTheListRootForEverySizeAndSubtreeHeight(t *testing.T)
 		for i := range leaves {
 			leaves[i] = LeafHash([]byte{byte(i), byte(n)})
 		}
-		m := NewMerkleList(leaves)
-		for c := 0; c <= 8; c++ {
-			roots := m.SubtreeRoots(c)
-			if want := (n + (1 << c) - 1) >> c; len(roots) != want {
-				t.Fatalf("n=%d c=%d: %d subtree roots, want %d", n, c, len(roots), want)
-			}
-			if got := MerkleRootOfNodes(roots); got != m.Root() {
-				t.Fatalf("n=%d c=%d: the subtree roots fold to %s, the list's root is %s", n, c, got.Short(), m.Root().Short())
-			}
-			for j, r := range roots {
-				lo, hi := j<<c, min((j+1)<<c, n)
-				if sub := NewMerkleList(leaves[lo:hi]).Root(); sub != r {
-					t.Fatalf("n=%d c=%d: subtree %d is not the tree of leaves %d..%d", n, c, j, lo, hi)
+		for _, m := range []*MerkleList{NewMerkleList(leaves), (&leafStore{leaves: leaves}).list(leaves)} {
+			for c := 0; c <= 8; c++ {
+				roots, err := m.SubtreeRoots(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := (n + (1 << c) - 1) >> c; len(roots) != want {
+					t.Fatalf("n=%d c=%d: %d subtree roots, want %d", n, c, len(roots), want)
+				}
+				if got := MerkleRootOfNodes(roots); got != m.Root() {
+					t.Fatalf("n=%d c=%d: the subtree roots fold to %s, the list's root is %s", n, c, got.Short(), m.Root().Short())
+				}
+				for j, r := range roots {
+					lo, hi := j<<c, min((j+1)<<c, n)
+					if sub := NewMerkleList(leaves[lo:hi]).Root(); sub != r {
+						t.Fatalf("n=%d c=%d: subtree %d is not the tree of leaves %d..%d", n, c, j, lo, hi)
+					}
 				}
 			}
 		}
@@ -202,7 +221,7 @@ func TestMerkleListAcrossChunkBoundariesMatchesTheTree(t *testing.T) {
 		}
 		for _, b := range []int{chunkLen, 2 * chunkLen, 3 * chunkLen} {
 			for _, i := range []int{b - 1, b, len(leaves) - 1} {
-				if list.Leaf(i) != leaves[i] {
+				if leafOf(t, list, i) != leaves[i] {
 					t.Fatalf("leaf %d differs", i)
 				}
 				p, err := list.Proof(i)
@@ -239,7 +258,7 @@ func TestMerkleListBuilderInAnyOrderIsTheListOfTheLeaves(t *testing.T) {
 		t.Fatalf("every leaf set, yet leaf %d reported unset", i)
 	}
 	m := b.List()
-	if m.Len() != n || m.Root() != NewMerkleList(leaves).Root() || m.Leaf(chunkLen) != leaves[chunkLen] {
+	if m.Len() != n || m.Root() != NewMerkleList(leaves).Root() || leafOf(t, m, chunkLen) != leaves[chunkLen] {
 		t.Fatal("the built list is not the list of the leaves")
 	}
 	for _, hole := range []int{0, 63, 64, chunkLen, n - 2} {
@@ -303,7 +322,7 @@ func TestMerkleListChunksLiveOutsideTheHeapAndAreUnmappedWithTheList(t *testing.
 	if got := mapped(built); fullChunks(built) != 2 || got != 2 {
 		t.Fatalf("a built list of 2 chunks of leaves maps %d chunks, has %d full ones, want 2", got, fullChunks(built))
 	}
-	if built.Root() != MerkleRootOfNodes(leaves[:2*chunkLen]) || m.Leaf(chunkLen) != leaves[chunkLen] {
+	if built.Root() != MerkleRootOfNodes(leaves[:2*chunkLen]) || leafOf(t, m, chunkLen) != leaves[chunkLen] {
 		t.Fatal("the lists' hashes are not their leaves'")
 	}
 	if OffHeapBytes() < 7*int64(chunkBytes) {
@@ -355,7 +374,7 @@ func TestMerkleListsReadWhileOthersAreCollectedReadTheirOwnHashes(t *testing.T) 
 			defer wg.Done()
 			for i := range 30 {
 				i := (w*31 + i*977) % len(leaves)
-				if NewMerkleList(leaves).Leaf(i) != leaves[i] {
+				if h, _ := NewMerkleList(leaves).Leaf(i); h != leaves[i] {
 					t.Errorf("leaf %d of a list dropped at once differs", i)
 				}
 				p, err := NewMerkleList(leaves).Proof(i)
@@ -367,4 +386,117 @@ func TestMerkleListsReadWhileOthersAreCollectedReadTheirOwnHashes(t *testing.T) 
 		}()
 	}
 	wg.Wait()
+}
+
+func leafOf(t *testing.T, m *MerkleList, i int) Hash {
+	t.Helper()
+	h, err := m.Leaf(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// leafStore is a store of a list's leaves, as the ledger holds the
+// records list's: written before the list's Apply.
+type leafStore struct {
+	leaves []Hash
+	reads  int
+	fail   error
+}
+
+func (s *leafStore) read(from int, dst []Hash) error {
+	s.reads++
+	if s.fail != nil {
+		return s.fail
+	}
+	if from+len(dst) > len(s.leaves) {
+		return fmt.Errorf("leaves %d..%d of %d stored", from, from+len(dst), len(s.leaves))
+	}
+	copy(dst, s.leaves[from:])
+	return nil
+}
+
+func (s *leafStore) set(leaves [][]byte) {
+	s.leaves = s.leaves[:0]
+	for _, l := range leaves {
+		s.leaves = append(s.leaves, LeafHash(l))
+	}
+}
+
+// list returns the list of leaves (which s holds) reading them from s.
+func (s *leafStore) list(leaves []Hash) *MerkleList {
+	var b MerkleListBuilder
+	for i, h := range leaves {
+		b.Set(i, h)
+	}
+	return b.ListReading(s.read)
+}
+
+// A list that reads its leaves keeps only its levels from diskLevel up
+// (at most 1/8 of a hash a leaf, and two chunks), reads one group of
+// leaves for a changed leaf, none for Root, and an edit that could not
+// read its leaves says so instead of a root.
+func TestMerkleListReadingItsLeavesKeepsAnEighthOfAHashALeafAndSaysWhenAReadFails(t *testing.T) {
+	const n = 3*chunkLen + 1000
+	leaves := make([]Hash, n)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte(fmt.Sprint(i)))
+	}
+	store := &leafStore{leaves: slices.Clone(leaves)}
+	m := store.list(leaves)
+	kept := 0
+	for _, level := range m.levels {
+		for _, c := range level.chunks {
+			kept += cap(c)
+		}
+	}
+	if kept > n/8+2*chunkLen {
+		t.Fatalf("the list of %d leaves keeps %d hashes, want at most 1/8 a leaf and two chunks", n, kept)
+	}
+	if m.Root() != MerkleRootOfNodes(leaves) || store.reads != 0 {
+		t.Fatalf("root %s after %d reads, want the tree's after none", m.Root().Short(), store.reads)
+	}
+	e := m.Edit()
+	e.Set(12345, LeafHash([]byte("changed")))
+	leaves[12345] = LeafHash([]byte("changed"))
+	if e.Root() != MerkleRootOfNodes(leaves) || e.Err() != nil || store.reads != 1 {
+		t.Fatalf("a changed leaf: %d reads (want 1), err %v, root right %v", store.reads, e.Err(), e.Root() == MerkleRootOfNodes(leaves))
+	}
+	store.leaves[12345] = leaves[12345]
+	m.Apply(e)
+	store.fail = fmt.Errorf("disk on fire")
+	e = m.Edit()
+	e.Set(7, LeafHash([]byte("again")))
+	e.Root()
+	if e.Err() == nil || !strings.Contains(e.Err().Error(), "disk on fire") {
+		t.Fatalf("a failed read: Err %v", e.Err())
+	}
+	if _, err := m.Proof(7); err == nil {
+		t.Fatal("a proof whose leaves could not be read was given")
+	}
+	if m.Root() != MerkleRootOfNodes(leaves) {
+		t.Fatal("a failed edit changed the list")
+	}
+}
+
+// One re-vote among a million records, leaves read from a store (a
+// slice: the ledger's scan costs on top): the hashing it costs.
+func BenchmarkMerkleListReadingItsLeavesSetOneOf1000000(b *testing.B) {
+	leaves := make([]Hash, 1_000_000)
+	for i := range leaves {
+		leaves[i] = LeafHash([]byte(fmt.Sprint(i)))
+	}
+	store := &leafStore{leaves: leaves}
+	m := store.list(leaves)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e := m.Edit()
+		j := (i * 7919) % len(leaves)
+		e.Set(j, leaves[(j+1)%len(leaves)])
+		_ = e.Root()
+		store.leaves[j] = leaves[(j+1)%len(leaves)]
+		m.Apply(e)
+	}
 }

@@ -157,7 +157,7 @@ func pkgPath(info *types.Info, sel *ast.SelectorExpr) string {
 // classified when it is written. Methods are "Type.Method".
 var (
 	storeWriteSide = []string{
-		"Open", "OpenRegistry", "Ledger.Commit", "Ledger.Flush", "Ledger.Close",
+		"Open", "OpenRegistry", "Ledger.Commit", "Ledger.PutState", "Ledger.Flush", "Ledger.Close",
 		"Registry.PutKey", "Registry.PutVoters", "Registry.Issue", "Registry.Close",
 		"Ledger.BeginRestore", "Ledger.AbandonRestore", "Ledger.RestoreWrites", "Ledger.FinishRestore", "Ledger.Backfill", "Ledger.Reverified",
 		"Ledger.Checkpoint", "Ledger.StartFlush", "NewCache", "Cache.Close", "OpenSnapshots", "Snapshots.Take", "Snapshots.Start", "Snapshots.Open", "Snapshots.Close",

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/cocorico/node/consensus"
@@ -13,7 +14,16 @@ import (
 // 4,000 voter records, committed without fsync (the disk is not measured)
 // on the OS's file system, flushes and compactions included as they come.
 // An op is one block; casts/s = 4000 / (ns/op × 1e-9).
+//
+// "with leaves" also writes each record's leaf hash ("l" ‖ be64(entry),
+// 32 bytes), as a node does since its records list reads its leaves from
+// the ledger: the ratio of the two is that write's cost.
 func BenchmarkLedgerCommitBlockOf4000Casts(b *testing.B) {
+	b.Run("records", func(b *testing.B) { benchmarkCommitBlock(b, false) })
+	b.Run("with leaves", func(b *testing.B) { benchmarkCommitBlock(b, true) })
+}
+
+func benchmarkCommitBlock(b *testing.B, leaves bool) {
 	const casts = 4000
 	l, err := Open(b.TempDir(), genesis, Options{NoSync: true})
 	if err != nil {
@@ -28,6 +38,11 @@ func BenchmarkLedgerCommitBlockOf4000Casts(b *testing.B) {
 		rand.Read(txs[i])
 		writes[i] = KV{Key: make([]byte, 65), Value: make([]byte, 80)}
 	}
+	if leaves {
+		for range casts {
+			writes = append(writes, KV{Key: make([]byte, 9), Value: make([]byte, 32)})
+		}
+	}
 	prev := genesis
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
@@ -38,6 +53,12 @@ func BenchmarkLedgerCommitBlockOf4000Casts(b *testing.B) {
 			ids[i] = consensus.Sum(txs[i])
 			writes[i].Key[0] = 'v'
 			copy(writes[i].Key[1:], ids[i][:])
+			if leaves {
+				w := writes[casts+i]
+				w.Key[0] = 'l'
+				binary.BigEndian.PutUint64(w.Key[1:], uint64(n*casts+i))
+				copy(w.Value, ids[i][:])
+			}
 		}
 		blk := &consensus.Block{Header: consensus.Header{ChainID: "c", Height: h, Time: int64(h) * 1000,
 			PrevHash: prev, TxCount: casts}, Txs: txs}
@@ -50,3 +71,45 @@ func BenchmarkLedgerCommitBlockOf4000Casts(b *testing.B) {
 	}
 	b.ReportMetric(float64(casts*b.N)/b.Elapsed().Seconds(), "casts/s")
 }
+
+// BenchmarkLedgerReadSixteenLeavesAmongAMillion is what a re-vote reads
+// back on a node whose records list reads its leaves from the ledger: the
+// 16 leaf hashes of its group ("l" ‖ be64(entry)), by one scan from the
+// group's first, among a million, at random.
+func BenchmarkLedgerReadSixteenLeavesAmongAMillion(b *testing.B) {
+	const n = 1_000_000
+	l, err := Open(b.TempDir(), genesis, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	writes := make([]KV, 0, 10_000)
+	for e := range n {
+		v := consensus.Sum(binary.BigEndian.AppendUint64(nil, uint64(e)))
+		writes = append(writes, KV{Key: binary.BigEndian.AppendUint64([]byte{'l'}, uint64(e)), Value: v[:]})
+		if len(writes) == cap(writes) {
+			if err := l.PutState(writes); err != nil {
+				b.Fatal(err)
+			}
+			writes = writes[:0]
+		}
+	}
+	var x uint64 = 7
+	b.ResetTimer()
+	for range b.N {
+		x = x*6364136223846793005 + 1442695040888963407
+		from := ((x>>20)%(n/16-1) + 1) * 16 // above 0: ScanAfter starts above from-1
+		got := 0
+		err := l.ScanAfter([]byte{'l'}, binary.BigEndian.AppendUint64(nil, from-1), func(k, v []byte) error {
+			if got++; got == 16 {
+				return errEnoughLeaves
+			}
+			return nil
+		})
+		if err != errEnoughLeaves {
+			b.Fatalf("group at %d: %d leaves, %v", from, got, err)
+		}
+	}
+}
+
+var errEnoughLeaves = errors.New("enough")

@@ -539,6 +539,25 @@ func (l *Ledger) ScanAfter(prefix, after []byte, fn func(key, value []byte) erro
 	}))
 }
 
+// PutState writes state keys outside a block, in one batch: only what
+// the state derives from its own records (the records list's leaf hashes,
+// which a ledger of an older build lacks), never a record. The batch is
+// not synced: lost in a crash, the same writes are made again at the next
+// start, and the next block's synced batch makes them durable.
+func (l *Ledger) PutState(writes []KV) error {
+	b := l.db.NewBatch()
+	defer b.Close()
+	for _, w := range writes {
+		if err := b.Set(cat(prefixState, w.Key), w.Value, nil); err != nil {
+			return err
+		}
+	}
+	if err := l.reserve.commit(b, pebble.NoSync); err != nil {
+		return fmt.Errorf("state writes: %w", l.corrupt.wrap(err))
+	}
+	return nil
+}
+
 func (l *Ledger) get(key []byte) ([]byte, bool, error) {
 	v, found, err := getClone(l.db, key)
 	return v, found, l.corrupt.wrap(err)

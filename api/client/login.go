@@ -47,7 +47,14 @@ func LoopbackLogin(ctx context.Context, r *Registrar, ballot consensus.Hash, ope
 		}
 	})}
 	go srv.Serve(ln)
-	defer srv.Close()
+	// Shutdown, not Close: the browser's answer ("Logged in…") is written
+	// after the session is handed over, and Close could cut it off (the
+	// browser then shows a broken connection).
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
 	authURL, err := r.StartLogin(ctx, ballot, "http://"+ln.Addr().String()+"/callback")
 	if err != nil {
 		return "", err

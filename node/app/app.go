@@ -144,7 +144,8 @@ func New(cfg Config) (*App, error) {
 	}
 	g, ledger, m := cfg.Genesis, cfg.Ledger, cfg.Metrics
 	rules := ballot.NewRules(g)
-	state, err := ballot.NewKVState(rules, ledger, ledger.Height())
+	put := func(w []ballot.KV) error { return ledger.PutState(kvs(w)) }
+	state, err := ballot.NewStoredKVState(rules, ledger, put, ledger.Height())
 	if err != nil {
 		return nil, fmt.Errorf("ballot state: %w", err)
 	}
