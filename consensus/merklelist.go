@@ -157,6 +157,27 @@ func listOf(level hashes, o *offHeap, read LeafReader) *MerkleList {
 		return m
 	}
 	m.levels = []hashes{level}
+	if read != nil && level.n > groupLen/2 {
+		// Straight to level diskLevel, each node the tree of its group of
+		// leaves: levels 1 to 3 (7/8 of a hash a leaf, at the start of a
+		// node) are never made.
+		var up hashes
+		group := make([]Hash, 0, groupLen)
+		for i := 0; i < level.n; i += groupLen {
+			group = group[:0]
+			for j := i; j < min(i+groupLen, level.n); j++ {
+				group = append(group, level.at(j))
+			}
+			g := group
+			for len(g) > 1 {
+				g = foldLevel(g, g[:0])
+			}
+			up.add(g[0], o)
+		}
+		m.levels = append(m.levels, make([]hashes, diskLevel-1)...)
+		m.levels = append(m.levels, up)
+		level = up
+	}
 	for level.n > 1 {
 		level = level.fold(o)
 		m.levels = append(m.levels, level)

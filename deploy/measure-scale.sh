@@ -11,7 +11,8 @@
 # after the other to compare, or set BEFORE=path/to/older/cocorico to also
 # replay the same chain with that build (and recount with it).
 # Needs curl, and python3 to read devnet.json and print (never in a poll).
-# 1,000,000 casts take about 35-50 min on 2 cores, the tokens alone 20-30
+# DEVNET_FLAGS are added to the devnet's command line (e.g.
+# "--ledger-memtable 16"). 1,000,000 casts take about 35-50 min on 2 cores, the tokens alone 20-30
 # min (the registrar signs about 500-900 a second): set KEEP=/some/folder
 # to keep them, with a copy of the devnet as it was before the casts, and
 # a later run with the same KEEP and CASTS skips them (the casts then take
@@ -20,7 +21,7 @@ set -euo pipefail
 BIN=$1; LABEL=$2; CASTS=$3
 D=$(mktemp -d /tmp/meas-$LABEL-XXXX)
 SEED=${KEEP:-$D/keep}/devnet-$CASTS; TOKENS=${KEEP:-$D/keep}/tokens-$CASTS
-devnet() { $BIN devnet --dir $1 --validators 4 --api-port 0 --voters $((CASTS+100)) --revote-interval 0 --log-level warn > $1/devnet.out 2>&1 & }
+devnet() { $BIN devnet --dir $1 --validators 4 --api-port 0 --voters $((CASTS+100)) --revote-interval 0 --log-level warn ${DEVNET_FLAGS:-} > $1/devnet.out 2>&1 & }
 if [ ! -f $TOKENS ]; then
   mkdir -p $SEED; rm -f $SEED/devnet.json
   devnet $SEED; DEV=$!

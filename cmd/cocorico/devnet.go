@@ -27,6 +27,7 @@ func newDevnetCmd() *cobra.Command {
 		snapshotInterval            int64
 		chunkBits                   uint8
 		cacheMiB, memLimitMiB       int64
+		memTableMiB                 uint64
 		gcPercent                   int
 		lf                          logFlags
 	)
@@ -44,6 +45,9 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 			logger, err := newLogger(lf.level, lf.json)
 			if err != nil {
 				return err
+			}
+			if memTableMiB < 1 || memTableMiB > 1024 {
+				return fmt.Errorf("--ledger-memtable %d: want 1 to 1024 MiB", memTableMiB)
 			}
 			if err := setGCPercent(gcPercent, os.Getenv("GOGC")); err != nil {
 				return err
@@ -76,7 +80,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 			}()
 			d, err := node.NewDevnet(node.DevnetConfig{Dir: dir, Validators: validators, APIPort: apiPort, Voters: voters,
 				Logger: logger, Version: version, Pprof: pprof, App: app, SnapshotInterval: snapshotInterval,
-				SnapshotChunkBits: chunkBits, CacheBytes: cacheMiB << 20})
+				SnapshotChunkBits: chunkBits, CacheBytes: cacheMiB << 20, MemTableBytes: memTableMiB << 20})
 			if err != nil {
 				return portHint(err)
 			}
@@ -113,6 +117,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 	f.DurationVar(&revoteInterval, "revote-interval", time.Duration(consensus.DefaultAppParams().RevoteIntervalMs)*time.Millisecond,
 		"a new devnet's genesis: least time between two casts of a voter key (0 for load tests that re-vote at once)")
 	f.Int64Var(&cacheMiB, "ledger-cache", node.DevnetCacheBytes>>20, "MiB of Pebble block cache the validators' ledgers share")
+	f.Uint64Var(&memTableMiB, "ledger-memtable", node.DevnetMemTableBytes>>20, "MiB of writes each validator's ledger holds in memory before writing them to a table (Pebble's memtable; one more is kept for reuse)")
 	f.Int64Var(&memLimitMiB, "memory-limit", 1024, "soft limit of the Go heap of the whole devnet in MiB (Go's GOMEMLIMIT, which wins when set); 0: none")
 	f.IntVar(&gcPercent, "gc-percent", devnetGCPercent, "Go's garbage collection target for the whole devnet: the heap may grow this many percent above what the last collection left (Go's GOGC, which wins when set; Go's default is 100)")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on every node's API")

@@ -2,7 +2,10 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -54,6 +57,21 @@ func TestDevnetGCPercentIsSetUnlessGOGCAndOutOfRangeIsRefused(t *testing.T) {
 		}
 		if got := debug.SetGCPercent(100); got != c.want {
 			t.Errorf("--gc-percent %d, GOGC %q: GC percent %d, want %d", c.pct, c.env, got, c.want)
+		}
+	}
+}
+
+// --ledger-memtable out of 1 to 1024 MiB is refused before the devnet
+// makes anything: its folder is not created.
+func TestDevnetLedgerMemtableOutOfRangeIsRefusedAndMakesNothing(t *testing.T) {
+	for _, mib := range []string{"0", "1025"} {
+		dir := filepath.Join(t.TempDir(), "devnet")
+		code, out := runCLI("devnet", "--dir", dir, "--api-port", "0", "--ledger-memtable", mib)
+		if code == exitOK || !strings.Contains(out, "--ledger-memtable "+mib+": want 1 to 1024 MiB") {
+			t.Fatalf("--ledger-memtable %s: exit %d\n%s", mib, code, out)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("--ledger-memtable %s refused, yet its folder exists (%v)", mib, err)
 		}
 	}
 }
