@@ -152,12 +152,19 @@ func NewKVState(r Rules, kv KVReader, height uint64) (*KVState, error) {
 // NewStoredKVState is NewKVState for a node's own store, which put writes
 // to outside a block: the records list reads its leaves from the store
 // (the "l" keys, which every block's update writes) and keeps only 1/8 of
-// a hash a record in memory. The leaves the store lacks or holds wrong (a
-// store of an older build has none) are written at once, with put. A nil
-// put keeps the leaves in memory.
+// a hash a record in memory. It checks the stored leaves against the
+// records it reads, and builds the list from them in one scan, holding
+// none (recordslist.go); if some are missing or wrong (a store of an
+// older build has none), it reads the records again, holding their
+// leaves, and writes those with put. A nil put keeps the leaves in memory.
 func NewStoredKVState(r Rules, kv KVReader, put func([]KV) error, height uint64) (*KVState, error) {
 	s := emptyKVState(r, kv, put, height)
-	if err := s.load(kv, height); err != nil {
+	err := s.load(kv, height, put != nil)
+	if errors.Is(err, errLeavesDiffer) {
+		s = emptyKVState(r, kv, put, height)
+		err = s.load(kv, height, false)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -173,8 +180,8 @@ func emptyKVState(r Rules, kv KVReader, put func([]KV) error, height uint64) *KV
 // state is the same object, so that those holding it see the new one.
 // The caller is the goroutine that applies blocks.
 func (s *KVState) Reload(height uint64) error {
-	fresh := emptyKVState(s.rules, s.kv, s.put, height)
-	if err := fresh.load(s.kv, height); err != nil {
+	fresh, err := NewStoredKVState(s.rules, s.kv, s.put, height)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -186,8 +193,10 @@ func (s *KVState) Reload(height uint64) error {
 }
 
 // load reads every ballot, results, keyring and record from kv into s,
-// which nobody else holds yet.
-func (s *KVState) load(kv KVReader, height uint64) error {
+// which nobody else holds yet. With stream, the records list is built
+// from the leaves kv stores, checked against the records; if they differ
+// load returns errLeavesDiffer, and s is to be dropped.
+func (s *KVState) load(kv KVReader, height uint64, stream bool) error {
 	r := s.rules
 	var recs []BallotRecord
 	err := kv.Scan([]byte{prefixBallot}, func(k, v []byte) error {
@@ -202,7 +211,7 @@ func (s *KVState) load(kv KVReader, height uint64) error {
 		return err
 	}
 	slices.SortFunc(recs, func(a, b BallotRecord) int { return cmp.Compare(a.Index, b.Index) })
-	var records recordLeaves
+	records := recordLeaves{stream: stream}
 	leaves := make([]consensus.Hash, len(recs))
 	for i, rec := range recs {
 		if rec.Index != uint64(i) {

@@ -151,6 +151,13 @@ func TestLoadingAStoreWithoutItsLeavesOrWithAWrongOneWritesThemFromTheRecords(t 
 		"a wrong leaf":    func(kv *memKV) { kv.m[string(ballot.LeafKey(17))] = bytes.Repeat([]byte{7}, 32) },
 		"a short leaf":    func(kv *memKV) { kv.m[string(ballot.LeafKey(3))] = []byte{1} },
 		"the last absent": func(kv *memKV) { delete(kv.m, string(ballot.LeafKey(fixtureRecords-1))) },
+		"two swapped": func(kv *memKV) {
+			a, b := string(ballot.LeafKey(5)), string(ballot.LeafKey(40))
+			kv.m[a], kv.m[b] = kv.m[b], kv.m[a]
+		},
+		"one above the records": func(kv *memKV) { // left alone: no record has that place
+			kv.m[string(ballot.LeafKey(fixtureRecords+3))] = bytes.Repeat([]byte{9}, 32)
+		},
 	} {
 		kv := newMemKV()
 		for k, v := range f.kv.m {
@@ -172,6 +179,60 @@ func TestLoadingAStoreWithoutItsLeavesOrWithAWrongOneWritesThemFromTheRecords(t 
 		want := nextBlock(t, f.st, f)
 		if loaded.AppHash() != f.st.AppHash() || u.AppHash != want.AppHash {
 			t.Fatalf("%s: the loaded state hashes otherwise", name)
+		}
+	}
+}
+
+// scanCountingKV counts a store's scans of voter records and its writes.
+type scanCountingKV struct {
+	*memKV
+	recordScans, writes int
+}
+
+func (c *scanCountingKV) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	if len(prefix) == 1 && prefix[0] == 'v' {
+		c.recordScans++
+	}
+	return c.memKV.Scan(prefix, fn)
+}
+
+func (c *scanCountingKV) put(writes []ballot.KV) error {
+	c.writes += len(writes)
+	return c.memKV.put(writes)
+}
+
+// A node whose store holds the right leaves loads its state reading each
+// record once and writing nothing: its records list is built from the
+// stored leaves in one scan, checked against the records' (the stream
+// holds none of them: TestMerkleListStream…). A store whose leaves are
+// wrong has its records read a second time, holding their leaves, and
+// the wrong ones written; it hashes the same.
+func TestLoadingAStoreWithItsLeavesReadsTheRecordsOnceAndWritesNothing(t *testing.T) {
+	f := newSnapFixture(t)
+	for _, damaged := range []bool{false, true} {
+		kv := &scanCountingKV{memKV: newMemKV()}
+		for k, v := range f.kv.m {
+			kv.m[k] = bytes.Clone(v)
+		}
+		if damaged {
+			kv.m[string(ballot.LeafKey(30))] = bytes.Repeat([]byte{7}, 32)
+		}
+		loaded, err := ballot.NewStoredKVState(testRules, kv, kv.put, f.height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantScans, wantWrites := 1, 0
+		if damaged {
+			wantScans, wantWrites = 2, 1
+		}
+		if kv.recordScans != wantScans || kv.writes != wantWrites {
+			t.Fatalf("damaged %v: %d scans of the records and %d writes, want %d and %d", damaged, kv.recordScans, kv.writes, wantScans, wantWrites)
+		}
+		if loaded.AppHash() != f.st.AppHash() || nextBlock(t, loaded, f).AppHash != nextBlock(t, f.st, f).AppHash {
+			t.Fatalf("damaged %v: the loaded state hashes otherwise", damaged)
+		}
+		if err := loaded.Reload(f.height); err != nil || kv.recordScans != wantScans+1 || loaded.AppHash() != f.st.AppHash() {
+			t.Fatalf("damaged %v: reloading: %v, %d scans of the records", damaged, err, kv.recordScans)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -51,10 +52,18 @@ func countEntries(kv KVReader) (uint64, error) {
 }
 
 // recordLeaves gathers the leaves of the records list as a scan finds
-// the records, in any order.
+// the records, in any order. Streaming (a node's own store, which holds
+// the leaves), it keeps only a bit a record and a digest of the records'
+// leaves; list then builds the list from the stored leaves in one scan,
+// in order, holding none, if their digest is the same. Otherwise it
+// holds every leaf (32 bytes a record) to build the list from.
 type recordLeaves struct {
-	b   consensus.MerkleListBuilder
-	err error
+	stream bool
+	b      consensus.MerkleListBuilder // without stream
+	taken  []uint64                    // with stream: a bit a place
+	n      int                         // with stream: the highest place taken, plus one
+	digest leafDigest                  // with stream
+	err    error
 }
 
 func (r *recordLeaves) set(entry uint64, key, value []byte) {
@@ -62,16 +71,40 @@ func (r *recordLeaves) set(entry uint64, key, value []byte) {
 		r.err = fmt.Errorf("stored record %x: place %d in the records list: the state is damaged", key, entry)
 		return
 	}
-	if !r.b.Set(int(entry), RecordLeaf(key, value)) {
-		r.err = fmt.Errorf("stored record %x: place %d in the records list taken twice: the state is damaged", key, entry)
+	twice := func() error {
+		return fmt.Errorf("stored record %x: place %d in the records list taken twice: the state is damaged", key, entry)
 	}
+	if !r.stream {
+		if !r.b.Set(int(entry), RecordLeaf(key, value)) {
+			r.err = twice()
+		}
+		return
+	}
+	for uint64(len(r.taken)) <= entry/64 {
+		r.taken = append(r.taken, 0)
+	}
+	if r.taken[entry/64]&(1<<(entry%64)) != 0 {
+		r.err = twice()
+		return
+	}
+	r.taken[entry/64] |= 1 << (entry % 64)
+	r.n = max(r.n, int(entry)+1)
+	r.digest.add(entry, RecordLeaf(key, value))
 }
 
+// errLeavesDiffer says that the leaves a store holds are not those of its
+// records: some are missing or wrong.
+var errLeavesDiffer = errors.New("the stored leaves differ from the records'")
+
 // list returns the records list; with put, one that reads its leaves
-// from kv, after writing those kv lacks or holds wrong.
+// from kv, after writing those kv lacks or holds wrong. Streaming, it
+// returns errLeavesDiffer instead of writing them.
 func (r *recordLeaves) list(kv KVReader, put func([]KV) error) (*consensus.MerkleList, error) {
 	if r.err != nil {
 		return nil, r.err
+	}
+	if r.stream {
+		return r.streamed(kv)
 	}
 	if i := r.b.Unset(); i >= 0 {
 		return nil, fmt.Errorf("no stored record at place %d of the records list: the state is damaged", i)
@@ -107,6 +140,69 @@ func (r *recordLeaves) list(kv KVReader, put func([]KV) error) (*consensus.Merkl
 		}
 	}
 	return r.b.ListReading(leafReader(kv)), nil
+}
+
+// streamed builds the list from the leaves kv stores for places 0 … n-1
+// (those above, which no record has, are left alone, as list leaves
+// them), if they are all there and their digest is the records'.
+func (r *recordLeaves) streamed(kv KVReader) (*consensus.MerkleList, error) {
+	for w, bits := range r.taken {
+		if i := w*64 + trailingOnes(bits); i < r.n && bits != ^uint64(0) {
+			return nil, fmt.Errorf("no stored record at place %d of the records list: the state is damaged", i)
+		}
+	}
+	var (
+		stream consensus.MerkleListStream
+		stored leafDigest
+	)
+	err := kv.Scan([]byte{prefixLeaf}, func(k, v []byte) error {
+		if len(k) != 9 || len(v) != consensus.HashSize {
+			return errLeavesDiffer
+		}
+		e := binary.BigEndian.Uint64(k[1:])
+		switch {
+		case e >= uint64(r.n):
+			return errEnough
+		case e != uint64(stream.Len()):
+			return errLeavesDiffer // leaves stream.Len() … e-1 are missing
+		}
+		h := consensus.Hash(v)
+		stored.add(e, h)
+		stream.Add(h)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errEnough):
+	case err != nil:
+		return nil, err
+	}
+	if stream.Len() != r.n || stored != r.digest {
+		return nil, errLeavesDiffer
+	}
+	return stream.ListReading(leafReader(kv)), nil
+}
+
+func trailingOnes(x uint64) int { return bits.TrailingZeros64(^x) }
+
+// leafDigest is a digest of a set of (place, leaf) pairs that does not
+// depend on their order: the records' leaves come in the order of their
+// keys, the stored leaves in the order of their places. Each lane is a
+// sum modulo 2⁶⁴ of one 64-bit word of each leaf, the first mixed with
+// the leaf's place (splitmix64's finaliser): a leaf missing, changed or
+// at another place changes a lane but with a chance of 2⁻⁶⁴. It checks
+// a node's own store against what went wrong on its disk or in an older
+// build, not against someone forging leaves (who could write the records
+// too).
+type leafDigest [4]uint64
+
+func (d *leafDigest) add(e uint64, h consensus.Hash) {
+	x := binary.LittleEndian.Uint64(h[0:]) ^ e
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	d[0] += x ^ x>>31
+	d[1] += binary.LittleEndian.Uint64(h[8:])
+	d[2] += binary.LittleEndian.Uint64(h[16:])
+	d[3] += binary.LittleEndian.Uint64(h[24:])
 }
 
 // errEnough ends a scan that read what it wanted.

@@ -168,16 +168,18 @@ func listOf(level hashes, o *offHeap, read LeafReader) *MerkleList {
 			for j := i; j < min(i+groupLen, level.n); j++ {
 				group = append(group, level.at(j))
 			}
-			g := group
-			for len(g) > 1 {
-				g = foldLevel(g, g[:0])
-			}
-			up.add(g[0], o)
+			up.add(groupRoot(group), o)
 		}
 		m.levels = append(m.levels, make([]hashes, diskLevel-1)...)
 		m.levels = append(m.levels, up)
 		level = up
 	}
+	return m.foldFrom(level, o)
+}
+
+// foldFrom makes m's levels above level, its last, and its root, then
+// lets go of the levels m does not keep.
+func (m *MerkleList) foldFrom(level hashes, o *offHeap) *MerkleList {
 	for level.n > 1 {
 		level = level.fold(o)
 		m.levels = append(m.levels, level)
@@ -190,6 +192,63 @@ func listOf(level hashes, o *offHeap, read LeafReader) *MerkleList {
 		}
 	}
 	return m
+}
+
+// groupRoot returns the root of the tree of one group's leaves (at most
+// groupLen), which it overwrites.
+func groupRoot(group []Hash) Hash {
+	for len(group) > 1 {
+		group = foldLevel(group, group[:0])
+	}
+	return group[0]
+}
+
+// MerkleListStream makes a list that reads its leaves from a store, from
+// those leaves in order (one scan of the store), keeping only what that
+// list keeps: the tree of each group of groupLen leaves as it fills, 1/16
+// of a hash a leaf, never the leaves (at the reference scale, 40 million
+// records: 80 MB while it runs instead of 1.3 GB). The zero value is
+// ready.
+type MerkleListStream struct {
+	up    hashes // level diskLevel so far: a node a full group
+	group []Hash // the leaves of the group being filled
+	n     int
+	mem   *offHeap
+}
+
+// Add appends leaf h.
+func (s *MerkleListStream) Add(h Hash) {
+	if s.mem == nil {
+		s.mem = newOffHeap()
+		s.group = make([]Hash, 0, groupLen)
+	}
+	s.group = append(s.group, h)
+	s.n++
+	if len(s.group) == groupLen {
+		s.up.add(groupRoot(s.group), s.mem)
+		s.group = s.group[:0]
+	}
+}
+
+// Len returns the number of leaves added.
+func (s *MerkleListStream) Len() int { return s.n }
+
+// ListReading returns the list of the leaves added, which reads them
+// with read, as MerkleListBuilder.ListReading does: the store must hold
+// them. The stream must not be used afterwards.
+func (s *MerkleListStream) ListReading(read LeafReader) *MerkleList {
+	if s.n <= groupLen/2 { // no level diskLevel: from the leaves, as a builder does
+		if s.mem == nil {
+			s.mem = newOffHeap()
+		}
+		return listOf(fromSlice(s.group, s.mem), s.mem, read)
+	}
+	if len(s.group) > 0 {
+		s.up.add(groupRoot(s.group), s.mem)
+	}
+	m := &MerkleList{mem: s.mem, n: s.n, read: read, levels: make([]hashes, diskLevel, diskLevel+1)}
+	m.levels = append(m.levels, s.up)
+	return m.foldFrom(s.up, s.mem)
 }
 
 // MerkleListBuilder gathers a list's leaves in any order (a scan of the

@@ -62,6 +62,12 @@ func testMerkleListMatchesTheTree(t *testing.T, disk bool) {
 			if m.Root() != MerkleRoot(leaves) || m.Len() != len(leaves) {
 				t.Fatalf("seed %d step %d: applied list differs from the tree", seed, step)
 			}
+			if disk && rng.IntN(3) == 0 { // a node that starts again: its list from the stored leaves, in one scan
+				m = store.streamed()
+				if m.Root() != MerkleRoot(leaves) || m.Len() != len(leaves) {
+					t.Fatalf("seed %d step %d: the list streamed from the store differs from the tree", seed, step)
+				}
+			}
 			for i := range leaves {
 				p, err := m.Proof(i)
 				if err != nil {
@@ -431,6 +437,63 @@ func (s *leafStore) list(leaves []Hash) *MerkleList {
 		b.Set(i, h)
 	}
 	return b.ListReading(s.read)
+}
+
+// streamed returns the list of the leaves s holds, made by a stream of
+// them in order, as a node that starts makes it from its ledger.
+func (s *leafStore) streamed() *MerkleList {
+	var st MerkleListStream
+	for _, h := range s.leaves {
+		st.Add(h)
+	}
+	return st.ListReading(s.read)
+}
+
+// A list made by a stream of its leaves, in order, is the list of those
+// leaves: the same root for every length across groups and chunks, the
+// same after any change, and what the stream holds while it runs is the
+// tree of each full group (1/16 of a hash a leaf), never the leaves.
+func TestMerkleListStreamIsTheListOfItsLeavesAndHoldsASixteenthOfAHashALeaf(t *testing.T) {
+	var all []Hash
+	for i := range 2*chunkLen*groupLen + 40 {
+		all = append(all, LeafHash([]byte(fmt.Sprint(i))))
+	}
+	for _, n := range []int{0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 255, 256, 257, 1000, chunkLen*groupLen - 1, chunkLen * groupLen, len(all)} {
+		store := &leafStore{leaves: slices.Clone(all[:n])}
+		var st MerkleListStream
+		for i, h := range store.leaves {
+			st.Add(h)
+			if held := st.up.n + len(st.group); held > i/groupLen+groupLen {
+				t.Fatalf("%d leaves: the stream holds %d hashes after %d, want at most one a group and one group", n, held, i+1)
+			}
+		}
+		m := st.ListReading(store.read)
+		if m.Root() != MerkleRootOfNodes(all[:n]) || m.Len() != n || store.reads != 0 {
+			t.Fatalf("%d leaves: root %s after %d reads, want the tree's after none", n, m.Root().Short(), store.reads)
+		}
+		if n == 0 {
+			continue
+		}
+		want := store.list(all[:n]) // from a builder, which held every leaf
+		for k, i := range []int{0, n / 2, n - 1} {
+			h := LeafHash([]byte(fmt.Sprint("changed", k)))
+			e, f := m.Edit(), want.Edit()
+			e.Set(i, h)
+			f.Set(i, h)
+			e.Append(h)
+			f.Append(h)
+			if e.Root() != f.Root() || e.Err() != nil {
+				t.Fatalf("%d leaves: leaf %d changed and one appended, the streamed list hashes otherwise (err %v)", n, i, e.Err())
+			}
+			store.leaves[i] = h
+			store.leaves = append(store.leaves, h)
+			m.Apply(e)
+			want.Apply(f)
+		}
+		if m.Root() != want.Root() {
+			t.Fatalf("%d leaves: after the changes the lists differ", n)
+		}
+	}
 }
 
 // A list that reads its leaves keeps only its levels from diskLevel up

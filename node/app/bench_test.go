@@ -1,12 +1,18 @@
 package app
 
 import (
+	"encoding/binary"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/canon"
+	"github.com/cocorico/node/store"
 )
 
 // A block costs what it touches: applying a block of casts to one ballot
@@ -45,4 +51,72 @@ func BenchmarkApplyBlockAmong3000Ballots(b *testing.B) {
 		f.commitNext(b)
 		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/block")
 	}
+}
+
+// BenchmarkLoadingTheStateOfALedgerOf1000000Records is what a node does
+// at start on a ledger of a million voter records (each with its index
+// entry and its leaf, as blocks write them): read every record, check the
+// stored leaves against them and build the records list. peak-offheap-MB
+// is the most the records lists held outside Go's heap while it ran (the
+// leaves, when a load holds them: 32 bytes a record). Run:
+// go test ./node/app -run '^$' -bench LoadingTheState -benchtime 3x
+func BenchmarkLoadingTheStateOfALedgerOf1000000Records(b *testing.B) {
+	const n = 1_000_000
+	g, _ := ballottest.Validators("load-chain", 1, 1)
+	l, err := store.Open(b.TempDir(), g.Hash(), store.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	var writes []store.KV
+	var id consensus.Hash
+	for e := range uint64(n) {
+		binary.BigEndian.PutUint64(id[:], e*0x9E3779B97F4A7C15) // keys in another order than places
+		key := append(append([]byte{'v'}, make([]byte, 32)...), id[:]...)
+		rec := canon.MustMarshal(ballot.VoterRecord{Seq: 1, CastID: id, Height: 1 + e/4000, Casts: 1, Time: 1e12, Entry: e})
+		leaf := ballot.RecordLeaf(key, rec)
+		writes = append(writes, store.KV{Key: key, Value: rec}, store.KV{Key: ballot.EntryKey(e), Value: key},
+			store.KV{Key: ballot.LeafKey(e), Value: leaf[:]})
+		if len(writes) >= 30_000 || e == n-1 {
+			if err := l.PutState(writes); err != nil {
+				b.Fatal(err)
+			}
+			writes = writes[:0]
+		}
+	}
+	if err := l.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	rules := ballot.NewRules(g)
+	put := func(w []ballot.KV) error { return l.PutState(kvs(w)) }
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+				if v := consensus.OffHeapBytes(); v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	}()
+	runtime.GC()
+	base := consensus.OffHeapBytes()
+	b.ResetTimer()
+	for range b.N {
+		st, err := ballot.NewStoredKVState(rules, l, put, l.Height())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.RecordsList().Len() != n {
+			b.Fatalf("%d records in the list, want %d", st.RecordsList().Len(), n)
+		}
+		runtime.KeepAlive(st)
+	}
+	b.StopTimer()
+	close(done)
+	b.ReportMetric(float64(peak.Load()-base)/1e6, "peak-offheap-MB")
 }
