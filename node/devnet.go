@@ -72,9 +72,18 @@ type DevnetConfig struct {
 // was 14 % of the devnet's CPU at 30,000 casts and 44 % near the end
 // (store.Ledger.Get 23 % and 56 %); with 512 MiB, 3 % and Get 10 % at
 // 30,000. Whether a smaller cache now suffices is not measured.
+//
+// Each ledger's memtable is 16 MiB, not a node's 32 (store.Options): four
+// of them, and the one Pebble keeps of each for reuse, were the largest
+// part of the devnet's memory once the records lists' leaves moved to
+// the ledgers (256 MB of ~700 at 1,000,000 casts). With 16 MiB the
+// devnet's peak RSS at 1,000,000 casts was 564-628 MB against 688-738 MB
+// in five runs over two builds, its final casts/s the same share of what
+// the machine's cores gave in each pair, 0.09-0.13 (docs/OPERATIONS.md
+// §Ledger).
 const (
 	DevnetCacheBytes    = 512 << 20
-	DevnetMemTableBytes = 32 << 20
+	DevnetMemTableBytes = 16 << 20
 )
 
 // DevnetInfo is devnet.json (docs/CONTRACT.md).
