@@ -37,6 +37,10 @@ func (h Home) LedgerDir() string    { return filepath.Join(string(h), "data", "l
 func (h Home) ConsensusDir() string { return filepath.Join(string(h), "data", "consensus") }
 func (h Home) SnapshotsDir() string { return filepath.Join(string(h), "data", "snapshots") }
 
+// ReverifyDir is the scratch ledger of a node's re-verification after a
+// state sync (app.Reverify): made when it starts, removed when it ends.
+func (h Home) ReverifyDir() string { return filepath.Join(string(h), "data", "reverify") }
+
 // FileConfig is config.json: what `cocorico testnet` writes for each node.
 type FileConfig struct {
 	Name      string   `json:"name,omitempty"`

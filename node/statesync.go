@@ -455,8 +455,9 @@ func (n *Node) reverify(ctx context.Context) {
 		}
 	}
 	start := time.Now()
-	n.logger.Info("re-verification: replaying every block before the snapshot", "blocks", to)
-	if err := app.Reverify(ctx, l, n.cfg.Genesis, to); err != nil {
+	scratch := n.cfg.Home.ReverifyDir()
+	n.logger.Info("re-verification: replaying every block before the snapshot", "blocks", to, "scratch_ledger", scratch)
+	if err := app.Reverify(ctx, l, n.cfg.Genesis, to, scratch); err != nil {
 		if ctx.Err() == nil {
 			n.logger.Error("re-verification failed: the snapshot this node joined from does not follow from the chain's blocks", "height", to, "err", err)
 		}

@@ -266,6 +266,14 @@ func TestAVolunteerJoinsByStateSyncServesARecentReceiptBansACorruptingPeerAndRev
 	if !reverified() {
 		t.Fatalf("verified_from is 1 but the joiner's log does not show the re-verification:\n%s", joiner.logTail())
 	}
+	// it replayed into a scratch ledger, not its memory, and removed it
+	scratch := node.Home(joiner.home).ReverifyDir()
+	if data, _ := os.ReadFile(joiner.log); !strings.Contains(string(data), scratch) {
+		t.Fatalf("the joiner's log does not name the re-verification's scratch ledger %s:\n%s", scratch, joiner.logTail())
+	}
+	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
+		t.Fatalf("the re-verification's scratch ledger is still there: %v", err)
+	}
 	t.Logf("re-verification done %.1f s after the join", time.Since(start).Seconds()-joinTime.Seconds())
 }
 

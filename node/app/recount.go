@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -12,10 +13,42 @@ import (
 	"github.com/cocorico/node/store"
 )
 
+// replayState is the state a replay applies blocks to: in memory (a
+// recount, the fastest) or in a scratch ledger (a node's re-verification,
+// whose memory must not grow with the chain).
+type replayState interface {
+	ballot.State
+	AppHash() consensus.Hash
+	apply(u *ballot.Update) error
+}
+
+// memReplay keeps the whole state in memory: about 1 KB of a node's
+// memory a voter record (the record, its index entry, its leaf, Go's
+// maps and collector), 1 GB at a million, 40 GB at the reference scale.
+type memReplay struct{ *ballot.MemState }
+
+func (m memReplay) apply(u *ballot.Update) error { m.Apply(u); return nil }
+
+// diskReplay keeps the state in a scratch ledger, as a node keeps its
+// own: 1/8 of a hash and a filter's 1.2 bytes a record in memory, the
+// rest on disk (about the size of the node's own state, while it runs).
+type diskReplay struct {
+	*ballot.KVState
+	l *store.Ledger
+}
+
+func (d diskReplay) apply(u *ballot.Update) error {
+	if err := d.l.PutState(kvs(u.Writes())); err != nil {
+		return fmt.Errorf("scratch ledger: %w", err)
+	}
+	d.Remember(u)
+	return nil
+}
+
 // replay is the apply stage of a recount: each verified block's parent
 // hash and header app hash against the chain so far, then its state
 // changes, in order.
-func replay(in <-chan verifiedBlock, st *ballot.MemState, rules ballot.Rules, genesis consensus.Hash, id consensus.Hash, rep *RecountReport, progress func(uint64, uint64)) error {
+func replay(in <-chan verifiedBlock, st replayState, rules ballot.Rules, genesis consensus.Hash, id consensus.Hash, rep *RecountReport, progress func(uint64, uint64)) error {
 	prev := genesis
 	for v := range in {
 		b, h := v.Block, v.Block.Header.Height
@@ -43,7 +76,9 @@ func replay(in <-chan verifiedBlock, st *ballot.MemState, rules ballot.Rules, ge
 		if err != nil {
 			return err
 		}
-		st.Apply(u)
+		if err := st.apply(u); err != nil {
+			return err
+		}
 		rep.Blocks++
 		rep.Txs += uint64(len(b.Txs))
 		if progress != nil {
@@ -55,11 +90,10 @@ func replay(in <-chan verifiedBlock, st *ballot.MemState, rules ballot.Rules, ge
 
 // replayLedger runs the replay pipeline over blocks 1..top of l (read and
 // check each block and commit, verify every transaction on all cores,
-// apply in order to a state in memory, checking every header's app hash)
-// and returns the state after block top. Casts of ballot id are counted.
-func replayLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, top uint64, progress func(uint64, uint64)) (*ballot.MemState, *RecountReport, error) {
+// apply in order to st, checking every header's app hash) and leaves st
+// the state after block top. Casts of ballot id are counted.
+func replayLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, st replayState, id consensus.Hash, top uint64, progress func(uint64, uint64)) (*RecountReport, error) {
 	rules := ballot.NewRules(g)
-	st := ballot.NewMemState()
 	rep := &RecountReport{Ballot: id, Height: top}
 	ctx, cancel := context.WithCancel(ctx)
 	read := make(chan FinalBlock, 16)
@@ -83,13 +117,13 @@ func replayLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id
 	// channel or the cancellation): its error is the first one here.
 	for _, err := range []error{applyErr, verifyErr, readErr} {
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if rep.Blocks != top {
-		return nil, nil, fmt.Errorf("replay stopped at block %d of %d", rep.Blocks, top)
+		return nil, fmt.Errorf("replay stopped at block %d of %d", rep.Blocks, top)
 	}
-	return st, rep, nil
+	return rep, nil
 }
 
 // Reverify replays blocks 1..to of l as Recount does (every commit, every
@@ -98,9 +132,31 @@ func replayLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id
 // validators signed: what a node that joined by state sync at height to
 // runs once its back-fill is done, so that it has verified every cast of
 // the chain itself. l must hold blocks 1..to+1.
-func Reverify(ctx context.Context, l *store.Ledger, g *consensus.Genesis, to uint64) error {
-	st, _, err := replayLedger(ctx, l, g, consensus.Hash{}, to, nil)
-	if err != nil {
+//
+// The replayed state is kept in a scratch ledger in the folder scratch
+// (made afresh, removed at the end), so that the node's memory does not
+// grow with the chain; an empty scratch keeps it in memory, as a
+// recount does.
+func Reverify(ctx context.Context, l *store.Ledger, g *consensus.Genesis, to uint64, scratch string) error {
+	var st replayState = memReplay{ballot.NewMemState()}
+	if scratch != "" {
+		if err := os.RemoveAll(scratch); err != nil {
+			return err
+		}
+		sl, err := store.Open(scratch, g.Hash(), store.Options{NoSync: true, CacheBytes: 32 << 20, ReserveBytes: -1})
+		if err != nil {
+			return fmt.Errorf("scratch ledger: %w", err)
+		}
+		defer os.RemoveAll(scratch)
+		defer sl.Close()
+		put := func(w []ballot.KV) error { return sl.PutState(kvs(w)) }
+		kv, err := ballot.NewStoredKVState(ballot.NewRules(g), sl, put, 0)
+		if err != nil {
+			return fmt.Errorf("scratch ledger: %w", err)
+		}
+		st = diskReplay{kv, sl}
+	}
+	if _, err := replayLedger(ctx, l, g, st, consensus.Hash{}, to, nil); err != nil {
 		return err
 	}
 	next, err := l.Header(to + 1)
@@ -140,7 +196,8 @@ type RecountReport struct {
 func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, progress func(uint64, uint64)) (*RecountReport, error) {
 	start := time.Now()
 	rules := ballot.NewRules(g)
-	st, rep, err := replayLedger(ctx, l, g, id, l.Height(), progress)
+	st := ballot.NewMemState()
+	rep, err := replayLedger(ctx, l, g, memReplay{st}, id, l.Height(), progress)
 	if err != nil {
 		return nil, err
 	}

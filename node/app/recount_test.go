@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -169,22 +172,41 @@ func TestFetchedBlocksVerifiedAheadApplyToTheChainsState(t *testing.T) {
 // Reverify replays blocks 1..to and requires the state it reaches to be
 // the one header to+1 carries: a header to+1 with a valid commit but
 // another app hash fails it (the snapshot a node joined from did not
-// follow from the blocks); it needs that header.
+// follow from the blocks); it needs that header. The same with the
+// replayed state in memory and in a scratch ledger, which is gone after.
 func TestReverifyReachesTheNextHeadersAppHash(t *testing.T) {
+	for _, onDisk := range []bool{false, true} {
+		t.Run(fmt.Sprint("scratch ledger ", onDisk), func(t *testing.T) {
+			scratch := ""
+			if onDisk {
+				scratch = filepath.Join(t.TempDir(), "reverify")
+				if err := os.MkdirAll(filepath.Join(scratch, "left-by-a-stopped-run"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testReverifyReachesTheNextHeadersAppHash(t, scratch)
+			if _, err := os.Stat(scratch); onDisk && !os.IsNotExist(err) {
+				t.Fatalf("the scratch ledger is still there: %v", err)
+			}
+		})
+	}
+}
+
+func testReverifyReachesTheNextHeadersAppHash(t *testing.T, scratch string) {
 	f, _ := recountFixture(t, 4, 12)
 	top := f.ledger.Height()
 	ctx := context.Background()
 	for to := uint64(1); to < top; to++ {
-		if err := Reverify(ctx, f.ledger, f.g, to); err != nil {
+		if err := Reverify(ctx, f.ledger, f.g, to, scratch); err != nil {
 			t.Fatalf("reverify up to %d of %d: %v", to, top, err)
 		}
 	}
-	if err := Reverify(ctx, f.ledger, f.g, top); err == nil {
+	if err := Reverify(ctx, f.ledger, f.g, top, scratch); err == nil {
 		t.Fatalf("reverify up to the tip %d, whose next header is not there: no error", top)
 	}
 	other := *f.g
 	other.ChainID = "another-chain"
-	if err := Reverify(ctx, f.ledger, &other, top-1); err == nil {
+	if err := Reverify(ctx, f.ledger, &other, top-1, scratch); err == nil {
 		t.Fatal("reverify of blocks whose commits are another chain's: no error")
 	}
 
@@ -214,10 +236,10 @@ func TestReverifyReachesTheNextHeadersAppHash(t *testing.T) {
 	if err := l.Commit(bad, ballottest.Commit(f.g.Chain(), f.keys, &bad.Header, 0), nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Reverify(ctx, l, f.g, top); !errors.Is(err, consensus.ErrBlockInvalid) || !strings.Contains(err.Error(), "header says") {
+	if err := Reverify(ctx, l, f.g, top, scratch); !errors.Is(err, consensus.ErrBlockInvalid) || !strings.Contains(err.Error(), "header says") {
 		t.Fatalf("reverify up to %d under a header %d with another app hash: %v, want the app hashes named", top, top+1, err)
 	}
-	if err := Reverify(ctx, l, f.g, top-1); err != nil {
+	if err := Reverify(ctx, l, f.g, top-1, scratch); err != nil {
 		t.Fatalf("reverify up to %d on the copied ledger: %v", top-1, err)
 	}
 }
