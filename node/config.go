@@ -41,6 +41,9 @@ func (h Home) SnapshotsDir() string { return filepath.Join(string(h), "data", "s
 // state sync (app.Reverify): made when it starts, removed when it ends.
 func (h Home) ReverifyDir() string { return filepath.Join(string(h), "data", "reverify") }
 
+// RecountDir is the scratch ledger of `cocorico recount --on-disk`.
+func (h Home) RecountDir() string { return filepath.Join(string(h), "data", "recount") }
+
 // FileConfig is config.json: what `cocorico testnet` writes for each node.
 type FileConfig struct {
 	Name      string   `json:"name,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -172,10 +173,18 @@ func TestSIGKILLDuringCommitsLosesNoCastWhoseReceiptWasHandedOut(t *testing.T) {
 			t.Fatalf("receipt %s after restart: %+v %v", r.CastID, v, err)
 		}
 	}
-	// Stop it cleanly and recount the ledger from block 1.
+	// Stop it cleanly and recount the ledger from block 1, its state in
+	// memory and in a scratch ledger.
 	stopChild(t, cmd, syscall.SIGTERM)
-	out, err := exec.Command(binary(t), "recount", "--home", filepath.Join(dir, "validator-0"), "--ballot", info.Ballot.String()).CombinedOutput()
-	if err != nil {
-		t.Fatalf("recount after the crash: %v\n%s", err, out)
+	home := filepath.Join(dir, "validator-0")
+	for _, extra := range [][]string{nil, {"--on-disk"}} {
+		args := append([]string{"recount", "--home", home, "--ballot", info.Ballot.String()}, extra...)
+		out, err := exec.Command(binary(t), args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "the recount agrees with the committed results") {
+			t.Fatalf("recount %v after the crash: %v\n%s", extra, err, out)
+		}
+	}
+	if _, err := os.Stat(node.Home(home).RecountDir()); !os.IsNotExist(err) {
+		t.Fatalf("recount --on-disk left its scratch ledger: %v", err)
 	}
 }

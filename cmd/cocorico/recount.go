@@ -18,7 +18,7 @@ import (
 
 func newRecountCmd() *cobra.Command {
 	var home, genesis, ballotID string
-	var withCeiling bool
+	var withCeiling, onDisk bool
 	var cpuProfile string
 	var ceilingFor time.Duration
 	cmd := &cobra.Command{
@@ -72,7 +72,11 @@ of its home): the ledger is opened exclusively.`,
 			}
 			cpu0 := processCPU()
 			idle0, total0 := idleClock()
-			rep, err := app.Recount(ctx, l, g, id, func(done, _ uint64) { bar.Set64(int64(done)) })
+			scratch := ""
+			if onDisk {
+				scratch = h.RecountDir()
+			}
+			rep, err := app.Recount(ctx, l, g, id, scratch, func(done, _ uint64) { bar.Set64(int64(done)) })
 			cpu, busy := processCPU()-cpu0, busySince(idle0, total0)
 			bar.Finish()
 			fmt.Fprintln(cmd.ErrOrStderr())
@@ -110,6 +114,7 @@ of its home): the ledger is opened exclusively.`,
 	f.BoolVar(&withCeiling, "ceiling", false, "first measure the crypto ceiling C on this machine and print the recount's rate as a fraction of it")
 	f.DurationVar(&ceilingFor, "ceiling-time", 3*time.Second, "how long to measure C")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write the recount's CPU profile to this file")
+	f.BoolVar(&onDisk, "on-disk", false, "keep the recounted state in a scratch ledger (HOME/data/recount, removed at the end) instead of memory, which needs ~1 KB a voter record: slower, for a chain whose state does not fit in memory")
 	cmd.MarkFlagRequired("home")
 	cmd.MarkFlagRequired("ballot")
 	return cmd

@@ -45,6 +45,33 @@ func (d diskReplay) apply(u *ballot.Update) error {
 	return nil
 }
 
+// newReplayState returns an empty state for a replay: in a scratch
+// ledger in the folder scratch (made afresh; done closes and removes
+// it), or in memory if scratch is empty.
+func newReplayState(g *consensus.Genesis, scratch string) (st replayState, done func(), err error) {
+	if scratch == "" {
+		return memReplay{ballot.NewMemState()}, func() {}, nil
+	}
+	if err := os.RemoveAll(scratch); err != nil {
+		return nil, nil, err
+	}
+	sl, err := store.Open(scratch, g.Hash(), store.Options{NoSync: true, CacheBytes: 32 << 20, ReserveBytes: -1})
+	if err != nil {
+		return nil, nil, fmt.Errorf("scratch ledger: %w", err)
+	}
+	done = func() {
+		sl.Close()
+		os.RemoveAll(scratch)
+	}
+	put := func(w []ballot.KV) error { return sl.PutState(kvs(w)) }
+	kv, err := ballot.NewStoredKVState(ballot.NewRules(g), sl, put, 0)
+	if err != nil {
+		done()
+		return nil, nil, fmt.Errorf("scratch ledger: %w", err)
+	}
+	return diskReplay{kv, sl}, done, nil
+}
+
 // replay is the apply stage of a recount: each verified block's parent
 // hash and header app hash against the chain so far, then its state
 // changes, in order.
@@ -138,24 +165,11 @@ func replayLedger(ctx context.Context, l *store.Ledger, g *consensus.Genesis, st
 // grow with the chain; an empty scratch keeps it in memory, as a
 // recount does.
 func Reverify(ctx context.Context, l *store.Ledger, g *consensus.Genesis, to uint64, scratch string) error {
-	var st replayState = memReplay{ballot.NewMemState()}
-	if scratch != "" {
-		if err := os.RemoveAll(scratch); err != nil {
-			return err
-		}
-		sl, err := store.Open(scratch, g.Hash(), store.Options{NoSync: true, CacheBytes: 32 << 20, ReserveBytes: -1})
-		if err != nil {
-			return fmt.Errorf("scratch ledger: %w", err)
-		}
-		defer os.RemoveAll(scratch)
-		defer sl.Close()
-		put := func(w []ballot.KV) error { return sl.PutState(kvs(w)) }
-		kv, err := ballot.NewStoredKVState(ballot.NewRules(g), sl, put, 0)
-		if err != nil {
-			return fmt.Errorf("scratch ledger: %w", err)
-		}
-		st = diskReplay{kv, sl}
+	st, done, err := newReplayState(g, scratch)
+	if err != nil {
+		return err
 	}
+	defer done()
 	if _, err := replayLedger(ctx, l, g, st, consensus.Hash{}, to, nil); err != nil {
 		return err
 	}
@@ -192,12 +206,19 @@ type RecountReport struct {
 // signature of every transaction (on all cores), the tally in memory, and
 // every header's app hash against the recomputed results. It then compares
 // the ballot's counts with the ones the ledger stores. progress, if set,
-// is called after each block with (height, last height).
-func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, progress func(uint64, uint64)) (*RecountReport, error) {
+// is called after each block with (height, last height). With a scratch
+// folder, the recomputed state is kept in a scratch ledger there (made
+// afresh, removed at the end), as Reverify keeps it, instead of in
+// memory: slower, for a state that does not fit in memory.
+func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, scratch string, progress func(uint64, uint64)) (*RecountReport, error) {
 	start := time.Now()
 	rules := ballot.NewRules(g)
-	st := ballot.NewMemState()
-	rep, err := replayLedger(ctx, l, g, memReplay{st}, id, l.Height(), progress)
+	st, done, err := newReplayState(g, scratch)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rep, err := replayLedger(ctx, l, g, st, id, l.Height(), progress)
 	if err != nil {
 		return nil, err
 	}

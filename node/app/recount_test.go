@@ -47,15 +47,21 @@ func recountFixture(t *testing.T, castBlocks, perBlock int) (*appFixture, int) {
 // The pipelined recount (blocks read, verified as runs across block
 // boundaries, applied in order) replays every block of a chain with
 // re-votes and agrees with the stored results, every header's app hash
-// included.
+// included; the same with its state in a scratch ledger (--on-disk),
+// which is gone after.
 func TestRecountOfBlocksVerifiedAcrossBoundariesAgrees(t *testing.T) {
 	f, casts := recountFixture(t, 6, 24)
-	rep, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Agree || rep.Blocks != 7 || rep.AppHashes != 7 || rep.Casts != uint64(casts) {
-		t.Fatalf("recount %+v, want agreement over 7 blocks and %d casts", rep, casts)
+	for _, scratch := range []string{"", filepath.Join(t.TempDir(), "recount")} {
+		rep, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, scratch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Agree || rep.Blocks != 7 || rep.AppHashes != 7 || rep.Casts != uint64(casts) || rep.Counts[0]+rep.Counts[1]+rep.Counts[2] == 0 {
+			t.Fatalf("scratch %q: recount %+v, want agreement over 7 blocks and %d casts", scratch, rep, casts)
+		}
+		if _, err := os.Stat(scratch); scratch != "" && !os.IsNotExist(err) {
+			t.Fatalf("the scratch ledger is still there: %v", err)
+		}
 	}
 }
 
@@ -75,7 +81,7 @@ func TestRecountNamesTheBlockOfABadSignature(t *testing.T) {
 	if err := f.ledger.Commit(b, commit, []consensus.Hash{ballot.TxID(bad)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, nil)
+	_, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, "", nil)
 	if !errors.Is(err, ballot.ErrVoterSignature) || !strings.Contains(err.Error(), "block 5") {
 		t.Fatalf("recount of a ledger with a bad signature in block 5: %v", err)
 	}
@@ -87,7 +93,7 @@ func TestRecountStopsWithItsContext(t *testing.T) {
 	f, _ := recountFixture(t, 2, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Recount(ctx, f.ledger, f.g, f.e.Ballot.ID, nil); !errors.Is(err, context.Canceled) {
+	if _, err := Recount(ctx, f.ledger, f.g, f.e.Ballot.ID, "", nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("recount with an ended context: %v", err)
 	}
 }

@@ -296,7 +296,7 @@ func TestRecountOfASealedBallotReverifiesTheKeyGenerationTheSharesAndTheCount(t 
 	}
 	f.commit(t)
 	f.commit(t)
-	rep, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, nil)
+	rep, err := Recount(context.Background(), f.ledger, f.g, f.e.Ballot.ID, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
