@@ -10,7 +10,8 @@
 # `cocorico recount --ceiling`. Run it for two builds (before, after) one
 # after the other to compare, or set BEFORE=path/to/older/cocorico to also
 # replay the same chain with that build (and recount with it).
-# Needs curl, and python3 to read devnet.json and print (never in a poll).
+# Needs curl, GNU time (/usr/bin/time, Debian's package time), and python3
+# to read devnet.json and print (never in a poll).
 # DEVNET_FLAGS are added to the devnet's command line (e.g.
 # "--ledger-memtable 16"). 1,000,000 casts take about 35-50 min on 2 cores, the tokens alone 20-30
 # min (the registrar signs about 500-900 a second): set KEEP=/some/folder
@@ -91,5 +92,9 @@ volunteer statesync --snapshot-interval -1
 kill -INT $DEV; wait $DEV || true
 echo "== $LABEL recount"
 [ -n "${BEFORE:-}" ] && $BEFORE recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
-$BIN recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
+/usr/bin/time -f "%M" -o $D/rss $BIN recount --ceiling --home $D/validator-0 --ballot $BALLOT 2>/dev/null | tail -8
+echo "recount peak RSS: $(cat $D/rss) kB"
+echo "== $LABEL recount --on-disk (its state in a scratch ledger)"
+/usr/bin/time -f "%M" -o $D/rss $BIN recount --on-disk --home $D/validator-0 --ballot $BALLOT 2>/dev/null | sed -n 2p
+echo "recount --on-disk peak RSS: $(cat $D/rss) kB"
 rm -rf $(dirname $D)
