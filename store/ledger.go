@@ -78,6 +78,12 @@ type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks of
 	// throughput: a crash may lose final blocks.
 	NoSync bool
+	// Scratch is for a ledger thrown away after use (the state a
+	// re-verification or a recount replays, app.Reverify): no write-ahead
+	// log, so nothing survives a crash, and a full disk fails a flush
+	// (logged, retried) instead of stopping the process as a log write
+	// that fails does (Fatal).
+	Scratch bool
 	// FS is the file system the ledger lives on; default the OS's. Tests
 	// hand in vfs.NewMem() or an errorfs.FS to inject faults.
 	FS vfs.FS
@@ -174,6 +180,7 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	}
 	po := ledgerPebbleOptions(cache)
 	po.MemTableSize = opts.MemTableBytes
+	po.DisableWAL = opts.Scratch
 	l := &Ledger{opts: opts}
 	l.reserve = &diskReserve{what: "ledger", size: opts.ReserveBytes, fs: l.fs(), logger: opts.Logger, fatal: opts.Fatal}
 	if err := l.reserve.keep(dir); err != nil {
@@ -229,7 +236,7 @@ func (l *Ledger) init(genesis consensus.Hash) error {
 		defer b.Close()
 		b.Set(keyGenesis, genesis[:], nil)
 		b.Set(keyHeight, be64(0), nil)
-		return l.reserve.commit(b, pebble.Sync)
+		return l.reserve.commit(b, l.syncOpt())
 	}
 	if !bytes.Equal(stored, genesis[:]) {
 		return fmt.Errorf("%w: it was made for genesis %x, this node runs genesis %s", ErrOtherChain, stored, genesis)
@@ -409,7 +416,7 @@ func blockBatchBytes(b *consensus.Block, c *consensus.Commit, writes []KV) int {
 // syncOpt is how a block's batch is committed: synced unless
 // Options.NoSync.
 func (l *Ledger) syncOpt() *pebble.WriteOptions {
-	if l.opts.NoSync {
+	if l.opts.NoSync || l.opts.Scratch { // (Pebble refuses Sync without a log)
 		return pebble.NoSync
 	}
 	return pebble.Sync

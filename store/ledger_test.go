@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/cocorico/node/consensus"
@@ -128,5 +130,39 @@ func TestMissingRecordsAreNotFound(t *testing.T) {
 	}
 	if _, found, err := l.Get([]byte("nothing")); found || err != nil {
 		t.Fatalf("get: %v %v", found, err)
+	}
+}
+
+// A scratch ledger (Options.Scratch) writes no write-ahead log: its
+// writes are read back, and its log files hold a few bytes of their
+// own, where a ledger's hold what it wrote.
+func TestAScratchLedgerWritesNoLog(t *testing.T) {
+	for _, scratch := range []bool{false, true} {
+		dir := t.TempDir()
+		l, err := Open(dir, genesis, Options{Scratch: scratch, NoSync: true, ReserveBytes: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		value := make([]byte, 1<<20)
+		if err := l.PutState([]KV{{Key: []byte("k"), Value: value}}); err != nil {
+			t.Fatal(err)
+		}
+		if v, found, err := l.Get([]byte("k")); err != nil || !found || len(v) != len(value) {
+			t.Fatalf("scratch %v: read back %d bytes, %v %v", scratch, len(v), found, err)
+		}
+		l.Close()
+		names, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logged int64
+		for _, n := range names {
+			if fi, err := n.Info(); err == nil && strings.HasSuffix(n.Name(), ".log") {
+				logged += fi.Size()
+			}
+		}
+		if scratch && logged > 4096 || !scratch && logged < int64(len(value)) { // (a closed log has a few bytes of its own)
+			t.Fatalf("scratch %v: %d bytes in its log files after a write of %d", scratch, logged, len(value))
+		}
 	}
 }

@@ -22,9 +22,10 @@ type replayState interface {
 	apply(u *ballot.Update) error
 }
 
-// memReplay keeps the whole state in memory: about 1 KB of a node's
-// memory a voter record (the record, its index entry, its leaf, Go's
-// maps and collector), 1 GB at a million, 40 GB at the reference scale.
+// memReplay keeps the whole state in memory: the recount's peak RSS at
+// 1,000,000 voter records was 1.0 GB (the records, their places, the
+// records list's leaves, Go's maps and collector), tens of GB at the
+// reference scale; with diskReplay 435 MB, at 0.93 of the speed.
 type memReplay struct{ *ballot.MemState }
 
 func (m memReplay) apply(u *ballot.Update) error { m.Apply(u); return nil }
@@ -55,7 +56,7 @@ func newReplayState(g *consensus.Genesis, scratch string) (st replayState, done 
 	if err := os.RemoveAll(scratch); err != nil {
 		return nil, nil, err
 	}
-	sl, err := store.Open(scratch, g.Hash(), store.Options{NoSync: true, CacheBytes: 32 << 20, ReserveBytes: -1})
+	sl, err := store.Open(scratch, g.Hash(), store.Options{NoSync: true, Scratch: true, CacheBytes: 32 << 20, ReserveBytes: -1})
 	if err != nil {
 		return nil, nil, fmt.Errorf("scratch ledger: %w", err)
 	}
