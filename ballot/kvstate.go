@@ -221,13 +221,12 @@ func (s *KVState) load(kv KVReader, height uint64, stream bool) error {
 		if err != nil {
 			return fmt.Errorf("stored ballot %d: %w", i, err)
 		}
-		v, found, err := kv.Get(resultsKey(b.ID))
-		if err != nil || !found {
+		res, found, err := StoredResults(kv, b.ID)
+		switch {
+		case err != nil || !found:
 			return fmt.Errorf("results of stored ballot %s: found %v, %v", b.ID.Short(), found, err)
-		}
-		var res Results
-		if err := canon.Unmarshal(v, &res, 4096); err != nil || res.BallotID != b.ID || len(res.Counts) != len(b.Def.Choices) && !res.Sealed {
-			return fmt.Errorf("stored results of %s: damaged (%v)", b.ID.Short(), err)
+		case len(res.Counts) != len(b.Def.Choices) && !res.Sealed:
+			return fmt.Errorf("stored results of %s: damaged (%d counts for %d choices)", b.ID.Short(), len(res.Counts), len(b.Def.Choices))
 		}
 		if b.Def.Tally == TallySealed {
 			v, found, err := kv.Get(keyringKey(b.ID))
@@ -272,6 +271,20 @@ func (s *KVState) load(kv KVReader, height uint64, stream bool) error {
 		return fmt.Errorf("%d stored records for the %d places of the records list: the state is damaged", got, n)
 	}
 	return nil
+}
+
+// StoredResults reads the results of ballot id from kv alone, without
+// loading the state: what a recount compares its own with.
+func StoredResults(kv KVReader, id consensus.Hash) (Results, bool, error) {
+	v, found, err := kv.Get(resultsKey(id))
+	if err != nil || !found {
+		return Results{}, false, err
+	}
+	var res Results
+	if err := canon.Unmarshal(v, &res, 4096); err != nil || res.BallotID != id {
+		return Results{}, false, fmt.Errorf("stored results of %s: damaged (%v)", id.Short(), err)
+	}
+	return res, true, nil
 }
 
 // add records a ballot defined at height; the caller holds mu or owns s.

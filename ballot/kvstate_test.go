@@ -253,3 +253,49 @@ func nextBlock(t *testing.T, st *ballot.KVState, f *snapFixture) *ballot.Update 
 	}
 	return u
 }
+
+// A node's store whose records claim a place twice, or leave one empty,
+// is refused as damaged, naming the place, though its stored leaves are
+// those of a sound list: the digests then differ and the load that holds
+// the leaves finds the place.
+func TestLoadingAStoreWhoseRecordsTakeAPlaceTwiceOrLeaveOneIsRefused(t *testing.T) {
+	f := newSnapFixture(t)
+	var voterKeys []string
+	for k := range f.kv.m {
+		if k[0] == 'v' {
+			voterKeys = append(voterKeys, k)
+		}
+	}
+	slices.Sort(voterKeys)
+	entry := func(kv *memKV, k string) uint64 {
+		var r ballot.VoterRecord
+		if err := canon.Unmarshal(kv.m[k], &r, 512); err != nil {
+			t.Fatal(err)
+		}
+		return r.Entry
+	}
+	move := func(kv *memKV, k string, to uint64) {
+		var r ballot.VoterRecord
+		if err := canon.Unmarshal(kv.m[k], &r, 512); err != nil {
+			t.Fatal(err)
+		}
+		r.Entry = to
+		kv.m[k] = canon.MustMarshal(r)
+	}
+	for name, c := range map[string]struct {
+		damage func(kv *memKV)
+		want   string
+	}{
+		"a place taken twice": {func(kv *memKV) { move(kv, voterKeys[0], entry(kv, voterKeys[1])) }, "taken twice"},
+		"a place left empty":  {func(kv *memKV) { move(kv, voterKeys[0], fixtureRecords+5) }, "no stored record at place"},
+	} {
+		kv := newMemKV()
+		for k, v := range f.kv.m {
+			kv.m[k] = bytes.Clone(v)
+		}
+		c.damage(kv)
+		if _, err := ballot.NewStoredKVState(testRules, kv, kv.put, f.height); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: %v, want an error saying %q", name, err, c.want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -53,43 +52,30 @@ func countEntries(kv KVReader) (uint64, error) {
 
 // recordLeaves gathers the leaves of the records list as a scan finds
 // the records, in any order. Streaming (a node's own store, which holds
-// the leaves), it keeps only a bit a record and a digest of the records'
-// leaves; list then builds the list from the stored leaves in one scan,
-// in order, holding none, if their digest is the same. Otherwise it
-// holds every leaf (32 bytes a record) to build the list from.
+// the leaves), it keeps only a digest of the records' leaves; list then
+// builds the list from the stored leaves in one scan, in order, holding
+// none, if their digest is the same. Otherwise it holds every leaf (32
+// bytes a record) to build the list from. A place two records claim, or
+// none, makes the digests differ: the load that holds the leaves then
+// names it.
 type recordLeaves struct {
 	stream bool
 	b      consensus.MerkleListBuilder // without stream
-	taken  []uint64                    // with stream: a bit a place
-	n      int                         // with stream: the highest place taken, plus one
+	n      int                         // with stream: the highest place, plus one
 	digest leafDigest                  // with stream
 	err    error
 }
 
 func (r *recordLeaves) set(entry uint64, key, value []byte) {
-	if entry > 1<<40 {
+	switch {
+	case entry > 1<<40:
 		r.err = fmt.Errorf("stored record %x: place %d in the records list: the state is damaged", key, entry)
-		return
+	case r.stream:
+		r.n = max(r.n, int(entry)+1)
+		r.digest.add(entry, RecordLeaf(key, value))
+	case !r.b.Set(int(entry), RecordLeaf(key, value)):
+		r.err = fmt.Errorf("stored record %x: place %d in the records list taken twice: the state is damaged", key, entry)
 	}
-	twice := func() error {
-		return fmt.Errorf("stored record %x: place %d in the records list taken twice: the state is damaged", key, entry)
-	}
-	if !r.stream {
-		if !r.b.Set(int(entry), RecordLeaf(key, value)) {
-			r.err = twice()
-		}
-		return
-	}
-	for uint64(len(r.taken)) <= entry/64 {
-		r.taken = append(r.taken, 0)
-	}
-	if r.taken[entry/64]&(1<<(entry%64)) != 0 {
-		r.err = twice()
-		return
-	}
-	r.taken[entry/64] |= 1 << (entry % 64)
-	r.n = max(r.n, int(entry)+1)
-	r.digest.add(entry, RecordLeaf(key, value))
 }
 
 // errLeavesDiffer says that the leaves a store holds are not those of its
@@ -146,11 +132,6 @@ func (r *recordLeaves) list(kv KVReader, put func([]KV) error) (*consensus.Merkl
 // (those above, which no record has, are left alone, as list leaves
 // them), if they are all there and their digest is the records'.
 func (r *recordLeaves) streamed(kv KVReader) (*consensus.MerkleList, error) {
-	for w, bits := range r.taken {
-		if i := w*64 + trailingOnes(bits); i < r.n && bits != ^uint64(0) {
-			return nil, fmt.Errorf("no stored record at place %d of the records list: the state is damaged", i)
-		}
-	}
 	var (
 		stream consensus.MerkleListStream
 		stored leafDigest
@@ -181,8 +162,6 @@ func (r *recordLeaves) streamed(kv KVReader) (*consensus.MerkleList, error) {
 	}
 	return stream.ListReading(leafReader(kv)), nil
 }
-
-func trailingOnes(x uint64) int { return bits.TrailingZeros64(^x) }
 
 // leafDigest is a digest of a set of (place, leaf) pairs that does not
 // depend on their order: the records' leaves come in the order of their

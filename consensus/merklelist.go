@@ -156,24 +156,18 @@ func listOf(level hashes, o *offHeap, read LeafReader) *MerkleList {
 	if level.n == 0 {
 		return m
 	}
-	m.levels = []hashes{level}
 	if read != nil && level.n > groupLen/2 { // (8 leaves or fewer: no level 4)
 		// Straight to level diskLevel, each node the tree of its group of
-		// leaves: levels 1 to 3 (7/8 of a hash a leaf, at the start of a
-		// node) are never made.
-		var up hashes
-		group := make([]Hash, 0, groupLen)
-		for i := 0; i < level.n; i += groupLen {
-			group = group[:0]
-			for j := i; j < min(i+groupLen, level.n); j++ {
-				group = append(group, level.at(j))
-			}
-			up.add(groupRoot(group), o)
+		// leaves, as a stream makes it: levels 1 to 3 (7/8 of a hash a
+		// leaf, at the start of a node) are never made.
+		s := MerkleListStream{mem: o}
+		for i := range level.n {
+			s.Add(level.at(i))
 		}
-		m.levels = append(m.levels, make([]hashes, diskLevel-1)...)
-		m.levels = append(m.levels, up)
-		level = up
+		o.release(level)
+		return s.ListReading(read)
 	}
+	m.levels = []hashes{level}
 	return m.foldFrom(level, o)
 }
 
@@ -220,6 +214,8 @@ type MerkleListStream struct {
 func (s *MerkleListStream) Add(h Hash) {
 	if s.mem == nil {
 		s.mem = newOffHeap()
+	}
+	if s.group == nil {
 		s.group = make([]Hash, 0, groupLen)
 	}
 	s.group = append(s.group, h)

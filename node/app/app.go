@@ -144,8 +144,7 @@ func New(cfg Config) (*App, error) {
 	}
 	g, ledger, m := cfg.Genesis, cfg.Ledger, cfg.Metrics
 	rules := ballot.NewRules(g)
-	put := func(w []ballot.KV) error { return ledger.PutState(kvs(w)) }
-	state, err := ballot.NewStoredKVState(rules, ledger, put, ledger.Height())
+	state, err := ballot.NewStoredKVState(rules, ledger, putState(ledger), ledger.Height())
 	if err != nil {
 		return nil, fmt.Errorf("ballot state: %w", err)
 	}

@@ -88,15 +88,16 @@ func BenchmarkLoadingTheStateOfALedgerOf1000000Records(b *testing.B) {
 		b.Fatal(err)
 	}
 	rules := ballot.NewRules(g)
-	put := func(w []ballot.KV) error { return l.PutState(kvs(w)) }
 	var peak atomic.Int64
 	done := make(chan struct{})
 	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-time.After(time.Millisecond):
+			case <-tick.C:
 				if v := consensus.OffHeapBytes(); v > peak.Load() {
 					peak.Store(v)
 				}
@@ -107,7 +108,7 @@ func BenchmarkLoadingTheStateOfALedgerOf1000000Records(b *testing.B) {
 	base := consensus.OffHeapBytes()
 	b.ResetTimer()
 	for range b.N {
-		st, err := ballot.NewStoredKVState(rules, l, put, l.Height())
+		st, err := ballot.NewStoredKVState(rules, l, putState(l), l.Height())
 		if err != nil {
 			b.Fatal(err)
 		}

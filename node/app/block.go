@@ -215,6 +215,12 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	return nil
 }
 
+// putState writes state records to l outside a block: a KVState's put
+// (the records list's leaves it writes at load).
+func putState(l *store.Ledger) func([]ballot.KV) error {
+	return func(w []ballot.KV) error { return l.PutState(kvs(w)) }
+}
+
 func kvs(w []ballot.KV) []store.KV {
 	out := make([]store.KV, len(w))
 	for i, kv := range w {

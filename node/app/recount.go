@@ -39,7 +39,7 @@ type diskReplay struct {
 }
 
 func (d diskReplay) apply(u *ballot.Update) error {
-	if err := d.l.PutState(kvs(u.Writes())); err != nil {
+	if err := putState(d.l)(u.Writes()); err != nil {
 		return fmt.Errorf("scratch ledger: %w", err)
 	}
 	d.Remember(u)
@@ -56,7 +56,7 @@ func newReplayState(g *consensus.Genesis, scratch string) (st replayState, done 
 	if err := os.RemoveAll(scratch); err != nil {
 		return nil, nil, err
 	}
-	sl, err := store.Open(scratch, g.Hash(), store.Options{NoSync: true, Scratch: true, CacheBytes: 32 << 20, ReserveBytes: -1})
+	sl, err := store.Open(scratch, g.Hash(), store.Options{Scratch: true, CacheBytes: 32 << 20, ReserveBytes: -1})
 	if err != nil {
 		return nil, nil, fmt.Errorf("scratch ledger: %w", err)
 	}
@@ -64,8 +64,7 @@ func newReplayState(g *consensus.Genesis, scratch string) (st replayState, done 
 		sl.Close()
 		os.RemoveAll(scratch)
 	}
-	put := func(w []ballot.KV) error { return sl.PutState(kvs(w)) }
-	kv, err := ballot.NewStoredKVState(ballot.NewRules(g), sl, put, 0)
+	kv, err := ballot.NewStoredKVState(ballot.NewRules(g), sl, putState(sl), 0)
 	if err != nil {
 		done()
 		return nil, nil, fmt.Errorf("scratch ledger: %w", err)
@@ -213,7 +212,6 @@ type RecountReport struct {
 // memory: slower, for a state that does not fit in memory.
 func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id consensus.Hash, scratch string, progress func(uint64, uint64)) (*RecountReport, error) {
 	start := time.Now()
-	rules := ballot.NewRules(g)
 	st, done, err := newReplayState(g, scratch)
 	if err != nil {
 		return nil, err
@@ -230,11 +228,7 @@ func Recount(ctx context.Context, l *store.Ledger, g *consensus.Genesis, id cons
 	rep.Question, rep.Choices = b.Def.Question, b.Def.Choices
 	res, _, _ := st.Results(id)
 	rep.Counts = res.Counts
-	kv, err := ballot.NewKVState(rules, l, l.Height())
-	if err != nil {
-		return nil, fmt.Errorf("stored state: %w", err)
-	}
-	stored, found, err := kv.Results(id)
+	stored, found, err := ballot.StoredResults(l, id) // (the stored state is not loaded: one read)
 	if err != nil || !found {
 		return nil, fmt.Errorf("stored results of %s: found %v, %v", id, found, err)
 	}
