@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -331,6 +332,33 @@ func TestAMalformedOrOversizeSnapshotRequestResetsTheStreamAndTheServerStaysUp(t
 	ms, err := tn.hosts[0].SnapshotManifests(context.Background(), tn.hosts[1].ID())
 	if err != nil || len(ms) != 1 {
 		t.Fatalf("after the bad requests: %d manifests, %v", len(ms), err)
+	}
+}
+
+// The server reads one frame and answers it at once: it does not wait
+// for the client to close its side, ignores what follows the frame, and
+// takes a length written longer than needed (PROTOCOL.md §17, §21.4).
+func TestASnapshotRequestIsAnsweredWithoutTheCloseAndWhatFollowsItIsIgnored(t *testing.T) {
+	tn := newTestNet(t, 2)
+	tn.serving(&chunkServer{manifests: [][]byte{[]byte("m")}})
+	want := []byte{0x05, 0xa1, 0x01, 0x81, 0x41, 'm'} // {1: [h'6d']}
+	for name, raw := range map[string][]byte{
+		"a request alone":         {0x03, 0xa1, 0x01, 0x00},
+		"a second request after":  {0x03, 0xa1, 0x01, 0x00, 0x03, 0xa1, 0x01, 0x00},
+		"a stray byte after":      {0x03, 0xa1, 0x01, 0x00, 0xff},
+		"its length in two bytes": {0x83, 0x00, 0xa1, 0x01, 0x00},
+	} {
+		s, err := tn.hosts[0].h.NewStream(context.Background(), tn.hosts[1].ID(), tn.hosts[0].names.snapshot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write(raw) // the write side stays open
+		s.SetReadDeadline(time.Now().Add(3 * time.Second))
+		got, err := io.ReadAll(s)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: answered % x, %v; want % x and the stream closed", name, got, err, want)
+		}
+		s.Close()
 	}
 }
 
