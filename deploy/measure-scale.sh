@@ -73,6 +73,8 @@ volunteer() { # name flags... (VBIN: the build, default BIN)
   local end=$(date +%s.%N)
   python3 -c "d=$end-$start; print(f'$name: height $H ({$CASTS} casts) in {d:.1f} s = {$CASTS/d:.0f} casts/s, process start included')"
   echo "$name peak RSS: $(grep VmHWM /proc/$pid/status)"
+  curl -s $api/metrics | awk -v n=$name '$1 == "cocorico_ledger_batch_bytes_total" {b = $2} $1 == "cocorico_ledger_table_bytes_written_total" {t = $2}
+    END {if (b > 0) printf "%s ledger: batches %.0f MB, tables written %.0f MB (flushes and compactions): write amplification %.2f\n", n, b / 1e6, t / 1e6, t / b}'
   if [ "$name" = statesync ]; then
     until [ "$(height $api verified_from)" = 1 ]; do sleep 0.5; done
     python3 -c "print(f'statesync: back-filled and re-verified every block (verified_from 1) {$(date +%s.%N)-$start:.1f} s after start')"

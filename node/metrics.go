@@ -72,32 +72,44 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	return m
 }
 
-// registerLedgerMemory registers the memory of the node's ledger that is
-// not in Go's heap (Pebble's block cache and memtables): with
+// registerLedger registers the memory of the node's ledger that is not
+// in Go's heap (Pebble's block cache and memtables): with
 // process_resident_memory_bytes, go_memstats_sys_bytes and
 // cocorico_merkle_offheap_bytes it accounts for the node's memory
-// (docs/OPERATIONS.md §Ledger, "Memory").
-func registerLedgerMemory(reg prometheus.Registerer, l *store.Ledger) {
-	reg.MustRegister(ledgerMemory{l: l,
+// (docs/OPERATIONS.md §Ledger, "Memory"); and what the ledger wrote, the
+// batches and the tables holding them, whose ratio is the cost of its
+// compactions (§Ledger, "Writes").
+func registerLedger(reg prometheus.Registerer, l *store.Ledger) {
+	reg.MustRegister(ledgerStats{l: l,
 		cache: prometheus.NewDesc("cocorico_ledger_cache_bytes",
 			"Bytes in the ledger's Pebble block cache (the whole shared cache in a devnet).", nil, nil),
 		memtables: prometheus.NewDesc("cocorico_ledger_memtable_bytes",
-			"Bytes of the ledger's Pebble memtables: the one being filled, those being flushed or kept for reuse.", nil, nil)})
+			"Bytes of the ledger's Pebble memtables: the one being filled, those being flushed or kept for reuse.", nil, nil),
+		batches: prometheus.NewDesc("cocorico_ledger_batch_bytes_total",
+			"Bytes of the batches this node committed to its ledger since it started (blocks, their commits and index, the state), as the write-ahead log took them.", nil, nil),
+		tables: prometheus.NewDesc("cocorico_ledger_table_bytes_written_total",
+			"Bytes Pebble wrote into the ledger's tables since the node started: memtables flushed and tables rewritten by compactions. Divided by cocorico_ledger_batch_bytes_total: the write amplification.", nil, nil)})
 }
 
-// ledgerMemory collects both ledger memory gauges from one read of
-// Pebble's metrics per scrape.
-type ledgerMemory struct {
-	l                *store.Ledger
-	cache, memtables *prometheus.Desc
+// ledgerStats collects the ledger's gauges and counters at each scrape.
+type ledgerStats struct {
+	l                                 *store.Ledger
+	cache, memtables, batches, tables *prometheus.Desc
 }
 
-func (c ledgerMemory) Describe(ch chan<- *prometheus.Desc) { ch <- c.cache; ch <- c.memtables }
+func (c ledgerStats) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.cache
+	ch <- c.memtables
+	ch <- c.batches
+	ch <- c.tables
+}
 
-func (c ledgerMemory) Collect(ch chan<- prometheus.Metric) {
-	m := c.l.Memory()
+func (c ledgerStats) Collect(ch chan<- prometheus.Metric) {
+	m, w := c.l.Memory(), c.l.Writes()
 	ch <- prometheus.MustNewConstMetric(c.cache, prometheus.GaugeValue, float64(m.CacheBytes))
 	ch <- prometheus.MustNewConstMetric(c.memtables, prometheus.GaugeValue, float64(m.MemTableBytes))
+	ch <- prometheus.MustNewConstMetric(c.batches, prometheus.CounterValue, float64(w.Batches))
+	ch <- prometheus.MustNewConstMetric(c.tables, prometheus.CounterValue, float64(w.Tables))
 }
 
 // NewRegistry returns a registry with the Go and process collectors.

@@ -26,7 +26,7 @@ func TestLiveNodeMetricsPassPromtool(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, name := range []string{"cocorico_height", "cocorico_txs_accepted_total", "cocorico_block_apply_seconds_bucket",
-		"cocorico_mempool_txs", "cocorico_peers", "cocorico_ledger_cache_bytes", "cocorico_ledger_memtable_bytes", "cocorico_sync_answer_bytes", "cocorico_sync_answers_short_total", "cocorico_gossip_frame_bytes", "cocorico_gossip_frames_refused_total", "cocorico_merkle_offheap_bytes", "cocorico_build_info", "cocorico_consensus_round_changes_total"} {
+		"cocorico_mempool_txs", "cocorico_peers", "cocorico_ledger_cache_bytes", "cocorico_ledger_memtable_bytes", "cocorico_ledger_batch_bytes_total", "cocorico_ledger_table_bytes_written_total", "cocorico_sync_answer_bytes", "cocorico_sync_answers_short_total", "cocorico_gossip_frame_bytes", "cocorico_gossip_frames_refused_total", "cocorico_merkle_offheap_bytes", "cocorico_build_info", "cocorico_consensus_round_changes_total"} {
 		if !bytes.Contains(body, []byte(name)) {
 			t.Errorf("metric %s missing", name)
 		}

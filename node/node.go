@@ -93,7 +93,7 @@ func New(cfg Config) (*Node, error) {
 	n.witness = newWitnessBook(cfg.Genesis.ValidatorSet())
 	n.reg = NewRegistry()
 	n.metrics = NewMetrics(n.reg, cfg.Version)
-	registerLedgerMemory(n.reg, n.ledger)
+	registerLedger(n.reg, n.ledger)
 	n.app, err = app.New(app.Config{Genesis: cfg.Genesis, Ledger: n.ledger, MempoolTxs: cfg.MempoolTxs, MempoolBytes: cfg.MempoolBytes,
 		AdmitPending: cfg.AdmitPending, Verifiers: cfg.Verifiers, Metrics: app.NewMetrics(n.reg), Logger: n.logger, Clock: cfg.Clock, Reason: apiCode,
 		AfterApply: n.takeSnapshot})

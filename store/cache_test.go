@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"testing"
 )
@@ -63,5 +64,55 @@ func TestLedgersOpenedWithOneCacheShareItAndOutliveItsCreator(t *testing.T) {
 	}
 	if _, found, err := b.Get([]byte("r0999")); err != nil || !found {
 		t.Fatalf("b after a and the cache's creator closed: %v %v", found, err)
+	}
+}
+
+// TestWritesCountTheBatchesAndTheTablesHoldingThem: a committed block's
+// batch is counted when it is committed, the table holding it when the
+// memtable is flushed, and compacting the tables counts them again.
+func TestWritesCountTheBatchesAndTheTablesHoldingThem(t *testing.T) {
+	l, err := Open(t.TempDir(), genesis, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	start := l.Writes()
+	blk, ids := testBlock(1, genesis, 3)
+	w := make([]KV, 1000)
+	for i := range w {
+		w[i] = KV{Key: []byte(fmt.Sprintf("r%04d", i)), Value: make([]byte, 100)}
+	}
+	if err := l.Commit(blk, testCommit(blk), ids, w); err != nil {
+		t.Fatal(err)
+	}
+	committed := l.Writes()
+	if got := committed.Batches - start.Batches; got < 100_000 {
+		t.Fatalf("a batch of 1,000 writes of 100 bytes counted %d bytes", got)
+	}
+	if committed.Tables != start.Tables {
+		t.Fatalf("tables written before any flush: %d bytes", committed.Tables-start.Tables)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flushed := l.Writes()
+	if flushed.Tables == committed.Tables {
+		t.Fatal("the flush wrote a table, Writes counted none")
+	}
+	// A second table over the same keys: compacting merges the two (a
+	// lone table would only move down, unwritten).
+	blk2, ids2 := testBlock(2, blk.Hash(), 3)
+	if err := l.Commit(blk2, testCommit(blk2), ids2, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flushed = l.Writes()
+	if err := l.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true); err != nil {
+		t.Fatal(err)
+	}
+	if after := l.Writes(); after.Tables <= flushed.Tables || after.Batches != flushed.Batches {
+		t.Fatalf("after a compaction %+v, after the flush %+v: want more table bytes, the same batches", after, flushed)
 	}
 }

@@ -337,6 +337,29 @@ func (l *Ledger) Memory() Memory {
 	return Memory{CacheBytes: uint64(max(m.BlockCache.Size, 0)), MemTableBytes: m.MemTable.Size + m.MemTable.ZombieSize}
 }
 
+// Writes counts the bytes a ledger wrote since it was opened: what its
+// batches asked, and what Pebble wrote into its tables to hold it. Their
+// ratio is the ledger's write amplification, the cost of its compactions.
+type Writes struct {
+	// Batches are the bytes of the batches committed, as the write-ahead
+	// log took them (0 on a scratch ledger, which keeps no log).
+	Batches uint64
+	// Tables are the bytes of the tables written: memtables flushed and
+	// tables rewritten by compactions (a table moved to another level
+	// unchanged is not written again).
+	Tables uint64
+}
+
+// Writes returns what the ledger wrote since it was opened (for metrics).
+func (l *Ledger) Writes() Writes {
+	m := l.db.Metrics()
+	w := Writes{Batches: m.WAL.BytesIn}
+	for _, lm := range m.Levels {
+		w.Tables += lm.TableBytesFlushed + lm.TableBytesCompacted
+	}
+	return w
+}
+
 // Height returns the last final height (0 before the first block).
 func (l *Ledger) Height() uint64 { return l.height.Load() }
 
