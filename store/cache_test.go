@@ -25,10 +25,7 @@ func TestLedgersOpenedWithOneCacheShareItAndOutliveItsCreator(t *testing.T) {
 	defer b.Close()
 
 	blk, ids := testBlock(1, genesis, 3)
-	w := make([]KV, 1000)
-	for i := range w {
-		w[i] = KV{Key: []byte(fmt.Sprintf("r%04d", i)), Value: make([]byte, 100)}
-	}
+	w := thousandWrites()
 	if err := a.Commit(blk, testCommit(blk), ids, w); err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +75,7 @@ func TestWritesCountTheBatchesAndTheTablesHoldingThem(t *testing.T) {
 	defer l.Close()
 	start := l.Writes()
 	blk, ids := testBlock(1, genesis, 3)
-	w := make([]KV, 1000)
-	for i := range w {
-		w[i] = KV{Key: []byte(fmt.Sprintf("r%04d", i)), Value: make([]byte, 100)}
-	}
+	w := thousandWrites()
 	if err := l.Commit(blk, testCommit(blk), ids, w); err != nil {
 		t.Fatal(err)
 	}
@@ -115,4 +109,13 @@ func TestWritesCountTheBatchesAndTheTablesHoldingThem(t *testing.T) {
 	if after := l.Writes(); after.Tables <= flushed.Tables || after.Batches != flushed.Batches {
 		t.Fatalf("after a compaction %+v, after the flush %+v: want more table bytes, the same batches", after, flushed)
 	}
+}
+
+// thousandWrites are state writes of 100 bytes to 1,000 keys.
+func thousandWrites() []KV {
+	w := make([]KV, 1000)
+	for i := range w {
+		w[i] = KV{Key: []byte(fmt.Sprintf("r%04d", i)), Value: make([]byte, 100)}
+	}
+	return w
 }
