@@ -192,7 +192,7 @@ func benchConfig(bf *benchFlags) (client.BenchConfig, error) {
 func printBenchReport(out io.Writer, rep *client.BenchReport) {
 	fmt.Fprintf(out, "\nnodes %d · voters %d (%d skipped: they had a token already) · prepared in %s (tokens and signatures, untimed)\n",
 		rep.Nodes, rep.Voters, rep.Skipped, rep.Prepare.Round(time.Millisecond))
-	fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks · %d sent again after 503 overloaded\n",
+	fmt.Fprintf(out, "sent %d (%.0f/s) · accepted %d · final %d in %d blocks · %d re-sent after a node answered 503 (overloaded)\n",
 		rep.Sent, rep.SendRate, rep.Accepted, rep.Final, rep.Blocks, rep.Retried)
 	if rep.Superseded > 0 {
 		fmt.Fprintf(out, "superseded %d: accepted re-votes never final because a later cast of the same voter was final first (a chain without a re-vote interval)\n", rep.Superseded)

@@ -47,7 +47,7 @@ func TestBrowserOneValidatorChainSaysSignedByTheChainsValidatorNotOneOfOne(t *te
 	}
 
 	for _, c := range []struct{ lang, signed, final, reverified string }{
-		{"en", "by the chain’s validator: block", "1 ballot cast is final (100%).", "No independent node has re-verified these figures yet."},
+		{"en", "by the chain’s validator: block", "1 vote cast is final (100%).", "No independent node has re-verified these figures yet."},
 		{"fr", "par le validateur de la chaîne\u00a0: le bloc", "1 bulletin déposé est définitif (100\u00a0%).", "Aucun nœud indépendant n’a encore revérifié ces chiffres."},
 	} {
 		b.do(tab, "the results page in "+c.lang, chromedp.Navigate(nodeURL+"/ballots/"+id+"/results?lang="+c.lang),
@@ -89,7 +89,7 @@ func TestBrowserCountsOfNoneSayNoneNotZero(t *testing.T) {
 			"n’a encore donné aucun droit de vote.", "Aucun bulletin déposé n’est encore définitif. 2 attendent le prochain bloc."},
 		{"en", "No vote is waiting for the next block", "No voter counted yet.",
 			"No vote counted yet. Each voter counts once: their last vote.",
-			"has not given any voting right yet.", "No ballot cast is final yet. 2 are waiting for the next block."},
+			"has not given any voting right yet.", "No vote cast is final yet. 2 are waiting for the next block."},
 	} {
 		b.do(tab, "the node's page in "+c.lang, chromedp.Navigate(nodeURL+"/?lang="+c.lang),
 			void(chromedp.Poll[bool](`document.body.dataset.height > 0`, chromedp.WithPollingTimeout(30*time.Second))))
