@@ -35,6 +35,10 @@ const (
 	// maxAlarms bounds the alarms kept (the first ones: an alarm is
 	// rare, and the first ones say the most).
 	maxAlarms = 256
+	// maxFutureAlarms bounds the alarms of blocks not final here yet,
+	// kept aside until their height is (then kept only if they name the
+	// block final here).
+	maxFutureAlarms = 64
 	// attestEveryMs is the least block time between two attestations of
 	// a volunteer: attesting block h vouches for every block before it
 	// (a node applies them in order), so one attestation every few
@@ -56,8 +60,9 @@ type witnessBook struct {
 	raised   map[consensus.Hash]bool // blocks this node raised an alarm on
 	// future holds attestations of heights not final here yet (at most
 	// p2p.MaxWitnessAhead above), until settleWitnesses judges them.
-	future  map[uint64][]*consensus.Attestation
-	ownTime int64 // block time of this node's last attestation
+	future       map[uint64][]*consensus.Attestation
+	futureAlarms []*consensus.Alarm // likewise, alarms
+	ownTime      int64              // block time of this node's last attestation
 }
 
 func newWitnessBook(vals *consensus.ValidatorSet) *witnessBook {
@@ -175,11 +180,52 @@ func (w *witnessBook) addAlarm(a *consensus.Alarm) bool {
 	return true
 }
 
+// addFutureAlarm keeps an alarm of a height not final here yet; false
+// for one already kept aside or when maxFutureAlarms are.
+func (w *witnessBook) addFutureAlarm(a *consensus.Alarm) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.futureAlarms) >= maxFutureAlarms {
+		return false
+	}
+	for _, x := range w.futureAlarms {
+		if x.BlockHash == a.BlockHash && bytes.Equal(x.Node, a.Node) {
+			return false
+		}
+	}
+	w.futureAlarms = append(w.futureAlarms, a)
+	return true
+}
+
+// takeFutureAlarms removes and returns the alarms kept aside that can be
+// judged now: of heights up to h, or of a block this node refused itself.
+func (w *witnessBook) takeFutureAlarms(h uint64) []*consensus.Alarm {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*consensus.Alarm
+	w.futureAlarms = slices.DeleteFunc(w.futureAlarms, func(a *consensus.Alarm) bool {
+		if a.Height <= h || w.raised[a.BlockHash] {
+			out = append(out, a)
+			return true
+		}
+		return false
+	})
+	return out
+}
+
 // alarmList returns the alarms kept, oldest first.
 func (w *witnessBook) alarmList() []*consensus.Alarm {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.alarms)
+}
+
+// refused reports whether this node raised an alarm on block (a block
+// with a valid commit that it could not verify).
+func (w *witnessBook) refused(block consensus.Hash) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.raised[block]
 }
 
 // firstAlarm reports whether this node has not yet raised an alarm on
@@ -218,6 +264,7 @@ func (n *Node) applyFollowed(ctx context.Context, b *consensus.Block, c *consens
 			"block", b.Hash().Short(), "failed", err)
 		n.takeAlarm(al)
 		n.publishWitness(ctx, &consensus.Witness{Alarm: al})
+		n.settleWitnesses() // peers' alarms of this block, kept aside
 	}
 	return err
 }
@@ -262,19 +309,32 @@ func (n *Node) publishWitness(ctx context.Context, w *consensus.Witness) {
 func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Verdict {
 	n := nw.n
 	if a := w.Alarm; a != nil {
-		if !n.takeAlarm(a) {
-			return p2p.Ignore
+		if a.Height > n.ledger.Height() && !n.witness.refused(a.BlockHash) {
+			// Not final here yet: kept aside, judged once it is (settle).
+			if !n.witness.addFutureAlarm(a) {
+				return p2p.Ignore
+			}
+			return p2p.Accept
 		}
-		n.logger.Error("ALARM from a peer: a final block failed its verification", "height", a.Height,
-			"block", a.BlockHash.Short(), "node", fmt.Sprintf("%x", a.Node[:8]), "failed", a.Failed)
-		return p2p.Accept
+		n.settleWitnesses()
+		switch n.alarmFits(a) {
+		case errAlarmOtherBlock:
+			return p2p.Reject
+		case nil:
+			if n.takePeerAlarm(a) {
+				return p2p.Accept
+			}
+		}
+		return p2p.Ignore
 	}
 	a := w.Attestation
 	if _, ok := n.witness.vals.IndexOf(a.Node); ok {
 		return p2p.Reject // validators do not attest
 	}
-	if a.Height > n.ledger.Height() {
-		// Not final here yet: kept aside, judged once it is (settle).
+	if a.Height >= n.ledger.Height() {
+		// Not final here yet, or the header after it (which carries the
+		// app hash it attests) not yet: kept aside, judged once it is
+		// (settle).
 		if !n.witness.addFuture(a) {
 			return p2p.Ignore
 		}
@@ -295,8 +355,9 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 }
 
 // fitsChain reports whether an attestation of a height final here names
-// this chain's block at that height and, once the next header is final,
-// the app hash it carries (the one the validators signed).
+// this chain's block at that height and, when the next header is held
+// (always, but in a back-fill gap), the app hash it carries (the one the
+// validators signed).
 func (n *Node) fitsChain(a *consensus.Attestation) bool {
 	hdr, err := n.ledger.Header(a.Height)
 	if err != nil || hdr.Hash() != a.BlockHash {
@@ -306,13 +367,56 @@ func (n *Node) fitsChain(a *consensus.Attestation) bool {
 	return err != nil || next.AppHash == a.AppHash
 }
 
-// settleWitnesses judges the attestations that arrived before their
-// block was final here, now that it is: those that fit the chain join the
-// book, the others are dropped.
+// errAlarmOtherBlock: an alarm names neither the block final here at its
+// height nor a block this node refused itself. Nothing here says a
+// commit stands behind it: a stranger's claim about a block that may not
+// exist (it would fill the alarms kept and put its text on every node's
+// pages).
+var errAlarmOtherBlock = errors.New("an alarm of another block than the final one")
+
+// alarmFits says whether a peer's alarm names a block this node knows has
+// a valid commit: the one final here at its height, or one it refused
+// itself (the lying quorum's block, which honest volunteers all refuse,
+// so that none of them holds it final). It returns nil,
+// errAlarmOtherBlock, or the error of reading that header (a height in
+// the back-fill gap: not judged here).
+func (n *Node) alarmFits(a *consensus.Alarm) error {
+	if n.witness.refused(a.BlockHash) {
+		return nil
+	}
+	hdr, err := n.ledger.Header(a.Height)
+	switch {
+	case err != nil:
+		return err
+	case hdr.Hash() != a.BlockHash:
+		return errAlarmOtherBlock
+	}
+	return nil
+}
+
+// takePeerAlarm keeps a peer's alarm of a block final here and logs it.
+func (n *Node) takePeerAlarm(a *consensus.Alarm) bool {
+	if !n.takeAlarm(a) {
+		return false
+	}
+	n.logger.Error("ALARM from a peer: a final block failed its verification", "height", a.Height,
+		"block", a.BlockHash.Short(), "node", fmt.Sprintf("%x", a.Node[:8]), "failed", a.Failed)
+	return true
+}
+
+// settleWitnesses judges the attestations and alarms that arrived before
+// their block was final here, now that it is: those that fit the chain
+// are kept, the others are dropped.
 func (n *Node) settleWitnesses() {
-	for _, a := range n.witness.takeFuture(n.ledger.Height()) {
+	h := n.ledger.Height()
+	for _, a := range n.witness.takeFuture(h - min(h, 1)) { // their next header final
 		if n.fitsChain(a) {
 			n.witness.addAttestation(a)
+		}
+	}
+	for _, a := range n.witness.takeFutureAlarms(h) {
+		if n.alarmFits(a) == nil {
+			n.takePeerAlarm(a)
 		}
 	}
 }

@@ -196,15 +196,10 @@ func TestAttestationsFromValidatorsOrOfAnotherBlockAreRejectedAndSpamIgnored(t *
 	if err := n.applyFollowed(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
 		t.Fatal(err)
 	}
+	appHash1 := n.app.AppHash()
 	nw := &peerNetwork{n: n}
 	verdict := func(a *consensus.Attestation) p2p.Verdict {
 		return nw.HandleWitness("", &consensus.Witness{Attestation: a})
-	}
-	if v := verdict(consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keys[0])); v != p2p.Reject {
-		t.Fatalf("a validator's attestation: %v", v)
-	}
-	if v := verdict(consensus.NewAttestation(chain, 1, consensus.Hash{9}, n.app.AppHash(), keyN(1))); v != p2p.Reject {
-		t.Fatalf("an attestation of another block at a final height: %v", v)
 	}
 	b2, err := n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second))
 	if err != nil {
@@ -213,12 +208,18 @@ func TestAttestationsFromValidatorsOrOfAnotherBlockAreRejectedAndSpamIgnored(t *
 	if err := n.applyFollowed(ctx, b2, ballottest.Commit(chain, keys, &b2.Header, 0)); err != nil {
 		t.Fatal(err)
 	}
+	if v := verdict(consensus.NewAttestation(chain, 1, b.Hash(), appHash1, keys[0])); v != p2p.Reject {
+		t.Fatalf("a validator's attestation: %v", v)
+	}
+	if v := verdict(consensus.NewAttestation(chain, 1, consensus.Hash{9}, appHash1, keyN(1))); v != p2p.Reject {
+		t.Fatalf("an attestation of another block at a final height: %v", v)
+	}
 	if v := verdict(consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{9}, keyN(1))); v != p2p.Reject {
 		t.Fatalf("an attestation of an app hash other than the one header 2 carries: %v", v)
 	}
 	accepted, ignored := 0, 0
 	for i := range 3 * witnessesPerHeight {
-		switch verdict(consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keyN(i%(2*witnessesPerHeight)))) {
+		switch verdict(consensus.NewAttestation(chain, 1, b.Hash(), appHash1, keyN(i%(2*witnessesPerHeight)))) {
 		case p2p.Accept:
 			accepted++
 		case p2p.Ignore:
@@ -248,10 +249,11 @@ func counterValue(t *testing.T, n *Node, name string) float64 {
 }
 
 func TestAnAlarmFromAPeerIsKeptCountedOnceAndShown(t *testing.T) {
-	g, _ := ballottest.Validators("peer-alarm-chain", 4, 5)
+	g, keys := ballottest.Validators("peer-alarm-chain", 4, 5)
 	n := volunteerNode(t, g)
 	nw := &peerNetwork{n: n}
-	al := consensus.NewAlarm(g.Chain(), 9, consensus.Hash{7}, "app hash 12ab, recomputed 34cd", keyN(3))
+	b := applyEmptyBlock(t, n, keys, 1)
+	al := consensus.NewAlarm(g.Chain(), 1, b.Hash(), "app hash 12ab, recomputed 34cd", keyN(3))
 	if v := nw.HandleWitness("", &consensus.Witness{Alarm: al}); v != p2p.Accept {
 		t.Fatalf("a peer's alarm: %v", v)
 	}
@@ -266,9 +268,82 @@ func TestAnAlarmFromAPeerIsKeptCountedOnceAndShown(t *testing.T) {
 	}
 }
 
-// An attestation of a block not final here yet is kept aside, not
-// counted; once the block is final it joins the book if it names that
-// block, and is dropped if it names another.
+// An alarm names a final block: one of a block that is not the one final
+// at its height is a stranger's claim about a block that does not exist
+// (Reject: it would fill the alarms kept and put its text on every
+// node's pages); one of a height not final here yet is kept aside, not
+// shown, and kept once its block is final only if it names that block.
+func TestAnAlarmOfABlockThatIsNotTheFinalOneIsRejectedOrDroppedOnceItsHeightIsFinal(t *testing.T) {
+	g, keys := ballottest.Validators("fake-alarm-chain", 4, 6)
+	n := volunteerNode(t, g)
+	nw := &peerNetwork{n: n}
+	b1 := applyEmptyBlock(t, n, keys, 1)
+	alarm := func(h uint64, block consensus.Hash, k int) *consensus.Witness {
+		return &consensus.Witness{Alarm: consensus.NewAlarm(g.Chain(), h, block, "made up", keyN(k))}
+	}
+	if v := nw.HandleWitness("", alarm(1, consensus.Hash{7}, 1)); v != p2p.Reject {
+		t.Fatalf("an alarm of another block at a final height: %v", v)
+	}
+	if v := nw.HandleWitness("", alarm(1, b1.Hash(), 2)); v != p2p.Accept {
+		t.Fatalf("an alarm of the final block: %v", v)
+	}
+	for k := range maxFutureAlarms {
+		if v := nw.HandleWitness("", alarm(2, consensus.Hash{byte(k)}, 10+k)); v != p2p.Accept {
+			t.Fatalf("alarm %d of a height not final here yet: %v", k, v)
+		}
+	}
+	if v := nw.HandleWitness("", alarm(2, consensus.Hash{1}, 99)); v != p2p.Ignore {
+		t.Fatalf("an alarm ahead with %d kept aside: %v", maxFutureAlarms, v)
+	}
+	if got := n.Alarms(); len(got) != 1 {
+		t.Fatalf("%d alarms shown before their block is final here, want the one of block 1", len(got))
+	}
+	b2 := applyEmptyBlock(t, n, keys, 2)
+	n.settleWitnesses()
+	if got := n.Alarms(); len(got) != 1 {
+		t.Fatalf("once block 2 is final: %d alarms kept, want 1 (none named it)", len(got))
+	}
+	if v := nw.HandleWitness("", alarm(2, b2.Hash(), 3)); v != p2p.Accept || len(n.Alarms()) != 2 {
+		t.Fatalf("an alarm of block 2 once final: %v, %d kept", v, len(n.Alarms()))
+	}
+}
+
+// Honest volunteers all refuse the lying quorum's block, so none holds
+// it final: a peer's alarm of it counts on a volunteer that refused it
+// too; another block's alarm at that height is only kept aside.
+func TestAPeersAlarmOfABlockThisVolunteerRefusedTooIsKept(t *testing.T) {
+	n, g, _, bad := lyingValidatorSet(t)
+	nw := &peerNetwork{n: n}
+	peer := &consensus.Witness{Alarm: consensus.NewAlarm(g.Chain(), 2, bad.Hash(), "app hash differs", keyN(5))}
+	if v := nw.HandleWitness("", peer); v != p2p.Accept || len(n.Alarms()) != 2 {
+		t.Fatalf("a peer's alarm of the block this node refused: %v, %d alarms kept", v, len(n.Alarms()))
+	}
+	other := &consensus.Witness{Alarm: consensus.NewAlarm(g.Chain(), 2, consensus.Hash{3}, "made up", keyN(6))}
+	if v := nw.HandleWitness("", other); v != p2p.Accept || len(n.Alarms()) != 2 {
+		t.Fatalf("an alarm of another block at the height this node is stuck below: %v, %d alarms kept (want it kept aside)", v, len(n.Alarms()))
+	}
+}
+
+// applyEmptyBlock makes an empty block at height h final on the volunteer
+// n, through the path a followed block takes.
+func applyEmptyBlock(t *testing.T, n *Node, keys []ed25519.PrivateKey, h uint64) *consensus.Block {
+	t.Helper()
+	ctx := context.Background()
+	b, err := n.app.ProposeBlock(ctx, h, 0, n.cfg.Genesis.GenesisTime.Add(time.Duration(h)*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.applyFollowed(ctx, b, ballottest.Commit(n.cfg.Genesis.Chain(), keys, &b.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// An attestation of a block not final here yet, or of the newest block
+// (the header after it, which carries the app hash it attests, not final
+// yet), is kept aside, not counted; once that header is final it joins
+// the book if it names that block and its app hash, and is dropped
+// otherwise.
 func TestAttestationsAheadOfTheChainCountOnlyOnceTheirBlockIsFinalHere(t *testing.T) {
 	g, keys := ballottest.Validators("ahead-chain", 4, 13)
 	chain := g.Chain()
@@ -279,23 +354,32 @@ func TestAttestationsAheadOfTheChainCountOnlyOnceTheirBlockIsFinalHere(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{}, keyN(1))
-	wrong := consensus.NewAttestation(chain, 1, consensus.Hash{6}, consensus.Hash{}, keyN(2))
-	for _, a := range []*consensus.Attestation{good, wrong} {
+	if err := n.app.ApplyBlock(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
+		t.Fatal(err)
+	}
+	good := consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keyN(1))
+	wrong := consensus.NewAttestation(chain, 1, consensus.Hash{6}, n.app.AppHash(), keyN(2))
+	wrongState := consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{6}, keyN(3))
+	for _, a := range []*consensus.Attestation{good, wrong, wrongState} {
 		if v := nw.HandleWitness("", &consensus.Witness{Attestation: a}); v != p2p.Accept {
 			t.Fatalf("an attestation one block ahead: %v", v)
 		}
 	}
+	n.settleWitnesses()
 	if c := n.witness.count(1); c != 0 {
-		t.Fatalf("%d attestations counted before their block is final here", c)
+		t.Fatalf("%d attestations of the newest block counted before the header after it is final", c)
 	}
-	if err := n.app.ApplyBlock(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
+	b2, err := n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.app.ApplyBlock(ctx, b2, ballottest.Commit(chain, keys, &b2.Header, 0)); err != nil {
 		t.Fatal(err)
 	}
 	n.settleWitnesses()
 	got := n.witness.attestations(1, nil, 10)
 	if len(got) != 1 || !bytes.Equal(got[0].Node, good.Node) {
-		t.Fatalf("kept once block 1 is final: %+v", got)
+		t.Fatalf("kept once header 2 is final: %+v", got)
 	}
 }
 
