@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,4 +180,24 @@ func announceCast(t *testing.T, ts *httptest.Server, n int64, sent string) (*buf
 	json.NewDecoder(resp.Body).Decode(&e)
 	resp.Body.Close()
 	return r, resp, e
+}
+
+// A batch of many tiny values, within the body's limit, is refused as a
+// bad request by the strict decoder before its tree grows (it took a
+// hundred times its bytes; the typed decoder would refuse it too, but
+// only after that), and the node says why.
+func TestABatchOfTinyValuesIsRefusedBeforeItsTreeGrows(t *testing.T) {
+	s := New(Config{Backend: &refusingBackend{}})
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	body := []byte(`{"casts":[` + strings.Repeat(`{"a":1},`, 400_000) + `{"a":1}]}`)
+	resp, err := http.Post(ts.URL+"/v1/casts/batch", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "times its length in memory") {
+		t.Fatalf("a batch of 400,001 tiny objects: %d %s", resp.StatusCode, answer)
+	}
 }

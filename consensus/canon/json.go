@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"unicode/utf8"
 )
@@ -13,6 +14,19 @@ import (
 // maxJSONNested bounds the nesting of a JSON input: the deepest protocol
 // document (a wallet holding a genesis) nests six levels.
 const maxJSONNested = 32
+
+// The memory a JSON input's tree may take, as the tree parser estimates
+// it while it reads (maps, their entries, list slots, strings and numbers
+// at about their Go sizes): jsonTreeRoom times the input's length, plus
+// jsonTreeSlack. The documents of docs/vectors take 1.2 to 5.2 times
+// their length (long strings weigh little, small objects much: a
+// genesis's validators and parameters, up to 9 times when compact); 4 MB of `{"a":1}` objects in a list took 430 MB
+// before it was bounded (a hostile probe's body to POST /v1/casts/batch),
+// and is now refused once its estimate passes 24 MB.
+const (
+	jsonTreeRoom  = 6
+	jsonTreeSlack = 1 << 20 // a compact genesis of 256 organizers and 100 validators: ~220 KB
+)
 
 // DecodeJSON decodes data into v, which must be a pointer, and accepts it
 // only if it is the one JSON form of the value it decodes to
@@ -50,7 +64,7 @@ func DecodeJSON(data []byte, v any, max int) error {
 	if !utf8.Valid(data) {
 		return fmt.Errorf("%w: invalid UTF-8", ErrMalformed)
 	}
-	given, err := jsonTree(data)
+	given, err := (&treeParser{data: data, room: jsonTreeRoom*len(data) + jsonTreeSlack}).tree()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -65,7 +79,7 @@ func DecodeJSON(data []byte, v any, max int) error {
 	}
 	// A required field the data left out is written null: read as
 	// such, it is then named as missing rather than as a null.
-	want, err := (&treeParser{data: again, nulls: true}).tree()
+	want, err := (&treeParser{data: again, nulls: true, room: math.MaxInt}).tree()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -75,14 +89,14 @@ func DecodeJSON(data []byte, v any, max int) error {
 	return nil
 }
 
-// jsonTree parses data as one JSON value into a generic tree (objects as
-// map[string]any, numbers as json.Number holding their literal), refusing
-// duplicate keys, null, deep nesting and trailing data. It is a small
-// one-pass scanner: a decoder into a map would silently keep the last of
-// two equal keys, and json.Decoder's token stream costs several times
-// more. The syntax it accepts is checked again by encoding/json when v is
-// decoded from the same bytes.
-func jsonTree(data []byte) (any, error) { return (&treeParser{data: data}).tree() }
+// A treeParser parses data as one JSON value into a generic tree
+// (objects as map[string]any, numbers as json.Number holding their
+// literal), refusing duplicate keys, null, deep nesting, trailing data
+// and a tree beyond its room. It is a small one-pass scanner: a decoder
+// into a map would silently keep the last of two equal keys, and
+// json.Decoder's token stream costs several times more. The syntax it
+// accepts is checked again by encoding/json when v is decoded from the
+// same bytes.
 
 func (p *treeParser) tree() (any, error) {
 	v, err := p.value(0)
@@ -99,6 +113,9 @@ func (p *treeParser) tree() (any, error) {
 type treeParser struct {
 	data []byte
 	i    int
+	// room is what the tree may still take in memory, estimated as it
+	// grows (spend)
+	room int
 	// nulls: a null is read as jsonNull (in JSON re-encoded from a
 	// value, for the error naming the missing field), not refused
 	nulls bool
@@ -116,6 +133,14 @@ func (p *treeParser) space() {
 			return
 		}
 	}
+}
+
+// spend takes n bytes of the tree's room, or says it is spent.
+func (p *treeParser) spend(n int) error {
+	if p.room -= n; p.room < 0 {
+		return fmt.Errorf("at byte %d: its values would take more than %d times its length in memory", p.i, jsonTreeRoom)
+	}
+	return nil
 }
 
 func (p *treeParser) errorf(format string, args ...any) error {
@@ -137,7 +162,11 @@ func (p *treeParser) value(depth int) (any, error) {
 		}
 		return p.object(depth)
 	case c == '"':
-		return p.str()
+		s, err := p.str()
+		if err == nil {
+			err = p.spend(32 + len(s)) // boxed: its header and its bytes
+		}
+		return s, err
 	case c == 't' && bytes.HasPrefix(p.data[p.i:], []byte("true")):
 		p.i += 4
 		return true, nil
@@ -154,6 +183,9 @@ func (p *treeParser) value(depth int) (any, error) {
 		for p.i < len(p.data) && strings.IndexByte("+-0123456789.eE", p.data[p.i]) >= 0 {
 			p.i++
 		}
+		if err := p.spend(32 + p.i - start); err != nil {
+			return nil, err
+		}
 		return json.Number(p.data[start:p.i]), nil
 	}
 	return nil, p.errorf("unexpected %q", p.data[p.i])
@@ -161,6 +193,9 @@ func (p *treeParser) value(depth int) (any, error) {
 
 func (p *treeParser) list(depth int) (any, error) {
 	p.i++ // [
+	if err := p.spend(24); err != nil { // the slice's header
+		return nil, err
+	}
 	list := []any{}
 	p.space()
 	if p.i < len(p.data) && p.data[p.i] == ']' {
@@ -170,6 +205,9 @@ func (p *treeParser) list(depth int) (any, error) {
 	for {
 		e, err := p.value(depth + 1)
 		if err != nil {
+			return nil, err
+		}
+		if err := p.spend(32); err != nil { // its slot, as the list grows by doubling
 			return nil, err
 		}
 		list = append(list, e)
@@ -199,6 +237,9 @@ func (p *treeParser) after(closing byte) (done bool, err error) {
 
 func (p *treeParser) object(depth int) (any, error) {
 	p.i++ // {
+	if err := p.spend(320); err != nil { // a map of up to 8 entries (one group of slots)
+		return nil, err
+	}
 	obj := map[string]any{}
 	p.space()
 	if p.i < len(p.data) && p.data[p.i] == '}' {
@@ -216,6 +257,9 @@ func (p *treeParser) object(depth int) (any, error) {
 		}
 		if _, dup := obj[key]; dup {
 			return nil, fmt.Errorf("duplicate key %q", key)
+		}
+		if err := p.spend(48 + len(key)); err != nil { // its entry in the map
+			return nil, err
 		}
 		p.space()
 		if p.i >= len(p.data) || p.data[p.i] != ':' {

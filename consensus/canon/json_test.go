@@ -2,6 +2,8 @@ package canon
 
 import (
 	"errors"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +117,44 @@ func TestCaseFoldedKeysAreRefused(t *testing.T) {
 		}
 		if err := DecodeJSON([]byte(in), &v, 100); err == nil {
 			t.Errorf("%s: accepted as choice %d", in, v.Choice)
+		}
+	}
+}
+
+// A document of many tiny values is refused before its tree takes more
+// than a few times its length in memory (4 MB of `{"a":1}` objects took
+// 430 MB), and the documents of the protocol, one to three times their
+// length, are read.
+func TestADocumentWhoseTreeOutgrowsItsLengthIsRefusedWithinItsRoom(t *testing.T) {
+	type batch struct {
+		Casts []jsonSample `json:"casts"`
+	}
+	for name, body := range map[string][]byte{
+		"objects": []byte(`{"casts":[` + strings.Repeat(`{"a":1},`, 500_000) + `{"a":1}]}`),
+		"lists":   []byte(`{"casts":[` + strings.Repeat(`[],`, 1_000_000) + `[]]}`),
+		"numbers": []byte(`{"casts":[` + strings.Repeat(`1,`, 2_000_000) + `1]}`),
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		var b batch
+		err := DecodeJSON(body, &b, len(body))
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "times its length in memory") {
+			t.Errorf("%s: %v", name, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(2*(jsonTreeRoom*len(body)+jsonTreeSlack)) {
+			t.Errorf("%s: refusing %d bytes allocated %d", name, len(body), grew)
+		}
+	}
+	for _, f := range []string{"genesis.json", "receipt.json", "vectors.json", "sealed.json"} {
+		data, err := os.ReadFile("../../docs/vectors/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &treeParser{data: data, room: jsonTreeRoom * len(data)} // no slack: the ratio alone
+		if _, err := p.tree(); err != nil {
+			t.Errorf("docs/vectors/%s needs more than %d times its length: %v", f, jsonTreeRoom, err)
 		}
 	}
 }
