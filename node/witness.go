@@ -15,6 +15,7 @@ import (
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/p2p"
+	"github.com/cocorico/node/store"
 )
 
 // Attestations and alarms (docs/PROTOCOL.md §Attestations and alarms): a
@@ -331,10 +332,8 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 	if _, ok := n.witness.vals.IndexOf(a.Node); ok {
 		return p2p.Reject // validators do not attest
 	}
-	if a.Height >= n.ledger.Height() {
-		// Not final here yet, or the header after it (which carries the
-		// app hash it attests) not yet: kept aside, judged once it is
-		// (settle).
+	if a.Height > n.ledger.Height() {
+		// Not final here yet: kept aside, judged once it is (settle).
 		if !n.witness.addFuture(a) {
 			return p2p.Ignore
 		}
@@ -355,16 +354,32 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 }
 
 // fitsChain reports whether an attestation of a height final here names
-// this chain's block at that height and, when the next header is held
-// (always, but in a back-fill gap), the app hash it carries (the one the
-// validators signed).
+// this chain's block at that height and the app hash after it: the one
+// the next header carries (the validators signed it), or, for the newest
+// block, the one this node computed itself when it applied it. Only in a
+// back-fill gap, where the next header is not held yet, is the app hash
+// taken on trust.
 func (n *Node) fitsChain(a *consensus.Attestation) bool {
 	hdr, err := n.ledger.Header(a.Height)
 	if err != nil || hdr.Hash() != a.BlockHash {
 		return false // another block at a final height: no commit can stand behind it
 	}
+	// Read before the next header: if the newest block is not a.Height's,
+	// a later block is applied and the next header is held.
+	tip, after := n.app.After()
+	if tip == a.BlockHash {
+		return after == a.AppHash
+	}
 	next, err := n.ledger.Header(a.Height + 1)
-	return err != nil || next.AppHash == a.AppHash
+	switch {
+	case err == nil:
+		return next.AppHash == a.AppHash
+	case errors.Is(err, store.ErrNotBackfilled):
+		return true
+	}
+	// The newest block, in the ledger and not yet the app's tip: again.
+	tip, after = n.app.After()
+	return tip == a.BlockHash && after == a.AppHash
 }
 
 // errAlarmOtherBlock: an alarm names neither the block final here at its
@@ -409,7 +424,7 @@ func (n *Node) takePeerAlarm(a *consensus.Alarm) bool {
 // are kept, the others are dropped.
 func (n *Node) settleWitnesses() {
 	h := n.ledger.Height()
-	for _, a := range n.witness.takeFuture(h - min(h, 1)) { // their next header final
+	for _, a := range n.witness.takeFuture(h) {
 		if n.fitsChain(a) {
 			n.witness.addAttestation(a)
 		}

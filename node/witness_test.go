@@ -339,11 +339,11 @@ func applyEmptyBlock(t *testing.T, n *Node, keys []ed25519.PrivateKey, h uint64)
 	return b
 }
 
-// An attestation of a block not final here yet, or of the newest block
-// (the header after it, which carries the app hash it attests, not final
-// yet), is kept aside, not counted; once that header is final it joins
-// the book if it names that block and its app hash, and is dropped
-// otherwise.
+// An attestation of a block not final here yet is kept aside, not
+// counted; once the block is final it joins the book if it names that
+// block and the app hash after it, and is dropped otherwise. One of the
+// newest block is judged at once against the app hash this node computed
+// applying it (the next header, which carries it, is not final yet).
 func TestAttestationsAheadOfTheChainCountOnlyOnceTheirBlockIsFinalHere(t *testing.T) {
 	g, keys := ballottest.Validators("ahead-chain", 4, 13)
 	chain := g.Chain()
@@ -354,32 +354,37 @@ func TestAttestationsAheadOfTheChainCountOnlyOnceTheirBlockIsFinalHere(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.app.ApplyBlock(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
+	other := volunteerNode(t, g) // the app hash after block 1, computed by another node
+	if err := other.app.ApplyBlock(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
 		t.Fatal(err)
 	}
-	good := consensus.NewAttestation(chain, 1, b.Hash(), n.app.AppHash(), keyN(1))
-	wrong := consensus.NewAttestation(chain, 1, consensus.Hash{6}, n.app.AppHash(), keyN(2))
+	after1 := other.app.AppHash()
+	good := consensus.NewAttestation(chain, 1, b.Hash(), after1, keyN(1))
+	wrong := consensus.NewAttestation(chain, 1, consensus.Hash{6}, after1, keyN(2))
 	wrongState := consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{6}, keyN(3))
 	for _, a := range []*consensus.Attestation{good, wrong, wrongState} {
 		if v := nw.HandleWitness("", &consensus.Witness{Attestation: a}); v != p2p.Accept {
 			t.Fatalf("an attestation one block ahead: %v", v)
 		}
 	}
-	n.settleWitnesses()
 	if c := n.witness.count(1); c != 0 {
-		t.Fatalf("%d attestations of the newest block counted before the header after it is final", c)
+		t.Fatalf("%d attestations counted before their block is final here", c)
 	}
-	b2, err := n.app.ProposeBlock(ctx, 2, 1, g.GenesisTime.Add(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.app.ApplyBlock(ctx, b2, ballottest.Commit(chain, keys, &b2.Header, 0)); err != nil {
+	if err := n.app.ApplyBlock(ctx, b, ballottest.Commit(chain, keys, &b.Header, 0)); err != nil {
 		t.Fatal(err)
 	}
 	n.settleWitnesses()
 	got := n.witness.attestations(1, nil, 10)
 	if len(got) != 1 || !bytes.Equal(got[0].Node, good.Node) {
-		t.Fatalf("kept once header 2 is final: %+v", got)
+		t.Fatalf("kept once block 1 is final: %+v", got)
+	}
+	// Block 1 is the newest: no header carries the app hash after it yet.
+	late := consensus.NewAttestation(chain, 1, b.Hash(), consensus.Hash{7}, keyN(4))
+	if v := nw.HandleWitness("", &consensus.Witness{Attestation: late}); v != p2p.Reject {
+		t.Fatalf("an attestation of the newest block with another app hash than this node's: %v", v)
+	}
+	if v := nw.HandleWitness("", &consensus.Witness{Attestation: consensus.NewAttestation(chain, 1, b.Hash(), after1, keyN(5))}); v != p2p.Accept {
+		t.Fatalf("an attestation of the newest block with this node's app hash: %v", v)
 	}
 }
 

@@ -193,7 +193,8 @@ func (p *treeParser) value(depth int) (any, error) {
 
 func (p *treeParser) list(depth int) (any, error) {
 	p.i++ // [
-	if err := p.spend(24); err != nil { // the slice's header
+	// the slice's header
+	if err := p.spend(24); err != nil {
 		return nil, err
 	}
 	list := []any{}
@@ -236,7 +237,7 @@ func (p *treeParser) after(closing byte) (done bool, err error) {
 }
 
 func (p *treeParser) object(depth int) (any, error) {
-	p.i++ // {
+	p.i++                                // {
 	if err := p.spend(320); err != nil { // a map of up to 8 entries (one group of slots)
 		return nil, err
 	}

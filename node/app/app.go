@@ -233,6 +233,14 @@ func (a *App) AppHash() consensus.Hash {
 	return a.appHash
 }
 
+// After returns the hash of the last final block and the app hash this
+// node computed after it, read together.
+func (a *App) After() (block, appHash consensus.Hash) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.tipHash, a.appHash
+}
+
 // Pending returns how many transactions wait in the mempool.
 func (a *App) Pending() int { return a.pool.Len() }
 
