@@ -13,13 +13,47 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/cocorico/node/ballot/ballottest"
+	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/p2p"
 )
 
 // The alarm of a volunteer fed a lying validator set's block shows on its
-// own page and on a ballot's results page, in headless Chromium (the
-// screenshot goes to $TEST_ARTIFACTS/browser/<test>).
+// own page, in headless Chromium (the screenshot goes to
+// $TEST_ARTIFACTS/browser/<test>).
 func TestBrowserAlarmShowsOnTheNodePage(t *testing.T) {
 	n, _, _, _ := lyingValidatorSet(t)
+	text, class := nodePageAlarm(t, n, "01-volunteer-alarm.png")
+	if strings.Contains(class, "alarm-claim") || !strings.Contains(text, "ALARM") || !strings.Contains(text, "block 2") || !strings.Contains(text, "app hash") {
+		t.Fatalf("the alarm on the page (%s): %q", class, text)
+	}
+}
+
+// Another node's alarm of a block this volunteer verified itself is shown
+// as that node's claim, with this node's own verdict, not as the warning
+// not to trust the figures: anyone can sign an alarm with a free key.
+func TestBrowserAPeersAlarmOfABlockThisNodeVerifiedReadsAsAClaim(t *testing.T) {
+	g, keys := ballottest.Validators("claim-chain", 4, 11)
+	n := volunteerNode(t, g)
+	b := applyEmptyBlock(t, n, keys, 1)
+	nw := &peerNetwork{n: n}
+	claim := consensus.NewAlarm(g.Chain(), 1, b.Hash(), "made up by a stranger", keyN(7))
+	if v := nw.HandleWitness("", &consensus.Witness{Alarm: claim}); v != p2p.Accept || len(n.Alarms()) != 1 {
+		t.Fatalf("the peer's alarm was not kept: %v", v)
+	}
+	text, class := nodePageAlarm(t, n, "02-peer-claim.png")
+	if !strings.Contains(class, "alarm-claim") || strings.Contains(text, "ALARM") || !strings.Contains(text, "Another node says that block 1") ||
+		!strings.Contains(text, "verified that block itself and found it valid") || !strings.Contains(text, "made up by a stranger") {
+		t.Fatalf("a peer's claim on the page (%s): %q", class, text)
+	}
+}
+
+// nodePageAlarm opens n's own page in English at phone width, waits for
+// its alarm box, saves a screenshot under name and returns the box's text
+// and classes.
+func nodePageAlarm(t *testing.T, n *Node, name string) (text, class string) {
+	t.Helper()
 	srv := httptest.NewServer(n.api.Handler())
 	defer srv.Close()
 	path, err := exec.LookPath("chromium")
@@ -42,14 +76,18 @@ func TestBrowserAlarmShowsOnTheNodePage(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#node-alarm"))); err != nil {
 		t.Fatal(err)
 	}
-	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('node-alarm').innerText`))
-	if err != nil || !strings.Contains(text, "ALARM") || !strings.Contains(text, "block 2") || !strings.Contains(text, "app hash") {
-		t.Fatalf("the alarm on the page: %q %v", text, err)
+	text, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('node-alarm').innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if class, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('node-alarm').className`)); err != nil {
+		t.Fatal(err)
 	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "01-volunteer-alarm.png"), png, 0o644)
+	os.WriteFile(filepath.Join(dir, name), png, 0o644)
 	t.Logf("screenshot in %s", dir)
+	return text, class
 }

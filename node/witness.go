@@ -165,8 +165,11 @@ func (w *witnessBook) count(h uint64) int {
 }
 
 // addAlarm keeps an alarm; false for one already kept (same node, block)
-// or when the book holds maxAlarms.
-func (w *witnessBook) addAlarm(a *consensus.Alarm) bool {
+// or, for a peer's (own false), when the book holds maxAlarms. This
+// node's own alarms are always kept (one per block it refused: it stops
+// following the chain at the first), so that strangers' alarms filling
+// the book cannot hide them.
+func (w *witnessBook) addAlarm(a *consensus.Alarm, own bool) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, x := range w.alarms {
@@ -174,7 +177,7 @@ func (w *witnessBook) addAlarm(a *consensus.Alarm) bool {
 			return false
 		}
 	}
-	if len(w.alarms) >= maxAlarms {
+	if len(w.alarms) >= maxAlarms && !own {
 		return false
 	}
 	w.alarms = append(w.alarms, a)
@@ -286,7 +289,7 @@ func (w *witnessBook) due(blockTime int64) bool {
 func (w *witnessBook) own(a *consensus.Attestation) { w.addAttestation(a) }
 
 func (n *Node) takeAlarm(a *consensus.Alarm) bool {
-	if !n.witness.addAlarm(a) {
+	if !n.witness.addAlarm(a, bytes.Equal(a.Node, n.cfg.Key.Public().(ed25519.PublicKey))) {
 		return false
 	}
 	n.metrics.Alarms.Inc()

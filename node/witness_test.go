@@ -431,3 +431,21 @@ func TestRecentProposalsAreDroppedOnceTheirHeightIsFinal(t *testing.T) {
 		t.Fatal("a proposal of a final height was added")
 	}
 }
+
+// Strangers' alarms filling the book cannot hide this node's own: a peer's
+// is refused once maxAlarms are kept, this node's is kept still.
+func TestTheNodesOwnAlarmIsKeptWhenPeersAlarmsFillTheBook(t *testing.T) {
+	g, _ := ballottest.Validators("full-alarms-chain", 4, 8)
+	w := newWitnessBook(g.ValidatorSet())
+	for k := range maxAlarms {
+		if !w.addAlarm(consensus.NewAlarm(g.Chain(), 1, consensus.Hash{1}, "made up", keyN(k)), false) {
+			t.Fatalf("peer alarm %d refused before the book is full", k)
+		}
+	}
+	if w.addAlarm(consensus.NewAlarm(g.Chain(), 1, consensus.Hash{1}, "made up", keyN(maxAlarms)), false) {
+		t.Fatal("a peer's alarm kept beyond the bound")
+	}
+	if !w.addAlarm(consensus.NewAlarm(g.Chain(), 2, consensus.Hash{2}, "app hash differs", keyN(999)), true) {
+		t.Fatal("this node's own alarm refused by a book full of peers' alarms")
+	}
+}

@@ -67,8 +67,7 @@
     if (st.alarms) { // the text first: the box never shows empty
       try {
         const a = await Coco.getJSON('/v1/alarms');
-        const last = a.alarms[a.alarms.length - 1];
-        alarm.textContent = tn('alarm_text', a.alarms.length, { n: a.alarms.length, h: last.height, what: last.failed });
+        Coco.showAlarms(alarm, a.alarms, st);
       } catch (e) { alarm.textContent = tn('alarm_text', st.alarms, { n: st.alarms, h: '?', what: '' }); }
     }
     alarm.hidden = !st.alarms;

@@ -239,8 +239,7 @@
       const box = $('alarm');
       box.hidden = !a.alarms.length;
       if (a.alarms.length) {
-        const last = a.alarms[a.alarms.length - 1];
-        box.textContent = tn('alarm_text', a.alarms.length, { n: a.alarms.length, h: last.height, what: last.failed });
+        Coco.showAlarms(box, a.alarms, await Coco.getJSON('/v1/status'));
       }
     } catch (e) { /* the page still shows the results */ }
   }
