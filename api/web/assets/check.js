@@ -5,6 +5,7 @@
 
 (() => {
   const { t, $, call, APIError } = Coco;
+  $('node').placeholder = location.origin; // the node asked when the field is left empty
   let genesisText = '';
   let chain = null; // {chain_id, genesis_hash} of this node's genesis
 
