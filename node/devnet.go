@@ -368,7 +368,7 @@ func (d *Devnet) demoBallot(ctx context.Context) error {
 		Choices:     []string{"for", "against", "abstention"},
 		Opens:       now.UnixMilli(),
 		Closes:      now.Add(7 * 24 * time.Hour).UnixMilli(),
-		Registrars:  []ballot.Registrar{{Name: "devnet registrar", URL: d.Registrar.URL(), Key: k.PublicKey}},
+		Registrars:  []ballot.Registrar{{Name: "Devnet registrar", URL: d.Registrar.URL(), Key: k.PublicKey}},
 		Revote:      true,
 	}
 	def.Sign(org)

@@ -72,7 +72,7 @@ func TestBrowserResultsPageIsLiveCheckedAndDownloadsTheAPIsResults(t *testing.T)
 	if s := evalString(t, tab, `document.body.innerText`); !strings.Contains(s, "Des nœuds, pas des personnes") {
 		t.Error("the page does not say that nodes are not people")
 	}
-	if s := evalString(t, tab, `document.getElementById('issued').innerText`); !strings.Contains(s, "devnet registrar") ||
+	if s := evalString(t, tab, `document.getElementById('issued').innerText`); !strings.Contains(s, "Devnet registrar") ||
 		!strings.HasSuffix(strings.TrimSpace(s), "Sa liste électorale compte 10 électeurs.") {
 		t.Errorf("issuance line %q, want the registrar's issuance then its roll's size", s)
 	}
