@@ -266,7 +266,7 @@ func (n *Node) applyFollowed(ctx context.Context, b *consensus.Block, c *consens
 		al := consensus.NewAlarm(chain, b.Header.Height, b.Hash(), err.Error(), n.cfg.Key)
 		n.logger.Error("ALARM: a final block with a valid commit fails verification", "height", b.Header.Height,
 			"block", b.Hash().Short(), "failed", err)
-		n.takeAlarm(al)
+		n.takeAlarm(al, true)
 		n.publishWitness(ctx, &consensus.Witness{Alarm: al})
 		n.settleWitnesses() // peers' alarms of this block, kept aside
 	}
@@ -288,8 +288,10 @@ func (w *witnessBook) due(blockTime int64) bool {
 // own keeps this node's own attestation.
 func (w *witnessBook) own(a *consensus.Attestation) { w.addAttestation(a) }
 
-func (n *Node) takeAlarm(a *consensus.Alarm) bool {
-	if !n.witness.addAlarm(a, bytes.Equal(a.Node, n.cfg.Key.Public().(ed25519.PublicKey))) {
+// takeAlarm keeps an alarm, this node's own (always) or a peer's, and
+// counts it.
+func (n *Node) takeAlarm(a *consensus.Alarm, own bool) bool {
+	if !n.witness.addAlarm(a, own) {
 		return false
 	}
 	n.metrics.Alarms.Inc()
@@ -414,7 +416,7 @@ func (n *Node) alarmFits(a *consensus.Alarm) error {
 
 // takePeerAlarm keeps a peer's alarm of a block final here and logs it.
 func (n *Node) takePeerAlarm(a *consensus.Alarm) bool {
-	if !n.takeAlarm(a) {
+	if !n.takeAlarm(a, false) {
 		return false
 	}
 	n.logger.Error("ALARM from a peer: a final block failed its verification", "height", a.Height,

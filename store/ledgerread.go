@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cocorico/node/consensus"
+)
+
+// The ledger's read side: blocks, their commits and transactions by
+// height, a transaction by id, and the state's records.
+
+// Header returns the header at height. A height in the back-fill gap
+// answers ErrNotBackfilled (which is also ErrNotFound).
+func (l *Ledger) Header(height uint64) (*consensus.Header, error) {
+	if l.inGap(height) {
+		return nil, fmt.Errorf("header %d: %w", height, ErrNotBackfilled)
+	}
+	v, found, err := l.get(cat(prefixHeader, be64(height)))
+	if err != nil {
+		return nil, err
+	}
+	if !found || height > l.Height() {
+		return nil, fmt.Errorf("header %d: %w", height, ErrNotFound)
+	}
+	h, err := consensus.DecodeHeader(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header %d: %v", ErrCorrupt, height, err)
+	}
+	return h, nil
+}
+
+// Block returns the block at height; ErrNotBackfilled in the back-fill gap.
+func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
+	h, err := l.Header(height)
+	if err != nil {
+		return nil, err
+	}
+	b := &consensus.Block{Header: *h, Txs: make([][]byte, 0, h.TxCount)}
+	prefix := cat(prefixTxs, be64(height))
+	err = scan(l.db, prefix, func(_, v []byte) error {
+		b.Txs = append(b.Txs, bytes.Clone(v))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, l.corrupt.wrap(err))
+	}
+	if len(b.Txs) != int(h.TxCount) {
+		return nil, fmt.Errorf("%w: block %d has %d of its %d txs", ErrCorrupt, height, len(b.Txs), h.TxCount)
+	}
+	return b, nil
+}
+
+// Tx returns transaction index of the block at height; ErrNotBackfilled
+// in the back-fill gap.
+func (l *Ledger) Tx(height uint64, index int) ([]byte, error) {
+	if l.inGap(height) {
+		return nil, fmt.Errorf("tx %d of block %d: %w", index, height, ErrNotBackfilled)
+	}
+	key := binary.BigEndian.AppendUint32(cat(prefixTxs, be64(height)), uint32(index))
+	v, found, err := l.get(key)
+	if err != nil {
+		return nil, err
+	}
+	if !found || height > l.Height() {
+		return nil, fmt.Errorf("tx %d of block %d: %w", index, height, ErrNotFound)
+	}
+	return v, nil
+}
+
+// CommitAt returns the commit of the block at height; ErrNotBackfilled in
+// the back-fill gap.
+func (l *Ledger) CommitAt(height uint64) (*consensus.Commit, error) {
+	if l.inGap(height) {
+		return nil, fmt.Errorf("commit %d: %w", height, ErrNotBackfilled)
+	}
+	v, found, err := l.get(cat(prefixCommit, be64(height)))
+	if err != nil {
+		return nil, err
+	}
+	if !found || height > l.Height() {
+		return nil, fmt.Errorf("commit %d: %w", height, ErrNotFound)
+	}
+	c, err := consensus.DecodeCommit(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: commit %d: %v", ErrCorrupt, height, err)
+	}
+	return c, nil
+}
+
+// TxLocation returns the height and index of a final transaction. A
+// transaction of a block not back-filled yet is not indexed: ErrNotFound.
+func (l *Ledger) TxLocation(id consensus.Hash) (height uint64, index int, err error) {
+	v, found, err := l.get(cat(prefixTx, id[:]))
+	if err != nil {
+		return 0, 0, err
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("tx %s: %w", id.Short(), ErrNotFound)
+	}
+	if len(v) != 12 {
+		return 0, 0, fmt.Errorf("%w: tx index of %s", ErrCorrupt, id.Short())
+	}
+	return binary.BigEndian.Uint64(v), int(binary.BigEndian.Uint32(v[8:])), nil
+}
+
+// Get reads a key of the application's state. It implements the read
+// side the application needs (ballot.KVReader).
+func (l *Ledger) Get(key []byte) ([]byte, bool, error) {
+	return l.get(cat(prefixState, key))
+}
+
+// Scan calls fn with every state key under prefix (without the ledger's
+// own prefix) in increasing order. fn must not keep the slices.
+func (l *Ledger) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	lower := cat(prefixState, prefix)
+	return l.corrupt.wrap(scan(l.db, lower, func(k, v []byte) error { return fn(k[len(prefixState):], v) }))
+}
+
+// ScanAfter is Scan from the first key above prefix ‖ after (every key
+// under prefix when after is empty).
+func (l *Ledger) ScanAfter(prefix, after []byte, fn func(key, value []byte) error) error {
+	if len(after) == 0 {
+		return l.Scan(prefix, fn)
+	}
+	lower := cat(cat(prefixState, prefix), append(bytes.Clone(after), 0)) // the least key above prefix ‖ after
+	return l.corrupt.wrap(scanRange(l.db, lower, upperBound(cat(prefixState, prefix)), func(k, v []byte) error {
+		return fn(k[len(prefixState):], v)
+	}))
+}
