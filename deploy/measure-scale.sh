@@ -52,7 +52,7 @@ metric() { awk -v m="$1" '$1 == m {printf "%.0f", $2 / 1048576}'; }
   done ) > $D/memory.samples 2>/dev/null &
 SAMPLER=$!
 echo "== $LABEL bench"
-$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m --tokens-file $TOKENS 2>/dev/null | grep -v "^not final" | tail -13
+$BIN bench --ceiling --devnet $D/devnet.json --casts $CASTS --voters $CASTS --batch 100 --concurrency 8 --timeout 10m --tokens-file $TOKENS 2>/dev/null | grep -v "^not final" | tail -16
 echo "devnet peak RSS: $(grep VmHWM /proc/$DEV/status)"
 kill $SAMPLER 2>/dev/null || true
 sort -n $D/memory.samples | tail -1 | awk '{printf "devnet memory at its highest sample: RSS %s MB; Go %s MB (heap in use %s), records hashes %s MB, memtables %s MB, block cache %s MB (as allocated: not all of it resident)\n", $1, $2, $3, $4, $6, $5}'

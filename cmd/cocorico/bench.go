@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -105,7 +106,17 @@ func bench(cmd *cobra.Command, bf *benchFlags) error {
 	}
 	cfg.Tokens, cfg.TokensOnly = bf.tokens, bf.tokensOnly
 	cfg.Progress = newPhaseBars(cmd.ErrOrStderr())
-	cfg.OnWindow = profileWindow(bf.cpuProfile, bf.nodeProfile, cfg.Nodes[0].URL(), bf.nodeProfileSecs)
+	hooks := []func(bool){profileWindow(bf.cpuProfile, bf.nodeProfile, cfg.Nodes[0].URL(), bf.nodeProfileSecs)}
+	var cpu *cpuWindow
+	if bf.withCeiling {
+		urls := make([]string, len(cfg.Nodes))
+		for i, n := range cfg.Nodes {
+			urls[i] = n.URL()
+		}
+		cpu = newCPUWindow(urls)
+		hooks = append(hooks, cpu.hook)
+	}
+	cfg.OnWindow = windowHooks(hooks)
 	ctx, cancel := signalContext(cmd.Context())
 	defer cancel()
 	rep, err := client.Bench(ctx, cfg)
@@ -125,6 +136,7 @@ func bench(cmd *cobra.Command, bf *benchFlags) error {
 	printBenchReport(out, rep)
 	if bf.withCeiling {
 		c.fraction(out, "final casts/s", rep.FinalRate)
+		c.cpuPerCast(out, cpu, len(cfg.Nodes), rep.Final)
 	}
 	for _, id := range rep.Missing {
 		st, err := cfg.Nodes[0].CastStatus(ctx, id)
@@ -236,6 +248,27 @@ func newPhaseBars(w interface{ Write([]byte) (int, error) }) func(string, int, i
 		}
 		bar.ChangeMax(total)
 		bar.Set(done)
+	}
+}
+
+// windowHooks calls the hooks that are set when the window opens, and in
+// the reverse order when it closes (the CPU sample before the wait for a
+// node's profile).
+func windowHooks(hooks []func(bool)) func(bool) {
+	hooks = slices.DeleteFunc(hooks, func(h func(bool)) bool { return h == nil })
+	if len(hooks) == 0 {
+		return nil
+	}
+	return func(open bool) {
+		if open {
+			for _, h := range hooks {
+				h(true)
+			}
+			return
+		}
+		for _, h := range slices.Backward(hooks) {
+			h(false)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +16,9 @@ import (
 // `bench --tokens-file F --prepare-only` keeps the voters' tokens; a devnet
 // started again on a copy of its folder then runs the timed window from
 // that file with no registrar at all (its URL is a closed port): every
-// cast final.
+// cast final. With --ceiling, the report says what a final cast cost in
+// CPU, in the devnet's one process and in the bench, and the
+// verification's part of it.
 func TestBenchRunsAgainOnACopyOfTheDevnetFromItsKeptTokensWithoutTheRegistrar(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs devnet processes")
@@ -42,8 +45,10 @@ func TestBenchRunsAgainOnACopyOfTheDevnetFromItsKeptTokensWithoutTheRegistrar(t 
 		t.Fatalf("the copy runs ballot %s, the original %s", again.Ballot, info.Ballot)
 	}
 	code, out := runCLI("bench", "--node", again.Nodes[0].API, "--registrar", "http://127.0.0.1:1", "--ballot", again.Ballot.String(),
-		"--roll", again.Voters, "--casts", "40", "--tokens-file", tokens, "--timeout", "1m")
-	if code != exitOK || !strings.Contains(out, "final 40 in") {
+		"--roll", again.Voters, "--casts", "40", "--tokens-file", tokens, "--timeout", "1m", "--ceiling", "--ceiling-time", "50ms")
+	if code != exitOK || !strings.Contains(out, "final 40 in") ||
+		!regexp.MustCompile(`CPU per final cast +[0-9]+ µs in the nodes' 1 process \+ [0-9]+ µs in this bench = [1-9][0-9]* µs: [0-9]+ cores give at most`).MatchString(out) ||
+		!regexp.MustCompile(`verifying it on the node: 1 × [0-9.]+ µs = [0-9]+ µs \(0\.[0-9]+ of it\); the rest`).MatchString(out) {
 		t.Fatalf("bench from the kept tokens: exit %d\n%s", code, out)
 	}
 }
