@@ -89,7 +89,7 @@ func (nw *peerNetwork) follow(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
-		if p, _ := nw.host.PeerHeight(); p == 0 {
+		if p, _ := nw.host.ToldHeight(); p == 0 {
 			nw.askHeights(ctx)
 		}
 		nw.catchUp(ctx)
@@ -114,7 +114,9 @@ var errBadPeer = errors.New("a block without a valid commit")
 
 // catchUp applies announced blocks and, when the highest peer is ahead,
 // replays the blocks up to its height (replay) until this node is at the
-// height its peers announced.
+// height its peers announced. A height a peer only told (in an answer to
+// block sync) is proved first, by its block (proveHeight): a peer cannot
+// make this node chase, or show, a height no block has reached.
 func (nw *peerNetwork) catchUp(ctx context.Context) {
 	for ctx.Err() == nil && !nw.diskFull.Load() {
 		my := nw.n.ledger.Height()
@@ -130,12 +132,36 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 			}
 			continue
 		}
-		target, p := nw.host.PeerHeight()
-		nw.n.metrics.SyncBehind.Set(float64(max(target, my) - my))
+		target, p := nw.host.ToldHeight()
+		if target > my && nw.host.Proven(p) < target && !nw.proveHeight(ctx, p, target) {
+			continue // p's height dropped: the next highest, if any
+		}
+		proven, _ := nw.host.PeerHeight()
+		nw.n.metrics.SyncBehind.Set(float64(max(proven, my) - my))
 		if target <= my || !nw.replay(ctx, p, my+1, target) {
 			return
 		}
 	}
+}
+
+// proveHeight asks peer p for the block at the height h it told and
+// checks that block's commit: h is then p's proven height. A peer that
+// does not give the block has what it told dropped (a busy peer may
+// answer with no block: no strike); one that gives a block without a
+// valid commit is banned. It reports whether h is proved.
+func (nw *peerNetwork) proveHeight(ctx context.Context, p peer.ID, h uint64) bool {
+	_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, h, 1)
+	if err == nil && len(blocks) == 1 {
+		if err := commits[0].Verify(nw.n.app.Rules().Chain, nw.n.cfg.Genesis.ValidatorSet(), h, blocks[0].Hash()); err != nil {
+			nw.host.Ban(p, fmt.Sprintf("the block of the height it told, %d, has no valid commit: %v", h, err))
+			return false
+		}
+		nw.host.Proved(p, h)
+		return true
+	}
+	nw.n.logger.Debug("a peer's height not proved: its block was not given", "peer", p, "height", h, "err", err)
+	nw.host.Unproven(p)
+	return false
 }
 
 // syncRun bounds the blocks between the replay's stages: fetched and not
@@ -204,25 +230,32 @@ func (nw *peerNetwork) replay(parent context.Context, p peer.ID, from, to uint64
 func (nw *peerNetwork) fetchBlocks(ctx context.Context, p peer.ID, from, to uint64, out chan<- app.FinalBlock) error {
 	vals := nw.n.cfg.Genesis.ValidatorSet()
 	chain := nw.n.app.Rules().Chain
-	fetch := func(p peer.ID, from uint64) ([]*consensus.Block, []*consensus.Commit, error) {
-		_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, from, 64)
+	// fetch asks q; a peer that sends a block without a valid commit is
+	// banned (errBadPeer), and its blocks are left.
+	fetch := func(q peer.ID, from uint64) ([]*consensus.Block, []*consensus.Commit, error) {
+		_, blocks, commits, err := nw.host.FetchBlocks(ctx, q, from, 64)
 		if err != nil {
 			return nil, nil, err
 		}
 		for i, b := range blocks {
 			if err := commits[i].Verify(chain, vals, b.Header.Height, b.Hash()); err != nil {
-				return nil, nil, fmt.Errorf("%w: block %d has no valid commit: %v", errBadPeer, b.Header.Height, err)
+				err = fmt.Errorf("%w: block %d has no valid commit: %v", errBadPeer, b.Header.Height, err)
+				nw.host.Ban(q, err.Error())
+				return nil, nil, err
 			}
+		}
+		if n := len(blocks); n > 0 {
+			nw.host.Proved(q, blocks[n-1].Header.Height)
 		}
 		return blocks, commits, nil
 	}
 	for from <= to {
 		blocks, commits, err := fetch(p, from)
 		for _, q := range nw.host.SyncPeers() {
-			if len(blocks) > 0 || errors.Is(err, errBadPeer) {
+			if len(blocks) > 0 {
 				break
 			}
-			if q != p {
+			if q != p && !nw.host.Banned(q) {
 				if b, c, err2 := fetch(q, from); err2 == nil && len(b) > 0 {
 					blocks, commits, err, p = b, c, nil, q
 				}

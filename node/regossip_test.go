@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cocorico/node/api/client"
+	"github.com/cocorico/node/consensus"
 )
 
 // A volunteer accepts a cast while it has no peer: its one gossip goes
@@ -22,26 +23,7 @@ func TestACastAVolunteerAcceptedWithoutPeersIsGossipedAgainAndBecomesFinal(t *te
 	if testing.Short() {
 		t.Skip("real libp2p hosts and a wait of several seconds")
 	}
-	dir := t.TempDir()
-	info, stop := runDevnet(t, dir, 2, 5)
-	defer stop()
-	g, err := ReadGenesis(info.Genesis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	vol, err := New(Config{Home: Home(filepath.Join(dir, "volunteer")), Genesis: g, Key: key, Name: "volunteer",
-		APIAddr: "127.0.0.1:0", P2P: P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, RegossipAfter: time.Second},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	runCtx, stopVol := context.WithCancel(ctx)
-	volDone := make(chan error, 1)
-	go func() { volDone <- vol.Run(runCtx) }()
-	defer func() { stopVol(); <-volDone }()
+	ctx, info, _, vol := devnetWithVolunteer(t, P2PConfig{RegossipAfter: time.Second})
 
 	// Join, learn the ballot, then lose every peer.
 	host := vol.net.host
@@ -59,7 +41,7 @@ func TestACastAVolunteerAcceptedWithoutPeersIsGossipedAgainAndBecomesFinal(t *te
 	waitUntil(t, ctx, "the volunteer alone", func() bool { return host.Peers() == 0 })
 
 	roll := readRoll(t, info.Voters)
-	w, err := client.OpenWallet(filepath.Join(dir, "wallet.json"))
+	w, err := client.OpenWallet(filepath.Join(t.TempDir(), "wallet.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,4 +93,39 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// devnetWithVolunteer runs a devnet of 2 validators and 5 voters and a
+// volunteer of its chain (startVolunteer), both until the test ends; ctx
+// ends 2 minutes after.
+func devnetWithVolunteer(t *testing.T, p2p P2PConfig) (context.Context, DevnetInfo, *consensus.Genesis, *Node) {
+	t.Helper()
+	dir := t.TempDir()
+	info, stop := runDevnet(t, dir, 2, 5)
+	t.Cleanup(stop)
+	g, err := ReadGenesis(info.Genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx, info, g, startVolunteer(t, ctx, filepath.Join(dir, "volunteer"), g, p2p)
+}
+
+// startVolunteer runs a volunteer of g in home, listening on loopback with
+// p2p's other settings, until the test ends; it connects to no one.
+func startVolunteer(t *testing.T, ctx context.Context, home string, g *consensus.Genesis, p2p P2PConfig) *Node {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	p2p.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	vol, err := New(Config{Home: Home(home), Genesis: g, Key: key, Name: "volunteer", APIAddr: "127.0.0.1:0", P2P: p2p,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- vol.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return vol
 }

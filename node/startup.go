@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"time"
 
@@ -107,15 +108,20 @@ func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
 
 // fenceHeight is the last height a validator started with
 // --unsafe-reset-consensus-state must not sign at: the highest height it
-// knows final (its ledger, what peers announce) + 1, the height that may
-// have been under way when it lost its state. A lone validator has no
-// network to wait out: it fences nothing beyond its ledger (the flag
-// then accepts the whole risk of the height under way).
+// knows final (its ledger, what peers proved: p2p.Host.PeerHeight) + 1,
+// the height that may have been under way when it lost its state. A lone
+// validator has no network to wait out: it fences nothing beyond its
+// ledger (the flag then accepts the whole risk of the height under way).
+// It never wraps around to fence nothing.
 func fenceHeight(lone bool, ledger, peers uint64) uint64 {
 	if lone {
 		return ledger
 	}
-	return max(ledger, peers) + 1
+	h := max(ledger, peers)
+	if h == math.MaxUint64 {
+		return h
+	}
+	return h + 1
 }
 
 // readTip reads the ledger's last block and commit back: a damaged table
@@ -287,8 +293,9 @@ func (w *waiter) ledgerAt(height uint64) (bool, error) {
 	return true, nil
 }
 
-// peerHeight waits until a connected peer has announced its height and
-// returns the highest announced.
+// peerHeight waits until a connected peer has proved its height (a block
+// with a valid commit, or a height no higher than this node's: the
+// follower proves a higher one by its block) and returns the highest.
 func (w *waiter) peerHeight() (uint64, bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,6 +159,9 @@ func TestStartPlanForEverySituation(t *testing.T) {
 	}
 	if fenceHeight(false, 7, 12) != 13 || fenceHeight(false, 12, 7) != 13 || fenceHeight(true, 7, 0) != 7 {
 		t.Error("fence height: the highest height known final + 1 (a lone validator: its ledger's)")
+	}
+	if got := fenceHeight(false, 7, math.MaxUint64); got != math.MaxUint64 {
+		t.Errorf("a peer height of 2^64-1 fenced through %d: the sum wrapped around and fenced nothing", got)
 	}
 }
 

@@ -21,10 +21,36 @@ var _ connmgr.ConnectionGater = (*banGater)(nil)
 
 func newBanGater() *banGater { return &banGater{banned: map[peer.ID]time.Time{}} }
 
+// maxBanned bounds the ban table: identities cost nothing, so an
+// attacker can be banned under as many as it likes. Past it, the bans
+// that ended are dropped, then the one that ends first.
+const maxBanned = 4096
+
 func (g *banGater) ban(p peer.ID, d time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.banned[p] = time.Now().Add(d)
+	now := time.Now()
+	if _, ok := g.banned[p]; !ok && len(g.banned) >= maxBanned {
+		var first peer.ID
+		for q, until := range g.banned {
+			if now.After(until) {
+				delete(g.banned, q)
+			} else if first == "" || until.Before(g.banned[first]) {
+				first = q
+			}
+		}
+		if len(g.banned) >= maxBanned {
+			delete(g.banned, first)
+		}
+	}
+	g.banned[p] = now.Add(d)
+}
+
+// size is how many bans the table holds.
+func (g *banGater) size() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.banned)
 }
 
 func (g *banGater) isBanned(p peer.ID) bool {
@@ -61,6 +87,19 @@ func (x *Host) inspectScores(scores map[peer.ID]float64) {
 			x.h.Network().ClosePeer(p)
 		}
 	}
+}
+
+// Ban bans peer p at once, for banDuration, and closes its connection:
+// it sent what no honest peer sends (a block whose commit does not make
+// it final: an honest peer serves blocks from its ledger, each checked
+// against its commit before it was stored).
+func (x *Host) Ban(p peer.ID, reason string) {
+	if p == x.h.ID() {
+		return
+	}
+	x.cfg.Logger.Warn("peer banned", "peer", p, "reason", reason)
+	x.gater.ban(p, banDuration)
+	x.h.Network().ClosePeer(p)
 }
 
 // Banned reports whether a peer is banned.

@@ -237,7 +237,7 @@ func (x *Host) validateFinal(ctx context.Context, from peer.ID, m *pubsub.Messag
 	if err := a.Commit.Verify(x.chain, x.vals, a.Header.Height, a.Header.Hash()); err != nil {
 		return x.verdict(x.names.final, Reject)
 	}
-	x.sawHeight(m.ReceivedFrom, a.Header.Height)
+	x.Proved(m.ReceivedFrom, a.Header.Height)
 	return x.verdict(x.names.final, x.handler.HandleFinal(m.ReceivedFrom, &a.Header, &a.Commit))
 }
 

@@ -95,7 +95,7 @@ type Host struct {
 	snap snapshots // the snapshot source served, and the strike table
 
 	mu      sync.Mutex
-	heights map[peer.ID]uint64 // the last height each peer announced or told
+	heights map[peer.ID]peerHeight // what each peer told of its height, and what it proved
 
 	// The host's life: the gossip router and every goroutine of the host
 	// (subscription readers, dials, pulls, mDNS answers) run under life
@@ -158,7 +158,7 @@ func New(cfg Config, handler Handler) (*Host, error) {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
-		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]uint64{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params)),
+		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]peerHeight{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params)),
 		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)}}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).
@@ -356,26 +356,88 @@ func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	}
 }
 
-// PeerHeight returns the highest height peers announced, and a peer at it.
+// peerHeight is what this node knows of a peer's height: what the peer
+// told (the height in its answers to block sync, which anyone can write)
+// and what it proved (the height of a block with a valid commit that it
+// announced or served; the node checks the commits, Proved records them).
+type peerHeight struct{ told, proven uint64 }
+
+// maxPeerHeights bounds the heights table: beyond it, the entries of
+// peers no longer connected are dropped (identities cost nothing).
+const maxPeerHeights = 1024
+
+// PeerHeight returns the highest height a connected peer proved, and
+// that peer: what the node shows as the network's height and fences a
+// validator's signatures with. A told height counts up to this node's
+// own: a peer saying it is where this node is proves nothing, but claims
+// nothing either (a validator restarting at the network's height hears
+// no block to prove it).
 func (x *Host) PeerHeight() (uint64, peer.ID) {
+	own := x.handler.Height()
+	return x.bestHeight(func(h peerHeight) uint64 { return max(h.proven, min(h.told, own)) })
+}
+
+// ToldHeight returns the highest height a connected peer told, proved or
+// not, and that peer: where block sync is to aim. A height no block has
+// proved yet is to be proved (Proved) before the node shows it or
+// relies on it; one that the peer cannot prove is dropped (Unproven).
+func (x *Host) ToldHeight() (uint64, peer.ID) {
+	return x.bestHeight(func(h peerHeight) uint64 { return max(h.told, h.proven) })
+}
+
+func (x *Host) bestHeight(of func(peerHeight) uint64) (uint64, peer.ID) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var best uint64
 	var who peer.ID
 	for p, h := range x.heights {
-		if h > best && x.h.Network().Connectedness(p) == network.Connected {
-			best, who = h, p
+		if v := of(h); v > best && x.h.Network().Connectedness(p) == network.Connected {
+			best, who = v, p
 		}
 	}
 	return best, who
 }
 
-func (x *Host) sawHeight(p peer.ID, h uint64) {
+// Proven returns the height peer p proved.
+func (x *Host) Proven(p peer.ID) uint64 {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if h > x.heights[p] {
-		x.heights[p] = h
+	return x.heights[p].proven
+}
+
+// Proved records that peer p announced or served block h with a valid
+// commit (the caller checked it).
+func (x *Host) Proved(p peer.ID, h uint64) {
+	x.updateHeight(p, func(ph *peerHeight) { ph.proven = max(ph.proven, h) })
+}
+
+// Unproven drops what peer p told of its height beyond what it proved:
+// asked for the block at the height it told, it did not give it.
+func (x *Host) Unproven(p peer.ID) {
+	x.updateHeight(p, func(ph *peerHeight) { ph.told = ph.proven })
+}
+
+// sawHeight records a height peer p told in an answer.
+func (x *Host) sawHeight(p peer.ID, h uint64) {
+	x.updateHeight(p, func(ph *peerHeight) { ph.told = max(ph.told, h) })
+}
+
+func (x *Host) updateHeight(p peer.ID, update func(*peerHeight)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ph, ok := x.heights[p]
+	if !ok && len(x.heights) >= maxPeerHeights {
+		for q := range x.heights {
+			if x.h.Network().Connectedness(q) != network.Connected {
+				delete(x.heights, q)
+			}
+		}
+		if len(x.heights) >= maxPeerHeights {
+			return // as many connected peers: the connection manager trims them
+		}
 	}
+	update(&ph)
+	x.heights[p] = ph
 }
 
 // PeerID returns the libp2p peer id of a node key's public half.

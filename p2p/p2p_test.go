@@ -352,8 +352,55 @@ func TestBlockSyncServesRangesAndTheHeight(t *testing.T) {
 	if height != 100 || len(blocks) != 64 || blocks[0].Header.Height != 10 || commits[63].Height != 73 {
 		t.Fatalf("height %d, %d blocks from %d", height, len(blocks), blocks[0].Header.Height)
 	}
-	if h, p := tn.hosts[1].PeerHeight(); h != 100 || p != tn.hosts[0].ID() {
-		t.Fatalf("peer height %d from %s", h, p)
+	if h, p := tn.hosts[1].ToldHeight(); h != 100 || p != tn.hosts[0].ID() {
+		t.Fatalf("told height %d from %s", h, p)
+	}
+}
+
+// A height a peer tells in its answers is where block sync may aim, not
+// the network's height: it counts only up to this node's own height until
+// a block with a valid commit proves it (the node checks, Proved records),
+// and is dropped when the peer does not give that block (Unproven). A
+// height told by anyone could otherwise show a node 2^62 blocks behind,
+// or fence a validator's signatures through it.
+func TestAToldHeightCountsOnlyUpToTheNodesOwnUntilABlockProvesIt(t *testing.T) {
+	tn := newTestNet(t, 2)
+	tn.hs[0].blocks = make([]SyncBlock, 100) // tells 100; serves nothing here
+	tn.hs[1].blocks = make([]SyncBlock, 7)   // this node is at 7
+	x, p := tn.hosts[1], tn.hosts[0].ID()
+	if _, _, _, err := x.FetchBlocks(context.Background(), p, 101, 1); err != nil {
+		t.Fatal(err)
+	}
+	if h, who := x.ToldHeight(); h != 100 || who != p {
+		t.Fatalf("told height %d from %s", h, who)
+	}
+	if h, _ := x.PeerHeight(); h != 7 {
+		t.Fatalf("peer height %d before any proof, want this node's own 7", h)
+	}
+	x.Proved(p, 60)
+	if h, _ := x.PeerHeight(); h != 60 || x.Proven(p) != 60 {
+		t.Fatalf("peer height %d after block 60 proved it (proven %d)", h, x.Proven(p))
+	}
+	x.Unproven(p)
+	if h, _ := x.ToldHeight(); h != 60 {
+		t.Fatalf("told height %d once the peer did not give block 100, want the 60 it proved", h)
+	}
+}
+
+// The ban table stays bounded however many identities get banned (they
+// cost nothing); the newest ban holds.
+func TestTheBanTableStaysBoundedAndKeepsTheNewestBan(t *testing.T) {
+	g := newBanGater()
+	var last peer.ID
+	for i := range maxBanned + 100 {
+		last = peer.ID(fmt.Sprintf("peer-%d", i))
+		g.ban(last, time.Hour)
+	}
+	if n := g.size(); n > maxBanned {
+		t.Fatalf("%d bans kept, bound %d", n, maxBanned)
+	}
+	if !g.isBanned(last) {
+		t.Fatal("the newest ban was dropped")
 	}
 }
 
