@@ -23,6 +23,7 @@ type Metrics struct {
 	ConsensusRounds prometheus.Counter
 	ConsensusRound  prometheus.Gauge
 	Alarms          prometheus.Counter
+	AlarmClaims     prometheus.Counter
 	// State sync: chunks restored, blocks back-filled, the ledger's base.
 	SnapshotChunks   prometheus.Counter
 	BackfilledBlocks prometheus.Counter
@@ -48,7 +49,9 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		ConsensusRound: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_consensus_round",
 			Help: "Current consensus round of this validator."}),
 		Alarms: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_alarms_total",
-			Help: "Alarms raised or received: final blocks with a valid commit that a node could not verify."}),
+			Help: "Alarms raised or received of blocks this node refused itself: final blocks with a valid commit that it could not verify."}),
+		AlarmClaims: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_alarm_claims_total",
+			Help: "Peers' alarms kept of blocks this node verified or holds final: claims anyone can sign with a free key."}),
 		SnapshotChunks: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_statesync_chunks_total",
 			Help: "Snapshot chunks fetched, verified and written by state sync."}),
 		BackfilledBlocks: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_backfill_blocks_total",
@@ -67,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	offHeap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_merkle_offheap_bytes",
 		Help: "Bytes of Merkle-list hashes (the voter records' hashes kept for the app hash) the process holds outside Go's heap; a devnet's nodes share one process."},
 		func() float64 { return float64(consensus.OffHeapBytes()) })
-	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence,
+	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence, m.AlarmClaims,
 		m.ConsensusRounds, m.ConsensusRound, m.Alarms, m.SnapshotChunks, m.BackfilledBlocks, m.LedgerBase, build, offHeap)
 	return m
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
@@ -45,6 +46,8 @@ type Node struct {
 	fin     *finality
 	net     *peerNetwork // nil without a peer network
 	witness *witnessBook // attestations and alarms seen
+	// claimLog spaces the log lines of peers' alarms of blocks final here.
+	claimLog rate.Sometimes
 }
 
 // New opens the node's ledger and binds its API listener; Run starts it.
@@ -52,7 +55,7 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, role: RoleVolunteer, logger: cfg.Logger.With("node", cfg.Name)}
+	n := &Node{cfg: cfg, role: RoleVolunteer, logger: cfg.Logger.With("node", cfg.Name), claimLog: rate.Sometimes{Interval: claimLogEvery}}
 	if i, ok := cfg.Genesis.ValidatorSet().IndexOf(cfg.Key.Public().(ed25519.PublicKey)); ok {
 		n.role, n.index = RoleValidator, i
 	}

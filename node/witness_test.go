@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -155,7 +156,7 @@ func TestVolunteerAttestsWhatItVerifiedAndRaisesAnAlarmOnALyingValidatorSet(t *t
 	if !strings.Contains(alarms[0].Failed, "app hash") {
 		t.Fatalf("the alarm says %q", alarms[0].Failed)
 	}
-	if got := counterValue(t, n, "cocorico_alarms_total"); got != 1 {
+	if got := metricValue(t, n, "cocorico_alarms_total"); got != 1 {
 		t.Fatalf("cocorico_alarms_total = %v", got)
 	}
 	if n.ledger.Height() != 1 {
@@ -232,8 +233,8 @@ func TestAttestationsFromValidatorsOrOfAnotherBlockAreRejectedAndSpamIgnored(t *
 	}
 }
 
-// counterValue reads a counter from the node's registry.
-func counterValue(t *testing.T, n *Node, name string) float64 {
+// metricValue reads a counter's or a gauge's value from the node's registry.
+func metricValue(t *testing.T, n *Node, name string) float64 {
 	t.Helper()
 	mfs, err := n.reg.Gather()
 	if err != nil {
@@ -241,13 +242,21 @@ func counterValue(t *testing.T, n *Node, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			} else {
+				return m.GetCounter().GetValue()
+			}
 		}
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
 }
 
+// A peer's alarm of a block final here (this node verified it) is a claim
+// anyone can sign: kept once, shown, counted in cocorico_alarm_claims_total
+// and not in cocorico_alarms_total (operators' alerts follow that one);
+// claims from many keys stop at maxClaims.
 func TestAnAlarmFromAPeerIsKeptCountedOnceAndShown(t *testing.T) {
 	g, keys := ballottest.Validators("peer-alarm-chain", 4, 5)
 	n := volunteerNode(t, g)
@@ -263,8 +272,17 @@ func TestAnAlarmFromAPeerIsKeptCountedOnceAndShown(t *testing.T) {
 	if got := n.Alarms(); len(got) != 1 || got[0].Failed != al.Failed {
 		t.Fatalf("alarms kept: %+v", got)
 	}
-	if got := counterValue(t, n, "cocorico_alarms_total"); got != 1 {
-		t.Fatalf("cocorico_alarms_total = %v", got)
+	if got := metricValue(t, n, "cocorico_alarm_claims_total"); got != 1 {
+		t.Fatalf("cocorico_alarm_claims_total = %v", got)
+	}
+	for k := range maxClaims + 4 {
+		nw.HandleWitness("", &consensus.Witness{Alarm: consensus.NewAlarm(g.Chain(), 1, b.Hash(), "made up", keyN(10+k))})
+	}
+	if got := len(n.Alarms()); got != maxClaims {
+		t.Fatalf("%d claims kept from %d keys, bound %d", got, maxClaims+5, maxClaims)
+	}
+	if got, claims := metricValue(t, n, "cocorico_alarms_total"), metricValue(t, n, "cocorico_alarm_claims_total"); got != 0 || claims != maxClaims {
+		t.Fatalf("cocorico_alarms_total = %v, cocorico_alarm_claims_total = %v: claims are counted apart", got, claims)
 	}
 }
 
@@ -317,6 +335,9 @@ func TestAPeersAlarmOfABlockThisVolunteerRefusedTooIsKept(t *testing.T) {
 	peer := &consensus.Witness{Alarm: consensus.NewAlarm(g.Chain(), 2, bad.Hash(), "app hash differs", keyN(5))}
 	if v := nw.HandleWitness("", peer); v != p2p.Accept || len(n.Alarms()) != 2 {
 		t.Fatalf("a peer's alarm of the block this node refused: %v, %d alarms kept", v, len(n.Alarms()))
+	}
+	if got := metricValue(t, n, "cocorico_alarms_total"); got != 2 {
+		t.Fatalf("cocorico_alarms_total = %v, want this node's own and the peer's that confirms it", got)
 	}
 	other := &consensus.Witness{Alarm: consensus.NewAlarm(g.Chain(), 2, consensus.Hash{3}, "made up", keyN(6))}
 	if v := nw.HandleWitness("", other); v != p2p.Accept || len(n.Alarms()) != 2 {
@@ -432,20 +453,86 @@ func TestRecentProposalsAreDroppedOnceTheirHeightIsFinal(t *testing.T) {
 	}
 }
 
-// Strangers' alarms filling the book cannot hide this node's own: a peer's
-// is refused once maxAlarms are kept, this node's is kept still.
+// Strangers' alarms filling the book cannot hide this node's own, nor
+// the peers' that confirm it: a confirming alarm is refused once
+// maxAlarms are kept, a claim (of a block final here) once maxClaims
+// claims are, whatever the other kind holds; this node's is kept still.
 func TestTheNodesOwnAlarmIsKeptWhenPeersAlarmsFillTheBook(t *testing.T) {
 	g, _ := ballottest.Validators("full-alarms-chain", 4, 8)
 	w := newWitnessBook(g.ValidatorSet())
-	for k := range maxAlarms {
-		if !w.addAlarm(consensus.NewAlarm(g.Chain(), 1, consensus.Hash{1}, "made up", keyN(k)), false) {
-			t.Fatalf("peer alarm %d refused before the book is full", k)
+	alarm := func(k int) *consensus.Alarm {
+		return consensus.NewAlarm(g.Chain(), 1, consensus.Hash{1}, "made up", keyN(k))
+	}
+	for k := range maxClaims {
+		if !w.addAlarm(alarm(k), false, true) {
+			t.Fatalf("claim %d refused before the claims are full", k)
 		}
 	}
-	if w.addAlarm(consensus.NewAlarm(g.Chain(), 1, consensus.Hash{1}, "made up", keyN(maxAlarms)), false) {
+	if w.addAlarm(alarm(maxClaims), false, true) {
+		t.Fatal("a claim kept beyond maxClaims")
+	}
+	for k := range maxAlarms {
+		if !w.addAlarm(alarm(1000+k), false, false) {
+			t.Fatalf("confirming alarm %d refused before the book is full (the claims are)", k)
+		}
+	}
+	if w.addAlarm(alarm(5000), false, false) {
 		t.Fatal("a peer's alarm kept beyond the bound")
 	}
-	if !w.addAlarm(consensus.NewAlarm(g.Chain(), 2, consensus.Hash{2}, "app hash differs", keyN(999)), true) {
+	if !w.addAlarm(consensus.NewAlarm(g.Chain(), 2, consensus.Hash{2}, "app hash differs", keyN(999)), true, false) {
 		t.Fatal("this node's own alarm refused by a book full of peers' alarms")
+	}
+	if got := len(w.alarmList()); got != maxClaims+maxAlarms+1 {
+		t.Fatalf("%d alarms listed", got)
+	}
+}
+
+// count reads each node's highest attested height instead of every
+// attestation: after random attestations over more heights than the book
+// keeps (the oldest dropped), it equals the distinct nodes attesting each
+// height or later, counted the long way from what the book holds.
+func TestAttestationCountEqualsTheDistinctNodesAttestingThatHeightOrLaterAsHeightsAreDropped(t *testing.T) {
+	g, _ := ballottest.Validators("count-chain", 4, 9)
+	w := newWitnessBook(g.ValidatorSet())
+	nodes := make([]ed25519.PublicKey, 80)
+	for i := range nodes {
+		nodes[i] = keyN(i).Public().(ed25519.PublicKey)
+	}
+	longWay := func(h uint64) int {
+		seen := map[string]bool{}
+		for hh, list := range w.byHeight {
+			if hh >= h {
+				for _, a := range list {
+					seen[string(a.Node)] = true
+				}
+			}
+		}
+		return len(seen)
+	}
+	r := mrand.New(mrand.NewPCG(1, 2))
+	for i := range 3 * witnessHeights {
+		// Mostly rising heights, some late, as gossip brings them.
+		h := uint64(i/2 + 1)
+		if r.IntN(4) == 0 && h > 30 {
+			h -= uint64(r.IntN(30))
+		}
+		// The nodes attesting change over time: the early ones stop.
+		w.addAttestation(&consensus.Attestation{Height: h, Node: nodes[i*40/(3*witnessHeights)+r.IntN(40)]})
+		if i%997 == 0 || i == 3*witnessHeights-1 {
+			lo := w.heights[0]
+			for _, h := range []uint64{0, lo, lo + 1, lo + uint64(r.IntN(len(w.heights))), w.heights[len(w.heights)-1], w.heights[len(w.heights)-1] + 1} {
+				if got, want := w.count(h), longWay(h); got != want {
+					t.Fatalf("after %d attestations: count(%d) = %d, the long way %d", i+1, h, got, want)
+				}
+			}
+			// What count reads is bounded by what the book holds.
+			if len(w.latest) != longWay(0) || len(w.latestAt) > len(w.heights) {
+				t.Fatalf("after %d attestations: %d nodes' heights for %d nodes in the book, %d heights counted for %d kept",
+					i+1, len(w.latest), longWay(0), len(w.latestAt), len(w.heights))
+			}
+		}
+	}
+	if len(w.heights) != witnessHeights {
+		t.Fatalf("%d heights kept, want the bound %d (the test must drop some)", len(w.heights), witnessHeights)
 	}
 }

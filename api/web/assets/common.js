@@ -309,20 +309,26 @@ const Coco = (() => {
   // showAlarms is what the pages say of the alarms this node keeps (a
   // GET /v1/alarms answer, with GET /v1/status's st): an alarm this node
   // raised itself (it refused a block the validators signed) is the
-  // warning not to trust the figures; alarms only from other nodes are
-  // claims anyone can make with a free key (docs/PROTOCOL.md §20), about a
-  // block this node holds final: the page says whether this node verified
-  // that block itself.
+  // warning not to trust the figures, with its reason and how many nodes
+  // alarmed on that block; alarms only from other nodes are claims anyone
+  // can make with a free key (docs/PROTOCOL.md §20), about a block this
+  // node holds final: the page says whether this node verified that block
+  // itself, and does not repeat the claim's own words (a stranger's text).
   // showAlarms writes it in box, which is styled as a warning for this
   // node's own alarm and as a notice (class alarm-claim) for others'.
   function showAlarms(box, alarms, st) {
     const hexToB64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((h) => parseInt(h, 16))));
     const self = st.node_id ? hexToB64(st.node_id) : '';
     const own = alarms.filter((a) => a.node === self);
-    const last = (own.length ? own : alarms)[(own.length ? own : alarms).length - 1];
-    const vars = { n: alarms.length, h: last.height, what: last.failed };
-    box.textContent = own.length ? tn('alarm_text', alarms.length, vars)
-      : tn(last.height >= (st.verified_from || 1) ? 'alarm_claim' : 'alarm_claim_unchecked', alarms.length, vars);
+    if (own.length) {
+      const last = own[own.length - 1];
+      const n = alarms.filter((a) => a.block_hash === last.block_hash).length;
+      box.textContent = tn('alarm_text', n, { n, h: last.height, what: last.failed });
+    } else {
+      const last = alarms[alarms.length - 1];
+      const n = alarms.filter((a) => a.block_hash === last.block_hash).length;
+      box.textContent = tn(last.height >= (st.verified_from || 1) ? 'alarm_claim' : 'alarm_claim_unchecked', n, { n, h: last.height });
+    }
     box.classList.toggle('alarm-claim', !own.length);
   }
 
