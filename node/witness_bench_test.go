@@ -1,6 +1,8 @@
 package node
 
 import (
+	"crypto/ed25519"
+	"encoding/binary"
 	"testing"
 
 	"github.com/cocorico/node/ballot/ballottest"
@@ -48,5 +50,32 @@ func BenchmarkAttestationCheckAndKeep(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkAttestationCountOfAFullBook is what every status and results
+// request asks of the witness book, unthrottled, under its lock: how many
+// nodes attested a height or later, in a book full of Sybil attestations
+// (witnessHeights heights × witnessesPerHeight keys, each key attesting
+// 16 heights), for the oldest height (the most to count) and the newest.
+func BenchmarkAttestationCountOfAFullBook(b *testing.B) {
+	g, _ := ballottest.Validators("count-bench-chain", 4, 10)
+	w := newWitnessBook(g.ValidatorSet())
+	for h := uint64(1); h <= witnessHeights; h++ {
+		for k := range witnessesPerHeight {
+			node := make(ed25519.PublicKey, ed25519.PublicKeySize)
+			binary.BigEndian.PutUint64(node, (h-1)/16*witnessesPerHeight+uint64(k))
+			w.addAttestation(&consensus.Attestation{Height: h, Node: node})
+		}
+	}
+	for _, at := range []struct {
+		name string
+		h    uint64
+	}{{"oldest", 1}, {"newest", witnessHeights}} {
+		b.Run(at.name, func(b *testing.B) {
+			for b.Loop() {
+				w.count(at.h)
+			}
+		})
 	}
 }
