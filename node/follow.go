@@ -115,7 +115,7 @@ var errBadPeer = errors.New("a block without a valid commit")
 // catchUp applies announced blocks and, when the highest peer is ahead,
 // replays the blocks up to its height (replay) until this node is at the
 // height its peers announced. A height a peer only told (in an answer to
-// block sync) is proved first, by its block (proveHeight): a peer cannot
+// block sync) is proved first, by its block (proveTold): a peer cannot
 // make this node chase, or show, a height no block has reached.
 func (nw *peerNetwork) catchUp(ctx context.Context) {
 	for ctx.Err() == nil && !nw.diskFull.Load() {
@@ -132,24 +132,43 @@ func (nw *peerNetwork) catchUp(ctx context.Context) {
 			}
 			continue
 		}
-		target, p := nw.host.ToldHeight()
-		if target > my && nw.host.Proven(p) < target && !nw.proveHeight(ctx, p, target) {
-			continue // p's height dropped: the next highest, if any
-		}
-		proven, _ := nw.host.PeerHeight()
-		nw.n.metrics.SyncBehind.Set(float64(max(proven, my) - my))
+		nw.proveTold(ctx, my)
+		target, p := nw.host.PeerHeight()
+		nw.n.metrics.SyncBehind.Set(float64(max(target, my) - my))
 		if target <= my || !nw.replay(ctx, p, my+1, target) {
 			return
 		}
 	}
 }
 
+// Bounds of proving told heights: the peers asked at once, and how long
+// each has to give its block (a block is at most a few MiB).
+const (
+	maxProofs    = 8
+	proofTimeout = 10 * time.Second
+)
+
+// proveTold proves the heights peers told above this node's height my,
+// the highest maxProofs at once (proveHeight), and returns when every one
+// is proved or dropped: within proofTimeout, however slowly a liar
+// answers, and a peer whose height is dropped is not heard for a minute
+// (p2p.Host.Unproven).
+func (nw *peerNetwork) proveTold(ctx context.Context, my uint64) {
+	var wg sync.WaitGroup
+	for p, h := range nw.host.Unproved(my, maxProofs) {
+		wg.Go(func() { nw.proveHeight(ctx, p, h) })
+	}
+	wg.Wait()
+}
+
 // proveHeight asks peer p for the block at the height h it told and
 // checks that block's commit: h is then p's proven height. A peer that
-// does not give the block has what it told dropped (a busy peer may
-// answer with no block: no strike); one that gives a block without a
-// valid commit is banned. It reports whether h is proved.
+// does not give the block within proofTimeout has what it told dropped (a
+// busy peer may answer with no block: no strike); one that gives a block
+// without a valid commit is banned. It reports whether h is proved.
 func (nw *peerNetwork) proveHeight(ctx context.Context, p peer.ID, h uint64) bool {
+	ctx, cancel := context.WithTimeout(ctx, proofTimeout)
+	defer cancel()
 	_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, h, 1)
 	if err == nil && len(blocks) == 1 {
 		if err := commits[0].Verify(nw.n.app.Rules().Chain, nw.n.cfg.Genesis.ValidatorSet(), h, blocks[0].Hash()); err != nil {

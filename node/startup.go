@@ -294,13 +294,19 @@ func (w *waiter) ledgerAt(height uint64) (bool, error) {
 }
 
 // peerHeight waits until a connected peer has proved its height (a block
-// with a valid commit, or a height no higher than this node's: the
-// follower proves a higher one by its block) and returns the highest.
+// with a valid commit, or a height no higher than this node's) and no
+// peer's told height is left to prove or drop (the follower proves them:
+// proveTold), and returns the highest proved. Returning before the last
+// proof would fence through this node's own height while the network is
+// further on, over heights the validator may have signed; a peer that
+// answers its proof slowly delays the start (proofTimeout), it cannot
+// lower the fence.
 func (w *waiter) peerHeight() (uint64, bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if h, _ := w.n.net.host.PeerHeight(); h > 0 {
+		host := w.n.net.host
+		if h, _ := host.PeerHeight(); h > 0 && len(host.Unproved(w.n.ledger.Height(), 1)) == 0 {
 			return h, true
 		}
 		select {

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -360,7 +361,18 @@ func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 // told (the height in its answers to block sync, which anyone can write)
 // and what it proved (the height of a block with a valid commit that it
 // announced or served; the node checks the commits, Proved records them).
-type peerHeight struct{ told, proven uint64 }
+type peerHeight struct {
+	told, proven uint64
+	// deaf: until then, what the peer tells is not heard (it told a
+	// height it did not prove: Unproven).
+	deaf time.Time
+}
+
+// deafFor is how long a peer that told a height it did not prove is not
+// heard: a peer answering block sync, or message pulls, tells its height
+// in every answer, and a liar would otherwise be asked to prove it again
+// and again, ahead of the honest peers.
+const deafFor = time.Minute
 
 // maxPeerHeights bounds the heights table: beyond it, the entries of
 // peers no longer connected are dropped (identities cost nothing).
@@ -411,15 +423,39 @@ func (x *Host) Proved(p peer.ID, h uint64) {
 	x.updateHeight(p, func(ph *peerHeight) { ph.proven = max(ph.proven, h) })
 }
 
-// Unproven drops what peer p told of its height beyond what it proved:
-// asked for the block at the height it told, it did not give it.
+// Unproven drops what peer p told of its height beyond what it proved
+// (asked for the block at the height it told, it did not give it), and
+// what it tells for deafFor.
 func (x *Host) Unproven(p peer.ID) {
-	x.updateHeight(p, func(ph *peerHeight) { ph.told = ph.proven })
+	x.updateHeight(p, func(ph *peerHeight) { ph.told, ph.deaf = ph.proven, time.Now().Add(deafFor) })
+}
+
+// Unproved returns the connected peers that told a height above both
+// floor and what they proved, with that height: the highest limit.
+func (x *Host) Unproved(floor uint64, limit int) map[peer.ID]uint64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var ps []peer.ID
+	for p, h := range x.heights {
+		if h.told > max(floor, h.proven) && x.h.Network().Connectedness(p) == network.Connected {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, func(a, b peer.ID) int { return cmp.Compare(x.heights[b].told, x.heights[a].told) })
+	out := map[peer.ID]uint64{}
+	for _, p := range ps[:min(len(ps), limit)] {
+		out[p] = x.heights[p].told
+	}
+	return out
 }
 
 // sawHeight records a height peer p told in an answer.
 func (x *Host) sawHeight(p peer.ID, h uint64) {
-	x.updateHeight(p, func(ph *peerHeight) { ph.told = max(ph.told, h) })
+	x.updateHeight(p, func(ph *peerHeight) {
+		if time.Now().After(ph.deaf) {
+			ph.told = max(ph.told, h)
+		}
+	})
 }
 
 func (x *Host) updateHeight(p peer.ID, update func(*peerHeight)) {

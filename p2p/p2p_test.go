@@ -381,9 +381,20 @@ func TestAToldHeightCountsOnlyUpToTheNodesOwnUntilABlockProvesIt(t *testing.T) {
 	if h, _ := x.PeerHeight(); h != 60 || x.Proven(p) != 60 {
 		t.Fatalf("peer height %d after block 60 proved it (proven %d)", h, x.Proven(p))
 	}
+	if got := x.Unproved(7, 8); len(got) != 1 || got[p] != 100 {
+		t.Fatalf("heights left to prove above 7: %v, want the peer's 100", got)
+	}
 	x.Unproven(p)
 	if h, _ := x.ToldHeight(); h != 60 {
 		t.Fatalf("told height %d once the peer did not give block 100, want the 60 it proved", h)
+	}
+	// Its next answers tell 100 again: not heard for a while, so that the
+	// node is not asked to prove it again ahead of the honest peers.
+	if _, _, _, err := x.FetchBlocks(context.Background(), p, 101, 1); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := x.ToldHeight(); h != 60 || len(x.Unproved(7, 8)) != 0 {
+		t.Fatalf("told height %d (left to prove %v) after an unproved peer told 100 again", h, x.Unproved(7, 8))
 	}
 }
 
