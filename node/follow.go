@@ -102,10 +102,22 @@ func (nw *peerNetwork) follow(ctx context.Context) {
 	}
 }
 
+// askHeights asks every sync peer its height at once, each within
+// proofTimeout (a slow peer holds up none of the others).
 func (nw *peerNetwork) askHeights(ctx context.Context) {
-	for _, p := range nw.host.SyncPeers() {
-		nw.host.FetchBlocks(ctx, p, 0, 0)
+	nw.askHeightsOf(ctx, nw.host.SyncPeers())
+}
+
+func (nw *peerNetwork) askHeightsOf(ctx context.Context, peers []peer.ID) {
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, proofTimeout)
+			defer cancel()
+			nw.host.FetchBlocks(ctx, p, 0, 0)
+		})
 	}
+	wg.Wait()
 }
 
 // errBadPeer: a peer answered block sync with a block its commit does

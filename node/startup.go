@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/driver"
 )
@@ -293,20 +295,40 @@ func (w *waiter) ledgerAt(height uint64) (bool, error) {
 	return true, nil
 }
 
-// peerHeight waits until a connected peer has proved its height (a block
-// with a valid commit, or a height no higher than this node's) and no
-// peer's told height is left to prove or drop (the follower proves them:
-// proveTold), and returns the highest proved. Returning before the last
-// proof would fence through this node's own height while the network is
-// further on, over heights the validator may have signed; a peer that
-// answers its proof slowly delays the start (proofTimeout), it cannot
-// lower the fence.
+// peerHeight asks every sync peer its height, all at once, and waits
+// until each has told it (a peer silent for proofTimeout is left out), at
+// least one has, and no told height above the ledger is left to prove
+// or drop (the follower proves them: proveTold); it returns the highest
+// height a peer proved (a block with a valid commit), or no higher than
+// this node's own. Returning at the first peer's word would let one peer
+// that answers first (telling height 1, or a height it proves slowly)
+// fence through this node's own height while the network is further
+// on, over heights the validator may have signed; a slow or silent peer
+// delays the start, it cannot lower the fence.
 func (w *waiter) peerHeight() (uint64, bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	host := w.n.net.host
+	asked := map[peer.ID]time.Time{}
 	for {
-		host := w.n.net.host
-		if h, _ := host.PeerHeight(); h > 0 && len(host.Unproved(w.n.ledger.Height(), 1)) == 0 {
+		var ask []peer.ID
+		waiting := false
+		for _, p := range host.SyncPeers() {
+			at, ok := asked[p]
+			switch {
+			case host.Heard(p):
+			case !ok:
+				asked[p] = time.Now()
+				ask = append(ask, p)
+				waiting = true
+			case time.Since(at) < proofTimeout+time.Second:
+				waiting = true
+			}
+		}
+		if len(ask) > 0 {
+			go w.n.net.askHeightsOf(w.ctx, ask)
+		}
+		if h, _ := host.PeerHeight(); h > 0 && !waiting && len(host.Unproved(w.n.ledger.Height(), 1)) == 0 {
 			return h, true
 		}
 		select {

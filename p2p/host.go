@@ -410,6 +410,14 @@ func (x *Host) bestHeight(of func(peerHeight) uint64) (uint64, peer.ID) {
 	return best, who
 }
 
+// Heard reports whether peer p told or proved a height.
+func (x *Host) Heard(p peer.ID) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	h := x.heights[p]
+	return h.told > 0 || h.proven > 0
+}
+
 // Proven returns the height peer p proved.
 func (x *Host) Proven(p peer.ID) uint64 {
 	x.mu.Lock()
