@@ -264,6 +264,11 @@ func (e *finality) recover(ctx context.Context) error {
 	return e.startDriver()
 }
 
+// fenceSettle is the least time a fenced validator listens to its peers
+// before it fences (peerHeight): the bootstrap peers' dials and redials
+// land within it.
+const fenceSettle = 10 * time.Second
+
 // errOr returns nil when ctx ended (a stop, not a failure), else err.
 func errOr(ctxErr, err error) error {
 	if ctxErr != nil {
@@ -304,12 +309,16 @@ func (w *waiter) ledgerAt(height uint64) (bool, error) {
 // that answers first (telling height 1, or a height it proves slowly)
 // fence through this node's own height while the network is further
 // on, over heights the validator may have signed; a slow or silent peer
-// delays the start, it cannot lower the fence.
+// delays the start, it cannot lower the fence. It decides no sooner than
+// fenceSettle after it began, so that peers still dialling (distant, or
+// unable to dial in) are connected and asked too: a liar that connects
+// first must not be the only one heard.
 func (w *waiter) peerHeight() (uint64, bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	host := w.n.net.host
 	asked := map[peer.ID]time.Time{}
+	began := time.Now()
 	for {
 		var ask []peer.ID
 		waiting := false
@@ -328,7 +337,7 @@ func (w *waiter) peerHeight() (uint64, bool) {
 		if len(ask) > 0 {
 			go w.n.net.askHeightsOf(w.ctx, ask)
 		}
-		if h, _ := host.PeerHeight(); h > 0 && !waiting && len(host.Unproved(w.n.ledger.Height(), 1)) == 0 {
+		if h, _ := host.PeerHeight(); h > 0 && !waiting && time.Since(began) >= fenceSettle && len(host.Unproved(w.n.ledger.Height(), 1)) == 0 {
 			return h, true
 		}
 		select {
