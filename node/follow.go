@@ -177,22 +177,21 @@ func (nw *peerNetwork) proveTold(ctx context.Context, my uint64) {
 // checks that block's commit: h is then p's proven height. A peer that
 // does not give the block within proofTimeout has what it told dropped (a
 // busy peer may answer with no block: no strike); one that gives a block
-// without a valid commit is banned. It reports whether h is proved.
-func (nw *peerNetwork) proveHeight(ctx context.Context, p peer.ID, h uint64) bool {
+// without a valid commit is banned.
+func (nw *peerNetwork) proveHeight(ctx context.Context, p peer.ID, h uint64) {
 	ctx, cancel := context.WithTimeout(ctx, proofTimeout)
 	defer cancel()
 	_, blocks, commits, err := nw.host.FetchBlocks(ctx, p, h, 1)
 	if err == nil && len(blocks) == 1 {
 		if err := commits[0].Verify(nw.n.app.Rules().Chain, nw.n.cfg.Genesis.ValidatorSet(), h, blocks[0].Hash()); err != nil {
 			nw.host.Ban(p, fmt.Sprintf("the block of the height it told, %d, has no valid commit: %v", h, err))
-			return false
+			return
 		}
 		nw.host.Proved(p, h)
-		return true
+		return
 	}
 	nw.n.logger.Debug("a peer's height not proved: its block was not given", "peer", p, "height", h, "err", err)
 	nw.host.Unproven(p)
-	return false
 }
 
 // syncRun bounds the blocks between the replay's stages: fetched and not

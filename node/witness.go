@@ -210,10 +210,8 @@ func (w *witnessBook) count(h uint64) int {
 func (w *witnessBook) addAlarm(a *consensus.Alarm, own, claim bool) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, x := range slices.Concat(w.alarms, w.claims) {
-		if x.BlockHash == a.BlockHash && bytes.Equal(x.Node, a.Node) {
-			return false
-		}
+	if same := sameAlarm(a); slices.ContainsFunc(w.alarms, same) || slices.ContainsFunc(w.claims, same) {
+		return false
 	}
 	switch {
 	case own:
@@ -227,6 +225,11 @@ func (w *witnessBook) addAlarm(a *consensus.Alarm, own, claim bool) bool {
 	return true
 }
 
+// sameAlarm matches an alarm of a's node and block (one kept per pair).
+func sameAlarm(a *consensus.Alarm) func(*consensus.Alarm) bool {
+	return func(x *consensus.Alarm) bool { return x.BlockHash == a.BlockHash && bytes.Equal(x.Node, a.Node) }
+}
+
 // addFutureAlarm keeps an alarm of a height not final here yet; false
 // for one already kept aside or when maxFutureAlarms are.
 func (w *witnessBook) addFutureAlarm(a *consensus.Alarm) bool {
@@ -235,10 +238,8 @@ func (w *witnessBook) addFutureAlarm(a *consensus.Alarm) bool {
 	if len(w.futureAlarms) >= maxFutureAlarms {
 		return false
 	}
-	for _, x := range w.futureAlarms {
-		if x.BlockHash == a.BlockHash && bytes.Equal(x.Node, a.Node) {
-			return false
-		}
+	if slices.ContainsFunc(w.futureAlarms, sameAlarm(a)) {
+		return false
 	}
 	w.futureAlarms = append(w.futureAlarms, a)
 	return true

@@ -82,9 +82,7 @@ func (x *Host) inspectScores(scores map[peer.ID]float64) {
 	limit := scoreThresholds().GraylistThreshold
 	for p, s := range scores {
 		if s < limit && !x.gater.isBanned(p) {
-			x.cfg.Logger.Warn("peer banned for invalid gossip", "peer", p, "score", s)
-			x.gater.ban(p, banDuration)
-			x.h.Network().ClosePeer(p)
+			x.banAndClose(p, "peer banned for invalid gossip", "score", s)
 		}
 	}
 }
@@ -97,7 +95,14 @@ func (x *Host) Ban(p peer.ID, reason string) {
 	if p == x.h.ID() {
 		return
 	}
-	x.cfg.Logger.Warn("peer banned", "peer", p, "reason", reason)
+	x.banAndClose(p, "peer banned", "reason", reason)
+}
+
+// banAndClose logs msg with the peer and args, bans p for banDuration and
+// closes its connection: what a low gossip score, a second strike and a
+// block without a valid commit all lead to.
+func (x *Host) banAndClose(p peer.ID, msg string, args ...any) {
+	x.cfg.Logger.Warn(msg, append([]any{"peer", p}, args...)...)
 	x.gater.ban(p, banDuration)
 	x.h.Network().ClosePeer(p)
 }

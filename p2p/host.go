@@ -418,13 +418,6 @@ func (x *Host) Heard(p peer.ID) bool {
 	return h.told > 0 || h.proven > 0
 }
 
-// Proven returns the height peer p proved.
-func (x *Host) Proven(p peer.ID) uint64 {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.heights[p].proven
-}
-
 // Proved records that peer p announced or served block h with a valid
 // commit (the caller checked it).
 func (x *Host) Proved(p peer.ID, h uint64) {

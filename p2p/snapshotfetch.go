@@ -105,9 +105,7 @@ func (x *Host) Strike(p peer.ID, reason string) bool {
 		x.cfg.Logger.Warn("peer struck for bad data", "peer", p, "reason", reason)
 		return false
 	}
-	x.cfg.Logger.Warn("peer banned for bad data", "peer", p, "reason", reason)
-	x.gater.ban(p, banDuration)
-	x.h.Network().ClosePeer(p)
+	x.banAndClose(p, "peer banned for bad data", "reason", reason)
 	return true
 }
 

@@ -14,21 +14,30 @@ import (
 // Header returns the header at height. A height in the back-fill gap
 // answers ErrNotBackfilled (which is also ErrNotFound).
 func (l *Ledger) Header(height uint64) (*consensus.Header, error) {
+	return atHeight(l, "header", prefixHeader, height, consensus.DecodeHeader)
+}
+
+// atHeight reads and decodes the record of a final block stored under
+// prefix ‖ height (its header or its commit): ErrNotBackfilled in the
+// back-fill gap, ErrNotFound above the height, ErrCorrupt if it does not
+// decode.
+func atHeight[T any](l *Ledger, what string, prefix []byte, height uint64, decode func([]byte) (T, error)) (T, error) {
+	var none T
 	if l.inGap(height) {
-		return nil, fmt.Errorf("header %d: %w", height, ErrNotBackfilled)
+		return none, fmt.Errorf("%s %d: %w", what, height, ErrNotBackfilled)
 	}
-	v, found, err := l.get(cat(prefixHeader, be64(height)))
+	v, found, err := l.get(cat(prefix, be64(height)))
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	if !found || height > l.Height() {
-		return nil, fmt.Errorf("header %d: %w", height, ErrNotFound)
+		return none, fmt.Errorf("%s %d: %w", what, height, ErrNotFound)
 	}
-	h, err := consensus.DecodeHeader(v)
+	x, err := decode(v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: header %d: %v", ErrCorrupt, height, err)
+		return none, fmt.Errorf("%w: %s %d: %v", ErrCorrupt, what, height, err)
 	}
-	return h, nil
+	return x, nil
 }
 
 // Block returns the block at height; ErrNotBackfilled in the back-fill gap.
@@ -72,21 +81,7 @@ func (l *Ledger) Tx(height uint64, index int) ([]byte, error) {
 // CommitAt returns the commit of the block at height; ErrNotBackfilled in
 // the back-fill gap.
 func (l *Ledger) CommitAt(height uint64) (*consensus.Commit, error) {
-	if l.inGap(height) {
-		return nil, fmt.Errorf("commit %d: %w", height, ErrNotBackfilled)
-	}
-	v, found, err := l.get(cat(prefixCommit, be64(height)))
-	if err != nil {
-		return nil, err
-	}
-	if !found || height > l.Height() {
-		return nil, fmt.Errorf("commit %d: %w", height, ErrNotFound)
-	}
-	c, err := consensus.DecodeCommit(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: commit %d: %v", ErrCorrupt, height, err)
-	}
-	return c, nil
+	return atHeight(l, "commit", prefixCommit, height, consensus.DecodeCommit)
 }
 
 // TxLocation returns the height and index of a final transaction. A
