@@ -146,6 +146,7 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 	deadline := time.Now().Add(n.cfg.StateSyncWait)
 	tried := map[consensus.Hash]bool{} // manifests (by app hash and height) that failed
 	waiting := map[uint64]bool{}       // heights whose anchor was logged as pending
+	nw.host.AwaitBootstrapSnapshotPeers(ctx, bootstrapSettle)
 	for {
 		offers, answered := nw.snapshotOffers(ctx)
 		if answered > 0 && len(offers) == 0 {
@@ -185,6 +186,11 @@ func (nw *peerNetwork) stateSync(ctx context.Context) error {
 		}
 	}
 }
+
+// bootstrapSettle bounds how long state sync waits for its bootstrap peers
+// to connect before it asks for offers (an unreachable one is not waited
+// for longer: the node joins from the others).
+const bootstrapSettle = 5 * time.Second
 
 // manifestKey names an offer by the manifest's whole bytes: a manifest
 // with the right app hash but a count off (which its hash does not cover)

@@ -127,6 +127,38 @@ func (x *Host) forgetOldestStrike() {
 // manifests tell.
 func (x *Host) SnapshotPeers() []peer.ID { return x.peersSpeaking(x.names.snapshot) }
 
+// AwaitBootstrapSnapshotPeers returns once every bootstrap peer is
+// connected and speaks the snapshot protocol, or after wait, or when ctx
+// ends: a node joining by state sync asks for offers once, not from the
+// first peer whose dial happened to end first (it would fetch every chunk
+// from that peer alone, and choose the snapshot on its word).
+func (x *Host) AwaitBootstrapSnapshotPeers(ctx context.Context, wait time.Duration) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		speaking := x.SnapshotPeers()
+		all := true
+		for _, ai := range x.bootstrap {
+			if ai.ID != x.h.ID() && !slices.Contains(speaking, ai.ID) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // FetchChunks fetches every chunk of the snapshot at height from peers,
 // one request outstanding per peer, each chunk given to the next free
 // peer. verify is called (from the fetching goroutine of that peer) on
