@@ -12,6 +12,7 @@ import (
 
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/driver"
+	"github.com/cocorico/node/p2p"
 )
 
 // Refusals of the start-up check (docs/OPERATIONS.md §Start-up checks).
@@ -109,21 +110,57 @@ func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
 }
 
 // fenceHeight is the last height a validator started with
-// --unsafe-reset-consensus-state must not sign at: the highest height it
-// knows final (its ledger, what peers proved: p2p.Host.PeerHeight) + 1,
-// the height that may have been under way when it lost its state. A lone
-// validator has no network to wait out: it fences nothing beyond its
-// ledger (the flag then accepts the whole risk of the height under way).
-// It never wraps around to fence nothing.
+// --unsafe-reset-consensus-state must not sign at: the height under way
+// after its ledger (ledger + 1), and two past the highest height its peers
+// proved (p2p.Host.PeerHeight). Why two: the validator signed at height h
+// only once block h-1 was final for it, so a quorum of validators had
+// precommitted h-1, each with block h-2 in its ledger; the fence hears
+// enough validators (fenceWitnesses) that one of them is in that quorum,
+// so peers ≥ h-2. A lone validator has no network to wait out: it fences
+// nothing beyond its ledger (the flag then accepts the whole risk of the
+// height under way). It never wraps around to fence nothing.
 func fenceHeight(lone bool, ledger, peers uint64) uint64 {
 	if lone {
 		return ledger
 	}
-	h := max(ledger, peers)
-	if h == math.MaxUint64 {
-		return h
+	h := max(ledger, satAdd(peers, 1))
+	return satAdd(h, 1)
+}
+
+// satAdd is a + b, or the largest uint64 rather than a wrapped sum.
+func satAdd(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
 	}
-	return h + 1
+	return a + b
+}
+
+// fenceWitnesses returns the peer ids of the other validators and how many
+// of them a fenced validator must hear before it fences: enough that, with
+// at most f = (n-1)/3 validators faulty and this one among them, any
+// quorum of q = 2n/3+1 validators holds one honest validator heard:
+// n - q + f (2 of the 3 others with 4 validators, 4 of 6 with 7). A liar
+// that is not a validator cannot stand in for one: libp2p proves a peer's
+// id, and a validator's id is its genesis key's.
+func (n *Node) fenceWitnesses() ([]peer.ID, int) {
+	vs := n.cfg.Genesis.ValidatorSet()
+	var ids []peer.ID
+	for i := range vs.Size() {
+		v, _ := vs.Get(uint16(i))
+		if uint16(i) == n.index {
+			continue
+		}
+		if id, err := p2p.PeerID(v.PubKey); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids, min(fenceWitnessesNeeded(vs.Size()), len(ids))
+}
+
+// fenceWitnessesNeeded is fenceWitnesses' count for n validators.
+func fenceWitnessesNeeded(n int) int {
+	q, f := 2*n/3+1, (n-1)/3 // consensus.ValidatorSet's Quorum, Weak - 1
+	return max(1, n-q+f)
 }
 
 // readTip reads the ledger's last block and commit back: a damaged table
@@ -231,7 +268,7 @@ func (e *finality) recover(ctx context.Context) error {
 		if ok, err := w.ledgerAt(to); !ok {
 			return errOr(err, refillErr(to))
 		}
-		peers, ok := w.peerHeight()
+		peers, ok := w.peerHeight(nil, 0)
 		if !ok {
 			return errOr(ctx.Err(), refillErr(to))
 		}
@@ -244,10 +281,13 @@ func (e *finality) recover(ctx context.Context) error {
 		peers := uint64(0)
 		lone := len(n.cfg.Genesis.Validators) == 1
 		if !lone {
+			vals, need := n.fenceWitnesses()
 			var ok bool
-			if peers, ok = w.peerHeight(); !ok {
-				return errOr(ctx.Err(), fmt.Errorf("%w: no peer announced its height within %s, so the heights this validator "+
-					"may have signed are unknown; start again once peers are reachable", ErrConsensusStateMissing, n.cfg.RefillTimeout))
+			if peers, ok = w.peerHeight(vals, need); !ok {
+				return errOr(ctx.Err(), fmt.Errorf("%w: fewer than %d of the %d other validators told their height within %s "+
+					"(heard: %d), so the heights this validator may have signed are unknown; start again once they are reachable "+
+					"(--bootstrap with their p2p addresses)", ErrConsensusStateMissing, need, len(vals), n.cfg.RefillTimeout,
+					w.heardOf(vals)))
 			}
 		}
 		through := fenceHeight(lone, n.ledger.Height(), peers)
@@ -275,6 +315,18 @@ func errOr(ctxErr, err error) error {
 		return nil
 	}
 	return err
+}
+
+// heardOf counts the peers of ids connected that told or proved a height
+// (a height they could not prove is dropped: p2p.Host.Unproven).
+func (w *waiter) heardOf(ids []peer.ID) int {
+	host, k := w.n.net.host, 0
+	for _, p := range ids {
+		if host.Connected(p) && host.Heard(p) {
+			k++
+		}
+	}
+	return k
 }
 
 // waiter waits, until its deadline, for the ledger or the peers.
@@ -312,13 +364,16 @@ func (w *waiter) ledgerAt(height uint64) (bool, error) {
 // delays the start, it cannot lower the fence. It decides no sooner than
 // fenceSettle after it began, so that peers still dialling (distant, or
 // unable to dial in) are connected and asked too: a liar that connects
-// first must not be the only one heard.
-func (w *waiter) peerHeight() (uint64, bool) {
+// first must not be the only one heard. And it waits until need of the
+// peers vals have been heard (fenceWitnesses: a liar is not a validator),
+// however long they take, up to the waiter's deadline.
+func (w *waiter) peerHeight(vals []peer.ID, need int) (uint64, bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	host := w.n.net.host
 	asked := map[peer.ID]time.Time{}
 	began := time.Now()
+	told := began // the last "waiting for the validators" line
 	for {
 		var ask []peer.ID
 		waiting := false
@@ -337,8 +392,15 @@ func (w *waiter) peerHeight() (uint64, bool) {
 		if len(ask) > 0 {
 			go w.n.net.askHeightsOf(w.ctx, ask)
 		}
-		if h, _ := host.PeerHeight(); h > 0 && !waiting && time.Since(began) >= fenceSettle && len(host.Unproved(w.n.ledger.Height(), 1)) == 0 {
+		settled := time.Since(began) >= fenceSettle
+		heard := w.heardOf(vals)
+		if h, _ := host.PeerHeight(); h > 0 && !waiting && settled && len(host.Unproved(w.n.ledger.Height(), 1)) == 0 && heard >= need {
 			return h, true
+		}
+		if settled && heard < need && time.Since(told) >= fenceSettle {
+			told = time.Now()
+			w.n.logger.Warn("waiting for the other validators' heights before fencing: check that they are up and reachable",
+				"heard", heard, "needed", need, "validators", len(vals)+1)
 		}
 		select {
 		case <-w.ctx.Done():

@@ -157,11 +157,36 @@ func TestStartPlanForEverySituation(t *testing.T) {
 			t.Errorf("%s: got %+v, %v; want %+v, %v", c.name, got, err, c.want, c.err)
 		}
 	}
-	if fenceHeight(false, 7, 12) != 13 || fenceHeight(false, 12, 7) != 13 || fenceHeight(true, 7, 0) != 7 {
-		t.Error("fence height: the highest height known final + 1 (a lone validator: its ledger's)")
+	if fenceHeight(false, 7, 12) != 14 || fenceHeight(false, 12, 7) != 13 || fenceHeight(false, 12, 11) != 13 || fenceHeight(true, 7, 0) != 7 {
+		t.Error("fence height: the ledger's + 1 or the peers' + 2, the higher (a lone validator: its ledger's)")
 	}
-	if got := fenceHeight(false, 7, math.MaxUint64); got != math.MaxUint64 {
-		t.Errorf("a peer height of 2^64-1 fenced through %d: the sum wrapped around and fenced nothing", got)
+	for _, peers := range []uint64{math.MaxUint64, math.MaxUint64 - 1} {
+		if got := fenceHeight(false, 7, peers); got != math.MaxUint64 {
+			t.Errorf("a peer height of %d fenced through %d: the sum wrapped around and fenced nothing", peers, got)
+		}
+	}
+}
+
+// The fenced validator hears enough other validators that one honest
+// validator of any quorum (the one that made final the block before the
+// highest height it may have signed) is heard: with q = 2n/3+1 and at most
+// f = (n-1)/3 faulty, this one among them, the others of a quorum (q-1 of
+// the n-1) meet the heard ones in at least f validators, one more than the
+// f-1 faulty others; and the others not faulty (n-f) can always answer.
+func TestAFencedValidatorHearsOneHonestValidatorOfEveryQuorum(t *testing.T) {
+	for n, want := range map[int]int{2: 1, 3: 1, 4: 2, 7: 4, 10: 6} {
+		if got := fenceWitnessesNeeded(n); got != want {
+			t.Errorf("%d validators: %d must be heard, want %d", n, got, want)
+		}
+	}
+	for n := 2; n <= 100; n++ {
+		q, f, need := 2*n/3+1, (n-1)/3, fenceWitnessesNeeded(n)
+		if meet := (q - 1) + need - (n - 1); meet < max(f, 1) {
+			t.Errorf("%d validators, %d heard: a quorum's others may meet them in %d, all faulty", n, need, meet)
+		}
+		if need > n-max(f, 1) {
+			t.Errorf("%d validators: %d must be heard, more than the %d others that may be up", n, need, n-max(f, 1))
+		}
 	}
 }
 

@@ -138,6 +138,14 @@ func newCluster(t *testing.T, validators, volunteers int) *cluster {
 
 func (c *cluster) start(name string, flags ...string) {
 	c.t.Helper()
+	c.launch(name, flags...)
+	c.waitUp(c.apis[name])
+}
+
+// launch starts a node's process without waiting for its API (a fenced
+// validator serves it only once it has fenced).
+func (c *cluster) launch(name string, flags ...string) {
+	c.t.Helper()
 	logf, err := os.OpenFile(filepath.Join(c.dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
@@ -146,7 +154,6 @@ func (c *cluster) start(name string, flags ...string) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	startChild(c.t, cmd, logf.Name())
 	c.procs[name] = cmd
-	c.waitUp(c.apis[name])
 }
 
 // clusterAdminToken turns the test registrar's admin endpoint on.

@@ -107,7 +107,9 @@ var fencedThrough = regexp.MustCompile(`fenced_through=(\d+)`)
 // Before: a validator whose consensus state was deleted started without a
 // word and signed a different block at a height it had already signed.
 // Now it refuses; with --unsafe-reset-consensus-state it starts, signs
-// nothing up to the network's height + 1, then signs again.
+// nothing up to the network's height + 2, then signs again. It fences only
+// once it has heard 2 of the 3 other validators: with one up, it waits
+// (before, it fenced 10 s after its start on whatever peers it had heard).
 func TestUnsafeResetWaitsOutTheNetworksHeightsBeforeSigning(t *testing.T) {
 	ctx, c, receipts := startedCluster(t, 6)
 	c.stop("validator-3", syscall.SIGKILL)
@@ -131,8 +133,27 @@ func TestUnsafeResetWaitsOutTheNetworksHeightsBeforeSigning(t *testing.T) {
 	}
 	t.Logf("validator-3 said: %s", tail(strings.TrimSpace(said), 600))
 
-	c.start("validator-3", "--unsafe-reset-consensus-state")
+	// Only validator-0 up: validator-3 hears one other validator, not the
+	// two it needs, and does not fence, past its 10 s settle.
+	c.stop("validator-1", syscall.SIGTERM)
+	c.stop("validator-2", syscall.SIGTERM)
+	c.launch("validator-3", "--unsafe-reset-consensus-state")
+	waitingLine := "waiting for the other validators' heights before fencing"
+	c.eventually("validator-3 says it waits for the other validators", func() bool {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "validator-3.log"))
+		return strings.Contains(string(log), waitingLine)
+	})
 	log, _ := os.ReadFile(filepath.Join(c.dir, "validator-3.log"))
+	if m := fencedThrough.FindSubmatch(log); m != nil {
+		t.Fatalf("validator-3 fenced through %s having heard one other validator of three:\n%s", m[1], tail(string(log), 1500))
+	}
+	if !strings.Contains(string(log), "heard=1 needed=2") {
+		t.Fatalf("validator-3's waiting line does not say it heard 1 validator of the 2 it needs:\n%s", tail(string(log), 1500))
+	}
+	c.start("validator-1")
+	c.start("validator-2")
+	c.waitUp(c.apis["validator-3"])
+	log, _ = os.ReadFile(filepath.Join(c.dir, "validator-3.log"))
 	m := fencedThrough.FindSubmatch(log)
 	if m == nil {
 		c.eventually("the fence in validator-3's log", func() bool {
