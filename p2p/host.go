@@ -247,8 +247,10 @@ func muxer() *yamux.Transport {
 	return &cfg
 }
 
-// Run keeps the host connected (redialing bootstrap peers when alone)
-// and reports peers, until ctx ends; then it closes the host and returns
+// Run keeps the host connected (redialing, every 2 s, each bootstrap peer
+// it is not connected to, however many other peers it has: a validator
+// whose bootstrap peers are the other validators must not count
+// volunteers in their place) and reports peers, until ctx ends; then it closes the host and returns
 // once every goroutine of the host has stopped.
 func (x *Host) Run(ctx context.Context) error {
 	defer x.Close()
@@ -273,11 +275,8 @@ func (x *Host) Run(ctx context.Context) error {
 				x.cfg.OnSyncPeer(ev.Peer)
 			}
 		case <-t.C:
-			n := x.Peers()
-			x.cfg.Metrics.Peers(n)
-			if n < len(x.bootstrap) {
-				x.dialBootstrap()
-			}
+			x.cfg.Metrics.Peers(x.Peers())
+			x.dialBootstrap()
 		}
 	}
 }

@@ -923,3 +923,30 @@ func TestAProposalOfTheLargestBlockFitsOneGossipMessage(t *testing.T) {
 		t.Fatal("a genesis allowed a block larger than a proposal can carry")
 	}
 }
+
+// Before: a host redialed its bootstrap peers only while it had fewer
+// connections than bootstrap peers, so a validator whose bootstrap peers
+// are the other validators, holding as many connections to volunteers,
+// never dialled again a validator it had lost (seen once in the compose
+// suite: after a 2 | 2 split, one side never heard the other's votes).
+// Now each bootstrap peer not connected is dialled again, whatever the
+// count.
+func TestABootstrapPeerLostIsDialledAgainWhateverTheOtherPeersCount(t *testing.T) {
+	g, keys := testGenesis(5)
+	listen := []string{"/ip4/127.0.0.1/tcp/0"}
+	b := runHost(t, Config{Key: keys[1], Genesis: g, Listen: listen}, &recordingHandler{})
+	a := runHost(t, Config{Key: keys[0], Genesis: g, Listen: listen, Bootstrap: []string{b.Addrs()[0]}}, &recordingHandler{})
+	eventually(t, "a connected to its bootstrap peer b", func() bool { return a.Connected(b.ID()) })
+	// Two more peers dial a: it has 3 connections for 1 bootstrap peer.
+	for _, k := range keys[2:4] {
+		o := runHost(t, Config{Key: k, Genesis: g, Listen: listen}, &recordingHandler{})
+		if err := o.Connect(context.Background(), a.Addrs()[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "a with three peers", func() bool { return a.Peers() >= 3 })
+	if err := a.Disconnect(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a dialling its bootstrap peer b again", func() bool { return a.Connected(b.ID()) })
+}
