@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"golang.org/x/time/rate"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -92,6 +93,9 @@ type Host struct {
 
 	dialing sync.Map // peer.ID → true while a bootstrap dial is in flight
 	pulling sync.Map // peer.ID → true while a message pull is in flight
+	// dialFailed says at most once a minute that a bootstrap peer could
+	// not be dialled (the operator's sign that a validator is cut off).
+	dialFailed rate.Sometimes
 
 	snap snapshots // the snapshot source served, and the strike table
 
@@ -160,7 +164,8 @@ func New(cfg Config, handler Handler) (*Host, error) {
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
 		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]peerHeight{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params)),
-		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)}}
+		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)},
+		dialFailed: rate.Sometimes{Interval: time.Minute}}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).
 	x.life, x.stop = context.WithCancel(context.Background())
@@ -303,8 +308,11 @@ func (x *Host) dialBootstrap() {
 			defer x.dialing.Delete(ai.ID)
 			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			defer cancel()
-			if err := x.h.Connect(dctx, ai); err != nil {
-				x.cfg.Logger.Debug("bootstrap dial failed", "peer", ai.ID, "err", err)
+			if err := x.h.Connect(dctx, ai); err != nil && ctx.Err() == nil {
+				x.dialFailed.Do(func() {
+					x.cfg.Logger.Warn("a bootstrap peer cannot be dialled; it is dialled again every 2 s (this is said at most once a minute)",
+						"peer", ai.ID, "err", err)
+				})
 			}
 		})
 	}

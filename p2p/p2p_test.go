@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -949,4 +950,56 @@ func TestABootstrapPeerLostIsDialledAgainWhateverTheOtherPeersCount(t *testing.T
 		t.Fatal(err)
 	}
 	eventually(t, "a dialling its bootstrap peer b again", func() bool { return a.Connected(b.ID()) })
+}
+
+// lockedLog is a log written by a host's goroutines and read by the test.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// An unreachable bootstrap peer is the operator's to know (a validator
+// cut off from another was silent at the default log level): the host
+// says so, once a minute although it dials every 2 s.
+func TestAnUnreachableBootstrapPeerIsLoggedAtMostOnceAMinute(t *testing.T) {
+	g, keys := testGenesis(2)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there: each dial is refused at once
+	gone, err := PeerID(keys[1].Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log lockedLog
+	x, err := New(Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Bootstrap: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", closed, gone)},
+		Logger:    slog.New(slog.NewTextHandler(&log, nil))}, &recordingHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- x.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	said := func() int { return strings.Count(log.String(), "a bootstrap peer cannot be dialled") }
+	eventually(t, "the host saying its bootstrap peer cannot be dialled", func() bool { return said() > 0 })
+	time.Sleep(5 * time.Second) // two more dials at least
+	if n := said(); n != 1 || !strings.Contains(log.String(), gone.String()) {
+		t.Fatalf("said %d times in 5 s (want once, naming %s):\n%s", n, gone, log.String())
+	}
 }
