@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -24,7 +25,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	"golang.org/x/time/rate"
 
 	"github.com/cocorico/node/consensus"
 )
@@ -93,9 +93,10 @@ type Host struct {
 
 	dialing sync.Map // peer.ID → true while a bootstrap dial is in flight
 	pulling sync.Map // peer.ID → true while a message pull is in flight
-	// dialFailed says at most once a minute that a bootstrap peer could
-	// not be dialled (the operator's sign that a validator is cut off).
-	dialFailed rate.Sometimes
+	// dialFailedAt is when the host last said that a bootstrap peer could
+	// not be dialled (unix ns): at most once a minute (the operator's sign
+	// that a validator is cut off).
+	dialFailedAt atomic.Int64
 
 	snap snapshots // the snapshot source served, and the strike table
 
@@ -164,8 +165,7 @@ func New(cfg Config, handler Handler) (*Host, error) {
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
 		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]peerHeight{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params)),
-		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)},
-		dialFailed: rate.Sometimes{Interval: time.Minute}}
+		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)}}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).
 	x.life, x.stop = context.WithCancel(context.Background())
@@ -309,10 +309,11 @@ func (x *Host) dialBootstrap() {
 			dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 			defer cancel()
 			if err := x.h.Connect(dctx, ai); err != nil && ctx.Err() == nil {
-				x.dialFailed.Do(func() {
+				now, last := time.Now().UnixNano(), x.dialFailedAt.Load()
+				if now-last >= int64(time.Minute) && x.dialFailedAt.CompareAndSwap(last, now) {
 					x.cfg.Logger.Warn("a bootstrap peer cannot be dialled; it is dialled again every 2 s (this is said at most once a minute)",
 						"peer", ai.ID, "err", err)
-				})
+				}
 			}
 		})
 	}
