@@ -255,8 +255,9 @@ func muxer() *yamux.Transport {
 // Run keeps the host connected (redialing, every 2 s, each bootstrap peer
 // it is not connected to, however many other peers it has: a validator
 // whose bootstrap peers are the other validators must not count
-// volunteers in their place) and reports peers, until ctx ends; then it closes the host and returns
-// once every goroutine of the host has stopped.
+// volunteers in their place) and reports peers, until ctx ends; then it
+// closes the host and returns once every goroutine of the host has
+// stopped.
 func (x *Host) Run(ctx context.Context) error {
 	defer x.Close()
 	var identified <-chan any
