@@ -154,13 +154,13 @@ func (n *Node) fenceWitnesses() ([]peer.ID, int) {
 			ids = append(ids, id)
 		}
 	}
-	return ids, min(fenceWitnessesNeeded(vs.Size()), len(ids))
+	return ids, min(fenceWitnessesNeeded(vs), len(ids))
 }
 
-// fenceWitnessesNeeded is fenceWitnesses' count for n validators.
-func fenceWitnessesNeeded(n int) int {
-	q, f := 2*n/3+1, (n-1)/3 // consensus.ValidatorSet's Quorum, Weak - 1
-	return max(1, n-q+f)
+// fenceWitnessesNeeded is fenceWitnesses' count for the validator set vs:
+// n - q + f, with f = Weak - 1 the faulty validators the chain tolerates.
+func fenceWitnessesNeeded(vs *consensus.ValidatorSet) int {
+	return max(1, vs.Size()-vs.Quorum()+vs.Weak()-1)
 }
 
 // readTip reads the ledger's last block and commit back: a damaged table

@@ -129,9 +129,9 @@ func (x *Host) SnapshotPeers() []peer.ID { return x.peersSpeaking(x.names.snapsh
 
 // AwaitBootstrapSnapshotPeers returns once every bootstrap peer is
 // connected and speaks the snapshot protocol, or after wait, or when ctx
-// ends: a node joining by state sync asks for offers once, not from the
-// first peer whose dial happened to end first (it would fetch every chunk
-// from that peer alone, and choose the snapshot on its word).
+// ends: a node joining by state sync asks all of them for offers, not only
+// the peers whose dials happened to end first (it would fetch every chunk
+// from those alone, and choose the snapshot on their word).
 func (x *Host) AwaitBootstrapSnapshotPeers(ctx context.Context, wait time.Duration) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
@@ -139,14 +139,9 @@ func (x *Host) AwaitBootstrapSnapshotPeers(ctx context.Context, wait time.Durati
 	defer tick.Stop()
 	for {
 		speaking := x.SnapshotPeers()
-		all := true
-		for _, ai := range x.bootstrap {
-			if ai.ID != x.h.ID() && !slices.Contains(speaking, ai.ID) {
-				all = false
-				break
-			}
-		}
-		if all {
+		if !slices.ContainsFunc(x.bootstrap, func(ai peer.AddrInfo) bool {
+			return ai.ID != x.h.ID() && !slices.Contains(speaking, ai.ID)
+		}) {
 			return
 		}
 		select {
