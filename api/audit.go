@@ -69,13 +69,12 @@ func (s *Server) casts(w http.ResponseWriter, r *http.Request) {
 	}
 	var after *ballot.VoterKey
 	if v := q.Get("after"); v != "" {
-		var k ballot.VoterKey
-		raw, err := hex.DecodeString(v)
-		if err != nil || len(raw) != len(k) {
+		raw, err := consensus.ParseHash(v) // a voter key: 32 bytes in lowercase hex, as a hash
+		if err != nil {
 			WriteError(w, fmt.Errorf("%w: after %s: want the next cursor of a page", ErrBadRequest, quoteShort(v)))
 			return
 		}
-		copy(k[:], raw)
+		k := ballot.VoterKey(raw)
 		after = &k
 	}
 	v := CastsView{BallotID: b.ID, Casts: make([]CountedCast, 0, min(limit, 64))}

@@ -57,10 +57,12 @@ func (s *Server) attestations(w http.ResponseWriter, r *http.Request) {
 	}
 	var after ed25519.PublicKey
 	if v := r.URL.Query().Get("after"); v != "" {
-		if after, err = hex.DecodeString(v); err != nil || len(after) != ed25519.PublicKeySize {
-			WriteError(w, fmt.Errorf("%w: after %s: want a node key in hex", ErrBadRequest, quoteShort(v)))
+		k, err := consensus.ParseHash(v) // 32 bytes in lowercase hex, as a hash
+		if err != nil {
+			WriteError(w, fmt.Errorf("%w: after %s: want a node key in lowercase hex", ErrBadRequest, quoteShort(v)))
 			return
 		}
+		after = k[:]
 	}
 	v := AttestationsView{Height: h, Attestations: s.cfg.Witnesses.Attestations(h, after, limit), Count: s.cfg.Witnesses.AttestationCount(h)}
 	if v.Attestations == nil {

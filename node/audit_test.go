@@ -122,6 +122,9 @@ func TestAuditorsReadEveryCountedCastByPagesOrAsOneCSVAndTheAttestationCounts(t 
 	if len(got) != len(want) || pages != 3 {
 		t.Fatalf("%d casts in %d pages, want %d in 3", len(got), pages, len(want))
 	}
+	// Hex is lowercase in the API (docs/API.md §Errors): a cursor in
+	// uppercase is 400, as an uppercase hash is.
+	wantStatus(t, base+"/casts?limit=3&after="+strings.ToUpper(strings.TrimPrefix(after, "&after=")), http.StatusBadRequest)
 	for id := range want {
 		if _, ok := got[id]; !ok {
 			t.Fatalf("counted cast %s missing", id)
@@ -188,6 +191,7 @@ func TestAuditorsReadEveryCountedCastByPagesOrAsOneCSVAndTheAttestationCounts(t 
 	if len(av.Attestations) != 2 || av.Count != 3 || av.Next == "" {
 		t.Fatalf("attestations page 1: %+v", av)
 	}
+	wantStatus(t, srv.URL+"/v1/blocks/3/attestations?limit=2&after="+strings.ToUpper(av.Next), http.StatusBadRequest)
 	getJSON(t, srv.URL+"/v1/blocks/3/attestations?limit=2&after="+av.Next, &av)
 	if len(av.Attestations) != 1 {
 		t.Fatalf("attestations page 2: %+v", av)
@@ -210,5 +214,18 @@ func TestAuditorsReadEveryCountedCastByPagesOrAsOneCSVAndTheAttestationCounts(t 
 		if has != wantTxs || string(raw["tx_ids"]) == "null" || (has && string(txs) == "null") {
 			t.Fatalf("block 3%s: txs %s (present %v), tx_ids %s", query, txs, has, raw["tx_ids"])
 		}
+	}
+}
+
+// wantStatus fails t unless a GET of url answers status.
+func wantStatus(t *testing.T, url string, status int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: %d, want %d", url, resp.StatusCode, status)
 	}
 }

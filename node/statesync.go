@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -198,45 +199,73 @@ const bootstrapSettle = 5 * time.Second
 // chunk that cannot match it strikes them, not honest peers.
 func manifestKey(m *ballot.Manifest) consensus.Hash { return consensus.Sum(m.Encode()) }
 
-// snapshotOffers asks every peer for its manifests and returns the
-// snapshots offered, highest first, each with the peers that offer it, and
-// how many peers answered. A manifest that does not hash to its own app
-// hash is provably bad: its peer gets a strike.
+// snapshotOffers asks every peer for its manifests and returns what
+// judgeOffers makes of the answers; the peers it finds lying get a strike.
 func (nw *peerNetwork) snapshotOffers(ctx context.Context) ([]offer, int) {
-	answered := 0
-	byKey := map[consensus.Hash]*offer{}
+	var answers []peerManifests
 	for _, p := range nw.host.SnapshotPeers() {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		ms, err := nw.host.SnapshotManifests(actx, p)
 		cancel()
-		if err != nil {
+		if err == nil {
+			answers = append(answers, peerManifests{p, ms})
+		}
+	}
+	offers, answered, liars := judgeOffers(answers)
+	for p, err := range liars {
+		nw.host.Strike(p, err.Error())
+	}
+	return offers, answered
+}
+
+// peerManifests is a peer's answer to a request for its manifests.
+type peerManifests struct {
+	peer      peer.ID
+	manifests [][]byte
+}
+
+// judgeOffers returns the snapshots the answers offer, highest first, each
+// with the peers that offer it, and how many peers answered honestly. A
+// manifest that does not hash to its own app hash is provably bad: its
+// peer is among the liars, with the reason, and none of its offers is
+// taken nor its answer counted (a peer that lied alone does not make the
+// node give up waiting for snapshots).
+func judgeOffers(answers []peerManifests) (offers []offer, answered int, liars map[peer.ID]error) {
+	byKey := map[consensus.Hash]*offer{}
+	liars = map[peer.ID]error{}
+	for _, a := range answers {
+		ms := make([]*ballot.Manifest, 0, len(a.manifests))
+		for _, data := range a.manifests {
+			m, err := ballot.DecodeManifest(data)
+			if err != nil {
+				liars[a.peer] = err
+				break
+			}
+			ms = append(ms, m)
+		}
+		if liars[a.peer] != nil {
 			continue
 		}
 		answered++
-		for _, data := range ms {
-			m, err := ballot.DecodeManifest(data)
-			if err != nil {
-				nw.host.Strike(p, err.Error())
-				break
-			}
+		for _, m := range ms {
 			k := manifestKey(m)
 			if byKey[k] == nil {
 				byKey[k] = &offer{m: m}
 			}
-			byKey[k].peers = append(byKey[k].peers, p)
+			byKey[k].peers = append(byKey[k].peers, a.peer)
 		}
 	}
-	out := make([]offer, 0, len(byKey))
+	offers = make([]offer, 0, len(byKey))
 	for _, o := range byKey {
-		out = append(out, *o)
+		offers = append(offers, *o)
 	}
-	slices.SortFunc(out, func(a, b offer) int {
-		if a.m.Height != b.m.Height {
-			return int(b.m.Height) - int(a.m.Height)
+	slices.SortFunc(offers, func(a, b offer) int {
+		if c := cmp.Compare(b.m.Height, a.m.Height); c != 0 {
+			return c
 		}
 		return len(b.peers) - len(a.peers)
 	})
-	return out, answered
+	return offers, answered, liars
 }
 
 // errUnsigned: the validators did not sign what a manifest claims (a

@@ -16,6 +16,7 @@ import (
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/p2p"
 	"github.com/cocorico/node/store"
 )
 
@@ -93,8 +94,9 @@ func TestBallotStatusIsClosedAtTheClosingTimeNotAtTheNextBlock(t *testing.T) {
 // applied every block from genesis says verified_from 1; one whose ledger
 // was restored from the other's state at block 2 (what state sync does,
 // without the network) says 3, though it then applies block 3 like any
-// node, and attests nothing while so.
-func TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCastAndAJoinerAttestsNothingBeforeItsReverification(t *testing.T) {
+// node, and attests nothing while so; an attestation of a block in its
+// back-fill gap it ignores, as it cannot judge it.
+func TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCastAndAJoinerAttestsNothingBeforeItsReverificationNorJudgesItsGap(t *testing.T) {
 	g, keys := ballottest.Validators("verified-chain", 4, 13)
 	genesis := g.GenesisTime.UnixMilli()
 	e := ballottest.NewElection(ballottest.Options{Genesis: g, Opens: genesis, Closes: genesis + 3_600_000, Seed: 13})
@@ -178,7 +180,15 @@ func TestStatusSaysFromWhichHeightTheNodeVerifiedEveryCastAndAJoinerAttestsNothi
 	if own := joined.witness.attestations(3, nil, 10); len(own) != 0 {
 		t.Errorf("the joiner (verified from 3) attested block 3: %+v", own)
 	}
-	if own := full.witness.attestations(1, nil, 10); len(own) != 1 {
-		t.Errorf("the node that replayed from genesis has %d attestations of block 1, want 1", len(own))
+	own := full.witness.attestations(1, nil, 10)
+	if len(own) != 1 {
+		t.Fatalf("the node that replayed from genesis has %d attestations of block 1, want 1", len(own))
+	}
+	// That honest attestation of block 1, in the joiner's back-fill gap,
+	// reaches the joiner: it cannot judge it (it holds no block 1 yet) and
+	// ignores it. A Reject would cost the honest peer that forwarded it its
+	// score, and three such get a peer cut off (docs/PROTOCOL.md §20).
+	if v := (&peerNetwork{n: joined}).HandleWitness("", &consensus.Witness{Attestation: own[0]}); v != p2p.Ignore {
+		t.Errorf("an honest attestation of a block in the joiner's back-fill gap: %v, want Ignore", v)
 	}
 }

@@ -396,7 +396,10 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 		return p2p.Accept
 	}
 	n.settleWitnesses()
-	if !n.fitsChain(a) {
+	switch fits, err := n.fitsChain(a); {
+	case err != nil:
+		return p2p.Ignore // in this node's back-fill gap: no verdict, and no cost to the peer that forwarded it
+	case !fits:
 		return p2p.Reject
 	}
 	ok, err := n.witness.addAttestation(a)
@@ -414,28 +417,32 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 // the next header carries (the validators signed it), or, for the newest
 // block, the one this node computed itself when it applied it. Only in a
 // back-fill gap, where the next header is not held yet, is the app hash
-// taken on trust.
-func (n *Node) fitsChain(a *consensus.Attestation) bool {
+// taken on trust. An attestation of a height in the gap itself cannot be
+// judged here: fitsChain returns the ledger's error (store.ErrNotBackfilled).
+func (n *Node) fitsChain(a *consensus.Attestation) (bool, error) {
 	hdr, err := n.ledger.Header(a.Height)
-	if err != nil || hdr.Hash() != a.BlockHash {
-		return false // another block at a final height: no commit can stand behind it
+	switch {
+	case err != nil:
+		return false, err
+	case hdr.Hash() != a.BlockHash:
+		return false, nil // another block at a final height: no commit can stand behind it
 	}
 	// Read before the next header: if the newest block is not a.Height's,
 	// a later block is applied and the next header is held.
 	tip, after := n.app.After()
 	if tip == a.BlockHash {
-		return after == a.AppHash
+		return after == a.AppHash, nil
 	}
 	next, err := n.ledger.Header(a.Height + 1)
 	switch {
 	case err == nil:
-		return next.AppHash == a.AppHash
+		return next.AppHash == a.AppHash, nil
 	case errors.Is(err, store.ErrNotBackfilled):
-		return true
+		return true, nil
 	}
 	// The newest block, in the ledger and not yet the app's tip: again.
 	tip, after = n.app.After()
-	return tip == a.BlockHash && after == a.AppHash
+	return tip == a.BlockHash && after == a.AppHash, nil
 }
 
 // errAlarmOtherBlock: an alarm names neither the block final here at its
@@ -495,7 +502,7 @@ const claimLogEvery = time.Minute
 func (n *Node) settleWitnesses() {
 	h := n.ledger.Height()
 	for _, a := range n.witness.takeFuture(h) {
-		if n.fitsChain(a) {
+		if fits, err := n.fitsChain(a); err == nil && fits {
 			n.witness.addAttestation(a)
 		}
 	}

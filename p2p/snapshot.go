@@ -31,8 +31,9 @@ package p2p
 //	                     the chunk: a text of at most 200 bytes ("not held",
 //	                     "no snapshots served", "too large", "busy")
 //
-// The server gives a stream 30 s (a list) or 2 min (a chunk) from its
-// opening; the client its own deadlines, the same. Both sides bound every
+// The server gives a stream 5 s to send its request, then 30 s (a list)
+// or 2 min (a chunk) from the request's arrival; the client its own
+// deadlines, the same. Both sides bound every
 // frame before reading it.
 
 import (
