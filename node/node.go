@@ -17,6 +17,7 @@ import (
 	"github.com/cocorico/node/api"
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/driver"
 	"github.com/cocorico/node/node/app"
 	"github.com/cocorico/node/store"
 )
@@ -60,7 +61,7 @@ func New(cfg Config) (*Node, error) {
 		n.role, n.index = RoleValidator, i
 	}
 	for _, dir := range []string{cfg.Home.LedgerDir(), cfg.Home.ConsensusDir()} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if err := (driver.OSFS{}).MkdirAll(dir); err != nil { // each new folder's entry synced
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -51,6 +52,10 @@ type startPlan struct {
 	// fence: the validator signs nothing until the network's heights are
 	// known; then it writes a state fenced through the highest one + 1.
 	fence bool
+	// catchUp: before it signs, the validator hears the other validators'
+	// heights and catches up to the highest one proved, then looks in the
+	// commits it fetched for its own signature above its state's (catchUp).
+	catchUp bool
 }
 
 // finalByState is the height up to which blocks were final when the
@@ -98,15 +103,27 @@ func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
 			ErrConsensusStateMissing, statePath, f.ledger, signed)
 	case f.stateFound && f.signedAt > f.state.SignedHeight:
 		if !f.unsafeReset {
-			return p, fmt.Errorf("%w: %s records a last signature at height %d, but this validator's signature is in the "+
-				"ledger's commit of block %d: the state is an old copy, and it could sign again where it already signed. Put back "+
-				"the latest consensus folder of this very validator, or start once with --unsafe-reset-consensus-state: the "+
-				"validator then signs nothing until the network has passed the heights it may have signed",
-				ErrConsensusStateOld, statePath, f.state.SignedHeight, f.signedAt)
+			return p, errStateOld(statePath, f.state.SignedHeight, f.signedAt)
 		}
 		p.fence = true
 	}
+	// A validator that has a chain behind it (blocks, or signatures) and
+	// peers to hear catches up before it signs: its ledger and state may
+	// both be an old copy (a disk image put back), which nothing on its
+	// disk shows, and only the commits of the blocks it missed can.
+	p.catchUp = f.peers && !f.lone && !p.fence && (f.ledger > 0 || f.state.SignedHeight > 0)
 	return p, nil
+}
+
+// errStateOld is the refusal of a consensus state whose last signature is
+// at stateSigned while this validator's signature is in the commit of
+// block signedAt, above it.
+func errStateOld(statePath string, stateSigned, signedAt uint64) error {
+	return fmt.Errorf("%w: %s records a last signature at height %d, but this validator's signature is in the "+
+		"ledger's commit of block %d: the state is an old copy, and it could sign again where it already signed. Put back "+
+		"the latest consensus folder of this very validator, or start once with --unsafe-reset-consensus-state: the "+
+		"validator then signs nothing until the network has passed the heights it may have signed",
+		ErrConsensusStateOld, statePath, stateSigned, signedAt)
 }
 
 // fenceHeight is the last height a validator started with
@@ -200,19 +217,25 @@ func (n *Node) startFacts(st driver.Storage) (startFacts, error) {
 	if f.state, f.stateFound, err = st.Load(); err != nil {
 		return f, err
 	}
-	// The ledger's own evidence of what this validator signed, newest
-	// first; a validator that signs rarely stops at its state's height.
-	for h := f.ledger; h > f.state.SignedHeight; h-- {
-		c, err := n.ledger.CommitAt(h)
+	f.signedAt, err = n.lastSignedAbove(f.state.SignedHeight)
+	return f, err
+}
+
+// lastSignedAbove returns the highest height above h whose commit in the
+// ledger carries this validator's signature, 0 for none: the ledger's own
+// evidence of what it signed, read newest first (a validator that signs
+// rarely stops at h).
+func (n *Node) lastSignedAbove(h uint64) (uint64, error) {
+	for at := n.ledger.Height(); at > h; at-- {
+		c, err := n.ledger.CommitAt(at)
 		if err != nil {
-			return f, err
+			return 0, err
 		}
 		if signedBy(c, n.index) {
-			f.signedAt = h
-			break
+			return at, nil
 		}
 	}
-	return f, nil
+	return 0, nil
 }
 
 // planStart runs the start-up check of this node.
@@ -233,7 +256,8 @@ func (n *Node) planStart(st driver.Storage) (startPlan, error) {
 		n.logger.Warn("starting without a trustworthy consensus state (--unsafe-reset-consensus-state): this validator signs "+
 			"nothing until the network has passed the heights it may have signed", "ledger_height", f.ledger)
 	case f.unsafeReset:
-		n.logger.Info("--unsafe-reset-consensus-state ignored: the consensus state agrees with the ledger")
+		n.logger.Info("--unsafe-reset-consensus-state ignored: the consensus state agrees with the ledger (unless the blocks " +
+			"it catches up on before signing carry a later signature of this validator: it then fences)")
 	}
 	return p, nil
 }
@@ -277,6 +301,32 @@ func (e *finality) recover(ctx context.Context) error {
 		}
 		n.logger.Info("ledger refilled from peers, every block checked against its commit", "from", from, "to", n.ledger.Height())
 	}
+	if e.plan.catchUp {
+		if err := e.catchUp(ctx); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	if !e.plan.fence {
+		// The blocks fetched since the start-up check may carry this
+		// validator's signature above its state's: an old state (put back
+		// with the ledger, or beside a lost one) that only they show.
+		hs, found, err := e.state.Load()
+		if err != nil {
+			return fmt.Errorf("consensus state: %w", err)
+		}
+		signedAt, err := n.lastSignedAbove(hs.SignedHeight)
+		if err != nil {
+			return err
+		}
+		if found && signedAt > 0 {
+			if !n.cfg.UnsafeResetConsensusState {
+				return errStateOld(filepath.Join(n.cfg.Home.ConsensusDir(), "consensus_state.json"), hs.SignedHeight, signedAt)
+			}
+			n.logger.Warn("the blocks fetched from peers carry this validator's signature above its consensus state's: "+
+				"fencing it (--unsafe-reset-consensus-state)", "state_signed", hs.SignedHeight, "signed_at", signedAt)
+			e.plan.fence = true
+		}
+	}
 	if e.plan.fence {
 		peers := uint64(0)
 		lone := len(n.cfg.Genesis.Validators) == 1
@@ -315,6 +365,74 @@ func errOr(ctxErr, err error) error {
 		return nil
 	}
 	return err
+}
+
+// catchUpWait bounds how long a validator that catches up before signing
+// waits to hear the other validators (fenceWitnesses' count of them): past
+// it, it signs with what it heard, as a validator that starts alone must.
+const catchUpWait = 30 * time.Second
+
+// catchUp brings the ledger of a validator about to sign to the highest
+// height the other validators prove: it asks them their heights until
+// enough have answered (fenceWitnesses, any height, 0 included) or
+// catchUpWait passed, waits until the heights they told above the ledger
+// are proved by their blocks or dropped (the follower does it), then until
+// the follower has applied every block up to the highest proved. recover
+// then reads the commits so fetched for this validator's signature.
+func (e *finality) catchUp(ctx context.Context) error {
+	n := e.n
+	host := n.net.host
+	vals, need := n.fenceWitnesses()
+	answered := map[peer.ID]bool{}
+	deadline := time.Now().Add(catchUpWait)
+	for len(answered) < need && time.Now().Before(deadline) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, p := range vals {
+			if answered[p] || !host.Connected(p) {
+				continue
+			}
+			wg.Go(func() {
+				actx, cancel := context.WithTimeout(ctx, proofTimeout)
+				defer cancel()
+				if _, _, _, err := host.FetchBlocks(actx, p, 0, 0); err == nil {
+					mu.Lock()
+					answered[p] = true
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(answered) >= need {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if len(answered) < need {
+		n.logger.Warn("signing without having heard enough of the other validators' heights: if this validator's data "+
+			"folder was put back from an old copy, it may sign again where it signed", "heard", len(answered), "needed", need,
+			"validators", len(vals)+1)
+	}
+	for len(host.Unproved(n.ledger.Height(), 1)) > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	target, _ := host.PeerHeight()
+	if target <= n.ledger.Height() {
+		return nil
+	}
+	n.logger.Info("catching up with the other validators before signing", "ledger_height", n.ledger.Height(), "peers_height", target)
+	if err := n.app.WaitApplied(ctx, target); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }
 
 // heardOf counts the peers of ids connected that told or proved a height

@@ -150,9 +150,18 @@ func TestStartPlanForEverySituation(t *testing.T) {
 		{"state and ledger lost, unsafe reset", startFacts{validator: true, unsafeReset: true}, startPlan{fence: true}, nil},
 		{"old state", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8}, startPlan{}, ErrConsensusStateOld},
 		{"old state, unsafe reset", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true}, startPlan{fence: true}, nil},
-		{"ledger lost blocks, peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9}, nil},
+		{"ledger lost blocks, peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9, catchUp: true}, nil},
 		{"ledger lost blocks, no peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10)}, startPlan{}, ErrLedgerBehindState},
-		{"ledger lost all, peers", startFacts{validator: true, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9}, nil},
+		{"ledger lost all, peers", startFacts{validator: true, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9, catchUp: true}, nil},
+		// With peers, a validator with a chain behind it catches up before
+		// it signs (its disk may be an old copy that agrees with itself);
+		// a new one, a lone one, or a fenced one does not.
+		{"state and ledger agree, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{catchUp: true}, nil},
+		{"signed, ledger empty, peers", startFacts{validator: true, stateFound: true, state: signed(1), peers: true}, startPlan{catchUp: true}, nil},
+		{"new validator, peers", startFacts{validator: true, peers: true}, startPlan{}, nil},
+		{"lone validator, peers", startFacts{validator: true, lone: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{}, nil},
+		{"old state, unsafe reset, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true, peers: true}, startPlan{fence: true}, nil},
+		{"volunteer, peers", startFacts{ledger: 9, peers: true}, startPlan{}, nil},
 	} {
 		got, err := planStart(c.f, "state", "ledger")
 		if !errors.Is(err, c.err) || (err == nil && got != c.want) {

@@ -3,6 +3,7 @@ package driver
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // FS is the part of a file system FileStorage uses, one method per step
@@ -80,8 +81,33 @@ func (OSFS) Rename(from, to string) error { return os.Rename(from, to) }
 // Remove implements FS.
 func (OSFS) Remove(name string) error { return os.Remove(name) }
 
-// MkdirAll implements FS.
-func (OSFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
+// MkdirAll implements FS: it creates the missing folders of dir, each
+// with mode 0700, and syncs the folder holding each one it created, so
+// that a power cut cannot lose a new folder's entry (a validator whose new
+// consensus folder vanished that way would look new at its next start,
+// and sign again where it had signed).
+func (fs OSFS) MkdirAll(dir string) error {
+	dir = filepath.Clean(dir)
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return &os.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := fs.MkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil // made meanwhile by another
+		}
+		return err
+	}
+	return fs.SyncDir(parent)
+}
 
 // SyncDir implements FS.
 func (OSFS) SyncDir(dir string) error {
