@@ -302,8 +302,9 @@ func (e *finality) recover(ctx context.Context) error {
 		n.logger.Info("ledger refilled from peers, every block checked against its commit", "from", from, "to", n.ledger.Height())
 	}
 	if e.plan.catchUp {
-		if err := e.catchUp(ctx); err != nil || ctx.Err() != nil {
-			return err
+		e.catchUp(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 	if !e.plan.fence {
@@ -325,6 +326,7 @@ func (e *finality) recover(ctx context.Context) error {
 			n.logger.Warn("the blocks fetched from peers carry this validator's signature above its consensus state's: "+
 				"fencing it (--unsafe-reset-consensus-state)", "state_signed", hs.SignedHeight, "signed_at", signedAt)
 			e.plan.fence = true
+			w.deadline.Reset(n.cfg.RefillTimeout) // the fence's own wait, whatever the catch-up took
 		}
 	}
 	if e.plan.fence {
@@ -368,30 +370,36 @@ func errOr(ctxErr, err error) error {
 }
 
 // catchUpWait bounds how long a validator that catches up before signing
-// waits to hear the other validators (fenceWitnesses' count of them): past
-// it, it signs with what it heard, as a validator that starts alone must.
+// waits to hear the other validators (fenceWitnesses' count of them), and
+// how long it waits without its ledger moving while peers prove a height
+// above it: past either, it signs with what it has, as it did before it
+// caught up first (a validator needed for quorum must not wait for good on
+// a peer that proved a height and went away).
 const catchUpWait = 30 * time.Second
 
 // catchUp brings the ledger of a validator about to sign to the highest
 // height the other validators prove: it asks them their heights until
 // enough have answered (fenceWitnesses, any height, 0 included) or
-// catchUpWait passed, waits until the heights they told above the ledger
-// are proved by their blocks or dropped (the follower does it), then until
-// the follower has applied every block up to the highest proved. recover
+// catchUpWait passed, then waits until no connected peer proves a height
+// above the ledger, nor told one left to prove (the follower proves told
+// heights by their blocks, or drops them, and fetches the blocks). recover
 // then reads the commits so fetched for this validator's signature.
-func (e *finality) catchUp(ctx context.Context) error {
+func (e *finality) catchUp(ctx context.Context) {
 	n := e.n
 	host := n.net.host
 	vals, need := n.fenceWitnesses()
 	answered := map[peer.ID]bool{}
 	deadline := time.Now().Add(catchUpWait)
 	for len(answered) < need && time.Now().Before(deadline) {
+		var ask []peer.ID
+		for _, p := range vals {
+			if !answered[p] && host.Connected(p) {
+				ask = append(ask, p)
+			}
+		}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		for _, p := range vals {
-			if answered[p] || !host.Connected(p) {
-				continue
-			}
+		for _, p := range ask {
 			wg.Go(func() {
 				actx, cancel := context.WithTimeout(ctx, proofTimeout)
 				defer cancel()
@@ -408,7 +416,7 @@ func (e *finality) catchUp(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -417,22 +425,32 @@ func (e *finality) catchUp(ctx context.Context) error {
 			"folder was put back from an old copy, it may sign again where it signed", "heard", len(answered), "needed", need,
 			"validators", len(vals)+1)
 	}
-	for len(host.Unproved(n.ledger.Height(), 1)) > 0 {
+	logged := false
+	progress, at := n.ledger.Height(), time.Now()
+	for {
+		own := n.ledger.Height()
+		target, _ := host.PeerHeight()
+		if target <= own && len(host.Unproved(own, 1)) == 0 {
+			return
+		}
+		if own > progress {
+			progress, at = own, time.Now()
+		}
+		if time.Since(at) > catchUpWait {
+			n.logger.Warn("signing before catching up: no block came from peers for a while", "ledger_height", own,
+				"peers_height", target, "waited", catchUpWait)
+			return
+		}
+		if target > own && !logged {
+			logged = true
+			n.logger.Info("catching up with the other validators before signing", "ledger_height", own, "peers_height", target)
+		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	target, _ := host.PeerHeight()
-	if target <= n.ledger.Height() {
-		return nil
-	}
-	n.logger.Info("catching up with the other validators before signing", "ledger_height", n.ledger.Height(), "peers_height", target)
-	if err := n.app.WaitApplied(ctx, target); err != nil && ctx.Err() == nil {
-		return err
-	}
-	return nil
 }
 
 // heardOf counts the peers of ids connected that told or proved a height
