@@ -419,12 +419,16 @@ func (x *Host) bestHeight(of func(peerHeight) uint64) (uint64, peer.ID) {
 	return best, who
 }
 
-// Heard reports whether peer p told or proved a height.
+// Heard reports whether peer p told or proved a height, and is not deaf:
+// a peer that did not prove the height it told (Unproven) is not heard
+// until deafFor has passed and it tells one again, since what it tells
+// is not heard meanwhile and its proven height may be far below the one
+// it has (a fenced validator must not count it as a witness of that).
 func (x *Host) Heard(p peer.ID) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	h := x.heights[p]
-	return h.told > 0 || h.proven > 0
+	return (h.told > 0 || h.proven > 0) && !time.Now().Before(h.deaf)
 }
 
 // Proved records that peer p announced or served block h with a valid

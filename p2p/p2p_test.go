@@ -387,9 +387,15 @@ func TestAToldHeightCountsOnlyUpToTheNodesOwnUntilABlockProvesIt(t *testing.T) {
 	if got := x.Unproved(7, 8); len(got) != 1 || got[p] != 100 {
 		t.Fatalf("heights left to prove above 7: %v, want the peer's 100", got)
 	}
+	if !x.Heard(p) {
+		t.Fatal("a peer that told and proved heights is not heard")
+	}
 	x.Unproven(p)
 	if h, _ := x.ToldHeight(); h != 60 {
 		t.Fatalf("told height %d once the peer did not give block 100, want the 60 it proved", h)
+	}
+	if x.Heard(p) {
+		t.Fatal("a peer that did not prove the height it told is heard (a fenced validator would count its proven 60 as its height)")
 	}
 	// Its next answers tell 100 again: not heard for a while, so that the
 	// node is not asked to prove it again ahead of the honest peers.
