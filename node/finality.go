@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/driver"
 	"github.com/cocorico/node/p2p"
 )
@@ -43,6 +44,18 @@ func (n *Node) newFinality() (*finality, error) {
 		e.state = st
 		if e.plan, err = n.planStart(st); err != nil {
 			return nil, err
+		}
+		if !e.plan.fence {
+			// A new validator's state is saved at once, before it catches
+			// up (the driver does the same): a state lost later is seen,
+			// even if it stops before its driver starts.
+			if _, found, err := st.Load(); err != nil {
+				return nil, err
+			} else if !found {
+				if err := st.Save(&consensus.HardState{}); err != nil {
+					return nil, fmt.Errorf("consensus state: %w", err)
+				}
+			}
 		}
 	}
 	if len(n.cfg.P2P.Listen) > 0 {

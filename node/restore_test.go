@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +179,33 @@ func TestAValidatorRestartedWithItsOwnDataCatchesUpAndSignsAgain(t *testing.T) {
 	var first uint64
 	p.runOK(t, func(ns []*Node) bool { first = ns[1].Height(); return first >= 5 })
 	p.runOK(t, func(ns []*Node) bool { return ns[1].Height() >= first+10 })
+}
+
+// A validator's whole data folder is lost: it looks new, and the start-up
+// check cannot tell; once caught up, the commits it fetched carry its
+// signature while its state records none, and it refuses, having signed
+// nothing (the code before signed at once from height 1, again where it
+// had signed).
+func TestAValidatorWhoseWholeDataFolderWasLostIsRefusedOnceCaughtUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two validators twice")
+	}
+	p := newValidatorPair(t)
+	b := p.homes[1]
+	p.runOK(t, func(ns []*Node) bool { return ns[1].Height() >= 20 })
+	if err := os.RemoveAll(filepath.Join(string(b), "data")); err != nil {
+		t.Fatal(err)
+	}
+	signed := func() bool {
+		hs, _ := os.ReadFile(statePath(b))
+		var st consensus.HardState
+		return json.Unmarshal(hs, &st) == nil && (st.SignedHeight > 0 || len(st.Votes) > 0)
+	}
+	errs := p.run(t, func([]*Node) bool { return signed() })
+	if !errors.Is(errs[1], ErrConsensusStateOld) || !strings.Contains(errs[1].Error(), "records no signature") {
+		t.Fatalf("validator 1 with its data folder lost: %v, want ErrConsensusStateOld, no signature recorded", errs[1])
+	}
+	if signed() {
+		t.Fatal("validator 1 with its data folder lost signed before refusing")
+	}
 }

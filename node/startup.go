@@ -107,11 +107,11 @@ func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
 		}
 		p.fence = true
 	}
-	// A validator that has a chain behind it (blocks, or signatures) and
-	// peers to hear catches up before it signs: its ledger and state may
-	// both be an old copy (a disk image put back), which nothing on its
-	// disk shows, and only the commits of the blocks it missed can.
-	p.catchUp = f.peers && !f.lone && !p.fence && (f.ledger > 0 || f.state.SignedHeight > 0)
+	// A validator with peers to hear catches up before it signs: its
+	// ledger and state may both be an old copy (a disk image put back) or
+	// gone (a new-looking validator whose folder was lost), which nothing
+	// on its disk shows, and only the commits of the blocks it missed can.
+	p.catchUp = f.peers && !f.lone && !p.fence
 	return p, nil
 }
 
@@ -119,6 +119,13 @@ func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
 // at stateSigned while this validator's signature is in the commit of
 // block signedAt, above it.
 func errStateOld(statePath string, stateSigned, signedAt uint64) error {
+	if stateSigned == 0 {
+		return fmt.Errorf("%w: %s records no signature, but this validator's signature is in the commit of block %d: its "+
+			"data folder was lost, or put back from a copy taken before it signed, and it could sign again where it already "+
+			"signed. Put back the latest consensus folder of this very validator, or start once with "+
+			"--unsafe-reset-consensus-state: the validator then signs nothing until the network has passed the heights it "+
+			"may have signed", ErrConsensusStateOld, statePath, signedAt)
+	}
 	return fmt.Errorf("%w: %s records a last signature at height %d, but this validator's signature is in the "+
 		"ledger's commit of block %d: the state is an old copy, and it could sign again where it already signed. Put back "+
 		"the latest consensus folder of this very validator, or start once with --unsafe-reset-consensus-state: the "+
@@ -311,7 +318,7 @@ func (e *finality) recover(ctx context.Context) error {
 		// The blocks fetched since the start-up check may carry this
 		// validator's signature above its state's: an old state (put back
 		// with the ledger, or beside a lost one) that only they show.
-		hs, found, err := e.state.Load()
+		hs, _, err := e.state.Load() // a state not found reads as one that signed nothing
 		if err != nil {
 			return fmt.Errorf("consensus state: %w", err)
 		}
@@ -319,7 +326,7 @@ func (e *finality) recover(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if found && signedAt > 0 {
+		if signedAt > 0 {
 			if !n.cfg.UnsafeResetConsensusState {
 				return errStateOld(filepath.Join(n.cfg.Home.ConsensusDir(), "consensus_state.json"), hs.SignedHeight, signedAt)
 			}

@@ -153,12 +153,12 @@ func TestStartPlanForEverySituation(t *testing.T) {
 		{"ledger lost blocks, peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9, catchUp: true}, nil},
 		{"ledger lost blocks, no peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10)}, startPlan{}, ErrLedgerBehindState},
 		{"ledger lost all, peers", startFacts{validator: true, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9, catchUp: true}, nil},
-		// With peers, a validator with a chain behind it catches up before
-		// it signs (its disk may be an old copy that agrees with itself);
-		// a new one, a lone one, or a fenced one does not.
+		// With peers, a validator catches up before it signs (its disk may
+		// be an old copy that agrees with itself, or lost, and look new); a
+		// lone one, or a fenced one, does not.
 		{"state and ledger agree, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{catchUp: true}, nil},
 		{"signed, ledger empty, peers", startFacts{validator: true, stateFound: true, state: signed(1), peers: true}, startPlan{catchUp: true}, nil},
-		{"new validator, peers", startFacts{validator: true, peers: true}, startPlan{}, nil},
+		{"new validator, peers", startFacts{validator: true, peers: true}, startPlan{catchUp: true}, nil},
 		{"lone validator, peers", startFacts{validator: true, lone: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{}, nil},
 		{"old state, unsafe reset, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true, peers: true}, startPlan{fence: true}, nil},
 		{"volunteer, peers", startFacts{ledger: 9, peers: true}, startPlan{}, nil},
