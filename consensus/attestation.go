@@ -167,6 +167,18 @@ func DecodeWitness(data []byte, chain Chain) (*Witness, error) {
 // ErrWitnessAhead before its signature is checked, so that a flood of
 // far-ahead messages costs no signature work.
 func DecodeWitnessUpTo(data []byte, chain Chain, maxHeight uint64) (*Witness, error) {
+	w, err := DecodeWitnessUnverified(data, maxHeight)
+	if err != nil {
+		return w, err
+	}
+	return w, w.Verify(chain)
+}
+
+// DecodeWitnessUnverified is DecodeWitnessUpTo without the checks of
+// Verify (chain, height 0, the text's bounds, the signature): what a node
+// reads of a witness to tell whether it could keep it at all, before it
+// spends a signature check on it.
+func DecodeWitnessUnverified(data []byte, maxHeight uint64) (*Witness, error) {
 	var w Witness
 	if err := canon.Unmarshal(data, &w, MaxWitness); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAttestationInvalid, err)
@@ -176,10 +188,17 @@ func DecodeWitnessUpTo(data []byte, chain Chain, maxHeight uint64) (*Witness, er
 		return nil, fmt.Errorf("%w: want one attestation or one alarm", ErrAttestationInvalid)
 	case w.Height() > maxHeight:
 		return &w, fmt.Errorf("%w: height %d, at most %d", ErrWitnessAhead, w.Height(), maxHeight)
-	case w.Attestation != nil:
-		return &w, w.Attestation.Verify(chain)
 	}
-	return &w, w.Alarm.Verify(chain)
+	return &w, nil
+}
+
+// Verify checks the attestation or alarm w holds (Attestation.Verify,
+// Alarm.Verify).
+func (w *Witness) Verify(chain Chain) error {
+	if w.Attestation != nil {
+		return w.Attestation.Verify(chain)
+	}
+	return w.Alarm.Verify(chain)
 }
 
 // Height is the height w speaks of.

@@ -156,6 +156,52 @@ func (w *witnessBook) addFuture(a *consensus.Attestation) bool {
 	return true
 }
 
+// wantAttestation reports whether the book could keep a (its signature
+// not checked yet): false for a second of its node at its height, or a
+// height whose room is full, as addAttestation (final: a's height is final
+// here) or addFuture would find. A validator's is wanted: it is judged
+// (and rejected) as before.
+func (w *witnessBook) wantAttestation(a *consensus.Attestation, final bool) bool {
+	if _, ok := w.vals.IndexOf(a.Node); ok {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !final {
+		list := w.future[a.Height]
+		if len(list) == 0 && len(w.future) >= p2p.MaxWitnessAhead || len(list) >= witnessesPerHeight {
+			return false
+		}
+		return !slices.ContainsFunc(list, func(x *consensus.Attestation) bool { return bytes.Equal(x.Node, a.Node) })
+	}
+	list, ok := w.byHeight[a.Height]
+	if !ok {
+		return len(w.heights) < witnessHeights || a.Height >= w.heights[0]
+	}
+	_, found := sort.Find(len(list), func(i int) int { return bytes.Compare(a.Node, list[i].Node) })
+	return !found && len(list) < witnessesPerHeight
+}
+
+// wantAlarm reports whether the book could keep a (its signature not
+// checked yet): false for a second of its node and block, or when the
+// list it would join is full: the alarms aside (ahead: its height is not
+// final here and this node did not refuse its block), the alarms that
+// confirm this node's own (it refused the block), or the claims.
+func (w *witnessBook) wantAlarm(a *consensus.Alarm, ahead bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	same := sameAlarm(a)
+	switch {
+	case ahead:
+		return len(w.futureAlarms) < maxFutureAlarms && !slices.ContainsFunc(w.futureAlarms, same)
+	case slices.ContainsFunc(w.alarms, same) || slices.ContainsFunc(w.claims, same):
+		return false
+	case w.raised[a.BlockHash]:
+		return len(w.alarms) < maxAlarms
+	}
+	return len(w.claims) < maxClaims
+}
+
 // takeFuture removes and returns the kept attestations of heights up to h.
 func (w *witnessBook) takeFuture(h uint64) []*consensus.Attestation {
 	w.mu.Lock()
@@ -356,6 +402,20 @@ func (n *Node) publishWitness(ctx context.Context, w *consensus.Witness) {
 	if err := n.net.host.PublishWitness(ctx, w); err != nil {
 		n.logger.Debug("witness publish failed", "height", w.Height(), "err", err)
 	}
+}
+
+var _ p2p.WitnessFilter = (*peerNetwork)(nil)
+
+// WitnessWanted implements p2p.WitnessFilter: whether the node could keep
+// w, told before w's signature is checked (HandleWitness would ignore it
+// otherwise): a Sybil's attestations of a full height, a replay of one
+// kept, alarms once their list is full cost no signature check.
+func (nw *peerNetwork) WitnessWanted(w *consensus.Witness) bool {
+	n := nw.n
+	if a := w.Alarm; a != nil {
+		return n.witness.wantAlarm(a, a.Height > n.ledger.Height() && !n.witness.refused(a.BlockHash))
+	}
+	return n.witness.wantAttestation(w.Attestation, w.Attestation.Height <= n.ledger.Height())
 }
 
 // HandleWitness implements p2p.Handler: a peer's attestation or alarm,

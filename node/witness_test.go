@@ -536,3 +536,71 @@ func TestAttestationCountEqualsTheDistinctNodesAttestingThatHeightOrLaterAsHeigh
 		t.Fatalf("%d heights kept, want the bound %d (the test must drop some)", len(w.heights), witnessHeights)
 	}
 }
+
+// The node tells, before a witness's signature is checked, whether it
+// could keep it (p2p.WitnessFilter): not a second attestation of one node
+// at one height, nor one of a full height (kept or aside), nor an alarm
+// once its list is full or a second of one node and block. Whatever it
+// says it cannot keep, HandleWitness ignores too: the filter drops nothing
+// the node would have taken.
+func TestWitnessesTheNodeCannotKeepAreToldBeforeTheirSignatureAndOnlyThose(t *testing.T) {
+	g, keys := ballottest.Validators("wanted-chain", 4, 23)
+	chain := g.Chain()
+	n := volunteerNode(t, g)
+	nw := &peerNetwork{n: n}
+	b1 := applyEmptyBlock(t, n, keys, 1)
+	tip, after := n.app.After()
+	if tip != b1.Hash() {
+		t.Fatal("block 1 is not the app's tip")
+	}
+	k := 1000
+	judge := func(w *consensus.Witness, wantKept bool) {
+		t.Helper()
+		wanted := nw.WitnessWanted(w)
+		if wanted != wantKept {
+			t.Fatalf("height %d: wanted %v, want %v", w.Height(), wanted, wantKept)
+		}
+		v := nw.HandleWitness("", w)
+		if !wanted && v != p2p.Ignore {
+			t.Fatalf("height %d: a witness the filter drops is %v by HandleWitness, want Ignore", w.Height(), v)
+		}
+		if wanted && v != p2p.Accept {
+			t.Fatalf("height %d: a witness the filter lets through is %v, want Accept", w.Height(), v)
+		}
+	}
+	attest := func(h uint64, block, app consensus.Hash, key ed25519.PrivateKey) *consensus.Witness {
+		return &consensus.Witness{Attestation: consensus.NewAttestation(chain, h, block, app, key)}
+	}
+	alarm := func(h uint64, block consensus.Hash, key ed25519.PrivateKey) *consensus.Witness {
+		return &consensus.Witness{Alarm: consensus.NewAlarm(chain, h, block, "made up", key)}
+	}
+	// Block 1, final here: 64 nodes (this node's own among them), then
+	// none more, and no second of one.
+	first := keyN(k)
+	for range witnessesPerHeight - len(n.witness.attestations(1, nil, witnessesPerHeight)) {
+		judge(attest(1, tip, after, keyN(k)), true)
+		k++
+	}
+	judge(attest(1, tip, after, first), false)
+	judge(attest(1, tip, after, keyN(k)), false)
+	// Height 2, not final here: kept aside, 64 nodes, then none more.
+	for range witnessesPerHeight {
+		judge(attest(2, consensus.Hash{2}, consensus.Hash{3}, keyN(k)), true)
+		k++
+	}
+	judge(attest(2, consensus.Hash{2}, consensus.Hash{3}, keyN(k)), false)
+	// Claims of block 1: 16, then none more, and no second of one.
+	claimer := keyN(k)
+	for range maxClaims {
+		judge(alarm(1, tip, keyN(k)), true)
+		k++
+	}
+	judge(alarm(1, tip, claimer), false)
+	judge(alarm(1, tip, keyN(k)), false)
+	// Alarms of height 2, kept aside: 64, then none more.
+	for i := range maxFutureAlarms {
+		judge(alarm(2, consensus.Hash{byte(i)}, keyN(k)), true)
+		k++
+	}
+	judge(alarm(2, consensus.Hash{9}, keyN(k)), false)
+}

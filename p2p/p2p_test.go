@@ -999,3 +999,52 @@ func TestAnUnreachableBootstrapPeerIsLoggedAtMostOnceAMinute(t *testing.T) {
 		t.Fatalf("said %d times in 5 s (want once, naming %s):\n%s", n, gone, log())
 	}
 }
+
+// unwantingHandler wants no witness (p2p.WitnessFilter).
+type unwantingHandler struct{ recordingHandler }
+
+func (*unwantingHandler) WitnessWanted(*consensus.Witness) bool { return false }
+
+// A witness the node cannot keep (its filter says so) is ignored before
+// its signature is checked — a forged one too, which would otherwise be
+// rejected — and never reaches the handler; a peer that forwards more
+// than witnessFloodLimit of them within witnessFloodWindow is banned (keys
+// are free: a Sybil's flood of attestations of a full height, or replays
+// of one kept, must cost neither a signature check each nor nothing).
+func TestWitnessesTheNodeCannotKeepAreIgnoredUncheckedAndTheirFlooderBanned(t *testing.T) {
+	g, keys := testGenesis(1)
+	chain := g.Chain()
+	_, volunteer, _ := ed25519.GenerateKey(nil)
+	forged := consensus.NewAttestation(chain, 1, consensus.Hash{1}, consensus.Hash{2}, volunteer)
+	forged.Signature[0] ^= 1
+	data := (&consensus.Witness{Attestation: forged}).Encode()
+	validate := func(x *Host, from peer.ID) pubsub.ValidationResult {
+		return x.validateWitness(context.Background(), from, &pubsub.Message{Message: &pb.Message{Data: data}, ReceivedFrom: from})
+	}
+
+	plain := &recordingHandler{blocks: make([]SyncBlock, 5)}
+	x := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, plain)
+	if v := validate(x, "a peer"); v != pubsub.ValidationReject {
+		t.Fatalf("a forged attestation the node would keep: %v, want rejected", v)
+	}
+
+	unwanting := &unwantingHandler{recordingHandler{blocks: make([]SyncBlock, 5)}}
+	y := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, unwanting)
+	flooder, other := peer.ID("a flooder"), peer.ID("another peer")
+	for i := range witnessFloodLimit {
+		if v := validate(y, flooder); v != pubsub.ValidationIgnore {
+			t.Fatalf("message %d the node cannot keep: %v, want ignored unchecked", i, v)
+		}
+	}
+	if unwanting.witnesses() != 0 {
+		t.Fatalf("%d witnesses the node cannot keep reached its handler", unwanting.witnesses())
+	}
+	if y.Banned(flooder) {
+		t.Fatalf("a peer banned after %d witnesses the node cannot keep, the limit", witnessFloodLimit)
+	}
+	validate(y, flooder)
+	validate(y, other)
+	if !y.Banned(flooder) || y.Banned(other) {
+		t.Fatalf("after one more: flooder banned %v (want true), the other peer banned %v (want false)", y.Banned(flooder), y.Banned(other))
+	}
+}
