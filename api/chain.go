@@ -92,6 +92,11 @@ func (s *Server) block(w http.ResponseWriter, r *http.Request) {
 // from the block, before it is encoded, and an address without room is
 // refused before its block is read: a refused answer costs no encoding.
 func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
+	txs := r.URL.Query().Get("txs")
+	if txs != "" && txs != "true" && txs != "false" {
+		WriteError(w, fmt.Errorf("%w: txs %s: want true or false", ErrBadRequest, quoteShort(txs)))
+		return
+	}
 	addr := ClientAddr(r, s.refused.header)
 	key, exempt := registrar.AddressKey(addr), addr.Unmap().IsLoopback()
 	overloaded := fmt.Errorf("%w: too many block answers are being sent at once", ErrOverloaded)
@@ -102,7 +107,7 @@ func (s *Server) writeBlock(w http.ResponseWriter, r *http.Request, h uint64) {
 	if !takeTurn(w, r, s.encoders, BlockEncodeWait, "blocks are being answered") {
 		return
 	}
-	body, held, err := s.encodeBlock(h, r.URL.Query().Get("txs") == "false", func(n int64) bool { return s.answers.take(key, exempt, n) })
+	body, held, err := s.encodeBlock(h, txs == "false", func(n int64) bool { return s.answers.take(key, exempt, n) })
 	<-s.encoders
 	defer s.answers.give(key, exempt, held) // once written (or refused)
 	switch {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"net/http/pprof"
 	"slices"
 	"strings"
@@ -316,8 +317,28 @@ func (s *Server) Handler() http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		if err := checkQuery(r.URL.RawQuery); err != nil {
+			WriteError(w, err)
+			return
+		}
 		s.mux.ServeHTTP(w, r)
 	})
+}
+
+// checkQuery refuses an API query string that is malformed (a bad %
+// escape, a ';') or names a parameter twice: which value the handler would
+// read is a guess the client did not make (docs/API.md §Errors).
+func checkQuery(raw string) error {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return fmt.Errorf("%w: query %s: %v", ErrBadRequest, quoteShort(raw), err)
+	}
+	for k, vs := range q {
+		if len(vs) > 1 {
+			return fmt.Errorf("%w: query parameter %s given %d times", ErrBadRequest, quoteShort(k), len(vs))
+		}
+	}
+	return nil
 }
 
 // HTTPServer is an http.Server that can stop at once (Stop) and that

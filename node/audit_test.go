@@ -206,6 +206,11 @@ func TestAuditorsReadEveryCountedCastByPagesOrAsOneCSVAndTheAttestationCounts(t 
 	if al.Alarms == nil || len(al.Alarms) != 0 {
 		t.Fatalf("alarms: %+v", al)
 	}
+	// A query the API cannot read one way only is a 400: a parameter given
+	// twice, a malformed escape, a txs that is neither true nor false.
+	for _, q := range []string{"/v1/ballots?limit=1&limit=2", "/v1/status?%zz", "/v1/blocks/3?txs=maybe", "/v1/blocks/3?txs=false&txs=true"} {
+		wantStatus(t, srv.URL+q, http.StatusBadRequest)
+	}
 	// A block with ?txs=false: the ids, and no "txs" key (it was null).
 	for query, wantTxs := range map[string]bool{"": true, "?txs=false": false} {
 		var raw map[string]json.RawMessage
