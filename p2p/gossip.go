@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -267,11 +266,9 @@ func (x *Host) validateWitness(ctx context.Context, from peer.ID, m *pubsub.Mess
 		return x.verdict(x.names.witness, Reject)
 	}
 	if f, ok := x.handler.(WitnessFilter); ok && !f.WitnessWanted(w) {
-		// Nothing the node would keep, whatever its signature: not checked.
-		if x.witnessFlood.add(m.ReceivedFrom, time.Now()) {
-			x.banAndClose(m.ReceivedFrom, "peer banned for flooding attestations or alarms this node cannot keep",
-				"in", witnessFloodWindow, "more_than", witnessFloodLimit)
-		}
+		// Nothing the node would keep, whatever its signature: not
+		// checked, and no cost to the forwarder, which may be honest (its
+		// book took what this one's has no room for).
 		return pubsub.ValidationIgnore
 	}
 	if err := w.Verify(x.chain); err != nil {
@@ -287,39 +284,6 @@ func (x *Host) validateWitness(ctx context.Context, from peer.ID, m *pubsub.Mess
 // of valid attestations must not cost a signature check each.
 type WitnessFilter interface {
 	WitnessWanted(w *consensus.Witness) bool
-}
-
-const (
-	// witnessFloodLimit is how many witnesses a peer may forward that
-	// this node cannot keep, within witnessFloodWindow, before it is
-	// banned. An honest peer forwards only witnesses it kept itself (at
-	// most 64 nodes a height, and 64 heights ahead): a few thousand in
-	// ten seconds even under a Sybil flood it relays at 4 blocks a second.
-	witnessFloodLimit  = 5000
-	witnessFloodWindow = 10 * time.Second
-	// maxFloodPeers bounds the flood meter's table: past it, the window
-	// starts over.
-	maxFloodPeers = 4096
-)
-
-// floodMeter counts, per peer, the witnesses it forwarded that this node
-// could not keep, in fixed windows. Safe for concurrent use.
-type floodMeter struct {
-	mu     sync.Mutex
-	start  time.Time
-	counts map[peer.ID]int
-}
-
-// add counts one for p at now and reports true once, when p passes the
-// limit within the window.
-func (f *floodMeter) add(p peer.ID, now time.Time) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if now.Sub(f.start) >= witnessFloodWindow || f.counts == nil || len(f.counts) >= maxFloodPeers {
-		f.start, f.counts = now, map[peer.ID]int{}
-	}
-	f.counts[p]++
-	return f.counts[p] == witnessFloodLimit+1
 }
 
 // PublishWitness gossips this node's attestation or alarm.

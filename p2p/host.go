@@ -99,9 +99,6 @@ type Host struct {
 	dialFailedAt atomic.Int64
 
 	snap snapshots // the snapshot source served, and the strike table
-	// witnessFlood counts the witnesses each peer forwards that this node
-	// cannot keep (validateWitness).
-	witnessFlood floodMeter
 
 	mu      sync.Mutex
 	heights map[peer.ID]peerHeight // what each peer told of its height, and what it proved

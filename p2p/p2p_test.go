@@ -1007,11 +1007,14 @@ func (*unwantingHandler) WitnessWanted(*consensus.Witness) bool { return false }
 
 // A witness the node cannot keep (its filter says so) is ignored before
 // its signature is checked — a forged one too, which would otherwise be
-// rejected — and never reaches the handler; a peer that forwards more
-// than witnessFloodLimit of them within witnessFloodWindow is banned (keys
-// are free: a Sybil's flood of attestations of a full height, or replays
-// of one kept, must cost neither a signature check each nor nothing).
-func TestWitnessesTheNodeCannotKeepAreIgnoredUncheckedAndTheirFlooderBanned(t *testing.T) {
+// rejected — and never reaches the handler, nor costs its forwarder
+// anything: keys are free, and a Sybil's flood of attestations of a full
+// height, or replays of one kept, must not cost a signature check each;
+// yet an honest peer may forward what its own book had room for and this
+// one's has not (the same heights filled in another order), so it is
+// never banned for it (a ban on a count of such messages, tried, had
+// honest validators ban each other under a stranger's two floods).
+func TestWitnessesTheNodeCannotKeepAreIgnoredUncheckedAndCostTheirForwarderNothing(t *testing.T) {
 	g, keys := testGenesis(1)
 	chain := g.Chain()
 	_, volunteer, _ := ed25519.GenerateKey(nil)
@@ -1030,21 +1033,13 @@ func TestWitnessesTheNodeCannotKeepAreIgnoredUncheckedAndTheirFlooderBanned(t *t
 
 	unwanting := &unwantingHandler{recordingHandler{blocks: make([]SyncBlock, 5)}}
 	y := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, unwanting)
-	flooder, other := peer.ID("a flooder"), peer.ID("another peer")
-	for i := range witnessFloodLimit {
-		if v := validate(y, flooder); v != pubsub.ValidationIgnore {
+	relay := peer.ID("a relay")
+	for i := range 20_000 {
+		if v := validate(y, relay); v != pubsub.ValidationIgnore {
 			t.Fatalf("message %d the node cannot keep: %v, want ignored unchecked", i, v)
 		}
 	}
-	if unwanting.witnesses() != 0 {
-		t.Fatalf("%d witnesses the node cannot keep reached its handler", unwanting.witnesses())
-	}
-	if y.Banned(flooder) {
-		t.Fatalf("a peer banned after %d witnesses the node cannot keep, the limit", witnessFloodLimit)
-	}
-	validate(y, flooder)
-	validate(y, other)
-	if !y.Banned(flooder) || y.Banned(other) {
-		t.Fatalf("after one more: flooder banned %v (want true), the other peer banned %v (want false)", y.Banned(flooder), y.Banned(other))
+	if unwanting.witnesses() != 0 || y.Banned(relay) {
+		t.Fatalf("%d witnesses the node cannot keep reached its handler; their forwarder banned: %v", unwanting.witnesses(), y.Banned(relay))
 	}
 }
