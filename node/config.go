@@ -35,6 +35,12 @@ func (h Home) GenesisPath() string  { return filepath.Join(string(h), "genesis.j
 func (h Home) ConfigPath() string   { return filepath.Join(string(h), "config.json") }
 func (h Home) LedgerDir() string    { return filepath.Join(string(h), "data", "ledger") }
 func (h Home) ConsensusDir() string { return filepath.Join(string(h), "data", "consensus") }
+
+// consensusStatePath is a validator's consensus state file (the
+// driver.FileStorage of ConsensusDir), named in the start-up refusals.
+func (h Home) consensusStatePath() string {
+	return filepath.Join(h.ConsensusDir(), "consensus_state.json")
+}
 func (h Home) SnapshotsDir() string { return filepath.Join(string(h), "data", "snapshots") }
 
 // ReverifyDir is the scratch ledger of a node's re-verification after a

@@ -81,7 +81,7 @@ func (n *Node) newFinality() (*finality, error) {
 			close(e.net.joined)
 		}
 	}
-	if n.role == RoleValidator && e.plan == (startPlan{}) {
+	if n.role == RoleValidator && !e.plan.recovers() {
 		if err := e.startDriver(); err != nil {
 			return nil, err
 		}

@@ -108,16 +108,25 @@ func (nw *peerNetwork) askHeights(ctx context.Context) {
 	nw.askHeightsOf(ctx, nw.host.SyncPeers())
 }
 
-func (nw *peerNetwork) askHeightsOf(ctx context.Context, peers []peer.ID) {
+// askHeightsOf asks peers their heights at once, each within
+// proofTimeout, and returns those that answered (any height, 0 included).
+func (nw *peerNetwork) askHeightsOf(ctx context.Context, peers []peer.ID) []peer.ID {
+	var mu sync.Mutex
+	var answered []peer.ID
 	var wg sync.WaitGroup
 	for _, p := range peers {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, proofTimeout)
 			defer cancel()
-			nw.host.FetchBlocks(ctx, p, 0, 0)
+			if _, _, _, err := nw.host.FetchBlocks(ctx, p, 0, 0); err == nil {
+				mu.Lock()
+				answered = append(answered, p)
+				mu.Unlock()
+			}
 		})
 	}
 	wg.Wait()
+	return answered
 }
 
 // errBadPeer: a peer answered block sync with a block its commit does

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/consensus/driver"
 )
 
 // validatorPair is a chain of two validators, so that each one's
@@ -102,7 +102,7 @@ func (p *validatorPair) wantRefusedUnsigned(t *testing.T, what string, old []byt
 	}
 }
 
-func statePath(h Home) string { return filepath.Join(h.ConsensusDir(), "consensus_state.json") }
+func statePath(h Home) string { return h.consensusStatePath() }
 
 // copyTree copies the folder from to to (a backup, or its restore).
 func copyTree(t *testing.T, from, to string) {
@@ -196,10 +196,13 @@ func TestAValidatorWhoseWholeDataFolderWasLostIsRefusedOnceCaughtUp(t *testing.T
 	if err := os.RemoveAll(filepath.Join(string(b), "data")); err != nil {
 		t.Fatal(err)
 	}
+	st, err := driver.NewFileStorage(nil, b.ConsensusDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	signed := func() bool {
-		hs, _ := os.ReadFile(statePath(b))
-		var st consensus.HardState
-		return json.Unmarshal(hs, &st) == nil && (st.SignedHeight > 0 || len(st.Votes) > 0)
+		hs, _, err := st.Load()
+		return err == nil && (hs.SignedHeight > 0 || len(hs.Votes) > 0)
 	}
 	errs := p.run(t, func([]*Node) bool { return signed() })
 	if !errors.Is(errs[1], ErrConsensusStateOld) || !strings.Contains(errs[1].Error(), "records no signature") {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -56,7 +54,14 @@ type startPlan struct {
 	// heights and catches up to the highest one proved, then looks in the
 	// commits it fetched for its own signature above its state's (catchUp).
 	catchUp bool
+	// checked is the ledger's height when the start-up check read its
+	// commits for this validator's signature: recover reads those above.
+	checked uint64
 }
+
+// recovers reports whether the plan has the node recover (refill, catch
+// up, fence) before its driver starts.
+func (p startPlan) recovers() bool { return p.refillTo > 0 || p.fence || p.catchUp }
 
 // finalByState is the height up to which blocks were final when the
 // state was saved: a validator starts height h (and signs there) only
@@ -112,6 +117,7 @@ func planStart(f startFacts, statePath, ledgerDir string) (startPlan, error) {
 	// gone (a new-looking validator whose folder was lost), which nothing
 	// on its disk shows, and only the commits of the blocks it missed can.
 	p.catchUp = f.peers && !f.lone && !p.fence
+	p.checked = f.ledger
 	return p, nil
 }
 
@@ -251,7 +257,7 @@ func (n *Node) planStart(st driver.Storage) (startPlan, error) {
 	if err != nil {
 		return startPlan{}, err
 	}
-	p, err := planStart(f, filepath.Join(n.cfg.Home.ConsensusDir(), "consensus_state.json"), n.cfg.Home.LedgerDir())
+	p, err := planStart(f, n.cfg.Home.consensusStatePath(), n.cfg.Home.LedgerDir())
 	if err != nil {
 		return p, err
 	}
@@ -315,20 +321,21 @@ func (e *finality) recover(ctx context.Context) error {
 		}
 	}
 	if !e.plan.fence {
-		// The blocks fetched since the start-up check may carry this
-		// validator's signature above its state's: an old state (put back
-		// with the ledger, or beside a lost one) that only they show.
+		// The blocks fetched since the start-up check (which found no such
+		// signature up to plan.checked) may carry this validator's
+		// signature above its state's: an old state (put back with the
+		// ledger, or beside a lost one) that only they show.
 		hs, _, err := e.state.Load() // a state not found reads as one that signed nothing
 		if err != nil {
 			return fmt.Errorf("consensus state: %w", err)
 		}
-		signedAt, err := n.lastSignedAbove(hs.SignedHeight)
+		signedAt, err := n.lastSignedAbove(max(hs.SignedHeight, e.plan.checked))
 		if err != nil {
 			return err
 		}
 		if signedAt > 0 {
 			if !n.cfg.UnsafeResetConsensusState {
-				return errStateOld(filepath.Join(n.cfg.Home.ConsensusDir(), "consensus_state.json"), hs.SignedHeight, signedAt)
+				return errStateOld(n.cfg.Home.consensusStatePath(), hs.SignedHeight, signedAt)
 			}
 			n.logger.Warn("the blocks fetched from peers carry this validator's signature above its consensus state's: "+
 				"fencing it (--unsafe-reset-consensus-state)", "state_signed", hs.SignedHeight, "signed_at", signedAt)
@@ -396,35 +403,22 @@ func (e *finality) catchUp(ctx context.Context) {
 	host := n.net.host
 	vals, need := n.fenceWitnesses()
 	answered := map[peer.ID]bool{}
-	deadline := time.Now().Add(catchUpWait)
-	for len(answered) < need && time.Now().Before(deadline) {
+	for deadline := time.Now().Add(catchUpWait); len(answered) < need && time.Now().Before(deadline); {
 		var ask []peer.ID
 		for _, p := range vals {
 			if !answered[p] && host.Connected(p) {
 				ask = append(ask, p)
 			}
 		}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for _, p := range ask {
-			wg.Go(func() {
-				actx, cancel := context.WithTimeout(ctx, proofTimeout)
-				defer cancel()
-				if _, _, _, err := host.FetchBlocks(actx, p, 0, 0); err == nil {
-					mu.Lock()
-					answered[p] = true
-					mu.Unlock()
-				}
-			})
+		for _, p := range n.net.askHeightsOf(ctx, ask) {
+			answered[p] = true
 		}
-		wg.Wait()
-		if len(answered) >= need {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(250 * time.Millisecond):
+		if len(answered) < need {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
 	}
 	if len(answered) < need {

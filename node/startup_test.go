@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,9 +68,7 @@ func (h *loneHome) runUntil(t *testing.T, cfg Config, height uint64) {
 	}
 }
 
-func (h *loneHome) statePath() string {
-	return filepath.Join(h.home.ConsensusDir(), "consensus_state.json")
-}
+func (h *loneHome) statePath() string { return h.home.consensusStatePath() }
 
 // Before: the node started with a fresh state and signed again at the
 // heights it had signed (a fork, issue 11).
@@ -143,24 +140,24 @@ func TestStartPlanForEverySituation(t *testing.T) {
 	}{
 		{"volunteer", startFacts{ledger: 9}, startPlan{}, nil},
 		{"new validator", startFacts{validator: true}, startPlan{}, nil},
-		{"state and ledger agree", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(10), signedAt: 0}, startPlan{}, nil},
-		{"validator that synced without signing", startFacts{validator: true, ledger: 90, stateFound: true, state: signed(10)}, startPlan{}, nil},
+		{"state and ledger agree", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(10), signedAt: 0}, startPlan{checked: 9}, nil},
+		{"validator that synced without signing", startFacts{validator: true, ledger: 90, stateFound: true, state: signed(10)}, startPlan{checked: 90}, nil},
 		{"state missing", startFacts{validator: true, ledger: 9}, startPlan{}, ErrConsensusStateMissing},
-		{"state missing, unsafe reset", startFacts{validator: true, ledger: 9, unsafeReset: true}, startPlan{fence: true}, nil},
+		{"state missing, unsafe reset", startFacts{validator: true, ledger: 9, unsafeReset: true}, startPlan{fence: true, checked: 9}, nil},
 		{"state and ledger lost, unsafe reset", startFacts{validator: true, unsafeReset: true}, startPlan{fence: true}, nil},
 		{"old state", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8}, startPlan{}, ErrConsensusStateOld},
-		{"old state, unsafe reset", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true}, startPlan{fence: true}, nil},
-		{"ledger lost blocks, peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9, catchUp: true}, nil},
+		{"old state, unsafe reset", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true}, startPlan{fence: true, checked: 9}, nil},
+		{"ledger lost blocks, peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9, catchUp: true, checked: 3}, nil},
 		{"ledger lost blocks, no peers", startFacts{validator: true, ledger: 3, stateFound: true, state: signed(10)}, startPlan{}, ErrLedgerBehindState},
 		{"ledger lost all, peers", startFacts{validator: true, stateFound: true, state: signed(10), peers: true}, startPlan{refillTo: 9, catchUp: true}, nil},
 		// With peers, a validator catches up before it signs (its disk may
 		// be an old copy that agrees with itself, or lost, and look new); a
 		// lone one, or a fenced one, does not.
-		{"state and ledger agree, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{catchUp: true}, nil},
+		{"state and ledger agree, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{catchUp: true, checked: 9}, nil},
 		{"signed, ledger empty, peers", startFacts{validator: true, stateFound: true, state: signed(1), peers: true}, startPlan{catchUp: true}, nil},
 		{"new validator, peers", startFacts{validator: true, peers: true}, startPlan{catchUp: true}, nil},
-		{"lone validator, peers", startFacts{validator: true, lone: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{}, nil},
-		{"old state, unsafe reset, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true, peers: true}, startPlan{fence: true}, nil},
+		{"lone validator, peers", startFacts{validator: true, lone: true, ledger: 9, stateFound: true, state: signed(10), peers: true}, startPlan{checked: 9}, nil},
+		{"old state, unsafe reset, peers", startFacts{validator: true, ledger: 9, stateFound: true, state: signed(5), signedAt: 8, unsafeReset: true, peers: true}, startPlan{fence: true, checked: 9}, nil},
 		{"volunteer, peers", startFacts{ledger: 9, peers: true}, startPlan{}, nil},
 	} {
 		got, err := planStart(c.f, "state", "ledger")
