@@ -4,6 +4,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,13 +21,30 @@ import (
 )
 
 // The alarm of a volunteer fed a lying validator set's block shows on its
-// own page, in headless Chromium (the screenshot goes to
-// $TEST_ARTIFACTS/browser/<test>).
+// own page, in headless Chromium, in English and in French, at phone and
+// desktop widths (the screenshots go to $TEST_ARTIFACTS/browser/<test>);
+// the French page says that the reason, the node's own error text, is a
+// technical one in English.
 func TestBrowserAlarmShowsOnTheNodePage(t *testing.T) {
 	n, _, _, _ := lyingValidatorSet(t)
-	text, class := nodePageAlarm(t, n, "01-volunteer-alarm.png")
-	if strings.Contains(class, "alarm-claim") || !strings.Contains(text, "ALARM") || !strings.Contains(text, "block 2") || !strings.Contains(text, "app hash") {
-		t.Fatalf("the alarm on the page (%s): %q", class, text)
+	for _, c := range []struct {
+		lang  string
+		words []string
+	}{
+		{"en", []string{"ALARM", "block 2", "app hash"}},
+		{"fr", []string{"ALERTE", "bloc 2", "motif technique, en anglais\u00a0:", "app hash"}},
+	} {
+		for _, width := range []int{390, 1280} {
+			text, class := nodePageAlarm(t, n, fmt.Sprintf("01-volunteer-alarm-%s-%d.png", c.lang, width), c.lang, width)
+			if strings.Contains(class, "alarm-claim") {
+				t.Fatalf("this node's own alarm on the %s page at %d px is styled as a peer's claim (%s)", c.lang, width, class)
+			}
+			for _, w := range c.words {
+				if !strings.Contains(text, w) {
+					t.Fatalf("the alarm on the %s page at %d px: %q, want %q in it", c.lang, width, text, w)
+				}
+			}
+		}
 	}
 }
 
@@ -43,17 +61,17 @@ func TestBrowserAPeersAlarmOfABlockThisNodeVerifiedReadsAsAClaim(t *testing.T) {
 	if v := nw.HandleWitness("", &consensus.Witness{Alarm: claim}); v != p2p.Accept || len(n.Alarms()) != 1 {
 		t.Fatalf("the peer's alarm was not kept: %v", v)
 	}
-	text, class := nodePageAlarm(t, n, "02-peer-claim.png")
+	text, class := nodePageAlarm(t, n, "02-peer-claim.png", "en", 390)
 	if !strings.Contains(class, "alarm-claim") || strings.Contains(text, "ALARM") || !strings.Contains(text, "Another node says that block 1") ||
 		!strings.Contains(text, "verified that block itself and found it valid") || strings.Contains(text, "made up by a stranger") {
 		t.Fatalf("a peer's claim on the page (%s): %q", class, text)
 	}
 }
 
-// nodePageAlarm opens n's own page in English at phone width, waits for
-// its alarm box, saves a screenshot under name and returns the box's text
-// and classes.
-func nodePageAlarm(t *testing.T, n *Node, name string) (text, class string) {
+// nodePageAlarm opens n's own page in lang at width px, waits for its
+// alarm box, saves a screenshot under name and returns the box's text and
+// classes.
+func nodePageAlarm(t *testing.T, n *Node, name, lang string, width int) (text, class string) {
 	t.Helper()
 	srv := httptest.NewServer(n.api.Handler())
 	defer srv.Close()
@@ -73,7 +91,7 @@ func nodePageAlarm(t *testing.T, n *Node, name string) (text, class string) {
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, time.Minute)
 	defer cancelT()
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/?lang=en"),
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), 844), chromedp.Navigate(srv.URL+"/?lang="+lang),
 		chromedp.WaitVisible(chromedp.CSS("#node-alarm"))); err != nil {
 		t.Fatal(err)
 	}
