@@ -107,6 +107,7 @@ func (x *Host) startGossip() error {
 		pubsub.WithPeerExchange(true),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithGossipSubParams(gossipParams()),
+		pubsub.WithAppSpecificRpcInspector(x.inspectRPC),
 	)
 	if err != nil {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
@@ -249,23 +250,18 @@ const MaxWitnessAhead = 64
 // validateWitness judges an attestations-topic message (docs/PROTOCOL.md
 // §Attestations and alarms): oversize, undecodable, of another chain or
 // badly signed is the forwarder's fault (Reject); far ahead of our height,
-// the handler's verdict otherwise (a duplicate or one over its bounds is
-// Ignored).
+// or one the node could not keep, is ignored before its signature is
+// checked; the handler's verdict otherwise (a duplicate or one over its
+// bounds is Ignored).
 func (x *Host) validateWitness(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-	if len(m.Data) > consensus.MaxWitness {
-		return x.verdict(x.names.witness, Reject)
-	}
 	if from == x.h.ID() {
 		return pubsub.ValidationAccept
 	}
-	w, err := consensus.DecodeWitnessUnverified(m.Data, x.handler.Height()+MaxWitnessAhead)
+	w, err := x.screenWitness(m.Data)
 	switch {
-	case errors.Is(err, consensus.ErrWitnessAhead):
-		return pubsub.ValidationIgnore // its signature not even checked
 	case err != nil:
 		return x.verdict(x.names.witness, Reject)
-	}
-	if f, ok := x.handler.(WitnessFilter); ok && !f.WitnessWanted(w) {
+	case w == nil:
 		// Nothing the node would keep, whatever its signature: not
 		// checked, and no cost to the forwarder, which may be honest (its
 		// book took what this one's has no room for).
@@ -275,6 +271,58 @@ func (x *Host) validateWitness(ctx context.Context, from peer.ID, m *pubsub.Mess
 		return x.verdict(x.names.witness, Reject)
 	}
 	return x.verdict(x.names.witness, x.handler.HandleWitness(m.ReceivedFrom, w))
+}
+
+// screenWitness reads an attestations-topic message without checking its
+// signature: an error when it is the forwarder's fault (oversize,
+// undecodable), nil and no error when the node would not keep it whatever
+// its signature (far ahead of the node's height, or refused by the
+// handler's WitnessFilter), the witness otherwise.
+func (x *Host) screenWitness(data []byte) (*consensus.Witness, error) {
+	if len(data) > consensus.MaxWitness {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", consensus.ErrAttestationInvalid, len(data), consensus.MaxWitness)
+	}
+	w, err := consensus.DecodeWitnessUnverified(data, x.handler.Height()+MaxWitnessAhead)
+	switch {
+	case errors.Is(err, consensus.ErrWitnessAhead):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if f, ok := x.handler.(WitnessFilter); ok && !f.WitnessWanted(w) {
+		return nil, nil
+	}
+	return w, nil
+}
+
+// inspectRPC runs on the gossip router's loop for every message frame a
+// peer sends, before the router remembers any of its messages: it takes
+// out the witnesses the node would not keep (screenWitness), so that they
+// leave nothing behind. The router keeps an entry for every message it
+// saw, validated or ignored, for 2 minutes (its seen cache and its
+// scoring's delivery records, a few hundred bytes each): keys are free,
+// and a flood of valid attestations of full heights from many identities
+// grew a node by hundreds of MB although each was ignored unchecked. A
+// message taken out is as if never sent: not forwarded, not scored; the
+// same one sent again once the node has room for it is taken (none of
+// it is remembered as seen). A message the forwarder is at fault for is
+// left in, for the validator to reject and score.
+func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
+	if len(rpc.Publish) == 0 {
+		return nil
+	}
+	kept := rpc.Publish[:0]
+	for _, m := range rpc.Publish {
+		if m.GetTopic() == x.names.witness {
+			if w, err := x.screenWitness(m.Data); w == nil && err == nil {
+				continue
+			}
+		}
+		kept = append(kept, m)
+	}
+	clear(rpc.Publish[len(kept):])
+	rpc.Publish = kept
+	return nil
 }
 
 // WitnessFilter is implemented by a Handler that can tell, before a

@@ -1,34 +1,18 @@
 package p2p
 
 import (
-	"context"
 	"encoding/binary"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // stallFrame connects a fresh identity to x, opens a gossip stream,
 // announces a frame of size bytes, sends a few of them and stalls.
 func stallFrame(t *testing.T, x *Host, size uint64) network.Stream {
 	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.Connect(ctx, peer.AddrInfo{ID: x.h.ID(), Addrs: x.h.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := h.NewStream(ctx, x.h.ID(), "/meshsub/1.1.0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := gossipStream(t, x)
 	frame := binary.AppendUvarint(nil, size)
 	if _, err := s.Write(append(frame, make([]byte, 1000)...)); err != nil {
 		t.Fatal(err)

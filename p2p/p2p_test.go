@@ -156,7 +156,7 @@ func newTestNet(t *testing.T, n int) *testNet {
 
 // runHost starts a host and runs it until the test ends; the cleanup
 // waits for Run to return, that is for every goroutine of the host.
-func runHost(t *testing.T, cfg Config, h Handler) *Host {
+func runHost(t testing.TB, cfg Config, h Handler) *Host {
 	t.Helper()
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	x, err := New(cfg, h)
