@@ -87,6 +87,7 @@ func messageID(m *pb.Message) string {
 // startGossip starts the gossip router, for the host's life, and joins
 // the topics.
 func (x *Host) startGossip() error {
+	x.asked = newAsked()
 	// The router's inbound streams hold a large frame's room while it
 	// comes (gossipframes.go).
 	ps, err := pubsub.NewGossipSub(x.life, gossipHost{Host: x.h, room: x.frames},
@@ -108,6 +109,7 @@ func (x *Host) startGossip() error {
 		pubsub.WithFloodPublish(true),
 		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithAppSpecificRpcInspector(x.inspectRPC),
+		pubsub.WithRawTracer(x.asked),
 	)
 	if err != nil {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
@@ -300,13 +302,15 @@ func (x *Host) screenWitness(data []byte) (*consensus.Witness, error) {
 // out the witnesses the node would not keep (screenWitness), so that they
 // leave nothing behind. The router keeps an entry for every message it
 // saw, validated or ignored, for 2 minutes (its seen cache and its
-// scoring's delivery records, a few hundred bytes each): keys are free,
-// and a flood of valid attestations of full heights from many identities
-// grew a node by hundreds of MB although each was ignored unchecked. A
-// message taken out is as if never sent: not forwarded, not scored; the
-// same one sent again once the node has room for it is taken (none of
-// it is remembered as seen). A message the forwarder is at fault for is
-// left in, for the validator to reject and score.
+// scoring's delivery records, 250–320 bytes each): keys are free, and a
+// flood of valid attestations of full heights from many identities grew a
+// node by hundreds of MB although each was ignored unchecked. A message
+// taken out is as if never sent: not forwarded, not scored; the same one
+// sent again once the node has room for it is taken (it is not
+// remembered as seen). Two stay in: one the forwarder is at fault for,
+// for the validator to reject and score, and one this node asked that
+// peer for (asked): the router would count the peer's promise to send it
+// broken, and score it down, had the message not reached its validation.
 func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 	if len(rpc.Publish) == 0 {
 		return nil
@@ -314,7 +318,7 @@ func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 	kept := rpc.Publish[:0]
 	for _, m := range rpc.Publish {
 		if m.GetTopic() == x.names.witness {
-			if w, err := x.screenWitness(m.Data); w == nil && err == nil {
+			if w, err := x.screenWitness(m.Data); w == nil && err == nil && !x.asked.of(from, m) {
 				continue
 			}
 		}

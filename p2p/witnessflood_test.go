@@ -1,10 +1,12 @@
 package p2p
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"runtime"
 	"sync/atomic"
@@ -37,17 +39,44 @@ func (r *roomHandler) WitnessWanted(w *consensus.Witness) bool {
 // does: one stream, frames of RPCs it writes itself, no router of its own
 // (so nothing it sends is remembered on its side).
 type rawGossiper struct {
-	h     host.Host
-	s     network.Stream
-	topic string
+	h      host.Host
+	s      network.Stream
+	topic  string
+	iwants chan string // the ids the host asks for (IWANT)
 }
 
 func newRawGossiper(tb testing.TB, x *Host) *rawGossiper {
 	tb.Helper()
 	h, s := gossipStream(tb, x)
-	// The host opens its own stream back: read and dropped.
-	h.SetStreamHandler("/meshsub/1.1.0", func(s network.Stream) { io.Copy(io.Discard, s); s.Close() })
-	g := &rawGossiper{h: h, s: s, topic: x.names.witness}
+	g := &rawGossiper{h: h, s: s, topic: x.names.witness, iwants: make(chan string, 1024)}
+	// The host opens its own stream back: its frames read for the ids it
+	// asks for, the rest dropped.
+	h.SetStreamHandler("/meshsub/1.1.0", func(s network.Stream) {
+		defer s.Close()
+		r := bufio.NewReader(s)
+		for {
+			n, err := binary.ReadUvarint(r)
+			if err != nil || n > MaxMessage {
+				return
+			}
+			body := make([]byte, n)
+			if _, err := io.ReadFull(r, body); err != nil {
+				return
+			}
+			var rpc pb.RPC
+			if proto.Unmarshal(body, &rpc) != nil {
+				return
+			}
+			for _, w := range rpc.GetControl().GetIwant() {
+				for _, id := range w.GetMessageIDs() {
+					select {
+					case g.iwants <- id:
+					default:
+					}
+				}
+			}
+		}
+	})
 	sub := true
 	g.write(tb, &pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: &sub, Topicid: &g.topic}}})
 	return g
@@ -91,6 +120,12 @@ func (g *rawGossiper) send(tb testing.TB, datas ...[]byte) {
 	g.write(tb, rpc)
 }
 
+// ihave tells the host the gossiper has the message of id (IHAVE).
+func (g *rawGossiper) ihave(tb testing.TB, id string) {
+	tb.Helper()
+	g.write(tb, &pb.RPC{Control: &pb.ControlMessage{Ihave: []*pb.ControlIHave{{TopicID: &g.topic, MessageIDs: []string{id}}}}})
+}
+
 func (g *rawGossiper) write(tb testing.TB, rpc *pb.RPC) {
 	tb.Helper()
 	body, err := proto.Marshal(rpc)
@@ -131,6 +166,46 @@ func TestAWitnessTheNodeCouldNotKeepLeavesNoTraceAndIsTakenWhenSentAgainWithRoom
 	h.full.Store(0)
 	s.send(t, full)
 	eventually(t, "height 1's attestation, sent again once the node has room", func() bool { return h.witnesses() == 2 })
+}
+
+// A peer that tells the node it has a witness, and sends it when the node
+// asks, keeps a promise the gossip router checks: the witness reaches the
+// router's validation even when the node would not keep it, or the router
+// would count the promise broken and score the peer down — an honest peer
+// advertises the attestations its own book kept, which this node's may
+// have no room for. Fourteen such promises broken cost a peer 10 × (14 −
+// 6)² = 640 points, past the −400 that bans it (the inspection took out
+// asked-for witnesses as well at first: this peer was banned).
+func TestAPeerSendingAWitnessTheNodeAskedForIsNotScoredDownWhenTheNodeCannotKeepIt(t *testing.T) {
+	x, h, chain := roomHost(t)
+	g := newRawGossiper(t, x)
+	for i := range 14 {
+		_, key, _ := ed25519.GenerateKey(nil)
+		data := attestationOf(chain, 1, key) // height 1: no room
+		id := messageID(&pb.Message{Data: data})
+		asked := false
+		for try := 0; !asked; try++ {
+			if try == 50 {
+				t.Fatalf("witness %d: the host never asked for it", i)
+			}
+			g.ihave(t, id) // again after a heartbeat: 10 IHAVEs a heartbeat at most
+			select {
+			case got := <-g.iwants:
+				asked = got == id
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		g.send(t, data)
+	}
+	// Broken promises are counted 3 s after the request, the scores read
+	// every 5 s: 10 s covers both.
+	time.Sleep(10 * time.Second)
+	if x.Banned(g.h.ID()) {
+		t.Fatal("the peer that sent the witnesses the host asked for is banned")
+	}
+	if n := h.witnesses(); n != 0 {
+		t.Fatalf("%d witnesses of a full height reached the handler", n)
+	}
 }
 
 // The frame inspection takes out exactly the witnesses the node would not
@@ -210,4 +285,50 @@ func BenchmarkAFloodOfWitnessesTheNodeCannotKeep(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "retained-B/msg")
 	runtime.KeepAlive(flood)
+}
+
+// What the node asked one peer for is remembered within a bound of its
+// own: a peer advertising more than the router asks of it in a heartbeat
+// has its oldest requests forgotten, no other peer's; a peer gone is
+// forgotten whole.
+func TestTheMessagesAskedOfAPeerAreBoundedPerPeerAndForgottenWithIt(t *testing.T) {
+	a := newAsked()
+	// Ids are what messageID gives: a message is named by its data's id.
+	byID := map[string]*pb.Message{}
+	idMsg := func(name string) *pb.Message { return byID[name] }
+	iwant := func(names ...string) *pubsub.RPC {
+		var ids []string
+		for _, name := range names {
+			m := &pb.Message{Data: []byte(name)}
+			byID[name] = m
+			ids = append(ids, messageID(m))
+		}
+		rpc := new(pubsub.RPC)
+		rpc.Control = &pb.ControlMessage{Iwant: []*pb.ControlIWant{{MessageIDs: ids}}}
+		return rpc
+	}
+	a.SendRPC(iwant("honest"), "honest peer")
+	var flood []string
+	for i := range maxAskedOfPeer + 10 {
+		flood = append(flood, fmt.Sprint(i))
+	}
+	a.SendRPC(iwant(flood...), "flooder")
+	a.SendRPC(new(pubsub.RPC), "flooder") // no request: nothing changes
+	switch {
+	case !a.of("honest peer", idMsg("honest")):
+		t.Fatal("the honest peer's request forgotten under another peer's flood")
+	case a.of("flooder", idMsg("0")) || a.of("flooder", idMsg("9")):
+		t.Fatal("the flooder's oldest requests kept beyond its bound")
+	case !a.of("flooder", idMsg("10")) || !a.of("flooder", idMsg(fmt.Sprint(maxAskedOfPeer+9))):
+		t.Fatal("the flooder's newest requests forgotten")
+	case a.of("honest peer", idMsg("10")) || a.of("flooder", idMsg("honest")):
+		t.Fatal("a request of one peer counted for another")
+	}
+	if n := len(a.peers["flooder"].when); n != maxAskedOfPeer {
+		t.Fatalf("%d requests of the flooder remembered, want %d", n, maxAskedOfPeer)
+	}
+	a.RemovePeer("honest peer")
+	if a.of("honest peer", idMsg("honest")) {
+		t.Fatal("a peer gone is remembered")
+	}
 }
