@@ -110,6 +110,7 @@ func (x *Host) startGossip() error {
 		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithAppSpecificRpcInspector(x.inspectRPC),
 		pubsub.WithRawTracer(x.asked),
+		pubsub.WithSeenMessagesTTL(seenTTL),
 	)
 	if err != nil {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
@@ -140,6 +141,16 @@ func (x *Host) startGossip() error {
 	}
 	return nil
 }
+
+// seenTTL is how long the gossip router remembers a message it saw, to
+// drop its copies: 30 s instead of gossipsub's 2 minutes. Copies come
+// within seconds (a mesh hop; a peer's IHAVE of its last 2 heartbeats and
+// the IWANT after it, 3 s); the router also remembers every message it
+// ignored (a stale cast, a replay of a final one under a fresh nonce, an
+// old vote: free to send), a few hundred bytes each, until then (and up
+// to a minute more: its sweep runs once a minute). A copy arriving later
+// is judged again and ignored as a duplicate by the node.
+const seenTTL = 30 * time.Second
 
 // gossipParams are gossipsub's defaults but for the message cache, which
 // keeps every message received for HistoryLength heartbeats (1 s each) to
@@ -464,6 +475,7 @@ func scoreParams(n topicNames) *pubsub.PeerScoreParams {
 		DecayInterval:               time.Second,
 		DecayToZero:                 0.01,
 		RetainScore:                 30 * time.Minute,
+		SeenMsgTTL:                  seenTTL, // its delivery records, as long as the router's memory
 	}
 }
 
