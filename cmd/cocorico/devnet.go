@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -89,19 +91,7 @@ writes DIR/devnet.json, and runs until Ctrl-C. Run it again with the same
 			out := cmd.OutOrStdout()
 			err = d.Run(ctx, func(info node.DevnetInfo) {
 				started = true
-				fmt.Fprintf(out, "\nCocorico devnet %q is running (Ctrl-C to stop)\n\n", info.ChainID)
-				for _, n := range info.Nodes {
-					fmt.Fprintf(out, "  %-12s API %s\n", n.Name, n.API)
-				}
-				fmt.Fprintf(out, "  %-12s %s (admin token in %s)\n", "registrar", info.Registrar, info.RegistrarTokenFile)
-				fmt.Fprintf(out, "  %-12s %s\n", "ballot", info.Ballot)
-				fmt.Fprintf(out, "  %-12s %s/ballots/%s\n", "ballot page", info.Nodes[0].API, info.Ballot)
-				fmt.Fprintf(out, "  %-12s %s\n", "voter roll", info.Voters)
-				fmt.Fprintf(out, "  %-12s %s/devnet.json\n\n", "all of it", dir)
-				voter, code := firstOfRoll(info.Voters)
-				fmt.Fprintf(out, "Vote as the roll's first voter (any line of the roll: voter id, code):\n  %s vote --node %s --registrar %s --ballot %s --voter %s --code %s --choice for\n",
-					self(), info.Nodes[0].API, info.Registrar, info.Ballot, voter, code)
-				fmt.Fprintf(out, "Results:\n  %s results --node %s --ballot %s\n\n", self(), info.Nodes[len(info.Nodes)-1].API, info.Ballot)
+				printDevnetBanner(out, info, dir)
 			})
 			return portHint(err)
 		},
@@ -164,25 +154,52 @@ func setGCPercent(pct int, env string) error {
 	return nil
 }
 
-// firstOfRoll returns the first voter id and code of a roll file, or
-// placeholders: its first two lines (the heading and one voter), read as
-// registrar.ParseRoll reads a roll, without reading a large roll whole.
-func firstOfRoll(path string) (voter, code string) {
+// printDevnetBanner says where a devnet's parts are and how to vote: in a
+// browser as the roll's second voter, from the command line as its first
+// (a voter's right goes to one place, a browser or the command line's
+// wallet: the same voter in both is refused the second time).
+func printDevnetBanner(out io.Writer, info node.DevnetInfo, dir string) {
+	fmt.Fprintf(out, "\nCocorico devnet %q is running (Ctrl-C to stop)\n\n", info.ChainID)
+	for _, n := range info.Nodes {
+		fmt.Fprintf(out, "  %-12s API %s\n", n.Name, n.API)
+	}
+	page := fmt.Sprintf("%s/ballots/%s", info.Nodes[0].API, info.Ballot)
+	fmt.Fprintf(out, "  %-12s %s (admin token in %s)\n", "registrar", info.Registrar, info.RegistrarTokenFile)
+	fmt.Fprintf(out, "  %-12s %s\n", "ballot", info.Ballot)
+	fmt.Fprintf(out, "  %-12s %s\n", "ballot page", page)
+	fmt.Fprintf(out, "  %-12s %s\n", "voter roll", info.Voters)
+	fmt.Fprintf(out, "  %-12s %s\n\n", "all of it", filepath.Join(dir, "devnet.json"))
+	roll := headOfRoll(info.Voters, 2)
+	fmt.Fprintf(out, "Vote in a browser: open the ballot page, press \"I vote\" and give the roll's second voter:\n  voter id %s, code %s\n",
+		roll[1].VoterID, roll[1].Code)
+	fmt.Fprintf(out, "Vote from the command line as the roll's first voter (any line of the roll: voter id, code;\none voter votes from one place, a browser or this command line):\n  %s vote --node %s --registrar %s --ballot %s --voter %s --code %s --choice for\n",
+		self(), info.Nodes[0].API, info.Registrar, info.Ballot, roll[0].VoterID, roll[0].Code)
+	fmt.Fprintf(out, "Results:\n  %s results --node %s --ballot %s\n\n", self(), info.Nodes[len(info.Nodes)-1].API, info.Ballot)
+}
+
+// headOfRoll returns the first n voters of a roll file, VOTER and CODE
+// standing for those it cannot read.
+func headOfRoll(path string, n int) []registrar.RollEntry {
+	out := make([]registrar.RollEntry, n)
+	for i := range out {
+		out[i] = registrar.RollEntry{VoterID: "VOTER", Code: "CODE"}
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "VOTER", "CODE"
+		return out
 	}
 	defer f.Close()
 	var head strings.Builder
 	sc := bufio.NewScanner(f)
-	for i := 0; i < 2 && sc.Scan(); i++ {
+	for i := 0; i < n+1 && sc.Scan(); i++ { // and the header line
 		head.WriteString(sc.Text() + "\n")
 	}
 	roll, err := registrar.ParseRoll(strings.NewReader(head.String()))
-	if err != nil || len(roll) == 0 {
-		return "VOTER", "CODE"
+	if err != nil {
+		return out
 	}
-	return roll[0].VoterID, roll[0].Code
+	copy(out, roll[:min(n, len(roll))])
+	return out
 }
 
 // portHint adds what to do to an error of a port already taken.

@@ -72,8 +72,11 @@ Exit status 0 only when every check holds.`,
 				fmt.Fprintf(out, "against %s:\n", nodeURL)
 				printChecks(out, nv.Checks[len(v.Checks):])
 				counted := "counted"
-				if !nv.Counted {
-					counted = "NOT counted (a later cast of the same voter key replaced it, or it is not on this chain)"
+				switch {
+				case !nv.Valid:
+					counted = "NOT counted (see the checks above)"
+				case !nv.Counted:
+					counted = "NOT counted: a later cast of the same voter key replaced it (the voter's last cast is the one counted)"
 				}
 				fmt.Fprintf(out, "  cast is %s\n", counted)
 				ok = ok && nv.Valid

@@ -132,7 +132,7 @@ func vote(cmd *cobra.Command, vf *voteFlags) error {
 	}
 	fmt.Fprintf(out, "✓ %s final: cast %s in block %d\n", kind, res.CastID, res.Receipt.Height)
 	fmt.Fprintf(out, "✓ receipt verified offline (%d checks) and written to %s\n", len(res.Checks.Checks), vf.receiptPath)
-	fmt.Fprintf(out, "  check it on any node (another than this one shows you need not trust it): %s receipt verify %s --node %s\n", self(), vf.receiptPath, vf.nodeURL)
+	fmt.Fprintf(out, "  check it on any node (on another one than this, it shows you need not trust this one): %s receipt verify %s --node %s\n", self(), vf.receiptPath, vf.nodeURL)
 	return nil
 }
 

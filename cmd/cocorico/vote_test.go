@@ -52,10 +52,19 @@ func TestVoteCommandSaysFirstVoteOrReVoteAndAsWhom(t *testing.T) {
 			t.Fatalf("receipt verify %s with the wallet's genesis: exit %d\n%s", r, code, out)
 		}
 	}
+	// Against a node, the replaced cast's receipt is valid (its cast is in
+	// a final block) and says why it is not counted, nothing else.
+	code, out := runCLI("receipt", "verify", receipts[0], "--wallet", wallet, "--node", info.Nodes[0].API)
+	if code != exitOK || !strings.Contains(out, "cast is NOT counted: a later cast of the same voter key replaced it") || strings.Contains(out, "not on this chain") {
+		t.Fatalf("receipt verify of the replaced cast against the node: exit %d\n%s", code, out)
+	}
+	if code, out := runCLI("receipt", "verify", receipts[2], "--wallet", wallet, "--node", info.Nodes[0].API); code != exitOK || !strings.Contains(out, "cast is counted") {
+		t.Fatalf("receipt verify of the re-vote against the node: exit %d\n%s", code, out)
+	}
 	// The results of those three casts, checked against the chain, as a
 	// person reads them (signed: the command waits for the block that
 	// signs the newest figures) and as CSV.
-	code, out := runCLI("results", "--node", info.Nodes[0].API, "--ballot", info.Ballot.String())
+	code, out = runCLI("results", "--node", info.Nodes[0].API, "--ballot", info.Ballot.String())
 	if code != exitOK || !strings.Contains(out, "✓ checked: signed by") {
 		t.Fatalf("results: exit %d\n%s", code, out)
 	}
