@@ -312,7 +312,7 @@ func (x *Host) screenWitness(data []byte) (*consensus.Witness, error) {
 // peer sends, before the router remembers any of its messages: it takes
 // out the witnesses the node would not keep (screenWitness), so that they
 // leave nothing behind. The router keeps an entry for every message it
-// saw, validated or ignored, for 2 minutes (its seen cache and its
+// saw, validated or ignored, for seenTTL and more (its seen cache and its
 // scoring's delivery records, 250–320 bytes each): keys are free, and a
 // flood of valid attestations of full heights from many identities grew a
 // node by hundreds of MB although each was ignored unchecked. A message
