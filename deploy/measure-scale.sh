@@ -81,6 +81,7 @@ volunteer() { # name flags... (VBIN: the build, default BIN)
     echo "statesync peak RSS with the re-verification: $(grep VmHWM /proc/$pid/status)"
   fi
   kill $pid; wait $pid || true
+  echo "$name ledger on disk: $(du -sm $D/$name/data/ledger | cut -f1) MB"
 }
 echo "== $LABEL volunteers"
 if [ -n "${BEFORE:-}" ]; then
