@@ -28,15 +28,28 @@ type asked struct {
 // time (3 s, after which a promise not kept is broken) and some.
 const askedKeep = 5 * time.Second
 
-// maxAskedOfPeer bounds the ids remembered of one peer, the oldest
+// maxAskedOfPeer bounds the requests remembered of one peer, the oldest
 // forgotten first: the router asks one peer for at most 5,000 a heartbeat
 // (1 s; GossipSubMaxIHaveLength). A peer advertising more only has its
 // own requests forgotten.
 const maxAskedOfPeer = 5000
 
 type askedIDs struct {
-	when  map[string]time.Time
-	order []string // the ids in the order asked, so the oldest first
+	when  map[string]time.Time // an id's last request
+	order []askedAt            // every request, the oldest first
+}
+
+type askedAt struct {
+	id string
+	at time.Time
+}
+
+// drop forgets the oldest request, and its id unless asked again since.
+func (ids *askedIDs) drop() {
+	if a := ids.order[0]; ids.when[a.id].Equal(a.at) {
+		delete(ids.when, a.id)
+	}
+	ids.order = ids.order[1:]
 }
 
 func newAsked() *asked { return &asked{peers: make(map[peer.ID]*askedIDs)} }
@@ -58,15 +71,13 @@ func (a *asked) SendRPC(rpc *pubsub.RPC, p peer.ID) {
 	ids.expire(now)
 	for _, w := range iwant {
 		for _, id := range w.GetMessageIDs() {
-			if _, ok := ids.when[id]; ok {
-				continue
-			}
+			// Asked again (not delivered within the follow-up): a new
+			// promise, remembered from now.
 			if len(ids.order) >= maxAskedOfPeer {
-				delete(ids.when, ids.order[0])
-				ids.order = ids.order[1:]
+				ids.drop()
 			}
 			ids.when[id] = now
-			ids.order = append(ids.order, id)
+			ids.order = append(ids.order, askedAt{id, now})
 		}
 	}
 }
@@ -90,12 +101,9 @@ func (a *asked) of(p peer.ID, m *pb.Message) bool {
 
 // expire forgets the ids asked more than askedKeep before now.
 func (ids *askedIDs) expire(now time.Time) {
-	n := 0
-	for n < len(ids.order) && now.Sub(ids.when[ids.order[n]]) > askedKeep {
-		delete(ids.when, ids.order[n])
-		n++
+	for len(ids.order) > 0 && now.Sub(ids.order[0].at) > askedKeep {
+		ids.drop()
 	}
-	ids.order = ids.order[n:]
 }
 
 // RemovePeer forgets a peer gone.

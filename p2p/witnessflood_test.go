@@ -291,7 +291,7 @@ func BenchmarkAFloodOfWitnessesTheNodeCannotKeep(b *testing.B) {
 // own: a peer advertising more than the router asks of it in a heartbeat
 // has its oldest requests forgotten, no other peer's; a peer gone is
 // forgotten whole.
-func TestTheMessagesAskedOfAPeerAreBoundedPerPeerAndForgottenWithIt(t *testing.T) {
+func TestTheMessagesAskedOfAPeerAreBoundedPerPeerRememberedFromTheirLastRequestAndForgottenWithThePeer(t *testing.T) {
 	a := newAsked()
 	// Ids are what messageID gives: a message is named by its data's id.
 	byID := map[string]*pb.Message{}
@@ -330,5 +330,22 @@ func TestTheMessagesAskedOfAPeerAreBoundedPerPeerAndForgottenWithIt(t *testing.T
 	a.RemovePeer("honest peer")
 	if a.of("honest peer", idMsg("honest")) {
 		t.Fatal("a peer gone is remembered")
+	}
+
+	// A message asked for again (not delivered within the follow-up) is
+	// a new promise: remembered from its last request, not its first.
+	a.SendRPC(iwant("again"), "slow peer")
+	var others []string
+	for i := range maxAskedOfPeer - 1 {
+		others = append(others, fmt.Sprint("other ", i))
+	}
+	a.SendRPC(iwant(others...), "slow peer")
+	a.SendRPC(iwant("again"), "slow peer")
+	a.SendRPC(iwant("one more"), "slow peer")
+	if !a.of("slow peer", idMsg("again")) {
+		t.Fatal("a message asked for again was forgotten with its first request")
+	}
+	if a.of("slow peer", idMsg("other 0")) || !a.of("slow peer", idMsg("other 1")) {
+		t.Fatal("the oldest requests were not the ones forgotten")
 	}
 }
