@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -87,7 +88,6 @@ func messageID(m *pb.Message) string {
 // startGossip starts the gossip router, for the host's life, and joins
 // the topics.
 func (x *Host) startGossip() error {
-	x.asked = newAsked()
 	// The router's inbound streams hold a large frame's room while it
 	// comes (gossipframes.go).
 	ps, err := pubsub.NewGossipSub(x.life, gossipHost{Host: x.h, room: x.frames},
@@ -109,7 +109,6 @@ func (x *Host) startGossip() error {
 		pubsub.WithFloodPublish(true),
 		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithAppSpecificRpcInspector(x.inspectRPC),
-		pubsub.WithRawTracer(x.asked),
 		pubsub.WithSeenMessagesTTL(seenTTL),
 	)
 	if err != nil {
@@ -159,11 +158,26 @@ const seenTTL = 30 * time.Second
 // proposal carrying its whole block, the cache held a fifth of a busy
 // devnet's live heap (38 MB of 216 at 150,000 casts; 19 MB with 3);
 // a peer that missed a message asks within a heartbeat or two.
+//
+// And at most maxIHave ids offered to or asked of one peer a heartbeat,
+// instead of 5,000.
 func gossipParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.HistoryLength, p.HistoryGossip = 3, 2
+	p.MaxIHaveLength = maxIHave
 	return p
 }
+
+// maxIHave bounds the messages the router asks one peer for (IWANT, after
+// the peer offered them, IHAVE) a heartbeat (1 s), and the ids it offers
+// one peer. The asking is how a node gets what its mesh missed; it is
+// also a way in for messages that are free to make and that the node
+// ignores but remembers for seenTTL and more (a final cast under a fresh
+// nonce): with gossipsub's 5,000, each identity offering and sending such
+// messages cost a node about 5,000 × 300 bytes a second of memory held
+// for a minute or so. 500 a second from each peer is ample for repair: a
+// message comes from every mesh peer first.
+const maxIHave = 500
 
 // drain consumes a subscription: the validators already did the work.
 func drain(ctx context.Context, sub *pubsub.Subscription) {
@@ -308,28 +322,40 @@ func (x *Host) screenWitness(data []byte) (*consensus.Witness, error) {
 	return w, nil
 }
 
-// inspectRPC runs on the gossip router's loop for every message frame a
-// peer sends, before the router remembers any of its messages: it takes
-// out the witnesses the node would not keep (screenWitness), so that they
-// leave nothing behind. The router keeps an entry for every message it
-// saw, validated or ignored, for seenTTL and more (its seen cache and its
-// scoring's delivery records, 250–320 bytes each): keys are free, and a
-// flood of valid attestations of full heights from many identities grew a
-// node by hundreds of MB although each was ignored unchecked. A message
-// taken out is as if never sent: not forwarded, not scored; the same one
-// sent again once the node has room for it is taken (it is not
-// remembered as seen). Two stay in: one the forwarder is at fault for,
-// for the validator to reject and score, and one this node asked that
-// peer for (asked): the router would count the peer's promise to send it
-// broken, and score it down, had the message not reached its validation.
+// inspectRPC runs on the gossip router's loop for every frame a peer
+// sends, before the router remembers any of its messages: it takes out
+// the witnesses the node would not keep (screenWitness), so that they
+// leave nothing behind, and the peer's offers of witnesses (IHAVE), so
+// that the node never asks for one (IWANT). The router keeps an entry for
+// every message it saw, validated or ignored, for seenTTL and more (its
+// seen cache and its scoring's delivery records, 250–320 bytes each):
+// keys are free, and a flood of valid attestations of full heights from
+// many identities grew a node by hundreds of MB although each was
+// ignored unchecked. A witness taken out is as if never sent: not
+// forwarded, not scored; the same one sent again once the node has room
+// for it is taken (it is not remembered as seen). One the forwarder is at
+// fault for stays in, for the validator to reject and score.
+//
+// Why no IWANT of witnesses: a message the node asked a peer for must
+// reach the router's validation, or the router counts the peer's promise
+// broken and scores it down (14 such ban it) — an honest peer offers the
+// attestations its own book kept, which this node's may have no room
+// for. Asked-for witnesses would then have to be validated and
+// remembered, and the router asks one peer for up to maxIHave ids a
+// heartbeat: 10 identities offering and sending such witnesses grew a
+// volunteer to 1.8 GB (a hostile probe). Witnesses reach a node through
+// the mesh, and from their author, who sends to every peer.
 func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
+	if ctl := rpc.GetControl(); ctl != nil && len(ctl.Ihave) > 0 {
+		ctl.Ihave = slices.DeleteFunc(ctl.Ihave, func(h *pb.ControlIHave) bool { return h.GetTopicID() == x.names.witness })
+	}
 	if len(rpc.Publish) == 0 {
 		return nil
 	}
 	kept := rpc.Publish[:0]
 	for _, m := range rpc.Publish {
 		if m.GetTopic() == x.names.witness {
-			if w, err := x.screenWitness(m.Data); w == nil && err == nil && !x.asked.of(from, m) {
+			if w, err := x.screenWitness(m.Data); w == nil && err == nil {
 				continue
 			}
 		}

@@ -81,7 +81,6 @@ type Host struct {
 	cfg     Config
 	h       host.Host
 	ps      *pubsub.PubSub
-	asked   *asked // the messages this node asked peers for (inspectRPC)
 	handler Handler
 	vals    *consensus.ValidatorSet
 	chain   consensus.Chain
