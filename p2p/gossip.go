@@ -222,6 +222,13 @@ func (x *Host) validateConsensus(ctx context.Context, from peer.ID, m *pubsub.Me
 	if err != nil {
 		return x.verdict(x.names.consensus, Reject)
 	}
+	// A vote or proposal of a height this node has final is of no use to
+	// it (the handler ignores it): ignored before its signature is
+	// checked, as old announcements are, so that replayed old votes (every
+	// commit holds a quorum of them, free to collect) cost a decoding.
+	if cm.Height() <= x.handler.Height() {
+		return pubsub.ValidationIgnore
+	}
 	if err := checkConsensus(x.cfg.Genesis, x.chain, x.vals, cm); err != nil {
 		return x.verdict(x.names.consensus, Reject)
 	}

@@ -638,6 +638,38 @@ func TestAnnouncementsOfOldBlocksAreIgnoredBeforeTheirCommitIsChecked(t *testing
 	}
 }
 
+// Votes of heights the node has final are ignored before their signature
+// is checked (every commit holds a quorum of them, anyone may replay
+// them): a forged one is ignored, not rejected, and none reaches the
+// handler; above the node's height a forged vote is rejected and a signed
+// one accepted.
+func TestVotesOfOldHeightsAreIgnoredBeforeTheirSignatureIsChecked(t *testing.T) {
+	g, keys := testGenesis(1)
+	h := &recordingHandler{blocks: make([]SyncBlock, 5)} // at height 5
+	x := runHost(t, Config{Key: keys[0], Genesis: g, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, h)
+	other := peer.ID("a peer")
+	vote := func(height uint64, forged bool) pubsub.ValidationResult {
+		v := &consensus.Vote{Type: consensus.Precommit, Height: height, BlockHash: consensus.Hash{1}}
+		v.Signature = ed25519.Sign(keys[0], consensus.VoteSignBytes(x.chain, v.Type, v.Height, v.Round, v.BlockHash))
+		if forged {
+			v.Signature[0] ^= 1
+		}
+		data := (&consensus.Message{Vote: v}).Encode()
+		return x.validateConsensus(context.Background(), other, &pubsub.Message{Message: &pb.Message{Data: data}, ReceivedFrom: other})
+	}
+	for height := uint64(1); height <= 5; height++ {
+		if v := vote(height, true); v != pubsub.ValidationIgnore {
+			t.Fatalf("a forged vote of final height %d: verdict %v, want ignored", height, v)
+		}
+	}
+	if v := vote(6, true); v != pubsub.ValidationReject {
+		t.Fatalf("a forged vote of height 6, above the node: verdict %v, want rejected", v)
+	}
+	if v := vote(6, false); v != pubsub.ValidationAccept {
+		t.Fatalf("a signed vote of height 6: verdict %v, want accepted", v)
+	}
+}
+
 // A proposal signed by its proposer but whose block carries other
 // transactions than its header counts and roots (the signature covers the
 // header only) is rejected before it is forwarded, so its sender loses
