@@ -93,16 +93,14 @@ func (p *validatorPair) runOK(t *testing.T, until func(ns []*Node) bool) {
 func (p *validatorPair) wantRefusedUnsigned(t *testing.T, what string, old []byte) {
 	t.Helper()
 	b := p.homes[1]
-	errs := p.run(t, func([]*Node) bool { now, _ := os.ReadFile(statePath(b)); return string(now) != string(old) })
+	errs := p.run(t, func([]*Node) bool { now, _ := os.ReadFile(b.consensusStatePath()); return string(now) != string(old) })
 	if !errors.Is(errs[1], ErrConsensusStateOld) {
 		t.Fatalf("validator 1 with %s: %v, want ErrConsensusStateOld", what, errs[1])
 	}
-	if now, err := os.ReadFile(statePath(b)); err != nil || string(now) != string(old) {
+	if now, err := os.ReadFile(b.consensusStatePath()); err != nil || string(now) != string(old) {
 		t.Fatalf("validator 1 with %s wrote its consensus state before refusing (it signed): %v", what, err)
 	}
 }
-
-func statePath(h Home) string { return h.consensusStatePath() }
 
 // copyTree copies the folder from to to (a backup, or its restore).
 func copyTree(t *testing.T, from, to string) {
@@ -124,7 +122,7 @@ func TestAnOldConsensusStateBesideALostLedgerIsRefusedOnceTheRefillShowsLaterSig
 	p := newValidatorPair(t)
 	b := p.homes[1]
 	p.runOK(t, func(ns []*Node) bool { return ns[1].Height() >= 5 })
-	old, err := os.ReadFile(statePath(b))
+	old, err := os.ReadFile(b.consensusStatePath())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +131,7 @@ func TestAnOldConsensusStateBesideALostLedgerIsRefusedOnceTheRefillShowsLaterSig
 	if err := os.RemoveAll(b.LedgerDir()); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(statePath(b), old, 0o600); err != nil {
+	if err := os.WriteFile(b.consensusStatePath(), old, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.wantRefusedUnsigned(t, "an old state beside a lost ledger", old)
@@ -156,7 +154,7 @@ func TestAValidatorsDataFolderPutBackFromAnOldCopyIsRefusedBeforeItSignsAgain(t 
 	backup := filepath.Join(t.TempDir(), "data")
 	p.runOK(t, func(ns []*Node) bool { return ns[1].Height() >= 5 })
 	copyTree(t, data, backup)
-	old, err := os.ReadFile(statePath(b))
+	old, err := os.ReadFile(b.consensusStatePath())
 	if err != nil {
 		t.Fatal(err)
 	}

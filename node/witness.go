@@ -413,9 +413,15 @@ var _ p2p.WitnessFilter = (*peerNetwork)(nil)
 func (nw *peerNetwork) WitnessWanted(w *consensus.Witness) bool {
 	n := nw.n
 	if a := w.Alarm; a != nil {
-		return n.witness.wantAlarm(a, a.Height > n.ledger.Height() && !n.witness.refused(a.BlockHash))
+		return n.witness.wantAlarm(a, n.alarmAside(a))
 	}
 	return n.witness.wantAttestation(w.Attestation, w.Attestation.Height <= n.ledger.Height())
+}
+
+// alarmAside reports whether an alarm is to be kept aside until judged:
+// its height is not final here and this node did not refuse its block.
+func (n *Node) alarmAside(a *consensus.Alarm) bool {
+	return a.Height > n.ledger.Height() && !n.witness.refused(a.BlockHash)
 }
 
 // HandleWitness implements p2p.Handler: a peer's attestation or alarm,
@@ -426,7 +432,7 @@ func (nw *peerNetwork) WitnessWanted(w *consensus.Witness) bool {
 func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Verdict {
 	n := nw.n
 	if a := w.Alarm; a != nil {
-		if a.Height > n.ledger.Height() && !n.witness.refused(a.BlockHash) {
+		if n.alarmAside(a) {
 			// Not final here yet: kept aside, judged once it is (settle).
 			if !n.witness.addFutureAlarm(a) {
 				return p2p.Ignore
