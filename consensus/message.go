@@ -37,6 +37,28 @@ func DecodeMessage(data []byte, max int) (*Message, error) {
 	return &m, nil
 }
 
+// PeekHeight reads the height of an encoded message (at most max bytes)
+// without decoding the rest (a proposal's block) or checking anything:
+// for a receiver to drop, before any check, a message of a height it has
+// final. ok is false when data does not read as a message.
+func PeekHeight(data []byte, max int) (height uint64, ok bool) {
+	var m struct {
+		Proposal *struct {
+			Height uint64 `cbor:"1,keyasint"`
+		} `cbor:"1,keyasint"`
+		Vote *struct {
+			Height uint64 `cbor:"2,keyasint"`
+		} `cbor:"2,keyasint"`
+	}
+	if canon.Peek(data, &m, max) != nil || (m.Proposal == nil) == (m.Vote == nil) {
+		return 0, false
+	}
+	if m.Proposal != nil {
+		return m.Proposal.Height, true
+	}
+	return m.Vote.Height, true
+}
+
 // Verify checks that the message is signed by a validator (for a
 // proposal, the proposer of its height and round) with a valid signature.
 func (m *Message) Verify(chain Chain, vals *ValidatorSet) error {

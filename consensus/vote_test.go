@@ -3,6 +3,8 @@ package consensus
 import (
 	"errors"
 	"testing"
+
+	"github.com/cocorico/node/consensus/canon"
 )
 
 func TestSignedVoteVerifiesAndAnyChangeBreaksIt(t *testing.T) {
@@ -62,5 +64,41 @@ func TestProposalMustComeFromTheRoundsProposer(t *testing.T) {
 	}
 	if err := s.Block.CheckStructure(g.ChainID, g.Params); !errors.Is(err, ErrBlockInvalid) {
 		t.Fatal("swapped txs must fail the block's structure check")
+	}
+}
+
+// PeekHeight reads the height DecodeMessage would, of a proposal (its
+// block skipped) or a vote, and refuses what is not one message.
+func TestPeekHeightReadsTheHeightOfAProposalOrAVoteAndRefusesTheRest(t *testing.T) {
+	g, keys := testChain(4)
+	b := testBlock(g, 2)
+	b.Header.Height = 7
+	b.Txs = testTxs(3)
+	p := &Proposal{Height: 7, Round: 1, POLRound: -1, Block: *b, Validator: 1}
+	p.Sign(g.Chain(), keys[1])
+	for _, m := range []*Message{{Proposal: p}, {Vote: precommit(g, keys, 2, 9, 0, Hash{1})}} {
+		data := m.Encode()
+		got, ok := PeekHeight(data, 1<<20)
+		want, err := DecodeMessage(data, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok || got != want.Height() {
+			t.Fatalf("peeked height %d (ok %v), want %d", got, ok, want.Height())
+		}
+	}
+	v := precommit(g, keys, 2, 9, 0, Hash{1})
+	for name, c := range map[string]struct {
+		data []byte
+		max  int
+	}{
+		"both a proposal and a vote": {canon.MustMarshal(&Message{Proposal: p, Vote: v}), 1 << 20},
+		"neither":                    {canon.MustMarshal(&Message{}), 1 << 20},
+		"not cbor":                   {[]byte("junk"), 1 << 20},
+		"over the bound":             {(&Message{Proposal: p}).Encode(), 100},
+	} {
+		if h, ok := PeekHeight(c.data, c.max); ok {
+			t.Fatalf("%s: peeked height %d, want refused", name, h)
+		}
 	}
 }

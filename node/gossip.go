@@ -14,7 +14,10 @@ import (
 // The gossip handler: what the node does with what peers send, and the
 // block-sync answers it serves (p2p.Handler).
 
-var _ p2p.Handler = (*peerNetwork)(nil)
+var (
+	_ p2p.Handler  = (*peerNetwork)(nil)
+	_ p2p.TxFilter = (*peerNetwork)(nil)
+)
 
 // HandleTxs implements p2p.Handler: each gossiped transaction goes
 // through every check, as one sent over HTTP does (signatures on all
@@ -34,6 +37,21 @@ func (nw *peerNetwork) HandleTxs(txs [][]byte) p2p.Verdict {
 		}
 	}
 	return v
+}
+
+// TxsWanted implements p2p.TxFilter: false when every transaction of the
+// batch would be refused before its signatures are checked (pending,
+// final, a replay of its key's seq, for a closed ballot...) and none is
+// its forwarder's fault, the batch HandleTxs would ignore unchecked. It
+// stops at the first one that is not: an honest message is decided on
+// its first transaction, new to the node.
+func (nw *peerNetwork) TxsWanted(txs [][]byte) bool {
+	for _, tx := range txs {
+		if err := nw.n.app.Prescreen(tx); err == nil || forwarderFault(err) {
+			return true
+		}
+	}
+	return false
 }
 
 func forwarderFault(err error) bool {

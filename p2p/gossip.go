@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -151,33 +150,18 @@ func (x *Host) startGossip() error {
 // is judged again and ignored as a duplicate by the node.
 const seenTTL = 30 * time.Second
 
-// gossipParams are gossipsub's defaults but for the message cache, which
-// keeps every message received for HistoryLength heartbeats (1 s each) to
-// answer a peer's IWANT: 3 heartbeats instead of 5, ids advertised (IHAVE)
-// for the last 2 instead of 3. At thousands of casts per second, plus a
-// proposal carrying its whole block, the cache held a fifth of a busy
-// devnet's live heap (38 MB of 216 at 150,000 casts; 19 MB with 3);
-// a peer that missed a message asks within a heartbeat or two.
-//
-// And at most maxIHave ids offered to or asked of one peer a heartbeat,
-// instead of 5,000.
+// gossipParams are gossipsub's defaults but for gossip itself: the node
+// offers no message (IHAVE, HistoryGossip 0) and asks for none (IWANT:
+// inspectRPC drops every offer), so its message cache, which keeps every
+// message received to answer a peer's IWANT, keeps one heartbeat (1 s)
+// instead of 5. At thousands of casts per second, plus a proposal
+// carrying its whole block, that cache held a fifth of a busy devnet's
+// live heap (38 MB of 216 at 150,000 casts with 5 heartbeats).
 func gossipParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
-	p.HistoryLength, p.HistoryGossip = 3, 2
-	p.MaxIHaveLength = maxIHave
+	p.HistoryLength, p.HistoryGossip = 1, 0
 	return p
 }
-
-// maxIHave bounds the messages the router asks one peer for (IWANT, after
-// the peer offered them, IHAVE) a heartbeat (1 s), and the ids it offers
-// one peer. The asking is how a node gets what its mesh missed; it is
-// also a way in for messages that are free to make and that the node
-// ignores but remembers for seenTTL and more (a final cast under a fresh
-// nonce): with gossipsub's 5,000, each identity offering and sending such
-// messages cost a node about 5,000 × 300 bytes a second of memory held
-// for a minute or so. 500 a second from each peer is ample for repair: a
-// message comes from every mesh peer first.
-const maxIHave = 500
 
 // drain consumes a subscription: the validators already did the work.
 func drain(ctx context.Context, sub *pubsub.Subscription) {
@@ -331,46 +315,95 @@ func (x *Host) screenWitness(data []byte) (*consensus.Witness, error) {
 
 // inspectRPC runs on the gossip router's loop for every frame a peer
 // sends, before the router remembers any of its messages: it takes out
-// the witnesses the node would not keep (screenWitness), so that they
-// leave nothing behind, and the peer's offers of witnesses (IHAVE), so
-// that the node never asks for one (IWANT). The router keeps an entry for
-// every message it saw, validated or ignored, for seenTTL and more (its
-// seen cache and its scoring's delivery records, 250–320 bytes each):
-// keys are free, and a flood of valid attestations of full heights from
-// many identities grew a node by hundreds of MB although each was
-// ignored unchecked. A witness taken out is as if never sent: not
-// forwarded, not scored; the same one sent again once the node has room
-// for it is taken (it is not remembered as seen). One the forwarder is at
-// fault for stays in, for the validator to reject and score.
+// the messages the node would ignore before checking any signature
+// (unwanted), so that they leave nothing behind, and every offer of
+// messages (IHAVE), so that the node never asks for one (IWANT). The
+// router keeps an entry for every message it saw, validated or ignored,
+// for seenTTL and more (its seen cache and its scoring's delivery
+// records, 250–320 bytes each), and many such messages are free to make:
+// a final cast under a fresh nonce, an old vote or announcement replayed,
+// a fresh key's attestation of a full height. Floods of them from many
+// identities grew a node by hundreds of MB to GBs although each was
+// ignored unchecked. A message taken out is as if never sent: not
+// forwarded, not scored; the same one sent again once the node wants it
+// is taken (it is not remembered as seen). One the forwarder is at fault
+// for (undecodable, oversize, badly signed) stays in, for the validator
+// to reject and score.
 //
-// Why no IWANT of witnesses: a message the node asked a peer for must
-// reach the router's validation, or the router counts the peer's promise
-// broken and scores it down (14 such ban it) — an honest peer offers the
-// attestations its own book kept, which this node's may have no room
-// for. Asked-for witnesses would then have to be validated and
-// remembered, and the router asks one peer for up to maxIHave ids a
-// heartbeat: 10 identities offering and sending such witnesses grew a
-// volunteer to 1.8 GB (a hostile probe). Witnesses reach a node through
-// the mesh, and from their author, who sends to every peer.
+// Why no IWANT: a message the node asked a peer for must reach the
+// router's validation, or the router counts the peer's promise broken and
+// scores it down (14 such ban it); an honest peer offers what it took
+// (its own book of attestations, a vote of the height it is at, a cast
+// new to it), which this node may have no use for. Asked-for messages
+// would then have to be validated and remembered, at the rate the
+// offering peers choose (up to 5,000 ids a heartbeat each: 10 identities
+// offering and sending attestations grew a volunteer to 1.8 GB, a hostile
+// probe). Messages reach a node through the mesh, and from their author,
+// who sends to every peer; what that misses is sent again by other means
+// (a cast pending for RegossipAfter, a vote a lagging validator pulls, a
+// final block synced).
 func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
-	if ctl := rpc.GetControl(); ctl != nil && len(ctl.Ihave) > 0 {
-		ctl.Ihave = slices.DeleteFunc(ctl.Ihave, func(h *pb.ControlIHave) bool { return h.GetTopicID() == x.names.witness })
+	if ctl := rpc.GetControl(); ctl != nil {
+		ctl.Ihave = nil
 	}
 	if len(rpc.Publish) == 0 {
 		return nil
 	}
 	kept := rpc.Publish[:0]
 	for _, m := range rpc.Publish {
-		if m.GetTopic() == x.names.witness {
-			if w, err := x.screenWitness(m.Data); w == nil && err == nil {
-				continue
-			}
+		if !x.unwanted(m) {
+			kept = append(kept, m)
 		}
-		kept = append(kept, m)
 	}
 	clear(rpc.Publish[len(kept):])
 	rpc.Publish = kept
 	return nil
+}
+
+// unwanted reports whether the node's topic validator would ignore m
+// before checking any signature: a casts message every transaction of
+// which the node would refuse before its signatures, for no one's fault
+// (TxFilter: pending, final, replayed, of a closed ballot); a vote or
+// proposal of a height the node has final; the announcement of such a
+// height; a witness screenWitness drops. Whatever the validator would
+// reject (the forwarder's fault) is wanted: it stays, to be rejected.
+func (x *Host) unwanted(m *pb.Message) bool {
+	switch m.GetTopic() {
+	case x.names.casts:
+		f, ok := x.handler.(TxFilter)
+		if !ok {
+			return false
+		}
+		var txs txsMessage
+		if canon.Peek(m.Data, &txs, MaxTxMessage) != nil || len(txs.Txs) == 0 || len(txs.Txs) > MaxTxsPerMessage {
+			return false
+		}
+		return !f.TxsWanted(txs.Txs)
+	case x.names.consensus:
+		h, ok := consensus.PeekHeight(m.Data, MaxMessage)
+		return ok && h <= x.handler.Height()
+	case x.names.final:
+		var a struct {
+			Header struct {
+				Height uint64 `cbor:"2,keyasint"`
+			} `cbor:"1,keyasint"`
+		}
+		return canon.Peek(m.Data, &a, maxAnnounceMessage) == nil && a.Header.Height <= x.handler.Height()
+	case x.names.witness:
+		w, err := x.screenWitness(m.Data)
+		return w == nil && err == nil
+	}
+	return false
+}
+
+// TxFilter is implemented by a Handler that can tell, before any
+// signature is checked, that it would take none of a batch of gossiped
+// transactions and that none is its forwarder's fault: false when
+// HandleTxs would ignore the batch unchecked. Such a batch is taken out
+// of its frame (inspectRPC): a final cast is public, and sent again under
+// a fresh nonce it is a new message, free to make.
+type TxFilter interface {
+	TxsWanted(txs [][]byte) bool
 }
 
 // WitnessFilter is implemented by a Handler that can tell, before a

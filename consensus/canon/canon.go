@@ -43,8 +43,9 @@ const (
 
 // The modes are built once from constant options and never change.
 var (
-	encMode = mustEncMode()
-	decMode = mustDecMode()
+	encMode  = mustEncMode()
+	decMode  = mustDecMode()
+	peekMode = mustPeekMode()
 )
 
 func mustEncMode() cbor.UserBufferEncMode {
@@ -66,6 +67,22 @@ func mustDecMode() cbor.DecMode {
 		MaxMapPairs:       maxMapPairs,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// mustPeekMode is the strict decoder's limits without its rules on the
+// fields: those v does not name are skipped.
+func mustPeekMode() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		MaxNestedLevels:  maxNested,
+		MaxArrayElements: maxArray,
+		MaxMapPairs:      maxMapPairs,
 	}.DecMode()
 	if err != nil {
 		panic(err)
@@ -110,6 +127,20 @@ func Unmarshal(data []byte, v any, max int) error {
 	}
 	if !bytes.Equal(again.Bytes(), data) {
 		return ErrNotCanonical
+	}
+	return nil
+}
+
+// Peek decodes into v the fields it names of data, at most max bytes,
+// and skips the others, canonical or not: a glance at a field (a height)
+// that tells whether an item is worth its checks. Nothing Peek read is to
+// be trusted: what is kept is decoded again by Unmarshal.
+func Peek(data []byte, v any, max int) error {
+	if len(data) > max {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), max)
+	}
+	if err := peekMode.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return nil
 }

@@ -125,6 +125,15 @@ func (a *App) count(c *ballot.Checked, err error) {
 	a.metrics.TxsAccepted.WithLabelValues(c.Kind()).Inc()
 }
 
+// Prescreen is what SubmitMany would say of tx before checking any
+// signature: nil when tx would go on to its signatures (or was verified
+// in a proposal), the error it would be refused with otherwise. It
+// changes nothing.
+func (a *App) Prescreen(tx []byte) error {
+	_, _, err := a.precheck(tx)
+	return err
+}
+
 // precheck applies the cheap rules, before any signature is checked. It
 // returns the transaction already verified if it is (in a proposal), or
 // the decoded transaction whose signatures remain to be checked.
