@@ -427,3 +427,47 @@ func TestFalseComplaintIsAnsweredAndTheDealStaysQualified(t *testing.T) {
 		t.Fatalf("counts %v, want [1 0 2]", res.Counts)
 	}
 }
+
+// A definition or a keykeeper's message sent again once final is refused
+// before its signatures are checked (Prescreen), with the answer its
+// stateful check gave after them: each is public, and its checks cost
+// more than a cast's (a deal's commitments). A deal of a keykeeper who
+// dealt, with a forged signature, is refused so too: its signature is
+// never looked at. A share not final yet goes on to its signature.
+func TestFinalDefinitionsAndKeykeeperMessagesSentAgainAreRefusedBeforeTheirSignatures(t *testing.T) {
+	f := newSealedFixture(t)
+	f.dealAll(t)
+	c := &ballot.Complaint{BallotID: f.e.Ballot.ID, Keykeeper: 0, Against: 4}
+	c.Sign(f.g.Chain(), f.e.Keykeepers[0].Sign)
+	forged := f.e.Deal(1)
+	forged.Signature[0] ^= 1
+	again := func(name string, tx *ballot.Tx, want error) {
+		t.Helper()
+		if err := f.app.Prescreen(tx.Encode()); !errors.Is(err, want) {
+			t.Fatalf("%s sent again, before its signatures: %v, want %v", name, err, want)
+		}
+		if err := f.submit(t, tx); !errors.Is(err, want) {
+			t.Fatalf("%s sent again: %v, want %v", name, err, want)
+		}
+	}
+	again("the definition", &ballot.Tx{Definition: f.e.Def}, ballot.ErrDuplicateBallot)
+	again("the complaint", &ballot.Tx{Complaint: c}, ballot.ErrKeykeeperRepeat)
+	again("a forged deal of a keykeeper who dealt", &ballot.Tx{Deal: forged}, ballot.ErrKeykeeperRepeat)
+
+	f.now = time.UnixMilli(f.e.Def.Closes)
+	f.commit(t) // a block past closing
+	share := &ballot.Tx{Share: f.share(t, 0)}
+	if err := f.submit(t, share); err != nil {
+		t.Fatal(err)
+	}
+	f.commit(t)
+	again("a final share", share, ballot.ErrKeykeeperRepeat)
+	next := &ballot.Tx{Share: f.share(t, 1)}
+	next.Share.Signature[0] ^= 1
+	if err := f.app.Prescreen(next.Encode()); err != nil {
+		t.Fatalf("a share not final, before its signature: %v, want it to go on to its signature", err)
+	}
+	if err := f.submit(t, next); !errors.Is(err, ballot.ErrKeykeeperSignature) {
+		t.Fatalf("a share with a forged signature: %v", err)
+	}
+}

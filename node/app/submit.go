@@ -159,7 +159,28 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 	// for a closed ballot, or already final (its seq is not above its
 	// voter key's final one: seq_replay) is refused before any signature
 	// is checked. Gossip brings many such casts to a node that is behind.
-	if c := decoded.Cast; c != nil {
+	// So is a definition or a keykeeper's message sent again once final:
+	// each is public, and its checks (registrar keys, a deal's
+	// commitments) cost more than a cast's. A deal's or a complaint's
+	// stateful rules are lookups (dealt or complained already, keygen
+	// closed); an answer's and a share's check it against the dealers'
+	// commitments, which must wait for its signature: those are found
+	// final in the ledger's index instead (not on a node whose back-fill
+	// has not reached them: their signature is checked first there).
+	switch c := decoded.Cast; {
+	case decoded.Definition != nil:
+		if _, found, err := a.state.Ballot(id); err == nil && found { // a definition's ballot id is its transaction's
+			return nil, nil, fmt.Errorf("ballot %s: %w", id.Short(), ballot.ErrDuplicateBallot)
+		}
+	case decoded.Deal != nil || decoded.Complaint != nil:
+		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Deal: decoded.Deal, Complaint: decoded.Complaint}); err != nil {
+			return nil, nil, err
+		}
+	case c == nil:
+		if h, _, err := a.ledger.TxLocation(id); err == nil {
+			return nil, nil, fmt.Errorf("tx %s: %w: final at height %d", id.Short(), ballot.ErrKeykeeperRepeat, h)
+		}
+	default:
 		if err := c.CheckSyntax(); err != nil {
 			return nil, nil, err
 		}
