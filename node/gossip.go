@@ -47,7 +47,11 @@ func (nw *peerNetwork) HandleTxs(txs [][]byte) p2p.Verdict {
 // its first transaction, new to the node.
 func (nw *peerNetwork) TxsWanted(txs [][]byte) bool {
 	for _, tx := range txs {
-		if err := nw.n.app.Prescreen(tx); err == nil || forwarderFault(err) {
+		err := nw.n.app.Prescreen(tx)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, ballot.ErrDuplicate) && forwarderFault(err) { // most often pending: no fault
 			return true
 		}
 	}

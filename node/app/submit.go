@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
 )
 
 // Submit checks a transaction against every rule (stateless, then
@@ -143,7 +144,7 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 	}
 	id := ballot.TxID(tx)
 	if _, ok := a.pool.Get(id); ok {
-		return nil, nil, fmt.Errorf("%w: %s is pending", ballot.ErrDuplicate, id.Short())
+		return nil, nil, pendingError(id)
 	}
 	a.mu.RLock()
 	proposed, inProposal := a.proposedTxs[id]
@@ -198,6 +199,18 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 	}
 	return nil, decoded, nil
 }
+
+// pendingError is ballot.ErrDuplicate for a transaction pending here,
+// worded only when read: the gossip router's frame inspection asks about
+// every transaction of every copy of a message (Prescreen), most of them
+// pending.
+type pendingError consensus.Hash
+
+func (e pendingError) Error() string {
+	return fmt.Sprintf("%v: %s is pending", ballot.ErrDuplicate, consensus.Hash(e).Short())
+}
+
+func (e pendingError) Unwrap() error { return ballot.ErrDuplicate }
 
 // checkState applies the stateful rules against the last final state at
 // the next block's time.
