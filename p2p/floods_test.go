@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"runtime"
 	"slices"
@@ -137,6 +138,17 @@ func (g *rawGossiper) sendOn(tb testing.TB, topic string, datas ...[]byte) {
 	rpc := &pb.RPC{}
 	for _, d := range datas {
 		rpc.Publish = append(rpc.Publish, &pb.Message{Topic: &topic, Data: d})
+	}
+	g.write(tb, rpc)
+}
+
+// subscribe writes one frame subscribing to topics.
+func (g *rawGossiper) subscribe(tb testing.TB, topics ...[]byte) {
+	tb.Helper()
+	sub := true
+	rpc := &pb.RPC{}
+	for _, t := range topics {
+		rpc.Subscriptions = append(rpc.Subscriptions, &pb.RPC_SubOpts{Subscribe: &sub, Topicid: proto.String(string(t))})
 	}
 	g.write(tb, rpc)
 }
@@ -303,9 +315,10 @@ func TestTheFrameInspectionTakesOutOnlyWhatTheNodeWouldIgnoreUnchecked(t *testin
 // of each) and its time a message. casts: transactions it has under a
 // fresh nonce (a final cast is public); consensus: votes of a height it
 // has final (every commit holds a quorum); final: announcements of such a
-// height; witness: attestations of a full height by a fresh key each.
+// height; witness: attestations of a full height by a fresh key each;
+// subscriptions: subscriptions to made-up topics, 16 a frame.
 func BenchmarkAFloodOfMessagesTheNodeIgnoresUnchecked(b *testing.B) {
-	for _, topic := range []string{"casts", "consensus", "final", "witness"} {
+	for _, topic := range []string{"casts", "consensus", "final", "witness", "subscriptions"} {
 		b.Run(topic, func(b *testing.B) {
 			x, h, chain := roomHost(b)
 			s := newRawGossiper(b, x)
@@ -322,6 +335,8 @@ func BenchmarkAFloodOfMessagesTheNodeIgnoresUnchecked(b *testing.B) {
 				case "witness":
 					_, key, _ := ed25519.GenerateKey(nil)
 					flood[i] = attestationOf(chain, 1, key)
+				case "subscriptions": // a topic name
+					flood[i] = fmt.Appendf(nil, "/made-up/%d", i)
 				}
 			}
 			var before, after runtime.MemStats
@@ -329,6 +344,11 @@ func BenchmarkAFloodOfMessagesTheNodeIgnoresUnchecked(b *testing.B) {
 			runtime.ReadMemStats(&before)
 			b.ResetTimer()
 			for i := 0; i < len(flood); i += 100 {
+				if topic == "subscriptions" {
+					s.subscribe(b, flood[i:min(i+maxSubscriptions, len(flood))]...)
+					i += maxSubscriptions - 100
+					continue
+				}
 				s.sendOn(b, name, flood[i:min(i+100, len(flood))]...)
 			}
 			// Sent again, under a fresh nonce, until it comes: a router
@@ -349,5 +369,45 @@ func BenchmarkAFloodOfMessagesTheNodeIgnoresUnchecked(b *testing.B) {
 			b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "retained-B/msg")
 			runtime.KeepAlive(flood)
 		})
+	}
+}
+
+// A peer's subscriptions are kept only for the chain's four topics, and a
+// frame naming more than maxSubscriptions is ignored whole, its messages
+// too: a peer's subscriptions are remembered as long as it stays, and any
+// names were taken.
+func TestAPeersSubscriptionsAreKeptOnlyForTheChainsTopicsAndFewAFrame(t *testing.T) {
+	x, h, _ := roomHost(t)
+	g := newRawGossiper(t, x)
+	eventually(t, "the peer's subscriptions to the chain's topics", func() bool {
+		return slices.Contains(x.ps.ListPeers(x.names.casts), g.h.ID()) && slices.Contains(x.ps.ListPeers(x.names.witness), g.h.ID())
+	})
+	var madeUp [][]byte
+	for i := range maxSubscriptions {
+		madeUp = append(madeUp, fmt.Appendf(nil, "/made-up/%d", i))
+	}
+	g.subscribe(t, madeUp...)
+	// Frames are handled in order: once the cast of the frame after it
+	// has come, the subscriptions were.
+	g.sendOn(t, x.names.casts, EncodeTxs([][]byte{[]byte("ok after the subscriptions")}, 1))
+	eventually(t, "the cast after the subscriptions", func() bool { return h.received() == 1 })
+	for _, topic := range madeUp {
+		if peers := x.ps.ListPeers(string(topic)); len(peers) != 0 {
+			t.Fatalf("the host keeps %d peers of made-up topic %s", len(peers), topic)
+		}
+	}
+
+	sub := true
+	over := &pb.RPC{Publish: []*pb.Message{{Topic: &x.names.casts, Data: EncodeTxs([][]byte{[]byte("ok in the frame of too many")}, 2)}}}
+	for range maxSubscriptions + 1 {
+		over.Subscriptions = append(over.Subscriptions, &pb.RPC_SubOpts{Subscribe: &sub, Topicid: &x.names.casts})
+	}
+	g.write(t, over)
+	g.sendOn(t, x.names.casts, EncodeTxs([][]byte{[]byte("ok after the frame of too many")}, 3))
+	eventually(t, "the cast after the frame of too many subscriptions", func() bool { return h.received() >= 2 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := len(h.txs); n != 2 || string(h.txs[1]) != "ok after the frame of too many" {
+		t.Fatalf("the handler got %d casts, the last %q: the frame of too many subscriptions was not ignored whole", n, h.txs[n-1])
 	}
 }
