@@ -44,18 +44,20 @@ func (nw *peerNetwork) HandleTxs(txs [][]byte) p2p.Verdict {
 // final, a replay of its key's seq, for a closed ballot...) and none is
 // its forwarder's fault, the batch HandleTxs would ignore unchecked. It
 // stops at the first one that is not: an honest message is decided on
-// its first transaction, new to the node.
-func (nw *peerNetwork) TxsWanted(txs [][]byte) bool {
+// its first transaction, new to the node. Every one not pending was
+// decoded and checked against the state: costly.
+func (nw *peerNetwork) TxsWanted(txs [][]byte) (wanted bool, costly int) {
 	for _, tx := range txs {
 		err := nw.n.app.Prescreen(tx)
-		if err == nil {
-			return true
+		if errors.Is(err, ballot.ErrDuplicate) { // pending, the common case: a copy of a message taken
+			continue
 		}
-		if !errors.Is(err, ballot.ErrDuplicate) && forwarderFault(err) { // most often pending: no fault
-			return true
+		costly++
+		if err == nil || forwarderFault(err) {
+			return true, costly
 		}
 	}
-	return false
+	return false, costly
 }
 
 func forwarderFault(err error) bool {

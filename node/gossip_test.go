@@ -87,18 +87,19 @@ func TestTxsWantedIsFalseOnlyForBatchesTheNodeIgnoresUnchecked(t *testing.T) {
 		name   string
 		txs    [][]byte
 		wanted bool
+		costly int // read against the state: all but the pending ones, up to the first wanted
 		then   p2p.Verdict
 	}{
-		{"a final cast", [][]byte{final}, false, p2p.Ignore},
-		{"a pending cast", [][]byte{pending}, false, p2p.Ignore},
-		{"final and pending", [][]byte{final, pending, final}, false, p2p.Ignore},
-		{"a forged cast after them", [][]byte{final, pending, forged.Encode()}, true, p2p.Reject},
-		{"junk after them", [][]byte{final, pending, notACast}, true, p2p.Reject},
-		{"a new cast after them", [][]byte{final, pending, fresh}, true, p2p.Accept},
+		{"a final cast", [][]byte{final}, false, 1, p2p.Ignore},
+		{"a pending cast", [][]byte{pending}, false, 0, p2p.Ignore},
+		{"final and pending", [][]byte{final, pending, final}, false, 2, p2p.Ignore},
+		{"a forged cast after them", [][]byte{final, pending, forged.Encode(), final}, true, 2, p2p.Reject},
+		{"junk after them", [][]byte{final, pending, notACast}, true, 2, p2p.Reject},
+		{"a new cast after them", [][]byte{final, pending, fresh}, true, 2, p2p.Accept},
 	} {
 		before := n.pool.Len()
-		if got := nw.TxsWanted(c.txs); got != c.wanted {
-			t.Fatalf("%s: wanted %v, want %v", c.name, got, c.wanted)
+		if got, costly := nw.TxsWanted(c.txs); got != c.wanted || costly != c.costly {
+			t.Fatalf("%s: wanted %v, %d costly; want %v, %d", c.name, got, costly, c.wanted, c.costly)
 		}
 		if n.pool.Len() != before {
 			t.Fatalf("%s: asking changed the mempool", c.name)
@@ -112,24 +113,31 @@ func TestTxsWantedIsFalseOnlyForBatchesTheNodeIgnoresUnchecked(t *testing.T) {
 // BenchmarkTxsWantedOfAFullCastsMessage reports the frame inspection's
 // cost a transaction (ns/tx) on a message of 1,024 casts: "copy", each
 // pending (a copy of a message the node took from another peer: every
-// cast looked at, the message dropped); "new", the first one new to the
-// node (decided on it).
+// cast looked at, the message dropped); "final", each final (a flood of
+// public casts sent again); "new", the first one new to the node
+// (decided on it).
 func BenchmarkTxsWantedOfAFullCastsMessage(b *testing.B) {
 	s := newScreenNode(b)
 	txs := make([][]byte, p2p.MaxTxsPerMessage)
 	for i := range txs {
 		txs[i] = s.cast()
 	}
+	final := make([][]byte, p2p.MaxTxsPerMessage)
+	for i := range final {
+		final[i] = s.cast()
+	}
+	s.submit(b, final...)
+	s.commit()
 	s.submit(b, txs...)
 	fresh := append([][]byte{s.cast()}, txs[1:]...)
 	for _, c := range []struct {
 		name   string
 		txs    [][]byte
 		wanted bool
-	}{{"copy", txs, false}, {"new", fresh, true}} {
+	}{{"copy", txs, false}, {"final", final, false}, {"new", fresh, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				if s.nw.TxsWanted(c.txs) != c.wanted {
+				if wanted, _ := s.nw.TxsWanted(c.txs); wanted != c.wanted {
 					b.Fatalf("wanted %v", !c.wanted)
 				}
 			}

@@ -32,19 +32,22 @@ import (
 // HandleTxs ignores a batch of them), and is at height 5.
 type roomHandler struct {
 	recordingHandler
-	full atomic.Uint64
+	full     atomic.Uint64
+	screened atomic.Int64 // transactions TxsWanted read
 }
 
 func (r *roomHandler) WitnessWanted(w *consensus.Witness) bool {
 	return w.Attestation == nil || w.Attestation.Height > r.full.Load()
 }
 
-func (r *roomHandler) TxsWanted(txs [][]byte) bool {
-	return slices.ContainsFunc(txs, func(tx []byte) bool { return !bytes.HasPrefix(tx, []byte("known")) })
+// TxsWanted reads every transaction: each is costly.
+func (r *roomHandler) TxsWanted(txs [][]byte) (bool, int) {
+	r.screened.Add(int64(len(txs)))
+	return slices.ContainsFunc(txs, func(tx []byte) bool { return !bytes.HasPrefix(tx, []byte("known")) }), len(txs)
 }
 
 func (r *roomHandler) HandleTxs(txs [][]byte) Verdict {
-	if !r.TxsWanted(txs) {
+	if !slices.ContainsFunc(txs, func(tx []byte) bool { return !bytes.HasPrefix(tx, []byte("known")) }) {
 		return Ignore
 	}
 	return r.recordingHandler.HandleTxs(txs)
@@ -409,5 +412,53 @@ func TestAPeersSubscriptionsAreKeptOnlyForTheChainsTopicsAndFewAFrame(t *testing
 	defer h.mu.Unlock()
 	if n := len(h.txs); n != 2 || string(h.txs[1]) != "ok after the frame of too many" {
 		t.Fatalf("the handler got %d casts, the last %q: the frame of too many subscriptions was not ignored whole", n, h.txs[n-1])
+	}
+}
+
+// A peer's casts messages the node reads against its state and drops
+// spend its screen budget (a full message's worth, screenRate a second
+// back); once it is spent, the peer's casts messages are dropped unread,
+// another peer's still read, until time gives it back. A message the node
+// wants costs nothing.
+func TestAPeerWhoseDroppedCastsSpentItsScreenBudgetIsNotReadUntilItRefills(t *testing.T) {
+	x, h, _ := roomHost(t)
+	now := time.Unix(1_700_000_000, 0)
+	x.screen = newScreenBudget(func() time.Time { return now })
+	casts := x.names.casts
+	frame := func(from peer.ID, txs ...[]byte) (kept bool, read int64) {
+		t.Helper()
+		before := h.screened.Load()
+		rpc := &pubsub.RPC{RPC: pb.RPC{Publish: []*pb.Message{{Topic: &casts, Data: EncodeTxs(txs, uint64(now.UnixNano()))}}}}
+		if err := x.inspectRPC(from, rpc); err != nil {
+			t.Fatal(err)
+		}
+		return len(rpc.Publish) == 1, h.screened.Load() - before
+	}
+	known := make([][]byte, MaxTxsPerMessage)
+	for i := range known {
+		known[i] = fmt.Appendf(nil, "known cast %d", i)
+	}
+	wanted := [][]byte{[]byte("known cast"), []byte("ok new")}
+	if kept, read := frame("a", wanted...); !kept || read != 2 {
+		t.Fatalf("a wanted message: kept %v, %d read", kept, read)
+	}
+	if kept, read := frame("a", known...); kept || read != MaxTxsPerMessage {
+		t.Fatalf("a full message of casts the node has: kept %v, %d read", kept, read)
+	}
+	if kept, read := frame("a", wanted...); kept || read != 0 {
+		t.Fatalf("after its budget is spent, the peer's message: kept %v, %d read; want dropped unread", kept, read)
+	}
+	if kept, read := frame("b", wanted...); !kept || read != 2 {
+		t.Fatalf("another peer's message: kept %v, %d read", kept, read)
+	}
+	now = now.Add(time.Second)
+	if kept, read := frame("a", wanted...); !kept || read != 2 {
+		t.Fatalf("a second later, the peer's message: kept %v, %d read; want read", kept, read)
+	}
+	if kept, _ := frame("a", known[:screenRate]...); kept {
+		t.Fatal("casts the node has were kept")
+	}
+	if kept, read := frame("a", wanted...); kept || read != 0 {
+		t.Fatalf("after a second's budget is spent again: kept %v, %d read; want dropped unread", kept, read)
 	}
 }

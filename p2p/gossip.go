@@ -363,7 +363,7 @@ func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 	}
 	kept := rpc.Publish[:0]
 	for _, m := range rpc.Publish {
-		if !x.unwanted(m) {
+		if !x.unwanted(from, m) {
 			kept = append(kept, m)
 		}
 	}
@@ -379,18 +379,25 @@ func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 // proposal of a height the node has final; the announcement of such a
 // height; a witness screenWitness drops. Whatever the validator would
 // reject (the forwarder's fault) is wanted: it stays, to be rejected.
-func (x *Host) unwanted(m *pb.Message) bool {
+func (x *Host) unwanted(from peer.ID, m *pb.Message) bool {
 	switch m.GetTopic() {
 	case x.names.casts:
 		f, ok := x.handler.(TxFilter)
 		if !ok {
 			return false
 		}
+		if !x.screen.allows(from) {
+			return true // its budget spent: not read
+		}
 		var txs txsMessage
 		if canon.Peek(m.Data, &txs, MaxTxMessage) != nil || len(txs.Txs) == 0 || len(txs.Txs) > MaxTxsPerMessage {
 			return false
 		}
-		return !f.TxsWanted(txs.Txs)
+		wanted, costly := f.TxsWanted(txs.Txs)
+		if !wanted {
+			x.screen.spend(from, costly)
+		}
+		return !wanted
 	case x.names.consensus:
 		h, ok := consensus.PeekHeight(m.Data, MaxMessage)
 		return ok && h <= x.handler.Height()
@@ -410,12 +417,15 @@ func (x *Host) unwanted(m *pb.Message) bool {
 
 // TxFilter is implemented by a Handler that can tell, before any
 // signature is checked, that it would take none of a batch of gossiped
-// transactions and that none is its forwarder's fault: false when
+// transactions and that none is its forwarder's fault: wanted false when
 // HandleTxs would ignore the batch unchecked. Such a batch is taken out
 // of its frame (inspectRPC): a final cast is public, and sent again under
-// a fresh nonce it is a new message, free to make.
+// a fresh nonce it is a new message, free to make. costly is how many of
+// the transactions it read against its state to tell (the others it
+// found pending, at the cost of a lookup): what the forwarder's
+// screenBudget pays when the batch is dropped.
 type TxFilter interface {
-	TxsWanted(txs [][]byte) bool
+	TxsWanted(txs [][]byte) (wanted bool, costly int)
 }
 
 // WitnessFilter is implemented by a Handler that can tell, before a

@@ -113,7 +113,9 @@ type Host struct {
 	// room bounds the memory of the sync answers served at once.
 	room *syncRoom
 	// frames bounds the memory of the large gossip frames being read.
-	frames    *syncRoom
+	frames *syncRoom
+	// screen bounds each peer's casts the frame inspection reads (inspectRPC).
+	screen    *screenBudget
 	lifeMu    sync.Mutex
 	closed    bool // no goroutine starts any more
 	running   sync.WaitGroup
@@ -165,7 +167,7 @@ func New(cfg Config, handler Handler) (*Host, error) {
 	}
 	x := &Host{cfg: cfg, h: h, handler: handler, gater: gater, vals: cfg.Genesis.ValidatorSet(), chain: cfg.Genesis.Chain(), names: newTopicNames(cfg.Genesis),
 		topics: map[string]*pubsub.Topic{}, heights: map[peer.ID]peerHeight{}, room: newSyncRoom(cfg.SyncAnswerBytes, perPeerRoom(cfg.Genesis.Params)),
-		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)}}
+		frames: newSyncRoom(gossipFramesBytes, framesPerAddress), screen: newScreenBudget(time.Now), snap: snapshots{reads: newSyncRoom(maxServedChunks, maxServedChunksPerAddress)}}
 	// The root of the host's own life, which Close ends (as libp2p's
 	// host: New starts it, Close stops it).
 	x.life, x.stop = context.WithCancel(context.Background())
