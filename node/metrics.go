@@ -17,6 +17,7 @@ import (
 type Metrics struct {
 	Peers           prometheus.Gauge
 	GossipRejected  *prometheus.CounterVec
+	GossipDropped   *prometheus.CounterVec
 	SyncBehind      prometheus.Gauge
 	SyncedBlocks    prometheus.Counter
 	Evidence        prometheus.Gauge
@@ -38,6 +39,8 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Connected libp2p peers."}),
 		GossipRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cocorico_gossip_rejected_total",
 			Help: "Gossip messages rejected by the topic validators, by topic."}, []string{"topic"}),
+		GossipDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cocorico_gossip_dropped_total",
+			Help: "Gossip messages dropped as they arrived, before the router remembers them, by topic and why: ignored (of no use, told unchecked), unread (a peer's screen budget spent)."}, []string{"topic", "why"}),
 		SyncBehind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_sync_behind_blocks",
 			Help: "Blocks this node knows it lacks."}),
 		SyncedBlocks: prometheus.NewCounter(prometheus.CounterOpts{Name: "cocorico_sync_blocks_total",
@@ -70,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	offHeap := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cocorico_merkle_offheap_bytes",
 		Help: "Bytes of Merkle-list hashes (the voter records' hashes kept for the app hash) the process holds outside Go's heap; a devnet's nodes share one process."},
 		func() float64 { return float64(consensus.OffHeapBytes()) })
-	reg.MustRegister(m.Peers, m.GossipRejected, m.SyncBehind, m.SyncedBlocks, m.Evidence, m.AlarmClaims,
+	reg.MustRegister(m.Peers, m.GossipRejected, m.GossipDropped, m.SyncBehind, m.SyncedBlocks, m.Evidence, m.AlarmClaims,
 		m.ConsensusRounds, m.ConsensusRound, m.Alarms, m.SnapshotChunks, m.BackfilledBlocks, m.LedgerBase, build, offHeap)
 	return m
 }
@@ -135,6 +138,9 @@ type p2pMetrics struct{ m *Metrics }
 
 func (p p2pMetrics) Peers(n int)           { p.m.Peers.Set(float64(n)) }
 func (p p2pMetrics) Rejected(topic string) { p.m.GossipRejected.WithLabelValues(topic).Inc() }
+func (p p2pMetrics) Dropped(topic, why string) {
+	p.m.GossipDropped.WithLabelValues(topic, why).Inc()
+}
 
 // registerSyncAnswers registers what the host reports of the answers it
 // serves to peers (block sync, consensus-message pulls, snapshot chunks)

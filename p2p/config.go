@@ -54,14 +54,26 @@ type Metrics interface {
 	Peers(n int)
 	// Rejected counts a gossip message rejected by a topic validator.
 	Rejected(topic string)
+	// Dropped counts a gossip message taken out of its frame before the
+	// router remembers it (inspectRPC): why is DropIgnored (the node would
+	// ignore it unchecked) or DropUnread (its forwarder's screen budget is
+	// spent).
+	Dropped(topic, why string)
 }
+
+// Why a message was dropped (Metrics.Dropped).
+const (
+	DropIgnored = "ignored"
+	DropUnread  = "unread"
+)
 
 type nopMetrics struct{}
 
 var _ Metrics = nopMetrics{}
 
-func (nopMetrics) Peers(int)       {}
-func (nopMetrics) Rejected(string) {}
+func (nopMetrics) Peers(int)              {}
+func (nopMetrics) Rejected(string)        {}
+func (nopMetrics) Dropped(string, string) {}
 
 func (c *Config) validate() error {
 	if len(c.Key) != ed25519.PrivateKeySize {

@@ -424,6 +424,8 @@ func TestAPeerWhoseDroppedCastsSpentItsScreenBudgetIsNotReadUntilItRefills(t *te
 	x, h, _ := roomHost(t)
 	now := time.Unix(1_700_000_000, 0)
 	x.screen = newScreenBudget(func() time.Time { return now })
+	drops := &dropCounts{}
+	x.cfg.Metrics = drops
 	casts := x.names.casts
 	frame := func(from peer.ID, txs ...[]byte) (kept bool, read int64) {
 		t.Helper()
@@ -461,4 +463,20 @@ func TestAPeerWhoseDroppedCastsSpentItsScreenBudgetIsNotReadUntilItRefills(t *te
 	if kept, read := frame("a", wanted...); kept || read != 0 {
 		t.Fatalf("after a second's budget is spent again: kept %v, %d read; want dropped unread", kept, read)
 	}
+	if drops.n[TopicCasts+" "+DropIgnored] != 2 || drops.n[TopicCasts+" "+DropUnread] != 2 || len(drops.n) != 2 {
+		t.Fatalf("drops counted %v, want 2 ignored and 2 unread casts messages", drops.n)
+	}
+}
+
+// dropCounts counts the drops Metrics is told of, by topic and why.
+type dropCounts struct {
+	nopMetrics
+	n map[string]int
+}
+
+func (d *dropCounts) Dropped(topic, why string) {
+	if d.n == nil {
+		d.n = map[string]int{}
+	}
+	d.n[topic+" "+why]++
 }

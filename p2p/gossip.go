@@ -363,56 +363,64 @@ func (x *Host) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 	}
 	kept := rpc.Publish[:0]
 	for _, m := range rpc.Publish {
-		if !x.unwanted(from, m) {
-			kept = append(kept, m)
+		if why := x.unwanted(from, m); why != "" {
+			x.cfg.Metrics.Dropped(x.names.kind(m.GetTopic()), why)
+			continue
 		}
+		kept = append(kept, m)
 	}
 	clear(rpc.Publish[len(kept):])
 	rpc.Publish = kept
 	return nil
 }
 
-// unwanted reports whether the node's topic validator would ignore m
+// unwanted says why m is to be dropped (DropIgnored, DropUnread), or ""
+// to keep it. DropIgnored: the node's topic validator would ignore m
 // before checking any signature: a casts message every transaction of
 // which the node would refuse before its signatures, for no one's fault
 // (TxFilter: pending, final, replayed, of a closed ballot); a vote or
 // proposal of a height the node has final; the announcement of such a
 // height; a witness screenWitness drops. Whatever the validator would
 // reject (the forwarder's fault) is wanted: it stays, to be rejected.
-func (x *Host) unwanted(from peer.ID, m *pb.Message) bool {
+// DropUnread: a casts message of a peer whose screen budget is spent.
+func (x *Host) unwanted(from peer.ID, m *pb.Message) string {
+	ignored := false
 	switch m.GetTopic() {
 	case x.names.casts:
 		f, ok := x.handler.(TxFilter)
 		if !ok {
-			return false
+			return ""
 		}
 		if !x.screen.allows(from) {
-			return true // its budget spent: not read
+			return DropUnread
 		}
 		var txs txsMessage
 		if canon.Peek(m.Data, &txs, MaxTxMessage) != nil || len(txs.Txs) == 0 || len(txs.Txs) > MaxTxsPerMessage {
-			return false
+			return ""
 		}
 		wanted, costly := f.TxsWanted(txs.Txs)
 		if !wanted {
 			x.screen.spend(from, costly)
 		}
-		return !wanted
+		ignored = !wanted
 	case x.names.consensus:
 		h, ok := consensus.PeekHeight(m.Data, MaxMessage)
-		return ok && h <= x.handler.Height()
+		ignored = ok && h <= x.handler.Height()
 	case x.names.final:
 		var a struct {
 			Header struct {
 				Height uint64 `cbor:"2,keyasint"`
 			} `cbor:"1,keyasint"`
 		}
-		return canon.Peek(m.Data, &a, maxAnnounceMessage) == nil && a.Header.Height <= x.handler.Height()
+		ignored = canon.Peek(m.Data, &a, maxAnnounceMessage) == nil && a.Header.Height <= x.handler.Height()
 	case x.names.witness:
 		w, err := x.screenWitness(m.Data)
-		return w == nil && err == nil
+		ignored = w == nil && err == nil
 	}
-	return false
+	if ignored {
+		return DropIgnored
+	}
+	return ""
 }
 
 // TxFilter is implemented by a Handler that can tell, before any
