@@ -69,7 +69,8 @@ func newBrowser(t *testing.T) *browserSession {
 	}
 	t.Logf("screenshots and measures in %s", dir)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("lang", "fr-FR"), chromedp.Flag("accept-lang", "fr-FR,fr"))
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("lang", "fr-FR"), chromedp.Flag("accept-lang", "fr-FR,fr"),
+		chromedp.Env("TMPDIR="+chromiumTemp(t)))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -580,4 +581,17 @@ func TestBrowserMedianTimeFromConfirmToVerifiedReceipt(t *testing.T) {
 		median, sorted[0], sorted[19], times, ready)
 	b.note("confirm-to-receipt-20.txt", report)
 	t.Log(report)
+}
+
+// chromiumTemp is a temporary directory for Chromium's own, which it
+// leaves behind when killed (its singleton socket's: a short path, a
+// socket's is at most 107 bytes), removed once the test's browser is.
+func chromiumTemp(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
