@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cocorico/node/ballot/registrar"
+	"github.com/cocorico/node/throttle"
 )
 
 // RefusalLimits bound what one client address may make the node check in
@@ -38,13 +39,13 @@ type RefusalLimits struct {
 var DefaultRefusalLimits = RefusalLimits{Burst: 200, Every: 50 * time.Millisecond, Entries: 1 << 16}
 
 // refusals is the state of RefusalLimits: a token bucket per address
-// (ballot/registrar.Buckets, as the registrar's throttle of wrong codes
+// (throttle.Buckets, as the registrar's throttle of wrong codes
 // has). It also holds the budget of the transactions' bodies
 // (BodyLimits).
 type refusals struct {
 	header string
 	mu     sync.Mutex
-	t      *registrar.Buckets
+	t      *throttle.Buckets
 	bodies *bodyBudget
 	// small is the budget of the bodies of the one-transaction endpoints
 	// (at most smallBodyMax each), apart from the batches' bodies.
@@ -70,7 +71,7 @@ func newRefusals(l RefusalLimits, b, small BodyLimits) *refusals {
 	d := DefaultRefusalLimits
 	return &refusals{header: l.ClientIPHeader, bodies: newBodyBudget(b), small: newBodyBudgetOf(small, DefaultSmallBodyLimits),
 		turns: map[string]*turn{},
-		t:     registrar.NewBuckets(cmp.Or(l.Burst, d.Burst), cmp.Or(l.Every, d.Every), cmp.Or(l.Entries, d.Entries))}
+		t:     throttle.NewBuckets(cmp.Or(l.Burst, d.Burst), cmp.Or(l.Every, d.Every), cmp.Or(l.Entries, d.Entries))}
 }
 
 // take waits for key's turn (at most TurnWait, or ctx's end) and returns

@@ -15,14 +15,14 @@ const module = "github.com/cocorico/node"
 var allowed = map[string][]string{
 	"consensus": {module + "/consensus", "golang.org/x/crypto", "github.com/fxamacker/cbor/v2", "github.com/hdevalence/ed25519consensus"},
 	// (bloom: the state's filter of voter records, ballot/voterfilter.go)
-	"ballot": {module + "/ballot", module + "/consensus", "golang.org/x/crypto", "filippo.io/bigmod",
+	"ballot": {module + "/ballot", module + "/consensus", module + "/throttle", "golang.org/x/crypto", "filippo.io/bigmod",
 		"github.com/cloudflare/circl", "github.com/fxamacker/cbor/v2", "github.com/bits-and-blooms/bloom/v3"},
 	"store": {module + "/store", module + "/consensus", "github.com/cockroachdb/pebble/v2", "github.com/prometheus/client_golang"},
-	"p2p": {module + "/p2p", module + "/consensus", "github.com/libp2p/", "github.com/multiformats/",
+	"p2p": {module + "/p2p", module + "/consensus", module + "/throttle", "github.com/libp2p/", "github.com/multiformats/",
 		"github.com/prometheus/client_golang"},
 	// The API bounds its connections with x/net's LimitListener, and the
 	// log lines a client could multiply with x/time's rate.Sometimes.
-	"api": {module + "/api", module + "/ballot", module + "/consensus", module + "/store",
+	"api": {module + "/api", module + "/ballot", module + "/consensus", module + "/store", module + "/throttle",
 		"github.com/prometheus/client_golang", "golang.org/x/net/netutil", "golang.org/x/time/rate"},
 	// The client library paces its load generator with a token bucket.
 	"api/client": {module + "/api", module + "/ballot", module + "/consensus", "golang.org/x/time/rate"},
@@ -36,9 +36,12 @@ var allowed = map[string][]string{
 	// driver's interface, nothing of the API or the network.
 	"node/app": {module + "/node/app", module + "/ballot", module + "/consensus", module + "/store",
 		"github.com/prometheus/client_golang"},
-	"cmd":               {module + "/", "github.com/", "golang.org/x/"},
-	"deploy":            {module + "/", "github.com/", "golang.org/x/"},
-	"lint":              {},
+	"cmd":    {module + "/", "github.com/", "golang.org/x/"},
+	"deploy": {module + "/", "github.com/", "golang.org/x/"},
+	"lint":   {},
+	// The token buckets and bounded tables every throttle uses (the
+	// registrar's, the API's, the gossip inspection's).
+	"throttle":          {},
 	"ballot/ballottest": {module + "/ballot", module + "/consensus"},
 	// The registrar's service writes its store (api may not); api/registrarapi serves it through an interface.
 	// (rate: its refusals' log lines, which rotating addresses multiply.)
@@ -49,7 +52,7 @@ var allowed = map[string][]string{
 // pure lists the rooms that must read no clock, start no goroutine and do
 // no I/O (STYLE.md, habit 1). The check is by import and by use, on the
 // AST with its types (rules_test.go).
-var pure = []string{"consensus", "ballot"}
+var pure = []string{"consensus", "ballot", "throttle"}
 
 // impure are the sub-packages of pure rooms that are their I/O edges.
 var impure = []string{"consensus/driver", "consensus/sim", "ballot/ballottest"}

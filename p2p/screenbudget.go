@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cocorico/node/throttle"
 )
 
 // screenBudget bounds, for each peer, the transactions the frame
@@ -17,57 +19,29 @@ import (
 // rarely (a lagging node gossiping again what it still holds), and what
 // it sends that is new comes from the node's other peers too.
 //
-// The budget is a token bucket a peer: screenRate a second, up to
-// screenBurst (a full message). Only the router's loop uses it.
+// The budget is a token bucket a peer (throttle.Buckets): screenBurst
+// (a full message), then screenRate a second, in a table of
+// maxScreenPeers that forgets the least recently used peer. Only the
+// router's loop uses it.
 type screenBudget struct {
-	now   func() time.Time
-	peers map[peer.ID]*tokens
-}
-
-type tokens struct {
-	left float64
-	at   time.Time
+	now     func() time.Time
+	buckets *throttle.Buckets
 }
 
 const (
 	screenRate  = 256
 	screenBurst = MaxTxsPerMessage
-	// maxScreenPeers bounds the table: past it, the buckets that are full
-	// again (which say nothing) are dropped.
+	// maxScreenPeers bounds the table: a peer forgotten starts full, as
+	// a new identity does.
 	maxScreenPeers = 1024
 )
 
 func newScreenBudget(now func() time.Time) *screenBudget {
-	return &screenBudget{now: now, peers: map[peer.ID]*tokens{}}
-}
-
-// refill returns p's bucket as of now.
-func (b *screenBudget) refill(p peer.ID) *tokens {
-	now := b.now()
-	t, ok := b.peers[p]
-	if !ok {
-		if len(b.peers) >= maxScreenPeers {
-			b.sweep(now)
-		}
-		t = &tokens{left: screenBurst, at: now}
-		b.peers[p] = t
-	}
-	t.left = min(screenBurst, t.left+now.Sub(t.at).Seconds()*screenRate)
-	t.at = now
-	return t
+	return &screenBudget{now: now, buckets: throttle.NewBuckets(screenBurst, time.Second/screenRate, maxScreenPeers)}
 }
 
 // allows reports whether p has budget left to have a message read.
-func (b *screenBudget) allows(p peer.ID) bool { return b.refill(p).left > 0 }
+func (b *screenBudget) allows(p peer.ID) bool { return b.buckets.Wait(string(p), b.now()) == 0 }
 
 // spend takes n from p's budget.
-func (b *screenBudget) spend(p peer.ID, n int) { b.refill(p).left -= float64(n) }
-
-// sweep drops the buckets full again by now.
-func (b *screenBudget) sweep(now time.Time) {
-	for p, t := range b.peers {
-		if t.left+now.Sub(t.at).Seconds()*screenRate >= screenBurst {
-			delete(b.peers, p)
-		}
-	}
-}
+func (b *screenBudget) spend(p peer.ID, n int) { b.buckets.TakeN(string(p), n, b.now()) }

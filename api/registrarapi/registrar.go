@@ -24,6 +24,7 @@ import (
 	"github.com/cocorico/node/ballot"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/throttle"
 	"golang.org/x/time/rate"
 )
 
@@ -118,7 +119,7 @@ type handler struct {
 	// (AdminBurst at once, then one every AdminEvery); an address out of
 	// them is refused with 429 before the token is compared.
 	adminMu    sync.Mutex
-	adminFails *registrar.Buckets
+	adminFails *throttle.Buckets
 	// adminLog lets a wrong admin token's log line through once a second
 	// at most: rotating addresses each have AdminBurst tries.
 	adminLog rate.Sometimes
@@ -136,7 +137,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &handler{cfg: cfg, adminFails: registrar.NewBuckets(AdminBurst, AdminEvery, 4096), adminLog: rate.Sometimes{Interval: time.Second}}
+	h := &handler{cfg: cfg, adminFails: throttle.NewBuckets(AdminBurst, AdminEvery, 4096), adminLog: rate.Sometimes{Interval: time.Second}}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/keys", h.newKey)
 	m.HandleFunc("POST /v1/tokens", h.token)

@@ -1,6 +1,10 @@
 package registrar
 
-import "time"
+import (
+	"time"
+
+	"github.com/cocorico/node/throttle"
+)
 
 // OneTime is a bounded table of single-use entries that expire: the
 // logins under way (by state) and the sessions minted by logins (by
@@ -9,7 +13,7 @@ import "time"
 // login must start again), so an attacker starting logins cannot grow
 // the table. Time is an argument; it is not safe for concurrent use.
 type OneTime[V any] struct {
-	entries *lru[string, oneTimeEntry[V]]
+	entries *throttle.LRU[string, oneTimeEntry[V]]
 }
 
 type oneTimeEntry[V any] struct {
@@ -19,18 +23,18 @@ type oneTimeEntry[V any] struct {
 
 // NewOneTime returns an empty table of at most max entries.
 func NewOneTime[V any](max int) *OneTime[V] {
-	return &OneTime[V]{entries: newLRU[string, oneTimeEntry[V]](max)}
+	return &OneTime[V]{entries: throttle.NewLRU[string, oneTimeEntry[V]](max)}
 }
 
 // Put adds v under key until expires.
 func (t *OneTime[V]) Put(key string, v V, expires time.Time) {
-	*t.entries.put(key) = oneTimeEntry[V]{val: v, expires: expires}
+	*t.entries.Put(key) = oneTimeEntry[V]{val: v, expires: expires}
 }
 
 // PutNew adds v under key until expires unless key holds an entry not
 // expired at now; it reports whether it added v.
 func (t *OneTime[V]) PutNew(key string, v V, expires, now time.Time) bool {
-	if e, ok := t.entries.get(key); ok && now.Before(e.expires) {
+	if e, ok := t.entries.Get(key); ok && now.Before(e.expires) {
 		return false
 	}
 	t.Put(key, v, expires)
@@ -41,12 +45,12 @@ func (t *OneTime[V]) PutNew(key string, v V, expires, now time.Time) bool {
 // expired at now.
 func (t *OneTime[V]) Take(key string, now time.Time) (V, bool) {
 	var zero V
-	e, ok := t.entries.get(key)
+	e, ok := t.entries.Get(key)
 	if !ok {
 		return zero, false
 	}
 	v, expires := e.val, e.expires
-	t.entries.remove(key)
+	t.entries.Remove(key)
 	if !now.Before(expires) {
 		return zero, false
 	}
@@ -55,4 +59,4 @@ func (t *OneTime[V]) Take(key string, now time.Time) (V, bool) {
 
 // Len is the number of entries held (expired ones included until taken
 // or pushed out).
-func (t *OneTime[V]) Len() int { return t.entries.len() }
+func (t *OneTime[V]) Len() int { return t.entries.Len() }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/cocorico/node/throttle"
 )
 
 // ThrottleConfig sets how wrong codes are throttled. Zero fields take the
@@ -91,10 +93,10 @@ func (c ThrottleConfig) Validate() error {
 // voters' right codes).
 type Throttle struct {
 	cfg    ThrottleConfig
-	voters *lru[string, voterState]
+	voters *throttle.LRU[string, voterState]
 	series *seriesTable
-	addrs  *Buckets // wrong codes per address
-	rights *Buckets // right codes per voter id
+	addrs  *throttle.Buckets // wrong codes per address
+	rights *throttle.Buckets // right codes per voter id
 }
 
 type voterState struct {
@@ -106,9 +108,9 @@ type voterState struct {
 // take the defaults).
 func NewThrottle(cfg ThrottleConfig) *Throttle {
 	cfg = cfg.WithDefaults()
-	return &Throttle{cfg: cfg, voters: newLRU[string, voterState](cfg.Entries),
-		series: newSeriesTable(cfg.Entries), addrs: NewBuckets(cfg.AddressBurst, cfg.AddressEvery, cfg.Entries),
-		rights: NewBuckets(cfg.VoterChecks, cfg.VoterChecksEvery, cfg.Entries)}
+	return &Throttle{cfg: cfg, voters: throttle.NewLRU[string, voterState](cfg.Entries),
+		series: newSeriesTable(cfg.Entries), addrs: throttle.NewBuckets(cfg.AddressBurst, cfg.AddressEvery, cfg.Entries),
+		rights: throttle.NewBuckets(cfg.VoterChecks, cfg.VoterChecksEvery, cfg.Entries)}
 }
 
 // Wait returns how long a request for voter from addr (an AddressKey)
@@ -135,7 +137,7 @@ type Lockout struct {
 // Failed records a wrong code for voter from addr.
 func (t *Throttle) Failed(voter, addr string, now time.Time) Lockout {
 	var out Lockout
-	v := t.voters.put(voter)
+	v := t.voters.Put(voter)
 	if now.Sub(v.last) > t.cfg.VoterWindow {
 		v.failures = 0
 	}
@@ -168,7 +170,7 @@ func (t *Throttle) FailedFrom(addr string, now time.Time) time.Duration {
 // Succeeded records a right code for voter: it forgets the voter's wrong
 // codes (and its series of lockouts) and takes one of its right codes.
 func (t *Throttle) Succeeded(voter string, now time.Time) {
-	t.voters.remove(voter)
+	t.voters.Remove(voter)
 	t.series.remove(voter)
 	t.rights.Take(voter, now)
 }
@@ -177,77 +179,7 @@ func (t *Throttle) Succeeded(voter string, now time.Time) {
 // a series of lockouts, of addresses and of voter ids with right codes
 // tracked.
 func (t *Throttle) Len() (voters, series, addrs, rights int) {
-	return t.voters.len(), t.series.len(), t.addrs.Len(), t.rights.Len()
-}
-
-// Buckets is a token bucket per key: burst tokens at once, then one more
-// every every, in a table of at most entries keys that forgets the least
-// recently used (a key forgotten starts full again). A pure state
-// machine like Throttle: time is an argument, and it is not safe for
-// concurrent use.
-type Buckets struct {
-	burst int
-	every time.Duration
-	table *lru[string, bucket]
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-// NewBuckets returns empty buckets (every key full).
-func NewBuckets(burst int, every time.Duration, entries int) *Buckets {
-	return &Buckets{burst: burst, every: every, table: newLRU[string, bucket](entries)}
-}
-
-// Wait returns how long key must wait for a token: 0 when it has one. It
-// takes none.
-func (b *Buckets) Wait(key string, now time.Time) time.Duration {
-	if k, ok := b.table.get(key); ok {
-		return b.waitFor(b.refill(*k, now))
-	}
-	return 0
-}
-
-// Take takes one of key's tokens, even when it has none left (its wait
-// then grows), and returns how long key must now wait for the next.
-func (b *Buckets) Take(key string, now time.Time) time.Duration {
-	k, known := b.table.get(key)
-	if !known {
-		k = b.table.put(key)
-		k.tokens, k.at = float64(b.burst), now
-	}
-	k.tokens, k.at = b.refill(*k, now)-1, now
-	return b.waitFor(k.tokens)
-}
-
-// TryTake takes one of key's tokens if it has one (and returns 0), or
-// returns how long it must wait for one, taking nothing.
-func (b *Buckets) TryTake(key string, now time.Time) time.Duration {
-	if wait := b.Wait(key, now); wait > 0 {
-		return wait
-	}
-	b.Take(key, now)
-	return 0
-}
-
-// Len returns the number of keys remembered.
-func (b *Buckets) Len() int { return b.table.len() }
-
-// refill returns k's tokens at now: one more every b.every, at most burst.
-func (b *Buckets) refill(k bucket, now time.Time) float64 {
-	if el := now.Sub(k.at); el > 0 {
-		k.tokens += float64(el) / float64(b.every)
-	}
-	return min(k.tokens, float64(b.burst))
-}
-
-func (b *Buckets) waitFor(tokens float64) time.Duration {
-	if tokens < 1 {
-		return time.Duration((1 - tokens) * float64(b.every))
-	}
-	return 0
+	return t.voters.Len(), t.series.len(), t.addrs.Len(), t.rights.Len()
 }
 
 // AddressKey is the throttle's key of a client address: an IPv4 address

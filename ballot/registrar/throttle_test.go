@@ -136,29 +136,3 @@ func TestAFullLockoutTableForgetsTheSeriesThatEndsFirst(t *testing.T) {
 	}
 }
 
-// A key's bucket gives burst tokens, then one every period: TryTake takes
-// one only while there is one and otherwise says how long to wait; Take
-// takes one regardless, and the wait grows; another key is untouched.
-func TestBucketsGiveTheBurstThenOnePerPeriod(t *testing.T) {
-	b := NewBuckets(2, 10*time.Second, 16)
-	for i := range 2 {
-		if w := b.TryTake("a", t0); w != 0 {
-			t.Fatalf("token %d of the burst: wait %v", i, w)
-		}
-	}
-	if w := b.TryTake("a", t0); w != 10*time.Second {
-		t.Fatalf("past the burst: wait %v, want 10s", w)
-	}
-	if w := b.Wait("a", t0); w != 10*time.Second {
-		t.Fatalf("a refused TryTake took a token: wait %v, want still 10s", w)
-	}
-	if w := b.Take("a", t0); w != 20*time.Second {
-		t.Fatalf("a Take past the burst: wait %v, want 20s", w)
-	}
-	if w := b.TryTake("b", t0); w != 0 {
-		t.Fatalf("another key: wait %v", w)
-	}
-	if w := b.TryTake("a", t0.Add(20*time.Second)); w != 0 {
-		t.Fatalf("20 s later: wait %v, want a token", w)
-	}
-}

@@ -23,6 +23,7 @@ import (
 	"github.com/cocorico/node/api/registrarapi"
 	"github.com/cocorico/node/ballot/registrar"
 	"github.com/cocorico/node/consensus"
+	"github.com/cocorico/node/throttle"
 )
 
 // Config configures the login. Zero fields take the documented defaults.
@@ -123,7 +124,7 @@ type Login struct {
 	// starts: each start takes one from its address's bucket
 	// (StartBurst at once, then one every StartEvery): a start asks the
 	// ballot of the node (if not cached) and costs a random state.
-	starts *registrar.Buckets
+	starts *throttle.Buckets
 
 	partyMu sync.Mutex
 	party   rp.RelyingParty // nil until the provider's discovery answered
@@ -174,7 +175,7 @@ func New(cfg Config, issuer Issuer) (*Login, error) {
 	}
 	key := stateKey(cfg.SubjectKey, cfg.RedirectURL)
 	return &Login{cfg: cfg, issuer: issuer, stateKey: key, aead: stateAEAD(key),
-		spent: registrar.NewOneTime[struct{}](cfg.MaxLogins), starts: registrar.NewBuckets(StartBurst, StartEvery, cfg.MaxLogins)}, nil
+		spent: registrar.NewOneTime[struct{}](cfg.MaxLogins), starts: throttle.NewBuckets(StartBurst, StartEvery, cfg.MaxLogins)}, nil
 }
 
 // AllowedOrigins are the origins of the pages that may drive a login.
