@@ -28,8 +28,8 @@ import (
 
 // roomHandler has no room for attestations of heights up to full (its
 // WitnessFilter says so), and room for every other; it has every
-// transaction that begins with "known" (its TxFilter says so, and
-// HandleTxs ignores a batch of them), and is at height 5.
+// transaction that begins with "known" (pending) or "final" (its TxFilter
+// says so, and HandleTxs ignores a batch of them), and is at height 5.
 type roomHandler struct {
 	recordingHandler
 	full     atomic.Uint64
@@ -40,14 +40,30 @@ func (r *roomHandler) WitnessWanted(w *consensus.Witness) bool {
 	return w.Attestation == nil || w.Attestation.Height > r.full.Load()
 }
 
-// TxsWanted reads every transaction: each is costly.
+// TxsWanted reads every transaction; those that begin with "known" are
+// pending (found at a lookup), the others costly (read against the
+// state).
 func (r *roomHandler) TxsWanted(txs [][]byte) (bool, int) {
 	r.screened.Add(int64(len(txs)))
-	return slices.ContainsFunc(txs, func(tx []byte) bool { return !bytes.HasPrefix(tx, []byte("known")) }), len(txs)
+	costly := 0
+	for _, tx := range txs {
+		if !bytes.HasPrefix(tx, []byte("known")) {
+			costly++
+		}
+	}
+	return hasNew(txs), costly
+}
+
+// hasNew reports whether one of txs is not one the handler has ("known",
+// pending, or "final").
+func hasNew(txs [][]byte) bool {
+	return slices.ContainsFunc(txs, func(tx []byte) bool {
+		return !bytes.HasPrefix(tx, []byte("known")) && !bytes.HasPrefix(tx, []byte("final"))
+	})
 }
 
 func (r *roomHandler) HandleTxs(txs [][]byte) Verdict {
-	if !slices.ContainsFunc(txs, func(tx []byte) bool { return !bytes.HasPrefix(tx, []byte("known")) }) {
+	if !hasNew(txs) {
 		return Ignore
 	}
 	return r.recordingHandler.HandleTxs(txs)
@@ -315,8 +331,9 @@ func TestTheFrameInspectionTakesOutOnlyWhatTheNodeWouldIgnoreUnchecked(t *testin
 // nothing to make and that the node ignores before checking any
 // signature, 100 a frame, then a cast it wants, and reports the host's
 // heap left after them (retained-B/msg: what the gossip router remembers
-// of each) and its time a message. casts: transactions it has under a
-// fresh nonce (a final cast is public); consensus: votes of a height it
+// of each) and its time a message. casts: a cast it holds pending under
+// a fresh nonce each (read each time: final ones would spend the peer's
+// screen budget, then be dropped unread); consensus: votes of a height it
 // has final (every commit holds a quorum); final: announcements of such a
 // height; witness: attestations of a full height by a fresh key each;
 // subscriptions: subscriptions to made-up topics, 16 a frame.
@@ -346,13 +363,12 @@ func BenchmarkAFloodOfMessagesTheNodeIgnoresUnchecked(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			b.ResetTimer()
-			for i := 0; i < len(flood); i += 100 {
-				if topic == "subscriptions" {
-					s.subscribe(b, flood[i:min(i+maxSubscriptions, len(flood))]...)
-					i += maxSubscriptions - 100
-					continue
-				}
-				s.sendOn(b, name, flood[i:min(i+100, len(flood))]...)
+			send, perFrame := func(f [][]byte) { s.sendOn(b, name, f...) }, 100
+			if topic == "subscriptions" {
+				send, perFrame = func(f [][]byte) { s.subscribe(b, f...) }, maxSubscriptions
+			}
+			for i := 0; i < len(flood); i += perFrame {
+				send(flood[i:min(i+perFrame, len(flood))])
 			}
 			// Sent again, under a fresh nonce, until it comes: a router
 			// whose validation queue is full drops what comes.
@@ -419,7 +435,7 @@ func TestAPeersSubscriptionsAreKeptOnlyForTheChainsTopicsAndFewAFrame(t *testing
 // spend its screen budget (a full message's worth, screenRate a second
 // back); once it is spent, the peer's casts messages are dropped unread,
 // another peer's still read, until time gives it back. A message the node
-// wants costs nothing.
+// wants costs nothing, nor pending casts (a copy of a message it took).
 func TestAPeerWhoseDroppedCastsSpentItsScreenBudgetIsNotReadUntilItRefills(t *testing.T) {
 	x, h, _ := roomHost(t)
 	now := time.Unix(1_700_000_000, 0)
@@ -436,16 +452,21 @@ func TestAPeerWhoseDroppedCastsSpentItsScreenBudgetIsNotReadUntilItRefills(t *te
 		}
 		return len(rpc.Publish) == 1, h.screened.Load() - before
 	}
-	known := make([][]byte, MaxTxsPerMessage)
-	for i := range known {
-		known[i] = fmt.Appendf(nil, "known cast %d", i)
+	pending, final := make([][]byte, MaxTxsPerMessage), make([][]byte, MaxTxsPerMessage)
+	for i := range final {
+		pending[i], final[i] = fmt.Appendf(nil, "known cast %d", i), fmt.Appendf(nil, "final cast %d", i)
 	}
-	wanted := [][]byte{[]byte("known cast"), []byte("ok new")}
+	wanted := [][]byte{[]byte("final cast"), []byte("ok new")}
 	if kept, read := frame("a", wanted...); !kept || read != 2 {
 		t.Fatalf("a wanted message: kept %v, %d read", kept, read)
 	}
-	if kept, read := frame("a", known...); kept || read != MaxTxsPerMessage {
-		t.Fatalf("a full message of casts the node has: kept %v, %d read", kept, read)
+	for range 4 {
+		if kept, read := frame("a", pending...); kept || read != MaxTxsPerMessage {
+			t.Fatalf("a full message of pending casts: kept %v, %d read; want dropped, read, and free", kept, read)
+		}
+	}
+	if kept, read := frame("a", final...); kept || read != MaxTxsPerMessage {
+		t.Fatalf("a full message of final casts: kept %v, %d read", kept, read)
 	}
 	if kept, read := frame("a", wanted...); kept || read != 0 {
 		t.Fatalf("after its budget is spent, the peer's message: kept %v, %d read; want dropped unread", kept, read)
@@ -457,14 +478,14 @@ func TestAPeerWhoseDroppedCastsSpentItsScreenBudgetIsNotReadUntilItRefills(t *te
 	if kept, read := frame("a", wanted...); !kept || read != 2 {
 		t.Fatalf("a second later, the peer's message: kept %v, %d read; want read", kept, read)
 	}
-	if kept, _ := frame("a", known[:screenRate]...); kept {
-		t.Fatal("casts the node has were kept")
+	if kept, _ := frame("a", final[:screenRate]...); kept {
+		t.Fatal("final casts were kept")
 	}
 	if kept, read := frame("a", wanted...); kept || read != 0 {
 		t.Fatalf("after a second's budget is spent again: kept %v, %d read; want dropped unread", kept, read)
 	}
-	if drops.n[TopicCasts+" "+DropIgnored] != 2 || drops.n[TopicCasts+" "+DropUnread] != 2 || len(drops.n) != 2 {
-		t.Fatalf("drops counted %v, want 2 ignored and 2 unread casts messages", drops.n)
+	if drops.n[TopicCasts+" "+DropIgnored] != 6 || drops.n[TopicCasts+" "+DropUnread] != 2 || len(drops.n) != 2 {
+		t.Fatalf("drops counted %v, want 6 ignored and 2 unread casts messages", drops.n)
 	}
 }
 

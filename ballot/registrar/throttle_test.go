@@ -135,4 +135,3 @@ func TestAFullLockoutTableForgetsTheSeriesThatEndsFirst(t *testing.T) {
 		t.Fatalf("a right code ended the series, yet long waits %v", w)
 	}
 }
-

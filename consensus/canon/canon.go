@@ -44,8 +44,8 @@ const (
 // The modes are built once from constant options and never change.
 var (
 	encMode  = mustEncMode()
-	decMode  = mustDecMode()
-	peekMode = mustPeekMode()
+	decMode  = mustDecMode(strict)
+	peekMode = mustDecMode(bounds())
 )
 
 func mustEncMode() cbor.UserBufferEncMode {
@@ -57,33 +57,29 @@ func mustEncMode() cbor.UserBufferEncMode {
 	return m
 }
 
-func mustDecMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   maxNested,
-		MaxArrayElements:  maxArray,
-		MaxMapPairs:       maxMapPairs,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-// mustPeekMode is the strict decoder's limits without its rules on the
-// fields: those v does not name are skipped.
-func mustPeekMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
+// bounds are the decoders' limits on any item's shape: Peek's, which
+// skips the fields its target does not name.
+func bounds() cbor.DecOptions {
+	return cbor.DecOptions{
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsForbidden,
 		MaxNestedLevels:  maxNested,
 		MaxArrayElements: maxArray,
 		MaxMapPairs:      maxMapPairs,
-	}.DecMode()
+	}
+}
+
+// strict is Unmarshal's decoder: the bounds, and its rules on the fields.
+var strict = func() cbor.DecOptions {
+	o := bounds()
+	o.DupMapKey = cbor.DupMapKeyEnforcedAPF
+	o.ExtraReturnErrors = cbor.ExtraDecErrorUnknownField
+	o.UTF8 = cbor.UTF8RejectInvalid
+	return o
+}()
+
+func mustDecMode(o cbor.DecOptions) cbor.DecMode {
+	m, err := o.DecMode()
 	if err != nil {
 		panic(err)
 	}

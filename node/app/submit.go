@@ -168,7 +168,7 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 	// commitments, which must wait for its signature: those are found
 	// final in the ledger's index instead (not on a node whose back-fill
 	// has not reached them: their signature is checked first there).
-	switch c := decoded.Cast; {
+	switch {
 	case decoded.Definition != nil:
 		if _, found, err := a.state.Ballot(id); err == nil && found { // a definition's ballot id is its transaction's
 			return nil, nil, fmt.Errorf("ballot %s: %w", id.Short(), ballot.ErrDuplicateBallot)
@@ -177,11 +177,12 @@ func (a *App) precheck(tx []byte) (*ballot.Checked, *ballot.Tx, error) {
 		if err := a.checkState(&ballot.Checked{ID: id, Bytes: tx, Deal: decoded.Deal, Complaint: decoded.Complaint}); err != nil {
 			return nil, nil, err
 		}
-	case c == nil:
+	case decoded.Share != nil || decoded.Answer != nil:
 		if h, _, err := a.ledger.TxLocation(id); err == nil {
 			return nil, nil, fmt.Errorf("tx %s: %w: final at height %d", id.Short(), ballot.ErrKeykeeperRepeat, h)
 		}
-	default:
+	default: // a cast: DecodeTx holds exactly one kind
+		c := decoded.Cast
 		if err := c.CheckSyntax(); err != nil {
 			return nil, nil, err
 		}
