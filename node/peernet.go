@@ -94,6 +94,9 @@ func (nw *peerNetwork) run(ctx context.Context) error {
 	g.Go(func() error { nw.announceFinal(ctx); return nil })
 	g.Go(func() error { nw.reportProgress(ctx, 5*time.Second); return nil })
 	g.Go(func() error { nw.regossip(ctx, nw.n.cfg.P2P.RegossipAfter); return nil })
+	if nw.n.role == RoleVolunteer {
+		g.Go(func() error { nw.attestAgain(ctx, attestAgainEvery); return nil })
+	}
 	if limit := nw.n.cfg.MaxDiskBytes; limit > 0 && nw.n.role == RoleVolunteer {
 		g.Go(func() error { nw.watchDisk(ctx, limit, 30*time.Second); return nil })
 	}

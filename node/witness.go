@@ -76,8 +76,9 @@ type witnessBook struct {
 	// future holds attestations of heights not final here yet (at most
 	// p2p.MaxWitnessAhead above), until settleWitnesses judges them.
 	future       map[uint64][]*consensus.Attestation
-	futureAlarms []*consensus.Alarm // likewise, alarms
-	ownTime      int64              // block time of this node's last attestation
+	futureAlarms []*consensus.Alarm     // likewise, alarms
+	ownTime      int64                  // block time of this node's last attestation
+	ownLatest    *consensus.Attestation // this node's last attestation (attestAgain)
 }
 
 func newWitnessBook(vals *consensus.ValidatorSet) *witnessBook {
@@ -377,7 +378,39 @@ func (w *witnessBook) due(blockTime int64) bool {
 }
 
 // own keeps this node's own attestation.
-func (w *witnessBook) own(a *consensus.Attestation) { w.addAttestation(a) }
+func (w *witnessBook) own(a *consensus.Attestation) {
+	w.addAttestation(a)
+	w.mu.Lock()
+	w.ownLatest = a
+	w.mu.Unlock()
+}
+
+// latestOwn returns this node's last attestation, nil before its first.
+func (w *witnessBook) latestOwn() *consensus.Attestation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ownLatest
+}
+
+// attestAgainEvery is how often a volunteer publishes its last
+// attestation again (attestAgain).
+const attestAgainEvery = 10 * time.Second
+
+// attestAgain publishes, every period, this volunteer's last attestation
+// again. A node asks its peers for no message (docs/PROTOCOL.md §22): an
+// attestation a peer missed (published before the peer joined the
+// topic, or lost in a full queue) would otherwise count there only once
+// a later one comes, and an idle chain's blocks are minutes apart. The
+// same bytes are the same message: a peer that has it drops it at its
+// first look (its seen cache, or its book's duplicate before any
+// signature check).
+func (nw *peerNetwork) attestAgain(ctx context.Context, period time.Duration) {
+	everyTick(ctx, period, func() {
+		if a := nw.n.witness.latestOwn(); a != nil {
+			nw.n.publishWitness(ctx, &consensus.Witness{Attestation: a})
+		}
+	})
+}
 
 // takeAlarm keeps an alarm, this node's own (always) or a peer's, and
 // counts it: a claim (a peer's alarm of a block final here) in its own
