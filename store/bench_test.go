@@ -147,3 +147,50 @@ func BenchmarkLedgerReadSixteenLeavesAmongAMillion(b *testing.B) {
 }
 
 var errEnoughLeaves = errors.New("enough")
+
+// BenchmarkLedgerGetAmongAMillionRecords is a point read of the state, as
+// checking a cast reads its voter key's record: among a million records
+// of a voter record's sizes (65-byte key, 80-byte value), at random; "hit"
+// reads a record that is there, "miss" one that is not (a first vote),
+// which the tables' bloom filters answer.
+func BenchmarkLedgerGetAmongAMillionRecords(b *testing.B) {
+	const n = 1_000_000
+	l, err := Open(b.TempDir(), genesis, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	key := func(e uint64) []byte {
+		id := consensus.Sum(binary.BigEndian.AppendUint64(nil, e))
+		k := make([]byte, 65)
+		k[0] = 'v'
+		copy(k[1:], id[:])
+		copy(k[33:], id[:])
+		return k
+	}
+	writes := make([]KV, 0, 10_000)
+	for e := range uint64(n) {
+		writes = append(writes, KV{Key: key(2 * e), Value: make([]byte, 80)})
+		if len(writes) == cap(writes) {
+			if err := l.PutState(writes); err != nil {
+				b.Fatal(err)
+			}
+			writes = writes[:0]
+		}
+	}
+	for _, c := range []struct {
+		name string
+		odd  uint64
+	}{{"hit", 0}, {"miss", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			var x uint64 = 7
+			for range b.N {
+				x = x*6364136223846793005 + 1442695040888963407
+				_, found, err := l.Get(key(2*((x>>20)%n) + c.odd))
+				if err != nil || found != (c.odd == 0) {
+					b.Fatalf("found %v, err %v", found, err)
+				}
+			}
+		})
+	}
+}
