@@ -112,22 +112,11 @@ func cpuTime() time.Duration {
 // group's first, among a million, at random.
 func BenchmarkLedgerReadSixteenLeavesAmongAMillion(b *testing.B) {
 	const n = 1_000_000
-	l, err := Open(b.TempDir(), genesis, Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := ledgerOfRecords(b, n, func(e uint64) KV {
+		v := consensus.Sum(binary.BigEndian.AppendUint64(nil, e))
+		return KV{Key: binary.BigEndian.AppendUint64([]byte{'l'}, e), Value: v[:]}
+	})
 	defer l.Close()
-	writes := make([]KV, 0, 10_000)
-	for e := range n {
-		v := consensus.Sum(binary.BigEndian.AppendUint64(nil, uint64(e)))
-		writes = append(writes, KV{Key: binary.BigEndian.AppendUint64([]byte{'l'}, uint64(e)), Value: v[:]})
-		if len(writes) == cap(writes) {
-			if err := l.PutState(writes); err != nil {
-				b.Fatal(err)
-			}
-			writes = writes[:0]
-		}
-	}
 	var x uint64 = 7
 	b.ResetTimer()
 	for range b.N {
@@ -155,11 +144,6 @@ var errEnoughLeaves = errors.New("enough")
 // which the tables' bloom filters answer.
 func BenchmarkLedgerGetAmongAMillionRecords(b *testing.B) {
 	const n = 1_000_000
-	l, err := Open(b.TempDir(), genesis, Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
 	key := func(e uint64) []byte {
 		id := consensus.Sum(binary.BigEndian.AppendUint64(nil, e))
 		k := make([]byte, 65)
@@ -168,16 +152,8 @@ func BenchmarkLedgerGetAmongAMillionRecords(b *testing.B) {
 		copy(k[33:], id[:])
 		return k
 	}
-	writes := make([]KV, 0, 10_000)
-	for e := range uint64(n) {
-		writes = append(writes, KV{Key: key(2 * e), Value: make([]byte, 80)})
-		if len(writes) == cap(writes) {
-			if err := l.PutState(writes); err != nil {
-				b.Fatal(err)
-			}
-			writes = writes[:0]
-		}
-	}
+	l := ledgerOfRecords(b, n, func(e uint64) KV { return KV{Key: key(2 * e), Value: make([]byte, 80)} })
+	defer l.Close()
 	for _, c := range []struct {
 		name string
 		odd  uint64
@@ -193,4 +169,23 @@ func BenchmarkLedgerGetAmongAMillionRecords(b *testing.B) {
 			}
 		})
 	}
+}
+
+// ledgerOfRecords returns a ledger (the caller closes it) holding
+// the state records kv(0)..kv(n-1), written 10,000 a batch.
+func ledgerOfRecords(b *testing.B, n uint64, kv func(e uint64) KV) *Ledger {
+	l, err := Open(b.TempDir(), genesis, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	writes := make([]KV, 0, 10_000)
+	for e := range n {
+		if writes = append(writes, kv(e)); len(writes) == cap(writes) || e == n-1 {
+			if err := l.PutState(writes); err != nil {
+				b.Fatal(err)
+			}
+			writes = writes[:0]
+		}
+	}
+	return l
 }
