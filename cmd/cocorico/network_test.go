@@ -214,7 +214,8 @@ func tail(s string, n int) string {
 
 func (c *cluster) node(name string) *client.Node { return client.NewNode(c.apis[name]) }
 
-// createBallot makes the ballot through the same client code as `ballot create`.
+// createBallot makes the ballot through the same client code as `ballot create`
+// and waits until every running node has it.
 func (c *cluster) createBallot(ctx context.Context) {
 	c.t.Helper()
 	org, err := node.LoadKey(filepath.Join(c.dir, "organizer.key")) // written by testnet, named in the genesis
@@ -226,7 +227,14 @@ func (c *cluster) createBallot(ctx context.Context) {
 		c.t.Fatal(err)
 	}
 	c.ballot = id
-	c.eventually("the ballot final", func() bool { _, _, err := c.node("validator-0").Ballot(ctx, id); return err == nil })
+	// Final on every running node, not only the one it went to: a vote
+	// through a node that has not applied the block yet finds no ballot
+	// (404), as a loaded machine showed.
+	for _, name := range c.names {
+		if _, running := c.procs[name]; running {
+			c.eventually("the ballot final on "+name, func() bool { _, _, err := c.node(name).Ballot(ctx, id); return err == nil })
+		}
+	}
 }
 
 // submitTestBallot asks the registrar at regURL for a key and submits an
