@@ -1,8 +1,12 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
+	"reflect"
 	"testing"
+
+	"github.com/cocorico/node/consensus/canon"
 )
 
 func testBlock(g *Genesis, n int) *Block {
@@ -78,5 +82,96 @@ func TestBlockDecodingRejectsTrailingBytes(t *testing.T) {
 	data := append(testBlock(g, 2).Encode(), 0)
 	if _, err := DecodeBlock(data); !errors.Is(err, ErrBlockInvalid) {
 		t.Fatalf("got %v, want ErrBlockInvalid", err)
+	}
+}
+
+// blocksOfShapes are blocks whose transactions' sizes and counts cross
+// every length a CBOR head writes in a different form (23/24, 255/256,
+// 65535/65536 bytes; 23/24 and 256 transactions), none at all included.
+func blocksOfShapes(g *Genesis) []*Block {
+	var out []*Block
+	for _, sizes := range [][]int{{}, {0}, {1, 23, 24, 255, 256}, {65535, 65536}, repeat(23, 7), repeat(24, 7), repeat(256, 1)} {
+		txs := make([][]byte, len(sizes))
+		for i, n := range sizes {
+			txs[i] = bytes.Repeat([]byte{byte(i + 1)}, n)
+		}
+		b := testBlock(g, 0)
+		b.Txs, b.Header.TxCount, b.Header.TxRoot = txs, uint32(len(txs)), MerkleRoot(txs)
+		out = append(out, b)
+	}
+	return out
+}
+
+func repeat(count, size int) []int {
+	out := make([]int, count)
+	for i := range out {
+		out[i] = size
+	}
+	return out
+}
+
+// blocksOfOddShapes are encodings the byte-string path of DecodeBlock
+// leaves to the canonical decoder: null transactions, a null one, a head
+// longer than it needs, a count above what follows, a byte after.
+func blocksOfOddShapes(g *Genesis) [][]byte {
+	hdr := testBlock(g, 0).Header.Encode()
+	start := append(append([]byte{0xa2, 0x01}, hdr...), 0x02)
+	cat := func(parts ...[]byte) []byte { return bytes.Join(append([][]byte{start}, parts...), nil) }
+	return [][]byte{
+		cat([]byte{0xf6}),                   // Txs null
+		cat([]byte{0x81, 0xf6}),             // one null transaction
+		cat([]byte{0x98, 0x01, 0x41, 0x07}), // a count of 1 in two bytes
+		cat([]byte{0x81, 0x58, 0x01, 0x07}), // a 1-byte string's length in two bytes
+		cat([]byte{0x82, 0x41, 0x07}),       // two announced, one there
+		cat([]byte{0x9a, 0xff, 0xff, 0xff, 0xff}),
+		cat([]byte{0x81, 0x41, 0x07, 0x00}), // a byte after
+		cat([]byte{0x81, 0x61, 0x07}),       // a text string, not bytes
+		cat([]byte{0x9f, 0x41, 0x07, 0xff}), // indefinite length
+	}
+}
+
+func TestAppendBlockWritesWhatEncodeWrites(t *testing.T) {
+	g, _ := testChain(4)
+	for _, b := range blocksOfShapes(g) {
+		got := AppendBlock(nil, b.Header.Encode(), len(b.Txs))
+		for _, tx := range b.Txs {
+			got = AppendBlockTx(got, tx)
+		}
+		if want := b.Encode(); !bytes.Equal(got, want) {
+			t.Fatalf("a block of %d txs: appended %d bytes, Encode gives %d, not the same", len(b.Txs), len(got), len(want))
+		}
+	}
+}
+
+// DecodeBlock takes a block of byte strings without the canonical
+// decoder's decode and re-encode; what it gives must be what that
+// decoder gives, and what the byte-string path leaves must still be
+// decided by it.
+func TestDecodeBlockGivesWhatTheCanonicalDecoderGivesWhateverTheShape(t *testing.T) {
+	g, _ := testChain(4)
+	for _, b := range blocksOfShapes(g) {
+		data := b.Encode()
+		fast, ok := decodeBlockOfBytes(data)
+		if !ok {
+			t.Fatalf("a block of %d txs was left to the canonical decoder", len(b.Txs))
+		}
+		var slow Block
+		if err := canon.Unmarshal(data, &slow, MaxBlockEncoding); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*fast, slow) {
+			t.Fatalf("a block of %d txs: %+v, the canonical decoder %+v", len(b.Txs), fast, slow)
+		}
+	}
+	for i, data := range blocksOfOddShapes(g) {
+		if _, ok := decodeBlockOfBytes(data); ok {
+			t.Fatalf("odd shape %d (%x) taken by the byte-string path", i, data)
+		}
+		var slow Block
+		slowErr := canon.Unmarshal(data, &slow, MaxBlockEncoding)
+		b, err := DecodeBlock(data)
+		if (err == nil) != (slowErr == nil) || err == nil && !reflect.DeepEqual(*b, slow) {
+			t.Fatalf("odd shape %d (%x): DecodeBlock %v, the canonical decoder %v", i, data, err, slowErr)
+		}
 	}
 }

@@ -163,7 +163,7 @@ var (
 		"Ledger.Checkpoint", "Ledger.StartFlush", "NewCache", "Cache.Close", "OpenSnapshots", "Snapshots.Take", "Snapshots.Start", "Snapshots.Open", "Snapshots.Close",
 	}
 	storeReadSide = []string{
-		"Ledger.Height", "Ledger.Header", "Ledger.Block", "Ledger.Tx", "Ledger.CommitAt", "Ledger.TxLocation",
+		"Ledger.Height", "Ledger.Header", "Ledger.Block", "Ledger.BlockBytes", "Ledger.Tx", "Ledger.CommitAt", "Ledger.TxLocation",
 		"Ledger.Get", "Ledger.Scan", "Ledger.ScanAfter", "Ledger.Base", "Ledger.Filled", "Ledger.Whole", "Ledger.VerifiedFrom", "Ledger.Memory", "Ledger.Writes",
 		"Snapshots.List", "SnapshotReader.Height", "SnapshotReader.Get", "SnapshotReader.ScanRange", "SnapshotReader.Close",
 		"Registry.Keys", "Registry.HasVoter", "Registry.VoterCode", "Registry.AnyVoterCode", "Registry.Voters", "Registry.Issued",

@@ -123,7 +123,7 @@ func (nw *peerNetwork) SyncBlocks(from uint64, max, maxBytes int, room p2p.Room)
 		if !room.Take(reserve) {
 			break
 		}
-		b, err := nw.n.ledger.Block(h)
+		b, err := nw.n.ledger.BlockBytes(h) // not decoded and encoded again
 		if err != nil {
 			room.Give(reserve)
 			return out, err
@@ -133,7 +133,7 @@ func (nw *peerNetwork) SyncBlocks(from uint64, max, maxBytes int, room p2p.Room)
 			room.Give(reserve)
 			return out, err
 		}
-		sb := p2p.SyncBlock{Block: b.Encode(), Commit: c.Encode()}
+		sb := p2p.SyncBlock{Block: b, Commit: c.Encode()}
 		n := len(sb.Block) + len(sb.Commit)
 		if size += n; size > maxBytes && len(out) > 0 || n > reserve && !room.Take(n-reserve) {
 			room.Give(reserve)

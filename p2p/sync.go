@@ -154,8 +154,8 @@ func (x *Host) FetchBlocks(ctx context.Context, p peer.ID, from uint64, count in
 	}
 	x.sawHeight(p, hdr.Height)
 	for i := range int(hdr.Count) {
-		var sb SyncBlock
-		if err := readFrame(r, &sb, maxSyncResponse); err != nil {
+		sb, err := readBlockFrame(r, maxSyncResponse)
+		if err != nil {
 			return 0, nil, nil, fmt.Errorf("%w: block %d from %s: %v", ErrSync, from+uint64(i), p, err)
 		}
 		b, err := consensus.DecodeBlock(sb.Block)
@@ -245,8 +245,8 @@ func writeFrame(w *bufio.Writer, v any) error {
 // major type 2, then the bytes).
 func writeBlockFrame(w *bufio.Writer, b SyncBlock) error {
 	var head1, head2 [11]byte
-	h1 := appendBytesHead(append(head1[:0], 0xa2, 0x01), len(b.Block)) // map of 2; key 1
-	h2 := appendBytesHead(append(head2[:0], 0x02), len(b.Commit))      // key 2
+	h1 := canon.AppendHead(append(head1[:0], 0xa2, 0x01), canon.MajorBytes, uint64(len(b.Block))) // map of 2; key 1
+	h2 := canon.AppendHead(append(head2[:0], 0x02), canon.MajorBytes, uint64(len(b.Commit)))      // key 2
 	n := len(h1) + len(b.Block) + len(h2) + len(b.Commit)
 	var l [binary.MaxVarintLen64]byte
 	for _, part := range [][]byte{l[:binary.PutUvarint(l[:], uint64(n))], h1, b.Block, h2, b.Commit} {
@@ -257,35 +257,65 @@ func writeBlockFrame(w *bufio.Writer, b SyncBlock) error {
 	return nil
 }
 
-// appendBytesHead appends the CBOR head of a byte string of n bytes
-// (major type 2, the shortest form of n: RFC 8949 §4.2.1).
-func appendBytesHead(h []byte, n int) []byte {
-	switch {
-	case n < 24:
-		return append(h, 0x40|byte(n))
-	case n <= 0xff:
-		return append(h, 0x58, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(h, 0x59), uint16(n))
-	case uint64(n) <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(h, 0x5a), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(h, 0x5b), uint64(n))
-}
-
 func readFrame(r *bufio.Reader, v any, max int) error {
-	n, err := binary.ReadUvarint(r)
+	buf, err := readFrameBytes(r, max)
 	if err != nil {
 		return err
 	}
+	return canon.Unmarshal(buf, v, max)
+}
+
+// readFrameBytes reads a frame's length and its bytes, at most max.
+func readFrameBytes(r *bufio.Reader, max int) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
 	if n > uint64(max) {
-		return fmt.Errorf("frame of %d bytes, at most %d", n, max)
+		return nil, fmt.Errorf("frame of %d bytes, at most %d", n, max)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return err
+		return nil, err
 	}
-	return canon.Unmarshal(buf, v, max)
+	return buf, nil
+}
+
+// readBlockFrame is readFrame for a block and its commit. The frame a
+// server writes (writeBlockFrame's) is split where it lies, the block and
+// the commit left as slices of it: canon.Unmarshal copied the block out
+// of the frame and encoded it again to compare, for a frame that is
+// canonical by its shape. Any other frame goes to canon.Unmarshal, which
+// accepts or refuses it as before.
+func readBlockFrame(r *bufio.Reader, max int) (SyncBlock, error) {
+	buf, err := readFrameBytes(r, max)
+	if err != nil {
+		return SyncBlock{}, err
+	}
+	if sb, ok := syncBlockOfBytes(buf); ok {
+		return sb, nil
+	}
+	var sb SyncBlock
+	err = canon.Unmarshal(buf, &sb, max)
+	return sb, err
+}
+
+// syncBlockOfBytes splits {1: block bytes, 2: commit bytes}, each head in
+// its shortest form and nothing after; ok false for anything else.
+func syncBlockOfBytes(buf []byte) (sb SyncBlock, ok bool) {
+	if len(buf) < 2 || buf[0] != 0xa2 || buf[1] != 0x01 {
+		return SyncBlock{}, false
+	}
+	n, rest, ok := canon.ReadHead(buf[2:], canon.MajorBytes)
+	if !ok || n >= uint64(len(rest)) || rest[n] != 0x02 {
+		return SyncBlock{}, false
+	}
+	sb.Block, rest = rest[:n:n], rest[n+1:]
+	if n, rest, ok = canon.ReadHead(rest, canon.MajorBytes); !ok || n != uint64(len(rest)) {
+		return SyncBlock{}, false
+	}
+	sb.Commit = rest[:n:n]
+	return sb, true
 }
 
 // maxPulledMessages bounds the messages of one pull answer.

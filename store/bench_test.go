@@ -189,3 +189,53 @@ func ledgerOfRecords(b *testing.B, n uint64, kv func(e uint64) KV) *Ledger {
 	}
 	return l
 }
+
+// BenchmarkLedgerServeBlockOf4000Casts is a block sync server's read of a
+// stored block of 4,000 casts of 430 bytes (an answer of 64 blocks does
+// it 64 times): "decoded" reads the block (Block) and encodes it again,
+// as the server did; "bytes" writes the encoding straight from the
+// stored transactions (BlockBytes). An op is one block.
+func BenchmarkLedgerServeBlockOf4000Casts(b *testing.B) {
+	const casts, blocks = 4000, 8
+	l, err := Open(b.TempDir(), genesis, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	prev := genesis
+	for h := uint64(1); h <= blocks; h++ {
+		txs := make([][]byte, casts)
+		ids := make([]consensus.Hash, casts)
+		for i := range txs {
+			txs[i] = make([]byte, 430)
+			rand.Read(txs[i])
+			ids[i] = consensus.Sum(txs[i])
+		}
+		blk := &consensus.Block{Header: consensus.Header{ChainID: "c", Height: h, Time: int64(h) * 1000,
+			PrevHash: prev, TxRoot: consensus.MerkleRoot(txs), TxCount: casts}, Txs: txs}
+		if err := l.Commit(blk, testCommit(blk), ids, nil); err != nil {
+			b.Fatal(err)
+		}
+		prev = blk.Hash()
+	}
+	serve := map[string]func(h uint64) ([]byte, error){
+		"decoded": func(h uint64) ([]byte, error) {
+			blk, err := l.Block(h)
+			if err != nil {
+				return nil, err
+			}
+			return blk.Encode(), nil
+		},
+		"bytes": l.BlockBytes,
+	}
+	for _, name := range []string{"decoded", "bytes"} {
+		b.Run(name, func(b *testing.B) {
+			for n := range b.N {
+				data, err := serve[name](uint64(n%blocks + 1))
+				if err != nil || len(data) < casts*430 {
+					b.Fatalf("%d bytes, %v", len(data), err)
+				}
+			}
+		})
+	}
+}

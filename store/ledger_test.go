@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -113,6 +114,45 @@ func TestBlocksMustBeCommittedInOrder(t *testing.T) {
 	}
 	if l.Height() != 0 {
 		t.Fatal("a refused block moved the height")
+	}
+}
+
+// Block sync serves BlockBytes: it must be the very bytes of the block
+// decoded and encoded again, empty blocks and big ones included.
+func TestBlockBytesAreTheStoredBlocksEncoding(t *testing.T) {
+	l, err := Open(t.TempDir(), genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	prev := genesis
+	for h, n := range []int{0, 1, 24, 300} {
+		b, ids := testBlock(uint64(h+1), prev, n)
+		if n == 300 { // transactions bigger than BlockBytes first allows
+			for i := range b.Txs {
+				b.Txs[i] = append(b.Txs[i], make([]byte, 1000)...)
+				ids[i] = consensus.Sum(b.Txs[i])
+			}
+			b.Header.TxRoot = consensus.MerkleRoot(b.Txs)
+		}
+		if err := l.Commit(b, testCommit(b), ids, nil); err != nil {
+			t.Fatal(err)
+		}
+		prev = b.Hash()
+		got, err := l.BlockBytes(uint64(h + 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		read, err := l.Block(uint64(h + 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := read.Encode(); !bytes.Equal(got, want) || !bytes.Equal(got, b.Encode()) {
+			t.Fatalf("block %d of %d txs: BlockBytes gives %d bytes, not the block's %d", h+1, n, len(got), len(want))
+		}
+	}
+	if _, err := l.BlockBytes(5); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a block above the height: %v", err)
 	}
 }
 

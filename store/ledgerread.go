@@ -61,6 +61,38 @@ func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
 	return b, nil
 }
 
+// BlockBytes returns the canonical encoding of the block at height (what
+// Block(height).Encode() gives), written straight from the stored header
+// and transactions: block sync serves it so, with no transaction copied
+// apart, decoded or re-encoded. ErrNotBackfilled in the back-fill gap.
+func (l *Ledger) BlockBytes(height uint64) ([]byte, error) {
+	h, err := l.Header(height)
+	if err != nil {
+		return nil, err
+	}
+	hdr := h.Encode()
+	// The transactions' sizes are known only as they are read: room for
+	// casts of a usual size, grown if they are bigger.
+	out := consensus.AppendBlock(make([]byte, 0, len(hdr)+16+int(h.TxCount)*blockTxGuess), hdr, int(h.TxCount))
+	n := 0
+	err = scan(l.db, cat(prefixTxs, be64(height)), func(_, v []byte) error {
+		out = consensus.AppendBlockTx(out, v)
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, l.corrupt.wrap(err))
+	}
+	if n != int(h.TxCount) {
+		return nil, fmt.Errorf("%w: block %d has %d of its %d txs", ErrCorrupt, height, n, h.TxCount)
+	}
+	return out, nil
+}
+
+// blockTxGuess is the bytes BlockBytes first allows a transaction: a
+// cast's (about 430) and its head.
+const blockTxGuess = 448
+
 // Tx returns transaction index of the block at height; ErrNotBackfilled
 // in the back-fill gap.
 func (l *Ledger) Tx(height uint64, index int) ([]byte, error) {

@@ -15,6 +15,7 @@ package canon
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -34,10 +35,14 @@ var (
 	ErrNotCanonical = errors.New("canon: not the canonical encoding")
 )
 
+// MaxArray bounds the items of any array decoded: a block of 100,000
+// transactions fits.
+const MaxArray = 1 << 17
+
 // Limits on the shape of any decoded item, whatever the caller's size bound.
 const (
 	maxNested   = 16
-	maxArray    = 1 << 17 // a block of 100,000 transactions fits
+	maxArray    = MaxArray
 	maxMapPairs = 64
 )
 
@@ -147,3 +152,87 @@ func Peek(data []byte, v any, max int) error {
 var againBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxPooledBuffer = 64 << 10
+
+// UnmarshalFirst is Unmarshal for the first item of data, which may be
+// followed by other bytes: it returns them. The item is held to the same
+// rules (at most max bytes, canonical, strict fields).
+func UnmarshalFirst(data []byte, v any, max int) (rest []byte, err error) {
+	rest, err = decMode.UnmarshalFirst(data, v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	item := data[:len(data)-len(rest)]
+	if len(item) > max {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(item), max)
+	}
+	again, err := encMode.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(again, item) {
+		return nil, ErrNotCanonical
+	}
+	return rest, nil
+}
+
+// CBOR major types whose heads ReadHead and AppendHead read and write.
+const (
+	MajorBytes = 2
+	MajorArray = 4
+	MajorMap   = 5
+)
+
+// AppendHead appends the head of an item of the major type with argument
+// n (a length, or a count) in its shortest form (RFC 8949 §4.2.1).
+func AppendHead(dst []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(dst, m|byte(n))
+	case n <= 0xff:
+		return append(dst, m|24, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, m|25), uint16(n))
+	case n <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(dst, m|26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, m|27), n)
+}
+
+// ReadHead reads the head of an item of the major type at the start of
+// data and returns its argument and what follows the head. ok is false
+// unless the head is there whole, of that type, definite and in its
+// shortest form: the only head a canonical encoding has.
+func ReadHead(data []byte, major byte) (n uint64, rest []byte, ok bool) {
+	if len(data) == 0 || data[0]>>5 != major {
+		return 0, nil, false
+	}
+	info, data := data[0]&0x1f, data[1:]
+	var size int
+	var min uint64
+	switch info {
+	case 24:
+		size, min = 1, 24
+	case 25:
+		size, min = 2, 0x100
+	case 26:
+		size, min = 4, 0x10000
+	case 27:
+		size, min = 8, 0x100000000
+	default:
+		if info < 24 {
+			return uint64(info), data, true
+		}
+		return 0, nil, false // reserved, or indefinite
+	}
+	if len(data) < size {
+		return 0, nil, false
+	}
+	for _, c := range data[:size] {
+		n = n<<8 | uint64(c)
+	}
+	if n < min {
+		return 0, nil, false
+	}
+	return n, data[size:], true
+}

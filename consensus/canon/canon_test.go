@@ -84,3 +84,53 @@ func TestPeekReadsTheFieldsItNamesAndKeepsTheBounds(t *testing.T) {
 		}
 	}
 }
+
+// AppendHead writes the heads the encoder writes, and ReadHead reads them
+// back, at every length where the head's form changes; ReadHead refuses a
+// head longer than it needs, of another type, cut short or indefinite.
+func TestHeadsAreTheEncodersAndOnlyTheShortestReadBack(t *testing.T) {
+	for _, n := range []uint64{0, 23, 24, 255, 256, 65535, 65536, 1 << 32} {
+		if n <= 1<<20 {
+			enc := MustMarshal(make([]byte, n))
+			if head := AppendHead(nil, MajorBytes, n); string(enc[:len(head)]) != string(head) || len(enc) != len(head)+int(n) {
+				t.Fatalf("%d bytes: head % x, the encoder's % x", n, head, enc[:min(len(enc), 9)])
+			}
+		}
+		for _, major := range []byte{MajorBytes, MajorArray} {
+			head := AppendHead(nil, major, n)
+			got, rest, ok := ReadHead(append(head, 0xee), major)
+			if !ok || got != n || len(rest) != 1 {
+				t.Fatalf("head % x read as %d, %v", head, got, ok)
+			}
+			if _, _, ok := ReadHead(head, major^1); ok {
+				t.Fatalf("head % x read as another type", head)
+			}
+			if _, _, ok := ReadHead(head[:len(head)-1], major); ok && len(head) > 1 {
+				t.Fatalf("head % x cut short read", head)
+			}
+		}
+	}
+	for _, head := range [][]byte{{0x58, 0x17}, {0x59, 0x00, 0xff}, {0x5a, 0x00, 0x00, 0xff, 0xff}, {0x5b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, {0x5f}, {0x5c}} {
+		if _, _, ok := ReadHead(head, MajorBytes); ok {
+			t.Fatalf("head % x read: not the shortest, or indefinite, or reserved", head)
+		}
+	}
+}
+
+// UnmarshalFirst holds the first item to Unmarshal's rules and gives back
+// what follows it.
+func TestUnmarshalFirstDecodesTheFirstItemStrictlyAndReturnsTheRest(t *testing.T) {
+	item := MustMarshal(&sample{A: 7, B: []byte{1}})
+	var s sample
+	rest, err := UnmarshalFirst(append(item, 0x01, 0x02), &s, 64)
+	if err != nil || s.A != 7 || string(rest) != "\x01\x02" {
+		t.Fatalf("%+v, rest % x, %v", s, rest, err)
+	}
+	if _, err := UnmarshalFirst(append(item, 0x01), &s, len(item)-1); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("an item over the bound: %v", err)
+	}
+	long := []byte{0xa2, 0x01, 0x18, 0x07, 0x02, 0x41, 0x01} // A's 7 in two bytes
+	if _, err := UnmarshalFirst(append(long, 0x00), &s, 64); !errors.Is(err, ErrNotCanonical) {
+		t.Fatalf("a non-canonical item: %v", err)
+	}
+}
