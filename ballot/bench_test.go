@@ -174,9 +174,9 @@ func BenchmarkBlockAmong3000Ballots(b *testing.B) {
 }
 
 // BenchmarkDecodeBlockOfCasts measures what a syncing node does to each
-// fetched block before its signatures: the block's canonical decoding,
-// then each of its 2,000 casts' (canon.Unmarshal decodes and re-encodes
-// at both levels).
+// fetched block before its signatures: the block's decoding (its
+// transactions as slices of the block's bytes: consensus.DecodeBlock),
+// then each of its 2,000 casts' (canon.Unmarshal decodes and re-encodes).
 func BenchmarkDecodeBlockOfCasts(b *testing.B) {
 	e := ballottest.NewElection(ballottest.Options{Seed: 63})
 	blk := &consensus.Block{Header: consensus.Header{ChainID: "bench", Height: 1}}

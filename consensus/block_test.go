@@ -130,15 +130,18 @@ func blocksOfOddShapes(g *Genesis) [][]byte {
 	}
 }
 
-func TestAppendBlockWritesWhatEncodeWrites(t *testing.T) {
+// AppendBlock and AppendBlockTx write what the canonical encoder writes,
+// at every length of a head.
+func TestAppendBlockWritesWhatTheCanonicalEncoderWrites(t *testing.T) {
 	g, _ := testChain(4)
 	for _, b := range blocksOfShapes(g) {
 		got := AppendBlock(nil, b.Header.Encode(), len(b.Txs))
 		for _, tx := range b.Txs {
 			got = AppendBlockTx(got, tx)
 		}
-		if want := b.Encode(); !bytes.Equal(got, want) {
-			t.Fatalf("a block of %d txs: appended %d bytes, Encode gives %d, not the same", len(b.Txs), len(got), len(want))
+		want := canon.MustMarshal(b)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("a block of %d txs: appended %d bytes, the canonical encoder %d, not the same", len(b.Txs), len(got), len(want))
 		}
 	}
 }
@@ -174,4 +177,48 @@ func TestDecodeBlockGivesWhatTheCanonicalDecoderGivesWhateverTheShape(t *testing
 			t.Fatalf("odd shape %d (%x): DecodeBlock %v, the canonical decoder %v", i, data, err, slowErr)
 		}
 	}
+}
+
+// BenchmarkBlockOf4000Casts encodes and decodes a block of 4,000
+// transactions of 430 bytes (a cast's size): with the canonical encoder
+// and decoder (reflection; the decoder encodes again to compare), and as
+// a block sync server writes a stored block (AppendBlock) and its client
+// decodes it (DecodeBlock's byte-string path). An op is one block.
+func BenchmarkBlockOf4000Casts(b *testing.B) {
+	g, _ := testChain(4)
+	blk := testBlock(g, 0)
+	blk.Txs = make([][]byte, 4000)
+	for i := range blk.Txs {
+		blk.Txs[i] = bytes.Repeat([]byte{byte(i)}, 430)
+	}
+	data := blk.Encode()
+	b.Run("encode/canonical encoder", func(b *testing.B) {
+		for b.Loop() {
+			canon.MustMarshal(blk)
+		}
+	})
+	b.Run("encode/AppendBlock", func(b *testing.B) {
+		hdr := blk.Header.Encode()
+		for b.Loop() {
+			out := AppendBlock(make([]byte, 0, len(data)), hdr, len(blk.Txs))
+			for _, tx := range blk.Txs {
+				out = AppendBlockTx(out, tx)
+			}
+		}
+	})
+	b.Run("decode/canonical decoder", func(b *testing.B) {
+		for b.Loop() {
+			var d Block
+			if err := canon.Unmarshal(data, &d, MaxBlockEncoding); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/DecodeBlock", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := DecodeBlock(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -72,17 +72,19 @@ poll() {
   exec 3<&-
   if [[ $body =~ $re ]]; then POLLED=${BASH_REMATCH[1]}; fi
 }
+# cputicks PID: the user and system time the process has used, in 1/100 s.
+cputicks() { local f; read -r -a f < /proc/$1/stat; echo $(( f[13] + f[14] )); }
 volunteer() { # name flags... (VBIN: the build, default BIN)
   local name=$1; shift
   local vbin=${VBIN:-$BIN}
   $vbin init --home $D/$name --genesis $D/genesis.json >/dev/null
-  local start=$(date +%s.%N)
+  local start=$(date +%s.%N) dev0=$(cputicks $DEV)
   $vbin node --home $D/$name --bootstrap $P2P --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn "$@" > $D/$name.out 2>&1 &
   local pid=$! api=""
   until [ -n "$api" ]; do api=$(grep -o 'API http://[0-9.:]*' $D/$name.out | head -1 | cut -d' ' -f2 || true); sleep 0.1; done
   until poll $api height; [ "$POLLED" -ge "$H" ]; do sleep 0.1; done
-  local end=$(date +%s.%N)
-  python3 -c "d=$end-$start; print(f'$name: height $H ({$CASTS} casts) in {d:.1f} s = {$CASTS/d:.0f} casts/s, process start included')"
+  local end=$(date +%s.%N) cpu=$(cputicks $pid) dev=$(( $(cputicks $DEV) - dev0 ))
+  python3 -c "d=$end-$start; print(f'$name: height $H ({$CASTS} casts) in {d:.1f} s = {$CASTS/d:.0f} casts/s, process start included; its CPU {$cpu/100:.1f} s = {$cpu*1e4/$CASTS:.1f} µs/cast (the devnet serving it: {$dev/100:.1f} s)')"
   echo "$name peak RSS: $(grep VmHWM /proc/$pid/status)"
   curl -s $api/metrics | awk -v n=$name '$1 == "cocorico_ledger_batch_bytes_total" {b = $2} $1 == "cocorico_ledger_table_bytes_written_total" {t = $2}
     END {if (b > 0) printf "%s ledger: batches %.0f MB, tables written %.0f MB (flushes and compactions): write amplification %.2f\n", n, b / 1e6, t / 1e6, t / b}'

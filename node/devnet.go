@@ -71,7 +71,12 @@ type DevnetConfig struct {
 // 200,000 casts with 256 MiB shared, reading them again from the files
 // was 14 % of the devnet's CPU at 30,000 casts and 44 % near the end
 // (store.Ledger.Get 23 % and 56 %); with 512 MiB, 3 % and Get 10 % at
-// 30,000. Whether a smaller cache now suffices is not measured.
+// 30,000. With the voter filter, and the tables' blocks of 32 KiB
+// (store's ledgerPebbleOptions), 512 MiB let the cache grow to 83-91 MB
+// at 1,000,000 casts for nothing: 64 MiB gave the same share of what the
+// cores gave (0.10 final casts/s of it, 62.9 against 61.4 µs of CPU a
+// node a cast besides verifying) and a peak RSS of 544 MB against 627
+// (docs/OPERATIONS.md §Ledger).
 //
 // Each ledger's memtable is 16 MiB, not a node's 32 (store.Options): four
 // of them, and the one Pebble keeps of each for reuse, were the largest
@@ -82,7 +87,7 @@ type DevnetConfig struct {
 // the machine's cores gave in each pair, 0.09-0.13 (docs/OPERATIONS.md
 // §Ledger).
 const (
-	DevnetCacheBytes    = 512 << 20
+	DevnetCacheBytes    = 64 << 20
 	DevnetMemTableBytes = 16 << 20
 )
 
