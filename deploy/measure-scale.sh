@@ -6,7 +6,8 @@
 # volunteer replaying every block (--full-verify) and one joining by state
 # sync, each timed to the validators' height (the state-sync one also
 # until it has re-verified the blocks before its snapshot: verified_from
-# 1); LABEL only names the run; then
+# 1), each with its CPU per cast and the devnet's CPU serving it (they
+# share the cores); LABEL only names the run; then
 # `cocorico recount --ceiling`. Run it for two builds (before, after) one
 # after the other to compare, or set BEFORE=path/to/older/cocorico to also
 # replay the same chain with that build (and recount with it).
