@@ -60,21 +60,7 @@ sort -n $D/memory.samples | tail -1 | awk '{printf "devnet memory at its highest
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
 height() { curl -s $1/v1/status | grep -o "\"${2:-height}\": *[0-9]*" | head -1 | grep -o "[0-9]*$" || echo 0; }
 H=$(height $API0)
-# poll URL FIELD sets POLLED to the field of URL/v1/status, read by bash
-# alone: the volunteer being timed shares the machine's cores with its
-# poll, and a poll that started processes took them from it (a python3 a
-# poll took most of a core; curl and three greps every 0.2 s still took
-# ~15 %, and made the replay look 25-35 % slower than it is).
-poll() {
-  local hp=${1#http://}; POLLED=0
-  { exec 3<>/dev/tcp/${hp%:*}/${hp#*:}; } 2>/dev/null || return 0
-  printf 'GET /v1/status HTTP/1.0\r\nHost: %s\r\n\r\n' "${hp%:*}" >&3
-  local body re="\"$2\": *([0-9]+)"; IFS= read -r -d '' body <&3 || true
-  exec 3<&-
-  if [[ $body =~ $re ]]; then POLLED=${BASH_REMATCH[1]}; fi
-}
-# cputicks PID: the user and system time the process has used, in 1/100 s.
-cputicks() { local f; read -r -a f < /proc/$1/stat; echo $(( f[13] + f[14] )); }
+source "$(dirname "$0")/measure-lib.sh" # poll, cputicks
 volunteer() { # name flags... (VBIN: the build, default BIN)
   local name=$1; shift
   local vbin=${VBIN:-$BIN}

@@ -30,6 +30,23 @@ func (c *cluster) getJSON(name, path string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
+// attestationStatus says each node's height and the attestations its
+// status counts (of its latest block): what a timeout of the wait for
+// attestations says, to tell a node behind from one that missed an
+// attesting peer's messages.
+func (c *cluster) attestationStatus() string {
+	var parts []string
+	for _, n := range c.names {
+		var st api.StatusView
+		if err := c.getJSON(n, "/v1/status", &st); err != nil {
+			parts = append(parts, n+": "+err.Error())
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s at %d counts %d", n, st.Height, st.Attestations))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // attestations returns how many attestations of block h a node lists.
 func (c *cluster) attestations(name string, h uint64) (listed, count int) {
 	var v api.AttestationsView
@@ -63,15 +80,15 @@ func TestRealProcessesThreeVolunteersAttestEveryFinalBlock(t *testing.T) {
 		}
 	}
 	target := c.agree(ctx, c.names...)
-	c.eventually("3 attestations of every block on every node", func() bool {
+	c.eventuallySays("3 attestations of every block on every node", func() (bool, string) {
 		for _, n := range c.names {
 			for h := uint64(1); h <= target; h++ {
 				if _, count := c.attestations(n, h); count != 3 {
-					return false
+					return false, fmt.Sprintf("(last look: %s counts %d for block %d of %d; %s)", n, count, h, target, c.attestationStatus())
 				}
 			}
 		}
-		return true
+		return true, ""
 	})
 	validators := map[string]bool{}
 	for _, v := range c.genesis.Validators {

@@ -267,10 +267,21 @@ func (c *cluster) vote(ctx context.Context, via string, choice string) (*ballot.
 
 func (c *cluster) eventually(what string, cond func() bool) {
 	c.t.Helper()
+	c.eventuallySays(what, func() (bool, string) { return cond(), "" })
+}
+
+// eventuallySays is eventually for a condition that says what it lacks:
+// a timeout says what it lacked last.
+func (c *cluster) eventuallySays(what string, cond func() (bool, string)) {
+	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
+	for {
+		ok, lack := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out waiting for %s", what)
+			c.t.Fatalf("timed out waiting for %s %s", what, lack)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
