@@ -42,21 +42,12 @@ func atHeight[T any](l *Ledger, what string, prefix []byte, height uint64, decod
 
 // Block returns the block at height; ErrNotBackfilled in the back-fill gap.
 func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
-	h, err := l.Header(height)
+	var b *consensus.Block
+	err := l.blockTxs(height, func(h *consensus.Header) {
+		b = &consensus.Block{Header: *h, Txs: make([][]byte, 0, h.TxCount)}
+	}, func(tx []byte) { b.Txs = append(b.Txs, bytes.Clone(tx)) })
 	if err != nil {
 		return nil, err
-	}
-	b := &consensus.Block{Header: *h, Txs: make([][]byte, 0, h.TxCount)}
-	prefix := cat(prefixTxs, be64(height))
-	err = scan(l.db, prefix, func(_, v []byte) error {
-		b.Txs = append(b.Txs, bytes.Clone(v))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("block %d: %w", height, l.corrupt.wrap(err))
-	}
-	if len(b.Txs) != int(h.TxCount) {
-		return nil, fmt.Errorf("%w: block %d has %d of its %d txs", ErrCorrupt, height, len(b.Txs), h.TxCount)
 	}
 	return b, nil
 }
@@ -66,27 +57,42 @@ func (l *Ledger) Block(height uint64) (*consensus.Block, error) {
 // and transactions: block sync serves it so, with no transaction copied
 // apart, decoded or re-encoded. ErrNotBackfilled in the back-fill gap.
 func (l *Ledger) BlockBytes(height uint64) ([]byte, error) {
-	h, err := l.Header(height)
+	var out []byte
+	err := l.blockTxs(height, func(h *consensus.Header) {
+		hdr := h.Encode()
+		// The transactions' sizes are known only as they are read: room
+		// for casts of a usual size, grown if they are bigger.
+		out = consensus.AppendBlock(make([]byte, 0, len(hdr)+16+int(h.TxCount)*blockTxGuess), hdr, int(h.TxCount))
+	}, func(tx []byte) { out = consensus.AppendBlockTx(out, tx) })
 	if err != nil {
 		return nil, err
 	}
-	hdr := h.Encode()
-	// The transactions' sizes are known only as they are read: room for
-	// casts of a usual size, grown if they are bigger.
-	out := consensus.AppendBlock(make([]byte, 0, len(hdr)+16+int(h.TxCount)*blockTxGuess), hdr, int(h.TxCount))
+	return out, nil
+}
+
+// blockTxs reads the block at height: its header (to start), then each
+// of its stored transactions in order (valid only during the call), and
+// checks that the header counts them all. ErrNotBackfilled in the
+// back-fill gap.
+func (l *Ledger) blockTxs(height uint64, start func(*consensus.Header), tx func([]byte)) error {
+	h, err := l.Header(height)
+	if err != nil {
+		return err
+	}
+	start(h)
 	n := 0
 	err = scan(l.db, cat(prefixTxs, be64(height)), func(_, v []byte) error {
-		out = consensus.AppendBlockTx(out, v)
+		tx(v)
 		n++
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("block %d: %w", height, l.corrupt.wrap(err))
+		return fmt.Errorf("block %d: %w", height, l.corrupt.wrap(err))
 	}
 	if n != int(h.TxCount) {
-		return nil, fmt.Errorf("%w: block %d has %d of its %d txs", ErrCorrupt, height, n, h.TxCount)
+		return fmt.Errorf("%w: block %d has %d of its %d txs", ErrCorrupt, height, n, h.TxCount)
 	}
-	return out, nil
+	return nil
 }
 
 // blockTxGuess is the bytes BlockBytes first allows a transaction: a

@@ -115,6 +115,11 @@ func Unmarshal(data []byte, v any, max int) error {
 	if err := decMode.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	return encodesAs(v, data)
+}
+
+// encodesAs reports ErrNotCanonical unless v's canonical encoding is data.
+func encodesAs(v any, data []byte) error {
 	again := againBuffers.Get().(*bytes.Buffer)
 	defer func() {
 		if again.Cap() <= maxPooledBuffer {
@@ -165,12 +170,8 @@ func UnmarshalFirst(data []byte, v any, max int) (rest []byte, err error) {
 	if len(item) > max {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(item), max)
 	}
-	again, err := encMode.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if !bytes.Equal(again, item) {
-		return nil, ErrNotCanonical
+	if err := encodesAs(v, item); err != nil {
+		return nil, err
 	}
 	return rest, nil
 }
