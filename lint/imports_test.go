@@ -31,7 +31,10 @@ var allowed = map[string][]string{
 	// browser, with rsc.io/qr for the proof of vote's QR code.
 	"api/web":      {module + "/api/web"},
 	"api/web/wasm": {module + "/ballot", module + "/consensus", "rsc.io/qr"},
-	"node":         {module + "/", "github.com/", "golang.org/x/"},
+	// The browser tests' one helper, under the "browser" build tag:
+	// Chromium started through chromedp.
+	"api/web/webtest": {"github.com/chromedp/"},
+	"node":            {module + "/", "github.com/", "golang.org/x/"},
 	// The application: the ballot rules and the ledger behind the
 	// driver's interface, nothing of the API or the network.
 	"node/app": {module + "/node/app", module + "/ballot", module + "/consensus", module + "/store",

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/cocorico/node/api/web/webtest"
 	"github.com/cocorico/node/ballot/ballottest"
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/p2p"
@@ -75,35 +75,16 @@ func nodePageAlarm(t *testing.T, n *Node, name, lang string, width int) (text, c
 	t.Helper()
 	srv := httptest.NewServer(n.api.Handler())
 	defer srv.Close()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("no chromium: apt-get install chromium")
-	}
-	dir := t.TempDir()
-	if a := os.Getenv("TEST_ARTIFACTS"); a != "" {
-		dir = filepath.Join(a, "browser", t.Name())
-		os.MkdirAll(dir, 0o755)
-	}
-	// Chromium's own temporary directory, which it leaves behind when
-	// killed (its singleton socket's: a short path), removed after it.
-	tmp, err := os.MkdirTemp("", "chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Env("TMPDIR="+tmp))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, time.Minute)
+	dir := webtest.Artefacts(t)
+	browser := webtest.Chromium(t)
+	defer chromedp.Cancel(browser) // one browser a page, stopped once read
+	ctx, cancelT := context.WithTimeout(browser, time.Minute)
 	defer cancelT()
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), 844), chromedp.Navigate(srv.URL+"/?lang="+lang),
 		chromedp.WaitVisible(chromedp.CSS("#node-alarm"))); err != nil {
 		t.Fatal(err)
 	}
-	text, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('node-alarm').innerText`))
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('node-alarm').innerText`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +95,8 @@ func nodePageAlarm(t *testing.T, n *Node, name, lang string, width int) (text, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, name), png, 0o644)
-	t.Logf("screenshot in %s", dir)
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return text, class
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -43,37 +42,8 @@ type browserSession struct {
 // folder named in the log.
 func newBrowser(t *testing.T) *browserSession {
 	t.Helper()
-	path := os.Getenv("CHROMIUM")
-	if path == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	if path == "" {
-		t.Fatal("no chromium: apt-get install chromium (or set CHROMIUM)")
-	}
-	dir := os.Getenv("TEST_ARTIFACTS")
-	if dir != "" {
-		dir = filepath.Join(dir, "browser", t.Name())
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		var err error
-		if dir, err = os.MkdirTemp("", "cocorico-browser-"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("screenshots and measures in %s", dir)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("lang", "fr-FR"), chromedp.Flag("accept-lang", "fr-FR,fr"),
-		chromedp.Env("TMPDIR="+chromiumTemp(t)))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	dir := Artefacts(t)
+	ctx := Chromium(t, chromedp.Flag("lang", "fr-FR"), chromedp.Flag("accept-lang", "fr-FR,fr"))
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
@@ -581,17 +551,4 @@ func TestBrowserMedianTimeFromConfirmToVerifiedReceipt(t *testing.T) {
 		median, sorted[0], sorted[19], times, ready)
 	b.note("confirm-to-receipt-20.txt", report)
 	t.Log(report)
-}
-
-// chromiumTemp is a temporary directory for Chromium's own, which it
-// leaves behind when killed (its singleton socket's: a short path, a
-// socket's is at most 107 bytes), removed once the test's browser is.
-func chromiumTemp(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
