@@ -106,13 +106,13 @@ func (nw *peerNetwork) WitnessWanted(w *consensus.Witness) bool {
 	if a := w.Alarm; a != nil {
 		return n.witness.wantAlarm(a, n.alarmAside(a))
 	}
-	return n.witness.wantAttestation(w.Attestation, w.Attestation.Height <= n.ledger.Height())
+	return n.witness.wantAttestation(w.Attestation, w.Attestation.Height <= n.finalHere())
 }
 
 // alarmAside reports whether an alarm is to be kept aside until judged:
 // its height is not final here and this node did not refuse its block.
 func (n *Node) alarmAside(a *consensus.Alarm) bool {
-	return a.Height > n.ledger.Height() && !n.witness.refused(a.BlockHash)
+	return a.Height > n.finalHere() && !n.witness.refused(a.BlockHash)
 }
 
 // HandleWitness implements p2p.Handler: a peer's attestation or alarm,
@@ -145,7 +145,7 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 	if _, ok := n.witness.vals.IndexOf(a.Node); ok {
 		return p2p.Reject // validators do not attest
 	}
-	if a.Height > n.ledger.Height() {
+	if a.Height > n.finalHere() {
 		// Not final here yet: kept aside, judged once it is (settle).
 		if !n.witness.addFuture(a) {
 			return p2p.Ignore
@@ -169,13 +169,14 @@ func (nw *peerNetwork) HandleWitness(from peer.ID, w *consensus.Witness) p2p.Ver
 	return p2p.Accept
 }
 
-// fitsChain reports whether an attestation of a height final here names
-// this chain's block at that height and the app hash after it: the one
-// the next header carries (the validators signed it), or, for the newest
-// block, the one this node computed itself when it applied it. Only in a
-// back-fill gap, where the next header is not held yet, is the app hash
-// taken on trust. An attestation of a height in the gap itself cannot be
-// judged here: fitsChain returns the ledger's error (store.ErrNotBackfilled).
+// fitsChain reports whether an attestation of a height final here (the
+// app applied it: finalHere) names this chain's block at that height and
+// the app hash after it: the one the next header carries (the validators
+// signed it), or, for the newest block, the one this node computed itself
+// when it applied it. Only in a back-fill gap, where the next header is
+// not held yet, is the app hash taken on trust. An attestation of a
+// height in the gap itself cannot be judged here: fitsChain returns the
+// ledger's error (store.ErrNotBackfilled).
 func (n *Node) fitsChain(a *consensus.Attestation) (bool, error) {
 	hdr, err := n.ledger.Header(a.Height)
 	switch {
@@ -184,11 +185,11 @@ func (n *Node) fitsChain(a *consensus.Attestation) (bool, error) {
 	case hdr.Hash() != a.BlockHash:
 		return false, nil // another block at a final height: no commit can stand behind it
 	}
-	// Read before the next header: if the newest block is not a.Height's,
-	// a later block is applied and the next header is held.
-	tip, after := n.app.After()
-	if tip == a.BlockHash {
-		return after == a.AppHash, nil
+	// The app's tip, its hash and the app hash after it read together: a
+	// block below the tip has its next header in the ledger.
+	tipHeight, tip, after := n.app.After()
+	if a.Height == tipHeight {
+		return tip == a.BlockHash && after == a.AppHash, nil
 	}
 	next, err := n.ledger.Header(a.Height + 1)
 	switch {
@@ -197,9 +198,18 @@ func (n *Node) fitsChain(a *consensus.Attestation) (bool, error) {
 	case errors.Is(err, store.ErrNotBackfilled):
 		return true, nil
 	}
-	// The newest block, in the ledger and not yet the app's tip: again.
-	tip, after = n.app.After()
-	return tip == a.BlockHash && after == a.AppHash, nil
+	return false, err
+}
+
+// finalHere is the height of the last block this node applied: its
+// attestations and alarms are judged, those above it kept aside. Not the
+// ledger's height, which moves first (App.Tip): an attestation of the
+// block being applied, judged then, would find neither the next header
+// nor the app hash after it, and its peer would be punished for this
+// node's own moment.
+func (n *Node) finalHere() uint64 {
+	h, _, _ := n.app.Tip()
+	return h
 }
 
 // errAlarmOtherBlock: an alarm names neither the block final here at its
@@ -257,7 +267,7 @@ const claimLogEvery = time.Minute
 // their block was final here, now that it is: those that fit the chain
 // are kept, the others are dropped.
 func (n *Node) settleWitnesses() {
-	h := n.ledger.Height()
+	h := n.finalHere()
 	for _, a := range n.witness.takeFuture(h) {
 		if fits, err := n.fitsChain(a); err == nil && fits {
 			n.witness.addAttestation(a)

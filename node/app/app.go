@@ -112,7 +112,13 @@ type App struct {
 	// rules are checked, before the signatures.
 	afterPrecheck func()
 
+	// mu guards the tip: its height, hash, time and the app hash after it
+	// change together, once the ledger holds the block and the state
+	// remembers it. The ledger's own height moves first (Commit), so a
+	// reader of the tip takes it here, never from the ledger: in between,
+	// the ledger's height with this tip's hash would name two blocks.
 	mu        sync.RWMutex
+	tipHeight uint64         // height of the last final block applied; 0 before block 1
 	tipHash   consensus.Hash // hash of the last final block; the genesis hash before block 1
 	tipTime   int64          // its time (Unix ms)
 	appHash   consensus.Hash // results after the last final block
@@ -174,7 +180,7 @@ func New(cfg Config) (*App, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.tipHash, a.tipTime = hdr.Hash(), hdr.Time
+		a.tipHeight, a.tipHash, a.tipTime = h, hdr.Hash(), hdr.Time
 	}
 	a.appHash = state.AppHash()
 	m.Height.Set(float64(ledger.Height()))
@@ -197,7 +203,7 @@ func (a *App) Restored(appHash consensus.Hash) error {
 		return fmt.Errorf("restored state at height %d hashes to %s, the validators signed %s", h, got.Short(), appHash.Short())
 	}
 	a.mu.Lock()
-	a.tipHash, a.tipTime, a.appHash = hdr.Hash(), hdr.Time, appHash
+	a.tipHeight, a.tipHash, a.tipTime, a.appHash = h, hdr.Hash(), hdr.Time, appHash
 	clear(a.validated)
 	clear(a.proposedTxs)
 	a.mu.Unlock()
@@ -218,11 +224,12 @@ func (a *App) Mempool() *Mempool { return a.pool }
 // Metrics returns the app's metrics.
 func (a *App) Metrics() *Metrics { return a.metrics }
 
-// Tip returns the last final height, block hash and time (Unix ms).
+// Tip returns the last final height, block hash and time (Unix ms): the
+// block this app applied last, read together.
 func (a *App) Tip() (uint64, consensus.Hash, int64) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.ledger.Height(), a.tipHash, a.tipTime
+	return a.tipHeight, a.tipHash, a.tipTime
 }
 
 // AppHash returns the app hash of the results after the last final block
@@ -233,12 +240,12 @@ func (a *App) AppHash() consensus.Hash {
 	return a.appHash
 }
 
-// After returns the hash of the last final block and the app hash this
-// node computed after it, read together.
-func (a *App) After() (block, appHash consensus.Hash) {
+// After returns the height and hash of the last final block this app
+// applied and the app hash it computed after it, read together.
+func (a *App) After() (height uint64, block, appHash consensus.Hash) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.tipHash, a.appHash
+	return a.tipHeight, a.tipHash, a.appHash
 }
 
 // Pending returns how many transactions wait in the mempool.
@@ -262,7 +269,7 @@ func (a *App) WaitApplied(ctx context.Context, h uint64) error {
 		a.finalMu.Lock()
 		applied := a.applied // read before the height: a block applied in between closes it
 		a.finalMu.Unlock()
-		if a.ledger.Height() >= h {
+		if height, _, _ := a.Tip(); height >= h {
 			return nil
 		}
 		select {

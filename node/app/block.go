@@ -180,7 +180,7 @@ func (a *App) ApplyBlock(ctx context.Context, b *consensus.Block, c *consensus.C
 	a.state.Remember(v.update)
 	a.mu.Lock()
 	prevTime := a.tipTime
-	a.tipHash, a.tipTime, a.appHash = b.Hash(), b.Header.Time, v.update.AppHash
+	a.tipHeight, a.tipHash, a.tipTime, a.appHash = b.Header.Height, b.Hash(), b.Header.Time, v.update.AppHash
 	clear(a.validated)
 	clear(a.proposedTxs)
 	for _, id := range v.ids {
