@@ -94,6 +94,7 @@ type App struct {
 	admit   int
 	// verifiers bound the signature checks of Submit (not of blocks).
 	verifiers *Verifiers
+	checks    checkQueue // the transactions waiting for a verifier slot
 	// checking counts the transactions inside SubmitMany (decoded,
 	// waiting for a verifier slot or being checked): pending work that
 	// the mempool does not hold yet, which SubmitFromClient counts too.
@@ -111,6 +112,9 @@ type App struct {
 	// afterPrecheck, if set (tests), runs in SubmitMany once the cheap
 	// rules are checked, before the signatures.
 	afterPrecheck func()
+	// checkedBatch, if set (tests), is told each batch of the check queue
+	// once checked (in a verifier slot).
+	checkedBatch func(txs []*ballot.Tx)
 
 	// mu guards the tip: its height, hash, time and the app hash after it
 	// change together, once the ledger holds the block and the state

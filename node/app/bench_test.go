@@ -1,9 +1,11 @@
 package app
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,4 +122,42 @@ func BenchmarkLoadingTheStateOfALedgerOf1000000Records(b *testing.B) {
 	b.StopTimer()
 	close(done)
 	b.ReportMetric(float64(peak.Load()-base)/1e6, "peak-offheap-MB")
+}
+
+// BenchmarkSubmitOneCastARequest is a busy node's clients: 64 at once,
+// each request one voter's cast (the "I vote" button's), through
+// SubmitMany and its verifier slots. casts/s is per second of the
+// benchmark's wall clock on all cores; casts/batch, how many casts a
+// batch of signatures held on average. Run:
+// go test ./node/app -run '^$' -bench SubmitOneCastARequest -benchtime 4000x
+func BenchmarkSubmitOneCastARequest(b *testing.B) {
+	f := newAppFixture(b, "")
+	f.defineBallot(b)
+	f.app.pool = NewMempool(b.N+1, 1<<30, true)
+	txs := make([][]byte, b.N)
+	for i := range txs {
+		txs[i] = (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, uint32(i%3))}).Encode()
+	}
+	var next, batches atomic.Int64
+	f.app.checkedBatch = func([]*ballot.Tx) { batches.Add(1) }
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(txs) {
+					return
+				}
+				if _, err := f.app.Submit(context.Background(), txs[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "casts/s")
+	b.ReportMetric(float64(b.N)/float64(batches.Load()), "casts/batch")
 }

@@ -83,7 +83,7 @@ func (a *App) SubmitMany(ctx context.Context, txs [][]byte) ([]*ballot.Checked, 
 		a.afterPrecheck()
 	}
 	start := time.Now()
-	checkInBatches(ctx, a.verifiers, a.rules, todo, decoded, txs, a.state, out, errs)
+	a.checkQueued(ctx, todo, decoded, txs, out, errs)
 	if n := countCasts(todo, decoded); n > 0 {
 		per := time.Since(start).Seconds() / float64(n)
 		for range n {

@@ -19,6 +19,9 @@ import (
 // runnable: the run queue holds about one CPU-bound goroutine per core,
 // and the network and consensus run within a time slice.
 //
+// Clients' and peers' transactions wait for a slot in the app's queue
+// (checkQueue), which batches them across requests.
+//
 // The checks of blocks (proposals, block sync, recount) take no slot:
 // they are few, and consensus must not wait behind the mempool's queue.
 type Verifiers struct {
@@ -50,4 +53,19 @@ func (v *Verifiers) do(ctx context.Context, fn func()) error {
 	defer func() { <-v.slots }()
 	fn()
 	return nil
+}
+
+// doUnless is do, unless done is closed before a slot is free: then it
+// returns false without running fn.
+func (v *Verifiers) doUnless(ctx context.Context, done <-chan struct{}, fn func()) (bool, error) {
+	select {
+	case v.slots <- struct{}{}:
+	case <-done:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-v.slots }()
+	fn()
+	return true, nil
 }
