@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		TxsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cocorico_txs_rejected_total",
 			Help: "Transactions refused, by reason (the API error code)."}, []string{"reason"}),
 		CastVerify: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cocorico_cast_verify_seconds",
-			Help: "Time to verify one cast (token and voter signature).", Buckets: prometheus.ExponentialBuckets(2e-5, 2, 12)}),
+			Help: "Time to verify one cast (token and voter signature): a request's or message's time from its cheap rules to its verdicts, its wait for a verifier slot included, over its casts.", Buckets: prometheus.ExponentialBuckets(2e-5, 2, 12)}),
 		MempoolTxs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_mempool_txs",
 			Help: "Transactions waiting in the mempool."}),
 		MempoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cocorico_mempool_bytes",
