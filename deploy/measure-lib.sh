@@ -16,3 +16,13 @@ poll() {
 }
 # cputicks PID: the user and system time the process has used, in 1/100 s.
 cputicks() { local f; read -r -a f < /proc/$1/stat; echo $(( f[13] + f[14] )); }
+# start_volunteer BIN HOME BOOTSTRAP FLAGS...: runs the volunteer
+# initialised in HOME (BIN init), with the devnet's first node's p2p
+# address, its log in HOME.out; sets VPID and VAPI (its API URL) once it
+# listens.
+start_volunteer() {
+  local bin=$1 home=$2 bootstrap=$3; shift 3
+  $bin node --home $home --bootstrap $bootstrap --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn "$@" > $home.out 2>&1 &
+  VPID=$! VAPI=""
+  until [ -n "$VAPI" ]; do VAPI=$(grep -o 'API http://[0-9.:]*' $home.out | head -1 | cut -d' ' -f2 || true); sleep 0.05; done
+}

@@ -60,15 +60,14 @@ sort -n $D/memory.samples | tail -1 | awk '{printf "devnet memory at its highest
 BALLOT=$(j "d['ballot']"); P2P=$(j "d['nodes'][0]['p2p']"); API0=$(j "d['nodes'][0]['api']")
 height() { curl -s $1/v1/status | grep -o "\"${2:-height}\": *[0-9]*" | head -1 | grep -o "[0-9]*$" || echo 0; }
 H=$(height $API0)
-source "$(dirname "$0")/measure-lib.sh" # poll, cputicks
+source "$(dirname "$0")/measure-lib.sh" # poll, cputicks, start_volunteer
 volunteer() { # name flags... (VBIN: the build, default BIN)
   local name=$1; shift
   local vbin=${VBIN:-$BIN}
   $vbin init --home $D/$name --genesis $D/genesis.json >/dev/null
   local start=$(date +%s.%N) dev0=$(cputicks $DEV)
-  $vbin node --home $D/$name --bootstrap $P2P --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn "$@" > $D/$name.out 2>&1 &
-  local pid=$! api=""
-  until [ -n "$api" ]; do api=$(grep -o 'API http://[0-9.:]*' $D/$name.out | head -1 | cut -d' ' -f2 || true); sleep 0.1; done
+  start_volunteer $vbin $D/$name $P2P "$@"
+  local pid=$VPID api=$VAPI
   until poll $api height; [ "$POLLED" -ge "$H" ]; do sleep 0.1; done
   local end=$(date +%s.%N) cpu=$(cputicks $pid) dev=$(( $(cputicks $DEV) - dev0 ))
   python3 -c "d=$end-$start; print(f'$name: height $H ({$CASTS} casts) in {d:.1f} s = {$CASTS/d:.0f} casts/s, process start included; its CPU {$cpu/100:.1f} s = {$cpu*1e4/$CASTS:.1f} µs/cast (the devnet serving it: {$dev/100:.1f} s)')"

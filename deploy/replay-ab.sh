@@ -18,7 +18,7 @@ CASTS=$1; ROUNDS=$2; shift 2
 SBIN=${SBIN:-$1}
 KEEP=${KEEP:?set KEEP to the folder deploy/measure-scale.sh kept the seed and tokens in}
 [ -f $KEEP/tokens-$CASTS ] || { echo "no $KEEP/tokens-$CASTS: run KEEP=$KEEP deploy/measure-scale.sh BIN label $CASTS first" >&2; exit 2; }
-source "$(dirname "$0")/measure-lib.sh" # poll, cputicks
+source "$(dirname "$0")/measure-lib.sh" # poll, cputicks, start_volunteer
 D=$(mktemp -d /tmp/replay-ab-XXXX)
 cp -a $KEEP/devnet-$CASTS $D/net; rm -f $D/net/devnet.json
 $SBIN devnet --dir $D/net --validators 4 --api-port 0 --voters $((CASTS+100)) --revote-interval 0 --log-level warn > $D/devnet.out 2>&1 &
@@ -37,10 +37,8 @@ for r in $(seq $ROUNDS); do
     n=$((n + 1)); V=$D/vol-$r-$n
     $b init --home $V --genesis $D/net/genesis.json >/dev/null
     start=$(date +%s.%N) dev0=$(cputicks $DEV)
-    $b node --home $V --bootstrap $P2P --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --log-level warn \
-      --full-verify --snapshot-interval -1 ${PROF:+--pprof} > $V.out 2>&1 &
-    pid=$! api="" prof=""
-    until [ -n "$api" ]; do api=$(grep -o 'API http://[0-9.:]*' $V.out | head -1 | cut -d' ' -f2 || true); sleep 0.05; done
+    start_volunteer $b $V $P2P --full-verify --snapshot-interval -1 ${PROF:+--pprof}
+    pid=$VPID api=$VAPI prof=""
     if [ -n "${PROF:-}" ]; then curl -s "$api/debug/pprof/profile?seconds=$PROF" > $D/prof-$r-$n.pb.gz & prof=$!; fi
     until poll $api height; [ "$POLLED" -ge "$H" ]; do sleep 0.1; done
     end=$(date +%s.%N) cpu=$(cputicks $pid) dev=$(( $(cputicks $DEV) - dev0 ))
