@@ -37,7 +37,9 @@ var allowed = map[string][]string{
 	"node":            {module + "/", "github.com/", "golang.org/x/"},
 	// The application: the ballot rules and the ledger behind the
 	// driver's interface, nothing of the API or the network.
-	"node/app": {module + "/node/app", module + "/ballot", module + "/consensus", module + "/store",
+	// (throttle: the bounded table of voter keys whose casts are checked
+	// alone, node/app/checkqueue.go.)
+	"node/app": {module + "/node/app", module + "/ballot", module + "/consensus", module + "/store", module + "/throttle",
 		"github.com/prometheus/client_golang"},
 	"cmd":    {module + "/", "github.com/", "golang.org/x/"},
 	"deploy": {module + "/", "github.com/", "golang.org/x/"},

@@ -12,6 +12,7 @@ import (
 	"github.com/cocorico/node/consensus"
 	"github.com/cocorico/node/consensus/driver"
 	"github.com/cocorico/node/store"
+	"github.com/cocorico/node/throttle"
 )
 
 // Config configures the application.
@@ -178,6 +179,7 @@ func New(cfg Config) (*App, error) {
 		preverified: map[consensus.Hash]*ballot.Checked{},
 		applied:     make(chan struct{}),
 	}
+	a.checks.suspects = throttle.NewLRU[string, struct{}](suspectsKept)
 	a.tipHash, a.tipTime = g.Hash(), g.GenesisTime.UnixMilli()
 	if h := ledger.Height(); h > 0 {
 		hdr, err := ledger.Header(h)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/throttle"
 )
 
 // checkQueue gathers the transactions of every request and gossip message
@@ -30,7 +32,7 @@ import (
 type checkQueue struct {
 	mu       sync.Mutex
 	waiting  []*queuedCheck
-	suspects suspects
+	suspects *throttle.LRU[string, struct{}] // voter keys, at most suspectsKept
 }
 
 // queuedCheck is one transaction in the queue and, once checked, its
@@ -89,6 +91,10 @@ func (a *App) checkQueued(ctx context.Context, todo []int, decoded []*ballot.Tx,
 // error; those in a batch under way are waited for.
 func (a *App) runChecks(ctx context.Context, g *checkGroup) {
 	q := &a.checks
+	giveUp := func(err error) {
+		q.drop(g, err)
+		<-g.done
+	}
 	for {
 		if wait := q.lingerLeft(int(a.checking.Load())); wait > 0 {
 			t := time.NewTimer(wait)
@@ -99,20 +105,18 @@ func (a *App) runChecks(ctx context.Context, g *checkGroup) {
 				return
 			case <-ctx.Done():
 				t.Stop()
-				q.drop(g, ctx.Err())
-				<-g.done
+				giveUp(ctx.Err())
 				return
 			}
 		}
-		ran, err := a.verifiers.doUnless(ctx, g.done, func() {
+		ran, err := a.verifiers.do(ctx, g.done, func() {
 			if batch := q.take(); len(batch) > 0 {
 				a.checkBatch(batch)
 			}
 		})
 		switch {
 		case err != nil:
-			q.drop(g, err)
-			<-g.done
+			giveUp(err)
 			return
 		case !ran:
 			return // g is done
@@ -157,38 +161,36 @@ func (q *checkQueue) take() []*queuedCheck {
 	}
 	size := batchSize(len(q.waiting))
 	var batch []*queuedCheck
-	kept := q.waiting[:0]
-	for _, c := range q.waiting {
+	q.waiting = slices.DeleteFunc(q.waiting, func(c *queuedCheck) bool {
 		if len(batch) < size && !q.suspect(c) {
 			batch = append(batch, c)
-			continue
+			return true
 		}
-		kept = append(kept, c)
-	}
-	clear(q.waiting[len(kept):])
-	q.waiting = kept
+		return false
+	})
 	return batch
 }
 
 func (q *checkQueue) suspect(c *queuedCheck) bool {
-	return c.tx.Cast != nil && q.suspects.has(c.tx.Cast.Voter)
+	if c.tx.Cast == nil {
+		return false
+	}
+	_, ok := q.suspects.Get(string(c.tx.Cast.Voter))
+	return ok
 }
 
 // drop gives err to g's transactions still queued.
 func (q *checkQueue) drop(g *checkGroup, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	kept := q.waiting[:0]
-	for _, c := range q.waiting {
+	q.waiting = slices.DeleteFunc(q.waiting, func(c *queuedCheck) bool {
 		if c.from != g {
-			kept = append(kept, c)
-			continue
+			return false
 		}
 		c.err = err
 		q.settle(c)
-	}
-	clear(q.waiting[len(kept):])
-	q.waiting = kept
+		return true
+	})
 }
 
 // settle counts c's verdict in its group (q.mu held).
@@ -216,43 +218,13 @@ func (a *App) checkBatch(batch []*queuedCheck) {
 	for i, c := range batch {
 		c.out, c.err = out[i], errs[i]
 		if errors.Is(c.err, ballot.ErrVoterSignature) {
-			q.suspects.add(c.tx.Cast.Voter)
+			q.suspects.Put(string(c.tx.Cast.Voter))
 		}
 		q.settle(c)
 	}
 }
 
-// suspectsKept is how many voter keys suspects remembers (32 bytes and a
-// map entry each: a few hundred KiB at most); the oldest goes first.
+// suspectsKept is how many voter keys checkQueue.suspects remembers (a
+// key and a table entry each: a few hundred KiB at most); the least
+// recently seen goes first.
 const suspectsKept = 4096
-
-// suspects are the voter keys of casts lately refused for their
-// signature, at most suspectsKept.
-type suspects struct {
-	keys  map[string]struct{}
-	order []string // a ring, oldest at next once full
-	next  int
-}
-
-func (s *suspects) has(voter []byte) bool {
-	_, ok := s.keys[string(voter)]
-	return ok
-}
-
-func (s *suspects) add(voter []byte) {
-	if s.has(voter) {
-		return
-	}
-	if s.keys == nil {
-		s.keys = map[string]struct{}{}
-	}
-	k := string(voter)
-	s.keys[k] = struct{}{}
-	if len(s.order) < suspectsKept {
-		s.order = append(s.order, k)
-		return
-	}
-	delete(s.keys, s.order[s.next])
-	s.order[s.next] = k
-	s.next = (s.next + 1) % suspectsKept
-}

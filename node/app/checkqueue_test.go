@@ -134,25 +134,28 @@ func TestACastWithABadSignatureIsRefusedAloneAndItsVoterKeyCheckedAloneAfter(t *
 	}
 }
 
-// The suspects kept are bounded: the oldest key goes when a new one
-// comes to a full list.
+// The suspects an app keeps are bounded: the least recently seen key
+// goes when a new one comes to a full table.
 func TestSuspectVoterKeysAreBoundedOldestFirst(t *testing.T) {
-	var s suspects
-	key := func(i int) []byte { return fmt.Appendf(nil, "voter-key-%08d", i) }
+	s := newAppFixture(t, "").app.checks.suspects
+	key := func(i int) string { return fmt.Sprintf("voter-key-%08d", i) }
 	for i := range suspectsKept + 10 {
-		s.add(key(i))
-		s.add(key(i)) // twice: one entry
+		s.Put(key(i))
+		s.Put(key(i)) // twice: one entry
 	}
-	if len(s.keys) != suspectsKept || len(s.order) != suspectsKept {
-		t.Fatalf("%d keys (%d in order) kept, want %d", len(s.keys), len(s.order), suspectsKept)
+	if s.Len() != suspectsKept {
+		t.Fatalf("%d keys kept, want %d", s.Len(), suspectsKept)
 	}
 	for i := range 10 {
-		if s.has(key(i)) {
+		if _, ok := s.Get(key(i)); ok {
 			t.Fatalf("key %d, among the oldest, still kept", i)
 		}
 	}
-	if !s.has(key(10)) || !s.has(key(suspectsKept+9)) {
-		t.Fatal("the newest keys are not kept")
+	if _, ok := s.Get(key(10)); !ok {
+		t.Fatal("the oldest key kept is not")
+	}
+	if _, ok := s.Get(key(suspectsKept + 9)); !ok {
+		t.Fatal("the newest key is not kept")
 	}
 }
 

@@ -38,26 +38,10 @@ func NewVerifiers(n int) *Verifiers {
 }
 
 // do runs fn in a slot, once one is free (the waiting are served in
-// order: a channel's senders queue), or returns ctx's error without
-// running it. A nil Verifiers runs fn at once.
-func (v *Verifiers) do(ctx context.Context, fn func()) error {
-	if v == nil {
-		fn()
-		return nil
-	}
-	select {
-	case v.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-v.slots }()
-	fn()
-	return nil
-}
-
-// doUnless is do, unless done is closed before a slot is free: then it
-// returns false without running fn.
-func (v *Verifiers) doUnless(ctx context.Context, done <-chan struct{}, fn func()) (bool, error) {
+// order: a channel's senders queue), and returns true; unless done is
+// closed first (a nil done never is): then false, without running fn; or
+// ctx ends first: then its error.
+func (v *Verifiers) do(ctx context.Context, done <-chan struct{}, fn func()) (bool, error) {
 	select {
 	case v.slots <- struct{}{}:
 	case <-done:

@@ -18,7 +18,7 @@ func TestVerifiersRunNoMoreThanTheirSlotsAtOnce(t *testing.T) {
 		gate := make(chan struct{})
 		var running, ran atomic.Int32
 		for range 8 {
-			go v.do(context.Background(), func() {
+			go v.do(context.Background(), nil, func() {
 				running.Add(1)
 				<-gate
 				running.Add(-1)
@@ -41,12 +41,12 @@ func TestVerifiersGiveUpWithTheContextWithoutRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := NewVerifiers(1)
 		gate := make(chan struct{})
-		go v.do(context.Background(), func() { <-gate })
+		go v.do(context.Background(), nil, func() { <-gate })
 		synctest.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		ran := false
-		if err := v.do(ctx, func() { ran = true }); !errors.Is(err, context.DeadlineExceeded) || ran {
+		if _, err := v.do(ctx, nil, func() { ran = true }); !errors.Is(err, context.DeadlineExceeded) || ran {
 			t.Fatalf("waiting for a busy slot past the deadline: err %v, ran %v", err, ran)
 		}
 		close(gate)
@@ -58,7 +58,7 @@ func TestVerifiersGiveUpWithTheContextWithoutRunning(t *testing.T) {
 func (f *appFixture) holdTheOneVerifier() (release func()) {
 	f.app.verifiers = NewVerifiers(1)
 	busy, done := make(chan struct{}), make(chan struct{})
-	go f.app.verifiers.do(context.Background(), func() { close(busy); <-done })
+	go f.app.verifiers.do(context.Background(), nil, func() { close(busy); <-done })
 	<-busy
 	return func() { close(done) }
 }
