@@ -1,7 +1,9 @@
 package ballot_test
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"slices"
 	"testing"
 
 	"github.com/cocorico/node/ballot"
@@ -57,6 +59,30 @@ func TestTheRecordsListHoldsEveryRecordInCreationOrderAndReVotesChangeTheirLeafI
 	want := ballot.AppHashOf(consensus.NewMerkleList([]consensus.Hash{ballot.ResultsLeaf(&res)}).Root(), consensus.NewMerkleList(leaves).Root())
 	if st.AppHash() != want || u3.AppHash != want {
 		t.Fatalf("app hash %s, recomputed from the stored records %s", st.AppHash().Short(), want.Short())
+	}
+}
+
+// An update's writes come in key order (a ledger's memtable takes them
+// faster so), however the block's casts were ordered: Finish leaves them
+// as made, and the first Writes sorts them.
+func TestAnUpdatesWritesComeInKeyOrder(t *testing.T) {
+	st := ballot.NewMemState()
+	e := ballottest.NewElection(ballottest.Options{Seed: 78})
+	applyBlock(t, st, 1, 1000, e.DefinitionTx())
+	var casts []*ballot.Checked
+	for i := range 20 {
+		casts = append(casts, ballottest.Checked(e.Cast(e.NewVoter(), 1, uint32(i%3))))
+	}
+	u := applyBlock(t, st, 2, 2000, casts...)
+	w := u.Writes()
+	if len(w) < 3*len(casts) { // each voter's record, entry and leaf
+		t.Fatalf("%d writes for %d new voters, want at least %d", len(w), len(casts), 3*len(casts))
+	}
+	if !slices.IsSortedFunc(w, func(a, b ballot.KV) int { return bytes.Compare(a.Key, b.Key) }) {
+		t.Fatal("the update's writes are not in key order")
+	}
+	if again := u.Writes(); len(again) != len(w) || &again[0] != &w[0] {
+		t.Fatal("a second Writes gave another list")
 	}
 }
 

@@ -93,8 +93,12 @@ func voterKey(s VoterSlot) []byte {
 
 // Writes returns the update as key-value writes, in key order: every
 // record the block creates or changes, its results and the records list's
-// index entries. Finish makes them.
-func (u *Update) Writes() []KV { return u.writes }
+// index entries. Finish makes them; the first call sorts them (a ledger's
+// memtable takes keys in order faster).
+func (u *Update) Writes() []KV {
+	u.sorted.Do(func() { slices.SortFunc(u.writes, func(a, b KV) int { return bytes.Compare(a.Key, b.Key) }) })
+	return u.writes
+}
 
 // KVState is the State over a key-value store. Ballots are immutable once
 // defined and few (only the genesis organizers create them), so it keeps
