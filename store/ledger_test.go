@@ -5,11 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cocorico/node/consensus"
 )
+
+// openTestLedger opens a ledger in a fresh folder, closed at the test's end.
+func openTestLedger(t *testing.T) *Ledger {
+	t.Helper()
+	l, err := Open(t.TempDir(), genesis, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
 
 func testBlock(height uint64, prev consensus.Hash, n int) (*consensus.Block, []consensus.Hash) {
 	txs := make([][]byte, n)
@@ -21,6 +33,29 @@ func testBlock(height uint64, prev consensus.Hash, n int) (*consensus.Block, []c
 	b := &consensus.Block{Header: consensus.Header{ChainID: "c", Height: height, Time: int64(height) * 1000,
 		PrevHash: prev, TxRoot: consensus.MerkleRoot(txs), TxCount: uint32(n)}, Txs: txs}
 	return b, ids
+}
+
+// The transaction index is written in id order (the memtable takes it
+// faster so), not in block order: every transaction of a block is still
+// found by its id at its own place.
+func TestEveryTransactionOfABlockIsFoundByItsIDAtItsPlace(t *testing.T) {
+	l := openTestLedger(t)
+	b, ids := testBlock(1, genesis, 64)
+	if slices.IsSortedFunc(ids, func(x, y consensus.Hash) int { return bytes.Compare(x[:], y[:]) }) {
+		t.Fatal("the test block's ids are in id order already: the test would not tell")
+	}
+	if err := l.Commit(b, testCommit(b), ids, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		h, at, err := l.TxLocation(id)
+		if err != nil || h != 1 || at != i {
+			t.Fatalf("tx %d found at %d/%d: %v", i, h, at, err)
+		}
+		if tx, err := l.Tx(1, at); err != nil || !bytes.Equal(tx, b.Txs[i]) {
+			t.Fatalf("tx %d at its place: %v", i, err)
+		}
+	}
 }
 
 func testCommit(b *consensus.Block) *consensus.Commit {
@@ -103,11 +138,7 @@ func TestLedgerOfAnotherChainIsRefused(t *testing.T) {
 }
 
 func TestBlocksMustBeCommittedInOrder(t *testing.T) {
-	l, err := Open(t.TempDir(), genesis, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTestLedger(t)
 	b, ids := testBlock(2, genesis, 1)
 	if err := l.Commit(b, testCommit(b), ids, nil); !errors.Is(err, ErrNotNext) {
 		t.Fatalf("got %v, want ErrNotNext", err)
@@ -120,11 +151,7 @@ func TestBlocksMustBeCommittedInOrder(t *testing.T) {
 // Block sync serves BlockBytes: it must be the very bytes of the block
 // decoded and encoded again, empty blocks and big ones included.
 func TestBlockBytesAreTheStoredBlocksEncoding(t *testing.T) {
-	l, err := Open(t.TempDir(), genesis, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTestLedger(t)
 	prev := genesis
 	for h, n := range []int{0, 1, 24, 300} {
 		b, ids := testBlock(uint64(h+1), prev, n)
@@ -157,11 +184,7 @@ func TestBlockBytesAreTheStoredBlocksEncoding(t *testing.T) {
 }
 
 func TestMissingRecordsAreNotFound(t *testing.T) {
-	l, err := Open(t.TempDir(), genesis, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTestLedger(t)
 	if _, err := l.Block(1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("block: %v", err)
 	}

@@ -169,11 +169,7 @@ func TestBackfillClosesTheGapAndTheLedgerBecomesWhole(t *testing.T) {
 // Reverified, refused before the back-fill ends, sets 1 for good.
 func TestVerifiedFromIsOneUntilARestoreAndStaysAfterItsBackfillUntilReverified(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(t.TempDir(), genesis, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTestLedger(t)
 	chain, ids := testChain(12)
 	if got := l.VerifiedFrom(); got != 1 {
 		t.Fatalf("a fresh ledger verified from %d, want 1", got)
@@ -289,11 +285,7 @@ func TestAnInterruptedRestoreIsRefusedAtOpenAndRedoneFromScratch(t *testing.T) {
 }
 
 func TestBeginRestoreRefusesALedgerWithBlocks(t *testing.T) {
-	l, err := Open(t.TempDir(), genesis, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTestLedger(t)
 	commitBlocks(t, l, 2)
 	if err := l.BeginRestore(); err == nil {
 		t.Fatal("BeginRestore on a ledger at height 2 succeeded")

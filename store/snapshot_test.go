@@ -325,11 +325,7 @@ func TestSnapshotsCloseEndsItsReaders(t *testing.T) {
 }
 
 func TestCheckpointIsRefusedDuringARestore(t *testing.T) {
-	l, err := Open(t.TempDir(), genesis, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openTestLedger(t)
 	if err := l.BeginRestore(); err != nil {
 		t.Fatal(err)
 	}
