@@ -87,8 +87,10 @@ func (a *App) checkQueued(ctx context.Context, todo []int, decoded []*ballot.Tx,
 }
 
 // runChecks checks batches from the queue in a verifier slot until g is
-// done. When ctx ends, g's transactions still queued are given ctx's
-// error; those in a batch under way are waited for.
+// done; once the queue is empty, g's last transactions are in batches
+// other runners check, and it waits for them without a slot. When ctx
+// ends, g's transactions still queued are given ctx's error; those in a
+// batch under way are waited for.
 func (a *App) runChecks(ctx context.Context, g *checkGroup) {
 	q := &a.checks
 	giveUp := func(err error) {
@@ -109,8 +111,9 @@ func (a *App) runChecks(ctx context.Context, g *checkGroup) {
 				return
 			}
 		}
+		var batch []*queuedCheck
 		ran, err := a.verifiers.do(ctx, g.done, func() {
-			if batch := q.take(); len(batch) > 0 {
+			if batch = q.take(); len(batch) > 0 {
 				a.checkBatch(batch)
 			}
 		})
@@ -120,6 +123,15 @@ func (a *App) runChecks(ctx context.Context, g *checkGroup) {
 			return
 		case !ran:
 			return // g is done
+		case len(batch) == 0:
+			// The queue is empty: taking a free slot again and again
+			// until g is done spun a core.
+			select {
+			case <-g.done:
+			case <-ctx.Done():
+				giveUp(ctx.Err())
+			}
+			return
 		}
 	}
 }

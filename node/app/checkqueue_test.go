@@ -6,9 +6,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cocorico/node/ballot"
@@ -188,4 +190,65 @@ func TestAShortQueueWaitsForCompanyOnlyWhenSomeIsComingAndNotLong(t *testing.T) 
 			t.Errorf("%d queued %v ago, %d in SubmitMany: waits %v, want %v", c.queued, c.age, c.checking, got, c.waits)
 		}
 	}
+}
+
+// A request's runner that finds the queue empty while the rest of its
+// casts are checked in another runner's batch waits for them: it neither
+// holds a slot nor takes a free one again and again. In a synctest bubble
+// a runner that spins is never durably blocked, and synctest.Wait would
+// not return.
+func TestARunnerWithNothingLeftToTakeWaitsWithoutSpinning(t *testing.T) {
+	f := newAppFixture(t, "")
+	f.defineBallot(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // two runners for one request of 20
+	var txs [][]byte
+	for range 20 {
+		txs = append(txs, (&ballot.Tx{Cast: f.e.Cast(f.e.NewVoter(), 1, 0)}).Encode())
+	}
+	synctest.Test(t, func(t *testing.T) {
+		f.app.verifiers = NewVerifiers(2)
+		gate := make(chan struct{})
+		var mu sync.Mutex
+		var batches []int
+		f.app.checkedBatch = func(b []*ballot.Tx) {
+			mu.Lock()
+			batches = append(batches, len(b))
+			first := len(batches) == 1
+			mu.Unlock()
+			if first {
+				<-gate // the first batch checked holds its slot
+			}
+		}
+		var errs []error
+		done := make(chan struct{})
+		go func() {
+			_, errs = f.app.SubmitMany(context.Background(), txs)
+			close(done)
+		}()
+		release := sync.OnceFunc(func() { close(gate) })
+		defer func() { release(); <-done }() // on a failure too: nothing left blocked in the bubble
+		// The other runner checks its batch, after waiting lingerFor for
+		// company (casts under way count as coming), then waits.
+		synctest.Wait()
+		time.Sleep(lingerFor)
+		synctest.Wait()
+		mu.Lock()
+		got := slices.Clone(batches)
+		mu.Unlock()
+		if slices.Sort(got); !slices.Equal(got, []int{4, 16}) {
+			t.Fatalf("batches checked before the first is released: %v, want [4 16]", got)
+		}
+		select {
+		case <-done:
+			t.Fatal("the request was answered before its first batch was checked")
+		default:
+		}
+		release()
+		<-done
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("cast %d: %v", i, err)
+			}
+		}
+	})
 }
