@@ -46,11 +46,17 @@ func TestTheRecordsListHoldsEveryRecordInCreationOrderAndReVotesChangeTheirLeafI
 	}
 	var leaves []consensus.Hash
 	for entry := uint64(0); ; entry++ {
-		key, ok := state[string(ballot.EntryKey(entry))]
+		at, ok := state[string(ballot.EntryKey(entry))]
 		if !ok {
 			break
 		}
-		leaves = append(leaves, ballot.RecordLeaf(key, state[string(key)]))
+		// The entry holds its record, as the record's key holds it
+		// (re-voted in block 3: the entry was written again).
+		key, value, ok := ballot.EntryRecord(at)
+		if !ok || value == nil || !bytes.Equal(value, state[string(key)]) {
+			t.Fatalf("entry %d holds %x: want a record key and the value stored at it (%x)", entry, at, state[string(key)])
+		}
+		leaves = append(leaves, ballot.RecordLeaf(key, value))
 	}
 	if len(leaves) != 3 {
 		t.Fatalf("%d records indexed, want 3 (the ballot and two voters)", len(leaves))

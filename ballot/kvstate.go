@@ -21,12 +21,14 @@ import (
 //	"v" ‖ ballot id ‖ voter   → canonical VoterRecord
 //	"r" ‖ ballot id           → canonical Results
 //	"k" ‖ ballot id           → canonical Keyring (sealed ballots)
-//	"i" ‖ be64(entry)         → the state key of the records list's entry
+//	"i" ‖ be64(entry)         → the state key and value of the records list's entry, end to end
 //	"l" ‖ be64(entry)         → the leaf hash of the records list's entry
 //
 // (The "i" index and the "l" leaves are not part of the app hash: "i" is
 // how a node serving a snapshot reads the records list in order, "l" what
-// a node's records list reads instead of keeping every leaf in memory.)
+// a node's records list reads instead of keeping every leaf in memory. A
+// ledger written before "i" held values holds the state key alone at the
+// entries it wrote then: EntryRecord tells the two apart.)
 const (
 	prefixBallot  = 'b'
 	prefixVoter   = 'v'
@@ -39,6 +41,44 @@ const (
 // EntryKey is the state key of the index entry of the records list's
 // entry e.
 func EntryKey(e uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixEntry}, e) }
+
+// entryValue is what an entry of the records list holds: the record's
+// state key and value, end to end.
+func entryValue(key, value []byte) []byte {
+	v := make([]byte, 0, len(key)+len(value))
+	return append(append(v, key...), value...)
+}
+
+// EntryRecord splits what an entry of the records list holds into the
+// record's state key and value (the key's first byte fixes its length).
+// An entry written by an older build holds the key alone: value is then
+// nil, and the record is to be read at its key. ok is false when v holds
+// no record key.
+func EntryRecord(v []byte) (key, value []byte, ok bool) {
+	n := recordKeyLen(v)
+	switch {
+	case n == 0 || len(v) < n:
+		return nil, nil, false
+	case len(v) == n:
+		return v, nil, true
+	}
+	return v[:n:n], v[n:], true
+}
+
+// recordKeyLen is the length of the record state key that k starts with,
+// by its first byte: 0 when it starts with none.
+func recordKeyLen(k []byte) int {
+	if len(k) == 0 {
+		return 0
+	}
+	switch k[0] {
+	case prefixBallot, prefixKeyring:
+		return 1 + consensus.HashSize
+	case prefixVoter:
+		return 1 + consensus.HashSize + len(VoterKey{})
+	}
+	return 0
+}
 
 // LeafKey is the state key of the leaf hash of the records list's entry e.
 func LeafKey(e uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixLeaf}, e) }

@@ -164,13 +164,26 @@ func ReadChunk(r SnapshotReader, m *Manifest, list uint8, index uint32) ([]byte,
 			items = append(items, v)
 		}
 	case ListRecords:
+		// One scan of the chunk's entries, which hold their records; an
+		// entry an older build wrote holds the key alone, and its record
+		// is read at its key (a point read: a data block of the ledger's
+		// tables read for each, most of a snapshot's serving before).
 		to := min(from+1<<m.ChunkBits, m.Records)
-		err := r.ScanRange(EntryKey(from), EntryKey(to), func(_, key []byte) error {
-			v, found, err := r.Get(key)
-			if err != nil || !found {
-				return fmt.Errorf("record %x in the snapshot: found %v, %v", key, found, err)
+		err := r.ScanRange(EntryKey(from), EntryKey(to), func(k, v []byte) error {
+			key, value, ok := EntryRecord(v)
+			if !ok {
+				return fmt.Errorf("entry %x in the snapshot holds no record (%x)", k[1:], v)
 			}
-			items = append(items, bytes.Clone(key), v)
+			if value == nil {
+				var found bool
+				var err error
+				if value, found, err = r.Get(key); err != nil || !found {
+					return fmt.Errorf("record %x in the snapshot: found %v, %v", key, found, err)
+				}
+			} else {
+				value = bytes.Clone(value)
+			}
+			items = append(items, bytes.Clone(key), value)
 			return nil
 		})
 		if err != nil {
@@ -265,7 +278,7 @@ func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, erro
 			writes = append(writes, KV{resultsKey(r.BallotID), items[i]})
 			continue
 		}
-		writes = append(writes, KV{items[2*i], items[2*i+1]}, KV{EntryKey(from + uint64(i)), items[2*i]},
+		writes = append(writes, KV{items[2*i], items[2*i+1]}, KV{EntryKey(from + uint64(i)), entryValue(items[2*i], items[2*i+1])},
 			KV{LeafKey(from + uint64(i)), leaves[i][:]})
 	}
 	return writes, nil
@@ -275,14 +288,6 @@ func VerifyChunk(m *Manifest, list uint8, index uint32, data []byte) ([]KV, erro
 // records list: "b" or "k" and a ballot id, or "v", a ballot id and a
 // voter key.
 func recordKeyShape(key []byte) bool {
-	if len(key) == 0 {
-		return false
-	}
-	switch key[0] {
-	case prefixBallot, prefixKeyring:
-		return len(key) == 1+consensus.HashSize
-	case prefixVoter:
-		return len(key) == 1+consensus.HashSize+len(VoterKey{})
-	}
-	return false
+	n := recordKeyLen(key)
+	return n > 0 && len(key) == n
 }

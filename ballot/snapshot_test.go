@@ -273,6 +273,40 @@ func TestASnapshotRebuildsTheSameStoreAtEveryChunkSize(t *testing.T) {
 	}
 }
 
+// A store written before the records list's entries held their records
+// (each "i" entry the record's key alone) serves the same chunks: its
+// records are read at their keys. The entries a node writes now hold the
+// key and value end to end, which a chunk is read from in one scan.
+func TestAStoreWhoseEntriesHoldOnlyKeysServesTheSameChunks(t *testing.T) {
+	f := newSnapFixture(t)
+	m := f.manifest(t, 4)
+	old := newMemKV()
+	entries := 0
+	for k, v := range f.kv.m {
+		if k[0] == 'i' {
+			key, value, ok := ballot.EntryRecord(v)
+			if !ok || value == nil {
+				t.Fatalf("entry %x holds %x: want its record's key and value", k[1:], v)
+			}
+			v = key
+			entries++
+		}
+		old.m[k] = v
+	}
+	if entries != fixtureRecords {
+		t.Fatalf("%d entries, want %d", entries, fixtureRecords)
+	}
+	want, got := readChunks(t, f.kv, m, ballot.ListRecords), readChunks(t, old, m, ballot.ListRecords)
+	if !slices.EqualFunc(want, got, bytes.Equal) {
+		t.Fatal("the chunks of the store whose entries hold only keys differ")
+	}
+	// An entry that holds no record key is damage: no chunk is made of it.
+	old.m[string(ballot.EntryKey(3))] = []byte("x")
+	if data, err := ballot.ReadChunk(old, m, ballot.ListRecords, 0); err == nil {
+		t.Fatalf("chunk 0 read over a damaged entry: %d bytes", len(data))
+	}
+}
+
 // sameState fails the test unless got reads as want: app hash, lists,
 // ballots, results, keyrings, proofs and every voter record.
 func sameState(t *testing.T, want, got *ballot.KVState, ids ...consensus.Hash) {

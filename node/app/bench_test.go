@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -77,7 +78,7 @@ func BenchmarkLoadingTheStateOfALedgerOf1000000Records(b *testing.B) {
 		key := append(append([]byte{'v'}, make([]byte, 32)...), id[:]...)
 		rec := canon.MustMarshal(ballot.VoterRecord{Seq: 1, CastID: id, Height: 1 + e/4000, Casts: 1, Time: 1e12, Entry: e})
 		leaf := ballot.RecordLeaf(key, rec)
-		writes = append(writes, store.KV{Key: key, Value: rec}, store.KV{Key: ballot.EntryKey(e), Value: key},
+		writes = append(writes, store.KV{Key: key, Value: rec}, store.KV{Key: ballot.EntryKey(e), Value: append(slices.Clip(key), rec...)},
 			store.KV{Key: ballot.LeafKey(e), Value: leaf[:]})
 		if len(writes) >= 30_000 || e == n-1 {
 			if err := l.PutState(writes); err != nil {
