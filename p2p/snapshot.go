@@ -94,6 +94,12 @@ const (
 	// maxServedChunksPerAddress bounds those of one address (roomKey):
 	// many identities from one address leave the other half to others.
 	maxServedChunksPerAddress = maxServedChunks / 2
+	// chunksInFlight is how many chunk requests a joining node keeps in
+	// flight with each peer: while the peer reads the next chunk, the
+	// last one travels and is verified and written (with one, each step
+	// waited for the others: a join from one peer was a chunk per round
+	// trip). No more than a server reads for one address at once.
+	chunksInFlight = maxServedChunksPerAddress
 	// maxStrikes bounds the strike table; the oldest strike is forgotten
 	// first.
 	maxStrikes = 4096

@@ -165,6 +165,31 @@ func TestFetchChunksGetsEveryChunkFromSeveralPeers(t *testing.T) {
 	}
 }
 
+// A joining node keeps chunksInFlight requests in flight with each peer:
+// the peer reads the next chunk while the last travels and is checked.
+// The server here holds its first answer until a second request comes:
+// with one request at a time the fetch would wait for ever (here, until
+// its context ends).
+func TestFetchChunksKeepsTwoRequestsInFlightWithOnePeer(t *testing.T) {
+	tn := newTestNet(t, 2)
+	want, ids := testChunks(6)
+	gate := make(chan struct{})
+	src := &chunkServer{chunks: want, gate: gate}
+	src.onServe = func(n int32) {
+		if n == chunksInFlight {
+			close(gate)
+		}
+	}
+	peers := tn.serving(src)
+	c := newCollector(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tn.hosts[0].FetchChunks(ctx, peers, snapHeight, ids, c.verify(checkAgainst(want)), c.deliver); err != nil {
+		t.Fatalf("%v: the peer never had %d chunk requests in flight at once", err, chunksInFlight)
+	}
+	c.matches(want)
+}
+
 func TestAPeerServingACorruptedChunkIsStruckBannedAndTheChunkFetchedElsewhere(t *testing.T) {
 	tn := newTestNet(t, 4)
 	want, ids := testChunks(12)

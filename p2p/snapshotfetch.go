@@ -155,8 +155,9 @@ func (x *Host) AwaitBootstrapSnapshotPeers(ctx context.Context, wait time.Durati
 }
 
 // FetchChunks fetches every chunk of the snapshot at height from peers,
-// one request outstanding per peer, each chunk given to the next free
-// peer. verify is called (from the fetching goroutine of that peer) on
+// up to chunksInFlight requests outstanding per peer, each chunk given to
+// the next peer with room for one. verify is called (from a fetching
+// goroutine of that peer) on
 // each chunk; a chunk that fails verify is discarded, the peer gets a
 // strike (Strike; a peer that strike bans leaves this fetch), and the
 // chunk goes back to the queue for another peer. A transport error
@@ -181,36 +182,14 @@ func (x *Host) FetchChunks(ctx context.Context, peers []peer.ID, height uint64, 
 		return nil
 	}
 	fctx, cancel := context.WithCancel(ctx)
-	results := make(chan chunkResult, len(f.peers)) // a request in flight a peer
+	results := make(chan chunkResult, len(f.peers)*chunksInFlight) // never waits: the requests in flight
 	var wg sync.WaitGroup
 	for _, p := range f.peers {
-		ch := make(chan ChunkID, 1)
+		ch := make(chan ChunkID, chunksInFlight)
 		f.work[p] = ch
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range ch {
-				res := chunkResult{p: p, id: id}
-				// A busy peer is asked again after a pause: it holds the
-				// chunk, and may be the only peer that does.
-				for try := 1; ; try++ {
-					res.data, res.err = x.FetchChunk(fctx, p, height, id.List, id.Index)
-					if !errors.Is(res.err, ErrBusy) || try == maxBusyTries {
-						break
-					}
-					select {
-					case <-time.After(busyPause):
-					case <-fctx.Done():
-					}
-				}
-				if res.err == nil {
-					if err := verify(p, id, res.data); err != nil {
-						res.data, res.err, res.bad = nil, err, true
-					}
-				}
-				results <- res
-			}
-		}()
+		for range chunksInFlight {
+			wg.Go(func() { x.fetchChunksOf(fctx, p, height, ch, verify, results) })
+		}
 	}
 	defer func() {
 		cancel()
@@ -233,7 +212,7 @@ func (x *Host) FetchChunks(ctx context.Context, peers []peer.ID, height uint64, 
 			return ctx.Err()
 		case r = <-results:
 		}
-		delete(f.busy, r.p)
+		f.busy[r.p]--
 		if r.err == nil {
 			f.left--
 			if err := deliver(r.id, r.data); err != nil {
@@ -258,6 +237,34 @@ func (x *Host) FetchChunks(ctx context.Context, peers []peer.ID, height uint64, 
 	}
 }
 
+// fetchChunksOf is one of a peer's fetching goroutines in FetchChunks: it
+// asks p each chunk it takes from ch, verifies what comes and reports it
+// on results, until ch is closed.
+func (x *Host) fetchChunksOf(fctx context.Context, p peer.ID, height uint64, ch <-chan ChunkID,
+	verify func(p peer.ID, id ChunkID, data []byte) error, results chan<- chunkResult) {
+	for id := range ch {
+		res := chunkResult{p: p, id: id}
+		// A busy peer is asked again after a pause: it holds the
+		// chunk, and may be the only peer that does.
+		for try := 1; ; try++ {
+			res.data, res.err = x.FetchChunk(fctx, p, height, id.List, id.Index)
+			if !errors.Is(res.err, ErrBusy) || try == maxBusyTries {
+				break
+			}
+			select {
+			case <-time.After(busyPause):
+			case <-fctx.Done():
+			}
+		}
+		if res.err == nil {
+			if err := verify(p, id, res.data); err != nil {
+				res.data, res.err, res.bad = nil, err, true
+			}
+		}
+		results <- res
+	}
+}
+
 // chunkResult is what a peer's fetching goroutine reports of one chunk.
 type chunkResult struct {
 	p    peer.ID
@@ -271,7 +278,7 @@ type chunkResult struct {
 type chunkFetch struct {
 	peers   []peer.ID                    // in the fetch, in the caller's order
 	work    map[peer.ID]chan ChunkID     // each peer's goroutine's requests
-	busy    map[peer.ID]bool             // a request in flight
+	busy    map[peer.ID]int              // its requests in flight
 	errors  map[peer.ID]int              // transport errors
 	pending []ChunkID                    // waiting for a peer, in order
 	tried   map[ChunkID]map[peer.ID]bool // the peers that failed a chunk
@@ -280,7 +287,7 @@ type chunkFetch struct {
 }
 
 func newChunkFetch(self peer.ID, peers []peer.ID, chunks []ChunkID) *chunkFetch {
-	f := &chunkFetch{work: map[peer.ID]chan ChunkID{}, busy: map[peer.ID]bool{}, errors: map[peer.ID]int{},
+	f := &chunkFetch{work: map[peer.ID]chan ChunkID{}, busy: map[peer.ID]int{}, errors: map[peer.ID]int{},
 		tried: map[ChunkID]map[peer.ID]bool{}, lastErr: map[ChunkID]error{}}
 	seen := map[peer.ID]bool{self: true}
 	for _, p := range peers {
@@ -299,18 +306,24 @@ func newChunkFetch(self peer.ID, peers []peer.ID, chunks []ChunkID) *chunkFetch 
 	return f
 }
 
-// assign gives each free peer the first waiting chunk it has not failed.
+// assign gives each peer with fewer than chunksInFlight requests the
+// first waiting chunks it has not failed, a peer after another, one at a
+// time: the chunks spread over the peers.
 func (f *chunkFetch) assign() {
-	for _, p := range f.peers {
-		if f.busy[p] {
-			continue
-		}
-		for i, c := range f.pending {
-			if !f.tried[c][p] {
-				f.pending = append(f.pending[:i], f.pending[i+1:]...)
-				f.busy[p] = true
-				f.work[p] <- c // a free peer's goroutine waits: never blocks
-				break
+	for given := true; given; {
+		given = false
+		for _, p := range f.peers {
+			if f.busy[p] >= chunksInFlight {
+				continue
+			}
+			for i, c := range f.pending {
+				if !f.tried[c][p] {
+					f.pending = append(f.pending[:i], f.pending[i+1:]...)
+					f.busy[p]++
+					f.work[p] <- c // room for chunksInFlight: never blocks
+					given = true
+					break
+				}
 			}
 		}
 	}
@@ -323,8 +336,12 @@ func (f *chunkFetch) failed(r chunkResult) {
 	f.pending = append(f.pending, r.id)
 }
 
-// drop takes a free peer out of the fetch and ends its goroutine.
+// drop takes a peer out of the fetch and ends its goroutines once their
+// requests in flight have ended (their chunks still count if they pass).
 func (f *chunkFetch) drop(p peer.ID) {
+	if _, in := f.work[p]; !in {
+		return // dropped already; a request it had in flight failed too
+	}
 	close(f.work[p])
 	delete(f.work, p)
 	f.peers = slices.DeleteFunc(f.peers, func(q peer.ID) bool { return q == p })
