@@ -171,20 +171,18 @@ func ReadChunk(r SnapshotReader, m *Manifest, list uint8, index uint32) ([]byte,
 		// tables read for each, most of a snapshot's serving before).
 		to := min(from+1<<m.ChunkBits, m.Records)
 		err := r.ScanRange(EntryKey(from), EntryKey(to), func(k, v []byte) error {
-			key, value, ok := EntryRecord(v)
+			key, value, ok := EntryRecord(bytes.Clone(v))
 			if !ok {
 				return fmt.Errorf("entry %x in the snapshot holds no record (%x)", k[1:], v)
 			}
-			if value == nil {
-				var found bool
-				var err error
-				if value, found, err = r.Get(key); err != nil || !found {
+			if value == nil { // an older build's entry: the key alone
+				v, found, err := r.Get(key)
+				if err != nil || !found {
 					return fmt.Errorf("record %x in the snapshot: found %v, %v", key, found, err)
 				}
-			} else {
-				value = bytes.Clone(value)
+				value = v
 			}
-			items = append(items, bytes.Clone(key), value)
+			items = append(items, key, value)
 			return nil
 		})
 		if err != nil {

@@ -454,7 +454,7 @@ func (b *Batch) Finish() (*Update, error) {
 	ve := records.EditSized(len(u.Voters) + len(u.NewRecords) + len(u.Keyrings))
 	u.FirstEntry = uint64(records.Len())
 	changed := len(u.Ballots) + len(u.Voters) + len(u.Keyrings)
-	writes := make([]KV, 0, 3*changed+len(u.NewRecords)+len(u.Results))
+	writes := make([]KV, 0, 3*changed+len(u.Results)) // a record, its entry and its leaf
 	values := make(map[string][]byte, len(u.NewRecords))
 	// Each record's leaf is written beside it ("l" ‖ entry): a node's
 	// records list reads its leaves from the store (NewStoredKVState).
@@ -467,12 +467,11 @@ func (b *Batch) Finish() (*Update, error) {
 	// ("i" ‖ entry): a node serving a snapshot reads a chunk's records in
 	// one scan of their entries (EntryRecord).
 	record := func(key []byte, entry uint64, value []byte) {
-		writes = append(writes, KV{key, value})
+		writes = append(writes, KV{key, value}, KV{EntryKey(entry), entryValue(key, value)})
 		if entry < u.FirstEntry {
 			h := RecordLeaf(key, value)
 			ve.Set(int(entry), h)
 			leaf(entry, h)
-			writes = append(writes, KV{EntryKey(entry), entryValue(key, value)})
 		} else {
 			values[string(key)] = value
 		}
@@ -491,10 +490,8 @@ func (b *Batch) Finish() (*Update, error) {
 		record(keyringKey(id), entry+1, canon.MustMarshal(k))
 	}
 	for k, key := range u.NewRecords {
-		value := values[string(key)]
-		h := RecordLeaf(key, value)
+		h := RecordLeaf(key, values[string(key)])
 		ve.Append(h)
-		writes = append(writes, KV{EntryKey(u.FirstEntry + uint64(k)), entryValue(key, value)})
 		leaf(u.FirstEntry+uint64(k), h)
 	}
 	for id, r := range u.Results {

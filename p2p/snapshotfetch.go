@@ -313,20 +313,24 @@ func (f *chunkFetch) assign() {
 	for given := true; given; {
 		given = false
 		for _, p := range f.peers {
-			if f.busy[p] >= chunksInFlight {
-				continue
-			}
-			for i, c := range f.pending {
-				if !f.tried[c][p] {
-					f.pending = append(f.pending[:i], f.pending[i+1:]...)
-					f.busy[p]++
-					f.work[p] <- c // room for chunksInFlight: never blocks
-					given = true
-					break
-				}
+			if f.busy[p] < chunksInFlight && f.give(p) {
+				given = true
 			}
 		}
 	}
+}
+
+// give sends p the first waiting chunk it has not failed, if there is one.
+func (f *chunkFetch) give(p peer.ID) bool {
+	i := slices.IndexFunc(f.pending, func(c ChunkID) bool { return !f.tried[c][p] })
+	if i < 0 {
+		return false
+	}
+	c := f.pending[i]
+	f.pending = slices.Delete(f.pending, i, i+1)
+	f.busy[p]++
+	f.work[p] <- c // room for chunksInFlight: never blocks
+	return true
 }
 
 // failed puts a chunk a peer failed back in the queue.
