@@ -38,17 +38,50 @@ type Cast struct {
 // DomainCast separates voter signatures from every other signature.
 const DomainCast = "cocorico/v1/cast"
 
-type castSignDoc struct {
-	Genesis consensus.Hash `cbor:"1,keyasint"`
-	Cast    *Cast          `cbor:"2,keyasint"`
+// SignBytes returns "cocorico/v1/cast" ‖ canonical {1: the chain's genesis
+// hash, 2: the cast without its signature}. Every node builds them for
+// every cast it verifies, so they are written field by field here (what
+// canon.MustMarshal(castSignDoc{...}) writes, through reflection, in
+// about five times the time: BenchmarkCastSignBytes); a test holds the
+// two equal, a fuzz target too.
+func (c *Cast) SignBytes(chain consensus.Chain) []byte {
+	// The bytes, and at most 10 of key and head for each of the 12 items.
+	n := len(DomainCast) + 2*len(chain.Genesis) + len(c.Voter) + len(c.TokenPrefix) + len(c.Token) + len(c.Sealed) + 120
+	dst := append(make([]byte, 0, n), DomainCast...)
+	dst = canon.AppendHead(dst, canon.MajorMap, 2)
+	dst = appendBytesField(dst, 1, chain.Genesis[:])
+	dst = append(dst, 2)
+	fields := uint64(7)
+	if len(c.Sealed) > 0 {
+		fields++
+	}
+	dst = canon.AppendHead(dst, canon.MajorMap, fields)
+	dst = appendBytesField(dst, 1, c.BallotID[:])
+	dst = appendBytesField(dst, 2, c.Voter)
+	dst = appendUintField(dst, 3, c.Seq)
+	dst = appendUintField(dst, 4, uint64(c.Choice))
+	dst = appendUintField(dst, 5, uint64(c.Registrar))
+	dst = appendBytesField(dst, 6, c.TokenPrefix)
+	dst = appendBytesField(dst, 7, c.Token)
+	if len(c.Sealed) > 0 {
+		dst = appendBytesField(dst, 8, c.Sealed)
+	}
+	return dst
 }
 
-// SignBytes returns "cocorico/v1/cast" ‖ canonical {1: the chain's genesis
-// hash, 2: the cast without its signature}.
-func (c *Cast) SignBytes(chain consensus.Chain) []byte {
-	u := *c
-	u.Signature = nil
-	return append([]byte(DomainCast), canon.MustMarshal(castSignDoc{chain.Genesis, &u})...)
+// appendBytesField appends map key k (< 24) and b as a byte string, or
+// null where b is nil (how the encoder writes a nil slice).
+func appendBytesField(dst []byte, k byte, b []byte) []byte {
+	dst = append(dst, k)
+	if b == nil {
+		return append(dst, 0xf6)
+	}
+	return append(canon.AppendHead(dst, canon.MajorBytes, uint64(len(b))), b...)
+}
+
+// appendUintField appends map key k (< 24) and the unsigned integer v.
+func appendUintField(dst []byte, k byte, v uint64) []byte {
+	return canon.AppendHead(append(dst, k), canon.MajorUint, v)
 }
 
 // Sign sets the voter key and signs c with it.

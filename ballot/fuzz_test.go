@@ -13,8 +13,9 @@ import (
 	"github.com/cocorico/node/consensus/canon"
 )
 
-// FuzzDecodeTx: no input panics the decoder or the checks after it, and
-// whatever decodes is canonical (re-encodes to the same bytes).
+// FuzzDecodeTx: no input panics the decoder or the checks after it,
+// whatever decodes is canonical (re-encodes to the same bytes), and a
+// cast's sign bytes are the canonical encoder's.
 func FuzzDecodeTx(f *testing.F) {
 	e := ballottest.NewElection(ballottest.Options{Seed: 50})
 	st := ballot.NewMemState()
@@ -34,6 +35,9 @@ func FuzzDecodeTx(f *testing.F) {
 		}
 		if !bytes.Equal(tx.Encode(), data) {
 			t.Fatal("decoded a non-canonical encoding")
+		}
+		if c := tx.Cast; c != nil && !bytes.Equal(c.SignBytes(e.Rules.Chain), ballot.SignBytesByReflection(c, e.Rules.Chain)) {
+			t.Fatal("a cast's sign bytes differ from the canonical encoder's")
 		}
 		if _, err := ballot.Check(e.Rules, tx, data, st); err == nil && tx.Cast != nil {
 			// Passing every check means it carries a real token and signature.

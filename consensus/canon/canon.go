@@ -178,6 +178,7 @@ func UnmarshalFirst(data []byte, v any, max int) (rest []byte, err error) {
 
 // CBOR major types whose heads ReadHead and AppendHead read and write.
 const (
+	MajorUint  = 0
 	MajorBytes = 2
 	MajorArray = 4
 	MajorMap   = 5
