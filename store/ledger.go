@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -105,10 +104,6 @@ type Options struct {
 	// state: it refuses Commit, RestoreWrites and FinishRestore until
 	// BeginRestore, which deletes the partial state and starts again.
 	ResumeRestore bool
-	// olderFormat creates a ledger as the builds before value separation
-	// did (Pebble's FormatMinSupported, no blob files): for the test of
-	// their upgrade.
-	olderFormat bool
 }
 
 func (o *Options) ensureDefaults() {
@@ -187,10 +182,6 @@ func Open(dir string, genesis consensus.Hash, opts Options) (*Ledger, error) {
 	po := ledgerPebbleOptions(cache)
 	po.MemTableSize = opts.MemTableBytes
 	po.DisableWAL = opts.Scratch
-	if opts.olderFormat {
-		po.FormatMajorVersion = pebble.FormatMinSupported
-		po.Experimental.ValueSeparationPolicy = nil
-	}
 	l := &Ledger{opts: opts}
 	l.reserve = &diskReserve{what: "ledger", size: opts.ReserveBytes, fs: l.fs(), logger: opts.Logger, fatal: opts.Fatal}
 	if err := l.reserve.keep(dir); err != nil {
@@ -225,10 +216,6 @@ func (c *Cache) Close() { c.once.Do(c.c.Unref) }
 
 // ledgerPebbleOptions are the Pebble options of a ledger, and of the
 // read-only snapshots of it.
-// valueSeparationBytes is the size from which a value goes into a blob
-// file (ledgerPebbleOptions).
-const valueSeparationBytes = 256
-
 func ledgerPebbleOptions(cache *pebble.Cache) *pebble.Options {
 	po := &pebble.Options{Cache: cache}
 	// Bloom filters on every level: most point reads on the hot path miss
@@ -264,28 +251,6 @@ func ledgerPebbleOptions(cache *pebble.Cache) *pebble.Options {
 	// less. Tables written before keep their blocks.
 	for i := range po.Levels {
 		po.Levels[i].BlockSize = 32 << 10
-	}
-	// Values of valueSeparationBytes or more go into blob files, which
-	// compactions do not rewrite: they move the keys and a reference to
-	// each value down the levels, and leave the values where they were
-	// first written. Such values are the blocks' transactions (casts are
-	// ~450 bytes), their headers and commits: three quarters of what a
-	// ledger writes, written once and never changed. The voter records,
-	// index entries and leaves stay in the tables. A ledger opened by this
-	// build is in Pebble's FormatValueSeparation: an older build cannot
-	// open it again (docs/OPERATIONS.md, "Ledger").
-	po.FormatMajorVersion = pebble.FormatValueSeparation
-	po.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
-		return pebble.ValueSeparationPolicy{
-			Enabled:               true,
-			MinimumSize:           valueSeparationBytes,
-			MaxBlobReferenceDepth: 10,
-			// Blob files hold garbage only where a large value is
-			// overwritten or deleted (a state restore, a ballot's results
-			// with many choices): rewrite a file once a fifth of it is.
-			RewriteMinimumAge:  time.Hour,
-			TargetGarbageRatio: 0.2,
-		}
 	}
 	return po
 }
@@ -410,10 +375,9 @@ type Writes struct {
 	// Batches are the bytes of the batches committed, as the write-ahead
 	// log took them (0 on a scratch ledger, which keeps no log).
 	Batches uint64
-	// Tables are the bytes of the tables and blob files written:
-	// memtables flushed and tables rewritten by compactions (a table
-	// moved to another level unchanged is not written again, nor are the
-	// values in blob files that a compaction's tables refer to).
+	// Tables are the bytes of the tables written: memtables flushed and
+	// tables rewritten by compactions (a table moved to another level
+	// unchanged is not written again).
 	Tables uint64
 }
 
@@ -422,8 +386,7 @@ func (l *Ledger) Writes() Writes {
 	m := l.db.Metrics()
 	w := Writes{Batches: m.WAL.BytesIn}
 	for _, lm := range m.Levels {
-		// Pebble counts a flush's blob files in BlobBytesCompacted too.
-		w.Tables += lm.TableBytesFlushed + lm.TableBytesCompacted + lm.BlobBytesCompacted
+		w.Tables += lm.TableBytesFlushed + lm.TableBytesCompacted
 	}
 	return w
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"sync/atomic"
 
@@ -25,16 +24,7 @@ import (
 // corruption remembers the last file Pebble found corrupt, so that the
 // error a read returns can name it (Pebble's error says "file 000005",
 // its DataCorruption event has the path).
-// A blob file's bad checksum comes with no event: its error's file
-// number is looked up in the folder (dir, on fs) instead.
-type corruption struct {
-	path atomic.Pointer[string]
-	dir  string
-	fs   vfs.FS
-}
-
-// fileNumber finds the number Pebble's corruption errors give a file.
-var fileNumber = regexp.MustCompile(`pebble: file (\d+)`)
+type corruption struct{ path atomic.Pointer[string] }
 
 func (c *corruption) listener(logger *slog.Logger) *pebble.EventListener {
 	return &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
@@ -50,26 +40,14 @@ func (c *corruption) wrap(err error) error {
 	if err == nil || !pebble.IsCorruptionError(err) {
 		return err
 	}
-	// Pebble's corruption errors format on several lines, with the
-	// marker's own name: one line, for logs and the operator.
-	msg := strings.ReplaceAll(err.Error(), "<corruption detail carrier>", "")
 	file := "a ledger file"
 	if p := c.path.Load(); p != nil {
 		file = *p
 	}
-	if m := fileNumber.FindStringSubmatch(msg); m != nil && c.fs != nil {
-		for _, ext := range []string{".sst", ".blob"} {
-			if p := c.fs.PathJoin(c.dir, m[1]+ext); c.exists(p) {
-				file = p
-			}
-		}
-	}
+	// Pebble's corruption errors format on several lines, with the
+	// marker's own name: one line, for logs and the operator.
+	msg := strings.ReplaceAll(err.Error(), "<corruption detail carrier>", "")
 	return fmt.Errorf("%w: %s: %s", ErrCorrupt, file, strings.Join(strings.Fields(msg), " "))
-}
-
-func (c *corruption) exists(path string) bool {
-	_, err := c.fs.Stat(path)
-	return err == nil
 }
 
 // openPebble opens dir with the rules above; what is an error of the
@@ -79,7 +57,6 @@ func openPebble(dir string, fs vfs.FS, po *pebble.Options, c *corruption, logger
 		fs = vfs.Default
 	}
 	po.FS = fs
-	c.dir, c.fs = dir, fs
 	po.Logger = pebbleLogger{l: logger, fatal: fatal}
 	po.EventListener = c.listener(logger)
 	names, err := fs.List(dir)

@@ -66,25 +66,14 @@ func RemoveManifest(ledgerDir string) ([]string, error) {
 // CorruptTables flips the bits of the first half (past a 64-byte head)
 // of every table file (.sst) of a ledger folder and returns their paths.
 func CorruptTables(ledgerDir string) ([]string, error) {
-	return corruptFiles(ledgerDir, ".sst", "table")
-}
-
-// CorruptBlobFiles flips the bytes of the first half of every blob file
-// (.blob: the large values, a block's transactions, that Pebble keeps out
-// of its tables) past its first 64, and returns their paths.
-func CorruptBlobFiles(ledgerDir string) ([]string, error) {
-	return corruptFiles(ledgerDir, ".blob", "blob")
-}
-
-func corruptFiles(ledgerDir, suffix, what string) ([]string, error) {
-	files, err := Files(ledgerDir, func(n string) bool { return strings.HasSuffix(n, suffix) })
+	ssts, err := Files(ledgerDir, func(n string) bool { return strings.HasSuffix(n, ".sst") })
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no %s file in %s", what, ledgerDir)
+	if len(ssts) == 0 {
+		return nil, fmt.Errorf("no table file in %s", ledgerDir)
 	}
-	for _, p := range files {
+	for _, p := range ssts {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
@@ -96,5 +85,5 @@ func corruptFiles(ledgerDir, suffix, what string) ([]string, error) {
 			return nil, err
 		}
 	}
-	return files, nil
+	return ssts, nil
 }
