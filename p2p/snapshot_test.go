@@ -213,8 +213,11 @@ func TestAPeerServingACorruptedChunkIsStruckBannedAndTheChunkFetchedElsewhere(t 
 	if !x.Banned(peers[1]) {
 		t.Fatal("the peer serving corrupted chunks is not banned")
 	}
+	// It was asked for two at once; once the first failed its check it
+	// had one request in flight at most, so none went out between its two
+	// strikes (with two, a third did, in about a third of the runs).
 	if n := bad.served.Load(); n != 2 {
-		t.Fatalf("the corrupt peer was asked for %d chunks after its ban", n-2)
+		t.Fatalf("the corrupt peer was asked for %d chunks beyond the two that banned it", n-2)
 	}
 	if x.Banned(peers[0]) || x.Banned(peers[2]) {
 		t.Fatal("an honest peer is banned")

@@ -155,7 +155,8 @@ func (x *Host) AwaitBootstrapSnapshotPeers(ctx context.Context, wait time.Durati
 }
 
 // FetchChunks fetches every chunk of the snapshot at height from peers,
-// up to chunksInFlight requests outstanding per peer, each chunk given to
+// up to chunksInFlight requests outstanding per peer (one for a peer
+// that served a chunk failing verify), each chunk given to
 // the next peer with room for one. verify is called (from a fetching
 // goroutine of that peer) on
 // each chunk; a chunk that fails verify is discarded, the peer gets a
@@ -225,6 +226,7 @@ func (x *Host) FetchChunks(ctx context.Context, peers []peer.ID, height uint64, 
 		}
 		f.failed(r)
 		if r.bad {
+			f.struck[r.p] = true
 			if x.Strike(r.p, fmt.Sprintf("snapshot chunk %s at height %d: %v", r.id, height, r.err)) {
 				f.drop(r.p)
 			}
@@ -279,6 +281,7 @@ type chunkFetch struct {
 	peers   []peer.ID                    // in the fetch, in the caller's order
 	work    map[peer.ID]chan ChunkID     // each peer's goroutine's requests
 	busy    map[peer.ID]int              // its requests in flight
+	struck  map[peer.ID]bool             // served a chunk that failed its check
 	errors  map[peer.ID]int              // transport errors
 	pending []ChunkID                    // waiting for a peer, in order
 	tried   map[ChunkID]map[peer.ID]bool // the peers that failed a chunk
@@ -287,7 +290,7 @@ type chunkFetch struct {
 }
 
 func newChunkFetch(self peer.ID, peers []peer.ID, chunks []ChunkID) *chunkFetch {
-	f := &chunkFetch{work: map[peer.ID]chan ChunkID{}, busy: map[peer.ID]int{}, errors: map[peer.ID]int{},
+	f := &chunkFetch{work: map[peer.ID]chan ChunkID{}, busy: map[peer.ID]int{}, struck: map[peer.ID]bool{}, errors: map[peer.ID]int{},
 		tried: map[ChunkID]map[peer.ID]bool{}, lastErr: map[ChunkID]error{}}
 	seen := map[peer.ID]bool{self: true}
 	for _, p := range peers {
@@ -306,18 +309,30 @@ func newChunkFetch(self peer.ID, peers []peer.ID, chunks []ChunkID) *chunkFetch 
 	return f
 }
 
-// assign gives each peer with fewer than chunksInFlight requests the
-// first waiting chunks it has not failed, a peer after another, one at a
-// time: the chunks spread over the peers.
+// assign gives each peer with fewer than chunksInFlight requests (one,
+// once a chunk it served failed its check) the first waiting chunks it
+// has not failed, a peer after another, one at a time: the chunks spread
+// over the peers.
 func (f *chunkFetch) assign() {
 	for given := true; given; {
 		given = false
 		for _, p := range f.peers {
-			if f.busy[p] < chunksInFlight && f.give(p) {
+			if f.busy[p] < f.room(p) && f.give(p) {
 				given = true
 			}
 		}
 	}
+}
+
+// room is how many requests p may have in flight: chunksInFlight, but one
+// once a chunk it served failed its check. Such a peer is not sent a new
+// request while its other answer, likely as bad, is on its way: that one
+// bans it (two strikes) before it is asked for more.
+func (f *chunkFetch) room(p peer.ID) int {
+	if f.struck[p] {
+		return 1
+	}
+	return chunksInFlight
 }
 
 // give sends p the first waiting chunk it has not failed, if there is one.
