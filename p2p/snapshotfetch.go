@@ -326,8 +326,8 @@ func (f *chunkFetch) assign() {
 
 // room is how many requests p may have in flight: chunksInFlight, but one
 // once a chunk it served failed its check. Such a peer is not sent a new
-// request while its other answer, likely as bad, is on its way: that one
-// bans it (two strikes) before it is asked for more.
+// request while its other answer is on its way: should that one be bad
+// too, its second strike bans it before it is asked for more.
 func (f *chunkFetch) room(p peer.ID) int {
 	if f.struck[p] {
 		return 1
