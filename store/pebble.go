@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -21,18 +24,37 @@ import (
 //     never a panic: Pebble's default reaction to a bad checksum is its
 //     logger's Fatalf.
 
-// corruption remembers the last file Pebble found corrupt, so that the
-// error a read returns can name it (Pebble's error says "file 000005",
-// its DataCorruption event has the path).
-type corruption struct{ path atomic.Pointer[string] }
+// corruption remembers the files Pebble found corrupt, so that the error
+// a read returns can name the file it is about (Pebble's error says
+// "file 000005", its DataCorruption event has the path). More than one
+// may be reported at once: Pebble reads every table's properties in the
+// background, and a ledger's tables hold one kind of key each
+// (splitByKind), so one damaged disk region or copy spoils several.
+type corruption struct {
+	mu    sync.Mutex
+	paths []string // the last few reported, newest last
+}
+
+// corruptionPaths bounds what a corruption remembers.
+const corruptionPaths = 16
 
 func (c *corruption) listener(logger *slog.Logger) *pebble.EventListener {
 	return &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
-		path := info.Path
-		c.path.Store(&path)
+		c.mu.Lock()
+		if !slices.Contains(c.paths, info.Path) {
+			c.paths = append(c.paths, info.Path)
+			if len(c.paths) > corruptionPaths {
+				c.paths = slices.Delete(c.paths, 0, 1)
+			}
+		}
+		c.mu.Unlock()
 		logger.Error("on-disk corruption", "component", "pebble", "file", info.Path, "err", info.Details)
 	}}
 }
+
+// pebbleFileNumber finds the file number in Pebble's corruption message
+// ("file 000005: block 3/7: crc32c checksum mismatch").
+var pebbleFileNumber = regexp.MustCompile(`file (\d{6,})\b`)
 
 // wrap turns a Pebble corruption error into ErrCorrupt naming the file;
 // other errors pass unchanged.
@@ -40,14 +62,28 @@ func (c *corruption) wrap(err error) error {
 	if err == nil || !pebble.IsCorruptionError(err) {
 		return err
 	}
-	file := "a ledger file"
-	if p := c.path.Load(); p != nil {
-		file = *p
-	}
 	// Pebble's corruption errors format on several lines, with the
 	// marker's own name: one line, for logs and the operator.
-	msg := strings.ReplaceAll(err.Error(), "<corruption detail carrier>", "")
-	return fmt.Errorf("%w: %s: %s", ErrCorrupt, file, strings.Join(strings.Fields(msg), " "))
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "<corruption detail carrier>", "")), " ")
+	return fmt.Errorf("%w: %s: %s", ErrCorrupt, c.file(msg), msg)
+}
+
+// file is the path of the corrupt file msg is about: the one reported
+// whose number msg gives, else the last one reported.
+func (c *corruption) file(msg string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := pebbleFileNumber.FindStringSubmatch(msg); m != nil {
+		for _, p := range slices.Backward(c.paths) {
+			if strings.HasPrefix(filepath.Base(p), m[1]+".") {
+				return p
+			}
+		}
+	}
+	if len(c.paths) > 0 {
+		return c.paths[len(c.paths)-1]
+	}
+	return "a ledger file"
 }
 
 // openPebble opens dir with the rules above; what is an error of the
