@@ -176,7 +176,9 @@ func BenchmarkBlockAmong3000Ballots(b *testing.B) {
 // BenchmarkDecodeBlockOfCasts measures what a syncing node does to each
 // fetched block before its signatures: the block's decoding (its
 // transactions as slices of the block's bytes: consensus.DecodeBlock),
-// then each of its 2,000 casts' (canon.Unmarshal decodes and re-encodes).
+// then each of its 2,000 casts' (DecodeTx's fast path for casts: before
+// it, canon.Unmarshal decoded through reflection and re-encoded, 7.6–7.9
+// ms a block against 2.7–4.0, three alternated runs on a busy machine).
 func BenchmarkDecodeBlockOfCasts(b *testing.B) {
 	e := ballottest.NewElection(ballottest.Options{Seed: 63})
 	blk := &consensus.Block{Header: consensus.Header{ChainID: "bench", Height: 1}}

@@ -26,11 +26,10 @@ func SignBytesByReflection(c *Cast, chain consensus.Chain) []byte {
 	return append([]byte(DomainCast), canon.MustMarshal(castSignDoc{chain.Genesis, &u})...)
 }
 
-// Every shape of a cast: nil, empty and long byte strings (each head
-// length), integers at each head size, sealed or not, with or without a
-// signature.
-func TestCastSignBytesAreTheCanonicalEncodersBytes(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
+// randomCast returns a cast of any shape: nil, empty and long byte
+// strings (each head length), integers at each head size, sealed or not,
+// with or without a signature.
+func randomCast(r *rand.Rand) *Cast {
 	someBytes := func() []byte {
 		switch r.IntN(6) {
 		case 0:
@@ -49,14 +48,21 @@ func TestCastSignBytesAreTheCanonicalEncodersBytes(t *testing.T) {
 	someUint := func() uint64 {
 		return []uint64{0, 23, 24, 255, 256, 65535, 65536, 1 << 32, 1<<64 - 1, r.Uint64()}[r.IntN(10)]
 	}
-	for i := range 5000 {
-		c := &Cast{Voter: someBytes(), Seq: someUint(), Choice: uint32(someUint()), Registrar: uint8(someUint()),
-			TokenPrefix: someBytes(), Token: someBytes(), Sealed: someBytes(), Signature: someBytes()}
-		for _, f := range [][]byte{c.BallotID[:], c.Voter, c.Token, c.Sealed} {
-			for j := range f {
-				f[j] = byte(r.Uint32())
-			}
+	c := &Cast{Voter: someBytes(), Seq: someUint(), Choice: uint32(someUint()), Registrar: uint8(someUint()),
+		TokenPrefix: someBytes(), Token: someBytes(), Sealed: someBytes(), Signature: someBytes()}
+	for _, f := range [][]byte{c.BallotID[:], c.Voter, c.Token, c.Sealed, c.Signature} {
+		for j := range f {
+			f[j] = byte(r.Uint32())
 		}
+	}
+	return c
+}
+
+// Every shape of a cast (randomCast).
+func TestCastSignBytesAreTheCanonicalEncodersBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		c := randomCast(r)
 		var chain consensus.Chain
 		chain.Genesis[0], chain.Genesis[31] = byte(i), byte(i>>8)
 		if got, want := c.SignBytes(chain), SignBytesByReflection(c, chain); !bytes.Equal(got, want) {

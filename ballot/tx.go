@@ -48,6 +48,11 @@ func TxID(txBytes []byte) consensus.Hash { return consensus.Sum(txBytes) }
 // DecodeTx decodes canonical transaction bytes of at most max bytes and
 // checks that exactly one field is set.
 func DecodeTx(data []byte, max int) (*Tx, error) {
+	if len(data) <= max {
+		if t, ok := decodeCastTx(data); ok {
+			return t, nil
+		}
+	}
 	var t Tx
 	if err := canon.Unmarshal(data, &t, max); err != nil {
 		if errors.Is(err, canon.ErrTooLarge) {
