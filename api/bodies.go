@@ -126,7 +126,8 @@ func withBodyTicket(r *http.Request, t *bodyTicket) *http.Request {
 // duplicate keys, null and any second form of a value ErrBadRequest
 // (400). A transaction endpoint's body is held within the node's
 // BodyLimits while it is read and decoded: ErrOverloaded (503) when it
-// does not fit.
+// does not fit. A body of the one form encoding/json writes for it may
+// be decoded without canon.DecodeJSON (fastJSON), to the same value.
 func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if r.ContentLength > max {
 		CloseUnread(w, r)
@@ -172,6 +173,9 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 			return err
 		}
 		t.done = done
+	}
+	if f, ok := v.(fastJSON); ok && len(body) <= int(max) && f.decodeFastJSON(body) {
+		return nil
 	}
 	if err := canon.DecodeJSON(body, v, int(max)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
