@@ -276,7 +276,8 @@ func ledgerPebbleOptions(cache *pebble.Cache) *pebble.Options {
 // a million casts (-benchtime 250x): write amplification 2.10 against
 // 3.07–3.43, 11.9–12.6 cpu-µs a cast against 14.5–15.1; four million
 // (1000x): 2.18 against 3.96, 16.9 against 19.5. docs/OPERATIONS.md
-// §Ledger has a volunteer's replay and a devnet's run.
+// §Ledger ("Tables of one kind") has a volunteer's replay and a devnet's
+// run at 1,000,000 casts.
 func splitByKind(start []byte) (pebble.SpanPolicy, []byte, error) {
 	n := 2 // every kind's prefix is two bytes ("t/"), the state's kinds three ("s/v")
 	if bytes.HasPrefix(start, prefixState) {
