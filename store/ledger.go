@@ -279,11 +279,17 @@ func ledgerPebbleOptions(cache *pebble.Cache) *pebble.Options {
 // §Ledger ("Tables of one kind") has a volunteer's replay and a devnet's
 // run at 1,000,000 casts.
 func splitByKind(start []byte) (pebble.SpanPolicy, []byte, error) {
-	n := 2 // every kind's prefix is two bytes ("t/"), the state's kinds three ("s/v")
-	if bytes.HasPrefix(start, prefixState) {
+	return pebble.SpanPolicy{}, upperBound(keyKind(start)), nil
+}
+
+// keyKind is the prefix that names k's kind: two bytes for the ledger's
+// own keys ("t/"), three for the application's state ("s/v").
+func keyKind(k []byte) []byte {
+	n := 2
+	if bytes.HasPrefix(k, prefixState) {
 		n++
 	}
-	return pebble.SpanPolicy{}, upperBound(start[:min(n, len(start))]), nil
+	return k[:min(n, len(k))]
 }
 
 func (l *Ledger) init(genesis consensus.Hash) error {

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -24,37 +22,30 @@ import (
 //     never a panic: Pebble's default reaction to a bad checksum is its
 //     logger's Fatalf.
 
-// corruption remembers the files Pebble found corrupt, so that the error
-// a read returns can name the file it is about (Pebble's error says
-// "file 000005", its DataCorruption event has the path). More than one
-// may be reported at once: Pebble reads every table's properties in the
-// background, and a ledger's tables hold one kind of key each
-// (splitByKind), so one damaged disk region or copy spoils several.
+// corruption names the file a Pebble corruption error is about. Pebble's
+// error gives its number ("file 000005: block 3/7: crc32c checksum
+// mismatch"), which is looked up in the folder (dir, on fs); its
+// DataCorruption event has a path too, the last of which is named when
+// the error gives no number of a table there. Several tables may be
+// reported at once (Pebble reads every table's properties in the
+// background, and a ledger's tables hold one kind of key each,
+// splitByKind): the last event need not be the error's file.
 type corruption struct {
-	mu    sync.Mutex
-	paths []string // the last few reported, newest last
+	path atomic.Pointer[string]
+	dir  string
+	fs   vfs.FS
 }
 
-// corruptionPaths bounds what a corruption remembers.
-const corruptionPaths = 16
+// pebbleFileNumber finds the number Pebble's corruption errors give a file.
+var pebbleFileNumber = regexp.MustCompile(`file (\d{6,})\b`)
 
 func (c *corruption) listener(logger *slog.Logger) *pebble.EventListener {
 	return &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
-		c.mu.Lock()
-		if !slices.Contains(c.paths, info.Path) {
-			c.paths = append(c.paths, info.Path)
-			if len(c.paths) > corruptionPaths {
-				c.paths = slices.Delete(c.paths, 0, 1)
-			}
-		}
-		c.mu.Unlock()
+		path := info.Path
+		c.path.Store(&path)
 		logger.Error("on-disk corruption", "component", "pebble", "file", info.Path, "err", info.Details)
 	}}
 }
-
-// pebbleFileNumber finds the file number in Pebble's corruption message
-// ("file 000005: block 3/7: crc32c checksum mismatch").
-var pebbleFileNumber = regexp.MustCompile(`file (\d{6,})\b`)
 
 // wrap turns a Pebble corruption error into ErrCorrupt naming the file;
 // other errors pass unchanged.
@@ -65,25 +56,21 @@ func (c *corruption) wrap(err error) error {
 	// Pebble's corruption errors format on several lines, with the
 	// marker's own name: one line, for logs and the operator.
 	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "<corruption detail carrier>", "")), " ")
-	return fmt.Errorf("%w: %s: %s", ErrCorrupt, c.file(msg), msg)
-}
-
-// file is the path of the corrupt file msg is about: the one reported
-// whose number msg gives, else the last one reported.
-func (c *corruption) file(msg string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if m := pebbleFileNumber.FindStringSubmatch(msg); m != nil {
-		for _, p := range slices.Backward(c.paths) {
-			if strings.HasPrefix(filepath.Base(p), m[1]+".") {
-				return p
-			}
+	file := "a ledger file"
+	if p := c.path.Load(); p != nil {
+		file = *p
+	}
+	if m := pebbleFileNumber.FindStringSubmatch(msg); m != nil && c.fs != nil {
+		if p := c.fs.PathJoin(c.dir, m[1]+".sst"); c.exists(p) {
+			file = p
 		}
 	}
-	if len(c.paths) > 0 {
-		return c.paths[len(c.paths)-1]
-	}
-	return "a ledger file"
+	return fmt.Errorf("%w: %s: %s", ErrCorrupt, file, msg)
+}
+
+func (c *corruption) exists(path string) bool {
+	_, err := c.fs.Stat(path)
+	return err == nil
 }
 
 // openPebble opens dir with the rules above; what is an error of the
@@ -93,6 +80,7 @@ func openPebble(dir string, fs vfs.FS, po *pebble.Options, c *corruption, logger
 		fs = vfs.Default
 	}
 	po.FS = fs
+	c.dir, c.fs = dir, fs
 	po.Logger = pebbleLogger{l: logger, fatal: fatal}
 	po.EventListener = c.listener(logger)
 	names, err := fs.List(dir)

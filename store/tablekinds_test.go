@@ -7,16 +7,6 @@ import (
 	"testing"
 )
 
-// keyKind is what splitByKind splits tables at: the two-byte prefix of
-// the ledger's own keys, three bytes for the application's state.
-func keyKind(k []byte) string {
-	n := 2
-	if len(k) > 2 && string(k[:2]) == string(prefixState) {
-		n = 3
-	}
-	return string(k[:min(n, len(k))])
-}
-
 // Every table of a ledger holds one kind of key, after flushes and after
 // compactions down to the last level: the tables of headers,
 // transactions, commits and the records list then overlap nothing below
@@ -58,7 +48,7 @@ func TestEveryTableOfALedgerHoldsOneKindOfKey(t *testing.T) {
 		for level, tt := range levels {
 			for _, table := range tt {
 				tables++
-				lo, hi := keyKind(table.Smallest.UserKey), keyKind(table.Largest.UserKey)
+				lo, hi := string(keyKind(table.Smallest.UserKey)), string(keyKind(table.Largest.UserKey))
 				if lo != hi {
 					t.Errorf("%s: table %s of level %d holds keys from %q to %q", when, table.FileNum, level, table.Smallest.UserKey, table.Largest.UserKey)
 				}
