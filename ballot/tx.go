@@ -53,6 +53,13 @@ func DecodeTx(data []byte, max int) (*Tx, error) {
 			return t, nil
 		}
 	}
+	return decodeTxByReflection(data, max)
+}
+
+// decodeTxByReflection is DecodeTx by the canonical decoder alone: every
+// transaction but a cast of the usual shape (decodeCastTx), and the
+// reference that decoder is held to.
+func decodeTxByReflection(data []byte, max int) (*Tx, error) {
 	var t Tx
 	if err := canon.Unmarshal(data, &t, max); err != nil {
 		if errors.Is(err, canon.ErrTooLarge) {
