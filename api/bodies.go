@@ -174,7 +174,7 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		}
 		t.done = done
 	}
-	if f, ok := v.(fastJSON); ok && len(body) <= int(max) && f.decodeFastJSON(body) {
+	if f, ok := v.(fastJSON); ok && f.decodeFastJSON(body) { // (body is at most max bytes: readBody)
 		return nil
 	}
 	if err := canon.DecodeJSON(body, v, int(max)); err != nil {

@@ -3,10 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/hex"
+	"math"
 	"strconv"
 
 	"github.com/cocorico/node/ballot"
+	"github.com/cocorico/node/consensus"
 )
 
 // A fastJSON body decodes itself from the one form that encoding/json
@@ -23,31 +24,29 @@ type fastJSON interface {
 // decodeFastJSON decodes a batch of casts as json.Marshal writes it:
 // {"casts":[{"ballot_id":"…","voter":"…","seq":1,…},…]}. The strict
 // decoder (a tree parse, encoding/json, a re-encoding and a second parse
-// to compare) took ~14 µs a cast on a quiet machine, once for every cast
-// a node is sent, more than a node's part of checking its signatures
+// to compare) takes about three times as long, once for every cast a
+// node is sent: 11.6 against 3.9 µs a cast on a quiet machine
 // (BenchmarkBatchOf100CastsFromJSON).
 func (req *BatchRequest) decodeFastJSON(data []byte) bool {
 	p := jsonCursor{data: data}
 	if !p.lit(`{"casts":[`) {
 		return false
 	}
-	var casts []*ballot.Cast
-	if !p.lit(`]}`) {
-		for {
-			c, ok := p.cast()
-			if !ok {
-				return false
-			}
-			casts = append(casts, c)
-			if p.lit(`]}`) {
-				break
-			}
-			if !p.lit(`,`) {
-				return false
-			}
+	var casts []*ballot.Cast // (an empty batch is the strict decoder's)
+	for {
+		c, ok := p.cast()
+		if !ok {
+			return false
+		}
+		casts = append(casts, c)
+		if p.lit(`]}`) {
+			break
+		}
+		if !p.lit(`,`) {
+			return false
 		}
 	}
-	if p.i != len(data) || len(casts) == 0 {
+	if p.i != len(data) {
 		return false
 	}
 	req.Casts = casts
@@ -73,12 +72,12 @@ func (p *jsonCursor) lit(s string) bool {
 // in order, every byte string present and not empty but the seal.
 func (p *jsonCursor) cast() (*ballot.Cast, bool) {
 	var c ballot.Cast
-	ok := p.lit(`{"ballot_id":"`) && p.hash(c.BallotID[:]) &&
+	ok := p.lit(`{"ballot_id":"`) && p.hash(&c.BallotID) &&
 		p.lit(`","voter":`) && p.bytes(&c.Voter) &&
-		p.lit(`,"seq":`) && p.uint(&c.Seq, 1<<64-1)
+		p.lit(`,"seq":`) && p.uint(&c.Seq, math.MaxUint64)
 	var choice, registrar uint64
-	ok = ok && p.lit(`,"choice":`) && p.uint(&choice, 1<<32-1) &&
-		p.lit(`,"registrar":`) && p.uint(&registrar, 1<<8-1) &&
+	ok = ok && p.lit(`,"choice":`) && p.uint(&choice, math.MaxUint32) &&
+		p.lit(`,"registrar":`) && p.uint(&registrar, math.MaxUint8) &&
 		p.lit(`,"token_prefix":`) && p.bytes(&c.TokenPrefix) &&
 		p.lit(`,"token":`) && p.bytes(&c.Token)
 	if !ok {
@@ -94,18 +93,11 @@ func (p *jsonCursor) cast() (*ballot.Cast, bool) {
 	return &c, true
 }
 
-// hash reads 64 lowercase hex digits into h (32 bytes).
-func (p *jsonCursor) hash(h []byte) bool {
-	end := p.i + 2*len(h)
-	if end > len(p.data) {
-		return false
-	}
-	for _, c := range p.data[p.i:end] {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	if _, err := hex.Decode(h, p.data[p.i:end]); err != nil {
+// hash reads a hash's one written form, 64 lowercase hex digits
+// (consensus.Hash.UnmarshalText), into h.
+func (p *jsonCursor) hash(h *consensus.Hash) bool {
+	end := p.i + 2*consensus.HashSize
+	if end > len(p.data) || h.UnmarshalText(p.data[p.i:end]) != nil {
 		return false
 	}
 	p.i = end
